@@ -1,0 +1,63 @@
+"""The ``semcluster`` command: a thin layer over the library.
+
+Each sub-command lives in its own module of this package and exposes
+``add_parser(subparsers)``, which registers the sub-command and sets ``func`` to a function
+``run(args) -> int``. Heavy imports (semopy, matplotlib) happen inside ``run`` so that
+``semcluster --help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import warnings
+
+from ..errors import SemclusterError, SemclusterWarning
+
+
+def _command_modules():
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"{__name__}.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="semcluster",
+        description="Structural equation models for survey research: fit lavaan-syntax models "
+                    "with semopy, check them against lavaan, and reproduce the cluster "
+                    "knowledge-innovation-platform study.")
+    parser.add_argument("--version", action="version", version=f"semcluster {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        module.add_parser(sub)
+    return parser
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"semcluster: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    warnings.formatwarning = _format_warning
+    warnings.simplefilter("always", SemclusterWarning)
+    try:
+        return int(args.func(args) or 0)
+    except SemclusterError as exc:
+        print(f"semcluster: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("semcluster: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

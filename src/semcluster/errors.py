@@ -1,0 +1,54 @@
+"""Errors a user can cause.
+
+Every error that comes from what the user gave us (a model file, a data file, an option) is a
+:class:`SemclusterError`. Its message is one line that names the place (file, line and column, or
+the data column) and says what to do. The CLI prints it and exits with code 2, no traceback.
+"""
+from __future__ import annotations
+
+
+class SemclusterError(Exception):
+    """Base class of all errors the user can cause and fix."""
+
+
+class ModelSyntaxError(SemclusterError):
+    """A model file that cannot be read as lavaan syntax (or that semopy cannot fit).
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what to do.
+    source : str
+        The file name (or ``"<string>"`` for model text given directly).
+    line, column : int
+        1-based position of the offending text.
+    """
+
+    def __init__(self, message: str, source: str = "<string>", line: int | None = None,
+                 column: int | None = None):
+        self.source = source
+        self.line = line
+        self.column = column
+        self.reason = message
+        where = source
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {message}")
+
+
+class ModelSpecError(SemclusterError):
+    """A model that parses but cannot be fitted as written (unidentified, unknown variable ...)."""
+
+
+class DataError(SemclusterError):
+    """A data set that cannot be used as given (missing column, non-numeric answer, ...)."""
+
+
+class EstimationError(SemclusterError):
+    """Fitting failed in a way that leaves no usable result."""
+
+
+class SemclusterWarning(UserWarning):
+    """A problem that does not stop the analysis but that the user must know about."""
