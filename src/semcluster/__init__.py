@@ -15,10 +15,16 @@ __version__ = "0.1.0"
 from .errors import (DataError, EstimationError, ModelSpecError, ModelSyntaxError,
                      SemclusterError, SemclusterWarning)
 from .resources import bundled_models, model_path
+from .spec import ModelSpec, parse_model, read_model
+from .results import SEMResult
+from .data import load_data
+from .fit import fit, sample_covariance
 
 __all__ = [
     "__version__",
     "SemclusterError", "ModelSyntaxError", "ModelSpecError", "DataError", "EstimationError",
     "SemclusterWarning",
     "bundled_models", "model_path",
+    "ModelSpec", "read_model", "parse_model", "SEMResult", "fit", "sample_covariance",
+    "load_data",
 ]

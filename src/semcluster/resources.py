@@ -33,8 +33,8 @@ def model_path(name_or_path: str | Path) -> Path:
 
 
 def data_path(name: str) -> Path:
-    """Path of a data file shipped in ``semcluster/data``."""
-    candidate = resources.files("semcluster.data") / name
+    """Path of a data file shipped in the folder ``semcluster/data`` (not a package)."""
+    candidate = resources.files("semcluster").joinpath("data", name)
     if not candidate.is_file():
         raise SemclusterError(f"bundled data file '{name}' is missing from the installation")
     return Path(str(candidate))

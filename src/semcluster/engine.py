@@ -1,0 +1,221 @@
+"""The ML estimation engine: semopy's model matrices, our objective, lavaan's optimum.
+
+semopy builds the model matrices (Λ, B, Ψ, Θ) from the spelled-out syntax of
+:meth:`ModelSpec.to_semopy` and supplies the derivatives of Σ(θ).  The optimisation is ours:
+
+1. SLSQP on semopy's bounded problem (variances ≥ 0), as semopy does, to get near the optimum
+   from semopy's start values;
+2. Fisher scoring without bounds (the ML fitting function of lavaan has no bounds either), with
+   step halving, until the gradient is below ``gtol``.  This reaches lavaan's optimum (semopy's
+   default stops short: HS39 x2 loading 0.5544 vs 0.5535, see shared/semopy-notes.md) and lets a
+   Heywood case show as the negative variance lavaan reports instead of sitting at a bound.
+
+F_ML(θ) = log|Σ| + tr(SΣ⁻¹) − log|S| − p, gradient g_i = tr(Σ⁻¹(Σ − S)Σ⁻¹ ∂Σ/∂θ_i), expected
+information per observation I_ij = ½ tr(Σ⁻¹ ∂Σ/∂θ_i Σ⁻¹ ∂Σ/∂θ_j) (Bollen 1989, ch. 4).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ModelSpecError
+from .spec import ModelSpec, semopy_name
+
+
+def _quiet_semopy():
+    # semopy logs to the root logger (and uses the deprecated logging.warn); keep it quiet.
+    logging.getLogger("semopy").setLevel(logging.ERROR)
+
+
+@dataclass
+class Optimum:
+    x: np.ndarray
+    fmin: float
+    converged: bool
+    message: str
+    iterations: int
+    grad_norm: float
+
+
+class MLEngine:
+    """One semopy model, reusable across data sets (bootstrap, Monte Carlo).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The parsed model.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        _quiet_semopy()
+        import semopy
+
+        self.spec = spec
+        root = logging.getLogger()
+        old_level = root.level
+        root.setLevel(logging.ERROR)   # semopy warns "No fixed loadings" for std.lv models
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.model = semopy.Model(spec.to_semopy())
+        except Exception as exc:  # semopy's own syntax errors: should not happen for our text
+            raise ModelSpecError(f"{spec.source}: semopy cannot build this model ({exc})") from None
+        finally:
+            root.setLevel(old_level)
+        self.observed = list(self.model.vars["observed"])
+        if set(self.observed) != set(spec.observed):
+            raise ModelSpecError(f"{spec.source}: semopy reads the observed variables as "
+                                 f"{sorted(self.observed)}, the model names {sorted(spec.observed)}")
+        active = [name for name, p in self.model.parameters.items() if p.active]
+        n_free = spec.n_free
+        expected = [semopy_name(k) for k in range(1, n_free + 1)]
+        if sorted(active) != sorted(expected):
+            extra = sorted(set(active) - set(expected))
+            raise ModelSpecError(f"{spec.source}: semopy added parameters the model does not "
+                                 f"have ({', '.join(extra[:5])}); please report this model")
+        # position in semopy's vector of free parameter k (1-based) is perm[k-1]
+        pos = {name: i for i, name in enumerate(active)}
+        self.perm = np.array([pos[semopy_name(k)] for k in range(1, n_free + 1)])
+        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
+        self.n_free = n_free
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, S: pd.DataFrame, n: int, data: pd.DataFrame | None = None,
+             clean_slate: bool = True) -> None:
+        """Load an N-divisor covariance matrix (labelled) and N; data only for start values."""
+        S = S.loc[self.observed, self.observed]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model.load(data=None if data is None else data[self.observed], cov=S,
+                            n_samples=n, clean_slate=clean_slate)
+        self.S = S.to_numpy(dtype=float)
+        self.n = int(n)
+        _, self.logdet_S = np.linalg.slogdet(self.S)
+        # semopy may replace a non-PD covariance by a nearby one: we fit to the one we gave
+        self.model.mx_cov = self.S
+
+    # -- parameter vector in spec order (free = 1..n) -----------------------------------------
+    def get_x(self) -> np.ndarray:
+        return np.asarray(self.model.param_vals, dtype=float)[self.perm]
+
+    def set_x(self, x: np.ndarray) -> None:
+        v = np.empty(self.n_free)
+        v[self.perm] = x
+        self.model.param_vals = v
+        self.model.update_matrices(v)
+
+    def _sem_x(self, x):
+        v = np.empty(self.n_free)
+        v[self.perm] = x
+        return v
+
+    # -- objective ----------------------------------------------------------------------------
+    def sigma(self, x: np.ndarray) -> np.ndarray:
+        self.model.update_matrices(self._sem_x(x))
+        return self.model.calc_sigma()[0]
+
+    def objective(self, x: np.ndarray) -> float:
+        Sigma = self.sigma(x)
+        sign, logdet = np.linalg.slogdet(Sigma)
+        if sign <= 0 or not np.isfinite(logdet):
+            return np.inf
+        try:
+            tr = np.trace(np.linalg.solve(Sigma, self.S))
+        except np.linalg.LinAlgError:
+            return np.inf
+        return float(logdet + tr - self.logdet_S - self.S.shape[0])
+
+    def sigma_derivatives(self, x: np.ndarray):
+        """Σ(θ) and ∂Σ/∂θ_k (array k × p × p, spec order)."""
+        self.model.update_matrices(self._sem_x(x))
+        Sigma, (m, c) = self.model.calc_sigma()
+        grads = self.model.calc_sigma_grad(m, c)
+        D = np.empty((self.n_free,) + Sigma.shape)
+        for k in range(self.n_free):
+            D[k] = grads[self.perm[k]]
+        return Sigma, D
+
+    def gradient_and_information(self, x: np.ndarray):
+        """Gradient of F_ML and the expected information (per observation, times 2)."""
+        Sigma, D = self.sigma_derivatives(x)
+        Si = np.linalg.inv(Sigma)
+        W = Si @ (Sigma - self.S) @ Si
+        g = np.einsum("ij,kji->k", W, D)
+        SD = np.einsum("ij,kjl->kil", Si, D)          # Σ⁻¹ ∂Σ_k
+        H = np.einsum("kij,lji->kl", SD, SD)           # tr(Σ⁻¹∂Σ_k Σ⁻¹∂Σ_l)
+        return g, H
+
+    def information(self, x: np.ndarray) -> np.ndarray:
+        """Expected information matrix of the whole sample, N/2·tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l)."""
+        _, H = self.gradient_and_information(x)
+        return self.n / 2 * H
+
+    # -- optimisation -------------------------------------------------------------------------
+    def fit(self, *, x0: np.ndarray | None = None, gtol: float = 1e-9, max_scoring: int = 200,
+            skip_slsqp: bool = False) -> Optimum:
+        from scipy.optimize import minimize
+
+        x = self.get_x() if x0 is None else np.asarray(x0, dtype=float).copy()
+        msg = ""
+        if not skip_slsqp:
+            bounds = self.model.get_bounds()
+            b = [bounds[i] for i in self.perm]
+            f0 = self.objective(x)
+            if not np.isfinite(f0):
+                # start values give a non-positive-definite Σ: shrink off-diagonal paths
+                x = np.where(np.isfinite(x), x, 0.0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = minimize(self.objective, x, jac=self._grad_only, method="SLSQP",
+                               bounds=b, options={"maxiter": 2000, "ftol": 1e-12})
+            if np.all(np.isfinite(res.x)) and np.isfinite(self.objective(res.x)):
+                x = res.x
+            msg = str(res.message)
+        # Fisher scoring, unbounded
+        f = self.objective(x)
+        it = 0
+        gnorm = np.inf
+        converged = False
+        for it in range(1, max_scoring + 1):
+            g, H = self.gradient_and_information(x)
+            gnorm = float(np.max(np.abs(g)))
+            if gnorm < gtol:
+                converged = True
+                break
+            try:
+                step = np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                step = np.linalg.lstsq(H, g, rcond=None)[0]
+            t = 1.0
+            while t > 1e-8:
+                xn = x - t * step
+                fn = self.objective(xn)
+                if np.isfinite(fn) and fn <= f + 1e-14:
+                    break
+                t /= 2
+            else:
+                # no descent along the scoring direction: at the optimum up to rounding?
+                converged = gnorm < 1e-6
+                msg = "line search failed" if not converged else msg
+                break
+            x, f = xn, fn
+        self.set_x(x)
+        return Optimum(x=x, fmin=f, converged=converged,
+                       message=msg if not converged else "converged", iterations=it,
+                       grad_norm=gnorm)
+
+    def _grad_only(self, x):
+        Sigma, D = self.sigma_derivatives(x)
+        try:
+            Si = np.linalg.inv(Sigma)
+        except np.linalg.LinAlgError:
+            return np.full(self.n_free, np.nan)
+        W = Si @ (Sigma - self.S) @ Si
+        return np.einsum("ij,kji->k", W, D)
+
+    def implied(self, x: np.ndarray) -> np.ndarray:
+        return self.sigma(x)

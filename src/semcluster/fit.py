@@ -1,0 +1,309 @@
+"""Fitting a model: from a model and data (or summary statistics) to a :class:`SEMResult`.
+
+``fit`` is the one way through: read the model, check and prepare the data, estimate with the
+ML engine (semopy's matrices), then compute everything lavaan reports — standard errors,
+standardized solutions with their standard errors, defined parameters, R², fit measures — from
+the estimates and the sample moments, and flag problems in plain language.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import DataReport, load_data, prepare_data
+from .engine import MLEngine
+from .errors import DataError, EstimationError, SemclusterError
+from .fitmeasures import fit_measures
+from .results import ESTIMATE_COLUMNS, SEMResult
+from .spec import ModelSpec, expression_names, read_model
+from .standardized import RAM, standardized
+
+Z975 = stats.norm.ppf(0.975)
+ESTIMATORS = ("ML",)
+
+
+def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
+    """N-divisor covariance matrix (lavaan's and semopy's ML sample moments)."""
+    arr = X.to_numpy(dtype=float)
+    arr = arr - arr.mean(axis=0)
+    S = arr.T @ arr / arr.shape[0]
+    return pd.DataFrame(S, index=X.columns, columns=X.columns)
+
+
+def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
+        estimator: str = "ML", missing: str = "listwise", se: str = "standard",
+        cov_rescale: bool = True) -> SEMResult:
+    """Fit a model by maximum likelihood.
+
+    Parameters
+    ----------
+    model : str, Path or ModelSpec
+        A bundled model name (``"h1_h5"``), a lavaan-syntax file, or model text.
+    data : DataFrame, str, Path or None
+        Item-level data.  ``None`` (and no ``cov``) uses the bundled synthetic study data.
+    cov : DataFrame, optional
+        A labelled covariance matrix to fit instead of raw data (like lavaan's ``sample.cov``).
+    nobs : int
+        Number of observations behind ``cov`` (lavaan's ``sample.nobs``).
+    cov_rescale : bool
+        As lavaan's ``sample.cov.rescale``: ``cov`` is taken as the usual unbiased (N−1)
+        covariance and multiplied by (N−1)/N before fitting, so that the fit equals the raw-data
+        fit of the same data.  Set False if ``cov`` already has divisor N.
+    estimator : {"ML"}
+        Maximum likelihood with expected-information standard errors (lavaan's defaults).
+
+    Returns
+    -------
+    SEMResult
+
+    Examples
+    --------
+    >>> res = fit("h1_h5")                                  # doctest: +SKIP
+    >>> res.paths()[["lhs", "rhs", "label", "std_all", "pvalue"]]   # doctest: +SKIP
+    """
+    spec = read_model(model)
+    est = estimator.upper()
+    if est not in ESTIMATORS:
+        raise SemclusterError(f"estimator '{estimator}' is not available; use one of "
+                              f"{', '.join(ESTIMATORS)}")
+    if cov is not None:
+        if data is not None:
+            raise SemclusterError("give either data or cov (with nobs), not both")
+        S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
+        X = None
+    else:
+        source = str(data) if isinstance(data, (str, Path)) else (
+            "bundled synthetic study data" if data is None else "<DataFrame>")
+        df = load_data(data)
+        X, report = prepare_data(df, spec.observed, source=source, missing=missing)
+        n = len(X)
+        S = sample_covariance(X)
+    return _fit_moments(spec, S, n, data=X, report=report, estimator=est)
+
+
+def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):
+    if not isinstance(cov, pd.DataFrame):
+        raise DataError("cov must be a labelled pandas DataFrame (variable names as index and "
+                        "columns)")
+    if nobs is None or int(nobs) < 2:
+        raise DataError("fitting a covariance matrix needs nobs, the number of observations")
+    missing = [v for v in spec.observed if v not in cov.columns or v not in cov.index]
+    if missing:
+        raise DataError(f"covariance matrix lacks the model variable(s) {', '.join(missing)}")
+    C = cov.loc[spec.observed, spec.observed].astype(float)
+    A = C.to_numpy()
+    if not np.all(np.isfinite(A)):
+        raise DataError("covariance matrix has missing or infinite entries")
+    if not np.allclose(A, A.T, atol=1e-8 * max(1.0, np.abs(A).max())):
+        raise DataError("covariance matrix is not symmetric")
+    n = int(nobs)
+    if rescale:
+        C = C * (n - 1) / n
+    eig = np.linalg.eigvalsh(C.to_numpy())
+    if eig.min() <= 0:
+        raise DataError(f"covariance matrix is not positive definite (smallest eigenvalue "
+                        f"{eig.min():.3g}); it cannot come from complete data")
+    report = DataReport(source="<covariance matrix>", n_rows=n, n_used=n,
+                        notes=("fitted from summary statistics" +
+                               (" (rescaled by (N-1)/N as lavaan does)" if rescale else ""),))
+    return C, n, report
+
+
+def _fit_moments(spec, S, n, *, data, report, estimator) -> SEMResult:
+    p = len(spec.observed)
+    if n <= p:
+        raise DataError(f"{report.source}: {n} usable rows for {p} observed variables; the "
+                        f"sample covariance matrix is singular (need more rows than variables)")
+    eig = np.linalg.eigvalsh(S.to_numpy())
+    if eig.min() <= 1e-10 * max(eig.max(), 1e-300):
+        raise DataError(f"{report.source}: the sample covariance matrix of the model variables "
+                        f"is singular (an item is a linear combination of others?)")
+    engine = MLEngine(spec)
+    engine.load(S, n, data)
+    opt = engine.fit()
+    return assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
+                           message=opt.message, report=report, estimator=estimator)
+
+
+def assemble_result(spec, engine, x, S, n, *, converged, message, report,
+                    estimator="ML") -> SEMResult:
+    """Everything lavaan reports, from an estimate vector (used by fit and resampling)."""
+    warnings_: list[str] = []
+    obs = engine.observed
+    Sigma = engine.implied(x)
+    S_np = S.loc[obs, obs].to_numpy()
+    if not converged:
+        warnings_.append(f"the optimizer did not converge ({message}); estimates are not "
+                         f"trustworthy")
+
+    info = engine.information(x)
+    vcov, vcov_ok = _invert_information(info)
+    if not vcov_ok:
+        warnings_.append("the information matrix is singular: the model is probably not "
+                         "identified (standard errors not available)")
+    se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if vcov_ok else np.full(len(x), np.nan)
+
+    ram = RAM(spec, fixed_x_cov=S)
+    rows = ram.rows
+    vals = ram.values(x)
+    std_lv, std_all, r2 = standardized(ram, x, spec)
+    # delta-method standard errors of std.all (numerical Jacobian, central differences)
+    se_std = np.full(len(rows), np.nan)
+    if vcov_ok:
+        J = _jacobian(lambda z: standardized(ram, z, spec)[1], x)
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+        se_std[~np.isfinite(std_all)] = np.nan
+
+    free = rows["free"].to_numpy()
+    est_se = np.where(free > 0, se[np.maximum(free - 1, 0)], 0.0)
+    table = pd.DataFrame({
+        "lhs": rows.lhs, "op": rows.op, "rhs": rows.rhs, "label": rows.label,
+        "est": vals, "se": est_se, "std_lv": std_lv, "std_all": std_all,
+        "se_std_all": np.where(free > 0, se_std, 0.0), "free": free})
+    # standardized values of fixed parameters still vary; lavaan reports their SE too
+    fixed_rows = free == 0
+    if vcov_ok:
+        table.loc[fixed_rows, "se_std_all"] = se_std[fixed_rows]
+
+    # defined parameters
+    defined = spec.defined
+    if len(defined):
+        table = pd.concat([table, _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov,
+                                                vcov_ok, ram)], ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(table.se > 0, table.est / table.se, np.nan)
+    table["z"] = z
+    table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    table["ci_lower"] = np.where(table.se > 0, table.est - Z975 * table.se, table.est)
+    table["ci_upper"] = np.where(table.se > 0, table.est + Z975 * table.se, table.est)
+    table = table[ESTIMATE_COLUMNS + ["free"]]
+
+    fm = fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx)
+
+    # admissibility
+    admissible = True
+    var_rows = table[(table.op == "~~") & (table.lhs == table.rhs)]
+    neg = var_rows[var_rows.est < 0]
+    if len(neg):
+        admissible = False
+        names = ", ".join(f"{r.lhs} ({r.est:.3f})" for _, r in neg.iterrows())
+        warnings_.append(f"negative variance estimate (Heywood case) for {names}: the solution "
+                         f"is inadmissible; consider the model or the sample size")
+    lat = spec.latent
+    C = ram.total_cov(x)
+    lat_ix = [ram.ix[v] for v in lat]
+    latent_cov = pd.DataFrame(C[np.ix_(lat_ix, lat_ix)], index=lat, columns=lat)
+    if lat:
+        ev = np.linalg.eigvalsh(latent_cov.to_numpy())
+        if ev.min() < -1e-10:
+            admissible = False
+            warnings_.append("the model-implied covariance matrix of the latent variables is "
+                             "not positive definite (a latent correlation beyond ±1?)")
+    cor_rows = table[(table.op == "~~") & (table.lhs != table.rhs)]
+    big = cor_rows[np.abs(cor_rows.std_all) > 1]
+    if len(big):
+        admissible = False
+        names = ", ".join(f"{r.lhs}~~{r.rhs} ({r.std_all:.3f})" for _, r in big.iterrows())
+        warnings_.append(f"standardized covariance beyond ±1: {names}")
+    if np.linalg.eigvalsh(Sigma).min() <= 0:
+        admissible = False
+        warnings_.append("the model-implied covariance matrix is not positive definite")
+
+    names = [f"{r.lhs}{r.op}{r.rhs}" for _, r in rows.iterrows() if r["free"] > 0]
+    first = {}
+    for _, r in rows.iterrows():
+        if r["free"] > 0 and r["free"] not in first:
+            first[r["free"]] = f"{r.lhs}{r.op}{r.rhs}"
+    pnames = [first[k] for k in range(1, spec.n_free + 1)]
+    vcov_df = pd.DataFrame(vcov, index=pnames, columns=pnames)
+    r2s = pd.Series(r2, dtype=float)
+    return SEMResult(
+        spec=spec, estimates=table, fit_measures=fm, r2=r2s, nobs=int(n),
+        converged=bool(converged), admissible=bool(admissible), warnings=tuple(warnings_),
+        estimator=estimator,
+        sample_cov=pd.DataFrame(S_np, index=obs, columns=obs),
+        implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs),
+        latent_cov=latent_cov, vcov=vcov_df, data_report=report,
+        info={"x": x.copy(), "optimizer": message})
+
+
+def _invert_information(info: np.ndarray):
+    try:
+        ev = np.linalg.eigvalsh(info)
+        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
+            return np.full(info.shape, np.nan), False
+        return np.linalg.inv(info), True
+    except np.linalg.LinAlgError:
+        return np.full(info.shape, np.nan), False
+
+
+def _jacobian(func, x, rel_step=1e-6):
+    f0 = func(x)
+    J = np.empty((len(f0), len(x)))
+    for k in range(len(x)):
+        h = rel_step * max(1.0, abs(x[k]))
+        xp = x.copy(); xp[k] += h
+        xm = x.copy(); xm[k] -= h
+        J[:, k] = (func(xp) - func(xm)) / (2 * h)
+    return J
+
+
+def _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
+    """Values, delta-method SEs and standardized values of ``:=`` parameters."""
+    label_free = {}
+    label_fixed = {}
+    for k, (_, r) in enumerate(rows.iterrows()):
+        if r.label:
+            if r["free"] > 0:
+                label_free.setdefault(r.label, int(r["free"]))
+            else:
+                label_fixed.setdefault(r.label, float(r["fixed"]))
+    label_row = {}
+    for k, (_, r) in enumerate(rows.iterrows()):
+        if r.label:
+            label_row.setdefault(r.label, k)
+    funcs = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+    out = []
+    defs = list(spec.defined.itertuples())
+
+    def evaluate(env_vals):
+        env = dict(env_vals)
+        res = []
+        for d in defs:
+            v = eval(compile(d.rhs.replace("^", "**"), "<:=>", "eval"),
+                     {"__builtins__": {}, **funcs}, env)
+            env[d.lhs] = v
+            res.append(float(v))
+        return np.array(res)
+
+    def env_from_x(z):
+        env = {lab: z[f - 1] for lab, f in label_free.items()}
+        env.update(label_fixed)
+        return env
+
+    est = evaluate(env_from_x(x))
+    se = np.full(len(defs), np.nan)
+    se_std = np.full(len(defs), np.nan)
+    if vcov_ok:
+        J = _jacobian(lambda z: evaluate(env_from_x(z)), x)
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+
+    def std_env(z, which):
+        sl, sa, _ = standardized(ram, z, spec)
+        arr = sl if which == "lv" else sa
+        return {lab: arr[k] for lab, k in label_row.items()}
+
+    s_lv = evaluate(std_env(x, "lv"))
+    s_all = evaluate(std_env(x, "all"))
+    if vcov_ok:
+        J = _jacobian(lambda z: evaluate(std_env(z, "all")), x)
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+    for i, d in enumerate(defs):
+        out.append({"lhs": d.lhs, "op": ":=", "rhs": d.rhs, "label": d.lhs, "est": est[i],
+                    "se": se[i], "std_lv": s_lv[i], "std_all": s_all[i],
+                    "se_std_all": se_std[i], "free": 0})
+    return pd.DataFrame(out)

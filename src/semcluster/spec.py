@@ -1,0 +1,676 @@
+"""Reading lavaan model syntax into a parameter table.
+
+The parser works in stages (text → statements → terms → parameter table) and every error names
+the file, line and column.  Where lavaan and semopy read the same text differently, lavaan's
+meaning is the one implemented here (e.g. ``NA*x1`` frees a loading); the parameter table is then
+rendered to semopy syntax in which every parameter is spelled out, so that semopy's own defaults
+never change the model.
+
+Supported (lavaan 0.6 semantics, single group, no mean structure):
+
+========  ==============================  ===========================================
+operator  meaning                          example
+========  ==============================  ===========================================
+``=~``    is measured by                   ``CA =~ ca1 + ca2 + 0.8*ca3 + NA*ca4``
+``~``     is regressed on                  ``IN ~ h1*CA + h2*PA``
+``~~``    (co)variance                     ``ca1 ~~ ca2``, ``CA ~~ 1*CA``
+``:=``    defined parameter                ``ind := a*b``
+``==``    equality of two labels           ``a == b``
+========  ==============================  ===========================================
+
+Modifiers before ``*``: a number (fixed value), ``NA`` (free), a label (``a``), ``label("a")``,
+``equal("a")``, ``start(0.5)`` or ``0.5?`` (start value); several may be chained
+(``a*start(0.5)*x1``).  Comments start with ``#`` or ``!``.  A statement may run over several
+lines: a line without an operator, or a line after one ending in ``+`` or ``*``, continues the
+statement before it.  Statements may also be separated by ``;``.
+
+Defaults added as lavaan's ``sem()``/``cfa()`` add them: the first loading of each factor fixed
+to 1 (unless a loading of that factor is given a fixed value or the first is freed with ``NA``),
+free (residual) variances of every variable that is not an exogenous observed covariate,
+covariances among exogenous latent variables, and covariances among the residuals of pure
+outcome variables.  Exogenous observed covariates are treated as fixed (``fixed.x = TRUE``).
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ModelSpecError, ModelSyntaxError
+
+# Operators, longest first so that "=~" is not read as "=" or "~".
+OPERATORS = ("=~", "~~", "~*~", "<~", ":=", "==", "~", "<", ">", "|")
+SUPPORTED_OPERATORS = ("=~", "~", "~~", ":=", "==")
+UNSUPPORTED = {
+    "~*~": "scale factors (~*~) are for categorical models, which this model syntax does not take",
+    "<~": "formative indicators (<~) are not supported; write the composite as a latent "
+          "variable with reflective indicators, or compute it as an observed score",
+    "<": "inequality constraints (<) are not supported (semopy cannot report correct "
+         "statistics for bounded parameters)",
+    ">": "inequality constraints (>) are not supported (semopy cannot report correct "
+         "statistics for bounded parameters)",
+    "|": "thresholds (|) are not written in the model; declare ordinal items with "
+         "estimator='WLSMV' instead",
+}
+NAME_RE = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
+NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+RESERVED = {"NA", "start", "label", "equal", "c", "fixed"}
+
+
+# --------------------------------------------------------------------------------------------
+# stage 1: text -> statements (with positions)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Chunk:
+    """A piece of source text with the (line, column) of every character."""
+
+    text: str
+    pos: list  # list of (line, col), one per character
+
+    def __add__(self, other: "_Chunk") -> "_Chunk":
+        return _Chunk(self.text + other.text, self.pos + other.pos)
+
+    def at(self, i: int) -> tuple[int, int]:
+        if not self.pos:
+            return (1, 1)
+        i = min(max(i, 0), len(self.pos) - 1)
+        return self.pos[i]
+
+    def strip(self) -> "_Chunk":
+        s = self.text
+        a = len(s) - len(s.lstrip())
+        b = len(s.rstrip())
+        return _Chunk(s[a:b], self.pos[a:b])
+
+    def slice(self, a: int, b: int) -> "_Chunk":
+        return _Chunk(self.text[a:b], self.pos[a:b])
+
+
+def _strip_comment(line: str) -> str:
+    """Remove a # or ! comment, leaving quoted text alone."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "#!":
+            return line[:i]
+    return line
+
+
+def _find_operator(s: str) -> tuple[int, str] | None:
+    """Position and text of the first operator outside parentheses and quotes."""
+    depth = 0
+    quote = None
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0:
+            for op in OPERATORS:
+                if s.startswith(op, i):
+                    # "a == b" must not be read as "=" + "="; a lone "=" is not an operator
+                    return i, op
+        i += 1
+    return None
+
+
+def _statements(text: str, source: str) -> list[_Chunk]:
+    pieces: list[_Chunk] = []
+    for ln, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw)
+        # split on ';' outside quotes
+        start = 0
+        quote = None
+        parts = []
+        for i, ch in enumerate(line):
+            if quote:
+                if ch == quote:
+                    quote = None
+            elif ch in "\"'":
+                quote = ch
+            elif ch == ";":
+                parts.append((start, line[start:i]))
+                start = i + 1
+        parts.append((start, line[start:]))
+        for col0, part in parts:
+            chunk = _Chunk(part, [(ln, col0 + k + 1) for k in range(len(part))]).strip()
+            if chunk.text:
+                pieces.append(chunk)
+    statements: list[_Chunk] = []
+    for chunk in pieces:
+        continues = bool(statements) and (
+            _find_operator(chunk.text) is None
+            or statements[-1].text.rstrip().endswith(("+", "*"))
+            or chunk.text.startswith("+"))
+        if continues:
+            statements[-1] = statements[-1] + _Chunk(" ", [chunk.at(0)]) + chunk
+        elif _find_operator(chunk.text) is None:
+            line, col = chunk.at(0)
+            raise ModelSyntaxError(f"'{chunk.text}' is not a statement: no operator "
+                                   f"(=~, ~, ~~, :=) found", source, line, col)
+        else:
+            statements.append(chunk)
+    return statements
+
+
+# --------------------------------------------------------------------------------------------
+# stage 2: statements -> terms
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Term:
+    """One right-hand-side term with its modifiers."""
+
+    var: str
+    fixed: float | None = None
+    free: bool = False          # explicitly freed with NA
+    label: str | None = None
+    start: float | None = None
+    line: int = 0
+    column: int = 0
+
+
+def _split_top(chunk: _Chunk, sep: str) -> list[_Chunk]:
+    """Split on a separator character outside parentheses/quotes."""
+    out = []
+    depth = 0
+    quote = None
+    start = 0
+    s = chunk.text
+    for i, ch in enumerate(s):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(chunk.slice(start, i))
+            start = i + 1
+    out.append(chunk.slice(start, len(s)))
+    return out
+
+
+def _err(msg: str, chunk: _Chunk, source: str, i: int = 0):
+    line, col = chunk.at(i)
+    raise ModelSyntaxError(msg, source, line, col)
+
+
+def _parse_number(s: str) -> float | None:
+    s = s.strip()
+    if NUMBER_RE.match(s):
+        return float(s)
+    return None
+
+
+def _apply_modifier(term: Term, mod: _Chunk, source: str) -> None:
+    s = mod.text.strip()
+    if not s:
+        _err("empty modifier before '*'", mod, source)
+    if s.endswith("?"):
+        val = _parse_number(s[:-1])
+        if val is None:
+            _err(f"start value '{s}' is not a number", mod, source)
+        term.start = val
+        return
+    val = _parse_number(s)
+    if val is not None:
+        term.fixed = val
+        return
+    if s == "NA":
+        term.free = True
+        return
+    m = re.fullmatch(r"(start|label|equal|c)\s*\((.*)\)", s, re.S)
+    if m:
+        fn, arg = m.group(1), m.group(2).strip()
+        if fn == "start":
+            val = _parse_number(arg)
+            if val is None:
+                _err(f"start() needs a number, got '{arg}'", mod, source)
+            term.start = val
+            return
+        if fn in ("label", "equal"):
+            name = arg.strip("\"'")
+            if not NAME_RE.match(name):
+                _err(f"{fn}() needs a quoted name, got '{arg}'", mod, source)
+            term.label = name
+            return
+        _err("c(...) modifiers are for multi-group models; fit groups with "
+             "semcluster.invariance instead", mod, source)
+    if re.fullmatch(r"[A-Za-z_]\w*\s*\(.*\)", s, re.S):
+        _err(f"unknown modifier function '{s.split('(')[0]}' (use start(), label(), equal())",
+             mod, source)
+    if NAME_RE.match(s):
+        if s in RESERVED:
+            _err(f"'{s}' cannot be used as a label", mod, source)
+        term.label = s
+        return
+    _err(f"cannot read modifier '{s}' (expected a number, NA, a label or start(...))",
+         mod, source)
+
+
+def _parse_terms(rhs: _Chunk, source: str, op: str) -> list[Term]:
+    terms = []
+    for part in _split_top(rhs, "+"):
+        p = part.strip()
+        if not p.text:
+            _err("missing term: two '+' in a row, or '+' at the start or end of the statement",
+                 part if part.pos else rhs, source, 0 if part.pos else len(rhs.text) - 1)
+        factors = _split_top(p, "*")
+        var = factors[-1].strip()
+        line, col = var.at(0) if var.pos else p.at(0)
+        if not var.text:
+            _err("a term ends in '*' without a variable name", p, source, len(p.text) - 1)
+        if var.text == "1" and op == "~":
+            _err("intercepts ('~ 1') need a mean structure, which is not supported",
+                 var, source)
+        if _parse_number(var.text) is not None:
+            _err(f"'{var.text}' is a number where a variable name is expected "
+                 f"(write the value as a modifier: {var.text}*x)", var, source)
+        if not NAME_RE.match(var.text):
+            _err(f"'{var.text}' is not a valid variable name", var, source)
+        term = Term(var=var.text, line=line, column=col)
+        for mod in factors[:-1]:
+            _apply_modifier(term, mod, source)
+        if term.free and term.fixed is not None:
+            _err("a term cannot be both fixed and NA (free)", p, source)
+        terms.append(term)
+    return terms
+
+
+# --------------------------------------------------------------------------------------------
+# stage 3: terms -> parameter table
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed, checked model.
+
+    Attributes
+    ----------
+    partable : DataFrame
+        One row per parameter (lavaan's columns: ``id lhs op rhs user label free fixed start
+        line column``); ``free`` is a 1-based parameter number (0 for fixed parameters and for
+        defined ones), equal for parameters sharing a label, as in lavaan's ``parTable()``.
+    name, source, text
+        Model name (file stem), file path or ``"<string>"``, and the model text.
+    """
+
+    partable: pd.DataFrame
+    name: str
+    source: str
+    text: str
+    constraints: tuple = ()
+
+    @cached_property
+    def latent(self) -> list[str]:
+        pt = self.partable
+        return list(dict.fromkeys(pt.loc[pt.op == "=~", "lhs"]))
+
+    @cached_property
+    def observed(self) -> list[str]:
+        """Observed variables, indicators first (lavaan's ordering: as they appear)."""
+        pt = self.partable[self.partable.op.isin(["=~", "~", "~~"])]
+        lat = set(self.latent)
+        names = []
+        for _, r in pt.iterrows():
+            for v in ((r.rhs,) if r.op == "=~" else (r.lhs, r.rhs)):
+                if v not in lat and v not in names:
+                    names.append(v)
+        # lavaan orders indicators before other observed variables
+        ind = [v for v in dict.fromkeys(pt.loc[pt.op == "=~", "rhs"]) if v not in lat]
+        return ind + [v for v in names if v not in ind]
+
+    @cached_property
+    def endogenous(self) -> list[str]:
+        pt = self.partable
+        lhs_reg = set(pt.loc[pt.op == "~", "lhs"])
+        ind = set(pt.loc[pt.op == "=~", "rhs"])
+        return [v for v in self.latent + self.observed if v in lhs_reg or v in ind]
+
+    @cached_property
+    def exogenous(self) -> list[str]:
+        endo = set(self.endogenous)
+        return [v for v in self.latent + self.observed if v not in endo]
+
+    @cached_property
+    def fixed_x(self) -> list[str]:
+        """Exogenous observed covariates, held at their sample (co)variances (fixed.x)."""
+        lat = set(self.latent)
+        return [v for v in self.exogenous if v not in lat]
+
+    @property
+    def n_free(self) -> int:
+        return int(self.partable["free"].max() or 0)
+
+    @property
+    def defined(self) -> pd.DataFrame:
+        return self.partable[self.partable.op == ":="]
+
+    def labels(self) -> list[str]:
+        return [x for x in self.partable["label"] if x]
+
+    def to_semopy(self) -> str:
+        """The model as semopy syntax, every parameter spelled out.
+
+        Free parameters carry the name ``_pN`` (N = parameter number), so semopy never adds its
+        own marker loading and parameters sharing a label stay equal.
+        """
+        lines = []
+        pt = self.partable
+        for op in ("=~", "~", "~~"):
+            rows = pt[pt.op == op]
+            for lhs, grp in rows.groupby("lhs", sort=False):
+                terms = []
+                for _, r in grp.iterrows():
+                    if r["free"] == 0:
+                        mod = repr(float(r["fixed"]))
+                    else:
+                        mod = semopy_name(r["free"])
+                    terms.append(f"{mod}*{r.rhs}")
+                lines.append(f"{lhs} {op} {' + '.join(terms)}")
+        return "\n".join(lines) + "\n"
+
+
+def semopy_name(free: int) -> str:
+    """Name under which semopy knows free parameter number ``free`` (shared labels share it)."""
+    return f"_p{int(free)}"
+
+
+def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> ModelSpec:
+    """Read a model: a bundled model name, a path to a lavaan-syntax file, or model text.
+
+    Parameters
+    ----------
+    model : str, Path or ModelSpec
+        ``"h1_h5"`` (bundled), ``"models/my.lav"`` or the text itself (anything containing an
+        operator such as ``=~`` or ``~`` is taken as text).
+
+    Raises
+    ------
+    ModelSyntaxError
+        With file, line and column, for text that cannot be read.
+    ModelSpecError
+        For a model that reads but cannot be identified as written.
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    from .resources import model_path
+
+    if isinstance(model, Path) or (isinstance(model, str) and "~" not in model
+                                   and "\n" not in model and ":=" not in model):
+        path = model_path(model)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ModelSyntaxError("the file is not UTF-8 text", str(path), 1, 1) from None
+        return parse_model(text, source=str(path), name=name or Path(path).stem)
+    return parse_model(str(model), source="<string>", name=name or "model")
+
+
+def parse_model(text: str, *, source: str = "<string>", name: str = "model") -> ModelSpec:
+    """Parse lavaan model text into a :class:`ModelSpec` (see the module docstring)."""
+    if "\x00" in text:
+        raise ModelSyntaxError("the model text contains a NUL byte (is it a binary file?)",
+                               source, 1, 1)
+    stmts = _statements(text, source)
+    if not stmts:
+        raise ModelSyntaxError("the model is empty: no statements found", source, 1, 1)
+    rows: list[dict] = []
+    equalities: list[tuple] = []
+    for st in stmts:
+        i, op = _find_operator(st.text)
+        lhs = st.slice(0, i).strip()
+        rhs = st.slice(i + len(op), len(st.text)).strip()
+        if op in UNSUPPORTED:
+            _err(UNSUPPORTED[op], st, source, i)
+        if not lhs.text:
+            _err(f"nothing on the left of '{op}'", st, source, i)
+        if not rhs.text:
+            _err(f"nothing on the right of '{op}'", st, source, i)
+        if op == ":=":
+            if not NAME_RE.match(lhs.text):
+                _err(f"'{lhs.text}' is not a valid name for a defined parameter", lhs, source)
+            _check_expression(rhs, source)
+            rows.append(dict(lhs=lhs.text, op=op, rhs=rhs.text, label=lhs.text, fixed=np.nan,
+                             start=np.nan, user=1, free_flag=False, line=lhs.at(0)[0],
+                             column=lhs.at(0)[1]))
+            continue
+        if op == "==":
+            a, b = lhs.text, rhs.text
+            for side, c in ((a, lhs), (b, rhs)):
+                if not NAME_RE.match(side):
+                    _err("only equality of two labels ('a == b') is supported", c, source)
+            equalities.append((a, b, lhs.at(0)))
+            continue
+        lhs_names = []
+        for part in _split_top(lhs, "+"):
+            p = part.strip()
+            if not NAME_RE.match(p.text):
+                _err(f"'{p.text}' is not a valid variable name", p if p.pos else lhs, source)
+            lhs_names.append(p.text)
+        terms = _parse_terms(rhs, source, op)
+        for lname in lhs_names:
+            for t in terms:
+                if op == "=~" and t.var == lname:
+                    _err(f"'{lname}' cannot be an indicator of itself", rhs, source)
+                if op == "~" and t.var == lname:
+                    _err(f"'{lname}' cannot be regressed on itself", rhs, source)
+                rows.append(dict(lhs=lname, op=op, rhs=t.var, label=t.label or "",
+                                 fixed=t.fixed if t.fixed is not None else np.nan,
+                                 start=t.start if t.start is not None else np.nan,
+                                 user=1, free_flag=t.free, line=t.line, column=t.column))
+    return _build(rows, equalities, text=text, source=source, name=name)
+
+
+_ALLOWED_FUNCS = {"exp", "log", "sqrt", "abs"}
+
+
+def _check_expression(rhs: _Chunk, source: str) -> None:
+    expr = rhs.text.replace("^", "**")
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        _err(f"cannot read the expression '{rhs.text}'", rhs, source,
+             max((exc.offset or 1) - 1, 0))
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load,
+                               ast.Constant, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow,
+                               ast.USub, ast.UAdd, ast.Call))
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+            ok = False
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id in _ALLOWED_FUNCS):
+            ok = False
+        if not ok:
+            _err(f"'{rhs.text}' is not an arithmetic expression of labels", rhs, source)
+
+
+def expression_names(expr: str) -> list[str]:
+    """Labels used by a ``:=`` expression."""
+    tree = ast.parse(expr.replace("^", "**"), mode="eval")
+    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in _ALLOWED_FUNCS]
+
+
+def _build(rows: list[dict], equalities: list, *, text: str, source: str,
+           name: str) -> ModelSpec:
+    params = [r for r in rows if r["op"] != ":="]
+    defined = [r for r in rows if r["op"] == ":="]
+    if not params:
+        raise ModelSyntaxError("the model has no parameters (only ':=' definitions)", source,
+                               defined[0]["line"] if defined else 1, 1)
+    latent = list(dict.fromkeys(r["lhs"] for r in params if r["op"] == "=~"))
+    lat = set(latent)
+
+    # duplicates (a ~~ b and b ~~ a are the same parameter)
+    seen = {}
+    for r in params:
+        key = (r["lhs"], r["op"], r["rhs"])
+        if r["op"] == "~~":
+            key = (min(r["lhs"], r["rhs"]), "~~", max(r["lhs"], r["rhs"]))
+        if key in seen:
+            raise ModelSyntaxError(f"'{r['lhs']} {r['op']} {r['rhs']}' is specified twice "
+                                   f"(first at line {seen[key]})", source, r["line"], r["column"])
+        seen[key] = r["line"]
+
+    # regressions between latent variables and their own indicators are fine; a latent
+    # variable regressed on an indicator of itself is not identified in general: leave to fit.
+    reg_lhs = {r["lhs"] for r in params if r["op"] == "~"}
+    reg_rhs = {r["rhs"] for r in params if r["op"] == "~"}
+    indicators = {r["rhs"] for r in params if r["op"] == "=~"}
+    all_vars = list(dict.fromkeys(
+        [v for r in params for v in ((r["lhs"], r["rhs"]))]))
+    endo = {v for v in all_vars if v in reg_lhs or v in indicators}
+    exo_lat = [v for v in latent if v not in endo]
+    observed = [v for v in all_vars if v not in lat]
+    fixed_x = [v for v in observed if v not in endo]
+
+    # lavaan: the first indicator's loading is fixed to 1 unless it was freed with NA or
+    # another loading of the factor already has a fixed value.
+    out = [dict(r) for r in params]
+    for f in latent:
+        loads = [r for r in out if r["op"] == "=~" and r["lhs"] == f]
+        if any(np.isfinite(r["fixed"]) for r in loads):
+            continue
+        first = loads[0]
+        if not first["free_flag"]:
+            first["fixed"] = 1.0
+
+    def has_cov(a, b):
+        return any(r["op"] == "~~" and {r["lhs"], r["rhs"]} == {a, b} for r in out)
+
+    extra = []
+    for v in list(latent) + observed:
+        if v in fixed_x:
+            continue
+        if not has_cov(v, v):
+            extra.append(dict(lhs=v, op="~~", rhs=v, label="", fixed=np.nan, start=np.nan,
+                              user=0, free_flag=False, line=0, column=0))
+    for a, b in combinations(exo_lat, 2):
+        if not has_cov(a, b):
+            extra.append(dict(lhs=a, op="~~", rhs=b, label="", fixed=np.nan, start=np.nan,
+                              user=0, free_flag=False, line=0, column=0))
+    # pure outcomes (regressed on something, predict nothing, not indicators): residuals covary
+    pure_y = [v for v in all_vars if v in reg_lhs and v not in reg_rhs and v not in indicators]
+    for a, b in combinations(pure_y, 2):
+        if not has_cov(a, b):
+            extra.append(dict(lhs=a, op="~~", rhs=b, label="", fixed=np.nan, start=np.nan,
+                              user=0, free_flag=False, line=0, column=0))
+    out += extra
+
+    # explicit (co)variances involving fixed-x covariates make them model variables in lavaan
+    # too, but semopy always holds exogenous observed covariates at their sample values.
+    for r in out:
+        if r["op"] == "~~" and r["user"] and (r["lhs"] in fixed_x and r["rhs"] in fixed_x):
+            raise ModelSyntaxError(
+                f"'{r['lhs']} ~~ {r['rhs']}': (co)variances of exogenous observed covariates are "
+                f"held at their sample values (lavaan's fixed.x = TRUE) and cannot be "
+                f"specified", source, r["line"], r["column"])
+
+    # parameter numbers; shared labels (and 'a == b') share a number
+    label_alias = {}
+    for a, b, (ln, col) in equalities:
+        known = {r["label"] for r in out if r["label"]}
+        for x in (a, b):
+            if x not in known:
+                raise ModelSyntaxError(f"'{x}' in '{a} == {b}' is not a label of the model",
+                                       source, ln, col)
+        label_alias[b] = label_alias.get(a, a)
+    free_no = {}
+    n = 0
+    for r in out:
+        if np.isfinite(r["fixed"]):
+            r["free"] = 0
+            continue
+        lab = label_alias.get(r["label"], r["label"]) if r["label"] else ""
+        if lab and lab in free_no:
+            r["free"] = free_no[lab]
+            continue
+        n += 1
+        r["free"] = n
+        if lab:
+            free_no[lab] = n
+    # a label on a fixed parameter that is also used on a free one is contradictory
+    fixed_labels = {r["label"] for r in out if r["free"] == 0 and r["label"]}
+    for r in out:
+        if r["free"] and r["label"] in fixed_labels:
+            raise ModelSyntaxError(f"label '{r['label']}' is used for a fixed and a free "
+                                   f"parameter", source, r["line"], r["column"])
+
+    labels = {r["label"] for r in out if r["label"]}
+    for r in out:
+        if r["label"] and r["label"] in all_vars:
+            raise ModelSyntaxError(f"label '{r['label']}' is also a variable name; use another "
+                                   f"label", source, r["line"], r["column"])
+    defined_names = set()
+    for d in defined:
+        if d["lhs"] in labels or d["lhs"] in all_vars or d["lhs"] in defined_names:
+            raise ModelSyntaxError(f"defined parameter '{d['lhs']}' reuses an existing name",
+                                   source, d["line"], d["column"])
+        for nm in expression_names(d["rhs"]):
+            if nm not in labels and nm not in defined_names:
+                raise ModelSyntaxError(f"'{nm}' in '{d['lhs']} := {d['rhs']}' is not a label of "
+                                       f"the model (label a parameter first, e.g. 'y ~ a*x')",
+                                       source, d["line"], d["column"])
+        defined_names.add(d["lhs"])
+        d["free"] = 0
+        out.append(d)
+
+    pt = pd.DataFrame(out)
+    pt.insert(0, "id", np.arange(1, len(pt) + 1))
+    pt = pt[["id", "lhs", "op", "rhs", "user", "label", "free", "fixed", "start", "line",
+             "column", "free_flag"]].rename(columns={"free_flag": "na_freed"})
+    pt["free"] = pt["free"].astype(int)
+    spec = ModelSpec(partable=pt, name=name, source=source, text=text,
+                     constraints=tuple((a, b) for a, b, _ in equalities))
+    _check_identification(spec)
+    return spec
+
+
+def _check_identification(spec: ModelSpec) -> None:
+    """Checks that catch unidentified models before semopy is asked (it may hang on them)."""
+    pt = spec.partable
+    for f in spec.latent:
+        loads = pt[(pt.op == "=~") & (pt.lhs == f)]
+        var = pt[(pt.op == "~~") & (pt.lhs == f) & (pt.rhs == f)]
+        scale_set = (loads["free"] == 0).any() or (len(var) and (var["free"] == 0).all())
+        if not scale_set:
+            r = loads.iloc[0]
+            raise ModelSpecError(
+                f"{spec.source}:{r.line}:{r.column}: the scale of latent variable '{f}' is not "
+                f"set: fix one loading (e.g. 1*{r.rhs}) or its variance ('{f} ~~ 1*{f}')")
+        n_ind = len(loads)
+        if n_ind == 1 and (loads["free"] == 0).all():
+            rv = pt[(pt.op == "~~") & (pt.lhs == loads.iloc[0].rhs) &
+                    (pt.rhs == loads.iloc[0].rhs)]
+            if len(rv) and (rv["free"] > 0).all() and len(var) and (var["free"] > 0).all():
+                r = loads.iloc[0]
+                raise ModelSpecError(
+                    f"{spec.source}:{r.line}:{r.column}: latent variable '{f}' has a single "
+                    f"indicator with free error variance: not identified; fix the error "
+                    f"variance (e.g. '{r.rhs} ~~ 0.3*{r.rhs}', from the item's reliability)")
+    p = len(spec.observed)
+    nx = len(spec.fixed_x)
+    ndat = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    if spec.n_free > ndat:
+        raise ModelSpecError(
+            f"{spec.source}: the model has {spec.n_free} free parameters but only {ndat} "
+            f"variances and covariances to fit (df = {ndat - spec.n_free} < 0): not identified")

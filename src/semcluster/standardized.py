@@ -1,0 +1,125 @@
+"""Standardized solutions (lavaan's std.lv and std.all) and R², from a parameter vector.
+
+The model is written in RAM form (McArdle & McDonald 1984): A holds the directed paths
+(loadings ``f =~ x`` as x ← f, regressions ``y ~ x`` as y ← x), P the (co)variances, and the
+covariance of all variables is (I − A)⁻¹ P (I − A)⁻ᵀ.  lavaan's rules (lav_standardize_lv /
+lav_standardize_all, lavaan 0.6):
+
+* std.lv scales latent variables to unit variance, observed ones stay in their metric;
+* std.all scales every variable by its model-implied SD;
+* a covariance between two different variables is divided by the square root of the product of
+  their *residual* variances (the ``~~`` estimates), so that it reads as a residual correlation;
+  a variance is divided by the total variance;
+* defined parameters (``:=``) are their expression evaluated on the standardized labels.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .spec import ModelSpec
+
+
+class RAM:
+    """RAM matrices of a spec, filled from a vector of free parameters."""
+
+    def __init__(self, spec: ModelSpec, fixed_x_cov: pd.DataFrame | None = None):
+        self.spec = spec
+        pt = spec.partable
+        self.rows = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True)
+        self.vars = list(spec.latent) + [v for v in spec.observed]
+        ix = {v: i for i, v in enumerate(self.vars)}
+        self.ix = ix
+        m = len(self.vars)
+        self.m = m
+        self.A0 = np.zeros((m, m))
+        self.P0 = np.zeros((m, m))
+        if spec.fixed_x and fixed_x_cov is not None:
+            fx = spec.fixed_x
+            C = fixed_x_cov.loc[fx, fx].to_numpy()
+            for a, va in enumerate(fx):
+                for b, vb in enumerate(fx):
+                    self.P0[ix[va], ix[vb]] = C[a, b]
+        # where each row's value goes
+        self.kind = []      # 'A' or 'P'
+        self.pos = []
+        for _, r in self.rows.iterrows():
+            if r.op == "=~":
+                self.kind.append("A"); self.pos.append((ix[r.rhs], ix[r.lhs]))
+            elif r.op == "~":
+                self.kind.append("A"); self.pos.append((ix[r.lhs], ix[r.rhs]))
+            else:
+                self.kind.append("P"); self.pos.append((ix[r.lhs], ix[r.rhs]))
+        self.free = self.rows["free"].to_numpy()
+        self.fixed = self.rows["fixed"].to_numpy(dtype=float)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """Value of every model row (=~, ~, ~~) for free-parameter vector x."""
+        v = self.fixed.copy()
+        mask = self.free > 0
+        v[mask] = x[self.free[mask] - 1]
+        return v
+
+    def matrices(self, x: np.ndarray):
+        vals = self.values(x)
+        A = self.A0.copy()
+        P = self.P0.copy()
+        for k, (kind, (i, j)) in enumerate(zip(self.kind, self.pos)):
+            if kind == "A":
+                A[i, j] = vals[k]
+            else:
+                P[i, j] = vals[k]
+                P[j, i] = vals[k]
+        return A, P, vals
+
+    def total_cov(self, x: np.ndarray) -> np.ndarray:
+        A, P, _ = self.matrices(x)
+        B = np.linalg.inv(np.eye(self.m) - A)
+        return B @ P @ B.T
+
+
+def standardized(ram: RAM, x: np.ndarray, spec: ModelSpec):
+    """std.lv and std.all of every model row, R² of endogenous variables.
+
+    Returns
+    -------
+    std_lv, std_all : ndarray (one value per row of ``ram.rows``)
+    r2 : dict variable -> R²
+    """
+    A, P, vals = ram.matrices(x)
+    B = np.linalg.inv(np.eye(ram.m) - A)
+    C = B @ P @ B.T
+    var = np.diag(C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt(var)
+    lat = np.array([v in set(spec.latent) for v in ram.vars])
+    sd_lv = np.where(lat, sd, 1.0)
+    resvar = np.diag(P)
+    std_lv = np.empty(len(vals))
+    std_all = np.empty(len(vals))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, (kind, (i, j)) in enumerate(zip(ram.kind, ram.pos)):
+            v = vals[k]
+            if kind == "A":          # i <- j
+                std_lv[k] = v * sd_lv[j] / sd_lv[i]
+                std_all[k] = v * sd[j] / sd[i]
+            elif i == j:
+                std_lv[k] = v / sd_lv[i] ** 2
+                std_all[k] = v / var[i]
+            else:
+                # residual (co)variances: scale by residual SDs (lavaan's cov.std = TRUE)
+                ri, rj = resvar[i], resvar[j]
+                std_all[k] = v / np.sqrt(ri * rj)
+                li = ri if lat[i] else 1.0
+                lj = rj if lat[j] else 1.0
+                if lat[i] or lat[j]:
+                    # std.lv scales only the latent side(s), by their residual SDs likewise
+                    std_lv[k] = v / np.sqrt(li * lj)
+                else:
+                    std_lv[k] = v
+    endo = spec.endogenous
+    r2 = {}
+    for v in endo:
+        i = ram.ix[v]
+        r2[v] = float(1 - resvar[i] / var[i]) if var[i] > 0 else np.nan
+    return std_lv, std_all, r2
