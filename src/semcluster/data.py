@@ -1,105 +1,919 @@
 """Reading survey data and checking it against a model before anything is fitted.
 
-One way through the data: :func:`load_data` reads a file (or takes a DataFrame) without changing
-it; :func:`prepare_data` selects the model's variables, checks them and returns the numeric
-matrix that is fitted, together with a :class:`DataReport` that says how many rows were used and
-why any were not.
+One way through the data: :func:`load_data` reads a file (CSV, TSV, Excel, SPSS, Stata) or takes a
+DataFrame, without changing a value; it may rename columns to the model's item names through a
+column mapping.  :func:`prepare_data` selects the model's variables, turns declared missing codes
+into missing values, checks every answer against the declared answer scale, reverse-codes the
+declared items, applies the missing-data rule and returns the numeric matrix that is fitted together
+with a :class:`DataReport` that says how many rows were used and why any were not.
+
+Nothing here writes to the user's files.  Every problem the user can fix is a
+:class:`~semcluster.errors.DataError` (the CLI turns it into exit code 2) when the analysis cannot go
+on, or a :class:`~semcluster.errors.SemclusterWarning` (also recorded in the report) when it can.
 """
 from __future__ import annotations
 
+import csv
+import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, SemclusterWarning
 from .resources import data_path
 
 DEFAULT_DATA = "paper_synthetic.csv"
 
+#: Missing-data rules understood by :func:`prepare_data`.
+MISSING_RULES = ("listwise", "pairwise", "fiml", "auto")
 
-def load_data(path: str | Path | pd.DataFrame | None = None) -> pd.DataFrame:
-    """Read a data set.
+#: Keys of a data-description (``--map``) YAML file besides the column mapping itself.
+DESCRIPTION_KEYS = ("columns", "reverse", "scale", "missing_codes", "id", "ordered", "sheet")
+
+# Encodings tried, in order, for text files.  Chinese survey exports from Excel/SPSS are often
+# GB18030; latin-1 is deliberately absent because it never fails and would garble names silently.
+_TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
+
+_ATTR = "semcluster"  # key of DataFrame.attrs where load_data leaves what it learned
+
+
+# ----------------------------------------------------------------------------------------------
+# data description (column mapping, reverse-coded items, scale, missing codes)
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataDescription:
+    """How a user's survey file relates to the model's items.
+
+    Parameters
+    ----------
+    columns : dict
+        ``{name in the file: name in the model}``.
+    reverse : tuple of str
+        Model item names whose answers are reverse-coded (``min + max - x``) before fitting.
+    scale : tuple (min, max) or None
+        The declared answer scale, e.g. ``(1, 7)`` for a 7-point Likert item.
+    missing_codes : tuple
+        Values that mean "no answer" (e.g. ``-99``, ``9``, ``"."``); turned into missing values.
+    id_column : str or None
+        A respondent identifier, checked for duplicates and never fitted.
+    ordered : tuple of str
+        Items to be treated as ordinal (``estimator="WLSMV"``).
+    sheet : str, int or None
+        Worksheet of an Excel file.
+    """
+
+    columns: dict = field(default_factory=dict)
+    reverse: tuple = ()
+    scale: tuple | None = None
+    missing_codes: tuple = ()
+    id_column: str | None = None
+    ordered: tuple = ()
+    sheet: str | int | None = None
+
+    def to_dict(self) -> dict:
+        return {"columns": dict(self.columns), "reverse": list(self.reverse),
+                "scale": None if self.scale is None else list(self.scale),
+                "missing_codes": list(self.missing_codes), "id": self.id_column,
+                "ordered": list(self.ordered), "sheet": self.sheet}
+
+
+def _check_scale(scale, where: str) -> tuple | None:
+    if scale is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: scale must be two numbers [min, max], e.g. [1, 7]; "
+                        f"got {scale!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise DataError(f"{where}: scale [{lo:g}, {hi:g}] is not a range min < max")
+    return (lo, hi)
+
+
+def _str_list(value, key: str, where: str) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise DataError(f"{where}: '{key}' must be a list of item names; got {value!r}")
+    return tuple(value)
+
+
+def data_description(spec: Mapping | str | Path | DataDescription | None = None, *,
+                     where: str = "mapping") -> DataDescription:
+    """Build a :class:`DataDescription` from a dict, a YAML file or ``None``.
+
+    A mapping whose values are all strings and that has none of the description keys is read as a
+    bare column mapping ``{file name: model name}``.  Otherwise the keys are those of
+    :data:`DESCRIPTION_KEYS`::
+
+        columns:            # name in the file: name in the model
+          Q1: ca1
+          Q2: ca2
+        reverse: [ca3]      # reverse-coded items (model names)
+        scale: [1, 7]       # 7-point Likert
+        missing_codes: [-99, 9]
+        id: respondent
+
+    Raises
+    ------
+    DataError
+        The file cannot be read or an entry has the wrong form.
+    """
+    if spec is None:
+        return DataDescription()
+    if isinstance(spec, DataDescription):
+        return spec
+    if isinstance(spec, (str, Path)):
+        where = str(spec)
+        raw = _read_yaml(Path(spec))
+    else:
+        raw = spec
+    if raw is None:
+        return DataDescription()
+    if not isinstance(raw, Mapping):
+        raise DataError(f"{where}: a column mapping must be a dictionary "
+                        f"(file name: model name); got {type(raw).__name__}")
+    keys = {str(k) for k in raw}
+    if not keys & set(DESCRIPTION_KEYS):
+        raw = {"columns": raw}
+    unknown = sorted(str(k) for k in raw if k not in DESCRIPTION_KEYS)
+    if unknown:
+        raise DataError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                        f"allowed: {', '.join(DESCRIPTION_KEYS)}")
+    cols = raw.get("columns") or {}
+    if not isinstance(cols, Mapping):
+        raise DataError(f"{where}: 'columns' must map file column names to model names")
+    columns = {}
+    for k, v in cols.items():
+        if not isinstance(v, str) or not str(v).strip():
+            raise DataError(f"{where}: column '{k}' must map to a model item name; got {v!r}")
+        columns[str(k)] = v.strip()
+    targets = pd.Series(list(columns.values()), dtype=object)
+    dup = sorted(set(targets[targets.duplicated()]))
+    if dup:
+        raise DataError(f"{where}: several file columns map to the same model name "
+                        f"{', '.join(dup)}; each model item needs exactly one column")
+    codes = raw.get("missing_codes") or ()
+    if not isinstance(codes, (list, tuple)):
+        codes = [codes]
+    for c in codes:
+        if not isinstance(c, (int, float, str)) or isinstance(c, bool):
+            raise DataError(f"{where}: missing code {c!r} must be a number or a string")
+    id_col = raw.get("id")
+    if id_col is not None and not isinstance(id_col, (str, int)):
+        raise DataError(f"{where}: 'id' must be a column name; got {id_col!r}")
+    sheet = raw.get("sheet")
+    if sheet is not None and not isinstance(sheet, (str, int)):
+        raise DataError(f"{where}: 'sheet' must be a worksheet name or number; got {sheet!r}")
+    return DataDescription(columns=columns,
+                           reverse=_str_list(raw.get("reverse"), "reverse", where),
+                           scale=_check_scale(raw.get("scale"), where),
+                           missing_codes=tuple(codes),
+                           id_column=None if id_col is None else str(id_col),
+                           ordered=_str_list(raw.get("ordered"), "ordered", where),
+                           sheet=sheet)
+
+
+def _read_yaml(path: Path):
+    import yaml
+
+    if not path.is_file():
+        raise DataError(f"{path}: no such mapping file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: the mapping file is not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DataError(f"{path}{pos}: not valid YAML ({problem})") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# reading files
+# ----------------------------------------------------------------------------------------------
+
+def load_data(path: str | Path | pd.DataFrame | None = None, *,
+              mapping: Mapping | str | Path | DataDescription | None = None,
+              sheet: str | int | None = None) -> pd.DataFrame:
+    """Read a data set without changing any value.
 
     Parameters
     ----------
     path : str, Path, DataFrame or None
-        A CSV file, or a DataFrame (returned as a copy).  ``None`` gives the bundled synthetic
-        study data (``paper_synthetic.csv``).
+        ``.csv``/``.txt`` (delimiter detected: comma, semicolon, tab), ``.tsv``, ``.xlsx``/``.xlsm``,
+        SPSS ``.sav``/``.zsav``/``.por`` or Stata ``.dta`` file; or a DataFrame (copied).  ``None``
+        gives the bundled synthetic study data (``paper_synthetic.csv``).
+    mapping : dict, path of a YAML file, DataDescription or None
+        Column mapping ``{name in the file: name in the model}`` or a full data description (see
+        :func:`data_description`); columns are renamed and the description is kept for
+        :func:`prepare_data`.
+    sheet : str or int, optional
+        Worksheet of an Excel file (default: the first, or the mapping's ``sheet``).
+
+    Returns
+    -------
+    DataFrame
+        The data as read.  ``df.attrs["semcluster"]`` records the source, the first file line
+        holding data, SPSS value labels and declared missing values (which are *not* yet applied:
+        :func:`prepare_data` turns them into missing values and counts them), and the description.
+
+    Raises
+    ------
+    DataError
+        No such file, unreadable file, unsupported type, or a mapping that does not fit the file.
     """
+    desc = data_description(mapping)
     if isinstance(path, pd.DataFrame):
-        return path.copy()
-    if path is None:
-        path = data_path(DEFAULT_DATA)
-    p = Path(path)
+        df = path.copy()
+        info = dict(df.attrs.get(_ATTR, {})) or {"source": "<DataFrame>", "first_line": 1,
+                                                 "line_label": "row"}
+    else:
+        if path is None:
+            path = data_path(DEFAULT_DATA)
+        df, info = _read_file(Path(path), sheet if sheet is not None else desc.sheet)
+    df = _normalise_columns(df, info["source"])
+    df = _apply_column_mapping(df, desc, info["source"])
+    info["description"] = desc.to_dict()
+    # Keep only plain python objects in attrs: pandas deep-copies attrs on many operations.
+    df.attrs = {_ATTR: info}
+    return df
+
+
+def _read_file(p: Path, sheet) -> tuple[pd.DataFrame, dict]:
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, not a data file")
     if not p.is_file():
         raise DataError(f"{p}: no such data file")
     suffix = p.suffix.lower()
-    try:
-        if suffix in (".csv", ".txt", ""):
-            return pd.read_csv(p, comment="#")
-        if suffix == ".tsv":
-            return pd.read_csv(p, sep="\t", comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{p}: cannot be read as a table ({str(exc).splitlines()[0]})") from None
-    raise DataError(f"{p}: unsupported file type '{suffix}' (use .csv)")
+    info = {"source": str(p), "first_line": 2, "line_label": "line"}
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the file is empty")
+    if suffix in (".csv", ".txt", ".tsv", ".dat", ""):
+        return _read_text(p, tab=suffix == ".tsv"), info
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_excel(p, sheet), dict(info, line_label="spreadsheet row")
+    if suffix == ".xls":
+        raise DataError(f"{p}: old Excel .xls files are not supported; save it as .xlsx or .csv")
+    if suffix in (".sav", ".zsav", ".por", ".dta"):
+        return _read_stat(p, suffix)
+    raise DataError(f"{p}: unsupported file type '{suffix}'; use .csv, .tsv, .xlsx, .sav or .dta")
 
+
+def _decode(p: Path) -> tuple[str, str]:
+    raw = p.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise DataError(f"{p}: looks like a binary file, not text; CSV, Excel (.xlsx) and SPSS "
+                        f"(.sav) files are read by their extension")
+    for enc in _TEXT_ENCODINGS:
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise DataError(f"{p}: text encoding not recognised (tried UTF-8 and GB18030); "
+                    f"save the file as UTF-8")
+
+
+def _read_text(p: Path, tab: bool) -> pd.DataFrame:
+    text, _ = _decode(p)
+    if not text.strip():
+        raise DataError(f"{p}: the file holds no data")
+    if tab:
+        sep = "\t"
+    else:
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")][:50]
+        try:
+            sep = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t").delimiter
+        except csv.Error:
+            sep = ","
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, comment="#", skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{p}: cannot be read as a table ({msg}); check the delimiter and that "
+                        f"every line has the same number of fields") from None
+    if df.shape[1] == 0:
+        raise DataError(f"{p}: no columns found")
+    return df
+
+
+def _read_excel(p: Path, sheet) -> pd.DataFrame:
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:  # pragma: no cover - declared dependency
+        raise DataError(f"{p}: reading Excel files needs the openpyxl package "
+                        f"(pip install openpyxl)") from None
+    try:
+        return pd.read_excel(p, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
+    except (ValueError, KeyError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if sheet is not None and ("not found" in msg or "Worksheet" in msg):
+            raise DataError(f"{p}: no worksheet {sheet!r} ({msg})") from None
+        raise DataError(f"{p}: cannot be read as an Excel workbook ({msg})") from None
+    except Exception as exc:  # openpyxl raises zipfile/xml errors for damaged files
+        raise DataError(f"{p}: cannot be read as an Excel workbook "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
+                        f" is the file damaged or not really .xlsx?") from None
+
+
+def _read_stat(p: Path, suffix: str) -> tuple[pd.DataFrame, dict]:
+    try:
+        import pyreadstat
+    except ImportError:  # pragma: no cover - declared dependency
+        raise DataError(f"{p}: reading SPSS/Stata files needs pyreadstat "
+                        f"(pip install pyreadstat)") from None
+    reader = {".sav": pyreadstat.read_sav, ".zsav": pyreadstat.read_sav,
+              ".por": pyreadstat.read_por, ".dta": pyreadstat.read_dta}[suffix]
+    kwargs = {"user_missing": True} if suffix in (".sav", ".zsav", ".dta") else {}
+    try:
+        df, meta = reader(str(p), **kwargs)
+    except Exception as exc:  # pyreadstat.ReadstatError and friends
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{p}: cannot be read as a {suffix[1:].upper()} file ({msg})") from None
+    ranges = {}
+    for col, rs in (getattr(meta, "missing_ranges", None) or {}).items():
+        ranges[col] = [[_plain(r["lo"]), _plain(r["hi"])] for r in rs]
+    for col, vals in (getattr(meta, "missing_user_values", None) or {}).items():
+        ranges.setdefault(col, []).extend([[_plain(v), _plain(v)] for v in vals])
+    labels = {col: {_plain(k): str(v) for k, v in lab.items()}
+              for col, lab in (getattr(meta, "variable_value_labels", None) or {}).items()}
+    info = {"source": str(p), "first_line": 1, "line_label": "case",
+            "declared_missing": ranges, "value_labels": labels,
+            "column_labels": dict(zip(meta.column_names, meta.column_labels or []))}
+    return df, info
+
+
+def _plain(v):
+    if isinstance(v, (np.floating, float)):
+        return float(v)
+    if isinstance(v, (np.integer, int)):
+        return int(v)
+    return str(v)
+
+
+def _normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    names = [str(c).strip() for c in df.columns]
+    unnamed = [i + 1 for i, c in enumerate(df.columns)
+               if str(c).startswith("Unnamed:") or not str(c).strip()]
+    if unnamed:
+        # an empty trailing column from a line ending in a delimiter is harmless if it is empty
+        empty = [i for i in unnamed if df.iloc[:, i - 1].isna().all()]
+        if set(empty) != set(unnamed):
+            raise DataError(f"{source}: column(s) {', '.join(map(str, unnamed))} have no name in "
+                            f"the header row; give every column a name")
+        df = df.drop(columns=[df.columns[i - 1] for i in empty])
+        names = [str(c).strip() for c in df.columns]
+    s = pd.Series(names, dtype=object)
+    # pandas renames a repeated header "x" to "x.1": catch that too
+    base = s.str.replace(r"\.\d+$", "", regex=True)
+    dup = sorted(set(s[s.duplicated()]) | {b for b, n in zip(base, s) if n != b and b in set(s)})
+    if dup:
+        raise DataError(f"{source}: column name(s) {', '.join(dup)} appear more than once in the "
+                        f"header; every column needs its own name")
+    df = df.copy()
+    df.columns = names
+    return df
+
+
+def _apply_column_mapping(df: pd.DataFrame, desc: DataDescription, source: str) -> pd.DataFrame:
+    if not desc.columns:
+        return df
+    absent = [k for k in desc.columns if k not in df.columns]
+    if absent:
+        raise DataError(f"{source}: the mapping names column(s) {', '.join(absent)} that are not "
+                        f"in the data (columns present: {_preview(df.columns)})")
+    clash = [v for k, v in desc.columns.items()
+             if v in df.columns and v not in desc.columns and v != k]
+    if clash:
+        raise DataError(f"{source}: mapping a column to {', '.join(clash)} would clash with an "
+                        f"existing column of that name; map or rename that column too")
+    return df.rename(columns=desc.columns)
+
+
+def _preview(cols, n: int = 12) -> str:
+    cols = [str(c) for c in cols]
+    return ", ".join(cols[:n]) + (" ..." if len(cols) > n else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# the data report
+# ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class DataReport:
-    """What happened to the rows and columns on the way to the fit."""
+    """What happened to the rows and columns on the way to the fit.
+
+    Attributes
+    ----------
+    source : str
+        File name or ``"<DataFrame>"``.
+    n_rows : int
+        Rows in the data as read.
+    n_used : int
+        Rows that enter the fit.
+    dropped : dict
+        ``{reason: number of rows}`` for every row not used.
+    notes : tuple of str
+        Everything else the user should know (warnings included).
+    missing : str
+        The missing-data rule applied (``listwise``, ``pairwise`` or ``fiml``).
+    n_missing : dict
+        ``{variable: missing answers among the rows used}``.
+    n_patterns : int
+        Distinct patterns of answered/missing items among the rows used.
+    recoded : dict
+        ``{reason: {variable: number of values changed}}`` (declared missing codes, reverse
+        coding, out-of-scale values set missing on request).
+    reverse : tuple of str
+        Items reverse-coded.
+    scale : tuple or None
+        Answer scale checked against.
+    pairwise_nobs : DataFrame or None
+        With ``missing="pairwise"``: number of rows answering both items of each pair.
+    warnings : tuple of str
+        The warnings issued (also in ``notes``).
+    """
 
     source: str
     n_rows: int
     n_used: int
-    dropped: dict = field(default_factory=dict)  # reason -> number of rows
+    dropped: dict = field(default_factory=dict)
     notes: tuple = ()
+    missing: str = "listwise"
+    n_missing: dict = field(default_factory=dict)
+    n_patterns: int = 1
+    recoded: dict = field(default_factory=dict)
+    reverse: tuple = ()
+    scale: tuple | None = None
+    variables: tuple = ()
+    pairwise_nobs: pd.DataFrame | None = None
+    warnings: tuple = ()
 
     def to_dict(self) -> dict:
         return {"source": self.source, "n_rows": self.n_rows, "n_used": self.n_used,
-                "dropped": dict(self.dropped), "notes": list(self.notes)}
+                "dropped": dict(self.dropped), "notes": list(self.notes),
+                "missing": self.missing, "n_missing": dict(self.n_missing),
+                "n_patterns": self.n_patterns,
+                "recoded": {k: dict(v) for k, v in self.recoded.items()},
+                "reverse": list(self.reverse),
+                "scale": None if self.scale is None else list(self.scale),
+                "variables": list(self.variables), "warnings": list(self.warnings)}
+
+    def __str__(self) -> str:
+        lines = [f"data: {self.source}",
+                 f"rows read: {self.n_rows}; rows used: {self.n_used} (missing data: "
+                 f"{self.missing})"]
+        for reason, n in self.dropped.items():
+            lines.append(f"  not used: {n} row(s): {reason}")
+        if self.missing in ("fiml", "pairwise"):
+            total = sum(self.n_missing.values())
+            lines.append(f"  missing answers kept: {total} in {self.n_patterns} pattern(s)")
+        for reason, per in self.recoded.items():
+            lines.append(f"  {reason}: {sum(per.values())} value(s) "
+                         f"({', '.join(f'{k} {v}' for k, v in per.items())})")
+        if self.scale is not None:
+            lines.append(f"  answer scale: {self.scale[0]:g} to {self.scale[1]:g}")
+        for n in self.notes:
+            lines.append(f"  note: {n}")
+        return "\n".join(lines)
 
 
-def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str = "<data>",
-                 missing: str = "listwise") -> tuple[pd.DataFrame, DataReport]:
-    """Select and check the model's variables.
+# ----------------------------------------------------------------------------------------------
+# checking and preparing
+# ----------------------------------------------------------------------------------------------
 
-    Raises :class:`DataError` for a missing column, a non-numeric answer, a constant item or too
-    few rows.  With ``missing="listwise"`` rows with any missing answer are dropped (and counted in
-    the report).
+def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None = None,
+                 missing: str = "listwise", scale: Iterable[float] | None = None,
+                 reverse: Iterable[str] | None = None, missing_codes: Iterable | None = None,
+                 id_column: str | None = None, ordered: Iterable[str] | None = None,
+                 out_of_scale: str = "error", n_free: int | None = None,
+                 warn: bool = True) -> tuple[pd.DataFrame, DataReport]:
+    """Select, check and prepare the model's variables.
+
+    Steps, in order: (1) every model variable must be a column; (2) declared missing codes (the
+    SPSS file's and ``missing_codes``) become missing; (3) every remaining answer must be numeric
+    and finite; (4) answers must lie on the declared ``scale`` (and be whole numbers for ordinal
+    items); (5) ``reverse`` items are recoded ``min + max - x``; (6) the missing-data rule is
+    applied; (7) the used rows are checked: enough rows, no constant item, enough categories for
+    ordinal items, duplicates, and a positive-definite sample covariance matrix.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Data as returned by :func:`load_data` (or any DataFrame).
+    variables : list of str
+        Observed variables of the model, in model order.
+    source : str, optional
+        Name used in messages (default: the file the data came from).
+    missing : {"listwise", "pairwise", "fiml", "auto"}
+        ``listwise`` drops every row with a missing answer; ``pairwise`` and ``fiml`` keep rows
+        with at least one answer (missing answers stay ``NaN``); ``auto`` is ``fiml`` when any
+        answer is missing and ``listwise`` (nothing to drop) otherwise.
+    scale : (min, max), optional
+        Declared answer scale (default: from the data description, else from SPSS value labels
+        when every item has the same labelled range, else no scale check).
+    reverse : list of str, optional
+        Reverse-coded items (needs a scale).
+    missing_codes : list, optional
+        Values meaning "no answer" (in addition to declared SPSS missing values).
+    id_column : str, optional
+        Respondent id, checked for duplicates.
+    ordered : list of str, optional
+        Items treated as ordinal: whole numbers with at least two observed categories.
+    out_of_scale : {"error", "missing"}
+        What to do with an answer outside the scale: stop (default), or set it missing with a
+        warning (counted in the report).
+    n_free : int, optional
+        Number of free parameters of the model, for the sample-size check.
+    warn : bool
+        Issue :class:`SemclusterWarning` for problems that do not stop the analysis (they are
+        always recorded in the report).
+
+    Returns
+    -------
+    (DataFrame, DataReport)
+        Float columns in the order of ``variables``; the index is the original row index.
+
+    Raises
+    ------
+    DataError
+        For every problem after which no trustworthy fit is possible.
     """
+    info = dict(df.attrs.get(_ATTR, {})) if isinstance(df, pd.DataFrame) else {}
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame or a file path; got {type(df).__name__}")
+    source = source or info.get("source", "<data>")
+    desc = info.get("description", {}) or {}
+    if missing not in MISSING_RULES:
+        raise DataError(f"missing='{missing}' is not known; use one of {', '.join(MISSING_RULES)}")
+    if out_of_scale not in ("error", "missing"):
+        raise DataError(f"out_of_scale='{out_of_scale}' is not known; use 'error' or 'missing'")
+    variables = [str(v) for v in variables]
+    if not variables:
+        raise DataError(f"{source}: the model uses no observed variables")
+    dupv = sorted({v for v in variables if variables.count(v) > 1})
+    if dupv:
+        raise DataError(f"variable(s) {', '.join(dupv)} listed twice")
+    reverse = tuple(reverse) if reverse is not None else tuple(desc.get("reverse") or ())
+    ordered = tuple(ordered) if ordered is not None else tuple(desc.get("ordered") or ())
+    codes = tuple(missing_codes) if missing_codes is not None else \
+        tuple(desc.get("missing_codes") or ())
+    id_column = id_column if id_column is not None else desc.get("id")
+    scale = _check_scale(scale if scale is not None else desc.get("scale"), "scale")
+    line0 = int(info.get("first_line", 1))
+    line_label = info.get("line_label", "row")
+
+    def where(idx) -> str:
+        try:
+            pos = df.index.get_loc(idx)
+        except (KeyError, TypeError):
+            return f"row {idx!r}"
+        if isinstance(pos, (int, np.integer)):
+            return f"{line_label} {int(pos) + line0}"
+        return f"row {idx!r}"
+
+    notes: list[str] = []
+    issued: list[str] = []
+
+    def note_warning(msg: str) -> None:
+        issued.append(msg)
+        notes.append(msg)
+        if warn:
+            warnings.warn(f"{source}: {msg}", SemclusterWarning, stacklevel=3)
+
+    # (1) columns ------------------------------------------------------------------------------
     absent = [v for v in variables if v not in df.columns]
     if absent:
         raise DataError(f"{source}: column(s) {', '.join(absent)} used by the model are not in the "
-                        f"data (columns present: {', '.join(map(str, df.columns[:12]))}"
-                        f"{' ...' if len(df.columns) > 12 else ''})")
-    sub = df[variables]
+                        f"data (columns present: {_preview(df.columns)}); map your column names "
+                        f"to the model's with a column mapping (--map)")
+    for r in reverse:
+        if r not in variables:
+            raise DataError(f"reverse-coded item '{r}' is not a variable of the model "
+                            f"({_preview(variables)})")
+    for o in ordered:
+        if o not in variables:
+            raise DataError(f"ordered item '{o}' is not a variable of the model "
+                            f"({_preview(variables)})")
+    if id_column is not None and id_column not in df.columns:
+        raise DataError(f"{source}: id column '{id_column}' is not in the data")
+    if df.shape[0] == 0:
+        raise DataError(f"{source}: the data have no rows")
+
+    n_rows = int(df.shape[0])
+    recoded: dict[str, dict[str, int]] = {}
+    sub = df.loc[:, variables]
+
+    # (2) declared missing codes ---------------------------------------------------------------
+    declared = info.get("declared_missing", {}) or {}
+    values = {}
     for v in variables:
         col = sub[v]
-        if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
-            coerced = pd.to_numeric(col, errors="coerce")
-            bad = col[coerced.isna() & col.notna()]
+        hit = pd.Series(False, index=col.index)
+        for lo, hi in declared.get(v, []):
+            num = pd.to_numeric(col, errors="coerce")
+            if isinstance(lo, str) or isinstance(hi, str):
+                hit |= col.astype(str).eq(str(lo))
+            else:
+                hit |= (num >= lo) & (num <= hi)
+        for c in codes:
+            if isinstance(c, str):
+                hit |= col.astype(str).str.strip().eq(c.strip())
+                try:
+                    hit |= pd.to_numeric(col, errors="coerce").eq(float(c))
+                except ValueError:
+                    pass
+            else:
+                hit |= pd.to_numeric(col, errors="coerce").eq(float(c))
+                hit |= col.astype(str).str.strip().eq(str(c))
+        hit &= col.notna()
+        if hit.any():
+            recoded.setdefault("declared missing code set missing", {})[v] = int(hit.sum())
+            col = col.where(~hit)
+        values[v] = col
+
+    # (3) numeric and finite -------------------------------------------------------------------
+    num_cols = {}
+    for v in variables:
+        col = values[v]
+        if pd.api.types.is_bool_dtype(col):
+            raise DataError(f"{source}: column '{v}' holds true/false values, not answers on a "
+                            f"scale; recode it as numbers")
+        if pd.api.types.is_numeric_dtype(col):
+            num = pd.to_numeric(col, errors="coerce").astype(float)
+        else:
+            text = col.astype("object")
+            stripped = text.map(lambda x: x.strip() if isinstance(x, str) else x)
+            stripped = stripped.map(lambda x: np.nan if isinstance(x, str) and x == "" else x)
+            num = pd.to_numeric(stripped, errors="coerce").astype(float)
+            bad = stripped[num.isna() & stripped.notna()]
             if len(bad):
-                row = bad.index[0]
-                raise DataError(f"{source}: column '{v}' has a non-numeric value {bad.iloc[0]!r} "
-                                f"(row {row}); recode it or mark it missing")
-    sub = sub.apply(pd.to_numeric, errors="coerce").astype(float)
-    n_rows = len(sub)
-    dropped = {}
+                val = bad.iloc[0]
+                hint = ""
+                if isinstance(val, str) and "," in val and \
+                        pd.to_numeric(pd.Series([val.replace(",", ".")]), errors="coerce").notna()[0]:
+                    hint = " (decimal comma? use a point)"
+                raise DataError(f"{source}: column '{v}' has a non-numeric value {val!r} at "
+                                f"{where(bad.index[0])}{hint} ({len(bad)} such value(s)); recode "
+                                f"it, or declare it a missing code")
+        infs = num[np.isinf(num.to_numpy())]
+        if len(infs):
+            raise DataError(f"{source}: column '{v}' has an infinite value at "
+                            f"{where(infs.index[0])}; fix or remove it")
+        num_cols[v] = num
+    sub = pd.DataFrame(num_cols, index=df.index)
+
+    # (4) scale --------------------------------------------------------------------------------
+    if scale is None:
+        scale = _scale_from_labels(info.get("value_labels", {}) or {}, variables)
+        if scale is not None:
+            notes.append(f"answer scale {scale[0]:g} to {scale[1]:g} taken from the value labels")
+    if scale is not None:
+        lo, hi = scale
+        out = (sub < lo) | (sub > hi)
+        if out.to_numpy().any():
+            per = {v: int(out[v].sum()) for v in variables if out[v].any()}
+            first_v = next(iter(per))
+            first_i = out.index[out[first_v].to_numpy()][0]
+            example = (f"'{first_v}' = {sub.at[first_i, first_v]:g} at {where(first_i)}")
+            detail = ", ".join(f"{k} {n}" for k, n in per.items())
+            if out_of_scale == "error":
+                raise DataError(f"{source}: {sum(per.values())} answer(s) outside the scale "
+                                f"{lo:g}-{hi:g} (first: {example}; per item: {detail}); fix them, "
+                                f"declare the code missing (missing_codes), or pass "
+                                f"out_of_scale='missing'")
+            sub = sub.mask(out)
+            recoded["answer outside the scale set missing"] = per
+            note_warning(f"{sum(per.values())} answer(s) outside the scale {lo:g}-{hi:g} set "
+                         f"missing (first: {example}; per item: {detail})")
+    for v in ordered:
+        col = sub[v].dropna()
+        frac = col[np.abs(col - np.round(col)) > 1e-9]
+        if len(frac):
+            raise DataError(f"{source}: ordinal item '{v}' has a non-integer answer "
+                            f"{frac.iloc[0]:g} at {where(frac.index[0])}; ordinal items take "
+                            f"whole-number categories")
+
+    # (5) reverse coding -----------------------------------------------------------------------
+    if reverse:
+        if scale is None:
+            raise DataError(f"reverse-coded items ({', '.join(reverse)}) need a declared answer "
+                            f"scale (scale: [1, 7]) to be recoded as min + max - x")
+        lo, hi = scale
+        per = {}
+        for v in reverse:
+            per[v] = int(sub[v].notna().sum())
+            sub[v] = lo + hi - sub[v]
+        recoded["reverse-coded (min + max - x)"] = per
+
+    # (6) missing-data rule --------------------------------------------------------------------
+    any_missing = bool(sub.isna().to_numpy().any())
+    if missing == "auto":
+        missing = "fiml" if any_missing else "listwise"
+    dropped: dict[str, int] = {}
     if missing == "listwise":
         keep = sub.notna().all(axis=1)
         if (~keep).any():
-            dropped["missing answer (listwise deletion)"] = int((~keep).sum())
-        sub = sub[keep]
+            dropped["missing answer(s) (listwise deletion)"] = int((~keep).sum())
     else:
-        raise DataError(f"missing='{missing}' is not supported here; use 'listwise'")
-    if len(sub) < 2:
-        raise DataError(f"{source}: only {len(sub)} usable row(s); a model needs far more")
+        keep = sub.notna().any(axis=1)
+        if (~keep).any():
+            dropped["no answer to any model item"] = int((~keep).sum())
+    sub = sub[keep]
+    n_used = int(sub.shape[0])
+    observed = sub.notna()
+    n_missing = {v: int((~observed[v]).sum()) for v in variables if (~observed[v]).any()}
+    n_patterns = int(observed.drop_duplicates().shape[0]) if n_used else 0
+    if missing != "listwise" and n_missing:
+        frac = sum(n_missing.values()) / max(1, n_used * len(variables))
+        notes.append(f"{sum(n_missing.values())} missing answer(s) ({100 * frac:.1f} % of cells) "
+                     f"kept for {missing}")
+        never = [v for v in variables if n_missing.get(v, 0) == n_used]
+        if never:
+            raise DataError(f"{source}: item(s) {', '.join(never)} have no answer in any row")
+
+    # (7) checks on the rows used --------------------------------------------------------------
+    p = len(variables)
+    if n_used < 2:
+        why = f" ({'; '.join(f'{k}: {n}' for k, n in dropped.items())})" if dropped else ""
+        raise DataError(f"{source}: only {n_used} usable row(s) of {n_rows}{why}; a model needs "
+                        f"many more")
     sd = sub.std(ddof=0)
-    const = [v for v in variables if not np.isfinite(sd[v]) or sd[v] == 0]
+    const = [v for v in variables if not np.isfinite(sd[v]) or sd[v] <= 1e-12 * max(1.0, abs(
+        sub[v].mean()))]
     if const:
         raise DataError(f"{source}: column(s) {', '.join(const)} have the same value in every "
-                        f"used row; a constant item carries no information: drop it from the model")
-    report = DataReport(source=source, n_rows=n_rows, n_used=len(sub), dropped=dropped)
+                        f"used row; a constant item carries no information: drop it from the "
+                        f"model")
+    pair_n = None
+    if missing == "pairwise":
+        o = observed.to_numpy(dtype=float)
+        pair_n = pd.DataFrame((o.T @ o).astype(int), index=variables, columns=variables)
+        low = pair_n.where(~np.eye(p, dtype=bool)).stack()
+        low = low[low < 3]
+        if len(low):
+            (a, b), n = next(iter(low.items()))
+            raise DataError(f"{source}: items '{a}' and '{b}' are answered together in only "
+                            f"{int(n)} row(s); no covariance can be estimated")
+    if missing == "listwise" and n_used <= p:
+        raise DataError(f"{source}: {n_used} usable rows for {p} observed variables; the sample "
+                        f"covariance matrix is singular (at least {p + 1} complete rows needed, "
+                        f"far more for a stable fit)")
+    if n_free is not None and n_used < n_free:
+        note_warning(f"only {n_used} rows for {n_free} free parameters; estimates and standard "
+                     f"errors are unreliable")
+    elif n_used < 5 * p:
+        note_warning(f"only {n_used} rows for {p} observed variables; estimates and fit "
+                     f"statistics may be unstable (rules of thumb ask for 5-10 rows per item)")
+    for v in variables:
+        k = int(sub[v].nunique())
+        if v in ordered:
+            if k < 2:  # pragma: no cover - caught as constant above
+                raise DataError(f"{source}: ordinal item '{v}' has a single category")
+            if k > 10:
+                note_warning(f"ordinal item '{v}' has {k} categories; a polychoric model with "
+                             f"this many thresholds is slow and rarely better than ML")
+            counts = sub[v].value_counts()
+            sparse = counts[counts < 2]
+            if len(sparse):
+                note_warning(f"ordinal item '{v}': category {sparse.index[0]:g} has a single "
+                             f"answer; its threshold is poorly determined (merge categories?)")
+            if scale is not None:
+                unused = int(round(scale[1] - scale[0] + 1)) - k
+                if unused > 0:
+                    notes.append(f"ordinal item '{v}': {unused} scale point(s) never chosen; "
+                                 f"thresholds are estimated for the {k} observed categories only")
+        elif k <= 4:
+            note_warning(f"item '{v}' has only {k} distinct values; treating it as continuous "
+                         f"is questionable (declare it ordered and use estimator='WLSMV')")
+    if id_column is not None:
+        ids = df.loc[sub.index, id_column]
+        dup_ids = ids[ids.duplicated(keep=False) & ids.notna()]
+        if len(dup_ids):
+            shown = ", ".join(map(str, pd.unique(dup_ids)[:5]))
+            note_warning(f"{dup_ids.nunique()} respondent id(s) occur more than once in "
+                         f"'{id_column}' ({shown}); the same respondent may have been entered "
+                         f"twice")
+    full = sub[sub.notna().all(axis=1)]
+    dup_rows = full[full.duplicated(keep="first")]
+    if len(dup_rows) and len(dup_rows) > _expected_duplicates(full):
+        first = dup_rows.index[0]
+        note_warning(f"{len(dup_rows)} row(s) repeat an earlier row's answers to every model item "
+                     f"(first: {where(first)}); check for double data entry")
+    _check_covariance(sub, missing, source, note_warning)
+
+    report = DataReport(source=source, n_rows=n_rows, n_used=n_used, dropped=dropped,
+                        notes=tuple(notes), missing=missing, n_missing=n_missing,
+                        n_patterns=n_patterns, recoded=recoded, reverse=tuple(reverse),
+                        scale=scale, variables=tuple(variables), pairwise_nobs=pair_n,
+                        warnings=tuple(issued))
+    sub.attrs = {_ATTR: {"source": source, "first_line": line0, "line_label": line_label,
+                         "prepared": True, "missing": missing}}
     return sub, report
+
+
+def _expected_duplicates(full: pd.DataFrame) -> float:
+    """Duplicate answer patterns expected by chance if items were independent.
+
+    With few items and few categories identical rows are common and innocent; the warning is
+    kept for repeats beyond what chance would give (sum over pairs of the match probability).
+    """
+    n = len(full)
+    if n < 2:
+        return 0.0
+    logp = 0.0
+    for v in full.columns:
+        freq = full[v].value_counts(normalize=True).to_numpy()
+        logp += np.log(max(float(np.sum(freq ** 2)), 1e-300))
+    return n * (n - 1) / 2 * float(np.exp(logp))
+
+
+def _scale_from_labels(labels: dict, variables: list[str]) -> tuple | None:
+    ranges = set()
+    for v in variables:
+        lab = labels.get(v)
+        if not lab:
+            return None
+        keys = [k for k in lab if isinstance(k, (int, float))]
+        if len(keys) < 2:
+            return None
+        ranges.add((float(min(keys)), float(max(keys))))
+    return ranges.pop() if len(ranges) == 1 else None
+
+
+def _check_covariance(sub: pd.DataFrame, missing: str, source: str, note_warning) -> None:
+    """Stop on a singular sample covariance matrix, naming the items that cause it."""
+    if missing == "listwise":
+        x = sub.to_numpy(dtype=float)
+        s = np.cov(x, rowvar=False, ddof=0)
+        if s.ndim == 0:
+            return
+    else:
+        s = sub.cov(min_periods=2, ddof=0).to_numpy()
+        if not np.isfinite(s).all():
+            return
+    sd = np.sqrt(np.diag(s))
+    r = s / np.outer(sd, sd)
+    ev = np.linalg.eigvalsh(r)
+    if ev[0] > 1e-8:
+        return
+    cols = list(sub.columns)
+    pairs = [(cols[i], cols[j]) for i in range(len(cols)) for j in range(i)
+             if abs(r[i, j]) > 1 - 1e-8]
+    if pairs:
+        what = "items " + "; ".join(f"'{a}' and '{b}' are perfectly correlated"
+                                    for a, b in pairs[:3])
+    else:
+        # the eigenvector of the zero eigenvalue names the linear combination
+        w, vecs = np.linalg.eigh(r)
+        vec = vecs[:, 0]
+        involved = [cols[i] for i in np.argsort(-np.abs(vec)) if abs(vec[i]) > 0.05][:6]
+        what = f"a linear combination of {', '.join(involved)} is constant"
+    if missing == "listwise":
+        raise DataError(f"{source}: the sample covariance matrix is singular: {what}; drop or "
+                        f"merge the redundant item(s)")
+    note_warning(f"the pairwise sample covariance matrix is not positive definite ({what}); "
+                 f"summary statistics from it are unreliable")
+
+
+# ----------------------------------------------------------------------------------------------
+# summaries with missing data
+# ----------------------------------------------------------------------------------------------
+
+def missing_patterns(df: pd.DataFrame) -> pd.DataFrame:
+    """Distinct patterns of answered (1) and missing (0) items with their frequencies.
+
+    Returns a DataFrame with one row per pattern (most frequent first), one 0/1 column per item
+    and a column ``n``.
+    """
+    obs = df.notna().astype(int)
+    pat = obs.value_counts(sort=True).rename("n").reset_index()
+    return pat
+
+
+def pairwise_moments(df: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    """Means, covariances and pair counts from all available answers (pairwise deletion).
+
+    Each mean uses every row answering the item; each covariance every row answering both items
+    (divisor n - 1 of that pair, as R's ``cov(use = "pairwise.complete.obs")``).  Meant for
+    summary statistics; a model fitted to a pairwise matrix has no single sample size, so fitting
+    with missing answers uses FIML instead.
+
+    Returns
+    -------
+    (means, cov, nobs)
+    """
+    x = df.apply(pd.to_numeric, errors="coerce").astype(float)
+    o = x.notna().to_numpy(dtype=float)
+    nobs = pd.DataFrame((o.T @ o).astype(int), index=x.columns, columns=x.columns)
+    return x.mean(), x.cov(min_periods=2), nobs
