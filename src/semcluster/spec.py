@@ -25,7 +25,7 @@ lines: a line without an operator, or a line after one ending in ``+`` or ``*``,
 statement before it.  Statements may also be separated by ``;``.
 
 Defaults added as lavaan's ``sem()``/``cfa()`` add them: the first loading of each factor fixed
-to 1 (unless a loading of that factor is given a fixed value or the first is freed with ``NA``),
+to 1 (unless that first term has a fixed value or is freed with ``NA``),
 free (residual) variances of every variable that is not an exogenous observed covariate,
 covariances among exogenous latent variables, and covariances among the residuals of pure
 outcome variables.  Exogenous observed covariates are treated as fixed (``fixed.x = TRUE``).
@@ -60,7 +60,7 @@ UNSUPPORTED = {
 }
 NAME_RE = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
-RESERVED = {"NA", "start", "label", "equal", "c", "fixed"}
+RESERVED = {"NA"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,15 +543,13 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
     observed = [v for v in all_vars if v not in lat]
     fixed_x = [v for v in observed if v not in endo]
 
-    # lavaan: the first indicator's loading is fixed to 1 unless it was freed with NA or
-    # another loading of the factor already has a fixed value.
+    # lavaan (auto.fix.first): the first indicator's loading is fixed to 1 unless that term
+    # itself carries a fixed value or NA; a label alone does not free it, and a fixed value on
+    # another indicator does not stop it (checked against lavaan 0.6.14).
     out = [dict(r) for r in params]
     for f in latent:
-        loads = [r for r in out if r["op"] == "=~" and r["lhs"] == f]
-        if any(np.isfinite(r["fixed"]) for r in loads):
-            continue
-        first = loads[0]
-        if not first["free_flag"]:
+        first = next(r for r in out if r["op"] == "=~" and r["lhs"] == f)
+        if not first["free_flag"] and not np.isfinite(first["fixed"]):
             first["fixed"] = 1.0
 
     def has_cov(a, b):
