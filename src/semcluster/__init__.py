@@ -7,24 +7,55 @@ with the published stepwise regression.
 >>> import semcluster
 >>> res = semcluster.fit("h1_h5")            # bundled model, bundled (synthetic) study data
 >>> res.fit_measures["cfi"]                    # doctest: +SKIP
+
+Names are imported on first use, so that ``import semcluster`` (and the CLI's ``--help``) stay
+fast: pandas, scipy and semopy load only when a function needs them.
 """
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+
 __version__ = "0.1.0"
 
-from .errors import (DataError, EstimationError, ModelSpecError, ModelSyntaxError,
-                     SemclusterError, SemclusterWarning)
-from .resources import bundled_models, model_path
-from .spec import ModelSpec, parse_model, read_model
-from .results import SEMResult
-from .data import load_data
-from .fit import fit, sample_covariance
+# public name -> module that defines it
+_EXPORTS = {
+    "SemclusterError": "errors", "ModelSyntaxError": "errors", "ModelSpecError": "errors",
+    "DataError": "errors", "EstimationError": "errors", "SemclusterWarning": "errors",
+    "bundled_models": "resources", "model_path": "resources",
+    "ModelSpec": "spec", "read_model": "spec", "parse_model": "spec",
+    "SEMResult": "results",
+    "fit": "fit", "sample_covariance": "fit",
+    "load_data": "data",
+}
 
-__all__ = [
-    "__version__",
-    "SemclusterError", "ModelSyntaxError", "ModelSpecError", "DataError", "EstimationError",
-    "SemclusterWarning",
-    "bundled_models", "model_path",
-    "ModelSpec", "read_model", "parse_model", "SEMResult", "fit", "sample_covariance",
-    "load_data",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'semcluster' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package module.  ``semcluster.fit`` is the function, although a submodule has the same
+    name: importing the submodule (``from semcluster.fit import ...``) must not replace the
+    function by the module on the package, which the import system would otherwise do."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in _EXPORTS and \
+                _EXPORTS[name] == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -270,12 +270,21 @@ def _apply_modifier(term: Term, mod: _Chunk, source: str) -> None:
 
 def _parse_terms(rhs: _Chunk, source: str, op: str) -> list[Term]:
     terms = []
-    for part in _split_top(rhs, "+"):
+    parts = _split_top(rhs, "+")
+    offset = 0
+    for k, part in enumerate(parts):
         p = part.strip()
         if not p.text:
+            # point at the '+' that has nothing before it, or at the trailing '+'
+            at = offset + len(part.text) if k < len(parts) - 1 else offset - 1
             _err("missing term: two '+' in a row, or '+' at the start or end of the statement",
-                 part if part.pos else rhs, source, 0 if part.pos else len(rhs.text) - 1)
+                 rhs, source, at)
+        offset += len(part.text) + 1
         factors = _split_top(p, "*")
+        last = factors[-1]
+        q = last.text.find("?")
+        if q >= 0:                      # lavaan's start-value shorthand: 0.5?x
+            factors = factors[:-1] + [last.slice(0, q + 1), last.slice(q + 1, len(last.text))]
         var = factors[-1].strip()
         line, col = var.at(0) if var.pos else p.at(0)
         if not var.text:
@@ -287,6 +296,10 @@ def _parse_terms(rhs: _Chunk, source: str, op: str) -> list[Term]:
             _err(f"'{var.text}' is a number where a variable name is expected "
                  f"(write the value as a modifier: {var.text}*x)", var, source)
         if not NAME_RE.match(var.text):
+            gap = re.search(r"\s+", var.text)
+            if gap:
+                _err(f"unexpected '{var.text[gap.end():].split()[0]}' after '{var.text[:gap.start()]}'"
+                     f": a missing '+' or operator?", var, source, gap.end())
             _err(f"'{var.text}' is not a valid variable name", var, source)
         term = Term(var=var.text, line=line, column=col)
         for mod in factors[:-1]:
@@ -413,6 +426,8 @@ def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> M
     """
     if isinstance(model, ModelSpec):
         return model
+    if isinstance(model, str) and not model.strip():
+        raise ModelSyntaxError("the model is empty: no statements found", "<string>", 1, 1)
     from .resources import model_path
 
     if isinstance(model, Path) or (isinstance(model, str) and "~" not in model

@@ -1,0 +1,29 @@
+"""``semcluster fit MODEL --data FILE [--json OUT] [--standardized]``"""
+from __future__ import annotations
+
+from ._common import add_data_argument, write_text_atomic
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "fit", help="fit a lavaan-syntax model by ML and print a lavaan-like summary",
+        description="Fit MODEL (a .lav file or a bundled model name such as h1_h5) by maximum "
+                    "likelihood and print fit measures, loadings, regressions, (co)variances "
+                    "and R-square.")
+    p.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    add_data_argument(p)
+    p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    p.add_argument("--standardized", action="store_true",
+                   help="show the standardized solution (std.lv, std.all) in the summary")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..fit import fit
+
+    res = fit(args.model, args.data)
+    print(res.summary(standardized=args.standardized), end="")
+    if args.json:
+        write_text_atomic(args.json, res.to_json() + "\n", protect=(args.data, args.model))
+        print(f"\nwrote {args.json}")
+    return 0
