@@ -95,6 +95,7 @@ class MLEngine:
         self.S = S.to_numpy(dtype=float)
         self.n = int(n)
         _, self.logdet_S = np.linalg.slogdet(self.S)
+        self.L_S = np.linalg.cholesky(self.S)
         # semopy may replace a non-PD covariance by a nearby one: we fit to the one we gave
         self.model.mx_cov = self.S
 
@@ -119,15 +120,23 @@ class MLEngine:
         return self.model.calc_sigma()[0]
 
     def objective(self, x: np.ndarray) -> float:
+        """F_ML(θ); +inf where Σ(θ) is not positive definite or the value is impossible.
+
+        F_ML ≥ 0 for every positive definite Σ; a clearly negative value only arises from
+        rounding in a nearly singular Σ, and must not attract the optimizer.
+        """
         Sigma = self.sigma(x)
-        sign, logdet = np.linalg.slogdet(Sigma)
-        if sign <= 0 or not np.isfinite(logdet):
-            return np.inf
         try:
-            tr = np.trace(np.linalg.solve(Sigma, self.S))
+            L = np.linalg.cholesky(Sigma)
         except np.linalg.LinAlgError:
             return np.inf
-        return float(logdet + tr - self.logdet_S - self.S.shape[0])
+        logdet = 2.0 * np.sum(np.log(np.diag(L)))
+        Li = np.linalg.solve(L, np.eye(L.shape[0]))
+        tr = float(np.sum((Li @ self.L_S) ** 2))      # tr(S Σ⁻¹) = ||L⁻¹ L_S||²
+        f = logdet + tr - self.logdet_S - self.S.shape[0]
+        if not np.isfinite(f) or f < -1e-8 * max(1.0, abs(self.logdet_S)):
+            return np.inf
+        return float(f)
 
     def sigma_derivatives(self, x: np.ndarray):
         """Σ(θ) and ∂Σ/∂θ_k (array k × p × p, spec order)."""
@@ -168,11 +177,14 @@ class MLEngine:
             if not np.isfinite(f0):
                 # start values give a non-positive-definite Σ: shrink off-diagonal paths
                 x = np.where(np.isfinite(x), x, 0.0)
+            # semopy's own settings (SLSQP, default ftol): a tight ftol makes SLSQP wander off
+            # ("inequality constraints incompatible"); scoring below does the polishing.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = minimize(self.objective, x, jac=self._grad_only, method="SLSQP",
-                               bounds=b, options={"maxiter": 2000, "ftol": 1e-12})
-            if np.all(np.isfinite(res.x)) and np.isfinite(self.objective(res.x)):
+                               bounds=b, options={"maxiter": 10000})
+            f_res = self.objective(res.x) if np.all(np.isfinite(res.x)) else np.inf
+            if np.isfinite(f_res) and (not np.isfinite(f0) or f_res <= f0):
                 x = res.x
             msg = str(res.message)
         # Fisher scoring, unbounded
