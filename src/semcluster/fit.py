@@ -143,8 +143,8 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
     info = engine.information(x)
     vcov, vcov_ok = _invert_information(info)
     if not vcov_ok:
-        warnings_.append("the information matrix is singular: the model is probably not "
-                         "identified (standard errors not available)")
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(estimates are not unique; no standard errors)")
     se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if vcov_ok else np.full(len(x), np.nan)
 
     ram = RAM(spec, fixed_x_cov=S)
@@ -209,6 +209,8 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         admissible = False
         names = ", ".join(f"{r.lhs}~~{r.rhs} ({r.std_all:.3f})" for _, r in big.iterrows())
         warnings_.append(f"standardized covariance beyond ±1: {names}")
+    if not vcov_ok:
+        admissible = False
     if np.linalg.eigvalsh(Sigma).min() <= 0:
         admissible = False
         warnings_.append("the model-implied covariance matrix is not positive definite")

@@ -680,6 +680,20 @@ def _check_identification(spec: ModelSpec) -> None:
                     f"{spec.source}:{r.line}:{r.column}: latent variable '{f}' has a single "
                     f"indicator with free error variance: not identified; fix the error "
                     f"variance (e.g. '{r.rhs} ~~ 0.3*{r.rhs}', from the item's reliability)")
+        if n_ind == 2 and not (loads["free"] == 0).all() and not (var["free"] == 0).any():
+            # two-indicator rule (Bollen 1989, p. 244): identified only through a non-zero
+            # relation with another latent variable
+            links = pt[((pt.op == "~~") & (pt.lhs != pt.rhs) & ((pt.lhs == f) | (pt.rhs == f))
+                        & ((pt["free"] > 0) | (pt["fixed"].fillna(0) != 0)))
+                       | ((pt.op == "~") & ((pt.lhs == f) | (pt.rhs == f)))]
+            links = links[links.lhs.isin(spec.latent) & links.rhs.isin(spec.latent)]
+            if links.empty:
+                r = loads.iloc[0]
+                raise ModelSpecError(
+                    f"{spec.source}:{r.line}:{r.column}: latent variable '{f}' has two "
+                    f"indicators and no relation to another latent variable: not identified; "
+                    f"add indicators, let it covary with another factor, or constrain its "
+                    f"loadings to be equal")
     p = len(spec.observed)
     nx = len(spec.fixed_x)
     ndat = p * (p + 1) // 2 - nx * (nx + 1) // 2

@@ -1,0 +1,60 @@
+"""Numerical trouble is flagged in plain words, never passed off as a valid result."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semcluster
+from semcluster import DataError, ModelSpecError
+
+
+def cov_df(values, names):
+    return pd.DataFrame(np.array(values, dtype=float), index=names, columns=names)
+
+
+def test_heywood_case_is_reported_as_inadmissible():
+    # One factor, three indicators, just identified: lambda1^2 = r12*r13/r23 = 1.2 (a
+    # textbook Heywood case), so theta1 = 1 - 1.2 = -0.2 at the ML solution (df = 0, exact fit).
+    names = ["a", "b", "c"]
+    S = cov_df([[1, .8, .6], [.8, 1, .4], [.6, .4, 1]], names)
+    res = semcluster.fit("f =~ a + b + c", cov=S, nobs=200, cov_rescale=False)
+    theta_a = res.parameter("a", "~~", "a").est
+    assert theta_a == pytest.approx(-0.2, abs=1e-6)
+    assert res.converged and not res.admissible
+    assert any("Heywood" in w and "a (" in w for w in res.warnings)
+
+
+def test_cov_input_equals_raw_data_fit():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(120, 4)) @ np.array([[1, .5, .4, .3], [0, 1, .2, .1],
+                                                [0, 0, 1, .3], [0, 0, 0, 1]])
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    raw = semcluster.fit("f =~ a + b + c + d", df)
+    S = df.cov()                                  # unbiased, as a paper would print it
+    summ = semcluster.fit("f =~ a + b + c + d", cov=S, nobs=120)
+    np.testing.assert_allclose(summ.estimates.est, raw.estimates.est, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(summ.estimates.se, raw.estimates.se, rtol=1e-7, atol=1e-9)
+    for k in ("chisq", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
+        assert summ.fit_measures[k] == pytest.approx(raw.fit_measures[k], rel=1e-7, abs=1e-9), k
+
+
+def test_two_indicator_rule_rejects_before_fitting():
+    with pytest.raises(ModelSpecError, match="two indicators and no relation"):
+        semcluster.read_model("f =~ a + b\ng =~ c + d + e\nf ~~ 0*g")
+    semcluster.read_model("f =~ a + b\ng =~ c + d + e")        # covarying: identified
+
+
+def test_unidentified_model_is_flagged_after_fitting():
+    # all three residual covariances of f's indicators: f's block has 9 parameters for 6
+    # moments, though the model as a whole has df = 5 > 0; only the singular information
+    # matrix shows it
+    rng = np.random.default_rng(2)
+    F = rng.normal(size=(300, 2)) @ np.array([[1, .4], [0, .9]])
+    X = np.column_stack([F[:, [0]] * [1, .8, .7], F[:, [1]] * [1, .9, .6]])
+    X = X + rng.normal(scale=.6, size=X.shape)
+    df = pd.DataFrame(X, columns=list("abcdeh"))
+    res = semcluster.fit("f =~ a + b + c\ng =~ d + e + h\na ~~ b\na ~~ c\nb ~~ c", df)
+    assert not res.admissible
+    assert any("not identified" in w for w in res.warnings)
+    assert res.estimates.loc[res.estimates.free > 0, "se"].isna().all()
