@@ -1,0 +1,443 @@
+"""Full-information maximum likelihood (FIML) for data with missing answers.
+
+Every respondent contributes the likelihood of the answers they gave (Anderson 1957; Arbuckle
+1996; Enders 2010, ch. 4).  Rows are grouped by their pattern of answered items o; with mean
+structure ν (one free intercept per item, latent means zero, as lavaan's default) the
+log-likelihood is
+
+    log L(θ, ν) = Σ_o −n_o/2 [p_o log 2π + log|Σ_oo| + tr(Σ_oo⁻¹ T_o)],
+    T_o = S_o + (x̄_o − ν_o)(x̄_o − ν_o)ᵀ,
+
+with x̄_o, S_o the mean and N-divisor covariance of the n_o rows of pattern o on their items.
+Its gradient is ∂/∂θ_k = −Σ_o n_o/2 tr[(Σ_oo⁻¹ − Σ_oo⁻¹T_oΣ_oo⁻¹) ∂Σ_oo/∂θ_k] and
+∂/∂ν_o = Σ_o n_o Σ_oo⁻¹(x̄_o − ν_o); the expected information is block diagonal with
+Σ_o n_o/2 tr(Σ_oo⁻¹∂_kΣ_oo Σ_oo⁻¹∂_lΣ_oo) and Σ_o n_o Σ_oo⁻¹ (Fisher scoring).
+
+* Start values: ML fit to the EM estimate of the saturated moments.
+* Standard errors: inverse of the observed information (numerical Hessian of the analytic
+  gradient), lavaan's default for ``missing = "ml"``.
+* Test: χ² = 2[log L(h1) − log L(h0)], h1 the saturated model fitted by EM (Dempster, Laird &
+  Rubin 1977; Little & Rubin 2002, ch. 11).  Baseline: independence model with free means and
+  variances, whose FIML estimates are each item's available-case mean and variance.
+
+semopy's own ``Model.fit(obj="FIML")`` is not used: it is wrong even on complete data
+(shared/semopy-notes.md).  Checked against lavaan 0.6.14 ``missing = "ml"`` in
+tests/test_estimators_fiml.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import EstimationError
+from ._structure import CovarianceStructure, numerical_jacobian, symmetric_inverse
+
+LOG2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class Pattern:
+    obs: np.ndarray        # indices of the answered items
+    n: int
+    mean: np.ndarray       # x̄_o
+    cov: np.ndarray        # S_o (N-divisor, about x̄_o)
+    rows: np.ndarray       # the rows' data on the answered items (n × p_o)
+
+
+class MissingPatterns:
+    """Rows of a data matrix grouped by which items are answered.
+
+    Parameters
+    ----------
+    X : ndarray (N, p)
+        Data with ``NaN`` for missing answers; rows without any answer are not allowed.
+    """
+
+    def __init__(self, X: np.ndarray):
+        X = np.asarray(X, dtype=float)
+        mask = ~np.isnan(X)
+        if (~mask.any(axis=1)).any():
+            raise EstimationError("FIML: a row without any answer reached the estimator "
+                                  "(prepare_data drops these)")
+        self.n, self.p = X.shape
+        keys, inverse = np.unique(mask, axis=0, return_inverse=True)
+        self.patterns: list[Pattern] = []
+        for k, key in enumerate(keys):
+            obs = np.flatnonzero(key)
+            rows = X[np.flatnonzero(inverse.ravel() == k)][:, obs]
+            m = rows.mean(axis=0)
+            d = rows - m
+            self.patterns.append(Pattern(obs=obs, n=rows.shape[0], mean=m,
+                                         cov=d.T @ d / rows.shape[0], rows=rows))
+        self.X = X
+        self.mask = mask
+
+    # -- log-likelihood of given moments ------------------------------------------------------
+    def loglik(self, Sigma: np.ndarray, mu: np.ndarray) -> float:
+        total = 0.0
+        for pt in self.patterns:
+            o = pt.obs
+            Soo = Sigma[np.ix_(o, o)]
+            try:
+                L = np.linalg.cholesky(Soo)
+            except np.linalg.LinAlgError:
+                return -np.inf
+            d = pt.mean - mu[o]
+            T = pt.cov + np.outer(d, d)
+            Li = np.linalg.inv(L)
+            logdet = 2 * np.sum(np.log(np.diag(L)))
+            total += -pt.n / 2 * (len(o) * LOG2PI + logdet + np.sum((Li @ T) * Li))
+        return float(total)
+
+    def casewise_loglik(self, Sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        out = np.empty(self.n)
+        for pt, idx in zip(self.patterns, self._row_index()):
+            o = pt.obs
+            Soo = Sigma[np.ix_(o, o)]
+            _, logdet = np.linalg.slogdet(Soo)
+            d = pt.rows - mu[o]
+            q = np.sum(d * np.linalg.solve(Soo, d.T).T, axis=1)
+            out[idx] = -0.5 * (len(o) * LOG2PI + logdet + q)
+        return out
+
+    def _row_index(self):
+        keys = [tuple(np.isin(np.arange(self.p), pt.obs)) for pt in self.patterns]
+        lookup = {k: i for i, k in enumerate(keys)}
+        which = np.array([lookup[tuple(r)] for r in self.mask])
+        return [np.flatnonzero(which == i) for i in range(len(self.patterns))]
+
+    # -- saturated model (EM) -----------------------------------------------------------------
+    def em(self, *, tol: float = 1e-11, max_iter: int = 20000):
+        """EM estimates of the mean vector and covariance matrix (the h1 model).
+
+        Returns
+        -------
+        mu, Sigma, loglik, converged, iterations
+        """
+        X = self.X
+        p = self.p
+        mu = np.nanmean(X, axis=0)
+        Sigma = np.diag(np.nanvar(X, axis=0))
+        Sigma[~np.isfinite(Sigma)] = 1.0
+        ll_old = -np.inf
+        converged = False
+        it = 0
+        for it in range(1, max_iter + 1):
+            T1 = np.zeros(p)
+            T2 = np.zeros((p, p))
+            for pt in self.patterns:
+                o = pt.obs
+                m = np.setdiff1d(np.arange(p), o)
+                if len(m) == 0:
+                    T1 += pt.n * pt.mean
+                    T2 += pt.n * (pt.cov + np.outer(pt.mean, pt.mean))
+                    continue
+                Soo = Sigma[np.ix_(o, o)]
+                B = np.linalg.solve(Soo, Sigma[np.ix_(o, m)]).T        # Σ_mo Σ_oo⁻¹
+                C = Sigma[np.ix_(m, m)] - B @ Sigma[np.ix_(o, m)]
+                Xo = pt.rows
+                Xm = mu[m] + (Xo - mu[o]) @ B.T
+                full = np.empty((pt.n, p))
+                full[:, o] = Xo
+                full[:, m] = Xm
+                T1 += full.sum(axis=0)
+                T2 += full.T @ full
+                T2[np.ix_(m, m)] += pt.n * C
+            mu_new = T1 / self.n
+            Sigma_new = T2 / self.n - np.outer(mu_new, mu_new)
+            Sigma_new = (Sigma_new + Sigma_new.T) / 2
+            ll = self.loglik(Sigma_new, mu_new)
+            delta = max(np.max(np.abs(mu_new - mu)), np.max(np.abs(Sigma_new - Sigma)))
+            mu, Sigma = mu_new, Sigma_new
+            if delta < tol or (np.isfinite(ll_old) and abs(ll - ll_old) < tol * 1e-2):
+                converged = True
+                break
+            ll_old = ll
+        return mu, Sigma, self.loglik(Sigma, mu), converged, it
+
+    def independence_loglik(self) -> float:
+        """Maximum of the independence model: available-case means and variances per item."""
+        total = 0.0
+        for j in range(self.p):
+            x = self.X[~np.isnan(self.X[:, j]), j]
+            v = x.var()
+            total += -len(x) / 2 * (LOG2PI + math.log(v) + 1)
+        return float(total)
+
+
+class FIMLObjective:
+    """log L(θ, ν), its gradient and expected information for a covariance structure."""
+
+    def __init__(self, structure: CovarianceStructure, patterns: MissingPatterns):
+        self.structure = structure
+        self.patterns = patterns
+        self.q = structure.q
+        self.p = structure.p
+
+    def split(self, z):
+        return z[: self.q], z[self.q:]
+
+    def loglik(self, z) -> float:
+        x, nu = self.split(z)
+        try:
+            Sigma = self.structure.sigma(x)
+        except EstimationError:
+            return -np.inf
+        return self.patterns.loglik(Sigma, nu)
+
+    def gradient(self, z, *, information: bool = False):
+        x, nu = self.split(z)
+        Sigma, D = self.structure.jacobian(x)
+        q, p = self.q, self.p
+        g = np.zeros(q + p)
+        I = np.zeros((q + p, q + p)) if information else None
+        for pt in self.patterns.patterns:
+            o = pt.obs
+            Soo = Sigma[np.ix_(o, o)]
+            Si = np.linalg.inv(Soo)
+            d = pt.mean - nu[o]
+            T = pt.cov + np.outer(d, d)
+            W = Si - Si @ T @ Si
+            Do = D[:, o][:, :, o]                       # q × p_o × p_o
+            g[:q] += -pt.n / 2 * np.einsum("ij,kji->k", W, Do)
+            g[q + o] += pt.n * (Si @ d)
+            if information:
+                SD = np.einsum("ij,kjl->kil", Si, Do)
+                I[:q, :q] += pt.n / 2 * np.einsum("kij,lji->kl", SD, SD)
+                I[np.ix_(q + o, q + o)] += pt.n * Si
+        return (g, I) if information else g
+
+
+@dataclass(frozen=True)
+class FIMLSolution:
+    """What a FIML fit found.
+
+    Attributes
+    ----------
+    x : ndarray
+        Free covariance-structure parameters (spec order).
+    nu : ndarray
+        Intercepts (means) of the observed variables.
+    vcov : ndarray
+        Covariance matrix of (x, nu) from the observed information (NaN if singular).
+    loglik, loglik_h1, loglik_baseline : float
+    mu_h1, sigma_h1 : ndarray
+        EM estimates of the saturated means and covariances.
+    converged, h1_converged : bool
+    message : str
+    """
+
+    x: np.ndarray
+    nu: np.ndarray
+    vcov: np.ndarray
+    vcov_ok: bool
+    loglik: float
+    loglik_h1: float
+    loglik_baseline: float
+    mu_h1: np.ndarray
+    sigma_h1: np.ndarray
+    converged: bool
+    h1_converged: bool
+    message: str
+    iterations: int
+
+
+def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
+                  *, gtol: float = 1e-7, max_iter: int = 500) -> FIMLSolution:
+    """Maximise the FIML log-likelihood by Fisher scoring from start values ``x0``.
+
+    Parameters
+    ----------
+    structure : CovarianceStructure
+    X : ndarray (N, p)
+        Data with NaN for missing answers (columns in ``structure.observed`` order).
+    x0 : ndarray (q,)
+        Start values of θ (e.g. the ML fit to the EM moments).
+    gtol : float
+        Convergence when the largest gradient element, divided by N, is below ``gtol``.
+    """
+    pats = MissingPatterns(X)
+    mu_h1, sigma_h1, ll_h1, h1_ok, _ = pats.em()
+    obj = FIMLObjective(structure, pats)
+    n = pats.n
+    z = np.concatenate([np.asarray(x0, dtype=float), mu_h1])
+    f = obj.loglik(z)
+    if not np.isfinite(f):
+        raise EstimationError("FIML: the start values give an impossible covariance matrix")
+    converged = False
+    msg = ""
+    it = 0
+    for it in range(1, max_iter + 1):
+        g, I = obj.gradient(z, information=True)
+        if np.max(np.abs(g)) / n < gtol:
+            converged = True
+            msg = "converged"
+            break
+        try:
+            step = np.linalg.solve(I, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(I, g, rcond=None)[0]
+        t = 1.0
+        while t > 1e-10:
+            zn = z + t * step
+            fn = obj.loglik(zn)
+            if np.isfinite(fn) and fn >= f - 1e-12 * abs(f):
+                break
+            t /= 2
+        else:
+            converged = np.max(np.abs(g)) / n < 1e-5
+            msg = "line search failed" + ("" if converged else " far from the optimum")
+            break
+        z, f = zn, fn
+    else:
+        msg = f"no convergence in {max_iter} Fisher-scoring steps"
+    H = numerical_jacobian(obj.gradient, z, rel_step=1e-6)
+    A = -(H + H.T) / 2
+    vcov, ok = symmetric_inverse(A)
+    x, nu = obj.split(z)
+    return FIMLSolution(x=x.copy(), nu=nu.copy(), vcov=vcov, vcov_ok=ok, loglik=f,
+                        loglik_h1=ll_h1, loglik_baseline=pats.independence_loglik(),
+                        mu_h1=mu_h1, sigma_h1=sigma_h1, converged=converged,
+                        h1_converged=h1_ok, message=msg, iterations=it)
+
+
+def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int) -> pd.Series:
+    """lavaan's fit measures for a FIML solution (names as :mod:`semcluster.fitmeasures`).
+
+    SRMR, GFI and AGFI use the EM moments as the "sample" moments, as lavaan does; SRMR includes
+    the mean residuals (lavaan's ``srmr_bentler`` with a mean structure).
+    """
+    from ..fitmeasures import rmsea_interval
+
+    p = structure.p
+    q = structure.q
+    npar = q + p
+    ndat = p * (p + 1) // 2 + p
+    df = ndat - npar
+    chisq = max(2 * (sol.loglik_h1 - sol.loglik), 0.0)
+    pvalue = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
+    chisq_b = 2 * (sol.loglik_h1 - sol.loglik_baseline)
+    df_b = ndat - 2 * p
+    pvalue_b = float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else np.nan
+    t1 = max(chisq - df, 0.0)
+    t2 = max(chisq - df, chisq_b - df_b, 0.0)
+    cfi = 1.0 if t2 == 0 else 1 - t1 / t2
+    tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1) if df > 0 else 1.0
+    nfi = (chisq_b - chisq) / chisq_b
+    if df > 0:
+        rmsea = float(np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)))
+        lo, hi = rmsea_interval(chisq, df, n)
+        rmsea_p = float(stats.ncx2.sf(chisq, df, n * df * 0.05 ** 2))
+    else:
+        rmsea, lo, hi, rmsea_p = 0.0, 0.0, 0.0, np.nan
+    S = sol.sigma_h1
+    M = sol.mu_h1
+    Sigma = structure.sigma(sol.x)
+    sd = np.sqrt(np.diag(S))
+    R = (S - Sigma) / np.outer(sd, sd)
+    iu = np.tril_indices(p)
+    mres = (M - sol.nu) / sd
+    srmr = float(np.sqrt((np.sum(R[iu] ** 2) + np.sum(mres ** 2)) / (len(iu[0]) + p)))
+    logl = sol.loglik
+    aic = -2 * logl + 2 * npar
+    bic = -2 * logl + npar * math.log(n)
+    bic2 = -2 * logl + npar * math.log((n + 2) / 24)
+    values = dict(npar=npar, chisq=chisq, df=df, pvalue=pvalue, baseline_chisq=chisq_b,
+                  baseline_df=df_b, baseline_pvalue=pvalue_b, cfi=cfi, tli=tli, nfi=nfi,
+                  rmsea=rmsea, rmsea_ci_lower=lo, rmsea_ci_upper=hi, rmsea_pvalue=rmsea_p,
+                  srmr=srmr, gfi=np.nan, agfi=np.nan, logl=logl,
+                  unrestricted_logl=sol.loglik_h1, aic=aic, bic=bic, bic2=bic2, ntotal=n)
+    return pd.Series(values, dtype=float)
+
+
+def fit(spec, X: pd.DataFrame, *, report=None):
+    """Fit a model by FIML to data with missing answers.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    X : DataFrame
+        The model's observed variables, ``NaN`` for missing answers (as
+        :func:`semcluster.data.prepare_data` returns with ``missing="fiml"``).
+    report : DataReport, optional
+
+    Returns
+    -------
+    SEMResult
+        ``estimator == "ML"`` with ``info["missing"] == "fiml"``; the estimates table has
+        intercept rows (``op == "~1"``) as lavaan's with ``missing = "ml"``; ``sample_cov`` is the
+        EM estimate of the saturated covariance matrix.
+    """
+    from ..engine import MLEngine
+    from ..fit import Z975, assemble_result
+    from .mlr import _EngineWithVcov, check_supported
+
+    check_supported(spec, "ML with missing='fiml'")
+    X = X[spec.observed]
+    n, p = X.shape
+    arr = X.to_numpy(dtype=float)
+    structure = CovarianceStructure(spec)
+    pats = MissingPatterns(arr)
+    mu_h1, sigma_h1, _, h1_ok, _ = pats.em()
+    S_h1 = pd.DataFrame(sigma_h1, index=spec.observed, columns=spec.observed)
+    engine = MLEngine(spec)
+    complete = X.dropna()
+    engine.load(S_h1, n, complete if len(complete) > p else None)
+    start = engine.fit()
+    sol = fiml_estimate(structure, arr, start.x)
+    q = structure.q
+    vx = sol.vcov[:q, :q]
+    res = assemble_result(spec, _EngineWithVcov(engine, vx, sol.vcov_ok), sol.x, S_h1, n,
+                          converged=sol.converged, message=sol.message, report=report,
+                          estimator="ML")
+    fm = fiml_fit_measures(sol, structure, n)
+
+    # intercept rows, as lavaan lists them (after the model rows, before defined parameters)
+    Sigma = structure.sigma(sol.x)
+    sd = np.sqrt(np.diag(Sigma))
+    se_nu = np.sqrt(np.clip(np.diag(sol.vcov)[q:], 0, None)) if sol.vcov_ok else \
+        np.full(p, np.nan)
+
+    def std_nu(z):
+        return z[q:] / np.sqrt(np.diag(structure.sigma(z[:q])))
+
+    if sol.vcov_ok:
+        J = numerical_jacobian(std_nu, np.concatenate([sol.x, sol.nu]))
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, sol.vcov, J), 0, None))
+    else:
+        se_std = np.full(p, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = sol.nu / se_nu
+    pval = 2 * stats.norm.sf(np.abs(z))
+    ints = pd.DataFrame({"lhs": spec.observed, "op": "~1", "rhs": "", "label": "",
+                         "est": sol.nu, "se": se_nu, "z": z, "pvalue": pval,
+                         "ci_lower": sol.nu - Z975 * se_nu, "ci_upper": sol.nu + Z975 * se_nu,
+                         "std_lv": sol.nu, "std_all": sol.nu / sd, "se_std_all": se_std,
+                         "free": np.arange(q + 1, q + p + 1)})
+    # latent means are fixed at zero; lavaan lists them
+    lat = list(spec.latent)
+    zeros = np.zeros(len(lat))
+    lat_ints = pd.DataFrame({"lhs": lat, "op": "~1", "rhs": "", "label": "", "est": zeros,
+                             "se": zeros, "z": np.nan, "pvalue": np.nan, "ci_lower": zeros,
+                             "ci_upper": zeros, "std_lv": zeros, "std_all": zeros,
+                             "se_std_all": zeros, "free": 0})
+    est = res.estimates
+    is_def = est.op == ":="
+    table = pd.concat([est[~is_def], ints, lat_ints, est[is_def]], ignore_index=True)
+    names = list(res.vcov.index) + [f"{v}~1" for v in spec.observed]
+    vcov_df = pd.DataFrame(sol.vcov, index=names, columns=names)
+
+    warnings_ = list(res.warnings)
+    if not h1_ok:
+        warnings_.append("the EM algorithm for the saturated model did not converge; the "
+                         "chi-square test and fit indices are approximate")
+    info = {**dict(res.info), "missing": "fiml", "x": sol.x.copy(), "nu": sol.nu.copy(),
+            "optimizer": sol.message, "iterations": sol.iterations,
+            "mean_h1": pd.Series(sol.mu_h1, index=spec.observed)}
+    return dataclasses.replace(res, estimates=table, fit_measures=fm, vcov=vcov_df,
+                               warnings=tuple(warnings_), info=info)
