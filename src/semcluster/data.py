@@ -244,7 +244,13 @@ def load_data(path: str | Path | pd.DataFrame | None = None, *,
         df, info = _read_file(Path(path), sheet if sheet is not None else desc.sheet)
     df = _normalise_columns(df, info["source"])
     df = _apply_column_mapping(df, desc, info["source"])
-    info["description"] = desc.to_dict()
+    for key in ("declared_missing", "value_labels", "column_labels"):
+        # SPSS metadata follows its column to the model's name
+        if key in info and desc.columns:
+            info[key] = {desc.columns.get(k, k): v for k, v in info[key].items()}
+    if mapping is not None or "description" not in info:
+        # a DataFrame that load_data made keeps its description unless a new one is given
+        info["description"] = desc.to_dict()
     # Keep only plain python objects in attrs: pandas deep-copies attrs on many operations.
     df.attrs = {_ATTR: info}
     return df
@@ -552,7 +558,9 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     info = dict(df.attrs.get(_ATTR, {})) if isinstance(df, pd.DataFrame) else {}
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame or a file path; got {type(df).__name__}")
-    source = source or info.get("source", "<data>")
+    if source in (None, "<DataFrame>", "<data>") and info.get("source"):
+        source = info["source"]     # a DataFrame read by load_data keeps its file name
+    source = source or "<data>"
     desc = info.get("description", {}) or {}
     if missing not in MISSING_RULES:
         raise DataError(f"missing='{missing}' is not known; use one of {', '.join(MISSING_RULES)}")
@@ -748,9 +756,14 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         why = f" ({'; '.join(f'{k}: {n}' for k, n in dropped.items())})" if dropped else ""
         raise DataError(f"{source}: only {n_used} usable row(s) of {n_rows}{why}; a model needs "
                         f"many more")
-    sd = sub.std(ddof=0)
-    const = [v for v in variables if not np.isfinite(sd[v]) or sd[v] <= 1e-12 * max(1.0, abs(
-        sub[v].mean()))]
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = sub.std(ddof=0)
+        huge = [v for v in variables if not np.isfinite(sd[v])]
+    if huge:
+        raise DataError(f"{source}: column(s) {', '.join(huge)} hold values too large to compute "
+                        f"a variance (largest {np.nanmax(np.abs(sub[huge[0]])):.3g}); fix the "
+                        f"value(s) or rescale the item")
+    const = [v for v in variables if sd[v] <= 1e-12 * max(1.0, abs(sub[v].mean()))]
     if const:
         raise DataError(f"{source}: column(s) {', '.join(const)} have the same value in every "
                         f"used row; a constant item carries no information: drop it from the "
@@ -804,12 +817,25 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             note_warning(f"{dup_ids.nunique()} respondent id(s) occur more than once in "
                          f"'{id_column}' ({shown}); the same respondent may have been entered "
                          f"twice")
+    # Identical answer patterns: with ten or more items a repeat by chance is very unlikely
+    # (double data entry, or a respondent answering twice); with fewer items, and strongly
+    # correlated Likert answers, chance repeats are common, so they are only noted.
     full = sub[sub.notna().all(axis=1)]
     dup_rows = full[full.duplicated(keep="first")]
-    if len(dup_rows) and len(dup_rows) > _expected_duplicates(full):
+    if len(dup_rows):
         first = dup_rows.index[0]
-        note_warning(f"{len(dup_rows)} row(s) repeat an earlier row's answers to every model item "
-                     f"(first: {where(first)}); check for double data entry")
+        msg = (f"{len(dup_rows)} row(s) repeat an earlier row's answers to every model item "
+               f"(first: {where(first)}); check for double data entry")
+        if p >= 10:
+            note_warning(msg)
+        else:
+            notes.append(msg + f" (with only {p} items such repeats also happen by chance)")
+    if p >= 10 and len(full):
+        flat = full[full.nunique(axis=1) == 1]
+        if len(flat):
+            note_warning(f"{len(flat)} respondent(s) gave the same answer to all {p} items "
+                         f"(first: {where(flat.index[0])}); straight-lining? Reverse-coded items "
+                         f"would show it")
     _check_covariance(sub, missing, source, note_warning)
 
     report = DataReport(source=source, n_rows=n_rows, n_used=n_used, dropped=dropped,
@@ -820,22 +846,6 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     sub.attrs = {_ATTR: {"source": source, "first_line": line0, "line_label": line_label,
                          "prepared": True, "missing": missing}}
     return sub, report
-
-
-def _expected_duplicates(full: pd.DataFrame) -> float:
-    """Duplicate answer patterns expected by chance if items were independent.
-
-    With few items and few categories identical rows are common and innocent; the warning is
-    kept for repeats beyond what chance would give (sum over pairs of the match probability).
-    """
-    n = len(full)
-    if n < 2:
-        return 0.0
-    logp = 0.0
-    for v in full.columns:
-        freq = full[v].value_counts(normalize=True).to_numpy()
-        logp += np.log(max(float(np.sum(freq ** 2)), 1e-300))
-    return n * (n - 1) / 2 * float(np.exp(logp))
 
 
 def _scale_from_labels(labels: dict, variables: list[str]) -> tuple | None:
