@@ -58,3 +58,14 @@ def test_unidentified_model_is_flagged_after_fitting():
     assert not res.admissible
     assert any("not identified" in w for w in res.warnings)
     assert res.estimates.loc[res.estimates.free > 0, "se"].isna().all()
+
+
+def test_fitting_leaves_logging_alone():
+    """semopy logs through the root logger; a fit must not configure logging or print."""
+    import logging
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    S = cov_df([[1, .5, .4], [.5, 1, .3], [.4, .3, 1]], ["a", "b", "c"])
+    semcluster.fit("f =~ NA*a + b + c\nf ~~ 1*f", cov=S, nobs=100)   # "No fixed loadings"
+    assert (list(root.handlers), root.level) == before

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +27,27 @@ from .errors import ModelSpecError
 from .spec import ModelSpec, semopy_name
 
 
-def _quiet_semopy():
-    # semopy logs to the root logger (and uses the deprecated logging.warn); keep it quiet.
-    logging.getLogger("semopy").setLevel(logging.ERROR)
+@contextmanager
+def semopy_quiet():
+    """Run semopy code without touching the user's logging set-up.
+
+    semopy calls the module-level ``logging.warning``/``logging.info`` (root logger); with no
+    handler on the root logger that call runs ``logging.basicConfig()`` and prints to stderr.
+    A temporary NullHandler and level keep both from happening; warnings are silenced too
+    (semopy's own ones are about its start values, which we replace).
+    """
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
 
 
 @dataclass
@@ -51,21 +70,15 @@ class MLEngine:
     """
 
     def __init__(self, spec: ModelSpec):
-        _quiet_semopy()
-        import semopy
+        with semopy_quiet():
+            import semopy
 
         self.spec = spec
-        root = logging.getLogger()
-        old_level = root.level
-        root.setLevel(logging.ERROR)   # semopy warns "No fixed loadings" for std.lv models
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with semopy_quiet():      # semopy warns "No fixed loadings" for std.lv models
                 self.model = semopy.Model(spec.to_semopy())
         except Exception as exc:  # semopy's own syntax errors: should not happen for our text
             raise ModelSpecError(f"{spec.source}: semopy cannot build this model ({exc})") from None
-        finally:
-            root.setLevel(old_level)
         self.observed = list(self.model.vars["observed"])
         if set(self.observed) != set(spec.observed):
             raise ModelSpecError(f"{spec.source}: semopy reads the observed variables as "
@@ -88,8 +101,7 @@ class MLEngine:
              clean_slate: bool = True) -> None:
         """Load an N-divisor covariance matrix (labelled) and N; data only for start values."""
         S = S.loc[self.observed, self.observed]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with semopy_quiet():
             self.model.load(data=None if data is None else data[self.observed], cov=S,
                             n_samples=n, clean_slate=clean_slate)
         self.S = S.to_numpy(dtype=float)
