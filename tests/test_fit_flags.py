@@ -69,3 +69,32 @@ def test_fitting_leaves_logging_alone():
     S = cov_df([[1, .5, .4], [.5, 1, .3], [.4, .3, 1]], ["a", "b", "c"])
     semcluster.fit("f =~ NA*a + b + c\nf ~~ 1*f", cov=S, nobs=100)   # "No fixed loadings"
     assert (list(root.handlers), root.level) == before
+
+
+def test_std_lv_model_with_all_loadings_free():
+    """Factor scaled by its variance (no marker): semopy's start-value search loops forever on
+    such a model; the engine gives it a marker for start values only."""
+    S = cov_df([[1, .5, .4], [.5, 1, .3], [.4, .3, 1]], ["a", "b", "c"])
+    res = semcluster.fit("f =~ NA*a + b + c\nf ~~ 1*f", cov=S, nobs=100, cov_rescale=False)
+    # one factor, three indicators: lambda_a^2 = r_ab r_ac / r_bc (exact fit, df = 0)
+    assert res.parameter("f", "=~", "a").est == pytest.approx(np.sqrt(.5 * .4 / .3), abs=1e-6)
+
+
+def test_singular_sample_covariance():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
+    df["d"] = df.a + df.b          # a linear combination: singular S
+    with pytest.raises(DataError, match="singular"):
+        semcluster.fit("f =~ a + b + c + d", df)
+
+
+def test_too_few_rows():
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(3, 4)), columns=list("abcd"))
+    with pytest.raises(DataError, match="rows"):
+        semcluster.fit("f =~ a + b + c + d", df)
+
+
+def test_non_positive_definite_cov_input():
+    S = cov_df([[1, .9, .9], [.9, 1, -.9], [.9, -.9, 1]], ["a", "b", "c"])
+    with pytest.raises(DataError, match="positive definite"):
+        semcluster.fit("f =~ a + b + c", cov=S, nobs=100)

@@ -79,6 +79,14 @@ class MLEngine:
                 self.model = semopy.Model(spec.to_semopy())
         except Exception as exc:  # semopy's own syntax errors: should not happen for our text
             raise ModelSpecError(f"{spec.source}: semopy cannot build this model ({exc})") from None
+        # semopy's start values regress each indicator on the factor's marker; a factor with
+        # no fixed loading (variance fixed instead) has none, and semopy's search for it loops
+        # forever.  Its first indicator serves as marker for start values only.
+        pt = spec.partable
+        for lat in spec.latent:
+            if self.model.first_manifs.get(lat) is None:
+                first = pt.loc[(pt.op == "=~") & (pt.lhs == lat), "rhs"].iloc[0]
+                self.model.first_manifs[lat] = first
         self.observed = list(self.model.vars["observed"])
         if set(self.observed) != set(spec.observed):
             raise ModelSpecError(f"{spec.source}: semopy reads the observed variables as "
@@ -106,10 +114,45 @@ class MLEngine:
                             n_samples=n, clean_slate=clean_slate)
         self.S = S.to_numpy(dtype=float)
         self.n = int(n)
+        self._fill_zero_loading_starts(S)
         _, self.logdet_S = np.linalg.slogdet(self.S)
         self.L_S = np.linalg.cholesky(self.S)
         # semopy may replace a non-PD covariance by a nearby one: we fit to the one we gave
         self.model.mx_cov = self.S
+
+    def _fill_zero_loading_starts(self, S: pd.DataFrame) -> None:
+        """Give free loadings that semopy starts at 0 a start value from S.
+
+        Without raw data semopy starts every loading at 0, a saddle point of F_ML where the
+        gradient vanishes.  Start instead from the covariance with the factor's marker
+        (cov(x, m) / var(m) · marker loading) or, with no marker, from the item's SD times the
+        root mean correlation with the factor's other items.
+        """
+        x = self.get_x()
+        pt = self.spec.partable
+        obs = set(self.observed)
+        changed = False
+        for f in self.spec.latent:
+            rows = pt[(pt.op == "=~") & (pt.lhs == f)]
+            inds = [v for v in rows.rhs if v in obs]
+            marker = rows[(rows["free"] == 0) & rows.rhs.isin(obs)]
+            for r in rows.itertuples():
+                if r.free == 0 or r.rhs not in obs or abs(x[r.free - 1]) > 1e-12:
+                    continue
+                if len(marker):
+                    m = marker.iloc[0]
+                    start = S.loc[r.rhs, m.rhs] / S.loc[m.rhs, m.rhs] * float(m.fixed)
+                else:
+                    others = [v for v in inds if v != r.rhs]
+                    sd = np.sqrt(np.diag(S.loc[inds, inds].to_numpy()))
+                    R = S.loc[inds, inds].to_numpy() / np.outer(sd, sd)
+                    i = inds.index(r.rhs)
+                    rbar = np.mean([abs(R[i, inds.index(o)]) for o in others]) if others else .5
+                    start = np.sqrt(max(rbar, 0.01)) * sd[i]
+                x[r.free - 1] = start
+                changed = True
+        if changed:
+            self.set_x(x)
 
     # -- parameter vector in spec order (free = 1..n) -----------------------------------------
     def get_x(self) -> np.ndarray:
