@@ -13,6 +13,28 @@ from pathlib import Path
 import numpy as np
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lavaan"
+ROOT = Path(__file__).parent.parent
+
+
+def cases() -> dict:
+    """The reference cases (tests/fixtures/lavaan/cases.json), without the doc entry."""
+    d = json.loads((FIXTURES / "cases.json").read_text())
+    d.pop("_doc", None)
+    return d
+
+
+def fit_case(name: str):
+    """Fit one reference case with semcluster (model file or text, CSV data)."""
+    import pandas as pd
+
+    import semcluster
+
+    case = cases()[name]
+    model = case["model"]
+    if model.endswith(".lav"):
+        model = ROOT / model
+    data = pd.read_csv(ROOT / case["data"], comment="#")
+    return semcluster.fit(model, data)
 
 ABS_1E3 = ("cfi", "tli", "nfi", "rmsea", "srmr", "gfi", "agfi", "rmsea_pvalue")
 ABS_2E3 = ("rmsea_ci_lower", "rmsea_ci_upper")
