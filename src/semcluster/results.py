@@ -154,6 +154,7 @@ def format_summary(res: SEMResult, standardized: bool = True) -> str:
     out.append(f"  AIC {fm['aic']:.3f}   BIC {fm['bic']:.3f}   sample-size adjusted BIC "
                f"{fm['bic2']:.3f}")
     e = res.estimates
+    endogenous = set(res.spec.endogenous)
     head = f"  {'':<22}{'Estimate':>9}{'Std.Err':>9}{'z-value':>9}{'P(>|z|)':>9}"
     if standardized:
         head += f"{'Std.lv':>9}{'Std.all':>9}"
@@ -179,6 +180,8 @@ def format_summary(res: SEMResult, standardized: bool = True) -> str:
                 last = r.lhs
             name = r.rhs if key in ("=~", "~", "~~cov") else (r.lhs if key == "~~var" else
                                                                f"{r.lhs} := {r.rhs}")
+            if key in ("~~var", "~~cov") and name in endogenous:
+                name = "." + name        # lavaan's mark for a residual (co)variance
             if r.label and key != ":=":
                 name = f"{name} ({r.label})"
             name = ("    " + name) if key != ":=" else ("  " + name)
