@@ -778,9 +778,10 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             (a, b), n = next(iter(low.items()))
             raise DataError(f"{source}: items '{a}' and '{b}' are answered together in only "
                             f"{int(n)} row(s); no covariance can be estimated")
-    if missing == "listwise" and n_used <= p:
+    if n_used <= p:
+        what = "complete rows" if missing == "listwise" else "rows"
         raise DataError(f"{source}: {n_used} usable rows for {p} observed variables; the sample "
-                        f"covariance matrix is singular (at least {p + 1} complete rows needed, "
+                        f"covariance matrix is singular (at least {p + 1} {what} needed, "
                         f"far more for a stable fit)")
     if n_free is not None and n_used < n_free:
         note_warning(f"only {n_used} rows for {n_free} free parameters; estimates and standard "

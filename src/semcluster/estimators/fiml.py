@@ -384,6 +384,12 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     structure = CovarianceStructure(spec)
     pats = MissingPatterns(arr)
     mu_h1, sigma_h1, _, h1_ok, _ = pats.em()
+    ev = np.linalg.eigvalsh(sigma_h1) if np.all(np.isfinite(sigma_h1)) else np.array([np.nan])
+    if not np.all(np.isfinite(ev)) or ev.min() <= 1e-10 * max(ev.max(), 1e-300):
+        raise EstimationError(
+            "FIML: the saturated (EM) covariance matrix of the items is singular: too few rows, "
+            "or items answered together too rarely, or an item that is a linear combination "
+            "of others; the model cannot be fitted to these data")
     S_h1 = pd.DataFrame(sigma_h1, index=spec.observed, columns=spec.observed)
     engine = MLEngine(spec)
     complete = X.dropna()

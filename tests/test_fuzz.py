@@ -1,0 +1,226 @@
+"""Property-based tests: random text at the model parser, random damage at data files.
+
+Every case must end in a :class:`~semcluster.errors.SemclusterError` or a valid result, never in
+another exception, and the input file must be byte-identical afterwards.  The example counts are
+kept small for CI (``FUZZ_EXAMPLES`` raises them for a longer local campaign, e.g.
+``FUZZ_EXAMPLES=3000 pytest tests/test_fuzz.py -s``); a tally is printed with ``-s``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from semcluster.errors import SemclusterError
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+GOOD_MODEL = (CORPUS / "models" / "good.lav").read_text()
+N = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+SETTINGS = dict(deadline=None, database=None, derandomize=os.environ.get("FUZZ_RANDOM") is None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+TALLY: Counter = Counter()
+
+
+def _outcome(kind: str, exc: BaseException | None = None) -> None:
+    TALLY["tried"] += 1
+    TALLY[kind] += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# model text
+# ---------------------------------------------------------------------------------------------
+TOKENS = ["F1", "F2", "q1", "q2", "q3", "q4", "q5", "q6", "a", "b", "NA", "start(0.5)",
+          "label('x')", "equal('a')", "0.5", "-1", "1e3", "=~", "~", "~~", ":=", "==", "<~", "|",
+          "~*~", "<", ">", "*", "+", "-", "(", ")", "^", "?", ";", "\n", "\n\n", " ", "\t", "#",
+          "!", "'", '"', "t1", "c(1,2)", "exp(a)", "中文", "ＦＡ", "\x00", "\r\n", "1*", "NA*"]
+
+
+def _model_fuzz_check(text: str) -> None:
+    from semcluster.spec import parse_model, read_model
+
+    for reader in (read_model, lambda t: parse_model(t)):
+        try:
+            spec = reader(text)
+        except SemclusterError:
+            _outcome("clean_error")
+            continue
+        _outcome("parsed")
+        # a parsed model must be internally consistent
+        pt = spec.partable
+        assert set(pt.columns) >= {"lhs", "op", "rhs", "free", "fixed", "label"}
+        assert int(pt["free"].max() or 0) == spec.n_free
+
+
+@settings(max_examples=N, **SETTINGS)
+@given(st.text(max_size=200))
+def test_parser_random_text(text):
+    _model_fuzz_check(text)
+
+
+@settings(max_examples=N, **SETTINGS)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40))
+def test_parser_token_soup(tokens):
+    _model_fuzz_check("".join(tokens))
+
+
+@settings(max_examples=N, **SETTINGS)
+@given(st.data())
+def test_parser_mutated_model(data):
+    text = GOOD_MODEL
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["insert", "delete", "replace", "swap_lines"]))
+        i = data.draw(st.integers(0, max(len(text) - 1, 0)))
+        if op == "insert":
+            text = text[:i] + data.draw(st.sampled_from(TOKENS + ["x", "="])) + text[i:]
+        elif op == "delete":
+            j = data.draw(st.integers(i, min(len(text), i + 6)))
+            text = text[:i] + text[j:]
+        elif op == "replace" and text:
+            text = text[:i] + data.draw(st.characters()) + text[i + 1:]
+        else:
+            lines = text.splitlines()
+            if len(lines) > 1:
+                lines[0], lines[-1] = lines[-1], lines[0]
+            text = "\n".join(lines)
+    _model_fuzz_check(text)
+
+
+def test_mutated_models_that_parse_also_fit():
+    """Parsed mutations of the good model go on to a fit: error or result, nothing else."""
+    from semcluster.data import load_data
+    from semcluster.fit import fit
+    from semcluster.spec import read_model
+
+    df = load_data(CORPUS / "data" / "good.csv")
+    variants = [GOOD_MODEL.replace("q3", "q1"),                 # q1 twice in one factor
+                GOOD_MODEL + "F1 ~~ 0*F2\n",
+                GOOD_MODEL + "q1 ~~ q4\n",
+                GOOD_MODEL.replace("F2 =~", "F2 =~ F1 +"),
+                GOOD_MODEL + "F2 ~ F1\nF1 ~ F2\n",                # non-recursive
+                GOOD_MODEL + "q1 ~~ -1*q1\n",
+                GOOD_MODEL.replace("q4", "NA*q4") + "F2 ~~ 1*F2\n",
+                GOOD_MODEL + "F1 ~~ 100*F1\n",
+                "F1 =~ q1 + q2 + q3 + q4 + q5 + q6\nF2 =~ q1 + q2 + q3 + q4 + q5 + q6\n"]
+    for text in variants:
+        try:
+            res = fit(read_model(text), df)
+            _outcome("result")
+            assert res.nobs == len(df)
+        except SemclusterError:
+            _outcome("clean_error")
+
+
+# ---------------------------------------------------------------------------------------------
+# damaged data files
+# ---------------------------------------------------------------------------------------------
+SOURCES = {"csv": CORPUS / "data" / "good.csv", "xlsx": CORPUS / "data" / "good.xlsx",
+           "sav": CORPUS / "data" / "survey_labels.sav"}
+MAPPINGS = {"sav": CORPUS / "data" / "survey_map.yaml"}
+
+
+def _damage(raw: bytes, data) -> bytes:
+    out = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 5))):
+        op = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete", "text_cell",
+                                        "duplicate"]))
+        i = data.draw(st.integers(0, max(len(out) - 1, 0)))
+        if op == "flip" and out:
+            out[i] = data.draw(st.integers(0, 255))
+        elif op == "truncate":
+            out = out[:i]
+        elif op == "insert":
+            out[i:i] = data.draw(st.binary(min_size=1, max_size=20))
+        elif op == "delete":
+            j = data.draw(st.integers(i, min(len(out), i + 50)))
+            del out[i:j]
+        elif op == "text_cell":
+            out[i:i] = data.draw(st.sampled_from(
+                [b"NA", b"", b",", b";", b"\n", b"abc", b"-99", b"8", b"1e400", b"\"", b"\xff\xfe",
+                 b"nan", b"inf", b"3,5", b"\x00"]))
+        elif op == "duplicate" and out:
+            j = data.draw(st.integers(i, min(len(out), i + 200)))
+            out[j:j] = out[i:j]
+    return bytes(out)
+
+
+def _run_data(path: Path, mapping, missing: str) -> None:
+    from semcluster.data import load_data, prepare_data
+    from semcluster.fit import fit
+    from semcluster.spec import read_model
+
+    spec = read_model(GOOD_MODEL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            df = load_data(path, mapping=mapping)
+            if missing == "fiml":
+                from semcluster.estimators import fiml
+
+                X, rep = prepare_data(df, spec.observed, missing="fiml")
+                res = fiml.fit(spec, X, report=rep)
+            else:
+                res = fit(spec, df)
+            assert res.nobs >= 2
+            _outcome("result")
+        except SemclusterError:
+            _outcome("clean_error")
+
+
+@pytest.mark.parametrize("kind", list(SOURCES))
+def test_damaged_data_files(kind, tmp_path):
+    src = SOURCES[kind]
+    raw = src.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+
+    @settings(max_examples=max(20, N // 3), **SETTINGS)
+    @given(st.data())
+    def check(data):
+        damaged = _damage(raw, data)
+        path = tmp_path / f"damaged{src.suffix}"
+        path.write_bytes(damaged)
+        before = hashlib.sha256(damaged).hexdigest()
+        missing = data.draw(st.sampled_from(["listwise", "fiml"]))
+        _run_data(path, MAPPINGS.get(kind), missing)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+    check()
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
+
+
+@settings(max_examples=max(20, N // 3), **SETTINGS)
+@given(data=st.data())
+def test_random_cell_values(tmp_path_factory, data):
+    """Cell-level damage to the CSV: random values in random cells (text, huge, negative,
+    blank), exercising the numeric, scale and covariance checks rather than the reader."""
+    import pandas as pd
+
+    df = pd.read_csv(SOURCES["csv"]).astype(object)
+    for _ in range(data.draw(st.integers(1, 8))):
+        r = data.draw(st.integers(0, len(df) - 1))
+        c = data.draw(st.sampled_from(list(df.columns)))
+        df.loc[r, c] = data.draw(st.one_of(
+            st.sampled_from(["", "NA", "x", "8", "-1", "1e308", "4.5", "七", " 3 ", "inf"]),
+            st.integers(-10, 20), st.floats(allow_nan=True, allow_infinity=True)))
+    if data.draw(st.booleans()):
+        col = data.draw(st.sampled_from(["q1", "q2", "q3", "q4", "q5", "q6"]))
+        df[col] = data.draw(st.sampled_from([4, None, "a"]))
+    path = tmp_path_factory.mktemp("cells") / "cells.csv"
+    df.to_csv(path, index=False)
+    before = path.read_bytes()
+    _run_data(path, None, data.draw(st.sampled_from(["listwise", "fiml"])))
+    assert path.read_bytes() == before
+
+
+def test_tally():
+    """Printed with -s: how many fuzz cases ran and how they ended (unhandled: always 0 —
+    any other exception fails the test that raised it)."""
+    print(f"\nfuzz: {TALLY['tried']} cases tried, {TALLY['clean_error']} clean errors, "
+          f"{TALLY['parsed'] + TALLY['result']} valid results, 0 unhandled exceptions")
+    assert TALLY["tried"] == TALLY["clean_error"] + TALLY["parsed"] + TALLY["result"]
