@@ -1,0 +1,371 @@
+"""Thresholds, polychoric correlations and their asymptotic covariance matrix.
+
+Ordinal answers are taken as cut-up normal variables (Pearson 1900; Olsson 1979): item j shows
+category c when τ_j,c−1 < y*_j ≤ τ_j,c.  Estimation is two-step, as in lavaan and Mplus:
+
+1. **Thresholds** from each item's margins: τ_j,c = Φ⁻¹(proportion of answers ≤ c).
+2. **Polychoric correlation** of each pair by maximum likelihood given the thresholds:
+   maximise Σ_kl n_kl log P_kl(ρ), P_kl the bivariate-normal probability of cell (k, l)
+   (Olsson 1979, "two-step" estimator).
+
+The asymptotic covariance matrix Γ of (thresholds, correlations) follows Muthén (1984) and
+lavaan's ``muthen1984()``: with casewise scores s_i of the univariate (threshold) and bivariate
+(correlation) log-likelihoods stacked as an M-estimator, and
+A = [[A11, 0], [A21, A22]], A11 = Σ s_τ s_τᵀ (block-diagonal by item), A22 = diag Σ s_ρ²,
+A21 = Σ s_ρ s_τ,bivᵀ (the scores of the *bivariate* likelihood with respect to the thresholds),
+Γ = N · A⁻¹ (Σ s_i s_iᵀ) A⁻ᵀ.  The information matrices are estimated by outer products of the
+scores, as lavaan does.
+
+Bivariate normal probabilities use Genz's (2004) method (after Drezner & Wesolowsky 1990), with
+Gauss–Legendre quadrature of the Plackett-type integral; accurate to about 1e-15.
+
+semopy's polychoric code is not used: it does not run on current numpy/scipy, and returned
+Pearson correlations for DataFrame input in earlier versions (shared/semopy-notes.md).
+Checked against lavaan 0.6.14 (``lavInspect(fit, "sampstat")`` and ``"gamma"``) in
+tests/test_estimators.py.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from ..errors import DataError
+
+_BIG = 40.0      # stands in for ±∞ in threshold vectors: Φ(−40) and φ(40) underflow to 0
+SQRT2PI = math.sqrt(2 * math.pi)
+
+
+def _norm_cdf(x):
+    return special.ndtr(x)
+
+
+def _norm_pdf(x):
+    return np.exp(-0.5 * np.asarray(x, dtype=float) ** 2) / SQRT2PI
+
+
+def _gauss_legendre(n_pairs: int):
+    x, w = np.polynomial.legendre.leggauss(2 * n_pairs)
+    keep = x < 0
+    return x[keep], w[keep]
+
+
+_GL = {3: _gauss_legendre(3), 6: _gauss_legendre(6), 10: _gauss_legendre(10)}
+
+
+def _bvn_upper(h, k, r):
+    """P(X > h, Y > k) for a standard bivariate normal with correlation r (arrays, r scalar).
+
+    Genz (2004), "Numerical computation of rectangular bivariate and trivariate normal and t
+    probabilities", Statistics and Computing 14: 251-260, algorithm for the bivariate case.
+    """
+    h = np.asarray(h, dtype=float)
+    k = np.asarray(k, dtype=float)
+    h, k = np.broadcast_arrays(h, k)
+    h = h.copy()
+    k = k.copy()
+    ar = abs(r)
+    x, w = _GL[3] if ar < 0.3 else (_GL[6] if ar < 0.75 else _GL[10])
+    hk = h * k
+    if ar < 0.925:
+        hs = (h * h + k * k) / 2
+        asr = math.asin(r)
+        sn1 = np.sin(asr * (1 - x) / 2)[:, None]
+        sn2 = np.sin(asr * (1 + x) / 2)[:, None]
+        hk_ = hk.ravel()[None, :]
+        hs_ = hs.ravel()[None, :]
+        s = (w[:, None] * (np.exp((sn1 * hk_ - hs_) / (1 - sn1 ** 2)) +
+                           np.exp((sn2 * hk_ - hs_) / (1 - sn2 ** 2)))).sum(axis=0)
+        bvn = s.reshape(h.shape) * asr / (4 * math.pi) + _norm_cdf(-h) * _norm_cdf(-k)
+        return bvn
+    if r < 0:
+        k = -k
+        hk = -hk
+    bvn = np.zeros(h.shape)
+    if ar < 1:
+        as_ = (1 - r) * (1 + r)
+        a = math.sqrt(as_)
+        bs = (h - k) ** 2
+        c = (4 - hk) / 8
+        d = (12 - hk) / 16
+        asr = -(bs / as_ + hk) / 2
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            bvn = np.where(asr > -100,
+                           a * np.exp(asr) * (1 - c * (bs - as_) * (1 - d * bs / 5) / 3 +
+                                              c * d * as_ * as_ / 5), 0.0)
+            b = np.sqrt(bs)
+            term = np.exp(-hk / 2) * SQRT2PI * _norm_cdf(-b / a) * b * \
+                (1 - c * bs * (1 - d * bs / 5) / 3)
+            bvn = bvn - np.where(hk > -100, np.nan_to_num(term), 0.0)
+            a2 = a / 2
+            for sign in (-1.0, 1.0):
+                xs = (a2 * (sign * x + 1)) ** 2                      # per node
+                rs = np.sqrt(1 - xs)
+                xs_ = xs[:, None]
+                rs_ = rs[:, None]
+                asr2 = -(bs.ravel()[None, :] / xs_ + hk.ravel()[None, :]) / 2
+                hk_ = hk.ravel()[None, :]
+                c_ = c.ravel()[None, :]
+                d_ = d.ravel()[None, :]
+                val = a2 * w[:, None] * np.exp(asr2) * (
+                    np.exp(-hk_ * (1 - rs_) / (2 * (1 + rs_))) / rs_ - (1 + c_ * xs_ * (1 + d_ * xs_)))
+                bvn = bvn + np.where(asr2 > -100, val, 0.0).sum(axis=0).reshape(h.shape)
+        bvn = -bvn / (2 * math.pi)
+    if r > 0:
+        bvn = bvn + _norm_cdf(-np.maximum(h, k))
+    else:
+        bvn = -bvn
+        diff = np.where(h < 0, _norm_cdf(k) - _norm_cdf(h), _norm_cdf(-h) - _norm_cdf(-k))
+        bvn = bvn + np.where(k > h, diff, 0.0)
+    return bvn
+
+
+def bvn_cdf(h, k, r: float):
+    """P(X ≤ h, Y ≤ k) for a standard bivariate normal with correlation ``r``."""
+    h = np.clip(np.asarray(h, dtype=float), -_BIG, _BIG)
+    k = np.clip(np.asarray(k, dtype=float), -_BIG, _BIG)
+    return np.clip(_bvn_upper(-h, -k, r), 0.0, 1.0)
+
+
+def bvn_pdf(h, k, r: float):
+    """Standard bivariate normal density (0 at infinite arguments)."""
+    h = np.asarray(h, dtype=float)
+    k = np.asarray(k, dtype=float)
+    s = 1 - r * r
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = (h * h - 2 * r * h * k + k * k) / s
+        out = np.exp(-q / 2) / (2 * math.pi * math.sqrt(s))
+    return np.where(np.isfinite(h) & np.isfinite(k), np.nan_to_num(out), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# univariate step
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class OrdinalItem:
+    """One ordinal item: its categories, codes (0..K−1 per row), counts and thresholds."""
+
+    name: str
+    levels: np.ndarray        # observed answer values, ascending
+    codes: np.ndarray         # per row, 0..K-1
+    counts: np.ndarray
+    thresholds: np.ndarray    # K-1 finite values
+
+    @property
+    def bounds(self):
+        """(lower, upper) threshold of each category, with ∓40 for ∓∞."""
+        t = np.concatenate([[-_BIG], self.thresholds, [_BIG]])
+        return t[:-1], t[1:]
+
+    def scores(self) -> np.ndarray:
+        """Casewise scores of the univariate log-likelihood w.r.t. the thresholds (N × K−1)."""
+        lo, up = self.bounds
+        P = _norm_cdf(up) - _norm_cdf(lo)
+        K = len(self.levels)
+        S = np.zeros((K, K - 1))
+        for c in range(K):
+            if c < K - 1:
+                S[c, c] = _norm_pdf(up[c]) / P[c]
+            if c > 0:
+                S[c, c - 1] = -_norm_pdf(lo[c]) / P[c]
+        return S[self.codes]
+
+
+def ordinal_item(name: str, x: np.ndarray) -> OrdinalItem:
+    """Categories and thresholds of one item (complete answers)."""
+    x = np.asarray(x, dtype=float)
+    levels, codes, counts = np.unique(x, return_inverse=True, return_counts=True)
+    if len(levels) < 2:
+        raise DataError(f"ordinal item '{name}' has a single category: no threshold or "
+                        f"polychoric correlation can be estimated")
+    cum = np.cumsum(counts)[:-1] / len(x)
+    return OrdinalItem(name=name, levels=levels, codes=codes.ravel(), counts=counts,
+                       thresholds=special.ndtri(cum))
+
+
+# ---------------------------------------------------------------------------------------------
+# bivariate step
+# ---------------------------------------------------------------------------------------------
+def _cell_probabilities(a: OrdinalItem, b: OrdinalItem, rho: float) -> np.ndarray:
+    ta = np.concatenate([[-_BIG], a.thresholds, [_BIG]])
+    tb = np.concatenate([[-_BIG], b.thresholds, [_BIG]])
+    F = bvn_cdf(ta[:, None], tb[None, :], rho)         # (Ka+1) × (Kb+1) grid of Φ2
+    P = F[1:, 1:] - F[:-1, 1:] - F[1:, :-1] + F[:-1, :-1]
+    return np.maximum(P, 1e-300)
+
+
+def _cell_rho_derivative(a: OrdinalItem, b: OrdinalItem, rho: float) -> np.ndarray:
+    ta = np.concatenate([[-np.inf], a.thresholds, [np.inf]])
+    tb = np.concatenate([[-np.inf], b.thresholds, [np.inf]])
+    f = bvn_pdf(ta[:, None], tb[None, :], rho)
+    return f[1:, 1:] - f[:-1, 1:] - f[1:, :-1] + f[:-1, :-1]
+
+
+def _contingency(a: OrdinalItem, b: OrdinalItem) -> np.ndarray:
+    n = np.zeros((len(a.levels), len(b.levels)))
+    np.add.at(n, (a.codes, b.codes), 1.0)
+    return n
+
+
+def polychoric_pair(a: OrdinalItem, b: OrdinalItem, *, start: float | None = None) -> float:
+    """ML estimate of the polychoric correlation of two items, thresholds held fixed.
+
+    For a 2 × 2 table with an empty cell, 0.5 is added to the empty cell(s) first (lavaan's
+    ``zero.add`` default for such tables); larger tables are used as they are.
+    """
+    n = _contingency(a, b)
+    if n.shape == (2, 2) and (n == 0).any():
+        n = np.where(n == 0, 0.5, n)
+
+    def negll(r):
+        return -float(np.sum(n * np.log(_cell_probabilities(a, b, r))))
+
+    def grad(r):
+        P = _cell_probabilities(a, b, r)
+        return -float(np.sum(n * _cell_rho_derivative(a, b, r) / P))
+
+    lim = 1 - 1e-7
+    # a coarse scan protects against a poor local start, then Brent on the bracket
+    grid = np.linspace(-0.98, 0.98, 15)
+    vals = [negll(r) for r in grid]
+    i = int(np.argmin(vals))
+    lo = grid[max(i - 1, 0)] if i > 0 else -lim
+    hi = grid[min(i + 1, len(grid) - 1)] if i < len(grid) - 1 else lim
+    res = optimize.minimize_scalar(negll, bounds=(lo, hi), method="bounded",
+                                   options={"xatol": 1e-10, "maxiter": 500})
+    r = float(res.x)
+    # polish with Newton steps on the score (outer-product information)
+    for _ in range(5):
+        P = _cell_probabilities(a, b, r)
+        d = _cell_rho_derivative(a, b, r)
+        g = float(np.sum(n * d / P))
+        info = float(np.sum(n * (d / P) ** 2))
+        if info <= 0:
+            break
+        step = g / info
+        if abs(step) < 1e-12 or not (-lim < r + step < lim):
+            break
+        if negll(r + step) <= negll(r) + 1e-12:
+            r += step
+        else:
+            break
+    return r
+
+
+def _pair_scores(a: OrdinalItem, b: OrdinalItem, rho: float):
+    """Per-cell scores of the bivariate log-likelihood: w.r.t. ρ and both items' thresholds."""
+    ta = np.concatenate([[-_BIG], a.thresholds, [_BIG]])
+    tb = np.concatenate([[-_BIG], b.thresholds, [_BIG]])
+    P = _cell_probabilities(a, b, rho)
+    s_rho = _cell_rho_derivative(a, b, rho) / P
+    s = math.sqrt(1 - rho * rho)
+    Ka, Kb = len(a.levels), len(b.levels)
+    # dΦ2(x, y)/dx = φ(x) Φ((y − ρx)/s)
+    G = _norm_pdf(ta)[:, None] * _norm_cdf((tb[None, :] - rho * ta[:, None]) / s)   # (Ka+1)×(Kb+1)
+    dA = G[:, 1:] - G[:, :-1]          # d[F(x, u2) − F(x, l2)]/dx at each a-threshold row
+    Hb = _norm_pdf(tb)[None, :] * _norm_cdf((ta[:, None] - rho * tb[None, :]) / s)
+    dB = Hb[1:, :] - Hb[:-1, :]        # d[F(u1, y) − F(l1, y)]/dy at each b-threshold column
+    s_ta = np.zeros((Ka, Kb, Ka - 1))
+    s_tb = np.zeros((Ka, Kb, Kb - 1))
+    for m in range(Ka - 1):            # threshold m is the upper bound of category m
+        s_ta[m, :, m] += dA[m + 1, :] / P[m, :]
+        s_ta[m + 1, :, m] -= dA[m + 1, :] / P[m + 1, :]
+    for m in range(Kb - 1):
+        s_tb[:, m, m] += dB[:, m + 1] / P[:, m]
+        s_tb[:, m + 1, m] -= dB[:, m + 1] / P[:, m + 1]
+    return s_rho, s_ta, s_tb
+
+
+@dataclass(frozen=True)
+class PolychoricResult:
+    """Thresholds, polychoric correlations and (optionally) their asymptotic covariance.
+
+    Attributes
+    ----------
+    correlation : DataFrame
+        Polychoric correlation matrix.
+    thresholds : Series
+        Indexed ``item|t1``, ``item|t2`` ... (lavaan's names and order).
+    gamma : ndarray or None
+        Asymptotic covariance matrix of √N·(thresholds, correlations in vechs order),
+        lavaan's ``lavInspect(fit, "gamma")``.
+    nobs : int
+    items : list of OrdinalItem
+    """
+
+    correlation: pd.DataFrame
+    thresholds: pd.Series
+    gamma: np.ndarray | None
+    nobs: int
+    items: list
+
+
+def polychoric(data: pd.DataFrame, *, gamma: bool = True) -> PolychoricResult:
+    """Polychoric correlation matrix (two-step ML) with thresholds and their Γ matrix.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Complete ordinal answers (whole numbers; any coding, only the order matters).
+    gamma : bool
+        Also compute the asymptotic covariance matrix (needed for WLSMV).
+
+    Raises
+    ------
+    DataError
+        Missing answers, non-integer answers, or an item with a single category.
+    """
+    if data.isna().to_numpy().any():
+        raise DataError("polychoric correlations here need complete answers; drop incomplete "
+                        "rows (missing='listwise') first")
+    names = [str(c) for c in data.columns]
+    X = data.to_numpy(dtype=float)
+    if np.any(np.abs(X - np.round(X)) > 1e-9):
+        raise DataError("ordinal items must hold whole-number categories")
+    n, p = X.shape
+    items = [ordinal_item(names[j], X[:, j]) for j in range(p)]
+    R = np.eye(p)
+    for j in range(p):
+        for i in range(j + 1, p):
+            R[i, j] = R[j, i] = polychoric_pair(items[i], items[j])
+    th_names = [f"{it.name}|t{m + 1}" for it in items for m in range(len(it.thresholds))]
+    th = pd.Series(np.concatenate([it.thresholds for it in items]), index=th_names)
+    G = _gamma(items, R, n) if gamma else None
+    return PolychoricResult(correlation=pd.DataFrame(R, index=names, columns=names),
+                            thresholds=th, gamma=G, nobs=n, items=items)
+
+
+def _gamma(items: list, R: np.ndarray, n: int) -> np.ndarray:
+    p = len(items)
+    nth = [len(it.thresholds) for it in items]
+    start = np.concatenate([[0], np.cumsum(nth)])
+    n_th = int(start[-1])
+    pairs = [(i, j) for j in range(p) for i in range(j + 1, p)]   # vechs order
+    pstar = len(pairs)
+    SC_th = np.zeros((n, n_th))
+    for j, it in enumerate(items):
+        SC_th[:, start[j]:start[j + 1]] = it.scores()
+    SC_cor = np.zeros((n, pstar))
+    A21 = np.zeros((pstar, n_th))
+    for k, (i, j) in enumerate(pairs):
+        a, b = items[i], items[j]
+        s_rho, s_ta, s_tb = _pair_scores(a, b, R[i, j])
+        ci, cj = a.codes, b.codes
+        SC_cor[:, k] = s_rho[ci, cj]
+        A21[k, start[i]:start[i + 1]] = SC_cor[:, k] @ s_ta[ci, cj]
+        A21[k, start[j]:start[j + 1]] = SC_cor[:, k] @ s_tb[ci, cj]
+    SC = np.hstack([SC_th, SC_cor])
+    inner = SC.T @ SC
+    A11 = np.zeros((n_th, n_th))
+    for j in range(p):
+        sl = slice(start[j], start[j + 1])
+        A11[sl, sl] = inner[sl, sl]
+    A22_diag = np.sum(SC_cor ** 2, axis=0)
+    A11_inv = np.linalg.inv(A11)
+    A22_inv = np.diag(1.0 / A22_diag)
+    A21_inv = -A22_inv @ A21 @ A11_inv
+    B_inv = np.block([[A11_inv, np.zeros((n_th, pstar))], [A21_inv, A22_inv]])
+    return n * (B_inv @ inner @ B_inv.T)
