@@ -326,3 +326,83 @@ def test_wlsmv_refuses_what_it_does_not_do(hs_spec, hs_ordinal):
     spec = read_model(HS_MODEL + "x1 ~~ 0.3*x1\n")
     with pytest.raises(EstimationError, match="fixes the residual variance"):
         wlsmv.fit(spec, X)
+
+
+# ---------------------------------------------------------------------------------------------
+# numerical trouble: flagged results, never a crash or a silent wrong answer
+# ---------------------------------------------------------------------------------------------
+def _data_with_covariance(S, n, seed=0):
+    """Rows whose N-divisor sample covariance is exactly S."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, S.shape[0]))
+    Z -= Z.mean(axis=0)
+    L0 = np.linalg.cholesky(Z.T @ Z / n)
+    Z = Z @ np.linalg.inv(L0).T
+    return Z @ np.linalg.cholesky(S).T
+
+
+HEYWOOD_S = np.array([[1, .8, .6], [.8, 1, .4], [.6, .4, 1]])   # λ_a² = .8·.6/.4 = 1.2
+
+
+def test_heywood_case_flagged_by_mlr_and_fiml():
+    from semcluster.estimators import fiml, mlr
+
+    X = pd.DataFrame(_data_with_covariance(HEYWOOD_S, 200), columns=list("abc"))
+    spec = read_model("f =~ a + b + c")
+    res = mlr.fit(spec, X)
+    assert res.parameter("a", "~~", "a").est == pytest.approx(-0.2, abs=1e-5)
+    assert res.converged and not res.admissible
+    assert any("Heywood" in w for w in res.warnings)
+    Xm = X.copy()
+    Xm.iloc[:10, 2] = np.nan
+    res = fiml.fit(spec, prepare_data(Xm, list("abc"), missing="fiml", warn=False)[0])
+    assert res.parameter("a", "~~", "a").est < 0
+    assert not res.admissible and any("Heywood" in w for w in res.warnings)
+
+
+def test_heywood_case_flagged_by_wlsmv():
+    from semcluster.estimators import wlsmv
+
+    Z = _data_with_covariance(HEYWOOD_S, 1000, seed=3)
+    X = pd.DataFrame(np.digitize(Z, [-1.2, -0.4, 0.3, 1.0]), columns=list("abc"))
+    res = wlsmv.fit(read_model("f =~ a + b + c"), X)
+    assert res.parameter("a", "~~", "a").est < 0
+    assert not res.admissible and any("Heywood" in w for w in res.warnings)
+
+
+UNIDENTIFIED = "f =~ a + b + c\ng =~ d + e + h\na ~~ b\na ~~ c\nb ~~ c"
+
+
+def _two_factor_data(seed=2, n=300):
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(n, 2)) @ np.array([[1, .4], [0, .9]])
+    X = np.column_stack([F[:, [0]] * [1, .8, .7], F[:, [1]] * [1, .9, .6]])
+    return pd.DataFrame(X + rng.normal(scale=.6, size=X.shape), columns=list("abcdeh"))
+
+
+@pytest.mark.parametrize("which", ["mlr", "fiml", "wlsmv"])
+def test_unidentified_model_flagged(which):
+    from semcluster.estimators import fiml, mlr, wlsmv
+
+    df = _two_factor_data()
+    spec = read_model(UNIDENTIFIED)
+    if which == "mlr":
+        res = mlr.fit(spec, df)
+    elif which == "fiml":
+        dm = df.copy()
+        dm.iloc[:20, 0] = np.nan
+        res = fiml.fit(spec, prepare_data(dm, spec.observed, missing="fiml", warn=False)[0])
+    else:
+        res = wlsmv.fit(spec, pd.DataFrame(np.digitize(df, [-1, 0, 1]), columns=df.columns))
+    assert not res.admissible
+    assert any("not identified" in w for w in res.warnings)
+    assert res.estimates.loc[res.estimates.free > 0, "se"].isna().all()
+
+
+def test_fiml_non_convergence_is_flagged(hs_spec):
+    from semcluster.estimators import fiml
+
+    X, _ = prepare_data(load_data(FIX / "hs39_missing.csv"), hs_spec.observed, missing="fiml")
+    res = fiml.fit(hs_spec, X, max_iter=1)
+    assert not res.converged
+    assert any("did not converge" in w for w in res.warnings)

@@ -355,7 +355,7 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int)
     return pd.Series(values, dtype=float)
 
 
-def fit(spec, X: pd.DataFrame, *, report=None):
+def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500):
     """Fit a model by FIML to data with missing answers.
 
     Parameters
@@ -365,6 +365,8 @@ def fit(spec, X: pd.DataFrame, *, report=None):
         The model's observed variables, ``NaN`` for missing answers (as
         :func:`semcluster.data.prepare_data` returns with ``missing="fiml"``).
     report : DataReport, optional
+    max_iter : int
+        Fisher-scoring steps before giving up (the result is then flagged as not converged).
 
     Returns
     -------
@@ -395,7 +397,7 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
     start = engine.fit()
-    sol = fiml_estimate(structure, arr, start.x)
+    sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter)
     q = structure.q
     vx = sol.vcov[:q, :q]
     res = assemble_result(spec, _EngineWithVcov(engine, vx, sol.vcov_ok), sol.x, S_h1, n,
