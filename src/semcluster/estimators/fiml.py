@@ -196,20 +196,25 @@ class FIMLObjective:
         q, p = self.q, self.p
         g = np.zeros(q + p)
         I = np.zeros((q + p, q + p)) if information else None
+        # tr(W_o ∂Σ_oo/∂θ_k) summed over patterns = <Σ_o n_o W_o (embedded in p × p), ∂Σ/∂θ_k>,
+        # so the pattern terms are accumulated first and contracted with ∂Σ once
+        M = np.zeros((p, p))
         for pt in self.patterns.patterns:
             o = pt.obs
             Soo = Sigma[np.ix_(o, o)]
             Si = np.linalg.inv(Soo)
             d = pt.mean - nu[o]
             T = pt.cov + np.outer(d, d)
-            W = Si - Si @ T @ Si
-            Do = D[:, o][:, :, o]                       # q × p_o × p_o
-            g[:q] += -pt.n / 2 * np.einsum("ij,kji->k", W, Do)
+            M[np.ix_(o, o)] += pt.n * (Si - Si @ T @ Si)
             g[q + o] += pt.n * (Si @ d)
             if information:
-                SD = np.einsum("ij,kjl->kil", Si, Do)
-                I[:q, :q] += pt.n / 2 * np.einsum("kij,lji->kl", SD, SD)
+                Do = D[:, o][:, :, o]                   # q × p_o × p_o
+                SD = np.matmul(Si, Do)                  # Σ_oo⁻¹ ∂Σ_oo/∂θ_k
+                A = SD.reshape(q, -1)
+                B = SD.transpose(0, 2, 1).reshape(q, -1)
+                I[:q, :q] += pt.n / 2 * (A @ B.T)       # tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ)
                 I[np.ix_(q + o, q + o)] += pt.n * Si
+        g[:q] = -0.5 * np.einsum("ij,kji->k", M, D)
         return (g, I) if information else g
 
 
@@ -248,7 +253,8 @@ class FIMLSolution:
 
 
 def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
-                  *, gtol: float = 1e-7, max_iter: int = 500) -> FIMLSolution:
+                  *, gtol: float = 1e-7, max_iter: int = 500,
+                  patterns: MissingPatterns | None = None, em=None) -> FIMLSolution:
     """Maximise the FIML log-likelihood by Fisher scoring from start values ``x0``.
 
     Parameters
@@ -260,9 +266,11 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
         Start values of θ (e.g. the ML fit to the EM moments).
     gtol : float
         Convergence when the largest gradient element, divided by N, is below ``gtol``.
+    patterns, em : optional
+        The data's :class:`MissingPatterns` and the result of its ``em()``, if already made.
     """
-    pats = MissingPatterns(X)
-    mu_h1, sigma_h1, ll_h1, h1_ok, _ = pats.em()
+    pats = patterns if patterns is not None else MissingPatterns(X)
+    mu_h1, sigma_h1, ll_h1, h1_ok, _ = em if em is not None else pats.em()
     obj = FIMLObjective(structure, pats)
     n = pats.n
     z = np.concatenate([np.asarray(x0, dtype=float), mu_h1])
@@ -385,7 +393,8 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500):
     arr = X.to_numpy(dtype=float)
     structure = CovarianceStructure(spec)
     pats = MissingPatterns(arr)
-    mu_h1, sigma_h1, _, h1_ok, _ = pats.em()
+    em = pats.em()
+    mu_h1, sigma_h1, _, h1_ok, _ = em
     ev = np.linalg.eigvalsh(sigma_h1) if np.all(np.isfinite(sigma_h1)) else np.array([np.nan])
     if not np.all(np.isfinite(ev)) or ev.min() <= 1e-10 * max(ev.max(), 1e-300):
         raise EstimationError(
@@ -397,7 +406,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500):
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
     start = engine.fit()
-    sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter)
+    sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em)
     q = structure.q
     vx = sol.vcov[:q, :q]
     res = assemble_result(spec, _EngineWithVcov(engine, vx, sol.vcov_ok), sol.x, S_h1, n,
