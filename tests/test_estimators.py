@@ -406,3 +406,21 @@ def test_fiml_non_convergence_is_flagged(hs_spec):
     res = fiml.fit(hs_spec, X, max_iter=1)
     assert not res.converged
     assert any("did not converge" in w for w in res.warnings)
+
+
+def test_estimate_dispatch(hs_spec):
+    from semcluster.errors import EstimationError
+    from semcluster.estimators import estimate
+
+    df = load_data(FIX / "hs39_missing.csv")
+    X, rep = prepare_data(df, hs_spec.observed, missing="auto")
+    assert rep.missing == "fiml"
+    res = estimate(hs_spec, X, rep)                       # FIML from the report's rule
+    assert res.info["missing"] == "fiml"
+    with pytest.raises(EstimationError, match="MLR with missing='fiml' is not implemented"):
+        estimate(hs_spec, X, rep, estimator="MLR")
+    Xl, repl = prepare_data(df, hs_spec.observed, missing="listwise")
+    assert estimate(hs_spec, Xl, repl, estimator="mlr").estimator == "MLR"
+    assert estimate(hs_spec, Xl, repl).estimator == "ML" and len(Xl) == repl.n_used
+    with pytest.raises(EstimationError, match="not available"):
+        estimate(hs_spec, Xl, repl, estimator="GLS")

@@ -16,15 +16,78 @@ Each ``<module>.fit(spec, X, *, report=None, ...)`` takes a parsed model
 (:class:`semcluster.spec.ModelSpec`) and the prepared data of its observed variables (from
 :func:`semcluster.data.prepare_data`) and returns a :class:`semcluster.results.SEMResult`.
 The modules are imported on first use: ``from semcluster.estimators import wlsmv``.
+:func:`estimate` chooses among them (and plain ML) from ``estimator`` and the missing-data rule.
 """
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["mlr", "fiml", "polychoric", "wlsmv"]
+__all__ = ["mlr", "fiml", "polychoric", "wlsmv", "estimate", "ESTIMATORS"]
+_MODULES = ("mlr", "fiml", "polychoric", "wlsmv")
+
+#: Estimators :func:`estimate` knows, with the missing-data rules each supports.
+ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise",), "WLSMV": ("listwise",)}
+
+
+def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None = None,
+             ordered=None):
+    """Fit prepared data with the estimator asked for.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    X : DataFrame
+        From :func:`semcluster.data.prepare_data` (``NaN`` where answers are missing).
+    report : DataReport, optional
+        Its ``missing`` (``listwise``/``pairwise``/``fiml``) is used when ``missing`` is None.
+    estimator : {"ML", "MLR", "WLSMV"}
+    missing : {"listwise", "fiml"}, optional
+    ordered : list of str, optional
+        Ordinal items (WLSMV; default all of the model's observed variables).
+
+    Returns
+    -------
+    SEMResult
+
+    Raises
+    ------
+    EstimationError
+        For a combination that is not implemented (it names the alternatives).
+    """
+    from ..errors import EstimationError
+
+    est = str(estimator).upper()
+    if est not in ESTIMATORS:
+        raise EstimationError(f"estimator '{estimator}' is not available; use one of "
+                              f"{', '.join(ESTIMATORS)}")
+    rule = missing or getattr(report, "missing", None) or "listwise"
+    if rule == "auto":
+        rule = "fiml" if X.isna().to_numpy().any() else "listwise"
+    if rule == "pairwise":
+        raise EstimationError("pairwise deletion is for summary statistics only; fit with "
+                              "missing='fiml' (ML) or missing='listwise'")
+    if rule not in ESTIMATORS[est]:
+        raise EstimationError(f"estimator {est} with missing='{rule}' is not implemented; use "
+                              f"missing='listwise'" + (" or estimator='ML' for FIML"
+                                                       if rule == "fiml" else ""))
+    if rule == "listwise" and X.isna().to_numpy().any():
+        raise EstimationError("missing answers reached a listwise fit; prepare the data with "
+                              "missing='listwise'")
+    if est == "MLR":
+        from . import mlr
+        return mlr.fit(spec, X, report=report)
+    if est == "WLSMV":
+        from . import wlsmv
+        return wlsmv.fit(spec, X, ordered=ordered, report=report)
+    if rule == "fiml":
+        from . import fiml
+        return fiml.fit(spec, X, report=report)
+    from ..fit import _fit_moments, sample_covariance
+    return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
+                        estimator="ML")
 
 
 def __getattr__(name):
-    if name in __all__:
+    if name in _MODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'semcluster.estimators' has no attribute {name!r}")
