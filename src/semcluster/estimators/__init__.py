@@ -4,7 +4,8 @@
 module    what                                        lavaan equivalent
 ========  ==========================================  =======================================
 mlr       ML estimates, Huber-White SEs,              ``estimator = "MLR"``
-          Yuan-Bentler (Mplus) scaled chi-square
+          Yuan-Bentler (Mplus) scaled chi-square      (with missing answers: ``fiml.fit(...,
+                                                      robust=True)``)
 fiml      full-information ML for missing answers     ``missing = "ml"``
 polychoric thresholds, polychoric correlations, Γ     ``lavCor(..., ordered = )``,
                                                       ``lavInspect(fit, "gamma")``
@@ -26,7 +27,7 @@ __all__ = ["mlr", "fiml", "polychoric", "wlsmv", "estimate", "ESTIMATORS"]
 _MODULES = ("mlr", "fiml", "polychoric", "wlsmv")
 
 #: Estimators :func:`estimate` knows, with the missing-data rules each supports.
-ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise",), "WLSMV": ("listwise",)}
+ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise", "fiml"), "WLSMV": ("listwise",)}
 
 
 def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None = None,
@@ -74,6 +75,9 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         raise EstimationError("missing answers reached a listwise fit; prepare the data with "
                               "missing='listwise'")
     if est == "MLR":
+        if rule == "fiml":
+            from . import fiml
+            return fiml.fit(spec, X, report=report, robust=True)
         from . import mlr
         return mlr.fit(spec, X, report=report)
     if est == "WLSMV":

@@ -160,6 +160,47 @@ class MissingPatterns:
             ll_old = ll
         return mu, Sigma, self.loglik(Sigma, mu), converged, it
 
+    # -- scores (for robust standard errors and the Yuan-Bentler test) -------------------------
+    def casewise_scores(self, Sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """∂ log L_i/∂(μ, vech Σ) for every row (N × (p + p*)), zero where an item is missing."""
+        from ._structure import vech_indices
+
+        p = self.p
+        r, c = vech_indices(p)
+        half = np.where(r == c, 0.5, 1.0)
+        out = np.zeros((self.n, p + len(r)))
+        for pt, idx in zip(self.patterns, self._row_index()):
+            o = pt.obs
+            K = np.linalg.inv(Sigma[np.ix_(o, o)])
+            U = np.zeros((len(idx), p))
+            U[:, o] = (pt.rows - mu[o]) @ K            # rows K d_i, embedded
+            Kf = np.zeros((p, p))
+            Kf[np.ix_(o, o)] = K
+            out[idx, :p] = U
+            out[idx, p:] = half[None, :] * (U[:, r] * U[:, c] - Kf[r, c][None, :])
+        return out
+
+    def saturated_gradient(self, z: np.ndarray) -> np.ndarray:
+        """Gradient of log L w.r.t. (μ, vech Σ) at z = (μ, vech Σ), summed by pattern."""
+        from ._structure import vech_indices
+
+        p = self.p
+        r, c = vech_indices(p)
+        mu = z[:p]
+        Sigma = np.zeros((p, p))
+        Sigma[r, c] = z[p:]
+        Sigma[c, r] = z[p:]
+        g_mu = np.zeros(p)
+        M = np.zeros((p, p))
+        for pt in self.patterns:
+            o = pt.obs
+            K = np.linalg.inv(Sigma[np.ix_(o, o)])
+            d = pt.mean - mu[o]
+            T = pt.cov + np.outer(d, d)
+            g_mu[o] += pt.n * (K @ d)
+            M[np.ix_(o, o)] += pt.n * (K @ T @ K - K)
+        return np.concatenate([g_mu, np.where(r == c, 0.5, 1.0) * M[r, c]])
+
     def independence_loglik(self) -> float:
         """Maximum of the independence model: available-case means and variances per item."""
         total = 0.0
@@ -363,7 +404,66 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int)
     return pd.Series(values, dtype=float)
 
 
-def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500):
+def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
+                sol: FIMLSolution):
+    """Huber-White covariance of (θ, ν) and Yuan-Bentler scaling factors for a FIML solution.
+
+    lavaan's ``estimator = "MLR", missing = "ml"``: V = A⁻¹BA⁻¹ with A the observed information
+    (``sol.vcov`` is A⁻¹) and B the sum of outer products of the casewise FIML scores;
+    c = [tr(A₁⁻¹B₁) − tr(A⁻¹B)]/df with A₁, B₁ the observed and first-order information of the
+    saturated model at its EM estimates (Yuan & Bentler 2000, Mplus variant).  The baseline
+    (independence) model gets the same treatment.
+
+    Returns
+    -------
+    RobustML
+        (``vcov`` over θ then ν).
+    """
+    from ._structure import vech_indices
+    from .mlr import RobustML
+
+    p, q = structure.p, structure.q
+    r, c = vech_indices(p)
+    pstar = len(r)
+    df = pstar + p - (q + p)
+    # h1: saturated model at the EM estimates
+    z1 = np.concatenate([sol.mu_h1, sol.sigma_h1[r, c]])
+    S1 = patterns.casewise_scores(sol.sigma_h1, sol.mu_h1)
+    B1 = S1.T @ S1
+    H1 = numerical_jacobian(patterns.saturated_gradient, z1, rel_step=1e-6)
+    A1 = -(H1 + H1.T) / 2
+    tr_h1 = float(np.trace(np.linalg.solve(A1, B1)))
+    # h0: the model
+    Sigma, Delta = structure.jacobian_vech(sol.x)
+    S0 = patterns.casewise_scores(Sigma, sol.nu)
+    scores = np.hstack([S0[:, p:] @ Delta, S0[:, :p]])          # (θ, ν) order
+    B0 = scores.T @ scores
+    ok = sol.vcov_ok
+    if ok:
+        vcov = sol.vcov @ B0 @ sol.vcov
+        trace = tr_h1 - float(np.trace(sol.vcov @ B0))
+        c_model = trace / df if df > 0 else np.nan
+    else:
+        vcov = np.full(sol.vcov.shape, np.nan)
+        trace = c_model = np.nan
+    # baseline: free means m_j and variances v_j (available-case estimates)
+    X = patterns.X
+    m = np.nanmean(X, axis=0)
+    v = np.nanvar(X, axis=0)
+    obs = ~np.isnan(X)
+    dev = np.where(obs, X - m, 0.0)
+    sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
+    nj = obs.sum(axis=0)
+    Eb_inv = np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
+    df_b = pstar + p - 2 * p
+    c_b = (tr_h1 - float(np.trace(Eb_inv @ (sb.T @ sb)))) / df_b if df_b > 0 else np.nan
+    return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
+                    scaling_factor=float(c_model), baseline_scaling_factor=float(c_b),
+                    trace_ugamma=float(trace), observed_information=np.linalg.pinv(sol.vcov)
+                    if ok else np.full(sol.vcov.shape, np.nan))
+
+
+def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool = False):
     """Fit a model by FIML to data with missing answers.
 
     Parameters
@@ -375,6 +475,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500):
     report : DataReport, optional
     max_iter : int
         Fisher-scoring steps before giving up (the result is then flagged as not converged).
+    robust : bool
+        Robust FIML (lavaan's ``estimator = "MLR", missing = "ml"``): Huber-White standard
+        errors and the Yuan-Bentler scaled test, for non-normal answers with missing values.
 
     Returns
     -------
@@ -407,12 +510,27 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500):
     engine.load(S_h1, n, complete if len(complete) > p else None)
     start = engine.fit()
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em)
+    rob = None
+    if robust:
+        rob = robust_fiml(structure, pats, sol)
+        sol = dataclasses.replace(sol, vcov=rob.vcov, vcov_ok=rob.vcov_ok)
     q = structure.q
     vx = sol.vcov[:q, :q]
     res = assemble_result(spec, _EngineWithVcov(engine, vx, sol.vcov_ok), sol.x, S_h1, n,
                           converged=sol.converged, message=sol.message, report=report,
-                          estimator="ML")
+                          estimator="MLR" if robust else "ML")
     fm = fiml_fit_measures(sol, structure, n)
+    if rob is not None:
+        from ._scaled import scaled_measures
+
+        cm, cb = rob.scaling_factor, rob.baseline_scaling_factor
+        extra = scaled_measures(fm, chisq_scaled=float(fm["chisq"]) / cm,
+                                df_scaled=float(fm["df"]), scaling_factor=cm,
+                                baseline_chisq_scaled=float(fm["baseline_chisq"]) / cb,
+                                baseline_df_scaled=float(fm["baseline_df"]),
+                                baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
+                                trace_ugamma=rob.trace_ugamma, robust=False)
+        fm = pd.concat([fm, pd.Series(extra, dtype=float)])
 
     # intercept rows, as lavaan lists them (after the model rows, before defined parameters)
     Sigma = structure.sigma(sol.x)

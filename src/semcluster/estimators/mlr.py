@@ -222,8 +222,9 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     check_supported(spec, ESTIMATOR)
     X = X[spec.observed]
     if X.isna().to_numpy().any():
-        raise EstimationError("MLR here needs complete data; use missing='fiml' (robust FIML "
-                              "is not implemented) or missing='listwise'")
+        raise EstimationError("mlr.fit needs complete data; for missing answers use robust FIML "
+                              "(estimators.fiml.fit(..., robust=True), or estimate(..., "
+                              "estimator='MLR', missing='fiml'))")
     n = len(X)
     S = sample_covariance(X)
     engine = MLEngine(spec)
