@@ -332,30 +332,80 @@ def _read_excel(p: Path, sheet) -> pd.DataFrame:
                         f" is the file damaged or not really .xlsx?") from None
 
 
-def _read_stat(p: Path, suffix: str) -> tuple[pd.DataFrame, dict]:
+#: Seconds allowed for reading an SPSS/Stata file before it is declared unreadable.
+STAT_READ_TIMEOUT = 120.0
+
+
+def _stat_worker(path: str, suffix: str, conn) -> None:
+    """Read an SPSS/Stata file in a child process and send (ok, payload) back."""
     try:
         import pyreadstat
+
+        reader = {".sav": pyreadstat.read_sav, ".zsav": pyreadstat.read_sav,
+                  ".por": pyreadstat.read_por, ".dta": pyreadstat.read_dta}[suffix]
+        kwargs = {"user_missing": True} if suffix in (".sav", ".zsav", ".dta") else {}
+        df, meta = reader(path, **kwargs)
+        ranges = {}
+        for col, rs in (getattr(meta, "missing_ranges", None) or {}).items():
+            ranges[col] = [[_plain(r["lo"]), _plain(r["hi"])] for r in rs]
+        for col, vals in (getattr(meta, "missing_user_values", None) or {}).items():
+            ranges.setdefault(col, []).extend([[_plain(v), _plain(v)] for v in vals])
+        labels = {col: {_plain(k): str(v) for k, v in lab.items()}
+                  for col, lab in (getattr(meta, "variable_value_labels", None) or {}).items()}
+        col_labels = dict(zip(meta.column_names, meta.column_labels or []))
+        conn.send((True, (df, ranges, labels, col_labels)))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back as a message
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        try:
+            conn.send((False, msg))
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        conn.close()
+
+
+def _read_stat(p: Path, suffix: str) -> tuple[pd.DataFrame, dict]:
+    """Read SPSS/Stata with pyreadstat in a child process.
+
+    The ReadStat C library can crash the interpreter (segmentation fault) or loop on a damaged
+    file; our fuzz tests found both.  A child process turns either into a DataError.
+    """
+    import multiprocessing as mp
+
+    try:
+        import pyreadstat  # noqa: F401  (fail early, in this process, if it is missing)
     except ImportError:  # pragma: no cover - declared dependency
         raise DataError(f"{p}: reading SPSS/Stata files needs pyreadstat "
                         f"(pip install pyreadstat)") from None
-    reader = {".sav": pyreadstat.read_sav, ".zsav": pyreadstat.read_sav,
-              ".por": pyreadstat.read_por, ".dta": pyreadstat.read_dta}[suffix]
-    kwargs = {"user_missing": True} if suffix in (".sav", ".zsav", ".dta") else {}
+    kind = suffix[1:].upper()
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_stat_worker, args=(str(p), suffix, send), daemon=True)
+    proc.start()
+    send.close()
+    result = None
     try:
-        df, meta = reader(str(p), **kwargs)
-    except Exception as exc:  # pyreadstat.ReadstatError and friends
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{p}: cannot be read as a {suffix[1:].upper()} file ({msg})") from None
-    ranges = {}
-    for col, rs in (getattr(meta, "missing_ranges", None) or {}).items():
-        ranges[col] = [[_plain(r["lo"]), _plain(r["hi"])] for r in rs]
-    for col, vals in (getattr(meta, "missing_user_values", None) or {}).items():
-        ranges.setdefault(col, []).extend([[_plain(v), _plain(v)] for v in vals])
-    labels = {col: {_plain(k): str(v) for k, v in lab.items()}
-              for col, lab in (getattr(meta, "variable_value_labels", None) or {}).items()}
+        if recv.poll(STAT_READ_TIMEOUT):
+            result = recv.recv()
+    except (EOFError, OSError):
+        result = None
+    finally:
+        recv.close()
+        if result is None and proc.is_alive():
+            proc.kill()
+        proc.join(10)
+    if result is None:
+        if proc.exitcode is not None and proc.exitcode < 0:
+            raise DataError(f"{p}: the {kind} reader crashed on this file (signal "
+                            f"{-proc.exitcode}); the file is damaged: export it again")
+        raise DataError(f"{p}: reading the {kind} file did not finish within "
+                        f"{STAT_READ_TIMEOUT:g} s; the file is probably damaged")
+    ok, payload = result
+    if not ok:
+        raise DataError(f"{p}: cannot be read as a {kind} file ({payload})")
+    df, ranges, labels, col_labels = payload
     info = {"source": str(p), "first_line": 1, "line_label": "case",
-            "declared_missing": ranges, "value_labels": labels,
-            "column_labels": dict(zip(meta.column_names, meta.column_labels or []))}
+            "declared_missing": ranges, "value_labels": labels, "column_labels": col_labels}
     return df, info
 
 

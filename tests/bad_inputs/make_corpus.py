@@ -261,6 +261,11 @@ def main() -> None:
     write(DATA / "text_named_sav.sav", "this is not an SPSS file\n")
     case("text_named_sav", data="data/text_named_sav.sav", expect="error", error="DataError",
          match="SAV")
+    # kept as found by the fuzz campaign (not rebuilt here): a damaged .sav on which the
+    # ReadStat C library crashes the interpreter with a segmentation fault
+    assert (DATA / "readstat_segfault.sav").is_file()
+    case("sav_that_crashes_readstat", data="data/readstat_segfault.sav",
+         mapping="data/survey_map.yaml", expect="error", error="DataError", match="crashed")
     sv = good.copy().astype(object)
     sv["q3"] = np.where(sv["q3"].astype(int) > 4, "high", "low")
     pyreadstat.write_sav(sv, str(DATA / "string_item.sav"))
