@@ -208,9 +208,11 @@ class MLEngine:
         Sigma, D = self.sigma_derivatives(x)
         Si = np.linalg.inv(Sigma)
         W = Si @ (Sigma - self.S) @ Si
-        g = np.einsum("ij,kji->k", W, D)
-        SD = np.einsum("ij,kjl->kil", Si, D)          # Σ⁻¹ ∂Σ_k
-        H = np.einsum("kij,lji->kl", SD, SD)           # tr(Σ⁻¹∂Σ_k Σ⁻¹∂Σ_l)
+        q = D.shape[0]
+        g = D.reshape(q, -1) @ W.T.reshape(-1)         # tr(W ∂Σ_k)
+        SD = np.matmul(Si, D)                          # Σ⁻¹ ∂Σ_k
+        # tr(A_k A_l) = vec(A_k) · vec(A_lᵀ): one matrix product instead of an einsum loop
+        H = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
         return g, H
 
     def information(self, x: np.ndarray) -> np.ndarray:
@@ -282,7 +284,7 @@ class MLEngine:
         except np.linalg.LinAlgError:
             return np.full(self.n_free, np.nan)
         W = Si @ (Sigma - self.S) @ Si
-        return np.einsum("ij,kji->k", W, D)
+        return D.reshape(D.shape[0], -1) @ W.T.reshape(-1)
 
     def implied(self, x: np.ndarray) -> np.ndarray:
         return self.sigma(x)

@@ -52,6 +52,13 @@ class RAM:
                 self.kind.append("P"); self.pos.append((ix[r.lhs], ix[r.rhs]))
         self.free = self.rows["free"].to_numpy()
         self.fixed = self.rows["fixed"].to_numpy(dtype=float)
+        # index arrays for vectorised filling and standardizing
+        kind = np.array(self.kind)
+        pos = np.array(self.pos, dtype=int).reshape(-1, 2)
+        self.is_a = kind == "A"
+        self.i = pos[:, 0]
+        self.j = pos[:, 1]
+        self.lat_mask = np.array([v in set(spec.latent) for v in self.vars])
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """Value of every model row (=~, ~, ~~) for free-parameter vector x."""
@@ -64,12 +71,11 @@ class RAM:
         vals = self.values(x)
         A = self.A0.copy()
         P = self.P0.copy()
-        for k, (kind, (i, j)) in enumerate(zip(self.kind, self.pos)):
-            if kind == "A":
-                A[i, j] = vals[k]
-            else:
-                P[i, j] = vals[k]
-                P[j, i] = vals[k]
+        a = self.is_a
+        A[self.i[a], self.j[a]] = vals[a]
+        p = ~a
+        P[self.i[p], self.j[p]] = vals[p]
+        P[self.j[p], self.i[p]] = vals[p]
         return A, P, vals
 
     def total_cov(self, x: np.ndarray) -> np.ndarray:
@@ -92,31 +98,27 @@ def standardized(ram: RAM, x: np.ndarray, spec: ModelSpec):
     var = np.diag(C)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(var)
-    lat = np.array([v in set(spec.latent) for v in ram.vars])
-    sd_lv = np.where(lat, sd, 1.0)
-    resvar = np.diag(P)
-    std_lv = np.empty(len(vals))
-    std_all = np.empty(len(vals))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k, (kind, (i, j)) in enumerate(zip(ram.kind, ram.pos)):
-            v = vals[k]
-            if kind == "A":          # i <- j
-                std_lv[k] = v * sd_lv[j] / sd_lv[i]
-                std_all[k] = v * sd[j] / sd[i]
-            elif i == j:
-                std_lv[k] = v / sd_lv[i] ** 2
-                std_all[k] = v / var[i]
-            else:
-                # residual (co)variances: scale by residual SDs (lavaan's cov.std = TRUE)
-                ri, rj = resvar[i], resvar[j]
-                std_all[k] = v / np.sqrt(ri * rj)
-                li = ri if lat[i] else 1.0
-                lj = rj if lat[j] else 1.0
-                if lat[i] or lat[j]:
-                    # std.lv scales only the latent side(s), by their residual SDs likewise
-                    std_lv[k] = v / np.sqrt(li * lj)
-                else:
-                    std_lv[k] = v
+        lat = ram.lat_mask
+        sd_lv = np.where(lat, sd, 1.0)
+        resvar = np.diag(P)
+        i, j, is_a = ram.i, ram.j, ram.is_a
+        is_var = ~is_a & (i == j)
+        is_cov = ~is_a & (i != j)
+        std_lv = np.empty(len(vals))
+        std_all = np.empty(len(vals))
+        # paths i <- j
+        std_lv[is_a] = vals[is_a] * sd_lv[j[is_a]] / sd_lv[i[is_a]]
+        std_all[is_a] = vals[is_a] * sd[j[is_a]] / sd[i[is_a]]
+        # variances: by the total variance
+        std_lv[is_var] = vals[is_var] / sd_lv[i[is_var]] ** 2
+        std_all[is_var] = vals[is_var] / var[i[is_var]]
+        # covariances: by the residual SDs (lavaan's cov.std = TRUE); std.lv scales only the
+        # latent side(s)
+        ri, rj = resvar[i[is_cov]], resvar[j[is_cov]]
+        std_all[is_cov] = vals[is_cov] / np.sqrt(ri * rj)
+        li = np.where(lat[i[is_cov]], ri, 1.0)
+        lj = np.where(lat[j[is_cov]], rj, 1.0)
+        std_lv[is_cov] = vals[is_cov] / np.sqrt(li * lj)
     endo = spec.endogenous
     r2 = {}
     for v in endo:
