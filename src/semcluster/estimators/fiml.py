@@ -201,6 +201,43 @@ class MissingPatterns:
             M[np.ix_(o, o)] += pt.n * (K @ T @ K - K)
         return np.concatenate([g_mu, np.where(r == c, 0.5, 1.0) * M[r, c]])
 
+    def saturated_information(self, Sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """Observed information (−Hessian of log L, whole sample) of the saturated model at
+        (μ, Σ), in (μ, vech Σ) coordinates.
+
+        Per pattern, with K = Σ_oo⁻¹, d = x̄_o − μ_o, T = S_o + ddᵀ and M = KTK, in vec
+        coordinates: −∂²/∂μ∂μᵀ = n K, −∂²/∂vecΣ∂μᵀ = n (Kd ⊗ K),
+        −∂²/∂vecΣ∂vecΣᵀ = n/2 (M⊗K + K⊗M − K⊗K); padded with zeros to the full p items,
+        summed over patterns and mapped to vech Σ by the duplication matrix.
+        """
+        from ._structure import duplication_matrix
+
+        p = self.p
+        H_mm = np.zeros((p, p))
+        H_sm = np.zeros((p * p, p))
+        H_ss = np.zeros((p * p, p * p))
+        for pt in self.patterns:
+            o = pt.obs
+            K = np.zeros((p, p))
+            K[np.ix_(o, o)] = np.linalg.inv(Sigma[np.ix_(o, o)])
+            d = np.zeros(p)
+            d[o] = pt.mean - mu[o]
+            T = np.zeros((p, p))
+            T[np.ix_(o, o)] = pt.cov
+            T += np.outer(d, d)
+            M = K @ T @ K
+            H_mm += pt.n * K
+            H_sm += pt.n * np.kron((K @ d)[:, None], K)
+            H_ss += pt.n / 2 * (np.kron(M, K) + np.kron(K, M) - np.kron(K, K))
+        Dm = duplication_matrix(p)
+        ps = Dm.shape[1]
+        A = np.zeros((p + ps, p + ps))
+        A[:p, :p] = H_mm
+        A[p:, :p] = Dm.T @ H_sm
+        A[:p, p:] = A[p:, :p].T
+        A[p:, p:] = Dm.T @ H_ss @ Dm
+        return A
+
     def independence_loglik(self) -> float:
         """Maximum of the independence model: available-case means and variances per item."""
         total = 0.0
@@ -404,12 +441,86 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int)
     return pd.Series(values, dtype=float)
 
 
+def h1_information(patterns: MissingPatterns, sol: FIMLSolution):
+    """Observed and first-order information (whole sample) of the saturated model at its EM
+    estimates, in (μ, vech Σ) coordinates: A₁ (analytic, :meth:`MissingPatterns.
+    saturated_information`) and B₁ (sum of outer products of the casewise scores)."""
+    S1 = patterns.casewise_scores(sol.sigma_h1, sol.mu_h1)
+    return patterns.saturated_information(sol.sigma_h1, sol.mu_h1), S1.T @ S1
+
+
+def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
+                   sol: FIMLSolution, h1, *, robust: bool) -> dict:
+    """lavaan's robust CFI/TLI/RMSEA for incomplete data (``lav_fit_fiml_corrected``).
+
+    FIML-corrected statistics of Zhang & Savalei (2020): the estimates are plugged into the
+    complete-data ML discrepancy of the EM moments, T₃ = N·F_ML(S̃, m̃; Σ̂, ν̂), with scaling
+    c₃ = tr(W_c W_m⁻¹ U W_m⁻¹)/df (version "V6", plain FIML) or
+    c₃ = tr(U W_m⁻¹ W_c W_m⁻¹ U Γ)/df with Γ = W_m⁻¹ J_m W_m⁻¹ ("V3", robust FIML), where W_m
+    and J_m are the observed and first-order information of the saturated incomplete-data model,
+    W_c the complete-data information at the EM moments, U = W_m − W_mΔ(ΔᵀW_mΔ)⁻¹ΔᵀW_m.  The
+    baseline model is treated alike.
+    """
+    from ._scaled import cfi, rmsea, rmsea_ci, rmsea_closefit, tli
+    from ._structure import vech_indices
+    from .mlr import _h1_expected_information
+
+    names = ("cfi_robust", "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust",
+             "rmsea_ci_upper_robust", "rmsea_pvalue_robust")
+    p, q, n = structure.p, structure.q, patterns.n
+    r, c = vech_indices(p)
+    pstar = len(r)
+    df = pstar - q
+    if not sol.vcov_ok or df <= 0:
+        return dict.fromkeys(names, np.nan)
+    S_t, m_t = sol.sigma_h1, sol.mu_h1
+    _, ld_t = np.linalg.slogdet(S_t)
+
+    def discrepancy(Sg, mu):
+        d = m_t - mu
+        _, ld = np.linalg.slogdet(Sg)
+        return n * (ld + np.trace(np.linalg.solve(Sg, S_t)) - ld_t - p + d @ np.linalg.solve(Sg, d))
+
+    Sigma, Dl = structure.jacobian_vech(sol.x)
+    X3 = discrepancy(Sigma, sol.nu)
+    m_b, v_b = np.nanmean(patterns.X, axis=0), np.nanvar(patterns.X, axis=0)
+    X3_null = discrepancy(np.diag(v_b), m_b)
+    df_null = pstar - p
+    A1, B1 = h1
+    Wm, Jm = A1 / n, B1 / n
+    Wmi = np.linalg.inv(Wm)
+    Wc = np.zeros_like(Wm)
+    Wc[:p, :p] = np.linalg.inv(S_t)
+    Wc[p:, p:] = _h1_expected_information(S_t)
+    Delta = np.zeros((p + pstar, q + p))
+    Delta[p:, :q] = Dl
+    Delta[:p, q:] = np.eye(p)
+    DB = np.zeros((p + pstar, 2 * p))
+    DB[:p, :p] = np.eye(p)
+    DB[p + np.flatnonzero(r == c), p + np.arange(p)] = 1.0
+
+    def k(D):
+        U = Wm - Wm @ D @ np.linalg.solve(D.T @ Wm @ D, D.T @ Wm)
+        if robust:
+            G = Wmi @ Jm @ Wmi
+            return float(np.trace(U @ Wmi @ Wc @ Wmi @ U @ G))
+        return float(np.trace(Wc @ Wmi @ U @ Wmi))
+
+    c3, c3_null = k(Delta) / df, k(DB) / df_null
+    lo, hi = rmsea_ci(X3 / c3, df, n, c3)
+    return dict(zip(names, (cfi(X3, df, X3_null, df_null, c3, c3_null),
+                            tli(X3, df, X3_null, df_null, c3, c3_null),
+                            rmsea(X3, df, n, c3), lo, hi,
+                            rmsea_closefit(X3 / c3, df, n, c3))))
+
+
 def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
-                sol: FIMLSolution):
+                sol: FIMLSolution, h1=None):
     """Huber-White covariance of (θ, ν) and Yuan-Bentler scaling factors for a FIML solution.
 
     lavaan's ``estimator = "MLR", missing = "ml"``: V = A⁻¹BA⁻¹ with A the observed information
-    (``sol.vcov`` is A⁻¹) and B the sum of outer products of the casewise FIML scores;
+    (``sol.vcov`` is A⁻¹) and B the sum of outer products of the casewise FIML scores
+    (``h1``: the result of :func:`h1_information`, if already computed);
     c = [tr(A₁⁻¹B₁) − tr(A⁻¹B)]/df with A₁, B₁ the observed and first-order information of the
     saturated model at its EM estimates (Yuan & Bentler 2000, Mplus variant).  The baseline
     (independence) model gets the same treatment.
@@ -426,12 +537,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     r, c = vech_indices(p)
     pstar = len(r)
     df = pstar + p - (q + p)
-    # h1: saturated model at the EM estimates
-    z1 = np.concatenate([sol.mu_h1, sol.sigma_h1[r, c]])
-    S1 = patterns.casewise_scores(sol.sigma_h1, sol.mu_h1)
-    B1 = S1.T @ S1
-    H1 = numerical_jacobian(patterns.saturated_gradient, z1, rel_step=1e-6)
-    A1 = -(H1 + H1.T) / 2
+    A1, B1 = h1_information(patterns, sol) if h1 is None else h1
     tr_h1 = float(np.trace(np.linalg.solve(A1, B1)))
     # h0: the model
     Sigma, Delta = structure.jacobian_vech(sol.x)
@@ -511,8 +617,10 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     start = engine.fit()
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em)
     rob = None
+    h1 = h1_information(pats, sol)
+    corrected = fiml_corrected(structure, pats, sol, h1, robust=robust)
     if robust:
-        rob = robust_fiml(structure, pats, sol)
+        rob = robust_fiml(structure, pats, sol, h1)
         sol = dataclasses.replace(sol, vcov=rob.vcov, vcov_ok=rob.vcov_ok)
     q = structure.q
     vx = sol.vcov[:q, :q]
@@ -531,6 +639,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
                                 baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
                                 trace_ugamma=rob.trace_ugamma, robust=False)
         fm = pd.concat([fm, pd.Series(extra, dtype=float)])
+    fm = pd.concat([fm, pd.Series(corrected, dtype=float)])
 
     # intercept rows, as lavaan lists them (after the model rows, before defined parameters)
     Sigma = structure.sigma(sol.x)
