@@ -338,6 +338,11 @@ STAT_READ_TIMEOUT = 120.0
 
 def _stat_worker(path: str, suffix: str, conn) -> None:
     """Read an SPSS/Stata file in a child process and send (ok, payload) back."""
+    import faulthandler
+
+    # a crash here is expected on damaged files and reported by the parent; an inherited
+    # fault handler (pytest enables one) would only dump a C-level traceback to stderr
+    faulthandler.disable()
     try:
         import pyreadstat
 
