@@ -407,8 +407,22 @@ def test_unidentified_model_flagged(which):
     else:
         res = wlsmv.fit(spec, pd.DataFrame(np.digitize(df, [-1, 0, 1]), columns=df.columns))
     assert not res.admissible
-    assert any("not identified" in w for w in res.warnings)
+    # the pre-fit check names the parameters that trade off (f's variance, the residual
+    # (co)variances of its indicators)
+    assert res.warnings[0].startswith("the model is not identified: 1 of its")
+    assert "a ~~ b" in res.warnings[0]
     assert res.estimates.loc[res.estimates.free > 0, "se"].isna().all()
+
+
+def test_identification_check_before_fitting():
+    from semcluster.estimators.identification import check_identification
+
+    assert check_identification(read_model(HS_MODEL)).identified
+    assert check_identification(read_model("h1_h5"), ordered=True).identified
+    bad = check_identification(read_model(UNIDENTIFIED))
+    assert not bad.identified and bad.n_free - bad.rank == 1
+    assert {"a ~~ b", "a ~~ c", "b ~~ c"} <= set(bad.involved)
+    assert not {"g ~~ g", "g =~ e", "g =~ h"} & set(bad.involved)     # g's block is fine
 
 
 def test_fiml_non_convergence_is_flagged(hs_spec):

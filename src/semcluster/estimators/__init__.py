@@ -11,6 +11,8 @@ polychoric thresholds, polychoric correlations, Γ     ``lavCor(..., ordered = )
                                                       ``lavInspect(fit, "gamma")``
 wlsmv     DWLS on polychorics, robust SEs,            ``estimator = "WLSMV"``, ``ordered =``
           scaled-and-shifted chi-square
+identification  rank of the moment Jacobian at random
+          values, before fitting
 ========  ==========================================  =======================================
 
 Each ``<module>.fit(spec, X, *, report=None, ...)`` takes a parsed model
@@ -23,8 +25,8 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["mlr", "fiml", "polychoric", "wlsmv", "estimate", "ESTIMATORS"]
-_MODULES = ("mlr", "fiml", "polychoric", "wlsmv")
+__all__ = ["mlr", "fiml", "polychoric", "wlsmv", "identification", "estimate", "ESTIMATORS"]
+_MODULES = ("mlr", "fiml", "polychoric", "wlsmv", "identification")
 
 #: Estimators :func:`estimate` knows, with the missing-data rules each supports.
 ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise", "fiml"), "WLSMV": ("listwise",)}

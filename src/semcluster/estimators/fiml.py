@@ -596,7 +596,10 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     from ..fit import Z975, assemble_result
     from .mlr import _EngineWithVcov, check_supported
 
+    from .identification import check_identification, flag_unidentified
+
     check_supported(spec, "ML with missing='fiml'")
+    ident = check_identification(spec)
     X = X[spec.observed]
     n, p = X.shape
     arr = X.to_numpy(dtype=float)
@@ -683,5 +686,6 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     info = {**dict(res.info), "missing": "fiml", "x": sol.x.copy(), "nu": sol.nu.copy(),
             "optimizer": sol.message, "iterations": sol.iterations,
             "mean_h1": pd.Series(sol.mu_h1, index=spec.observed)}
-    return dataclasses.replace(res, estimates=table, fit_measures=fm, vcov=vcov_df,
-                               warnings=tuple(warnings_), info=info)
+    return flag_unidentified(dataclasses.replace(res, estimates=table, fit_measures=fm,
+                                                 vcov=vcov_df, warnings=tuple(warnings_),
+                                                 info=info), ident)

@@ -219,7 +219,10 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     from ..engine import MLEngine
     from ..fit import assemble_result, sample_covariance
 
+    from .identification import check_identification, flag_unidentified
+
     check_supported(spec, ESTIMATOR)
+    ident = check_identification(spec)
     X = X[spec.observed]
     if X.isna().to_numpy().any():
         raise EstimationError("mlr.fit needs complete data; for missing answers use robust FIML "
@@ -235,7 +238,7 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     res = assemble_result(spec, _EngineWithVcov(engine, rob.vcov, rob.vcov_ok), opt.x, S, n,
                           converged=opt.converged, message=opt.message, report=report,
                           estimator=ESTIMATOR)
-    return with_scaled_measures(res, rob, n)
+    return flag_unidentified(with_scaled_measures(res, rob, n), ident)
 
 
 def with_scaled_measures(res, rob: RobustML, n: int):

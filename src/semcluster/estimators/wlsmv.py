@@ -185,7 +185,10 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None):
         raise EstimationError("WLSMV here needs complete answers: use missing='listwise' "
                               "(lavaan's pairwise treatment of missing answers is not "
                               "implemented)")
+    from .identification import check_identification, flag_unidentified
+
     model = OrdinalModel(spec, ordered)
+    ident = check_identification(spec, ordered=True)
     pc = polychoric(X, gamma=True)
     n = pc.nobs
     R = pc.correlation.to_numpy()
@@ -247,8 +250,8 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None):
         fm = pd.concat([fm, pd.Series(_catml_robust(R, model, theta, w, G_rr, n, df),
                                       dtype=float)])
 
-    return _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg,
-                     report)
+    return flag_unidentified(_assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n,
+                                       converged, msg, report), ident)
 
 
 def _catml_robust(R, model, theta, w, G, n, df) -> dict:
