@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import warnings
 from collections import Counter
 from pathlib import Path

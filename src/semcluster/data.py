@@ -8,8 +8,8 @@ declared items, applies the missing-data rule and returns the numeric matrix tha
 with a :class:`DataReport` that says how many rows were used and why any were not.
 
 Nothing here writes to the user's files.  Every problem the user can fix is a
-:class:`~semcluster.errors.DataError` (the CLI turns it into exit code 2) when the analysis cannot go
-on, or a :class:`~semcluster.errors.SemclusterWarning` (also recorded in the report) when it can.
+:class:`~semcluster.errors.DataError` (the CLI turns it into exit code 2) when the analysis cannot
+go on, or a :class:`~semcluster.errors.SemclusterWarning` (also recorded in the report) when it can.
 """
 from __future__ import annotations
 
@@ -211,7 +211,8 @@ def load_data(path: str | Path | pd.DataFrame | None = None, *,
     Parameters
     ----------
     path : str, Path, DataFrame or None
-        ``.csv``/``.txt`` (delimiter detected: comma, semicolon, tab), ``.tsv``, ``.xlsx``/``.xlsm``,
+        ``.csv``/``.txt`` (delimiter detected: comma, semicolon, tab), ``.tsv``,
+        ``.xlsx``/``.xlsm``,
         SPSS ``.sav``/``.zsav``/``.por`` or Stata ``.dta`` file; or a DataFrame (copied).  ``None``
         gives the bundled synthetic study data (``paper_synthetic.csv``).
     mapping : dict, path of a YAML file, DataDescription or None
@@ -723,8 +724,9 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             if len(bad):
                 val = bad.iloc[0]
                 hint = ""
-                if isinstance(val, str) and "," in val and \
-                        pd.to_numeric(pd.Series([val.replace(",", ".")]), errors="coerce").notna()[0]:
+                as_point = pd.to_numeric(pd.Series([str(val).replace(",", ".")]),
+                                         errors="coerce")
+                if isinstance(val, str) and "," in val and as_point.notna()[0]:
                     hint = " (decimal comma? use a point)"
                 raise DataError(f"{source}: column '{v}' has a non-numeric value {val!r} at "
                                 f"{where(bad.index[0])}{hint} ({len(bad)} such value(s)); recode "

@@ -273,7 +273,7 @@ class FIMLObjective:
         Sigma, D = self.structure.jacobian(x)
         q, p = self.q, self.p
         g = np.zeros(q + p)
-        I = np.zeros((q + p, q + p)) if information else None
+        info = np.zeros((q + p, q + p)) if information else None
         # tr(W_o ∂Σ_oo/∂θ_k) summed over patterns = <Σ_o n_o W_o (embedded in p × p), ∂Σ/∂θ_k>,
         # so the pattern terms are accumulated first and contracted with ∂Σ once
         M = np.zeros((p, p))
@@ -290,10 +290,10 @@ class FIMLObjective:
                 SD = np.matmul(Si, Do)                  # Σ_oo⁻¹ ∂Σ_oo/∂θ_k
                 A = SD.reshape(q, -1)
                 B = SD.transpose(0, 2, 1).reshape(q, -1)
-                I[:q, :q] += pt.n / 2 * (A @ B.T)       # tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ)
-                I[np.ix_(q + o, q + o)] += pt.n * Si
+                info[:q, :q] += pt.n / 2 * (A @ B.T)    # tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ)
+                info[np.ix_(q + o, q + o)] += pt.n * Si
         g[:q] = -0.5 * np.einsum("ij,kji->k", M, D)
-        return (g, I) if information else g
+        return (g, info) if information else g
 
 
 @dataclass(frozen=True)
@@ -359,15 +359,15 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
     msg = ""
     it = 0
     for it in range(1, max_iter + 1):
-        g, I = obj.gradient(z, information=True)
+        g, info = obj.gradient(z, information=True)
         if np.max(np.abs(g)) / n < gtol:
             converged = True
             msg = "converged"
             break
         try:
-            step = np.linalg.solve(I, g)
+            step = np.linalg.solve(info, g)
         except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(I, g, rcond=None)[0]
+            step = np.linalg.lstsq(info, g, rcond=None)[0]
         t = 1.0
         while t > 1e-10:
             zn = z + t * step

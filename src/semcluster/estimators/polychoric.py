@@ -111,7 +111,8 @@ def _bvn_upper(h, k, r):
                 c_ = c.ravel()[None, :]
                 d_ = d.ravel()[None, :]
                 val = a2 * w[:, None] * np.exp(asr2) * (
-                    np.exp(-hk_ * (1 - rs_) / (2 * (1 + rs_))) / rs_ - (1 + c_ * xs_ * (1 + d_ * xs_)))
+                    np.exp(-hk_ * (1 - rs_) / (2 * (1 + rs_))) / rs_
+                    - (1 + c_ * xs_ * (1 + d_ * xs_)))
                 bvn = bvn + np.where(asr2 > -100, val, 0.0).sum(axis=0).reshape(h.shape)
         bvn = -bvn / (2 * math.pi)
     if r > 0:

@@ -61,7 +61,6 @@ class OrdinalModel:
             raise EstimationError(f"WLSMV here needs every model item to be ordinal; "
                                   f"{', '.join(not_ordered)} are not declared ordered (a mix of "
                                   f"ordinal and continuous items is not implemented)")
-        lat = set(spec.latent)
         for _, r in pt[pt.op.isin(["~", "=~"])].iterrows():
             pred = r.rhs if r.op == "~" else r.lhs
             if pred in ordered:
@@ -88,7 +87,6 @@ class OrdinalModel:
         self.keep = np.array([k for k in range(q) if k not in set(self.resvar_free)], dtype=int)
         self.q_red = len(self.keep)
         self.rows, self.cols = vechs_indices(self.p)
-        del lat
 
     def full(self, theta: np.ndarray) -> np.ndarray:
         """Full parameter vector: residual variances of the items set so that diag Σ* = 1."""
@@ -341,7 +339,6 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
     Jg = model.full_jacobian(theta) if vcov_ok else None
     V_full = Jg @ Vt @ Jg.T if vcov_ok else np.full((model.structure.q,) * 2, np.nan)
     free_old = rows["free"].to_numpy()
-    resvar = set(k + 1 for k in model.resvar_free)
     # renumber: reduced parameters 1..q, then thresholds q+1..q+n_th
     renum = {int(k) + 1: i + 1 for i, k in enumerate(model.keep)}
     free_new = np.array([renum.get(int(f), 0) if f > 0 else 0 for f in free_old])
