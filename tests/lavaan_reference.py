@@ -72,7 +72,7 @@ def compare(res, ref: dict, *, not_computed: tuple = ()) -> dict:
             assert ours == v, f"{k}: ours {ours} vs lavaan {v}"
             continue
         if k in REL_1E3:
-            d = abs(ours - v) / abs(v)
+            d = abs(ours - v) / max(abs(v), 1.0)   # relative; absolute near 0 (df = 0)
             assert d < 1e-3, f"{k}: ours {ours} vs lavaan {v} (rel diff {d:.2e})"
         elif k in ABS_1E3:
             d = abs(ours - v)

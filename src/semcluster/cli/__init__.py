@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     except SemclusterError as exc:
         print(f"semcluster: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # output piped into a program that stopped reading (e.g. `| head`): not an error
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("semcluster: interrupted", file=sys.stderr)
         return 130

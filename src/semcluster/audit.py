@@ -1,0 +1,377 @@
+"""Consistency audit of a published correlation table and regression.
+
+Every check recomputes a published figure from other published figures and says whether the
+two can be equal *given the precision they were printed to*.  Printed values are intervals
+(0.342 at 3 decimals is anything in [0.3415, 0.3425)); a figure recomputed from a rounded
+correlation matrix is an interval too, found by recomputing it for 1,000 matrices whose entries
+are drawn uniformly within their rounding intervals (seeded, so the audit is deterministic).
+A check is ``consistent`` when the two intervals overlap, ``inconsistent`` when they do not,
+and ``not checked`` when an input is missing.  No verdict depends on what this paper says.
+
+Checks (formulas in :mod:`semcluster.regression`):
+
+* standardized βs (Beta In for predictors left out), R², adjusted R² and F of the printed model
+  from the correlation matrix and N;
+* F vs R² vs adjusted R² for every number of predictors k = 1 … K;
+* printed significance stars vs the p of each β's implied t;
+* GRIM (Brown & Heathers 2017) for means of integer items, and the largest SD a mean allows on
+  a bounded scale (Bhatia & Davis 2000: SD² ≤ (M − min)(max − M)·N/(N − 1));
+* positive definiteness of the correlation matrix;
+* Cronbach's α vs its item count: average inter-item correlation r̄ = α/(k − (k − 1)α) must be
+  in (0, 1], and a correlation disattenuated by √(α_i α_j) must not exceed 1.
+
+Input: a dict (or YAML/JSON file) of published figures; :func:`paper_published` gives the
+paper's own, and its keys document the schema.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import DataError
+from .regression import stepwise_from_correlations
+
+N_DRAWS = 1000
+SEED = 20140101
+
+
+def paper_published() -> dict:
+    """The paper's Tables 2–4 in the audit's input schema."""
+    from . import study
+
+    d = study.descriptives()
+    R = study.correlations()
+    reg = study.regression()
+    names = list(R.index)
+    return {
+        "n": study.N,
+        "decimals": 3,
+        "scale": list(study.SCALE),
+        "variables": names,
+        "means": dict(d["mean"]),
+        "sds": dict(d["sd"]),
+        "n_items": dict(d["n_items"]),
+        "correlations": [[float(R.iloc[i, j]) for j in range(i)] for i in range(len(names))],
+        "alpha": dict(study.reliability()["alpha"]),
+        "regression": {
+            "outcome": study.OUTCOME,
+            "method": "stepwise",        # SPSS METHOD=STEPWISE (PIN .05, POUT .10)
+            "beta": dict(reg["beta"]),
+            "entered": {k: bool(v) for k, v in reg["entered"].items()},
+            "stars": {k: v for k, v in reg["stars"].items() if isinstance(v, str)},
+            "star_levels": reg.attrs["star_levels"],
+            "F": reg.attrs["F"], "r2": reg.attrs["r2"], "adj_r2": reg.attrs["adj_r2"],
+        },
+    }
+
+
+def load_published(path: str | Path) -> dict:
+    """Read published figures from a YAML or JSON file (schema: :func:`paper_published`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            d = yaml.safe_load(text)
+        else:
+            d = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise DataError(f"{p}: cannot be read ({str(exc).splitlines()[0]})") from None
+    if not isinstance(d, dict) or "n" not in d or "correlations" not in d:
+        raise DataError(f"{p}: needs at least 'n', 'variables' and 'correlations'")
+    return d
+
+
+def _matrix(pub: dict) -> pd.DataFrame:
+    names = list(pub["variables"])
+    c = pub["correlations"]
+    p = len(names)
+    R = np.eye(p)
+    try:
+        if len(c) == p and all(len(row) == p for row in c):
+            R = np.array(c, dtype=float)
+        else:
+            for i, row in enumerate(c):
+                for j, v in enumerate(row):
+                    R[i, j] = R[j, i] = float(v)
+    except (TypeError, ValueError, IndexError):
+        raise DataError("'correlations' must be a lower triangle (rows of 0, 1, 2, ... "
+                        "values) or a full matrix of numbers") from None
+    if not np.allclose(R, R.T):
+        raise DataError("'correlations' is not symmetric")
+    return pd.DataFrame(R, index=names, columns=names)
+
+
+def _interval(v, dec):
+    h = 0.5 * 10 ** -dec
+    return (v - h, v + h)
+
+
+def _overlap(a, b, slack=1e-12):
+    return a[0] <= b[1] + slack and b[0] <= a[1] + slack
+
+
+def _perturbed(R: pd.DataFrame, dec: int, n_draws=N_DRAWS, seed=SEED):
+    """Correlation matrices within the rounding of R (positive definite ones only)."""
+    rng = np.random.default_rng(seed)
+    p = R.shape[0]
+    iu = np.triu_indices(p, 1)
+    h = 0.5 * 10 ** -dec
+    out = []
+    A = R.to_numpy()
+    for _ in range(n_draws):
+        M = A.copy()
+        e = rng.uniform(-h, h, size=len(iu[0]))
+        M[iu] += e
+        M[(iu[1], iu[0])] += e
+        if np.linalg.eigvalsh(M).min() > 0:
+            out.append(pd.DataFrame(M, index=R.index, columns=R.columns))
+    return out
+
+
+def _ols_np(M: np.ndarray, yi: int, xi: list[int], n: int):
+    """β, p-values, R², adjusted R², F from a correlation array (see regression.py)."""
+    Rxx = M[np.ix_(xi, xi)]
+    rxy = M[xi, yi]
+    inv = np.linalg.inv(Rxx)
+    b = inv @ rxy
+    r2 = float(b @ rxy)
+    k = len(xi)
+    dfe = n - k - 1
+    se = np.sqrt(np.clip((1 - r2) / dfe * np.diag(inv), 0, None))
+    p = 2 * stats.t.sf(np.abs(b / se), dfe)
+    return b, p, r2, 1 - (1 - r2) * (n - 1) / dfe, (r2 / k) / ((1 - r2) / dfe)
+
+
+def _row(check, item, published, lo, hi, point, verdict, detail=""):
+    diff = (point - published) if (published is not None and point is not None
+                                   and not pd.isna(point)) else np.nan
+    return {"check": check, "item": item, "published": published, "recomputed": point,
+            "recomputed_low": lo, "recomputed_high": hi, "difference": diff,
+            "verdict": verdict, "detail": detail}
+
+
+def _stat_range(func, R, draws):
+    vals = [func(M) for M in draws]
+    point = func(R)
+    vals = np.array([v for v in vals + [point] if v is not None and np.isfinite(v)])
+    return float(point), float(vals.min()), float(vals.max())
+
+
+def audit(pub: dict | None = None) -> pd.DataFrame:
+    """Run every check on published figures (default: the paper's Tables 2–4).
+
+    Returns
+    -------
+    DataFrame
+        One row per check and item: published, recomputed (point, low, high), difference,
+        verdict (``consistent``/``inconsistent``/``not checked``), detail.
+    """
+    pub = paper_published() if pub is None else pub
+    dec = int(pub.get("decimals", 3))
+    n = int(pub["n"])
+    R = _matrix(pub)
+    rows = []
+
+    # positive definiteness
+    ev = np.linalg.eigvalsh(R.to_numpy())
+    rows.append(_row("correlation matrix positive definite", "all", None, float(ev.min()),
+                     float(ev.max()), float(ev.min()),
+                     "consistent" if ev.min() > 0 else "inconsistent",
+                     f"smallest eigenvalue {ev.min():.4f}"))
+    draws = _perturbed(R, dec) if ev.min() > 0 else []
+
+    reg = pub.get("regression")
+    if reg and draws:
+        y = reg["outcome"]
+        beta = reg.get("beta", {})
+        preds = list(beta)
+        entered = [p for p in preds if reg.get("entered", {}).get(p, True)]
+        k = len(entered)
+
+        names = list(R.index)
+        yi = names.index(y)
+        xi = [names.index(p) for p in entered]
+        mats = [R.to_numpy()] + [M.to_numpy() for M in draws]      # point estimate first
+        model = [_ols_np(M, yi, xi, n) for M in mats]
+        left_out = {p: [_ols_np(M, yi, xi + [names.index(p)], n) for M in mats]
+                    for p in preds if p not in entered}
+
+        def rng(vals):
+            v = np.asarray(vals, dtype=float)
+            return float(v[0]), float(v.min()), float(v.max())
+
+        for p in preds:
+            if p in entered:
+                pt, lo, hi = rng([m[0][entered.index(p)] for m in model])
+                label = "standardized beta"
+            else:
+                pt, lo, hi = rng([m[0][-1] for m in left_out[p]])
+                label = "beta in (left out)"
+            ok = _overlap((lo, hi), _interval(beta[p], dec))
+            rows.append(_row(label, p, beta[p], lo, hi, pt,
+                             "consistent" if ok else "inconsistent",
+                             f"model with {', '.join(entered)}"))
+        for key, idx in (("r2", 2), ("adj_r2", 3), ("F", 4)):
+            if reg.get(key) is None:
+                rows.append(_row(key, "model", None, None, None, None, "not checked",
+                                 "not published"))
+                continue
+            pt, lo, hi = rng([m[idx] for m in model])
+            ok = _overlap((lo, hi), _interval(reg[key], dec))
+            rows.append(_row(key + " from correlations", "model", reg[key], lo, hi, pt,
+                             "consistent" if ok else "inconsistent",
+                             f"k = {k} predictors ({', '.join(entered)}), N = {n}"))
+        rows += _f_r2_rows(reg, n, len(preds), dec)
+        rows += _star_rows(reg, [m[1] for m in model], entered)
+        # stepwise selection the way SPSS would have run it on these correlations
+        if reg.get("method", "enter") == "stepwise":
+            step = stepwise_from_correlations(R, y, preds, n,
+                                              p_enter=reg.get("p_enter", 0.05),
+                                              p_remove=reg.get("p_remove", 0.10))
+            same = set(step.coefficients.index) == set(entered)
+            rows.append(_row("stepwise selection (PIN .05, POUT .10)", "entered set", None,
+                             None, None, None, "consistent" if same else "inconsistent",
+                             f"from the correlations: {', '.join(step.coefficients.index)}; "
+                             f"published: {', '.join(entered)}"))
+
+    rows += _grim_rows(pub, n, dec)
+    rows += _alpha_rows(pub, R)
+    return pd.DataFrame(rows)
+
+
+def _f_r2_rows(reg, n, K, dec):
+    """F, R² and adjusted R² against each other for k = 1..K predictors."""
+    rows = []
+    r2, F, adj = reg.get("r2"), reg.get("F"), reg.get("adj_r2")
+    if r2 is None:
+        return rows
+    r2_lo, r2_hi = _interval(r2, dec)
+    fits = []
+    for k in range(1, K + 1):
+        dfe = n - k - 1
+        f_rng = ((r2_lo / k) / ((1 - r2_lo) / dfe), (r2_hi / k) / ((1 - r2_hi) / dfe))
+        a_rng = (1 - (1 - r2_lo) * (n - 1) / dfe, 1 - (1 - r2_hi) * (n - 1) / dfe)
+        f_ok = F is None or _overlap(f_rng, _interval(F, dec))
+        a_ok = adj is None or _overlap(a_rng, _interval(adj, dec))
+        if f_ok and a_ok:
+            fits.append(k)
+        if F is not None:
+            rows.append(_row(f"F implied by R² (k = {k})", "model", F, f_rng[0], f_rng[1],
+                             (r2 / k) / ((1 - r2) / dfe),
+                             "consistent" if f_ok else "inconsistent",
+                             f"F = (R²/k)/((1 - R²)/(N - k - 1)), N = {n}"))
+        if adj is not None:
+            rows.append(_row(f"adjusted R² implied by R² (k = {k})", "model", adj, a_rng[0],
+                             a_rng[1], 1 - (1 - r2) * (n - 1) / dfe,
+                             "consistent" if a_ok else "inconsistent",
+                             "adj = 1 - (1 - R²)(N - 1)/(N - k - 1)"))
+    rows.append(_row("F, R², adjusted R² agree for some k", "model", None, None, None, None,
+                     "consistent" if fits else "inconsistent",
+                     f"k consistent with all three: {fits or 'none'} (K = {K})"))
+    return rows
+
+
+def _star_rows(reg, pvalues, entered):
+    """Printed stars against the p of each entered β (point estimate first, then draws)."""
+    rows = []
+    stars = reg.get("stars") or {}
+    levels = reg.get("star_levels") or {}
+    if not stars or not levels:
+        return rows
+    order = sorted(levels.items(), key=lambda kv: kv[1])      # strictest first
+
+    def stars_for(p):
+        for s, lv in order:
+            if p < lv:
+                return s
+        return ""
+
+    for pred, printed in stars.items():
+        if pred not in entered:
+            continue
+        ps = np.array([pv[entered.index(pred)] for pv in pvalues])
+        possible = {stars_for(p) for p in ps}
+        ok = printed in possible
+        rows.append(_row("significance stars vs implied t", pred, None, float(ps.min()),
+                         float(ps.max()), float(ps[0]), "consistent" if ok else "inconsistent",
+                         f"printed '{printed}', implied "
+                         f"{' or '.join(repr(s) for s in sorted(possible))} "
+                         f"(p from β/SE with SE from the correlations)"))
+    return rows
+
+
+def _grim_rows(pub, n, dec):
+    from .simulate import grim_reachable
+
+    rows = []
+    means = pub.get("means") or {}
+    sds = pub.get("sds") or {}
+    items = pub.get("n_items") or {}
+    scale = pub.get("scale")
+    for v, m in means.items():
+        k = items.get(v)
+        if k is None:
+            rows.append(_row("GRIM (mean of integer answers)", v, m, None, None, None,
+                             "not checked", "item count not given"))
+        else:
+            ok, nearest = grim_reachable(m, n, int(k), dec)
+            rows.append(_row("GRIM (mean of integer answers)", v, m, nearest, nearest, nearest,
+                             "consistent" if ok else "inconsistent",
+                             f"means of {n}×{k} integers are multiples of 1/{n * int(k)}; "
+                             f"nearest attainable {nearest:.5f}"))
+        if scale and v in sds:
+            lo, hi = scale
+            s_max = math.sqrt(max((m - lo) * (hi - m), 0) * n / (n - 1))
+            ok = sds[v] - 0.5 * 10 ** -dec <= s_max
+            rows.append(_row("SD possible for the mean on the scale", v, sds[v], 0.0, s_max,
+                             s_max, "consistent" if ok else "inconsistent",
+                             f"largest SD for mean {m} on [{lo}, {hi}] (Bhatia–Davis)"))
+    return rows
+
+
+def _alpha_rows(pub, R):
+    rows = []
+    alpha = pub.get("alpha") or {}
+    items = pub.get("n_items") or {}
+    for v, a in alpha.items():
+        k = items.get(v)
+        if k is None:
+            continue
+        k = int(k)
+        denom = k - (k - 1) * a
+        rbar = a / denom if denom else np.inf
+        ok = 0 < a <= 1 and 0 < rbar <= 1
+        rows.append(_row("alpha vs item count", v, a, rbar, rbar, rbar,
+                         "consistent" if ok else "inconsistent",
+                         f"average inter-item correlation implied by α with k = {k}: "
+                         f"{rbar:.3f}"))
+    names = [v for v in alpha if v in R.index]
+    for i, a in enumerate(names):
+        for b in names[:i]:
+            d = R.loc[a, b] / math.sqrt(alpha[a] * alpha[b])
+            if d > 1:
+                rows.append(_row("disattenuated correlation <= 1", f"{a}-{b}", R.loc[a, b], d,
+                                 d, d, "inconsistent", "r / sqrt(alpha_a alpha_b) exceeds 1"))
+    if names:
+        worst = max(((a, b) for i, a in enumerate(names) for b in names[:i]),
+                    key=lambda ab: R.loc[ab[0], ab[1]] / math.sqrt(alpha[ab[0]] * alpha[ab[1]]))
+        d = R.loc[worst] / math.sqrt(alpha[worst[0]] * alpha[worst[1]])
+        rows.append(_row("largest disattenuated correlation", f"{worst[0]}-{worst[1]}",
+                         float(R.loc[worst]), float(d), float(d), float(d),
+                         "consistent" if d <= 1 else "inconsistent",
+                         "r / sqrt(alpha_a alpha_b); values near 1 mean the scales do not "
+                         "measure distinct constructs"))
+    return rows
+
+
+def summary(table: pd.DataFrame) -> pd.Series:
+    return table["verdict"].value_counts()

@@ -1,0 +1,47 @@
+"""``semcluster audit``: consistency audit of published tables."""
+from __future__ import annotations
+
+from ._common import write_text_atomic
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "audit", help="check a published correlation table and regression for consistency",
+        description="Recompute published regression figures (betas, R2, adjusted R2, F, "
+                    "stars), GRIM means, SD bounds, positive definiteness and alpha "
+                    "plausibility from the other published figures, allowing for rounding. "
+                    "Default: the paper's Tables 2-4.")
+    p.add_argument("--published", metavar="FILE",
+                   help="YAML/JSON file of published figures (schema: semcluster.audit."
+                        "paper_published()); default: the paper's own tables")
+    p.add_argument("--json", metavar="OUT", help="also write the audit as JSON")
+    p.add_argument("--csv", metavar="OUT", help="also write the audit as CSV")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    import pandas as pd
+
+    from ..audit import audit, load_published
+
+    pub = load_published(args.published) if args.published else None
+    t = audit(pub)
+    show = t[["check", "item", "published", "recomputed_low", "recomputed_high", "verdict"]]
+    with pd.option_context("display.width", 160, "display.max_rows", 500,
+                           "display.max_colwidth", 48, "display.float_format",
+                           lambda v: f"{v:.4f}"):
+        print(show.to_string(index=False))
+    counts = t.verdict.value_counts()
+    print("\n" + ", ".join(f"{v}: {c}" for v, c in counts.items()))
+    for _, r in t[t.verdict == "inconsistent"].iterrows():
+        print(f"  inconsistent: {r.check} [{r['item']}] {r.detail}")
+    protect = (args.published,)
+    if args.json:
+        recs = t.astype(object).where(t.notna(), None).to_dict(orient="records")
+        write_text_atomic(args.json, json.dumps(recs, indent=2, ensure_ascii=False) + "\n",
+                          protect=protect)
+    if args.csv:
+        write_text_atomic(args.csv, t.to_csv(index=False), protect=protect)
+    return 0
