@@ -287,3 +287,19 @@ def test_user_survey_end_to_end(tmp_path):
     pd.testing.assert_series_equal(res.estimates["est"], res_ref.estimates["est"], atol=1e-8)
     pd.testing.assert_series_equal(res.estimates["se"], res_ref.estimates["se"], atol=1e-8)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_extreme_values(survey):
+    df = survey.rename(columns={f"Q{i}": f"q{i}" for i in range(1, 5)}).astype(float)
+    df.loc[7, "q3"] = 44.0                                   # a typing error for 4
+    with pytest.warns(SemclusterWarning, match=r"'q3' has 1 value\(s\) far outside .*44 at row 8"):
+        prepare_data(df, ITEMS)
+    df.loc[7, "q3"] = 1e78
+    with pytest.raises(DataError, match="times the spread"):
+        prepare_data(df, ITEMS)
+    # a rare answer of a binary item is not flagged
+    b = pd.DataFrame({"a": [0.0] * 57 + [1.0] * 3, "b": np.arange(60) % 5,
+                      "c": (np.arange(60) * 7) % 6})
+    _, rep = prepare_data(b, ["a", "b", "c"], warn=False)
+    assert not any("far outside" in w for w in rep.warnings)
+    assert any("only 2 distinct values" in w for w in rep.warnings)

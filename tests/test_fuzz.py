@@ -149,23 +149,30 @@ def _damage(raw: bytes, data) -> bytes:
     return bytes(out)
 
 
-def _run_data(path: Path, mapping, missing: str) -> None:
+ESTIMATOR_CHOICES = [("ML", "listwise"), ("ML", "fiml"), ("MLR", "listwise"), ("MLR", "fiml"),
+                     ("WLSMV", "listwise")]
+
+
+def _run_data(path: Path, mapping, choice) -> None:
+    """Load, check and fit: plain ML through semcluster.fit, the others through
+    semcluster.estimators.estimate (WLSMV with every item ordinal)."""
     from semcluster.data import load_data, prepare_data
+    from semcluster.estimators import estimate
     from semcluster.fit import fit
     from semcluster.spec import read_model
 
+    estimator, missing = choice
     spec = read_model(GOOD_MODEL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             df = load_data(path, mapping=mapping)
-            if missing == "fiml":
-                from semcluster.estimators import fiml
-
-                X, rep = prepare_data(df, spec.observed, missing="fiml")
-                res = fiml.fit(spec, X, report=rep)
-            else:
+            if (estimator, missing) == ("ML", "listwise"):
                 res = fit(spec, df)
+            else:
+                ordered = spec.observed if estimator == "WLSMV" else None
+                X, rep = prepare_data(df, spec.observed, missing=missing, ordered=ordered)
+                res = estimate(spec, X, rep, estimator=estimator, ordered=ordered)
             assert res.nobs >= 2
             _outcome("result")
         except SemclusterError:
@@ -185,8 +192,7 @@ def test_damaged_data_files(kind, tmp_path):
         path = tmp_path / f"damaged{src.suffix}"
         path.write_bytes(damaged)
         before = hashlib.sha256(damaged).hexdigest()
-        missing = data.draw(st.sampled_from(["listwise", "fiml"]))
-        _run_data(path, MAPPINGS.get(kind), missing)
+        _run_data(path, MAPPINGS.get(kind), data.draw(st.sampled_from(ESTIMATOR_CHOICES)))
         assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
     check()
@@ -213,7 +219,7 @@ def test_random_cell_values(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("cells") / "cells.csv"
     df.to_csv(path, index=False)
     before = path.read_bytes()
-    _run_data(path, None, data.draw(st.sampled_from(["listwise", "fiml"])))
+    _run_data(path, None, data.draw(st.sampled_from(ESTIMATOR_CHOICES)))
     assert path.read_bytes() == before
 
 

@@ -738,6 +738,31 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         num_cols[v] = num
     sub = pd.DataFrame(num_cols, index=df.index)
 
+    # (3b) extreme values: a typing error (44 for 4, 1e78) wrecks every moment; judged against
+    # the item's robust spread (1.4826 × median absolute deviation, or the mean absolute
+    # deviation when most answers are equal)
+    for v in variables:
+        col = sub[v].dropna()
+        if len(col) < 3:
+            continue
+        med = float(col.median())
+        dev = (col - med).abs()
+        spread = 1.4826 * float(dev.median()) or float(dev.mean())
+        if not spread > 0:
+            continue
+        ratio = dev / spread
+        worst = ratio.idxmax()
+        if ratio[worst] > 1e6:
+            raise DataError(f"{source}: column '{v}' has the value {col[worst]:.6g} at "
+                            f"{where(worst)}, {ratio[worst]:.3g} times the spread of the other "
+                            f"answers; no covariance can be computed reliably: fix the value or "
+                            f"declare it missing")
+        far = ratio[ratio > 20]
+        if len(far) and col.nunique() > 2:     # a rare answer of a binary item is no typo
+            note_warning(f"column '{v}' has {len(far)} value(s) far outside the other answers "
+                         f"(first: {col[far.index[0]]:g} at {where(far.index[0])}; median "
+                         f"{med:g}); a typing error?")
+
     # (4) scale --------------------------------------------------------------------------------
     if scale is None:
         scale = _scale_from_labels(info.get("value_labels", {}) or {}, variables)

@@ -132,6 +132,18 @@ def robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarray) -> R
         ML estimate.
     """
     X = np.asarray(X, dtype=float)
+    try:
+        with np.errstate(all="ignore"):
+            return _robust_ml(structure, X, x)
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
+        # extreme values or a degenerate solution: no robust figures rather than wrong ones
+        q = structure.q
+        return RobustML(vcov=np.full((q, q), np.nan), vcov_ok=False, scaling_factor=np.nan,
+                        baseline_scaling_factor=np.nan, trace_ugamma=np.nan,
+                        observed_information=np.full((q, q), np.nan))
+
+
+def _robust_ml(structure, X, x) -> RobustML:
     n, p = X.shape
     d = X - X.mean(axis=0)
     S = d.T @ d / n
@@ -238,6 +250,13 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     res = assemble_result(spec, _EngineWithVcov(engine, rob.vcov, rob.vcov_ok), opt.x, S, n,
                           converged=opt.converged, message=opt.message, report=report,
                           estimator=ESTIMATOR)
+    if not rob.vcov_ok and ident.identified:
+        import dataclasses
+
+        res = dataclasses.replace(res, admissible=False, warnings=(
+            "the robust (sandwich) standard errors could not be computed: the information or "
+            "score matrices are numerically singular (extreme values in the data, or a "
+            "degenerate solution); no standard errors are given",) + tuple(res.warnings))
     return flag_unidentified(with_scaled_measures(res, rob, n), ident)
 
 
