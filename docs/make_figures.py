@@ -1,0 +1,30 @@
+"""Regenerate the diagrams under docs/figures/ from the bundled model and data.
+
+Run from the repository root:  python docs/make_figures.py
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import semcluster
+from semcluster.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
+                                 save_figure, tested_diagram)
+
+OUT = Path(__file__).resolve().parent / "figures"
+
+
+def main() -> None:
+    res = semcluster.fit("h1_h5")
+    figures = {
+        "figure1_conceptual.png": conceptual_diagram("h1_h5"),
+        "figure2_tested.png": tested_diagram(res, covariances=True),
+        "measurement_h1_h5.png": measurement_diagram(res),
+        "regression_vs_sem.png": compare_diagram(),
+        "figure1_conceptual_zh.png": conceptual_diagram("h1_h5", lang="zh"),
+    }
+    for name, fig in figures.items():
+        print("wrote", save_figure(fig, OUT / name))
+
+
+if __name__ == "__main__":
+    main()

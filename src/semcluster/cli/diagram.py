@@ -1,0 +1,66 @@
+"""``semcluster diagram MODEL|RESULT --kind ... --out FILE``"""
+from __future__ import annotations
+
+from ._common import add_data_argument
+
+KINDS = ("conceptual", "tested", "measurement", "compare")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "diagram", help="draw a path diagram (PNG, SVG or PDF)",
+        description="Draw the conceptual model (the paper's Figure 1), the tested model with "
+                    "standardized paths and fit (Figure 2), the full measurement diagram, or "
+                    "the regression-vs-SEM comparison. MODEL is a model file or bundled name "
+                    "(fitted to --data for tested/measurement); RESULT is a JSON written by "
+                    "'semcluster fit --json' (never refitted).")
+    p.add_argument("source", metavar="MODEL|RESULT")
+    p.add_argument("--kind", choices=KINDS, default="tested")
+    p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
+    add_data_argument(p)
+    p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
+    p.add_argument("--covariances", action="store_true",
+                   help="draw correlations between adjacent predictors (tested diagram)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from .. import diagrams as d
+    from ..errors import SemclusterError
+
+    if Path(args.out).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise SemclusterError(f"{args.out}: use a .png, .svg or .pdf file name")
+    src = args.source
+    is_json = src.endswith(".json") and Path(src).is_file()
+    if args.kind == "conceptual":
+        if is_json:
+            raise SemclusterError("the conceptual diagram is drawn from a model, not a result")
+        fig = d.conceptual_diagram(src, lang=args.lang)
+    elif args.kind == "compare":
+        from ..compare import compare_methods
+
+        fig = d.compare_diagram(compare_methods(args.data, alpha=args.alpha), lang=args.lang,
+                                alpha=args.alpha)
+    else:
+        if is_json:
+            result = d.as_view(src)
+        else:
+            from ..fit import fit
+
+            result = fit(src, args.data)
+        if args.kind == "tested":
+            fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
+                                   hide_ns=args.hide_ns, covariances=args.covariances)
+        else:
+            fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha)
+    for protect in (args.data, src):
+        if protect and Path(protect).exists() and Path(args.out).exists() and \
+                Path(protect).resolve() == Path(args.out).resolve():
+            raise SemclusterError(f"{args.out}: refusing to overwrite an input file")
+    d.save_figure(fig, args.out)
+    print(f"wrote {args.out}")
+    return 0
