@@ -384,7 +384,10 @@ def _read_stat(p: Path, suffix: str) -> tuple[pd.DataFrame, dict]:
         raise DataError(f"{p}: reading SPSS/Stata files needs pyreadstat "
                         f"(pip install pyreadstat)") from None
     kind = suffix[1:].upper()
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    import sys
+
+    # fork is fast and safe on Linux; elsewhere (macOS system frameworks) spawn is the safe one
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_stat_worker, args=(str(p), suffix, send), daemon=True)
     proc.start()
