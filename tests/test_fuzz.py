@@ -225,7 +225,12 @@ def test_random_cell_values(tmp_path_factory, data):
 
 def test_tally():
     """Printed with -s: how many fuzz cases ran and how they ended (unhandled: always 0 —
-    any other exception fails the test that raised it)."""
+    any other exception fails the test that raised it).  The fuzzing must reach both ends:
+    inputs that are refused and inputs that parse and fit, or it tests too little."""
+    if not TALLY["tried"]:
+        pytest.skip("run together with the other fuzz tests")
     print(f"\nfuzz: {TALLY['tried']} cases tried, {TALLY['clean_error']} clean errors, "
           f"{TALLY['parsed'] + TALLY['result']} valid results, 0 unhandled exceptions")
-    assert TALLY["tried"] == TALLY["clean_error"] + TALLY["parsed"] + TALLY["result"]
+    assert TALLY["clean_error"] > 0.05 * TALLY["tried"]
+    assert TALLY["parsed"] > 0.05 * TALLY["tried"]       # the parser accepted some mutations
+    assert TALLY["result"] > 0                           # damaged data that still fit
