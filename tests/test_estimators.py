@@ -340,6 +340,27 @@ def test_wlsmv_refuses_what_it_does_not_do(hs_spec, hs_ordinal):
         wlsmv.fit(spec, X)
 
 
+def test_wlsmv_pairwise_matches_lavaan(hs_spec):
+    """lavaan missing = "pairwise": thresholds from each item's answers, polychorics from
+    pairwise-complete rows, zero scores for missing answers in Γ."""
+    from semcluster.estimators import estimate
+    from semcluster.estimators.polychoric import polychoric
+
+    ref = load_fixture("hs39_wlsmv_pairwise")
+    df = pd.read_csv(FIX / "hs39_ordinal_missing.csv")
+    X, rep = prepare_data(df, hs_spec.observed, ordered=hs_spec.observed, missing="pairwise",
+                          warn=False)
+    assert rep.n_used == 301 and sum(rep.n_missing.values()) == 9 * 15
+    pc = polychoric(X, missing="pairwise")
+    np.testing.assert_allclose(pc.correlation.to_numpy(), np.array(ref["polychoric"]),
+                               atol=1e-6)
+    G = np.array(ref["nacov"])
+    np.testing.assert_allclose(pc.gamma, G, rtol=1e-5, atol=1e-6 * np.abs(G).max())
+    res = estimate(hs_spec, X, rep, estimator="WLSMV")
+    worst = compare_with_lavaan(res, ref, ops=("=~", "~", "~~", "|"))
+    assert worst["rows"] == 51 and res.converged
+
+
 # ---------------------------------------------------------------------------------------------
 # numerical trouble: flagged results, never a crash or a silent wrong answer
 # ---------------------------------------------------------------------------------------------
@@ -444,8 +465,11 @@ def test_estimate_dispatch(hs_spec):
     res = estimate(hs_spec, X, rep)                       # FIML from the report's rule
     assert res.info["missing"] == "fiml"
     assert estimate(hs_spec, X, rep, estimator="MLR").estimator == "MLR"      # robust FIML
-    with pytest.raises(EstimationError, match="WLSMV with missing='fiml' is not implemented"):
+    with pytest.raises(EstimationError, match="WLSMV with missing='fiml' is not implemented; "
+                                              "use missing='pairwise'"):
         estimate(hs_spec, X, rep, estimator="WLSMV")
+    with pytest.raises(EstimationError, match="ML with missing='pairwise' is not implemented"):
+        estimate(hs_spec, X, rep, missing="pairwise")
     Xl, repl = prepare_data(df, hs_spec.observed, missing="listwise")
     assert estimate(hs_spec, Xl, repl, estimator="mlr").estimator == "MLR"
     assert estimate(hs_spec, Xl, repl).estimator == "ML" and len(Xl) == repl.n_used

@@ -29,7 +29,8 @@ __all__ = ["mlr", "fiml", "polychoric", "wlsmv", "identification", "estimate", "
 _MODULES = ("mlr", "fiml", "polychoric", "wlsmv", "identification")
 
 #: Estimators :func:`estimate` knows, with the missing-data rules each supports.
-ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise", "fiml"), "WLSMV": ("listwise",)}
+ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise", "fiml"),
+              "WLSMV": ("listwise", "pairwise")}
 
 
 def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None = None,
@@ -44,7 +45,8 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
     report : DataReport, optional
         Its ``missing`` (``listwise``/``pairwise``/``fiml``) is used when ``missing`` is None.
     estimator : {"ML", "MLR", "WLSMV"}
-    missing : {"listwise", "fiml"}, optional
+    missing : {"listwise", "fiml", "pairwise"}, optional
+        ``fiml`` for ML and MLR, ``pairwise`` for WLSMV (as lavaan).
     ordered : list of str, optional
         Ordinal items (WLSMV; default all of the model's observed variables).
 
@@ -66,13 +68,11 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
     rule = missing or getattr(report, "missing", None) or "listwise"
     if rule == "auto":
         rule = "fiml" if X.isna().to_numpy().any() else "listwise"
-    if rule == "pairwise":
-        raise EstimationError("pairwise deletion is for summary statistics only; fit with "
-                              "missing='fiml' (ML) or missing='listwise'")
     if rule not in ESTIMATORS[est]:
+        alt = {"ML": "missing='fiml'", "MLR": "missing='fiml'",
+               "WLSMV": "missing='pairwise'"}[est]
         raise EstimationError(f"estimator {est} with missing='{rule}' is not implemented; use "
-                              f"missing='listwise'" + (" or estimator='ML' for FIML"
-                                                       if rule == "fiml" else ""))
+                              f"{alt} or missing='listwise'")
     if rule == "listwise" and X.isna().to_numpy().any():
         raise EstimationError("missing answers reached a listwise fit; prepare the data with "
                               "missing='listwise'")
@@ -84,7 +84,7 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         return mlr.fit(spec, X, report=report)
     if est == "WLSMV":
         from . import wlsmv
-        return wlsmv.fit(spec, X, ordered=ordered, report=report)
+        return wlsmv.fit(spec, X, ordered=ordered, report=report, missing=rule)
     if rule == "fiml":
         from . import fiml
         return fiml.fit(spec, X, report=report)

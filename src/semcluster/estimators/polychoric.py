@@ -151,7 +151,7 @@ class OrdinalItem:
 
     name: str
     levels: np.ndarray        # observed answer values, ascending
-    codes: np.ndarray         # per row, 0..K-1
+    codes: np.ndarray         # per row, 0..K-1 (−1: no answer)
     counts: np.ndarray
     thresholds: np.ndarray    # K-1 finite values
 
@@ -162,7 +162,8 @@ class OrdinalItem:
         return t[:-1], t[1:]
 
     def scores(self) -> np.ndarray:
-        """Casewise scores of the univariate log-likelihood w.r.t. the thresholds (N × K−1)."""
+        """Casewise scores of the univariate log-likelihood w.r.t. the thresholds (N × K−1);
+        zero for rows without an answer."""
         lo, up = self.bounds
         P = _norm_cdf(up) - _norm_cdf(lo)
         K = len(self.levels)
@@ -172,18 +173,23 @@ class OrdinalItem:
                 S[c, c] = _norm_pdf(up[c]) / P[c]
             if c > 0:
                 S[c, c - 1] = -_norm_pdf(lo[c]) / P[c]
-        return S[self.codes]
+        out = S[np.maximum(self.codes, 0)]
+        out[self.codes < 0] = 0.0
+        return out
 
 
 def ordinal_item(name: str, x: np.ndarray) -> OrdinalItem:
-    """Categories and thresholds of one item (complete answers)."""
+    """Categories and thresholds of one item (NaN: no answer; thresholds from the answers)."""
     x = np.asarray(x, dtype=float)
-    levels, codes, counts = np.unique(x, return_inverse=True, return_counts=True)
+    seen = ~np.isnan(x)
+    levels, codes_seen, counts = np.unique(x[seen], return_inverse=True, return_counts=True)
     if len(levels) < 2:
         raise DataError(f"ordinal item '{name}' has a single category: no threshold or "
                         f"polychoric correlation can be estimated")
-    cum = np.cumsum(counts)[:-1] / len(x)
-    return OrdinalItem(name=name, levels=levels, codes=codes.ravel(), counts=counts,
+    codes = np.full(len(x), -1, dtype=int)
+    codes[seen] = codes_seen.ravel()
+    cum = np.cumsum(counts)[:-1] / int(seen.sum())
+    return OrdinalItem(name=name, levels=levels, codes=codes, counts=counts,
                        thresholds=special.ndtri(cum))
 
 
@@ -207,7 +213,8 @@ def _cell_rho_derivative(a: OrdinalItem, b: OrdinalItem, rho: float) -> np.ndarr
 
 def _contingency(a: OrdinalItem, b: OrdinalItem) -> np.ndarray:
     n = np.zeros((len(a.levels), len(b.levels)))
-    np.add.at(n, (a.codes, b.codes), 1.0)
+    both = (a.codes >= 0) & (b.codes >= 0)            # pairwise-complete rows
+    np.add.at(n, (a.codes[both], b.codes[both]), 1.0)
     return n
 
 
@@ -304,27 +311,43 @@ class PolychoricResult:
     items: list
 
 
-def polychoric(data: pd.DataFrame, *, gamma: bool = True) -> PolychoricResult:
+def polychoric(data: pd.DataFrame, *, gamma: bool = True,
+               missing: str = "listwise") -> PolychoricResult:
     """Polychoric correlation matrix (two-step ML) with thresholds and their Γ matrix.
 
     Parameters
     ----------
     data : DataFrame
-        Complete ordinal answers (whole numbers; any coding, only the order matters).
+        Ordinal answers (whole numbers; any coding, only the order matters).
     gamma : bool
         Also compute the asymptotic covariance matrix (needed for WLSMV).
+    missing : {"listwise", "pairwise"}
+        ``listwise`` requires complete answers; ``pairwise`` (lavaan's ``missing =
+        "pairwise"``) takes each threshold from the item's answers and each correlation from the
+        rows answering both items; missing answers contribute zero scores to Γ.
 
     Raises
     ------
     DataError
-        Missing answers, non-integer answers, or an item with a single category.
+        Missing answers (listwise), non-integer answers, an item with a single category, or a
+        pair of items never answered together.
     """
-    if data.isna().to_numpy().any():
+    if missing not in ("listwise", "pairwise"):
+        raise DataError(f"missing='{missing}': use 'listwise' or 'pairwise'")
+    if missing == "listwise" and data.isna().to_numpy().any():
         raise DataError("polychoric correlations here need complete answers; drop incomplete "
-                        "rows (missing='listwise') first")
+                        "rows (missing='listwise') first, or use missing='pairwise'")
     names = [str(c) for c in data.columns]
     X = data.to_numpy(dtype=float)
-    if np.any(np.abs(X - np.round(X)) > 1e-9):
+    seen = ~np.isnan(X)
+    if (~seen.any(axis=1)).any():
+        raise DataError("rows without any answer must be dropped before polychoric correlations")
+    both = seen.astype(int).T @ seen.astype(int)
+    if (both < 2).any():
+        i, j = np.argwhere(both < 2)[0]
+        raise DataError(f"items '{names[i]}' and '{names[j]}' are answered together in "
+                        f"{int(both[i, j])} row(s); no polychoric correlation can be estimated")
+    if np.any(np.abs(X[seen] - np.round(X[seen])) > 1e-9):
         raise DataError("ordinal items must hold whole-number categories")
     n, p = X.shape
     items = [ordinal_item(names[j], X[:, j]) for j in range(p)]
@@ -354,10 +377,11 @@ def _gamma(items: list, R: np.ndarray, n: int) -> np.ndarray:
     for k, (i, j) in enumerate(pairs):
         a, b = items[i], items[j]
         s_rho, s_ta, s_tb = _pair_scores(a, b, R[i, j])
-        ci, cj = a.codes, b.codes
-        SC_cor[:, k] = s_rho[ci, cj]
-        A21[k, start[i]:start[i + 1]] = SC_cor[:, k] @ s_ta[ci, cj]
-        A21[k, start[j]:start[j + 1]] = SC_cor[:, k] @ s_tb[ci, cj]
+        both = (a.codes >= 0) & (b.codes >= 0)
+        ci, cj = a.codes[both], b.codes[both]
+        SC_cor[both, k] = s_rho[ci, cj]
+        A21[k, start[i]:start[i + 1]] = SC_cor[both, k] @ s_ta[ci, cj]
+        A21[k, start[j]:start[j + 1]] = SC_cor[both, k] @ s_tb[ci, cj]
     SC = np.hstack([SC_th, SC_cor])
     inner = SC.T @ SC
     A11 = np.zeros((n_th, n_th))

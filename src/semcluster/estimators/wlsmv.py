@@ -22,9 +22,10 @@ du Toit & Spisic 1997; Asparouhov & Muthén 2010):
 The ``*_robust`` CFI/TLI/RMSEA are lavaan's for categorical data (``lav_fit_catml_dwls``, see
 :func:`_catml_robust`).
 
-Not implemented (and not reported rather than guessed): missing answers (lavaan's pairwise
-approach), a mix of ordinal and continuous items, exogenous covariates,
-multiple groups, the theta parameterization.
+Missing answers: listwise, or lavaan's ``missing = "pairwise"`` (see :func:`fit`).
+
+Not implemented (and not reported rather than guessed): a mix of ordinal and continuous items,
+exogenous covariates, multiple groups, the theta parameterization.
 """
 from __future__ import annotations
 
@@ -154,17 +155,21 @@ def dwls_estimate(model: OrdinalModel, r: np.ndarray, w: np.ndarray, theta0: np.
     return res.x, ok, str(res.message)
 
 
-def fit(spec, X: pd.DataFrame, *, ordered=None, report=None):
+def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "listwise"):
     """Fit a model to ordinal items by WLSMV.
 
     Parameters
     ----------
     spec : ModelSpec
     X : DataFrame
-        Complete answers of the model's observed variables (whole-number categories).
+        Answers of the model's observed variables (whole-number categories).
     ordered : list of str, optional
         Items declared ordinal (default: all of the model's observed variables).
     report : DataReport, optional
+    missing : {"listwise", "pairwise"}
+        ``listwise`` needs complete answers; ``pairwise`` is lavaan's ``missing = "pairwise"``:
+        thresholds from each item's answers, correlations from the rows answering both items,
+        N the number of rows.
 
     Returns
     -------
@@ -179,15 +184,17 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None):
     obs = list(spec.observed)
     ordered = list(obs if ordered is None else ordered)
     X = X[obs]
-    if X.isna().to_numpy().any():
-        raise EstimationError("WLSMV here needs complete answers: use missing='listwise' "
-                              "(lavaan's pairwise treatment of missing answers is not "
-                              "implemented)")
+    if missing not in ("listwise", "pairwise"):
+        raise EstimationError(f"WLSMV with missing='{missing}' is not implemented; use "
+                              f"'listwise' or 'pairwise'")
+    if missing == "listwise" and X.isna().to_numpy().any():
+        raise EstimationError("WLSMV with missing='listwise' needs complete answers: prepare "
+                              "the data with missing='listwise', or use missing='pairwise'")
     from .identification import check_identification, flag_unidentified
 
     model = OrdinalModel(spec, ordered)
     ident = check_identification(spec, ordered=True)
-    pc = polychoric(X, gamma=True)
+    pc = polychoric(X, gamma=True, missing=missing)
     n = pc.nobs
     R = pc.correlation.to_numpy()
     tau = pc.thresholds.to_numpy()
