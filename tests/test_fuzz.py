@@ -150,7 +150,7 @@ def _damage(raw: bytes, data) -> bytes:
 
 
 ESTIMATOR_CHOICES = [("ML", "listwise"), ("ML", "fiml"), ("MLR", "listwise"), ("MLR", "fiml"),
-                     ("WLSMV", "listwise")]
+                     ("WLSMV", "listwise"), ("WLSMV", "pairwise")]
 
 
 def _run_data(path: Path, mapping, choice) -> None:
