@@ -581,3 +581,28 @@ def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def power_curve(power_result, *, target: float | None = None):
+    """Power against N for every path of a :class:`semcluster.power.PowerResult`, with
+    ±2 Monte Carlo SE bars and the target power as a dotted line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    t = power_result.table
+    target = power_result.target if target is None else target
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    for path, g in t.groupby("path", sort=False):
+        lab = g["label"].iloc[0]
+        name = f"{lab.upper()} ({path})" if isinstance(lab, str) and lab else path
+        ax.errorbar(g.n, g.power, yerr=2 * g.power_mcse, marker="o", capsize=3, label=name)
+    ax.axhline(target, ls=":", color=GREY, label=f"target {target:.2f}")
+    ax.set_xlabel("sample size N")
+    ax.set_ylabel(f"power (p < {power_result.alpha}, correct sign)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"Monte Carlo power, {power_result.reps} replications per N")
+    fig.tight_layout()
+    return fig

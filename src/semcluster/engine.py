@@ -222,7 +222,7 @@ class MLEngine:
 
     # -- optimisation -------------------------------------------------------------------------
     def fit(self, *, x0: np.ndarray | None = None, gtol: float = 1e-9, max_scoring: int = 200,
-            skip_slsqp: bool = False) -> Optimum:
+            skip_slsqp: bool = False, max_slsqp: int = 10000) -> Optimum:
         from scipy.optimize import minimize
 
         x = self.get_x() if x0 is None else np.asarray(x0, dtype=float).copy()
@@ -239,7 +239,7 @@ class MLEngine:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = minimize(self.objective, x, jac=self._grad_only, method="SLSQP",
-                               bounds=b, options={"maxiter": 10000})
+                               bounds=b, options={"maxiter": max_slsqp})
             f_res = self.objective(res.x) if np.all(np.isfinite(res.x)) else np.inf
             if np.isfinite(f_res) and (not np.isfinite(f0) or f_res <= f0):
                 x = res.x
@@ -276,6 +276,27 @@ class MLEngine:
         return Optimum(x=x, fmin=f, converged=converged,
                        message=msg if not converged else "converged", iterations=it,
                        grad_norm=gnorm)
+
+    def set_moments(self, S: np.ndarray, n: int) -> None:
+        """Swap in another N-divisor covariance matrix (same variable order), no rebuilding.
+
+        For resampling: the model, its matrices and semopy's bookkeeping stay as they are.
+        Raises LinAlgError if S is not positive definite.
+        """
+        self.S = np.asarray(S, dtype=float)
+        self.n = int(n)
+        self.L_S = np.linalg.cholesky(self.S)
+        self.logdet_S = 2.0 * float(np.sum(np.log(np.diag(self.L_S))))
+        self.model.mx_cov = self.S
+        self.model.n_samples = self.n
+
+    def refit(self, x0: np.ndarray, *, gtol: float = 1e-9) -> Optimum:
+        """Warm-started fit after :meth:`set_moments`: Fisher scoring from ``x0``; the full
+        SLSQP + scoring path only when scoring alone does not converge."""
+        opt = self.fit(x0=x0, gtol=gtol, skip_slsqp=True, max_scoring=50)
+        if not opt.converged:
+            opt = self.fit(x0=x0, gtol=gtol)
+        return opt
 
     def _grad_only(self, x):
         Sigma, D = self.sigma_derivatives(x)

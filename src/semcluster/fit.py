@@ -20,7 +20,7 @@ from .errors import DataError, EstimationError, SemclusterError
 from .fitmeasures import fit_measures
 from .results import ESTIMATE_COLUMNS, SEMResult
 from .spec import ModelSpec, expression_names, read_model
-from .standardized import RAM, standardized
+from .standardized import RAM, Definitions, standardized
 
 Z975 = stats.norm.ppf(0.975)
 ESTIMATORS = ("ML",)
@@ -256,56 +256,18 @@ def _jacobian(func, x, rel_step=1e-6):
 
 def _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
     """Values, delta-method SEs and standardized values of ``:=`` parameters."""
-    label_free = {}
-    label_fixed = {}
-    for k, (_, r) in enumerate(rows.iterrows()):
-        if r.label:
-            if r["free"] > 0:
-                label_free.setdefault(r.label, int(r["free"]))
-            else:
-                label_fixed.setdefault(r.label, float(r["fixed"]))
-    label_row = {}
-    for k, (_, r) in enumerate(rows.iterrows()):
-        if r.label:
-            label_row.setdefault(r.label, k)
-    funcs = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
-    out = []
-    defs = list(spec.defined.itertuples())
-
-    def evaluate(env_vals):
-        env = dict(env_vals)
-        res = []
-        for d in defs:
-            v = eval(compile(d.rhs.replace("^", "**"), "<:=>", "eval"),
-                     {"__builtins__": {}, **funcs}, env)
-            env[d.lhs] = v
-            res.append(float(v))
-        return np.array(res)
-
-    def env_from_x(z):
-        env = {lab: z[f - 1] for lab, f in label_free.items()}
-        env.update(label_fixed)
-        return env
-
-    est = evaluate(env_from_x(x))
+    defs = Definitions(ram, spec)
+    est = defs.values(x)
+    s_lv = defs.standardized(x, "lv")
+    s_all = defs.standardized(x, "all")
     se = np.full(len(defs), np.nan)
     se_std = np.full(len(defs), np.nan)
     if vcov_ok:
-        J = _jacobian(lambda z: evaluate(env_from_x(z)), x)
+        J = _jacobian(defs.values, x)
         se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-
-    def std_env(z, which):
-        sl, sa, _ = standardized(ram, z, spec)
-        arr = sl if which == "lv" else sa
-        return {lab: arr[k] for lab, k in label_row.items()}
-
-    s_lv = evaluate(std_env(x, "lv"))
-    s_all = evaluate(std_env(x, "all"))
-    if vcov_ok:
-        J = _jacobian(lambda z: evaluate(std_env(z, "all")), x)
+        J = _jacobian(lambda z: defs.standardized(z, "all"), x)
         se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-    for i, d in enumerate(defs):
-        out.append({"lhs": d.lhs, "op": ":=", "rhs": d.rhs, "label": d.lhs, "est": est[i],
-                    "se": se[i], "std_lv": s_lv[i], "std_all": s_all[i],
-                    "se_std_all": se_std[i], "free": 0})
-    return pd.DataFrame(out)
+    return pd.DataFrame([{"lhs": d.lhs, "op": ":=", "rhs": d.rhs, "label": d.lhs,
+                          "est": est[i], "se": se[i], "std_lv": s_lv[i], "std_all": s_all[i],
+                          "se_std_all": se_std[i], "free": 0}
+                         for i, d in enumerate(defs.defs)])

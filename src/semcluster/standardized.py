@@ -125,3 +125,52 @@ def standardized(ram: RAM, x: np.ndarray, spec: ModelSpec):
         i = ram.ix[v]
         r2[v] = float(1 - resvar[i] / var[i]) if var[i] > 0 else np.nan
     return std_lv, std_all, r2
+
+
+class Definitions:
+    """Evaluator of a model's ``:=`` parameters on raw or standardized labelled values.
+
+    A defined parameter is its expression evaluated on the labelled parameters (lavaan); its
+    standardized value is the same expression on the standardized labelled parameters.
+    """
+
+    FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+
+    def __init__(self, ram: RAM, spec: ModelSpec):
+        self.ram = ram
+        self.spec = spec
+        self.defs = list(spec.defined.itertuples())
+        self.names = [d.lhs for d in self.defs]
+        self.code = [compile(d.rhs.replace("^", "**"), "<:=>", "eval") for d in self.defs]
+        rows = ram.rows
+        self.label_free, self.label_fixed, self.label_row = {}, {}, {}
+        for k, r in enumerate(rows.itertuples()):
+            if r.label:
+                self.label_row.setdefault(r.label, k)
+                if r.free > 0:
+                    self.label_free.setdefault(r.label, int(r.free))
+                else:
+                    self.label_fixed.setdefault(r.label, float(r.fixed))
+
+    def __len__(self):
+        return len(self.defs)
+
+    def _evaluate(self, env: dict) -> np.ndarray:
+        env = dict(env)
+        out = np.empty(len(self.defs))
+        for i, (d, code) in enumerate(zip(self.defs, self.code)):
+            v = eval(code, {"__builtins__": {}, **self.FUNCS}, env)   # checked by the parser
+            env[d.lhs] = v
+            out[i] = float(v)
+        return out
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        env = {lab: x[f - 1] for lab, f in self.label_free.items()}
+        env.update(self.label_fixed)
+        return self._evaluate(env)
+
+    def standardized(self, x: np.ndarray, which: str = "all", std=None) -> np.ndarray:
+        """Defined parameters on std.lv or std.all values (``std`` = precomputed arrays)."""
+        sl, sa, _ = std if std is not None else standardized(self.ram, x, self.spec)
+        arr = sl if which == "lv" else sa
+        return self._evaluate({lab: arr[k] for lab, k in self.label_row.items()})

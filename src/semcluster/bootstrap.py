@@ -1,0 +1,345 @@
+"""Bootstrap: case resampling and Bollen–Stine, percentile and BCa intervals, in parallel.
+
+Each replicate draws its rows from its own random stream, child ``i`` of
+``numpy.random.SeedSequence(seed)``, so the numbers do not depend on how replicates are split
+among processes or machines: 1 process, n processes and a Dask cluster give the same result.
+
+Per replicate the model is refitted by :class:`semcluster.fastfit.FastRefitter` (no parsing, no
+model building, warm start from the full-sample estimates).  Recorded per replicate: every
+parameter (free and defined), its std.all value, and R² of every endogenous variable.
+
+Intervals (Efron & Tibshirani 1993, ch. 13–14):
+
+* percentile: the α/2 and 1 − α/2 quantiles of the replicates;
+* BCa: quantiles at Φ(z₀ + (z₀ + z)/(1 − a(z₀ + z))), with bias correction
+  z₀ = Φ⁻¹(share of replicates below the estimate) and acceleration a from the jackknife
+  (one refit per left-out row): a = Σ(θ̄ − θ₍ᵢ₎)³ / (6 [Σ(θ̄ − θ₍ᵢ₎)²]^{3/2}).
+
+Bootstrap p-value of a parameter: 2·min(share ≤ 0, share ≥ 0), the smallest two-sided level at
+which the percentile interval excludes 0.  Bollen–Stine (1992): the data are first transformed
+to Z = (X − x̄) S^{-1/2} Σ̂^{1/2}, whose covariance is the model-implied one, and the p-value of the
+model test is the share of replicates whose χ² is at least the observed χ².
+
+Failed replicates (no convergence, or a resample whose covariance matrix is singular) and
+inadmissible ones (a negative variance) are counted and reported; failed ones never enter the
+intervals, inadmissible ones only with ``exclude_inadmissible=False`` (the default, as lavaan).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .parallel import run_replicates
+
+
+# ---------------------------------------------------------------------------------------------
+# the per-process worker (numpy and pandas only: semopy is never imported in a worker)
+# ---------------------------------------------------------------------------------------------
+class _Replicator:
+    """Refit machinery and the quantities recorded per replicate; pickled to workers."""
+
+    def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, gtol: float = 1e-6):
+        from .engine import MLEngine
+        from .fastfit import FastRefitter
+        from .fit import sample_covariance
+        from .standardized import RAM, Definitions
+
+        self.spec = spec
+        self.n = X.shape[0]
+        obs = spec.observed
+        df = pd.DataFrame(X, columns=obs)
+        S_full = sample_covariance(df)
+        engine = MLEngine(spec)
+        engine.load(S_full, self.n, df)
+        self.refitter = FastRefitter(engine, x_hat)
+        self.x_hat = x_hat
+        # the engine's variable order may differ from spec.observed
+        self.order = np.array([obs.index(v) for v in engine.observed])
+        self.ram = RAM(spec, fixed_x_cov=S_full)
+        self.defs = Definitions(self.ram, spec)
+        self.var_rows = np.array([(r.op == "~~" and r.lhs == r.rhs and r.free > 0)
+                                  for r in self.ram.rows.itertuples()])
+        self.gtol = gtol
+
+    def quantities(self, x: np.ndarray) -> np.ndarray:
+        from .standardized import standardized
+
+        vals = self.ram.values(x)
+        std = standardized(self.ram, x, self.spec)
+        parts = [vals, std[1], np.array(list(std[2].values()))]
+        if len(self.defs):
+            parts += [self.defs.values(x), self.defs.standardized(x, "all", std=std)]
+        return np.concatenate(parts)
+
+    def covariance(self, X, seed_seq):
+        rng = np.random.default_rng(seed_seq)
+        idx = rng.integers(0, self.n, self.n)
+        B = X[idx][:, self.order]
+        B = B - B.mean(axis=0)
+        return B.T @ B / self.n
+
+    def outcome(self, opt):
+        q = self.quantities(opt.x)
+        admissible = bool(np.all(self.ram.values(opt.x)[self.var_rows] >= 0))
+        return q, admissible, self.n * opt.fmin
+
+    def one(self, X, seed_seq):
+        """(quantities, admissible, chi-square), or (None, False, nan) when not converged."""
+        S = self.covariance(X, seed_seq)
+        try:
+            opt = self.refitter.refit(S, self.n, gtol=self.gtol)
+        except np.linalg.LinAlgError:        # a resample with a singular covariance matrix
+            return None, False, np.nan
+        if not opt.converged:
+            return None, False, np.nan
+        return self.outcome(opt)
+
+
+def _run_chunk(args):
+    """Worker entry point: (replicator, X, [seed sequences]) -> results in order."""
+    from threadpoolctl import threadpool_limits
+
+    rep, X, seeds = args
+    with threadpool_limits(1):
+        return [rep.one(X, s) for s in seeds]
+
+
+def _retry_full(rep: _Replicator, engine, X, seed_seq):
+    """A replicate the fast path could not finish, refitted with the full engine (SLSQP from
+    the full-sample estimates, then Fisher scoring) in the calling process."""
+    S = rep.covariance(X, seed_seq)
+    try:
+        engine.set_moments(S, rep.n)       # S is in the engine's variable order
+        # capped: the replicates that get here are nearly degenerate (collinear factors, a
+        # likelihood flat toward infinity); a bounded SLSQP start rescues some of them
+        opt = engine.fit(x0=rep.x_hat, max_slsqp=300, max_scoring=40, gtol=rep.gtol)
+    except (np.linalg.LinAlgError, ValueError):
+        return None, False, np.nan
+    if not opt.converged:
+        return None, False, np.nan
+    return rep.outcome(opt)
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Bootstrap distribution and intervals.
+
+    ``table``: one row per quantity — ``lhs op rhs label what est se ci_lower ci_upper
+    bca_lower bca_upper pvalue`` (``what`` is ``est``, ``std_all`` or ``r2``).
+    """
+
+    table: pd.DataFrame
+    draws: pd.DataFrame             # replicates x quantities (NaN rows for failed ones)
+    n_boot: int
+    n_failed: int
+    n_inadmissible: int
+    n_used: int
+    kind: str
+    seed: int
+    ci: float
+    bollen_stine_pvalue: float | None = None
+    chisq: float | None = None
+    info: dict = field(default_factory=dict)
+
+    def paths(self, what: str = "std_all") -> pd.DataFrame:
+        t = self.table
+        return t[(t.op == "~") & (t.what == what)].reset_index(drop=True)
+
+    def summary(self) -> dict:
+        return {"kind": self.kind, "n_boot": self.n_boot, "failed": self.n_failed,
+                "inadmissible": self.n_inadmissible, "used": self.n_used, "seed": self.seed,
+                "ci": self.ci, "bollen_stine_pvalue": self.bollen_stine_pvalue}
+
+
+def _labels(rep: _Replicator):
+    rows = rep.ram.rows
+    out = []
+    for what in ("est", "std_all"):
+        for r in rows.itertuples():
+            out.append((r.lhs, r.op, r.rhs, r.label, what, r.free))
+    for v in rep.spec.endogenous:
+        out.append((v, "r2", v, "", "r2", 0))
+    if len(rep.defs):
+        for what in ("est", "std_all"):
+            for d in rep.defs.defs:
+                out.append((d.lhs, ":=", d.rhs, d.lhs, what, 0))
+    return out
+
+
+def _bca(theta_hat, draws, jack, ci):
+    """BCa interval of one quantity."""
+    d = draws[np.isfinite(draws)]
+    if len(d) < 10 or not np.isfinite(theta_hat):
+        return np.nan, np.nan
+    prop = (np.sum(d < theta_hat) + 0.5 * np.sum(d == theta_hat)) / len(d)
+    if prop <= 0 or prop >= 1:
+        return np.nan, np.nan
+    z0 = stats.norm.ppf(prop)
+    jack = jack[np.isfinite(jack)]
+    jm = jack.mean()
+    num = np.sum((jm - jack) ** 3)
+    den = 6 * np.sum((jm - jack) ** 2) ** 1.5
+    a = num / den if den > 0 else 0.0
+    zs = stats.norm.ppf([(1 - ci) / 2, (1 + ci) / 2])
+    adj = stats.norm.cdf(z0 + (z0 + zs) / (1 - a * (z0 + zs)))
+    return tuple(np.quantile(d, adj))
+
+
+def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametric",
+              seed: int = 20231124, ci: float = 0.95, bca: bool = True,
+              exclude_inadmissible: bool = False, n_jobs: int = 1, backend: str = "joblib",
+              scheduler: str | None = None, progress: bool = False,
+              result=None) -> BootstrapResult:
+    """Bootstrap a model fitted by ML (see the module docstring).
+
+    Parameters
+    ----------
+    model : str, Path or ModelSpec
+    data : DataFrame, path or None (bundled study data)
+    kind : {"nonparametric", "bollen-stine"}
+    n_jobs : int
+        Worker processes (joblib, ``backend="joblib"``); ``-1`` for all cores.
+    backend : {"joblib", "dask"}
+        ``"dask"`` submits to a distributed cluster (``scheduler`` address, or a
+        ``distributed.Client`` already connected); needs the ``[distributed]`` extra.
+    progress : bool
+        A tqdm progress bar on the terminal.
+    result : SEMResult, optional
+        The full-sample fit of ``model`` to ``data`` (avoids refitting it).
+    """
+    from .data import load_data, prepare_data
+    from .errors import SemclusterError
+    from .fit import fit
+    from .spec import read_model
+
+    if kind not in ("nonparametric", "bollen-stine"):
+        raise SemclusterError(f"kind must be 'nonparametric' or 'bollen-stine', not '{kind}'")
+    if n_boot < 10:
+        raise SemclusterError("n_boot must be at least 10")
+    spec = result.spec if result is not None else read_model(model)
+    df = load_data(data)
+    Xdf, _ = prepare_data(df, spec.observed, source="bootstrap data")
+    full = result if result is not None else fit(spec, Xdf)
+    if not full.converged:
+        raise SemclusterError("the model does not converge on the full sample; nothing to "
+                              "bootstrap")
+    x_hat = np.asarray(full.info["x"], dtype=float)
+    X = Xdf[spec.observed].to_numpy(dtype=float)
+    chisq = float(full.fit_measures["chisq"])
+    if kind == "bollen-stine":
+        # Z = (X - mean) S^-1/2 Sigma^1/2: the resampled population has covariance Sigma-hat
+        S = full.sample_cov.loc[spec.observed, spec.observed].to_numpy()
+        Sig = full.implied_cov.loc[spec.observed, spec.observed].to_numpy()
+        X = (X - X.mean(axis=0)) @ _msqrt(S, inverse=True) @ _msqrt(Sig)
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _bootstrap(spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind, seed=seed,
+                          ci=ci, bca=bca, exclude_inadmissible=exclude_inadmissible,
+                          n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                          progress=progress)
+
+
+def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
+               exclude_inadmissible, n_jobs, backend, scheduler, progress):
+    import time
+
+    timing = {}
+    t0 = time.perf_counter()
+    children = np.random.SeedSequence(seed).spawn(n_boot)
+    rep = _Replicator(spec, Xdf[spec.observed].to_numpy(float), x_hat)
+    outcomes = run_replicates(_run_chunk, (rep, X), children, n_jobs=n_jobs,
+                              backend=backend, scheduler=scheduler, progress=progress,
+                              desc=f"bootstrap {spec.name}")
+    timing["replicates"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_retried = 0
+    engine = None
+    for i, o in enumerate(outcomes):
+        if o[0] is None:
+            if engine is None:
+                from .engine import MLEngine
+
+                engine = MLEngine(spec)
+                engine.load(full.sample_cov, full.nobs)
+            n_retried += 1
+            outcomes[i] = _retry_full(rep, engine, X, children[i])
+    labels = _labels(rep)
+    theta_hat = rep.quantities(x_hat)
+    ncol = len(theta_hat)
+    draws = np.full((n_boot, ncol), np.nan)
+    admissible = np.zeros(n_boot, bool)
+    ok = np.zeros(n_boot, bool)
+    chis = np.full(n_boot, np.nan)
+    for i, (q, adm, c) in enumerate(outcomes):
+        if q is not None:
+            draws[i] = q
+            ok[i] = True
+            admissible[i] = adm
+            chis[i] = c
+    n_failed = int((~ok).sum())
+    n_inadm = int((ok & ~admissible).sum())
+    use = ok & (admissible if exclude_inadmissible else True)
+    D = draws[use]
+    lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
+    timing["retries"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bca = bca and kind == "nonparametric"     # BCa needs the original data's jackknife
+    jack = _jackknife(rep, X, x_hat) if bca else None
+    timing["jackknife"] = time.perf_counter() - t0
+    rows = []
+    for j, (lhs, op, rhs, label, what, free) in enumerate(labels):
+        d = D[:, j]
+        d = d[np.isfinite(d)]
+        varies = len(d) > 1 and np.ptp(d) > 1e-12
+        if varies:
+            lo, hi = np.quantile(d, [lo_q, hi_q])
+            se = d.std(ddof=1)
+            p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))) if op != "r2" else np.nan
+            b_lo, b_hi = _bca(theta_hat[j], d, jack[:, j], ci) if bca else (np.nan, np.nan)
+        else:
+            lo = hi = se = p = b_lo = b_hi = np.nan
+        rows.append({"lhs": lhs, "op": op, "rhs": rhs, "label": label, "what": what,
+                     "est": theta_hat[j], "se": se, "ci_lower": lo, "ci_upper": hi,
+                     "bca_lower": b_lo, "bca_upper": b_hi, "pvalue": p})
+    table = pd.DataFrame(rows)
+    names = [f"{a}{b}{c}:{w}" for a, b, c, _, w, _ in labels]
+    bs_p = None
+    if kind == "bollen-stine":
+        valid = chis[use]
+        bs_p = float((np.sum(valid >= chisq) + 1) / (len(valid) + 1))
+    return BootstrapResult(table=table, draws=pd.DataFrame(draws, columns=names), n_boot=n_boot,
+                           n_failed=n_failed, n_inadmissible=n_inadm, n_used=int(use.sum()),
+                           kind=kind, seed=seed, ci=ci, bollen_stine_pvalue=bs_p, chisq=chisq,
+                           info={"n_jobs": n_jobs, "backend": backend,
+                                 "exclude_inadmissible": exclude_inadmissible,
+                                 "refitted_with_full_engine": n_retried,
+                                 "seconds": timing})
+
+
+def _msqrt(A, inverse=False):
+    w, V = np.linalg.eigh(A)
+    p = -0.5 if inverse else 0.5
+    return (V * w ** p) @ V.T
+
+
+def _jackknife(rep: _Replicator, X: np.ndarray, x_hat: np.ndarray) -> np.ndarray:
+    """Leave-one-out estimates of every quantity (for the BCa acceleration)."""
+    n = X.shape[0]
+    Xo = X[:, rep.order]
+    out = np.full((n, len(rep.quantities(x_hat))), np.nan)
+    for i in range(n):
+        B = np.delete(Xo, i, axis=0)
+        B = B - B.mean(axis=0)
+        S = B.T @ B / (n - 1)
+        opt = rep.refitter.refit(S, n - 1, gtol=rep.gtol)
+        if opt.converged:
+            out[i] = rep.quantities(opt.x)
+    return out
