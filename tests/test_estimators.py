@@ -39,6 +39,8 @@ def load_fixture(name: str) -> dict:
 def _key(lhs, op, rhs):
     if op == "~~":
         return (min(lhs, rhs), op, max(lhs, rhs))
+    if op == ":=":          # lavaan writes the expression without spaces
+        return (lhs, op, "")
     return (lhs, op, rhs)
 
 
@@ -338,6 +340,19 @@ def test_wlsmv_refuses_what_it_does_not_do(hs_spec, hs_ordinal):
     spec = read_model(HS_MODEL + "x1 ~~ 0.3*x1\n")
     with pytest.raises(EstimationError, match="fixes the residual variance"):
         wlsmv.fit(spec, X)
+
+
+def test_wlsmv_defined_parameter_matches_lavaan(hs_ordinal):
+    from semcluster.estimators import wlsmv
+
+    spec = read_model("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + b*x5 + x6\n"
+                      "speed =~ x7 + x8 + x9\nd := a - b")
+    res = wlsmv.fit(spec, hs_ordinal)
+    ref = load_fixture("hs39_wlsmv_defined")
+    worst = compare_with_lavaan(res, ref, ops=("=~", "~~", "|", ":="))
+    assert worst["rows"] == 52
+    d = res.defined().iloc[0]
+    assert d["se"] > 0 and np.isfinite(d["std_all"])
 
 
 def test_wlsmv_pairwise_matches_lavaan(hs_spec):
