@@ -115,7 +115,8 @@ CLI_CASES = [c for c in CASES if not c.get("mapping") and c.get("missing", "list
 
 @pytest.mark.parametrize("c", CLI_CASES, ids=[c["name"] for c in CLI_CASES])
 def test_cli_exit_code(c, capsys):
-    code = main(["fit", str(CORPUS / c["model"]), "--data", str(CORPUS / c["data"])])
+    code = main(["fit", str(CORPUS / c["model"]), "--data", str(CORPUS / c["data"]),
+                 "--missing", c.get("missing", "listwise")])
     err = capsys.readouterr().err
     if c["expect"] == "error":
         assert code == 2

@@ -23,7 +23,7 @@ from .spec import ModelSpec, expression_names, read_model
 from .standardized import RAM, Definitions, standardized
 
 Z975 = stats.norm.ppf(0.975)
-ESTIMATORS = ("ML",)
+ESTIMATORS = ("ML", "MLR", "WLSMV")
 
 
 def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
@@ -35,16 +35,17 @@ def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
-        estimator: str = "ML", missing: str = "listwise", se: str = "standard",
-        cov_rescale: bool = True) -> SEMResult:
-    """Fit a model by maximum likelihood.
+        estimator: str = "ML", missing: str = "auto", ordered=None, mapping=None,
+        scale=None, reverse=None, cov_rescale: bool = True) -> SEMResult:
+    """Fit a model.
 
     Parameters
     ----------
     model : str, Path or ModelSpec
         A bundled model name (``"h1_h5"``), a lavaan-syntax file, or model text.
     data : DataFrame, str, Path or None
-        Item-level data.  ``None`` (and no ``cov``) uses the bundled synthetic study data.
+        Item-level data (CSV, xlsx, SPSS, Stata).  ``None`` (and no ``cov``) uses the bundled
+        synthetic study data.
     cov : DataFrame, optional
         A labelled covariance matrix to fit instead of raw data (like lavaan's ``sample.cov``).
     nobs : int
@@ -53,8 +54,17 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         As lavaan's ``sample.cov.rescale``: ``cov`` is taken as the usual unbiased (N−1)
         covariance and multiplied by (N−1)/N before fitting, so that the fit equals the raw-data
         fit of the same data.  Set False if ``cov`` already has divisor N.
-    estimator : {"ML"}
-        Maximum likelihood with expected-information standard errors (lavaan's defaults).
+    estimator : {"ML", "MLR", "WLSMV"}
+        ML with expected-information SEs (lavaan's defaults); MLR (Huber–White SEs,
+        Yuan–Bentler scaled χ²); WLSMV for ordinal items (see ``semcluster.estimators``).
+    missing : {"auto", "listwise", "fiml", "pairwise"}
+        ``auto``: FIML for ML/MLR when answers are missing, pairwise for WLSMV, listwise
+        (nothing dropped) otherwise.
+    ordered : list of str or "all", optional
+        Ordinal items for WLSMV (default: all of the model's items).
+    mapping, scale, reverse
+        Column mapping (dict or YAML file), answer scale (min, max) and reverse-coded items,
+        passed to :func:`semcluster.data.load_data` / :func:`semcluster.data.prepare_data`.
 
     Returns
     -------
@@ -73,16 +83,28 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     if cov is not None:
         if data is not None:
             raise SemclusterError("give either data or cov (with nobs), not both")
+        if est != "ML":
+            raise SemclusterError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
-        X = None
-    else:
-        source = str(data) if isinstance(data, (str, Path)) else (
-            "bundled synthetic study data" if data is None else "<DataFrame>")
-        df = load_data(data)
-        X, report = prepare_data(df, spec.observed, source=source, missing=missing)
-        n = len(X)
-        S = sample_covariance(X)
-    return _fit_moments(spec, S, n, data=X, report=report, estimator=est)
+        return _fit_moments(spec, S, n, data=None, report=report, estimator=est)
+    source = str(data) if isinstance(data, (str, Path)) else (
+        "bundled synthetic study data" if data is None else "<DataFrame>")
+    df = load_data(data, mapping=mapping) if mapping is not None else load_data(data)
+    rule = missing
+    if rule == "auto" and est == "WLSMV":
+        rule = "pairwise"
+    if ordered == "all":
+        ordered = list(spec.observed)
+    X, report = prepare_data(df, spec.observed, source=source, missing=rule, scale=scale,
+                             reverse=reverse, ordered=ordered if est == "WLSMV" else None,
+                             n_free=spec.n_free)
+    rule_used = getattr(report, "missing", rule)
+    if est == "ML" and rule_used == "listwise":
+        return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
+                            estimator=est)
+    from .estimators import estimate
+
+    return estimate(spec, X, report, estimator=est, ordered=ordered)
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -139,10 +139,20 @@ def format_summary(res: SEMResult, standardized: bool = True) -> str:
     for w in res.warnings:
         out.append(f"  WARNING: {w}")
     out.append("")
-    out.append("Model test (ML):")
+    test = "DWLS" if res.estimator == "WLSMV" else "ML"
+    out.append(f"Model test ({test}):")
     out.append(f"  chi-square {fm['chisq']:.3f}   df {int(fm['df'])}   p-value "
                f"{_f(fm['pvalue'], 0)}")
     out.append(f"  baseline chi-square {fm['baseline_chisq']:.3f}   df {int(fm['baseline_df'])}")
+    if "chisq_scaled" in fm.index and math.isfinite(fm["chisq_scaled"]):
+        kind = "scaled and shifted" if res.estimator == "WLSMV" else "Yuan-Bentler scaled"
+        out.append(f"  {kind} chi-square {fm['chisq_scaled']:.3f}   df "
+                   f"{_f(fm.get('df_scaled', fm['df']), 0, 0)}   p-value "
+                   f"{_f(fm['pvalue_scaled'], 0)}")
+        out.append(f"  robust CFI {_f(fm.get('cfi_robust'), 0)}   TLI "
+                   f"{_f(fm.get('tli_robust'), 0)}   RMSEA {_f(fm.get('rmsea_robust'), 0)} "
+                   f"[{_f(fm.get('rmsea_ci_lower_robust'), 0)}, "
+                   f"{_f(fm.get('rmsea_ci_upper_robust'), 0)}]")
     out.append("")
     out.append("Fit measures:")
     out.append(f"  CFI {fm['cfi']:.3f}   TLI {fm['tli']:.3f}   NFI {fm['nfi']:.3f}   "
