@@ -1,0 +1,88 @@
+"""Comparing competing models fitted to the same data.
+
+``compare_models`` fits each model and tabulates npar, χ², df, p, CFI, TLI, RMSEA, SRMR, AIC,
+BIC and ΔCFI/ΔAIC/ΔBIC against the best; ``chisq_difference`` tests a nested pair: the plain
+difference for ML (lavaan's ``lavTestLRT``), and for robust estimators the scaled difference of
+Satorra & Bentler (2001): T_d = (T₀ − T₁)/c_d, c_d = (d₀c₀ − d₁c₁)/(d₀ − d₁), c = T/T_scaled.
+Nesting is the user's claim (same data and variables, the restricted model having more df); the
+test does not check it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import SemclusterError
+
+COLUMNS = ["npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"]
+
+
+def chisq_difference(restricted, full) -> dict:
+    """χ² difference test of a restricted model against a fuller one (both SEMResults)."""
+    fr, ff = restricted.fit_measures, full.fit_measures
+    if restricted.nobs != full.nobs:
+        raise SemclusterError("the two models were fitted to different numbers of rows")
+    d0, d1 = fr["df"], ff["df"]
+    if d0 <= d1:
+        raise SemclusterError("the restricted model must have more degrees of freedom")
+    if "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
+            np.isfinite(fr["chisq_scaled"]) and restricted.estimator == "MLR":
+        c0 = fr["chisq"] / fr["chisq_scaled"]
+        c1 = ff["chisq"] / ff["chisq_scaled"]
+        cd = (d0 * c0 - d1 * c1) / (d0 - d1)
+        T = (fr["chisq"] - ff["chisq"]) / cd
+        kind = "Satorra-Bentler (2001) scaled difference"
+    else:
+        T = fr["chisq"] - ff["chisq"]
+        kind = "chi-square difference (likelihood ratio)"
+    ddf = int(d0 - d1)
+    return {"restricted": restricted.spec.name, "full": full.spec.name, "chisq_diff": float(T),
+            "df_diff": ddf, "pvalue": float(stats.chi2.sf(T, ddf)), "test": kind}
+
+
+def compare_models(models, data=None, *, estimator: str = "ML", nested=None):
+    """Fit several models to the same data; return (table, nested tests, results).
+
+    Parameters
+    ----------
+    models : list of model names/paths/specs
+    nested : list of (restricted, full) name pairs to test; default: every pair of models
+        with the same observed variables where one has more df than the other and was
+        declared in a known nesting (the study's: revised ⊂ h1_h5, second_order ⊂ h1_h5,
+        one_factor ⊂ cfa/h1_h5 when present), else consecutive models by df.
+    """
+    from .data import load_data
+    from .fit import fit
+
+    df = load_data(data)
+    results = {}
+    for m in models:
+        r = fit(m, df, estimator=estimator)
+        results[r.spec.name] = r
+    rows = []
+    for name, r in results.items():
+        fm = r.fit_measures
+        row = {"model": name, **{c: float(fm[c]) if c in fm.index else np.nan
+                                 for c in COLUMNS}, "converged": r.converged,
+               "admissible": r.admissible}
+        if estimator != "ML" and "chisq_scaled" in fm.index:
+            row["chisq_scaled"] = float(fm["chisq_scaled"])
+            row["cfi_robust"] = float(fm.get("cfi_robust", np.nan))
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("model")
+    best_cfi = table["cfi"].max()
+    table["delta_cfi"] = table["cfi"] - best_cfi
+    table["delta_aic"] = table["aic"] - table["aic"].min()
+    table["delta_bic"] = table["bic"] - table["bic"].min()
+    if nested is None:
+        known = [("revised", "h1_h5"), ("second_order", "h1_h5"), ("one_factor", "cfa"),
+                 ("one_factor", "h1_h5")]
+        nested = [(a, b) for a, b in known if a in results and b in results]
+        if not nested:
+            order = sorted(results, key=lambda k: -results[k].fit_measures["df"])
+            nested = [(a, b) for a, b in zip(order[:-1], order[1:])
+                      if set(results[a].spec.observed) == set(results[b].spec.observed)]
+    tests = pd.DataFrame([chisq_difference(results[a], results[b]) for a, b in nested
+                          if results[a].fit_measures["df"] > results[b].fit_measures["df"]])
+    return table, tests, results

@@ -1,0 +1,122 @@
+"""Model comparison, invariance, modification indices, mediation and residuals against lavaan
+0.6.14 (fixtures and R script: tests/fixtures/models/). Tolerances as the foundation's."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semcluster
+from semcluster.cli import main
+from semcluster.comparison import chisq_difference, compare_models
+from semcluster.invariance import measurement_invariance
+from semcluster.modindices import largest_residuals, modification_indices, residuals
+from semcluster.resources import data_path
+
+FIX = Path(__file__).parent / "fixtures" / "models"
+HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+
+
+def load(name):
+    return json.loads((FIX / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def hs():
+    return pd.read_csv(data_path("holzinger_swineford_1939.csv"))
+
+
+def test_invariance_by_school_matches_lavaan(hs):
+    ref = load("hs39_invariance")
+    r = measurement_invariance(HS_MODEL, hs, group="school")
+    assert r.groups == tuple(sorted(ref["groups"]))
+    for level in ("configural", "metric", "scalar", "strict"):
+        f, t = ref["fit"][level], r.table.loc[level]
+        assert t.npar == f["npar"] and t.df == f["df"]
+        assert t.chisq == pytest.approx(f["chisq"], rel=1e-3)
+        for k in ("cfi", "tli", "rmsea"):
+            assert t[k] == pytest.approx(f[k], abs=1e-3), (level, k)
+        for k in ("logl", "aic", "bic"):
+            assert t[k] == pytest.approx(f[k], abs=0.01), (level, k)
+        assert t.baseline_chisq == pytest.approx(f["baseline.chisq"], rel=1e-3)
+    for i, row in enumerate(r.comparisons.itertuples(), start=1):
+        assert row.chisq_diff == pytest.approx(ref["lrt"]["chisq_diff"][i], rel=1e-3)
+        assert row.df_diff == ref["lrt"]["df_diff"][i]
+        assert row.pvalue == pytest.approx(ref["lrt"]["pvalue"][i], abs=1e-4)
+
+
+def test_modification_indices_top10_match_lavaan(hs):
+    ref = load("hs39_modindices")["mi"][:10]
+    mi = modification_indices(semcluster.fit(HS_MODEL, hs))
+    for r in ref:
+        hit = mi[(mi.lhs == r["lhs"]) & (mi.op == r["op"]) & (mi.rhs == r["rhs"])]
+        if hit.empty:
+            hit = mi[(mi.lhs == r["rhs"]) & (mi.op == r["op"]) & (mi.rhs == r["lhs"])]
+        h = hit.iloc[0]
+        assert h.mi == pytest.approx(r["mi"], abs=1e-2)
+        assert h.epc == pytest.approx(r["epc"], abs=1e-3)
+        assert h.sepc_all == pytest.approx(r["sepc.all"], abs=1e-3)
+    assert list(mi.head(3).mi.round(1)) == [round(r["mi"], 1) for r in ref[:3]]
+
+
+def test_residuals_raw_and_normalized_match_lavaan(hs):
+    ref = load("hs39_residuals")
+    res = semcluster.fit(HS_MODEL, hs)
+    for kind in ("raw", "normalized"):
+        R = residuals(res, kind).loc[ref["names"], ref["names"]].to_numpy()
+        np.testing.assert_allclose(R, np.array(ref[kind], dtype=float), atol=1e-3)
+    top = largest_residuals(res, "normalized", k=5)
+    assert len(top) == 5 and top.normalized.abs().is_monotonic_decreasing
+    z = residuals(res, "standardized")
+    assert np.isfinite(z.to_numpy()).sum() > 30      # documented: not lavaan's definition
+
+
+def test_mediation_defined_parameters_match_lavaan():
+    ref = {r["lhs"]: r for r in load("mediation_ks")["defined"]}
+    res = semcluster.fit("mediation_ks")
+    d = res.defined().set_index("lhs")
+    assert set(d.index) == set(ref)
+    for name, r in ref.items():
+        assert d.loc[name, "est"] == pytest.approx(r["est"], abs=1e-3)
+        assert d.loc[name, "se"] == pytest.approx(r["se"], rel=0.01)
+        assert d.loc[name, "std_all"] == pytest.approx(r["std.all"], abs=1e-3)
+
+
+def test_model_comparison_matches_lavaan():
+    ref = load("study_comparison")
+    table, tests, results = compare_models(["h1_h5", "revised", "second_order", "one_factor"])
+    for m, f in ref["fit"].items():
+        t = table.loc[m]
+        assert t.chisq == pytest.approx(f["chisq"], rel=1e-3)
+        assert t.df == f["df"]
+        assert t.aic == pytest.approx(f["aic"], abs=0.01)
+        assert t.bic == pytest.approx(f["bic"], abs=0.01)
+    lr = tests.set_index(["restricted", "full"])
+    assert lr.loc[("revised", "h1_h5"), "chisq_diff"] == pytest.approx(
+        ref["lrt_revised_h1_h5"]["chisq_diff"], rel=1e-3)
+    assert lr.loc[("second_order", "h1_h5"), "df_diff"] == ref["lrt_second_order_h1_h5"]["df_diff"]
+
+
+def test_scaled_difference_for_mlr():
+    a = semcluster.fit("revised", estimator="MLR")
+    b = semcluster.fit("h1_h5", estimator="MLR")
+    t = chisq_difference(a, b)
+    assert "Satorra-Bentler" in t["test"] and t["df_diff"] == 2
+    # by hand: (T0 - T1)/cd with c = T/T_scaled
+    f0, f1 = a.fit_measures, b.fit_measures
+    c0, c1 = f0.chisq / f0.chisq_scaled, f1.chisq / f1.chisq_scaled
+    cd = (f0.df * c0 - f1.df * c1) / (f0.df - f1.df)
+    assert t["chisq_diff"] == pytest.approx((f0.chisq - f1.chisq) / cd)
+
+
+def test_cli_commands(tmp_path, capsys):
+    out = tmp_path / "inv.json"
+    assert main(["invariance", "cfa", "--group", "firm_type", "--json", str(out)]) == 0
+    js = json.loads(out.read_text())
+    assert set(js["groups"]) == {"labour", "capital", "technology"}
+    assert main(["modindices", "h1_h5", "--top", "3"]) == 0
+    assert main(["compare-models", "h1_h5", "revised"]) == 0
+    assert main(["invariance", "cfa", "--group", "nosuch"]) == 2
