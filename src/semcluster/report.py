@@ -1,0 +1,392 @@
+"""The main job: one folder that reproduces and extends the study.
+
+``build_report`` runs every analysis once, in the order a paper reports an SEM, and writes a
+self-contained folder: ``report.html`` (figures embedded, opens offline), ``report.md``, every
+table as CSV (``tables/``), every figure as PNG and SVG (``figures/``) and ``results.json``.
+With a user's data file, the sections that need the paper's published tables are left out and
+say so.  The folder is assembled under a temporary name and renamed into place.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import SemclusterError
+
+MARKER = ".semcluster-report"
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    paragraphs: list = field(default_factory=list)
+    tables: list = field(default_factory=list)      # (name, caption, DataFrame)
+    figures: list = field(default_factory=list)     # (name, caption, Figure)
+
+
+def _fmt(df: pd.DataFrame, digits=3) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+    return out
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    df = _fmt(df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex)
+              else df)
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(v).replace("|", "/") for v in r.values) + " |")
+    return "\n".join(lines)
+
+
+def _html_table(df: pd.DataFrame) -> str:
+    df = _fmt(df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex)
+              else df)
+    return df.to_html(index=False, border=0, classes="tbl", escape=True)
+
+
+def _flat(df: pd.DataFrame) -> pd.DataFrame:
+    if isinstance(df.columns, pd.MultiIndex):
+        df = df.copy()
+        df.columns = ["_".join(str(x) for x in c if x) for c in df.columns]
+    return df
+
+
+def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
+                 power_reps: int = 200, power_grid=(100, 160, 250, 400, 600), n_jobs: int = -1,
+                 seed: int = 20231124, progress: bool = True) -> Path:
+    """Run the whole study and write the report folder (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from . import __version__, study
+    from .data import load_data, prepare_data
+    from .diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
+                           power_curve, tested_diagram)
+    from .fit import fit
+    from .spec import read_model
+
+    out = Path(out)
+    if data is not None and Path(str(data)).exists() and out.exists() and \
+            Path(str(data)).resolve() == out.resolve():
+        raise SemclusterError(f"{out}: refusing to write the report over the data file")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and
+                                               not (out / MARKER).exists())):
+        raise SemclusterError(f"{out} exists and is not a semcluster report folder; choose "
+                              f"another --out (nothing was written)")
+    published = data is None
+    t_start = time.perf_counter()
+    steps = ["data", "measurement", "cfa", "structural", "compare", "audit", "bootstrap",
+             "power", "figures", "software"]
+    bar = tqdm(total=len(steps), desc="semcluster reproduce", unit="section",
+               disable=not progress)
+    sections: list[Section] = []
+    results: dict = {"semcluster_version": __version__, "seeds": {}, "settings": {
+        "n_boot": n_boot, "power_reps": power_reps, "power_grid": list(power_grid),
+        "lang": lang}}
+
+    def step(name):
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    # 1. data ---------------------------------------------------------------------------------
+    df = load_data(data)
+    h1 = read_model("h1_h5")
+    X, rep = prepare_data(df, h1.observed, source=str(data) if data else
+                          "bundled synthetic study data", missing="listwise", warn=False)
+    s = Section("data", "1. Data and provenance")
+    if published:
+        s.paragraphs += [
+            "The item-level data are **synthetic**: the paper published only summary tables. "
+            "`paper_synthetic.csv` has 160 respondents × 23 seven-point items generated so "
+            "that its composite means, SDs, correlations and Cronbach's alphas equal the "
+            "paper's Tables 2–3 at their printed precision wherever arithmetic allows (29 of "
+            "33 figures; the means of PA, MR, KS and LO cannot be reached by any 160 complete "
+            "integer answers — GRIM). Everything estimated from items below is therefore an "
+            "illustration of what the published tables imply, not the study's own result.",
+        ]
+        from .simulate import calibration_report
+
+        cal = calibration_report(df)
+        s.tables.append(("calibration", "Published vs synthetic figures (Tables 2–3)",
+                         cal[["table", "figure", "published", "synthetic_rounded", "match",
+                              "note"]]))
+    else:
+        s.paragraphs.append(f"Data file: `{data}`.")
+    s.paragraphs.append(f"Rows read: {rep.n_rows}; rows used: {rep.n_used}"
+                        + (f"; dropped: {rep.dropped}" if rep.dropped else "") + ".")
+    results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else str(data),
+                       "rows_read": rep.n_rows, "rows_used": rep.n_used}
+    sections.append(s)
+    step("data")
+
+    # 2. measurement quality ------------------------------------------------------------------
+    from .measurement import measurement_report
+
+    cfa_res = fit("cfa", X)
+    mrep = measurement_report("cfa", X, result=cfa_res, parallel_iter=100, scale=(1, 7))
+    s = Section("measurement", "2. Measurement quality")
+    rel = mrep.reliability.copy()
+    if published:
+        rel.insert(0, "alpha_published", study.reliability()["alpha"])
+    s.tables.append(("reliability", "Reliability per construct: Cronbach's α (95 % CI, "
+                     "Feldt), ω, CR, AVE", rel[[c for c in ["alpha_published", "alpha",
+                                                           "alpha_ci_lower", "alpha_ci_upper",
+                                                           "omega", "cr", "ave_std"]
+                                                if c in rel.columns]]))
+    s.tables.append(("fornell_larcker", "Fornell–Larcker: √AVE on the diagonal",
+                     mrep.fornell_larcker))
+    s.tables.append(("htmt", "HTMT (Henseler et al. 2015)", mrep.htmt))
+    fails = mrep.flags[~mrep.flags.passes]
+    s.paragraphs.append(f"{len(fails)} of {len(mrep.flags)} threshold checks fail "
+                        f"(thresholds and their sources in the flags table); KMO = "
+                        f"{mrep.sphericity['kmo']:.3f}; parallel analysis suggests "
+                        f"{mrep.parallel['n_factors']} factor(s).")
+    s.tables.append(("measurement_flags", "Threshold checks", mrep.flags))
+    results["measurement"] = {"reliability": rel.reset_index().to_dict("records"),
+                              "kmo": mrep.sphericity["kmo"],
+                              "parallel_factors": mrep.parallel["n_factors"]}
+    sections.append(s)
+    step("measurement")
+
+    # 3. CFA fit ------------------------------------------------------------------------------
+    s = Section("cfa", "3. Confirmatory factor analysis")
+    keys = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower",
+            "rmsea_ci_upper", "srmr", "aic", "bic"]
+    s.tables.append(("cfa_fit", "Fit of the six-factor CFA (ML)",
+                     cfa_res.fit_measures[keys].to_frame("value")))
+    s.tables.append(("cfa_loadings", "Standardized loadings",
+                     cfa_res.loadings()[["lhs", "rhs", "est", "se", "std_all"]]))
+    results["cfa"] = {k: float(cfa_res.fit_measures[k]) for k in keys}
+    sections.append(s)
+    step("cfa")
+
+    # 4. structural model and H1-H5 -------------------------------------------------------------
+    res = fit(h1, X)
+    s = Section("structural", "4. Structural model: H1–H5 as latent paths")
+    hyp = study.hypotheses()
+    rows = []
+    for h, r in hyp.iterrows():
+        p = res.parameter(r["to"], "~", r["from"])
+        rows.append({"hypothesis": h, "path": f"{r['from']} → {r['to']}",
+                     "std_beta": p.std_all, "se": p.se_std_all, "est": p.est,
+                     "p": p.pvalue, "verdict": "supported" if (p.std_all > 0 and p.pvalue < .05)
+                     else "not supported"})
+    verdict = pd.DataFrame(rows)
+    fm = res.fit_measures
+    s.paragraphs.append(
+        f"χ²({int(fm['df'])}) = {fm['chisq']:.2f}, p = {fm['pvalue']:.3f}; CFI = {fm['cfi']:.3f}, "
+        f"TLI = {fm['tli']:.3f}, RMSEA = {fm['rmsea']:.3f} [{fm['rmsea_ci_lower']:.3f}, "
+        f"{fm['rmsea_ci_upper']:.3f}], SRMR = {fm['srmr']:.3f}; R²(IN) = {res.r2['IN']:.3f}. "
+        f"Converged: {res.converged}; admissible: {res.admissible}.")
+    s.tables.append(("h1_h5_verdicts", "H1–H5: standardized latent paths (verdict at α = .05, "
+                     "positive sign)", verdict))
+    results["structural"] = {"fit": {k: float(fm[k]) for k in keys},
+                             "hypotheses": verdict.to_dict("records")}
+    sections.append(s)
+    step("structural")
+
+    # 5. regression vs SEM --------------------------------------------------------------------
+    from .compare import METHODS, compare_methods
+
+    s = Section("compare", "5. Regression vs SEM")
+    comp = compare_methods(X, sem_result=res)
+    table = comp.table
+    if not published:
+        keep = ["ols_data", "sem_data"]
+        table = table[[("path", "")] + [c for c in table.columns if c[0] in keep]]
+        s.paragraphs.append("Columns from the paper's published tables are left out: they "
+                            "belong to the paper's data, not to this file.")
+    s.tables.append(("regression_vs_sem", "Standardized β, SE, p and verdict by method: "
+                     + "; ".join(f"{k} = {v}" for k, v in METHODS.items()), _flat(table)))
+    s.tables.append(("r2_by_method", "R² of IN by method", comp.r2.to_frame("r2")))
+    if published:
+        s.paragraphs += list(comp.explanation)
+    results["compare"] = comp.to_dict()
+    sections.append(s)
+    step("compare")
+
+    # 6. audit --------------------------------------------------------------------------------
+    s = Section("audit", "6. Audit of the published tables")
+    if published:
+        from .audit import audit
+
+        a = audit()
+        counts = a.verdict.value_counts().to_dict()
+        s.paragraphs.append(f"{counts.get('inconsistent', 0)} of {len(a)} checks are "
+                            f"inconsistent (rounding taken into account).")
+        s.tables.append(("audit", "Consistency checks", a[["check", "item", "published",
+                                                          "recomputed_low",
+                                                          "recomputed_high", "verdict"]]))
+        results["audit"] = counts
+    else:
+        s.paragraphs.append("Left out: the audit checks the paper's published tables.")
+    sections.append(s)
+    step("audit")
+
+    # 7. bootstrap ----------------------------------------------------------------------------
+    from .bootstrap import bootstrap
+
+    s = Section("bootstrap", f"7. Bootstrap confidence intervals ({n_boot} resamples)")
+    b = bootstrap(h1, X, n_boot=n_boot, seed=seed, n_jobs=n_jobs, bca=True, result=res)
+    bt = b.table[(b.table.op == "~")][["lhs", "op", "rhs", "label", "what", "est", "se",
+                                        "ci_lower", "ci_upper", "bca_lower", "bca_upper",
+                                        "pvalue"]]
+    s.paragraphs.append(f"Case resampling, seed {seed}: {b.n_used} of {b.n_boot} replicates "
+                        f"used, {b.n_failed} failed to converge, {b.n_inadmissible} "
+                        f"inadmissible (kept). Percentile and BCa 95 % intervals.")
+    s.tables.append(("bootstrap_paths", "Bootstrap intervals of the structural paths", bt))
+    results["seeds"]["bootstrap"] = seed
+    results["bootstrap"] = b.summary()
+    sections.append(s)
+    step("bootstrap")
+
+    # 8. power --------------------------------------------------------------------------------
+    from .power import power_analysis
+
+    s = Section("power", "8. Power for a follow-up study")
+    pw = power_analysis(h1, n_grid=power_grid, reps=power_reps, seed=seed + 1, n_jobs=n_jobs,
+                        n_truth=100_000)
+    s.paragraphs.append(
+        f"Monte Carlo, {power_reps} replications per N from the population calibrated to the "
+        f"paper's Tables 2–3 (seed {seed + 1}). Smallest N reaching power .80 (correct sign): "
+        + "; ".join(f"{k}: {v if v is not None else f'> {max(power_grid)}'}"
+                    for k, v in pw.smallest_n.items()) + ".")
+    s.tables.append(("power", "Power, convergence, bias and coverage by N",
+                     pw.table[["n", "path", "label", "true", "power", "converged", "bias",
+                               "coverage"]]))
+    s.figures.append(("power_curve", "Power curves", power_curve(pw)))
+    results["seeds"]["power"] = seed + 1
+    results["power"] = {k: v for k, v in pw.smallest_n.items()}
+    sections.append(s)
+    step("power")
+
+    # 9. figures ------------------------------------------------------------------------------
+    s = Section("figures", "9. Figures")
+    s.figures += [("figure1_conceptual", "Figure 1: conceptual model",
+                   conceptual_diagram(h1, lang=lang)),
+                  ("figure2_tested", "Figure 2: the tested model (latent paths)",
+                   tested_diagram(res, lang=lang, covariances=True)),
+                  ("measurement", "Measurement model", measurement_diagram(res, lang=lang)),
+                  ("regression_vs_sem", "Composite regression vs latent SEM",
+                   compare_diagram(comp, lang=lang))]
+    sections.append(s)
+    step("figures")
+
+    # 10. software ----------------------------------------------------------------------------
+    import importlib.metadata as md
+
+    vers = {}
+    for pkg in ("semcluster", "semopy", "numpy", "scipy", "pandas", "matplotlib", "networkx",
+                "factor_analyzer", "scikit-learn", "joblib"):
+        try:
+            vers[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            vers[pkg] = "not installed"
+    vers["python"] = platform.python_version()
+    s = Section("software", "10. Software and seeds")
+    s.tables.append(("software", "Versions", pd.Series(vers).to_frame("version")))
+    s.paragraphs.append(f"Seeds: bootstrap {seed}, power {seed + 1}, synthetic data 20131101. "
+                        f"Run time {time.perf_counter() - t_start:.1f} s.")
+    results["software"] = vers
+    sections.append(s)
+    step("software")
+    bar.close()
+    return _write(out, sections, results, published)
+
+
+def _png_b64(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#1a1a1a;line-height:1.45}
+h1{font-size:1.7em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table.tbl{border-collapse:collapse;font-size:.82em;margin:.6em 0 1.4em}
+table.tbl th,table.tbl td{padding:.22em .55em;border-bottom:1px solid #e6e6e6;text-align:left;
+white-space:nowrap}table.tbl td:last-child{white-space:normal}
+table.tbl th{background:#f4f6fa}figure{margin:1em 0}figure img{max-width:100%;
+border:1px solid #eee}figcaption{font-size:.9em;color:#444}.note{background:#fff8e1;
+padding:.6em 1em;border-left:4px solid #f0b400}nav a{margin-right:.8em}"""
+
+
+def _write(out: Path, sections, results, published) -> Path:
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        (tmp / "tables").mkdir()
+        (tmp / "figures").mkdir()
+        md = ["# semcluster: the cluster knowledge innovation platform study, reproduced and "
+              "extended", ""]
+        if published:
+            md.append("> Item-level results use **synthetic** data calibrated to the paper's "
+                      "published tables.")
+            md.append("")
+        body = []
+        nav = " ".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
+        for s in sections:
+            md += [f"## {s.title}", ""]
+            body.append(f'<h2 id="{s.key}">{html.escape(s.title)}</h2>')
+            for ptxt in s.paragraphs:
+                md += [ptxt, ""]
+                body.append(f"<p>{html.escape(ptxt).replace('**', '')}</p>")
+            for name, cap, df in s.tables:
+                df.to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
+                md += [f"**{cap}** (`tables/{name}.csv`)", "", _md_table(df), ""]
+                body.append(f"<p><b>{html.escape(cap)}</b></p>{_html_table(df)}")
+            for name, cap, fig in s.figures:
+                fig.savefig(tmp / "figures" / f"{name}.png", dpi=150, bbox_inches="tight")
+                fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
+                md += [f"![{cap}](figures/{name}.png)", "", f"*{cap}*", ""]
+                body.append(f'<figure><img alt="{html.escape(cap)}" '
+                            f'src="data:image/png;base64,{_png_b64(fig)}">'
+                            f"<figcaption>{html.escape(cap)}</figcaption></figure>")
+        note = ('<p class="note">Item-level results use <b>synthetic</b> data calibrated to the '
+                "paper's published tables.</p>") if published else ""
+        page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>semcluster report</title><style>{CSS}</style></head><body>"
+                f"<h1>semcluster: the cluster knowledge innovation platform study</h1>{note}"
+                f"<nav>{nav}</nav>{''.join(body)}</body></html>")
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        (tmp / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+        (tmp / "results.json").write_text(json.dumps(results, indent=2, default=_json_default,
+                                                     ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+        (tmp / MARKER).write_text("written by semcluster reproduce\n")
+        if out.exists():
+            shutil.rmtree(out)            # a previous semcluster report (checked above)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
+    return str(o)
