@@ -27,7 +27,17 @@ _EXPORTS = {
     "ModelSpec": "spec", "read_model": "spec", "parse_model": "spec",
     "SEMResult": "results",
     "fit": "fit", "sample_covariance": "fit",
-    "load_data": "data",
+    "load_data": "data", "prepare_data": "data", "DataReport": "data",
+    "estimate": "estimators",
+    "compare_methods": "compare", "audit": "audit",
+    "measurement_report": "measurement",
+    "bootstrap": "bootstrap", "power_analysis": "power",
+    "measurement_invariance": "invariance", "compare_models": "comparison",
+    "modification_indices": "modindices", "residuals": "modindices",
+    "conceptual_diagram": "diagrams", "tested_diagram": "diagrams",
+    "measurement_diagram": "diagrams", "compare_diagram": "diagrams",
+    "save_figure": "diagrams", "build_report": "report",
+    "simulate_items": "simulate", "population_model": "simulate",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -52,6 +62,7 @@ class _Package(types.ModuleType):
     function by the module on the package, which the import system would otherwise do."""
 
     def __setattr__(self, name, value):
+        # fit, audit, bootstrap: functions named like their modules
         if isinstance(value, types.ModuleType) and name in _EXPORTS and \
                 _EXPORTS[name] == name:
             return
