@@ -196,13 +196,7 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
     if len(defined):
         table = pd.concat([table, _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov,
                                                 vcov_ok, ram)], ignore_index=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(table.se > 0, table.est / table.se, np.nan)
-    table["z"] = z
-    table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    table["ci_lower"] = np.where(table.se > 0, table.est - Z975 * table.se, table.est)
-    table["ci_upper"] = np.where(table.se > 0, table.est + Z975 * table.se, table.est)
-    table = table[ESTIMATE_COLUMNS + ["free"]]
+    table = wald_columns(table)
 
     fm = fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx)
 
@@ -253,6 +247,17 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs),
         latent_cov=latent_cov, vcov=vcov_df, data_report=report,
         info={"x": x.copy(), "optimizer": message})
+
+
+def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Add z, two-sided p and 95 % Wald interval; order the columns as lavaan's."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(table.se > 0, table.est / table.se, np.nan)
+    table["z"] = z
+    table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    table["ci_lower"] = np.where(table.se > 0, table.est - Z975 * table.se, table.est)
+    table["ci_upper"] = np.where(table.se > 0, table.est + Z975 * table.se, table.est)
+    return table[ESTIMATE_COLUMNS + ["free"]]
 
 
 def _invert_information(info: np.ndarray):

@@ -106,13 +106,11 @@ def _strip_comment(line: str) -> str:
     return line
 
 
-def _find_operator(s: str) -> tuple[int, str] | None:
-    """Position and text of the first operator outside parentheses and quotes."""
+def _top_level(s: str):
+    """Positions and characters outside parentheses and quotes."""
     depth = 0
     quote = None
-    i = 0
-    while i < len(s):
-        ch = s[i]
+    for i, ch in enumerate(s):
         if quote:
             if ch == quote:
                 quote = None
@@ -123,11 +121,15 @@ def _find_operator(s: str) -> tuple[int, str] | None:
         elif ch == ")":
             depth -= 1
         elif depth == 0:
-            for op in OPERATORS:
-                if s.startswith(op, i):
-                    # "a == b" must not be read as "=" + "="; a lone "=" is not an operator
-                    return i, op
-        i += 1
+            yield i, ch
+
+
+def _find_operator(s: str) -> tuple[int, str] | None:
+    """Position and text of the first operator outside parentheses and quotes."""
+    for i, _ in _top_level(s):
+        for op in OPERATORS:
+            if s.startswith(op, i):
+                return i, op
     return None
 
 
@@ -189,24 +191,12 @@ class Term:
 def _split_top(chunk: _Chunk, sep: str) -> list[_Chunk]:
     """Split on a separator character outside parentheses/quotes."""
     out = []
-    depth = 0
-    quote = None
     start = 0
-    s = chunk.text
-    for i, ch in enumerate(s):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == sep and depth == 0:
+    for i, ch in _top_level(chunk.text):
+        if ch == sep:
             out.append(chunk.slice(start, i))
             start = i + 1
-    out.append(chunk.slice(start, len(s)))
+    out.append(chunk.slice(start, len(chunk.text)))
     return out
 
 

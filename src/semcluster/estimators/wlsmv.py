@@ -331,7 +331,7 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
 
 def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report):
     """The SEMResult: estimates with thresholds, standardized values and their SEs."""
-    from ..fit import Z975, _defined_rows
+    from ..fit import _defined_rows
     from ..results import ESTIMATE_COLUMNS, SEMResult
     from ..standardized import RAM, standardized
 
@@ -372,13 +372,9 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
     if len(spec.defined):
         table = pd.concat([table, _defined_rows(spec, rows, x_full, vals, std_lv, std_all,
                                                 V_full, vcov_ok, ram)], ignore_index=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(table.se > 0, table.est / table.se, np.nan)
-    table["z"] = z
-    table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    table["ci_lower"] = np.where(table.se > 0, table.est - Z975 * table.se, table.est)
-    table["ci_upper"] = np.where(table.se > 0, table.est + Z975 * table.se, table.est)
-    table = table[ESTIMATE_COLUMNS + ["free"]]
+    from ..fit import wald_columns
+
+    table = wald_columns(table)
 
     warnings_ = []
     if not converged:
