@@ -86,7 +86,7 @@ def main():
     print(f"  semcluster, 2 processes: {times[2]:7.2f} s  ({n_boot / times[2]:6.1f} fits/s); "
           f"speed-up {times[1] / times[2]:.2f}")
     print(f"    replicates used {b.n_used}, failed {b.n_failed}, inadmissible "
-          f"{b.n_inadmissible}, refitted with the full engine {b.info['refitted_with_full_engine']}")
+          f"{b.n_inadmissible}")
     print(f"  naive semopy loop (new Model per replicate, 1 process, {k} timed, scaled): "
           f"{naive:7.2f} s; ratio to semcluster 2 processes {naive / times[2]:.1f}x")
     if lav is not None:

@@ -20,7 +20,9 @@ which the percentile interval excludes 0.  Bollen–Stine (1992): the data are f
 to Z = (X − x̄) S^{-1/2} Σ̂^{1/2}, whose covariance is the model-implied one, and the p-value of the
 model test is the share of replicates whose χ² is at least the observed χ².
 
-Failed replicates (no convergence, or a resample whose covariance matrix is singular) and
+Per replicate: BFGS from the full-sample estimates, Newton steps if BFGS stalls, and for the few
+nearly degenerate resamples a bounded SLSQP start (variances ≥ 0) followed by the unbounded
+path again.  Failed replicates (no convergence, or a singular resample covariance matrix) and
 inadmissible ones (a negative variance) are counted and reported; failed ones never enter the
 intervals, inadmissible ones only with ``exclude_inadmissible=False`` (the default, as lavaan).
 """
@@ -91,6 +93,8 @@ class _Replicator:
         S = self.covariance(X, seed_seq)
         try:
             opt = self.refitter.refit(S, self.n, gtol=self.gtol)
+            if not opt.converged:
+                opt = self.refitter.refit_bounded(S, self.n, gtol=self.gtol)
         except np.linalg.LinAlgError:        # a resample with a singular covariance matrix
             return None, False, np.nan
         if not opt.converged:
@@ -105,22 +109,6 @@ def _run_chunk(args):
     rep, X, seeds = args
     with threadpool_limits(1):
         return [rep.one(X, s) for s in seeds]
-
-
-def _retry_full(rep: _Replicator, engine, X, seed_seq):
-    """A replicate the fast path could not finish, refitted with the full engine (SLSQP from
-    the full-sample estimates, then Fisher scoring) in the calling process."""
-    S = rep.covariance(X, seed_seq)
-    try:
-        engine.set_moments(S, rep.n)       # S is in the engine's variable order
-        # capped: the replicates that get here are nearly degenerate (collinear factors, a
-        # likelihood flat toward infinity); a bounded SLSQP start rescues some of them
-        opt = engine.fit(x0=rep.x_hat, max_slsqp=300, max_scoring=40, gtol=rep.gtol)
-    except (np.linalg.LinAlgError, ValueError):
-        return None, False, np.nan
-    if not opt.converged:
-        return None, False, np.nan
-    return rep.outcome(opt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,17 +248,6 @@ def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
                               desc=f"bootstrap {spec.name}")
     timing["replicates"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    n_retried = 0
-    engine = None
-    for i, o in enumerate(outcomes):
-        if o[0] is None:
-            if engine is None:
-                from .engine import MLEngine
-
-                engine = MLEngine(spec)
-                engine.load(full.sample_cov, full.nobs)
-            n_retried += 1
-            outcomes[i] = _retry_full(rep, engine, X, children[i])
     labels = _labels(rep)
     theta_hat = rep.quantities(x_hat)
     ncol = len(theta_hat)
@@ -289,7 +266,6 @@ def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
     use = ok & (admissible if exclude_inadmissible else True)
     D = draws[use]
     lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
-    timing["retries"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     bca = bca and kind == "nonparametric"     # BCa needs the original data's jackknife
     jack = _jackknife(rep, X, x_hat) if bca else None
@@ -320,7 +296,6 @@ def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
                            kind=kind, seed=seed, ci=ci, bollen_stine_pvalue=bs_p, chisq=chisq,
                            info={"n_jobs": n_jobs, "backend": backend,
                                  "exclude_inadmissible": exclude_inadmissible,
-                                 "refitted_with_full_engine": n_retried,
                                  "seconds": timing})
 
 

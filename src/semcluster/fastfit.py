@@ -55,6 +55,8 @@ class FastRefitter:
         self.S = engine.S
         self.n = engine.n
         self._set_S(engine.S)
+        b = engine.model.get_bounds()
+        self.bounds = [b[i] for i in self.perm]       # variances >= 0, as semopy's SLSQP
 
     def _set_S(self, S):
         self.S = np.asarray(S, dtype=float)
@@ -139,6 +141,32 @@ class FastRefitter:
                         + (rho * rho * float(y @ Hy) + rho) * np.outer(s, s))
             x, f, g = xn, fn, gn
         return self._newton(x, gtol=gtol, start_iter=it)
+
+    def refit_bounded(self, S: np.ndarray, n: int, *, gtol: float = 1e-7) -> Optimum:
+        """Second try for a hard resample: SLSQP with variances bounded at 0 (what the full
+        engine does first, here with the fast gradient), then the unbounded path from that
+        point, so that a genuine negative-variance optimum is still found."""
+        from scipy.optimize import minimize
+
+        self._set_S(S)
+        self.n = int(n)
+
+        def f(x):
+            v = self.gradient(x)[0]
+            return v if np.isfinite(v) else 1e10
+
+        def g(x):
+            gr = self.gradient(x)[1]
+            return np.nan_to_num(gr)
+
+        r = minimize(f, self.x_hat, jac=g, method="SLSQP", bounds=self.bounds,
+                     options={"maxiter": 300})
+        start = self.x_hat
+        self.x_hat = r.x
+        try:
+            return self.refit(S, n, gtol=gtol)
+        finally:
+            self.x_hat = start
 
     def information(self, x: np.ndarray) -> np.ndarray:
         """Expected information of the whole sample, N/2·tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) (spec order).
