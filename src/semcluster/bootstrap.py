@@ -43,7 +43,7 @@ from .parallel import run_replicates
 class _Replicator:
     """Refit machinery and the quantities recorded per replicate; pickled to workers."""
 
-    def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, gtol: float = 1e-6):
+    def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, gtol: float = 1e-5):
         from .engine import MLEngine
         from .fastfit import FastRefitter
         from .fit import sample_covariance

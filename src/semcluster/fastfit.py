@@ -14,9 +14,10 @@ the full-sample estimates with
   solution (computed once).  Fisher scoring alone converges only linearly on resamples that fit
   worse than the original data; BFGS started from that matrix needs few steps.
 
-A refit has converged when max|∂F/∂θ| < ``gtol``; ``gtol = 1e-7`` keeps every estimate within
-about 1e-5 (relative) of the fully converged value (checked in the tests), far inside the
-foundation's 1e-3 agreement tolerance.  Replicates that do not converge here are refitted by the
+A refit has converged when max|∂F/∂θ| < ``gtol``.  The bootstrap uses ``gtol = 1e-5``, the
+loosest setting that keeps every estimate inside the foundation's 1e-3 agreement tolerance: on
+60 resamples of ``h1_h5`` the largest relative distance to a fully converged fit (gradient
+< 1e-10) was 2.8e-4 (the tests check < 1e-3 on every converged replicate they draw).  Replicates that do not converge here are refitted by the
 caller with the full engine (SLSQP + scoring) and, if that fails too, counted as failed.
 """
 from __future__ import annotations
