@@ -28,7 +28,8 @@ def run_replicates(fn, common: tuple, seeds: list, *, n_jobs: int = 1, backend: 
                    chunk_size: int | None = None) -> list:
     """Call ``fn((*common, chunk_of_seeds))`` over chunks; return per-seed results in order."""
     n_jobs = effective_jobs(n_jobs)
-    size = chunk_size or max(10, min(100, len(seeds) // (4 * n_jobs) or 1))
+    # small chunks balance the load: a few resamples cost 10-20x the others
+    size = chunk_size or max(5, min(50, len(seeds) // (16 * n_jobs) or 1))
     chunks = _chunks(list(seeds), size)
     tasks = [(*common, c) for c in chunks]
     bar = None
