@@ -32,7 +32,7 @@ def hs():
 def test_invariance_by_school_matches_lavaan(hs):
     ref = load("hs39_invariance")
     r = measurement_invariance(HS_MODEL, hs, group="school")
-    assert r.groups == tuple(sorted(ref["groups"]))
+    assert r.groups == tuple(ref["groups"])          # lavaan's order: first appearance
     for level in ("configural", "metric", "scalar", "strict"):
         f, t = ref["fit"][level], r.table.loc[level]
         assert t.npar == f["npar"] and t.df == f["df"]
@@ -46,6 +46,26 @@ def test_invariance_by_school_matches_lavaan(hs):
         assert row.chisq_diff == pytest.approx(ref["lrt"]["chisq_diff"][i], rel=1e-3)
         assert row.df_diff == ref["lrt"]["df_diff"][i]
         assert row.pvalue == pytest.approx(ref["lrt"]["pvalue"][i], abs=1e-4)
+
+
+def test_invariance_standard_errors_match_lavaan(hs):
+    """Expected-information SEs of the metric and scalar models (lavaan parameterEstimates)."""
+    ref = load("hs39_invariance_se")
+    r = measurement_invariance(HS_MODEL, hs, group="school", levels=("metric", "scalar"))
+    for level in ("metric", "scalar"):
+        e = r.estimates[level]
+        checked = 0
+        for row in ref[level]:
+            g = row["group"]
+            name = {"=~": f"{row['lhs']}->{row['rhs']}[g{g}]",
+                    "~~": f"{row['lhs']}~~{row['rhs']}[g{g}]",
+                    "~1": f"{row['lhs']}~1[g{g}]"}.get(row["op"])
+            if name not in e.index:
+                continue              # an equal parameter, listed once under group 1
+            assert e.loc[name, "est"] == pytest.approx(row["est"], abs=1e-3), name
+            assert e.loc[name, "se"] == pytest.approx(row["se"], rel=0.01), name
+            checked += 1
+        assert checked >= 45
 
 
 def test_modification_indices_top10_match_lavaan(hs):

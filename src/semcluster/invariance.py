@@ -174,6 +174,39 @@ class MultiGroupModel:
                     grad[k] += w * Gm[p_.i]
         return float(f), grad
 
+    def information(self, x, data):
+        """Expected information of the whole sample:
+        Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀ Σ⁻¹ ∂_lμ]."""
+        o = self.obs_ix
+        p = len(o)
+        info = np.zeros((self.npar, self.npar))
+        for g, (S, xbar, n) in enumerate(data):
+            Sigma, mu, (A, P, mvec, B) = self.moments(x, g)
+            Si = np.linalg.inv(Sigma)
+            C = B @ P @ B.T
+            u = B @ mvec
+            dS = np.zeros((self.npar, p, p))
+            dm = np.zeros((self.npar, p))
+            for p_ in self._fill[g]:
+                if p_.fixed is not None:
+                    continue
+                k = self.numbers[p_.key]
+                i, j = p_.i, p_.j
+                if p_.kind == "A":
+                    t = np.outer(B[:, i], C[j, :])
+                    dS[k] += (t + t.T)[np.ix_(o, o)]
+                    dm[k] += (B[:, i] * u[j])[o]
+                elif p_.kind == "P":
+                    t = np.outer(B[:, i], B[:, j])
+                    dS[k] += (t if i == j else t + t.T)[np.ix_(o, o)]
+                else:
+                    dm[k] += B[o, i]
+            SD = np.matmul(Si, dS)
+            q = self.npar
+            H = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
+            info += n * (0.5 * H + dm @ Si @ dm.T)
+        return info
+
     def start(self, data, single):
         """Start values: the pooled single-group ML solution, group means as intercepts."""
         x = np.zeros(self.npar)
@@ -200,13 +233,17 @@ class InvarianceResult:
     comparisons: pd.DataFrame      # each level vs the previous one: LRT, ΔCFI, ΔRMSEA, verdict
     groups: tuple
     nobs: dict
-    estimates: dict = field(default_factory=dict)    # level -> Series of parameter values
+    estimates: dict = field(default_factory=dict)    # level -> DataFrame est, se (expected
+                                                     # information) per parameter
 
 
 def _group_moments(df, obs, group_col):
     data = []
     labels = []
-    for g, sub in df.groupby(group_col, sort=True):
+    # groups in order of first appearance, as lavaan: the first is the reference group
+    # whose latent means are fixed at 0
+    for g in pd.unique(df[group_col]):
+        sub = df[df[group_col] == g]
         X = sub[obs].to_numpy(dtype=float)
         n = len(X)
         xbar = X.mean(axis=0)
@@ -284,7 +321,12 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
         st = _fit_stats(mg, res, data_g)
         st["level"] = level
         rows.append(st)
-        est[level] = pd.Series(res.x, index=mg.names)
+        try:
+            cov = np.linalg.inv(mg.information(res.x, data_g))
+            se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        except np.linalg.LinAlgError:
+            se = np.full(mg.npar, np.nan)
+        est[level] = pd.DataFrame({"est": res.x, "se": se}, index=mg.names)
     table = pd.DataFrame(rows).set_index("level")
     comps = []
     for a, b in zip(levels[:-1], levels[1:]):
