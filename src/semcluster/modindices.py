@@ -12,12 +12,12 @@ variables (and between latent variables) that the model fixes at zero.  The stan
 (``sepc_all``) scales the EPC as std.all scales an estimate: a loading by sd(factor)/sd(item), a
 covariance by the two residual SDs.
 
-Residuals of the covariance matrix (lavaan's ``resid``): ``raw`` S − Σ̂ and ``normalized``
-(s_ij − σ̂_ij)/√((s_ii s_jj + s_ij²)/N), both equal to lavaan 0.6.14's; ``standardized`` divides
-by the model-based standard error of the residual, Var(s − σ̂) = (Γ − Δ (Δ'Γ⁻¹Δ)⁻¹ Δ')/N with
-Γ = 2 D⁺(Σ̂⊗Σ̂)D⁺' (normal theory, expected information).  lavaan ≥ 0.6-6 computes its
-"standardized" residuals with an h1-based information instead, and the two differ (up to 1.0 on
-HS39): ours are *not* lavaan's; elements whose residual variance is ~0 are NaN.
+Residuals of the covariance matrix (lavaan's ``resid``): ``raw`` S − Σ̂; ``normalized``
+(s_ij − σ̂_ij)/√((s_ii s_jj + s_ij²)/N); ``standardized`` divides by the standard error of the
+residual, Var(s − σ̂) = QΓQᵀ/N with Γ = 2D⁺(S⊗S)D⁺ᵀ (normal theory, from the sample) and the
+projection Q = I − Δ(ΔᵀWΔ)⁻¹ΔᵀW, W the normal-theory weight at Σ̂ (lavaan ≥ 0.6-6); elements
+whose residual variance is ~0 (variances in a saturated block) are NaN.  All three equal
+lavaan 0.6.14's ``resid()`` (HS39: 5e-6, 5e-6 and 4e-5).
 """
 from __future__ import annotations
 
@@ -139,11 +139,12 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
         p = len(obs)
         Dup = duplication_matrix(p)
         Dplus = np.linalg.pinv(Dup)
-        Gamma = 2 * Dplus @ np.kron(Sig, Sig) @ Dplus.T
+        Gamma = 2 * Dplus @ np.kron(S, S) @ Dplus.T           # h1 ("unstructured")
+        W = np.linalg.inv(2 * Dplus @ np.kron(Sig, Sig) @ Dplus.T)
         cs = CovarianceStructure(result.spec, fixed_x_cov=result.sample_cov)
         _, Delta = cs.jacobian_vech(np.asarray(result.info["x"], dtype=float))
-        Gi = np.linalg.inv(Gamma)
-        V = (Gamma - Delta @ np.linalg.pinv(Delta.T @ Gi @ Delta) @ Delta.T) / n
+        Q = np.eye(len(Gamma)) - Delta @ np.linalg.pinv(Delta.T @ W @ Delta) @ Delta.T @ W
+        V = Q @ Gamma @ Q.T / n
         r, c = vech_indices(p)
         var = np.diag(V)
         out = np.full((p, p), np.nan)
