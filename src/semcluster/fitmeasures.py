@@ -6,7 +6,8 @@ shared/semopy-notes.md), so every figure here is computed from ``S`` (N-divisor 
 covariance), ``Sigma`` (model-implied covariance), N and the parameter count, with the
 formulas lavaan 0.6 uses (lavaan's ``lav_fit_*`` functions; Bentler 1990 for CFI, Tucker &
 Lewis 1973 for TLI, Steiger & Lind 1980 / Browne & Cudeck 1993 for RMSEA and its interval,
-Jöreskog & Sörbom 1984 for GFI/AGFI, Bentler 1995 for SRMR).
+Jöreskog & Sörbom 1984 for GFI/AGFI, Bentler 1995 for SRMR).  Every figure is tested against
+lavaan 0.6.14 (docs/agreement.md).
 """
 from __future__ import annotations
 
@@ -48,6 +49,29 @@ def baseline_sigma(S: np.ndarray, fixed_x_idx: list[int]) -> np.ndarray:
         ix = np.ix_(fixed_x_idx, fixed_x_idx)
         B[ix] = S[ix]
     return B
+
+
+def _gfi_vech(S, Sigma, fixed_x_idx):
+    """GFI on vech moments without the fixed-x block; returns (gfi, number of moments)."""
+    p = S.shape[0]
+    rows, cols = [], []
+    for j in range(p):
+        for i in range(j, p):
+            rows.append(i)
+            cols.append(j)
+    rows, cols = np.array(rows), np.array(cols)
+    D = np.zeros((p * p, len(rows)))
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        D[j * p + i, k] = 1.0
+        D[i * p + j, k] = 1.0
+    Dp = np.linalg.pinv(D)
+    W = np.linalg.inv(2 * Dp @ np.kron(Sigma, Sigma) @ Dp.T)
+    fx = set(fixed_x_idx)
+    keep = np.array([not (i in fx and j in fx) for i, j in zip(rows, cols)])
+    W = W[np.ix_(keep, keep)]
+    o = S[rows, cols][keep]
+    r = o - Sigma[rows, cols][keep]
+    return float(1 - (r @ W @ r) / (o @ W @ o)), int(keep.sum())
 
 
 def rmsea_interval(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
@@ -131,16 +155,17 @@ def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
     iu = np.tril_indices(p)
     srmr = float(np.sqrt(np.mean(R[iu] ** 2)))
 
-    # GFI / AGFI for ML (Jöreskog & Sörbom), as lavaan 0.6 computes them.  With exogenous
-    # observed covariates (fixed.x) lavaan 0.6.14 weights the residuals differently and we have
-    # not reproduced its figure (HS39 test model: 0.9854 vs lavaan's 0.9818), so none is given.
+    # GFI / AGFI for ML (Jöreskog & Sörbom), as lavaan 0.6 computes them: 1 − rᵀWr / sᵀWs on
+    # the non-duplicated moments with the normal-theory weight at Σ̂.  With fixed.x lavaan leaves
+    # the covariates' own (co)variances out of the moments (checked on the HS39 path model).
     if fixed_x_idx:
-        gfi = agfi = np.nan
+        gfi, _ = _gfi_vech(S, Sigma, fixed_x_idx)
+        nel = p * (p + 1) / 2            # lavaan's AGFI counts every moment here
     else:
         A = np.linalg.solve(Sigma, S)
         gfi = 1 - np.trace((A - np.eye(p)) @ (A - np.eye(p))) / np.trace(A @ A)
         nel = p * (p + 1) / 2
-        agfi = 1 - (nel / df) * (1 - gfi) if df > 0 else 1.0
+    agfi = 1 - (nel / df) * (1 - gfi) if df > 0 else 1.0
 
     logl = loglik(S, Sigma, n)
     logl_h1 = loglik(S, S, n)
