@@ -103,6 +103,27 @@ def rmsea_interval(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[
     return (float(np.sqrt(lam_l / (n * df))), float(np.sqrt(lam_u / (n * df))))
 
 
+def incremental_indices(chisq: float, df: int, chisq_b: float, df_b: int, n: int) -> dict:
+    """CFI, TLI, NFI and RMSEA (with interval and close-fit p) from χ², the baseline χ² and N,
+    as lavaan computes them for ML (shared by every estimator that reports a plain χ²)."""
+    t1 = max(chisq - df, 0.0)
+    t2 = max(chisq - df, chisq_b - df_b, 0.0)
+    cfi = 1.0 if t2 == 0 else 1 - t1 / t2
+    if df > 0 and df_b > 0:
+        tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1)
+    else:
+        tli = 1.0 if df == 0 else np.nan
+    nfi = (chisq_b - chisq) / chisq_b if chisq_b > 0 else np.nan
+    if df > 0:
+        rmsea = float(np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)))
+        lo, hi = rmsea_interval(chisq, df, n)
+        rmsea_p = float(stats.ncx2.sf(chisq, df, n * df * 0.05 ** 2))
+    else:
+        rmsea, lo, hi, rmsea_p = 0.0, 0.0, 0.0, np.nan
+    return {"cfi": cfi, "tli": tli, "nfi": nfi, "rmsea": rmsea, "rmsea_ci_lower": lo,
+            "rmsea_ci_upper": hi, "rmsea_pvalue": rmsea_p}
+
+
 def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
                  fixed_x_idx: list[int] | None = None) -> pd.Series:
     """All fit measures of an ML fit, with lavaan's names.
@@ -133,21 +154,10 @@ def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
     df_b = ndat - (p - nx)
     pvalue_b = float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else np.nan
 
-    t1 = max(chisq - df, 0.0)
-    t2 = max(chisq - df, chisq_b - df_b, 0.0)
-    cfi = 1.0 if t2 == 0 else 1 - t1 / t2
-    if df > 0 and df_b > 0:
-        tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1)
-    else:
-        tli = 1.0 if df == 0 else np.nan
-    nfi = (chisq_b - chisq) / chisq_b if chisq_b > 0 else np.nan
-
-    if df > 0:
-        rmsea = float(np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)))
-        lo, hi = rmsea_interval(chisq, df, n)
-        rmsea_p = float(stats.ncx2.sf(chisq, df, n * df * 0.05 ** 2))
-    else:
-        rmsea, lo, hi, rmsea_p = 0.0, 0.0, 0.0, np.nan
+    idx = incremental_indices(chisq, df, chisq_b, df_b, n)
+    cfi, tli, nfi = idx["cfi"], idx["tli"], idx["nfi"]
+    rmsea, lo, hi, rmsea_p = (idx["rmsea"], idx["rmsea_ci_lower"], idx["rmsea_ci_upper"],
+                              idx["rmsea_pvalue"])
 
     # SRMR (Bentler): residuals scaled by the sample SDs, over the p(p+1)/2 unique elements
     d = 1 / np.sqrt(np.diag(S))

@@ -398,7 +398,7 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int)
     SRMR, GFI and AGFI use the EM moments as the "sample" moments, as lavaan does; SRMR includes
     the mean residuals (lavaan's ``srmr_bentler`` with a mean structure).
     """
-    from ..fitmeasures import rmsea_interval
+    from ..fitmeasures import incremental_indices
 
     p = structure.p
     q = structure.q
@@ -410,17 +410,10 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int)
     chisq_b = 2 * (sol.loglik_h1 - sol.loglik_baseline)
     df_b = ndat - 2 * p
     pvalue_b = float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else np.nan
-    t1 = max(chisq - df, 0.0)
-    t2 = max(chisq - df, chisq_b - df_b, 0.0)
-    cfi = 1.0 if t2 == 0 else 1 - t1 / t2
-    tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1) if df > 0 else 1.0
-    nfi = (chisq_b - chisq) / chisq_b
-    if df > 0:
-        rmsea = float(np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)))
-        lo, hi = rmsea_interval(chisq, df, n)
-        rmsea_p = float(stats.ncx2.sf(chisq, df, n * df * 0.05 ** 2))
-    else:
-        rmsea, lo, hi, rmsea_p = 0.0, 0.0, 0.0, np.nan
+    idx = incremental_indices(chisq, df, chisq_b, df_b, n)
+    cfi, tli, nfi = idx["cfi"], idx["tli"], idx["nfi"]
+    rmsea, lo, hi, rmsea_p = (idx["rmsea"], idx["rmsea_ci_lower"], idx["rmsea_ci_upper"],
+                              idx["rmsea_pvalue"])
     S = sol.sigma_h1
     M = sol.mu_h1
     Sigma = structure.sigma(sol.x)
