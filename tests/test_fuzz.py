@@ -32,6 +32,34 @@ def _outcome(kind: str, exc: BaseException | None = None) -> None:
     TALLY[kind] += 1
 
 
+def _check_result(res, n_rows: int) -> None:
+    """What any result must satisfy, whatever the damage: no silent nonsense.
+
+    A result is either flagged (not converged or not admissible, with a warning saying so) or
+    it is a proper solution: npar equal to the number of free parameters listed, finite
+    estimates, χ² ≥ 0, positive finite SEs for every free parameter, an implied covariance
+    matrix that is symmetric positive definite, and R² in [0, 1].
+    """
+    import numpy as np
+
+    assert 2 <= res.nobs <= n_rows
+    fm = res.fit_measures
+    free = res.estimates[res.estimates["free"] > 0]
+    assert int(fm["npar"]) == free["free"].nunique()
+    if not (res.converged and res.admissible):
+        assert res.warnings, "a flagged result must say why"
+        return
+    assert np.isfinite(res.estimates["est"]).all()
+    assert fm["chisq"] >= -1e-8 and np.isfinite(fm["chisq"])
+    se = free["se"].to_numpy(float)
+    assert np.all(np.isfinite(se) & (se > 0)), "free parameter without a usable SE"
+    S = res.implied_cov.to_numpy()
+    np.testing.assert_allclose(S, S.T, atol=1e-10 * max(1.0, np.abs(S).max()))
+    assert np.linalg.eigvalsh(S).min() > 0
+    r2 = res.r2.to_numpy(float)
+    assert np.all((r2 >= -1e-10) & (r2 <= 1 + 1e-10))
+
+
 # ---------------------------------------------------------------------------------------------
 # model text
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +139,7 @@ def test_mutated_models_that_parse_also_fit():
         try:
             res = fit(read_model(text), df)
             _outcome("result")
-            assert res.nobs == len(df)
+            _check_result(res, len(df))
         except SemclusterError:
             _outcome("clean_error")
 
@@ -173,7 +201,7 @@ def _run_data(path: Path, mapping, choice) -> None:
                 ordered = spec.observed if estimator == "WLSMV" else None
                 X, rep = prepare_data(df, spec.observed, missing=missing, ordered=ordered)
                 res = estimate(spec, X, rep, estimator=estimator, ordered=ordered)
-            assert res.nobs >= 2
+            _check_result(res, len(df))
             _outcome("result")
         except SemclusterError:
             _outcome("clean_error")

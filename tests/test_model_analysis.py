@@ -1,5 +1,11 @@
 """Model comparison, invariance, modification indices, mediation and residuals against lavaan
-0.6.14 (fixtures and R script: tests/fixtures/models/). Tolerances as the foundation's."""
+0.6.14 (fixtures and R script: tests/fixtures/models/).
+
+Tolerances follow the agreement reached (largest differences measured 2026-12-01 in brackets):
+χ² 1e-6 relative [< 1e-8], CFI/TLI/RMSEA 1e-5 [< 1e-7], logL/AIC/BIC 1e-4 [< 1e-6], estimates
+1e-4 [4e-6], SEs 2e-4 relative [4e-6], MI 1e-3 [2e-5], EPC 1e-5 [1e-6], residuals 1e-5 raw and
+normalized [5e-6], 2e-4 standardized [4e-5]. Every loop over reference rows asserts how many it
+checked, so an empty fixture cannot pass."""
 from __future__ import annotations
 
 import json
@@ -36,16 +42,17 @@ def test_invariance_by_school_matches_lavaan(hs):
     for level in ("configural", "metric", "scalar", "strict"):
         f, t = ref["fit"][level], r.table.loc[level]
         assert t.npar == f["npar"] and t.df == f["df"]
-        assert t.chisq == pytest.approx(f["chisq"], rel=1e-3)
+        assert t.chisq == pytest.approx(f["chisq"], rel=1e-6)
         for k in ("cfi", "tli", "rmsea"):
-            assert t[k] == pytest.approx(f[k], abs=1e-3), (level, k)
+            assert t[k] == pytest.approx(f[k], abs=1e-5), (level, k)
         for k in ("logl", "aic", "bic"):
-            assert t[k] == pytest.approx(f[k], abs=0.01), (level, k)
-        assert t.baseline_chisq == pytest.approx(f["baseline.chisq"], rel=1e-3)
+            assert t[k] == pytest.approx(f[k], abs=1e-4), (level, k)
+        assert t.baseline_chisq == pytest.approx(f["baseline.chisq"], rel=1e-6)
+    assert len(r.comparisons) == 3 == len(ref["lrt"]["chisq_diff"]) - 1
     for i, row in enumerate(r.comparisons.itertuples(), start=1):
-        assert row.chisq_diff == pytest.approx(ref["lrt"]["chisq_diff"][i], rel=1e-3)
+        assert row.chisq_diff == pytest.approx(ref["lrt"]["chisq_diff"][i], rel=1e-5)
         assert row.df_diff == ref["lrt"]["df_diff"][i]
-        assert row.pvalue == pytest.approx(ref["lrt"]["pvalue"][i], abs=1e-4)
+        assert row.pvalue == pytest.approx(ref["lrt"]["pvalue"][i], abs=1e-6)
 
 
 def test_invariance_standard_errors_match_lavaan(hs):
@@ -62,23 +69,24 @@ def test_invariance_standard_errors_match_lavaan(hs):
                     "~1": f"{row['lhs']}~1[g{g}]"}.get(row["op"])
             if name not in e.index:
                 continue              # an equal parameter, listed once under group 1
-            assert e.loc[name, "est"] == pytest.approx(row["est"], abs=1e-3), name
-            assert e.loc[name, "se"] == pytest.approx(row["se"], rel=0.01), name
+            assert e.loc[name, "est"] == pytest.approx(row["est"], abs=1e-4), name
+            assert e.loc[name, "se"] == pytest.approx(row["se"], rel=2e-4), name
             checked += 1
         assert checked >= 45
 
 
 def test_modification_indices_top10_match_lavaan(hs):
     ref = load("hs39_modindices")["mi"][:10]
+    assert len(ref) == 10
     mi = modification_indices(semcluster.fit(HS_MODEL, hs))
     for r in ref:
         hit = mi[(mi.lhs == r["lhs"]) & (mi.op == r["op"]) & (mi.rhs == r["rhs"])]
         if hit.empty:
             hit = mi[(mi.lhs == r["rhs"]) & (mi.op == r["op"]) & (mi.rhs == r["lhs"])]
         h = hit.iloc[0]
-        assert h.mi == pytest.approx(r["mi"], abs=1e-2)
-        assert h.epc == pytest.approx(r["epc"], abs=1e-3)
-        assert h.sepc_all == pytest.approx(r["sepc.all"], abs=1e-3)
+        assert h.mi == pytest.approx(r["mi"], abs=1e-3)
+        assert h.epc == pytest.approx(r["epc"], abs=1e-5)
+        assert h.sepc_all == pytest.approx(r["sepc.all"], abs=1e-5)
     assert list(mi.head(3).mi.round(1)) == [round(r["mi"], 1) for r in ref[:3]]
 
 
@@ -87,11 +95,11 @@ def test_residuals_match_lavaan(hs):
     res = semcluster.fit(HS_MODEL, hs)
     for kind in ("raw", "normalized"):
         R = residuals(res, kind).loc[ref["names"], ref["names"]].to_numpy()
-        np.testing.assert_allclose(R, np.array(ref[kind], dtype=float), atol=1e-3)
+        np.testing.assert_allclose(R, np.array(ref[kind], dtype=float), atol=1e-5)
     z = residuals(res, "standardized").loc[ref["names"], ref["names"]].to_numpy()
     zr = np.array(ref["standardized"], dtype=float)
     off = ~np.eye(len(z), dtype=bool)                # lavaan's diagonal is ~0/~0
-    np.testing.assert_allclose(z[off], zr[off], atol=1e-3)
+    np.testing.assert_allclose(z[off], zr[off], atol=2e-4)
     top = largest_residuals(res, "normalized", k=5)
     assert len(top) == 5 and top.normalized.abs().is_monotonic_decreasing
 
@@ -100,25 +108,26 @@ def test_mediation_defined_parameters_match_lavaan():
     ref = {r["lhs"]: r for r in load("mediation_ks")["defined"]}
     res = semcluster.fit("mediation_ks")
     d = res.defined().set_index("lhs")
-    assert set(d.index) == set(ref)
+    assert set(d.index) == set(ref) and len(ref) >= 3
     for name, r in ref.items():
-        assert d.loc[name, "est"] == pytest.approx(r["est"], abs=1e-3)
-        assert d.loc[name, "se"] == pytest.approx(r["se"], rel=0.01)
-        assert d.loc[name, "std_all"] == pytest.approx(r["std.all"], abs=1e-3)
+        assert d.loc[name, "est"] == pytest.approx(r["est"], abs=1e-4)
+        assert d.loc[name, "se"] == pytest.approx(r["se"], rel=2e-4)
+        assert d.loc[name, "std_all"] == pytest.approx(r["std.all"], abs=1e-4)
 
 
 def test_model_comparison_matches_lavaan():
     ref = load("study_comparison")
     table, tests, results = compare_models(["h1_h5", "revised", "second_order", "one_factor"])
+    assert set(ref["fit"]) == {"h1_h5", "revised", "second_order", "one_factor"}
     for m, f in ref["fit"].items():
         t = table.loc[m]
-        assert t.chisq == pytest.approx(f["chisq"], rel=1e-3)
+        assert t.chisq == pytest.approx(f["chisq"], rel=1e-6)
         assert t.df == f["df"]
-        assert t.aic == pytest.approx(f["aic"], abs=0.01)
-        assert t.bic == pytest.approx(f["bic"], abs=0.01)
+        assert t.aic == pytest.approx(f["aic"], abs=1e-4)
+        assert t.bic == pytest.approx(f["bic"], abs=1e-4)
     lr = tests.set_index(["restricted", "full"])
     assert lr.loc[("revised", "h1_h5"), "chisq_diff"] == pytest.approx(
-        ref["lrt_revised_h1_h5"]["chisq_diff"], rel=1e-3)
+        ref["lrt_revised_h1_h5"]["chisq_diff"], rel=1e-5)
     assert lr.loc[("second_order", "h1_h5"), "df_diff"] == ref["lrt_second_order_h1_h5"]["df_diff"]
 
 
