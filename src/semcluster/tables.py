@@ -80,9 +80,10 @@ def tidy(data, *, label: str | None = None) -> pd.DataFrame:
     else:
         df.columns = [str(c) for c in df.columns]
     idx = df.index
-    plain_range = (isinstance(idx, pd.RangeIndex) and idx.name is None) or (
-        idx.name is None and not isinstance(idx, pd.MultiIndex)
-        and pd.api.types.is_integer_dtype(idx) and list(idx) == list(range(len(idx))))
+    # an unnamed integer index is pandas' row numbering (perhaps of a filtered table), not a
+    # label: dropped
+    plain_range = (idx.name is None and not isinstance(idx, pd.MultiIndex)
+                   and pd.api.types.is_integer_dtype(idx))
     if not plain_range:
         if isinstance(idx, pd.MultiIndex):
             idx = idx.set_names([n if n is not None else (label if i == 0 and label else
@@ -180,7 +181,7 @@ def formatted(data, *, label: str | None = None, digits: int = 3,
     for c in df.columns:
         kind = _column_kind(c, df[c])
         col = df[c]
-        if row_kinds is not None and pd.api.types.is_numeric_dtype(col) and kind == "number":
+        if row_kinds is not None and c != first and kind == "number" and _is_numeric(col):
             out[c] = [format_number(v, digits=digits, kind=rk or "number", missing=missing)
                       for v, rk in zip(col, row_kinds)]
         else:
@@ -188,10 +189,20 @@ def formatted(data, *, label: str | None = None, digits: int = 3,
     return out
 
 
+def _is_numeric(col: pd.Series) -> bool:
+    """Numbers (blanks allowed), not booleans: also an object column of mixed ints/floats."""
+    if pd.api.types.is_bool_dtype(col):
+        return False
+    if pd.api.types.is_numeric_dtype(col):
+        return True
+    v = col.dropna()
+    return len(v) > 0 and all(isinstance(x, (int, float, np.integer, np.floating))
+                              and not isinstance(x, (bool, np.bool_)) for x in v)
+
+
 def _numeric_columns(df: pd.DataFrame) -> set:
     t = tidy(df)
-    return {c for c in t.columns if pd.api.types.is_numeric_dtype(t[c])
-            and not pd.api.types.is_bool_dtype(t[c])}
+    return {c for c in t.columns if _is_numeric(t[c])}
 
 
 # -- renderers -----------------------------------------------------------------------------------
