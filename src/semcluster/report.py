@@ -62,21 +62,6 @@ def fit_table(fm: pd.Series, keys) -> pd.DataFrame:
                                                 for k in keys], dtype=object)})
 
 
-def flags_table(flags: pd.DataFrame) -> pd.DataFrame:
-    """The threshold checks with each HTMT pair once (strict .85 and liberal .90 side by side)."""
-    fl = flags.copy()
-    lib = fl.figure.str.endswith(" (liberal)")
-    liberal = fl[lib].assign(figure=lambda d: d.figure.str.replace(" (liberal)", "",
-                                                                   regex=False))
-    out = fl[~lib].copy()
-    out.insert(3, "threshold_liberal", out.figure.map(dict(zip(liberal.figure,
-                                                               liberal.threshold))))
-    out.insert(5, "passes_liberal", out.figure.map(dict(zip(liberal.figure, liberal.passes))))
-    out["passes_liberal"] = out["passes_liberal"].astype(object).where(
-        out["passes_liberal"].notna(), None)
-    return out.reset_index(drop=True)
-
-
 def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
                  power_reps: int = 200, power_grid=(100, 160, 250, 400, 600), n_jobs: int = -1,
                  seed: int = 20231124, progress: bool = True) -> Path:
@@ -145,7 +130,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     step("data")
 
     # 2. measurement quality ------------------------------------------------------------------
-    from .measurement import measurement_report
+    from .measurement import flags_table, measurement_report
 
     cfa_res = fit("cfa", X)
     mrep = measurement_report("cfa", X, result=cfa_res, parallel_iter=100, scale=(1, 7))
