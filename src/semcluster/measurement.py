@@ -348,7 +348,8 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
 
 
 def flags_table(flags: pd.DataFrame) -> pd.DataFrame:
-    """The threshold checks with each HTMT pair once (strict .85 and liberal .90 side by side)."""
+    """The threshold checks with each HTMT pair once (strict .85 and liberal .90 side by side);
+    the figure checked is in column ``observed``."""
     fl = flags.copy()
     lib = fl.figure.str.endswith(" (liberal)")
     liberal = fl[lib].assign(figure=lambda d: d.figure.str.replace(" (liberal)", "",
@@ -359,4 +360,4 @@ def flags_table(flags: pd.DataFrame) -> pd.DataFrame:
     out.insert(5, "passes_liberal", out.figure.map(dict(zip(liberal.figure, liberal.passes))))
     out["passes_liberal"] = out["passes_liberal"].astype(object).where(
         out["passes_liberal"].notna(), None)
-    return out.reset_index(drop=True)
+    return out.rename(columns={"value": "observed"}).reset_index(drop=True)
