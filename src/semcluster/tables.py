@@ -96,6 +96,7 @@ def tidy(data, *, label: str | None = None) -> pd.DataFrame:
     else:
         df = df.reset_index(drop=True)
     _blank_fixed(df)
+    _count_rows_as_integers(df)
     for c in df.columns:
         s = df[c]
         if pd.api.types.is_float_dtype(s) and is_count_name(c):
@@ -103,6 +104,25 @@ def tidy(data, *, label: str | None = None) -> pd.DataFrame:
             if len(v) and np.all(np.isfinite(v)) and np.all(v == np.round(v)):
                 df[c] = s.round().astype("Int64")
     return df
+
+
+def _count_rows_as_integers(df: pd.DataFrame) -> None:
+    """In a long "label | value" table, whole-number values of rows labelled as counts
+    (``df``, ``npar`` ...) become integers (the column turns to object dtype)."""
+    if len(df.columns) < 2 or pd.api.types.is_numeric_dtype(df[df.columns[0]]):
+        return
+    rows = df[df.columns[0]].map(lambda v: isinstance(v, str) and is_count_name(v)).to_numpy()
+    if not rows.any():
+        return
+    for c in df.columns[1:]:
+        col = df[c]
+        if not pd.api.types.is_float_dtype(col):
+            continue
+        vals = col.to_numpy()
+        ok = rows & np.isfinite(vals) & (vals == np.round(np.nan_to_num(vals)))
+        if ok.any():
+            df[c] = pd.Series([int(round(v)) if k else v for v, k in zip(vals, ok)],
+                              index=df.index, dtype=object)
 
 
 def _blank_fixed(df: pd.DataFrame) -> None:
