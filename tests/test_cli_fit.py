@@ -32,7 +32,7 @@ def test_fit_hs39_json_matches_lavaan(tmp_path, capsys):
     out = tmp_path / "res.json"
     assert main(["fit", str(model), "--data", HS, "--json", str(out), "--standardized"]) == 0
     text = capsys.readouterr().out
-    assert "Latent variables:" in text and "R-square:" in text and "RMSEA" in text
+    assert "Latent Variables:" in text and "R-Square:" in text and "RMSEA" in text
     d = json.loads(out.read_text())
     assert JSON_KEYS <= set(d)
     assert FIT_KEYS <= set(d["fit_measures"])

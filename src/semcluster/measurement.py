@@ -345,3 +345,19 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
         fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
         kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=pd.DataFrame(flags),
         thresholds=th)
+
+
+def flags_table(flags: pd.DataFrame) -> pd.DataFrame:
+    """The threshold checks with each HTMT pair once (strict .85 and liberal .90 side by side);
+    the figure checked is in column ``observed``."""
+    fl = flags.copy()
+    lib = fl.figure.str.endswith(" (liberal)")
+    liberal = fl[lib].assign(figure=lambda d: d.figure.str.replace(" (liberal)", "",
+                                                                   regex=False))
+    out = fl[~lib].copy()
+    out.insert(3, "threshold_liberal", out.figure.map(dict(zip(liberal.figure,
+                                                               liberal.threshold))))
+    out.insert(5, "passes_liberal", out.figure.map(dict(zip(liberal.figure, liberal.passes))))
+    out["passes_liberal"] = out["passes_liberal"].astype(object).where(
+        out["passes_liberal"].notna(), None)
+    return out.rename(columns={"value": "observed"}).reset_index(drop=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import tables
 from .errors import SemclusterError
 
 MARKER = ".semcluster-report"
@@ -37,35 +38,28 @@ class Section:
     figures: list = field(default_factory=list)     # (name, caption, Figure)
 
 
-def _fmt(df: pd.DataFrame, digits=3) -> pd.DataFrame:
-    out = df.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
-    return out
-
-
 def _md_table(df: pd.DataFrame) -> str:
-    df = _fmt(df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex)
-              else df)
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(v).replace("|", "/") for v in r.values) + " |")
-    return "\n".join(lines)
+    return tables.to_markdown(df)
 
 
 def _html_table(df: pd.DataFrame) -> str:
-    df = _fmt(df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex)
-              else df)
-    return df.to_html(index=False, border=0, classes="tbl", escape=True)
+    return tables.to_html(df)
 
 
-def _flat(df: pd.DataFrame) -> pd.DataFrame:
-    if isinstance(df.columns, pd.MultiIndex):
-        df = df.copy()
-        df.columns = ["_".join(str(x) for x in c if x) for c in df.columns]
-    return df
+FIT_LABELS = {
+    "chisq": "χ² (model test)", "df": "degrees of freedom", "pvalue": "p-value (χ²)",
+    "cfi": "CFI", "tli": "TLI", "rmsea": "RMSEA", "rmsea_ci_lower": "RMSEA 90 % CI lower",
+    "rmsea_ci_upper": "RMSEA 90 % CI upper", "srmr": "SRMR", "aic": "AIC", "bic": "BIC",
+}
+
+
+def fit_table(fm: pd.Series, keys) -> pd.DataFrame:
+    """Fit measures as a labelled long table: lavaan's name, what it is, its value."""
+    return pd.DataFrame({"measure": list(keys),
+                         "description": [FIT_LABELS.get(k, k) for k in keys],
+                         "estimate": pd.Series([int(fm[k]) if tables.is_count_name(k) and
+                                                float(fm[k]).is_integer() else float(fm[k])
+                                                for k in keys], dtype=object)})
 
 
 def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
@@ -136,7 +130,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     step("data")
 
     # 2. measurement quality ------------------------------------------------------------------
-    from .measurement import measurement_report
+    from .measurement import flags_table, measurement_report
 
     cfa_res = fit("cfa", X)
     mrep = measurement_report("cfa", X, result=cfa_res, parallel_iter=100, scale=(1, 7))
@@ -149,15 +143,18 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                                                            "alpha_ci_lower", "alpha_ci_upper",
                                                            "omega", "cr", "ave_std"]
                                                 if c in rel.columns]]))
-    s.tables.append(("fornell_larcker", "Fornell–Larcker: √AVE on the diagonal",
-                     mrep.fornell_larcker))
-    s.tables.append(("htmt", "HTMT (Henseler et al. 2015)", mrep.htmt))
+    s.tables.append(("fornell_larcker", "Fornell–Larcker: √AVE on the diagonal, latent "
+                     "correlations off it; passes = √AVE above every correlation",
+                     mrep.fornell_larcker.rename_axis("construct")))
+    s.tables.append(("htmt", "HTMT (Henseler et al. 2015)",
+                     mrep.htmt.rename_axis("construct")))
     fails = mrep.flags[~mrep.flags.passes]
     s.paragraphs.append(f"{len(fails)} of {len(mrep.flags)} threshold checks fail "
                         f"(thresholds and their sources in the flags table); KMO = "
                         f"{mrep.sphericity['kmo']:.3f}; parallel analysis suggests "
                         f"{mrep.parallel['n_factors']} factor(s).")
-    s.tables.append(("measurement_flags", "Threshold checks", mrep.flags))
+    s.tables.append(("measurement_flags", "Threshold checks (HTMT: strict .85 and liberal "
+                     ".90 thresholds)", flags_table(mrep.flags)))
     results["measurement"] = {"reliability": rel.reset_index().to_dict("records"),
                               "kmo": mrep.sphericity["kmo"],
                               "parallel_factors": mrep.parallel["n_factors"]}
@@ -169,9 +166,11 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     keys = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower",
             "rmsea_ci_upper", "srmr", "aic", "bic"]
     s.tables.append(("cfa_fit", "Fit of the six-factor CFA (ML)",
-                     cfa_res.fit_measures[keys].to_frame("value")))
-    s.tables.append(("cfa_loadings", "Standardized loadings",
-                     cfa_res.loadings()[["lhs", "rhs", "est", "se", "std_all"]]))
+                     fit_table(cfa_res.fit_measures, keys)))
+    s.tables.append(("cfa_loadings", "Loadings (est, SE, z, p; fixed markers have no SE) and "
+                     "standardized loadings (std_all)",
+                     cfa_res.loadings()[["lhs", "rhs", "est", "se", "z", "pvalue", "std_all"]]
+                     .rename(columns={"lhs": "factor", "rhs": "item"})))
     results["cfa"] = {k: float(cfa_res.fit_measures[k]) for k in keys}
     sections.append(s)
     step("cfa")
@@ -206,15 +205,21 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
 
     s = Section("compare", "5. Regression vs SEM")
     comp = compare_methods(X, sem_result=res)
-    table = comp.table
+    table = comp.long()
+    r2 = comp.r2
     if not published:
         keep = ["ols_data", "sem_data"]
-        table = table[[("path", "")] + [c for c in table.columns if c[0] in keep]]
+        table = table[table.method.isin(keep)].reset_index(drop=True)
+        r2 = r2[keep]
         s.paragraphs.append("Columns from the paper's published tables are left out: they "
                             "belong to the paper's data, not to this file.")
-    s.tables.append(("regression_vs_sem", "Standardized β, SE, p and verdict by method: "
-                     + "; ".join(f"{k} = {v}" for k, v in METHODS.items()), _flat(table)))
-    s.tables.append(("r2_by_method", "R² of IN by method", comp.r2.to_frame("r2")))
+    s.tables.append(("regression_vs_sem", "Standardized β, SE, p and verdict by hypothesis "
+                     "and method: " + "; ".join(f"{k} = {v}" for k, v in METHODS.items()
+                                                if k in set(table.method)), table))
+    s.tables.append(("r2_by_method", "R² of IN by method",
+                     pd.DataFrame({"method": list(r2.index),
+                                   "description": [METHODS[m] for m in r2.index],
+                                   "r2": r2.to_numpy(dtype=float)})))
     if published:
         s.paragraphs += list(comp.explanation)
     results["compare"] = comp.to_dict()
@@ -231,8 +236,9 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
         s.paragraphs.append(f"{counts.get('inconsistent', 0)} of {len(a)} checks are "
                             f"inconsistent (rounding taken into account).")
         s.tables.append(("audit", "Consistency checks", a[["check", "item", "published",
-                                                          "recomputed_low",
-                                                          "recomputed_high", "verdict"]]))
+                                                          "recomputed", "recomputed_low",
+                                                          "recomputed_high", "difference",
+                                                          "verdict", "detail"]]))
         results["audit"] = counts
     else:
         s.paragraphs.append("Left out: the audit checks the paper's published tables.")
@@ -300,7 +306,8 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
             vers[pkg] = "not installed"
     vers["python"] = platform.python_version()
     s = Section("software", "10. Software and seeds")
-    s.tables.append(("software", "Versions", pd.Series(vers).to_frame("version")))
+    s.tables.append(("software", "Versions",
+                     pd.DataFrame({"package": list(vers), "version": list(vers.values())})))
     s.paragraphs.append(f"Seeds: bootstrap {seed}, power {seed + 1}, synthetic data 20131101. "
                         f"Run time {time.perf_counter() - t_start:.1f} s.")
     results["software"] = vers
@@ -322,7 +329,7 @@ h1{font-size:1.7em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table.tbl{border-collapse:collapse;font-size:.82em;margin:.6em 0 1.4em}
 table.tbl th,table.tbl td{padding:.22em .55em;border-bottom:1px solid #e6e6e6;text-align:left;
 white-space:nowrap}table.tbl td:last-child{white-space:normal}
-table.tbl th{background:#f4f6fa}figure{margin:1em 0}figure img{max-width:100%;
+table.tbl th{background:#f4f6fa}table.tbl .num{text-align:right}figure{margin:1em 0}figure img{max-width:100%;
 border:1px solid #eee}figcaption{font-size:.9em;color:#444}.note{background:#fff8e1;
 padding:.6em 1em;border-left:4px solid #f0b400}nav a{margin-right:.8em}"""
 
@@ -349,7 +356,7 @@ def _write(out: Path, sections, results, published) -> Path:
                 md += [ptxt, ""]
                 body.append(f"<p>{html.escape(ptxt).replace('**', '')}</p>")
             for name, cap, df in s.tables:
-                df.to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
+                tables.tidy(df).to_csv(tmp / "tables" / f"{name}.csv", index=False)
                 md += [f"**{cap}** (`tables/{name}.csv`)", "", _md_table(df), ""]
                 body.append(f"<p><b>{html.escape(cap)}</b></p>{_html_table(df)}")
             for name, cap, fig in s.figures:

@@ -123,89 +123,282 @@ class SEMResult:
                 f"converged={self.converged}, admissible={self.admissible}>")
 
 
-def _f(v, width=9, dec=3):
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return " " * (width - 1) + "-" if width else "-"
-    return f"{v:{width}.{dec}f}"
+def _finite(v) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
 
 
-def format_summary(res: SEMResult, standardized: bool = True) -> str:
+def _num(v, dec=3) -> str:
+    return f"{float(v):.{dec}f}" if _finite(v) else ""
+
+
+def _count(v) -> str:
+    if not _finite(v):
+        return ""
+    v = float(v)
+    return str(int(round(v))) if abs(v - round(v)) < 1e-9 else f"{v:.3f}"
+
+
+_LABEL_WIDTH = 54      # lavaan: a label, then the first column ending at character 54
+_COLUMN_WIDTH = 12     # each further (Scaled / Robust) column
+
+
+def _line(label: str, *values: str) -> str:
+    """``  label ........ value1      value2`` in lavaan's fit-measure layout."""
+    s = f"  {label}"
+    if not values:
+        return s
+    first = values[0] or ""
+    s = s.ljust(max(_LABEL_WIDTH - len(first), len(s) + 1)) + first
+    for v in values[1:]:
+        s += (v or "").rjust(_COLUMN_WIDTH)
+    return s.rstrip()
+
+
+def _fit_sections(res: "SEMResult") -> list[str]:
+    """Header and fit measures, section by section as lavaan's ``summary(fit.measures=TRUE)``."""
+    from . import __version__
+
     fm = res.fit_measures
+    g = fm.get
+    robust = _finite(g("chisq_scaled"))          # MLR (Yuan-Bentler) or WLSMV (scaled, shifted)
+    wlsmv = res.estimator == "WLSMV"
+    fiml = res.info.get("missing") == "fiml"
     out = []
-    out.append(f"semcluster {res.estimator} fit of model '{res.spec.name}' ({res.spec.source})")
-    out.append(f"  converged: {'yes' if res.converged else 'NO'}   "
-               f"admissible: {'yes' if res.admissible else 'NO'}   observations: {res.nobs}"
-               f"   free parameters: {int(fm['npar'])}")
+    iters = res.info.get("iterations")
+    ended = "ended normally" if res.converged else "did NOT end normally (no convergence)"
+    out.append(f"semcluster {__version__} {ended}"
+               + (f" after {int(iters)} iterations" if iters else ""))
+    out.append("")
+    out.append(_line("Model", f"{res.spec.name}"))
+    out.append(_line("Estimator", "DWLS" if wlsmv else "ML"))
+    out.append(_line("Number of model parameters", _count(g("npar"))))
+    out.append("")
+    out.append(_line("Number of observations", str(int(res.nobs))))
+    rep = res.data_report
+    if fiml and rep is not None and getattr(rep, "n_patterns", None):
+        out.append(_line("Number of missing patterns", str(int(rep.n_patterns))))
+    if not res.admissible:
+        out.append("")
+        out.append("  The solution is NOT admissible (see the warnings).")
     for w in res.warnings:
         out.append(f"  WARNING: {w}")
-    out.append("")
-    test = "DWLS" if res.estimator == "WLSMV" else "ML"
-    out.append(f"Model test ({test}):")
-    out.append(f"  chi-square {fm['chisq']:.3f}   df {int(fm['df'])}   p-value "
-               f"{_f(fm['pvalue'], 0)}")
-    out.append(f"  baseline chi-square {fm['baseline_chisq']:.3f}   df {int(fm['baseline_df'])}")
-    if "chisq_scaled" in fm.index and math.isfinite(fm["chisq_scaled"]):
-        kind = "scaled and shifted" if res.estimator == "WLSMV" else "Yuan-Bentler scaled"
-        out.append(f"  {kind} chi-square {fm['chisq_scaled']:.3f}   df "
-                   f"{_f(fm.get('df_scaled', fm['df']), 0, 0)}   p-value "
-                   f"{_f(fm['pvalue_scaled'], 0)}")
-        out.append(f"  robust CFI {_f(fm.get('cfi_robust'), 0)}   TLI "
-                   f"{_f(fm.get('tli_robust'), 0)}   RMSEA {_f(fm.get('rmsea_robust'), 0)} "
-                   f"[{_f(fm.get('rmsea_ci_lower_robust'), 0)}, "
-                   f"{_f(fm.get('rmsea_ci_upper_robust'), 0)}]")
-    out.append("")
-    out.append("Fit measures:")
-    out.append(f"  CFI {fm['cfi']:.3f}   TLI {fm['tli']:.3f}   NFI {fm['nfi']:.3f}   "
-               f"GFI {fm['gfi']:.3f}   AGFI {_f(fm['agfi'], 0)}")
-    out.append(f"  RMSEA {fm['rmsea']:.3f}  90% CI [{_f(fm['rmsea_ci_lower'], 0)}, "
-               f"{_f(fm['rmsea_ci_upper'], 0)}]  p(RMSEA <= .05) {_f(fm['rmsea_pvalue'], 0)}")
-    out.append(f"  SRMR {fm['srmr']:.3f}")
-    out.append(f"  logL {fm['logl']:.3f}   unrestricted logL {fm['unrestricted_logl']:.3f}")
-    out.append(f"  AIC {fm['aic']:.3f}   BIC {fm['bic']:.3f}   sample-size adjusted BIC "
-               f"{fm['bic2']:.3f}")
-    e = res.estimates
+
+    def two(key, dec=3, count=False):
+        f = _count if count else (lambda v: _num(v, dec))
+        vals = [f(g(key))]
+        if robust:
+            scaled = {"chisq": "chisq_scaled", "df": "df_scaled", "pvalue": "pvalue_scaled",
+                      "baseline_chisq": "baseline_chisq_scaled",
+                      "baseline_df": "baseline_df_scaled",
+                      "baseline_pvalue": "baseline_pvalue_scaled",
+                      "cfi": "cfi_scaled", "tli": "tli_scaled", "rmsea": "rmsea_scaled",
+                      "rmsea_ci_lower": "rmsea_ci_lower_scaled",
+                      "rmsea_ci_upper": "rmsea_ci_upper_scaled",
+                      "rmsea_pvalue": "rmsea_pvalue_scaled"}.get(key, key)
+            vals.append(f(g(scaled)))
+        return vals
+
+    # -- model test ---------------------------------------------------------------------------
+    out += ["", "Model Test User Model:"]
+    if robust:
+        out.append(" " * (_LABEL_WIDTH - 8) + "Standard" + "Scaled".rjust(_COLUMN_WIDTH))
+        out.append(_line("Test Statistic", *two("chisq")))
+    else:
+        out.append("")
+        out.append(_line("Test statistic", *two("chisq")))
+    out.append(_line("Degrees of freedom", *two("df", count=True)))
+    out.append(_line("P-value (Chi-square)", *two("pvalue")))
+    if robust:
+        out.append(_line("Scaling correction factor", "", _num(g("chisq_scaling_factor"))))
+        if _finite(g("chisq_shift_parameter")):
+            out.append(_line("Shift parameter", "", _num(g("chisq_shift_parameter"))))
+        out.append("    " + ("simple second-order correction" if wlsmv else
+                             "Yuan-Bentler correction (Mplus variant)"))
+    # -- baseline -----------------------------------------------------------------------------
+    if _finite(g("baseline_chisq")):
+        out += ["", "Model Test Baseline Model:", ""]
+        out.append(_line("Test statistic", *two("baseline_chisq")))
+        out.append(_line("Degrees of freedom", *two("baseline_df", count=True)))
+        out.append(_line("P-value", *two("baseline_pvalue")))
+        if robust and _finite(g("baseline_chisq_scaling_factor")):
+            out.append(_line("Scaling correction factor", "",
+                             _num(g("baseline_chisq_scaling_factor"))))
+        # -- user vs baseline ---------------------------------------------------------------
+        out += ["", "User Model versus Baseline Model:", ""]
+        out.append(_line("Comparative Fit Index (CFI)", *two("cfi")))
+        out.append(_line("Tucker-Lewis Index (TLI)", *two("tli")))
+        if _finite(g("cfi_robust")):
+            lead = [""] if robust else []
+            out.append("")
+            out.append(_line("Robust Comparative Fit Index (CFI)", *lead,
+                             _num(g("cfi_robust"))))
+            out.append(_line("Robust Tucker-Lewis Index (TLI)", *lead, _num(g("tli_robust"))))
+    # -- log-likelihood and information criteria (not for WLSMV, as lavaan) -------------------
+    if _finite(g("logl")):
+        rep2 = (lambda v: [v, v]) if robust else (lambda v: [v])
+        out += ["", "Loglikelihood and Information Criteria:", ""]
+        out.append(_line("Loglikelihood user model (H0)", *rep2(_num(g("logl")))))
+        out.append(_line("Loglikelihood unrestricted model (H1)",
+                         *rep2(_num(g("unrestricted_logl")))))
+        out.append("")
+        out.append(_line("Akaike (AIC)", *rep2(_num(g("aic")))))
+        out.append(_line("Bayesian (BIC)", *rep2(_num(g("bic")))))
+        out.append(_line("Sample-size adjusted Bayesian (SABIC)", *rep2(_num(g("bic2")))))
+    # -- RMSEA --------------------------------------------------------------------------------
+    if _finite(g("rmsea")):
+        out += ["", "Root Mean Square Error of Approximation:", ""]
+        out.append(_line("RMSEA", *two("rmsea")))
+        out.append(_line("90 Percent confidence interval - lower", *two("rmsea_ci_lower")))
+        out.append(_line("90 Percent confidence interval - upper", *two("rmsea_ci_upper")))
+        out.append(_line("P-value H_0: RMSEA <= 0.050", *two("rmsea_pvalue")))
+        if _finite(g("rmsea_robust")):
+            lead = [""] if robust else []
+            out.append("")
+            out.append(_line("Robust RMSEA", *lead, _num(g("rmsea_robust"))))
+            out.append(_line("90 Percent confidence interval - lower", *lead,
+                             _num(g("rmsea_ci_lower_robust"))))
+            out.append(_line("90 Percent confidence interval - upper", *lead,
+                             _num(g("rmsea_ci_upper_robust"))))
+            out.append(_line("P-value H_0: Robust RMSEA <= 0.050", *lead,
+                             _num(g("rmsea_pvalue_robust"))))
+    # -- SRMR ---------------------------------------------------------------------------------
+    if _finite(g("srmr")):
+        out += ["", "Standardized Root Mean Square Residual:", ""]
+        v = _num(g("srmr"))
+        out.append(_line("SRMR", *([v, v] if robust else [v])))
+    # -- how the standard errors were computed ------------------------------------------------
+    out += ["", "Parameter Estimates:", ""]
+    if wlsmv:
+        rows = [("Standard errors", "Robust.sem"), ("Information", "Expected"),
+                ("Information saturated (h1) model", "Unstructured")]
+    elif res.estimator == "MLR":
+        rows = [("Standard errors", "Sandwich"), ("Information bread", "Observed"),
+                ("Observed information based on", "Hessian")]
+    elif fiml:
+        rows = [("Standard errors", "Standard"), ("Information", "Observed"),
+                ("Observed information based on", "Hessian")]
+    else:
+        rows = [("Standard errors", "Standard"), ("Information", "Expected"),
+                ("Information saturated (h1) model", "Structured")]
+    out += [_line(a, b) for a, b in rows]
+    return out
+
+
+def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
+    """Parameter estimates in lavaan's sections and order."""
+    e = res.estimates.copy()
+    if "label" not in e.columns:
+        e["label"] = ""
+    e["label"] = e["label"].fillna("").astype(str)
+    latent = set(res.spec.latent)
     endogenous = set(res.spec.endogenous)
-    head = f"  {'':<22}{'Estimate':>9}{'Std.Err':>9}{'z-value':>9}{'P(>|z|)':>9}"
-    if standardized:
-        head += f"{'Std.lv':>9}{'Std.all':>9}"
-    sections = [("Latent variables", "=~"), ("Regressions", "~"), ("Covariances", "~~cov"),
-                ("Variances", "~~var"), ("Defined parameters", ":=")]
+    wlsmv = res.estimator == "WLSMV"
+    ordinal = sorted(set(e.loc[e.op == "|", "lhs"]), key=lambda v: list(e.lhs).index(v))
+    extra = []
+    if wlsmv and not (e.op == "~1").any():
+        # lavaan's WLSMV model has a mean structure with every intercept fixed at zero
+        obs = [v for v in res.spec.observed if v in set(e.lhs) | set(e.rhs)]
+        for v in obs + list(res.spec.latent):
+            extra.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
+                          "z": np.nan, "pvalue": np.nan, "std_lv": 0.0, "std_all": 0.0})
+    if wlsmv and res.info.get("parameterization", "delta") == "delta":
+        for v in ordinal:            # delta parameterization: scale factors fixed at 1
+            extra.append({"lhs": v, "op": "~*~", "rhs": v, "label": "", "est": 1.0, "se": 0.0,
+                          "z": np.nan, "pvalue": np.nan, "std_lv": 1.0, "std_all": 1.0})
+    if extra:
+        e = pd.concat([e, pd.DataFrame(extra)], ignore_index=True)
+
+    def dotted(v):
+        return "." + v if v in endogenous else v
+
+    def name_of(r, key):
+        if key in ("=~", "~"):
+            return r.rhs
+        if key == "cov":
+            return dotted(r.rhs)
+        if key in ("var", "~1"):
+            return dotted(r.lhs)
+        if key == "|":
+            return f"{r.lhs}|{r.rhs}"
+        return r.lhs                 # ":=" and "~*~"
+
+    sections = [("Latent Variables", "=~"), ("Regressions", "~"), ("Covariances", "cov"),
+                ("Intercepts", "~1"), ("Thresholds", "|"), ("Variances", "var"),
+                ("Scales y*", "~*~"), ("Defined Parameters", ":=")]
+    picked = {}
     for title, key in sections:
-        if key == "~~cov":
+        if key == "cov":
             rows = e[(e.op == "~~") & (e.lhs != e.rhs)]
-        elif key == "~~var":
+        elif key == "var":
             rows = e[(e.op == "~~") & (e.lhs == e.rhs)]
         else:
             rows = e[e.op == key]
+        if key in ("var", "~1"):
+            # lavaan: observed variables (residual variances, intercepts) first, then latents
+            rows = rows.assign(_lat=rows.lhs.isin(latent)).sort_values("_lat", kind="stable")
+        picked[key] = rows
+    names = [name_of(r, k) + (f" ({r.label})" if r.label and k != ":=" else "")
+             for k, rows in picked.items() for _, r in rows.iterrows()]
+    nw = max([18] + [len(n) + 6 for n in names])
+    cols = ["Estimate", "Std.Err", "z-value", "P(>|z|)"] + (
+        ["Std.lv", "Std.all"] if standardized else [])
+    head = " " * nw + "".join(f"{c:>9}" for c in cols)
+
+    def cell(v, dec=3):
+        return f"{float(v):9.{dec}f}" if _finite(v) else " " * 9
+
+    out = []
+    for title, key in sections:
+        rows = picked[key]
         if rows.empty:
             continue
-        out.append("")
-        out.append(f"{title}:")
-        out.append(head)
+        out += ["", f"{title}:", head]
         last = None
         for _, r in rows.iterrows():
-            if key in ("=~", "~", "~~cov") and r.lhs != last:
-                opword = {"=~": "=~", "~": "~", "~~cov": "~~"}[key]
-                out.append(f"  {r.lhs} {opword}")
+            if key in ("=~", "~", "cov") and r.lhs != last:
+                opword = {"=~": "=~", "~": "~", "cov": "~~"}[key]
+                lhs = dotted(r.lhs) if key == "cov" else r.lhs
+                out.append((" " if lhs.startswith(".") else "  ") + f"{lhs} {opword}")
                 last = r.lhs
-            name = r.rhs if key in ("=~", "~", "~~cov") else (r.lhs if key == "~~var" else
-                                                               f"{r.lhs} := {r.rhs}")
-            if key in ("~~var", "~~cov") and name in endogenous:
-                name = "." + name        # lavaan's mark for a residual (co)variance
+            name = name_of(r, key)
+            indent = "   " if name.startswith(".") else "    "
+            left = indent + name
             if r.label and key != ":=":
-                name = f"{name} ({r.label})"
-            name = ("    " + name) if key != ":=" else ("  " + name)
-            line = f"{name:<24}{_f(r.est)}"
-            if r.se > 0 if isinstance(r.se, float) and math.isfinite(r.se) else False:
-                line += f"{_f(r.se)}{_f(r.z, 9, 3)}{_f(r.pvalue)}"
+                lab = f"({r.label})"
+                left = left.ljust(nw - len(lab) - 1) + lab
+            line = left.ljust(nw) + cell(r.est)
+            free = _finite(r.se) and float(r.se) > 0 and _finite(r.get("z"))
+            if free:
+                line += cell(r.se) + cell(r.z) + cell(r.pvalue)
             else:
                 line += " " * 27
             if standardized:
-                line += f"{_f(r.std_lv)}{_f(r.std_all)}"
-            out.append(line)
+                line += cell(r.std_lv) + cell(r.std_all)
+            out.append(line.rstrip())
     if len(res.r2):
-        out.append("")
-        out.append("R-square:")
+        out += ["", "R-Square:", " " * nw + f"{'Estimate':>9}"]
         for k, v in res.r2.items():
-            out.append(f"    {k:<20}{_f(v)}")
-    return "\n".join(out) + "\n"
+            out.append((f"    {k}".ljust(nw) + cell(v)).rstrip())
+    return out
+
+
+def format_summary(res: SEMResult, standardized: bool = True) -> str:
+    """lavaan's ``summary(fit, fit.measures = TRUE, standardized = TRUE, rsquare = TRUE)``.
+
+    The same sections in the same order and layout: header (estimator, number of parameters,
+    observations, missing patterns), Model Test User Model (Standard and Scaled columns with
+    scaling factor and shift for MLR/WLSMV), Model Test Baseline Model, User Model versus
+    Baseline Model (with robust CFI/TLI), Loglikelihood and Information Criteria (left out for
+    WLSMV, as lavaan does), RMSEA with its 90 % interval (and the robust RMSEA), SRMR; then
+    Parameter Estimates: Latent Variables, Regressions, Covariances, Intercepts (when the model
+    has a mean structure: FIML, WLSMV), Thresholds (WLSMV), Variances (observed residual
+    variances first, then latent variables), Scales y* (WLSMV, delta parameterization),
+    Defined Parameters and R-Square.  Fixed parameters have no standard error, z or p.
+
+    Not (yet) printed: lavaan's "P-value H_0: RMSEA >= 0.080" lines and the MLR scaling
+    factors of the two log-likelihoods.
+    """
+    return "\n".join(_fit_sections(res) + _estimate_sections(res, standardized)) + "\n"

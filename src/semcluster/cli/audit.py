@@ -22,17 +22,14 @@ def add_parser(sub):
 def run(args) -> int:
     import json
 
-    import pandas as pd
-
+    from .. import tables
     from ..audit import audit, load_published
 
     pub = load_published(args.published) if args.published else None
     t = audit(pub)
-    show = t[["check", "item", "published", "recomputed_low", "recomputed_high", "verdict"]]
-    with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.max_colwidth", 48, "display.float_format",
-                           lambda v: f"{v:.4f}"):
-        print(show.to_string(index=False))
+    show = t[["check", "item", "published", "recomputed_low", "recomputed_high", "difference",
+              "verdict"]]
+    print(tables.to_text(show, digits=4))
     counts = t.verdict.value_counts()
     print("\n" + ", ".join(f"{v}: {c}" for v, c in counts.items()))
     for _, r in t[t.verdict == "inconsistent"].iterrows():

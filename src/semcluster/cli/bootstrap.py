@@ -29,8 +29,7 @@ def run(args) -> int:
     import json
     import sys
 
-    import pandas as pd
-
+    from .. import tables
     from ..bootstrap import bootstrap
 
     b = bootstrap(args.model, args.data, n_boot=args.n_boot, kind=args.kind, seed=args.seed,
@@ -46,9 +45,7 @@ def run(args) -> int:
               f"(chi-square {b.chisq:.3f})")
     t = b.table
     show = t[t.op.isin(["~", ":=", "r2"]) | ((t.op == "=~") & (t.what == "std_all"))]
-    with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.float_format", lambda v: f"{v:.3f}"):
-        print(show.drop(columns=[]).to_string(index=False))
+    print(tables.to_text(show))
     protect = (args.data,)
     if args.csv:
         write_text_atomic(args.csv, t.to_csv(index=False), protect=protect)

@@ -21,8 +21,7 @@ def add_parser(sub):
 def run(args) -> int:
     import json
 
-    import pandas as pd
-
+    from .. import tables
     from ..compare import METHODS, compare_methods
     from ..errors import SemclusterError
 
@@ -34,10 +33,10 @@ def run(args) -> int:
     for m, title in METHODS.items():
         t = c.table[m].copy()
         t.insert(0, "path", c.table[("path", "")])
-        print(f"{m}: {title}   R2 = {c.r2[m]:.3f}")
-        with pd.option_context("display.width", 160, "display.float_format",
-                               lambda v: f"{v:.3f}"):
-            print(t.to_string())
+        t.columns = [str(x) for x in t.columns]
+        t.columns.name = None
+        print(f"{m}: {title}   R2 = {tables.format_number(c.r2[m])}")
+        print(tables.to_text(t, label="hypothesis", indent=2))
         print()
     print("Why they differ:")
     for s in c.explanation:

@@ -18,17 +18,14 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import pandas as pd
-
+    from .. import tables
     from ..comparison import compare_models
 
     table, tests, _ = compare_models(args.models, args.data, estimator=args.estimator)
-    with pd.option_context("display.width", 160, "display.float_format",
-                           lambda v: f"{v:.3f}"):
-        print(table.to_string())
-        if len(tests):
-            print("\nNested model tests:")
-            print(tests.to_string(index=False))
+    print(tables.to_text(table, label="model"))
+    if len(tests):
+        print("\nNested model tests:")
+        print(tables.to_text(tests))
     if args.csv:
         write_text_atomic(args.csv, table.reset_index().to_csv(index=False),
                           protect=(args.data,))

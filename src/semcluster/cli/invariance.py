@@ -19,17 +19,14 @@ def add_parser(sub):
 def run(args) -> int:
     import json
 
-    import pandas as pd
-
+    from .. import tables
     from ..invariance import measurement_invariance
 
     r = measurement_invariance(args.model, args.data, group=args.group)
     print(f"groups: " + ", ".join(f"{g} (N = {n})" for g, n in r.nobs.items()))
-    with pd.option_context("display.width", 160, "display.float_format",
-                           lambda v: f"{v:.3f}"):
-        print(r.table.to_string())
-        print()
-        print(r.comparisons.to_string(index=False))
+    print(tables.to_text(r.table, label="model"))
+    print()
+    print(tables.to_text(r.comparisons))
     if args.json:
         js = {"groups": r.nobs, "fit": r.table.reset_index().to_dict("records"),
               "comparisons": r.comparisons.to_dict("records")}

@@ -20,43 +20,46 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def _p_text(p) -> str:
+    from ..tables import format_pvalue
+
+    f = format_pvalue(p)
+    return f if f.startswith(("<", ">")) else f"= {f}"
+
+
 def run(args) -> int:
     import json
     from pathlib import Path
 
-    import pandas as pd
-
-    from ..measurement import THRESHOLDS, measurement_report
+    from .. import tables
+    from ..measurement import THRESHOLDS, flags_table, measurement_report
 
     rep = measurement_report(args.model, args.data, parallel_iter=args.parallel_iter)
     src = ("the bundled SYNTHETIC sample (made to reproduce the paper's Tables 2-3; omega, CR "
            "and AVE are what those tables imply, not the study's own)") if args.data is None \
         else args.data
     print(f"Measurement quality of '{args.model}' on {src}\n")
-    fmt = {"display.width": 160, "display.max_rows": 200, "display.float_format":
-           lambda v: f"{v:.3f}"}
-    with pd.option_context(*[x for kv in fmt.items() for x in kv]):
-        print("Reliability per construct (alpha with Feldt 95% CI; omega = semTools compRelSEM;"
-              " CR model-implied; AVE = semTools, ave_std = Fornell-Larcker):")
-        print(rep.reliability.to_string(), "\n")
-        print("Fornell-Larcker (sqrt AVE on the diagonal):")
-        print(rep.fornell_larcker.to_string(), "\n")
-        print("HTMT:")
-        print(rep.htmt.to_string(), "\n")
-        print("HTMT2:")
-        print(rep.htmt2.to_string(), "\n")
-        print("Latent correlations (95% CI):")
-        print(rep.latent_correlations.to_string(index=False), "\n")
-        print("Items:")
-        print(rep.items.to_string(index=False), "\n")
-        s = rep.sphericity
-        print(f"KMO {s['kmo']:.3f}; Bartlett chi2({s['bartlett_df']}) = "
-              f"{s['bartlett_chisq']:.2f}, p = {s['bartlett_pvalue']:.3g}; parallel analysis "
-              f"suggests {rep.parallel['n_factors']} factor(s)\n")
-        print(f"EFA ({rep.efa['method']}, {rep.efa['rotation']}), cross-loadings marked:")
-        print(rep.efa["loadings"].to_string(), "\n")
-        print("Flags:")
-        print(rep.flags.to_string(index=False))
+    t = rep.tables()
+
+    def show(title, name, **kw):
+        print(title)
+        print(tables.to_text(t[name], indent=2, **kw), "\n")
+
+    show("Reliability per construct (alpha with Feldt 95% CI; omega = semTools compRelSEM; "
+         "CR model-implied; AVE = semTools, ave_std = Fornell-Larcker):", "reliability")
+    show("Fornell-Larcker (sqrt AVE on the diagonal):", "fornell_larcker")
+    show("HTMT:", "htmt")
+    show("HTMT2:", "htmt2")
+    show("Latent correlations (95% CI):", "latent_correlations")
+    show("Items:", "items")
+    s = rep.sphericity
+    print(f"KMO {s['kmo']:.3f}; Bartlett chi2({int(s['bartlett_df'])}) = "
+          f"{s['bartlett_chisq']:.2f}, p {_p_text(s['bartlett_pvalue'])}; parallel analysis "
+          f"suggests {rep.parallel['n_factors']} factor(s)\n")
+    show(f"EFA ({rep.efa['method']}, {rep.efa['rotation']}), cross-loadings marked:",
+         "efa_loadings")
+    print("Flags (HTMT: strict .85 and liberal .90 thresholds):")
+    print(tables.to_text(flags_table(rep.flags), indent=2), "\n")
     if args.out:
         out = Path(args.out)
         for name, t in rep.tables().items():

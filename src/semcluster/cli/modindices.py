@@ -19,19 +19,16 @@ def add_parser(sub):
 def run(args) -> int:
     import json
 
-    import pandas as pd
-
+    from .. import tables
     from ..fit import fit
     from ..modindices import largest_residuals, modification_indices
 
     res = fit(args.model, args.data)
     mi = modification_indices(res)
     resid = largest_residuals(res, "normalized", k=args.top)
-    with pd.option_context("display.width", 160, "display.float_format",
-                           lambda v: f"{v:.3f}"):
-        print(mi.head(args.top).to_string(index=False))
-        print("\nLargest normalized residual covariances:")
-        print(resid.to_string(index=False))
+    print(tables.to_text(mi.head(args.top)))
+    print("\nLargest normalized residual covariances:")
+    print(tables.to_text(resid))
     if args.json:
         js = {"modindices": mi.to_dict("records"), "residuals": resid.to_dict("records")}
         write_text_atomic(args.json, json.dumps(js, indent=2) + "\n", protect=(args.data,))

@@ -29,17 +29,14 @@ def add_parser(sub):
 def run(args) -> int:
     import sys
 
-    import pandas as pd
-
+    from .. import tables
     from ..power import power_analysis
 
     r = power_analysis(args.model, n_grid=args.n, reps=args.reps, alpha=args.alpha,
                        target=args.target, seed=args.seed, effect_scale=args.effect_scale,
                        n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
                        scheduler=args.scheduler, progress=sys.stderr.isatty())
-    with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.float_format", lambda v: f"{v:.3f}"):
-        print(r.table.to_string(index=False))
+    print(tables.to_text(r.table))
     print(f"\nsmallest N with power >= {r.target} (correct sign, p < {r.alpha}):")
     for path, n in r.smallest_n.items():
         print(f"  {path}: {n if n is not None else 'not reached in the grid'}")

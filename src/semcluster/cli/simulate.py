@@ -34,12 +34,11 @@ def add_parser(sub):
 
 
 def _print_report(rep) -> None:
-    import pandas as pd
 
-    with pd.option_context("display.width", 140, "display.max_rows", 100,
-                           "display.max_colwidth", 60):
-        print(rep[["table", "figure", "published", "synthetic_rounded", "match"]]
-              .rename(columns={"synthetic_rounded": "data"}).to_string(index=False))
+    from .. import tables
+
+    print(tables.to_text(rep[["table", "figure", "published", "synthetic_rounded", "match"]]
+                         .rename(columns={"synthetic_rounded": "data"})))
     bad = rep[~rep.match]
     print(f"\n{int(rep.match.sum())} of {len(rep)} figures match at printed precision; "
           f"{int((~rep.reachable).sum())} cannot be reached by any complete integer data:")
