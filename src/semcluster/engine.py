@@ -3,12 +3,11 @@
 semopy builds the model matrices (Λ, B, Ψ, Θ) from the spelled-out syntax of
 :meth:`ModelSpec.to_semopy` and supplies the derivatives of Σ(θ).  The optimisation is ours:
 
-1. SLSQP on semopy's bounded problem (variances ≥ 0), as semopy does, to get near the optimum
-   from semopy's start values;
-2. Fisher scoring without bounds (the ML fitting function of lavaan has no bounds either), with
-   step halving, until the gradient is below ``gtol``.  This reaches lavaan's optimum (semopy's
-   default stops short: HS39 x2 loading 0.5544 vs 0.5535, see shared/semopy-notes.md) and lets a
-   Heywood case show as the negative variance lavaan reports instead of sitting at a bound.
+Fisher scoring without bounds (the ML fitting function of lavaan has no bounds either), with
+step halving, then an unbounded quasi-Newton where scoring stalls (see :meth:`MLEngine.fit`).
+This reaches lavaan's optimum (semopy's default stops short: HS39 x2 loading 0.5544 vs 0.5535,
+see shared/semopy-notes.md) and lets a Heywood case show as the negative variance lavaan reports
+instead of sitting at a bound.
 
 F_ML(θ) = log|Σ| + tr(SΣ⁻¹) − log|S| − p, gradient g_i = tr(Σ⁻¹(Σ − S)Σ⁻¹ ∂Σ/∂θ_i), expected
 information per observation I_ij = ½ tr(Σ⁻¹ ∂Σ/∂θ_i Σ⁻¹ ∂Σ/∂θ_j) (Bollen 1989, ch. 4).
@@ -223,38 +222,63 @@ class MLEngine:
     # -- optimisation -------------------------------------------------------------------------
     def fit(self, *, x0: np.ndarray | None = None, gtol: float = 1e-9, max_scoring: int = 200,
             skip_slsqp: bool = False, max_slsqp: int = 10000) -> Optimum:
-        from scipy.optimize import minimize
+        """Minimise F_ML without bounds, as lavaan does (nlminb, analytic gradient).
 
+        1. Fisher scoring with step halving from the start values: a few iterations reach
+           the optimum of a well-conditioned model.
+        2. If scoring stalls (nearly singular information: collinear factors, a variance near
+           zero), an unbounded quasi-Newton (BFGS with the analytic gradient) takes over; it
+           reaches optima where a variance is negative, which are then flagged, not hidden at
+           a bound.
+        3. Fisher scoring polishes the result until max |gradient| < ``gtol``.
+        4. Only if all that fails: SLSQP with variances bounded at 0 (semopy's route) and
+           scoring once more.
+
+        ``converged`` is true when max |∂F/∂θ| ≤ ``tol_accept`` (1e-6 per observation, far
+        below what changes a reported digit) and the message then says so; otherwise the
+        message gives the gradient reached, never a contradictory optimizer message.
+        ``skip_slsqp`` (warm starts in resampling) leaves out the last-resort stage.
+        """
         x = self.get_x() if x0 is None else np.asarray(x0, dtype=float).copy()
-        msg = ""
-        if not skip_slsqp:
-            bounds = self.model.get_bounds()
-            b = [bounds[i] for i in self.perm]
-            f0 = self.objective(x)
-            if not np.isfinite(f0):
-                # start values give a non-positive-definite Σ: shrink off-diagonal paths
-                x = np.where(np.isfinite(x), x, 0.0)
-            # semopy's own settings (SLSQP, default ftol): a tight ftol makes SLSQP wander off
-            # ("inequality constraints incompatible"); scoring below does the polishing.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = minimize(self.objective, x, jac=self._grad_only, method="SLSQP",
-                               bounds=b, options={"maxiter": max_slsqp})
-            f_res = self.objective(res.x) if np.all(np.isfinite(res.x)) else np.inf
-            if np.isfinite(f_res) and (not np.isfinite(f0) or f_res <= f0):
-                x = res.x
-            msg = str(res.message)
-        # Fisher scoring, unbounded
+        x = np.where(np.isfinite(x), x, 0.0)
+        tol_accept = max(gtol, 1e-6)
+        total = 0
+        x, f, gnorm, it, stalled = self._scoring(x, gtol, max_scoring)
+        total += it
+        if gnorm > gtol and stalled:
+            x, f, gnorm, it = self._quasi_newton(x, gtol, max_slsqp)
+            total += it
+            x, f, gnorm, it, _ = self._scoring(x, gtol, 50)
+            total += it
+        if gnorm > tol_accept and not skip_slsqp:
+            xb, it = self._bounded(x, max_slsqp)
+            total += it
+            xb, fb, gb, it, _ = self._scoring(xb, gtol, max_scoring)
+            total += it
+            if np.isfinite(fb) and (gb < gnorm or fb < f):
+                x, f, gnorm = xb, fb, gb
+        self.set_x(x)
+        converged = bool(np.isfinite(f) and gnorm <= tol_accept)
+        msg = (f"converged (max |gradient| {gnorm:.1e} after {total} iterations)" if converged
+               else f"stopped after {total} iterations with max |gradient| {gnorm:.1e} "
+                    f"(needs < {tol_accept:.0e})")
+        return Optimum(x=x, fmin=f, converged=converged, message=msg, iterations=total,
+                       grad_norm=gnorm)
+
+    def _scoring(self, x, gtol, max_iter):
+        """Fisher scoring with step halving; returns (x, F, max|g|, iterations, stalled)."""
         f = self.objective(x)
-        it = 0
         gnorm = np.inf
-        converged = False
-        for it in range(1, max_scoring + 1):
+        if not np.isfinite(f):
+            return x, f, gnorm, 0, True
+        it = 0
+        for it in range(1, max_iter + 1):
             g, H = self.gradient_and_information(x)
             gnorm = float(np.max(np.abs(g)))
+            if not np.isfinite(gnorm):
+                return x, f, np.inf, it, True
             if gnorm < gtol:
-                converged = True
-                break
+                return x, f, gnorm, it, False
             try:
                 step = np.linalg.solve(H, g)
             except np.linalg.LinAlgError:
@@ -267,15 +291,40 @@ class MLEngine:
                     break
                 t /= 2
             else:
-                # no descent along the scoring direction: at the optimum up to rounding?
-                converged = gnorm < 1e-6
-                msg = "line search failed" if not converged else msg
-                break
+                return x, f, gnorm, it, True        # no descent along the scoring direction
             x, f = xn, fn
-        self.set_x(x)
-        return Optimum(x=x, fmin=f, converged=converged,
-                       message=msg if not converged else "converged", iterations=it,
-                       grad_norm=gnorm)
+        g = self._grad_only(x)
+        gnorm = float(np.max(np.abs(g))) if np.all(np.isfinite(g)) else np.inf
+        return x, f, gnorm, it, gnorm >= gtol
+
+    def _quasi_newton(self, x, gtol, max_iter):
+        """Unbounded BFGS with the analytic gradient (scipy)."""
+        from scipy.optimize import minimize
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            res = minimize(self.objective, x, jac=self._grad_only, method="BFGS",
+                           options={"maxiter": max_iter, "gtol": gtol})
+        xr = res.x if np.all(np.isfinite(res.x)) else x
+        fr = self.objective(xr)
+        if not np.isfinite(fr) or fr > self.objective(x):
+            xr, fr = x, self.objective(x)
+        g = self._grad_only(xr)
+        gnorm = float(np.max(np.abs(g))) if np.all(np.isfinite(g)) else np.inf
+        return xr, fr, gnorm, int(res.nit)
+
+    def _bounded(self, x, max_iter):
+        """semopy's route: SLSQP with variances ≥ 0 (a last resort)."""
+        from scipy.optimize import minimize
+
+        bounds = self.model.get_bounds()
+        b = [bounds[i] for i in self.perm]
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            res = minimize(self.objective, x, jac=self._grad_only, method="SLSQP",
+                           bounds=b, options={"maxiter": max_iter})
+        ok = np.all(np.isfinite(res.x)) and np.isfinite(self.objective(res.x))
+        return (res.x if ok else x), int(res.nit)
 
     def set_moments(self, S: np.ndarray, n: int) -> None:
         """Swap in another N-divisor covariance matrix (same variable order), no rebuilding.
