@@ -1,7 +1,7 @@
 """``semcluster modindices MODEL [--data FILE] [--json OUT]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -17,12 +17,14 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
-
     import pandas as pd
 
     from ..fit import fit
     from ..modindices import largest_residuals, modification_indices
+    from ..output_files import OutputFiles
+
+    outputs = OutputFiles(inputs=[args.model, args.data])
+    json_out = outputs.file(args.json) if args.json else None
 
     res = fit(args.model, args.data)
     mi = modification_indices(res)
@@ -32,7 +34,7 @@ def run(args) -> int:
         print(mi.head(args.top).to_string(index=False))
         print("\nLargest normalized residual covariances:")
         print(resid.to_string(index=False))
-    if args.json:
+    if json_out:
         js = {"modindices": mi.to_dict("records"), "residuals": resid.to_dict("records")}
-        write_text_atomic(args.json, json.dumps(js, indent=2) + "\n", protect=(args.data,))
+        outputs.write_json(json_out, js)
     return 0
