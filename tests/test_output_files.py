@@ -382,7 +382,8 @@ def _umask():
 @pytest.mark.parametrize("cell, expected", [
     ("=1+2", "'=1+2"), ("+cmd", "'+cmd"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"),
     ("\t=1", "'\t=1"), ("-0.25", "-0.25"), ("+3", "+3"), ("1e-3", "1e-3"), ("-inf", "-inf"),
-    ("ca1", "ca1"), (-0.25, -0.25), (3, 3), (None, None), ("", "")])
+    ("ca1", "ca1"), ("=~", "=~"), ("~~", "~~"), (":=", ":="), ("=~x", "'=~x"),
+    (-0.25, -0.25), (3, 3), (None, None), ("", "")])
 def test_neutralize_cell(cell, expected):
     assert neutralize_cell(cell) == expected
 

@@ -140,19 +140,23 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 # safe text
 # ---------------------------------------------------------------------------------------------
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# lavaan's operators (the ``op`` column of every estimates table) and a lone sign carry no
+# formula a spreadsheet could run; they are written as they are so tables read back unchanged
+_INERT = frozenset({"=~", "~~", "~", ":=", "==", "~*~", "<~", "~1", "-", "+", "="})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.I)
 
 
 def neutralize_cell(value):
     """A text cell a spreadsheet would run as a formula, made inert with a leading ``'``.
 
-    Numbers, and text that reads as a number (``-0.25``), are returned unchanged.
+    Numbers, text that reads as a number (``-0.25``) and lavaan's operators (``=~``) are
+    returned unchanged.
 
     >>> neutralize_cell("=HYPERLINK(\\"x\\")"), neutralize_cell("-0.25"), neutralize_cell(-3)
     ('\\'=HYPERLINK("x")', '-0.25', -3)
     """
     if isinstance(value, str) and value.startswith(_FORMULA_START) and \
-            not _NUMBER.match(value.strip()):
+            value not in _INERT and not _NUMBER.match(value.strip()):
         return "'" + value
     return value
 
