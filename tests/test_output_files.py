@@ -449,3 +449,21 @@ def test_md_code_cannot_be_broken_out_of(name):
 def test_md_text_has_no_raw_html():
     assert md_text("<script>alert(1)</script> | p < .05") == \
         "&lt;script>alert(1)&lt;/script> / p < .05"
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    f = tmp_path / "a.csv"
+    f.write_text("old")
+    out = OutputFiles()
+    target = out.file(f)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OutputPathError, match="No space left"):
+        out.write_text(target, "new")
+    assert f.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]

@@ -117,23 +117,32 @@ def _mkdirs(path: Path) -> list[Path]:
                 os.mkdir(p)            # mode 0777, the umask applies
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise OutputPathError(f"{p}: cannot make the folder "
+                                      f"({exc.strerror or exc})") from None
             made.append(p)
     return made
 
 
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Write through ``write(tmp_name)`` to a temporary name beside ``path``, set the mode the
-    umask asks for, and rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask asks for, and rename it over ``path``.  A failure of the system (disk full, the folder
+    gone) is an :class:`OutputPathError` naming the file; the old file is left as it was."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputPathError(f"{path}: cannot write ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
+        raise OutputPathError(f"{path}: cannot write ({exc.strerror or exc}); the earlier "
+                              f"file, if any, is unchanged") from None
+    finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------
