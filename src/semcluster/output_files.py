@@ -55,7 +55,15 @@ _UMASK_LOCK = threading.Lock()
 # small pieces
 # ---------------------------------------------------------------------------------------------
 def current_umask() -> int:
-    """The process umask (read without changing it for longer than two system calls)."""
+    """The process umask: from ``/proc/self/status`` where Linux gives it, else by setting and
+    restoring it (two system calls, under a lock)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     with _UMASK_LOCK:
         mask = os.umask(0o022)
         os.umask(mask)
