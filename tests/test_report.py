@@ -75,7 +75,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     d = tmp_path / "mine"
     d.mkdir()
     (d / "thesis.docx").write_text("precious")
-    with pytest.raises(SemclusterError, match="not a semcluster report"):
+    with pytest.raises(SemclusterError, match="not written by semcluster"):
         build_report(None, d, **SMALL)
     assert (d / "thesis.docx").read_text() == "precious"
 

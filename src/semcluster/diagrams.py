@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -565,22 +563,12 @@ def compare_diagram(comparison=None, *, left: str = "ols_data", right: str = "se
 # ---------------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------------
-def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
-    """Write PNG, SVG or PDF (by suffix) to a temporary name, then rename into place."""
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg", "pdf"):
-        raise SemclusterError(f"{path}: use a .png, .svg or .pdf file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+def save_figure(fig, path: str | Path, *, dpi: int = 150, inputs=()) -> Path:
+    """Write PNG, SVG or PDF (by suffix) through :mod:`semcluster.output_files`: atomically,
+    with the umask's mode, never over one of ``inputs``."""
+    from .output_files import OutputFiles
+
+    return OutputFiles(inputs).save_figure(path, fig, dpi=dpi)
 
 
 def power_curve(power_result, *, target: float | None = None):

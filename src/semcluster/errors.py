@@ -52,3 +52,9 @@ class EstimationError(SemclusterError):
 
 class SemclusterWarning(UserWarning):
     """A problem that does not stop the analysis but that the user must know about."""
+
+
+class OutputPathError(SemclusterError):
+    """An output place that cannot be used: it names an input, is a folder where a file is
+    wanted (or the reverse), is a link, cannot be written, or holds files that are not
+    semcluster's."""

@@ -4,7 +4,8 @@
 self-contained folder: ``report.html`` (figures embedded, opens offline), ``report.md``, every
 table as CSV (``tables/``), every figure as PNG and SVG (``figures/``) and ``results.json``.
 With a user's data file, the sections that need the paper's published tables are left out and
-say so.  The folder is assembled under a temporary name and renamed into place.
+say so.  Files are written through :mod:`semcluster.output_files`: each atomically, the
+folder's manifest naming what semcluster wrote, nothing else in the folder touched.
 """
 from __future__ import annotations
 
@@ -12,10 +13,7 @@ import base64
 import html
 import io
 import json
-import os
 import platform
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import tables
-from .errors import SemclusterError
-
-MARKER = ".semcluster-report"
+from .output_files import OutputFiles, OutputFolder, md_code
 
 
 @dataclass
@@ -76,13 +72,8 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     from .spec import read_model
 
     out = Path(out)
-    if data is not None and Path(str(data)).exists() and out.exists() and \
-            Path(str(data)).resolve() == out.resolve():
-        raise SemclusterError(f"{out}: refusing to write the report over the data file")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and
-                                               not (out / MARKER).exists())):
-        raise SemclusterError(f"{out} exists and is not a semcluster report folder; choose "
-                              f"another --out (nothing was written)")
+    # the output folder is checked now, before the slow work, and again when it is written
+    folder = OutputFiles(inputs=[data]).folder(out)
     published = data is None
     t_start = time.perf_counter()
     steps = ["data", "measurement", "cfa", "structural", "compare", "audit", "bootstrap",
@@ -121,7 +112,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                          cal[["table", "figure", "published", "synthetic_rounded", "match",
                               "note"]]))
     else:
-        s.paragraphs.append(f"Data file: `{data}`.")
+        s.paragraphs.append(f"Data file: {md_code(data)}.")
     s.paragraphs.append(f"Rows read: {rep.n_rows}; rows used: {rep.n_used}"
                         + (f"; dropped: {rep.dropped}" if rep.dropped else "") + ".")
     results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else str(data),
@@ -314,7 +305,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     sections.append(s)
     step("software")
     bar.close()
-    return _write(out, sections, results, published)
+    return _write(folder, sections, results, published)
 
 
 def _png_b64(fig) -> str:
@@ -334,57 +325,43 @@ border:1px solid #eee}figcaption{font-size:.9em;color:#444}.note{background:#fff
 padding:.6em 1em;border-left:4px solid #f0b400}nav a{margin-right:.8em}"""
 
 
-def _write(out: Path, sections, results, published) -> Path:
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    try:
-        (tmp / "tables").mkdir()
-        (tmp / "figures").mkdir()
-        md = ["# semcluster: the cluster knowledge innovation platform study, reproduced and "
-              "extended", ""]
-        if published:
-            md.append("> Item-level results use **synthetic** data calibrated to the paper's "
-                      "published tables.")
-            md.append("")
-        body = []
-        nav = " ".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
-        for s in sections:
-            md += [f"## {s.title}", ""]
-            body.append(f'<h2 id="{s.key}">{html.escape(s.title)}</h2>')
-            for ptxt in s.paragraphs:
-                md += [ptxt, ""]
-                body.append(f"<p>{html.escape(ptxt).replace('**', '')}</p>")
-            for name, cap, df in s.tables:
-                tables.tidy(df).to_csv(tmp / "tables" / f"{name}.csv", index=False)
-                md += [f"**{cap}** (`tables/{name}.csv`)", "", _md_table(df), ""]
-                body.append(f"<p><b>{html.escape(cap)}</b></p>{_html_table(df)}")
-            for name, cap, fig in s.figures:
-                fig.savefig(tmp / "figures" / f"{name}.png", dpi=150, bbox_inches="tight")
-                fig.savefig(tmp / "figures" / f"{name}.svg", bbox_inches="tight")
-                md += [f"![{cap}](figures/{name}.png)", "", f"*{cap}*", ""]
-                body.append(f'<figure><img alt="{html.escape(cap)}" '
-                            f'src="data:image/png;base64,{_png_b64(fig)}">'
-                            f"<figcaption>{html.escape(cap)}</figcaption></figure>")
-        note = ('<p class="note">Item-level results use <b>synthetic</b> data calibrated to the '
-                "paper's published tables.</p>") if published else ""
-        page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>semcluster report</title><style>{CSS}</style></head><body>"
-                f"<h1>semcluster: the cluster knowledge innovation platform study</h1>{note}"
-                f"<nav>{nav}</nav>{''.join(body)}</body></html>")
-        (tmp / "report.html").write_text(page, encoding="utf-8")
-        (tmp / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-        (tmp / "results.json").write_text(json.dumps(results, indent=2, default=_json_default,
-                                                     ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
-        (tmp / MARKER).write_text("written by semcluster reproduce\n")
-        if out.exists():
-            shutil.rmtree(out)            # a previous semcluster report (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+def _write(folder: OutputFolder, sections, results, published) -> Path:
+    md = ["# semcluster: the cluster knowledge innovation platform study, reproduced and "
+          "extended", ""]
+    if published:
+        md.append("> Item-level results use **synthetic** data calibrated to the paper's "
+                  "published tables.")
+        md.append("")
+    body = []
+    nav = " ".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
+    for s in sections:
+        md += [f"## {s.title}", ""]
+        body.append(f'<h2 id="{s.key}">{html.escape(s.title)}</h2>')
+        for ptxt in s.paragraphs:
+            md += [ptxt, ""]
+            body.append(f"<p>{html.escape(ptxt).replace('**', '')}</p>")
+        for name, cap, df in s.tables:
+            folder.add_csv(f"tables/{name}.csv", tables.tidy(df), index=False)
+            md += [f"**{cap}** (`tables/{name}.csv`)", "", _md_table(df), ""]
+            body.append(f"<p><b>{html.escape(cap)}</b></p>{_html_table(df)}")
+        for name, cap, fig in s.figures:
+            folder.add_figure(f"figures/{name}.png", fig, dpi=150)
+            folder.add_figure(f"figures/{name}.svg", fig)
+            md += [f"![{cap}](figures/{name}.png)", "", f"*{cap}*", ""]
+            body.append(f'<figure><img alt="{html.escape(cap)}" '
+                        f'src="data:image/png;base64,{_png_b64(fig)}">'
+                        f"<figcaption>{html.escape(cap)}</figcaption></figure>")
+    note = ('<p class="note">Item-level results use <b>synthetic</b> data calibrated to the '
+            "paper's published tables.</p>") if published else ""
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>semcluster report</title><style>{CSS}</style></head><body>"
+            f"<h1>semcluster: the cluster knowledge innovation platform study</h1>{note}"
+            f"<nav>{nav}</nav>{''.join(body)}</body></html>")
+    folder.add_text("report.html", page)
+    folder.add_text("report.md", "\n".join(md) + "\n")
+    folder.add_text("results.json", json.dumps(results, indent=2, default=_json_default,
+                                               ensure_ascii=False) + "\n")
+    return folder.commit()
 
 
 def _json_default(o):

@@ -257,8 +257,9 @@ def to_markdown(data, *, label: str | None = None, digits: int = 3,
     num = _numeric_columns(data if not isinstance(data, pd.Series) else data.to_frame(
         data.name if data.name is not None else "estimate"))
 
-    def esc(s):
-        return str(s).replace("|", "\\|").replace("\n", " ")
+    def esc(s):    # no table break, no raw HTML tag (names come from users' files)
+        s = str(s).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+        return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", s)
 
     cols = list(f.columns)
     lines = ["| " + " | ".join(esc(c) for c in cols) + " |",

@@ -1,8 +1,6 @@
 """``semcluster audit``: consistency audit of published tables."""
 from __future__ import annotations
 
-from ._common import write_text_atomic
-
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -20,11 +18,13 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
-
     from .. import tables
     from ..audit import audit, load_published
+    from ..output_files import OutputFiles
 
+    outputs = OutputFiles(inputs=[args.published])
+    json_out = outputs.file(args.json) if args.json else None
+    csv_out = outputs.file(args.csv) if args.csv else None
     pub = load_published(args.published) if args.published else None
     t = audit(pub)
     show = t[["check", "item", "published", "recomputed_low", "recomputed_high", "difference",
@@ -34,11 +34,9 @@ def run(args) -> int:
     print("\n" + ", ".join(f"{v}: {c}" for v, c in counts.items()))
     for _, r in t[t.verdict == "inconsistent"].iterrows():
         print(f"  inconsistent: {r.check} [{r['item']}] {r.detail}")
-    protect = (args.published,)
-    if args.json:
+    if json_out:
         recs = t.astype(object).where(t.notna(), None).to_dict(orient="records")
-        write_text_atomic(args.json, json.dumps(recs, indent=2, ensure_ascii=False) + "\n",
-                          protect=protect)
-    if args.csv:
-        write_text_atomic(args.csv, t.to_csv(index=False), protect=protect)
+        outputs.write_json(json_out, recs, ensure_ascii=False)
+    if csv_out:
+        outputs.write_csv(csv_out, t)
     return 0

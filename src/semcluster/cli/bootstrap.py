@@ -1,7 +1,7 @@
 """``semcluster bootstrap MODEL [--data FILE] ...``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -26,12 +26,15 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
     import sys
 
     from .. import tables
     from ..bootstrap import bootstrap
+    from ..output_files import OutputFiles
 
+    outputs = OutputFiles(inputs=[args.model, args.data])
+    csv_out = outputs.file(args.csv) if args.csv else None
+    json_out = outputs.file(args.json) if args.json else None
     b = bootstrap(args.model, args.data, n_boot=args.n_boot, kind=args.kind, seed=args.seed,
                   n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
                   scheduler=args.scheduler, exclude_inadmissible=args.exclude_inadmissible,
@@ -46,10 +49,9 @@ def run(args) -> int:
     t = b.table
     show = t[t.op.isin(["~", ":=", "r2"]) | ((t.op == "=~") & (t.what == "std_all"))]
     print(tables.to_text(show))
-    protect = (args.data,)
-    if args.csv:
-        write_text_atomic(args.csv, t.to_csv(index=False), protect=protect)
-    if args.json:
+    if csv_out:
+        outputs.write_csv(csv_out, t)
+    if json_out:
         js = {"summary": s, "table": t.astype(object).where(t.notna(), None).to_dict("records")}
-        write_text_atomic(args.json, json.dumps(js, indent=2) + "\n", protect=protect)
+        outputs.write_json(json_out, js)
     return 0

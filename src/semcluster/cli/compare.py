@@ -1,7 +1,7 @@
 """``semcluster compare``: the published regression, OLS and latent SEM side by side."""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -19,11 +19,14 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
-
     from .. import tables
     from ..compare import METHODS, compare_methods
     from ..errors import SemclusterError
+    from ..output_files import OutputFiles
+
+    outputs = OutputFiles(inputs=[args.data])
+    csv_out = outputs.file(args.csv) if args.csv else None
+    json_out = outputs.file(args.json) if args.json else None
 
     if not 0 < args.alpha < 1:
         raise SemclusterError("--alpha must be between 0 and 1")
@@ -41,10 +44,8 @@ def run(args) -> int:
     print("Why they differ:")
     for s in c.explanation:
         print(f"- {s}")
-    protect = (args.data,)
-    if args.csv:
-        write_text_atomic(args.csv, c.long().to_csv(index=False), protect=protect)
-    if args.json:
-        write_text_atomic(args.json, json.dumps(c.to_dict(), indent=2, ensure_ascii=False)
-                          + "\n", protect=protect)
+    if csv_out:
+        outputs.write_csv(csv_out, c.long())
+    if json_out:
+        outputs.write_json(json_out, c.to_dict(), ensure_ascii=False)
     return 0

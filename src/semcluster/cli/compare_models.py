@@ -1,7 +1,7 @@
 """``semcluster compare-models MODEL... [--data FILE]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -20,13 +20,16 @@ def add_parser(sub):
 def run(args) -> int:
     from .. import tables
     from ..comparison import compare_models
+    from ..output_files import OutputFiles
+
+    outputs = OutputFiles(inputs=[*args.models, args.data])
+    csv_out = outputs.file(args.csv) if args.csv else None
 
     table, tests, _ = compare_models(args.models, args.data, estimator=args.estimator)
     print(tables.to_text(table, label="model"))
     if len(tests):
         print("\nNested model tests:")
         print(tables.to_text(tests))
-    if args.csv:
-        write_text_atomic(args.csv, table.reset_index().to_csv(index=False),
-                          protect=(args.data,))
+    if csv_out:
+        outputs.write_csv(csv_out, table.reset_index())
     return 0

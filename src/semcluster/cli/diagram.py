@@ -31,10 +31,11 @@ def run(args) -> int:
 
     from .. import diagrams as d
     from ..errors import SemclusterError
+    from ..output_files import OutputFiles
 
-    if Path(args.out).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise SemclusterError(f"{args.out}: use a .png, .svg or .pdf file name")
     src = args.source
+    outputs = OutputFiles(inputs=[src, args.data])
+    out = outputs.file(args.out, suffixes=(".png", ".svg", ".pdf"))
     is_json = src.endswith(".json") and Path(src).is_file()
     if args.kind == "conceptual":
         if is_json:
@@ -57,10 +58,6 @@ def run(args) -> int:
                                    hide_ns=args.hide_ns, covariances=args.covariances)
         else:
             fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha)
-    for protect in (args.data, src):
-        if protect and Path(protect).exists() and Path(args.out).exists() and \
-                Path(protect).resolve() == Path(args.out).resolve():
-            raise SemclusterError(f"{args.out}: refusing to overwrite an input file")
-    d.save_figure(fig, args.out)
+    outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0

@@ -1,7 +1,7 @@
 """``semcluster fit MODEL --data FILE [--json OUT] [--standardized]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -31,6 +31,10 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..fit import fit
+    from ..output_files import OutputFiles
+
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
+    json_out = outputs.file(args.json) if args.json else None
 
     ordered = None
     if args.ordered:
@@ -42,7 +46,7 @@ def run(args) -> int:
         print(str(res.data_report))
         print()
     print(res.summary(standardized=args.standardized), end="")
-    if args.json:
-        write_text_atomic(args.json, res.to_json() + "\n", protect=(args.data, args.model))
+    if json_out:
+        outputs.write_text(json_out, res.to_json() + "\n")
         print(f"\nwrote {args.json}")
     return 0

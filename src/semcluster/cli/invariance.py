@@ -1,7 +1,7 @@
 """``semcluster invariance MODEL --data FILE --group COLUMN [--json OUT]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -17,19 +17,20 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
-
     from .. import tables
     from ..invariance import measurement_invariance
+    from ..output_files import OutputFiles
+
+    outputs = OutputFiles(inputs=[args.model, args.data])
+    json_out = outputs.file(args.json) if args.json else None
 
     r = measurement_invariance(args.model, args.data, group=args.group)
     print(f"groups: " + ", ".join(f"{g} (N = {n})" for g, n in r.nobs.items()))
     print(tables.to_text(r.table, label="model"))
     print()
     print(tables.to_text(r.comparisons))
-    if args.json:
+    if json_out:
         js = {"groups": r.nobs, "fit": r.table.reset_index().to_dict("records"),
               "comparisons": r.comparisons.to_dict("records")}
-        write_text_atomic(args.json, json.dumps(js, indent=2, default=float) + "\n",
-                          protect=(args.data,))
+        outputs.write_json(json_out, js, default=float)
     return 0

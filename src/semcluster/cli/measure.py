@@ -1,7 +1,7 @@
 """``semcluster measure [MODEL] [--data FILE]``: reliability and validity tables."""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -28,11 +28,13 @@ def _p_text(p) -> str:
 
 
 def run(args) -> int:
-    import json
     from pathlib import Path
 
     from .. import tables
     from ..measurement import THRESHOLDS, flags_table, measurement_report
+    from ..output_files import OutputFiles
+
+    folder = OutputFiles(inputs=[args.model, args.data]).folder(args.out) if args.out else None
 
     rep = measurement_report(args.model, args.data, parallel_iter=args.parallel_iter)
     src = ("the bundled SYNTHETIC sample (made to reproduce the paper's Tables 2-3; omega, CR "
@@ -60,10 +62,10 @@ def run(args) -> int:
          "efa_loadings")
     print("Flags (HTMT: strict .85 and liberal .90 thresholds):")
     print(tables.to_text(flags_table(rep.flags), indent=2), "\n")
-    if args.out:
+    if folder:
         out = Path(args.out)
         for name, t in rep.tables().items():
-            write_text_atomic(out / f"{name}.csv", t.to_csv(index=False), protect=(args.data,))
+            folder.add_csv(f"{name}.csv", t)
         js = {name: t.astype(object).where(t.notna(), None).to_dict(orient="records")
               for name, t in rep.tables().items()}
         js["sphericity"] = rep.sphericity
@@ -71,7 +73,7 @@ def run(args) -> int:
         js["thresholds"] = {k: {"value": rep.thresholds[k], "source": THRESHOLDS[k][1]}
                             for k in rep.thresholds}
         js["data"] = src
-        write_text_atomic(out / "measurement.json", json.dumps(js, indent=2, default=float,
-                                                                ensure_ascii=False) + "\n")
+        folder.add_json("measurement.json", js, default=float, ensure_ascii=False)
+        folder.commit()
         print(f"\nwrote {len(js)} tables to {out}")
     return 0

@@ -1,7 +1,7 @@
 """``semcluster modindices MODEL [--data FILE] [--json OUT]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_argument
 
 
 def add_parser(sub):
@@ -17,11 +17,13 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
-
     from .. import tables
     from ..fit import fit
     from ..modindices import largest_residuals, modification_indices
+    from ..output_files import OutputFiles
+
+    outputs = OutputFiles(inputs=[args.model, args.data])
+    json_out = outputs.file(args.json) if args.json else None
 
     res = fit(args.model, args.data)
     mi = modification_indices(res)
@@ -29,7 +31,7 @@ def run(args) -> int:
     print(tables.to_text(mi.head(args.top)))
     print("\nLargest normalized residual covariances:")
     print(tables.to_text(resid))
-    if args.json:
+    if json_out:
         js = {"modindices": mi.to_dict("records"), "residuals": resid.to_dict("records")}
-        write_text_atomic(args.json, json.dumps(js, indent=2) + "\n", protect=(args.data,))
+        outputs.write_json(json_out, js)
     return 0

@@ -1,8 +1,6 @@
 """``semcluster power [MODEL] --n 100 160 250 ...``"""
 from __future__ import annotations
 
-from ._common import write_text_atomic
-
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -30,7 +28,12 @@ def run(args) -> int:
     import sys
 
     from .. import tables
+    from ..output_files import OutputFiles
     from ..power import power_analysis
+
+    outputs = OutputFiles(inputs=[args.model])
+    csv_out = outputs.file(args.csv) if args.csv else None
+    plot_out = outputs.file(args.plot, suffixes=(".png", ".svg", ".pdf")) if args.plot else None
 
     r = power_analysis(args.model, n_grid=args.n, reps=args.reps, alpha=args.alpha,
                        target=args.target, seed=args.seed, effect_scale=args.effect_scale,
@@ -40,11 +43,11 @@ def run(args) -> int:
     print(f"\nsmallest N with power >= {r.target} (correct sign, p < {r.alpha}):")
     for path, n in r.smallest_n.items():
         print(f"  {path}: {n if n is not None else 'not reached in the grid'}")
-    if args.csv:
-        write_text_atomic(args.csv, r.table.to_csv(index=False))
-    if args.plot:
-        from ..diagrams import power_curve, save_figure
+    if csv_out:
+        outputs.write_csv(csv_out, r.table)
+    if plot_out:
+        from ..diagrams import power_curve
 
-        save_figure(power_curve(r), args.plot)
+        outputs.save_figure(plot_out, power_curve(r))
         print(f"wrote {args.plot}")
     return 0

@@ -1,8 +1,6 @@
 """``semcluster simulate`` and ``semcluster calibrate``: synthetic survey data."""
 from __future__ import annotations
 
-from ._common import write_text_atomic
-
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -48,7 +46,11 @@ def _print_report(rep) -> None:
 
 def run(args) -> int:
     from ..errors import SemclusterError
+    from ..output_files import OutputFiles
     from ..simulate import calibration_report, match_published, paper_synthetic, simulate_items
+
+    outputs = OutputFiles()
+    out = outputs.file(args.out)
 
     if args.n < 2:
         raise SemclusterError("--n must be at least 2")
@@ -59,7 +61,7 @@ def run(args) -> int:
             df, info = match_published(args.seed, n=args.n)
     else:
         df, info = simulate_items(args.n, args.seed), {"seed": args.seed}
-    write_text_atomic(args.out, df.to_csv(index=False))
+    outputs.write_csv(out, df)
     print(f"wrote {args.out}: {len(df)} respondents, seed {args.seed}")
     if args.report or args.match_published:
         _print_report(calibration_report(df))
@@ -68,10 +70,14 @@ def run(args) -> int:
 
 def run_calibrate(args) -> int:
     from ..data import load_data
+    from ..output_files import OutputFiles
     from ..simulate import calibration_report
+
+    outputs = OutputFiles(inputs=[args.data])
+    csv_out = outputs.file(args.csv) if args.csv else None
 
     rep = calibration_report(load_data(args.data))
     _print_report(rep)
-    if args.csv:
-        write_text_atomic(args.csv, rep.to_csv(index=False), protect=(args.data,))
+    if csv_out:
+        outputs.write_csv(csv_out, rep)
     return 0
