@@ -98,3 +98,21 @@ def test_help_lists_fit():
     p = subprocess.run([sys.executable, "-m", "semcluster", "--help"], capture_output=True,
                        text=True)
     assert p.returncode == 0 and "fit" in p.stdout
+
+
+def test_fit_that_does_not_converge_exits_3(monkeypatch, capsys):
+    """A non-converged fit is neither success (0) nor bad input (2): exit status 3, with one
+    message that says it did not converge and nothing that says it did."""
+    import functools
+
+    from semcluster.cli import EXIT_NOT_CONVERGED
+    from semcluster.engine import MLEngine
+
+    original = MLEngine.fit
+    monkeypatch.setattr(MLEngine, "fit", functools.partialmethod(
+        original, max_scoring=1, max_slsqp=1))
+    assert main(["fit", "h1_h5"]) == EXIT_NOT_CONVERGED == 3
+    captured = capsys.readouterr()
+    assert "did not converge" in captured.err
+    text = (captured.out + captured.err).lower()
+    assert "terminated successfully" not in text and "converged (max" not in text

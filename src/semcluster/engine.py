@@ -248,7 +248,7 @@ class MLEngine:
         if gnorm > gtol and stalled:
             x, f, gnorm, it = self._quasi_newton(x, gtol, max_slsqp)
             total += it
-            x, f, gnorm, it, _ = self._scoring(x, gtol, 50)
+            x, f, gnorm, it, _ = self._scoring(x, gtol, min(50, max_scoring))
             total += it
         if gnorm > tol_accept and not skip_slsqp:
             xb, it = self._bounded(x, max_slsqp)

@@ -4,6 +4,10 @@ Each sub-command lives in its own module of this package and exposes
 ``add_parser(subparsers)``, which registers the sub-command and sets ``func`` to a function
 ``run(args) -> int``. Heavy imports (semopy, matplotlib) happen inside ``run`` so that
 ``semcluster --help`` answers at once.
+
+Exit status: 0 when the command did its work, 2 for input the user can correct (a one-line
+message, no traceback), 3 when a fit did not converge (``semcluster fit``: the numbers printed
+are not estimates), 130 when interrupted.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ import sys
 import warnings
 
 from ..errors import SemclusterError, SemclusterWarning
+
+#: Exit status of a command whose fit did not converge (0: done; 2: bad input; 130: interrupted).
+EXIT_NOT_CONVERGED = 3
 
 
 def _command_modules():

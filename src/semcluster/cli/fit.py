@@ -9,7 +9,9 @@ def add_parser(sub):
         "fit", help="fit a lavaan-syntax model by ML and print a lavaan-like summary",
         description="Fit MODEL (a .lav file or a bundled model name such as h1_h5) by maximum "
                     "likelihood and print fit measures, loadings, regressions, (co)variances "
-                    "and R-square.")
+                    "and R-square.",
+        epilog="Exit status: 0 fitted (check the summary for inadmissible solutions), 2 bad "
+               "input (model, data or options), 3 the optimizer did not converge.")
     p.add_argument("model", metavar="MODEL", help="model file or bundled model name")
     add_data_argument(p)
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
@@ -49,4 +51,12 @@ def run(args) -> int:
     if json_out:
         outputs.write_text(json_out, res.to_json() + "\n")
         print(f"\nwrote {args.json}")
+    if not res.converged:
+        import sys
+
+        from . import EXIT_NOT_CONVERGED
+
+        print(f"semcluster: the fit did not converge ({res.info.get('optimizer', '')}); its "
+              f"numbers are not estimates", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     return 0
