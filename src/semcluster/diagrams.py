@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +74,11 @@ def _font_file(family: str) -> str | None:
     """The file matplotlib actually uses for *family* (None if it would substitute another)."""
     from matplotlib import font_manager
 
-    prop = font_manager.FontProperties(family=family)
-    path = font_manager.findfont(prop, fallback_to_default=False)
+    prop = font_manager.FontProperties(family=[family])    # a list: never a fontconfig pattern
+    try:
+        path = font_manager.findfont(prop, fallback_to_default=False)
+    except (ValueError, RuntimeError):
+        return None
     names = {f.name for f in font_manager.fontManager.ttflist if f.fname == path}
     return path if family in names else None
 
@@ -104,6 +107,8 @@ def cjk_font() -> str | None:
     names = sorted({f.name for f in font_manager.fontManager.ttflist},
                    key=lambda n: (not any(p in n for p in preferred), n))
     for name in names:
+        if "Last Resort" in name:        # matplotlib's own: a box showing the code range
+            continue
         path = _font_file(name)
         if path and _has_chars(path, "集群意识宣传活动道德责任知识共享长期导向企业创新"):
             return name
@@ -133,7 +138,7 @@ def _check_glyphs(texts, families) -> None:
 
     fonts = []
     for fam in families:
-        path = font_manager.findfont(font_manager.FontProperties(family=fam))
+        path = font_manager.findfont(font_manager.FontProperties(family=[fam]))
         try:
             fonts.append(FT2Font(path))
         except Exception:  # noqa: BLE001
@@ -302,6 +307,7 @@ class Layout:
     shapes: dict = field(default_factory=dict)
     arrows: list = field(default_factory=list)
     texts: list = field(default_factory=list)     # matplotlib Text artists
+    caption: object = None                         # the caption's Text artist, if any
 
 
 def _curve(start, end, rad: float, n: int = 60) -> np.ndarray:
@@ -592,6 +598,7 @@ class _Scene:
                          else 0.02, caption, ha="center", va="center", fontsize=8.5,
                          family=fam, parse_math=False)
             layout.texts.append(t)
+            layout.caption = t
         for e, (rad, start, end, pts) in zip(self.edges, routes):
             patch = FancyArrowPatch(start, end, arrowstyle="<|-|>" if e.double else "-|>",
                                     mutation_scale=12, connectionstyle=f"arc3,rad={rad}",
@@ -1081,8 +1088,9 @@ def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
     if fmt not in ("png", "svg", "pdf"):
         raise SemclusterError(f"{path}: use a .png, .svg or .pdf file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    # a fresh name created by savefig itself, so the file gets the umask's mode (mkstemp
+    # would make it 0600)
+    tmp = str(path.parent / f".{path.stem}.{os.getpid()}.{secrets.token_hex(6)}{path.suffix}")
     try:
         fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
         os.replace(tmp, path)
