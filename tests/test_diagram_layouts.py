@@ -310,6 +310,7 @@ def test_no_font_with_glyphs_warns(monkeypatch):
     check_glyphs(lay, "en")
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font:UserWarning")
 def test_missing_glyph_is_named(monkeypatch):
     """A character no font has (here a Han character outside GB 2312's common set is fine, but
     a Tangut one is not) is named in a warning instead of silently drawn as a box."""

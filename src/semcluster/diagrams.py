@@ -14,6 +14,7 @@ printed number equals the fitted one.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -630,8 +631,28 @@ class _Scene:
                 continue
             n = len(arr.path) - 1
             best = None
-            for t in e.label_t:
-                x, y = arr.path[int(round(t * n))]
+            probe = ax.text(0, 0, e.label, fontsize=e.fontsize, ha="center", va="center",
+                            family=self.families, parse_math=False)
+            size = probe.get_window_extent(renderer)
+            probe.remove()
+            px_per_unit = abs(to_px([(1, 0)])[0][0] - to_px([(0, 0)])[0][0])
+            lw, lh = size.width / px_per_unit, size.height / px_per_unit
+            # structural paths: the label beside the line, so that a minus sign is never read
+            # as one more dash of a dashed arrow; loadings (short, crowded): on the line
+            sides = (1, -1, 0) if e.kind in ("path", "hypothesis") else (0,)
+            own_px = to_px(arr.path)
+            for t, side in itertools.product(e.label_t, sides):
+                i = int(round(t * n))
+                x, y = arr.path[i]
+                if side:
+                    tx, ty = arr.path[min(i + 1, n)] - arr.path[max(i - 1, 0)]
+                    nx_, ny_ = -ty, tx
+                    norm = math.hypot(nx_, ny_) or 1.0
+                    nx_, ny_ = nx_ / norm, ny_ / norm
+                    if ny_ < 0 or (ny_ == 0 and nx_ > 0):      # +1: above (or left of) the line
+                        nx_, ny_ = -nx_, -ny_
+                    off = side * (abs(nx_) * lw / 2 + abs(ny_) * lh / 2 + 0.1)
+                    x, y = x + off * nx_, y + off * ny_
                 probe = ax.text(x, y, e.label, fontsize=e.fontsize, ha="center", va="center",
                                 family=self.families, parse_math=False)
                 bb = probe.get_window_extent(renderer).expanded(1.12, 1.25)
@@ -642,6 +663,12 @@ class _Scene:
                 cost += sum(bool(((p[:, 0] > bb.x0) & (p[:, 0] < bb.x1) & (p[:, 1] > bb.y0)
                                   & (p[:, 1] < bb.y1)).any())
                             for other, p in paths_px if other is not arr)
+                # a label beside its line must be nearer to it than to any other line
+                c = np.array([(bb.x0 + bb.x1) / 2, (bb.y0 + bb.y1) / 2])
+                d_own = np.hypot(*(own_px - c).T).min()
+                if any(np.hypot(*(p - c).T).min() < d_own for other, p in paths_px
+                       if other is not arr):
+                    cost += 10
                 if best is None or cost < best[0]:
                     best = (cost, x, y)
                 if cost == 0:
@@ -755,19 +782,34 @@ def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | Non
     for k in range(len(cols)):
         place_column(k)
 
+    edges = [e for e in scene.edges if e.kind != "covariance"
+             and e.source in scene.nodes and e.target in scene.nodes]
+    names = list(scene.nodes)
+    index = {n: i for i, n in enumerate(names)}
+    own = np.zeros((len(edges), len(names)), bool)
+    for i, e in enumerate(edges):
+        own[i, index[e.source]] = own[i, index[e.target]] = True
+    is_ellipse = np.array([scene.nodes[n].kind == "ellipse" for n in names])
+    t = np.linspace(0.05, 0.95, 30)[None, :, None]
+
     def crossings():
-        # shapes grown by a margin: an arrow that skips a column should pass it with room for
-        # its label, not graze it
-        shapes = {s.name: s for s in scene.shape_objs()}
-        grown = [Shape(s.name, s.kind, s.x, s.y, s.w + 0.8, s.h + 0.6) for s in shapes.values()]
-        n = 0
-        for e in scene.edges:
-            if e.kind == "covariance" or e.source not in shapes or e.target not in shapes:
-                continue
-            A, B = shapes[e.source], shapes[e.target]
-            pts = _curve(A.boundary_point(B.x, B.y), B.boundary_point(A.x, A.y), 0.0, 40)
-            n += _crossings(pts, grown, (e.source, e.target))
-        return n
+        # straight centre-to-centre segments against every shape at once, the shapes grown by
+        # a margin: an arrow that skips a column should pass it with room for its label
+        nodes = [scene.nodes[n] for n in names]
+        cx = np.array([n.x for n in nodes])
+        cy = np.array([n.y for n in nodes])
+        hw = np.array([n.w for n in nodes]) / 2 + 0.4
+        hh = np.array([n.h for n in nodes]) / 2 + 0.3
+        a = np.array([[scene.nodes[e.source].x, scene.nodes[e.source].y] for e in edges])
+        b = np.array([[scene.nodes[e.target].x, scene.nodes[e.target].y] for e in edges])
+        if not len(edges):
+            return 0
+        pts = a[:, None, :] + t * (b - a)[:, None, :]                  # (edges, t, 2)
+        dx = (pts[..., 0:1] - cx) / hw                                 # (edges, t, shapes)
+        dy = (pts[..., 1:2] - cy) / hh
+        m = np.where(is_ellipse, np.sqrt(dx ** 2 + dy ** 2), np.maximum(abs(dx), abs(dy)))
+        hit = (m <= 1).any(axis=1) & ~own
+        return int(hit.sum())
 
     # middle columns slide so that arrows skipping them pass beside them
     if last >= 2 and crossings():
