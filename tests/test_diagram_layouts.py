@@ -36,7 +36,13 @@ MODELS = {
     # MIMIC: observed covariates -> latent factors (Holzinger-Swineford)
     "mimic": "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\n"
              "visual ~ ageyr + sex\ntextual ~ ageyr + sex\n",
+    # a predicted second-order factor: its first-order factors stand right of it
+    "second_order_predicted": "g =~ visual + textual\nvisual =~ x1 + x2 + x3\n"
+                              "textual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\ng ~ speed\n",
+    # path analysis on observed variables only
+    "path_analysis": "x4 ~ x1 + x2\nx5 ~ x4 + x1\n",
 }
+HS39 = {"mimic", "second_order_predicted", "path_analysis"}
 LANGS = ("en", "zh")
 
 
@@ -75,7 +81,7 @@ def fitted(name, model_files):
     if name not in _FITS:
         import warnings
 
-        data = (pd.read_csv(data_path("holzinger_swineford_1939.csv")) if name == "mimic"
+        data = (pd.read_csv(data_path("holzinger_swineford_1939.csv")) if name in HS39
                 else None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SemclusterWarning)   # sex has two values
