@@ -17,10 +17,20 @@ import pytest
 
 import semcluster
 from semcluster import SemclusterWarning
-from semcluster.diagrams import (BUNDLED_CJK_FILE, MINUS, compare_diagram, conceptual_diagram,
-                                 format_coef, format_number, measurement_diagram, parse_number,
-                                 structure)
-from semcluster.diagrams import tested_diagram as draw_tested   # a test_* name pytest collects
+from semcluster.diagrams import (
+    BUNDLED_CJK_FILE,
+    MINUS,
+    compare_diagram,
+    conceptual_diagram,
+    format_coef,
+    format_number,
+    measurement_diagram,
+    parse_number,
+    structure,
+)
+from semcluster.diagrams import (
+    tested_diagram as draw_tested,  # a test_* name pytest collects
+)
 from semcluster.resources import data_path
 
 MODELS = {

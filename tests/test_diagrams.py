@@ -5,15 +5,24 @@ from __future__ import annotations
 import itertools
 import warnings
 
-import numpy as np
 import pytest
 
 import semcluster
 from semcluster import SemclusterWarning, study
 from semcluster.cli import main
-from semcluster.diagrams import (MINUS, compare_diagram, conceptual_diagram, format_coef,
-                                 format_number, measurement_diagram, parse_number, save_figure)
-from semcluster.diagrams import tested_diagram as draw_tested   # a test_* name pytest collects
+from semcluster.diagrams import (
+    MINUS,
+    compare_diagram,
+    conceptual_diagram,
+    format_coef,
+    format_number,
+    measurement_diagram,
+    parse_number,
+    save_figure,
+)
+from semcluster.diagrams import (
+    tested_diagram as draw_tested,  # a test_* name pytest collects
+)
 
 
 @pytest.fixture(scope="module")

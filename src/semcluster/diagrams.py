@@ -103,8 +103,8 @@ def cjk_font() -> str | None:
     font = bundled_cjk_font()
     if font is not None:
         return font
-    preferred = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "Droid Sans "
-                 "Fallback", "SimHei", "Microsoft YaHei", "PingFang", "AR PL")
+    preferred = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi",
+                 "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang", "AR PL")
     names = sorted({f.name for f in font_manager.fontManager.ttflist},
                    key=lambda n: (not any(p in n for p in preferred), n))
     for name in names:
@@ -642,7 +642,7 @@ class _Scene:
             sides = (1, -1, 0) if e.kind in ("path", "hypothesis") else (0,)
             own_px = to_px(arr.path)
             for t, side in itertools.product(e.label_t, sides):
-                i = int(round(t * n))
+                i = round(t * n)
                 x, y = arr.path[i]
                 if side:
                     tx, ty = arr.path[min(i + 1, n)] - arr.path[max(i - 1, 0)]
@@ -675,8 +675,8 @@ class _Scene:
                     break
             _, x, y = best
             arr.text_artist = text(x, y, e.label, fontsize=e.fontsize, color=e.color,
-                                   zorder=4, bbox=dict(boxstyle="round,pad=0.28", fc="white",
-                                                       ec="none"))
+                                   zorder=4, bbox={"boxstyle": "round,pad=0.28", "fc": "white",
+                                                       "ec": "none"})
             boxes.append(arr.text_artist.get_window_extent(renderer))
 
 
