@@ -21,6 +21,8 @@ def main() -> None:
         "measurement_h1_h5.png": measurement_diagram(res),
         "regression_vs_sem.png": compare_diagram(),
         "figure1_conceptual_zh.png": conceptual_diagram("h1_h5", lang="zh"),
+        "diagram_tested_zh.png": tested_diagram(res, lang="zh", covariances=True),
+        "diagram_measurement_zh.png": measurement_diagram(res, lang="zh"),
     }
     for name, fig in figures.items():
         print("wrote", save_figure(fig, OUT / name))

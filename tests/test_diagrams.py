@@ -5,15 +5,24 @@ from __future__ import annotations
 import itertools
 import warnings
 
-import numpy as np
 import pytest
 
 import semcluster
 from semcluster import SemclusterWarning, study
 from semcluster.cli import main
-from semcluster.diagrams import (compare_diagram, conceptual_diagram, format_coef,
-                                 measurement_diagram, save_figure)
-from semcluster.diagrams import tested_diagram as draw_tested   # a test_* name pytest collects
+from semcluster.diagrams import (
+    MINUS,
+    compare_diagram,
+    conceptual_diagram,
+    format_coef,
+    format_number,
+    measurement_diagram,
+    parse_number,
+    save_figure,
+)
+from semcluster.diagrams import (
+    tested_diagram as draw_tested,  # a test_* name pytest collects
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +46,7 @@ def check_geometry(layout):
         assert shapes[arr.target].contains(*arr.end) == pytest.approx(1, abs=1e-9)
         if arr.kind == "covariance":
             continue
-        for t in np.linspace(0.02, 0.98, 50):
-            x = arr.start[0] + t * (arr.end[0] - arr.start[0])
-            y = arr.start[1] + t * (arr.end[1] - arr.start[1])
+        for x, y in arr.path[2:-2]:          # the drawn curve (straight or arc3)
             for s in shapes.values():
                 if s.name not in (arr.source, arr.target):
                     assert s.contains(x, y) > 1, f"{arr.source}->{arr.target} crosses {s.name}"
@@ -79,15 +86,15 @@ def test_tested_diagram_prints_the_fit(res):
         row = res.parameter(a.target, "~", a.source)
         assert a.label == format_coef(row.std_all, row.pvalue)
         assert a.text_artist.get_text() == a.label
-        assert float(a.label.rstrip("*")) == round(row.std_all, 2)
+        assert parse_number(a.label) == round(row.std_all, 2)
         ns = row.pvalue >= 0.05
         assert a.dashed == ns
         assert (a.artist.get_linestyle() == "--") == ns
     covs = [a for a in lay.arrows if a.kind == "covariance"]
     assert len(covs) == 4
     r2_texts = [t.get_text() for t in lay.texts if "R²" in t.get_text() and "\n" in t.get_text()]
-    assert any(f"R² = {res.r2['IN']:.2f}" in t for t in r2_texts)
-    caption = lay.texts[-1].get_text()
+    assert any(f"R² = {format_number(res.r2['IN'])}" in t for t in r2_texts)
+    caption = lay.caption.get_text()
     fm = res.fit_measures
     for piece in (f"N = {res.nobs}", f"χ²({int(fm['df'])}) = {fm['chisq']:.2f}",
                   f"CFI = {fm['cfi']:.3f}", f"TLI = {fm['tli']:.3f}",
@@ -127,14 +134,17 @@ def test_measurement_diagram_23_items(res):
     assert all(lay.shapes[a.target].kind == "rect" for a in loads)
     for a in loads:
         row = res.parameter(a.source, "=~", a.target)
-        assert a.label == f"{row.std_all:.2f}"
+        assert a.label == format_number(row.std_all)
     ev = [t for t in lay.texts if hasattr(t, "semcluster_item")]
     assert len(ev) == 23
     for t in ev:
-        assert t.get_text() == f"{res.parameter(t.semcluster_item, '~~', t.semcluster_item).std_all:.2f}"
+        assert t.get_text() == format_number(
+            res.parameter(t.semcluster_item, '~~', t.semcluster_item).std_all)
     table = next(t for t in lay.texts if hasattr(t, "semcluster_table"))
+    cells = {t.semcluster_cell: t.get_text() for t in lay.texts if hasattr(t, "semcluster_cell")}
+    assert len(cells) == len(table.semcluster_table) == 10
     for (a, b), v in table.semcluster_table.items():
-        assert f"{v:5.2f}" in table.get_text()
+        assert cells.get((a, b), cells.get((b, a))) == format_number(v)
     check_geometry(lay)
     check_no_text_overlap(fig, lay)
 
@@ -153,14 +163,24 @@ def test_compare_diagram_two_panels():
         check_geometry(lay)
 
 
+def test_minus_sign():
+    """A negative coefficient is printed with U+2212 (a hyphen on a dashed arrow reads as a
+    dash), and a value that rounds to zero has no sign."""
+    assert format_coef(-0.254, 0.2) == f"{MINUS}0.25"
+    assert format_coef(-0.254, 0.002) == f"{MINUS}0.25**"
+    assert format_coef(-0.001) == "0.00"
+    assert format_number(-1.5, 1) == f"{MINUS}1.5"
+    assert parse_number(f"{MINUS}0.25***") == -0.25
+
+
 def test_chinese_labels_or_clear_fallback(monkeypatch):
     import semcluster.diagrams as d
 
-    if d.cjk_font() is not None:
-        lay = conceptual_diagram("h1_h5", lang="zh").semcluster_layout
-        assert any("集群意识" in t.get_text() for t in lay.texts)
+    assert d.cjk_font() == d.BUNDLED_CJK_FAMILY         # the bundled font comes first
+    lay = conceptual_diagram("h1_h5", lang="zh").semcluster_layout
+    assert any("集群意识" in t.get_text() for t in lay.texts)
     monkeypatch.setattr(d, "cjk_font", lambda: None)
-    with pytest.warns(SemclusterWarning, match="fonts-noto-cjk"):
+    with pytest.warns(SemclusterWarning, match="no font with Chinese characters"):
         lay = conceptual_diagram("h1_h5", lang="zh").semcluster_layout
     assert any(t.get_text() == "cluster awareness" for t in lay.texts)
 
@@ -185,3 +205,26 @@ def test_diagram_cli(tmp_path, res):
         main(["diagram", "h1_h5", "--kind", "nonsense", "--out", str(out)])
     assert e.value.code == 2
     assert main(["diagram", "h1_h5", "--out", str(tmp_path / "x.jpg")]) == 2
+
+
+@pytest.mark.parametrize("kind", ["conceptual", "tested", "measurement", "compare"])
+def test_diagram_cli_zh(tmp_path, kind):
+    """Every kind in Chinese from the command line (measurement used to crash: 'Got both
+    family and fontfamily')."""
+    out = tmp_path / f"{kind}.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SemclusterWarning)
+        assert main(["diagram", "h1_h5", "--kind", kind, "--lang", "zh", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_diagram_out_respects_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "f.png"
+        assert main(["diagram", "h1_h5", "--kind", "conceptual", "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

@@ -14,6 +14,7 @@ printed number equals the fitted one.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -32,6 +33,14 @@ FILL_ITEM = "#ffffff"
 STAR_LEVELS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 
 
+MINUS = "\u2212"                      # a true minus sign: "-0.25" on a dashed arrow reads as a dash
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+BUNDLED_CJK_FILE = FONT_DIR / "SemclusterSansCJKsc-Regular.otf"
+BUNDLED_CJK_FAMILY = "Semcluster Sans CJK SC"
+LATIN_FAMILY = "DejaVu Sans"          # ships with matplotlib: Latin, Greek, χ², −, ≥
+UNIT = 0.85                           # inches per diagram unit: text and shapes keep their ratio
+
+
 # ---------------------------------------------------------------------------------------------
 # labels and fonts
 # ---------------------------------------------------------------------------------------------
@@ -43,36 +52,108 @@ def _study_names(lang: str) -> dict:
     return {code: str(c.loc[code, col]) for code in c.index}
 
 
-def cjk_font() -> str | None:
-    """Name of an installed font that has Chinese glyphs, or None."""
+def bundled_cjk_font() -> str | None:
+    """Register the Chinese font shipped with semcluster (an OFL subset of Noto Sans CJK SC,
+    see ``semcluster/fonts/OFL.txt``) with matplotlib's font manager; its family name, or None
+    if the file is missing or unreadable."""
     from matplotlib import font_manager
+
+    if any(f.name == BUNDLED_CJK_FAMILY for f in font_manager.fontManager.ttflist):
+        return BUNDLED_CJK_FAMILY
+    if not BUNDLED_CJK_FILE.is_file():
+        return None
+    try:
+        font_manager.fontManager.addfont(str(BUNDLED_CJK_FILE))
+    except Exception:  # noqa: BLE001 - a damaged install falls back to the system fonts
+        return None
+    return BUNDLED_CJK_FAMILY
+
+
+def _font_file(family: str) -> str | None:
+    """The file matplotlib actually uses for *family* (None if it would substitute another)."""
+    from matplotlib import font_manager
+
+    prop = font_manager.FontProperties(family=[family])    # a list: never a fontconfig pattern
+    try:
+        path = font_manager.findfont(prop, fallback_to_default=False)
+    except (ValueError, RuntimeError):
+        return None
+    names = {f.name for f in font_manager.fontManager.ttflist if f.fname == path}
+    return path if family in names else None
+
+
+def _has_chars(path: str, chars: str) -> bool:
     from matplotlib.ft2font import FT2Font
 
-    preferred = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "Droid Sans "
-                 "Fallback", "SimHei", "Microsoft YaHei", "PingFang", "AR PL")
-    candidates = sorted(font_manager.fontManager.ttflist,
-                        key=lambda f: not any(p in f.name for p in preferred))
-    for f in candidates:
-        try:
-            if FT2Font(f.fname).get_char_index(ord("集")):
-                return f.name
-        except Exception:  # noqa: BLE001 - unreadable font files are skipped
+    try:
+        font = FT2Font(path)
+    except Exception:  # noqa: BLE001 - unreadable font files have no glyphs
+        return False
+    return all(font.get_char_index(ord(c)) for c in chars)
+
+
+def cjk_font() -> str | None:
+    """Family name of a font with Chinese glyphs: the bundled one, else an installed one that
+    matplotlib resolves to a file really holding the glyphs (a family that resolves to a
+    substitute would draw empty boxes), else None."""
+    from matplotlib import font_manager
+
+    font = bundled_cjk_font()
+    if font is not None:
+        return font
+    preferred = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi",
+                 "Droid Sans Fallback", "SimHei", "Microsoft YaHei", "PingFang", "AR PL")
+    names = sorted({f.name for f in font_manager.fontManager.ttflist},
+                   key=lambda n: (not any(p in n for p in preferred), n))
+    for name in names:
+        if "Last Resort" in name:        # matplotlib's own: a box showing the code range
             continue
+        path = _font_file(name)
+        if path and _has_chars(path, "集群意识宣传活动道德责任知识共享长期导向企业创新"):
+            return name
     return None
 
 
-def _resolve_lang(lang: str) -> tuple[str, str | None]:
+def _resolve_lang(lang: str) -> tuple[str, list]:
+    """(language actually drawn, font families in fallback order)."""
     if lang not in ("en", "zh"):
         raise SemclusterError(f"--lang must be 'en' or 'zh', not '{lang}'")
+    cjk = cjk_font()
     if lang == "en":
-        return "en", None
-    font = cjk_font()
-    if font is None:
-        warnings.warn("no font with Chinese characters is installed (Debian: apt-get install "
-                      "fonts-noto-cjk); drawing the labels in English", SemclusterWarning,
-                      stacklevel=3)
-        return "en", None
-    return "zh", font
+        return "en", [LATIN_FAMILY] + ([cjk] if cjk else [])
+    if cjk is None:
+        warnings.warn("no font with Chinese characters was found (the font bundled with "
+                      "semcluster is missing; Debian: apt-get install fonts-noto-cjk); drawing "
+                      "the labels in English", SemclusterWarning, stacklevel=3)
+        return "en", [LATIN_FAMILY]
+    return "zh", [cjk, LATIN_FAMILY]
+
+
+def _check_glyphs(texts, families) -> None:
+    """Warn, naming the characters, if no font in *families* has a glyph for them (matplotlib
+    would draw an empty box)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    fonts = []
+    for fam in families:
+        path = font_manager.findfont(font_manager.FontProperties(family=[fam]))
+        try:
+            fonts.append(FT2Font(path))
+        except Exception:  # noqa: BLE001
+            continue
+    missing = []
+    for t in texts:
+        for ch in t.get_text():
+            if ch.isspace() or ch in missing:
+                continue
+            if not any(f.get_char_index(ord(ch)) for f in fonts):
+                missing.append(ch)
+    if missing:
+        warnings.warn(f"no available font ({', '.join(families)}) has a glyph for "
+                      f"{' '.join(repr(c) for c in missing)}: these characters are drawn as "
+                      f"empty boxes; rename the variables or install a font that has them",
+                      SemclusterWarning, stacklevel=3)
 
 
 def _wrap(label: str, width: int = 18) -> str:
@@ -90,12 +171,25 @@ def stars(p: float) -> str:
     return ""
 
 
+def format_number(value: float, decimals: int = 2) -> str:
+    """A number as printed in a diagram: fixed decimals, a true minus sign (U+2212), never
+    "−0.00"."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    txt = f"{value:.{decimals}f}"
+    if float(txt) == 0:
+        txt = txt.lstrip("-")
+    return txt.replace("-", MINUS)
+
+
 def format_coef(value: float, p: float | None = None) -> str:
-    """How a coefficient is printed on an arrow: two decimals, stars from p."""
-    txt = f"{value:.2f}"
-    if txt == "-0.00":
-        txt = "0.00"
-    return txt + (stars(p) if p is not None else "")
+    """How a coefficient is printed on an arrow: two decimals, a true minus sign, stars from p."""
+    return format_number(value) + (stars(p) if p is not None else "")
+
+
+def parse_number(text: str) -> float:
+    """Inverse of :func:`format_coef` (stars dropped, U+2212 read as minus)."""
+    return float(text.rstrip("*").replace(MINUS, "-"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +270,14 @@ class Shape:
             return math.sqrt((dx / (self.w / 2)) ** 2 + (dy / (self.h / 2)) ** 2)
         return max(abs(dx) / (self.w / 2), abs(dy) / (self.h / 2))
 
+    def measure(self, pts: np.ndarray) -> np.ndarray:
+        """:meth:`contains` for an (n, 2) array of points."""
+        dx = (pts[:, 0] - self.x) / (self.w / 2)
+        dy = (pts[:, 1] - self.y) / (self.h / 2)
+        if self.kind == "ellipse":
+            return np.sqrt(dx ** 2 + dy ** 2)
+        return np.maximum(np.abs(dx), np.abs(dy))
+
     def bbox(self):
         return (self.x - self.w / 2, self.y - self.h / 2, self.x + self.w / 2,
                 self.y + self.h / 2)
@@ -195,6 +297,8 @@ class Arrow:
     color: str = INK
     artist: object = None
     text_artist: object = None
+    rad: float = 0.0
+    path: np.ndarray | None = None     # points along the drawn curve, start to end
 
 
 @dataclass
@@ -202,169 +306,640 @@ class Layout:
     shapes: dict = field(default_factory=dict)
     arrows: list = field(default_factory=list)
     texts: list = field(default_factory=list)     # matplotlib Text artists
+    caption: object = None                         # the caption's Text artist, if any
 
 
-class _Canvas:
-    """A matplotlib axis in data units with the drawing primitives and their record."""
-
-    def __init__(self, width, height, font=None, ax=None, fig=None):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        self.font = font
-        if ax is None:
-            fig = Figure(figsize=(width, height))
-            FigureCanvasAgg(fig)          # no pyplot: nothing global is touched
-            ax = fig.add_axes([0, 0.08, 1, 0.92])
-        self.fig = fig
-        self.ax = ax
-        ax.set_axis_off()
-        self.layout = Layout()
-
-    def text(self, x, y, s, **kw):
-        kw.setdefault("ha", "center")
-        kw.setdefault("va", "center")
-        kw.setdefault("fontsize", 10)
-        if self.font:
-            kw.setdefault("fontfamily", [self.font, "DejaVu Sans"])
-        t = self.ax.text(x, y, s, **kw)
-        self.layout.texts.append(t)
-        return t
-
-    def shape(self, name, kind, x, y, w, h, label, fill, fontsize=10):
-        from matplotlib.patches import Ellipse, Rectangle
-
-        if kind == "ellipse":
-            p = Ellipse((x, y), w, h, facecolor=fill, edgecolor=INK, lw=1.2, zorder=2)
-        else:
-            p = Rectangle((x - w / 2, y - h / 2), w, h, facecolor=fill, edgecolor=INK, lw=1.0,
-                          zorder=2)
-        self.ax.add_patch(p)
-        s = Shape(name, kind, x, y, w, h)
-        self.layout.shapes[name] = s
-        self.text(x, y, label, fontsize=fontsize, zorder=3)
-        return s
-
-    def arrow(self, a: str, b: str, kind: str, *, label="", value=None, pvalue=None,
-              dashed=False, color=INK, rad=0.0, label_at=0.5, double=False, fontsize=9):
-        from matplotlib.patches import FancyArrowPatch
-
-        A = self.layout.shapes[a]
-        B = self.layout.shapes[b]
-        start = A.boundary_point(B.x, B.y)
-        end = B.boundary_point(A.x, A.y)
-        style = "<|-|>" if double else "-|>"
-        patch = FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=12,
-                                connectionstyle=f"arc3,rad={rad}", shrinkA=0, shrinkB=0,
-                                color=color, lw=1.3, linestyle="--" if dashed else "-",
-                                zorder=1)
-        self.ax.add_patch(patch)
-        arr = Arrow(a, b, kind, start, end, label, value, pvalue, dashed, color, patch)
-        if label:
-            mx = start[0] + label_at * (end[0] - start[0])
-            my = start[1] + label_at * (end[1] - start[1])
-            if rad:
-                # the arc's midpoint lies off the chord by rad * half the chord length
-                dx, dy = end[0] - start[0], end[1] - start[1]
-                mx, my = mx + rad * dy / 2, my - rad * dx / 2
-            arr.text_artist = self.text(mx, my, label, fontsize=fontsize, color=color,
-                                        zorder=4, bbox=dict(boxstyle="round,pad=0.15",
-                                                            fc="white", ec="none"))
-        self.layout.arrows.append(arr)
-        return arr
-
-    def finish(self, xlim, ylim, caption=None):
-        self.ax.set_xlim(*xlim)
-        self.ax.set_ylim(*ylim)
-        self.ax.set_aspect("equal")
-        if caption:
-            kw = {"fontfamily": [self.font, "DejaVu Sans"]} if self.font else {}
-            t = self.fig.text(0.5, 0.035, caption, ha="center", va="center", fontsize=8.5,
-                              **kw)
-            self.layout.texts.append(t)
-        self.fig.semcluster_layout = self.layout
-        return self.fig
+def _curve(start, end, rad: float, n: int = 60) -> np.ndarray:
+    """matplotlib's ``arc3`` connection (a quadratic Bézier whose control point lies off the
+    chord's midpoint by rad × the chord, turned clockwise) sampled at n points; with equal axis
+    scales the curve is the same in data and display units."""
+    p0, p2 = np.asarray(start, float), np.asarray(end, float)
+    d = p2 - p0
+    c = (p0 + p2) / 2 + rad * np.array([d[1], -d[0]])
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p2
 
 
-def _column(names, x, top, step):
-    return {n: (x, top - i * step) for i, n in enumerate(names)}
+def _ends(A: Shape, B: Shape, rad: float):
+    """Start and end on the two boundaries; for a curve, toward its control point so that the
+    curve leaves each shape outward."""
+    start, end = A.boundary_point(B.x, B.y), B.boundary_point(A.x, A.y)
+    for _ in range(3 if rad else 0):
+        p0, p2 = np.asarray(start), np.asarray(end)
+        d = p2 - p0
+        c = (p0 + p2) / 2 + rad * np.array([d[1], -d[0]])
+        start, end = A.boundary_point(*c), B.boundary_point(*c)
+    return start, end
 
 
-def _structure(spec_or_view):
-    """(predictors, outcome, paths[(from, to, label)]) of a model with one latent outcome."""
-    if hasattr(spec_or_view, "partable"):
-        pt = spec_or_view.partable
-        reg = pt[pt.op == "~"]
-        latent = spec_or_view.latent
+def _crossings(pts: np.ndarray, shapes, skip) -> int:
+    """How many shapes (other than *skip*) the sampled curve enters."""
+    inner = pts[2:-2]
+    return sum(bool((s.measure(inner) <= 1.04).any()) for s in shapes if s.name not in skip)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model's structure, from a parsed model or from a result's estimates
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Structure:
+    """What a diagram draws: structural nodes (latent factors, and observed variables that take
+    part in regressions), the items of each factor, loadings between structural nodes
+    (second-order factors), and regressions (lhs ~ rhs)."""
+
+    latent: list
+    observed: list                 # observed variables in the structural part (rectangles)
+    items: dict                    # factor -> its observed indicators
+    higher: list                   # (factor, structural node it loads on)
+    regressions: list              # (lhs, rhs, label)
+    rows: pd.DataFrame             # the parameter rows (lhs op rhs label [std_all pvalue])
+
+    @property
+    def nodes(self) -> list:
+        return list(dict.fromkeys(self.latent + self.observed))
+
+    @property
+    def endogenous(self) -> set:
+        return {lhs for lhs, _, _ in self.regressions} | {v for _, v in self.higher}
+
+
+def structure(model) -> Structure:
+    """The :class:`Structure` of a ``ModelSpec`` (its parameter table) or a result."""
+    if hasattr(model, "partable"):
+        rows = model.partable
     else:
-        reg = spec_or_view.estimates[spec_or_view.estimates.op == "~"]
-        latent = spec_or_view.latent
-    outcomes = list(dict.fromkeys(reg.lhs))
-    preds = [v for v in latent if v not in outcomes]
-    preds = [v for v in preds if v in set(reg.rhs)] or preds
-    return preds, outcomes, reg
+        rows = as_view(model).estimates
+    rows = rows.copy()
+    rows["label"] = rows["label"].fillna("").astype(str) if "label" in rows else ""
+    load = rows[rows.op == "=~"]
+    reg = rows[rows.op == "~"]
+    latent = list(dict.fromkeys(load.lhs))
+    in_reg = list(dict.fromkeys(list(reg.rhs) + list(reg.lhs)))
+    observed = [v for v in in_reg if v not in latent]
+    struct = set(latent) | set(observed)
+    items = {f: [v for v in load.loc[load.lhs == f, "rhs"] if v not in struct] for f in latent}
+    higher = [(r.lhs, r.rhs) for r in load.itertuples() if r.rhs in struct]
+    regressions = [(r.lhs, r.rhs, r.label) for r in reg.itertuples()]
+    return Structure(latent, observed, items, higher, regressions, rows)
 
 
-def _graph(preds, outcomes, reg):
+def _layers(st: Structure) -> dict:
+    """Column of each structural node: exogenous nodes left, mediators in the middle, final
+    outcomes in the last column.  A second-order factor's first-order factors stand outside it:
+    left of an exogenous one, right of one that is predicted."""
     import networkx as nx
 
     g = nx.DiGraph()
-    for v in preds:
-        g.add_node(v, layer=0)
-    for v in outcomes:
-        g.add_node(v, layer=1)
-    for r in reg.itertuples():
-        if r.rhs in g and r.lhs in g:
-            g.add_edge(r.rhs, r.lhs, label=r.label if isinstance(r.label, str) else "")
-    return g
+    g.add_nodes_from(st.nodes)
+    predicted = {lhs for lhs, _, _ in st.regressions}
+    for lhs, rhs, _ in st.regressions:
+        if lhs != rhs:
+            g.add_edge(rhs, lhs)
+    for f, v in st.higher:
+        g.add_edge(f, v) if f in predicted else g.add_edge(v, f)
+    while True:                        # non-recursive models: drop a back edge per cycle
+        try:
+            cyc = nx.find_cycle(g)
+        except nx.NetworkXNoCycle:
+            break
+        g.remove_edge(*cyc[-1][:2])
+    layer = {}
+    for n in nx.topological_sort(g):
+        layer[n] = max((layer[p] + 1 for p in g.predecessors(n)), default=0)
+    last = max(layer.values(), default=0)
+    for n in g:
+        if g.in_degree(n) and not g.out_degree(n):
+            layer[n] = last
+    return layer, g
 
 
-def _positions(g, width, height):
-    """networkx layered layout, scaled to the canvas; layer 0 left, layer 1 right."""
-    import networkx as nx
+# ---------------------------------------------------------------------------------------------
+# the scene: shapes placed in data units, arrows routed around shapes, then drawn
+# ---------------------------------------------------------------------------------------------
+_MEASURE = {}
 
-    pos = nx.multipartite_layout(g, subset_key="layer", align="vertical", scale=1.0)
-    # keep the model's order from top to bottom within each layer
-    out = {}
-    for layer in (0, 1):
-        nodes = [n for n, d in g.nodes(data=True) if d["layer"] == layer]
-        ys = sorted((pos[n][1] for n in nodes), reverse=True)
-        for n, y in zip(nodes, ys):
-            out[n] = pos[n]
-            out[n] = (pos[n][0], y)
-    xs = [p[0] for p in out.values()]
-    ys = [p[1] for p in out.values()]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    sx = width / (x1 - x0) if x1 > x0 else 1
-    sy = height / (y1 - y0) if y1 > y0 else 1
-    return {n: ((p[0] - x0) * sx, (p[1] - (y0 + y1) / 2) * sy) for n, p in out.items()}
+
+def _text_size(s: str, fontsize: float, families) -> tuple[float, float]:
+    """Width and height of a text in diagram units (Agg extents at 72 dpi)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    key = (s, fontsize, tuple(families))
+    if key not in _MEASURE:
+        if "fig" not in _MEASURE:
+            fig = Figure(figsize=(4, 4), dpi=72)
+            FigureCanvasAgg(fig)
+            _MEASURE["fig"] = fig
+        fig = _MEASURE["fig"]
+        t = fig.text(0, 0, s, fontsize=fontsize, family=list(families), parse_math=False)
+        bb = t.get_window_extent(fig.canvas.get_renderer())
+        t.remove()
+        _MEASURE[key] = (bb.width / 72 / UNIT, bb.height / 72 / UNIT)
+    return _MEASURE[key]
+
+
+@dataclass
+class _Node:
+    name: str
+    kind: str
+    label: str
+    fontsize: float
+    w: float
+    h: float
+    fill: str = FILL_LATENT
+    x: float = 0.0
+    y: float = 0.0
+
+
+@dataclass
+class _Edge:
+    source: str
+    target: str
+    kind: str
+    label: str = ""
+    value: float | None = None
+    pvalue: float | None = None
+    dashed: bool = False
+    color: str = INK
+    double: bool = False
+    fontsize: float = 9
+    rad: float | None = None          # None: routed around shapes
+    label_t: tuple = (0.5, 0.42, 0.58, 0.34, 0.66, 0.27, 0.73, 0.2, 0.8)
+
+
+@dataclass
+class _Note:
+    x: float
+    y: float
+    text: str
+    fontsize: float
+    color: str = INK
+    attrs: dict = field(default_factory=dict)
+    ha: str = "center"
+
+
+class _Scene:
+    """Shapes, arrows and free texts in diagram units; :meth:`draw` renders it."""
+
+    def __init__(self, families):
+        self.families = list(families)
+        self.nodes: dict[str, _Node] = {}
+        self.edges: list[_Edge] = []
+        self.notes: list[_Note] = []
+
+    # -- shapes -------------------------------------------------------------------------------
+    def node(self, name, kind, label, fontsize=10, fill=FILL_LATENT, min_w=None, min_h=None):
+        tw, th = _text_size(label, fontsize, self.families)
+        if kind == "ellipse":
+            w, h = max(min_w or 2.3, 1.42 * tw + 0.35), max(min_h or 0.95, 1.42 * th + 0.2)
+        else:
+            w, h = max(min_w or 0.9, tw + 0.3), max(min_h or 0.42, th + 0.16)
+        self.nodes[name] = _Node(name, kind, label, fontsize, w, h, fill)
+        return self.nodes[name]
+
+    def shape_objs(self, names=None):
+        return [Shape(n.name, n.kind, n.x, n.y, n.w, n.h) for n in self.nodes.values()
+                if names is None or n.name in names]
+
+    # -- routing -------------------------------------------------------------------------------
+    def route(self, edge: _Edge, shapes):
+        A, B = shapes[edge.source], shapes[edge.target]
+        others = [s for s in shapes.values() if s.name not in (edge.source, edge.target)]
+        cands = ((edge.rad,) if edge.rad is not None else
+                 (0.0, 0.1, -0.1, 0.2, -0.2, 0.3, -0.3, 0.42, -0.42, 0.55, -0.55, 0.7, -0.7))
+        best = None
+        for rad in cands:
+            start, end = _ends(A, B, rad)
+            pts = _curve(start, end, rad)
+            n = _crossings(pts, others, ()) if edge.kind != "covariance" else 0
+            if best is None or n < best[0]:
+                best = (n, rad, start, end, pts)
+            if n == 0:
+                break
+        return best[1:]
+
+    def extent(self, routes):
+        xs, ys = [], []
+        for n in self.nodes.values():
+            xs += [n.x - n.w / 2, n.x + n.w / 2]
+            ys += [n.y - n.h / 2, n.y + n.h / 2]
+        for _, _, _, pts in routes:
+            xs += list(pts[:, 0])
+            ys += list(pts[:, 1])
+        for t in self.notes:
+            w, h = _text_size(t.text, t.fontsize, self.families)
+            x0 = t.x - w / 2 if t.ha == "center" else (t.x if t.ha == "left" else t.x - w)
+            xs += [x0, x0 + w]
+            ys += [t.y - h / 2, t.y + h / 2]
+        return min(xs), max(xs), min(ys), max(ys)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def draw(self, ax=None, *, caption=None, title=None, fig=None, margin=0.35):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
+
+        shapes = {s.name: s for s in self.shape_objs()}
+        routes = [self.route(e, shapes) for e in self.edges]
+        x0, x1, y0, y1 = self.extent(routes)
+        x0, x1, y0, y1 = x0 - margin, x1 + margin, y0 - margin, y1 + margin
+        title_h = 0.0
+        if title:
+            title_h = _text_size(title, 11, self.families)[1] + 0.3
+            y1 += title_h
+        cap_h = 0.0
+        if caption:
+            cw, ch = _text_size(caption, 8.5, self.families)
+            cap_h = ch + 0.35
+            if cw + 0.4 > x1 - x0:          # the figure is at least as wide as its caption
+                grow = (cw + 0.4 - (x1 - x0)) / 2
+                x0, x1 = x0 - grow, x1 + grow
+        W, H = (x1 - x0) * UNIT, (y1 - y0 + cap_h) * UNIT
+        if ax is None:
+            if fig is None:
+                fig = Figure(figsize=(W, H))
+                FigureCanvasAgg(fig)          # no pyplot: nothing global is touched
+            ax = fig.add_axes([0, cap_h / (y1 - y0 + cap_h), 1, (y1 - y0) / (y1 - y0 + cap_h)])
+        fig = ax.figure
+        ax.set_axis_off()
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+        layout = Layout()
+        fam = self.families
+
+        def text(x, y, s, **kw):
+            kw.setdefault("ha", "center")
+            kw.setdefault("va", "center")
+            t = ax.text(x, y, s, family=fam, parse_math=False, **kw)
+            layout.texts.append(t)
+            return t
+
+        for n in self.nodes.values():
+            if n.kind == "ellipse":
+                p = Ellipse((n.x, n.y), n.w, n.h, facecolor=n.fill, edgecolor=INK, lw=1.2,
+                            zorder=2)
+            else:
+                p = Rectangle((n.x - n.w / 2, n.y - n.h / 2), n.w, n.h, facecolor=n.fill,
+                              edgecolor=INK, lw=1.0, zorder=2)
+            ax.add_patch(p)
+            layout.shapes[n.name] = shapes[n.name]
+            text(n.x, n.y, n.label, fontsize=n.fontsize, zorder=3)
+        for note in self.notes:
+            t = text(note.x, note.y, note.text, fontsize=note.fontsize, color=note.color,
+                     zorder=3, ha=note.ha)
+            for k, v in note.attrs.items():
+                setattr(t, k, v)
+        if title:
+            text((x0 + x1) / 2, y1 - title_h / 2 - 0.05, title, fontsize=11)
+        if caption:
+            t = fig.text(0.5, (cap_h / 2) / (y1 - y0 + cap_h) if ax.get_position().y0 > 0
+                         else 0.02, caption, ha="center", va="center", fontsize=8.5,
+                         family=fam, parse_math=False)
+            layout.texts.append(t)
+            layout.caption = t
+        for e, (rad, start, end, pts) in zip(self.edges, routes):
+            patch = FancyArrowPatch(start, end, arrowstyle="<|-|>" if e.double else "-|>",
+                                    mutation_scale=12, connectionstyle=f"arc3,rad={rad}",
+                                    shrinkA=0, shrinkB=0, color=e.color, lw=1.3,
+                                    linestyle="--" if e.dashed else "-", zorder=1)
+            ax.add_patch(patch)
+            layout.arrows.append(Arrow(e.source, e.target, e.kind, start, end, e.label, e.value,
+                                       e.pvalue, e.dashed, e.color, patch, rad=rad, path=pts))
+        self._place_labels(ax, layout, text)
+        _check_glyphs(layout.texts, fam)
+        fig.semcluster_layout = layout
+        return fig, layout
+
+    def _place_labels(self, ax, layout, text):
+        """Each arrow's label at the first point along its curve where it overlaps no text, no
+        shape and (if possible) no other arrow; loadings first, they have the least room."""
+        renderer = ax.figure.canvas.get_renderer()
+        to_px = ax.transData.transform
+        boxes = [t.get_window_extent(renderer) for t in layout.texts if t.get_text().strip()]
+        shape_px = []
+        for s in layout.shapes.values():
+            (a, b), (c, d) = to_px([(s.bbox()[0], s.bbox()[1]), (s.bbox()[2], s.bbox()[3])])
+            shape_px.append((s.name, a, b, c, d))
+        paths_px = [(arr, to_px(arr.path)) for arr in layout.arrows]
+        order = sorted(range(len(self.edges)), key=lambda i: self.edges[i].kind != "loading")
+        for i in order:
+            e, arr = self.edges[i], layout.arrows[i]
+            if not e.label:
+                continue
+            n = len(arr.path) - 1
+            best = None
+            probe = ax.text(0, 0, e.label, fontsize=e.fontsize, ha="center", va="center",
+                            family=self.families, parse_math=False)
+            size = probe.get_window_extent(renderer)
+            probe.remove()
+            px_per_unit = abs(to_px([(1, 0)])[0][0] - to_px([(0, 0)])[0][0])
+            lw, lh = size.width / px_per_unit, size.height / px_per_unit
+            # structural paths: the label beside the line, so that a minus sign is never read
+            # as one more dash of a dashed arrow; loadings (short, crowded): on the line
+            sides = (1, -1, 0) if e.kind in ("path", "hypothesis") else (0,)
+            own_px = to_px(arr.path)
+            for t, side in itertools.product(e.label_t, sides):
+                i = round(t * n)
+                x, y = arr.path[i]
+                if side:
+                    tx, ty = arr.path[min(i + 1, n)] - arr.path[max(i - 1, 0)]
+                    nx_, ny_ = -ty, tx
+                    norm = math.hypot(nx_, ny_) or 1.0
+                    nx_, ny_ = nx_ / norm, ny_ / norm
+                    if ny_ < 0 or (ny_ == 0 and nx_ > 0):      # +1: above (or left of) the line
+                        nx_, ny_ = -nx_, -ny_
+                    off = side * (abs(nx_) * lw / 2 + abs(ny_) * lh / 2 + 0.1)
+                    x, y = x + off * nx_, y + off * ny_
+                probe = ax.text(x, y, e.label, fontsize=e.fontsize, ha="center", va="center",
+                                family=self.families, parse_math=False)
+                bb = probe.get_window_extent(renderer).expanded(1.12, 1.25)
+                probe.remove()
+                cost = 100 * sum(bb.overlaps(b) for b in boxes)
+                cost += 100 * sum(not (bb.x1 < a or c < bb.x0 or bb.y1 < b or d < bb.y0)
+                                  for _, a, b, c, d in shape_px)
+                cost += sum(bool(((p[:, 0] > bb.x0) & (p[:, 0] < bb.x1) & (p[:, 1] > bb.y0)
+                                  & (p[:, 1] < bb.y1)).any())
+                            for other, p in paths_px if other is not arr)
+                # a label beside its line must be nearer to it than to any other line
+                c = np.array([(bb.x0 + bb.x1) / 2, (bb.y0 + bb.y1) / 2])
+                d_own = np.hypot(*(own_px - c).T).min()
+                if any(np.hypot(*(p - c).T).min() < d_own for other, p in paths_px
+                       if other is not arr):
+                    cost += 10
+                if best is None or cost < best[0]:
+                    best = (cost, x, y)
+                if cost == 0:
+                    break
+            _, x, y = best
+            arr.text_artist = text(x, y, e.label, fontsize=e.fontsize, color=e.color,
+                                   zorder=4, bbox={"boxstyle": "round,pad=0.28", "fc": "white",
+                                                       "ec": "none"})
+            boxes.append(arr.text_artist.get_window_extent(renderer))
+
+
+# ---------------------------------------------------------------------------------------------
+# layered layout (networkx): exogenous left, mediators middle, outcomes right
+# ---------------------------------------------------------------------------------------------
+ITEM_STEP = 0.6          # vertical distance between stacked items
+ITEM_GAP_X = 0.18        # horizontal gap between items in a row
+COL_GAP = 3.0            # free space between two columns of structural nodes
+ITEM_COL_GAP = 1.7       # free space between a factor and its column of items
+BLOCK_GAP = 0.55         # vertical space between two nodes (with their items) in a column
+
+
+def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | None = None):
+    """Place the scene's structural nodes (and, with *items*, every factor's items) so that no
+    two shapes overlap: columns from :func:`_layers`, order within a column by the barycentre of
+    the predecessors, items beside factors in the first and last column and in a row above or
+    below a factor in a middle column; middle columns slide up or down so that arrows which
+    skip them pass beside their shapes."""
+    layer, g = _layers(st)
+    order = {n: i for i, n in enumerate(st.nodes)}
+    last = max(layer.values(), default=0)
+    cols = [[n for n in st.nodes if layer[n] == k] for k in range(last + 1)]
+    pos_rank = {n: i / max(len(cols[0]), 1) for i, n in enumerate(cols[0])}
+    for k in range(1, last + 1):
+        def bary(n):
+            ps = [pos_rank[p] for p in g.predecessors(n) if p in pos_rank]
+            ps += [pos_rank[s] for s in g.successors(n) if s in pos_rank]
+            return (np.mean(ps) if ps else 0.5, order[n])
+        cols[k].sort(key=bary)
+        pos_rank.update({n: i / max(len(cols[k]), 1) for i, n in enumerate(cols[k])})
+
+    side = {}                       # factor -> "left" | "right" | "above" | "below"
+    if items:
+        for k, col in enumerate(cols):
+            for n in col:
+                if st.items.get(n):
+                    side[n] = "left" if k == 0 else ("right" if k == last else "below")
+    item_w = {}
+    for f in side:
+        for it in st.items[f]:
+            item_w[it] = scene.nodes[it].w
+
+    def block(n):
+        node = scene.nodes[n]
+        if n not in side:
+            return node.w, node.h
+        its = st.items[n]
+        if side[n] in ("left", "right"):
+            return node.w, max(node.h, len(its) * ITEM_STEP)
+        row_w = sum(item_w[i] for i in its) + ITEM_GAP_X * (len(its) - 1)
+        ih = max(scene.nodes[i].h for i in its)
+        return max(node.w, row_w), node.h + 0.9 + ih
+
+    # x of each column: item columns outside, gaps wide enough for labels
+    col_w = [max((block(n)[0] for n in col), default=1.0) for col in cols]
+    xs, x = [], 0.0
+    for k, w in enumerate(col_w):
+        x = x + (col_w[k - 1] / 2 + COL_GAP + w / 2 if k else 0.0)
+        xs.append(x)
+    max_item_w = max(item_w.values(), default=0.9)
+
+    def place_column(k, shift=0.0, flip=False):
+        col = cols[k]
+        hs = [block(n)[1] for n in col]
+        total = sum(hs) + BLOCK_GAP * (len(col) - 1)
+        y = total / 2 + shift
+        for n, h in zip(col, hs):
+            node = scene.nodes[n]
+            node.x = xs[k]
+            top = y
+            s = side.get(n)
+            if s in ("below", "above") and flip:
+                s = "above" if s == "below" else "below"
+                side[n] = s
+            if s in ("left", "right"):
+                its = st.items[n]
+                ys = [top - (h - len(its) * ITEM_STEP) / 2 - (i + 0.5) * ITEM_STEP
+                      for i in range(len(its))]
+                node.y = float(np.mean(ys))
+                xi = (xs[k] - node.w / 2 - ITEM_COL_GAP - max_item_w / 2 if s == "left"
+                      else xs[k] + node.w / 2 + ITEM_COL_GAP + max_item_w / 2)
+                for it, iy in zip(its, ys):
+                    scene.nodes[it].x, scene.nodes[it].y = xi, iy
+            elif s in ("above", "below"):
+                its = st.items[n]
+                ih = max(scene.nodes[i].h for i in its)
+                row_w = sum(item_w[i] for i in its) + ITEM_GAP_X * (len(its) - 1)
+                if s == "below":
+                    node.y = top - node.h / 2
+                    iy = top - h + ih / 2
+                else:
+                    node.y = top - h + node.h / 2
+                    iy = top - ih / 2
+                xi = xs[k] - row_w / 2
+                for it in its:
+                    scene.nodes[it].x, scene.nodes[it].y = xi + item_w[it] / 2, iy
+                    xi += item_w[it] + ITEM_GAP_X
+            else:
+                node.y = top - h / 2
+            y -= h + BLOCK_GAP
+
+    for k in range(len(cols)):
+        place_column(k)
+
+    edges = [e for e in scene.edges if e.kind != "covariance"
+             and e.source in scene.nodes and e.target in scene.nodes]
+    names = list(scene.nodes)
+    index = {n: i for i, n in enumerate(names)}
+    own = np.zeros((len(edges), len(names)), bool)
+    for i, e in enumerate(edges):
+        own[i, index[e.source]] = own[i, index[e.target]] = True
+    is_ellipse = np.array([scene.nodes[n].kind == "ellipse" for n in names])
+    t = np.linspace(0.05, 0.95, 30)[None, :, None]
+
+    def crossings():
+        # straight centre-to-centre segments against every shape at once, the shapes grown by
+        # a margin: an arrow that skips a column should pass it with room for its label
+        nodes = [scene.nodes[n] for n in names]
+        cx = np.array([n.x for n in nodes])
+        cy = np.array([n.y for n in nodes])
+        hw = np.array([n.w for n in nodes]) / 2 + 0.4
+        hh = np.array([n.h for n in nodes]) / 2 + 0.3
+        a = np.array([[scene.nodes[e.source].x, scene.nodes[e.source].y] for e in edges])
+        b = np.array([[scene.nodes[e.target].x, scene.nodes[e.target].y] for e in edges])
+        if not len(edges):
+            return 0
+        pts = a[:, None, :] + t * (b - a)[:, None, :]                  # (edges, t, 2)
+        dx = (pts[..., 0:1] - cx) / hw                                 # (edges, t, shapes)
+        dy = (pts[..., 1:2] - cy) / hh
+        m = np.where(is_ellipse, np.sqrt(dx ** 2 + dy ** 2), np.maximum(abs(dx), abs(dy)))
+        hit = (m <= 1).any(axis=1) & ~own
+        return int(hit.sum())
+
+    # middle columns slide so that arrows skipping them pass beside them
+    if last >= 2 and crossings():
+        for _ in range(2):
+            for k in range(1, last):
+                best = None
+                for flip in ((False, True) if any(n in side for n in cols[k]) else (False,)):
+                    for shift in np.arange(0, 12.01, 0.5):
+                        for sgn in ((1, -1) if shift else (1,)):
+                            saved = dict(side)
+                            place_column(k, sgn * shift, flip)
+                            c = crossings()
+                            if best is None or c < best[0]:
+                                best = (c, sgn * shift, flip)
+                            side.clear()
+                            side.update(saved)
+                            if c == 0:
+                                break
+                        if best[0] == 0:
+                            break
+                    if best[0] == 0:
+                        break
+                place_column(k, best[1], best[2])
+    # error variances beside the items, outward
+    if error_text:
+        for f, s in side.items():
+            for it in st.items[f]:
+                if it not in error_text:
+                    continue
+                node = scene.nodes[it]
+                txt, attrs = error_text[it]
+                w, h = _text_size(txt, 7.5, scene.families)
+                if s == "left":
+                    x, y = node.x - node.w / 2 - 0.12 - w / 2, node.y
+                elif s == "right":
+                    x, y = node.x + node.w / 2 + 0.12 + w / 2, node.y
+                elif s == "above":
+                    x, y = node.x, node.y + node.h / 2 + 0.1 + h / 2
+                else:
+                    x, y = node.x, node.y - node.h / 2 - 0.1 - h / 2
+                scene.notes.append(_Note(x, y, txt, 7.5, "#555555", attrs))
+    return layer, cols
+
+
+def _structural_nodes(scene: _Scene, st: Structure, names: dict, r2=None, wrap=18):
+    """One shape per structural node: ellipses for factors, rectangles for observed variables;
+    R² of endogenous nodes inside them."""
+    endo = st.endogenous
+    for n in st.nodes:
+        label = _wrap(names.get(n, n), wrap)
+        if r2 is not None and n in endo and n in r2.index and np.isfinite(r2[n]):
+            label += f"\nR² = {format_number(r2[n])}"
+        if n in st.latent:
+            scene.node(n, "ellipse", label, 10, FILL_LATENT)
+        else:
+            scene.node(n, "rect", label, 10, FILL_ITEM, min_w=1.2, min_h=0.6)
+
+
+def _hypothesis(label: str) -> str:
+    import re
+
+    return label.upper() if re.fullmatch(r"[hH]\d+[a-z]?", label) else label
+
+
+def _estimate_row(rows, lhs, op, rhs):
+    hit = rows[(rows.lhs == lhs) & (rows.op == op) & (rows.rhs == rhs)]
+    return hit.iloc[0] if len(hit) else None
+
+
+def _is_ns(p, alpha):
+    return p is not None and np.isfinite(p) and not (p < alpha)
+
+
+def _value_edges(scene, st, alpha, hide_ns, fontsize=9):
+    """Structural paths and second-order loadings with their standardized estimates."""
+    for lhs, rhs, _ in st.regressions:
+        r = _estimate_row(st.rows, lhs, "~", rhs)
+        if r is None or rhs not in scene.nodes or lhs not in scene.nodes:
+            continue
+        p = float(r.pvalue) if r.pvalue is not None else np.nan
+        ns = _is_ns(p, alpha)
+        if ns and hide_ns:
+            continue
+        scene.edges.append(_Edge(rhs, lhs, "path", format_coef(r.std_all, p),
+                                 float(r.std_all), p, ns, GREY if ns else INK,
+                                 fontsize=fontsize,
+                                 label_t=(0.42, 0.5, 0.34, 0.58, 0.27, 0.66, 0.2, 0.73, 0.8)))
+    for f, v in st.higher:
+        r = _estimate_row(st.rows, f, "=~", v)
+        p = float(r.pvalue) if r is not None and r.pvalue is not None else np.nan
+        ns = _is_ns(p, alpha)
+        scene.edges.append(_Edge(f, v, "loading", format_coef(r.std_all, p), float(r.std_all),
+                                 p, ns, GREY if ns else INK, fontsize=fontsize))
+
+
+def _covariance_edges(scene, st, col0):
+    e = st.rows
+    cov = e[(e.op == "~~") & (e.lhs != e.rhs) & e.lhs.isin(col0) & e.rhs.isin(col0)]
+    for r in cov.itertuples():
+        a, b = sorted([r.lhs, r.rhs], key=lambda v: col0.index(v))
+        if col0.index(b) - col0.index(a) != 1:
+            continue           # adjacent pairs only: more would not stay readable
+        scene.edges.append(_Edge(a, b, "covariance", format_coef(r.std_all), float(r.std_all),
+                                 float(r.pvalue) if r.pvalue is not None else None,
+                                 color="#4a6fa5", double=True, fontsize=8, rad=0.6,
+                                 label_t=(0.5,)))
 
 
 # ---------------------------------------------------------------------------------------------
 # Figure 1: conceptual
 # ---------------------------------------------------------------------------------------------
 def conceptual_diagram(model="h1_h5", *, lang: str = "en"):
-    """The conceptual model (the paper's Figure 1): predictors on the left, one arrow each to
-    the outcome, labelled with its hypothesis (the path label ``h1`` → ``H1``)."""
+    """The conceptual model (the paper's Figure 1): every construct as an ellipse (observed
+    covariates as rectangles), exogenous left, mediators middle, outcomes right, one arrow per
+    path labelled with its label (``h1`` → ``H1``); second-order factors joined to their
+    first-order factors."""
     from .spec import read_model
 
     spec = read_model(model)
-    lang, font = _resolve_lang(lang)
+    lang, fam = _resolve_lang(lang)
     names = _study_names(lang)
-    preds, outcomes, reg = _structure(spec)
-    g = _graph(preds, outcomes, reg)
-    pos = _positions(g, width=6.0, height=1.6 * (len(preds) - 1))
-    cv = _Canvas(8.5, 1.3 * len(preds) + 1.5, font)
-    for n, (x, y) in pos.items():
-        cv.shape(n, "ellipse", x, y, 2.6, 1.0, _wrap(names.get(n, n)), FILL_LATENT)
-    for a, b, d in g.edges(data=True):
-        lab = d.get("label") or ""
-        cv.arrow(a, b, "hypothesis", label=lab.upper() if lab else "", label_at=0.45)
-    ys = [p[1] for p in pos.values()]
+    st = structure(spec)
+    scene = _Scene(fam)
+    _structural_nodes(scene, st, names)
+    for lhs, rhs, lab in st.regressions:
+        scene.edges.append(_Edge(rhs, lhs, "hypothesis", _hypothesis(lab) if lab else "",
+                                 label_t=(0.45, 0.55, 0.35, 0.65, 0.27, 0.73)))
+    for f, v in st.higher:
+        scene.edges.append(_Edge(f, v, "loading"))
+    _layout(scene, st, items=False)
     title = "概念模型" if lang == "zh" else "Conceptual model"
-    fig = cv.finish((-1.6, 7.6), (min(ys) - 0.9, max(ys) + 0.9),
-                    caption=f"{title}: {spec.name}")
+    fig, _ = scene.draw(caption=f"{title}: {spec.name}")
     return fig
 
 
@@ -375,13 +950,28 @@ def _caption(view: ResultView, lang="en") -> str:
     fm = view.fit_measures
 
     def f(k, d=3):
-        v = fm.get(k, np.nan)
-        return "n/a" if v is None or not np.isfinite(v) else f"{v:.{d}f}"
+        return format_number(fm.get(k, np.nan), d)
 
-    return (f"N = {view.nobs}, {view.estimator}; χ²({int(fm.get('df', 0))}) = {f('chisq', 2)}, "
-            f"CFI = {f('cfi')}, TLI = {f('tli')}, RMSEA = {f('rmsea')} "
-            f"[{f('rmsea_ci_lower')}, {f('rmsea_ci_upper')}], SRMR = {f('srmr')}.\n"
-            f"Standardized paths; * p < .05, ** p < .01, *** p < .001; dashed grey: p ≥ .05.")
+    df = fm.get("df", np.nan)
+    df = str(int(df)) if df is not None and np.isfinite(df) else "n/a"
+    fit = (f"N = {view.nobs}, {view.estimator}; χ²({df}) = {f('chisq', 2)}, CFI = {f('cfi')}, "
+           f"TLI = {f('tli')}, RMSEA = {f('rmsea')} [{f('rmsea_ci_lower')}, "
+           f"{f('rmsea_ci_upper')}], SRMR = {f('srmr')}.")
+    if lang == "zh":
+        return fit + "\n标准化路径系数；* p < .05，** p < .01，*** p < .001；灰色虚线：p ≥ .05。"
+    return fit + "\nStandardized paths; * p < .05, ** p < .01, *** p < .001; dashed grey: p ≥ .05."
+
+
+def _tested_scene(view, fam, lang, alpha, hide_ns, covariances):
+    names = _study_names(lang)
+    st = structure(view)
+    scene = _Scene(fam)
+    _structural_nodes(scene, st, names, r2=view.r2)
+    _value_edges(scene, st, alpha, hide_ns)
+    _, cols = _layout(scene, st, items=False)
+    if covariances and cols:
+        _covariance_edges(scene, st, cols[0])
+    return scene
 
 
 def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bool = False,
@@ -390,47 +980,16 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
     """The tested structural model (the paper's Figure 2, done better).
 
     Standardized path coefficients with stars on the arrows; paths with p ≥ ``alpha`` dashed and
-    grey (or left out with ``hide_ns``); R² inside the outcome; optional curved double arrows for
-    the predictors' correlations; a caption with N, estimator and fit measures.
+    grey (or left out with ``hide_ns``); R² inside every predicted construct; optional curved
+    double arrows for the correlations of adjacent exogenous constructs; a caption with N,
+    estimator and fit measures.  Any model: mediators sit between their predictors and
+    outcomes, second-order factors outside their first-order ones, observed covariates are
+    rectangles.
     """
     view = as_view(result)
-    lang, font = _resolve_lang(lang)
-    names = _study_names(lang)
-    preds, outcomes, reg = _structure(view)
-    g = _graph(preds, outcomes, reg)
-    pos = _positions(g, width=6.0, height=1.6 * (max(len(preds), 2) - 1))
-    cv = _Canvas(8.5, 1.3 * len(preds) + 1.8, font, ax=ax, fig=ax.figure if ax else None)
-    e = view.estimates
-    for n, (x, y) in pos.items():
-        label = _wrap(names.get(n, n))
-        if n in outcomes and n in view.r2.index:
-            label += f"\nR² = {view.r2[n]:.2f}"
-        cv.shape(n, "ellipse", x, y, 2.6, 1.0 if n not in outcomes else 1.3, label,
-                 FILL_LATENT)
-    for r in reg.itertuples():
-        if r.rhs not in pos or r.lhs not in pos:
-            continue
-        ns = not (r.pvalue < alpha)
-        if ns and hide_ns:
-            continue
-        cv.arrow(r.rhs, r.lhs, "path", label=format_coef(r.std_all, r.pvalue),
-                 value=float(r.std_all), pvalue=float(r.pvalue), dashed=ns,
-                 color=GREY if ns else INK, label_at=0.42)
-    if covariances:
-        cov = e[(e.op == "~~") & (e.lhs != e.rhs) & e.lhs.isin(preds) & e.rhs.isin(preds)]
-        for r in cov.itertuples():
-            a, b = sorted([r.lhs, r.rhs], key=lambda v: preds.index(v))
-            if preds.index(b) - preds.index(a) != 1:
-                continue       # adjacent pairs only: more would not stay readable
-            cv.arrow(a, b, "covariance", label=format_coef(r.std_all), value=float(r.std_all),
-                     pvalue=float(r.pvalue) if r.pvalue is not None else None, rad=0.6,
-                     double=True, color="#4a6fa5", fontsize=8)
-    ys = [p[1] for p in pos.values()]
-    x0 = -2.6 if covariances else -1.6
-    fig = cv.finish((x0, 7.6), (min(ys) - 1.0, max(ys) + 1.0),
-                    caption=_caption(view, lang) if caption else None)
-    if title:
-        cv.ax.set_title(title, fontsize=11)
+    lang, fam = _resolve_lang(lang)
+    scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances)
+    fig, _ = scene.draw(ax=ax, caption=_caption(view, lang) if caption else None, title=title)
     return fig
 
 
@@ -438,82 +997,68 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
 # full measurement diagram
 # ---------------------------------------------------------------------------------------------
 def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05):
-    """Items as rectangles beside their factor, standardized loadings on the arrows,
-    standardized error variances beside the items, structural paths between factors and the
-    factor correlations in a side table."""
+    """Items as rectangles beside their factor (in a row above or below a factor that sits
+    between others), standardized loadings on the arrows, standardized error variances beside
+    the items, structural paths and second-order loadings between factors, and the factor
+    correlations as a table under the diagram."""
     view = as_view(result)
-    lang, font = _resolve_lang(lang)
+    lang, fam = _resolve_lang(lang)
     names = _study_names(lang)
-    e = view.estimates
-    load = e[e.op == "=~"]
-    factors = list(dict.fromkeys(load.lhs))
-    preds, outcomes, reg = _structure(view)
-    left = [f for f in factors if f not in outcomes]
-    right = [f for f in factors if f in outcomes]
-    items_of = {f: list(load.loc[load.lhs == f, "rhs"]) for f in factors}
-    step = 0.62                                   # vertical distance between items
-    gap = 0.45                                    # between item blocks
-    heights = {f: max(len(items_of[f]), 2) * step + gap for f in factors}
-    total_left = sum(heights[f] for f in left)
-    total_right = sum(heights[f] for f in right) if right else 0
-    H = max(total_left, total_right)
-    cv = _Canvas(11, H * 0.85 + 2.0, font)
-    x_item_l, x_fac_l, x_fac_r, x_item_r = 1.2, 4.4, 9.6, 12.8
+    st = structure(view)
+    e = st.rows
+    scene = _Scene(fam)
+    _structural_nodes(scene, st, names, r2=view.r2, wrap=16)
+    for f, its in st.items.items():
+        for it in its:
+            scene.node(it, "rect", it, 9, FILL_ITEM)
+    _value_edges(scene, st, alpha, False, fontsize=8.5)
+    for f, its in st.items.items():
+        for it in its:
+            r = _estimate_row(e, f, "=~", it)
+            scene.edges.append(_Edge(f, it, "loading", format_number(r.std_all),
+                                     float(r.std_all), r.pvalue, fontsize=8,
+                                     label_t=(0.55, 0.45, 0.65, 0.35, 0.72, 0.28)))
     resid = e[(e.op == "~~") & (e.lhs == e.rhs)].set_index("lhs")
-
-    def place(fs, x_item, x_fac, total, side):
-        y = total / 2
-        for f in fs:
-            block = heights[f]
-            top = y - gap / 2
-            its = items_of[f]
-            ys = [top - (i + 0.5) * step for i in range(len(its))]
-            fy = float(np.mean(ys))
-            label = _wrap(names.get(f, f), 16)
-            if f in view.r2.index and f in outcomes:
-                label += f"\nR² = {view.r2[f]:.2f}"
-            cv.shape(f, "ellipse", x_fac, fy, 2.4, 1.0 if f not in outcomes else 1.2, label,
-                     FILL_LATENT, fontsize=9.5)
-            for it, iy in zip(its, ys):
-                cv.shape(it, "rect", x_item, iy, 1.0, 0.44, it, FILL_ITEM, fontsize=9)
-                r = load[(load.lhs == f) & (load.rhs == it)].iloc[0]
-                cv.arrow(f, it, "loading", label=f"{r.std_all:.2f}", value=float(r.std_all),
-                         pvalue=r.pvalue, label_at=0.5, fontsize=8)
-                if it in resid.index:
-                    ev = resid.loc[it, "std_all"]
-                    ex = x_item - 0.95 if side == "left" else x_item + 0.95
-                    t = cv.text(ex, iy, f"{ev:.2f}", fontsize=7.5, color="#555555")
-                    t.semcluster_value = float(ev)
-                    t.semcluster_item = it
-            y -= block
-
-    place(left, x_item_l, x_fac_l, total_left, "left")
-    place(right, x_item_r, x_fac_r, total_right, "right")
-    for r in reg.itertuples():
-        if r.rhs in cv.layout.shapes and r.lhs in cv.layout.shapes:
-            ns = not (r.pvalue < alpha)
-            cv.arrow(r.rhs, r.lhs, "path", label=format_coef(r.std_all, r.pvalue),
-                     value=float(r.std_all), pvalue=float(r.pvalue), dashed=ns,
-                     color=GREY if ns else INK, label_at=0.35, fontsize=8.5)
-    # factor correlations as a table (arcs for 10+ pairs would not stay readable)
+    errors = {it: (format_number(resid.loc[it, "std_all"]),
+                   {"semcluster_value": float(resid.loc[it, "std_all"]),
+                    "semcluster_item": it})
+              for its in st.items.values() for it in its if it in resid.index}
+    _layout(scene, st, items=True, error_text=errors)
+    # factor correlations: a grid of cells under the diagram (arcs for 10+ pairs would not
+    # stay readable); one text per cell keeps the columns aligned in any font
+    factors = st.latent
     cov = e[(e.op == "~~") & (e.lhs != e.rhs) & e.lhs.isin(factors) & e.rhs.isin(factors)]
     if len(cov):
         fs = [f for f in factors if f in set(cov.lhs) | set(cov.rhs)]
-        lines = ["factor correlations" if lang == "en" else "因子相关"]
-        lines.append("      " + " ".join(f"{f:>5}" for f in fs[:-1]))
+        xs = [n.x - n.w / 2 for n in scene.nodes.values()]
+        ys = [n.y - n.h / 2 for n in scene.nodes.values()] + [t.y - 0.2 for t in scene.notes]
+        cell_w = max(0.75, max(_text_size(f, 8, fam)[0] for f in fs) + 0.25)
+        cell_h = 0.36
+        left = min(xs) + 0.6
+        top = min(ys) - 0.7
+        head = "factor correlations (standardized)" if lang == "en" else "因子相关（标准化）"
+        table = {(r.lhs, r.rhs): float(r.std_all) for r in cov.itertuples()}
+        scene.notes.append(_Note(left, top, head, 8.5, ha="left",
+                                 attrs={"semcluster_table": table}))
+        top -= 0.45
+        for j, b in enumerate(fs[:-1]):
+            scene.notes.append(_Note(left + (j + 1.5) * cell_w, top, b, 8))
         for i, a in enumerate(fs[1:], start=1):
-            cells = []
-            for b in fs[:i]:
-                hit = cov[((cov.lhs == a) & (cov.rhs == b)) | ((cov.lhs == b) & (cov.rhs == a))]
-                cells.append(f"{hit.std_all.iloc[0]:5.2f}" if len(hit) else "    -")
-            lines.append(f"{a:>5} " + " ".join(cells))
-        t = cv.text(9.6, -H / 2 + 0.2, "\n".join(lines), fontsize=7.5, family="monospace",
-                    va="bottom", ha="center", multialignment="left")
-        t.semcluster_table = {(a, b): float(r.std_all) for a, b, r in
-                              ((r.lhs, r.rhs, r) for r in cov.itertuples())}
-    cap = ("Standardized solution: loadings on the arrows, error variances beside the items.\n"
-           + _caption(view, lang))
-    return cv.finish((-0.2, 14.2), (-H / 2 - 0.3, H / 2 + 0.3), caption=cap)
+            y = top - i * cell_h
+            scene.notes.append(_Note(left + 0.5 * cell_w, y, a, 8))
+            for j, b in enumerate(fs[:i]):
+                v = table.get((a, b), table.get((b, a)))
+                scene.notes.append(_Note(left + (j + 1.5) * cell_w, y,
+                                         format_number(v) if v is not None else "–", 8,
+                                         attrs={"semcluster_cell": (a, b)} if v is not None
+                                         else {}))
+    if lang == "zh":
+        cap = "标准化解：箭头上为载荷，题项旁为误差方差。\n" + _caption(view, lang)
+    else:
+        cap = ("Standardized solution: loadings on the arrows, error variances beside the "
+               "items.\n" + _caption(view, lang))
+    fig, _ = scene.draw(caption=cap)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,39 +1068,52 @@ def compare_diagram(comparison=None, *, left: str = "ols_data", right: str = "se
                     lang: str = "en", alpha: float = 0.05):
     """Two panels with the same layout: composite-regression βs (left) and latent-SEM βs
     (right), from a :class:`semcluster.compare.Comparison` (default: computed for the paper)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .compare import METHODS, compare_methods
 
     comp = comparison if comparison is not None else compare_methods(alpha=alpha)
-    lang, font = _resolve_lang(lang)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig = Figure(figsize=(15, 8))
-    FigureCanvasAgg(fig)
-    layouts = []
-    for i, method in enumerate((left, right)):
-        ax = fig.add_axes([0.01 + i * 0.5, 0.1, 0.48, 0.85])
+    lang, fam = _resolve_lang(lang)
+    scenes = []
+    for method in (left, right):
         t = comp.table
         est = []
+        outcomes = []
         for h, row in t.iterrows():
             frm, to = row[("path", "")].split(" -> ")
+            outcomes.append(to)
             est.append({"lhs": to, "op": "~", "rhs": frm, "label": h.lower(),
                         "std_all": row[(method, "beta")], "pvalue": row[(method, "p")],
                         "est": row[(method, "beta")]})
-        for frm in [r["rhs"] for r in est]:
-            est.append({"lhs": frm, "op": "=~", "rhs": frm.lower(), "label": "",
+        for v in dict.fromkeys([r["rhs"] for r in est] + outcomes):
+            est.append({"lhs": v, "op": "=~", "rhs": v.lower(), "label": "",
                         "std_all": np.nan, "pvalue": np.nan, "est": np.nan})
-        est.append({"lhs": "IN", "op": "=~", "rhs": "in", "label": "", "std_all": np.nan,
-                    "pvalue": np.nan, "est": np.nan})
         view = ResultView(estimates=pd.DataFrame(est), fit_measures=pd.Series(dtype=float),
-                          r2=pd.Series({"IN": comp.r2[method]}), nobs=0)
-        sub = tested_diagram(view, lang=lang, alpha=alpha, ax=ax, caption=False,
-                             title=METHODS[method])
-        layouts.append(sub.semcluster_layout)
-    fig.text(0.5, 0.04, "Standardized βs; * p < .05, ** p < .01, *** p < .001; dashed grey: "
-             "p ≥ .05. Left: composite (item-mean) regression; right: latent SEM on the same "
-             "data.", ha="center", fontsize=9)
+                          r2=pd.Series({o: comp.r2[method] for o in set(outcomes)}), nobs=0)
+        scenes.append((METHODS[method], _tested_scene(view, fam, lang, alpha, False, False)))
+    shapes = [{s.name: s for s in sc.shape_objs()} for _, sc in scenes]
+    exts = [sc.extent([sc.route(e, sh) for e in sc.edges]) for (_, sc), sh in zip(scenes, shapes)]
+    w = max(x1 - x0 for x0, x1, _, _ in exts) + 0.7
+    h = max(y1 - y0 for _, _, y0, y1 in exts) + 0.7 + 0.8
+    cap_h = 0.9
+    fig = Figure(figsize=(2 * w * UNIT, (h + cap_h) * UNIT))
+    FigureCanvasAgg(fig)
+    layouts = []
+    for i, (title, sc) in enumerate(scenes):
+        ax = fig.add_axes([i * 0.5, cap_h / (h + cap_h), 0.5, h / (h + cap_h)])
+        _, lay = sc.draw(ax=ax, title=title)
+        layouts.append(lay)
+    if lang == "zh":
+        cap = ("标准化 β；* p < .05，** p < .01，*** p < .001；灰色虚线：p ≥ .05。"
+               "左：合成分数（题项均值）回归；右：同一数据的潜变量 SEM。")
+    else:
+        cap = ("Standardized βs; * p < .05, ** p < .01, *** p < .001; dashed grey: p ≥ .05. "
+               "Left: composite (item-mean) regression; right: latent SEM on the same data.")
+    t = fig.text(0.5, cap_h / 2 / (h + cap_h), cap, ha="center", va="center", fontsize=9,
+                 family=fam, parse_math=False)
+    for lay in layouts:
+        lay.texts.append(t) if lay is layouts[0] else None
     fig.semcluster_layout = layouts
     return fig
 
