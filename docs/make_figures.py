@@ -19,7 +19,7 @@ def main() -> None:
         "figure1_conceptual.png": conceptual_diagram("h1_h5"),
         "figure2_tested.png": tested_diagram(res, covariances=True),
         "measurement_h1_h5.png": measurement_diagram(res),
-        "regression_vs_sem.png": compare_diagram(),
+        "regression_vs_sem.png": compare_diagram(semcluster.compare_methods()),
         "figure1_conceptual_zh.png": conceptual_diagram("h1_h5", lang="zh"),
         "diagram_tested_zh.png": tested_diagram(res, lang="zh", covariances=True),
         "diagram_measurement_zh.png": measurement_diagram(res, lang="zh"),

@@ -43,6 +43,11 @@ class Comparison:
     data_source: str
     alpha: float
 
+    @staticmethod
+    def method_title(method: str) -> str:
+        """What a method column is, in words (for tables and diagrams)."""
+        return METHODS[method]
+
     def long(self) -> pd.DataFrame:
         """Tidy long form: hypothesis, path, method, beta, se, p, verdict."""
         recs = []

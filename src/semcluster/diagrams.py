@@ -1064,16 +1064,15 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05):
 # ---------------------------------------------------------------------------------------------
 # regression vs SEM
 # ---------------------------------------------------------------------------------------------
-def compare_diagram(comparison=None, *, left: str = "ols_data", right: str = "sem_data",
+def compare_diagram(comparison, *, left: str = "ols_data", right: str = "sem_data",
                     lang: str = "en", alpha: float = 0.05):
     """Two panels with the same layout: composite-regression βs (left) and latent-SEM βs
-    (right), from a :class:`semcluster.compare.Comparison` (default: computed for the paper)."""
+    (right), from a :class:`semcluster.compare.Comparison` (``semcluster.compare_methods()``);
+    drawing never fits, so the comparison is computed by the caller."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .compare import METHODS, compare_methods
-
-    comp = comparison if comparison is not None else compare_methods(alpha=alpha)
+    comp = comparison
     lang, fam = _resolve_lang(lang)
     scenes = []
     for method in (left, right):
@@ -1091,7 +1090,7 @@ def compare_diagram(comparison=None, *, left: str = "ols_data", right: str = "se
                         "std_all": np.nan, "pvalue": np.nan, "est": np.nan})
         view = ResultView(estimates=pd.DataFrame(est), fit_measures=pd.Series(dtype=float),
                           r2=pd.Series({o: comp.r2[method] for o in set(outcomes)}), nobs=0)
-        scenes.append((METHODS[method], _tested_scene(view, fam, lang, alpha, False, False)))
+        scenes.append((comp.method_title(method), _tested_scene(view, fam, lang, alpha, False, False)))
     shapes = [{s.name: s for s in sc.shape_objs()} for _, sc in scenes]
     exts = [sc.extent([sc.route(e, sh) for e in sc.edges]) for (_, sc), sh in zip(scenes, shapes)]
     w = max(x1 - x0 for x0, x1, _, _ in exts) + 0.7
