@@ -151,3 +151,26 @@ def test_cli_commands(tmp_path, capsys):
     assert main(["modindices", "h1_h5", "--top", "3"]) == 0
     assert main(["compare-models", "h1_h5", "revised"]) == 0
     assert main(["invariance", "cfa", "--group", "nosuch"]) == 2
+
+
+def test_label_shared_across_groups_as_lavaan(hs):
+    """A label written once names one parameter in every group (lavaan; fixture and R script:
+    tests/fixtures/models/make_shared_label.R). Estimating it per group instead gives 2 more
+    parameters and a different chi-square, without a word: the bug this test guards."""
+    from semcluster.errors import SemclusterWarning
+
+    ref = load("hs39_shared_label")
+    with pytest.warns(SemclusterWarning, match="one parameter in every group"):
+        r = measurement_invariance(ref["model"], hs, group="sex",
+                                   levels=("configural", "metric", "scalar"))
+    assert len(ref["fit"]) == 3
+    for level, f in ref["fit"].items():
+        t = r.table.loc[level]
+        assert (t.npar, t.df) == (f["npar"], f["df"]), level
+        assert t.chisq == pytest.approx(f["chisq"], rel=1e-6), level
+        for k in ("logl", "aic", "bic"):
+            assert t[k] == pytest.approx(f[k], abs=1e-4), (level, k)
+    assert len(r.comparisons) == 2
+    for i, row in enumerate(r.comparisons.itertuples(), start=1):
+        assert row.df_diff == ref["lrt"]["df_diff"][i]
+        assert row.chisq_diff == pytest.approx(ref["lrt"]["chisq_diff"][i], rel=1e-5)

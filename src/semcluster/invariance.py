@@ -75,8 +75,8 @@ class MultiGroupModel:
                           (r.op == "~~" and r.lhs == r.rhs and r.lhs not in lat and eq_res))
                 key = ("row", k) if shared else ("row", k, g)
                 if r.label and r.free > 0:
-                    key = ("label", r.label) if shared or len(groups) == 1 else \
-                        ("label", r.label, g)
+                    # lavaan: a label written once names ONE parameter in every group
+                    key = ("label", r.label)
                 params.append(_Param(kind, i, j, g, key, fixed))
             for v in self.obs:
                 key = ("int", v) if eq_int else ("int", v, g)
@@ -314,6 +314,16 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
         if n <= len(spec.observed):
             raise SemclusterError(f"group '{lab}' has {n} rows for {len(spec.observed)} "
                                   f"variables: too few for a multi-group model")
+    pt = spec.partable
+    shared = sorted(set(pt.loc[(pt["free"] > 0) & (pt.label != ""), "label"]))
+    if shared:
+        import warnings
+
+        from .errors import SemclusterWarning
+
+        warnings.warn(f"label(s) {', '.join(shared)} name one parameter in every group (as in "
+                      f"lavaan): they are held equal across the {len(labels)} groups",
+                      SemclusterWarning, stacklevel=2)
     single = fit(spec, df[spec.observed])
     rows, est = [], {}
     for level in levels:
