@@ -70,20 +70,26 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
 
 def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
                  power_reps: int = 200, power_grid=(100, 160, 250, 400, 600), n_jobs: int = -1,
-                 seed: int = 20231124, progress: bool = True) -> Path:
-    """Run the whole study and write the report folder (see the module docstring)."""
+                 seed: int = 20231124, progress: bool = True, options=None) -> Path:
+    """Run the whole study and write the report folder (see the module docstring).
+
+    ``data`` is read with ``options`` (:class:`semcluster.data.DataOptions`) by
+    :func:`semcluster.data.read_survey`, the same data path as every command.
+    """
     from tqdm.auto import tqdm
 
     from . import __version__, study
-    from .data import load_data, prepare_data
+    from .data import read_survey
     from .diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
                            power_curve, tested_diagram)
     from .fit import fit
     from .spec import read_model
 
     out = Path(out)
-    if data is not None and Path(str(data)).exists() and out.exists() and \
-            Path(str(data)).resolve() == out.resolve():
+    src = data if isinstance(data, (str, Path)) else (
+        data.attrs.get("semcluster", {}).get("source") if isinstance(data, pd.DataFrame) else None)
+    if src is not None and Path(str(src)).exists() and out.exists() and \
+            Path(str(src)).resolve() == out.resolve():
         raise SemclusterError(f"{out}: refusing to write the report over the data file")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and
                                                not (out / MARKER).exists())):
@@ -105,10 +111,9 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
         bar.update(1)
 
     # 1. data ---------------------------------------------------------------------------------
-    df = load_data(data)
     h1 = read_model("h1_h5")
-    X, rep = prepare_data(df, h1.observed, source=str(data) if data else
-                          "bundled synthetic study data", missing="listwise", warn=False)
+    X, rep = read_survey(data, options, variables=h1.observed)
+    df = X
     s = Section("data", "1. Data and provenance")
     if published:
         s.paragraphs += [
@@ -127,11 +132,15 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                          cal[["table", "figure", "published", "synthetic_rounded", "match",
                               "note"]]))
     else:
-        s.paragraphs.append(f"Data file: `{data}`.")
+        s.paragraphs.append(f"Data file: `{rep.source}`.")
     s.paragraphs.append(f"Rows read: {rep.n_rows}; rows used: {rep.n_used}"
-                        + (f"; dropped: {rep.dropped}" if rep.dropped else "") + ".")
-    results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else str(data),
-                       "rows_read": rep.n_rows, "rows_used": rep.n_used}
+                        + (f"; dropped: {rep.dropped}" if rep.dropped else "")
+                        + f"; missing-data rule: {rep.missing} (the same for every analysis).")
+    if rep.recoded or rep.notes:
+        s.paragraphs.append("Data report:\n\n```\n" + str(rep) + "\n```")
+    results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else rep.source,
+                       "rows_read": rep.n_rows, "rows_used": rep.n_used,
+                       "missing": rep.missing, "report": rep.to_dict()}
     sections.append(s)
     step("data")
 

@@ -1,7 +1,7 @@
 """``semcluster compare-models MODEL... [--data FILE]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_options, observed_of, read_data, write_text_atomic
 
 
 def add_parser(sub):
@@ -11,7 +11,7 @@ def add_parser(sub):
                                    "(Satorra-Bentler scaled for MLR).")
     p.add_argument("models", nargs="*", metavar="MODEL",
                    default=["h1_h5", "revised", "second_order", "one_factor"])
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--estimator", choices=("ML", "MLR"), default="ML", type=str.upper)
     p.add_argument("--csv", metavar="OUT")
     p.set_defaults(func=run)
@@ -22,7 +22,8 @@ def run(args) -> int:
 
     from ..comparison import compare_models
 
-    table, tests, _ = compare_models(args.models, args.data, estimator=args.estimator)
+    X, _ = read_data(args, observed_of(*args.models))
+    table, tests, _ = compare_models(args.models, X, estimator=args.estimator)
     with pd.option_context("display.width", 160, "display.float_format",
                            lambda v: f"{v:.3f}"):
         print(table.to_string())

@@ -1,7 +1,7 @@
 """``semcluster modindices MODEL [--data FILE] [--json OUT]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument, write_text_atomic
+from ._common import add_data_options, data_options_from_args, print_data_report, write_text_atomic
 
 
 def add_parser(sub):
@@ -10,7 +10,7 @@ def add_parser(sub):
                                    "(raw and standardized), sorted, and the largest "
                                    "normalized residual covariances.")
     p.add_argument("model", metavar="MODEL")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--top", type=int, default=20, help="rows to show (20)")
     p.add_argument("--json", metavar="OUT")
     p.set_defaults(func=run)
@@ -24,7 +24,8 @@ def run(args) -> int:
     from ..fit import fit
     from ..modindices import largest_residuals, modification_indices
 
-    res = fit(args.model, args.data)
+    res = fit(args.model, args.data, options=data_options_from_args(args))
+    print_data_report(res.data_report)
     mi = modification_indices(res)
     resid = largest_residuals(res, "normalized", k=args.top)
     with pd.option_context("display.width", 160, "display.float_format",

@@ -1,7 +1,7 @@
 """``semcluster power [MODEL] --n 100 160 250 ...``"""
 from __future__ import annotations
 
-from ._common import write_text_atomic
+from ._common import add_data_options, data_options_given, observed_of, read_data, write_text_atomic
 
 
 def add_parser(sub):
@@ -21,6 +21,7 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=20140101)
     p.add_argument("--jobs", type=int, default=-1)
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    add_data_options(p)
     p.add_argument("--csv", metavar="OUT")
     p.add_argument("--plot", metavar="FILE", help="power curve (.png/.svg/.pdf)")
     p.set_defaults(func=run)
@@ -33,7 +34,10 @@ def run(args) -> int:
 
     from ..power import power_analysis
 
-    r = power_analysis(args.model, n_grid=args.n, reps=args.reps, alpha=args.alpha,
+    data = None
+    if data_options_given(args):
+        data, _ = read_data(args, observed_of(args.model))
+    r = power_analysis(args.model, data=data, n_grid=args.n, reps=args.reps, alpha=args.alpha,
                        target=args.target, seed=args.seed, effect_scale=args.effect_scale,
                        n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
                        scheduler=args.scheduler, progress=sys.stderr.isatty())

@@ -27,8 +27,9 @@ def add_parser(sub):
         description="For every figure of the paper's Tables 2 and 3 (composite means, SDs, "
                     "correlations, Cronbach's alpha), print the published value, the value in "
                     "the data, and whether they match at the printed precision.")
-    c.add_argument("--data", metavar="FILE",
-                   help="item-level data (default: the bundled synthetic sample)")
+    from ._common import add_data_options
+
+    add_data_options(c)
     c.add_argument("--csv", metavar="OUT", help="also write the report as CSV")
     c.set_defaults(func=run_calibrate)
 
@@ -68,10 +69,12 @@ def run(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from ..data import load_data
+    from .. import study
     from ..simulate import calibration_report
+    from ._common import read_data
 
-    rep = calibration_report(load_data(args.data))
+    X, _ = read_data(args, study.item_names())
+    rep = calibration_report(X)
     _print_report(rep)
     if args.csv:
         write_text_atomic(args.csv, rep.to_csv(index=False), protect=(args.data,))
