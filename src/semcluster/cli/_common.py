@@ -31,9 +31,9 @@ def add_data_options(p, required: bool = False):
                    default="auto",
                    help="missing-data rule, the same for every command: auto (default) = FIML "
                         "when any answer is missing (pairwise for WLSMV), else listwise")
-    g.add_argument("--missing-codes", metavar="CODE", nargs="+", action="extend",
-                   help="values meaning 'no answer', e.g. --missing-codes -99 99 (or "
-                        "--missing-codes=-99,99)")
+    g.add_argument("--missing-codes", metavar="CODE[,CODE]", action="append",
+                   help="values meaning 'no answer', e.g. --missing-codes -99 (repeat the flag, "
+                        "or --missing-codes=-99,99)")
     g.add_argument("--scale", nargs=2, type=float, metavar=("MIN", "MAX"),
                    help="answer scale, e.g. 1 7 (default: from SPSS value labels, else none)")
     g.add_argument("--out-of-scale", choices=("error", "missing"), default="error",
