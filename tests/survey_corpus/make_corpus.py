@@ -25,6 +25,9 @@ FILES = HERE / "files"
 SOURCE = HERE.parents[1] / "src" / "semcluster" / "data" / "paper_synthetic.csv"
 
 CASES: list[dict] = []
+#: a file that declares its answer scale is compared with the reference read with that scale
+#: (the measurement tables then show floor and ceiling percentages)
+SCALE = ["--scale", "1", "7"]
 
 
 def case(name, data, *, args=(), expect="same", reference="clean.csv", ref_args=(),
@@ -112,16 +115,19 @@ def main() -> None:
     ref8.loc[7, "pa2"] = np.nan
     write("ref_typed_8.csv", to_csv(ref8))
     case("typed_8_set_missing", "typed_8.csv", args=["--scale", "1", "7", "--out-of-scale",
-                                                     "missing"], reference="ref_typed_8.csv")
+                                                     "missing"], reference="ref_typed_8.csv",
+         ref_args=SCALE)
 
     # -- reverse-coded items --------------------------------------------------------------------
     rev = clean.copy()
     rev["ca3"] = 8 - rev["ca3"]
     rev["ks2"] = 8 - rev["ks2"]
     write("reversed.csv", to_csv(rev))
-    case("reverse_coded", "reversed.csv", args=["--reverse", "ca3,ks2", "--scale", "1", "7"])
+    case("reverse_coded", "reversed.csv", args=["--reverse", "ca3,ks2", "--scale", "1", "7"],
+         ref_args=SCALE)
     write("reversed_map.yaml", "reverse: [ca3, ks2]\nscale: [1, 7]\n")
-    case("reverse_coded_in_map", "reversed.csv", args=["--map", "reversed_map.yaml"])
+    case("reverse_coded_in_map", "reversed.csv", args=["--map", "reversed_map.yaml"],
+         ref_args=SCALE)
     case("reverse_without_scale", "reversed.csv", args=["--reverse", "ca3"], expect="error",
          match="--scale")
 
@@ -139,6 +145,7 @@ def main() -> None:
     write("spss_map.yaml", "columns:\n" + "".join(f"  {b}: {a}\n" for a, b in q.items())
           + "reverse: [ca3]\n")
     case("spss_labels_reverse", "spss_labels.sav", args=["--map", "spss_map.yaml"],
+         ref_args=SCALE,
          note="scale 1-7 from the labels (the -99 'no answer' label is user-missing)")
     savm = sav.copy()
     for r, c in cells:
@@ -147,7 +154,8 @@ def main() -> None:
                          variable_value_labels=labels,
                          missing_ranges={c: [-99.0] for c in q.values()})
     case("spss_user_missing", "spss_user_missing.sav", args=["--map", "spss_map.yaml"],
-         reference="ref_missing.csv", note="user-missing -99 become missing answers")
+         reference="ref_missing.csv", ref_args=SCALE,
+         note="user-missing -99 become missing answers")
 
     # -- Excel ---------------------------------------------------------------------------------
     zh_names = ["集群意识", "宣传活动", "道德责任", "知识共享", "长期导向", "创新"]
