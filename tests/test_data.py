@@ -93,7 +93,8 @@ def test_scale_from_value_labels(tmp_path):
 def test_out_of_scale_value_stops_or_is_set_missing(survey):
     df = survey.rename(columns={f"Q{i}": f"q{i}" for i in range(1, 5)})
     df.loc[10, "q2"] = 8
-    with pytest.raises(DataError, match=r"outside the scale 1-7 \(first: 'q2' = 8 at row 11"):
+    with pytest.raises(DataError, match=r"column 'q2' has the value 8 at row 11, outside the scale 1-7.*"
+                                         r"--missing-codes 8.*--out-of-scale missing"):
         prepare_data(df, ITEMS, scale=(1, 7))
     with pytest.warns(SemclusterWarning, match="set missing"):
         X, rep = prepare_data(df, ITEMS, scale=(1, 7), out_of_scale="missing", missing="fiml")
@@ -261,7 +262,7 @@ def test_user_survey_end_to_end(tmp_path):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
 
     df = load_data(path, mapping=mapping)
-    with pytest.raises(DataError, match=r"'in1' = 8 at case 41"):
+    with pytest.raises(DataError, match=r"'in1' has the value 8 at case 41"):
         prepare_data(df, items)                                   # the 8 stops the analysis
     with pytest.warns(SemclusterWarning, match="outside the scale"):
         X, rep = prepare_data(df, items, out_of_scale="missing", missing="auto")

@@ -29,6 +29,7 @@ _EXPORTS = {
     "SEMResult": "results",
     "fit": "fit", "sample_covariance": "fit",
     "load_data": "data", "prepare_data": "data", "DataReport": "data",
+    "read_survey": "data", "DataOptions": "data",
     "estimate": "estimators",
     "compare_methods": "compare", "audit": "audit",
     "measurement_report": "measurement",

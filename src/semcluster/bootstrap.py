@@ -183,7 +183,7 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
               seed: int = 20231124, ci: float = 0.95, bca: bool = True,
               exclude_inadmissible: bool = False, n_jobs: int = 1, backend: str = "joblib",
               scheduler: str | None = None, progress: bool = False,
-              result=None) -> BootstrapResult:
+              result=None, options=None) -> BootstrapResult:
     """Bootstrap a model fitted by ML (see the module docstring).
 
     Parameters
@@ -200,8 +200,11 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         A tqdm progress bar on the terminal.
     result : SEMResult, optional
         The full-sample fit of ``model`` to ``data`` (avoids refitting it).
+    options : semcluster.data.DataOptions, optional
+        How ``data`` is read (see :func:`semcluster.data.read_survey`); resampling needs
+        complete rows.
     """
-    from .data import load_data, prepare_data
+    from .data import read_survey, require_complete
     from .errors import SemclusterError
     from .fit import fit
     from .spec import read_model
@@ -211,8 +214,8 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     if n_boot < 10:
         raise SemclusterError("n_boot must be at least 10")
     spec = result.spec if result is not None else read_model(model)
-    df = load_data(data)
-    Xdf, _ = prepare_data(df, spec.observed, source="bootstrap data")
+    Xdf, _ = read_survey(data, options, variables=spec.observed)
+    require_complete(Xdf, None, "the bootstrap (resampling complete rows)")
     full = result if result is not None else fit(spec, Xdf)
     if not full.converged:
         raise SemclusterError("the model does not converge on the full sample; nothing to "

@@ -72,7 +72,8 @@ def _verdict(beta, p, alpha):
     return "supported" if (beta > 0 and p < alpha) else "not supported"
 
 
-def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None) -> Comparison:
+def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
+                    options=None) -> Comparison:
     """Build the comparison table for the paper (see the module docstring).
 
     Parameters
@@ -83,14 +84,19 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None) -> Compa
         Significance level of the verdicts.
     sem_result : SEMResult, optional
         An ``h1_h5`` fit of ``data`` already made (avoids refitting).
+    options : semcluster.data.DataOptions, optional
+        How ``data`` is read (see :func:`semcluster.data.read_survey`); composites need complete
+        answers.
     """
-    from .data import load_data
+    from .data import read_survey, require_complete
+    from .spec import read_model
     from .fit import fit
     from .summary_stats import published_single_indicator_fit
 
     source = "bundled synthetic sample (paper_synthetic.csv)" if data is None else str(
         data if not isinstance(data, pd.DataFrame) else "<DataFrame>")
-    df = load_data(data)
+    df, _ = read_survey(data, options, variables=read_model("h1_h5").observed)
+    require_complete(df, None, "the regression-vs-SEM comparison (composite scores)")
     hyp = study.hypotheses()
     preds = list(study.PREDICTORS)
     R = study.correlations()

@@ -41,7 +41,7 @@ def chisq_difference(restricted, full) -> dict:
             "df_diff": ddf, "pvalue": float(stats.chi2.sf(T, ddf)), "test": kind}
 
 
-def compare_models(models, data=None, *, estimator: str = "ML", nested=None):
+def compare_models(models, data=None, *, estimator: str = "ML", nested=None, options=None):
     """Fit several models to the same data; return (table, nested tests, results).
 
     Parameters
@@ -52,10 +52,15 @@ def compare_models(models, data=None, *, estimator: str = "ML", nested=None):
         declared in a known nesting (the study's: revised ⊂ h1_h5, second_order ⊂ h1_h5,
         one_factor ⊂ cfa/h1_h5 when present), else consecutive models by df.
     """
-    from .data import load_data
+    from .data import read_survey
     from .fit import fit
+    from .spec import read_model
 
-    df = load_data(data)
+    observed: list = []
+    for m in models:
+        observed += [v for v in read_model(m).observed if v not in observed]
+    # one reading for all models: the same rows (and missing-data rule) for every model
+    df, _ = read_survey(data, options, variables=observed)
     results = {}
     for m in models:
         r = fit(m, df, estimator=estimator)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +245,8 @@ def load_data(path: str | Path | pd.DataFrame | None = None, *,
             path = data_path(DEFAULT_DATA)
         df, info = _read_file(Path(path), sheet if sheet is not None else desc.sheet)
     df = _normalise_columns(df, info["source"])
-    df = _apply_column_mapping(df, desc, info["source"])
+    df = _apply_column_mapping(df, desc, info["source"],
+                               _sheet_hint(info.get("sheet_names") or [], info.get("sheet")))
     for key in ("declared_missing", "value_labels", "column_labels"):
         # SPSS metadata follows its column to the model's name
         if key in info and desc.columns:
@@ -267,9 +269,13 @@ def _read_file(p: Path, sheet) -> tuple[pd.DataFrame, dict]:
     if p.stat().st_size == 0:
         raise DataError(f"{p}: the file is empty")
     if suffix in (".csv", ".txt", ".tsv", ".dat", ""):
-        return _read_text(p, tab=suffix == ".tsv"), info
+        df = _read_text(p, tab=suffix == ".tsv")
+        read = df.attrs.pop("_read")
+        info.update(lines=read.pop("lines"), read=read)
+        return df, info
     if suffix in (".xlsx", ".xlsm"):
-        return _read_excel(p, sheet), dict(info, line_label="spreadsheet row")
+        df, more = _read_excel(p, sheet)
+        return df, dict(info, line_label="spreadsheet row", **more)
     if suffix == ".xls":
         raise DataError(f"{p}: old Excel .xls files are not supported; save it as .xlsx or .csv")
     if suffix in (".sav", ".zsav", ".por", ".dta"):
@@ -277,8 +283,38 @@ def _read_file(p: Path, sheet) -> tuple[pd.DataFrame, dict]:
     raise DataError(f"{p}: unsupported file type '{suffix}'; use .csv, .tsv, .xlsx, .sav or .dta")
 
 
+#: Strings read as a missing answer in text files (pandas' defaults, which R and SPSS exports use).
+NA_STRINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                        "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                        "nan", "null"})
+
+_DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_DECIMAL_POINT = re.compile(r"^[+-]?\d*\.\d+$")
+
+
 def _decode(p: Path) -> tuple[str, str]:
+    """Text of a file and its encoding: BOMs first (UTF-16/32, UTF-8), then UTF-8, GB18030."""
     raw = p.read_bytes()
+    enc = None
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        enc = "utf-32"
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        enc = "utf-16"
+    else:
+        head = raw[:4096]
+        if len(head) >= 4 and head.count(0) >= len(head) // 2 - 2:
+            # UTF-16 without a byte-order mark: every other byte of ASCII text is zero
+            if head[1::2].count(0) >= len(head[1::2]) * 0.9:
+                enc = "utf-16-le"
+            elif head[0::2].count(0) >= len(head[0::2]) * 0.9:
+                enc = "utf-16-be"
+    if enc is not None:
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            raise DataError(f"{p}: starts like {enc.upper()} text but cannot be decoded as it; "
+                            f"save the file as UTF-8") from None
     if b"\x00" in raw[:4096]:
         raise DataError(f"{p}: looks like a binary file, not text; CSV, Excel (.xlsx) and SPSS "
                         f"(.sav) files are read by their extension")
@@ -287,50 +323,181 @@ def _decode(p: Path) -> tuple[str, str]:
             return raw.decode(enc), enc
         except UnicodeDecodeError:
             continue
-    raise DataError(f"{p}: text encoding not recognised (tried UTF-8 and GB18030); "
+    raise DataError(f"{p}: text encoding not recognised (tried UTF-8, UTF-16 and GB18030); "
                     f"save the file as UTF-8")
 
 
+def _records(text: str, sep: str):
+    """(line number, fields) of every non-blank record, quotes respected."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True)
+    try:
+        for row in reader:
+            if row and any(f.strip() for f in row) or (row and len(row) > 1):
+                yield reader.line_num, row
+    except csv.Error as exc:
+        raise DataError(f"line {reader.line_num}: {exc}") from None
+
+
+def _detect_delimiter(text: str) -> str:
+    """The delimiter that gives the header's number of fields on most of the first lines."""
+    best, best_score = ",", (-1, 0)
+    for sep in _DELIMITERS:
+        try:
+            rows = []
+            for _, r in _records(text, sep):
+                if not rows and r[0].lstrip().startswith("#"):
+                    continue
+                rows.append(len(r))
+                if len(rows) >= 51:
+                    break
+        except DataError:
+            continue
+        if not rows or rows[0] < 2:
+            continue
+        score = (sum(n == rows[0] for n in rows[1:]), rows[0])
+        if score > best_score:
+            best, best_score = sep, score
+    return best
+
+
 def _read_text(p: Path, tab: bool) -> pd.DataFrame:
-    text, _ = _decode(p)
+    """Read a delimited text file with every field in its column, or stop.
+
+    pandas, given one more field on a data row than in the header, silently takes the first
+    column as the row index and shifts every value one column; and ``comment="#"`` cuts an
+    unquoted ``unit#4`` and the rest of its row.  So the file is split by the ``csv`` module,
+    every record is checked against the header's number of fields, and only then are the
+    columns converted to numbers.  Lines starting with ``#`` before the header are comments.
+    """
+    text, enc = _decode(p)
     if not text.strip():
         raise DataError(f"{p}: the file holds no data")
-    if tab:
-        sep = "\t"
-    else:
-        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")][:50]
-        try:
-            sep = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t").delimiter
-        except csv.Error:
-            sep = ","
+    sep = "\t" if tab else _detect_delimiter(text)
+    header, header_line, rows, lines, trimmed = None, 0, [], [], 0
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, comment="#", skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{p}: cannot be read as a table ({msg}); check the delimiter and that "
-                        f"every line has the same number of fields") from None
-    if df.shape[1] == 0:
-        raise DataError(f"{p}: no columns found")
+        for num, fields in _records(text, sep):
+            if header is None:
+                if fields[0].lstrip().startswith("#"):
+                    continue
+                header, header_line = [f.strip() for f in fields], num
+                n_named = max((i + 1 for i, h in enumerate(header) if h), default=0)
+                # a header ending in the delimiter gives an empty last name: kept, checked below
+                continue
+            if len(fields) > len(header) and not any(f.strip() for f in fields[len(header):]):
+                fields = fields[:len(header)]      # a line ending in extra delimiters
+                trimmed += 1
+            if n_named <= len(fields) < len(header):
+                fields = fields + [""] * (len(header) - len(fields))   # header ends in delimiters
+            if len(fields) != len(header):
+                what = "more" if len(fields) > len(header) else "fewer"
+                hint = (f"a '{sep}' inside an unquoted value (a decimal comma such as 1,5, or "
+                        f"free text)? quote such values or use another delimiter"
+                        if what == "more" else "a missing delimiter? every row needs one field "
+                                               "per column, empty for a missing answer")
+                raise DataError(f"{p}: line {num} has {len(fields)} fields but the header has "
+                                f"{len(header)} ({what} fields: {hint}); the file cannot be read "
+                                f"safely as a table, nothing was fitted")
+            rows.append(fields)
+            lines.append(num)
+    except DataError as exc:
+        if str(exc).startswith("line "):
+            raise DataError(f"{p}: {exc}; the file cannot be read as a table (check quotes)") \
+                from None
+        raise
+    if header is None:
+        raise DataError(f"{p}: the file holds no data")
+    if len(header) < 2 and sep != ",":
+        raise DataError(f"{p}: only one column found; check the delimiter")
+    decimal = "."
+    if sep != ",":
+        cells = [f.strip() for r in rows[:500] for f in r]
+        if any(_DECIMAL_COMMA.match(c) for c in cells) and \
+                not any(_DECIMAL_POINT.match(c) for c in cells):
+            decimal = ","
+    df = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
+    cols = {}
+    for j in range(len(header)):
+        cols[j] = _text_column(df[j], decimal)
+    df = pd.DataFrame(cols)
+    df.columns = header
+    df.attrs = {"_read": {"delimiter": sep, "decimal": decimal, "encoding": enc,
+                          "header_line": header_line, "lines": lines,
+                          "trimmed": trimmed}}
     return df
 
 
-def _read_excel(p: Path, sheet) -> pd.DataFrame:
+def _text_column(col: pd.Series, decimal: str) -> pd.Series:
+    """Numbers where every non-missing field is a number, else the text (stripped)."""
+    text = col.map(lambda x: x.strip() if isinstance(x, str) else x)
+    text = text.map(lambda x: np.nan if (x is None or (isinstance(x, str) and x in NA_STRINGS))
+                    else x)
+    probe = text
+    if decimal == ",":
+        probe = text.map(lambda x: x.replace(",", ".") if isinstance(x, str) and
+                         _DECIMAL_COMMA.match(x) else x)
+    num = pd.to_numeric(probe, errors="coerce")
+    if (num.notna() | text.isna()).all():
+        if text.isna().all():
+            return pd.Series(np.nan, index=col.index, dtype=float)
+        num = pd.to_numeric(probe)
+        return num
+    return text
+
+
+def _read_excel(p: Path, sheet) -> tuple[pd.DataFrame, dict]:
     try:
         import openpyxl  # noqa: F401
     except ImportError:  # pragma: no cover - declared dependency
         raise DataError(f"{p}: reading Excel files needs the openpyxl package "
                         f"(pip install openpyxl)") from None
     try:
-        return pd.read_excel(p, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
-    except (ValueError, KeyError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if sheet is not None and ("not found" in msg or "Worksheet" in msg):
-            raise DataError(f"{p}: no worksheet {sheet!r} ({msg})") from None
-        raise DataError(f"{p}: cannot be read as an Excel workbook ({msg})") from None
+        book = pd.ExcelFile(p, engine="openpyxl")
+        names = list(book.sheet_names)
     except Exception as exc:  # openpyxl raises zipfile/xml errors for damaged files
         raise DataError(f"{p}: cannot be read as an Excel workbook "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
                         f" is the file damaged or not really .xlsx?") from None
+    want = 0 if sheet is None else sheet
+    if isinstance(want, str) and want not in names:
+        if want.strip().lstrip("-").isdigit():
+            want = int(want)
+        else:
+            raise DataError(f"{p}: no worksheet {sheet!r} (Worksheet named {sheet!r} not found; "
+                            f"sheets: {', '.join(names)})")
+    if isinstance(want, int) and not 0 <= want < len(names):
+        raise DataError(f"{p}: no worksheet number {want} (sheets, numbered from 0: "
+                        f"{', '.join(names)})")
+    try:
+        raw = book.parse(want, header=None)
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{p}: cannot be read as an Excel workbook ({msg})") from None
+    finally:
+        book.close()
+    chosen = names[want] if isinstance(want, int) else want
+    raw = raw.dropna(how="all")
+    info = {"sheet": chosen, "sheet_names": names}
+    if raw.empty:
+        raise DataError(f"{p}: worksheet '{chosen}' is empty" + _sheet_hint(names, chosen))
+    rows = list(raw.index)
+    head = raw.iloc[0]
+    header = ["" if pd.isna(h) else (str(int(h)) if isinstance(h, float) and h.is_integer()
+                                      else str(h)) for h in head]
+    body = raw.iloc[1:].reset_index(drop=True)
+    body.columns = range(body.shape[1])
+    body = body.infer_objects()
+    body.columns = header
+    # spreadsheet row numbers (1-based) of the data rows, for messages
+    info["lines"] = [int(r) + 1 for r in rows[1:]]
+    return body, info
+
+
+def _sheet_hint(names, chosen) -> str:
+    others = [n for n in names if n != chosen]
+    if not others:
+        return ""
+    return (f"; this is worksheet '{chosen}', the workbook also has {', '.join(repr(n) for n in others)}"
+            f": choose one with --sheet NAME (sheet: in the --map file)")
 
 
 #: Seconds allowed for reading an SPSS/Stata file before it is declared unreadable.
@@ -436,12 +603,12 @@ def _normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
         if set(empty) != set(unnamed):
             raise DataError(f"{source}: column(s) {', '.join(map(str, unnamed))} have no name in "
                             f"the header row; give every column a name")
-        df = df.drop(columns=[df.columns[i - 1] for i in empty])
-        names = [str(c).strip() for c in df.columns]
+        keep = [j for j in range(df.shape[1]) if j + 1 not in empty]
+        df = df.iloc[:, keep]
+        names = [names[j] for j in keep]
     s = pd.Series(names, dtype=object)
-    # pandas renames a repeated header "x" to "x.1": catch that too
-    base = s.str.replace(r"\.\d+$", "", regex=True)
-    dup = sorted(set(s[s.duplicated()]) | {b for b, n in zip(base, s) if n != b and b in set(s)})
+    # files are read with their header as written (no "x.1" renaming), so a repeat is real
+    dup = sorted(set(s[s.duplicated()]))
     if dup:
         raise DataError(f"{source}: column name(s) {', '.join(dup)} appear more than once in the "
                         f"header; every column needs its own name")
@@ -450,13 +617,14 @@ def _normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
-def _apply_column_mapping(df: pd.DataFrame, desc: DataDescription, source: str) -> pd.DataFrame:
+def _apply_column_mapping(df: pd.DataFrame, desc: DataDescription, source: str,
+                          hint: str = "") -> pd.DataFrame:
     if not desc.columns:
         return df
     absent = [k for k in desc.columns if k not in df.columns]
     if absent:
         raise DataError(f"{source}: the mapping names column(s) {', '.join(absent)} that are not "
-                        f"in the data (columns present: {_preview(df.columns)})")
+                        f"in the data (columns present: {_preview(df.columns)}){hint}")
     clash = [v for k, v in desc.columns.items()
              if v in df.columns and v not in desc.columns and v != k]
     if clash:
@@ -523,6 +691,7 @@ class DataReport:
     variables: tuple = ()
     pairwise_nobs: pd.DataFrame | None = None
     warnings: tuple = ()
+    ordered: tuple = ()
 
     def to_dict(self) -> dict:
         return {"source": self.source, "n_rows": self.n_rows, "n_used": self.n_used,
@@ -532,7 +701,14 @@ class DataReport:
                 "recoded": {k: dict(v) for k, v in self.recoded.items()},
                 "reverse": list(self.reverse),
                 "scale": None if self.scale is None else list(self.scale),
-                "variables": list(self.variables), "warnings": list(self.warnings)}
+                "variables": list(self.variables), "warnings": list(self.warnings),
+                "ordered": list(self.ordered)}
+
+    def with_note(self, note: str) -> "DataReport":
+        """A copy with one more note (e.g. the estimator chosen for ordinal items)."""
+        from dataclasses import replace
+
+        return replace(self, notes=self.notes + (note,))
 
     def __str__(self) -> str:
         lines = [f"data: {self.source}",
@@ -548,6 +724,8 @@ class DataReport:
                          f"({', '.join(f'{k} {v}' for k, v in per.items())})")
         if self.scale is not None:
             lines.append(f"  answer scale: {self.scale[0]:g} to {self.scale[1]:g}")
+        if self.ordered:
+            lines.append(f"  ordinal items: {', '.join(self.ordered)}")
         for n in self.notes:
             lines.append(f"  note: {n}")
         return "\n".join(lines)
@@ -557,20 +735,206 @@ class DataReport:
 # checking and preparing
 # ----------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read a user's survey: the same options for every command and for the library.
+
+    Every field may also be given in the ``map`` YAML file (a data description); a value given
+    here wins over the file's.
+
+    Parameters
+    ----------
+    map : dict, path of a YAML file, DataDescription or None
+        Column mapping ``{name in the file: name in the model}`` or a full data description
+        (see :func:`data_description`).
+    missing : {"auto", "listwise", "pairwise", "fiml"}
+        The missing-data rule; ``auto`` is FIML when any answer is missing (pairwise for
+        WLSMV), else listwise (nothing to drop).  Every command applies the same rule and the
+        data report says which.
+    missing_codes : tuple
+        Values meaning "no answer" (``-99``, ``99``, ``"."``), set missing before anything else.
+    scale : (min, max) or None
+        Declared answer scale; answers outside it are an error (see ``out_of_scale``).
+    reverse : tuple of str
+        Reverse-coded items (``min + max - x``; needs a scale).
+    ordered : tuple of str, "all" or None
+        Ordinal items (fitted by WLSMV).
+    id : str or None
+        Respondent-id column (checked for duplicates, never fitted).
+    sheet : str, int or None
+        Worksheet of an Excel file.
+    out_of_scale : {"error", "missing"}
+        An answer outside the scale (or an undeclared code such as -99): stop, or set missing
+        with a warning.
+    """
+
+    map: object = None
+    missing: str = "auto"
+    missing_codes: tuple = ()
+    scale: tuple | None = None
+    reverse: tuple = ()
+    ordered: object = None
+    id: str | None = None
+    sheet: object = None
+    out_of_scale: str = "error"
+
+    def __post_init__(self):
+        if self.missing not in MISSING_RULES:
+            raise DataError(f"missing='{self.missing}' is not known; use one of "
+                            f"{', '.join(MISSING_RULES)}")
+        if self.out_of_scale not in ("error", "missing"):
+            raise DataError(f"out_of_scale='{self.out_of_scale}' is not known; use 'error' or "
+                            f"'missing'")
+        codes = self.missing_codes
+        if codes is None:
+            codes = ()
+        elif isinstance(codes, (str, int, float)):
+            codes = (codes,)
+        object.__setattr__(self, "missing_codes", tuple(codes))
+        object.__setattr__(self, "reverse", _names(self.reverse))
+        if self.ordered is not None and self.ordered != "all":
+            object.__setattr__(self, "ordered", _names(self.ordered))
+        if self.scale is not None:
+            object.__setattr__(self, "scale", _check_scale(self.scale, "scale"))
+
+    def to_dict(self) -> dict:
+        m = self.map
+        return {"map": m if m is None or isinstance(m, (str, dict)) else str(m),
+                "missing": self.missing, "missing_codes": list(self.missing_codes),
+                "scale": None if self.scale is None else list(self.scale),
+                "reverse": list(self.reverse),
+                "ordered": self.ordered if self.ordered in (None, "all") else list(self.ordered),
+                "id": self.id, "sheet": self.sheet, "out_of_scale": self.out_of_scale}
+
+
+def _names(value) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(str(v) for v in value)
+
+
+def read_survey(data=None, options: DataOptions | None = None, *, variables=None, keep=(),
+                n_free: int | None = None, warn: bool = True) -> tuple[pd.DataFrame, DataReport]:
+    """The one data path: read a survey file (or DataFrame) and prepare the model's items.
+
+    Steps, each a named function of this module: read (:func:`load_data`: CSV/TSV with the
+    delimiter, decimal mark and encoding detected, Excel, SPSS, Stata) → map (column mapping)
+    → codes (declared missing codes and SPSS user-missing values) → numbers → scale (declared,
+    or from SPSS value labels; undeclared codes such as -99 stop the analysis) → reverse →
+    missing-data rule → checks → :class:`DataReport`.
+
+    Parameters
+    ----------
+    data : path, DataFrame or None
+        ``None`` is the bundled synthetic study data.  A frame this function returned is
+        taken as already prepared (it is not recoded again).
+    options : DataOptions, optional
+    variables : list of str, optional
+        The model's observed variables (default: every numeric column except the id).
+    keep : list of str
+        Further columns carried along unchecked (e.g. a grouping column).
+
+    Returns
+    -------
+    (DataFrame, DataReport)
+
+    Examples
+    --------
+    >>> X, report = read_survey("my_survey.csv", DataOptions(missing_codes=(-99,)),
+    ...                         variables=["ca1", "ca2", "ca3"])      # doctest: +SKIP
+    >>> print(report)                                                 # doctest: +SKIP
+    """
+    opts = options if options is not None else DataOptions()
+    prepared = isinstance(data, pd.DataFrame) and data.attrs.get(_ATTR, {}).get("prepared")
+    if prepared:
+        df = load_data(data)
+    else:
+        df = load_data(data, mapping=opts.map, sheet=opts.sheet)
+    if variables is None:
+        desc = df.attrs[_ATTR].get("description", {}) or {}
+        idc = opts.id or desc.get("id")
+        variables = [c for c in df.columns if c != idc and c not in keep and
+                     pd.api.types.is_numeric_dtype(df[c])]
+    variables = list(variables)
+    ordered = opts.ordered
+    if ordered == "all":
+        ordered = tuple(variables)
+    source = "bundled synthetic study data" if data is None else None
+    return prepare_data(df, variables, source=source, missing=opts.missing, scale=opts.scale,
+                        reverse=opts.reverse or None, missing_codes=opts.missing_codes or None,
+                        id_column=opts.id, ordered=ordered, out_of_scale=opts.out_of_scale,
+                        n_free=n_free, warn=warn, keep=keep)
+
+
+def require_complete(X: pd.DataFrame, report: DataReport | None, what: str) -> None:
+    """Stop when ``what`` (an analysis on complete rows only) gets data with missing answers.
+
+    Every command applies the same missing-data rule; an analysis that cannot use incomplete
+    rows says so instead of dropping them behind the user's back.
+    """
+    rule = report.missing if report is not None else \
+        X.attrs.get(_ATTR, {}).get("missing", "listwise")
+    cols = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    n = int(X[cols].isna().any(axis=1).sum())
+    if n:
+        raise DataError(f"{what} uses complete answers only, but {n} row(s) have missing answers "
+                        f"(missing-data rule: {rule}); pass --missing listwise "
+                        f"(missing='listwise') to drop those rows, as the data report will say")
+
+
+class _Steps:
+    """State shared by the named preparation steps: messages, notes and recodings."""
+
+    def __init__(self, df, source, info, warn):
+        self.df, self.source, self.info, self.warn = df, source, info, warn
+        self.notes: list[str] = []
+        self.issued: list[str] = []
+        self.recoded: dict[str, dict[str, int]] = {}
+        self.line0 = int(info.get("first_line", 1))
+        self.line_label = info.get("line_label", "row")
+        lines = info.get("lines")
+        self.lines = lines if lines is not None and len(lines) == len(df) else None
+
+    def where(self, idx) -> str:
+        try:
+            pos = self.df.index.get_loc(idx)
+        except (KeyError, TypeError):
+            return f"row {idx!r}"
+        if isinstance(pos, (int, np.integer)):
+            if self.lines is not None:
+                return f"{self.line_label} {self.lines[int(pos)]}"
+            return f"{self.line_label} {int(pos) + self.line0}"
+        return f"row {idx!r}"
+
+    def note_warning(self, msg: str) -> None:
+        self.issued.append(msg)
+        self.notes.append(msg)
+        if self.warn:
+            warnings.warn(f"{self.source}: {msg}", SemclusterWarning, stacklevel=4)
+
+
+def _fmt_code(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float, np.integer, np.floating)) else repr(v)
+
+
 def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None = None,
                  missing: str = "listwise", scale: Iterable[float] | None = None,
                  reverse: Iterable[str] | None = None, missing_codes: Iterable | None = None,
                  id_column: str | None = None, ordered: Iterable[str] | None = None,
                  out_of_scale: str = "error", n_free: int | None = None,
-                 warn: bool = True) -> tuple[pd.DataFrame, DataReport]:
+                 warn: bool = True, keep: Iterable[str] = ()) -> tuple[pd.DataFrame, DataReport]:
     """Select, check and prepare the model's variables.
 
-    Steps, in order: (1) every model variable must be a column; (2) declared missing codes (the
-    SPSS file's and ``missing_codes``) become missing; (3) every remaining answer must be numeric
-    and finite; (4) answers must lie on the declared ``scale`` (and be whole numbers for ordinal
-    items); (5) ``reverse`` items are recoded ``min + max - x``; (6) the missing-data rule is
-    applied; (7) the used rows are checked: enough rows, no constant item, enough categories for
-    ordinal items, duplicates, and a positive-definite sample covariance matrix.
+    Steps, in order, each a function of this module: :func:`_step_columns` (every model
+    variable must be a column); :func:`_step_codes` (declared missing codes, the SPSS file's and
+    ``missing_codes``, become missing); :func:`_step_numbers` (every remaining answer numeric
+    and finite, no undeclared code such as -99, no absurd value); :func:`_step_scale` (answers on
+    the declared ``scale``, whole numbers for ordinal items); :func:`_step_reverse`
+    (``min + max - x``); :func:`_step_missing_rule`; :func:`_step_checks` (enough rows, no
+    constant item, comparable variances, categories of ordinal items, duplicates, a
+    positive-definite sample covariance matrix).
 
     Parameters
     ----------
@@ -586,7 +950,8 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         answer is missing and ``listwise`` (nothing to drop) otherwise.
     scale : (min, max), optional
         Declared answer scale (default: from the data description, else from SPSS value labels
-        when every item has the same labelled range, else no scale check).
+        of the answers that are not declared missing, when every item has the same labelled
+        range, else no scale check).
     reverse : list of str, optional
         Reverse-coded items (needs a scale).
     missing_codes : list, optional
@@ -596,18 +961,21 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     ordered : list of str, optional
         Items treated as ordinal: whole numbers with at least two observed categories.
     out_of_scale : {"error", "missing"}
-        What to do with an answer outside the scale: stop (default), or set it missing with a
-        warning (counted in the report).
+        What to do with an answer outside the scale, or an undeclared missing-data code when
+        no scale is declared: stop (default), or set it missing with a warning.
     n_free : int, optional
         Number of free parameters of the model, for the sample-size check.
     warn : bool
         Issue :class:`SemclusterWarning` for problems that do not stop the analysis (they are
         always recorded in the report).
+    keep : list of str
+        Further columns returned alongside, unchecked (e.g. a grouping column).
 
     Returns
     -------
     (DataFrame, DataReport)
-        Float columns in the order of ``variables``; the index is the original row index.
+        Float columns in the order of ``variables`` (then ``keep``); the index is the original
+        row index.
 
     Raises
     ------
@@ -621,11 +989,15 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         source = info["source"]     # a DataFrame read by load_data keeps its file name
     source = source or "<data>"
     desc = info.get("description", {}) or {}
+    prepared = bool(info.get("prepared"))
     if missing not in MISSING_RULES:
         raise DataError(f"missing='{missing}' is not known; use one of {', '.join(MISSING_RULES)}")
     if out_of_scale not in ("error", "missing"):
         raise DataError(f"out_of_scale='{out_of_scale}' is not known; use 'error' or 'missing'")
+    if prepared and missing == "auto" and info.get("missing"):
+        missing = info["missing"]   # the rule chosen when the frame was prepared
     variables = [str(v) for v in variables]
+    keep = [str(k) for k in keep if str(k) not in variables]
     if not variables:
         raise DataError(f"{source}: the model uses no observed variables")
     dupv = sorted({v for v in variables if variables.count(v) > 1})
@@ -637,33 +1009,66 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         tuple(desc.get("missing_codes") or ())
     id_column = id_column if id_column is not None else desc.get("id")
     scale = _check_scale(scale if scale is not None else desc.get("scale"), "scale")
-    line0 = int(info.get("first_line", 1))
-    line_label = info.get("line_label", "row")
+    if prepared:
+        # codes, scale and reverse coding were applied when the frame was prepared; applying
+        # reverse coding twice would undo it
+        reverse, codes = (), ()
+        scale = scale if scale is not None else (tuple(info["scale"]) if info.get("scale")
+                                                 else None)
+    # a prepared frame was checked (and its warnings issued) when it was prepared
+    st = _Steps(df, source, info, warn and not prepared)
 
-    def where(idx) -> str:
-        try:
-            pos = df.index.get_loc(idx)
-        except (KeyError, TypeError):
-            return f"row {idx!r}"
-        if isinstance(pos, (int, np.integer)):
-            return f"{line_label} {int(pos) + line0}"
-        return f"row {idx!r}"
+    _step_columns(st, variables, reverse, ordered, id_column, keep)
+    n_rows = int(df.shape[0])
+    values = _step_codes(st, df.loc[:, variables], codes)
+    sub = _step_numbers(st, values, variables, scale, out_of_scale)
+    sub, scale = _step_scale(st, sub, variables, scale, out_of_scale, ordered, codes)
+    sub = _step_reverse(st, sub, reverse, scale)
+    sub, missing, dropped, n_missing, n_patterns = _step_missing_rule(st, sub, variables,
+                                                                      missing)
+    pair_n = _step_checks(st, df, sub, variables, missing, dropped, n_rows, n_free, ordered,
+                          scale, id_column)
+    read = info.get("read") or {}
+    if read.get("delimiter") not in (None, ",") or read.get("decimal") == "," or \
+            read.get("encoding") not in (None, "utf-8-sig"):
+        delim = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "bar"}.get(
+            read.get("delimiter"), repr(read.get("delimiter")))
+        st.notes.insert(0, f"read as {read.get('encoding', 'utf-8').upper()} text, "
+                           f"{delim}-delimited, decimal mark '{read.get('decimal', '.')}'")
+    if read.get("trimmed"):
+        st.notes.insert(0, f"{read['trimmed']} line(s) end in empty extra field(s) (a trailing "
+                           f"delimiter); the empty fields were ignored")
+    if info.get("sheet") is not None and len(info.get("sheet_names") or []) > 1:
+        st.notes.insert(0, f"worksheet '{info['sheet']}' of {len(info['sheet_names'])} "
+                           f"({', '.join(info['sheet_names'])})")
+    report = DataReport(source=source, n_rows=n_rows, n_used=int(sub.shape[0]), dropped=dropped,
+                        notes=tuple(st.notes), missing=missing, n_missing=n_missing,
+                        n_patterns=n_patterns, recoded=st.recoded, reverse=tuple(reverse),
+                        scale=scale, variables=tuple(variables), pairwise_nobs=pair_n,
+                        warnings=tuple(st.issued), ordered=tuple(ordered))
+    if keep:
+        sub = sub.join(df.loc[sub.index, keep])
+    lines = None
+    if st.lines is not None:
+        pos = df.index.get_indexer(sub.index)
+        lines = [int(st.lines[i]) if i >= 0 else None for i in pos]
+    sub.attrs = {_ATTR: {"source": source, "first_line": st.line0, "line_label": st.line_label,
+                         "lines": lines, "prepared": True, "missing": missing,
+                         "ordered": list(ordered),
+                         "scale": None if scale is None else list(scale),
+                         "report": report.to_dict()}}
+    return sub, report
 
-    notes: list[str] = []
-    issued: list[str] = []
 
-    def note_warning(msg: str) -> None:
-        issued.append(msg)
-        notes.append(msg)
-        if warn:
-            warnings.warn(f"{source}: {msg}", SemclusterWarning, stacklevel=3)
-
-    # (1) columns ------------------------------------------------------------------------------
+def _step_columns(st: _Steps, variables, reverse, ordered, id_column, keep) -> None:
+    """(1) every model variable, id and kept column must be in the data."""
+    df = st.df
     absent = [v for v in variables if v not in df.columns]
     if absent:
-        raise DataError(f"{source}: column(s) {', '.join(absent)} used by the model are not in the "
-                        f"data (columns present: {_preview(df.columns)}); map your column names "
-                        f"to the model's with a column mapping (--map)")
+        raise DataError(f"{st.source}: column(s) {', '.join(absent)} used by the model are not in "
+                        f"the data (columns present: {_preview(df.columns)}); map your column "
+                        f"names to the model's with a column mapping (--map)"
+                        + _sheet_hint(st.info.get("sheet_names") or [], st.info.get("sheet")))
     for r in reverse:
         if r not in variables:
             raise DataError(f"reverse-coded item '{r}' is not a variable of the model "
@@ -673,43 +1078,70 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             raise DataError(f"ordered item '{o}' is not a variable of the model "
                             f"({_preview(variables)})")
     if id_column is not None and id_column not in df.columns:
-        raise DataError(f"{source}: id column '{id_column}' is not in the data")
+        raise DataError(f"{st.source}: id column '{id_column}' is not in the data (--id)")
+    for k in keep:
+        if k not in df.columns:
+            raise DataError(f"{st.source}: column '{k}' is not in the data (columns present: "
+                            f"{_preview(df.columns)})")
     if df.shape[0] == 0:
-        raise DataError(f"{source}: the data have no rows")
+        raise DataError(f"{st.source}: the data have no rows")
 
-    n_rows = int(df.shape[0])
-    recoded: dict[str, dict[str, int]] = {}
-    sub = df.loc[:, variables]
 
-    # (2) declared missing codes ---------------------------------------------------------------
-    declared = info.get("declared_missing", {}) or {}
+def _step_codes(st: _Steps, sub: pd.DataFrame, codes) -> dict:
+    """(2) declared missing codes (SPSS user-missing values and ``missing_codes``) → missing."""
+    declared = st.info.get("declared_missing", {}) or {}
     values = {}
-    for v in variables:
+    for v in sub.columns:
         col = sub[v]
         hit = pd.Series(False, index=col.index)
+        num = pd.to_numeric(col, errors="coerce")
+        text = col.astype(str).str.strip()
         for lo, hi in declared.get(v, []):
-            num = pd.to_numeric(col, errors="coerce")
             if isinstance(lo, str) or isinstance(hi, str):
-                hit |= col.astype(str).eq(str(lo))
+                hit |= text.eq(str(lo).strip())
             else:
                 hit |= (num >= lo) & (num <= hi)
         for c in codes:
             if isinstance(c, str):
-                hit |= col.astype(str).str.strip().eq(c.strip())
+                hit |= text.eq(c.strip())
                 try:
-                    hit |= pd.to_numeric(col, errors="coerce").eq(float(c))
+                    hit |= num.eq(float(c))
                 except ValueError:
                     pass
             else:
-                hit |= pd.to_numeric(col, errors="coerce").eq(float(c))
-                hit |= col.astype(str).str.strip().eq(str(c))
+                hit |= num.eq(float(c))
+                hit |= text.eq(str(c))
         hit &= col.notna()
         if hit.any():
-            recoded.setdefault("declared missing code set missing", {})[v] = int(hit.sum())
+            st.recoded.setdefault("declared missing code set missing", {})[v] = int(hit.sum())
             col = col.where(~hit)
         values[v] = col
+    return values
 
-    # (3) numeric and finite -------------------------------------------------------------------
+
+_CODE_DIGITS = re.compile(r"^(9+|8+|9+8|9+7)$")
+
+
+def _undeclared_codes(col: pd.Series) -> list:
+    """Values that look like missing-data codes (-99, -9, 99, 999, 98 ...) beyond the answers."""
+    vals = col.dropna()
+    if len(vals) < 3:
+        return []
+    uniq = np.unique(vals.to_numpy())
+    cand = [u for u in uniq if float(u).is_integer() and
+            (u < 0 or _CODE_DIGITS.match(str(int(u))))]
+    if not cand:
+        return []
+    others = vals[~vals.isin(cand)]
+    if len(others) < max(3, len(vals) // 2):
+        return []
+    lo, hi = float(others.min()), float(others.max())
+    return [u for u in cand if (u < 0 <= lo) or (u >= 8 and u >= hi + 2)]
+
+
+def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> pd.DataFrame:
+    """(3) answers must be numeric and finite; undeclared codes and absurd values stop."""
+    source, where = st.source, st.where
     num_cols = {}
     for v in variables:
         col = values[v]
@@ -733,15 +1165,41 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
                     hint = " (decimal comma? use a point)"
                 raise DataError(f"{source}: column '{v}' has a non-numeric value {val!r} at "
                                 f"{where(bad.index[0])}{hint} ({len(bad)} such value(s)); recode "
-                                f"it, or declare it a missing code")
+                                f"it, or declare it a missing code (--missing-codes {val})")
         infs = num[np.isinf(num.to_numpy())]
         if len(infs):
             raise DataError(f"{source}: column '{v}' has an infinite value at "
                             f"{where(infs.index[0])}; fix or remove it")
         num_cols[v] = num
-    sub = pd.DataFrame(num_cols, index=df.index)
+    sub = pd.DataFrame(num_cols, index=values[variables[0]].index)
 
-    # (3b) extreme values: a typing error (44 for 4, 1e78) wrecks every moment; judged against
+    # undeclared missing-data codes: with no declared scale, -99 among answers 1-7 would be
+    # fitted as an answer; it is an error until declared
+    if scale is None:
+        for v in variables:
+            found = _undeclared_codes(sub[v])
+            if not found:
+                continue
+            hit = sub[v].isin(found)
+            first = hit[hit].index[0]
+            others = sub[v][~hit].dropna()
+            code = _fmt_code(found[0])
+            if out_of_scale == "missing":
+                sub[v] = sub[v].mask(hit)
+                st.recoded.setdefault("answer outside the scale set missing", {})[v] = \
+                    int(hit.sum())
+                st.note_warning(f"column '{v}': {int(hit.sum())} value(s) "
+                                f"{', '.join(map(_fmt_code, found))} outside its other answers "
+                                f"set missing (--out-of-scale missing)")
+                continue
+            raise DataError(f"{source}: column '{v}' has the value {code} at {where(first)} "
+                            f"({int(hit.sum())} such value(s)), outside the range "
+                            f"{others.min():g}-{others.max():g} of its other answers: an "
+                            f"undeclared missing-data code? declare it missing (--missing-codes "
+                            f"{code}) or declare the scale (--scale MIN MAX) and set answers "
+                            f"outside it missing (--out-of-scale missing)")
+
+    # extreme values: a typing error (44 for 4, 1e78) wrecks every moment; judged against
     # the item's robust spread (1.4826 × median absolute deviation, or the mean absolute
     # deviation when most answers are equal)
     for v in variables:
@@ -759,18 +1217,24 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             raise DataError(f"{source}: column '{v}' has the value {col[worst]:.6g} at "
                             f"{where(worst)}, {ratio[worst]:.3g} times the spread of the other "
                             f"answers; no covariance can be computed reliably: fix the value or "
-                            f"declare it missing")
+                            f"declare it missing (--missing-codes {col[worst]:g})")
         far = ratio[ratio > 20]
         if len(far) and col.nunique() > 2:     # a rare answer of a binary item is no typo
-            note_warning(f"column '{v}' has {len(far)} value(s) far outside the other answers "
-                         f"(first: {col[far.index[0]]:g} at {where(far.index[0])}; median "
-                         f"{med:g}); a typing error?")
+            st.note_warning(f"column '{v}' has {len(far)} value(s) far outside the other answers "
+                            f"(first: {col[far.index[0]]:g} at {where(far.index[0])}; median "
+                            f"{med:g}); a typing error?")
+    return sub
 
-    # (4) scale --------------------------------------------------------------------------------
+
+def _step_scale(st: _Steps, sub, variables, scale, out_of_scale, ordered, codes):
+    """(4) answers on the declared scale (or the SPSS labels' scale); ordinal items whole."""
+    source, where = st.source, st.where
     if scale is None:
-        scale = _scale_from_labels(info.get("value_labels", {}) or {}, variables)
+        scale = _scale_from_labels(st.info.get("value_labels", {}) or {}, variables,
+                                   st.info.get("declared_missing", {}) or {}, codes)
         if scale is not None:
-            notes.append(f"answer scale {scale[0]:g} to {scale[1]:g} taken from the value labels")
+            st.notes.append(f"answer scale {scale[0]:g} to {scale[1]:g} taken from the value "
+                            f"labels (labels of declared missing values left out)")
     if scale is not None:
         lo, hi = scale
         out = (sub < lo) | (sub > hi)
@@ -778,17 +1242,19 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             per = {v: int(out[v].sum()) for v in variables if out[v].any()}
             first_v = next(iter(per))
             first_i = out.index[out[first_v].to_numpy()][0]
-            example = (f"'{first_v}' = {sub.at[first_i, first_v]:g} at {where(first_i)}")
+            val = sub.at[first_i, first_v]
+            example = f"'{first_v}' = {val:g} at {where(first_i)}"
             detail = ", ".join(f"{k} {n}" for k, n in per.items())
             if out_of_scale == "error":
-                raise DataError(f"{source}: {sum(per.values())} answer(s) outside the scale "
-                                f"{lo:g}-{hi:g} (first: {example}; per item: {detail}); fix them, "
-                                f"declare the code missing (missing_codes), or pass "
-                                f"out_of_scale='missing'")
+                raise DataError(f"{source}: column '{first_v}' has the value {val:g} at "
+                                f"{where(first_i)}, outside the scale {lo:g}-{hi:g} "
+                                f"({sum(per.values())} such answer(s): {detail}); fix them, "
+                                f"declare the code missing (--missing-codes {val:g}), or set "
+                                f"answers outside the scale missing (--out-of-scale missing)")
             sub = sub.mask(out)
-            recoded["answer outside the scale set missing"] = per
-            note_warning(f"{sum(per.values())} answer(s) outside the scale {lo:g}-{hi:g} set "
-                         f"missing (first: {example}; per item: {detail})")
+            st.recoded["answer outside the scale set missing"] = per
+            st.note_warning(f"{sum(per.values())} answer(s) outside the scale {lo:g}-{hi:g} set "
+                            f"missing (first: {example}; per item: {detail})")
     for v in ordered:
         col = sub[v].dropna()
         frac = col[np.abs(col - np.round(col)) > 1e-9]
@@ -796,20 +1262,29 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
             raise DataError(f"{source}: ordinal item '{v}' has a non-integer answer "
                             f"{frac.iloc[0]:g} at {where(frac.index[0])}; ordinal items take "
                             f"whole-number categories")
+    return sub, scale
 
-    # (5) reverse coding -----------------------------------------------------------------------
-    if reverse:
-        if scale is None:
-            raise DataError(f"reverse-coded items ({', '.join(reverse)}) need a declared answer "
-                            f"scale (scale: [1, 7]) to be recoded as min + max - x")
-        lo, hi = scale
-        per = {}
-        for v in reverse:
-            per[v] = int(sub[v].notna().sum())
-            sub[v] = lo + hi - sub[v]
-        recoded["reverse-coded (min + max - x)"] = per
 
-    # (6) missing-data rule --------------------------------------------------------------------
+def _step_reverse(st: _Steps, sub, reverse, scale):
+    """(5) reverse-coded items become ``min + max - x``."""
+    if not reverse:
+        return sub
+    if scale is None:
+        raise DataError(f"reverse-coded items ({', '.join(reverse)}) need a declared answer "
+                        f"scale (--scale 1 7, or scale: [1, 7] in the --map file) to be recoded "
+                        f"as min + max - x")
+    lo, hi = scale
+    per = {}
+    sub = sub.copy()
+    for v in reverse:
+        per[v] = int(sub[v].notna().sum())
+        sub[v] = lo + hi - sub[v]
+    st.recoded["reverse-coded (min + max - x)"] = per
+    return sub
+
+
+def _step_missing_rule(st: _Steps, sub, variables, missing):
+    """(6) the missing-data rule: listwise drops incomplete rows; fiml/pairwise keep them."""
     any_missing = bool(sub.isna().to_numpy().any())
     if missing == "auto":
         missing = "fiml" if any_missing else "listwise"
@@ -829,13 +1304,20 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     n_patterns = int(observed.drop_duplicates().shape[0]) if n_used else 0
     if missing != "listwise" and n_missing:
         frac = sum(n_missing.values()) / max(1, n_used * len(variables))
-        notes.append(f"{sum(n_missing.values())} missing answer(s) ({100 * frac:.1f} % of cells) "
-                     f"kept for {missing}")
+        st.notes.append(f"{sum(n_missing.values())} missing answer(s) ({100 * frac:.1f} % of "
+                        f"cells) kept for {missing}")
         never = [v for v in variables if n_missing.get(v, 0) == n_used]
         if never:
-            raise DataError(f"{source}: item(s) {', '.join(never)} have no answer in any row")
+            raise DataError(f"{st.source}: item(s) {', '.join(never)} have no answer in any row")
+    return sub, missing, dropped, n_missing, n_patterns
 
-    # (7) checks on the rows used --------------------------------------------------------------
+
+def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_free, ordered,
+                 scale, id_column):
+    """(7) checks on the rows used; returns pairwise counts for ``missing="pairwise"``."""
+    source, where, note_warning, notes = st.source, st.where, st.note_warning, st.notes
+    n_used = int(sub.shape[0])
+    observed = sub.notna()
     p = len(variables)
     if n_used < 2:
         why = f" ({'; '.join(f'{k}: {n}' for k, n in dropped.items())})" if dropped else ""
@@ -853,6 +1335,21 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         raise DataError(f"{source}: column(s) {', '.join(const)} have the same value in every "
                         f"used row; a constant item carries no information: drop it from the "
                         f"model")
+    # items in very different units (one recorded x 10 000): lavaan warns above a variance
+    # ratio of 1000; beyond 1e6 the optimiser cannot tell a poorly scaled model from an
+    # unidentified one, so stop and name the item
+    var = sd ** 2
+    big, small = var.idxmax(), var.idxmin()
+    ratio = float(var[big] / var[small])
+    if p > 1 and ratio > 1e6:
+        raise DataError(f"{source}: the variance of '{big}' (SD {sd[big]:.4g}) is "
+                        f"{ratio:.3g} times that of '{small}' (SD {sd[small]:.4g}); is '{big}' "
+                        f"recorded in other units? rescale it (divide by a power of ten) so "
+                        f"that the items' variances are comparable")
+    if p > 1 and ratio > 1000:
+        note_warning(f"some observed variances are more than 1000 times larger than others "
+                     f"('{big}' SD {sd[big]:.4g}, '{small}' SD {sd[small]:.4g}); rescaling "
+                     f"'{big}' helps the fit converge (lavaan gives the same warning)")
     pair_n = None
     if missing == "pairwise":
         o = observed.to_numpy(dtype=float)
@@ -923,24 +1420,24 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
                          f"(first: {where(flat.index[0])}); straight-lining? Reverse-coded items "
                          f"would show it")
     _check_covariance(sub, missing, source, note_warning)
-
-    report = DataReport(source=source, n_rows=n_rows, n_used=n_used, dropped=dropped,
-                        notes=tuple(notes), missing=missing, n_missing=n_missing,
-                        n_patterns=n_patterns, recoded=recoded, reverse=tuple(reverse),
-                        scale=scale, variables=tuple(variables), pairwise_nobs=pair_n,
-                        warnings=tuple(issued))
-    sub.attrs = {_ATTR: {"source": source, "first_line": line0, "line_label": line_label,
-                         "prepared": True, "missing": missing}}
-    return sub, report
+    return pair_n
 
 
-def _scale_from_labels(labels: dict, variables: list[str]) -> tuple | None:
+def _scale_from_labels(labels: dict, variables: list[str], declared: dict | None = None,
+                       codes=()) -> tuple | None:
+    """The answer scale labelled in an SPSS file, leaving out labels of missing values."""
+    declared = declared or {}
+    num_codes = {float(c) for c in codes if isinstance(c, (int, float))}
     ranges = set()
     for v in variables:
         lab = labels.get(v)
         if not lab:
             return None
         keys = [k for k in lab if isinstance(k, (int, float))]
+        miss = declared.get(v, [])
+        keys = [k for k in keys if float(k) not in num_codes and not any(
+            not isinstance(lo, str) and not isinstance(hi, str) and lo <= k <= hi
+            for lo, hi in miss)]
         if len(keys) < 2:
             return None
         ranges.add((float(min(keys)), float(max(keys))))

@@ -35,8 +35,8 @@ def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
-        estimator: str = "ML", missing: str = "auto", ordered=None, mapping=None,
-        scale=None, reverse=None, cov_rescale: bool = True) -> SEMResult:
+        estimator: str | None = None, missing: str | None = None, ordered=None, mapping=None,
+        scale=None, reverse=None, options=None, cov_rescale: bool = True) -> SEMResult:
     """Fit a model.
 
     Parameters
@@ -54,17 +54,23 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         As lavaan's ``sample.cov.rescale``: ``cov`` is taken as the usual unbiased (N−1)
         covariance and multiplied by (N−1)/N before fitting, so that the fit equals the raw-data
         fit of the same data.  Set False if ``cov`` already has divisor N.
-    estimator : {"ML", "MLR", "WLSMV"}
+    estimator : {"ML", "MLR", "WLSMV"} or None
         ML with expected-information SEs (lavaan's defaults); MLR (Huber–White SEs,
         Yuan–Bentler scaled χ²); WLSMV for ordinal items (see ``semcluster.estimators``).
+        ``None``: ML, or WLSMV when items are declared ordered (as lavaan switches; the data
+        report says so).
     missing : {"auto", "listwise", "fiml", "pairwise"}
         ``auto``: FIML for ML/MLR when answers are missing, pairwise for WLSMV, listwise
         (nothing dropped) otherwise.
     ordered : list of str or "all", optional
         Ordinal items for WLSMV (default: all of the model's items).
     mapping, scale, reverse
-        Column mapping (dict or YAML file), answer scale (min, max) and reverse-coded items,
-        passed to :func:`semcluster.data.load_data` / :func:`semcluster.data.prepare_data`.
+        Column mapping (dict or YAML file), answer scale (min, max) and reverse-coded items
+        (shortcuts for the same fields of ``options``).
+    options : semcluster.data.DataOptions, optional
+        How the data are read (mapping, missing codes, scale, reverse, ordered, id, sheet,
+        out-of-scale rule, missing-data rule): the one data path every command uses
+        (:func:`semcluster.data.read_survey`).
 
     Returns
     -------
@@ -75,11 +81,38 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     >>> res = fit("h1_h5")                                  # doctest: +SKIP
     >>> res.paths()[["lhs", "rhs", "label", "std_all", "pvalue"]]   # doctest: +SKIP
     """
+    from dataclasses import replace
+
+    from .data import DataOptions, read_survey
+
     spec = read_model(model)
-    est = estimator.upper()
-    if est not in ESTIMATORS:
+    opts = options if options is not None else DataOptions()
+    if not isinstance(opts, DataOptions):
+        raise SemclusterError(f"options must be a semcluster.data.DataOptions; got "
+                              f"{type(opts).__name__}")
+    changes = {k: v for k, v in (("map", mapping), ("scale", scale), ("reverse", reverse),
+                                 ("ordered", ordered), ("missing", missing)) if v is not None}
+    if changes:
+        opts = replace(opts, **changes)
+    if isinstance(data, pd.DataFrame) and opts.ordered is None:
+        prior = data.attrs.get("semcluster", {})
+        if prior.get("prepared") and prior.get("ordered"):
+            opts = replace(opts, ordered=tuple(prior["ordered"]))
+    if estimator is not None and str(estimator).upper() not in ESTIMATORS:
         raise SemclusterError(f"estimator '{estimator}' is not available; use one of "
                               f"{', '.join(ESTIMATORS)}")
+    est = str(estimator).upper() if estimator is not None else None
+    switched = None
+    if opts.ordered:
+        if est is None:
+            est = "WLSMV"
+            switched = ("ordered items declared: estimator WLSMV (polychoric correlations, "
+                        "robust chi-square), as lavaan switches; pass --estimator to choose")
+        elif est != "WLSMV":
+            raise SemclusterError(f"ordered items are fitted by WLSMV; estimator {est} treats "
+                                  f"answers as continuous: drop --ordered or use --estimator "
+                                  f"WLSMV")
+    est = est or "ML"
     if cov is not None:
         if data is not None:
             raise SemclusterError("give either data or cov (with nobs), not both")
@@ -87,24 +120,23 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             raise SemclusterError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
         return _fit_moments(spec, S, n, data=None, report=report, estimator=est)
-    source = str(data) if isinstance(data, (str, Path)) else (
-        "bundled synthetic study data" if data is None else "<DataFrame>")
-    df = load_data(data, mapping=mapping) if mapping is not None else load_data(data)
-    rule = missing
-    if rule == "auto" and est == "WLSMV":
-        rule = "pairwise"
-    if ordered == "all":
-        ordered = list(spec.observed)
-    X, report = prepare_data(df, spec.observed, source=source, missing=rule, scale=scale,
-                             reverse=reverse, ordered=ordered if est == "WLSMV" else None,
-                             n_free=spec.n_free)
-    rule_used = getattr(report, "missing", rule)
+    if est == "WLSMV" and opts.missing == "auto":
+        opts = replace(opts, missing="pairwise")
+    if est != "WLSMV" and opts.ordered:
+        opts = replace(opts, ordered=None)  # pragma: no cover - refused above
+    if est == "WLSMV" and not opts.ordered:
+        opts = replace(opts, ordered="all")
+    X, report = read_survey(data, opts, variables=spec.observed, n_free=spec.n_free)
+    if switched:
+        report = report.with_note(switched)
+    ordered_items = list(report.ordered) or None
+    rule_used = getattr(report, "missing", "listwise")
     if est == "ML" and rule_used == "listwise":
         return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
                             estimator=est)
     from .estimators import estimate
 
-    return estimate(spec, X, report, estimator=est, ordered=ordered)
+    return estimate(spec, X, report, estimator=est, ordered=ordered_items)
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -291,22 +291,21 @@ def _fit_stats(mg, res, data):
 
 
 def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
-                           delta_cfi: float = -0.010, delta_rmsea: float = 0.015) -> InvarianceResult:
+                           delta_cfi: float = -0.010, delta_rmsea: float = 0.015,
+                           options=None) -> InvarianceResult:
     """Fit the invariance sequence by a grouping column and compare adjacent levels."""
-    from .data import load_data
+    from .data import load_data, read_survey, require_complete
     from .fit import fit
     from .spec import read_model
 
     spec = read_model(model)
-    df = load_data(data)
-    if group not in df.columns:
+    df = load_data(data) if data is None or isinstance(data, pd.DataFrame) else None
+    if df is not None and group not in df.columns:
         raise SemclusterError(f"grouping column '{group}' is not in the data (columns: "
                               f"{', '.join(map(str, df.columns[:12]))} ...)")
-    missing = [v for v in spec.observed if v not in df.columns]
-    if missing:
-        raise SemclusterError(f"column(s) {', '.join(missing)} used by the model are not in "
-                              f"the data")
-    df = df.dropna(subset=spec.observed + [group])
+    df, _ = read_survey(data, options, variables=spec.observed, keep=[group])
+    require_complete(df[spec.observed], None, "measurement invariance (multi-group ML)")
+    df = df.dropna(subset=[group])
     data_g, labels = _group_moments(df, spec.observed, group)
     if len(labels) < 2:
         raise SemclusterError(f"'{group}' has fewer than two groups")

@@ -286,7 +286,8 @@ class MeasurementReport:
 
 def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None,
                        ci: float = 0.95, result=None, scale=(1, 7),
-                       parallel_iter: int = 200, seed: int = 1) -> MeasurementReport:
+                       parallel_iter: int = 200, seed: int = 1,
+                       options=None) -> MeasurementReport:
     """All measurement-quality tables for a CFA model and data, with threshold flags.
 
     Parameters
@@ -295,15 +296,19 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
         Override any of :data:`THRESHOLDS` (name -> value); sources are kept in the output.
     result : SEMResult, optional
         The CFA already fitted to ``data`` (avoids refitting).
+    options : semcluster.data.DataOptions, optional
+        How ``data`` is read (see :func:`semcluster.data.read_survey`).  The tables need
+        complete answers: with missing answers pass ``DataOptions(missing="listwise")``.
     """
-    from .data import load_data
+    from .data import read_survey, require_complete
     from .fit import fit
     from .spec import read_model
 
     th = {k: v[0] for k, v in THRESHOLDS.items()}
     th.update(thresholds or {})
-    df = load_data(data)
     spec = result.spec if result is not None else read_model(model)
+    df, _ = read_survey(data, options, variables=spec.observed)
+    require_complete(df, None, "the measurement report (alpha, HTMT, KMO, EFA)")
     items_of = _items_of(spec)
     res = result if result is not None else fit(spec, df)
     rel = construct_reliability(res, items_of)

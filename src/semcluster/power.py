@@ -101,6 +101,39 @@ class _PopulationDraw:
         return simulate_items(n, rng, self.population)
 
 
+class _NormalDraw:
+    """Picklable draw from a multivariate normal population (a model fitted to the user's data)."""
+
+    def __init__(self, mean, cov, names):
+        self.mean, self.cov, self.names = np.asarray(mean), np.asarray(cov), list(names)
+
+    def __call__(self, n, rng):
+        return pd.DataFrame(rng.multivariate_normal(self.mean, self.cov, size=n),
+                            columns=self.names)
+
+
+def population_from_data(model, data, options=None):
+    """A population for :func:`power_analysis`: the model fitted to the user's data.
+
+    Draws are multivariate normal with the sample means and the model-implied covariance
+    matrix, so the "true" paths are the estimates from the user's survey.
+    """
+    from .data import read_survey
+    from .fit import fit
+    from .spec import read_model
+
+    spec = read_model(model)
+    X, _ = read_survey(data, options, variables=spec.observed)
+    res = fit(spec, X)
+    if not res.converged:
+        from .errors import EstimationError
+
+        raise EstimationError("the model does not converge on the data; no population to "
+                              "draw from")
+    cov = res.implied_cov.loc[spec.observed, spec.observed]
+    return _NormalDraw(X[spec.observed].mean().to_numpy(), cov.to_numpy(), spec.observed)
+
+
 @dataclass(frozen=True)
 class PowerResult:
     table: pd.DataFrame        # one row per (n, path): power, convergence, bias, coverage ...
@@ -113,7 +146,7 @@ class PowerResult:
     info: dict = field(default_factory=dict)
 
 
-def power_analysis(model="h1_h5", *, n_grid=(100, 160, 250, 400, 600), reps: int = 500,
+def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 250, 400, 600), reps: int = 500,
                    alpha: float = 0.05, target: float = 0.80, seed: int = 20140101,
                    population=None, effect_scale: float = 1.0, n_truth: int = 200_000,
                    n_jobs: int = 1, backend: str = "joblib", scheduler=None,
@@ -124,7 +157,11 @@ def power_analysis(model="h1_h5", *, n_grid=(100, 160, 250, 400, 600), reps: int
     ----------
     population : callable, optional
         ``population(n, rng) -> DataFrame`` of the model's observed variables.  Default: the
-        paper-calibrated Likert population (scaled by ``effect_scale``).
+        paper-calibrated Likert population (scaled by ``effect_scale``), or with ``data`` the
+        model fitted to those data (:func:`population_from_data`).
+    data, options
+        A user's survey (read by :func:`semcluster.data.read_survey` with ``options``) whose
+        fitted model is the population.
     """
     from threadpoolctl import threadpool_limits
 
@@ -141,6 +178,11 @@ def power_analysis(model="h1_h5", *, n_grid=(100, 160, 250, 400, 600), reps: int
     if grid[0] <= len(spec.observed):
         raise SemclusterError(f"every N must exceed the number of observed variables "
                               f"({len(spec.observed)})")
+    if population is None and data is not None:
+        if effect_scale != 1.0:
+            raise SemclusterError("effect_scale applies to the paper's population; with data "
+                                  "the population is the model fitted to them")
+        population = population_from_data(spec, data, options)
     draw = population if population is not None else _PopulationDraw(
         scaled_population(effect_scale))
     pt = spec.partable

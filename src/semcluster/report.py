@@ -60,20 +60,29 @@ def fit_table(fm: pd.Series, keys) -> pd.DataFrame:
 
 def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
                  power_reps: int = 200, power_grid=(100, 160, 250, 400, 600), n_jobs: int = -1,
-                 seed: int = 20231124, progress: bool = True) -> Path:
-    """Run the whole study and write the report folder (see the module docstring)."""
+                 seed: int = 20231124, progress: bool = True, options=None,
+                 extra_inputs=()) -> Path:
+    """Run the whole study and write the report folder (see the module docstring).
+
+    ``data`` is read with ``options`` (:class:`semcluster.data.DataOptions`) by
+    :func:`semcluster.data.read_survey`, the same data path as every command.
+    ``extra_inputs`` are further files of the run (a mapping file) that the report must never
+    overwrite.
+    """
     from tqdm.auto import tqdm
 
     from . import __version__, study
-    from .data import load_data, prepare_data
+    from .data import read_survey
     from .diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
                            power_curve, tested_diagram)
     from .fit import fit
     from .spec import read_model
 
     out = Path(out)
+    src = data if isinstance(data, (str, Path)) else (
+        data.attrs.get("semcluster", {}).get("source") if isinstance(data, pd.DataFrame) else None)
     # the output folder is checked now, before the slow work, and again when it is written
-    folder = OutputFiles(inputs=[data]).folder(out)
+    folder = OutputFiles(inputs=[src, *extra_inputs]).folder(out)
     published = data is None
     t_start = time.perf_counter()
     steps = ["data", "measurement", "cfa", "structural", "compare", "audit", "bootstrap",
@@ -90,10 +99,9 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
         bar.update(1)
 
     # 1. data ---------------------------------------------------------------------------------
-    df = load_data(data)
     h1 = read_model("h1_h5")
-    X, rep = prepare_data(df, h1.observed, source=str(data) if data else
-                          "bundled synthetic study data", missing="listwise", warn=False)
+    X, rep = read_survey(data, options, variables=h1.observed)
+    df = X
     s = Section("data", "1. Data and provenance")
     if published:
         s.paragraphs += [
@@ -112,11 +120,15 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                          cal[["table", "figure", "published", "synthetic_rounded", "match",
                               "note"]]))
     else:
-        s.paragraphs.append(f"Data file: {md_code(data)}.")
+        s.paragraphs.append(f"Data file: {md_code(rep.source)}.")
     s.paragraphs.append(f"Rows read: {rep.n_rows}; rows used: {rep.n_used}"
-                        + (f"; dropped: {rep.dropped}" if rep.dropped else "") + ".")
-    results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else str(data),
-                       "rows_read": rep.n_rows, "rows_used": rep.n_used}
+                        + (f"; dropped: {rep.dropped}" if rep.dropped else "")
+                        + f"; missing-data rule: {rep.missing} (the same for every analysis).")
+    if rep.recoded or rep.notes:
+        s.paragraphs.append("Data report:\n\n```\n" + str(rep) + "\n```")
+    results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else rep.source,
+                       "rows_read": rep.n_rows, "rows_used": rep.n_used,
+                       "missing": rep.missing, "report": rep.to_dict()}
     sections.append(s)
     step("data")
 

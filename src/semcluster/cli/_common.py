@@ -2,6 +2,115 @@
 from __future__ import annotations
 
 
+#: The data options every data-taking command accepts (``--help`` shows them alike).
+DATA_OPTIONS = ("--data", "--map", "--sheet", "--id", "--missing", "--missing-codes", "--scale",
+                "--out-of-scale", "--reverse", "--ordered")
+
+
+def add_data_options(p, required: bool = False):
+    """Add the data options to a sub-command: the same flags, defaults and help everywhere."""
+    g = p.add_argument_group(
+        "data options", "how your survey file is read; the same for every command, and "
+                        "described in the data report printed first")
+    g.add_argument("--data", metavar="FILE", required=required,
+                   help="data file: CSV/TSV/TXT (delimiter, decimal mark and encoding "
+                        "detected), XLSX, SPSS SAV or Stata DTA; default: the bundled "
+                        "synthetic study data")
+    g.add_argument("--map", metavar="FILE",
+                   help="YAML column mapping {file column: model item} or data description "
+                        "(columns, reverse, scale, missing_codes, id, ordered, sheet)")
+    g.add_argument("--sheet", metavar="NAME|N", help="worksheet of an Excel file (default: "
+                                                       "the first)")
+    g.add_argument("--id", metavar="COLUMN", help="respondent-id column (checked for "
+                                                   "duplicates, never fitted)")
+    g.add_argument("--missing", choices=("auto", "listwise", "fiml", "pairwise"),
+                   default="auto",
+                   help="missing-data rule, the same for every command: auto (default) = FIML "
+                        "when any answer is missing (pairwise for WLSMV), else listwise")
+    g.add_argument("--missing-codes", metavar="CODE[,CODE]", action="append",
+                   help="values meaning 'no answer', e.g. --missing-codes -99 (repeat the flag, "
+                        "or --missing-codes=-99,99)")
+    g.add_argument("--scale", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="answer scale, e.g. 1 7 (default: from SPSS value labels, else none)")
+    g.add_argument("--out-of-scale", choices=("error", "missing"), default="error",
+                   help="an answer outside the scale, or an undeclared code such as -99: "
+                        "error (default) or set missing with a warning")
+    g.add_argument("--reverse", metavar="ITEM,...", help="reverse-coded items (min + max - x; "
+                                                         "needs a scale)")
+    g.add_argument("--ordered", metavar="all|ITEM,...",
+                   help="ordinal items (fitted by WLSMV, as lavaan does)")
+    return g
+
+
 def add_data_argument(p, required=False):
-    p.add_argument("--data", metavar="FILE", required=required,
-                   help="data file (CSV, XLSX or SAV); default: the bundled synthetic study data")
+    """Older name of :func:`add_data_options`."""
+    return add_data_options(p, required=required)
+
+
+def _code(text: str):
+    t = text.strip()
+    try:
+        f = float(t)
+    except ValueError:
+        return t
+    return int(f) if f.is_integer() and "." not in t and "e" not in t.lower() else f
+
+
+def data_options_from_args(args):
+    """The :class:`semcluster.data.DataOptions` given on the command line."""
+    from ..data import DataOptions
+
+    codes = []
+    for tok in getattr(args, "missing_codes", None) or []:
+        codes += [_code(c) for c in str(tok).split(",") if c.strip()]
+    ordered = getattr(args, "ordered", None)
+    if ordered and ordered.strip() != "all":
+        ordered = tuple(o.strip() for o in ordered.split(",") if o.strip())
+    elif ordered:
+        ordered = "all"
+    sheet = getattr(args, "sheet", None)
+    return DataOptions(map=getattr(args, "map", None), missing=getattr(args, "missing", "auto"),
+                       missing_codes=tuple(codes), scale=getattr(args, "scale", None),
+                       reverse=getattr(args, "reverse", None) or (), ordered=ordered or None,
+                       id=getattr(args, "id", None), sheet=sheet,
+                       out_of_scale=getattr(args, "out_of_scale", "error"))
+
+
+def data_options_given(args) -> bool:
+    """Whether any data option differs from its default (the bundled data is then not 'as
+    published')."""
+    from ..data import DataOptions
+
+    return args.data is not None or data_options_from_args(args) != DataOptions()
+
+
+def print_data_report(report) -> None:
+    """The data report, printed first by every data-taking command."""
+    print(str(report))
+    print()
+
+
+def read_data(args, variables, *, keep=(), n_free=None):
+    """Read ``--data`` with the data options for ``variables``; print the data report.
+
+    Returns the prepared frame (which every library function takes as data without recoding
+    it again) and the :class:`semcluster.data.DataReport`.
+    """
+    from ..data import read_survey
+
+    X, report = read_survey(args.data, data_options_from_args(args), variables=variables,
+                            keep=keep, n_free=n_free)
+    print_data_report(report)
+    return X, report
+
+
+def observed_of(*models) -> list:
+    """Observed variables of the models, in order of first appearance."""
+    from ..spec import read_model
+
+    seen: list = []
+    for m in models:
+        for v in read_model(m).observed:
+            if v not in seen:
+                seen.append(v)
+    return seen

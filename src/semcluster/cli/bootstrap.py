@@ -1,7 +1,7 @@
 """``semcluster bootstrap MODEL [--data FILE] ...``"""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, observed_of, read_data
 
 
 def add_parser(sub):
@@ -11,7 +11,7 @@ def add_parser(sub):
                     "intervals for every parameter, standardized parameter, R2 and defined "
                     "parameter; counts of failed and inadmissible replicates.")
     p.add_argument("model", metavar="MODEL")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--kind", choices=("nonparametric", "bollen-stine"), default="nonparametric")
     p.add_argument("--seed", type=int, default=20231124)
@@ -32,10 +32,11 @@ def run(args) -> int:
     from ..bootstrap import bootstrap
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[args.model, args.data])
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
     json_out = outputs.file(args.json) if args.json else None
-    b = bootstrap(args.model, args.data, n_boot=args.n_boot, kind=args.kind, seed=args.seed,
+    X, _ = read_data(args, observed_of(args.model))
+    b = bootstrap(args.model, X, n_boot=args.n_boot, kind=args.kind, seed=args.seed,
                   n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
                   scheduler=args.scheduler, exclude_inadmissible=args.exclude_inadmissible,
                   bca=not args.no_bca, progress=sys.stderr.isatty())

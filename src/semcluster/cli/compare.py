@@ -1,7 +1,7 @@
 """``semcluster compare``: the published regression, OLS and latent SEM side by side."""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import (add_data_options, data_options_given, observed_of, read_data)
 
 
 def add_parser(sub):
@@ -11,7 +11,7 @@ def add_parser(sub):
                     "printed, OLS and stepwise OLS from Table 2, OLS on composites of the item "
                     "data, the latent SEM h1_h5 on the same data, and the reliability-corrected "
                     "single-indicator model of Tables 2-3.")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     p.add_argument("--csv", metavar="OUT", help="write the table (long form) as CSV")
     p.add_argument("--json", metavar="OUT", help="write table, R2 and explanation as JSON")
@@ -24,13 +24,14 @@ def run(args) -> int:
     from ..errors import SemclusterError
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[args.data])
+    outputs = OutputFiles(inputs=[args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
     json_out = outputs.file(args.json) if args.json else None
 
     if not 0 < args.alpha < 1:
         raise SemclusterError("--alpha must be between 0 and 1")
-    c = compare_methods(args.data, alpha=args.alpha)
+    X, _ = read_data(args, observed_of("h1_h5"))
+    c = compare_methods(X if data_options_given(args) else None, alpha=args.alpha)
     print(f"H1-H5 by method (standardized beta, SE, p; verdict at alpha = {args.alpha}); "
           f"item data: {c.data_source}\n")
     for m, title in METHODS.items():

@@ -1,7 +1,7 @@
 """``semcluster compare-models MODEL... [--data FILE]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, observed_of, read_data
 
 
 def add_parser(sub):
@@ -11,7 +11,7 @@ def add_parser(sub):
                                    "(Satorra-Bentler scaled for MLR).")
     p.add_argument("models", nargs="*", metavar="MODEL",
                    default=["h1_h5", "revised", "second_order", "one_factor"])
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--estimator", choices=("ML", "MLR"), default="ML", type=str.upper)
     p.add_argument("--csv", metavar="OUT")
     p.set_defaults(func=run)
@@ -22,10 +22,11 @@ def run(args) -> int:
     from ..comparison import compare_models
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[*args.models, args.data])
+    outputs = OutputFiles(inputs=[*args.models, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
 
-    table, tests, _ = compare_models(args.models, args.data, estimator=args.estimator)
+    X, _ = read_data(args, observed_of(*args.models))
+    table, tests, _ = compare_models(args.models, X, estimator=args.estimator)
     print(tables.to_text(table, label="model"))
     if len(tests):
         print("\nNested model tests:")

@@ -1,7 +1,7 @@
 """``semcluster diagram MODEL|RESULT --kind ... --out FILE``"""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, data_options_from_args, print_data_report, read_data
 
 KINDS = ("conceptual", "tested", "measurement", "compare")
 
@@ -17,7 +17,7 @@ def add_parser(sub):
     p.add_argument("source", metavar="MODEL|RESULT")
     p.add_argument("--kind", choices=KINDS, default="tested")
     p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
@@ -34,7 +34,7 @@ def run(args) -> int:
     from ..output_files import OutputFiles
 
     src = args.source
-    outputs = OutputFiles(inputs=[src, args.data])
+    outputs = OutputFiles(inputs=[src, args.data, getattr(args, "map", None)])
     out = outputs.file(args.out, suffixes=(".png", ".svg", ".pdf"))
     is_json = src.endswith(".json") and Path(src).is_file()
     if args.kind == "conceptual":
@@ -44,7 +44,10 @@ def run(args) -> int:
     elif args.kind == "compare":
         from ..compare import compare_methods
 
-        fig = d.compare_diagram(compare_methods(args.data, alpha=args.alpha), lang=args.lang,
+        from ._common import data_options_given, observed_of
+
+        data = read_data(args, observed_of("h1_h5"))[0] if data_options_given(args) else None
+        fig = d.compare_diagram(compare_methods(data, alpha=args.alpha), lang=args.lang,
                                 alpha=args.alpha)
     else:
         if is_json:
@@ -52,7 +55,8 @@ def run(args) -> int:
         else:
             from ..fit import fit
 
-            result = fit(src, args.data)
+            result = fit(src, args.data, options=data_options_from_args(args))
+            print_data_report(result.data_report)
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
                                    hide_ns=args.hide_ns, covariances=args.covariances)

@@ -1,7 +1,7 @@
 """``semcluster fit MODEL --data FILE [--json OUT] [--standardized]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, data_options_from_args, print_data_report
 
 
 def add_parser(sub):
@@ -13,21 +13,13 @@ def add_parser(sub):
         epilog="Exit status: 0 fitted (check the summary for inadmissible solutions), 2 bad "
                "input (model, data or options), 3 the optimizer did not converge.")
     p.add_argument("model", metavar="MODEL", help="model file or bundled model name")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p.add_argument("--standardized", action="store_true",
                    help="show the standardized solution (std.lv, std.all) in the summary")
-    p.add_argument("--estimator", choices=("ML", "MLR", "WLSMV"), default="ML",
-                   type=str.upper, help="ML (default), MLR (robust), WLSMV (ordinal items)")
-    p.add_argument("--missing", choices=("auto", "listwise", "fiml", "pairwise"),
-                   default="auto", help="missing answers: auto = FIML for ML/MLR when any are "
-                                        "missing, pairwise for WLSMV")
-    p.add_argument("--ordered", metavar="all|ITEM,...",
-                   help="ordinal items for WLSMV (default: all)")
-    p.add_argument("--map", metavar="FILE", help="YAML column mapping / data description")
-    p.add_argument("--scale", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="answer scale, e.g. 1 7 (answers outside it are an error)")
-    p.add_argument("--reverse", metavar="ITEM,...", help="reverse-coded items (min + max - x)")
+    p.add_argument("--estimator", choices=("ML", "MLR", "WLSMV"), default=None,
+                   type=str.upper, help="ML (default), MLR (robust), WLSMV (ordinal items; "
+                                        "the default when --ordered is given)")
     p.set_defaults(func=run)
 
 
@@ -38,15 +30,10 @@ def run(args) -> int:
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None
 
-    ordered = None
-    if args.ordered:
-        ordered = "all" if args.ordered == "all" else args.ordered.split(",")
-    res = fit(args.model, args.data, estimator=args.estimator, missing=args.missing,
-              ordered=ordered, mapping=args.map, scale=args.scale,
-              reverse=args.reverse.split(",") if args.reverse else None)
+    res = fit(args.model, args.data, estimator=args.estimator,
+              options=data_options_from_args(args))
     if res.data_report is not None:
-        print(str(res.data_report))
-        print()
+        print_data_report(res.data_report)
     print(res.summary(standardized=args.standardized), end="")
     if json_out:
         outputs.write_text(json_out, res.to_json() + "\n")

@@ -1,7 +1,7 @@
 """``semcluster invariance MODEL --data FILE --group COLUMN [--json OUT]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, observed_of, read_data
 
 
 def add_parser(sub):
@@ -10,7 +10,7 @@ def add_parser(sub):
                                    "by a grouping column, with chi-square difference tests and "
                                    "ΔCFI/ΔRMSEA verdicts (Chen 2007).")
     p.add_argument("model", metavar="MODEL")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--group", required=True, metavar="COLUMN")
     p.add_argument("--json", metavar="OUT")
     p.set_defaults(func=run)
@@ -21,10 +21,11 @@ def run(args) -> int:
     from ..invariance import measurement_invariance
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[args.model, args.data])
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None
 
-    r = measurement_invariance(args.model, args.data, group=args.group)
+    X, _ = read_data(args, observed_of(args.model), keep=[args.group])
+    r = measurement_invariance(args.model, X, group=args.group)
     print(f"groups: " + ", ".join(f"{g} (N = {n})" for g, n in r.nobs.items()))
     print(tables.to_text(r.table, label="model"))
     print()

@@ -1,7 +1,7 @@
 """``semcluster measure [MODEL] [--data FILE]``: reliability and validity tables."""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import (add_data_options, data_options_given, observed_of, read_data)
 
 
 def add_parser(sub):
@@ -13,7 +13,7 @@ def add_parser(sub):
                     "its usual threshold (with the source named).")
     p.add_argument("model", nargs="?", default="cfa",
                    help="measurement model (default: the bundled six-factor cfa)")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--out", metavar="DIR", help="write every table as CSV plus measurement.json")
     p.add_argument("--parallel-iter", type=int, default=200,
                    help="random data sets for parallel analysis (default 200)")
@@ -34,9 +34,13 @@ def run(args) -> int:
     from ..measurement import THRESHOLDS, flags_table, measurement_report
     from ..output_files import OutputFiles
 
-    folder = OutputFiles(inputs=[args.model, args.data]).folder(args.out) if args.out else None
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
+    folder = outputs.folder(args.out) if args.out else None
 
-    rep = measurement_report(args.model, args.data, parallel_iter=args.parallel_iter)
+    X, drep = read_data(args, observed_of(args.model))
+    scale = drep.scale if drep.scale is not None else (
+        None if data_options_given(args) else (1, 7))
+    rep = measurement_report(args.model, X, parallel_iter=args.parallel_iter, scale=scale)
     src = ("the bundled SYNTHETIC sample (made to reproduce the paper's Tables 2-3; omega, CR "
            "and AVE are what those tables imply, not the study's own)") if args.data is None \
         else args.data

@@ -1,7 +1,7 @@
 """``semcluster modindices MODEL [--data FILE] [--json OUT]``"""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, data_options_from_args, print_data_report
 
 
 def add_parser(sub):
@@ -10,7 +10,7 @@ def add_parser(sub):
                                    "(raw and standardized), sorted, and the largest "
                                    "normalized residual covariances.")
     p.add_argument("model", metavar="MODEL")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--top", type=int, default=20, help="rows to show (20)")
     p.add_argument("--json", metavar="OUT")
     p.set_defaults(func=run)
@@ -22,10 +22,11 @@ def run(args) -> int:
     from ..modindices import largest_residuals, modification_indices
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[args.model, args.data])
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None
 
-    res = fit(args.model, args.data)
+    res = fit(args.model, args.data, options=data_options_from_args(args))
+    print_data_report(res.data_report)
     mi = modification_indices(res)
     resid = largest_residuals(res, "normalized", k=args.top)
     print(tables.to_text(mi.head(args.top)))

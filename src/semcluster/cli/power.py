@@ -1,6 +1,8 @@
 """``semcluster power [MODEL] --n 100 160 250 ...``"""
 from __future__ import annotations
 
+from ._common import add_data_options, data_options_given, observed_of, read_data
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -19,6 +21,7 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=20140101)
     p.add_argument("--jobs", type=int, default=-1)
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    add_data_options(p)
     p.add_argument("--csv", metavar="OUT")
     p.add_argument("--plot", metavar="FILE", help="power curve (.png/.svg/.pdf)")
     p.set_defaults(func=run)
@@ -31,11 +34,14 @@ def run(args) -> int:
     from ..output_files import OutputFiles
     from ..power import power_analysis
 
-    outputs = OutputFiles(inputs=[args.model])
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
     plot_out = outputs.file(args.plot, suffixes=(".png", ".svg", ".pdf")) if args.plot else None
 
-    r = power_analysis(args.model, n_grid=args.n, reps=args.reps, alpha=args.alpha,
+    data = None
+    if data_options_given(args):
+        data, _ = read_data(args, observed_of(args.model))
+    r = power_analysis(args.model, data=data, n_grid=args.n, reps=args.reps, alpha=args.alpha,
                        target=args.target, seed=args.seed, effect_scale=args.effect_scale,
                        n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
                        scheduler=args.scheduler, progress=sys.stderr.isatty())

@@ -1,7 +1,7 @@
 """``semcluster reproduce [--data FILE] [--out DIR] [--lang en|zh]``: the main job."""
 from __future__ import annotations
 
-from ._common import add_data_argument
+from ._common import add_data_options, data_options_given, observed_of, read_data
 
 
 def add_parser(sub):
@@ -11,7 +11,7 @@ def add_parser(sub):
                     "latent paths, regression vs SEM, audit of the published tables, "
                     "bootstrap, power, figures) and write report.html, report.md, tables "
                     "(CSV), figures (PNG/SVG) and results.json to one folder.")
-    add_data_argument(p)
+    add_data_options(p)
     p.add_argument("--out", default="report", metavar="DIR", help="output folder (report)")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (1000)")
@@ -27,9 +27,10 @@ def run(args) -> int:
     from ..report import build_report
 
     t = time.perf_counter()
-    out = build_report(args.data, args.out, lang=args.lang, n_boot=args.n_boot,
-                       power_reps=args.power_reps, n_jobs=args.jobs,
-                       progress=sys.stderr.isatty())
+    X, _ = read_data(args, observed_of("h1_h5"))
+    out = build_report(X if data_options_given(args) else None, args.out, lang=args.lang,
+                       n_boot=args.n_boot, power_reps=args.power_reps, n_jobs=args.jobs,
+                       progress=sys.stderr.isatty(), extra_inputs=(args.data, args.map))
     print(f"wrote {out}/report.html, report.md, results.json, tables/, figures/ "
           f"in {time.perf_counter() - t:.1f} s")
     return 0

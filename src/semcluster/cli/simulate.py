@@ -25,8 +25,9 @@ def add_parser(sub):
         description="For every figure of the paper's Tables 2 and 3 (composite means, SDs, "
                     "correlations, Cronbach's alpha), print the published value, the value in "
                     "the data, and whether they match at the printed precision.")
-    c.add_argument("--data", metavar="FILE",
-                   help="item-level data (default: the bundled synthetic sample)")
+    from ._common import add_data_options
+
+    add_data_options(c)
     c.add_argument("--csv", metavar="OUT", help="also write the report as CSV")
     c.set_defaults(func=run_calibrate)
 
@@ -69,14 +70,16 @@ def run(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from ..data import load_data
+    from .. import study
     from ..output_files import OutputFiles
     from ..simulate import calibration_report
+    from ._common import read_data
 
-    outputs = OutputFiles(inputs=[args.data])
+    outputs = OutputFiles(inputs=[args.data, getattr(args, "map", None)])
     csv_out = outputs.file(args.csv) if args.csv else None
 
-    rep = calibration_report(load_data(args.data))
+    X, _ = read_data(args, study.item_names())
+    rep = calibration_report(X)
     _print_report(rep)
     if csv_out:
         outputs.write_csv(csv_out, rep)
