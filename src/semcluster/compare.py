@@ -162,12 +162,12 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
     table.index.name = "hypothesis"
     table.insert(0, ("path", ""), [f"{r['from']} -> {r['to']}" for _, r in hyp.iterrows()])
 
-    expl = _explain(table, pd.Series(r2), R, sem, si, step, preds, alpha)
+    expl = _explain(table, pd.Series(r2), R, sem, si, step, preds, alpha, df=df, comp=comp)
     return Comparison(table=table, r2=pd.Series(r2, name="r2"), explanation=tuple(expl),
                       data_source=source, alpha=alpha)
 
 
-def _explain(table, r2, R, sem, si, step, preds, alpha):
+def _explain(table, r2, R, sem, si, step, preds, alpha, *, df, comp):
     out = []
     b = {m: table[(m, "beta")].astype(float) for m in METHODS}
     # 1. the published table does not follow from the published correlations
@@ -190,24 +190,37 @@ def _explain(table, r2, R, sem, si, step, preds, alpha):
                         f"{step.excluded.loc[d, 'beta_in']:.3f}, p {step.excluded.loc[d, 'pvalue']:.3f})"
                         for d in dropped)
             + ". A dropped predictor is not shown to have no effect: its effect is shared.")
-    # 3. measurement error attenuates composite betas; disattenuation inflates collinearity
-    lat_cor = sem.latent_cov
-    sd = np.sqrt(np.diag(lat_cor.to_numpy()))
-    lat_R = pd.DataFrame(lat_cor.to_numpy() / np.outer(sd, sd), index=lat_cor.index,
-                         columns=lat_cor.columns)
-    v_comp = vif(R, preds)
-    v_lat = vif(lat_R, preds)
+    # 3. measurement error attenuates composite betas; disattenuation inflates collinearity.
+    # Every figure here comes from the data at hand (not from the paper's tables).
+    from .measurement import cronbach_alpha
+
+    alphas = [cronbach_alpha(df[study.item_names(c)].dropna())["alpha"]
+              for c in study.CONSTRUCTS]
+    v_comp = vif(comp.corr(), preds)
     out.append(
-        f"Composite scores carry measurement error (α {study.reliability()['alpha'].min():.2f}–"
-        f"{study.reliability()['alpha'].max():.2f}), which attenuates their correlations and so "
-        f"the composite βs; the latent model removes it, and R² of IN rises from "
-        f"{r2['ols_data']:.3f} (composites) to {r2['sem_data']:.3f} (latent) on the same data.")
-    out.append(
-        f"Disattenuation also raises the correlations among the predictors: the largest "
-        f"variance inflation factor is {v_comp.max():.2f} among the composites and "
-        f"{v_lat.max():.2f} among the latent factors ({v_lat.idxmax()}), so the latent paths have "
-        f"larger standard errors (mean SE of the standardized paths {table[('sem_data', 'se')].mean():.3f} "
-        f"vs {table[('ols_data', 'se')].mean():.3f} for the composites) and fewer reach p < {alpha}.")
+        f"Composite scores carry measurement error (α {min(alphas):.2f}–{max(alphas):.2f} in "
+        f"these data), which attenuates their correlations and so the composite βs; the latent "
+        f"model removes it, and R² of IN is {r2['ols_data']:.3f} for the composites and "
+        f"{r2['sem_data']:.3f} for the latent model on the same data.")
+    if not (sem.converged and sem.admissible):
+        why = "did not converge" if not sem.converged else "is inadmissible"
+        out.append(
+            f"The latent solution {why} ({'; '.join(sem.warnings[:2])}): its paths, standard "
+            f"errors and R² are not interpretable, and no latent variance inflation factor is "
+            f"computed. The largest VIF among the composites is {v_comp.max():.2f}.")
+    else:
+        lat_cor = sem.latent_cov
+        sd = np.sqrt(np.diag(lat_cor.to_numpy()))
+        lat_R = pd.DataFrame(lat_cor.to_numpy() / np.outer(sd, sd), index=lat_cor.index,
+                             columns=lat_cor.columns)
+        v_lat = vif(lat_R, preds)
+        out.append(
+            f"Disattenuation also raises the correlations among the predictors: the largest "
+            f"variance inflation factor is {v_comp.max():.2f} among the composites and "
+            f"{v_lat.max():.2f} among the latent factors ({v_lat.idxmax()}), so the latent paths "
+            f"have larger standard errors (mean SE of the standardized paths "
+            f"{table[('sem_data', 'se')].mean():.3f} vs {table[('ols_data', 'se')].mean():.3f} "
+            f"for the composites) and fewer reach p < {alpha}.")
     sup = {m: int((table[(m, "verdict")] == "supported").sum()) for m in METHODS}
     out.append("Hypotheses supported at α = " + f"{alpha}: " +
                ", ".join(f"{m} {sup[m]}/5" for m in METHODS) + ".")
