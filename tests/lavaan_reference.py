@@ -225,7 +225,8 @@ HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + 
 HS_DEFINED = ("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + b*x5 + x6\n"
               "speed =~ x7 + x8 + x9\nd := a - b")
 ESTIMATOR_CASES = ("hs39_mlr", "hs39_fiml", "hs39_fiml_mlr", "hs39_wlsmv", "hs39_wlsmv_defined",
-                   "hs39_wlsmv_pairwise", "study_mlr", "study_fiml", "study_wlsmv")
+                   "hs39_wlsmv_pairwise", "study_mlr", "study_fiml", "study_wlsmv", "hs39_gls",
+                   "study_gls")
 
 
 def fit_estimator_case(name: str):
@@ -242,9 +243,9 @@ def fit_estimator_case(name: str):
     spec = read_model(HS_DEFINED if name == "hs39_wlsmv_defined" else
                       HS_MODEL if hs else "h1_h5")
     complete = data_path("holzinger_swineford_1939.csv" if hs else "paper_synthetic.csv")
-    if name in ("hs39_mlr", "study_mlr"):
+    if name in ("hs39_mlr", "study_mlr", "hs39_gls", "study_gls"):
         X, rep = prepare_data(load_data(complete), spec.observed, warn=False)
-        return estimate(spec, X, rep, estimator="MLR")
+        return estimate(spec, X, rep, estimator=name.split("_")[1].upper())
     if name in ("hs39_fiml", "hs39_fiml_mlr", "study_fiml"):
         path = F / ("hs39_missing.csv" if hs else "study_missing.csv")
         X, rep = prepare_data(load_data(path), spec.observed, missing="fiml", warn=False)

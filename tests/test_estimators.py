@@ -468,3 +468,39 @@ def test_study_wlsmv_matches_lavaan(study):
     res = wlsmv.fit(spec, X, report=rep)
     worst = compare(res, ref)
     assert worst["rows"] >= 200 and res.converged
+
+
+# ---------------------------------------------------------------------------------------------
+# GLS: the estimator added as one module (estimators/gls.py) and one registry line
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["hs39_gls", "study_gls"])
+def test_gls_matches_lavaan(name):
+    """lavaan cfa/sem(..., estimator = "GLS") (tests/fixtures/estimators/make_gls_fixture.R):
+    estimates, SEs, std.all, χ², baseline, CFI/TLI/NFI, RMSEA and interval, SRMR."""
+    from lavaan_reference import fit_estimator_case
+
+    res = fit_estimator_case(name)
+    ref = load_fixture(name)
+    assert ref["options"]["estimator"] == "GLS"
+    worst = compare(res, ref)
+    assert res.estimator == "GLS" and res.converged
+    assert worst["rows"] >= (24 if name.startswith("hs39") else 67)
+    assert {"logl", "aic", "bic"}.isdisjoint(res.fit_measures.index)   # none for GLS
+
+
+def test_estimator_registry_drives_fit_and_cli():
+    """fit(), estimate(), the CLI's --estimator choices and the error message all read the one
+    registry (semcluster.estimators.ESTIMATORS)."""
+    import semcluster
+    from semcluster.cli import build_parser
+    from semcluster.errors import SemclusterError
+    from semcluster.estimators import ESTIMATORS
+
+    assert set(ESTIMATORS) == {"ML", "MLR", "WLSMV", "GLS"}
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    est = next(a for a in sub.choices["fit"]._actions if a.dest == "estimator")
+    assert tuple(est.choices) == tuple(ESTIMATORS)
+    with pytest.raises(SemclusterError, match="ML, MLR, WLSMV, GLS"):
+        semcluster.fit("h1_h5", estimator="ULS")
+    assert semcluster.fit(HS_MODEL, data_path("holzinger_swineford_1939.csv"),
+                          estimator="gls").estimator == "GLS"

@@ -23,7 +23,7 @@ from .spec import ModelSpec, expression_names, read_model
 from .standardized import RAM, Definitions, standardized
 
 Z975 = stats.norm.ppf(0.975)
-ESTIMATORS = ("ML", "MLR", "WLSMV")
+from .estimators import ESTIMATORS  # noqa: E402  (the registry: names, rules, targets)
 
 
 def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     if cov is not None:
         if data is not None:
             raise SemclusterError("give either data or cov (with nobs), not both")
-        if est != "ML":
+        if not ESTIMATORS[est].summary_statistics:
             raise SemclusterError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
         return _fit_moments(spec, S, n, data=None, report=report, estimator=est)
@@ -167,6 +167,12 @@ def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):
     return C, n, report
 
 
+def fit_ml(spec, X: pd.DataFrame, *, report=None) -> SEMResult:
+    """ML on complete data (the registry's ML entry for missing='listwise')."""
+    return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
+                        estimator="ML")
+
+
 def _fit_moments(spec, S, n, *, data, report, estimator) -> SEMResult:
     p = len(spec.observed)
     if n <= p:
@@ -184,8 +190,15 @@ def _fit_moments(spec, S, n, *, data, report, estimator) -> SEMResult:
 
 
 def assemble_result(spec, engine, x, S, n, *, converged, message, report,
-                    estimator="ML") -> SEMResult:
-    """Everything lavaan reports, from an estimate vector (used by fit and resampling)."""
+                    estimator="ML", vcov=None, vcov_ok=None, measures=None) -> SEMResult:
+    """Everything lavaan reports, from an estimate vector (the one result builder).
+
+    ``engine`` gives the implied covariance matrix (``implied``), the observed variables'
+    order and the exogenous covariates. ``vcov``/``vcov_ok``: the estimator's covariance
+    matrix of the estimates (default: the inverse expected ML information); every standard
+    error, of standardized and defined parameters too, comes from it. ``measures``: the
+    estimator's fit measures (default: lavaan's ML ones from S and Σ̂).
+    """
     warnings_: list[str] = []
     obs = engine.observed
     Sigma = engine.implied(x)
@@ -194,8 +207,13 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         warnings_.append(f"the optimizer did not converge ({message}); estimates are not "
                          f"trustworthy")
 
-    info = engine.information(x)
-    vcov, vcov_ok = _invert_information(info)
+    if vcov is None:
+        vcov, vcov_ok = _invert_information(engine.information(x))
+    else:
+        vcov = np.asarray(vcov, dtype=float)
+        vcov_ok = bool(vcov_ok if vcov_ok is not None else np.all(np.isfinite(vcov)))
+        if not vcov_ok:
+            vcov = np.full(vcov.shape, np.nan)
     if not vcov_ok:
         warnings_.append("the information matrix is singular: the model is not identified "
                          "(estimates are not unique; no standard errors)")
@@ -230,7 +248,8 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
                                                 vcov_ok, ram)], ignore_index=True)
     table = wald_columns(table)
 
-    fm = fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx)
+    fm = (measures if measures is not None else
+          fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx))
 
     # admissibility
     admissible = True

@@ -17,9 +17,11 @@ def add_parser(sub):
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     p.add_argument("--standardized", action="store_true",
                    help="show the standardized solution (std.lv, std.all) in the summary")
-    p.add_argument("--estimator", choices=("ML", "MLR", "WLSMV"), default=None,
-                   type=str.upper, help="ML (default), MLR (robust), WLSMV (ordinal items; "
-                                        "the default when --ordered is given)")
+    from ..estimators import ESTIMATORS
+
+    p.add_argument("--estimator", choices=tuple(ESTIMATORS), default=None, type=str.upper,
+                   help="; ".join(f"{e.name}: {e.description}" for e in ESTIMATORS.values())
+                   + " (ML is the default; WLSMV when --ordered is given)")
     p.set_defaults(func=run)
 
 

@@ -24,13 +24,50 @@ The modules are imported on first use: ``from semcluster.estimators import wlsmv
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
-__all__ = ["mlr", "fiml", "polychoric", "wlsmv", "identification", "estimate", "ESTIMATORS"]
-_MODULES = ("mlr", "fiml", "polychoric", "wlsmv", "identification")
+__all__ = ["mlr", "fiml", "gls", "polychoric", "wlsmv", "identification", "estimate",
+           "ESTIMATORS", "Estimator"]
+_MODULES = ("mlr", "fiml", "gls", "polychoric", "wlsmv", "identification")
 
-#: Estimators :func:`estimate` knows, with the missing-data rules each supports.
-ESTIMATORS = {"ML": ("listwise", "fiml"), "MLR": ("listwise", "fiml"),
-              "WLSMV": ("listwise", "pairwise")}
+
+@dataclass(frozen=True)
+class Estimator:
+    """One estimator as :func:`estimate`, ``fit()``, the CLI and error messages know it.
+
+    ``fits`` maps each missing-data rule the estimator accepts to the function that fits it
+    (``"module:function"``, imported on use); every such function takes
+    ``(spec, X, *, report=None, **options)`` and returns a SEMResult.
+    """
+    name: str
+    description: str
+    fits: dict
+    summary_statistics: bool = False     # can fit a covariance matrix without raw data
+
+    @property
+    def missing(self) -> tuple:
+        return tuple(self.fits)
+
+
+#: The registry: adding an estimator is one module and one line here.
+ESTIMATORS = {e.name: e for e in (
+    Estimator("ML", "normal-theory maximum likelihood (FIML with missing answers)",
+              {"listwise": "semcluster.fit:fit_ml", "fiml": "semcluster.estimators.fiml:fit"},
+              summary_statistics=True),
+    Estimator("MLR", "ML estimates, Huber-White SEs, Yuan-Bentler scaled test",
+              {"listwise": "semcluster.estimators.mlr:fit",
+               "fiml": "semcluster.estimators.fiml:fit_robust"}),
+    Estimator("WLSMV", "DWLS on polychoric correlations, robust SEs, scaled-shifted test",
+              {"listwise": "semcluster.estimators.wlsmv:fit",
+               "pairwise": "semcluster.estimators.wlsmv:fit"}),
+    Estimator("GLS", "normal-theory generalized least squares",
+              {"listwise": "semcluster.estimators.gls:fit"}),
+)}
+
+
+def _target(path: str):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None = None,
@@ -44,9 +81,10 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         From :func:`semcluster.data.prepare_data` (``NaN`` where answers are missing).
     report : DataReport, optional
         Its ``missing`` (``listwise``/``pairwise``/``fiml``) is used when ``missing`` is None.
-    estimator : {"ML", "MLR", "WLSMV"}
+    estimator : str
+        A name in :data:`ESTIMATORS` (ML, MLR, WLSMV, GLS).
     missing : {"listwise", "fiml", "pairwise"}, optional
-        ``fiml`` for ML and MLR, ``pairwise`` for WLSMV (as lavaan).
+        The rules each estimator accepts are in its registry entry (``ESTIMATORS[name].missing``).
     ordered : list of str, optional
         Ordinal items (WLSMV; default all of the model's observed variables).
 
@@ -68,29 +106,15 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
     rule = missing or getattr(report, "missing", None) or "listwise"
     if rule == "auto":
         rule = "fiml" if X.isna().to_numpy().any() else "listwise"
-    if rule not in ESTIMATORS[est]:
-        alt = {"ML": "missing='fiml'", "MLR": "missing='fiml'",
-               "WLSMV": "missing='pairwise'"}[est]
+    if rule not in ESTIMATORS[est].missing:
+        alts = " or ".join(f"missing='{r}'" for r in ESTIMATORS[est].missing)
         raise EstimationError(f"estimator {est} with missing='{rule}' is not implemented; use "
-                              f"{alt} or missing='listwise'")
+                              f"{alts}")
     if rule == "listwise" and X.isna().to_numpy().any():
         raise EstimationError("missing answers reached a listwise fit; prepare the data with "
                               "missing='listwise'")
-    if est == "MLR":
-        if rule == "fiml":
-            from . import fiml
-            return fiml.fit(spec, X, report=report, robust=True)
-        from . import mlr
-        return mlr.fit(spec, X, report=report)
-    if est == "WLSMV":
-        from . import wlsmv
-        return wlsmv.fit(spec, X, ordered=ordered, report=report, missing=rule)
-    if rule == "fiml":
-        from . import fiml
-        return fiml.fit(spec, X, report=report)
-    from ..fit import _fit_moments, sample_covariance
-    return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
-                        estimator="ML")
+    options = {"ordered": ordered, "missing": rule} if est == "WLSMV" else {}
+    return _target(ESTIMATORS[est].fits[rule])(spec, X, report=report, **options)
 
 
 def __getattr__(name):

@@ -587,7 +587,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     """
     from ..engine import MLEngine
     from ..fit import Z975, assemble_result
-    from .mlr import _EngineWithVcov, check_supported
+    from .mlr import check_supported
 
     from .identification import check_identification, flag_unidentified
 
@@ -620,9 +620,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
         sol = dataclasses.replace(sol, vcov=rob.vcov, vcov_ok=rob.vcov_ok)
     q = structure.q
     vx = sol.vcov[:q, :q]
-    res = assemble_result(spec, _EngineWithVcov(engine, vx, sol.vcov_ok), sol.x, S_h1, n,
-                          converged=sol.converged, message=sol.message, report=report,
-                          estimator="MLR" if robust else "ML")
+    res = assemble_result(spec, engine, sol.x, S_h1, n, converged=sol.converged,
+                          message=sol.message, report=report,
+                          estimator="MLR" if robust else "ML", vcov=vx, vcov_ok=sol.vcov_ok)
     fm = fiml_fit_measures(sol, structure, n)
     if rob is not None:
         from ._scaled import scaled_measures
@@ -682,3 +682,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     return flag_unidentified(dataclasses.replace(res, estimates=table, fit_measures=fm,
                                                  vcov=vcov_df, warnings=tuple(warnings_),
                                                  info=info), ident)
+
+
+def fit_robust(spec, X: pd.DataFrame, *, report=None):
+    """FIML with robust (Huber-White) SEs and the Yuan-Bentler scaled test: lavaan's
+    ``estimator = "MLR", missing = "ml"`` (the registry's MLR entry for missing='fiml')."""
+    return fit(spec, X, report=report, robust=True)

@@ -179,28 +179,6 @@ def _robust_ml(structure, X, x) -> RobustML:
                     trace_ugamma=float(trace), observed_information=A)
 
 
-class _EngineWithVcov:
-    """An ML engine whose information matrix is replaced by the inverse of a given vcov.
-
-    :func:`semcluster.fit.assemble_result` derives standard errors (also of standardized and
-    defined parameters) from ``engine.information``; handing it V⁻¹ makes every one of them
-    use V.
-    """
-
-    def __init__(self, engine, vcov: np.ndarray, ok: bool):
-        self._engine = engine
-        self._vcov = vcov
-        self._ok = ok
-
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
-
-    def information(self, x):
-        if not self._ok:
-            return np.zeros_like(self._vcov)      # reads as singular: SEs withheld, flagged
-        return np.linalg.inv(self._vcov)
-
-
 def check_supported(spec, estimator: str) -> None:
     """Refuse models this estimator does not handle, before anything is fitted."""
     if spec.fixed_x:
@@ -247,9 +225,9 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     opt = engine.fit()
     structure = CovarianceStructure(spec)
     rob = robust_ml(structure, X.to_numpy(dtype=float), opt.x)
-    res = assemble_result(spec, _EngineWithVcov(engine, rob.vcov, rob.vcov_ok), opt.x, S, n,
-                          converged=opt.converged, message=opt.message, report=report,
-                          estimator=ESTIMATOR)
+    res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
+                          message=opt.message, report=report, estimator=ESTIMATOR,
+                          vcov=rob.vcov, vcov_ok=rob.vcov_ok)
     if not rob.vcov_ok and ident.identified:
         import dataclasses
 
