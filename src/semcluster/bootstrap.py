@@ -233,12 +233,12 @@ def _interval_row(theta_hat, draws, jack, ci, *, pvalue=True):
     """se, percentile and BCa interval and p-value of one quantity (``jack`` None: no BCa)."""
     d = draws[np.isfinite(draws)]
     if not (len(d) > 1 and np.ptp(d) > 1e-12):
-        return dict(se=np.nan, ci_lower=np.nan, ci_upper=np.nan, bca_lower=np.nan,
-                    bca_upper=np.nan, pvalue=np.nan)
+        return {"se": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "bca_lower": np.nan,
+                "bca_upper": np.nan, "pvalue": np.nan}
     lo, hi = _percentile(d, ci)
     b_lo, b_hi = _bca(theta_hat, d, jack, ci) if jack is not None else (np.nan, np.nan)
-    return dict(se=d.std(ddof=1), ci_lower=lo, ci_upper=hi, bca_lower=b_lo, bca_upper=b_hi,
-                pvalue=_pvalue(d) if pvalue else np.nan)
+    return {"se": d.std(ddof=1), "ci_lower": lo, "ci_upper": hi, "bca_lower": b_lo,
+            "bca_upper": b_hi, "pvalue": _pvalue(d) if pvalue else np.nan}
 
 
 def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametric",
