@@ -16,12 +16,6 @@ from semcluster.resources import data_path
 FIX = Path(__file__).parent / "fixtures" / "bootstrap"
 
 
-@pytest.fixture(scope="module")
-def boot1000():
-    # 1000 draws as lavaan's fixture; 2 processes
-    return bootstrap("h1_h5", n_boot=1000, n_jobs=2, bca=False)
-
-
 def _quantile_mcse(d, q, n_rep=300, seed=0):
     """Monte Carlo SE of a sample quantile, by resampling the bootstrap draws."""
     rng = np.random.default_rng(seed)

@@ -10,10 +10,17 @@ parameter (free and defined), its std.all value, and R² of every endogenous var
 
 Intervals (Efron & Tibshirani 1993, ch. 13–14):
 
-* percentile: the α/2 and 1 − α/2 quantiles of the replicates;
-* BCa: quantiles at Φ(z₀ + (z₀ + z)/(1 − a(z₀ + z))), with bias correction
-  z₀ = Φ⁻¹(share of replicates below the estimate) and acceleration a from the jackknife
-  (one refit per left-out row): a = Σ(θ̄ − θ₍ᵢ₎)³ / (6 [Σ(θ̄ − θ₍ᵢ₎)²]^{3/2}).
+* percentile: the α/2 and 1 − α/2 quantiles of the R replicates, taken as R's ``boot``
+  package (``norm.inter``, used by ``boot.ci`` and by lavaan's ``boot.ci.type = "perc"``)
+  takes them: the order statistic (R + 1)·q, interpolated between its two neighbours on the
+  normal-quantile scale when (R + 1)·q is not whole, the extreme ones beyond the ends;
+* BCa: the same quantiles at Φ(z₀ + (z₀ + z)/(1 − a(z₀ + z))), with bias correction
+  z₀ = Φ⁻¹(share of replicates below the estimate, ties counted half) and acceleration a
+  from the jackknife (one refit per left-out row), centred at the jackknife mean as in
+  Efron & Tibshirani (1993, eq. 14.15): a = Σ(θ̄ − θ₍ᵢ₎)³ / (6 [Σ(θ̄ − θ₍ᵢ₎)²]^{3/2}).
+  This is ``boot::boot.ci(type = "bca", L = (n − 1)(θ̄ − θ₍ᵢ₎))``; boot's own
+  ``empinf(type = "jack")`` centres at the full-sample estimate instead.
+  (tests/test_references_bootstrap.py checks both intervals and the p-value against boot.)
 
 Bootstrap p-value of a parameter: 2·min(share ≤ 0, share ≥ 0), the smallest two-sided level at
 which the percentile interval excludes 0.  Bollen–Stine (1992): the data are first transformed
@@ -160,6 +167,53 @@ def _labels(rep: _Replicator):
     return out
 
 
+def _norm_inter(draws, q) -> np.ndarray:
+    """Quantiles ``q`` of the replicates as R's ``boot:::norm.inter`` takes them.
+
+    Order statistic k = (R + 1)q when whole; otherwise interpolation between order statistics
+    k and k + 1 (k = ⌊(R + 1)q⌋) on the normal-quantile scale,
+    t₍ₖ₎ + (Φ⁻¹(q) − Φ⁻¹(k/(R+1))) / (Φ⁻¹((k+1)/(R+1)) − Φ⁻¹(k/(R+1))) · (t₍ₖ₊₁₎ − t₍ₖ₎);
+    the smallest (largest) replicate when k = 0 (k = R).
+    """
+    t = np.sort(draws[np.isfinite(draws)])
+    R = len(t)
+    q = np.atleast_1d(np.asarray(q, dtype=float))
+    rk = (R + 1) * q
+    k = np.trunc(rk).astype(int)
+    out = np.empty(len(q))
+    for i in range(len(q)):
+        if k[i] <= 0:
+            out[i] = t[0]
+        elif k[i] >= R:
+            out[i] = t[R - 1]
+        elif k[i] == rk[i]:
+            out[i] = t[k[i] - 1]
+        else:
+            z, zk, zk1 = stats.norm.ppf([q[i], k[i] / (R + 1), (k[i] + 1) / (R + 1)])
+            out[i] = t[k[i] - 1] + (z - zk) / (zk1 - zk) * (t[k[i]] - t[k[i] - 1])
+    return out
+
+
+def _percentile(draws, ci):
+    """Percentile interval of one quantity (boot's ``perc``)."""
+    return tuple(_norm_inter(draws, [(1 - ci) / 2, (1 + ci) / 2]))
+
+
+def _pvalue(draws):
+    """2·min(share ≤ 0, share ≥ 0), at most 1."""
+    d = draws[np.isfinite(draws)]
+    return min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
+
+
+def _acceleration(jack):
+    """a = Σ(θ̄ − θ₍ᵢ₎)³ / (6 [Σ(θ̄ − θ₍ᵢ₎)²]^{3/2}) from the jackknife values."""
+    jack = jack[np.isfinite(jack)]
+    jm = jack.mean()
+    num = np.sum((jm - jack) ** 3)
+    den = 6 * np.sum((jm - jack) ** 2) ** 1.5
+    return num / den if den > 0 else 0.0
+
+
 def _bca(theta_hat, draws, jack, ci):
     """BCa interval of one quantity."""
     d = draws[np.isfinite(draws)]
@@ -169,14 +223,22 @@ def _bca(theta_hat, draws, jack, ci):
     if prop <= 0 or prop >= 1:
         return np.nan, np.nan
     z0 = stats.norm.ppf(prop)
-    jack = jack[np.isfinite(jack)]
-    jm = jack.mean()
-    num = np.sum((jm - jack) ** 3)
-    den = 6 * np.sum((jm - jack) ** 2) ** 1.5
-    a = num / den if den > 0 else 0.0
+    a = _acceleration(jack)
     zs = stats.norm.ppf([(1 - ci) / 2, (1 + ci) / 2])
     adj = stats.norm.cdf(z0 + (z0 + zs) / (1 - a * (z0 + zs)))
-    return tuple(np.quantile(d, adj))
+    return tuple(_norm_inter(d, adj))
+
+
+def _interval_row(theta_hat, draws, jack, ci, *, pvalue=True):
+    """se, percentile and BCa interval and p-value of one quantity (``jack`` None: no BCa)."""
+    d = draws[np.isfinite(draws)]
+    if not (len(d) > 1 and np.ptp(d) > 1e-12):
+        return {"se": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "bca_lower": np.nan,
+                "bca_upper": np.nan, "pvalue": np.nan}
+    lo, hi = _percentile(d, ci)
+    b_lo, b_hi = _bca(theta_hat, d, jack, ci) if jack is not None else (np.nan, np.nan)
+    return {"se": d.std(ddof=1), "ci_lower": lo, "ci_upper": hi, "bca_lower": b_lo,
+            "bca_upper": b_hi, "pvalue": _pvalue(d) if pvalue else np.nan}
 
 
 def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametric",
@@ -216,7 +278,14 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     spec = result.spec if result is not None else read_model(model)
     Xdf, _ = read_survey(data, options, variables=spec.observed)
     require_complete(Xdf, None, "the bootstrap (resampling complete rows)")
-    full = result if result is not None else fit(spec, Xdf)
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread for the full-sample fit too: its estimates are every replicate's start,
+    # and on a flat likelihood ridge a last-digit change of the start moves a replicate's end
+    # point (h1_h5: 23 of 1000 replicates by up to 0.11, one more converged or not), so the
+    # draws would depend on the machine's BLAS threads.
+    with threadpool_limits(1):
+        full = result if result is not None else fit(spec, Xdf)
     if not full.converged:
         raise SemclusterError("the model does not converge on the full sample; nothing to "
                               "bootstrap")
@@ -228,8 +297,6 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         S = full.sample_cov.loc[spec.observed, spec.observed].to_numpy()
         Sig = full.implied_cov.loc[spec.observed, spec.observed].to_numpy()
         X = (X - X.mean(axis=0)) @ _msqrt(S, inverse=True) @ _msqrt(Sig)
-
-    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
         return _bootstrap(spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind, seed=seed,
@@ -268,26 +335,16 @@ def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
     n_inadm = int((ok & ~admissible).sum())
     use = ok & (admissible if exclude_inadmissible else True)
     D = draws[use]
-    lo_q, hi_q = (1 - ci) / 2, (1 + ci) / 2
     t0 = time.perf_counter()
     bca = bca and kind == "nonparametric"     # BCa needs the original data's jackknife
     jack = _jackknife(rep, X, x_hat) if bca else None
     timing["jackknife"] = time.perf_counter() - t0
     rows = []
     for j, (lhs, op, rhs, label, what, free) in enumerate(labels):
-        d = D[:, j]
-        d = d[np.isfinite(d)]
-        varies = len(d) > 1 and np.ptp(d) > 1e-12
-        if varies:
-            lo, hi = np.quantile(d, [lo_q, hi_q])
-            se = d.std(ddof=1)
-            p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))) if op != "r2" else np.nan
-            b_lo, b_hi = _bca(theta_hat[j], d, jack[:, j], ci) if bca else (np.nan, np.nan)
-        else:
-            lo = hi = se = p = b_lo = b_hi = np.nan
         rows.append({"lhs": lhs, "op": op, "rhs": rhs, "label": label, "what": what,
-                     "est": theta_hat[j], "se": se, "ci_lower": lo, "ci_upper": hi,
-                     "bca_lower": b_lo, "bca_upper": b_hi, "pvalue": p})
+                     "est": theta_hat[j],
+                     **_interval_row(theta_hat[j], D[:, j], jack[:, j] if bca else None, ci,
+                                     pvalue=op != "r2")})
     table = pd.DataFrame(rows)
     names = [f"{a}{b}{c}:{w}" for a, b, c, _, w, _ in labels]
     bs_p = None

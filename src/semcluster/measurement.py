@@ -228,28 +228,52 @@ def efa(data: pd.DataFrame, items: list[str], n_factors: int, *, rotation: str =
         cross_loading: float = THRESHOLDS["cross_loading"][0]) -> dict:
     """Exploratory factor analysis (minres, oblique rotation) with cross-loadings marked.
 
+    As ``psych::fa(fm = "minres", rotate = rotation)``: minres extraction (factor_analyzer),
+    rotation (factor_analyzer's GPA rotator, as GPArotation), columns signed so that their sums
+    are positive and ordered by their sums of squared loadings; the factor correlations are
+    signed and ordered with them, and the communality of an item is diag(ΛΦΛᵀ), which does not
+    depend on the rotation (the row sum of squared *pattern* loadings is not the communality
+    of an oblique solution).  Checked against psych::fa in
+    tests/test_references_measurement.py.
+
     Uses factor_analyzer; with scikit-learn ≥ 1.8 its ``fit`` fails (``force_all_finite`` was
     removed), which is why semcluster pins scikit-learn < 1.8.
     """
-    from factor_analyzer import FactorAnalyzer
+    from factor_analyzer import FactorAnalyzer, Rotator
 
     X = data[items].dropna()
-    fa = FactorAnalyzer(n_factors=n_factors, rotation=rotation if n_factors > 1 else None,
-                        method="minres")
+    fa = FactorAnalyzer(n_factors=n_factors, rotation=None, method="minres")
     with warnings.catch_warnings():
         # factor_analyzer 0.5.1 passes scikit-learn's deprecated force_all_finite
         warnings.filterwarnings("ignore", message=".*force_all_finite.*", category=FutureWarning)
         fa.fit(X)
+    unrotated = np.asarray(fa.loadings_, dtype=float)
+    communality = (unrotated ** 2).sum(axis=1)
+    phi = None
+    if n_factors > 1 and rotation:
+        # factor_analyzer's own rotate-then-sort reorders the loadings but not phi_, so the
+        # factor correlations it reports belong to other columns; rotate here instead
+        rot = Rotator(method=rotation)
+        Lr = rot.fit_transform(unrotated)
+        phi = getattr(rot, "phi_", None)
+        signs = np.sign(Lr.sum(axis=0))
+        signs[signs == 0] = 1
+        Lr = Lr * signs
+        order = np.argsort(-(Lr ** 2).sum(axis=0), kind="stable")
+        Lr = Lr[:, order]
+        if phi is not None:
+            phi = (np.outer(signs, signs) * phi)[np.ix_(order, order)]
+    else:
+        Lr = unrotated
     cols = [f"F{i + 1}" for i in range(n_factors)]
-    L = pd.DataFrame(fa.loadings_, index=items, columns=cols)
+    L = pd.DataFrame(Lr, index=items, columns=cols)
     primary = L.abs().idxmax(axis=1)
     second = L.abs().apply(lambda r: r.sort_values(ascending=False).iloc[1]
                            if len(r) > 1 else 0.0, axis=1)
     table = L.copy()
     table["primary"] = primary
-    table["communality"] = fa.get_communalities()
+    table["communality"] = communality
     table["cross_loading"] = second >= cross_loading
-    phi = getattr(fa, "phi_", None)
     return {"loadings": table, "factor_correlations":
             pd.DataFrame(phi, index=cols, columns=cols) if phi is not None else None,
             "rotation": rotation, "method": "minres"}
