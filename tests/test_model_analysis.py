@@ -17,7 +17,7 @@ import pytest
 
 import semcluster
 from semcluster.cli import main
-from semcluster.comparison import chisq_difference, compare_models
+from semcluster.comparison import compare_models
 from semcluster.invariance import measurement_invariance
 from semcluster.modindices import largest_residuals, modification_indices, residuals
 from semcluster.resources import data_path
@@ -129,18 +129,6 @@ def test_model_comparison_matches_lavaan():
     assert lr.loc[("revised", "h1_h5"), "chisq_diff"] == pytest.approx(
         ref["lrt_revised_h1_h5"]["chisq_diff"], rel=1e-5)
     assert lr.loc[("second_order", "h1_h5"), "df_diff"] == ref["lrt_second_order_h1_h5"]["df_diff"]
-
-
-def test_scaled_difference_for_mlr():
-    a = semcluster.fit("revised", estimator="MLR")
-    b = semcluster.fit("h1_h5", estimator="MLR")
-    t = chisq_difference(a, b)
-    assert "Satorra-Bentler" in t["test"] and t["df_diff"] == 2
-    # by hand: (T0 - T1)/cd with c = T/T_scaled
-    f0, f1 = a.fit_measures, b.fit_measures
-    c0, c1 = f0.chisq / f0.chisq_scaled, f1.chisq / f1.chisq_scaled
-    cd = (f0.df * c0 - f1.df * c1) / (f0.df - f1.df)
-    assert t["chisq_diff"] == pytest.approx((f0.chisq - f1.chisq) / cd)
 
 
 def test_cli_commands(tmp_path, capsys):
