@@ -468,7 +468,7 @@ def _read_excel(p: Path, sheet) -> tuple[pd.DataFrame, dict]:
         raise DataError(f"{p}: no worksheet number {want} (sheets, numbered from 0: "
                         f"{', '.join(names)})")
     try:
-        raw = book.parse(want, header=None)
+        raw = pd.read_excel(book, sheet_name=want, header=None)
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{p}: cannot be read as an Excel workbook ({msg})") from None
