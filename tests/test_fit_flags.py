@@ -98,3 +98,32 @@ def test_non_positive_definite_cov_input():
     S = cov_df([[1, .9, .9], [.9, 1, -.9], [.9, -.9, 1]], ["a", "b", "c"])
     with pytest.raises(DataError, match="positive definite"):
         semcluster.fit("f =~ a + b + c", cov=S, nobs=100)
+
+
+def test_defined_parameters_that_divide_by_zero_are_flagged(recwarn):
+    """a/(b-b), a/0: no number, no SE, a warning in the result; nothing on stderr from numpy
+    (it used to give est null, 'admissible: yes', no warning and dozens of numpy warnings)."""
+    import numpy as np
+
+    import semcluster
+    from semcluster.resources import data_path
+
+    m = ("visual =~ x1 + a*x2 + b*x3\ntextual =~ x4 + x5 + x6\n"
+         "r := a/(b-b)\ns := a/0\nt := exp(a*1000)\n")
+    res = semcluster.fit(m, data_path("holzinger_swineford_1939.csv"))
+    d = res.defined().set_index("lhs")
+    assert np.isnan(d.loc["r", "est"]) and np.isnan(d.loc["s", "est"])
+    assert np.isnan(d.loc["r", "se"]) and np.isnan(d.loc["t", "se"])
+    text = " ".join(res.warnings)
+    assert "r := a/(b-b) is not a finite number" in text and "s := a/0" in text
+    assert "t := exp(a*1000): its standard error overflows" in text
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_latent_variable_named_like_a_data_column_is_refused():
+    """``ca1 =~ ca2 + ca3 + ca4`` on data that has a ca1 column: lavaan refuses the clash;
+    so do we (the observed ca1 would otherwise be silently ignored)."""
+    from semcluster.errors import DataError
+
+    with pytest.raises(DataError, match="latent variable.*ca1.*name of a data column"):
+        semcluster.fit("ca1 =~ ca2 + ca3 + ca4")

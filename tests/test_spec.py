@@ -170,3 +170,14 @@ def test_bundled_models_match_the_study():
     assert sorted(r.loc[r.op == "~", "rhs"]) == ["CA", "KS", "MR"]
     s = read_model("second_order")
     assert "PF" in s.latent and s.exogenous == ["PF"]
+
+
+@pytest.mark.parametrize("term", ["1e400*x2", "-1e400*x2", "start(1e999)*x2", "1e999?x2"])
+def test_overflowing_numbers_are_refused(term):
+    """A fixed or start value that overflows to infinity is a syntax error with its place,
+    not a free parameter (it used to be fitted as free and reported admissible)."""
+    from semcluster.errors import ModelSyntaxError
+    from semcluster.spec import read_model
+
+    with pytest.raises(ModelSyntaxError, match=r"<string>:1:16: .*(too large|finite)"):
+        read_model(f"visual =~ x1 + {term} + x3")

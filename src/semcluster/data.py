@@ -816,7 +816,8 @@ def _names(value) -> tuple:
 
 
 def read_survey(data=None, options: DataOptions | None = None, *, variables=None, keep=(),
-                n_free: int | None = None, warn: bool = True) -> tuple[pd.DataFrame, DataReport]:
+                n_free: int | None = None, warn: bool = True,
+                latent=()) -> tuple[pd.DataFrame, DataReport]:
     """The one data path: read a survey file (or DataFrame) and prepare the model's items.
 
     Steps, each a named function of this module: read (:func:`load_data`: CSV/TSV with the
@@ -835,6 +836,9 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
         The model's observed variables (default: every numeric column except the id).
     keep : list of str
         Further columns carried along unchecked (e.g. a grouping column).
+    latent : list of str
+        The model's latent variables: a data column with a latent variable's name is an error
+        (lavaan refuses it too: the model would silently ignore the observed column).
 
     Returns
     -------
@@ -852,6 +856,11 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
         df = load_data(data)
     else:
         df = load_data(data, mapping=opts.map, sheet=opts.sheet)
+    clash = [v for v in latent if v in df.columns]
+    if clash:
+        raise DataError(f"{df.attrs.get(_ATTR, {}).get('source', 'data')}: latent variable(s) "
+                        f"{', '.join(clash)} have the name of a data column; rename the latent "
+                        f"variable in the model (lavaan refuses this too)")
     if variables is None:
         desc = df.attrs[_ATTR].get("description", {}) or {}
         idc = opts.id or desc.get("id")

@@ -126,7 +126,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         opts = replace(opts, ordered=None)  # pragma: no cover - refused above
     if est == "WLSMV" and not opts.ordered:
         opts = replace(opts, ordered="all")
-    X, report = read_survey(data, opts, variables=spec.observed, n_free=spec.n_free)
+    X, report = read_survey(data, opts, variables=spec.observed, n_free=spec.n_free,
+                            latent=spec.latent)
     if switched:
         report = report.with_note(switched)
     ordered_items = list(report.ordered) or None
@@ -244,8 +245,20 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
     # defined parameters
     defined = spec.defined
     if len(defined):
-        table = pd.concat([table, _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov,
-                                                vcov_ok, ram)], ignore_index=True)
+        with np.errstate(all="ignore"):
+            drows = _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram)
+        est_ok = np.isfinite(drows["est"].astype(float))
+        se_ok = ~np.isinf(drows["se"].astype(float))
+        for r in drows[~est_ok].itertuples():
+            warnings_.append(f"defined parameter {r.lhs} := {r.rhs} is not a finite number at "
+                             f"the estimates (division by zero or overflow): no estimate, no "
+                             f"standard error")
+        for r in drows[est_ok & ~se_ok].itertuples():
+            warnings_.append(f"defined parameter {r.lhs} := {r.rhs}: its standard error "
+                             f"overflows (the function is too steep at the estimates)")
+        drows.loc[~est_ok, ["est", "se", "std_lv", "std_all", "se_std_all"]] = np.nan
+        drows.loc[~se_ok, ["se", "se_std_all"]] = np.nan
+        table = pd.concat([table, drows], ignore_index=True)
     table = wald_columns(table)
 
     fm = (measures if measures is not None else

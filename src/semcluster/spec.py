@@ -33,6 +33,7 @@ outcome variables.  Exogenous observed covariates are treated as fixed (``fixed.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -218,12 +219,15 @@ def _apply_modifier(term: Term, mod: _Chunk, source: str) -> None:
         _err("empty modifier before '*'", mod, source)
     if s.endswith("?"):
         val = _parse_number(s[:-1])
-        if val is None:
-            _err(f"start value '{s}' is not a number", mod, source)
+        if val is None or not math.isfinite(val):
+            _err(f"start value '{s}' is not a finite number", mod, source)
         term.start = val
         return
     val = _parse_number(s)
     if val is not None:
+        if not math.isfinite(val):
+            _err(f"fixed value '{s}' is too large to be a number (overflows to infinity)",
+                 mod, source)
         term.fixed = val
         return
     if s == "NA":
@@ -234,8 +238,8 @@ def _apply_modifier(term: Term, mod: _Chunk, source: str) -> None:
         fn, arg = m.group(1), m.group(2).strip()
         if fn == "start":
             val = _parse_number(arg)
-            if val is None:
-                _err(f"start() needs a number, got '{arg}'", mod, source)
+            if val is None or not math.isfinite(val):
+                _err(f"start() needs a finite number, got '{arg}'", mod, source)
             term.start = val
             return
         if fn in ("label", "equal"):

@@ -159,9 +159,16 @@ class Definitions:
         env = dict(env)
         out = np.empty(len(self.defs))
         for i, (d, code) in enumerate(zip(self.defs, self.code)):
-            v = eval(code, {"__builtins__": {}, **self.FUNCS}, env)   # checked by the parser
+            # a division by zero or an overflow gives NaN/inf (flagged by the result builder),
+            # never a numpy warning on the user's console or an exception
+            with np.errstate(all="ignore"):
+                try:
+                    v = eval(code, {"__builtins__": {}, **self.FUNCS}, env)  # checked by parser
+                    v = float(v)
+                except (ZeroDivisionError, OverflowError, ValueError):
+                    v = float("nan")
             env[d.lhs] = v
-            out[i] = float(v)
+            out[i] = v
         return out
 
     def values(self, x: np.ndarray) -> np.ndarray:
