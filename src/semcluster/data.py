@@ -1102,6 +1102,9 @@ def _step_codes(st: _Steps, sub: pd.DataFrame, codes) -> dict:
     values = {}
     for v in sub.columns:
         col = sub[v]
+        if not codes and not declared.get(v):
+            values[v] = col          # nothing declared for this column: nothing to look for
+            continue
         hit = pd.Series(False, index=col.index)
         num = pd.to_numeric(col, errors="coerce")
         text = col.astype(str).str.strip()
