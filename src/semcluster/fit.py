@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import DataReport, load_data, prepare_data
+from .data import DataReport, load_data, missing_rule, prepare_data
 from .engine import MLEngine
-from .errors import DataError, EstimationError, SemclusterError
+from .errors import DataError, EstimationError, InputTypeError, OptionError, SemclusterError
 from .fitmeasures import fit_measures
 from .results import ESTIMATE_COLUMNS, SEMResult
 from .spec import ModelSpec, expression_names, read_model
@@ -57,9 +57,11 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     estimator : {"ML", "MLR", "WLSMV"}
         ML with expected-information SEs (lavaan's defaults); MLR (Huber–White SEs,
         Yuan–Bentler scaled χ²); WLSMV for ordinal items (see ``semcluster.estimators``).
-    missing : {"auto", "listwise", "fiml", "pairwise"}
+        Any case.  Other lavaan estimators (GLS, WLS, ULS, DWLS ...) are not available.
+    missing : {"auto", "listwise", "fiml", "pairwise"} or a lavaan spelling
         ``auto``: FIML for ML/MLR when answers are missing, pairwise for WLSMV, listwise
-        (nothing dropped) otherwise.
+        (nothing dropped) otherwise.  lavaan's ``"ml"``, ``"ml.x"``, ``"direct"`` mean
+        ``"fiml"``, ``"available.cases"`` means ``"pairwise"``.
     ordered : list of str or "all", optional
         Ordinal items for WLSMV (default: all of the model's items).
     mapping, scale, reverse
@@ -70,27 +72,31 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     -------
     SEMResult
 
+    Raises
+    ------
+    ModelSyntaxError, ModelSpecError, DataError, OptionError
+        (all also ``ValueError``) for a model, data set or option that cannot be used;
+    InputTypeError
+        (also ``TypeError``) for an argument of the wrong type (a numpy array as data ...).
+
     Examples
     --------
     >>> res = fit("h1_h5")                                  # doctest: +SKIP
     >>> res.paths()[["lhs", "rhs", "label", "std_all", "pvalue"]]   # doctest: +SKIP
     """
+    est = estimator_name(estimator)
+    rule = missing_rule(missing)
     spec = read_model(model)
-    est = estimator.upper()
-    if est not in ESTIMATORS:
-        raise SemclusterError(f"estimator '{estimator}' is not available; use one of "
-                              f"{', '.join(ESTIMATORS)}")
     if cov is not None:
         if data is not None:
-            raise SemclusterError("give either data or cov (with nobs), not both")
+            raise OptionError("give either data or cov (with nobs), not both")
         if est != "ML":
-            raise SemclusterError(f"estimator {est} needs raw data, not a covariance matrix")
+            raise OptionError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
         return _fit_moments(spec, S, n, data=None, report=report, estimator=est)
     source = str(data) if isinstance(data, (str, Path)) else (
         "bundled synthetic study data" if data is None else "<DataFrame>")
     df = load_data(data, mapping=mapping) if mapping is not None else load_data(data)
-    rule = missing
     if rule == "auto" and est == "WLSMV":
         rule = "pairwise"
     if ordered == "all":
@@ -105,6 +111,27 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     from .estimators import estimate
 
     return estimate(spec, X, report, estimator=est, ordered=ordered)
+
+
+def estimator_name(estimator) -> str:
+    """The estimator's canonical name (``"ML"``, ``"MLR"``, ``"WLSMV"``), or a clear error.
+
+    Raises
+    ------
+    OptionError
+        An estimator semcluster does not have (lavaan's GLS, WLS, ULS ...); the message lists
+        the available ones.
+    InputTypeError
+        Not a string (``None`` ...).
+    """
+    if not isinstance(estimator, str):
+        raise InputTypeError(f"estimator must be one of {', '.join(ESTIMATORS)} (a string), "
+                             f"not {type(estimator).__name__} {estimator!r}")
+    est = estimator.strip().upper()
+    if est not in ESTIMATORS:
+        raise OptionError(f"estimator '{estimator}' is not available; use one of "
+                          f"{', '.join(ESTIMATORS)}")
+    return est
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .errors import SemclusterError
+from .protocol import ResultProtocol, clean, records
 
 LEVELS = ("configural", "metric", "scalar", "strict")
 
@@ -227,14 +228,46 @@ class MultiGroupModel:
         return x
 
 
-@dataclass(frozen=True)
-class InvarianceResult:
+@dataclass(frozen=True, eq=False)
+class InvarianceResult(ResultProtocol):
+    """The invariance sequence (configural, metric, scalar, ...) fitted across groups.
+
+    The result protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the
+    fit table, one row per level), ``to_dict()``, ``to_json()``/``from_json()``, pickling and
+    ``==``.
+    """
+
     table: pd.DataFrame            # one row per level: npar chisq df pvalue cfi tli rmsea ...
     comparisons: pd.DataFrame      # each level vs the previous one: LRT, ΔCFI, ΔRMSEA, verdict
     groups: tuple
     nobs: dict
     estimates: dict = field(default_factory=dict)    # level -> DataFrame est, se (expected
                                                      # information) per parameter
+
+    def to_frame(self) -> pd.DataFrame:
+        """Fit of every level (a copy of :attr:`table`, indexed by level)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        return {"groups": list(self.groups), "nobs": clean(self.nobs),
+                "table": records(self.table.reset_index()),
+                "comparisons": records(self.comparisons),
+                "estimates": {k: records(v.reset_index(names="parameter"))
+                              for k, v in self.estimates.items()}}
+
+    def summary(self) -> str:
+        """Fit per level and the verdict of each step."""
+        groups = ", ".join(f"{g} (N={self.nobs.get(g)})" for g in self.groups)
+        cols = [c for c in ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "aic",
+                            "bic") if c in self.table]
+        lines = [f"Measurement invariance across {groups}",
+                 self.table[cols].to_string(float_format=lambda v: f"{v:.3f}"), ""]
+        for r in self.comparisons.itertuples():
+            lines.append(f"{r.comparison}: chi-square difference {r.chisq_diff:.3f} on "
+                         f"{r.df_diff} df, p {r.pvalue:.4f} ({r.lrt_verdict}); "
+                         f"delta CFI {r.delta_cfi:+.4f}, delta RMSEA {r.delta_rmsea:+.4f}: "
+                         f"{r.fit_index_verdict}")
+        return "\n".join(lines) + "\n"
 
 
 def _group_moments(df, obs, group_col):

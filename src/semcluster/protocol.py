@@ -84,18 +84,46 @@ def _make_dtype(code):
     return code
 
 
+def _numbers(arr: np.ndarray) -> list:
+    """Numeric values as a JSON list (fast path: only non-finite floats need a tag)."""
+    out = arr.tolist()
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        out = [v if math.isfinite(v) else _float(v) for v in out]
+    return out
+
+
 def _column(values, dtype) -> dict:
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        return {"dtype": str(dtype), "values": _numbers(np.asarray(values))}
     return {"dtype": _dtype(dtype), "values": [encode(v) for v in values]}
 
 
+def _numpy_kind(dtype) -> str:
+    try:
+        return np.dtype(dtype).kind if isinstance(dtype, str) else ""
+    except TypeError:
+        return ""
+
+
 def _make_column(enc: dict, index=None, name=None) -> pd.Series:
-    values = [decode(v) for v in enc["values"]]
     dtype = _make_dtype(enc["dtype"])
+    if _numpy_kind(dtype) in ("f", "i", "u", "b"):
+        values = [decode(v) if isinstance(v, dict) else v for v in enc["values"]]
+        return pd.Series(np.array(values, dtype=dtype), index=index, name=name)
+    values = [decode(v) for v in enc["values"]]
     if dtype == "object":
-        s = pd.Series(values, index=index, name=name, dtype=object)
-    else:
-        s = pd.Series(values, index=index, name=name).astype(dtype)
-    return s
+        return pd.Series(values, index=index, name=name, dtype=object)
+    return pd.Series(values, index=index, name=name).astype(dtype)
+
+
+def _columns(df: pd.DataFrame) -> list:
+    dtypes = list(df.dtypes)
+    if dtypes and all(d == dtypes[0] for d in dtypes) and isinstance(dtypes[0], np.dtype) \
+            and dtypes[0].kind in "fiub":
+        block = df.to_numpy()          # one numeric block: no per-column Series
+        return [{"dtype": str(dtypes[0]), "values": _numbers(block[:, j])}
+                for j in range(block.shape[1])]
+    return [_column(df.iloc[:, j], dtypes[j]) for j in range(df.shape[1])]
 
 
 def _index(ix: pd.Index) -> dict:
@@ -145,12 +173,14 @@ def encode(obj):
         return {_TAG: "dict", "items": [[encode(k), encode(v)] for k, v in obj.items()],
                 "readonly": isinstance(obj, ReadOnlyDict)}
     if isinstance(obj, np.ndarray):
+        flat = obj.ravel()
+        data = _numbers(flat) if obj.dtype.kind in "fiub" else [encode(v) for v in
+                                                                   flat.tolist()]
         return {_TAG: "ndarray", "dtype": str(obj.dtype), "shape": list(obj.shape),
-                "data": [encode(v) for v in obj.ravel().tolist()]}
+                "data": data}
     if isinstance(obj, pd.DataFrame):
         return {_TAG: "frame", "index": _index(obj.index), "columns": _index(obj.columns),
-                "data": [_column(obj.iloc[:, j], obj.dtypes.iloc[j])
-                         for j in range(obj.shape[1])],
+                "data": _columns(obj),
                 "attrs": encode(dict(obj.attrs))}
     if isinstance(obj, pd.Series):
         return {_TAG: "series", "index": _index(obj.index), "name": encode(obj.name),
@@ -197,7 +227,7 @@ def decode(enc):
         index = _make_index(enc["index"])
         columns = _make_index(enc["columns"])
         cols = [_make_column(c, index=index) for c in enc["data"]]
-        df = pd.concat(cols, axis=1) if cols else pd.DataFrame(index=index)
+        df = pd.DataFrame(dict(enumerate(cols)), index=index)
         df.columns = columns
         df.attrs.update(decode(enc["attrs"]))
         return df

@@ -22,7 +22,8 @@ def run(args) -> int:
 
     from ..comparison import compare_models
 
-    table, tests, _ = compare_models(args.models, args.data, estimator=args.estimator)
+    comparison = compare_models(args.models, args.data, estimator=args.estimator)
+    table, tests = comparison.table, comparison.tests
     with pd.option_context("display.width", 160, "display.float_format",
                            lambda v: f"{v:.3f}"):
         print(table.to_string())

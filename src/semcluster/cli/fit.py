@@ -17,9 +17,12 @@ def add_parser(sub):
                    help="show the standardized solution (std.lv, std.all) in the summary")
     p.add_argument("--estimator", choices=("ML", "MLR", "WLSMV"), default="ML",
                    type=str.upper, help="ML (default), MLR (robust), WLSMV (ordinal items)")
-    p.add_argument("--missing", choices=("auto", "listwise", "fiml", "pairwise"),
-                   default="auto", help="missing answers: auto = FIML for ML/MLR when any are "
-                                        "missing, pairwise for WLSMV")
+    p.add_argument("--missing", choices=("auto", "listwise", "fiml", "pairwise", "ml", "ml.x",
+                                         "direct", "available.cases"),
+                   default="auto", type=str.lower,
+                   help="missing answers: auto = FIML for ML/MLR when any are missing, "
+                        "pairwise for WLSMV; lavaan's ml, ml.x, direct mean fiml, "
+                        "available.cases means pairwise")
     p.add_argument("--ordered", metavar="all|ITEM,...",
                    help="ordinal items for WLSMV (default: all)")
     p.add_argument("--map", metavar="FILE", help="YAML column mapping / data description")
