@@ -28,6 +28,7 @@ from semcluster.resources import data_path
 from semcluster.results import SEMResult
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+SMALL = "CA =~ ca1 + ca2 + ca3 + ca4\nKS =~ ks1 + ks2 + ks3"     # quick on the study data
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +54,13 @@ def _stepwise():
 # one maker per result class, small sizes
 MAKERS = {
     "SEMResult ML": lambda r, hs: r,
-    "SEMResult MLR": lambda r, hs: semcluster.fit("cfa", estimator="MLR"),
-    "SEMResult WLSMV": lambda r, hs: semcluster.fit("cfa", estimator="WLSMV"),
+    "SEMResult MLR": lambda r, hs: semcluster.fit(SMALL, estimator="MLR"),
+    "SEMResult WLSMV": lambda r, hs: semcluster.fit(SMALL, estimator="WLSMV"),
     "SEMResult FIML": lambda r, hs: semcluster.fit(HS_MODEL, hs.assign(
         x1=hs.x1.where(hs.index % 7 != 0)), missing="ml"),
     "BootstrapResult": lambda r, hs: semcluster.bootstrap("h1_h5", n_boot=20, result=r),
     "BootstrapResult bollen-stine": lambda r, hs: semcluster.bootstrap(
-        "cfa", n_boot=20, kind="bollen-stine", bca=False),
+        SMALL, n_boot=20, kind="bollen-stine", bca=False),
     "PowerResult": lambda r, hs: power_analysis("h1_h5", reps=10, n_grid=(160, 250),
                                                 n_truth=20_000),
     "MeasurementReport": lambda r, hs: measurement_report("cfa", parallel_iter=20),
@@ -226,7 +227,7 @@ def test_lavaan_missing_spellings(hs, spelling, rule):
 
 @pytest.mark.parametrize("spelling", ["pairwise", "available.cases"])
 def test_lavaan_pairwise_spellings(spelling):
-    res = semcluster.fit("cfa", estimator="wlsmv", missing=spelling)
+    res = semcluster.fit(SMALL, estimator="wlsmv", missing=spelling)
     assert res.data_report.missing == "pairwise" and res.estimator == "WLSMV"
 
 
@@ -301,7 +302,7 @@ def test_bad_library_inputs_raise_semcluster_errors(case):
 
 
 def test_whole_numbers_accepted():
-    b = semcluster.bootstrap("cfa", n_boot=np.int64(20), seed=3.0, bca=False)
+    b = semcluster.bootstrap(SMALL, n_boot=np.int64(20), seed=3.0, bca=False)
     assert b.n_boot == 20 and b.seed == 3
 
 
