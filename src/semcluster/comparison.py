@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import InputTypeError, SemclusterError
+from .errors import InputTypeError, OptionError
 from .protocol import ResultProtocol, clean, records
 
 COLUMNS = ["npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"]
@@ -25,10 +25,10 @@ def chisq_difference(restricted, full) -> dict:
     """χ² difference test of a restricted model against a fuller one (both SEMResults)."""
     fr, ff = restricted.fit_measures, full.fit_measures
     if restricted.nobs != full.nobs:
-        raise SemclusterError("the two models were fitted to different numbers of rows")
+        raise OptionError("the two models were fitted to different numbers of rows")
     d0, d1 = fr["df"], ff["df"]
     if d0 <= d1:
-        raise SemclusterError("the restricted model must have more degrees of freedom")
+        raise OptionError("the restricted model must have more degrees of freedom")
     if "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
             np.isfinite(fr["chisq_scaled"]) and restricted.estimator == "MLR":
         c0 = fr["chisq"] / fr["chisq_scaled"]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import SemclusterError, SemclusterWarning
+from .errors import OptionError, SemclusterError, SemclusterWarning
 
 GREY = "#9a9a9a"
 INK = "#1a1a1a"
@@ -65,7 +65,7 @@ def cjk_font() -> str | None:
 
 def _resolve_lang(lang: str) -> tuple[str, str | None]:
     if lang not in ("en", "zh"):
-        raise SemclusterError(f"--lang must be 'en' or 'zh', not '{lang}'")
+        raise OptionError(f"--lang must be 'en' or 'zh', not '{lang}'")
     if lang == "en":
         return "en", None
     font = cjk_font()
@@ -570,7 +570,7 @@ def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg", "pdf"):
-        raise SemclusterError(f"{path}: use a .png, .svg or .pdf file name")
+        raise OptionError(f"{path}: use a .png, .svg or .pdf file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)

@@ -16,7 +16,7 @@ from scipy import stats
 
 from .data import DataReport, load_data, missing_rule, prepare_data
 from .engine import MLEngine
-from .errors import DataError, EstimationError, InputTypeError, OptionError, SemclusterError
+from .errors import DataError, EstimationError, InputTypeError, OptionError
 from .fitmeasures import fit_measures
 from .results import ESTIMATE_COLUMNS, SEMResult
 from .spec import ModelSpec, expression_names, read_model

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .errors import SemclusterError
+from .errors import DataError, ModelSpecError, OptionError, SemclusterError
 from .protocol import ResultProtocol, clean, records
 
 LEVELS = ("configural", "metric", "scalar", "strict")
@@ -52,9 +52,9 @@ class MultiGroupModel:
         from .standardized import RAM
 
         if level not in LEVELS:
-            raise SemclusterError(f"level must be one of {', '.join(LEVELS)}")
+            raise OptionError(f"level must be one of {', '.join(LEVELS)}")
         if spec.fixed_x:
-            raise SemclusterError("multi-group models with exogenous observed covariates are "
+            raise ModelSpecError("multi-group models with exogenous observed covariates are "
                                   "not supported")
         self.spec = spec
         self.level = level
@@ -333,19 +333,19 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
     spec = read_model(model)
     df = load_data(data)
     if group not in df.columns:
-        raise SemclusterError(f"grouping column '{group}' is not in the data (columns: "
+        raise DataError(f"grouping column '{group}' is not in the data (columns: "
                               f"{', '.join(map(str, df.columns[:12]))} ...)")
     missing = [v for v in spec.observed if v not in df.columns]
     if missing:
-        raise SemclusterError(f"column(s) {', '.join(missing)} used by the model are not in "
+        raise DataError(f"column(s) {', '.join(missing)} used by the model are not in "
                               f"the data")
     df = df.dropna(subset=spec.observed + [group])
     data_g, labels = _group_moments(df, spec.observed, group)
     if len(labels) < 2:
-        raise SemclusterError(f"'{group}' has fewer than two groups")
+        raise DataError(f"'{group}' has fewer than two groups")
     for (S, _, n), lab in zip(data_g, labels):
         if n <= len(spec.observed):
-            raise SemclusterError(f"group '{lab}' has {n} rows for {len(spec.observed)} "
+            raise DataError(f"group '{lab}' has {n} rows for {len(spec.observed)} "
                                   f"variables: too few for a multi-group model")
     single = fit(spec, df[spec.observed])
     rows, est = [], {}

@@ -45,10 +45,10 @@ def scaled_population(effect_scale: float = 1.0):
         if c != out:
             R.loc[out, c] = R.loc[c, out] = R.loc[c, out] * effect_scale
     if np.linalg.eigvalsh(R.to_numpy()).min() <= 0:
-        from .errors import SemclusterError
+        from .errors import OptionError
 
-        raise SemclusterError(f"effect_scale {effect_scale} makes the latent correlation "
-                              f"matrix not positive definite; use a smaller value")
+        raise OptionError(f"effect_scale {effect_scale} makes the latent correlation "
+                          f"matrix not positive definite; use a smaller value")
     return simulate.Population(items=pop.items, construct_of=pop.construct_of,
                                loadings=pop.loadings, latent_cor=R, thresholds=pop.thresholds,
                                notes=pop.notes + (f"outcome correlations x {effect_scale}",))
@@ -159,7 +159,8 @@ def power_analysis(model="h1_h5", *, n_grid=(100, 160, 250, 400, 600), reps: int
     from threadpoolctl import threadpool_limits
 
     from .engine import MLEngine
-    from .errors import InputTypeError, OptionError, SemclusterError, whole_number
+    from .errors import (InputTypeError, ModelSpecError, OptionError, SemclusterError,
+                         whole_number)
     from .fastfit import FastRefitter
     from .fit import sample_covariance
     from .spec import read_model
@@ -173,14 +174,14 @@ def power_analysis(model="h1_h5", *, n_grid=(100, 160, 250, 400, 600), reps: int
     if not grid:
         raise OptionError("n_grid is empty: give at least one sample size")
     if grid[0] <= len(spec.observed):
-        raise SemclusterError(f"every N must exceed the number of observed variables "
+        raise OptionError(f"every N must exceed the number of observed variables "
                               f"({len(spec.observed)})")
     draw = population if population is not None else _PopulationDraw(
         scaled_population(effect_scale))
     pt = spec.partable
     paths = pt[(pt.op == "~") & (pt["free"] > 0)]
     if paths.empty:
-        raise SemclusterError(f"model '{spec.name}' has no free regression paths")
+        raise ModelSpecError(f"model '{spec.name}' has no free regression paths")
     with threadpool_limits(1):
         big = draw(n_truth, np.random.default_rng(np.random.SeedSequence([seed, 0])))
         Xb = big[spec.observed]
