@@ -327,3 +327,23 @@ def test_submodule_import_keeps_functions():
     assert not isinstance(semcluster.bootstrap, types.ModuleType)
     with pytest.raises(AttributeError):
         semcluster.no_such_name  # noqa: B018
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line still maps every semcluster error to exit code 2
+# ---------------------------------------------------------------------------------------------
+def test_cli_exit_2_for_option_errors(capsys):
+    from semcluster.cli import main
+
+    assert main(["bootstrap", "cfa", "--n-boot", "5", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "n_boot must be at least 10" in err and "Traceback" not in err
+
+
+def test_cli_accepts_lavaan_missing_spelling(tmp_path, capsys):
+    from semcluster.cli import main
+
+    out = tmp_path / "res.json"
+    assert main(["fit", "cfa", "--missing", "ML", "--json", str(out)]) == 0
+    res = SEMResult.from_json(out)
+    assert res.spec.name == "cfa"
