@@ -397,8 +397,8 @@ def test_estimate_dispatch(hs_spec):
     Xl, repl = prepare_data(df, hs_spec.observed, missing="listwise")
     assert estimate(hs_spec, Xl, repl, estimator="mlr").estimator == "MLR"
     assert estimate(hs_spec, Xl, repl).estimator == "ML" and len(Xl) == repl.n_used
-    with pytest.raises(EstimationError, match="not available"):
-        estimate(hs_spec, Xl, repl, estimator="GLS")
+    with pytest.raises(ValueError, match="not available; use one of ML, MLR, WLSMV"):
+        estimate(hs_spec, Xl, repl, estimator="GLS")      # an OptionError
 
 
 def test_saturated_information_equals_numerical_hessian():

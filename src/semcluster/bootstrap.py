@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from .parallel import run_replicates
+from .protocol import ResultProtocol, clean, records
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,12 +122,14 @@ def _run_chunk(args):
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BootstrapResult:
+@dataclass(frozen=True, eq=False)
+class BootstrapResult(ResultProtocol):
     """Bootstrap distribution and intervals.
 
     ``table``: one row per quantity — ``lhs op rhs label what est se ci_lower ci_upper
-    bca_lower bca_upper pvalue`` (``what`` is ``est``, ``std_all`` or ``r2``).
+    bca_lower bca_upper pvalue`` (``what`` is ``est``, ``std_all`` or ``r2``).  The result
+    protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the table),
+    ``to_dict()``, ``to_json()``/``from_json()``, pickling and ``==``.
     """
 
     table: pd.DataFrame
@@ -146,10 +149,39 @@ class BootstrapResult:
         t = self.table
         return t[(t.op == "~") & (t.what == what)].reset_index(drop=True)
 
-    def summary(self) -> dict:
+    def counts(self) -> dict:
+        """Replicates asked for, failed, inadmissible and used, with the kind, seed and level."""
         return {"kind": self.kind, "n_boot": self.n_boot, "failed": self.n_failed,
                 "inadmissible": self.n_inadmissible, "used": self.n_used, "seed": self.seed,
                 "ci": self.ci, "bollen_stine_pvalue": self.bollen_stine_pvalue}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The interval table (a copy of :attr:`table`)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        """:meth:`counts` and the interval table as records (the draws are left out)."""
+        return {**clean(self.counts()), "chisq": clean(self.chisq),
+                "table": records(self.table)}
+
+    def summary(self) -> str:
+        """Replicate counts and the intervals of the paths, defined parameters and R²."""
+        c = self.counts()
+        lines = [f"{c['kind']} bootstrap: {c['n_boot']} replicates, {c['used']} used, "
+                 f"{c['failed']} failed (no convergence), {c['inadmissible']} inadmissible; "
+                 f"seed {c['seed']}; {100 * c['ci']:g} % intervals"]
+        if self.bollen_stine_pvalue is not None:
+            lines.append(f"Bollen-Stine p-value of the model test: "
+                         f"{self.bollen_stine_pvalue:.4f} (chi-square {self.chisq:.3f})")
+        t = self.table
+        show = t[t.op.isin(["~", ":=", "r2"])]
+        cols = ["lhs", "op", "rhs", "label", "what", "est", "se", "ci_lower", "ci_upper",
+                "bca_lower", "bca_upper", "pvalue"]
+        with pd.option_context("display.width", 200, "display.max_rows", 1000,
+                               "display.max_columns", 20,
+                               "display.float_format", lambda v: f"{v:.3f}"):
+            lines.append(show[cols].to_string(index=False))
+        return "\n".join(lines) + "\n"
 
 
 def _labels(rep: _Replicator):
@@ -267,14 +299,16 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         complete rows.
     """
     from .data import read_survey, require_complete
-    from .errors import SemclusterError
+    from .errors import OptionError, SemclusterError, whole_number
     from .fit import fit
     from .spec import read_model
 
     if kind not in ("nonparametric", "bollen-stine"):
-        raise SemclusterError(f"kind must be 'nonparametric' or 'bollen-stine', not '{kind}'")
-    if n_boot < 10:
-        raise SemclusterError("n_boot must be at least 10")
+        raise OptionError(f"kind must be 'nonparametric' or 'bollen-stine', not '{kind}'")
+    n_boot = whole_number(n_boot, "n_boot", minimum=10)
+    seed = whole_number(seed, "seed")
+    if not isinstance(ci, (int, float)) or isinstance(ci, bool) or not 0 < ci < 1:
+        raise OptionError(f"ci must be a level between 0 and 1 (such as 0.95), not {ci!r}")
     spec = result.spec if result is not None else read_model(model)
     Xdf, _ = read_survey(data, options, variables=spec.observed)
     require_complete(Xdf, None, "the bootstrap (resampling complete rows)")

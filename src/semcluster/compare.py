@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import study
+from .protocol import ResultProtocol
 from .regression import (composite_scores, ols_from_correlations, ols_from_data,
                          stepwise_from_correlations, vif)
 
@@ -33,9 +34,14 @@ METHODS = {
 }
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """The side-by-side table, R² per method, and a generated explanation."""
+@dataclass(frozen=True, eq=False)
+class Comparison(ResultProtocol):
+    """The side-by-side table, R² per method, and a generated explanation.
+
+    The result protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the
+    long form, :meth:`long`), ``to_dict()``, ``to_json()``/``from_json()``, pickling and
+    ``==``.
+    """
 
     table: pd.DataFrame        # index H1..H5; columns MultiIndex (method, beta/se/p/verdict)
     r2: pd.Series              # method -> R² of IN
@@ -57,6 +63,23 @@ class Comparison:
                              "beta": row[(m, "beta")], "se": row[(m, "se")],
                              "p": row[(m, "p")], "verdict": row[(m, "verdict")]})
         return pd.DataFrame(recs)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy long form (:meth:`long`)."""
+        return self.long()
+
+    def summary(self) -> str:
+        """β and verdict per hypothesis and method, R² per method, and the explanation."""
+        t = self.table
+        wide = pd.DataFrame({m: [f"{b:.3f} {'' if pd.isna(b) else v}" if not pd.isna(b) else
+                                 "-" for b, v in zip(t[(m, "beta")], t[(m, "verdict")])]
+                             for m in METHODS}, index=t.index)
+        wide.insert(0, "path", t[("path", "")])
+        lines = [f"Regression vs SEM (alpha {self.alpha}; data: {self.data_source})",
+                 wide.to_string(), "", "R² of IN: " + ", ".join(
+                     f"{m} {v:.3f}" for m, v in self.r2.items() if not pd.isna(v)), ""]
+        lines += [f"- {e}" for e in self.explanation]
+        return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
         recs = self.long().replace({np.nan: None}).to_dict(orient="records")

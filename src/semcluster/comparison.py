@@ -9,11 +9,14 @@ test does not check it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import SemclusterError
+from .errors import InputTypeError, OptionError
+from .protocol import ResultProtocol, clean, records
 
 COLUMNS = ["npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr", "aic", "bic"]
 
@@ -22,10 +25,10 @@ def chisq_difference(restricted, full) -> dict:
     """χ² difference test of a restricted model against a fuller one (both SEMResults)."""
     fr, ff = restricted.fit_measures, full.fit_measures
     if restricted.nobs != full.nobs:
-        raise SemclusterError("the two models were fitted to different numbers of rows")
+        raise OptionError("the two models were fitted to different numbers of rows")
     d0, d1 = fr["df"], ff["df"]
     if d0 <= d1:
-        raise SemclusterError("the restricted model must have more degrees of freedom")
+        raise OptionError("the restricted model must have more degrees of freedom")
     if "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
             np.isfinite(fr["chisq_scaled"]) and restricted.estimator == "MLR":
         c0 = fr["chisq"] / fr["chisq_scaled"]
@@ -41,8 +44,67 @@ def chisq_difference(restricted, full) -> dict:
             "df_diff": ddf, "pvalue": float(stats.chi2.sf(T, ddf)), "test": kind}
 
 
-def compare_models(models, data=None, *, estimator: str = "ML", nested=None, options=None):
-    """Fit several models to the same data; return (table, nested tests, results).
+@dataclass(frozen=True, eq=False)
+class ModelComparison(ResultProtocol):
+    """Competing models fitted to the same data.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per model (index ``model``): ``npar chisq df pvalue cfi tli rmsea srmr aic
+        bic converged admissible delta_cfi delta_aic delta_bic``.
+    tests : DataFrame
+        One row per nested pair: ``restricted full chisq_diff df_diff pvalue test``.
+    results : dict
+        Model name -> :class:`~semcluster.results.SEMResult`.
+
+    Unpacks as the tuple earlier versions returned: ``table, tests, results =
+    compare_models(...)``.  The result protocol (:mod:`semcluster.protocol`) gives
+    ``summary()``, ``to_frame()`` (the table), ``to_dict()``, ``to_json()``/``from_json()``,
+    pickling and ``==``.
+    """
+
+    table: pd.DataFrame
+    tests: pd.DataFrame
+    results: dict = field(default_factory=dict)
+    estimator: str = "ML"
+
+    def __iter__(self):
+        return iter((self.table, self.tests, self.results))
+
+    def best(self, by: str = "bic") -> str:
+        """Name of the model with the smallest ``by`` (``aic``/``bic``) or largest ``cfi``/
+        ``tli``."""
+        col = self.table[by]
+        return str(col.idxmax() if by in ("cfi", "tli") else col.idxmin())
+
+    def to_frame(self) -> pd.DataFrame:
+        """The comparison table (a copy of :attr:`table`, one row per model)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        return {"estimator": self.estimator, "table": records(self.table.reset_index()),
+                "tests": records(self.tests),
+                "results": {k: clean(r.to_dict()) for k, r in self.results.items()}}
+
+    def summary(self) -> str:
+        """The fit of every model and the χ² difference tests of the nested pairs."""
+        cols = [c for c in ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr",
+                            "aic", "bic", "delta_cfi", "delta_aic", "delta_bic")
+                if c in self.table]
+        lines = [f"Model comparison ({self.estimator})",
+                 self.table[cols].to_string(float_format=lambda v: f"{v:.3f}")]
+        if len(self.tests):
+            lines += ["", "Nested models:"]
+            for r in self.tests.itertuples():
+                lines.append(f"  {r.restricted} vs {r.full}: {r.test} {r.chisq_diff:.3f} on "
+                             f"{r.df_diff} df, p {r.pvalue:.4f}")
+        return "\n".join(lines) + "\n"
+
+
+def compare_models(models, data=None, *, estimator: str = "ML", nested=None,
+                   options=None) -> ModelComparison:
+    """Fit several models to the same data and compare them.
 
     Parameters
     ----------
@@ -51,11 +113,18 @@ def compare_models(models, data=None, *, estimator: str = "ML", nested=None, opt
         with the same observed variables where one has more df than the other and was
         declared in a known nesting (the study's: revised ⊂ h1_h5, second_order ⊂ h1_h5,
         one_factor ⊂ cfa/h1_h5 when present), else consecutive models by df.
+
+    Returns
+    -------
+    ModelComparison
+        ``table``, ``tests`` and ``results``; unpacks as ``table, tests, results``.
     """
     from .data import read_survey
     from .fit import fit
     from .spec import read_model
 
+    if isinstance(models, (str, bytes)) or not hasattr(models, "__iter__"):
+        raise InputTypeError(f"models must be a list of models, not {type(models).__name__}")
     observed: list = []
     for m in models:
         observed += [v for v in read_model(m).observed if v not in observed]
@@ -89,5 +158,7 @@ def compare_models(models, data=None, *, estimator: str = "ML", nested=None, opt
             nested = [(a, b) for a, b in zip(order[:-1], order[1:])
                       if set(results[a].spec.observed) == set(results[b].spec.observed)]
     tests = pd.DataFrame([chisq_difference(results[a], results[b]) for a, b in nested
-                          if results[a].fit_measures["df"] > results[b].fit_measures["df"]])
-    return table, tests, results
+                          if results[a].fit_measures["df"] > results[b].fit_measures["df"]],
+                         columns=["restricted", "full", "chisq_diff", "df_diff", "pvalue",
+                                  "test"])
+    return ModelComparison(table=table, tests=tests, results=results, estimator=estimator)

@@ -18,19 +18,56 @@ import io
 import re
 import warnings
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, SemclusterWarning
+from .errors import DataError, InputTypeError, OptionError, SemclusterWarning
 from .resources import data_path
 
 DEFAULT_DATA = "paper_synthetic.csv"
 
 #: Missing-data rules understood by :func:`prepare_data`.
 MISSING_RULES = ("listwise", "pairwise", "fiml", "auto")
+
+#: lavaan's spellings of ``missing =`` and the rule each means here.  ``ml.x`` (exogenous
+#: covariates modelled too) equals ``ml`` for every model FIML accepts: it refuses models with
+#: exogenous observed covariates.
+MISSING_ALIASES = {"ml": "fiml", "ml.x": "fiml", "direct": "fiml", "fiml": "fiml",
+                   "listwise": "listwise", "pairwise": "pairwise",
+                   "available.cases": "pairwise", "auto": "auto"}
+
+#: lavaan's rules semcluster does not implement, with what to use instead.
+_MISSING_NOT_IMPLEMENTED = ("two.stage", "robust.two.stage", "doubly.robust")
+
+
+def missing_rule(missing) -> str:
+    """The rule (``listwise``, ``pairwise``, ``fiml`` or ``auto``) meant by ``missing``.
+
+    Accepts lavaan's spellings, in any case: ``"ml"``, ``"ml.x"``, ``"direct"`` and ``"fiml"``
+    mean full-information ML; ``"available.cases"`` and ``"pairwise"`` pairwise; ``"listwise"``.
+
+    Raises
+    ------
+    OptionError
+        An unknown rule (the message lists the known ones).
+    InputTypeError
+        Not a string.
+    """
+    if not isinstance(missing, str):
+        raise InputTypeError(f"missing must be a string such as 'ml', 'listwise' or 'pairwise', "
+                             f"not {type(missing).__name__} {missing!r}")
+    key = missing.strip().lower()
+    if key in MISSING_ALIASES:
+        return MISSING_ALIASES[key]
+    if key in _MISSING_NOT_IMPLEMENTED:
+        raise OptionError(f"missing='{missing}' (lavaan's {key}) is not implemented; use "
+                          f"missing='ml' (FIML) or 'listwise'")
+    raise OptionError(f"missing='{missing}' is not known; use one of "
+                      f"{', '.join(MISSING_ALIASES)}")
 
 #: Keys of a data-description (``--map``) YAML file besides the column mapping itself.
 DESCRIPTION_KEYS = ("columns", "reverse", "scale", "missing_codes", "id", "ordered", "sheet")
@@ -235,6 +272,13 @@ def load_data(path: str | Path | pd.DataFrame | None = None, *,
     DataError
         No such file, unreadable file, unsupported type, or a mapping that does not fit the file.
     """
+    if not (path is None or isinstance(path, (str, pd.DataFrame)) or isinstance(path, PathLike)):
+        hint = (" (make it a DataFrame with the items as named columns: "
+                "pandas.DataFrame(data, columns=[...]))"
+                if isinstance(path, (np.ndarray, list, tuple, dict)) else "")
+        raise InputTypeError(f"data must be a pandas DataFrame or the path of a csv/xlsx/sav/dta "
+                             f"file, not {type(path).__module__}.{type(path).__qualname__}"
+                             f"{hint}".replace("builtins.", ""))
     desc = data_description(mapping)
     if isinstance(path, pd.DataFrame):
         df = path.copy()
@@ -993,16 +1037,16 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     """
     info = dict(df.attrs.get(_ATTR, {})) if isinstance(df, pd.DataFrame) else {}
     if not isinstance(df, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame or a file path; got {type(df).__name__}")
+        raise InputTypeError(f"data must be a pandas DataFrame or a file path; got "
+                             f"{type(df).__name__}")
     if source in (None, "<DataFrame>", "<data>") and info.get("source"):
         source = info["source"]     # a DataFrame read by load_data keeps its file name
     source = source or "<data>"
     desc = info.get("description", {}) or {}
     prepared = bool(info.get("prepared"))
-    if missing not in MISSING_RULES:
-        raise DataError(f"missing='{missing}' is not known; use one of {', '.join(MISSING_RULES)}")
+    missing = missing_rule(missing)
     if out_of_scale not in ("error", "missing"):
-        raise DataError(f"out_of_scale='{out_of_scale}' is not known; use 'error' or 'missing'")
+        raise OptionError(f"out_of_scale='{out_of_scale}' is not known; use 'error' or 'missing'")
     if prepared and missing == "auto" and info.get("missing"):
         missing = info["missing"]   # the rule chosen when the frame was prepared
     variables = [str(v) for v in variables]

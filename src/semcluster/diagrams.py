@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import SemclusterError, SemclusterWarning
+from .errors import OptionError, SemclusterError, SemclusterWarning
 
 GREY = "#9a9a9a"
 INK = "#1a1a1a"
@@ -117,7 +117,7 @@ def cjk_font() -> str | None:
 def _resolve_lang(lang: str) -> tuple[str, list]:
     """(language actually drawn, font families in fallback order)."""
     if lang not in ("en", "zh"):
-        raise SemclusterError(f"--lang must be 'en' or 'zh', not '{lang}'")
+        raise OptionError(f"--lang must be 'en' or 'zh', not '{lang}'")
     cjk = cjk_font()
     if lang == "en":
         return "en", [LATIN_FAMILY] + ([cjk] if cjk else [])

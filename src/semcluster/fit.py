@@ -7,19 +7,17 @@ the estimates and the sample moments, and flag problems in plain language.
 """
 from __future__ import annotations
 
-import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import DataReport, load_data, prepare_data
+from .data import DataReport, missing_rule
 from .engine import MLEngine
-from .errors import DataError, EstimationError, SemclusterError
+from .errors import DataError, InputTypeError, OptionError
 from .fitmeasures import fit_measures
 from .results import ESTIMATE_COLUMNS, SEMResult
-from .spec import ModelSpec, expression_names, read_model
+from .spec import ModelSpec, read_model
 from .standardized import RAM, Definitions, standardized
 
 Z975 = stats.norm.ppf(0.975)
@@ -58,10 +56,11 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         ML with expected-information SEs (lavaan's defaults); MLR (Huber–White SEs,
         Yuan–Bentler scaled χ²); WLSMV for ordinal items (see ``semcluster.estimators``).
         ``None``: ML, or WLSMV when items are declared ordered (as lavaan switches; the data
-        report says so).
-    missing : {"auto", "listwise", "fiml", "pairwise"}
+        report says so). Names are those of ``semcluster.estimators.ESTIMATORS``, any case.
+    missing : {"auto", "listwise", "fiml", "pairwise"} or a lavaan spelling
         ``auto``: FIML for ML/MLR when answers are missing, pairwise for WLSMV, listwise
-        (nothing dropped) otherwise.
+        (nothing dropped) otherwise.  lavaan's ``"ml"``, ``"ml.x"``, ``"direct"`` mean
+        ``"fiml"``, ``"available.cases"`` means ``"pairwise"``.
     ordered : list of str or "all", optional
         Ordinal items for WLSMV (default: all of the model's items).
     mapping, scale, reverse
@@ -76,6 +75,13 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     -------
     SEMResult
 
+    Raises
+    ------
+    ModelSyntaxError, ModelSpecError, DataError, OptionError
+        (all also ``ValueError``) for a model, data set or option that cannot be used;
+    InputTypeError
+        (also ``TypeError``) for an argument of the wrong type (a numpy array as data ...).
+
     Examples
     --------
     >>> res = fit("h1_h5")                                  # doctest: +SKIP
@@ -88,8 +94,10 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     spec = read_model(model)
     opts = options if options is not None else DataOptions()
     if not isinstance(opts, DataOptions):
-        raise SemclusterError(f"options must be a semcluster.data.DataOptions; got "
-                              f"{type(opts).__name__}")
+        raise InputTypeError(f"options must be a semcluster.data.DataOptions; got "
+                             f"{type(opts).__name__}")
+    if missing is not None:
+        missing = missing_rule(missing)
     changes = {k: v for k, v in (("map", mapping), ("scale", scale), ("reverse", reverse),
                                  ("ordered", ordered), ("missing", missing)) if v is not None}
     if changes:
@@ -98,10 +106,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         prior = data.attrs.get("semcluster", {})
         if prior.get("prepared") and prior.get("ordered"):
             opts = replace(opts, ordered=tuple(prior["ordered"]))
-    if estimator is not None and str(estimator).upper() not in ESTIMATORS:
-        raise SemclusterError(f"estimator '{estimator}' is not available; use one of "
-                              f"{', '.join(ESTIMATORS)}")
-    est = str(estimator).upper() if estimator is not None else None
+    est = estimator_name(estimator) if estimator is not None else None
     switched = None
     if opts.ordered:
         if est is None:
@@ -109,15 +114,15 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             switched = ("ordered items declared: estimator WLSMV (polychoric correlations, "
                         "robust chi-square), as lavaan switches; pass --estimator to choose")
         elif est != "WLSMV":
-            raise SemclusterError(f"ordered items are fitted by WLSMV; estimator {est} treats "
+            raise OptionError(f"ordered items are fitted by WLSMV; estimator {est} treats "
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
     est = est or "ML"
     if cov is not None:
         if data is not None:
-            raise SemclusterError("give either data or cov (with nobs), not both")
+            raise OptionError("give either data or cov (with nobs), not both")
         if not ESTIMATORS[est].summary_statistics:
-            raise SemclusterError(f"estimator {est} needs raw data, not a covariance matrix")
+            raise OptionError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
         return _fit_moments(spec, S, n, data=None, report=report, estimator=est)
     if est == "WLSMV" and opts.missing == "auto":
@@ -138,6 +143,27 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     from .estimators import estimate
 
     return estimate(spec, X, report, estimator=est, ordered=ordered_items)
+
+
+def estimator_name(estimator) -> str:
+    """The estimator's canonical name (``"ML"``, ``"MLR"``, ``"WLSMV"``), or a clear error.
+
+    Raises
+    ------
+    OptionError
+        An estimator semcluster does not have (lavaan's GLS, WLS, ULS ...); the message lists
+        the available ones.
+    InputTypeError
+        Not a string (``None`` ...).
+    """
+    if not isinstance(estimator, str):
+        raise InputTypeError(f"estimator must be one of {', '.join(ESTIMATORS)} (a string), "
+                             f"not {type(estimator).__name__} {estimator!r}")
+    est = estimator.strip().upper()
+    if est not in ESTIMATORS:
+        raise OptionError(f"estimator '{estimator}' is not available; use one of "
+                          f"{', '.join(ESTIMATORS)}")
+    return est
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .errors import SemclusterError
+from .errors import DataError, ModelSpecError, OptionError, SemclusterError
+from .protocol import ResultProtocol, clean, records
 
 LEVELS = ("configural", "metric", "scalar", "strict")
 
@@ -51,9 +52,9 @@ class MultiGroupModel:
         from .standardized import RAM
 
         if level not in LEVELS:
-            raise SemclusterError(f"level must be one of {', '.join(LEVELS)}")
+            raise OptionError(f"level must be one of {', '.join(LEVELS)}")
         if spec.fixed_x:
-            raise SemclusterError("multi-group models with exogenous observed covariates are "
+            raise ModelSpecError("multi-group models with exogenous observed covariates are "
                                   "not supported")
         self.spec = spec
         self.level = level
@@ -227,14 +228,46 @@ class MultiGroupModel:
         return x
 
 
-@dataclass(frozen=True)
-class InvarianceResult:
+@dataclass(frozen=True, eq=False)
+class InvarianceResult(ResultProtocol):
+    """The invariance sequence (configural, metric, scalar, ...) fitted across groups.
+
+    The result protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the
+    fit table, one row per level), ``to_dict()``, ``to_json()``/``from_json()``, pickling and
+    ``==``.
+    """
+
     table: pd.DataFrame            # one row per level: npar chisq df pvalue cfi tli rmsea ...
     comparisons: pd.DataFrame      # each level vs the previous one: LRT, ΔCFI, ΔRMSEA, verdict
     groups: tuple
     nobs: dict
     estimates: dict = field(default_factory=dict)    # level -> DataFrame est, se (expected
                                                      # information) per parameter
+
+    def to_frame(self) -> pd.DataFrame:
+        """Fit of every level (a copy of :attr:`table`, indexed by level)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        return {"groups": list(self.groups), "nobs": clean(self.nobs),
+                "table": records(self.table.reset_index()),
+                "comparisons": records(self.comparisons),
+                "estimates": {k: records(v.reset_index(names="parameter"))
+                              for k, v in self.estimates.items()}}
+
+    def summary(self) -> str:
+        """Fit per level and the verdict of each step."""
+        groups = ", ".join(f"{g} (N={self.nobs.get(g)})" for g in self.groups)
+        cols = [c for c in ("npar", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "aic",
+                            "bic") if c in self.table]
+        lines = [f"Measurement invariance across {groups}",
+                 self.table[cols].to_string(float_format=lambda v: f"{v:.3f}"), ""]
+        for r in self.comparisons.itertuples():
+            lines.append(f"{r.comparison}: chi-square difference {r.chisq_diff:.3f} on "
+                         f"{r.df_diff} df, p {r.pvalue:.4f} ({r.lrt_verdict}); "
+                         f"delta CFI {r.delta_cfi:+.4f}, delta RMSEA {r.delta_rmsea:+.4f}: "
+                         f"{r.fit_index_verdict}")
+        return "\n".join(lines) + "\n"
 
 
 def _group_moments(df, obs, group_col):
@@ -308,10 +341,10 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
     df = df.dropna(subset=[group])
     data_g, labels = _group_moments(df, spec.observed, group)
     if len(labels) < 2:
-        raise SemclusterError(f"'{group}' has fewer than two groups")
+        raise DataError(f"'{group}' has fewer than two groups")
     for (S, _, n), lab in zip(data_g, labels):
         if n <= len(spec.observed):
-            raise SemclusterError(f"group '{lab}' has {n} rows for {len(spec.observed)} "
+            raise DataError(f"group '{lab}' has {n} rows for {len(spec.observed)} "
                                   f"variables: too few for a multi-group model")
     pt = spec.partable
     shared = sorted(set(pt.loc[(pt["free"] > 0) & (pt.label != ""), "label"]))

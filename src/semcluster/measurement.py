@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .protocol import ResultProtocol, clean, records
+
 THRESHOLDS = {
     "alpha": (0.70, "Nunnally (1978): alpha >= .70"),
     "cr": (0.70, "Hair, Black, Babin & Anderson (2010): CR >= .70"),
@@ -282,8 +284,15 @@ def efa(data: pd.DataFrame, items: list[str], n_factors: int, *, rotation: str =
 # ---------------------------------------------------------------------------------------------
 # everything, with flags
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MeasurementReport:
+@dataclass(frozen=True, eq=False)
+class MeasurementReport(ResultProtocol):
+    """Reliability, convergent and discriminant validity, and factorability, with flags.
+
+    ``flags`` has one row per check (``figure value threshold passes source``).  The result
+    protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the reliability
+    table), ``to_dict()``, ``to_json()``/``from_json()``, pickling and ``==``.
+    """
+
     reliability: pd.DataFrame          # per construct: alpha (+CI), std_alpha, omega, cr, ave
     items: pd.DataFrame
     fornell_larcker: pd.DataFrame
@@ -306,6 +315,33 @@ class MeasurementReport:
                 "kmo_items": self.kmo_items, "parallel_analysis": self.parallel["table"],
                 "efa_loadings": self.efa["loadings"].reset_index(names="item"),
                 "flags": self.flags}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Reliability and validity per construct (alpha, omega, CR, AVE), a copy."""
+        return self.reliability.copy()
+
+    def to_dict(self) -> dict:
+        return {**{name: records(t) for name, t in self.tables().items()},
+                "sphericity": clean(self.sphericity),
+                "parallel": clean({k: v for k, v in self.parallel.items() if k != "table"}),
+                "efa": clean({k: v for k, v in self.efa.items() if k != "loadings"}),
+                "thresholds": clean(self.thresholds)}
+
+    def summary(self) -> str:
+        """Reliability per construct, HTMT, and every threshold check with its verdict."""
+        fmt = {"float_format": lambda v: f"{v:.3f}"}
+        rel = self.reliability
+        cols = [c for c in ("alpha", "std_alpha", "omega", "cr", "ave_std") if c in rel]
+        failed = self.flags[~self.flags.passes]
+        lines = ["Reliability and convergent validity:", rel[cols].to_string(**fmt), "",
+                 "HTMT:", self.htmt.to_string(**fmt), "",
+                 f"KMO {self.sphericity.get('kmo', float('nan')):.3f}; parallel analysis "
+                 f"suggests {self.parallel.get('n_factors')} factor(s)", "",
+                 f"Checks: {int(self.flags.passes.sum())} of {len(self.flags)} pass"]
+        for r in failed.itertuples():
+            lines.append(f"  fails: {r.figure} = {r.value:.3f} (threshold {r.threshold}; "
+                         f"{r.source})")
+        return "\n".join(lines) + "\n"
 
 
 def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None,

@@ -153,9 +153,9 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
         out[r, c] = z
         out[c, r] = z
     else:
-        from .errors import SemclusterError
+        from .errors import OptionError
 
-        raise SemclusterError("type must be 'raw', 'normalized' or 'standardized'")
+        raise OptionError("type must be 'raw', 'normalized' or 'standardized'")
     return pd.DataFrame(out, index=obs, columns=obs)
 
 

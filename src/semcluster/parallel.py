@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import SemclusterError
+from .errors import OptionError, SemclusterError
 
 
 def _chunks(seq, size):
@@ -57,7 +57,7 @@ def run_replicates(fn, common: tuple, seeds: list, *, n_jobs: int = 1, backend: 
                     if bar:
                         bar.update(len(tasks[i][-1]))
         else:
-            raise SemclusterError(f"backend must be 'joblib' or 'dask', not '{backend}'")
+            raise OptionError(f"backend must be 'joblib' or 'dask', not '{backend}'")
     finally:
         if bar:
             bar.close()
@@ -72,7 +72,7 @@ def _run_dask(fn, tasks, scheduler, bar):
                               "pip install 'semcluster[distributed]'") from None
     own = False
     if scheduler is None:
-        raise SemclusterError("backend='dask' needs a scheduler address (or a Client)")
+        raise OptionError("backend='dask' needs a scheduler address (or a Client)")
     if isinstance(scheduler, Client):
         client = scheduler
     else:

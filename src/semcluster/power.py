@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from .parallel import run_replicates
+from .protocol import ResultProtocol, clean, records
 
 
 def scaled_population(effect_scale: float = 1.0):
@@ -44,10 +45,10 @@ def scaled_population(effect_scale: float = 1.0):
         if c != out:
             R.loc[out, c] = R.loc[c, out] = R.loc[c, out] * effect_scale
     if np.linalg.eigvalsh(R.to_numpy()).min() <= 0:
-        from .errors import SemclusterError
+        from .errors import OptionError
 
-        raise SemclusterError(f"effect_scale {effect_scale} makes the latent correlation "
-                              f"matrix not positive definite; use a smaller value")
+        raise OptionError(f"effect_scale {effect_scale} makes the latent correlation "
+                          f"matrix not positive definite; use a smaller value")
     return simulate.Population(items=pop.items, construct_of=pop.construct_of,
                                loadings=pop.loadings, latent_cor=R, thresholds=pop.thresholds,
                                notes=pop.notes + (f"outcome correlations x {effect_scale}",))
@@ -134,8 +135,17 @@ def population_from_data(model, data, options=None):
     return _NormalDraw(X[spec.observed].mean().to_numpy(), cov.to_numpy(), spec.observed)
 
 
-@dataclass(frozen=True)
-class PowerResult:
+@dataclass(frozen=True, eq=False)
+class PowerResult(ResultProtocol):
+    """Monte Carlo power of the regression paths over a grid of sample sizes.
+
+    ``table`` has one row per (N, path): ``n path label true power power_mcse converged
+    mean_est bias relative_bias coverage reps``; ``smallest_n`` the smallest N of the grid
+    reaching ``target`` power per path (``None`` if none does).  The result protocol
+    (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the table),
+    ``to_dict()``, ``to_json()``/``from_json()``, pickling and ``==``.
+    """
+
     table: pd.DataFrame        # one row per (n, path): power, convergence, bias, coverage ...
     true_values: pd.Series
     smallest_n: pd.Series      # per path: smallest N of the grid with power >= target
@@ -144,6 +154,26 @@ class PowerResult:
     reps: int
     seed: int
     info: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The power table (a copy of :attr:`table`)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "alpha": self.alpha, "reps": self.reps,
+                "seed": self.seed, "true_values": clean(self.true_values),
+                "smallest_n": clean(self.smallest_n), "table": records(self.table),
+                "info": clean(self.info)}
+
+    def summary(self) -> str:
+        """Power of every path at every N, and the smallest N reaching the target."""
+        wide = self.table.pivot(index="n", columns="path", values="power")
+        lines = [f"Monte Carlo power ({self.reps} replications per N, alpha {self.alpha}, "
+                 f"seed {self.seed})", wide.to_string(float_format=lambda v: f"{v:.3f}"), "",
+                 f"smallest N with power >= {self.target}:"]
+        for path, n in self.smallest_n.items():
+            lines.append(f"  {path:<12} {n if n is not None else 'not reached in the grid'}")
+        return "\n".join(lines) + "\n"
 
 
 def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 250, 400, 600), reps: int = 500,
@@ -166,17 +196,22 @@ def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 
     from threadpoolctl import threadpool_limits
 
     from .engine import MLEngine
-    from .errors import SemclusterError
+    from .errors import (InputTypeError, ModelSpecError, OptionError, SemclusterError,
+                         whole_number)
     from .fastfit import FastRefitter
     from .fit import sample_covariance
     from .spec import read_model
 
     spec = read_model(model)
-    if reps < 10:
-        raise SemclusterError("reps must be at least 10")
-    grid = sorted(int(n) for n in n_grid)
+    reps = whole_number(reps, "reps", minimum=10)
+    seed = whole_number(seed, "seed")
+    if isinstance(n_grid, (str, bytes)) or not hasattr(n_grid, "__iter__"):
+        raise InputTypeError(f"n_grid must be a list of sample sizes, not {n_grid!r}")
+    grid = sorted(whole_number(n, "every N of n_grid", minimum=1) for n in n_grid)
+    if not grid:
+        raise OptionError("n_grid is empty: give at least one sample size")
     if grid[0] <= len(spec.observed):
-        raise SemclusterError(f"every N must exceed the number of observed variables "
+        raise OptionError(f"every N must exceed the number of observed variables "
                               f"({len(spec.observed)})")
     if population is None and data is not None:
         if effect_scale != 1.0:
@@ -188,7 +223,7 @@ def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 
     pt = spec.partable
     paths = pt[(pt.op == "~") & (pt["free"] > 0)]
     if paths.empty:
-        raise SemclusterError(f"model '{spec.name}' has no free regression paths")
+        raise ModelSpecError(f"model '{spec.name}' has no free regression paths")
     with threadpool_limits(1):
         big = draw(n_truth, np.random.default_rng(np.random.SeedSequence([seed, 0])))
         Xb = big[spec.observed]

@@ -22,10 +22,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .protocol import ResultProtocol, clean, records
 
-@dataclass(frozen=True)
-class RegressionResult:
-    """A standardized regression: coefficient table and model statistics."""
+
+@dataclass(frozen=True, eq=False)
+class RegressionResult(ResultProtocol):
+    """A standardized regression: coefficient table and model statistics.
+
+    The result protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the
+    coefficients), ``to_dict()``, ``to_json()``/``from_json()``, pickling and ``==``.
+    """
 
     outcome: str
     coefficients: pd.DataFrame      # index predictor: beta se t pvalue
@@ -38,9 +44,32 @@ class RegressionResult:
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)  # beta_in t pvalue partial_r
     steps: tuple = ()
 
-    def summary(self) -> pd.Series:
+    def statistics(self) -> pd.Series:
+        """R², adjusted R², F and its p, N and the number of predictors."""
         return pd.Series({"r2": self.r2, "adj_r2": self.adj_r2, "F": self.F,
                           "F_pvalue": self.F_pvalue, "n": self.n, "k": self.k})
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (``beta se t pvalue`` per predictor), a copy."""
+        return self.coefficients.copy()
+
+    def to_dict(self) -> dict:
+        return {"outcome": self.outcome, **clean(self.statistics().to_dict()),
+                "coefficients": records(self.coefficients.reset_index()),
+                "excluded": records(self.excluded.reset_index()) if len(self.excluded) else [],
+                "steps": clean(self.steps)}
+
+    def summary(self) -> str:
+        """Model statistics, coefficients and the predictors left out (stepwise)."""
+        fmt = {"float_format": lambda v: f"{v:.3f}"}
+        lines = [f"Standardized regression of {self.outcome} (N = {self.n}, k = {self.k}): "
+                 f"R² {self.r2:.3f}, adjusted {self.adj_r2:.3f}, F {self.F:.3f} "
+                 f"(p {self.F_pvalue:.4g})", self.coefficients.to_string(**fmt)]
+        if len(self.excluded):
+            lines += ["Excluded (Beta In):", self.excluded.to_string(**fmt)]
+        for what, var, p in self.steps:
+            lines.append(f"  step: {what} {var} (p {p:.4f})")
+        return "\n".join(lines) + "\n"
 
 
 def _as_corr(R: pd.DataFrame) -> pd.DataFrame:

@@ -261,7 +261,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                         f"inadmissible (kept). Percentile and BCa 95 % intervals.")
     s.tables.append(("bootstrap_paths", "Bootstrap intervals of the structural paths", bt))
     results["seeds"]["bootstrap"] = seed
-    results["bootstrap"] = b.summary()
+    results["bootstrap"] = b.counts()
     sections.append(s)
     step("bootstrap")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .errors import SemclusterError
+from .errors import ModelSpecError, SemclusterError
 
 MODEL_SUFFIX = ".lav"
 
@@ -27,7 +27,7 @@ def model_path(name_or_path: str | Path) -> Path:
     candidate = resources.files("semcluster.models") / (name + MODEL_SUFFIX)
     if candidate.is_file():
         return Path(str(candidate))
-    raise SemclusterError(
+    raise ModelSpecError(
         f"model '{name_or_path}' is neither a file nor a bundled model; "
         f"bundled models: {', '.join(bundled_models())}")
 

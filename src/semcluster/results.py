@@ -1,14 +1,14 @@
 """The result of a fit: an immutable object of tidy tables, and its one text printer."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
+from .errors import InputTypeError
+from .protocol import ReadOnlyDict, ResultProtocol
 from .spec import ModelSpec
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
@@ -29,8 +29,8 @@ def _clean(v):
     return v
 
 
-@dataclass(frozen=True)
-class SEMResult:
+@dataclass(frozen=True, eq=False)
+class SEMResult(ResultProtocol):
     """A fitted model.
 
     Attributes
@@ -48,6 +48,14 @@ class SEMResult:
     converged, admissible : bool
     warnings : tuple of str
         Plain-language problems (non-convergence, negative variances, ...).
+    info : dict (read-only)
+        Estimator details: ``x`` (free parameter vector), ``optimizer``, ``test``, ``se``...
+
+    Notes
+    -----
+    The result protocol (:mod:`semcluster.protocol`): ``summary()`` (text), ``to_frame()``
+    (the estimates), ``to_dict()``/``to_json()``, ``SEMResult.from_json(text)``; results can be
+    pickled, deep-copied and compared with ``==``.
     """
 
     spec: ModelSpec
@@ -67,7 +75,7 @@ class SEMResult:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+        object.__setattr__(self, "info", ReadOnlyDict(self.info))
 
     # -- views --------------------------------------------------------------------------------
     def paths(self) -> pd.DataFrame:
@@ -83,14 +91,81 @@ class SEMResult:
         e = self.estimates
         return e[e.op == ":="].reset_index(drop=True)
 
-    def parameter(self, lhs: str, op: str, rhs: str) -> pd.Series:
+    def parameter(self, lhs: str, op: str | None = None, rhs: str | None = None) -> pd.Series:
+        """One parameter's row of :attr:`estimates`, by label or by ``lhs op rhs``.
+
+        Parameters
+        ----------
+        lhs : str
+            With ``op`` and ``rhs``: the left-hand side of the parameter (``"IN"`` in
+            ``IN ~ CA``). Alone: the parameter's label in the model (``"h1"`` for
+            ``IN ~ h1*CA``) or a defined parameter's name (``ind := a*b``).
+        op : {"=~", "~", "~~", ":="}, optional
+            The operator. A covariance ``a ~~ b`` is also found as ``b ~~ a``.
+        rhs : str, optional
+            The right-hand side.
+
+        Returns
+        -------
+        Series
+            ``lhs op rhs label est se z pvalue ci_lower ci_upper std_lv std_all se_std_all``.
+            Of a label shared by several parameters (an equality constraint), the first.
+
+        Raises
+        ------
+        KeyError
+            No such parameter (the message lists the labels there are).
+
+        Examples
+        --------
+        >>> res = semcluster.fit("h1_h5")               # doctest: +SKIP
+        >>> res.parameter("h1")["std_all"]              # doctest: +SKIP
+        >>> res.parameter("IN", "~", "CA")["pvalue"]     # doctest: +SKIP
+        """
         e = self.estimates
+        if op is None and rhs is None:
+            if not isinstance(lhs, str):
+                raise InputTypeError(f"parameter() needs a label or (lhs, op, rhs), not "
+                                     f"{type(lhs).__name__}")
+            hit = e[(e.label == lhs) | ((e.op == ":=") & (e.lhs == lhs))]
+            if hit.empty:
+                labels = sorted({str(v) for v in e.label if isinstance(v, str) and v})
+                raise KeyError(f"no parameter labelled '{lhs}'; labels: "
+                               f"{', '.join(labels) or 'none'} (or give lhs, op, rhs)")
+            return hit.iloc[0]
+        if op is None or rhs is None:
+            raise InputTypeError("parameter() needs a label alone, or all of lhs, op and rhs")
         hit = e[(e.lhs == lhs) & (e.op == op) & (e.rhs == rhs)]
         if op == "~~" and hit.empty:
             hit = e[(e.lhs == rhs) & (e.op == op) & (e.rhs == lhs)]
         if hit.empty:
             raise KeyError(f"no parameter {lhs} {op} {rhs}")
         return hit.iloc[0]
+
+    def modindices(self, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
+        """Modification indices of this fit (lavaan's ``modindices()``).
+
+        Same as :func:`semcluster.modification_indices` ``(self, sort=sort, minimum=minimum)``:
+        a DataFrame ``lhs op rhs mi epc sepc_all``, largest MI first when ``sort``, rows with
+        MI below ``minimum`` left out.
+        """
+        from .modindices import modification_indices
+
+        return modification_indices(self, sort=sort, minimum=minimum)
+
+    def residuals(self, type: str = "standardized") -> pd.DataFrame:
+        """Residual covariance matrix (lavaan's ``residuals()`` / ``lavResiduals()``).
+
+        Same as :func:`semcluster.residuals` ``(self, type)``; ``type`` is ``"raw"``,
+        ``"normalized"`` or ``"standardized"``.
+        """
+        from .modindices import residuals
+
+        return residuals(self, type)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter estimates (a copy of :attr:`estimates`)."""
+        return self.estimates.copy()
 
     # -- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -108,9 +183,6 @@ class SEMResult:
             "estimates": est,
             "r2": {k: _clean(v) for k, v in self.r2.items()},
         }
-
-    def to_json(self, **kw) -> str:
-        return json.dumps(self.to_dict(), indent=kw.pop("indent", 2), ensure_ascii=False, **kw)
 
     def summary(self, standardized: bool = True) -> str:
         """A lavaan-like text summary."""

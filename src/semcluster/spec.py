@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ModelSpecError, ModelSyntaxError
+from .errors import InputTypeError, ModelSpecError, ModelSyntaxError
 
 # Operators, longest first so that "=~" is not read as "=" or "~".
 OPERATORS = ("=~", "~~", "~*~", "<~", ":=", "==", "~", "<", ">", "|")
@@ -420,6 +420,11 @@ def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> M
     """
     if isinstance(model, ModelSpec):
         return model
+    if not isinstance(model, (str, Path)):
+        raise InputTypeError(f"model must be a bundled model name, the path of a .lav file, "
+                             f"lavaan model text or a ModelSpec, not {type(model).__name__}"
+                             + (" (write the model as lavaan text)" if isinstance(
+                                 model, (dict, list, tuple)) else ""))
     if isinstance(model, str) and not model.strip():
         raise ModelSyntaxError("the model is empty: no statements found", "<string>", 1, 1)
     from .resources import model_path

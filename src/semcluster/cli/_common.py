@@ -23,10 +23,12 @@ def add_data_options(p, required: bool = False):
                                                        "the first)")
     g.add_argument("--id", metavar="COLUMN", help="respondent-id column (checked for "
                                                    "duplicates, never fitted)")
-    g.add_argument("--missing", choices=("auto", "listwise", "fiml", "pairwise"),
-                   default="auto",
+    g.add_argument("--missing", choices=("auto", "listwise", "fiml", "pairwise", "ml", "ml.x",
+                                         "direct", "available.cases"),
+                   default="auto", type=str.lower,
                    help="missing-data rule, the same for every command: auto (default) = FIML "
-                        "when any answer is missing (pairwise for WLSMV), else listwise")
+                        "when any answer is missing (pairwise for WLSMV), else listwise; "
+                        "lavaan's ml, ml.x, direct mean fiml, available.cases means pairwise")
     g.add_argument("--missing-codes", metavar="CODE[,CODE]", action="append",
                    help="values meaning 'no answer', e.g. --missing-codes -99 (repeat the flag, "
                         "or --missing-codes=-99,99)")
@@ -69,7 +71,10 @@ def data_options_from_args(args):
     elif ordered:
         ordered = "all"
     sheet = getattr(args, "sheet", None)
-    return DataOptions(map=getattr(args, "map", None), missing=getattr(args, "missing", "auto"),
+    from ..data import missing_rule
+
+    return DataOptions(map=getattr(args, "map", None),
+                       missing=missing_rule(getattr(args, "missing", "auto")),
                        missing_codes=tuple(codes), scale=getattr(args, "scale", None),
                        reverse=getattr(args, "reverse", None) or (), ordered=ordered or None,
                        id=getattr(args, "id", None), sheet=sheet,

@@ -40,7 +40,7 @@ def run(args) -> int:
                   n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
                   scheduler=args.scheduler, exclude_inadmissible=args.exclude_inadmissible,
                   bca=not args.no_bca, progress=sys.stderr.isatty())
-    s = b.summary()
+    s = b.counts()
     print(f"{s['kind']} bootstrap of '{args.model}': {s['n_boot']} replicates, {s['used']} used, "
           f"{s['failed']} failed (no convergence), {s['inadmissible']} inadmissible "
           f"({'excluded' if args.exclude_inadmissible else 'kept'}); seed {s['seed']}")

@@ -26,7 +26,8 @@ def run(args) -> int:
     csv_out = outputs.file(args.csv) if args.csv else None
 
     X, _ = read_data(args, observed_of(*args.models))
-    table, tests, _ = compare_models(args.models, X, estimator=args.estimator)
+    comparison = compare_models(args.models, X, estimator=args.estimator)
+    table, tests = comparison.table, comparison.tests
     print(tables.to_text(table, label="model"))
     if len(tests):
         print("\nNested model tests:")

@@ -97,13 +97,12 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
     EstimationError
         For a combination that is not implemented (it names the alternatives).
     """
+    from ..data import missing_rule
     from ..errors import EstimationError
+    from ..fit import estimator_name
 
-    est = str(estimator).upper()
-    if est not in ESTIMATORS:
-        raise EstimationError(f"estimator '{estimator}' is not available; use one of "
-                              f"{', '.join(ESTIMATORS)}")
-    rule = missing or getattr(report, "missing", None) or "listwise"
+    est = estimator_name(estimator)
+    rule = missing_rule(missing or getattr(report, "missing", None) or "listwise")
     if rule == "auto":
         rule = "fiml" if X.isna().to_numpy().any() else "listwise"
     if rule not in ESTIMATORS[est].missing:
