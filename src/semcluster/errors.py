@@ -50,6 +50,17 @@ class EstimationError(SemclusterError):
     """Fitting failed in a way that leaves no usable result."""
 
 
+class OptionError(SemclusterError, ValueError):
+    """An option (command-line argument or keyword of a library function) outside its allowed
+    range: ``alpha=2``, ``n_boot=-5``.  Also a :class:`ValueError`, so code that catches the
+    built-in error for a bad value keeps working."""
+
+
+class InputTypeError(SemclusterError, TypeError):
+    """An option of the wrong kind: ``n_boot=10.5``, ``alpha="0.05"``.  Also a
+    :class:`TypeError`."""
+
+
 class SemclusterWarning(UserWarning):
     """A problem that does not stop the analysis but that the user must know about."""
 

@@ -370,7 +370,8 @@ class ModelSpec:
         pt = self.partable[self.partable.op.isin(["=~", "~", "~~"])]
         lat = set(self.latent)
         names: dict = {}
-        for lhs, op, rhs in zip(pt.lhs.tolist(), pt.op.tolist(), pt.rhs.tolist()):
+        for lhs, op, rhs in zip(pt.lhs.tolist(), pt.op.tolist(),
+                                pt.rhs.tolist()):
             for v in ((rhs,) if op == "=~" else (lhs, rhs)):
                 if v not in lat:
                     names.setdefault(v, None)
