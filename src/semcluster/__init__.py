@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "SemclusterError": "errors", "ModelSyntaxError": "errors", "ModelSpecError": "errors",
     "DataError": "errors", "EstimationError": "errors", "SemclusterWarning": "errors",
-    "OutputPathError": "errors",
+    "OutputPathError": "errors", "OptionError": "errors", "InputTypeError": "errors",
     "bundled_models": "resources", "model_path": "resources",
     "ModelSpec": "spec", "read_model": "spec", "parse_model": "spec",
     "SEMResult": "results",

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .errors import InputTypeError, OptionError
+from .errors import InputTypeError, OptionError  # noqa: F401 - re-exported for callers
 
 MAX_N = 1_000_000
 MAX_N_BOOT = 100_000

@@ -206,10 +206,15 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     from .fit import fit
     from .spec import read_model
 
+    from . import arguments as check
+
     if kind not in ("nonparametric", "bollen-stine"):
-        raise SemclusterError(f"kind must be 'nonparametric' or 'bollen-stine', not '{kind}'")
-    if n_boot < 10:
-        raise SemclusterError("n_boot must be at least 10")
+        raise check.OptionError(f"kind must be 'nonparametric' or 'bollen-stine', not "
+                                f"{kind!r}")
+    n_boot = check.n_boot("n_boot", n_boot)
+    seed = check.seed("seed", seed)
+    ci = check.probability("ci", ci)
+    n_jobs = check.jobs("n_jobs", n_jobs)
     spec = result.spec if result is not None else read_model(model)
     df = load_data(data)
     Xdf, _ = prepare_data(df, spec.observed, source="bootstrap data")

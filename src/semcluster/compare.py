@@ -79,10 +79,12 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None) -> Compa
     sem_result : SEMResult, optional
         An ``h1_h5`` fit of ``data`` already made (avoids refitting).
     """
+    from . import arguments
     from .data import load_data
     from .fit import fit
     from .summary_stats import published_single_indicator_fit
 
+    alpha = arguments.probability("alpha", alpha)
     source = "bundled synthetic sample (paper_synthetic.csv)" if data is None else str(
         data if not isinstance(data, pd.DataFrame) else "<DataFrame>")
     df = load_data(data)
