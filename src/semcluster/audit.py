@@ -117,8 +117,9 @@ def check_published(pub, source: str = "published figures") -> dict:
 
     Returns ``pub`` unchanged; raises :class:`~semcluster.errors.DataError` naming the key
     (``'n'``, ``'regression.beta'`` ...) for a missing key, a value of the wrong kind, a value
-    out of range (N < 3, a correlation outside [-1, 1], α > 1 ...) or a name that is not one of
-    ``variables``.
+    out of range (N < 3, no item, a reversed scale ...) or a name that is not one of
+    ``variables``.  Figures that are merely impossible (α > 1, |r| > 1) are left for the audit
+    to report as inconsistent.
     """
     def bad(key, what):
         raise DataError(f"{source}: '{key}' {what}")
@@ -156,9 +157,9 @@ def check_published(pub, source: str = "published figures") -> dict:
             bad("correlations", f"row {i + 1} ({names[i]}) has {len(row)} values; a lower "
                                 f"triangle has {i} (or give the full {k} x {k} matrix)")
         for j, v in enumerate(row):
-            if not _is_number(v) or not -1 <= float(v) <= 1:
+            if not _is_number(v):       # |r| > 1 is left to the positive-definiteness check
                 bad("correlations", f"row {i + 1} ({names[i]}), value {j + 1}: {v!r} is not a "
-                                    f"correlation between -1 and 1")
+                                    f"number")
     scale = pub.get("scale")
     if scale is not None and (not isinstance(scale, list) or len(scale) != 2
                               or not all(_is_number(x) for x in scale)
@@ -178,10 +179,11 @@ def check_published(pub, source: str = "published figures") -> dict:
                 bad(key, f"of '{v}' must be {what}, not {x!r}")
 
     by_variable("means", _is_number, "a number")
-    by_variable("sds", lambda x: _is_number(x) and x >= 0, "a number >= 0")
+    by_variable("sds", _is_number, "a number")
     by_variable("n_items", lambda x: _is_number(x) and float(x) == int(x) and 1 <= x <= 1000,
                 "a whole number of items (at least 1)")
-    by_variable("alpha", lambda x: _is_number(x) and -1 < x <= 1, "a number up to 1")
+    # a printed alpha above 1 or a negative SD is a finding of the audit, not a bad file
+    by_variable("alpha", _is_number, "a number")
 
     reg = pub.get("regression")
     if reg is None:
