@@ -58,15 +58,15 @@ def _plain(o):
 # command line -> the inputs it reads; OUT marks where the output goes
 CASES = {
     "fit --json": ["fit", "M.lav", "--data", "mydata.csv", "--map", "map.yaml", "--json", "OUT"],
-    "bootstrap --csv": ["bootstrap", "M.lav", "--data", "mydata.csv", "--n-boot", "3",
+    "bootstrap --csv": ["bootstrap", "M.lav", "--data", "mydata.csv", "--n-boot", "10",
                         "--no-bca", "--jobs", "1", "--csv", "OUT"],
-    "bootstrap --json": ["bootstrap", "M.lav", "--data", "mydata.csv", "--n-boot", "3",
+    "bootstrap --json": ["bootstrap", "M.lav", "--data", "mydata.csv", "--n-boot", "10",
                          "--no-bca", "--jobs", "1", "--json", "OUT"],
     "modindices --json": ["modindices", "M.lav", "--data", "mydata.csv", "--json", "OUT"],
     "compare-models --csv": ["compare-models", "M.lav", "--data", "mydata.csv", "--csv", "OUT"],
-    "power --csv": ["power", "M.lav", "--n", "100", "--reps", "2", "--jobs", "1", "--csv",
+    "power --csv": ["power", "M.lav", "--n", "100", "--reps", "10", "--jobs", "1", "--csv",
                     "OUT"],
-    "power --plot": ["power", "M.lav", "--n", "100", "--reps", "2", "--jobs", "1", "--plot",
+    "power --plot": ["power", "M.lav", "--n", "100", "--reps", "10", "--jobs", "1", "--plot",
                      "OUT"],
     "invariance --json": ["invariance", "M.lav", "--data", "mydata.csv", "--group", "g",
                           "--json", "OUT"],
@@ -76,10 +76,10 @@ CASES = {
     "audit --json": ["audit", "--published", "pub.json", "--json", "OUT"],
     "diagram --out (model)": ["diagram", "M.lav", "--data", "d.png", "--out", "OUT"],
     "diagram --out (result)": ["diagram", "r.json", "--out", "OUT"],
-    "measure --out": ["measure", "M.lav", "--data", "mydata.csv", "--parallel-iter", "2",
+    "measure --out": ["measure", "M.lav", "--data", "mydata.csv", "--parallel-iter", "10",
                       "--out", "OUT"],
-    "reproduce --out": ["reproduce", "--data", "mydata.csv", "--n-boot", "3",
-                        "--power-reps", "2", "--jobs", "1", "--out", "OUT"],
+    "reproduce --out": ["reproduce", "--data", "mydata.csv", "--n-boot", "10",
+                        "--power-reps", "10", "--jobs", "1", "--out", "OUT"],
     "simulate --out": ["simulate", "--n", "20", "--out", "OUT"],
     "calibrate --csv": ["calibrate", "--data", "mydata.csv", "--csv", "OUT"],
 }
@@ -361,7 +361,7 @@ def test_measure_out_never_overwrites_a_same_named_user_file(inputs, no_work, ca
     out = inputs / "mout"
     out.mkdir()
     (out / "reliability.csv").write_text("the user's own table")
-    code, err = _run(["measure", "M.lav", "--parallel-iter", "2", "--out", str(out)],
+    code, err = _run(["measure", "M.lav", "--parallel-iter", "10", "--out", str(out)],
                            capsys)
     assert code == 2
     assert (out / "reliability.csv").read_text() == "the user's own table"

@@ -70,12 +70,31 @@ def paper_published() -> dict:
     }
 
 
+MAX_PUBLISHED_BYTES = 1_000_000      # a study's published tables are a few kilobytes
+
+
 def load_published(path: str | Path) -> dict:
-    """Read published figures from a YAML or JSON file (schema: :func:`paper_published`)."""
+    """Read published figures from a YAML or JSON file (schema: :func:`paper_published`).
+
+    Every key is checked (:func:`check_published`); a file that cannot be used raises
+    :class:`~semcluster.errors.DataError` naming the file and the key (or the line, for text
+    that is not JSON/YAML or not UTF-8).
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
-    text = p.read_text(encoding="utf-8")
+    size = p.stat().st_size
+    if size > MAX_PUBLISHED_BYTES:
+        raise DataError(f"{p}: {size / 1e6:.1f} MB is too large for a file of published "
+                        f"tables (at most {MAX_PUBLISHED_BYTES // 1_000_000} MB); is this the "
+                        f"right file?")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{p}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the "
+                        f"file as UTF-8") from None
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -85,9 +104,132 @@ def load_published(path: str | Path) -> dict:
             d = json.loads(text)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
         raise DataError(f"{p}: cannot be read ({str(exc).splitlines()[0]})") from None
-    if not isinstance(d, dict) or "n" not in d or "correlations" not in d:
-        raise DataError(f"{p}: needs at least 'n', 'variables' and 'correlations'")
-    return d
+    return check_published(d, str(p))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+        and math.isfinite(float(v))
+
+
+def check_published(pub, source: str = "published figures") -> dict:
+    """Check the published figures against the schema of :func:`paper_published`.
+
+    Returns ``pub`` unchanged; raises :class:`~semcluster.errors.DataError` naming the key
+    (``'n'``, ``'regression.beta'`` ...) for a missing key, a value of the wrong kind, a value
+    out of range (N < 3, no item, a reversed scale ...) or a name that is not one of
+    ``variables``.  Figures that are merely impossible (α > 1, |r| > 1) are left for the audit
+    to report as inconsistent.
+    """
+    def bad(key, what):
+        raise DataError(f"{source}: '{key}' {what}")
+
+    if not isinstance(pub, dict):
+        raise DataError(f"{source}: must be a mapping of keys (n, variables, correlations, ...), "
+                        f"not a {type(pub).__name__}")
+    for key in ("n", "variables", "correlations"):
+        if key not in pub:
+            bad(key, "is missing (needs at least 'n', 'variables' and 'correlations')")
+    n = pub["n"]
+    if not _is_number(n) or float(n) != int(n):
+        bad("n", f"must be a whole number of respondents, not {n!r}")
+    if not 3 <= int(n) <= 100_000_000:
+        bad("n", f"must be at least 3 (and at most 100,000,000), not {n!r}")
+    n = int(n)
+    dec = pub.get("decimals", 3)
+    if not _is_number(dec) or float(dec) != int(dec) or not 0 <= int(dec) <= 10:
+        bad("decimals", f"must be a whole number from 0 to 10, not {dec!r}")
+    names = pub["variables"]
+    if not isinstance(names, list) or len(names) < 2 or \
+            not all(isinstance(v, str) and v.strip() for v in names):
+        bad("variables", "must be a list of at least two variable names")
+    if len(set(names)) != len(names):
+        dup = next(v for v in names if names.count(v) > 1)
+        bad("variables", f"names '{dup}' twice")
+    known = set(names)
+    k = len(names)
+    c = pub["correlations"]
+    if not isinstance(c, list) or len(c) != k or not all(isinstance(r, list) for r in c):
+        bad("correlations", f"must be a list of {k} rows (one per variable)")
+    full = all(len(r) == k for r in c)
+    for i, row in enumerate(c):
+        if not full and len(row) != i:
+            bad("correlations", f"row {i + 1} ({names[i]}) has {len(row)} values; a lower "
+                                f"triangle has {i} (or give the full {k} x {k} matrix)")
+        for j, v in enumerate(row):
+            if not _is_number(v):       # |r| > 1 is left to the positive-definiteness check
+                bad("correlations", f"row {i + 1} ({names[i]}), value {j + 1}: {v!r} is not a "
+                                    f"number")
+    scale = pub.get("scale")
+    if scale is not None and (not isinstance(scale, list) or len(scale) != 2
+                              or not all(_is_number(x) for x in scale)
+                              or not scale[0] < scale[1]):
+        bad("scale", f"must be [min, max] with min < max, not {scale!r}")
+
+    def by_variable(key, ok, what):
+        m = pub.get(key)
+        if m is None:
+            return
+        if not isinstance(m, dict):
+            bad(key, f"must map variable names to {what}")
+        for v, x in m.items():
+            if v not in known:
+                bad(key, f"names '{v}', which is not one of 'variables' ({', '.join(names)})")
+            if not ok(x):
+                bad(key, f"of '{v}' must be {what}, not {x!r}")
+
+    by_variable("means", _is_number, "a number")
+    by_variable("sds", _is_number, "a number")
+    by_variable("n_items", lambda x: _is_number(x) and float(x) == int(x) and 1 <= x <= 1000,
+                "a whole number of items (at least 1)")
+    # a printed alpha above 1 or a negative SD is a finding of the audit, not a bad file
+    by_variable("alpha", _is_number, "a number")
+
+    reg = pub.get("regression")
+    if reg is None:
+        return pub
+    if not isinstance(reg, dict):
+        bad("regression", "must be a mapping (outcome, beta, entered, ...)")
+    y = reg.get("outcome")
+    if y not in known:
+        bad("regression.outcome", f"must be one of 'variables' ({', '.join(names)}), not {y!r}")
+    beta = reg.get("beta")
+    if not isinstance(beta, dict) or not beta:
+        bad("regression.beta", "must map predictor names to standardized betas")
+    for v, x in beta.items():
+        if v not in known or v == y:
+            bad("regression.beta", f"names '{v}', which is not a predictor among 'variables'")
+        if not _is_number(x):
+            bad("regression.beta", f"of '{v}' must be a number, not {x!r}")
+    for key, ok, what in (("entered", lambda x: isinstance(x, bool), "true or false"),
+                          ("stars", lambda x: x is None or isinstance(x, str), "a string"),):
+        m = reg.get(key)
+        if m is None:
+            continue
+        if not isinstance(m, dict):
+            bad(f"regression.{key}", "must map predictor names to " + what)
+        for v, x in m.items():
+            if v not in beta:
+                bad(f"regression.{key}", f"names '{v}', which is not a predictor in "
+                                         f"'regression.beta'")
+            if not ok(x):
+                bad(f"regression.{key}", f"of '{v}' must be {what}, not {x!r}")
+    levels = reg.get("star_levels")
+    if levels is not None and (not isinstance(levels, dict) or not all(
+            isinstance(s_, str) and _is_number(x) and 0 < x < 1 for s_, x in levels.items())):
+        bad("regression.star_levels", "must map star strings to p-value levels in (0, 1)")
+    for key in ("F", "r2", "adj_r2", "p_enter", "p_remove"):
+        x = reg.get(key)
+        if x is not None and not _is_number(x):
+            bad(f"regression.{key}", f"must be a number, not {x!r}")
+    if reg.get("r2") is not None and not 0 <= reg["r2"] < 1:
+        bad("regression.r2", f"must be in [0, 1), not {reg['r2']!r}")
+    if reg.get("method", "enter") not in ("enter", "stepwise"):
+        bad("regression.method", f"must be 'enter' or 'stepwise', not {reg['method']!r}")
+    if n <= len(beta) + 1:
+        bad("n", f"{n} leaves no residual degrees of freedom for {len(beta)} predictors "
+                 f"(needs N > {len(beta) + 1})")
+    return pub
 
 
 def _matrix(pub: dict) -> pd.DataFrame:
@@ -175,7 +317,7 @@ def audit(pub: dict | None = None) -> pd.DataFrame:
         One row per check and item: published, recomputed (point, low, high), difference,
         verdict (``consistent``/``inconsistent``/``not checked``), detail.
     """
-    pub = paper_published() if pub is None else pub
+    pub = paper_published() if pub is None else check_published(pub)
     dec = int(pub.get("decimals", 3))
     n = int(pub["n"])
     R = _matrix(pub)

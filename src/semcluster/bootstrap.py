@@ -299,16 +299,19 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         complete rows.
     """
     from .data import read_survey, require_complete
-    from .errors import OptionError, SemclusterError, whole_number
+    from .errors import SemclusterError
     from .fit import fit
     from .spec import read_model
 
+    from . import arguments as check
+
     if kind not in ("nonparametric", "bollen-stine"):
-        raise OptionError(f"kind must be 'nonparametric' or 'bollen-stine', not '{kind}'")
-    n_boot = whole_number(n_boot, "n_boot", minimum=10)
-    seed = whole_number(seed, "seed")
-    if not isinstance(ci, (int, float)) or isinstance(ci, bool) or not 0 < ci < 1:
-        raise OptionError(f"ci must be a level between 0 and 1 (such as 0.95), not {ci!r}")
+        raise check.OptionError(f"kind must be 'nonparametric' or 'bollen-stine', not "
+                                f"{kind!r}")
+    n_boot = check.n_boot("n_boot", n_boot)
+    seed = check.seed("seed", seed)
+    ci = check.probability("ci", ci)
+    n_jobs = check.jobs("n_jobs", n_jobs)
     spec = result.spec if result is not None else read_model(model)
     Xdf, _ = read_survey(data, options, variables=spec.observed)
     require_complete(Xdf, None, "the bootstrap (resampling complete rows)")

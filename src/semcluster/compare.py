@@ -111,11 +111,13 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
         How ``data`` is read (see :func:`semcluster.data.read_survey`); composites need complete
         answers.
     """
+    from . import arguments
     from .data import read_survey, require_complete
     from .spec import read_model
     from .fit import fit
     from .summary_stats import published_single_indicator_fit
 
+    alpha = arguments.probability("alpha", alpha)
     source = "bundled synthetic sample (paper_synthetic.csv)" if data is None else str(
         data if not isinstance(data, pd.DataFrame) else "<DataFrame>")
     df, _ = read_survey(data, options, variables=read_model("h1_h5").observed)

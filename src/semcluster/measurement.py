@@ -209,6 +209,11 @@ def parallel_analysis(data: pd.DataFrame, items: list[str], *, n_iter: int = 200
     The number of factors is the count of leading eigenvalues above the ``quantile`` of those
     from ``n_iter`` normal data sets of the same size (Glorfeld 1995 uses the 95th percentile).
     """
+    from . import arguments
+
+    n_iter = arguments.iterations("n_iter", n_iter)
+    quantile = arguments.probability("quantile", quantile)
+    seed = arguments.seed("seed", seed)
     X = data[items].dropna().to_numpy(dtype=float)
     n, p = X.shape
     ev = np.sort(np.linalg.eigvalsh(np.corrcoef(X, rowvar=False)))[::-1]
@@ -360,10 +365,14 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
         How ``data`` is read (see :func:`semcluster.data.read_survey`).  The tables need
         complete answers: with missing answers pass ``DataOptions(missing="listwise")``.
     """
+    from . import arguments
     from .data import read_survey, require_complete
     from .fit import fit
     from .spec import read_model
 
+    parallel_iter = arguments.iterations("parallel_iter", parallel_iter)
+    seed = arguments.seed("seed", seed)
+    ci = arguments.probability("ci", ci)
     th = {k: v[0] for k, v in THRESHOLDS.items()}
     th.update(thresholds or {})
     spec = result.spec if result is not None else read_model(model)

@@ -34,8 +34,9 @@ from .protocol import ResultProtocol, clean, records
 
 def scaled_population(effect_scale: float = 1.0):
     """The paper-calibrated population with the outcome's correlations times ``effect_scale``."""
-    from . import simulate, study
+    from . import arguments, simulate, study
 
+    effect_scale = arguments.positive("effect_scale", effect_scale)
     pop = simulate.population_model()
     if effect_scale == 1.0:
         return pop
@@ -45,10 +46,9 @@ def scaled_population(effect_scale: float = 1.0):
         if c != out:
             R.loc[out, c] = R.loc[c, out] = R.loc[c, out] * effect_scale
     if np.linalg.eigvalsh(R.to_numpy()).min() <= 0:
-        from .errors import OptionError
-
-        raise OptionError(f"effect_scale {effect_scale} makes the latent correlation "
-                          f"matrix not positive definite; use a smaller value")
+        raise arguments.OptionError(f"effect_scale {effect_scale} makes the latent "
+                                    f"correlation matrix not positive definite; use a "
+                                    f"smaller value")
     return simulate.Population(items=pop.items, construct_of=pop.construct_of,
                                loadings=pop.loadings, latent_cor=R, thresholds=pop.thresholds,
                                notes=pop.notes + (f"outcome correlations x {effect_scale}",))
@@ -195,24 +195,32 @@ def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 
     """
     from threadpoolctl import threadpool_limits
 
+    from . import arguments as check
+
+    reps = check.reps("reps", reps)
+    alpha = check.probability("alpha", alpha)
+    target = check.probability("target", target)
+    seed = check.seed("seed", seed)
+    effect_scale = check.positive("effect_scale", effect_scale)
+    n_truth = check.integer("n_truth", n_truth, 1_000, check.MAX_N)
+    n_jobs = check.jobs("n_jobs", n_jobs)
+    if isinstance(n_grid, (str, bytes)) or not hasattr(n_grid, "__iter__"):
+        n_grid = [n_grid]
+    n_grid = [check.sample_size("n_grid", n) for n in n_grid]
+    if not n_grid:
+        raise check.OptionError("n_grid must hold at least one sample size")
+
     from .engine import MLEngine
-    from .errors import (InputTypeError, ModelSpecError, OptionError, SemclusterError,
-                         whole_number)
+    from .errors import (ModelSpecError, SemclusterError)
     from .fastfit import FastRefitter
     from .fit import sample_covariance
     from .spec import read_model
 
     spec = read_model(model)
-    reps = whole_number(reps, "reps", minimum=10)
-    seed = whole_number(seed, "seed")
-    if isinstance(n_grid, (str, bytes)) or not hasattr(n_grid, "__iter__"):
-        raise InputTypeError(f"n_grid must be a list of sample sizes, not {n_grid!r}")
-    grid = sorted(whole_number(n, "every N of n_grid", minimum=1) for n in n_grid)
-    if not grid:
-        raise OptionError("n_grid is empty: give at least one sample size")
+    grid = sorted(n_grid)
     if grid[0] <= len(spec.observed):
-        raise OptionError(f"every N must exceed the number of observed variables "
-                              f"({len(spec.observed)})")
+        raise check.OptionError(f"every N must exceed the number of observed variables "
+                                f"({len(spec.observed)})")
     if population is None and data is not None:
         if effect_scale != 1.0:
             raise SemclusterError("effect_scale applies to the paper's population; with data "

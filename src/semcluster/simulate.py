@@ -132,6 +132,11 @@ def simulate_items(n: int, seed: int | np.random.SeedSequence | None = None,
     residuals, then thresholds.  Used for Monte Carlo work; it does *not* reproduce the
     published tables (see :func:`match_published`).
     """
+    from . import arguments
+
+    n = arguments.integer("n", n, 1, arguments.MAX_N)
+    if not isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+        seed = arguments.seed("seed", seed)
     pop = population or population_model()
     rng = np.random.default_rng(seed)
     names = list(pop.latent_cor.index)
@@ -236,6 +241,11 @@ def match_published(seed: int = 20131101, *, n: int = study.N, max_attempts: int
     info : dict
         Seed, attempts, moves made, final loss, figures still missed.
     """
+    from . import arguments
+
+    seed = arguments.seed("seed", seed)
+    n = arguments.sample_size("n", n)
+    max_attempts = arguments.integer("max_attempts", max_attempts, 1, 1000)
     pop = population or population_model()
     impossible = set(unreachable_figures(n))
     best = None

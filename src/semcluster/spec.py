@@ -62,6 +62,18 @@ UNSUPPORTED = {
 NAME_RE = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 RESERVED = {"NA"}
+# Model files larger than this are refused before they are read: a model of 1,000 factors with
+# 5 indicators each is about 60 KB, so a bigger file is almost surely not a model (a data file
+# given as MODEL, a log) and reading it statement by statement would take minutes.
+MAX_MODEL_BYTES = 1_000_000
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_MODEL_BYTES:
+        raise ModelSyntaxError(
+            f"the model is {size / 1e6:.1f} MB; models over {MAX_MODEL_BYTES // 1_000_000} MB "
+            f"are refused (a 1000-factor model is about 60 KB): is this a model file?",
+            source)
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,8 +146,27 @@ def _find_operator(s: str) -> tuple[int, str] | None:
     return None
 
 
-def _statements(text: str, source: str) -> list[_Chunk]:
-    pieces: list[_Chunk] = []
+def _join(chunks: list[_Chunk]) -> _Chunk:
+    """One statement from its continuation lines (joined once: no quadratic re-copying)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    text, pos = [], []
+    for k, c in enumerate(chunks):
+        if k:
+            text.append(" ")
+            pos.append(c.at(0))
+        text.append(c.text)
+        pos.extend(c.pos)
+    return _Chunk("".join(text), pos)
+
+
+def _statements(text: str, source: str):
+    """Statements of ``text``, yielded one by one as soon as each is complete.
+
+    A generator, so that an error on line 4 of a long file is reported after reading line 4
+    (plus the continuation lines of its statement), not after splitting the whole file.
+    """
+    pending: list[_Chunk] = []
     for ln, raw in enumerate(text.splitlines(), start=1):
         line = _strip_comment(raw)
         # split on ';' outside quotes
@@ -153,24 +184,28 @@ def _statements(text: str, source: str) -> list[_Chunk]:
                 start = i + 1
         parts.append((start, line[start:]))
         for col0, part in parts:
-            chunk = _Chunk(part, [(ln, col0 + k + 1) for k in range(len(part))]).strip()
-            if chunk.text:
-                pieces.append(chunk)
-    statements: list[_Chunk] = []
-    for chunk in pieces:
-        continues = bool(statements) and (
-            _find_operator(chunk.text) is None
-            or statements[-1].text.rstrip().endswith(("+", "*"))
-            or chunk.text.startswith("+"))
-        if continues:
-            statements[-1] = statements[-1] + _Chunk(" ", [chunk.at(0)]) + chunk
-        elif _find_operator(chunk.text) is None:
-            line, col = chunk.at(0)
-            raise ModelSyntaxError(f"'{chunk.text}' is not a statement: no operator "
-                                   f"(=~, ~, ~~, :=) found", source, line, col)
-        else:
-            statements.append(chunk)
-    return statements
+            stripped = part.strip()
+            if not stripped:
+                continue
+            lead = len(part) - len(part.lstrip())
+            first = col0 + lead + 1
+            chunk = _Chunk(stripped, [(ln, first + k) for k in range(len(stripped))])
+            has_op = _find_operator(chunk.text) is not None
+            continues = bool(pending) and (
+                not has_op
+                or pending[-1].text.endswith(("+", "*"))
+                or chunk.text.startswith("+"))
+            if continues:
+                pending.append(chunk)
+            elif not has_op:
+                raise ModelSyntaxError(f"'{chunk.text}' is not a statement: no operator "
+                                       f"(=~, ~, ~~, :=) found", source, ln, first)
+            else:
+                if pending:
+                    yield _join(pending)
+                pending = [chunk]
+    if pending:
+        yield _join(pending)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,14 +372,16 @@ class ModelSpec:
         """Observed variables, indicators first (lavaan's ordering: as they appear)."""
         pt = self.partable[self.partable.op.isin(["=~", "~", "~~"])]
         lat = set(self.latent)
-        names = []
-        for _, r in pt.iterrows():
-            for v in ((r.rhs,) if r.op == "=~" else (r.lhs, r.rhs)):
-                if v not in lat and v not in names:
-                    names.append(v)
+        names: dict = {}
+        for lhs, op, rhs in zip(pt.lhs.tolist(), pt.op.tolist(),
+                                pt.rhs.tolist()):
+            for v in ((rhs,) if op == "=~" else (lhs, rhs)):
+                if v not in lat:
+                    names.setdefault(v, None)
         # lavaan orders indicators before other observed variables
         ind = [v for v in dict.fromkeys(pt.loc[pt.op == "=~", "rhs"]) if v not in lat]
-        return ind + [v for v in names if v not in ind]
+        ind_set = set(ind)
+        return ind + [v for v in names if v not in ind_set]
 
     @cached_property
     def endogenous(self) -> list[str]:
@@ -433,6 +470,10 @@ def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> M
                                    and "\n" not in model and ":=" not in model):
         path = model_path(model)
         try:
+            _check_size(Path(path).stat().st_size, str(path))
+        except OSError:
+            pass                # unreadable: read_text below gives the error
+        try:
             text = Path(path).read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ModelSyntaxError("the file is not UTF-8 text", str(path), 1, 1) from None
@@ -445,12 +486,12 @@ def parse_model(text: str, *, source: str = "<string>", name: str = "model") -> 
     if "\x00" in text:
         raise ModelSyntaxError("the model text contains a NUL byte (is it a binary file?)",
                                source, 1, 1)
-    stmts = _statements(text, source)
-    if not stmts:
-        raise ModelSyntaxError("the model is empty: no statements found", source, 1, 1)
+    _check_size(len(text), source)
     rows: list[dict] = []
     equalities: list[tuple] = []
-    for st in stmts:
+    n_statements = 0
+    for st in _statements(text, source):
+        n_statements += 1
         i, op = _find_operator(st.text)
         lhs = st.slice(0, i).strip()
         rhs = st.slice(i + len(op), len(st.text)).strip()
@@ -492,6 +533,8 @@ def parse_model(text: str, *, source: str = "<string>", name: str = "model") -> 
                                  fixed=t.fixed if t.fixed is not None else np.nan,
                                  start=t.start if t.start is not None else np.nan,
                                  user=1, free_flag=t.free, line=t.line, column=t.column))
+    if not n_statements:
+        raise ModelSyntaxError("the model is empty: no statements found", source, 1, 1)
     return _build(rows, equalities, text=text, source=source, name=name)
 
 
@@ -555,23 +598,29 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
     endo = {v for v in all_vars if v in reg_lhs or v in indicators}
     exo_lat = [v for v in latent if v not in endo]
     observed = [v for v in all_vars if v not in lat]
-    fixed_x = [v for v in observed if v not in endo]
+    fixed_x_set = {v for v in observed if v not in endo}
 
     # lavaan (auto.fix.first): the first indicator's loading is fixed to 1 unless that term
     # itself carries a fixed value or NA; a label alone does not free it, and a fixed value on
     # another indicator does not stop it (checked against lavaan 0.6.14).
     out = [dict(r) for r in params]
+    first_of = {}
+    for r in out:
+        if r["op"] == "=~":
+            first_of.setdefault(r["lhs"], r)
     for f in latent:
-        first = next(r for r in out if r["op"] == "=~" and r["lhs"] == f)
+        first = first_of[f]
         if not first["free_flag"] and not np.isfinite(first["fixed"]):
             first["fixed"] = 1.0
 
+    covs = {frozenset((r["lhs"], r["rhs"])) for r in out if r["op"] == "~~"}
+
     def has_cov(a, b):
-        return any(r["op"] == "~~" and {r["lhs"], r["rhs"]} == {a, b} for r in out)
+        return frozenset((a, b)) in covs
 
     extra = []
     for v in list(latent) + observed:
-        if v in fixed_x:
+        if v in fixed_x_set:
             continue
         if not has_cov(v, v):
             extra.append(dict(lhs=v, op="~~", rhs=v, label="", fixed=np.nan, start=np.nan,
@@ -591,7 +640,7 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
     # explicit (co)variances involving fixed-x covariates make them model variables in lavaan
     # too, but semopy always holds exogenous observed covariates at their sample values.
     for r in out:
-        if r["op"] == "~~" and r["user"] and (r["lhs"] in fixed_x and r["rhs"] in fixed_x):
+        if r["op"] == "~~" and r["user"] and (r["lhs"] in fixed_x_set and r["rhs"] in fixed_x_set):
             raise ModelSyntaxError(
                 f"'{r['lhs']} ~~ {r['rhs']}': (co)variances of exogenous observed covariates are "
                 f"held at their sample values (lavaan's fixed.x = TRUE) and cannot be "
@@ -599,8 +648,8 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
 
     # parameter numbers; shared labels (and 'a == b') share a number
     label_alias = {}
+    known = {r["label"] for r in out if r["label"]}
     for a, b, (ln, col) in equalities:
-        known = {r["label"] for r in out if r["label"]}
         for x in (a, b):
             if x not in known:
                 raise ModelSyntaxError(f"'{x}' in '{a} == {b}' is not a label of the model",
@@ -609,7 +658,7 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
     free_no = {}
     n = 0
     for r in out:
-        if np.isfinite(r["fixed"]):
+        if math.isfinite(r["fixed"]):
             r["free"] = 0
             continue
         lab = label_alias.get(r["label"], r["label"]) if r["label"] else ""
@@ -628,13 +677,14 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
                                    f"parameter", source, r["line"], r["column"])
 
     labels = {r["label"] for r in out if r["label"]}
+    var_set = set(all_vars)
     for r in out:
-        if r["label"] and r["label"] in all_vars:
+        if r["label"] and r["label"] in var_set:
             raise ModelSyntaxError(f"label '{r['label']}' is also a variable name; use another "
                                    f"label", source, r["line"], r["column"])
     defined_names = set()
     for d in defined:
-        if d["lhs"] in labels or d["lhs"] in all_vars or d["lhs"] in defined_names:
+        if d["lhs"] in labels or d["lhs"] in var_set or d["lhs"] in defined_names:
             raise ModelSyntaxError(f"defined parameter '{d['lhs']}' reuses an existing name",
                                    source, d["line"], d["column"])
         for nm in expression_names(d["rhs"]):
@@ -658,38 +708,50 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
 
 
 def _check_identification(spec: ModelSpec) -> None:
-    """Checks that catch unidentified models before semopy is asked (it may hang on them)."""
+    """Checks that catch unidentified models before semopy is asked (it may hang on them).
+
+    One pass over the parameter table builds per-variable indexes, so the checks take time
+    linear in the size of the model (a 1000-factor model must not take minutes to read).
+    """
     pt = spec.partable
+    lat = set(spec.latent)
+    loads: dict = {}        # factor -> [(rhs, free, line, column)]
+    var_free: dict = {}     # variable -> [free numbers of its (residual) variance rows]
+    linked: set = set()     # latent variables with a non-zero relation to another latent
+    cols = [pt[c].tolist() for c in ("lhs", "op", "rhs", "free")]
+    cols += [pt["fixed"].fillna(0).tolist(), pt.line.tolist(), pt.column.tolist()]
+    for lhs, op, rhs, free, fx, line, col in zip(*cols):
+        if op == "=~":
+            loads.setdefault(lhs, []).append((rhs, free, line, col))
+        elif op == "~~" and lhs == rhs:
+            var_free.setdefault(lhs, []).append(free)
+        if lhs in lat and rhs in lat and lhs != rhs and (
+                op == "~" or (op == "~~" and (free > 0 or fx != 0))):
+            linked.update((lhs, rhs))
     for f in spec.latent:
-        loads = pt[(pt.op == "=~") & (pt.lhs == f)]
-        var = pt[(pt.op == "~~") & (pt.lhs == f) & (pt.rhs == f)]
-        scale_set = (loads["free"] == 0).any() or (len(var) and (var["free"] == 0).all())
+        ld = loads[f]
+        var = var_free.get(f, [])
+        scale_set = any(fr == 0 for _, fr, _, _ in ld) or (var and all(v == 0 for v in var))
+        rhs0, _, line0, col0 = ld[0]
         if not scale_set:
-            r = loads.iloc[0]
             raise ModelSpecError(
-                f"{spec.source}:{r.line}:{r.column}: the scale of latent variable '{f}' is not "
-                f"set: fix one loading (e.g. 1*{r.rhs}) or its variance ('{f} ~~ 1*{f}')")
-        n_ind = len(loads)
-        if n_ind == 1 and (loads["free"] == 0).all():
-            rv = pt[(pt.op == "~~") & (pt.lhs == loads.iloc[0].rhs) &
-                    (pt.rhs == loads.iloc[0].rhs)]
-            if len(rv) and (rv["free"] > 0).all() and len(var) and (var["free"] > 0).all():
-                r = loads.iloc[0]
+                f"{spec.source}:{line0}:{col0}: the scale of latent variable '{f}' is not "
+                f"set: fix one loading (e.g. 1*{rhs0}) or its variance ('{f} ~~ 1*{f}')")
+        n_ind = len(ld)
+        if n_ind == 1 and all(fr == 0 for _, fr, _, _ in ld):
+            rv = var_free.get(rhs0, [])
+            if rv and all(v > 0 for v in rv) and var and all(v > 0 for v in var):
                 raise ModelSpecError(
-                    f"{spec.source}:{r.line}:{r.column}: latent variable '{f}' has a single "
+                    f"{spec.source}:{line0}:{col0}: latent variable '{f}' has a single "
                     f"indicator with free error variance: not identified; fix the error "
-                    f"variance (e.g. '{r.rhs} ~~ 0.3*{r.rhs}', from the item's reliability)")
-        if n_ind == 2 and not (loads["free"] == 0).all() and not (var["free"] == 0).any():
+                    f"variance (e.g. '{rhs0} ~~ 0.3*{rhs0}', from the item's reliability)")
+        if n_ind == 2 and not all(fr == 0 for _, fr, _, _ in ld) and \
+                not any(v == 0 for v in var):
             # two-indicator rule (Bollen 1989, p. 244): identified only through a non-zero
             # relation with another latent variable
-            links = pt[((pt.op == "~~") & (pt.lhs != pt.rhs) & ((pt.lhs == f) | (pt.rhs == f))
-                        & ((pt["free"] > 0) | (pt["fixed"].fillna(0) != 0)))
-                       | ((pt.op == "~") & ((pt.lhs == f) | (pt.rhs == f)))]
-            links = links[links.lhs.isin(spec.latent) & links.rhs.isin(spec.latent)]
-            if links.empty:
-                r = loads.iloc[0]
+            if f not in linked:
                 raise ModelSpecError(
-                    f"{spec.source}:{r.line}:{r.column}: latent variable '{f}' has two "
+                    f"{spec.source}:{line0}:{col0}: latent variable '{f}' has two "
                     f"indicators and no relation to another latent variable: not identified; "
                     f"add indicators, let it covary with another factor, or constrain its "
                     f"loadings to be equal")

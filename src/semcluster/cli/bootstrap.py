@@ -1,6 +1,7 @@
 """``semcluster bootstrap MODEL [--data FILE] ...``"""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import add_data_options, observed_of, read_data
 
 
@@ -12,10 +13,10 @@ def add_parser(sub):
                     "parameter; counts of failed and inadmissible replicates.")
     p.add_argument("model", metavar="MODEL")
     add_data_options(p)
-    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--n-boot", type=A.n_boot, default=1000, help="resamples, 10-100000 (1000)")
     p.add_argument("--kind", choices=("nonparametric", "bollen-stine"), default="nonparametric")
-    p.add_argument("--seed", type=int, default=20231124)
-    p.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    p.add_argument("--seed", type=A.seed, default=20231124, help="0 to 2^32-1")
+    p.add_argument("--jobs", type=A.jobs, default=-1, help="worker processes (-1: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask cluster at ADDRESS (needs the [distributed] extra)")
     p.add_argument("--exclude-inadmissible", action="store_true")

@@ -1,6 +1,7 @@
 """``semcluster compare``: the published regression, OLS and latent SEM side by side."""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import (add_data_options, data_options_given, observed_of, read_data)
 
 
@@ -12,7 +13,7 @@ def add_parser(sub):
                     "data, the latent SEM h1_h5 on the same data, and the reliability-corrected "
                     "single-indicator model of Tables 2-3.")
     add_data_options(p)
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--csv", metavar="OUT", help="write the table (long form) as CSV")
     p.add_argument("--json", metavar="OUT", help="write table, R2 and explanation as JSON")
     p.set_defaults(func=run)

@@ -1,6 +1,7 @@
 """``semcluster diagram MODEL|RESULT --kind ... --out FILE``"""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import add_data_options, data_options_from_args, print_data_report, read_data
 
 KINDS = ("conceptual", "tested", "measurement", "compare")
@@ -19,7 +20,7 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
     add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
     p.add_argument("--covariances", action="store_true",
                    help="draw correlations between adjacent predictors (tested diagram)")

@@ -1,6 +1,7 @@
 """``semcluster measure [MODEL] [--data FILE]``: reliability and validity tables."""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import (add_data_options, data_options_given, observed_of, read_data)
 
 
@@ -15,8 +16,8 @@ def add_parser(sub):
                    help="measurement model (default: the bundled six-factor cfa)")
     add_data_options(p)
     p.add_argument("--out", metavar="DIR", help="write every table as CSV plus measurement.json")
-    p.add_argument("--parallel-iter", type=int, default=200,
-                   help="random data sets for parallel analysis (default 200)")
+    p.add_argument("--parallel-iter", type=A.iterations, default=200,
+                   help="random data sets for parallel analysis, 10-100000 (200)")
     p.set_defaults(func=run)
 
 

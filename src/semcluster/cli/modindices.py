@@ -1,6 +1,7 @@
 """``semcluster modindices MODEL [--data FILE] [--json OUT]``"""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import add_data_options, data_options_from_args, print_data_report
 
 
@@ -11,7 +12,7 @@ def add_parser(sub):
                                    "normalized residual covariances.")
     p.add_argument("model", metavar="MODEL")
     add_data_options(p)
-    p.add_argument("--top", type=int, default=20, help="rows to show (20)")
+    p.add_argument("--top", type=A.rows, default=20, help="rows to show, at least 1 (20)")
     p.add_argument("--json", metavar="OUT")
     p.set_defaults(func=run)
 

@@ -1,6 +1,7 @@
 """``semcluster power [MODEL] --n 100 160 250 ...``"""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import add_data_options, data_options_given, observed_of, read_data
 
 
@@ -11,15 +12,15 @@ def add_parser(sub):
                     "effects), refit the model, and report power, convergence, bias and CI "
                     "coverage per path and N, and the smallest N reaching the target power.")
     p.add_argument("model", nargs="?", default="h1_h5")
-    p.add_argument("--n", type=int, nargs="+", default=[100, 160, 250, 400, 600],
-                   help="sample sizes")
-    p.add_argument("--reps", type=int, default=500, help="replications per N")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--target", type=float, default=0.80)
-    p.add_argument("--effect-scale", type=float, default=1.0,
+    p.add_argument("--n", type=A.sample_size, nargs="+", default=[100, 160, 250, 400, 600],
+                   help="sample sizes, each 2-1000000")
+    p.add_argument("--reps", type=A.reps, default=500, help="replications per N, 10-100000")
+    p.add_argument("--alpha", type=A.probability, default=0.05, help="between 0 and 1")
+    p.add_argument("--target", type=A.probability, default=0.80, help="between 0 and 1")
+    p.add_argument("--effect-scale", type=A.positive_float, default=1.0,
                    help="multiply the outcome's latent correlations (effect sizes)")
-    p.add_argument("--seed", type=int, default=20140101)
-    p.add_argument("--jobs", type=int, default=-1)
+    p.add_argument("--seed", type=A.seed, default=20140101, help="0 to 2^32-1")
+    p.add_argument("--jobs", type=A.jobs, default=-1, help="worker processes (-1: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
     add_data_options(p)
     p.add_argument("--csv", metavar="OUT")

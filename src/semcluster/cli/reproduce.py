@@ -1,6 +1,7 @@
 """``semcluster reproduce [--data FILE] [--out DIR] [--lang en|zh]``: the main job."""
 from __future__ import annotations
 
+from . import _arguments as A
 from ._common import add_data_options, data_options_given, observed_of, read_data
 
 
@@ -14,9 +15,11 @@ def add_parser(sub):
     add_data_options(p)
     p.add_argument("--out", default="report", metavar="DIR", help="output folder (report)")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (1000)")
-    p.add_argument("--power-reps", type=int, default=200, help="replications per N (200)")
-    p.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    p.add_argument("--n-boot", type=A.n_boot, default=1000,
+                   help="bootstrap resamples, 10-100000 (1000)")
+    p.add_argument("--power-reps", type=A.reps, default=200,
+                   help="replications per N, 10-100000 (200)")
+    p.add_argument("--jobs", type=A.jobs, default=-1, help="worker processes (-1: all cores)")
     p.set_defaults(func=run)
 
 

@@ -1,6 +1,8 @@
 """``semcluster simulate`` and ``semcluster calibrate``: synthetic survey data."""
 from __future__ import annotations
 
+from . import _arguments as A
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -11,8 +13,10 @@ def add_parser(sub):
                     "correlations and alphas equal the published ones wherever arithmetic "
                     "allows (N = 160 reproduces the bundled paper_synthetic.csv for the "
                     "default seed).")
-    p.add_argument("--n", type=int, default=160, help="number of respondents (default 160)")
-    p.add_argument("--seed", type=int, default=20131101, help="random seed (default 20131101)")
+    p.add_argument("--n", type=A.sample_size, default=160,
+                   help="number of respondents, 2-1000000 (160)")
+    p.add_argument("--seed", type=A.seed, default=20131101,
+                   help="random seed, 0 to 2^32-1 (20131101)")
     p.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
     p.add_argument("--match-published", action="store_true",
                    help="adjust the sample to reproduce the published Tables 2-3")
