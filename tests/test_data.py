@@ -210,13 +210,23 @@ def test_linear_dependency_is_named(survey):
         prepare_data(df, ITEMS)
 
 
-def test_report_is_json_ready(survey):
+def test_report_round_trips_through_json_with_what_happened(survey):
+    """The data report says what was done (rows, rule, reverse-coded items with the number of
+    values changed, scale) and survives JSON unchanged."""
     import json
 
     df = survey.rename(columns={f"Q{i}": f"q{i}" for i in range(1, 5)})
-    _, rep = prepare_data(df, ITEMS, scale=(1, 7), reverse=["q1"])
+    df.loc[[3, 7], "q2"] = np.nan
+    X, rep = prepare_data(df, ITEMS, scale=(1, 7), reverse=["q1"], missing="fiml")
     assert isinstance(rep, DataReport)
-    json.dumps(rep.to_dict())
+    d = json.loads(json.dumps(rep.to_dict()))
+    assert d == rep.to_dict()
+    assert (d["n_rows"], d["n_used"], d["missing"]) == (60, 60, "fiml")
+    assert d["n_missing"] == {"q2": 2}            # items with missing answers
+    assert d["reverse"] == ["q1"] and d["scale"] == [1.0, 7.0]
+    changed = len(df)                 # every answer of q1 is recoded (8 - x), the midpoint too
+    assert sum(v.get("q1", 0) for v in d["recoded"].values()) == changed
+    np.testing.assert_array_equal(X["q1"].to_numpy(), 8 - df["q1"].to_numpy())
 
 
 def test_lead_signature_still_works(survey):
