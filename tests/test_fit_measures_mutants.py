@@ -243,3 +243,60 @@ def test_saturated_model_fit_measures():
     assert fm["agfi"] == 1.0 and fm["gfi"] == pytest.approx(1.0, abs=1e-12)
     assert fm["srmr"] == pytest.approx(0, abs=1e-12)
     assert fm["logl"] == pytest.approx(ref["fit_measures"]["unrestricted_logl"], rel=1e-9)
+
+
+def test_rmsea_interval_with_a_lower_root_below_one():
+    """X2 = 4.5 on 1 df: P(chi2_1 <= 4.5) = 0.966 > 0.95, so lambda_L > 0, and it is small
+    (about 0.18): the non-central branch must be used for every lambda > 0 and the bracket must
+    start at lambda = 0."""
+    lo, hi = rmsea_interval(4.5, 1, 100)
+    lam = lo ** 2 * 100
+    assert 0.1 < lam < 0.3
+    assert stats.ncx2.cdf(4.5, 1, lam) == pytest.approx(0.95, abs=1e-9)
+
+
+def test_cfi_with_non_centralities_below_one():
+    """X2 - df = 0.5, X2_B - df_B = 0.8: CFI = 1 - 0.5/0.8 = 0.375 (the 0 in the denominator's
+    max only matters when both are negative)."""
+    r = incremental_indices(10.5, 10, 10.8, 10, 100)
+    assert r["cfi"] == pytest.approx(0.375, abs=1e-12)
+
+
+def test_one_degree_of_freedom_models():
+    """df = 1: TLI = (110/10 - 3/1)/(110/10 - 1) = 0.8, RMSEA = sqrt(3/100 - 1/100);
+    df_B = 1: TLI = (21/1 - 4/2)/(21/1 - 1) = 0.95."""
+    r = incremental_indices(3.0, 1, 110.0, 10, 100)
+    assert r["tli"] == pytest.approx(0.8, abs=1e-12)
+    assert r["rmsea"] == pytest.approx(np.sqrt(0.02), abs=1e-12)
+    assert r["rmsea_pvalue"] == pytest.approx(stats.ncx2.sf(3.0, 1, 100 * 0.0025), rel=1e-10)
+    assert incremental_indices(4.0, 2, 21.0, 1, 100)["tli"] == pytest.approx(0.95, abs=1e-12)
+
+
+def test_nfi_with_a_small_baseline_statistic():
+    """X2_B = 0.5, X2 = 0.25: NFI = (0.5 - 0.25)/0.5 = 0.5."""
+    assert incremental_indices(0.25, 1, 0.5, 3, 100)["nfi"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_two_variable_model_baseline():
+    """Two variables with correlation 0.5, N = 100, saturated (npar 3): the baseline has
+    df_B = 3 - 2 = 1 and X2_B = N (log|B| + tr(S B^-1) - log|S| - p) = -100 log(0.75);
+    its p-value is P(chi2_1 > X2_B).  With one variable df_B = 0 and there is no p-value."""
+    S = np.array([[1.0, 0.5], [0.5, 1.0]])
+    fm = fit_measures(S, S, 100, 3)
+    assert fm["baseline_df"] == 1
+    assert fm["baseline_chisq"] == pytest.approx(-100 * np.log(0.75), rel=1e-12)
+    assert fm["baseline_pvalue"] == pytest.approx(stats.chi2.sf(-100 * np.log(0.75), 1),
+                                                  rel=1e-9)
+    one = fit_measures(np.array([[2.0]]), np.array([[2.0]]), 100, 1)
+    assert one["baseline_df"] == 0 and np.isnan(one["baseline_pvalue"])
+
+
+def test_gfi_agfi_hand_case_with_one_df():
+    """S = [[1, .5], [.5, 1]], Sigma = I (the independence model: npar 2, df 1).
+    A = Sigma^-1 S = S; GFI = 1 - tr((A - I)^2)/tr(A^2) = 1 - 0.5/2.5 = 0.8;
+    AGFI = 1 - (p(p+1)/2 / df)(1 - GFI) = 1 - 3 * 0.2 = 0.4."""
+    S = np.array([[1.0, 0.5], [0.5, 1.0]])
+    fm = fit_measures(S, np.eye(2), 100, 2)
+    assert fm["df"] == 1
+    assert fm["gfi"] == pytest.approx(0.8, abs=1e-12)
+    assert fm["agfi"] == pytest.approx(0.4, abs=1e-12)
