@@ -298,5 +298,19 @@ def test_gfi_agfi_hand_case_with_one_df():
     S = np.array([[1.0, 0.5], [0.5, 1.0]])
     fm = fit_measures(S, np.eye(2), 100, 2)
     assert fm["df"] == 1
+    # X2 = N F = 100 (0 + 2 - log 0.75 - 2) = -100 log 0.75 on 1 df
+    assert fm["pvalue"] == pytest.approx(stats.chi2.sf(-100 * np.log(0.75), 1), rel=1e-9)
     assert fm["gfi"] == pytest.approx(0.8, abs=1e-12)
     assert fm["agfi"] == pytest.approx(0.4, abs=1e-12)
+
+
+def test_two_fixed_x_covariates():
+    """y with two correlated fixed-x covariates (positions 1, 2), y uncorrelated with them:
+    S = [[1, 0, 0], [0, 1, .5], [0, .5, 1]], Sigma = S, npar 2.  Moments: 6 - 3 (the
+    covariates' own 3) = 3, df = 1; the baseline keeps the covariates' block, so B = S and
+    X2_B = 0 on df_B = 3 - 1 = 2."""
+    S = np.array([[1.0, 0, 0], [0, 1.0, 0.5], [0, 0.5, 1.0]])
+    fm = fit_measures(S, S, 100, 2, fixed_x_idx=[1, 2])
+    assert (fm["df"], fm["baseline_df"]) == (1, 2)
+    assert fm["baseline_chisq"] == pytest.approx(0.0, abs=1e-10)
+    assert fm["pvalue"] == pytest.approx(1.0, abs=1e-12)        # X2 = 0 on 1 df

@@ -210,3 +210,52 @@ def test_rmsea_closefit_hand_case():
     assert np.isnan(rmsea_closefit(20.0, 0, 100))
     assert np.isnan(rmsea_closefit(np.nan, 10, 100))
     assert np.isnan(rmsea_closefit(20.0, 10, 100, np.nan))
+
+
+def test_robust_cfi_of_one_df_and_of_a_model_worse_than_its_baseline():
+    """df = 1, c = 2, c_B = 1.5: 1 - (10 - 2)/(110 - 15) = 1 - 8/95.  A model worse than the
+    baseline (X2 = 60 on 10, c = 2: 40 > 30 - 15): CFI = 1 - 40/40 = 0; with X2 = 50:
+    1 - 30/30 = 0 too, and TLI = 1 - 30*10/(15*10) = -1."""
+    assert cfi(10, 1, 110, 10, 2.0, 1.5) == pytest.approx(1 - 8 / 95, abs=1e-12)
+    assert cfi(60, 10, 30, 10, 2.0, 1.5) == pytest.approx(0.0, abs=1e-12)
+    assert tli(50, 10, 30, 10, 2.0, 1.5) == pytest.approx(-1.0, abs=1e-12)
+    assert tli(10, 1, 110, 10, 2.0, 1.5) == pytest.approx(1 - 8 * 10 / (95 * 1), abs=1e-12)
+
+
+def test_cfi_near_zero_non_centralities_follow_lavaans_tolerance():
+    """lavaan treats non-centralities within 1.5e-8 of 0 as 0 (CFI = 1); t1 = t2 = 1.2e-8 is
+    inside it, t1 = t2 = 0.5 is not (CFI = 1 - 0.5/0.5 = 0)."""
+    assert cfi(10 + 1.2e-8, 10, 10 + 1.2e-8, 10) == 1.0
+    assert cfi(10.5, 10, 10.5, 10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_one_df_hand_cases():
+    """df = 1 everywhere: TLI = 1 - (1.5-1)*10/((10.5-10)*1) = 1 - 5/0.5 = -9;
+    RMSEA = sqrt(3/100 - 1/100); the interval and the close-fit p exist;
+    the scaled p-value is P(chi2_1 > 3)."""
+    assert tli(1.5, 1, 10.5, 10) == pytest.approx(-9.0, abs=1e-9)
+    assert rmsea(3.0, 1, 100) == pytest.approx(np.sqrt(0.02), abs=1e-12)
+    lo, hi = rmsea_ci(3.0, 1, 100)
+    assert stats.ncx2.cdf(3.0, 1, hi ** 2 * 100) == pytest.approx(0.05, abs=1e-9)
+    assert rmsea_closefit(3.0, 1, 100) == pytest.approx(stats.ncx2.sf(3.0, 1, 0.25), rel=1e-12)
+    fm = pd.Series({"chisq": 3.0, "df": 1, "baseline_chisq": 50.0, "baseline_df": 3})
+    out = scaled_measures(fm, chisq_scaled=3.0, df_scaled=1, scaling_factor=1.0,
+                          baseline_chisq_scaled=50.0, baseline_df_scaled=3,
+                          baseline_scaling_factor=1.0, n=100, kind="yuan.bentler.mplus",
+                          trace_ugamma=1.0)
+    assert out["pvalue_scaled"] == pytest.approx(stats.chi2.sf(3.0, 1), rel=1e-12)
+
+
+def test_scaled_shifted_robust_correction_at_zero_and_one_df():
+    """c = a (df - b)/df: undefined at df = 0 (robust indices NaN, no division error); at
+    df = 1 with a = 1.5, b = 0.5: c = 0.75 and RMSEA_robust = sqrt(3/100 - 0.75/100) = 0.15."""
+    def run(df, X2):
+        fm = pd.Series({"chisq": X2, "df": df, "baseline_chisq": 50.0, "baseline_df": 3})
+        return scaled_measures(fm, chisq_scaled=X2 / 1.5 + 0.5, df_scaled=df,
+                               scaling_factor=1.5, baseline_chisq_scaled=50.0 / 1.2 + 1,
+                               baseline_df_scaled=3, baseline_scaling_factor=1.2, n=100,
+                               kind="scaled.shifted", shift=0.5, baseline_shift=1.0)
+
+    zero = run(0.0, 0.0)
+    assert np.isnan(zero["cfi_robust"]) and np.isnan(zero["rmsea_robust"])
+    assert run(1.0, 3.0)["rmsea_robust"] == pytest.approx(0.15, abs=1e-12)
