@@ -242,3 +242,22 @@ def test_bollen_stine_pvalue_and_no_bca(fake):
     assert b.table.bca_lower.isna().all()
     assert fake.calls["jackknife"] == 0
     assert fake().bollen_stine_pvalue is None
+
+
+def test_bca_acceleration_does_not_depend_on_the_jackknife_scale():
+    """a is a ratio of a cubic sum to a squared sum to the power 1.5, so jackknife values
+    (0, 0, 0, 0.3) give the same a = -0.096225 as (0, 0, 0, 3), although the denominator
+    6 (0.0675)^1.5 = 0.105 is below 1."""
+    a = -10.125 / (6 * 6.75 ** 1.5)
+    z = stats.norm.ppf([0.025, 0.975])
+    expected = 99 * stats.norm.cdf(z / (1 - a * z))
+    lo, hi = _bca(49.5, K, np.array([0.0, 0.0, 0.0, 0.3]), 0.95)
+    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+
+
+def test_time_spent_is_reported(fake):
+    """info["seconds"]: the time of the replicates and of the jackknife, each a few seconds
+    at most here (stand-ins), never negative."""
+    s = fake().info["seconds"]
+    assert set(s) == {"replicates", "jackknife"}
+    assert all(isinstance(v, float) and 0 <= v < 60 for v in s.values())

@@ -259,3 +259,8 @@ def test_scaled_shifted_robust_correction_at_zero_and_one_df():
     zero = run(0.0, 0.0)
     assert np.isnan(zero["cfi_robust"]) and np.isnan(zero["rmsea_robust"])
     assert run(1.0, 3.0)["rmsea_robust"] == pytest.approx(0.15, abs=1e-12)
+
+
+def test_robust_cfi_with_non_centralities_below_one():
+    """c = 2, c_B = 1.5: t1 = 20.5 - 20 = 0.5, t2 = max(0.5, 15.8 - 15) = 0.8: 1 - 0.5/0.8."""
+    assert cfi(20.5, 10, 15.8, 10, 2.0, 1.5) == pytest.approx(0.375, abs=1e-12)
