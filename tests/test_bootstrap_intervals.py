@@ -134,22 +134,28 @@ JACK = np.tile(np.array([[-1.0], [0.0], [1.0]]), (1, 7))     # symmetric: a = 0
 
 @pytest.fixture
 def fake(monkeypatch):
+    state = {"labels": LABELS, "theta": THETA, "outcomes": _outcomes}
+
     class Rep:
         def __init__(self, spec, X, x_hat):
             pass
 
         def quantities(self, x):
-            return THETA
+            return state["theta"]
 
     calls = {"jackknife": 0}
 
+    X_SENT, XHAT_SENT = np.zeros((1, 1)), np.zeros(1)
+
     def jackknife(rep, X, x_hat):
+        # the jackknife refits the original rows from the full-sample estimates
+        assert isinstance(rep, Rep) and X is X_SENT and x_hat is XHAT_SENT
         calls["jackknife"] += 1
         return JACK
 
     monkeypatch.setattr(bs, "_Replicator", Rep)
-    monkeypatch.setattr(bs, "_labels", lambda rep: LABELS)
-    monkeypatch.setattr(bs, "run_replicates", lambda *a, **k: _outcomes())
+    monkeypatch.setattr(bs, "_labels", lambda rep: state["labels"])
+    monkeypatch.setattr(bs, "run_replicates", lambda *a, **k: state["outcomes"]())
     monkeypatch.setattr(bs, "_jackknife", jackknife)
 
     def run(**kw):
@@ -158,10 +164,11 @@ def fake(monkeypatch):
                     progress=False)
         args.update(kw)
         spec = SimpleNamespace(observed=["a"], name="fake")
-        return bs._bootstrap(spec, pd.DataFrame({"a": [0.0]}), None, None, np.zeros(1),
+        return bs._bootstrap(spec, pd.DataFrame({"a": [0.0]}), X_SENT, None, XHAT_SENT,
                              91.0, **args)
 
     run.calls = calls
+    run.state = state
     return run
 
 
@@ -224,6 +231,7 @@ def test_counts_and_inadmissible_draws_kept_by_default(fake):
     # 103 draws of which one (0) is <= 0
     assert b.table.iloc[0].pvalue == pytest.approx(2 / 103, abs=1e-12)
     assert b.draws.shape == (105, 7)
+    assert list(b.draws.columns[:2]) == ["y~a:est", "y~b:est"]
     assert b.draws.isna().all(axis=1).sum() == 2
     e = fake()
     assert (e.n_failed, e.n_inadmissible, e.n_used) == (2, 3, 100)
@@ -261,3 +269,13 @@ def test_time_spent_is_reported(fake):
     s = fake().info["seconds"]
     assert set(s) == {"replicates", "jackknife"}
     assert all(isinstance(v, float) and 0 <= v < 60 for v in s.values())
+
+
+def test_all_quantities_constant(fake):
+    """Every quantity fixed (no spread in any replicate): every interval column is NaN and
+    numeric, not missing objects."""
+    fake.state.update(labels=LABELS[4:5], theta=np.array([2.0]),
+                      outcomes=lambda: [(np.array([2.0]), True, 1.0)] * 20)
+    t = fake(n_boot=20).table
+    for col in ("se", "ci_lower", "ci_upper", "pvalue", "bca_lower", "bca_upper"):
+        assert t[col].dtype == float and t[col].isna().all(), col
