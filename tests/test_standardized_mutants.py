@@ -152,3 +152,29 @@ def test_covariance_between_latents_std_lv_uses_their_sds():
     # loadings (all 1, marker and free): std.lv = 1 * sd(f) = 2 for f's items
     k1 = next(i for i, r in enumerate(rows) if (r.lhs, r.op, r.rhs) == ("f", "=~", "x2"))
     assert std_lv[k1] == pytest.approx(2.0, abs=1e-12)
+
+
+def test_ram_without_covariate_moments():
+    """RAM(spec) without fixed-x moments (as invariance.py and wlsmv.py build it): the
+    covariate's variance stays 0 in P; with them it is the given sample variance."""
+    spec = read_model("y ~ x\n")
+    ram = RAM(spec)
+    assert ram.P0[ram.ix["x"], ram.ix["x"]] == 0.0
+    with_cov = RAM(spec, fixed_x_cov=pd.DataFrame([[2.5]], index=["x"], columns=["x"]))
+    assert with_cov.P0[with_cov.ix["x"], with_cov.ix["x"]] == 2.5
+
+
+def test_ram_cells_of_each_row():
+    """Where each row goes (read by the FIML/WLSMV structure and invariance code): loadings
+    f =~ x and regressions y ~ x in A at (x, f) / (y, x), (co)variances in P."""
+    spec = read_model("f =~ a + b + c\ny ~ f\n")
+    ram = RAM(spec)
+    for r, kind, (i, j) in zip(ram.rows.itertuples(), ram.kind, ram.pos):
+        if r.op == "=~":
+            assert (kind, i, j) == ("A", ram.ix[r.rhs], ram.ix[r.lhs])
+        elif r.op == "~":
+            assert (kind, i, j) == ("A", ram.ix[r.lhs], ram.ix[r.rhs])
+        else:
+            assert (kind, i, j) == ("P", ram.ix[r.lhs], ram.ix[r.rhs])
+    assert ram.spec is spec
+    assert list(ram.rows.index) == list(range(len(ram.rows)))
