@@ -227,6 +227,8 @@ def test_cfi_near_zero_non_centralities_follow_lavaans_tolerance():
     inside it, t1 = t2 = 0.5 is not (CFI = 1 - 0.5/0.5 = 0)."""
     assert cfi(10 + 1.2e-8, 10, 10 + 1.2e-8, 10) == 1.0
     assert cfi(10.5, 10, 10.5, 10) == pytest.approx(0.0, abs=1e-12)
+    # t1 = 1.4e-8 is "zero", t2 = 3e-8 is not: CFI = 1 - 1.4/3
+    assert cfi(10 + 1.4e-8, 10, 10 + 3e-8, 10) == pytest.approx(1 - 1.4 / 3, abs=1e-6)
 
 
 def test_one_df_hand_cases():

@@ -34,6 +34,26 @@ equivalent mutants and why: `benchmarks/mutation/equivalent.json`.
 
 Kill rate = killed / (generated − equivalent).  Module-level statements (imports, constant
 tables) are not mutated.
+
+The test subsets are the tests written for this (each fast, calling the functions directly;
+their reference numbers come from the lavaan/psych/semTools fixtures or from hand-derived
+cases whose derivation is in the test's docstring, never from semcluster's own output):
+
+* `tests/test_fit_measures_mutants.py` — every fit measure at *lavaan's own estimates*
+  (Σ̂ = ΛΨΛ' + Θ built by hand from the fixture) equal to lavaan's to 1e-7 (HS39 CFA and the
+  fixed-x path model), and hand cases: RMSEA with N (not N − 1), the 90 % RMSEA interval
+  by its defining equations, one-df models, small non-centralities, AGFI's moment count;
+* `tests/test_scaled_mutants.py` — scaled and robust measures from lavaan's inputs equal to
+  lavaan's outputs (MLR, FIML-MLR, WLSMV with N − 1), and hand cases for the robust
+  (Brosseau-Liard & Savalei) corrections;
+* `tests/test_standardized_mutants.py` — std.lv, std.all, R² and standardized defined
+  parameters at lavaan's estimates for eight models, equal to lavaan's to 1e-7;
+* `tests/test_measurement_mutants.py` — α, Feldt interval, item statistics, HTMT/HTMT2 against
+  psych/semTools to 1e-9; ω and AVE from lavaan's estimates against semTools; CR, AVE
+  (observed) vs `ave_std` (standardized loadings), Fornell–Larcker on hand cases;
+* `tests/test_bootstrap_intervals.py` — percentile interval, SE, p-value, BCa (bias
+  correction, acceleration sign, 90 % level), Bollen–Stine p on draws whose answers are
+  worked out by hand (refits replaced by stand-ins).
 """
 
 
