@@ -178,3 +178,14 @@ def test_ram_cells_of_each_row():
             assert (kind, i, j) == ("P", ram.ix[r.lhs], ram.ix[r.rhs])
     assert ram.spec is spec
     assert list(ram.rows.index) == list(range(len(ram.rows)))
+
+
+def test_labelled_marker_loading_enters_definitions_at_its_fixed_value():
+    """lavaan fixes the first loading at 1 even when it carries a label: with
+    ``f =~ a*x1 + x2 + x3``, ``y ~ b*f`` and b = 0.4, ``ind := a*b + 1`` is 1 * 0.4 + 1."""
+    spec = read_model("f =~ a*x1 + x2 + x3\ny ~ b*f\nind := a*b + 1\n")
+    ram = RAM(spec)
+    d = Definitions(ram, spec)
+    x = np.ones(int(ram.rows.free.max()))
+    x[d.label_free["b"] - 1] = 0.4
+    assert d.values(x)[0] == pytest.approx(1.4, abs=1e-12)
