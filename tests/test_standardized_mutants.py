@@ -189,3 +189,14 @@ def test_labelled_marker_loading_enters_definitions_at_its_fixed_value():
     x = np.ones(int(ram.rows.free.max()))
     x[d.label_free["b"] - 1] = 0.4
     assert d.values(x)[0] == pytest.approx(1.4, abs=1e-12)
+
+
+def test_defined_parameters_are_evaluated_without_python_builtins():
+    """Only exp/log/sqrt/abs are available to a ``:=`` expression (the parser checks the
+    text; the evaluator is the second fence): a builtin such as len is not."""
+    spec = read_model("f =~ x1 + x2 + x3\nd := 1 + 1\n")
+    ram = RAM(spec)
+    d = Definitions(ram, spec)
+    d.code = [compile("len([1])", "<:=>", "eval")]
+    with pytest.raises(NameError):
+        d.values(np.ones(int(ram.rows.free.max())))
