@@ -74,16 +74,16 @@ def test_item_statistics_equal_psych():
 
 
 def test_item_statistics_floor_ceiling_and_two_item_scale():
-    """Items on 1..3: x = (1, 1, 2, 3) has 50 % at the floor and 25 % at the ceiling; a scale of
-    two items has no alpha-if-deleted (one item left); r_drop is the correlation with the other
-    item, 0.8 for x and y below."""
-    X = pd.DataFrame({"x": [1, 1, 2, 3], "y": [1, 2, 1, 3]})
+    """Items on 1..3: x = (1, 2, 2, 3) has 25 % at the floor and 25 % at the ceiling,
+    y = (1, 1, 1, 3) 75 % and 25 %; a scale of two items has no alpha-if-deleted (one item
+    left); r_drop is the correlation with the other item."""
+    X = pd.DataFrame({"x": [1, 2, 2, 3], "y": [1, 1, 1, 3]})
     t = item_statistics(X, {"F": ["x", "y"]}, scale=(1, 3)).set_index("item")
-    assert t.loc["x", "floor_pct"] == 50.0
+    assert t.loc["x", "floor_pct"] == 25.0
     assert t.loc["x", "ceiling_pct"] == 25.0
-    assert t.loc["y", "floor_pct"] == 50.0
+    assert t.loc["y", "floor_pct"] == 75.0
     assert np.isnan(t.loc["x", "alpha_if_deleted"])
-    assert t.loc["x", "r_drop"] == pytest.approx(np.corrcoef([1, 1, 2, 3], [1, 2, 1, 3])[0, 1])
+    assert t.loc["x", "r_drop"] == pytest.approx(np.corrcoef([1, 2, 2, 3], [1, 1, 1, 3])[0, 1])
 
 
 @pytest.mark.parametrize("which", ["htmt", "htmt2"])
@@ -219,3 +219,20 @@ def test_items_of_a_second_order_model_are_its_observed_indicators():
     spec = read_model("f =~ a + b + c\ng =~ d + e + h\nk =~ i + j + l\nh2 =~ f + g + k\n")
     assert _items_of(spec) == {"f": ["a", "b", "c"], "g": ["d", "e", "h"],
                                "k": ["i", "j", "l"]}
+
+
+def test_reliability_ignores_other_factors_and_paths_between_items():
+    """The hand case plus (1) a cross-loading g =~ c (0.7) and g's own items d, e, and (2) a
+    regression c ~ a (0.3) between two items: f's figures are the hand case's (CR 16/21,
+    omega 16/23, AVE 6/13) -- g's loading on c is not f's, and a path is not a residual
+    covariance."""
+    r = _hand_result()
+    extra = pd.DataFrame([("g", "=~", "c", 0.7, 0.3, 0.0), ("g", "=~", "d", 1.0, 0.5, 0.0),
+                          ("g", "=~", "e", 1.0, 0.5, 0.0), ("c", "~", "a", 0.3, 0.1, 0.0)],
+                         columns=r.estimates.columns)
+    r.estimates = pd.concat([r.estimates, extra], ignore_index=True)
+    rel = construct_reliability(r, {"f": ["a", "b", "c"]})
+    assert rel.loc["f", "cr"] == pytest.approx(16 / 21, abs=1e-12)
+    assert rel.loc["f", "omega"] == pytest.approx(16 / 23, abs=1e-12)
+    assert rel.loc["f", "ave"] == pytest.approx(6 / 13, abs=1e-12)
+    assert rel.loc["f", "ave_std"] == pytest.approx(1.25 / 3, abs=1e-12)
