@@ -187,6 +187,7 @@ def test_latent_correlations_and_95_percent_interval():
     assert len(t) == 1
     r = t.iloc[0]
     assert (r.lhs, r.rhs, r.r, r.se) == ("f", "g", 0.5, 0.1)
+    assert list(t.columns) == ["lhs", "rhs", "r", "se", "ci_lower", "ci_upper"]
     assert r.ci_lower == pytest.approx(0.5 - 0.1959964, abs=1e-7)
     assert r.ci_upper == pytest.approx(0.5 + 0.1959964, abs=1e-7)
 
@@ -236,3 +237,14 @@ def test_reliability_ignores_other_factors_and_paths_between_items():
     assert rel.loc["f", "omega"] == pytest.approx(16 / 23, abs=1e-12)
     assert rel.loc["f", "ave"] == pytest.approx(6 / 13, abs=1e-12)
     assert rel.loc["f", "ave_std"] == pytest.approx(1.25 / 3, abs=1e-12)
+
+
+def test_fornell_larcker_uses_the_reliability_it_is_given():
+    """A reliability table passed in (as measurement_report does) is used as it is:
+    ave_std 0.49 and 0.25 give sqrt 0.7 and 0.5 on the diagonal."""
+    rel = pd.DataFrame({"ave_std": [0.49, 0.25]}, index=["f", "g"])
+    M = fornell_larcker(_two_factor_result(), rel)
+    assert M.loc["f", "f"] == pytest.approx(0.7, abs=1e-12)
+    assert M.loc["g", "g"] == pytest.approx(0.5, abs=1e-12)
+    # a tie (sqrt(AVE) = |r| = 0.5) does not pass: the criterion is strictly greater
+    assert bool(M.loc["g", "passes"]) is False
