@@ -18,6 +18,7 @@ Hand rules used below:
 """
 from __future__ import annotations
 
+import importlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,7 +26,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import importlib
 bs = importlib.import_module("semcluster.bootstrap")   # the package exports a function of that name
 _bca = bs._bca
 
@@ -159,9 +159,9 @@ def fake(monkeypatch):
     monkeypatch.setattr(bs, "_jackknife", jackknife)
 
     def run(**kw):
-        args = dict(n_boot=105, kind="nonparametric", seed=1, ci=0.95, bca=True,
-                    exclude_inadmissible=True, n_jobs=1, backend="joblib", scheduler=None,
-                    progress=False)
+        args = {"n_boot": 105, "kind": "nonparametric", "seed": 1, "ci": 0.95, "bca": True,
+                    "exclude_inadmissible": True, "n_jobs": 1, "backend": "joblib", "scheduler": None,
+                    "progress": False}
         args.update(kw)
         spec = SimpleNamespace(observed=["a"], name="fake")
         return bs._bootstrap(spec, pd.DataFrame({"a": [0.0]}), X_SENT, None, XHAT_SENT,

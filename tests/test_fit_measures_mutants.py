@@ -18,8 +18,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.fitmeasures import (baseline_sigma, fit_measures, incremental_indices, loglik,
-                                    ml_discrepancy, rmsea_interval)
+from semcluster.fitmeasures import (
+    baseline_sigma,
+    fit_measures,
+    incremental_indices,
+    loglik,
+    ml_discrepancy,
+    rmsea_interval,
+)
 
 ROOT = Path(__file__).parent.parent
 LAV = ROOT / "tests" / "fixtures" / "lavaan"
@@ -249,7 +255,7 @@ def test_rmsea_interval_with_a_lower_root_below_one():
     """X2 = 4.5 on 1 df: P(chi2_1 <= 4.5) = 0.966 > 0.95, so lambda_L > 0, and it is small
     (about 0.18): the non-central branch must be used for every lambda > 0 and the bracket must
     start at lambda = 0."""
-    lo, hi = rmsea_interval(4.5, 1, 100)
+    lo, _hi = rmsea_interval(4.5, 1, 100)
     lam = lo ** 2 * 100
     assert 0.1 < lam < 0.3
     assert stats.ncx2.cdf(4.5, 1, lam) == pytest.approx(0.95, abs=1e-9)

@@ -17,9 +17,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.measurement import (_items_of, construct_reliability, cronbach_alpha,
-                                    fornell_larcker, htmt, item_statistics,
-                                    latent_correlations)
+from semcluster.measurement import (
+    _items_of,
+    construct_reliability,
+    cronbach_alpha,
+    fornell_larcker,
+    htmt,
+    item_statistics,
+    latent_correlations,
+)
 from semcluster.spec import read_model
 
 ROOT = Path(__file__).parent.parent

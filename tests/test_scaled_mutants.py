@@ -19,8 +19,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.estimators._scaled import (cfi, rmsea, rmsea_ci, rmsea_closefit,
-                                           scaled_measures, tli)
+from semcluster.estimators._scaled import (
+    cfi,
+    rmsea,
+    rmsea_ci,
+    rmsea_closefit,
+    scaled_measures,
+    tli,
+)
 
 FIX = Path(__file__).parent / "fixtures" / "estimators"
 
@@ -37,10 +43,10 @@ def _ours(name):
     f = lav["fit_measures"]
     fm = pd.Series({k: f[k] for k in ("chisq", "df", "baseline_chisq", "baseline_df")})
     c, cb = f["chisq_scaling_factor"], f["baseline_chisq_scaling_factor"]
-    common = dict(chisq_scaled=f["chisq_scaled"], df_scaled=f["df_scaled"], scaling_factor=c,
-                  baseline_chisq_scaled=f["baseline_chisq_scaled"],
-                  baseline_df_scaled=f["baseline_df_scaled"], baseline_scaling_factor=cb,
-                  n=lav["nobs"])
+    common = {"chisq_scaled": f["chisq_scaled"], "df_scaled": f["df_scaled"], "scaling_factor": c,
+                  "baseline_chisq_scaled": f["baseline_chisq_scaled"],
+                  "baseline_df_scaled": f["baseline_df_scaled"], "baseline_scaling_factor": cb,
+                  "n": lav["nobs"]}
     if "wlsmv" in name:
         shift = f["chisq_scaled"] - f["chisq"] / c
         bshift = f["baseline_chisq_scaled"] - f["baseline_chisq"] / cb
@@ -237,7 +243,7 @@ def test_one_df_hand_cases():
     the scaled p-value is P(chi2_1 > 3)."""
     assert tli(1.5, 1, 10.5, 10) == pytest.approx(-9.0, abs=1e-9)
     assert rmsea(3.0, 1, 100) == pytest.approx(np.sqrt(0.02), abs=1e-12)
-    lo, hi = rmsea_ci(3.0, 1, 100)
+    _lo, hi = rmsea_ci(3.0, 1, 100)
     assert stats.ncx2.cdf(3.0, 1, hi ** 2 * 100) == pytest.approx(0.05, abs=1e-9)
     assert rmsea_closefit(3.0, 1, 100) == pytest.approx(stats.ncx2.sf(3.0, 1, 0.25), rel=1e-12)
     fm = pd.Series({"chisq": 3.0, "df": 1, "baseline_chisq": 50.0, "baseline_df": 3})

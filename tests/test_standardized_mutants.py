@@ -56,14 +56,14 @@ def case(request):
 
 
 def test_std_all_equals_lavaan(case):
-    spec, ram, x, lav, ref, (std_lv, std_all, r2) = case
+    _spec, ram, _x, lav, _ref, (_std_lv, std_all, _r2) = case
     for k, r in enumerate(ram.rows.itertuples()):
         want = lav[_key(r.lhs, r.op, r.rhs)]["std_all"]
         assert std_all[k] == pytest.approx(want, abs=1e-7), (r.lhs, r.op, r.rhs)
 
 
 def test_std_lv_equals_lavaan(case):
-    spec, ram, x, lav, ref, (std_lv, std_all, r2) = case
+    _spec, ram, _x, lav, _ref, (std_lv, _std_all, _r2) = case
     for k, r in enumerate(ram.rows.itertuples()):
         want = lav[_key(r.lhs, r.op, r.rhs)].get("std_lv")
         if want is None:
@@ -72,14 +72,14 @@ def test_std_lv_equals_lavaan(case):
 
 
 def test_r2_equals_lavaan(case):
-    spec, ram, x, lav, ref, (std_lv, std_all, r2) = case
+    _spec, _ram, _x, _lav, ref, (_std_lv, _std_all, r2) = case
     assert set(r2) == set(ref["r2"])
     for v, want in ref["r2"].items():
         assert r2[v] == pytest.approx(want, abs=1e-7), v
 
 
 def test_unstandardized_values_are_the_estimates(case):
-    spec, ram, x, lav, ref, _ = case
+    _spec, ram, x, lav, _ref, _ = case
     vals = ram.values(x)
     for k, r in enumerate(ram.rows.itertuples()):
         assert vals[k] == pytest.approx(lav[_key(r.lhs, r.op, r.rhs)]["est"], abs=1e-12)
@@ -88,7 +88,7 @@ def test_unstandardized_values_are_the_estimates(case):
 def test_total_covariance_of_the_observed_equals_lavaans_implied_moments(case):
     """The observed block of (I - A)^-1 P (I - A)^-T at lavaan's estimates reproduces lavaan's
     chi-square: N F_ML(S, Sigma) (S with the N divisor)."""
-    spec, ram, x, lav, ref, _ = case
+    spec, ram, x, _lav, ref, _ = case
     from semcluster.fitmeasures import ml_discrepancy
 
     data = pd.read_csv(ROOT / CASES[ref_name(ref)]["data"], comment="#")[spec.observed]
@@ -104,7 +104,7 @@ def ref_name(ref):
 
 
 def test_defined_parameter_raw_and_standardized_equal_lavaan():
-    spec, ram, x, lav, ref = _setup("hs39_path_fixedx")
+    spec, ram, x, lav, _ref = _setup("hs39_path_fixedx")
     d = Definitions(ram, spec)
     assert len(d) == 1
     want = lav[("ind", ":=", "a*b2")]

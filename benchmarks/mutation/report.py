@@ -69,9 +69,9 @@ the survivors were run again (`--survivors`).
 def write_report(results: dict, equivalent_file: Path, out: Path) -> str:
     equiv = json.loads(equivalent_file.read_text()) if equivalent_file.exists() else {}
     lines = [INTRO, "## Summary", "",
-             "| module | scope | test subset | generated | killed | survived | equivalent "
-             "| kill rate |", "|---|---|---|---:|---:|---:|---:|---:|"]
-    tot = dict(gen=0, killed=0, surv=0, eq=0)
+             ("| module | scope | test subset | generated | killed | survived | equivalent "
+             "| kill rate |"), "|---|---|---|---:|---:|---:|---:|---:|"]
+    tot = {"gen": 0, "killed": 0, "surv": 0, "eq": 0}
     sections = []
     from run_mutation import TARGETS
 
@@ -92,9 +92,9 @@ def write_report(results: dict, equivalent_file: Path, out: Path) -> str:
         tot["surv"] += len(surv)
         tot["eq"] += len(eq)
         sec = [f"## `{t.get('path', name)}`", "",
-               f"{len(muts)} mutants, {len(killed)} killed, {len(surv)} surviving, "
+               (f"{len(muts)} mutants, {len(killed)} killed, {len(surv)} surviving, "
                f"{len(eq)} equivalent; the subset runs in {r['baseline_seconds']:.1f} s, all "
-               f"mutants in {r['seconds'] / 60:.1f} min.", ""]
+               f"mutants in {r['seconds'] / 60:.1f} min."), ""]
         if surv:
             sec += ["Surviving (not killed, not shown equivalent):", "",
                     "| id | function | line | original | mutant |", "|---|---|---:|---|---|"]

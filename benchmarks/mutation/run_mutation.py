@@ -93,7 +93,6 @@ def _enclosing(mutation):
 
 def generate(name: str) -> list[dict]:
     """Every mutant of a target as {id, function, line, original, mutated, code}."""
-    import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
     from mutmut.mutation.file_mutation import create_mutations, deep_replace
 
@@ -145,7 +144,7 @@ def _swap_code(modname: str, new_code: str):
 
     mod = importlib.import_module(modname)
     ns = {"__name__": modname, "__package__": mod.__package__, "__file__": mod.__file__}
-    exec(compile(new_code, mod.__file__, "exec"), ns)
+    exec(compile(new_code, mod.__file__, "exec"), ns)  # noqa: S102 -- the mutant's own source
 
     def swap(old, new):
         if not (inspect.isfunction(old) and inspect.isfunction(new)):
@@ -195,7 +194,7 @@ def _child(modname, new_code, tests, result_file):
                           "-p", "no:unraisableexception",    # its gc.collect() takes seconds
                           "-W", "ignore", *tests], plugins=[plugin])
         Path(result_file).write_text(json.dumps({"rc": int(rc), "failed": plugin.nodeid}))
-    except BaseException as e:  # an import-time error of the mutant kills it too
+    except BaseException as e:  # noqa: BLE001 -- any error of the mutant kills it
         Path(result_file).write_text(json.dumps({"rc": 99, "failed": f"error: {e!r}"}))
     os._exit(0)
 
@@ -209,9 +208,8 @@ def run_one(args):
     if pid == 0:
         os.setpgid(0, 0)
         _child(modname, new_code, [str(ROOT / t) for t in tests], result_file)
-    status = None
     while time.perf_counter() - t0 < timeout:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, _status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
         time.sleep(0.05)
@@ -240,10 +238,8 @@ def _preload():
     sys.path.insert(0, str(ROOT / "tests"))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
     sys.dont_write_bytecode = True
-    import numpy, pandas, scipy.stats, pytest  # noqa: F401,E401
-    import semcluster, semcluster.fit, semcluster.bootstrap, semcluster.measurement  # noqa
-    import semcluster.estimators.mlr, semcluster.estimators.fiml  # noqa: F401,E401
-    import semcluster.estimators.wlsmv, semcluster.estimators._scaled  # noqa: F401,E401
+    import numpy  # noqa: F401
+
 
 
 def _warm_up(tests):
