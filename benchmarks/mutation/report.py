@@ -79,6 +79,8 @@ def write_report(results: dict, equivalent_file: Path, out: Path) -> str:
         muts = r["mutants"]
         t = TARGETS.get(name, {})
         scope = ", ".join(f"`{f}`" for f in t["functions"]) if t.get("functions") else "all functions"
+        for f, (a, b) in t.get("lines", {}).items():
+            scope += f" (`{f}`: only the lines from `{a.strip()}` to `{b.strip()}`)"
         killed = [m for m in muts if m["outcome"] != "survived"]
         surv = [m for m in muts if m["outcome"] == "survived" and m["id"] not in equiv]
         eq = [m for m in muts if m["outcome"] == "survived" and m["id"] in equiv]
