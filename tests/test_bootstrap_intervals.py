@@ -1,0 +1,281 @@
+"""Bootstrap interval code on draws whose intervals can be worked out by hand (found by
+mutation testing, docs/mutation.md).
+
+The refits are replaced by fixed draws (``run_replicates``, ``_Replicator``, ``_labels`` and
+``_jackknife`` are swapped for stand-ins), so what is tested is only the arithmetic after the
+replicates: percentile interval, bootstrap SE, p-value, BCa, Bollen-Stine p, the counts.
+
+Hand rules used below:
+
+* the draws ``a + k`` (k = 0..99) have numpy's default (linear, Hyndman-Fan type 7) quantile
+  ``a + 99 q``: the 95 % interval is (a + 2.475, a + 96.525), the 90 % one (a + 4.95, a + 94.05);
+* their SD (ddof 1) is sqrt(100 * 101 / 12);
+* p = min(1, 2 min(share <= 0, share >= 0));
+* BCa (Efron & Tibshirani 1993, eq. 14.10-14.15; the same as scipy.stats.bootstrap's
+  ``_bca_interval``): z0 = Phi^-1(share of draws below the estimate, ties counted half),
+  a = sum (mean - jack_i)^3 / (6 [sum (mean - jack_i)^2]^1.5), the ends are the draws'
+  quantiles at Phi(z0 + (z0 + z)/(1 - a (z0 + z))), z = Phi^-1(0.025), Phi^-1(0.975).
+"""
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+bs = importlib.import_module("semcluster.bootstrap")   # the package exports a function of that name
+_bca = bs._bca
+
+K = np.arange(100.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# _bca on its own
+# ---------------------------------------------------------------------------------------------
+def test_bca_is_the_percentile_interval_without_bias_or_skew():
+    """Estimate 49.5 in the middle of 0..99 (z0 = Phi^-1(0.5) = 0), symmetric jackknife
+    (a = 0): BCa = percentile = (2.475, 96.525)."""
+    lo, hi = _bca(49.5, K, np.array([-1.0, 0.0, 1.0]), 0.95)
+    assert (lo, hi) == pytest.approx((2.475, 96.525), abs=1e-12)
+
+
+def test_bca_90_percent():
+    lo, hi = _bca(49.5, K, np.array([-1.0, 0.0, 1.0]), 0.90)
+    assert (lo, hi) == pytest.approx((4.95, 94.05), abs=1e-12)
+
+
+def test_bca_bias_correction_counts_ties_half():
+    """Estimate 84 among 0..99: 84 draws below, 1 equal: share 84.5/100, z0 = Phi^-1(0.845);
+    a = 0 (jackknife constant: no spread, a is set to 0)."""
+    z0 = stats.norm.ppf(0.845)
+    q = stats.norm.cdf(2 * z0 + stats.norm.ppf([0.025, 0.975]))
+    lo, hi = _bca(84.0, K, np.array([2.0, 2.0, 2.0, 2.0]), 0.95)
+    assert (lo, hi) == pytest.approx(tuple(99 * q), abs=1e-9)
+
+
+def test_bca_acceleration_sign():
+    """Jackknife (0, 0, 0, 3) and a NaN (a failed leave-one-out refit, dropped): mean 0.75,
+    mean - jack = (0.75, 0.75, 0.75, -2.25): sum of cubes 3(0.421875) - 11.390625 = -10.125,
+    sum of squares 6.75, a = -10.125 / (6 * 6.75^1.5) = -0.096225; z0 = 0 (estimate 49.5).
+    The ends are 99 Phi(z/(1 - a z))."""
+    a = -10.125 / (6 * 6.75 ** 1.5)
+    assert a == pytest.approx(-0.0962250, abs=1e-7)
+    z = stats.norm.ppf([0.025, 0.975])
+    expected = 99 * stats.norm.cdf(z / (1 - a * z))
+    lo, hi = _bca(49.5, K, np.array([0.0, 0.0, 0.0, 3.0, np.nan]), 0.95)
+    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+    # a < 0 moves both ends down relative to the percentile interval
+    assert lo < 2.475 and hi < 96.525
+
+
+def test_bca_with_bias_and_acceleration_together():
+    """Estimate 84 (z0 = Phi^-1(0.845)) and the jackknife above (a = -0.096225)."""
+    a = -10.125 / (6 * 6.75 ** 1.5)
+    z0 = stats.norm.ppf(0.845)
+    z = stats.norm.ppf([0.025, 0.975])
+    expected = 99 * stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    lo, hi = _bca(84.0, K, np.array([0.0, 0.0, 0.0, 3.0]), 0.95)
+    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+
+
+def test_bca_needs_ten_draws_and_an_estimate_inside_them():
+    assert all(np.isnan(_bca(4.5, np.arange(9.0), np.array([-1.0, 1.0]), 0.95)))
+    assert all(np.isfinite(_bca(4.5, np.arange(10.0), np.array([-1.0, 1.0]), 0.95)))
+    assert all(np.isnan(_bca(np.nan, K, np.array([-1.0, 1.0]), 0.95)))
+    # every draw above / below the estimate: z0 would be -inf / +inf
+    assert all(np.isnan(_bca(-1.0, K, np.array([-1.0, 1.0]), 0.95)))
+    assert all(np.isnan(_bca(100.0, K, np.array([-1.0, 1.0]), 0.95)))
+    # NaN draws (failed replicates) are dropped: nine finite draws are too few
+    d = np.r_[np.arange(9.0), np.nan, np.nan]
+    assert all(np.isnan(_bca(4.5, d, np.array([-1.0, 1.0]), 0.95)))
+
+
+def test_bca_estimate_on_the_lowest_draw():
+    """Estimate 0 among 0..99: share = 0.5/100 (the tie counted half), still inside (0, 1)."""
+    z0 = stats.norm.ppf(0.005)
+    q = stats.norm.cdf(2 * z0 + stats.norm.ppf([0.025, 0.975]))
+    lo, hi = _bca(0.0, K, np.array([1.0, 1.0]), 0.95)
+    assert (lo, hi) == pytest.approx(tuple(99 * q), abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# the table built from the draws
+# ---------------------------------------------------------------------------------------------
+LABELS = [("y", "~", "a", "", "est", 1),      # 0: draws 0..99
+          ("y", "~", "b", "", "est", 2),      # 1: draws -99..0
+          ("y", "~", "c", "", "est", 3),      # 2: 40 x -1, 20 x 0, 40 x 1
+          ("y", "r2", "y", "", "r2", 0),      # 3: R2, no p-value
+          ("y", "~", "d", "", "std_all", 4),  # 4: constant: no interval
+          ("y", "~", "e", "", "est", 5),      # 5: 1 + k 1e-4 (small spread)
+          ("y", "~", "f", "", "est", 6)]      # 6: only two finite draws, 0 and 1
+THETA = np.array([49.5, -49.5, 0.0, 0.5, 2.0, 1.00495, 0.5])
+
+
+def _draw(k):
+    two = {0: 0.0, 1: 1.0}.get(k, np.nan)
+    c = -1.0 if k < 40 else (0.0 if k < 60 else 1.0)
+    return np.array([k, -k, c, k / 100, 2.0, 1 + k * 1e-4, two], dtype=float)
+
+
+def _outcomes():
+    """100 admissible replicates (chi-square 1..100), 3 inadmissible ones (all draws and the
+    chi-square 1e6) and 2 failed ones."""
+    out = [(_draw(k), True, float(k + 1)) for k in range(100)]
+    out += [(np.full(7, 1e6), False, 1e6)] * 3
+    out += [(None, False, np.nan)] * 2
+    return out
+
+
+JACK = np.tile(np.array([[-1.0], [0.0], [1.0]]), (1, 7))     # symmetric: a = 0
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    state = {"labels": LABELS, "theta": THETA, "outcomes": _outcomes}
+
+    class Rep:
+        def __init__(self, spec, X, x_hat):
+            pass
+
+        def quantities(self, x):
+            return state["theta"]
+
+    calls = {"jackknife": 0}
+
+    X_SENT, XHAT_SENT = np.zeros((1, 1)), np.zeros(1)
+
+    def jackknife(rep, X, x_hat):
+        # the jackknife refits the original rows from the full-sample estimates
+        assert isinstance(rep, Rep) and X is X_SENT and x_hat is XHAT_SENT
+        calls["jackknife"] += 1
+        return JACK
+
+    monkeypatch.setattr(bs, "_Replicator", Rep)
+    monkeypatch.setattr(bs, "_labels", lambda rep: state["labels"])
+    monkeypatch.setattr(bs, "run_replicates", lambda *a, **k: state["outcomes"]())
+    monkeypatch.setattr(bs, "_jackknife", jackknife)
+
+    def run(**kw):
+        args = {"n_boot": 105, "kind": "nonparametric", "seed": 1, "ci": 0.95, "bca": True,
+                    "exclude_inadmissible": True, "n_jobs": 1, "backend": "joblib", "scheduler": None,
+                    "progress": False}
+        args.update(kw)
+        spec = SimpleNamespace(observed=["a"], name="fake")
+        return bs._bootstrap(spec, pd.DataFrame({"a": [0.0]}), X_SENT, None, XHAT_SENT,
+                             91.0, **args)
+
+    run.calls = calls
+    run.state = state
+    return run
+
+
+def test_percentile_interval_se_and_pvalue(fake):
+    t = fake().table
+    r = t.iloc[0]
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((2.475, 96.525), abs=1e-12)
+    assert r.se == pytest.approx(np.sqrt(100 * 101 / 12), rel=1e-12)
+    assert r.pvalue == pytest.approx(2 * 1 / 100, abs=1e-12)       # one draw <= 0
+    assert r.est == 49.5
+    assert (r.bca_lower, r.bca_upper) == pytest.approx((2.475, 96.525), abs=1e-12)
+    assert (r.lhs, r.op, r.rhs, r.label, r.what) == ("y", "~", "a", "", "est")
+
+
+def test_pvalue_when_the_draws_lie_below_zero(fake):
+    r = fake().table.iloc[1]
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((-96.525, -2.475), abs=1e-12)
+    assert r.pvalue == pytest.approx(2 * 1 / 100, abs=1e-12)       # one draw >= 0
+
+
+def test_pvalue_is_capped_at_one(fake):
+    """share <= 0 = share >= 0 = 0.6: 2 * 0.6 = 1.2, reported as 1."""
+    assert fake().table.iloc[2].pvalue == 1.0
+
+
+def test_r2_has_an_interval_but_no_pvalue(fake):
+    r = fake().table.iloc[3]
+    assert np.isnan(r.pvalue)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((0.02475, 0.96525), abs=1e-12)
+
+
+def test_constant_quantity_has_no_interval(fake):
+    r = fake().table.iloc[4]
+    assert all(np.isnan([r.se, r.ci_lower, r.ci_upper, r.pvalue, r.bca_lower, r.bca_upper]))
+    assert r.est == 2.0
+
+
+def test_a_small_spread_still_gets_an_interval(fake):
+    r = fake().table.iloc[5]
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((1.0002475, 1.0096525), abs=1e-12)
+
+
+def test_two_finite_draws_give_an_interval_but_no_bca(fake):
+    """Draws (0, 1): quantiles 0.025 and 0.975, SD sqrt(0.5); BCa needs 10 draws."""
+    r = fake().table.iloc[6]
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((0.025, 0.975), abs=1e-12)
+    assert r.se == pytest.approx(np.sqrt(0.5), rel=1e-12)
+    assert np.isnan(r.bca_lower) and np.isnan(r.bca_upper)
+
+
+def test_90_percent_intervals(fake):
+    r = fake(ci=0.90).table.iloc[0]
+    assert (r.ci_lower, r.ci_upper) == pytest.approx((4.95, 94.05), abs=1e-12)
+    assert (r.bca_lower, r.bca_upper) == pytest.approx((4.95, 94.05), abs=1e-12)
+
+
+def test_counts_and_inadmissible_draws_kept_by_default(fake):
+    b = fake(exclude_inadmissible=False)
+    assert (b.n_boot, b.n_failed, b.n_inadmissible, b.n_used) == (105, 2, 3, 103)
+    # 103 draws of which one (0) is <= 0
+    assert b.table.iloc[0].pvalue == pytest.approx(2 / 103, abs=1e-12)
+    assert b.draws.shape == (105, 7)
+    assert list(b.draws.columns[:2]) == ["y~a:est", "y~b:est"]
+    assert b.draws.isna().all(axis=1).sum() == 2
+    e = fake()
+    assert (e.n_failed, e.n_inadmissible, e.n_used) == (2, 3, 100)
+
+
+def test_no_bca_when_not_asked(fake):
+    t = fake(bca=False).table
+    assert t.bca_lower.isna().all() and t.bca_upper.isna().all()
+    assert fake.calls["jackknife"] == 0
+
+
+def test_bollen_stine_pvalue_and_no_bca(fake):
+    """Chi-squares 1..100 against the observed 91: 10 are >= 91, p = (10 + 1)/(100 + 1)."""
+    b = fake(kind="bollen-stine")
+    assert b.bollen_stine_pvalue == pytest.approx(11 / 101, abs=1e-12)
+    assert b.table.bca_lower.isna().all()
+    assert fake.calls["jackknife"] == 0
+    assert fake().bollen_stine_pvalue is None
+
+
+def test_bca_acceleration_does_not_depend_on_the_jackknife_scale():
+    """a is a ratio of a cubic sum to a squared sum to the power 1.5, so jackknife values
+    (0, 0, 0, 0.3) give the same a = -0.096225 as (0, 0, 0, 3), although the denominator
+    6 (0.0675)^1.5 = 0.105 is below 1."""
+    a = -10.125 / (6 * 6.75 ** 1.5)
+    z = stats.norm.ppf([0.025, 0.975])
+    expected = 99 * stats.norm.cdf(z / (1 - a * z))
+    lo, hi = _bca(49.5, K, np.array([0.0, 0.0, 0.0, 0.3]), 0.95)
+    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+
+
+def test_time_spent_is_reported(fake):
+    """info["seconds"]: the time of the replicates and of the jackknife, each a few seconds
+    at most here (stand-ins), never negative."""
+    s = fake().info["seconds"]
+    assert set(s) == {"replicates", "jackknife"}
+    assert all(isinstance(v, float) and 0 <= v < 60 for v in s.values())
+
+
+def test_all_quantities_constant(fake):
+    """Every quantity fixed (no spread in any replicate): every interval column is NaN and
+    numeric, not missing objects."""
+    fake.state.update(labels=LABELS[4:5], theta=np.array([2.0]),
+                      outcomes=lambda: [(np.array([2.0]), True, 1.0)] * 20)
+    t = fake(n_boot=20).table
+    for col in ("se", "ci_lower", "ci_upper", "pvalue", "bca_lower", "bca_upper"):
+        assert t[col].dtype == float and t[col].isna().all(), col

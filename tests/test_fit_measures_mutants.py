@@ -1,0 +1,322 @@
+"""Fit measures held tightly to lavaan and to hand-derived cases (found by mutation testing,
+docs/mutation.md).
+
+The fit measures are functions of S (N-divisor sample covariance), Sigma-hat, N and the
+parameter count only.  Here Sigma-hat is built by hand from *lavaan's own estimates* in the
+fixtures (Lambda Psi Lambda' + Theta, written out below, no semcluster code), so every figure
+must equal lavaan's to the fixtures' precision -- much tighter than the end-to-end agreement
+tests, whose tolerance has to absorb the optimiser.  This catches N vs N - 1 slips, the
+90 % RMSEA interval, the fixed-x moment counts, AGFI's moment count, BIC2's (N + 2)/24.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from semcluster.fitmeasures import (
+    baseline_sigma,
+    fit_measures,
+    incremental_indices,
+    loglik,
+    ml_discrepancy,
+    rmsea_interval,
+)
+
+ROOT = Path(__file__).parent.parent
+LAV = ROOT / "tests" / "fixtures" / "lavaan"
+HS = ROOT / "src" / "semcluster" / "data" / "holzinger_swineford_1939.csv"
+
+# tolerances: the fixtures carry 15 significant digits of lavaan's estimates; the RMSEA
+# interval is a root of lavaan's uniroot (tolerance about 1e-9 on lambda)
+TIGHT = 1e-7
+
+
+def _est(ref):
+    return {(r["lhs"], r["op"], r["rhs"]): r["est"] for r in ref["estimates"]}
+
+
+def _cov_n(cols):
+    X = pd.read_csv(HS)[cols].to_numpy(float)
+    Xc = X - X.mean(axis=0)
+    return Xc.T @ Xc / len(X)          # N divisor, as lavaan's sample statistics
+
+
+def hs39_cfa():
+    """Sigma = Lambda Psi Lambda' + Theta with lavaan's estimates (three-factor CFA)."""
+    ref = json.loads((LAV / "hs39_cfa.json").read_text())
+    e = _est(ref)
+    obs = [f"x{i}" for i in range(1, 10)]
+    lat = ["visual", "textual", "speed"]
+    L = np.zeros((9, 3))
+    for k, f in enumerate(lat):
+        for i in range(3 * k, 3 * k + 3):
+            L[i, k] = e[(f, "=~", obs[i])]
+    Psi = np.array([[e.get((a, "~~", b), e.get((b, "~~", a))) for b in lat] for a in lat])
+    Theta = np.diag([e[(v, "~~", v)] for v in obs])
+    return _cov_n(obs), L @ Psi @ L.T + Theta, ref
+
+
+def hs39_fixedx():
+    """visual =~ x1 + b2*x2 + 0.7*x3; x9 ~ a*visual + c*x7 (x7 fixed-x, uncorrelated with
+    visual as lavaan has no visual ~~ x7 row).  Variables in order x1 x2 x3 x9 x7:
+    x = Lambda xi + e, x9 = a xi + c x7 + e9, var(x7) = its sample variance."""
+    ref = json.loads((LAV / "hs39_path_fixedx.json").read_text())
+    e = _est(ref)
+    S = _cov_n(["x1", "x2", "x3", "x9", "x7"])
+    lam = np.array([1.0, e[("visual", "=~", "x2")], 0.7, e[("x9", "~", "visual")], 0.0])
+    beta = np.array([0, 0, 0, e[("x9", "~", "x7")], 1.0])      # loading on x7 itself
+    psi = e[("visual", "~~", "visual")]
+    vx7 = S[4, 4]
+    theta = np.diag([e[("x1", "~~", "x1")], e[("x2", "~~", "x2")], e[("x3", "~~", "x3")],
+                     e[("x9", "~~", "x9")], 0.0])
+    Sigma = psi * np.outer(lam, lam) + vx7 * np.outer(beta, beta) + theta
+    return S, Sigma, ref
+
+
+@pytest.fixture(scope="module", params=["hs39_cfa", "hs39_fixedx"])
+def case(request):
+    if request.param == "hs39_cfa":
+        S, Sigma, ref = hs39_cfa()
+        fm = fit_measures(S, Sigma, ref["nobs"], ref["fit_measures"]["npar"])
+    else:
+        S, Sigma, ref = hs39_fixedx()
+        fm = fit_measures(S, Sigma, ref["nobs"], ref["fit_measures"]["npar"], fixed_x_idx=[4])
+    return fm, ref["fit_measures"]
+
+
+@pytest.mark.parametrize("name", ["npar", "df", "baseline_df", "ntotal"])
+def test_counts_equal_lavaan(case, name):
+    fm, lav = case
+    assert fm[name] == lav[name]
+
+
+@pytest.mark.parametrize("name", ["chisq", "baseline_chisq", "logl", "unrestricted_logl",
+                                  "aic", "bic", "bic2"])
+def test_statistics_equal_lavaan_at_its_estimates(case, name):
+    fm, lav = case
+    assert fm[name] == pytest.approx(lav[name], rel=TIGHT, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["pvalue", "cfi", "tli", "nfi", "rmsea", "rmsea_pvalue",
+                                  "srmr", "gfi", "agfi"])
+def test_indices_equal_lavaan_at_its_estimates(case, name):
+    fm, lav = case
+    assert fm[name] == pytest.approx(lav[name], abs=1e-7)
+
+
+@pytest.mark.parametrize("name", ["rmsea_ci_lower", "rmsea_ci_upper"])
+def test_rmsea_90_percent_interval_equals_lavaan(case, name):
+    fm, lav = case
+    assert fm[name] == pytest.approx(lav[name], abs=1e-6)
+
+
+def test_baseline_pvalue_is_the_chi_square_tail(case):
+    """Not in the fixtures: P(chi2_df_b > X2_b), by definition."""
+    fm, lav = case
+    assert fm["baseline_pvalue"] == pytest.approx(
+        stats.chi2.sf(lav["baseline_chisq"], lav["baseline_df"]), rel=1e-6, abs=1e-300)
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-derived cases
+# ---------------------------------------------------------------------------------------------
+def test_incremental_indices_hand_case():
+    """X2 = 20, df = 10, X2_B = 110, df_B = 10, N = 100:
+    CFI = 1 - (20-10)/(110-10) = 0.9; TLI = (11 - 2)/(11 - 1) = 0.9; NFI = 90/110;
+    RMSEA = sqrt(20/(100*10) - 1/100) = sqrt(0.01) = 0.1 (lavaan divides by N, not N - 1)."""
+    r = incremental_indices(20.0, 10, 110.0, 10, 100)
+    assert r["cfi"] == pytest.approx(0.9, abs=1e-12)
+    assert r["tli"] == pytest.approx(0.9, abs=1e-12)
+    assert r["nfi"] == pytest.approx(90 / 110, abs=1e-12)
+    assert r["rmsea"] == pytest.approx(0.1, abs=1e-12)
+    # close-fit p: P(chi2_10(lambda = N df 0.05^2 = 2.5) > 20)
+    assert r["rmsea_pvalue"] == pytest.approx(stats.ncx2.sf(20, 10, 2.5), rel=1e-10)
+
+
+def test_incremental_indices_when_the_model_fits_better_than_its_df():
+    """X2 < df: the non-centrality max(X2 - df, 0) is 0, so CFI = 1 and RMSEA = 0;
+    TLI may exceed 1: (110/10 - 5/10)/(110/10 - 1) = 10.5/10."""
+    r = incremental_indices(5.0, 10, 110.0, 10, 100)
+    assert r["cfi"] == 1.0
+    assert r["rmsea"] == 0.0
+    assert r["tli"] == pytest.approx(1.05, abs=1e-12)
+
+
+def test_incremental_indices_when_even_the_baseline_fits():
+    """X2_B < df_B and X2 < df: both non-centralities are 0, CFI = 1 by lavaan's rule."""
+    r = incremental_indices(5.0, 10, 8.0, 10, 100)
+    assert r["cfi"] == 1.0
+
+
+def test_cfi_denominator_takes_the_larger_non_centrality():
+    """X2 - df = 30 > X2_B - df_B = 20 (a model worse than the baseline): CFI = 1 - 30/30 = 0."""
+    r = incremental_indices(40.0, 10, 30.0, 10, 100)
+    assert r["cfi"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_saturated_model_indices():
+    """df = 0 (saturated): RMSEA and its interval 0, TLI 1, close-fit p undefined;
+    NFI = (X2_B - 0)/X2_B = 1."""
+    r = incremental_indices(0.0, 0, 50.0, 6, 100)
+    assert (r["rmsea"], r["rmsea_ci_lower"], r["rmsea_ci_upper"]) == (0.0, 0.0, 0.0)
+    assert r["tli"] == 1.0
+    assert np.isnan(r["rmsea_pvalue"])
+    assert r["nfi"] == 1.0
+    assert r["cfi"] == 1.0
+
+
+def test_tli_and_nfi_undefined_without_a_baseline():
+    """df_B = 0 and X2_B = 0 (one variable): TLI and NFI have no denominator."""
+    r = incremental_indices(3.0, 2, 0.0, 0, 100)
+    assert np.isnan(r["tli"])
+    assert np.isnan(r["nfi"])
+
+
+def test_rmsea_interval_solves_its_defining_equations():
+    """lambda_L: P(chi2_df(lambda_L) <= X2) = 0.95, lambda_U: = 0.05 (a 90 % interval),
+    RMSEA = sqrt(lambda/(N df)).  Checked by plugging the ends back into scipy's ncx2."""
+    X2, df, n = 85.3055217699727, 24, 301
+    lo, hi = rmsea_interval(X2, df, n)
+    lam_l, lam_u = lo ** 2 * n * df, hi ** 2 * n * df
+    assert stats.ncx2.cdf(X2, df, lam_l) == pytest.approx(0.95, abs=1e-9)
+    assert stats.ncx2.cdf(X2, df, lam_u) == pytest.approx(0.05, abs=1e-9)
+    lo95, hi95 = rmsea_interval(X2, df, n, level=0.95)
+    assert stats.ncx2.cdf(X2, df, lo95 ** 2 * n * df) == pytest.approx(0.975, abs=1e-9)
+    assert stats.ncx2.cdf(X2, df, hi95 ** 2 * n * df) == pytest.approx(0.025, abs=1e-9)
+
+
+def test_rmsea_interval_for_a_large_statistic():
+    """X2 = 2000 on 10 df: the upper root lies far beyond max(X2, 1), so the bracket must be
+    widened; both ends still solve their equations."""
+    lo, hi = rmsea_interval(2000.0, 10, 200)
+    assert stats.ncx2.cdf(2000.0, 10, lo ** 2 * 200 * 10) == pytest.approx(0.95, abs=1e-9)
+    assert stats.ncx2.cdf(2000.0, 10, hi ** 2 * 200 * 10) == pytest.approx(0.05, abs=1e-9)
+
+
+def test_rmsea_interval_with_a_statistic_below_one():
+    """X2 = 0.5 on 1 df: P(chi2_1 <= 0.5) = 0.52 < 0.95, so lambda_L = 0; the upper end
+    solves P(chi2_1(lambda) <= 0.5) = 0.05 with a bracket starting at max(X2, 1) = 1."""
+    lo, hi = rmsea_interval(0.5, 1, 100)
+    assert lo == 0.0
+    assert stats.ncx2.cdf(0.5, 1, hi ** 2 * 100) == pytest.approx(0.05, abs=1e-9)
+
+
+def test_rmsea_interval_upper_end_zero_for_a_tiny_statistic():
+    """X2 = 0.001 on 5 df: even lambda = 0 gives P(chi2_5 <= X2) far below 0.05: both 0."""
+    assert rmsea_interval(0.001, 5, 100) == (0.0, 0.0)
+
+
+def test_rmsea_interval_undefined():
+    assert all(np.isnan(rmsea_interval(10.0, 0, 100)))
+    assert all(np.isnan(rmsea_interval(np.inf, 3, 100)))
+
+
+def test_discrepancy_of_a_non_positive_definite_sigma_is_infinite():
+    S = np.eye(2)
+    assert ml_discrepancy(S, np.zeros((2, 2))) == np.inf          # singular: sign 0
+    assert ml_discrepancy(S, np.diag([1.0, -1.0])) == np.inf      # indefinite: sign -1
+
+
+def test_discrepancy_and_loglik_hand_case():
+    """S = diag(2, 3), Sigma = I (p = 2): F = log 1 + 5 - log 6 - 2 = 3 - log 6;
+    logL(N = 10) = -5 (2 log 2pi + 0 + 5)."""
+    S = np.diag([2.0, 3.0])
+    assert ml_discrepancy(S, np.eye(2)) == pytest.approx(3 - np.log(6), abs=1e-12)
+    assert loglik(S, np.eye(2), 10) == pytest.approx(-5 * (2 * np.log(2 * np.pi) + 5),
+                                                     abs=1e-10)
+
+
+def test_baseline_sigma_keeps_the_fixed_x_block():
+    S = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    np.testing.assert_array_equal(baseline_sigma(S, []), np.diag([4.0, 3.0, 2.0]))
+    B = baseline_sigma(S, [1, 2])
+    np.testing.assert_array_equal(B, [[4.0, 0, 0], [0, 3.0, 0.2], [0, 0.2, 2.0]])
+    np.testing.assert_array_equal(S[0], [4.0, 1.0, 0.5])           # input left alone
+
+
+def test_saturated_model_fit_measures():
+    """Sigma = S, npar = p(p+1)/2: chi2 = 0, df = 0, p-value undefined, AGFI 1, GFI 1,
+    SRMR 0, logL = unrestricted logL."""
+    S, _, ref = hs39_cfa()
+    fm = fit_measures(S, S, 301, 45)
+    assert fm["df"] == 0 and fm["chisq"] == pytest.approx(0, abs=1e-9)
+    assert np.isnan(fm["pvalue"])
+    assert fm["agfi"] == 1.0 and fm["gfi"] == pytest.approx(1.0, abs=1e-12)
+    assert fm["srmr"] == pytest.approx(0, abs=1e-12)
+    assert fm["logl"] == pytest.approx(ref["fit_measures"]["unrestricted_logl"], rel=1e-9)
+
+
+def test_rmsea_interval_with_a_lower_root_below_one():
+    """X2 = 4.5 on 1 df: P(chi2_1 <= 4.5) = 0.966 > 0.95, so lambda_L > 0, and it is small
+    (about 0.18): the non-central branch must be used for every lambda > 0 and the bracket must
+    start at lambda = 0."""
+    lo, _hi = rmsea_interval(4.5, 1, 100)
+    lam = lo ** 2 * 100
+    assert 0.1 < lam < 0.3
+    assert stats.ncx2.cdf(4.5, 1, lam) == pytest.approx(0.95, abs=1e-9)
+
+
+def test_cfi_with_non_centralities_below_one():
+    """X2 - df = 0.5, X2_B - df_B = 0.8: CFI = 1 - 0.5/0.8 = 0.375 (the 0 in the denominator's
+    max only matters when both are negative)."""
+    r = incremental_indices(10.5, 10, 10.8, 10, 100)
+    assert r["cfi"] == pytest.approx(0.375, abs=1e-12)
+
+
+def test_one_degree_of_freedom_models():
+    """df = 1: TLI = (110/10 - 3/1)/(110/10 - 1) = 0.8, RMSEA = sqrt(3/100 - 1/100);
+    df_B = 1: TLI = (21/1 - 4/2)/(21/1 - 1) = 0.95."""
+    r = incremental_indices(3.0, 1, 110.0, 10, 100)
+    assert r["tli"] == pytest.approx(0.8, abs=1e-12)
+    assert r["rmsea"] == pytest.approx(np.sqrt(0.02), abs=1e-12)
+    assert r["rmsea_pvalue"] == pytest.approx(stats.ncx2.sf(3.0, 1, 100 * 0.0025), rel=1e-10)
+    assert incremental_indices(4.0, 2, 21.0, 1, 100)["tli"] == pytest.approx(0.95, abs=1e-12)
+
+
+def test_nfi_with_a_small_baseline_statistic():
+    """X2_B = 0.5, X2 = 0.25: NFI = (0.5 - 0.25)/0.5 = 0.5."""
+    assert incremental_indices(0.25, 1, 0.5, 3, 100)["nfi"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_two_variable_model_baseline():
+    """Two variables with correlation 0.5, N = 100, saturated (npar 3): the baseline has
+    df_B = 3 - 2 = 1 and X2_B = N (log|B| + tr(S B^-1) - log|S| - p) = -100 log(0.75);
+    its p-value is P(chi2_1 > X2_B).  With one variable df_B = 0 and there is no p-value."""
+    S = np.array([[1.0, 0.5], [0.5, 1.0]])
+    fm = fit_measures(S, S, 100, 3)
+    assert fm["baseline_df"] == 1
+    assert fm["baseline_chisq"] == pytest.approx(-100 * np.log(0.75), rel=1e-12)
+    assert fm["baseline_pvalue"] == pytest.approx(stats.chi2.sf(-100 * np.log(0.75), 1),
+                                                  rel=1e-9)
+    one = fit_measures(np.array([[2.0]]), np.array([[2.0]]), 100, 1)
+    assert one["baseline_df"] == 0 and np.isnan(one["baseline_pvalue"])
+
+
+def test_gfi_agfi_hand_case_with_one_df():
+    """S = [[1, .5], [.5, 1]], Sigma = I (the independence model: npar 2, df 1).
+    A = Sigma^-1 S = S; GFI = 1 - tr((A - I)^2)/tr(A^2) = 1 - 0.5/2.5 = 0.8;
+    AGFI = 1 - (p(p+1)/2 / df)(1 - GFI) = 1 - 3 * 0.2 = 0.4."""
+    S = np.array([[1.0, 0.5], [0.5, 1.0]])
+    fm = fit_measures(S, np.eye(2), 100, 2)
+    assert fm["df"] == 1
+    # X2 = N F = 100 (0 + 2 - log 0.75 - 2) = -100 log 0.75 on 1 df
+    assert fm["pvalue"] == pytest.approx(stats.chi2.sf(-100 * np.log(0.75), 1), rel=1e-9)
+    assert fm["gfi"] == pytest.approx(0.8, abs=1e-12)
+    assert fm["agfi"] == pytest.approx(0.4, abs=1e-12)
+
+
+def test_two_fixed_x_covariates():
+    """y with two correlated fixed-x covariates (positions 1, 2), y uncorrelated with them:
+    S = [[1, 0, 0], [0, 1, .5], [0, .5, 1]], Sigma = S, npar 2.  Moments: 6 - 3 (the
+    covariates' own 3) = 3, df = 1; the baseline keeps the covariates' block, so B = S and
+    X2_B = 0 on df_B = 3 - 1 = 2."""
+    S = np.array([[1.0, 0, 0], [0, 1.0, 0.5], [0, 0.5, 1.0]])
+    fm = fit_measures(S, S, 100, 2, fixed_x_idx=[1, 2])
+    assert (fm["df"], fm["baseline_df"]) == (1, 2)
+    assert fm["baseline_chisq"] == pytest.approx(0.0, abs=1e-10)
+    assert fm["pvalue"] == pytest.approx(1.0, abs=1e-12)        # X2 = 0 on 1 df
