@@ -95,7 +95,7 @@ def _model_text(name: str) -> str:
 def report_table(report) -> pd.DataFrame:
     """The data report as a two-column table (what the command line prints first)."""
     d = report.to_dict()
-    rows = [("source", d["source"]), ("rows read", d["n_rows"]), ("rows used", d["n_used"])]
+    rows = [("source", os.path.basename(str(d["source"]))), ("rows read", d["n_rows"]), ("rows used", d["n_used"])]
     for reason, n in d["dropped"].items():
         rows.append((f"rows dropped: {reason}", n))
     rows += [("missing-data rule", d["missing"]), ("missing-data patterns", d["n_patterns"]),
@@ -196,7 +196,7 @@ def app_ui(request):
         ui.div(ui.download_button("dl_estimates", L("dl_estimates")),
                ui.download_button("dl_json", L("dl_json")),
                ui.input_action_button("build_report", L("build_report")),
-               ui.input_action_button("cancel_report", L("cancel"),
+               ui.input_action_button("cancel_report", L("cancel_report"),
                                       class_="btn-outline-danger"),
                class_="d-flex gap-2 flex-wrap"),
         ui.output_ui("report_progress"))
@@ -225,6 +225,11 @@ def make_server(max_upload_mb: float):
         from ..errors import SemclusterError
 
         folder = Path(tempfile.mkdtemp(prefix="semcluster-app-"))
+
+        def clean(message: str) -> str:
+            """A one-line message without this session's temporary folder in it."""
+            first = str(message).splitlines()[0] if str(message) else ""
+            return first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
         lang = reactive.Value("en")
         data_path = reactive.Value(None)       # Path, or "" for the bundled data
         columns = reactive.Value(())
@@ -236,7 +241,7 @@ def make_server(max_upload_mb: float):
         report_job = reactive.Value(None)
         fit_state = reactive.Value({})
         report_state = reactive.Value({})
-        results = reactive.Value(None)         # dict of what the fit job made
+        fit_results = reactive.Value(None)         # dict of what the fit job made
         jobs = {"n": 0, "spare": None}
 
         def spare_worker() -> Worker:
@@ -283,10 +288,11 @@ def make_server(max_upload_mb: float):
                 return text(key, lang(), limit=f"{max_upload_mb:g}") if "{limit}" in \
                     TEXTS[key][0] else text(key, lang())
             fn.__name__ = f"t_{key}"
-            output(id=f"t_{key}")(render.text(fn))
+            render.text(fn)                    # registered under its name, t_<key>
 
         for key in TEXTS:
-            _text_output(key)
+            if re.fullmatch(r"\w+", key):
+                _text_output(key)
 
         # --- step 1: data ---------------------------------------------------------------
         def set_data(path, name):
@@ -295,7 +301,7 @@ def make_server(max_upload_mb: float):
             try:
                 df = load_data(path if path else None)
             except SemclusterError as exc:
-                data_error.set(str(exc).splitlines()[0])
+                data_error.set(clean(exc))
                 return
             data_error.set("")
             data_path.set(path)
@@ -364,7 +370,7 @@ def make_server(max_upload_mb: float):
                 X, rep = read_survey(path or None, data_options(opts), variables=spec.observed,
                                      warn=False)
             except SemclusterError as exc:
-                return None, None, str(exc).splitlines()[0]
+                return None, None, clean(exc)
             return X, rep, ""
 
         @render.ui
@@ -434,7 +440,7 @@ def make_server(max_upload_mb: float):
             return ui.tags.table(ui.tags.thead(head), ui.tags.tbody(*rows),
                                  class_="maptable", id="map_table_el")
 
-        @render.download(filename="mapping.yaml")
+        @render.download_button(filename="mapping.yaml")
         def save_map():
             from .mapping import mapping_document, to_yaml
 
@@ -581,7 +587,7 @@ def make_server(max_upload_mb: float):
                 if st != fit_state():
                     fit_state.set(st)
             if st.get("state") == "done":
-                results.set(load_results(w.job, st))
+                fit_results.set(load_results(w.job, st))
                 ui.update_navset("steps", selected="results")
 
         @render.ui
@@ -603,7 +609,7 @@ def make_server(max_upload_mb: float):
             if state == "cancelled":
                 return ui.div(_msg("warn", text("cancelled", lg)), id=id_)
             if state == "error":
-                return ui.div(_msg("error", st.get("message", "")), id=id_)
+                return ui.div(_msg("error", clean(st.get("message", ""))), id=id_)
             out = [_msg("ok", text(done_key, lg))]
             for w in st.get("warnings", ()):
                 out.append(_msg("warn", w))
@@ -627,13 +633,12 @@ def make_server(max_upload_mb: float):
             return r
 
         # --- step 5: results --------------------------------------------------------------
-        @output(id="results")
         @render.ui
-        def _results():
+        def results():
             from .. import diagrams
             from ..report import fit_table
 
-            r = results()
+            r = fit_results()
             lg = lang()
             if r is None:
                 return _msg("warn", text("no_results", lg))
@@ -683,17 +688,17 @@ def make_server(max_upload_mb: float):
                           ui.tags.ul(*[ui.tags.li(e) for e in c.explanation])]
             return ui.TagList(*parts)
 
-        @render.download(filename="estimates.csv")
+        @render.download_button(filename="estimates.csv")
         def dl_estimates():
             from .. import tables
 
-            r = results()
+            r = fit_results()
             if r is not None:
                 yield tables.to_csv(r["result"].to_frame())
 
-        @render.download(filename="result.json")
+        @render.download_button(filename="result.json")
         def dl_json():
-            r = results()
+            r = fit_results()
             if r is not None:
                 yield r["result"].to_json()
 
@@ -751,7 +756,7 @@ def make_server(max_upload_mb: float):
                                                           class_="btn-success"))
             return out
 
-        @render.download(filename="semcluster_report.zip")
+        @render.download_button(filename="semcluster_report.zip")
         def dl_report():
             w = report_job()
             if w is not None and (w.job / "semcluster_report.zip").exists():

@@ -50,6 +50,7 @@ TEXTS = {
     "n_boot": ("Bootstrap draws (0 = none)", "Bootstrap 次数（0 = 不做）"),
     "fit": ("Fit the model", "拟合模型"),
     "cancel": ("Cancel", "取消"),
+    "cancel_report": ("Cancel", "取消"),
     "running": ("Working: {message} (step {step} of {of})", "正在进行：{message}（第 {step} / {of} 步）"),
     "starting": ("Starting…", "正在启动…"),
     "cancelled": ("Cancelled.", "已取消。"),
