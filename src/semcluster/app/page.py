@@ -421,6 +421,10 @@ def make_server(max_upload_mb: float):
             sug = suggestions()
             lg = lang()
             loaded = map_loaded()
+            with reactive.isolate():           # typing in the model must not reset the table
+                spec = model_spec()
+            factor_of = {} if isinstance(spec, Exception) else {
+                r.rhs: r.lhs for r in spec.partable.itertuples() if r.op == "=~"}
             rows = []
             for i, c in enumerate(cols):
                 item = sug.get(c, "")
@@ -429,10 +433,10 @@ def make_server(max_upload_mb: float):
                     item = loaded.columns.get(c, item if item and item not in
                                               loaded.columns.values() else "")
                     rev = item in loaded.reverse
-                construct = re.sub(r"\d+$", "", item).upper() if item else ""
+                construct = factor_of.get(item, "")
                 rows.append(ui.tags.tr(
                     ui.tags.td(ui.tags.code(c)),
-                    ui.tags.td(ui.input_text(f"map_item_{i}", None, item)),
+                    ui.tags.td(ui.input_text(f"map_item_{i}", None, item, width="9em")),
                     ui.tags.td(construct),
                     ui.tags.td(ui.input_checkbox(f"map_rev_{i}", None, rev))))
             head = ui.tags.tr(*[ui.tags.th(text(k, lg)) for k in
