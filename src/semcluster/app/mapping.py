@@ -1,0 +1,105 @@
+"""The items → constructs table: suggestions from column names, and the mapping YAML.
+
+The YAML written here is the data description ``semcluster ... --map FILE`` reads
+(:func:`semcluster.data.data_description`): ``columns``, ``reverse``, ``scale``,
+``missing_codes``, ``id``.
+"""
+from __future__ import annotations
+
+import re
+
+
+def study_items() -> list:
+    """Every observed item of the bundled models (ca1..in4), in order of first appearance."""
+    from ..resources import bundled_models
+    from ..spec import read_model
+
+    seen: list = []
+    for name in ["h1_h5", *bundled_models()]:
+        for v in read_model(name).observed:
+            if v not in seen:
+                seen.append(v)
+    return seen
+
+
+def suggest_item(column: str, items) -> str:
+    """The model item a file column most likely holds, or ``""``.
+
+    ``ca1``, ``CA1``, ``CA_1``, ``ca-1``, ``Q_CA1`` and ``ca.1`` all suggest ``ca1``: the name
+    without punctuation, lower-cased, is an item, or ends with an item's letters followed by
+    its number.
+    """
+    items = list(items)
+    norm = re.sub(r"[^0-9a-z]", "", str(column).lower())
+    if norm in items:
+        return norm
+    m = re.fullmatch(r"([a-z]*?)([a-z]+?)0*(\d+)", norm)
+    if not m:
+        return ""
+    best = ""
+    for item in items:
+        im = re.fullmatch(r"([a-z]+)(\d+)", item)
+        if im and im.group(2) == m.group(3) and (m.group(1) + m.group(2)).endswith(im.group(1)):
+            if len(im.group(1)) > len(re.sub(r"\d+", "", best)):
+                best = item
+    return best
+
+
+def suggest_mapping(columns, items) -> dict:
+    """``{file column: suggested item}`` for every column (``""`` when nothing fits); an item
+    suggested for two columns is kept for the first only."""
+    out, used = {}, set()
+    for c in columns:
+        s = suggest_item(c, items)
+        if s in used:
+            s = ""
+        used.add(s)
+        out[c] = s
+    return out
+
+
+def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id_column=None
+                     ) -> dict:
+    """The data description as a plain dictionary (what the YAML file holds)."""
+    doc: dict = {"columns": {str(k): str(v) for k, v in columns.items() if v}}
+    if reverse:
+        doc["reverse"] = list(reverse)
+    if scale:
+        doc["scale"] = list(scale)
+    if missing_codes:
+        doc["missing_codes"] = list(missing_codes)
+    if id_column:
+        doc["id"] = id_column
+    return doc
+
+
+def to_yaml(doc: dict) -> str:
+    import yaml
+
+    return ("# semcluster data description: semcluster fit MODEL --data FILE --map THIS_FILE\n"
+            + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def parse_codes(text: str) -> tuple:
+    """``"-99, 99 ."`` → ``(-99, 99, ".")``."""
+    out = []
+    for tok in re.split(r"[,\s;]+", text or ""):
+        if not tok:
+            continue
+        try:
+            f = float(tok)
+            out.append(int(f) if f.is_integer() and "." not in tok else f)
+        except ValueError:
+            out.append(tok)
+    return tuple(out)
+
+
+def parse_scale(text: str):
+    """``"1 7"`` or ``"1-7"`` → ``(1.0, 7.0)``; empty → None; anything else → ValueError."""
+    parts = [p for p in re.split(r"[\s,;]+|(?<=\d)-(?=\d)", (text or "").strip()) if p]
+    if not parts:
+        return None
+    if len(parts) != 2:
+        raise ValueError("the answer scale is two numbers, e.g. 1 7")
+    lo, hi = float(parts[0]), float(parts[1])
+    return (lo, hi)

@@ -1,0 +1,834 @@
+"""The page: Shiny for Python UI and server for ``semcluster app``.
+
+Every number and figure comes from the library: :func:`semcluster.data.load_data` and
+:func:`semcluster.data.read_survey` (the data report), :func:`semcluster.spec.read_model` (errors
+with line and column as you type), :func:`semcluster.fit` (in the worker), :mod:`semcluster.tables`
+(HTML tables), :mod:`semcluster.diagrams` (figures), :func:`semcluster.compare_methods` and
+:func:`semcluster.report.build_report` (in the worker).  What a session uploads or makes lives in
+its own temporary folder, removed when the session ends.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from shiny import App, reactive, render, ui
+
+from .texts import STEP_TITLES, TEXTS, text
+from .worker import read_status, report_progress
+
+ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
+ESTIMATORS = ["ML", "MLR", "WLSMV"]
+MISSING = {"auto": "auto", "listwise": "listwise", "fiml": "fiml (ml)", "pairwise": "pairwise"}
+FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper",
+            "srmr")
+CUSTOM = "(custom)"
+
+CSS = """
+body { max-width: 1180px; margin: auto; padding: 0 1em 3em; }
+.top { display: flex; justify-content: space-between; align-items: center; gap: 1em; }
+.msg-error { color: #a40000; background: #fff0f0; border-left: 4px solid #a40000;
+             padding: .4em .8em; margin: .5em 0; white-space: pre-wrap; }
+.msg-ok { color: #215a00; background: #f0fff0; border-left: 4px solid #2c7a00;
+          padding: .4em .8em; margin: .5em 0; }
+.msg-warn { color: #6b4b00; background: #fffbea; border-left: 4px solid #c89400;
+            padding: .4em .8em; margin: .5em 0; }
+table.tbl { border-collapse: collapse; margin: .5em 0 1em; font-size: .92em; }
+table.tbl th, table.tbl td { border-bottom: 1px solid #ddd; padding: .2em .6em; text-align: left; }
+table.tbl td.num, table.tbl th.num { text-align: right; font-variant-numeric: tabular-nums; }
+textarea#model_text { font-family: monospace; font-size: .9em; }
+img.diagram { max-width: 100%; border: 1px solid #eee; margin: .5em 0; }
+.maptable td { padding: 0 .5em; vertical-align: middle; }
+.maptable .form-group, .maptable .shiny-input-container { margin: 0; }
+.maptable input[type=text] { width: 8em; }
+progress { width: 100%; height: 1.2em; }
+"""
+
+
+def L(key: str):
+    """A piece of page text that follows the language switch."""
+    return ui.output_text(f"t_{key}", inline=True)
+
+
+def _png(fig) -> str:
+    """A matplotlib figure as an <img> data URI (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _msg(kind: str, message: str, id_: str | None = None):
+    return ui.div(message, class_=f"msg-{kind}", id=id_)
+
+
+def _html_table(df, **kw):
+    from .. import tables
+
+    return ui.HTML(tables.to_html(df, **kw))
+
+
+def _safe_name(name: str) -> str:
+    base = os.path.basename(str(name)).strip() or "data"
+    return re.sub(r"[^\w.\-]+", "_", base)[:120]
+
+
+def _model_text(name: str) -> str:
+    from ..resources import model_path
+
+    return model_path(name).read_text(encoding="utf-8")
+
+
+def report_table(report) -> pd.DataFrame:
+    """The data report as a two-column table (what the command line prints first)."""
+    d = report.to_dict()
+    rows = [("source", os.path.basename(str(d["source"]))), ("rows read", d["n_rows"]), ("rows used", d["n_used"])]
+    for reason, n in d["dropped"].items():
+        rows.append((f"rows dropped: {reason}", n))
+    rows += [("missing-data rule", d["missing"]), ("missing-data patterns", d["n_patterns"]),
+             ("answer scale", "–" if d["scale"] is None else f"{d['scale'][0]:g} … {d['scale'][1]:g}"),
+             ("reverse-coded", ", ".join(d["reverse"]) or "–"),
+             ("items", ", ".join(d["variables"]))]
+    missing = {k: v for k, v in d["n_missing"].items() if v}
+    rows.append(("missing answers", ", ".join(f"{k} {v}" for k, v in missing.items()) or "none"))
+    for reason, per in d["recoded"].items():
+        rows.append((f"recoded: {reason}", ", ".join(f"{k} {v}" for k, v in per.items())))
+    for n in d["notes"]:
+        rows.append(("note", n))
+    return pd.DataFrame(rows, columns=["", "value"]).astype({"value": str})
+
+
+class Worker:
+    """One worker process (:mod:`semcluster.app.worker`), started ahead and given one job."""
+
+    def __init__(self):
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "semcluster.app.worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            start_new_session=True)
+        self.job: Path | None = None
+        self.kind = ""
+
+    def submit(self, job: Path, kind: str) -> None:
+        self.job, self.kind = job, kind
+        self.proc.stdin.write((str(job) + "\n").encode("utf-8"))
+        self.proc.stdin.flush()
+        self.proc.stdin.close()
+
+    def status(self) -> dict:
+        st = read_status(self.job)
+        if st.get("state") in (None, "starting", "running") and self.proc.poll() is not None:
+            st = {"state": "error", "message": f"the worker stopped (exit {self.proc.returncode})"}
+        if self.kind == "report" and st.get("state") == "running":
+            done = report_progress(self.job)
+            if done:
+                st.update(step=done[0], of=done[1])
+        return st
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def app_ui(request):
+    models = {m: m for m in _bundled()}
+    models[CUSTOM] = "(your own · 自定义)"
+    step1 = ui.div(
+        ui.h3(L("data_head")), ui.p(ui.output_text("t_data_help", inline=True)),
+        ui.input_file("upload", L("upload"), accept=ACCEPT, width="420px"),
+        ui.input_action_button("use_bundled", L("use_bundled"), class_="btn-secondary"),
+        ui.layout_columns(
+            ui.input_text("missing_codes", L("missing_codes"), ""),
+            ui.input_text("scale", L("scale"), ""),
+            ui.input_text("id_col", L("id_col"), ""), col_widths=(4, 4, 4)),
+        ui.output_ui("data_message"),
+        ui.h4(L("data_report")), ui.output_ui("data_report"))
+    step2 = ui.div(
+        ui.h3(L("map_head")), ui.p(L("map_help")),
+        ui.output_ui("map_table"),
+        ui.div(ui.download_button("save_map", L("save_map")),
+               ui.input_file("load_map", L("load_map"), accept=[".yaml", ".yml"],
+                             width="320px"), class_="d-flex gap-3 align-items-end mt-2"),
+        ui.output_ui("map_message"))
+    step3 = ui.div(
+        ui.h3(L("model_head")), ui.p(L("model_help")),
+        ui.input_select("model_name", L("model_name"), models, selected="h1_h5"),
+        ui.input_text_area("model_text", L("model_text"), _model_text("h1_h5"), rows=18,
+                           width="100%"),
+        ui.output_ui("model_message"), ui.output_ui("conceptual"))
+    step4 = ui.div(
+        ui.h3(L("fit_head")),
+        ui.layout_columns(
+            ui.input_select("estimator", L("estimator"), ESTIMATORS, selected="ML"),
+            ui.input_select("missing", L("missing"), MISSING, selected="auto"),
+            ui.input_numeric("n_boot", L("n_boot"), 0, min=0, max=5000, step=100),
+            col_widths=(4, 4, 4)),
+        ui.input_action_button("fit", L("fit"), class_="btn-primary"), " ",
+        ui.input_action_button("cancel", L("cancel"), class_="btn-outline-danger"),
+        ui.output_ui("fit_progress"))
+    step5 = ui.div(
+        ui.h3(L("results_head")), ui.output_ui("results"),
+        ui.h4(L("downloads")),
+        ui.div(ui.download_button("dl_estimates", L("dl_estimates")),
+               ui.download_button("dl_json", L("dl_json")),
+               ui.input_action_button("build_report", L("build_report")),
+               ui.input_action_button("cancel_report", L("cancel_report"),
+                                      class_="btn-outline-danger"),
+               class_="d-flex gap-2 flex-wrap"),
+        ui.output_ui("report_progress"))
+    return ui.page_fluid(
+        ui.head_content(ui.tags.title("semcluster app"), ui.tags.style(CSS)),
+        ui.div(ui.h2(L("title")),
+               ui.input_radio_buttons("lang", None, {"en": "English", "zh": "中文"},
+                                      selected="en", inline=True), class_="top"),
+        ui.p(L("intro")),
+        ui.navset_tab(*[ui.nav_panel(t, body, value=v) for t, body, v in zip(
+            STEP_TITLES, (step1, step2, step3, step4, step5),
+            ("data", "items", "model", "fit", "results"))], id="steps"))
+
+
+def _bundled():
+    from ..resources import bundled_models
+
+    names = bundled_models()
+    return ["h1_h5"] + [n for n in names if n != "h1_h5"]
+
+
+def make_server(max_upload_mb: float):
+    limit = int(max_upload_mb * 1024 * 1024)
+
+    def server(input, output, session):
+        from ..errors import SemclusterError
+
+        folder = Path(tempfile.mkdtemp(prefix="semcluster-app-"))
+
+        def clean(message: str) -> str:
+            """A one-line message without this session's temporary folder in it."""
+            first = str(message).splitlines()[0] if str(message) else ""
+            return first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
+        lang = reactive.Value("en")
+        data_path = reactive.Value(None)       # Path, or "" for the bundled data
+        columns = reactive.Value(())
+        data_error = reactive.Value("")
+        data_info = reactive.Value("")
+        map_loaded = reactive.Value(None)      # DataDescription loaded from YAML
+        map_error = reactive.Value("")
+        fit_job = reactive.Value(None)         # Worker
+        report_job = reactive.Value(None)
+        fit_state = reactive.Value({})
+        report_state = reactive.Value({})
+        fit_results = reactive.Value(None)         # dict of what the fit job made
+        jobs = {"n": 0, "spare": None}
+
+        def spare_worker() -> Worker:
+            w = jobs["spare"] or Worker()
+            jobs["spare"] = Worker()           # warm the next one while this one works
+            return w
+
+        jobs["spare"] = Worker()
+
+        def cleanup():
+            for w in (jobs["spare"], fit_job._value, report_job._value):
+                if w is not None:
+                    w.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+
+        session.on_ended(cleanup)
+
+        # uploads over the limit are refused before a byte is sent (the browser states the
+        # size); the ASGI guard in create_app stops a client that lies about it
+        original = session._message_handlers.get("uploadInit")
+
+        async def upload_init(file_infos):
+            big = [fi for fi in file_infos if int(fi.get("size") or 0) > limit]
+            if big:
+                fi = big[0]
+                msg = text("too_big", lang(), name=_safe_name(fi.get("name", "")),
+                           size=int(fi["size"]) / 2**20, limit=f"{max_upload_mb:g}")
+                data_error.set(msg)
+                await reactive.flush()
+                raise ValueError(msg)
+            return await original[0](file_infos)
+
+        if original is not None:
+            session.set_message_handler("uploadInit", upload_init)
+
+        # --- language ------------------------------------------------------------------
+        @reactive.effect
+        @reactive.event(input.lang)
+        def _():
+            lang.set(input.lang())
+
+        def _text_output(key):
+            def fn():
+                return text(key, lang(), limit=f"{max_upload_mb:g}") if "{limit}" in \
+                    TEXTS[key][0] else text(key, lang())
+            fn.__name__ = f"t_{key}"
+            render.text(fn)                    # registered under its name, t_<key>
+
+        for key in TEXTS:
+            if re.fullmatch(r"\w+", key):
+                _text_output(key)
+
+        # --- step 1: data ---------------------------------------------------------------
+        def set_data(path, name):
+            from ..data import load_data
+
+            try:
+                df = load_data(path if path else None)
+            except SemclusterError as exc:
+                data_error.set(clean(exc))
+                return
+            data_error.set("")
+            data_path.set(path)
+            columns.set(tuple(str(c) for c in df.columns))
+            data_info.set(text("loaded", lang(), name=name, rows=len(df), cols=df.shape[1]))
+
+        @reactive.effect
+        @reactive.event(input.upload)
+        def _():
+            files = input.upload()
+            if not files:
+                return
+            f = files[0]
+            src = Path(f["datapath"])
+            size = src.stat().st_size if src.exists() else 0
+            if size > limit:
+                src.unlink(missing_ok=True)
+                data_error.set(text("too_big", lang(), name=_safe_name(f["name"]),
+                                    size=size / 2**20, limit=f"{max_upload_mb:g}"))
+                return
+            dest_dir = folder / "data"
+            dest_dir.mkdir(exist_ok=True)
+            dest = dest_dir / _safe_name(f["name"])
+            shutil.move(str(src), dest)
+            set_data(dest, dest.name)
+
+        @reactive.effect
+        @reactive.event(input.use_bundled)
+        def _():
+            set_data("", "paper_synthetic.csv")
+
+        @reactive.calc
+        def options_dict():
+            """The data options as plain values (also what the worker gets)."""
+            from .mapping import parse_codes, parse_scale
+
+            cols = columns()
+            items = mapping_items()
+            revs = [items[c] for i, c in enumerate(cols)
+                    if items.get(c) and bool(input[f"map_rev_{i}"]() if f"map_rev_{i}" in
+                                             input else False)]
+            sc = parse_scale(input.scale())
+            return {"map": {"columns": {c: v for c, v in items.items() if v},
+                            **({"reverse": revs} if revs else {})},
+                    "missing": input.missing(), "missing_codes": list(parse_codes(
+                        input.missing_codes())),
+                    "scale": list(sc) if sc else None, "id": input.id_col().strip() or None}
+
+        @reactive.calc
+        def prepared():
+            """(X, report) for the current model, or the error message."""
+            from ..data import read_survey
+            from .worker import data_options
+
+            path = data_path()
+            if path is None:
+                return None, None, ""
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                return None, None, ""
+            try:
+                opts = options_dict()
+            except ValueError as exc:
+                return None, None, str(exc)
+            try:
+                X, rep = read_survey(path or None, data_options(opts), variables=spec.observed,
+                                     warn=False)
+            except SemclusterError as exc:
+                return None, None, clean(exc)
+            return X, rep, ""
+
+        @render.ui
+        def data_message():
+            if data_error():
+                return _msg("error", data_error(), "data_error")
+            if data_path() is None:
+                return _msg("warn", text("no_data", lang()))
+            X, rep, err = prepared()
+            out = [_msg("ok", data_info(), "data_ok")]
+            if err:
+                out.append(_msg("error", err, "data_error"))
+            return ui.TagList(*out)
+
+        @render.ui
+        def data_report():
+            X, rep, err = prepared()
+            if rep is None:
+                return None
+            return ui.div(_html_table(report_table(rep)), id="data_report_table")
+
+        # --- step 2: mapping ------------------------------------------------------------
+        @reactive.calc
+        def suggestions():
+            from .mapping import study_items, suggest_mapping
+
+            items = study_items()
+            spec = model_spec()
+            if not isinstance(spec, Exception):
+                items = list(spec.observed) + [i for i in items if i not in spec.observed]
+            return suggest_mapping(columns(), items)
+
+        @reactive.calc
+        def mapping_items():
+            sug = suggestions()
+            out = {}
+            for i, c in enumerate(columns()):
+                key = f"map_item_{i}"
+                v = input[key]() if key in input else sug.get(c, "")
+                out[c] = (v or "").strip()
+            return out
+
+        @render.ui
+        def map_table():
+            cols = columns()
+            if not cols:
+                return _msg("warn", text("no_data", lang()))
+            sug = suggestions()
+            lg = lang()
+            loaded = map_loaded()
+            with reactive.isolate():           # typing in the model must not reset the table
+                spec = model_spec()
+            factor_of = {} if isinstance(spec, Exception) else {
+                r.rhs: r.lhs for r in spec.partable.itertuples() if r.op == "=~"}
+            rows = []
+            for i, c in enumerate(cols):
+                item = sug.get(c, "")
+                rev = False
+                if loaded is not None:
+                    item = loaded.columns.get(c, item if item and item not in
+                                              loaded.columns.values() else "")
+                    rev = item in loaded.reverse
+                construct = factor_of.get(item, "")
+                rows.append(ui.tags.tr(
+                    ui.tags.td(ui.tags.code(c)),
+                    ui.tags.td(ui.input_text(f"map_item_{i}", None, item, width="9em")),
+                    ui.tags.td(construct),
+                    ui.tags.td(ui.input_checkbox(f"map_rev_{i}", None, rev))))
+            head = ui.tags.tr(*[ui.tags.th(text(k, lg)) for k in
+                                ("col_file", "col_item", "col_construct", "col_reverse")])
+            return ui.tags.table(ui.tags.thead(head), ui.tags.tbody(*rows),
+                                 class_="maptable", id="map_table_el")
+
+        @render.download_button(filename="mapping.yaml")
+        def save_map():
+            from .mapping import mapping_document, to_yaml
+
+            o = options_dict()
+            yield to_yaml(mapping_document(o["map"]["columns"], o["map"].get("reverse", ()),
+                                           o["scale"], o["missing_codes"], o["id"]))
+
+        @reactive.effect
+        @reactive.event(input.load_map)
+        def _():
+            from ..data import data_description
+
+            f = input.load_map()[0]
+            if Path(f["datapath"]).stat().st_size > 1_000_000:
+                map_error.set("a mapping file is a short YAML text; this one is over 1 MB")
+                return
+            try:
+                desc = data_description(f["datapath"])
+            except SemclusterError as exc:
+                map_error.set(str(exc).replace(f["datapath"], f["name"]).splitlines()[0])
+                return
+            map_error.set("")
+            if desc.scale:
+                ui.update_text("scale", value=f"{desc.scale[0]:g} {desc.scale[1]:g}")
+            if desc.missing_codes:
+                ui.update_text("missing_codes", value=", ".join(map(str, desc.missing_codes)))
+            if desc.id_column:
+                ui.update_text("id_col", value=desc.id_column)
+            map_loaded.set(desc)
+
+        @render.ui
+        def map_message():
+            if map_error():
+                return _msg("error", map_error(), "map_error")
+            return None
+
+        # --- step 3: model --------------------------------------------------------------
+        @reactive.effect
+        @reactive.event(input.model_name)
+        def _():
+            name = input.model_name()
+            if name != CUSTOM:
+                ui.update_text_area("model_text", value=_model_text(name))
+
+        @reactive.calc
+        def model_spec():
+            from ..spec import read_model
+
+            t = input.model_text()
+            name = input.model_name()
+            try:
+                return read_model(t, name=name if name != CUSTOM else "custom")
+            except SemclusterError as exc:
+                return exc
+
+        @render.ui
+        def model_message():
+            spec = model_spec()
+            lg = lang()
+            if isinstance(spec, Exception):
+                line = getattr(spec, "line", None)
+                if line is not None:
+                    m = text("model_error", lg, line=line, col=spec.column or "?",
+                             msg=getattr(spec, "reason", str(spec)))
+                else:
+                    m = str(spec).splitlines()[0]
+                return _msg("error", m, "model_error")
+            return _msg("ok", text("model_ok", lg, nl=len(spec.latent), no=len(spec.observed),
+                                   nf=spec.n_free), "model_ok")
+
+        @render.ui
+        def conceptual():
+            from ..diagrams import conceptual_diagram
+
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                return None
+            try:
+                fig = conceptual_diagram(spec, lang=lang())
+            except SemclusterError as exc:
+                return _msg("warn", str(exc).splitlines()[0])
+            return ui.img(src=_png(fig), class_="diagram", id="conceptual_img")
+
+        # --- step 4: fit ------------------------------------------------------------------
+        def new_job(kind: str, extra: dict) -> Worker | None:
+            jobs["n"] += 1
+            job = folder / f"job{jobs['n']}"
+            job.mkdir()
+            path = data_path()
+            spec = {"kind": kind, "data": str(path) if path else None,
+                    "options": options_dict(), **extra}
+            (job / "job.json").write_text(json.dumps(spec), encoding="utf-8")
+            w = spare_worker()
+            w.submit(job, kind)
+            return w
+
+        @reactive.effect
+        @reactive.event(input.fit)
+        def _():
+            lg = lang()
+            if data_path() is None:
+                fit_state.set({"state": "error", "message": text("need_data", lg)})
+                return
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                fit_state.set({"state": "error", "message": text("need_model", lg)})
+                return
+            X, rep, err = prepared()
+            if err:
+                fit_state.set({"state": "error", "message": err})
+                return
+            old = fit_job()
+            if old is not None:
+                old.stop()
+            try:
+                n_boot = max(0, int(input.n_boot() or 0))
+            except (TypeError, ValueError):
+                n_boot = 0
+            w = new_job("fit", {"model": input.model_text(), "model_name": spec.name,
+                                "estimator": input.estimator(), "n_boot": n_boot})
+            fit_job.set(w)
+            fit_state.set({"state": "starting"})
+
+        @reactive.effect
+        @reactive.event(input.cancel)
+        def _():
+            w = fit_job()
+            if w is not None and fit_state().get("state") in ("starting", "running"):
+                w.stop()
+                fit_state.set({"state": "cancelled"})
+                fit_job.set(None)
+
+        @reactive.effect
+        def _poll_fit():
+            w = fit_job()
+            if w is None:
+                return
+            with reactive.isolate():
+                if fit_state().get("state") not in ("starting", "running"):
+                    return
+            reactive.invalidate_later(0.4)
+            st = w.status()
+            with reactive.isolate():
+                if st != fit_state():
+                    fit_state.set(st)
+            if st.get("state") == "done":
+                fit_results.set(load_results(w.job, st))
+                ui.update_navset("steps", selected="results")
+
+        @render.ui
+        def fit_progress():
+            return progress_ui(fit_state(), "fit_done", "fit_status")
+
+        def progress_ui(st, done_key, id_):
+            lg = lang()
+            state = st.get("state")
+            if not state:
+                return None
+            if state == "starting":
+                return ui.div(ui.tags.progress(), _msg("warn", text("starting", lg)), id=id_)
+            if state == "running":
+                return ui.div(ui.tags.progress(value=st.get("step", 0), max=st.get("of", 1)),
+                              _msg("warn", text("running", lg, message=st.get("message", ""),
+                                                step=st.get("step", 0), of=st.get("of", 1))),
+                              id=id_)
+            if state == "cancelled":
+                return ui.div(_msg("warn", text("cancelled", lg)), id=id_)
+            if state == "error":
+                return ui.div(_msg("error", clean(st.get("message", ""))), id=id_)
+            out = [_msg("ok", text(done_key, lg))]
+            for w in st.get("warnings", ()):
+                out.append(_msg("warn", w))
+            return ui.div(*out, id=id_)
+
+        def load_results(job: Path, st: dict) -> dict:
+            from ..results import SEMResult
+
+            r = {"job": job, "result": SEMResult.from_json(
+                (job / "result.json").read_text(encoding="utf-8")), "warnings":
+                st.get("warnings", [])}
+            for name in ("reliability", "fornell_larcker", "bootstrap"):
+                p = job / f"{name}.csv"
+                if p.exists():
+                    r[name] = pd.read_csv(p)
+            if (job / "comparison.json").exists():
+                from ..compare import Comparison
+
+                r["comparison"] = Comparison.from_json(
+                    (job / "comparison.json").read_text(encoding="utf-8"))
+            return r
+
+        # --- step 5: results --------------------------------------------------------------
+        @render.ui
+        def results():
+            from .. import diagrams
+            from ..report import fit_table
+
+            r = fit_results()
+            lg = lang()
+            if r is None:
+                return _msg("warn", text("no_results", lg))
+            res = r["result"]
+            parts = [ui.h4(text("fit_indices", lg)),
+                     ui.div(_html_table(fit_table(res.fit_measures, [
+                         k for k in FIT_KEYS if k in res.fit_measures.index])), id="fit_table")]
+            paths = res.paths()
+            cols = [c for c in ("lhs", "op", "rhs", "label", "est", "se", "pvalue", "std_all")
+                    if c in paths.columns]
+            parts += [ui.h4(text("paths", lg)), ui.div(_html_table(paths[cols]), id="paths_table")]
+            parts.append(ui.h4(text("hypotheses", lg)))
+            c = r.get("comparison")
+            if c is not None:
+                t = c.table
+                h = pd.DataFrame({
+                    text("hypothesis", lg): list(t.index),
+                    text("path", lg): list(t[("path", "")]),
+                    "std. β": list(t[("sem_data", "beta")]),
+                    "p": list(t[("sem_data", "p")]),
+                    text("verdict", lg): [text(v, lg) if v in TEXTS else v
+                                          for v in t[("sem_data", "verdict")]]})
+                parts.append(ui.div(_html_table(h), id="hypotheses_table"))
+            else:
+                parts.append(_msg("warn", text("no_hypotheses", lg)))
+            try:
+                parts += [ui.h4(text("tested", lg)),
+                          ui.img(src=_png(diagrams.tested_diagram(res, lang=lg)),
+                                 class_="diagram", id="tested_img")]
+                if res.loadings() is not None and len(res.loadings()):
+                    parts += [ui.h4(text("measurement", lg)),
+                              ui.img(src=_png(diagrams.measurement_diagram(res, lang=lg)),
+                                     class_="diagram", id="measurement_img")]
+            except SemclusterError as exc:
+                parts.append(_msg("warn", str(exc).splitlines()[0]))
+            if "reliability" in r:
+                parts += [ui.h4(text("reliability", lg)), _html_table(r["reliability"])]
+            if "fornell_larcker" in r:
+                parts += [ui.h4(text("discriminant", lg)), _html_table(r["fornell_larcker"])]
+            if "bootstrap" in r:
+                b = r["bootstrap"]
+                parts += [ui.h4(text("bootstrap", lg)), _html_table(b)]
+            if c is not None:
+                parts += [ui.h4(text("compare", lg)),
+                          ui.img(src=_png(diagrams.compare_diagram(c, lang=lg)),
+                                 class_="diagram", id="compare_img"),
+                          ui.tags.ul(*[ui.tags.li(e) for e in c.explanation])]
+            return ui.TagList(*parts)
+
+        @render.download_button(filename="estimates.csv")
+        def dl_estimates():
+            from .. import tables
+
+            r = fit_results()
+            if r is not None:
+                yield tables.to_csv(r["result"].to_frame())
+
+        @render.download_button(filename="result.json")
+        def dl_json():
+            r = fit_results()
+            if r is not None:
+                yield r["result"].to_json()
+
+        @reactive.effect
+        @reactive.event(input.build_report)
+        def _():
+            lg = lang()
+            if data_path() is None:
+                report_state.set({"state": "error", "message": text("need_data", lg)})
+                return
+            X, rep, err = prepared()
+            if err:
+                report_state.set({"state": "error", "message": err})
+                return
+            old = report_job()
+            if old is not None:
+                old.stop()
+            try:
+                n_boot = int(input.n_boot() or 0) or 200
+            except (TypeError, ValueError):
+                n_boot = 200
+            report_job.set(new_job("report", {"lang": lg, "n_boot": n_boot,
+                                              "power_reps": 50}))
+            report_state.set({"state": "starting"})
+
+        @reactive.effect
+        @reactive.event(input.cancel_report)
+        def _():
+            w = report_job()
+            if w is not None and report_state().get("state") in ("starting", "running"):
+                w.stop()
+                report_state.set({"state": "cancelled"})
+                report_job.set(None)
+
+        @reactive.effect
+        def _poll_report():
+            w = report_job()
+            if w is None:
+                return
+            with reactive.isolate():
+                if report_state().get("state") not in ("starting", "running"):
+                    return
+            reactive.invalidate_later(0.5)
+            st = w.status()
+            with reactive.isolate():
+                if st != report_state():
+                    report_state.set(st)
+
+        @render.ui
+        def report_progress():
+            st = report_state()
+            out = progress_ui(st, "report_done", "report_status")
+            if st.get("state") == "done":
+                return ui.TagList(out, ui.download_button("dl_report", L("dl_report"),
+                                                          class_="btn-success"))
+            return out
+
+        @render.download_button(filename="semcluster_report.zip")
+        def dl_report():
+            w = report_job()
+            if w is not None and (w.job / "semcluster_report.zip").exists():
+                return str(w.job / "semcluster_report.zip")
+
+    return server
+
+
+class UploadLimit:
+    """ASGI guard: a POST to a session's upload URL may carry at most ``limit`` bytes."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") != "http" or scope.get("method") != "POST" or \
+                "/upload/" not in scope.get("path", ""):
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise RuntimeError("upload over the size limit")
+            return message
+
+        return await self.app(scope, counted, send)
+
+    @staticmethod
+    async def _refuse(send):
+        body = b"upload refused: over the size limit"
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(*, max_upload_mb: float = 20):
+    app = App(app_ui, make_server(max_upload_mb))
+    return UploadLimit(app, int(max_upload_mb * 1024 * 1024))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def is_local(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: bool = True,
+          max_upload_mb: float = 20) -> None:
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    port = port or free_port(host if is_local(host) else "0.0.0.0")
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    print(f"semcluster app: {url}  (Ctrl+C stops it)", flush=True)
+    if open_browser:
+        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    uvicorn.run(create_app(max_upload_mb=max_upload_mb), host=host, port=port,
+                log_level="warning", ws_max_size=16 * 1024 * 1024)

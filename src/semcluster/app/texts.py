@@ -1,0 +1,99 @@
+"""The page's words in English and Chinese (the language switch changes every one of them)."""
+from __future__ import annotations
+
+TEXTS = {
+    "title": ("semcluster — the study workflow", "semcluster — 研究流程"),
+    "intro": ("Six steps from a survey file to a report. Everything stays on this computer: "
+              "files go to a temporary folder of this session, deleted when the page is closed.",
+              "从调查数据到研究报告的六个步骤。所有内容都留在本机：文件保存在本次会话的临时文件夹中，"
+              "关闭页面后删除。"),
+    "data_head": ("Step 1 — Data", "第 1 步 — 数据"),
+    "data_help": ("Upload a CSV, TSV, Excel (XLSX), SPSS (SAV) or Stata (DTA) file of at most "
+                  "{limit} MB, or use the bundled study data (synthetic, N = 160).",
+                  "上传 CSV、TSV、Excel (XLSX)、SPSS (SAV) 或 Stata (DTA) 文件（不超过 {limit} MB），"
+                  "或使用内置的研究数据（合成数据，N = 160）。"),
+    "upload": ("Survey file", "调查数据文件"),
+    "use_bundled": ("Use the bundled study data", "使用内置研究数据"),
+    "missing_codes": ("Missing-value codes (e.g. -99, 99)", "缺失值代码（如 -99, 99）"),
+    "scale": ("Answer scale (e.g. 1 7)", "量表范围（如 1 7）"),
+    "id_col": ("Respondent-id column", "被试编号列"),
+    "data_report": ("Data report", "数据报告"),
+    "no_data": ("No data yet: upload a file or use the bundled study data.",
+                "尚无数据：请上传文件或使用内置研究数据。"),
+    "map_head": ("Step 2 — Items → constructs", "第 2 步 — 题项 → 构念"),
+    "map_help": ("Each column of your file, the model item it measures (pre-filled from names "
+                 "such as ca1, CA_1, Q_ca1) and whether it is reverse-coded (needs an answer "
+                 "scale). Save the mapping as the YAML file the command line reads "
+                 "(semcluster fit --map FILE).",
+                 "文件中的每一列、它对应的模型题项（根据 ca1、CA_1、Q_ca1 等列名自动填写）以及是否反向计分"
+                 "（需要量表范围）。映射可保存为命令行读取的 YAML 文件（semcluster fit --map FILE）。"),
+    "col_file": ("column in the file", "文件中的列"),
+    "col_item": ("model item", "模型题项"),
+    "col_reverse": ("reverse-coded", "反向计分"),
+    "col_construct": ("construct", "构念"),
+    "save_map": ("Save mapping (YAML)", "保存映射（YAML）"),
+    "load_map": ("Load mapping (YAML)", "载入映射（YAML）"),
+    "model_head": ("Step 3 — Model", "第 3 步 — 模型"),
+    "model_help": ("Choose a bundled model or write your own in lavaan syntax "
+                   "(=~ measured by, ~ regressed on, ~~ covaries with). The text is only "
+                   "parsed, never run.",
+                   "选择内置模型，或用 lavaan 语法编写自己的模型（=~ 测量，~ 回归，~~ 协方差）。"
+                   "模型文本只被解析，不会被执行。"),
+    "model_name": ("Bundled model", "内置模型"),
+    "model_text": ("Model (lavaan syntax)", "模型（lavaan 语法）"),
+    "model_ok": ("Model read: {nl} latent variables, {no} observed items, {nf} free parameters.",
+                 "模型读取成功：{nl} 个潜变量，{no} 个观测题项，{nf} 个自由参数。"),
+    "model_error": ("Line {line}, column {col}: {msg}", "第 {line} 行，第 {col} 列：{msg}"),
+    "fit_head": ("Step 4 — Fit", "第 4 步 — 拟合"),
+    "estimator": ("Estimator", "估计方法"),
+    "missing": ("Missing-data rule", "缺失数据处理"),
+    "n_boot": ("Bootstrap draws (0 = none)", "Bootstrap 次数（0 = 不做）"),
+    "fit": ("Fit the model", "拟合模型"),
+    "cancel": ("Cancel", "取消"),
+    "cancel_report": ("Cancel", "取消"),
+    "running": ("Working: {message} (step {step} of {of})", "正在进行：{message}（第 {step} / {of} 步）"),
+    "starting": ("Starting…", "正在启动…"),
+    "cancelled": ("Cancelled.", "已取消。"),
+    "fit_done": ("Fitted. See step 5.", "拟合完成，请看第 5 步。"),
+    "need_data": ("Load data first (step 1).", "请先载入数据（第 1 步）。"),
+    "need_model": ("The model has an error (step 3).", "模型有错误（第 3 步）。"),
+    "results_head": ("Step 5 — Results", "第 5 步 — 结果"),
+    "no_results": ("No results yet: fit a model in step 4.", "尚无结果：请在第 4 步拟合模型。"),
+    "fit_indices": ("Fit indices", "拟合指标"),
+    "paths": ("Structural paths (std. = standardized)", "结构路径（std. = 标准化系数）"),
+    "hypotheses": ("Hypotheses H1–H5", "假设 H1–H5"),
+    "no_hypotheses": ("The model does not label paths h1…h5, so H1–H5 are not judged.",
+                      "模型没有标注 h1…h5 路径，因此不检验 H1–H5。"),
+    "tested": ("Tested model", "检验模型"),
+    "measurement": ("Measurement model", "测量模型"),
+    "reliability": ("Reliability and convergent validity", "信度与聚合效度"),
+    "discriminant": ("Discriminant validity (Fornell–Larcker: √AVE on the diagonal)",
+                     "区分效度（Fornell–Larcker：对角线为 √AVE）"),
+    "compare": ("Regression vs SEM", "回归与结构方程模型对比"),
+    "bootstrap": ("Bootstrap intervals", "Bootstrap 置信区间"),
+    "downloads": ("Downloads", "下载"),
+    "dl_estimates": ("Estimates (CSV)", "参数估计（CSV）"),
+    "dl_json": ("Result (JSON)", "结果（JSON）"),
+    "build_report": ("Build the report (ZIP)", "生成报告（ZIP）"),
+    "dl_report": ("Download the report (ZIP)", "下载报告（ZIP）"),
+    "report_done": ("The report is ready.", "报告已生成。"),
+    "warnings": ("Warnings", "警告"),
+    "supported": ("supported", "支持"),
+    "not supported": ("not supported", "不支持"),
+    "not tested": ("not tested", "未检验"),
+    "hypothesis": ("hypothesis", "假设"),
+    "path": ("path", "路径"),
+    "verdict": ("verdict", "结论"),
+    "too_big": ("{name} is {size:.1f} MB; the limit is {limit} MB. Nothing was read.",
+                "{name} 大小为 {size:.1f} MB，超过 {limit} MB 的上限，未读取。"),
+    "loaded": ("{name}: {rows} rows, {cols} columns.", "{name}：{rows} 行，{cols} 列。"),
+}
+
+STEP_TITLES = ("1 Data · 数据", "2 Items · 题项", "3 Model · 模型", "4 Fit · 拟合",
+               "5 Results · 结果")
+
+
+def text(key: str, lang: str, **values) -> str:
+    en, zh = TEXTS[key]
+    s = zh if lang == "zh" else en
+    return s.format(**values) if values else s

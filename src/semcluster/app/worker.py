@@ -1,0 +1,151 @@
+"""The app's worker process: runs one fit or report job away from the web server.
+
+A worker is started (and imports the estimation code) before it is needed, then waits for one
+line on stdin naming a job folder inside the session's temporary folder.  It reads
+``job.json`` there, runs the job through the library and writes what it made into the same
+folder, with ``status.json`` saying how far it got.  Cancelling a job ends this process (the
+server then starts a fresh one), which is why the work does not run in a thread of the server.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+
+
+def write_status(job: Path, **status) -> None:
+    """Replace ``status.json`` atomically (the server polls it)."""
+    tmp = job / "status.json.tmp"
+    tmp.write_text(json.dumps(status), encoding="utf-8")
+    os.replace(tmp, job / "status.json")
+
+
+def read_status(job: Path) -> dict:
+    try:
+        return json.loads((job / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"state": "starting", "step": 0, "of": 1, "message": ""}
+
+
+def data_options(d: dict):
+    """A :class:`semcluster.data.DataOptions` from the job's plain dictionary."""
+    from ..data import DataOptions
+
+    return DataOptions(map=d.get("map") or None, missing=d.get("missing", "auto"),
+                       missing_codes=tuple(d.get("missing_codes", ())),
+                       scale=tuple(d["scale"]) if d.get("scale") else None,
+                       id=d.get("id") or None)
+
+
+def has_hypotheses(spec) -> bool:
+    """Whether the model labels the study's five paths h1..h5 (then H1-H5 can be judged)."""
+    labels = set(spec.partable["label"].astype(str))
+    return {"h1", "h2", "h3", "h4", "h5"} <= labels
+
+
+def run_fit(job: Path, spec: dict) -> None:
+    from .. import measurement, tables
+    from ..data import read_survey
+    from ..fit import fit
+    from ..spec import read_model
+
+    n_boot = int(spec.get("n_boot") or 0)
+    compare = spec.get("compare", True)
+    steps = ["data", "fit"] + (["bootstrap"] if n_boot else []) + ["reliability"] + (
+        ["compare"] if compare else [])
+    step = iter(range(1, len(steps) + 1))
+
+    def status(name):
+        write_status(job, state="running", step=next(step), of=len(steps), message=name)
+
+    status("data")
+    model = read_model(spec["model"], name=spec.get("model_name") or None)
+    options = data_options(spec["options"])
+    X, report = read_survey(spec.get("data"), options, variables=model.observed)
+    status("fit")
+    res = fit(model, X, estimator=spec.get("estimator") or None)
+    (job / "result.json").write_text(res.to_json(), encoding="utf-8")
+    if n_boot:
+        status("bootstrap")
+        from ..bootstrap import bootstrap
+
+        b = bootstrap(model, X, n_boot=n_boot, result=res, n_jobs=1)
+        (job / "bootstrap.csv").write_text(tables.to_csv(b.table), encoding="utf-8")
+    status("reliability")
+    try:
+        rel = measurement.construct_reliability(res)
+        (job / "reliability.csv").write_text(rel.reset_index().to_csv(index=False),
+                                             encoding="utf-8")
+        fl = measurement.fornell_larcker(res, rel)
+        (job / "fornell_larcker.csv").write_text(fl.reset_index().to_csv(index=False),
+                                                 encoding="utf-8")
+    except Exception as exc:  # a model without factors has no reliability to report
+        (job / "reliability.txt").write_text(str(exc).splitlines()[0], encoding="utf-8")
+    if compare:
+        status("compare")
+        from ..compare import compare_methods
+
+        if has_hypotheses(model):
+            c = compare_methods(X, sem_result=res)
+            (job / "comparison.json").write_text(c.to_json(), encoding="utf-8")
+
+
+def run_report(job: Path, spec: dict) -> None:
+    import shutil
+
+    from ..report import build_report
+
+    write_status(job, state="running", step=0, of=10, message="report")
+    out = job / "report"
+    build_report(spec.get("data"), out, lang=spec.get("lang", "en"),
+                 n_boot=int(spec.get("n_boot") or 200), power_reps=int(spec.get("power_reps", 50)),
+                 power_grid=(100, 160, 250, 400), n_jobs=1, progress=True,
+                 options=data_options(spec["options"]))
+    shutil.make_archive(str(job / "semcluster_report"), "zip", root_dir=job, base_dir="report")
+
+
+def report_progress(job: Path) -> tuple[int, int] | None:
+    """Sections done, from the report's own progress bar (its text goes to ``stderr.txt``)."""
+    try:
+        text = (job / "stderr.txt").read_text(encoding="utf-8", errors="replace")[-4000:]
+    except OSError:
+        return None
+    found = re.findall(r"(\d+)/(\d+) \[", text)
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
+def main() -> int:
+    # warm up: the imports are most of a first fit's time
+    from .. import fit as _fit, compare as _compare, measurement as _m  # noqa: F401
+    from ..errors import SemclusterError
+
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    job = Path(line)
+    spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
+    err = open(job / "stderr.txt", "w", encoding="utf-8", buffering=1)
+    sys.stderr = err
+    try:
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (run_report if spec["kind"] == "report" else run_fit)(job, spec)
+        notes = sorted({str(w.message).splitlines()[0] for w in caught
+                        if "semcluster" in type(w.message).__module__})
+        write_status(job, state="done", step=1, of=1, message="done", warnings=notes)
+    except SemclusterError as exc:
+        write_status(job, state="error", step=0, of=1, message=str(exc).splitlines()[0])
+    except Exception as exc:  # the page must say something, whatever went wrong
+        traceback.print_exc(file=err)
+        write_status(job, state="error", step=0, of=1,
+                     message=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""``semcluster app`` driven by a real headless Chromium (Selenium), as a researcher uses it.
+
+The app runs as ``python -m semcluster app`` in a subprocess on a free port (upload limit 1 MB,
+so that the over-limit file is small).  The browser uploads a damaged file and an over-limit
+file (a message each, the server keeps serving), uploads the bundled CSV, checks the
+items → constructs table, fits h1_h5 and reads CFI, RMSEA and the five standardized paths from
+the page — equal to ``semcluster.fit("h1_h5")`` at the printed precision — cancels a fit,
+builds and downloads the report zip, types a syntax error into the model and sees its line and
+column, and switches to Chinese.  Skipped only when Chromium or chromedriver is absent.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ROOT = Path(__file__).resolve().parents[1]
+CSV = ROOT / "src" / "semcluster" / "data" / "paper_synthetic.csv"
+
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip(f"Chromium or chromedriver absent ({CHROMIUM}, {CHROMEDRIVER})",
+                allow_module_level=True)
+pytest.importorskip("shiny", reason="the app extra is not installed (pip install '.[app]')")
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+FIGURES = os.environ.get("SEMCLUSTER_APP_SCREENSHOTS")  # a folder: save a screenshot per step
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep +
+               os.environ.get("PYTHONPATH", ""), OPENBLAS_NUM_THREADS="1")
+    log = tmp_path_factory.mktemp("app") / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "semcluster", "app", "--no-browser",
+                                 "--port", str(port), "--max-upload-mb", "1"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("the app did not start: " + log.read_text())
+            time.sleep(0.3)
+    yield url, proc, log
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+              "--lang=en-US"):
+        opts.add_argument(a)
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    import semcluster
+
+    return semcluster.fit("h1_h5")
+
+
+def wait(drv, cond, timeout=30, what="the page"):
+    return WebDriverWait(drv, timeout, poll_frequency=0.2).until(
+        lambda d: cond(d), message=f"waited {timeout} s for {what}")
+
+
+def text_of(drv, css) -> str:
+    els = drv.find_elements(By.CSS_SELECTOR, css)
+    return els[0].text if els else ""
+
+
+def click(drv, id_):
+    """Click a button by id (scrolled into view; found again if Shiny re-rendered it)."""
+    from selenium.common.exceptions import (ElementClickInterceptedException,
+                                            StaleElementReferenceException)
+
+    for attempt in range(5):
+        try:
+            el = drv.find_element(By.ID, id_)
+            drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+            el.click()
+            return
+        except (StaleElementReferenceException, ElementClickInterceptedException):
+            time.sleep(0.3)
+    drv.execute_script("document.getElementById(arguments[0]).click();", id_)
+
+
+def tab(drv, value):
+    drv.execute_script("window.scrollTo(0, 0);")
+    drv.find_element(By.CSS_SELECTOR, f'a[data-value="{value}"]').click()
+
+
+def shot(drv, name):
+    if FIGURES:
+        time.sleep(0.5)
+        drv.save_screenshot(str(Path(FIGURES) / f"app_{name}.png"))
+
+
+def upload(drv, path):
+    drv.find_element(By.ID, "upload").send_keys(str(path))
+
+
+def table_rows(drv, css):
+    """Rows of an HTML table as dictionaries (header → cell text)."""
+    table = drv.find_element(By.CSS_SELECTOR, css)
+    head = [th.text for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
+    return [dict(zip(head, [td.text for td in tr.find_elements(By.TAG_NAME, "td")]))
+            for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+
+def test_app_workflow(server, browser, reference, tmp_path):
+    url, proc, log = server
+    drv = browser
+    t0 = time.time()
+    drv.get(url)
+    wait(drv, lambda d: "No data yet" in text_of(d, "#data_message"), what="the page")
+
+    # a damaged file and an over-limit file: a message in the page each
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(b"PK\x03\x04 this is not a workbook" * 10)
+    upload(drv, damaged)
+    wait(drv, lambda d: "damaged.xlsx" in text_of(d, "#data_error"), what="the damaged-file error")
+    big = tmp_path / "big.csv"
+    big.write_text("ca1,ca2\n" + "1,2\n" * 400_000)          # 1.6 MB, limit 1 MB
+    upload(drv, big)
+    wait(drv, lambda d: "limit is 1 MB" in text_of(d, "#data_error"),
+         what="the over-limit message")
+    assert proc.poll() is None
+
+    # the bundled CSV: the data report
+    upload(drv, CSV)
+    wait(drv, lambda d: "paper_synthetic.csv" in text_of(d, "#data_ok"), what="the upload")
+    wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "#data_report_table td"))
+    report = {r[""]: r["value"] for r in table_rows(drv, "#data_report_table table")}
+    assert report["rows read"] == "160" and report["rows used"] == "160"
+    shot(drv, "1_data")
+
+    # items -> constructs, pre-filled from the column names
+    tab(drv, "items")
+    wait(drv, lambda d: d.find_elements(By.ID, "map_item_0"))
+    values = [drv.find_element(By.ID, f"map_item_{i}").get_attribute("value") for i in range(4)]
+    assert values == ["", "", "ca1", "ca2"]          # id, firm_type, ca1, ca2
+    shot(drv, "2_items")
+
+    # model: h1_h5, conceptual diagram
+    tab(drv, "model")
+    wait(drv, lambda d: "6 latent variables" in text_of(d, "#model_ok"))
+    wait(drv, lambda d: d.find_elements(By.ID, "conceptual_img"), what="the conceptual diagram")
+    shot(drv, "3_model")
+
+    # fit, cancel, fit again
+    tab(drv, "fit")
+    click(drv, "fit")
+    click(drv, "cancel")
+    wait(drv, lambda d: "Cancelled" in text_of(d, "#fit_status"), what="cancel")
+    click(drv, "fit")
+    wait(drv, lambda d: "Working" in text_of(d, "#fit_status") or
+         d.find_elements(By.CSS_SELECTOR, "#fit_table td"), what="progress")
+    shot(drv, "4_fit")
+    wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "#fit_table td"), timeout=90,
+         what="the fit")
+    fm = {r["measure"]: r["estimate"] for r in table_rows(drv, "#fit_table table")}
+    assert fm["cfi"] == f"{reference.fit_measures['cfi']:.3f}"
+    assert fm["rmsea"] == f"{reference.fit_measures['rmsea']:.3f}"
+    paths = {r["label"]: r["std_all"] for r in table_rows(drv, "#paths_table table")}
+    ref = reference.paths().set_index("label")["std_all"]
+    for h in ("h1", "h2", "h3", "h4", "h5"):
+        assert paths[h] == f"{ref[h]:.3f}", h
+    verdicts = table_rows(drv, "#hypotheses_table table")
+    assert [v["hypothesis"] for v in verdicts] == ["H1", "H2", "H3", "H4", "H5"]
+    assert drv.find_elements(By.ID, "tested_img") and drv.find_elements(By.ID, "measurement_img")
+    shot(drv, "5_results")
+
+    # the report zip
+    click(drv, "build_report")
+    wait(drv, lambda d: d.find_elements(By.ID, "dl_report"), timeout=120, what="the report")
+    href = drv.find_element(By.ID, "dl_report").get_attribute("href")
+    data = urllib.request.urlopen(href, timeout=30).read()
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    for f in ("report/report.html", "report/results.json", "report/figures/figure2_tested.png",
+              "report/tables/h1_h5_verdicts.csv"):
+        assert f in names, f
+
+    # a syntax error shows its line and column as you type
+    tab(drv, "model")
+    area = drv.find_element(By.ID, "model_text")
+    typo = "\nIN ~ CA PA"                              # a missing '+'
+    area.send_keys(Keys.CONTROL, Keys.END)
+    area.send_keys(typo)
+    line = area.get_attribute("value").count("\n") + 1
+    wait(drv, lambda d: "Line" in text_of(d, "#model_error"), what="the syntax error")
+    msg = text_of(drv, "#model_error")
+    assert msg.startswith(f"Line {line}, column 9: unexpected 'PA'"), msg
+    shot(drv, "3_model_error")
+    for _ in typo:
+        area.send_keys(Keys.BACKSPACE)
+    wait(drv, lambda d: d.find_elements(By.ID, "model_ok"), what="the model read again")
+
+    # Chinese: texts and diagrams follow
+    tab(drv, "results")
+    before = drv.find_element(By.ID, "tested_img").get_attribute("src")
+    drv.execute_script("window.scrollTo(0, 0);")
+    drv.find_element(By.CSS_SELECTOR, 'input[name="lang"][value="zh"]').click()
+    wait(drv, lambda d: "第 5 步" in d.find_element(By.TAG_NAME, "body").text, what="Chinese")
+    wait(drv, lambda d: d.find_elements(By.ID, "tested_img") and
+         d.find_element(By.ID, "tested_img").get_attribute("src") != before,
+         what="the Chinese diagram")
+    assert "支持" in text_of(drv, "#hypotheses_table")
+    shot(drv, "6_chinese")
+    assert proc.poll() is None, log.read_text()
+    assert time.time() - t0 < 150
