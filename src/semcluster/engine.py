@@ -227,12 +227,13 @@ class MLEngine:
         1. Fisher scoring with step halving from the start values: a few iterations reach
            the optimum of a well-conditioned model.
         2. If scoring stalls (nearly singular information: collinear factors, a variance near
-           zero), an unbounded quasi-Newton (BFGS with the analytic gradient) takes over; it
-           reaches optima where a variance is negative, which are then flagged, not hidden at
-           a bound.
-        3. Fisher scoring polishes the result until max |gradient| < ``gtol``.
-        4. Only if all that fails: SLSQP with variances bounded at 0 (semopy's route) and
-           scoring once more.
+           zero): SLSQP from the start values with variances bounded at 0 (semopy's route),
+           which finds the right basin, then unbounded scoring from there.
+        3. If that does not converge either: an unbounded quasi-Newton (BFGS with the
+           analytic gradient, as lavaan's nlminb) from the best point so far, then scoring;
+           it reaches optima where a variance is negative, which are then flagged, not hidden
+           at a bound.
+        Of all end points, the converged one with the smallest F is kept.
 
         ``converged`` is true when max |∂F/∂θ| ≤ ``tol_accept`` (1e-6 per observation, far
         below what changes a reported digit) and the message then says so; otherwise the
@@ -241,22 +242,41 @@ class MLEngine:
         """
         x = self.get_x() if x0 is None else np.asarray(x0, dtype=float).copy()
         x = np.where(np.isfinite(x), x, 0.0)
+        start = x.copy()
         tol_accept = max(gtol, 1e-6)
         total = 0
-        x, f, gnorm, it, stalled = self._scoring(x, gtol, max_scoring)
+        candidates = []
+
+        def polish(xs):
+            nonlocal total
+            xs, fs, gs, it, _ = self._scoring(xs, gtol, min(50, max_scoring))
+            total += it
+            candidates.append((xs, fs, gs))
+            return gs <= tol_accept and np.isfinite(fs)
+
+        # scoring converges in well under 40 steps where it converges at all; beyond that it
+        # crawls (nearly singular information) and the other routes are quicker
+        x, f, gnorm, it, stalled = self._scoring(x, gtol, min(40, max_scoring))
         total += it
-        if gnorm > gtol and stalled:
-            x, f, gnorm, it = self._quasi_newton(x, gtol, max_slsqp)
+        candidates.append((x, f, gnorm))
+        done = gnorm <= gtol or not stalled
+        if not done and not skip_slsqp:
+            # semopy's route from the start values (SLSQP with variances >= 0), then the
+            # unbounded polish: it finds the right basin where scoring stalls
+            xb, it = self._bounded(start, max_slsqp)
             total += it
-            x, f, gnorm, it, _ = self._scoring(x, gtol, min(50, max_scoring))
+            done = polish(xb)
+        if not done:
+            # an unbounded quasi-Newton from the best point so far reaches optima outside the
+            # bounds (a negative variance, flagged afterwards), as lavaan's nlminb does
+            best = min((c for c in candidates if np.isfinite(c[1])), key=lambda c: c[1],
+                       default=candidates[0])
+            xq, _, _, it = self._quasi_newton(best[0], gtol, max_slsqp)
             total += it
-        if gnorm > tol_accept and not skip_slsqp:
-            xb, it = self._bounded(x, max_slsqp)
-            total += it
-            xb, fb, gb, it, _ = self._scoring(xb, gtol, max_scoring)
-            total += it
-            if np.isfinite(fb) and (gb < gnorm or fb < f):
-                x, f, gnorm = xb, fb, gb
+            done = polish(xq)
+        ok = [c for c in candidates if np.isfinite(c[1]) and c[2] <= tol_accept]
+        x, f, gnorm = min(ok or [c for c in candidates if np.isfinite(c[1])] or candidates,
+                          key=lambda c: c[1])
         self.set_x(x)
         converged = bool(np.isfinite(f) and gnorm <= tol_accept)
         msg = (f"converged (max |gradient| {gnorm:.1e} after {total} iterations)" if converged
