@@ -7,18 +7,23 @@ replicates: percentile interval, bootstrap SE, p-value, BCa, Bollen-Stine p, the
 
 Hand rules used below:
 
-* the draws ``a + k`` (k = 0..99) have numpy's default (linear, Hyndman-Fan type 7) quantile
-  ``a + 99 q``: the 95 % interval is (a + 2.475, a + 96.525), the 90 % one (a + 4.95, a + 94.05);
+* interval ends are quantiles of the draws taken as R's ``boot`` package takes them
+  (``norm.inter``: order statistic (R + 1) q, interpolated on the normal-quantile scale), written
+  out independently below as :func:`boot_norm_inter` (never semcluster's own ``_norm_inter``);
+  for the draws ``a + k`` (k = 0..99) the 95 % interval is about (a + 1.5327, a + 97.4673), the
+  90 % one about (a + 4.0392, a + 94.9608);
 * their SD (ddof 1) is sqrt(100 * 101 / 12);
 * p = min(1, 2 min(share <= 0, share >= 0));
 * BCa (Efron & Tibshirani 1993, eq. 14.10-14.15; the same as scipy.stats.bootstrap's
   ``_bca_interval``): z0 = Phi^-1(share of draws below the estimate, ties counted half),
   a = sum (mean - jack_i)^3 / (6 [sum (mean - jack_i)^2]^1.5), the ends are the draws'
-  quantiles at Phi(z0 + (z0 + z)/(1 - a (z0 + z))), z = Phi^-1(0.025), Phi^-1(0.975).
+  ``norm.inter`` quantiles at Phi(z0 + (z0 + z)/(1 - a (z0 + z))), z = Phi^-1(0.025),
+  Phi^-1(0.975) (boot's ``bca.ci``).
 """
 from __future__ import annotations
 
 import importlib
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -32,19 +37,76 @@ _bca = bs._bca
 K = np.arange(100.0)
 
 
+def boot_norm_inter(t, alpha):
+    """Quantiles ``alpha`` of the draws ``t`` by R's ``boot:::norm.inter`` (boot, file
+    R/bootfuns.q; Davison & Hinkley 1997, eq. 5.8), written out from its definition:
+
+    * non-finite draws are dropped, R = number left, t(1) <= ... <= t(R) the order statistics;
+    * rk = (R + 1) alpha, k = trunc(rk);
+    * k == rk (whole):          t(k);
+    * k == 0 / k == R:          t(1) / t(R)  (extreme order statistics as end points);
+    * otherwise:                t(k) + (qnorm(alpha) - qnorm(k/(R+1)))
+                                       / (qnorm((k+1)/(R+1)) - qnorm(k/(R+1))) * (t(k+1) - t(k)).
+
+    The test oracle for the interval ends; it deliberately does not call semcluster.
+    """
+    t = np.sort(np.asarray(t, dtype=float)[np.isfinite(t)])
+    R = len(t)
+
+    def order_stat(j):                  # 1-based, as in R
+        return t[j - 1]
+
+    out = []
+    for a in np.atleast_1d(np.asarray(alpha, dtype=float)):
+        rk = (R + 1) * a
+        k = math.trunc(rk)
+        if k == 0:
+            out.append(order_stat(1))
+        elif k == R:
+            out.append(order_stat(R))
+        elif k == rk:
+            out.append(order_stat(k))
+        else:
+            z = stats.norm.ppf(a)
+            zk = stats.norm.ppf(k / (R + 1))
+            zk1 = stats.norm.ppf((k + 1) / (R + 1))
+            out.append(order_stat(k) + (z - zk) / (zk1 - zk) * (order_stat(k + 1) - order_stat(k)))
+    return tuple(out)
+
+
+def perc(t, ci):
+    """boot's percentile interval (``perc.ci``): norm.inter at (1 -+ ci)/2."""
+    return boot_norm_inter(t, [(1 - ci) / 2, (1 + ci) / 2])
+
+
+def test_the_oracle_on_hand_cases():
+    """boot_norm_inter itself, on cases worked out by hand from the definition."""
+    t = np.arange(1.0, 100.0)                     # R = 99: t(j) = j
+    assert boot_norm_inter(t, [0.05, 0.5]) == (5.0, 50.0)       # rk = 5, 50: whole
+    assert boot_norm_inter(t, [0.001, 0.999]) == (1.0, 99.0)    # k = 0, k = R
+    # R = 100, alpha = 0.025: rk = 2.525, between t(2) and t(3) on the normal scale
+    w = ((stats.norm.ppf(0.025) - stats.norm.ppf(2 / 101))
+         / (stats.norm.ppf(3 / 101) - stats.norm.ppf(2 / 101)))
+    assert 0 < w < 1
+    assert boot_norm_inter(K, 0.025)[0] == pytest.approx(1 + w, abs=1e-14)
+    # unsorted input, NaN dropped
+    assert boot_norm_inter(np.r_[np.nan, K[::-1]], 0.025) == boot_norm_inter(K, 0.025)
+
+
 # ---------------------------------------------------------------------------------------------
 # _bca on its own
 # ---------------------------------------------------------------------------------------------
 def test_bca_is_the_percentile_interval_without_bias_or_skew():
     """Estimate 49.5 in the middle of 0..99 (z0 = Phi^-1(0.5) = 0), symmetric jackknife
-    (a = 0): BCa = percentile = (2.475, 96.525)."""
+    (a = 0): BCa = percentile (about (1.5327, 97.4673))."""
     lo, hi = _bca(49.5, K, np.array([-1.0, 0.0, 1.0]), 0.95)
-    assert (lo, hi) == pytest.approx((2.475, 96.525), abs=1e-12)
+    assert (lo, hi) == pytest.approx(perc(K, 0.95), abs=1e-12)
 
 
 def test_bca_90_percent():
     lo, hi = _bca(49.5, K, np.array([-1.0, 0.0, 1.0]), 0.90)
-    assert (lo, hi) == pytest.approx((4.95, 94.05), abs=1e-12)
+    assert (lo, hi) == pytest.approx(perc(K, 0.90), abs=1e-12)
+    assert perc(K, 0.90)[0] > perc(K, 0.95)[0] and perc(K, 0.90)[1] < perc(K, 0.95)[1]
 
 
 def test_bca_bias_correction_counts_ties_half():
@@ -53,22 +115,30 @@ def test_bca_bias_correction_counts_ties_half():
     z0 = stats.norm.ppf(0.845)
     q = stats.norm.cdf(2 * z0 + stats.norm.ppf([0.025, 0.975]))
     lo, hi = _bca(84.0, K, np.array([2.0, 2.0, 2.0, 2.0]), 0.95)
-    assert (lo, hi) == pytest.approx(tuple(99 * q), abs=1e-9)
+    assert (lo, hi) == pytest.approx(boot_norm_inter(K, q), abs=1e-9)
+    # counting the tie fully (85/100) or not at all (84/100) moves the lower end (the upper
+    # one is the largest draw, 99, in all three cases: (R + 1) q > R)
+    assert hi == 99.0
+    for share in (0.84, 0.85):
+        z0 = stats.norm.ppf(share)
+        other = boot_norm_inter(K, stats.norm.cdf(2 * z0 + stats.norm.ppf(0.025)))
+        assert abs(lo - other[0]) > 1e-3
 
 
 def test_bca_acceleration_sign():
     """Jackknife (0, 0, 0, 3) and a NaN (a failed leave-one-out refit, dropped): mean 0.75,
     mean - jack = (0.75, 0.75, 0.75, -2.25): sum of cubes 3(0.421875) - 11.390625 = -10.125,
     sum of squares 6.75, a = -10.125 / (6 * 6.75^1.5) = -0.096225; z0 = 0 (estimate 49.5).
-    The ends are 99 Phi(z/(1 - a z))."""
+    The ends are the norm.inter quantiles at Phi(z/(1 - a z))."""
     a = -10.125 / (6 * 6.75 ** 1.5)
     assert a == pytest.approx(-0.0962250, abs=1e-7)
     z = stats.norm.ppf([0.025, 0.975])
-    expected = 99 * stats.norm.cdf(z / (1 - a * z))
+    expected = boot_norm_inter(K, stats.norm.cdf(z / (1 - a * z)))
     lo, hi = _bca(49.5, K, np.array([0.0, 0.0, 0.0, 3.0, np.nan]), 0.95)
-    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+    assert (lo, hi) == pytest.approx(expected, abs=1e-9)
     # a < 0 moves both ends down relative to the percentile interval
-    assert lo < 2.475 and hi < 96.525
+    p_lo, p_hi = perc(K, 0.95)
+    assert lo < p_lo - 0.1 and hi < p_hi - 0.1
 
 
 def test_bca_with_bias_and_acceleration_together():
@@ -76,9 +146,9 @@ def test_bca_with_bias_and_acceleration_together():
     a = -10.125 / (6 * 6.75 ** 1.5)
     z0 = stats.norm.ppf(0.845)
     z = stats.norm.ppf([0.025, 0.975])
-    expected = 99 * stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    expected = boot_norm_inter(K, stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
     lo, hi = _bca(84.0, K, np.array([0.0, 0.0, 0.0, 3.0]), 0.95)
-    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+    assert (lo, hi) == pytest.approx(expected, abs=1e-9)
 
 
 def test_bca_needs_ten_draws_and_an_estimate_inside_them():
@@ -94,11 +164,15 @@ def test_bca_needs_ten_draws_and_an_estimate_inside_them():
 
 
 def test_bca_estimate_on_the_lowest_draw():
-    """Estimate 0 among 0..99: share = 0.5/100 (the tie counted half), still inside (0, 1)."""
+    """Estimate 0 among 0..99: share = 0.5/100 (the tie counted half), still inside (0, 1).
+    Both adjusted levels (about 6e-13 and 7e-4) give (R + 1) q < 1, so norm.inter takes the
+    smallest draw for both ends: (0, 0)."""
     z0 = stats.norm.ppf(0.005)
     q = stats.norm.cdf(2 * z0 + stats.norm.ppf([0.025, 0.975]))
+    assert np.all(101 * q < 1)
     lo, hi = _bca(0.0, K, np.array([1.0, 1.0]), 0.95)
-    assert (lo, hi) == pytest.approx(tuple(99 * q), abs=1e-9)
+    assert (lo, hi) == pytest.approx(boot_norm_inter(K, q), abs=1e-12)
+    assert (lo, hi) == (0.0, 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,17 +249,18 @@ def fake(monkeypatch):
 def test_percentile_interval_se_and_pvalue(fake):
     t = fake().table
     r = t.iloc[0]
-    assert (r.ci_lower, r.ci_upper) == pytest.approx((2.475, 96.525), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx(perc(K, 0.95), abs=1e-12)
     assert r.se == pytest.approx(np.sqrt(100 * 101 / 12), rel=1e-12)
     assert r.pvalue == pytest.approx(2 * 1 / 100, abs=1e-12)       # one draw <= 0
     assert r.est == 49.5
-    assert (r.bca_lower, r.bca_upper) == pytest.approx((2.475, 96.525), abs=1e-12)
+    assert (r.bca_lower, r.bca_upper) == pytest.approx(perc(K, 0.95), abs=1e-12)
     assert (r.lhs, r.op, r.rhs, r.label, r.what) == ("y", "~", "a", "", "est")
 
 
 def test_pvalue_when_the_draws_lie_below_zero(fake):
     r = fake().table.iloc[1]
-    assert (r.ci_lower, r.ci_upper) == pytest.approx((-96.525, -2.475), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx(perc(-K, 0.95), abs=1e-12)
+    assert r.ci_upper < 0
     assert r.pvalue == pytest.approx(2 * 1 / 100, abs=1e-12)       # one draw >= 0
 
 
@@ -197,7 +272,7 @@ def test_pvalue_is_capped_at_one(fake):
 def test_r2_has_an_interval_but_no_pvalue(fake):
     r = fake().table.iloc[3]
     assert np.isnan(r.pvalue)
-    assert (r.ci_lower, r.ci_upper) == pytest.approx((0.02475, 0.96525), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx(perc(K / 100, 0.95), abs=1e-12)
 
 
 def test_constant_quantity_has_no_interval(fake):
@@ -208,21 +283,24 @@ def test_constant_quantity_has_no_interval(fake):
 
 def test_a_small_spread_still_gets_an_interval(fake):
     r = fake().table.iloc[5]
-    assert (r.ci_lower, r.ci_upper) == pytest.approx((1.0002475, 1.0096525), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx(perc(1 + K * 1e-4, 0.95), abs=1e-12)
+    assert 1.0001 < r.ci_lower < r.ci_upper < 1.0099
 
 
 def test_two_finite_draws_give_an_interval_but_no_bca(fake):
-    """Draws (0, 1): quantiles 0.025 and 0.975, SD sqrt(0.5); BCa needs 10 draws."""
+    """Draws (0, 1): R = 2, (R + 1) q = 0.075 and 2.925, so norm.inter takes the extreme
+    draws, (0, 1); SD sqrt(0.5); BCa needs 10 draws."""
     r = fake().table.iloc[6]
-    assert (r.ci_lower, r.ci_upper) == pytest.approx((0.025, 0.975), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx(perc([0.0, 1.0], 0.95), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == (0.0, 1.0)
     assert r.se == pytest.approx(np.sqrt(0.5), rel=1e-12)
     assert np.isnan(r.bca_lower) and np.isnan(r.bca_upper)
 
 
 def test_90_percent_intervals(fake):
     r = fake(ci=0.90).table.iloc[0]
-    assert (r.ci_lower, r.ci_upper) == pytest.approx((4.95, 94.05), abs=1e-12)
-    assert (r.bca_lower, r.bca_upper) == pytest.approx((4.95, 94.05), abs=1e-12)
+    assert (r.ci_lower, r.ci_upper) == pytest.approx(perc(K, 0.90), abs=1e-12)
+    assert (r.bca_lower, r.bca_upper) == pytest.approx(perc(K, 0.90), abs=1e-12)
 
 
 def test_counts_and_inadmissible_draws_kept_by_default(fake):
@@ -258,9 +336,10 @@ def test_bca_acceleration_does_not_depend_on_the_jackknife_scale():
     6 (0.0675)^1.5 = 0.105 is below 1."""
     a = -10.125 / (6 * 6.75 ** 1.5)
     z = stats.norm.ppf([0.025, 0.975])
-    expected = 99 * stats.norm.cdf(z / (1 - a * z))
+    expected = boot_norm_inter(K, stats.norm.cdf(z / (1 - a * z)))
     lo, hi = _bca(49.5, K, np.array([0.0, 0.0, 0.0, 0.3]), 0.95)
-    assert (lo, hi) == pytest.approx(tuple(expected), abs=1e-9)
+    assert (lo, hi) == pytest.approx(expected, abs=1e-9)
+    assert (lo, hi) == _bca(49.5, K, np.array([0.0, 0.0, 0.0, 3.0]), 0.95)
 
 
 def test_time_spent_is_reported(fake):
