@@ -390,15 +390,15 @@ def test_estimate_dispatch(hs_spec):
     assert res.info["missing"] == "fiml"
     assert estimate(hs_spec, X, rep, estimator="MLR").estimator == "MLR"      # robust FIML
     with pytest.raises(EstimationError, match="WLSMV with missing='fiml' is not implemented; "
-                                              "use missing='pairwise'"):
+                                              "use missing='listwise' or missing='pairwise'"):
         estimate(hs_spec, X, rep, estimator="WLSMV")
     with pytest.raises(EstimationError, match="ML with missing='pairwise' is not implemented"):
         estimate(hs_spec, X, rep, missing="pairwise")
     Xl, repl = prepare_data(df, hs_spec.observed, missing="listwise")
     assert estimate(hs_spec, Xl, repl, estimator="mlr").estimator == "MLR"
     assert estimate(hs_spec, Xl, repl).estimator == "ML" and len(Xl) == repl.n_used
-    with pytest.raises(ValueError, match="not available; use one of ML, MLR, WLSMV"):
-        estimate(hs_spec, Xl, repl, estimator="GLS")      # an OptionError
+    with pytest.raises(ValueError, match="not available; use one of ML, MLR, WLSMV, GLS"):
+        estimate(hs_spec, Xl, repl, estimator="ULS")      # an OptionError
 
 
 def test_saturated_information_equals_numerical_hessian():
