@@ -27,9 +27,12 @@ def run(args) -> int:
     import sys
     import time
 
+    from ..output_files import OutputFiles
     from ..report import build_report
 
     t = time.perf_counter()
+    # a bad --out is refused before the data are read (build_report checks again)
+    OutputFiles(inputs=[args.data, args.map]).folder(args.out)
     X, _ = read_data(args, observed_of("h1_h5"))
     out = build_report(X if data_options_given(args) else None, args.out, lang=args.lang,
                        n_boot=args.n_boot, power_reps=args.power_reps, n_jobs=args.jobs,
