@@ -35,7 +35,7 @@ SLOW = os.environ.get("SEMCLUSTER_SLOW_TESTS") == "1"
 #: every data-taking command, with tiny resampling sizes (argv after the data options)
 COMMANDS = {
     "fit": ["fit", "h1_h5"],
-    "measure": ["measure", "cfa", "--parallel-iter", "5"],
+    "measure": ["measure", "cfa", "--parallel-iter", "10"],
     "compare": ["compare"],
     "modindices": ["modindices", "cfa", "--top", "5"],
     "compare-models": ["compare-models", "cfa", "one_factor"],
