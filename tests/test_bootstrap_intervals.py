@@ -358,3 +358,25 @@ def test_all_quantities_constant(fake):
     t = fake(n_boot=20).table
     for col in ("se", "ci_lower", "ci_upper", "pvalue", "bca_lower", "bca_upper"):
         assert t[col].dtype == float and t[col].isna().all(), col
+
+
+def test_quantile_at_a_whole_order_statistic():
+    """(R + 1)q a whole number inside the draws: boot takes that order statistic itself
+    (R = 79, q = .025: the 2nd smallest draw), no interpolation."""
+    from semcluster.bootstrap import _norm_inter
+
+    t = np.arange(79, dtype=float) ** 1.5          # unequal gaps: interpolation would show
+    got = _norm_inter(t, [0.025, 0.975])
+    np.testing.assert_allclose(got, boot_norm_inter(t, [0.025, 0.975]), rtol=0, atol=1e-12)
+    assert got[0] == t[1] and got[1] == t[77]
+
+
+def test_quantile_between_the_first_two_draws_is_interpolated():
+    """(R + 1)q between 1 and 2 (R = 20, q = .05: 1.05): interpolated between the smallest
+    and the second smallest draw on the normal scale, not the smallest draw itself."""
+    from semcluster.bootstrap import _norm_inter
+
+    t = np.arange(20, dtype=float) ** 2
+    got = _norm_inter(t, [0.05])[0]
+    assert got == pytest.approx(boot_norm_inter(t, 0.05)[0], abs=1e-12)
+    assert t[0] < got < t[1]

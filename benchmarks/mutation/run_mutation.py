@@ -69,8 +69,10 @@ TARGETS = {
     "bootstrap": {
         "module": "semcluster.bootstrap",
         "path": "src/semcluster/bootstrap.py",
-        # the interval code: BCa, percentile interval, SE, p-values, Bollen-Stine p
-        "functions": ["_bca", "_bootstrap"],
+        # the interval code: boot's quantile rule, percentile and BCa intervals, acceleration,
+        # SE, p-values, Bollen-Stine p
+        "functions": ["_norm_inter", "_percentile", "_pvalue", "_acceleration", "_bca",
+                      "_interval_row", "_bootstrap"],
         "lines": {"_bootstrap": ("    use = ok & (", "    return BootstrapResult(")},
         "tests": ["tests/test_bootstrap_intervals.py"],
     },
