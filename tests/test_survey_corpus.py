@@ -65,9 +65,11 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 
 def _normal(text: str, data: str, out: str) -> str:
-    """stdout without the data report (the first block) and with file names replaced."""
+    """stdout without the data report (the first block), with file names replaced and elapsed
+    times (``in 13.7 s``) masked."""
     blocks = text.split("\n\n", 1)
     body = blocks[1] if text.startswith("data: ") and len(blocks) > 1 else text
+    body = re.sub(r"\bin \d+(\.\d+)? s\b", "in <T> s", body)
     return body.replace(data, "<DATA>").replace(out, "<OUT>")
 
 
