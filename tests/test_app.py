@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -50,8 +49,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep +
-               os.environ.get("PYTHONPATH", ""), OPENBLAS_NUM_THREADS="1")
+    # the installed package (as a user runs it): its bundled models live in semcluster.models,
+    # which a bare src/ on PYTHONPATH would not provide
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     log = tmp_path_factory.mktemp("app") / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "semcluster", "app", "--no-browser",
