@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelSpecError
+from .estimators._structure import damped_step
 from .spec import ModelSpec, semopy_name
 
 
@@ -299,20 +300,10 @@ class MLEngine:
                 return x, f, np.inf, it, True
             if gnorm < gtol:
                 return x, f, gnorm, it, False
-            try:
-                step = np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                step = np.linalg.lstsq(H, g, rcond=None)[0]
-            t = 1.0
-            while t > 1e-8:
-                xn = x - t * step
-                fn = self.objective(xn)
-                if np.isfinite(fn) and fn <= f + 1e-14:
-                    break
-                t /= 2
-            else:
+            moved = damped_step(self.objective, x, H, g, lambda fn, f=f: fn <= f + 1e-14)
+            if moved is None:
                 return x, f, gnorm, it, True        # no descent along the scoring direction
-            x, f = xn, fn
+            x, f = moved
         g = self._grad_only(x)
         gnorm = float(np.max(np.abs(g))) if np.all(np.isfinite(g)) else np.inf
         return x, f, gnorm, it, gnorm >= gtol

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     X, _ = read_data(args, observed_of(args.model), keep=[args.group])
     r = measurement_invariance(args.model, X, group=args.group)
-    print(f"groups: " + ", ".join(f"{g} (N = {n})" for g, n in r.nobs.items()))
+    print("groups: " + ", ".join(f"{g} (N = {n})" for g, n in r.nobs.items()))
     print(tables.to_text(r.table, label="model"))
     print()
     print(tables.to_text(r.comparisons))

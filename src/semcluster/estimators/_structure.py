@@ -127,6 +127,29 @@ class CovarianceStructure:
         return self.matrices(x)[3]
 
 
+def damped_step(objective, x: np.ndarray, H: np.ndarray, g: np.ndarray, accept,
+                *, sign: float = -1.0, t_min: float = 1e-8):
+    """One (quasi-)Newton step with step halving: the direction H⁻¹g (least squares when H is
+    singular), scaled by t = 1, ½, ¼, … > ``t_min`` until ``accept(objective(x_new))``.
+
+    Used by every scoring / Gauss-Newton loop (ML engine, GLS, FIML). ``sign`` is −1 for a
+    minimisation (x − tH⁻¹g), +1 for a maximisation. Returns (x_new, objective) or None when no
+    step was accepted.
+    """
+    try:
+        step = np.linalg.solve(H, g)
+    except np.linalg.LinAlgError:
+        step = np.linalg.lstsq(H, g, rcond=None)[0]
+    t = 1.0
+    while t > t_min:
+        xn = x + sign * t * step
+        fn = objective(xn)
+        if np.isfinite(fn) and accept(fn):
+            return xn, fn
+        t /= 2
+    return None
+
+
 def numerical_jacobian(func, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarray:
     """Central-difference Jacobian of a vector function (columns = parameters)."""
     x = np.asarray(x, dtype=float)

@@ -35,7 +35,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import EstimationError
-from ._structure import CovarianceStructure, numerical_jacobian, symmetric_inverse
+from ._structure import (CovarianceStructure, damped_step, numerical_jacobian,
+                         symmetric_inverse)
 
 LOG2PI = math.log(2 * math.pi)
 
@@ -364,22 +365,13 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
             converged = True
             msg = "converged"
             break
-        try:
-            step = np.linalg.solve(info, g)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(info, g, rcond=None)[0]
-        t = 1.0
-        while t > 1e-10:
-            zn = z + t * step
-            fn = obj.loglik(zn)
-            if np.isfinite(fn) and fn >= f - 1e-12 * abs(f):
-                break
-            t /= 2
-        else:
+        moved = damped_step(obj.loglik, z, info, g, lambda fn, f=f: fn >= f - 1e-12 * abs(f),
+                            sign=1.0, t_min=1e-10)
+        if moved is None:
             converged = np.max(np.abs(g)) / n < 1e-5
             msg = "line search failed" + ("" if converged else " far from the optimum")
             break
-        z, f = zn, fn
+        z, f = moved
     else:
         msg = f"no convergence in {max_iter} Fisher-scoring steps"
     H = numerical_jacobian(obj.gradient, z, rel_step=1e-6)

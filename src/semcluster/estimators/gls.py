@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import EstimationError
-from ._structure import CovarianceStructure, symmetric_inverse
+from ._structure import CovarianceStructure, damped_step, symmetric_inverse
 
 ESTIMATOR = "GLS"
 
@@ -52,19 +52,11 @@ def gls_optimum(structure, S: np.ndarray, x0: np.ndarray, *, gtol: float = 1e-10
         gmax = float(np.max(np.abs(g)))
         if gmax < gtol:
             return x, f, gmax, it, True
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H, g, rcond=None)[0]
-        t = 1.0
-        while t > 1e-10:
-            fn = _gls_terms(structure, x - t * step, S, V, derivatives=False)[0]
-            if np.isfinite(fn) and fn <= f + 1e-15:
-                break
-            t /= 2
-        else:
+        moved = damped_step(lambda z: _gls_terms(structure, z, S, V, derivatives=False)[0],
+                            x, H, g, lambda fn, f=f: fn <= f + 1e-15, t_min=1e-10)
+        if moved is None:
             return x, f, gmax, it, gmax < 1e-8
-        x = x - t * step
+        x = moved[0]
         f, g, H = _gls_terms(structure, x, S, V)
     gmax = float(np.max(np.abs(g)))
     return x, f, gmax, it, gmax < gtol

@@ -332,7 +332,7 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
 def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report):
     """The SEMResult: estimates with thresholds, standardized values and their SEs."""
     from ..fit import _defined_rows
-    from ..results import ESTIMATE_COLUMNS, SEMResult
+    from ..results import SEMResult
     from ..standardized import RAM, standardized
 
     q = model.q_red
