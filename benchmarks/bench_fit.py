@@ -59,7 +59,7 @@ def main():
 
     import semcluster
     from semcluster.engine import MLEngine
-    from semcluster.fit import sample_covariance
+    from semcluster.data import sample_covariance
     from semcluster.resources import data_path, model_path
     from semcluster.spec import read_model
 

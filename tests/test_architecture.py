@@ -1,8 +1,11 @@
 """The package's import structure, checked with import-linter (contracts in .importlinter).
 
-Data flow one way: spec/data → estimation → results → tables/diagrams/report → CLI. The
-contracts hold that the library never imports the CLI, that drawing and table rendering never
-import estimation (a diagram never refits), and that estimation never imports rendering.
+Data flow one way: spec/data → model core → estimators → result → analyses → tables/diagrams/
+report → app → CLI. The contracts hold that the library never imports the CLI, that drawing
+and table rendering never import estimation (a diagram never refits), that estimation never
+imports rendering, and a layers contract that lists the package's layers top to bottom (each
+imports only from layers below it). A second test checks that no module-level import cycle
+exists anywhere, inside sub-packages too.
 """
 from __future__ import annotations
 
@@ -21,3 +24,16 @@ def test_import_contracts_are_kept():
         assert lint_imports(config_filename=str(ROOT / ".importlinter"), no_cache=True) == 0
     finally:
         os.chdir(cwd)
+
+
+def test_no_import_cycles():
+    import grimp
+    import networkx as nx
+
+    graph = grimp.build_graph("semcluster")
+    G = nx.DiGraph()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            G.add_edge(module, imported)
+    cycles = list(nx.simple_cycles(G))
+    assert cycles == [], f"import cycles: {cycles[:5]}"

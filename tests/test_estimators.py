@@ -363,7 +363,11 @@ def test_identification_check_before_fitting():
     from semcluster.estimators.identification import check_identification
 
     assert check_identification(read_model(HS_MODEL)).identified
-    assert check_identification(read_model("h1_h5"), ordered=True).identified
+    from semcluster.estimators.wlsmv import OrdinalModel
+
+    spec = read_model("h1_h5")
+    ordinal = OrdinalModel(spec, list(spec.observed))
+    assert check_identification(spec, jacobian=ordinal.jacobian, keep=ordinal.keep).identified
     bad = check_identification(read_model(UNIDENTIFIED))
     assert not bad.identified and bad.n_free - bad.rank == 1
     assert {"a ~~ b", "a ~~ c", "b ~~ c"} <= set(bad.involved)

@@ -54,7 +54,7 @@ class _Replicator:
     def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, gtol: float = 1e-5):
         from .engine import MLEngine
         from .fastfit import FastRefitter
-        from .fit import sample_covariance
+        from .data import sample_covariance
         from .standardized import RAM, Definitions
 
         self.spec = spec

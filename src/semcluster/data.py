@@ -1069,6 +1069,8 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         scale = scale if scale is not None else (tuple(info["scale"]) if info.get("scale")
                                                  else None)
     # a prepared frame was checked (and its warnings issued) when it was prepared
+    df = df.copy(deep=False)
+    df.attrs = {}        # pandas deep-copies attrs on every operation: read them once, above
     st = _Steps(df, source, info, warn and not prepared)
 
     _step_columns(st, variables, reverse, ordered, id_column, keep)
@@ -1180,15 +1182,16 @@ _CODE_DIGITS = re.compile(r"^(9+|8+|9+8|9+7)$")
 
 def _undeclared_codes(col: pd.Series) -> list:
     """Values that look like missing-data codes (-99, -9, 99, 999, 98 ...) beyond the answers."""
-    vals = col.dropna()
+    vals = col.to_numpy(dtype=float)
+    vals = vals[~np.isnan(vals)]
     if len(vals) < 3:
         return []
-    uniq = np.unique(vals.to_numpy())
+    uniq = np.unique(vals)
     cand = [u for u in uniq if float(u).is_integer() and
             (u < 0 or _CODE_DIGITS.match(str(int(u))))]
     if not cand:
         return []
-    others = vals[~vals.isin(cand)]
+    others = vals[~np.isin(vals, cand)]
     if len(others) < max(3, len(vals) // 2):
         return []
     lo, hi = float(others.min()), float(others.max())
@@ -1205,7 +1208,7 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
             raise DataError(f"{source}: column '{v}' holds true/false values, not answers on a "
                             f"scale; recode it as numbers")
         if pd.api.types.is_numeric_dtype(col):
-            num = pd.to_numeric(col, errors="coerce").astype(float)
+            num = pd.Series(col.to_numpy(dtype=float, na_value=np.nan), index=col.index)
         else:
             text = col.astype("object")
             stripped = text.map(lambda x: x.strip() if isinstance(x, str) else x)
@@ -1222,8 +1225,9 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
                 raise DataError(f"{source}: column '{v}' has a non-numeric value {val!r} at "
                                 f"{where(bad.index[0])}{hint} ({len(bad)} such value(s)); recode "
                                 f"it, or declare it a missing code (--missing-codes {val})")
-        infs = num[np.isinf(num.to_numpy())]
-        if len(infs):
+        inf_mask = np.isinf(num.to_numpy())
+        if inf_mask.any():
+            infs = num[inf_mask]
             raise DataError(f"{source}: column '{v}' has an infinite value at "
                             f"{where(infs.index[0])}; fix or remove it")
         num_cols[v] = num
@@ -1258,13 +1262,23 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
     # extreme values: a typing error (44 for 4, 1e78) wrecks every moment; judged against
     # the item's robust spread (1.4826 × median absolute deviation, or the mean absolute
     # deviation when most answers are equal)
-    for v in variables:
+    arr = sub.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN columns
+        med_all = np.nanmedian(arr, axis=0)
+        dev_all = np.abs(arr - med_all)
+        mad_all = 1.4826 * np.nanmedian(dev_all, axis=0)
+        maxdev_all = np.nanmax(dev_all, axis=0)
+    for c, v in enumerate(variables):
+        # quick exit (most items): no answer more than 20 spreads from the median
+        if mad_all[c] > 0 and not maxdev_all[c] / mad_all[c] > 20:
+            continue
         col = sub[v].dropna()
         if len(col) < 3:
             continue
-        med = float(col.median())
+        med = float(med_all[c])
         dev = (col - med).abs()
-        spread = 1.4826 * float(dev.median()) or float(dev.mean())
+        spread = float(mad_all[c]) or float(dev.mean())
         if not spread > 0:
             continue
         ratio = dev / spread
@@ -1341,23 +1355,26 @@ def _step_reverse(st: _Steps, sub, reverse, scale):
 
 def _step_missing_rule(st: _Steps, sub, variables, missing):
     """(6) the missing-data rule: listwise drops incomplete rows; fiml/pairwise keep them."""
-    any_missing = bool(sub.isna().to_numpy().any())
+    miss_arr = sub.isna().to_numpy()
+    any_missing = bool(miss_arr.any())
     if missing == "auto":
         missing = "fiml" if any_missing else "listwise"
     dropped: dict[str, int] = {}
     if missing == "listwise":
-        keep = sub.notna().all(axis=1)
+        keep = ~miss_arr.any(axis=1)
         if (~keep).any():
             dropped["missing answer(s) (listwise deletion)"] = int((~keep).sum())
     else:
-        keep = sub.notna().any(axis=1)
+        keep = ~miss_arr.all(axis=1)
         if (~keep).any():
             dropped["no answer to any model item"] = int((~keep).sum())
-    sub = sub[keep]
+    if not keep.all():
+        sub = sub[keep]
+    miss_arr = miss_arr[keep]
     n_used = int(sub.shape[0])
-    observed = sub.notna()
-    n_missing = {v: int((~observed[v]).sum()) for v in variables if (~observed[v]).any()}
-    n_patterns = int(observed.drop_duplicates().shape[0]) if n_used else 0
+    counts = miss_arr.sum(axis=0)
+    n_missing = {v: int(counts[c]) for c, v in enumerate(variables) if counts[c]}
+    n_patterns = (len(np.unique(miss_arr, axis=0)) if miss_arr.any() else 1) if n_used else 0
     if missing != "listwise" and n_missing:
         frac = sum(n_missing.values()) / max(1, n_used * len(variables))
         st.notes.append(f"{sum(n_missing.values())} missing answer(s) ({100 * frac:.1f} % of "
@@ -1386,7 +1403,10 @@ def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_fre
         raise DataError(f"{source}: column(s) {', '.join(huge)} hold values too large to compute "
                         f"a variance (largest {np.nanmax(np.abs(sub[huge[0]])):.3g}); fix the "
                         f"value(s) or rescale the item")
-    const = [v for v in variables if sd[v] <= 1e-12 * max(1.0, abs(sub[v].mean()))]
+    with np.errstate(invalid="ignore"):
+        means = np.abs(np.nanmean(sub.to_numpy(dtype=float), axis=0))
+    const = [v for v, s_, m_ in zip(variables, sd.to_numpy(), means)
+             if s_ <= 1e-12 * max(1.0, m_)]
     if const:
         raise DataError(f"{source}: column(s) {', '.join(const)} have the same value in every "
                         f"used row; a constant item carries no information: drop it from the "
@@ -1427,8 +1447,10 @@ def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_fre
     elif n_used < 5 * p:
         note_warning(f"only {n_used} rows for {p} observed variables; estimates and fit "
                      f"statistics may be unstable (rules of thumb ask for 5-10 rows per item)")
-    for v in variables:
-        k = int(sub[v].nunique())
+    sub_arr = sub.to_numpy(dtype=float)
+    for c, v in enumerate(variables):
+        col_arr = sub_arr[:, c]
+        k = len(np.unique(col_arr[~np.isnan(col_arr)]))
         if v in ordered:
             if k < 2:  # pragma: no cover - caught as constant above
                 raise DataError(f"{source}: ordinal item '{v}' has a single category")
@@ -1459,8 +1481,16 @@ def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_fre
     # Identical answer patterns: with ten or more items a repeat by chance is very unlikely
     # (double data entry, or a respondent answering twice); with fewer items, and strongly
     # correlated Likert answers, chance repeats are common, so they are only noted.
-    full = sub[sub.notna().all(axis=1)]
-    dup_rows = full[full.duplicated(keep="first")]
+    complete = ~np.isnan(sub_arr).any(axis=1)
+    full = sub[complete]
+    full_arr = sub_arr[complete]
+    if len(full_arr):
+        _, first_pos, inverse = np.unique(full_arr, axis=0, return_index=True,
+                                          return_inverse=True)
+        is_dup = first_pos[inverse.ravel()] != np.arange(len(full_arr))
+    else:
+        is_dup = np.zeros(0, dtype=bool)
+    dup_rows = full[is_dup]
     if len(dup_rows):
         first = dup_rows.index[0]
         msg = (f"{len(dup_rows)} row(s) repeat an earlier row's answers to every model item "
@@ -1470,7 +1500,7 @@ def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_fre
         else:
             notes.append(msg + f" (with only {p} items such repeats also happen by chance)")
     if p >= 10 and len(full):
-        flat = full[full.nunique(axis=1) == 1]
+        flat = full[np.ptp(full_arr, axis=1) == 0]
         if len(flat):
             note_warning(f"{len(flat)} respondent(s) gave the same answer to all {p} items "
                          f"(first: {where(flat.index[0])}); straight-lining? Reverse-coded items "
@@ -1538,6 +1568,14 @@ def _check_covariance(sub: pd.DataFrame, missing: str, source: str, note_warning
 # ----------------------------------------------------------------------------------------------
 # summaries with missing data
 # ----------------------------------------------------------------------------------------------
+
+def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
+    """N-divisor covariance matrix (lavaan's ML sample moments), labelled."""
+    arr = X.to_numpy(dtype=float)
+    arr = arr - arr.mean(axis=0)
+    S = arr.T @ arr / arr.shape[0]
+    return pd.DataFrame(S, index=X.columns, columns=X.columns)
+
 
 def missing_patterns(df: pd.DataFrame) -> pd.DataFrame:
     """Distinct patterns of answered (1) and missing (0) items with their frequencies.

@@ -1,8 +1,7 @@
-"""The ML estimation engine: semopy's model matrices, our objective, lavaan's optimum.
+"""The ML estimation engine: the numpy model core, our optimizer, lavaan's optimum.
 
-semopy builds the model matrices (Λ, B, Ψ, Θ) from the spelled-out syntax of
-:meth:`ModelSpec.to_semopy` and supplies the derivatives of Σ(θ).  The optimisation is ours:
-
+The model core (:class:`semcluster.model.ModelCore`) gives Σ(θ), the ML discrepancy, its
+analytic gradient and the expected information; it is built once per model. The optimisation:
 Fisher scoring without bounds (the ML fitting function of lavaan has no bounds either), with
 step halving, then an unbounded quasi-Newton where scoring stalls (see :meth:`MLEngine.fit`).
 This reaches lavaan's optimum (semopy's default stops short: HS39 x2 loading 0.5544 vs 0.5535,
@@ -14,40 +13,15 @@ information per observation I_ij = ½ tr(Σ⁻¹ ∂Σ/∂θ_i Σ⁻¹ ∂Σ/∂
 """
 from __future__ import annotations
 
-import logging
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import ModelSpecError
-from .estimators._structure import damped_step
-from .spec import ModelSpec, semopy_name
-
-
-@contextmanager
-def semopy_quiet():
-    """Run semopy code without touching the user's logging set-up.
-
-    semopy calls the module-level ``logging.warning``/``logging.info`` (root logger); with no
-    handler on the root logger that call runs ``logging.basicConfig()`` and prints to stderr.
-    A temporary NullHandler and level keep both from happening; warnings are silenced too
-    (semopy's own ones are about its start values, which we replace).
-    """
-    root = logging.getLogger()
-    handler = logging.NullHandler()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+from .model import ModelCore
+from .numerics import bfgs, damped_step, symmetric_inverse
+from .spec import ModelSpec
 
 
 @dataclass
@@ -61,159 +35,59 @@ class Optimum:
 
 
 class MLEngine:
-    """One semopy model, reusable across data sets (bootstrap, Monte Carlo).
+    """One model, reusable across data sets (bootstrap, Monte Carlo).
 
     Parameters
     ----------
     spec : ModelSpec
         The parsed model.
+    core : ModelCore, optional
+        An already built core of the same model (built here otherwise).
     """
 
-    def __init__(self, spec: ModelSpec):
-        with semopy_quiet():
-            import semopy
-
+    def __init__(self, spec: ModelSpec, core: ModelCore | None = None):
         self.spec = spec
-        try:
-            with semopy_quiet():      # semopy warns "No fixed loadings" for std.lv models
-                self.model = semopy.Model(spec.to_semopy())
-        except Exception as exc:  # semopy's own syntax errors: should not happen for our text
-            raise ModelSpecError(f"{spec.source}: semopy cannot build this model ({exc})") from None
-        # semopy's start values regress each indicator on the factor's marker; a factor with
-        # no fixed loading (variance fixed instead) has none, and semopy's search for it loops
-        # forever.  Its first indicator serves as marker for start values only.
-        pt = spec.partable
-        for lat in spec.latent:
-            if self.model.first_manifs.get(lat) is None:
-                first = pt.loc[(pt.op == "=~") & (pt.lhs == lat), "rhs"].iloc[0]
-                self.model.first_manifs[lat] = first
-        self.observed = list(self.model.vars["observed"])
-        if set(self.observed) != set(spec.observed):
-            raise ModelSpecError(f"{spec.source}: semopy reads the observed variables as "
-                                 f"{sorted(self.observed)}, the model names {sorted(spec.observed)}")
-        active = [name for name, p in self.model.parameters.items() if p.active]
-        n_free = spec.n_free
-        expected = [semopy_name(k) for k in range(1, n_free + 1)]
-        if sorted(active) != sorted(expected):
-            extra = sorted(set(active) - set(expected))
-            raise ModelSpecError(f"{spec.source}: semopy added parameters the model does not "
-                                 f"have ({', '.join(extra[:5])}); please report this model")
-        # position in semopy's vector of free parameter k (1-based) is perm[k-1]
-        pos = {name: i for i, name in enumerate(active)}
-        self.perm = np.array([pos[semopy_name(k)] for k in range(1, n_free + 1)])
-        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
-        self.n_free = n_free
+        self.core = core if core is not None else ModelCore.of(spec)
+        self.observed = list(self.core.observed)
+        self.fixed_x_idx = list(self.core.fixed_x_idx)
+        self.n_free = self.core.q
+        self.x = np.zeros(self.n_free)
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, S: pd.DataFrame, n: int, data: pd.DataFrame | None = None,
              clean_slate: bool = True) -> None:
-        """Load an N-divisor covariance matrix (labelled) and N; data only for start values."""
-        S = S.loc[self.observed, self.observed]
-        with semopy_quiet():
-            self.model.load(data=None if data is None else data[self.observed], cov=S,
-                            n_samples=n, clean_slate=clean_slate)
-        self.S = S.to_numpy(dtype=float)
-        self.n = int(n)
-        self._fill_zero_loading_starts(S)
-        _, self.logdet_S = np.linalg.slogdet(self.S)
-        self.L_S = np.linalg.cholesky(self.S)
-        # semopy may replace a non-PD covariance by a nearby one: we fit to the one we gave
-        self.model.mx_cov = self.S
+        """Load an N-divisor covariance matrix (labelled) and N; start values from it.
 
-    def _fill_zero_loading_starts(self, S: pd.DataFrame) -> None:
-        """Give free loadings that semopy starts at 0 a start value from S.
-
-        Without raw data semopy starts every loading at 0, a saddle point of F_ML where the
-        gradient vanishes.  Start instead from the covariance with the factor's marker
-        (cov(x, m) / var(m) · marker loading) or, with no marker, from the item's SD times the
-        root mean correlation with the factor's other items.
+        ``data`` is accepted for compatibility and not needed (start values come from S).
+        ``clean_slate=False`` keeps the current parameter vector as the start.
         """
-        x = self.get_x()
-        pt = self.spec.partable
-        obs = set(self.observed)
-        changed = False
-        for f in self.spec.latent:
-            rows = pt[(pt.op == "=~") & (pt.lhs == f)]
-            inds = [v for v in rows.rhs if v in obs]
-            marker = rows[(rows["free"] == 0) & rows.rhs.isin(obs)]
-            for r in rows.itertuples():
-                if r.free == 0 or r.rhs not in obs or abs(x[r.free - 1]) > 1e-12:
-                    continue
-                if len(marker):
-                    m = marker.iloc[0]
-                    start = S.loc[r.rhs, m.rhs] / S.loc[m.rhs, m.rhs] * float(m.fixed)
-                else:
-                    others = [v for v in inds if v != r.rhs]
-                    sd = np.sqrt(np.diag(S.loc[inds, inds].to_numpy()))
-                    R = S.loc[inds, inds].to_numpy() / np.outer(sd, sd)
-                    i = inds.index(r.rhs)
-                    rbar = np.mean([abs(R[i, inds.index(o)]) for o in others]) if others else .5
-                    start = np.sqrt(max(rbar, 0.01)) * sd[i]
-                x[r.free - 1] = start
-                changed = True
-        if changed:
-            self.set_x(x)
+        S = S.loc[self.observed, self.observed].to_numpy(dtype=float)
+        self.set_moments(S, n)
+        if clean_slate or not np.any(self.x):
+            self.x = self.core.start_values(S)
 
     # -- parameter vector in spec order (free = 1..n) -----------------------------------------
     def get_x(self) -> np.ndarray:
-        return np.asarray(self.model.param_vals, dtype=float)[self.perm]
+        return self.x.copy()
 
     def set_x(self, x: np.ndarray) -> None:
-        v = np.empty(self.n_free)
-        v[self.perm] = x
-        self.model.param_vals = v
-        self.model.update_matrices(v)
-
-    def _sem_x(self, x):
-        v = np.empty(self.n_free)
-        v[self.perm] = x
-        return v
+        self.x = np.asarray(x, dtype=float).copy()
 
     # -- objective ----------------------------------------------------------------------------
     def sigma(self, x: np.ndarray) -> np.ndarray:
-        self.model.update_matrices(self._sem_x(x))
-        return self.model.calc_sigma()[0]
+        return self.core.sigma(x)
 
     def objective(self, x: np.ndarray) -> float:
-        """F_ML(θ); +inf where Σ(θ) is not positive definite or the value is impossible.
-
-        F_ML ≥ 0 for every positive definite Σ; a clearly negative value only arises from
-        rounding in a nearly singular Σ, and must not attract the optimizer.
-        """
-        Sigma = self.sigma(x)
-        try:
-            L = np.linalg.cholesky(Sigma)
-        except np.linalg.LinAlgError:
-            return np.inf
-        logdet = 2.0 * np.sum(np.log(np.diag(L)))
-        Li = np.linalg.solve(L, np.eye(L.shape[0]))
-        tr = float(np.sum((Li @ self.L_S) ** 2))      # tr(S Σ⁻¹) = ||L⁻¹ L_S||²
-        f = logdet + tr - self.logdet_S - self.S.shape[0]
-        if not np.isfinite(f) or f < -1e-8 * max(1.0, abs(self.logdet_S)):
-            return np.inf
-        return float(f)
+        """F_ML(θ); +inf where Σ(θ) is not positive definite or the value is impossible."""
+        return self.core.ml_discrepancy(x, self.S, self.logdet_S)
 
     def sigma_derivatives(self, x: np.ndarray):
         """Σ(θ) and ∂Σ/∂θ_k (array k × p × p, spec order)."""
-        self.model.update_matrices(self._sem_x(x))
-        Sigma, (m, c) = self.model.calc_sigma()
-        grads = self.model.calc_sigma_grad(m, c)
-        D = np.empty((self.n_free,) + Sigma.shape)
-        for k in range(self.n_free):
-            D[k] = grads[self.perm[k]]
-        return Sigma, D
+        return self.core.jacobian(x)
 
     def gradient_and_information(self, x: np.ndarray):
         """Gradient of F_ML and the expected information (per observation, times 2)."""
-        Sigma, D = self.sigma_derivatives(x)
-        Si = np.linalg.inv(Sigma)
-        W = Si @ (Sigma - self.S) @ Si
-        q = D.shape[0]
-        g = D.reshape(q, -1) @ W.T.reshape(-1)         # tr(W ∂Σ_k)
-        SD = np.matmul(Si, D)                          # Σ⁻¹ ∂Σ_k
-        # tr(A_k A_l) = vec(A_k) · vec(A_lᵀ): one matrix product instead of an einsum loop
-        H = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
-        return g, H
+        return self.core.ml_derivatives(x, self.S)
 
     def information(self, x: np.ndarray) -> np.ndarray:
         """Expected information matrix of the whole sample, N/2·tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l)."""
@@ -286,13 +160,20 @@ class MLEngine:
         return Optimum(x=x, fmin=f, converged=converged, message=msg, iterations=total,
                        grad_norm=gnorm)
 
-    def _scoring(self, x, gtol, max_iter):
-        """Fisher scoring with step halving; returns (x, F, max|g|, iterations, stalled)."""
+    def _scoring(self, x, gtol, max_iter, switch: float = 1e-3):
+        """Fisher scoring with step halving; returns (x, F, max|g|, iterations, stalled).
+
+        Scoring converges only linearly when the model does not fit exactly (rate ~0.5 per
+        step on the study data). Once max|g| < ``switch`` it hands over to BFGS started from
+        the inverse expected information there (superlinear: about a third of the
+        iterations); if BFGS does not reach ``gtol``, scoring goes on from the better point.
+        """
         f = self.objective(x)
         gnorm = np.inf
         if not np.isfinite(f):
             return x, f, gnorm, 0, True
         it = 0
+        tried_bfgs = False
         for it in range(1, max_iter + 1):
             g, H = self.gradient_and_information(x)
             gnorm = float(np.max(np.abs(g)))
@@ -300,6 +181,18 @@ class MLEngine:
                 return x, f, np.inf, it, True
             if gnorm < gtol:
                 return x, f, gnorm, it, False
+            if gnorm < switch and not tried_bfgs:
+                tried_bfgs = True
+                Hinv, ok = symmetric_inverse(H)
+                if ok:
+                    xb, fb, gb, itb, status = bfgs(self._value_gradient, x, Hinv, gtol=gtol,
+                                                   max_iter=100)
+                    it += itb
+                    if np.isfinite(fb) and fb <= f:
+                        x, f = xb, fb
+                        if status == "converged":
+                            return x, f, float(np.max(np.abs(gb))), it, False
+                        continue
             moved = damped_step(self.objective, x, H, g, lambda fn, f=f: fn <= f + 1e-14)
             if moved is None:
                 return x, f, gnorm, it, True        # no descent along the scoring direction
@@ -328,8 +221,7 @@ class MLEngine:
         """semopy's route: SLSQP with variances ≥ 0 (a last resort)."""
         from scipy.optimize import minimize
 
-        bounds = self.model.get_bounds()
-        b = [bounds[i] for i in self.perm]
+        b = self.core.bounds()
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             res = minimize(self.objective, x, jac=self._grad_only, method="SLSQP",
@@ -340,15 +232,14 @@ class MLEngine:
     def set_moments(self, S: np.ndarray, n: int) -> None:
         """Swap in another N-divisor covariance matrix (same variable order), no rebuilding.
 
-        For resampling: the model, its matrices and semopy's bookkeeping stay as they are.
-        Raises LinAlgError if S is not positive definite.
+        For resampling: the model core stays as it is (the exogenous covariates take their
+        moments from S, as lavaan's fixed.x). Raises LinAlgError if S is not positive definite.
         """
         self.S = np.asarray(S, dtype=float)
         self.n = int(n)
         self.L_S = np.linalg.cholesky(self.S)
         self.logdet_S = 2.0 * float(np.sum(np.log(np.diag(self.L_S))))
-        self.model.mx_cov = self.S
-        self.model.n_samples = self.n
+        self.core.set_fixed_x(self.S)
 
     def refit(self, x0: np.ndarray, *, gtol: float = 1e-9) -> Optimum:
         """Warm-started fit after :meth:`set_moments`: Fisher scoring from ``x0``; the full
@@ -358,14 +249,11 @@ class MLEngine:
             opt = self.fit(x0=x0, gtol=gtol)
         return opt
 
+    def _value_gradient(self, x):
+        return self.core.ml_value_gradient(x, self.S, self.logdet_S)
+
     def _grad_only(self, x):
-        Sigma, D = self.sigma_derivatives(x)
-        try:
-            Si = np.linalg.inv(Sigma)
-        except np.linalg.LinAlgError:
-            return np.full(self.n_free, np.nan)
-        W = Si @ (Sigma - self.S) @ Si
-        return D.reshape(D.shape[0], -1) @ W.T.reshape(-1)
+        return self.core.ml_derivatives(x, self.S, information=False)[0]
 
     def implied(self, x: np.ndarray) -> np.ndarray:
         return self.sigma(x)

@@ -1,7 +1,7 @@
 """Fitting a model: from a model and data (or summary statistics) to a :class:`SEMResult`.
 
 ``fit`` is the one way through: read the model, check and prepare the data, estimate with the
-ML engine (semopy's matrices), then compute everything lavaan reports — standard errors,
+ML engine (the numpy model core), then compute everything lavaan reports — standard errors,
 standardized solutions with their standard errors, defined parameters, R², fit measures — from
 the estimates and the sample moments, and flag problems in plain language.
 """
@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .data import DataReport, missing_rule
-from .engine import MLEngine
+from .data import DataReport, missing_rule, sample_covariance
 from .errors import DataError, InputTypeError, OptionError
-from .fitmeasures import fit_measures
-from .results import ESTIMATE_COLUMNS, SEMResult
+from .estimators import ESTIMATORS, estimate, estimator_name
+from .estimators.ml import fit_moments
+from .results import SEMResult
+from .solution import assemble_result, wald_columns
 from .spec import ModelSpec, read_model
-from .standardized import RAM, Definitions, standardized
 
-Z975 = stats.norm.ppf(0.975)
-from .estimators import ESTIMATORS  # noqa: E402  (the registry: names, rules, targets)
-
-
-def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
-    """N-divisor covariance matrix (lavaan's and semopy's ML sample moments)."""
-    arr = X.to_numpy(dtype=float)
-    arr = arr - arr.mean(axis=0)
-    S = arr.T @ arr / arr.shape[0]
-    return pd.DataFrame(S, index=X.columns, columns=X.columns)
+__all__ = ["fit", "estimator_name", "sample_covariance", "assemble_result", "wald_columns"]
 
 
 def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
@@ -39,8 +29,9 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
 
     Parameters
     ----------
-    model : str, Path or ModelSpec
-        A bundled model name (``"h1_h5"``), a lavaan-syntax file, or model text.
+    model : str, Path, ModelSpec or semopy.Model
+        A bundled model name (``"h1_h5"``), a lavaan-syntax file, model text, or a
+        ``semopy.Model`` (read from its description; ``res.to_semopy()`` hands the fit back).
     data : DataFrame, str, Path or None
         Item-level data (CSV, xlsx, SPSS, Stata).  ``None`` (and no ``cov``) uses the bundled
         synthetic study data.
@@ -124,7 +115,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         if not ESTIMATORS[est].summary_statistics:
             raise OptionError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
-        return _fit_moments(spec, S, n, data=None, report=report, estimator=est)
+        return fit_moments(spec, S, n, report=report, estimator=est)
     if est == "WLSMV" and opts.missing == "auto":
         opts = replace(opts, missing="pairwise")
     if est != "WLSMV" and opts.ordered:
@@ -138,32 +129,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     ordered_items = list(report.ordered) or None
     rule_used = getattr(report, "missing", "listwise")
     if est == "ML" and rule_used == "listwise":
-        return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
-                            estimator=est)
-    from .estimators import estimate
-
+        return fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
     return estimate(spec, X, report, estimator=est, ordered=ordered_items)
-
-
-def estimator_name(estimator) -> str:
-    """The estimator's canonical name (``"ML"``, ``"MLR"``, ``"WLSMV"``), or a clear error.
-
-    Raises
-    ------
-    OptionError
-        An estimator semcluster does not have (lavaan's GLS, WLS, ULS ...); the message lists
-        the available ones.
-    InputTypeError
-        Not a string (``None`` ...).
-    """
-    if not isinstance(estimator, str):
-        raise InputTypeError(f"estimator must be one of {', '.join(ESTIMATORS)} (a string), "
-                             f"not {type(estimator).__name__} {estimator!r}")
-    est = estimator.strip().upper()
-    if est not in ESTIMATORS:
-        raise OptionError(f"estimator '{estimator}' is not available; use one of "
-                          f"{', '.join(ESTIMATORS)}")
-    return est
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):
@@ -194,197 +161,3 @@ def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):
     return C, n, report
 
 
-def fit_ml(spec, X: pd.DataFrame, *, report=None) -> SEMResult:
-    """ML on complete data (the registry's ML entry for missing='listwise')."""
-    return _fit_moments(spec, sample_covariance(X), len(X), data=X, report=report,
-                        estimator="ML")
-
-
-def _fit_moments(spec, S, n, *, data, report, estimator) -> SEMResult:
-    p = len(spec.observed)
-    if n <= p:
-        raise DataError(f"{report.source}: {n} usable rows for {p} observed variables; the "
-                        f"sample covariance matrix is singular (need more rows than variables)")
-    eig = np.linalg.eigvalsh(S.to_numpy())
-    if eig.min() <= 1e-10 * max(eig.max(), 1e-300):
-        raise DataError(f"{report.source}: the sample covariance matrix of the model variables "
-                        f"is singular (an item is a linear combination of others?)")
-    engine = MLEngine(spec)
-    engine.load(S, n, data)
-    opt = engine.fit()
-    return assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
-                           message=opt.message, report=report, estimator=estimator)
-
-
-def assemble_result(spec, engine, x, S, n, *, converged, message, report,
-                    estimator="ML", vcov=None, vcov_ok=None, measures=None) -> SEMResult:
-    """Everything lavaan reports, from an estimate vector (the one result builder).
-
-    ``engine`` gives the implied covariance matrix (``implied``), the observed variables'
-    order and the exogenous covariates. ``vcov``/``vcov_ok``: the estimator's covariance
-    matrix of the estimates (default: the inverse expected ML information); every standard
-    error, of standardized and defined parameters too, comes from it. ``measures``: the
-    estimator's fit measures (default: lavaan's ML ones from S and Σ̂).
-    """
-    warnings_: list[str] = []
-    obs = engine.observed
-    Sigma = engine.implied(x)
-    S_np = S.loc[obs, obs].to_numpy()
-    if not converged:
-        warnings_.append(f"the optimizer did not converge ({message}); estimates are not "
-                         f"trustworthy")
-
-    if vcov is None:
-        vcov, vcov_ok = _invert_information(engine.information(x))
-    else:
-        vcov = np.asarray(vcov, dtype=float)
-        vcov_ok = bool(vcov_ok if vcov_ok is not None else np.all(np.isfinite(vcov)))
-        if not vcov_ok:
-            vcov = np.full(vcov.shape, np.nan)
-    if not vcov_ok:
-        warnings_.append("the information matrix is singular: the model is not identified "
-                         "(estimates are not unique; no standard errors)")
-    se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if vcov_ok else np.full(len(x), np.nan)
-
-    ram = RAM(spec, fixed_x_cov=S)
-    rows = ram.rows
-    vals = ram.values(x)
-    std_lv, std_all, r2 = standardized(ram, x, spec)
-    # delta-method standard errors of std.all (numerical Jacobian, central differences)
-    se_std = np.full(len(rows), np.nan)
-    if vcov_ok:
-        J = _jacobian(lambda z: standardized(ram, z, spec)[1], x)
-        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-        se_std[~np.isfinite(std_all)] = np.nan
-
-    free = rows["free"].to_numpy()
-    est_se = np.where(free > 0, se[np.maximum(free - 1, 0)], 0.0)
-    table = pd.DataFrame({
-        "lhs": rows.lhs, "op": rows.op, "rhs": rows.rhs, "label": rows.label,
-        "est": vals, "se": est_se, "std_lv": std_lv, "std_all": std_all,
-        "se_std_all": np.where(free > 0, se_std, 0.0), "free": free})
-    # standardized values of fixed parameters still vary; lavaan reports their SE too
-    fixed_rows = free == 0
-    if vcov_ok:
-        table.loc[fixed_rows, "se_std_all"] = se_std[fixed_rows]
-
-    # defined parameters
-    defined = spec.defined
-    if len(defined):
-        with np.errstate(all="ignore"):
-            drows = _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram)
-        est_ok = np.isfinite(drows["est"].astype(float))
-        se_ok = ~np.isinf(drows["se"].astype(float))
-        for r in drows[~est_ok].itertuples():
-            warnings_.append(f"defined parameter {r.lhs} := {r.rhs} is not a finite number at "
-                             f"the estimates (division by zero or overflow): no estimate, no "
-                             f"standard error")
-        for r in drows[est_ok & ~se_ok].itertuples():
-            warnings_.append(f"defined parameter {r.lhs} := {r.rhs}: its standard error "
-                             f"overflows (the function is too steep at the estimates)")
-        drows.loc[~est_ok, ["est", "se", "std_lv", "std_all", "se_std_all"]] = np.nan
-        drows.loc[~se_ok, ["se", "se_std_all"]] = np.nan
-        table = pd.concat([table, drows], ignore_index=True)
-    table = wald_columns(table)
-
-    fm = (measures if measures is not None else
-          fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx))
-
-    # admissibility
-    admissible = True
-    var_rows = table[(table.op == "~~") & (table.lhs == table.rhs)]
-    neg = var_rows[var_rows.est < 0]
-    if len(neg):
-        admissible = False
-        names = ", ".join(f"{r.lhs} ({r.est:.3f})" for _, r in neg.iterrows())
-        warnings_.append(f"negative variance estimate (Heywood case) for {names}: the solution "
-                         f"is inadmissible; consider the model or the sample size")
-    lat = spec.latent
-    C = ram.total_cov(x)
-    lat_ix = [ram.ix[v] for v in lat]
-    latent_cov = pd.DataFrame(C[np.ix_(lat_ix, lat_ix)], index=lat, columns=lat)
-    if lat:
-        ev = np.linalg.eigvalsh(latent_cov.to_numpy())
-        if ev.min() < -1e-10:
-            admissible = False
-            warnings_.append("the model-implied covariance matrix of the latent variables is "
-                             "not positive definite (a latent correlation beyond ±1?)")
-    cor_rows = table[(table.op == "~~") & (table.lhs != table.rhs)]
-    big = cor_rows[np.abs(cor_rows.std_all) > 1]
-    if len(big):
-        admissible = False
-        names = ", ".join(f"{r.lhs}~~{r.rhs} ({r.std_all:.3f})" for _, r in big.iterrows())
-        warnings_.append(f"standardized covariance beyond ±1: {names}")
-    if not vcov_ok:
-        admissible = False
-    if np.linalg.eigvalsh(Sigma).min() <= 0:
-        admissible = False
-        warnings_.append("the model-implied covariance matrix is not positive definite")
-
-    names = [f"{r.lhs}{r.op}{r.rhs}" for _, r in rows.iterrows() if r["free"] > 0]
-    first = {}
-    for _, r in rows.iterrows():
-        if r["free"] > 0 and r["free"] not in first:
-            first[r["free"]] = f"{r.lhs}{r.op}{r.rhs}"
-    pnames = [first[k] for k in range(1, spec.n_free + 1)]
-    vcov_df = pd.DataFrame(vcov, index=pnames, columns=pnames)
-    r2s = pd.Series(r2, dtype=float)
-    return SEMResult(
-        spec=spec, estimates=table, fit_measures=fm, r2=r2s, nobs=int(n),
-        converged=bool(converged), admissible=bool(admissible), warnings=tuple(warnings_),
-        estimator=estimator,
-        sample_cov=pd.DataFrame(S_np, index=obs, columns=obs),
-        implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs),
-        latent_cov=latent_cov, vcov=vcov_df, data_report=report,
-        info={"x": x.copy(), "optimizer": message})
-
-
-def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """Add z, two-sided p and 95 % Wald interval; order the columns as lavaan's."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(table.se > 0, table.est / table.se, np.nan)
-    table["z"] = z
-    table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    table["ci_lower"] = np.where(table.se > 0, table.est - Z975 * table.se, table.est)
-    table["ci_upper"] = np.where(table.se > 0, table.est + Z975 * table.se, table.est)
-    return table[ESTIMATE_COLUMNS + ["free"]]
-
-
-def _invert_information(info: np.ndarray):
-    try:
-        ev = np.linalg.eigvalsh(info)
-        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            return np.full(info.shape, np.nan), False
-        return np.linalg.inv(info), True
-    except np.linalg.LinAlgError:
-        return np.full(info.shape, np.nan), False
-
-
-def _jacobian(func, x, rel_step=1e-6):
-    f0 = func(x)
-    J = np.empty((len(f0), len(x)))
-    for k in range(len(x)):
-        h = rel_step * max(1.0, abs(x[k]))
-        xp = x.copy(); xp[k] += h
-        xm = x.copy(); xm[k] -= h
-        J[:, k] = (func(xp) - func(xm)) / (2 * h)
-    return J
-
-
-def _defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
-    """Values, delta-method SEs and standardized values of ``:=`` parameters."""
-    defs = Definitions(ram, spec)
-    est = defs.values(x)
-    s_lv = defs.standardized(x, "lv")
-    s_all = defs.standardized(x, "all")
-    se = np.full(len(defs), np.nan)
-    se_std = np.full(len(defs), np.nan)
-    if vcov_ok:
-        J = _jacobian(defs.values, x)
-        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-        J = _jacobian(lambda z: defs.standardized(z, "all"), x)
-        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-    return pd.DataFrame([{"lhs": d.lhs, "op": ":=", "rhs": d.rhs, "label": d.lhs,
-                          "est": est[i], "se": se[i], "std_lv": s_lv[i], "std_all": s_all[i],
-                          "se_std_all": se_std[i], "free": 0}
-                         for i, d in enumerate(defs.defs)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import special, stats
 
 FIT_MEASURE_NAMES = ("npar", "chisq", "df", "pvalue", "baseline_chisq", "baseline_df",
                      "baseline_pvalue", "cfi", "tli", "nfi", "rmsea", "rmsea_ci_lower",
@@ -82,24 +82,16 @@ def rmsea_interval(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[
     """
     if df <= 0 or not np.isfinite(chisq):
         return (np.nan, np.nan)
-    upper_p = (1 + level) / 2
-    lower_p = (1 - level) / 2
 
-    def f(lam, target):
-        return stats.ncx2.cdf(chisq, df, lam) - target if lam > 0 else \
-            stats.chi2.cdf(chisq, df) - target
-
-    def solve(target):
-        if f(0.0, target) < 0:      # even λ = 0 gives a cdf below the target
+    def noncentrality(target):
+        # λ with P(χ²_df(λ) ≤ X²) = target: cdfchn's own inversion (scipy.special.chndtrinc);
+        # when even λ = 0 gives a cdf below the target, λ = 0
+        if special.chdtr(df, chisq) < target:
             return 0.0
-        hi = max(chisq, 1.0)
-        while f(hi, target) > 0:
-            hi *= 2
-        return optimize.brentq(lambda l: f(l, target), 0.0, hi, xtol=1e-12, rtol=1e-12,
-                               maxiter=500)
+        return float(special.chndtrinc(chisq, df, target))
 
-    lam_l = solve(upper_p)
-    lam_u = solve(lower_p)
+    lam_l = noncentrality((1 + level) / 2)
+    lam_u = noncentrality((1 - level) / 2)
     return (float(np.sqrt(lam_l / (n * df))), float(np.sqrt(lam_u / (n * df))))
 
 

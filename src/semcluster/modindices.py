@@ -24,39 +24,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .fit import fit as _fit
-
-
-def _ram_derivative(ram, x, kind: str, i: int, j: int, obs_ix):
-    """∂Σ (observed block) for one RAM cell: kind "A" (path i <- j) or "P" (cov i, j)."""
-    A, P, _ = ram.matrices(x)
-    m = A.shape[0]
-    B = np.linalg.inv(np.eye(m) - A)
-    C = B @ P @ B.T
-    if kind == "A":
-        t = np.outer(B[:, i], C[j, :])
-        d = t + t.T
-    else:
-        t = np.outer(B[:, i], B[:, j])
-        d = t if i == j else t + t.T
-    return d[np.ix_(obs_ix, obs_ix)]
-
-
 def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
     """MI, EPC and standardized EPC for the zero-fixed loadings and covariances of a fit.
 
     Returns a DataFrame ``lhs op rhs mi epc sepc_all`` (largest MI first).
     """
-    from .estimators._structure import CovarianceStructure
+    from .model import ModelCore
 
     spec = result.spec
     x = np.asarray(result.info["x"], dtype=float)
     n = result.nobs
     obs = list(spec.observed)
-    cs = CovarianceStructure(spec, fixed_x_cov=result.sample_cov)
+    cs = ModelCore(spec, fixed_x_cov=result.sample_cov)
     Sigma, D = cs.jacobian(x)
     ram = cs.ram
-    obs_ix = np.array([ram.ix[v] for v in obs])
     S = result.sample_cov.loc[obs, obs].to_numpy()
     Si = np.linalg.inv(Sigma)
     W = Si @ (Sigma - S) @ Si
@@ -91,11 +72,11 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
 
     std = result.estimates
     total_var = np.diag(ram.total_cov(x))
-    A_, P_, _ = ram.matrices(x)
+    _, P_, B_, C_ = cs.matrices(x)
     resvar = np.diag(P_)
     rows = []
     for lhs, op, rhs, kind, i, j in cands:
-        d = _ram_derivative(ram, x, kind, i, j, obs_ix)
+        d = cs.cell_derivative(B_, C_, kind == "A", i, j)
         g = float(np.sum(W * d))
         hk = Si @ d
         hkk = float(np.sum(hk * hk.T))
@@ -133,15 +114,14 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
         d = np.diag(S)
         out = R / np.sqrt((np.outer(d, d) + S ** 2) / n)
     elif type == "standardized":
-        from .estimators._structure import (CovarianceStructure, duplication_matrix,
-                                            vech_indices)
+        from .model.core import ModelCore, duplication_matrix, vech_indices
 
         p = len(obs)
         Dup = duplication_matrix(p)
         Dplus = np.linalg.pinv(Dup)
         Gamma = 2 * Dplus @ np.kron(S, S) @ Dplus.T           # h1 ("unstructured")
         W = np.linalg.inv(2 * Dplus @ np.kron(Sig, Sig) @ Dplus.T)
-        cs = CovarianceStructure(result.spec, fixed_x_cov=result.sample_cov)
+        cs = ModelCore(result.spec, fixed_x_cov=result.sample_cov)
         _, Delta = cs.jacobian_vech(np.asarray(result.info["x"], dtype=float))
         Q = np.eye(len(Gamma)) - Delta @ np.linalg.pinv(Delta.T @ W @ Delta) @ Delta.T @ W
         V = Q @ Gamma @ Q.T / n
@@ -168,8 +148,3 @@ def largest_residuals(result, type: str = "standardized", k: int = 10) -> pd.Dat
     out = pd.DataFrame(rows)
     return out.reindex(out[type].abs().sort_values(ascending=False).index).head(k)\
         .reset_index(drop=True)
-
-
-def modindices(model, data=None, **kw) -> pd.DataFrame:
-    """Fit and return its modification indices (convenience for the CLI)."""
-    return modification_indices(_fit(model, data), **kw)

@@ -213,7 +213,7 @@ def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 
     from .engine import MLEngine
     from .errors import (ModelSpecError, SemclusterError)
     from .fastfit import FastRefitter
-    from .fit import sample_covariance
+    from .data import sample_covariance
     from .spec import read_model
 
     spec = read_model(model)

@@ -142,6 +142,14 @@ class SEMResult(ResultProtocol):
             raise KeyError(f"no parameter {lhs} {op} {rhs}")
         return hit.iloc[0]
 
+    def to_semopy(self):
+        """This fit as a ``semopy.Model``: the model built by semopy, the sample moments
+        loaded, the parameters set to these estimates (for semopy's ``inspect``, statistics
+        and plots). See :func:`semcluster.semopy_bridge.to_semopy`."""
+        from .semopy_bridge import to_semopy
+
+        return to_semopy(self)
+
     def modindices(self, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
         """Modification indices of this fit (lavaan's ``modindices()``).
 

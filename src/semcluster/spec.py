@@ -36,7 +36,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import combinations
 from pathlib import Path
 
@@ -444,9 +444,10 @@ def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> M
 
     Parameters
     ----------
-    model : str, Path or ModelSpec
+    model : str, Path, ModelSpec or semopy.Model
         ``"h1_h5"`` (bundled), ``"models/my.lav"`` or the text itself (anything containing an
-        operator such as ``=~`` or ``~`` is taken as text).
+        operator such as ``=~`` or ``~`` is taken as text); a ``semopy.Model`` is read from its
+        description text (lavaan's defaults apply, as for any text).
 
     Raises
     ------
@@ -457,6 +458,11 @@ def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> M
     """
     if isinstance(model, ModelSpec):
         return model
+    from .semopy_bridge import is_semopy_model, model_text
+
+    if is_semopy_model(model):
+        return parse_model(model_text(model), source="<semopy.Model>",
+                           name=name or "semopy_model")
     if not isinstance(model, (str, Path)):
         raise InputTypeError(f"model must be a bundled model name, the path of a .lav file, "
                              f"lavaan model text or a ModelSpec, not {type(model).__name__}"
@@ -482,7 +488,21 @@ def read_model(model: "str | Path | ModelSpec", *, name: str | None = None) -> M
 
 
 def parse_model(text: str, *, source: str = "<string>", name: str = "model") -> ModelSpec:
-    """Parse lavaan model text into a :class:`ModelSpec` (see the module docstring)."""
+    """Parse lavaan model text into a :class:`ModelSpec` (see the module docstring).
+
+    A model is parsed once: the same text (with the same source and name) returns the same
+    frozen :class:`ModelSpec` from a small cache, so a loop of ``fit(model, data)`` calls pays
+    for the parse only on the first.
+    """
+    return _parse_cached(str(text), str(source), str(name))
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(text: str, source: str, name: str) -> ModelSpec:
+    return _parse(text, source=source, name=name)
+
+
+def _parse(text: str, *, source: str = "<string>", name: str = "model") -> ModelSpec:
     if "\x00" in text:
         raise ModelSyntaxError("the model text contains a NUL byte (is it a binary file?)",
                                source, 1, 1)

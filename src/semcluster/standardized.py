@@ -1,8 +1,8 @@
 """Standardized solutions (lavaan's std.lv and std.all) and R², from a parameter vector.
 
-The model is written in RAM form (McArdle & McDonald 1984): A holds the directed paths
-(loadings ``f =~ x`` as x ← f, regressions ``y ~ x`` as y ← x), P the (co)variances, and the
-covariance of all variables is (I − A)⁻¹ P (I − A)⁻ᵀ.  lavaan's rules (lav_standardize_lv /
+The model is the RAM form of the model core (:class:`semcluster.model.RAM`): A holds the
+directed paths, P the (co)variances, and the covariance of all variables is
+(I − A)⁻¹ P (I − A)⁻ᵀ.  lavaan's rules (lav_standardize_lv /
 lav_standardize_all, lavaan 0.6):
 
 * std.lv scales latent variables to unit variance, observed ones stay in their metric;
@@ -15,73 +15,11 @@ lav_standardize_all, lavaan 0.6):
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from .model.core import RAM, nilpotent_depth
 from .spec import ModelSpec
 
-
-class RAM:
-    """RAM matrices of a spec, filled from a vector of free parameters."""
-
-    def __init__(self, spec: ModelSpec, fixed_x_cov: pd.DataFrame | None = None):
-        self.spec = spec
-        pt = spec.partable
-        self.rows = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True)
-        self.vars = list(spec.latent) + [v for v in spec.observed]
-        ix = {v: i for i, v in enumerate(self.vars)}
-        self.ix = ix
-        m = len(self.vars)
-        self.m = m
-        self.A0 = np.zeros((m, m))
-        self.P0 = np.zeros((m, m))
-        if spec.fixed_x and fixed_x_cov is not None:
-            fx = spec.fixed_x
-            C = fixed_x_cov.loc[fx, fx].to_numpy()
-            for a, va in enumerate(fx):
-                for b, vb in enumerate(fx):
-                    self.P0[ix[va], ix[vb]] = C[a, b]
-        # where each row's value goes
-        self.kind = []      # 'A' or 'P'
-        self.pos = []
-        for _, r in self.rows.iterrows():
-            if r.op == "=~":
-                self.kind.append("A"); self.pos.append((ix[r.rhs], ix[r.lhs]))
-            elif r.op == "~":
-                self.kind.append("A"); self.pos.append((ix[r.lhs], ix[r.rhs]))
-            else:
-                self.kind.append("P"); self.pos.append((ix[r.lhs], ix[r.rhs]))
-        self.free = self.rows["free"].to_numpy()
-        self.fixed = self.rows["fixed"].to_numpy(dtype=float)
-        # index arrays for vectorised filling and standardizing
-        kind = np.array(self.kind)
-        pos = np.array(self.pos, dtype=int).reshape(-1, 2)
-        self.is_a = kind == "A"
-        self.i = pos[:, 0]
-        self.j = pos[:, 1]
-        self.lat_mask = np.array([v in set(spec.latent) for v in self.vars])
-
-    def values(self, x: np.ndarray) -> np.ndarray:
-        """Value of every model row (=~, ~, ~~) for free-parameter vector x."""
-        v = self.fixed.copy()
-        mask = self.free > 0
-        v[mask] = x[self.free[mask] - 1]
-        return v
-
-    def matrices(self, x: np.ndarray):
-        vals = self.values(x)
-        A = self.A0.copy()
-        P = self.P0.copy()
-        a = self.is_a
-        A[self.i[a], self.j[a]] = vals[a]
-        p = ~a
-        P[self.i[p], self.j[p]] = vals[p]
-        P[self.j[p], self.i[p]] = vals[p]
-        return A, P, vals
-
-    def total_cov(self, x: np.ndarray) -> np.ndarray:
-        A, P, _ = self.matrices(x)
-        B = np.linalg.inv(np.eye(self.m) - A)
-        return B @ P @ B.T
+__all__ = ["RAM", "Definitions", "standardized"]
 
 
 def standardized(ram: RAM, x: np.ndarray, spec: ModelSpec):
@@ -92,39 +30,95 @@ def standardized(ram: RAM, x: np.ndarray, spec: ModelSpec):
     std_lv, std_all : ndarray (one value per row of ``ram.rows``)
     r2 : dict variable -> R²
     """
-    A, P, vals = ram.matrices(x)
-    B = np.linalg.inv(np.eye(ram.m) - A)
-    C = B @ P @ B.T
-    var = np.diag(C)
+    std_lv, std_all, var, resvar = standardize_batch(ram, np.asarray(x, dtype=float)[None, :])
+    r2 = {}
+    for v in spec.endogenous:
+        i = ram.ix[v]
+        r2[v] = float(1 - resvar[0, i] / var[0, i]) if var[0, i] > 0 else np.nan
+    return std_lv[0], std_all[0], r2
+
+
+def standardize_batch(ram: RAM, X: np.ndarray):
+    """std.lv and std.all for many parameter vectors at once (rows of X, shape k × q).
+
+    Returns (std_lv, std_all, var, resvar): k × rows, k × rows, and the total and residual
+    variances of every variable (k × m). One batched matrix inverse instead of k calls is what
+    makes the delta-method Jacobian of the standardized solution cheap.
+    """
+    X = np.atleast_2d(X)
+    k = X.shape[0]
+    vals = np.tile(ram.fixed, (k, 1))
+    mask = ram.free > 0
+    vals[:, mask] = X[:, ram.free[mask] - 1]
+    m = ram.m
+    A = np.zeros((k, m, m))
+    P = np.broadcast_to(ram.P0, (k, m, m)).copy()
+    i, j, is_a = ram.i, ram.j, ram.is_a
+    A[:, i[is_a], j[is_a]] = vals[:, is_a]
+    p = ~is_a
+    P[:, i[p], j[p]] = vals[:, p]
+    P[:, j[p], i[p]] = vals[:, p]
+    depth = _depth(ram)
+    if depth:                    # recursive model: B = I + A + … + Aᵈ⁻¹ (A nilpotent)
+        eye = np.eye(m)
+        B = eye + A
+        for _ in range(depth - 2):
+            B = eye + A @ B
+    else:
+        B = np.linalg.inv(np.eye(m) - A)
+    C = B @ P @ B.transpose(0, 2, 1)
+    var = np.diagonal(C, axis1=1, axis2=2)
+    resvar = np.diagonal(P, axis1=1, axis2=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(var)
         lat = ram.lat_mask
         sd_lv = np.where(lat, sd, 1.0)
-        resvar = np.diag(P)
-        i, j, is_a = ram.i, ram.j, ram.is_a
-        is_var = ~is_a & (i == j)
-        is_cov = ~is_a & (i != j)
-        std_lv = np.empty(len(vals))
-        std_all = np.empty(len(vals))
+        is_var = p & (i == j)
+        is_cov = p & (i != j)
+        std_lv = np.empty_like(vals)
+        std_all = np.empty_like(vals)
         # paths i <- j
-        std_lv[is_a] = vals[is_a] * sd_lv[j[is_a]] / sd_lv[i[is_a]]
-        std_all[is_a] = vals[is_a] * sd[j[is_a]] / sd[i[is_a]]
+        ia, ja = i[is_a], j[is_a]
+        std_lv[:, is_a] = vals[:, is_a] * sd_lv[:, ja] / sd_lv[:, ia]
+        std_all[:, is_a] = vals[:, is_a] * sd[:, ja] / sd[:, ia]
         # variances: by the total variance
-        std_lv[is_var] = vals[is_var] / sd_lv[i[is_var]] ** 2
-        std_all[is_var] = vals[is_var] / var[i[is_var]]
+        iv = i[is_var]
+        std_lv[:, is_var] = vals[:, is_var] / sd_lv[:, iv] ** 2
+        std_all[:, is_var] = vals[:, is_var] / var[:, iv]
         # covariances: by the residual SDs (lavaan's cov.std = TRUE); std.lv scales only the
         # latent side(s)
-        ri, rj = resvar[i[is_cov]], resvar[j[is_cov]]
-        std_all[is_cov] = vals[is_cov] / np.sqrt(ri * rj)
-        li = np.where(lat[i[is_cov]], ri, 1.0)
-        lj = np.where(lat[j[is_cov]], rj, 1.0)
-        std_lv[is_cov] = vals[is_cov] / np.sqrt(li * lj)
-    endo = spec.endogenous
-    r2 = {}
-    for v in endo:
-        i = ram.ix[v]
-        r2[v] = float(1 - resvar[i] / var[i]) if var[i] > 0 else np.nan
-    return std_lv, std_all, r2
+        ic, jc = i[is_cov], j[is_cov]
+        ri, rj = resvar[:, ic], resvar[:, jc]
+        std_all[:, is_cov] = vals[:, is_cov] / np.sqrt(ri * rj)
+        li = np.where(lat[ic], ri, 1.0)
+        lj = np.where(lat[jc], rj, 1.0)
+        std_lv[:, is_cov] = vals[:, is_cov] / np.sqrt(li * lj)
+    return std_lv, std_all, var, resvar
+
+
+def _depth(ram: RAM) -> int:
+    """Nilpotency degree of A (0 when the paths can form a loop), once per RAM."""
+    d = getattr(ram, "_nilpotent_depth", None)
+    if d is None:
+        free = ram.free > 0
+        fixed_nonzero = np.zeros((ram.m, ram.m), dtype=bool)
+        fa = ~free & ram.is_a & (ram.fixed != 0)
+        fixed_nonzero[ram.i[fa], ram.j[fa]] = True
+        fr = free & ram.is_a
+        d = nilpotent_depth(fixed_nonzero, (ram.i[fr], ram.j[fr]), ram.m)
+        ram._nilpotent_depth = d
+    return d
+
+
+def std_all_jacobian(ram: RAM, x: np.ndarray, rel_step: float = 1e-6) -> np.ndarray:
+    """∂std.all/∂θ by central differences (rows × q), all 2q evaluations in one batch."""
+    x = np.asarray(x, dtype=float)
+    q = len(x)
+    h = rel_step * np.maximum(1.0, np.abs(x))
+    E = np.diag(h)
+    X = np.vstack([x + E, x - E])
+    _, sa, _, _ = standardize_batch(ram, X)
+    return ((sa[:q] - sa[q:]) / (2 * h[:, None])).T
 
 
 class Definitions:

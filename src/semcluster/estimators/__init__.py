@@ -3,6 +3,7 @@
 ========  ==========================================  =======================================
 module    what                                        lavaan equivalent
 ========  ==========================================  =======================================
+ml        normal-theory ML on complete data           ``estimator = "ML"`` (the default)
 mlr       ML estimates, Huber-White SEs,              ``estimator = "MLR"``
           Yuan-Bentler (Mplus) scaled chi-square      (with missing answers: ``fiml.fit(...,
                                                       robust=True)``)
@@ -26,9 +27,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-__all__ = ["mlr", "fiml", "gls", "polychoric", "wlsmv", "identification", "estimate",
-           "ESTIMATORS", "Estimator"]
-_MODULES = ("mlr", "fiml", "gls", "polychoric", "wlsmv", "identification")
+from ..errors import InputTypeError, OptionError
+
+__all__ = ["ml", "mlr", "fiml", "gls", "polychoric", "wlsmv", "identification", "estimate",
+           "estimator_name", "ESTIMATORS", "Estimator"]
+_MODULES = ("ml", "mlr", "fiml", "gls", "polychoric", "wlsmv", "identification")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Estimator:
 #: The registry: adding an estimator is one module and one line here.
 ESTIMATORS = {e.name: e for e in (
     Estimator("ML", "normal-theory maximum likelihood (FIML with missing answers)",
-              {"listwise": "semcluster.fit:fit_ml", "fiml": "semcluster.estimators.fiml:fit"},
+              {"listwise": "semcluster.estimators.ml:fit", "fiml": "semcluster.estimators.fiml:fit"},
               summary_statistics=True),
     Estimator("MLR", "ML estimates, Huber-White SEs, Yuan-Bentler scaled test",
               {"listwise": "semcluster.estimators.mlr:fit",
@@ -63,6 +66,27 @@ ESTIMATORS = {e.name: e for e in (
     Estimator("GLS", "normal-theory generalized least squares",
               {"listwise": "semcluster.estimators.gls:fit"}),
 )}
+
+
+def estimator_name(estimator) -> str:
+    """The estimator's canonical name (``"ML"``, ``"MLR"``, ``"WLSMV"``), or a clear error.
+
+    Raises
+    ------
+    OptionError
+        An estimator semcluster does not have (lavaan's GLS, WLS, ULS ...); the message lists
+        the available ones.
+    InputTypeError
+        Not a string (``None`` ...).
+    """
+    if not isinstance(estimator, str):
+        raise InputTypeError(f"estimator must be one of {', '.join(ESTIMATORS)} (a string), "
+                             f"not {type(estimator).__name__} {estimator!r}")
+    est = estimator.strip().upper()
+    if est not in ESTIMATORS:
+        raise OptionError(f"estimator '{estimator}' is not available; use one of "
+                          f"{', '.join(ESTIMATORS)}")
+    return est
 
 
 def _target(path: str):
@@ -99,7 +123,6 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
     """
     from ..data import missing_rule
     from ..errors import EstimationError
-    from ..fit import estimator_name
 
     est = estimator_name(estimator)
     rule = missing_rule(missing or getattr(report, "missing", None) or "listwise")

@@ -578,7 +578,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
         EM estimate of the saturated covariance matrix.
     """
     from ..engine import MLEngine
-    from ..fit import Z975, assemble_result
+    from ..solution import Z975, assemble_result
     from .mlr import check_supported
 
     from .identification import check_identification, flag_unidentified

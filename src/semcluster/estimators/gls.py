@@ -104,7 +104,8 @@ def fit(spec, X: pd.DataFrame, *, report=None):
         defined parameters) and lavaan's GLS fit measures.
     """
     from ..engine import MLEngine
-    from ..fit import assemble_result, sample_covariance
+    from ..data import sample_covariance
+    from ..solution import assemble_result
 
     from .identification import check_identification, flag_unidentified
     from .mlr import check_supported

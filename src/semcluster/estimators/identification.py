@@ -53,34 +53,33 @@ def _random_values(spec, rng) -> np.ndarray:
     return x
 
 
-def check_identification(spec, *, ordered: bool = False, seed: int = 12345) -> Identification:
+def check_identification(spec, *, seed: int = 12345, jacobian=None,
+                         keep=None) -> Identification:
     """Rank of the moment Jacobian at two random points.
 
     Parameters
     ----------
     spec : ModelSpec
-    ordered : bool
-        Check the WLSMV (delta-parameterized) structure: only correlations are fitted and the
-        residual variances of the (all ordinal) items are not parameters.
+    jacobian, keep : optional
+        For an estimator that fits another moment structure (WLSMV's delta-parameterized
+        correlations): its Jacobian as a function of the reduced parameter vector, and the
+        positions ``keep`` of those parameters among the spec's free ones. Default: ∂vech(Σ)/∂θ
+        of the model core, all free parameters.
     """
-    from ..standardized import RAM  # noqa: F401  (CovarianceStructure needs it)
-
     rng = np.random.default_rng(seed)
     structure = CovarianceStructure(spec)
     q = structure.q
-    names = []
     first = {}
-    for _, r in spec.partable[spec.partable["free"] > 0].iterrows():
-        first.setdefault(int(r["free"]), f"{r.lhs} {r.op} {r.rhs}")
+    for lhs, op, rhs, k in zip(spec.partable.lhs, spec.partable.op, spec.partable.rhs,
+                               spec.partable["free"]):
+        if k > 0:
+            first.setdefault(int(k), f"{lhs} {op} {rhs}")
     names = [first[k] for k in range(1, q + 1)]
-    if ordered:
-        from .wlsmv import OrdinalModel
-
-        model = OrdinalModel(spec, list(spec.observed))
-        keep = model.keep
+    if jacobian is not None:
+        keep = np.arange(q) if keep is None else np.asarray(keep)
 
         def jac(x):
-            return model.jacobian(x[keep])
+            return jacobian(x[keep])
     else:
         keep = np.arange(q)
 

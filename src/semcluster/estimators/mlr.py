@@ -207,7 +207,8 @@ def fit(spec, X: pd.DataFrame, *, report=None):
         ``chisq_scaling_factor``, ``cfi_scaled`` ... ``rmsea_robust`` to the ML ones.
     """
     from ..engine import MLEngine
-    from ..fit import assemble_result, sample_covariance
+    from ..data import sample_covariance
+    from ..solution import assemble_result
 
     from .identification import check_identification, flag_unidentified
 

@@ -193,7 +193,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     from .identification import check_identification, flag_unidentified
 
     model = OrdinalModel(spec, ordered)
-    ident = check_identification(spec, ordered=True)
+    ident = check_identification(spec, jacobian=model.jacobian, keep=model.keep)
     pc = polychoric(X, gamma=True, missing=missing)
     n = pc.nobs
     R = pc.correlation.to_numpy()
@@ -331,7 +331,7 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
 
 def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report):
     """The SEMResult: estimates with thresholds, standardized values and their SEs."""
-    from ..fit import _defined_rows
+    from ..solution import defined_rows as _defined_rows
     from ..results import SEMResult
     from ..standardized import RAM, standardized
 
@@ -372,7 +372,7 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
     if len(spec.defined):
         table = pd.concat([table, _defined_rows(spec, rows, x_full, vals, std_lv, std_all,
                                                 V_full, vcov_ok, ram)], ignore_index=True)
-    from ..fit import wald_columns
+    from ..solution import wald_columns
 
     table = wald_columns(table)
 

@@ -1,0 +1,39 @@
+"""Normal-theory maximum likelihood on complete data (lavaan's default ``estimator = "ML"``).
+
+The estimates come from :class:`semcluster.engine.MLEngine` (the model core and lavaan's
+unbounded optimum); standard errors from the expected information; every other figure from
+the one result builder (:func:`semcluster.solution.assemble_result`). Missing answers are
+fitted by :mod:`semcluster.estimators.fiml`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import sample_covariance
+from ..engine import MLEngine
+from ..errors import DataError
+from ..results import SEMResult
+from ..solution import assemble_result
+
+
+def fit(spec, X: pd.DataFrame, *, report=None) -> SEMResult:
+    """ML on complete data (the registry's ML entry for missing='listwise')."""
+    return fit_moments(spec, sample_covariance(X), len(X), report=report)
+
+
+def fit_moments(spec, S: pd.DataFrame, n: int, *, report, estimator: str = "ML") -> SEMResult:
+    """ML from an N-divisor covariance matrix (labelled) and N."""
+    p = len(spec.observed)
+    if n <= p:
+        raise DataError(f"{report.source}: {n} usable rows for {p} observed variables; the "
+                        f"sample covariance matrix is singular (need more rows than variables)")
+    eig = np.linalg.eigvalsh(S.to_numpy())
+    if eig.min() <= 1e-10 * max(eig.max(), 1e-300):
+        raise DataError(f"{report.source}: the sample covariance matrix of the model variables "
+                        f"is singular (an item is a linear combination of others?)")
+    engine = MLEngine(spec)
+    engine.load(S, n)
+    opt = engine.fit()
+    return assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
+                           message=opt.message, report=report, estimator=estimator)

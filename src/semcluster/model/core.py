@@ -1,0 +1,439 @@
+"""One model, in numpy: RAM matrices, Σ(θ), ∂Σ/∂θ, the ML discrepancy and its derivatives.
+
+The model is written in RAM form (McArdle & McDonald 1984): A holds the directed paths
+(loadings ``f =~ x`` as x ← f, regressions ``y ~ x`` as y ← x), P the (co)variances, F selects
+the observed variables, and with B = (I − A)⁻¹
+
+    C = B P Bᵀ (covariance of all variables),      Σ(θ) = F C Fᵀ.
+
+A free parameter θ_k sits in one or more matrix cells (several when a label is shared). For a
+cell (i, j) of A, ∂Σ = u vᵀ + v uᵀ with u = F B e_i and v = F C e_j; for a cell of P,
+∂Σ = u vᵀ + v uᵀ with u = F B e_i, v = F B e_j (half of that on the diagonal)
+(Neudecker & Satorra 1991). Every derivative below is a product of the p × c matrices U and V
+that hold these vectors for all c cells at once, so nothing loops over parameters:
+
+* ML discrepancy F = log|Σ| + tr(SΣ⁻¹) − log|S| − p with W = Σ⁻¹(Σ − S)Σ⁻¹;
+  ∂F/∂θ_k = Σ_cells 2 w_c u_cᵀ W v_c (Jöreskog 1973);
+* expected information per observation (×2),
+  tr(Σ⁻¹∂Σ_k Σ⁻¹∂Σ_l) = Σ_cells 2 w_c w_d [(u_cᵀΣ⁻¹u_d)(v_cᵀΣ⁻¹v_d) + (u_cᵀΣ⁻¹v_d)(v_cᵀΣ⁻¹u_d)]
+  (Bollen 1989, ch. 4), summed over the cells of θ_k and θ_l.
+
+Vectors of non-duplicated moments use lavaan's order: ``vech`` runs down the columns of the
+lower triangle (s11, s21, ..., sp1, s22, s32, ...), as ``lav_matrix_vech``.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EstimationError
+
+
+class RAM:
+    """RAM matrices of a spec, filled from a vector of free parameters.
+
+    ``rows`` are the model rows (=~, ~, ~~) of the parameter table in its order; ``values(x)``
+    gives each row's value, ``matrices(x)`` the A and P matrices.
+    """
+
+    def __init__(self, spec, fixed_x_cov: pd.DataFrame | None = None):
+        self.spec = spec
+        pt = spec.partable
+        self.rows = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True)
+        self.vars = list(spec.latent) + list(spec.observed)
+        ix = {v: i for i, v in enumerate(self.vars)}
+        self.ix = ix
+        m = len(self.vars)
+        self.m = m
+        self.A0 = np.zeros((m, m))
+        self.P0 = np.zeros((m, m))
+        ops = self.rows.op.to_numpy()
+        lhs = np.array([ix[v] for v in self.rows.lhs], dtype=int)
+        rhs = np.array([ix[v] for v in self.rows.rhs], dtype=int)
+        # =~ : rhs ← lhs (row rhs, column lhs); ~ : lhs ← rhs; ~~ : cell (lhs, rhs)
+        loading = ops == "=~"
+        self.i = np.where(loading, rhs, lhs)
+        self.j = np.where(loading, lhs, rhs)
+        self.is_a = ops != "~~"
+        self.kind = ["A" if a else "P" for a in self.is_a]
+        self.pos = list(zip(self.i.tolist(), self.j.tolist()))
+        self.free = self.rows["free"].to_numpy().astype(int)
+        self.fixed = self.rows["fixed"].to_numpy(dtype=float)
+        self.lat_mask = np.zeros(m, dtype=bool)
+        self.lat_mask[: len(spec.latent)] = True
+        self.fixed_x_ix = np.array([ix[v] for v in spec.fixed_x], dtype=int)
+        if spec.fixed_x and fixed_x_cov is not None:
+            self.set_fixed_x(fixed_x_cov.loc[list(spec.fixed_x), list(spec.fixed_x)].to_numpy())
+
+    def set_fixed_x(self, C: np.ndarray) -> None:
+        """Hold the exogenous covariates' (co)variances at ``C`` (lavaan's fixed.x)."""
+        f = self.fixed_x_ix
+        if len(f):
+            self.P0[np.ix_(f, f)] = C
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """Value of every model row (=~, ~, ~~) for free-parameter vector x."""
+        v = self.fixed.copy()
+        mask = self.free > 0
+        v[mask] = x[self.free[mask] - 1]
+        return v
+
+    def matrices(self, x: np.ndarray):
+        vals = self.values(x)
+        A = self.A0.copy()
+        P = self.P0.copy()
+        a = self.is_a
+        A[self.i[a], self.j[a]] = vals[a]
+        p = ~a
+        P[self.i[p], self.j[p]] = vals[p]
+        P[self.j[p], self.i[p]] = vals[p]
+        return A, P, vals
+
+    def total_cov(self, x: np.ndarray) -> np.ndarray:
+        A, P, _ = self.matrices(x)
+        B = np.linalg.inv(np.eye(self.m) - A)
+        return B @ P @ B.T
+
+
+def nilpotent_depth(fixed_nonzero: np.ndarray, free_cells, m: int) -> int:
+    """d with Aᵈ = 0 for every value of the free cells (the longest chain of paths + 1), or 0
+    when the paths can form a loop (A not nilpotent)."""
+    pattern = fixed_nonzero.copy()
+    pattern[free_cells[0], free_cells[1]] = True
+    reach = pattern.astype(float)
+    power = reach.copy()
+    for d in range(1, m + 1):
+        if not power.any():
+            return max(d, 2)
+        power = (power @ reach > 0).astype(float)
+    return 0
+
+
+def vech_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the lower triangle, column by column (lavaan's vech order)."""
+    cols, rows = np.triu_indices(p)        # upper triangle row-wise = lower column-wise
+    return rows, cols
+
+
+def vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`vech_indices` without the diagonal (the correlations of lavaan's ``vechs``)."""
+    r, c = vech_indices(p)
+    keep = r != c
+    return r[keep], c[keep]
+
+
+def duplication_matrix(p: int) -> np.ndarray:
+    """D with vec(S) = D vech(S) for symmetric S (Magnus & Neudecker 1988)."""
+    r, c = vech_indices(p)
+    D = np.zeros((p * p, len(r)))
+    k = np.arange(len(r))
+    D[c * p + r, k] = 1.0
+    D[r * p + c, k] = 1.0
+    return D
+
+
+class ModelCore:
+    """Σ(θ), ∂Σ/∂θ, F_ML, its gradient and expected information, and start values.
+
+    Built once per model; swapping data needs no rebuilding (:meth:`set_fixed_x` for the
+    exogenous covariates' sample moments). Parameters are the spec's free parameters 1..q in
+    order (x[k-1] is free parameter k).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    fixed_x_cov : DataFrame, optional
+        Sample covariances of exogenous observed covariates (lavaan's ``fixed.x``).
+    """
+
+    def __init__(self, spec, fixed_x_cov: pd.DataFrame | None = None):
+        self.spec = spec
+        self.ram = ram = RAM(spec, fixed_x_cov=fixed_x_cov)
+        self.observed = list(spec.observed)
+        self.p = len(self.observed)
+        self.q = int(spec.n_free)
+        self.m = ram.m
+        self.obs_ix = np.array([ram.ix[v] for v in self.observed], dtype=int)
+        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
+        free = ram.free > 0
+        self.cell_k = ram.free[free] - 1              # parameter of each free cell
+        self.cell_i = ram.i[free]
+        self.cell_j = ram.j[free]
+        self.cell_a = ram.is_a[free]
+        # weight ½ on diagonal P cells (∂Σ = u uᵀ written as ½(u uᵀ + u uᵀ))
+        self.cell_w = np.where(~self.cell_a & (self.cell_i == self.cell_j), 0.5, 1.0)
+        c = len(self.cell_k)
+        self.incidence = np.zeros((self.q, c))
+        self.incidence[self.cell_k, np.arange(c)] = 1.0
+        self._eye = np.eye(self.m)
+        # observed variables follow the latent ones in RAM order: Σ is a contiguous block
+        nl = len(spec.latent)
+        self._o = (slice(nl, self.m) if np.array_equal(self.obs_ix, np.arange(nl, self.m))
+                   else self.obs_ix)
+        # fixed cells once; free cells filled per call
+        fixed = ~free
+        self._A_fixed = np.zeros((self.m, self.m))
+        self._P_fixed = np.zeros((self.m, self.m))
+        fa = fixed & ram.is_a
+        self._A_fixed[ram.i[fa], ram.j[fa]] = ram.fixed[fa]
+        fp = fixed & ~ram.is_a
+        self._P_fixed[ram.i[fp], ram.j[fp]] = ram.fixed[fp]
+        self._P_fixed[ram.j[fp], ram.i[fp]] = ram.fixed[fp]
+        self._a_cells = (self.cell_i[self.cell_a], self.cell_j[self.cell_a],
+                         self.cell_k[self.cell_a])
+        pc = ~self.cell_a
+        self._p_cells = (self.cell_i[pc], self.cell_j[pc], self.cell_k[pc])
+        self._depth = nilpotent_depth(self._A_fixed != 0, self._a_cells[:2], self.m)
+        ram._nilpotent_depth = self._depth
+        # parameters that are variances (lower bound 0 in the bounded fallback)
+        self.is_variance = np.zeros(self.q, dtype=bool)
+        var_cells = ~self.cell_a & (self.cell_i == self.cell_j)
+        self.is_variance[self.cell_k[var_cells]] = True
+
+    @classmethod
+    def of(cls, spec) -> "ModelCore":
+        """The core of ``spec``, built on first use and kept with the (frozen, cached) spec, so
+        that a loop of fits of one model builds it once. Each call returns a private copy of
+        the only mutable part (the fixed-x block of P)."""
+        cached = spec.__dict__.get("_model_core")
+        if cached is None:
+            cached = cls(spec)
+            cached._plan = cached._start_plan()
+            spec.__dict__["_model_core"] = cached
+        return cached.clone()
+
+    def clone(self) -> "ModelCore":
+        """A copy sharing every array but the fixed-x block of P (cheap)."""
+        new = copy.copy(self)
+        new.ram = copy.copy(self.ram)
+        new.ram.P0 = self.ram.P0.copy()
+        return new
+
+    # -- moments ------------------------------------------------------------------------------
+    def set_fixed_x(self, S: np.ndarray) -> None:
+        """Take the exogenous covariates' block of S (observed order) as their fixed values."""
+        if self.fixed_x_idx:
+            f = self.fixed_x_idx
+            self.ram.set_fixed_x(np.asarray(S)[np.ix_(f, f)])
+
+    def matrices(self, x: np.ndarray):
+        """A, P, B = (I − A)⁻¹ and C = B P Bᵀ.
+
+        For a recursive model (no loop of paths) A is nilpotent, Aᵈ = 0 with d the longest
+        chain of paths, and B = I + A + … + Aᵈ⁻¹ exactly: d − 1 small products instead of an
+        inverse. Non-recursive models use the inverse.
+        """
+        x = np.asarray(x, dtype=float)
+        A = self._A_fixed.copy()
+        ai, aj, ak = self._a_cells
+        A[ai, aj] = x[ak]
+        P = self.ram.P0 + self._P_fixed
+        pi, pj, pk = self._p_cells
+        P[pi, pj] = x[pk]
+        P[pj, pi] = x[pk]
+        if self._depth:
+            B = self._eye + A
+            for _ in range(self._depth - 2):
+                B = self._eye + A @ B
+        else:
+            try:
+                B = np.linalg.inv(self._eye - A)
+            except np.linalg.LinAlgError:
+                raise EstimationError("the regression paths form a loop with gain 1 "
+                                      "((I - B) is singular)") from None
+        return A, P, B, B @ P @ B.T
+
+    def total_cov(self, x: np.ndarray) -> np.ndarray:
+        return self.matrices(x)[3]
+
+    def sigma(self, x: np.ndarray) -> np.ndarray:
+        """Model-implied covariance of the observed variables (order ``spec.observed``)."""
+        return self._obs_block(self.matrices(x)[3])
+
+    def _obs_block(self, C):
+        o = self._o
+        return C[o, o] if isinstance(o, slice) else C[np.ix_(o, o)]
+
+    def _uv(self, B, C):
+        """U, V (p × cells) with ∂Σ_cell = w (u vᵀ + v uᵀ)."""
+        o = self._o
+        FB = B[o, :]
+        U = FB[:, self.cell_i]
+        V = np.where(self.cell_a, C[o][:, self.cell_j], FB[:, self.cell_j])
+        return U, V
+
+    def cell_derivative(self, B: np.ndarray, C: np.ndarray, is_a: bool, i: int,
+                        j: int) -> np.ndarray:
+        """∂Σ for one RAM cell, free or not (A: path i ← j; P: covariance of i and j), from
+        B = (I − A)⁻¹ and C: what a modification index needs for a parameter fixed at 0."""
+        o = self.obs_ix
+        u = B[o, i]
+        v = C[o, j] if is_a else B[o, j]
+        t = np.outer(u, v)
+        return t if (not is_a and i == j) else t + t.T
+
+    def jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Σ(θ) and the array ∂Σ/∂θ_k of shape (q, p, p)."""
+        _, _, B, C = self.matrices(x)
+        U, V = self._uv(B, C)
+        T = np.einsum("ic,jc->cij", U * self.cell_w, V)
+        T = T + T.transpose(0, 2, 1)
+        D = (self.incidence @ T.reshape(T.shape[0], -1)).reshape(self.q, self.p, self.p)
+        o = self.obs_ix
+        return C[np.ix_(o, o)], D
+
+    def jacobian_vech(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Σ(θ) and Δ = ∂vech(Σ)/∂θᵀ, shape (p(p+1)/2, q)."""
+        Sigma, D = self.jacobian(x)
+        r, c = vech_indices(self.p)
+        return Sigma, D[:, r, c].T
+
+    # -- the ML discrepancy -------------------------------------------------------------------
+    def ml_discrepancy(self, x: np.ndarray, S: np.ndarray, logdet_S: float) -> float:
+        """F_ML(θ); +inf where Σ(θ) is not positive definite (or F is clearly negative, which
+        only rounding in a nearly singular Σ produces)."""
+        try:
+            Sigma = self.sigma(x)
+            L = np.linalg.cholesky(Sigma)
+        except (np.linalg.LinAlgError, EstimationError):
+            return np.inf
+        Li = np.linalg.inv(L)
+        f = (2.0 * np.sum(np.log(np.diag(L))) + float(np.sum(Li * (Li @ S)))
+             - logdet_S - self.p)
+        if not np.isfinite(f) or f < -1e-8 * max(1.0, abs(logdet_S)):
+            return np.inf
+        return float(f)
+
+    def ml_value_gradient(self, x: np.ndarray, S: np.ndarray, logdet_S: float):
+        """F_ML and its gradient in one pass; (inf, NaN) where Σ(θ) is not positive definite."""
+        bad = np.inf, np.full(self.q, np.nan)
+        try:
+            _, _, B, C = self.matrices(x)
+        except EstimationError:
+            return bad
+        Sigma = self._obs_block(C)
+        try:
+            L = np.linalg.cholesky(Sigma)
+        except np.linalg.LinAlgError:
+            return bad
+        Li = np.linalg.inv(L)
+        Si = Li.T @ Li
+        SiS = Si @ S
+        f = 2.0 * np.sum(np.log(np.diag(L))) + float(np.trace(SiS)) - logdet_S - self.p
+        if not np.isfinite(f) or f < -1e-8 * max(1.0, abs(logdet_S)):
+            return bad
+        W = Si - SiS @ Si
+        U, V = self._uv(B, C)
+        g = self.incidence @ (2.0 * self.cell_w * np.einsum("ic,ic->c", U, W @ V))
+        return float(f), g
+
+    def ml_derivatives(self, x: np.ndarray, S: np.ndarray, *, information: bool = True):
+        """Gradient of F_ML and (optionally) the expected information per observation × 2,
+        tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l). Gradient NaN where Σ(θ) is singular."""
+        try:
+            _, _, B, C = self.matrices(x)
+        except EstimationError:
+            return np.full(self.q, np.nan), (np.full((self.q, self.q), np.nan)
+                                              if information else None)
+        Sigma = self._obs_block(C)
+        try:
+            Si = np.linalg.inv(Sigma)
+        except np.linalg.LinAlgError:
+            return np.full(self.q, np.nan), (np.full((self.q, self.q), np.nan)
+                                              if information else None)
+        W = Si @ (Sigma - S) @ Si
+        U, V = self._uv(B, C)
+        w = self.cell_w
+        g_cells = 2.0 * w * np.einsum("ic,ic->c", U, W @ V)
+        g = self.incidence @ g_cells
+        if not information:
+            return g, None
+        SU, SV = Si @ U, Si @ V
+        uu, vv, uv = U.T @ SU, V.T @ SV, U.T @ SV
+        H_cells = 2.0 * np.outer(w, w) * (uu * vv + uv * uv.T)
+        H = self.incidence @ H_cells @ self.incidence.T
+        return g, H
+
+    # -- start values -------------------------------------------------------------------------
+    def start_values(self, S: np.ndarray) -> np.ndarray:
+        """Start values from the sample covariance S (observed order).
+
+        The rules semopy uses (its ``startingvalues`` module), which the convergence corpus
+        was checked with: a free loading on a factor is the regression slope of the item on
+        the factor's marker item, cov(x, m)/var(m) (times the marker's fixed loading), following
+        a chain of markers for higher-order factors; regression paths and covariances start at
+        0; latent variances at 0.05; observed residual variances at half the sample variance;
+        exogenous observed variables at their sample (co)variances. A start value written in
+        the model (``start(0.5)*x``) wins.
+        """
+        if not hasattr(self, "_plan"):
+            self._plan = self._start_plan()
+        kind, a, b, val = self._plan
+        S = np.asarray(S, dtype=float)
+        x = val.copy()
+        slope = kind == 1
+        x[slope] *= S[a[slope], b[slope]] / S[b[slope], b[slope]]
+        half = kind == 2
+        x[half] = S[a[half], a[half]] / 2
+        cov = kind == 3
+        x[cov] = S[a[cov], b[cov]]
+        return x
+
+    def _start_plan(self):
+        """Per parameter: rule (0 constant, 1 slope on marker, 2 half variance, 3 sample
+        moment), the observed indices it reads and its constant or scale."""
+        spec, ram = self.spec, self.ram
+        pt = ram.rows
+        obs_pos = {v: i for i, v in enumerate(self.observed)}
+        lat = set(spec.latent)
+        exo = set(spec.exogenous) - lat
+        marker = {}
+        for r in pt.itertuples(index=False):
+            if r.op != "=~":
+                continue
+            cur = marker.get(r.lhs)
+            if cur is None or (not cur[2] and r.free == 0):
+                marker[r.lhs] = (r.rhs, float(r.fixed) if r.free == 0 else 1.0, r.free == 0)
+
+        def marker_item(f):
+            seen, scale = set(), 1.0
+            while f in lat:
+                if f in seen or f not in marker:
+                    return None, 1.0
+                seen.add(f)
+                f, s, _ = marker[f]
+                scale *= s
+            return f, scale
+
+        kind = np.zeros(self.q, dtype=int)
+        a = np.zeros(self.q, dtype=int)
+        b = np.zeros(self.q, dtype=int)
+        val = np.zeros(self.q)
+        done = np.zeros(self.q, dtype=bool)
+        for r, k in zip(pt.itertuples(index=False), ram.free):
+            if k <= 0 or done[k - 1]:
+                continue
+            i = k - 1
+            done[i] = True
+            if np.isfinite(r.start):
+                val[i] = float(r.start)
+            elif r.op == "=~":
+                mk, scale = marker_item(r.lhs)
+                if r.rhs in obs_pos and mk is not None and mk != r.rhs:
+                    kind[i], a[i], b[i], val[i] = 1, obs_pos[r.rhs], obs_pos[mk], scale
+                elif r.rhs in obs_pos and mk == r.rhs:
+                    val[i] = scale
+            elif r.op == "~~":
+                if r.lhs in lat or r.rhs in lat:
+                    val[i] = 0.05 if r.lhs == r.rhs else 0.0
+                elif r.lhs in exo and r.rhs in exo:
+                    kind[i], a[i], b[i] = 3, obs_pos[r.lhs], obs_pos[r.rhs]
+                elif r.lhs == r.rhs:
+                    kind[i], a[i] = 2, obs_pos[r.lhs]
+        return kind, a, b, val
+
+    def bounds(self) -> list[tuple]:
+        """Variances ≥ 0, everything else free (for the bounded fallback only)."""
+        return [(0.0, None) if v else (None, None) for v in self.is_variance]

@@ -1,0 +1,200 @@
+"""From an estimate vector to everything lavaan reports: the one result builder.
+
+Every estimator (ML, MLR, FIML, GLS, WLSMV) ends here: given the estimates, the estimator's
+covariance matrix of the estimates (default: the inverse expected ML information) and its fit
+measures, :func:`assemble_result` computes standard errors, Wald tests and intervals, the
+standardized solutions (lavaan's std.lv and std.all) with delta-method standard errors,
+defined parameters, R², the admissibility checks, and returns the :class:`SEMResult`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from .fitmeasures import fit_measures
+from .model import ModelCore
+from .results import ESTIMATE_COLUMNS, SEMResult
+from .standardized import Definitions, standardized, std_all_jacobian
+
+Z975 = stats.norm.ppf(0.975)
+
+__all__ = ["Z975", "assemble_result", "defined_rows", "invert_information", "wald_columns"]
+
+
+def assemble_result(spec, engine, x, S, n, *, converged, message, report,
+                    estimator="ML", vcov=None, vcov_ok=None, measures=None) -> SEMResult:
+    """Everything lavaan reports, from an estimate vector (the one result builder).
+
+    ``engine`` gives the implied covariance matrix (``implied``), the observed variables'
+    order and the exogenous covariates. ``vcov``/``vcov_ok``: the estimator's covariance
+    matrix of the estimates (default: the inverse expected ML information); every standard
+    error, of standardized and defined parameters too, comes from it. ``measures``: the
+    estimator's fit measures (default: lavaan's ML ones from S and Σ̂).
+    """
+    warnings_: list[str] = []
+    obs = engine.observed
+    Sigma = engine.implied(x)
+    S_np = S.loc[obs, obs].to_numpy()
+    if not converged:
+        warnings_.append(f"the optimizer did not converge ({message}); estimates are not "
+                         f"trustworthy")
+
+    if vcov is None:
+        vcov, vcov_ok = invert_information(engine.information(x))
+    else:
+        vcov = np.asarray(vcov, dtype=float)
+        vcov_ok = bool(vcov_ok if vcov_ok is not None else np.all(np.isfinite(vcov)))
+        if not vcov_ok:
+            vcov = np.full(vcov.shape, np.nan)
+    if not vcov_ok:
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(estimates are not unique; no standard errors)")
+    se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if vcov_ok else np.full(len(x), np.nan)
+
+    core = ModelCore.of(spec)
+    core.set_fixed_x(S.loc[core.observed, core.observed].to_numpy())
+    ram = core.ram
+    rows = ram.rows
+    vals = ram.values(x)
+    std_lv, std_all, r2 = standardized(ram, x, spec)
+    # delta-method standard errors of std.all (numerical Jacobian, central differences)
+    se_std = np.full(len(rows), np.nan)
+    if vcov_ok:
+        J = std_all_jacobian(ram, x)
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+        se_std[~np.isfinite(std_all)] = np.nan
+
+    free = rows["free"].to_numpy()
+    est_se = np.where(free > 0, se[np.maximum(free - 1, 0)], 0.0)
+    # standardized values of fixed parameters still vary; lavaan reports their SE too
+    se_std_all = se_std if vcov_ok else np.where(free > 0, se_std, 0.0)
+    table = pd.DataFrame({
+        "lhs": rows.lhs.to_numpy(), "op": rows.op.to_numpy(), "rhs": rows.rhs.to_numpy(),
+        "label": rows.label.to_numpy(), "est": vals, "se": est_se, "std_lv": std_lv,
+        "std_all": std_all, "se_std_all": se_std_all, "free": free})
+
+    # defined parameters
+    defined = spec.defined
+    if len(defined):
+        with np.errstate(all="ignore"):
+            drows = defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram)
+        est_ok = np.isfinite(drows["est"].astype(float))
+        se_ok = ~np.isinf(drows["se"].astype(float))
+        for r in drows[~est_ok].itertuples():
+            warnings_.append(f"defined parameter {r.lhs} := {r.rhs} is not a finite number at "
+                             f"the estimates (division by zero or overflow): no estimate, no "
+                             f"standard error")
+        for r in drows[est_ok & ~se_ok].itertuples():
+            warnings_.append(f"defined parameter {r.lhs} := {r.rhs}: its standard error "
+                             f"overflows (the function is too steep at the estimates)")
+        drows.loc[~est_ok, ["est", "se", "std_lv", "std_all", "se_std_all"]] = np.nan
+        drows.loc[~se_ok, ["se", "se_std_all"]] = np.nan
+        table = pd.concat([table, drows], ignore_index=True)
+    table = wald_columns(table)
+
+    fm = (measures if measures is not None else
+          fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx))
+
+    # admissibility
+    admissible = True
+    t_op, t_lhs, t_rhs = (table[c].to_numpy() for c in ("op", "lhs", "rhs"))
+    t_est, t_std = table["est"].to_numpy(), table["std_all"].to_numpy()
+    is_cov = t_op == "~~"
+    neg = np.flatnonzero(is_cov & (t_lhs == t_rhs) & (t_est < 0))
+    if len(neg):
+        admissible = False
+        names = ", ".join(f"{t_lhs[i]} ({t_est[i]:.3f})" for i in neg)
+        warnings_.append(f"negative variance estimate (Heywood case) for {names}: the solution "
+                         f"is inadmissible; consider the model or the sample size")
+    lat = spec.latent
+    C = core.matrices(x)[3]
+    lat_ix = [ram.ix[v] for v in lat]
+    latent_cov = pd.DataFrame(C[np.ix_(lat_ix, lat_ix)], index=lat, columns=lat)
+    if lat:
+        ev = np.linalg.eigvalsh(latent_cov.to_numpy())
+        if ev.min() < -1e-10:
+            admissible = False
+            warnings_.append("the model-implied covariance matrix of the latent variables is "
+                             "not positive definite (a latent correlation beyond ±1?)")
+    with np.errstate(invalid="ignore"):
+        big = np.flatnonzero(is_cov & (t_lhs != t_rhs) & (np.abs(t_std) > 1))
+    if len(big):
+        admissible = False
+        names = ", ".join(f"{t_lhs[i]}~~{t_rhs[i]} ({t_std[i]:.3f})" for i in big)
+        warnings_.append(f"standardized covariance beyond ±1: {names}")
+    if not vcov_ok:
+        admissible = False
+    if np.linalg.eigvalsh(Sigma).min() <= 0:
+        admissible = False
+        warnings_.append("the model-implied covariance matrix is not positive definite")
+
+    first = {}
+    for lhs, op, rhs, k in zip(rows.lhs, rows.op, rows.rhs, free):
+        if k > 0 and k not in first:
+            first[k] = f"{lhs}{op}{rhs}"
+    pnames = [first[k] for k in range(1, spec.n_free + 1)]
+    vcov_df = pd.DataFrame(vcov, index=pnames, columns=pnames)
+    r2s = pd.Series(r2, dtype=float)
+    return SEMResult(
+        spec=spec, estimates=table, fit_measures=fm, r2=r2s, nobs=int(n),
+        converged=bool(converged), admissible=bool(admissible), warnings=tuple(warnings_),
+        estimator=estimator,
+        sample_cov=pd.DataFrame(S_np, index=obs, columns=obs),
+        implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs),
+        latent_cov=latent_cov, vcov=vcov_df, data_report=report,
+        info={"x": x.copy(), "optimizer": message})
+
+
+def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Add z, two-sided p and 95 % Wald interval; order the columns as lavaan's."""
+    est = table["est"].to_numpy(dtype=float)
+    se = table["se"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        has_se = se > 0
+        z = np.where(has_se, est / se, np.nan)
+        out = {c: table[c].to_numpy() for c in table.columns}
+        out.update(z=z, pvalue=2 * special.ndtr(-np.abs(z)),
+                   ci_lower=np.where(has_se, est - Z975 * se, est),
+                   ci_upper=np.where(has_se, est + Z975 * se, est))
+    return pd.DataFrame({c: out[c] for c in ESTIMATE_COLUMNS + ["free"]}, index=table.index)
+
+
+def invert_information(info: np.ndarray):
+    try:
+        ev = np.linalg.eigvalsh(info)
+        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
+            return np.full(info.shape, np.nan), False
+        return np.linalg.inv(info), True
+    except np.linalg.LinAlgError:
+        return np.full(info.shape, np.nan), False
+
+
+def _jacobian(func, x, rel_step=1e-6):
+    f0 = func(x)
+    J = np.empty((len(f0), len(x)))
+    for k in range(len(x)):
+        h = rel_step * max(1.0, abs(x[k]))
+        xp = x.copy(); xp[k] += h
+        xm = x.copy(); xm[k] -= h
+        J[:, k] = (func(xp) - func(xm)) / (2 * h)
+    return J
+
+
+def defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
+    """Values, delta-method SEs and standardized values of ``:=`` parameters."""
+    defs = Definitions(ram, spec)
+    est = defs.values(x)
+    s_lv = defs.standardized(x, "lv")
+    s_all = defs.standardized(x, "all")
+    se = np.full(len(defs), np.nan)
+    se_std = np.full(len(defs), np.nan)
+    if vcov_ok:
+        J = _jacobian(defs.values, x)
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+        J = _jacobian(lambda z: defs.standardized(z, "all"), x)
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+    return pd.DataFrame([{"lhs": d.lhs, "op": ":=", "rhs": d.rhs, "label": d.lhs,
+                          "est": est[i], "se": se[i], "std_lv": s_lv[i], "std_all": s_all[i],
+                          "se_std_all": se_std[i], "free": 0}
+                         for i, d in enumerate(defs.defs)])
