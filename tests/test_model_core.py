@@ -79,8 +79,9 @@ def test_total_covariance_equals_the_inverse_form(name):
     assert (core._depth == 0) == (name == "nonrecursive")
 
 
-def test_start_values_are_semopy_rules_on_the_study_model():
-    """Loadings: slope on the marker item; variances: half the item's; latent: 0.05."""
+def test_start_values_on_the_study_model():
+    """Loadings: slope on the marker item; variances: half the item's; an exogenous factor:
+    half its marker's variance; the endogenous factor's residual variance: 0.05."""
     import pandas as pd
 
     spec = read_model("h1_h5")
@@ -94,6 +95,8 @@ def test_start_values_are_semopy_rules_on_the_study_model():
     row = pt[(pt.op == "~~") & (pt.lhs == "ca2") & (pt.rhs == "ca2")].iloc[0]
     assert x[row["free"] - 1] == pytest.approx(S.loc["ca2", "ca2"] / 2)
     row = pt[(pt.op == "~~") & (pt.lhs == "CA") & (pt.rhs == "CA")].iloc[0]
+    assert x[row["free"] - 1] == pytest.approx(S.loc["ca1", "ca1"] / 2)
+    row = pt[(pt.op == "~~") & (pt.lhs == "IN") & (pt.rhs == "IN")].iloc[0]
     assert x[row["free"] - 1] == 0.05
 
 
@@ -103,3 +106,25 @@ def test_the_core_is_built_once_per_model():
     assert a is not b and a.incidence is b.incidence          # arrays shared, copies private
     a.set_fixed_x(np.eye(a.p))
     assert a.ram.P0 is not b.ram.P0
+
+
+def test_refitter_equals_a_full_fit_on_new_data():
+    """Refitter.fit on a new sample = semcluster.fit on it (estimates, SEs, χ²)."""
+    import pandas as pd
+
+    import semcluster
+
+    data = pd.read_csv(data_path("paper_synthetic.csv"))
+    res = semcluster.fit("h1_h5", data)
+    refitter = semcluster.Refitter(res)
+    other = data.sample(n=len(data), replace=True, random_state=4).reset_index(drop=True)
+    full = semcluster.fit("h1_h5", other)
+    quick = refitter.fit(other)
+    assert quick.converged and full.converged
+    free = full.estimates[full.estimates.free > 0].drop_duplicates("free")
+    np.testing.assert_allclose(quick.estimates.to_numpy(), free.est.to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(quick.se.to_numpy(), free.se.to_numpy(), rtol=1e-4)
+    assert quick.chisq == pytest.approx(full.fit_measures["chisq"], rel=1e-8)
+    assert quick.df == full.fit_measures["df"]
+    with pytest.raises(semcluster.DataError, match="complete numeric data"):
+        refitter.fit(other.assign(ca1=np.nan))

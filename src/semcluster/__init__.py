@@ -21,7 +21,7 @@ _EXPORTS = {
     "bundled_models": "resources", "model_path": "resources",
     "ModelSpec": "spec", "read_model": "spec", "parse_model": "spec",
     "SEMResult": "results", "ResultProtocol": "protocol", "load_result": "protocol",
-    "fit": "fit", "sample_covariance": "fit",
+    "fit": "fit", "sample_covariance": "fit", "Refitter": "refit",
     "load_data": "data", "prepare_data": "data", "DataReport": "data",
     "read_survey": "data", "DataOptions": "data",
     "estimate": "estimators",

@@ -360,11 +360,12 @@ class ModelCore:
     def start_values(self, S: np.ndarray) -> np.ndarray:
         """Start values from the sample covariance S (observed order).
 
-        The rules semopy uses (its ``startingvalues`` module), which the convergence corpus
-        was checked with: a free loading on a factor is the regression slope of the item on
-        the factor's marker item, cov(x, m)/var(m) (times the marker's fixed loading), following
-        a chain of markers for higher-order factors; regression paths and covariances start at
-        0; latent variances at 0.05; observed residual variances at half the sample variance;
+        Mostly the rules semopy uses (its ``startingvalues`` module): a free loading on a
+        factor is the regression slope of the item on the factor's marker item,
+        cov(x, m)/var(m) (times the marker's fixed loading), following a chain of markers for
+        higher-order factors; regression paths and covariances start at 0; the variance of an
+        exogenous factor with a marker item at half the marker's variance, other latent
+        (residual) variances at 0.05; observed residual variances at half the sample variance;
         exogenous observed variables at their sample (co)variances. A start value written in
         the model (``start(0.5)*x``) wins.
         """
@@ -389,6 +390,7 @@ class ModelCore:
         obs_pos = {v: i for i, v in enumerate(self.observed)}
         lat = set(spec.latent)
         exo = set(spec.exogenous) - lat
+        endo = set(spec.endogenous)
         marker = {}
         for r in pt.itertuples(index=False):
             if r.op != "=~":
@@ -426,7 +428,13 @@ class ModelCore:
                 elif r.rhs in obs_pos and mk == r.rhs:
                     val[i] = scale
             elif r.op == "~~":
-                if r.lhs in lat or r.rhs in lat:
+                mk = marker_item(r.lhs)[0] if r.lhs == r.rhs and r.lhs in lat else None
+                if mk is not None and r.lhs not in endo and mk in obs_pos:
+                    # an exogenous factor with a marker item: half the marker's variance
+                    # (reliability 0.5), not semopy's 0.05, which sends scoring towards a
+                    # collapsing factor on larger CFAs (8 factors: 111 → 14 iterations)
+                    kind[i], a[i] = 2, obs_pos[mk]
+                elif r.lhs in lat or r.rhs in lat:
                     val[i] = 0.05 if r.lhs == r.rhs else 0.0
                 elif r.lhs in exo and r.rhs in exo:
                     kind[i], a[i], b[i] = 3, obs_pos[r.lhs], obs_pos[r.rhs]
