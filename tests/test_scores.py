@@ -25,9 +25,20 @@ HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + 
 HS_DATA = data_path("holzinger_swineford_1939.csv")
 HS_MISSING = HERE / "fixtures" / "estimators" / "hs39_missing.csv"
 STUDY_DATA = data_path("paper_synthetic.csv")
-CASES = {"hs39": (HS_MODEL, HS_DATA, None),
-         "hs39_fiml": (HS_MODEL, HS_MISSING, "fiml"),
-         "study": ("h1_h5", STUDY_DATA, None)}
+COVARIATE = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\ntextual ~ visual + x7\n"
+OUTCOME = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx7 ~ textual\n"
+MIXED = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nx7 ~ textual + x8\n"
+#: name in scores.json -> (model, data, missing, estimator)
+CASES = {"hs39": (HS_MODEL, HS_DATA, None, None),
+         "hs39_fiml": (HS_MODEL, HS_MISSING, "fiml", None),
+         "study": ("h1_h5", STUDY_DATA, None, None),
+         "hs39_mlr": (HS_MODEL, HS_DATA, None, "MLR"),
+         "hs39_gls": (HS_MODEL, HS_DATA, None, "GLS"),
+         # observed variables in regressions (lavaan's dummy latent variables)
+         "hs39_covariate": (COVARIATE, HS_DATA, None, None),
+         "hs39_outcome": (OUTCOME, HS_DATA, None, None),
+         "hs39_mixed": (MIXED, HS_DATA, None, None),
+         "hs39_outcome_fiml": (OUTCOME, HS_MISSING, "fiml", None)}
 SCORE_TOL = 1e-4        # absolute, every row
 SE_TOL = 2e-4           # relative
 
@@ -40,9 +51,9 @@ def _frame(columns: dict, n: int) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fits():
     out = {}
-    for name, (model, path, missing) in CASES.items():
+    for name, (model, path, missing, estimator) in CASES.items():
         df = pd.read_csv(path)
-        out[name] = (semcluster.fit(model, df, missing=missing), df)
+        out[name] = (semcluster.fit(model, df, missing=missing, estimator=estimator), df)
     return out
 
 
@@ -56,6 +67,7 @@ def test_scores_and_se_match_lavpredict(fits, name, method):
     want = _frame(ref["scores"], n)
     assert list(scores.index) == list(df.index)
     assert list(scores.columns) == list(want.columns) == list(res.spec.latent)
+    assert REF[name]["meanstructure"] == (missing_rule(name) == "fiml")
     got = scores.to_numpy()
     # lavaan's missing scores (Bartlett, a factor none of whose items was answered) are ours
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want.to_numpy()))
@@ -66,6 +78,10 @@ def test_scores_and_se_match_lavpredict(fits, name, method):
         want_se = pd.DataFrame({k: [v] * n for k, v in ref["se"].items()})
     np.testing.assert_array_equal(np.isnan(se.to_numpy()), np.isnan(want_se.to_numpy()))
     np.testing.assert_allclose(se.to_numpy(), want_se.to_numpy(), rtol=SE_TOL)
+
+
+def missing_rule(name):
+    return CASES[name][2]
 
 
 def test_fiml_bartlett_leaves_unanswered_factors_empty(fits):
@@ -112,6 +128,13 @@ def test_errors(fits):
         {"y": df.x9, "x1": df.x1, "x2": df.x2}))
     with pytest.raises(OptionError, match="no latent variables"):
         path.predict(data=df.rename(columns={"x9": "y"}))
+
+
+def test_indicator_in_a_regression_is_refused(fits):
+    _, df = fits["hs39"]
+    res = semcluster.fit(HS_MODEL + "x1 ~ ageyr\n", df)
+    with pytest.raises(OptionError, match=r"indicator is also in a regression \(x1\)"):
+        res.predict(data=df)
 
 
 def test_wlsmv_is_refused_with_a_reason():

@@ -22,6 +22,15 @@ from the intercepts, μ_η = 0).  A complete-data fit without mean structure cen
 their sample means (lavaan's ``computeEY`` takes the sample means when the model has no
 intercepts) and μ_η = 0.
 
+Observed variables in regressions (a covariate predicting a latent variable, an observed
+outcome of a latent variable): as lavaan, each becomes a "dummy" latent variable measured
+without error by its item; the formulas run over the latent variables and the dummies, with
+lavaan's loadings for them (an observed outcome's row of Λ is its regression on the latent
+variables, ``computeLAMBDA``) and lavaan's means without mean structure (``computeEETA`` /
+``computeEY``: a covariate's dummy at its sample mean, latent variables at the means their
+regressions on covariates imply), and the dummies' columns are dropped.  An item that is both
+an indicator and in a regression is refused.
+
 Missing answers (FIML fits): each respondent is scored from the items they answered, pattern by
 pattern — the formulas above with Λ, Σ and y restricted to the answered items, as lavaan does
 for ``missing = "ml"``.  With Bartlett's method a latent variable none of whose items was
@@ -68,15 +77,21 @@ def _ginv(M: np.ndarray) -> np.ndarray:
 class ScoreModel:
     """The matrices factor scores need, from a fitted :class:`~semcluster.results.SEMResult`.
 
+    lavaan's LISREL form: an observed variable in a regression (an exogenous covariate, or an
+    observed outcome) becomes a "dummy" latent variable measured without error by itself; the
+    scores are computed over the latent variables and the dummies, and the dummies' columns
+    are dropped.
+
     Attributes
     ----------
     latent, observed : list of str
-    Lambda : ndarray (p, m)       direct loadings
-    Phi : ndarray (m, m)          model-implied covariance of the latent variables
+    eta : list of str             latent variables, then the dummies (observed names)
+    Lambda : ndarray (p, m*)      loadings (a dummy loads 1 on its own item)
+    Lambda_scores : ndarray       the loadings of the score formulas (lavaan's computeLAMBDA:
+                                  an observed outcome's row is its regression row)
+    Phi : ndarray (m*, m*)        model-implied covariance of eta
     Sigma : ndarray (p, p)        model-implied covariance of the items
-    mu_eta : ndarray (m,)         latent means (zero unless the model says otherwise)
-    nu : ndarray (p,) or None     model-implied item means (None: no mean structure, the
-                                  sample means of the data scored are used)
+    meanstructure : bool          the fit estimated intercepts (FIML)
     fiml : bool                   the fit used FIML (score incomplete rows pattern by pattern)
     """
 
@@ -94,55 +109,88 @@ class ScoreModel:
             raise OptionError(f"model {spec.name} has no latent variables (no '=~' line): there "
                               f"are no factor scores to compute")
         self.observed = list(spec.observed)
+        pt = spec.partable
+        regs = pt[pt.op == "~"]
+        indicators = set(pt.loc[pt.op == "=~", "rhs"])
+        in_paths = set(regs.lhs) | set(regs.rhs)
+        self.dummies = [v for v in self.observed if v in in_paths]
+        both = [v for v in self.dummies if v in indicators]
+        if both:
+            raise OptionError(f"factor scores for a model where an indicator is also in a "
+                              f"regression ({', '.join(both)}) are not supported")
         ram = RAM(spec, fixed_x_cov=res.sample_cov)
         x = np.asarray(res.info["x"], dtype=float)
         A, P, _ = ram.matrices(x)
-        lat = [ram.ix[v] for v in self.latent]
+        self.eta = self.latent + self.dummies
+        eta = [ram.ix[v] for v in self.eta]
         obs = [ram.ix[v] for v in self.observed]
-        # Observed variables inside the structural part (an item regressed on another, a latent
-        # variable regressed on an observed covariate): lavaan turns them into "dummy" latent
-        # variables, and Bartlett scores then differ from the formula here.
-        struct_obs = (np.abs(A[np.ix_(obs, obs)]).sum() > 0
-                      or np.abs(A[np.ix_(lat, obs)]).sum() > 0)
-        self.observed_in_paths = bool(struct_obs)
-        self.Lambda = A[np.ix_(obs, lat)]
-        B = np.linalg.inv(np.eye(ram.m) - A)
-        C = B @ P @ B.T
-        self.Phi = C[np.ix_(lat, lat)]
+        p, m = len(obs), len(eta)
+        Lambda = np.zeros((p, m))
+        k = len(self.latent)
+        Lambda[:, :k] = A[np.ix_(obs, eta[:k])]
+        self.dummy_ov = np.array([self.observed.index(v) for v in self.dummies], dtype=int)
+        self.dummy_lv = np.arange(k, m, dtype=int)
+        Lambda[self.dummy_ov, :] = 0.0
+        Lambda[self.dummy_ov, self.dummy_lv] = 1.0
+        self.Lambda = Lambda
+        self.B = A[np.ix_(eta, eta)]
+        # exogenous dummies (lavaan's ov.x dummies): no arrow points at them
+        self.x_dummy = [v for v in self.dummies if not np.any(A[ram.ix[v], :] != 0)]
+        # the loadings the score formulas use (lavaan's computeLAMBDA): an observed outcome's
+        # row is its regression on eta, not the 1 on its own dummy
+        L = Lambda.copy()
+        for j, v in zip(self.dummy_lv, self.dummies):
+            if v not in self.x_dummy:
+                L[self.observed.index(v), :] = self.B[j, :]
+        self.Lambda_scores = L
+        IA = np.linalg.inv(np.eye(ram.m) - A)
+        C = IA @ P @ IA.T
+        self.Phi = C[np.ix_(eta, eta)]
         self.Sigma = C[np.ix_(obs, obs)]
-        self.cov_eta_y = C[np.ix_(lat, obs)]
         self.fiml = res.info.get("missing") == "fiml"
         # mean structure: intercept rows of the estimates (FIML fits have them)
         e = res.estimates
         ints = e[e.op == "~1"]
-        self.mu_eta = np.zeros(len(self.latent))
-        self.nu = None
-        if len(ints):
+        self.meanstructure = bool(len(ints))
+        if self.meanstructure:
             alpha = np.zeros(ram.m)
             for r in ints.itertuples():
                 if r.lhs in ram.ix:
                     alpha[ram.ix[r.lhs]] = float(r.est)
-            means = B @ alpha            # means of all variables: (I − A)⁻¹ (α, ν)
-            self.mu_eta = means[lat]
-            self.nu = means[obs]
+            means = IA @ alpha           # means of all variables: (I − A)⁻¹ (α, ν)
+            self._eeta = means[eta]
+            self._ey = means[obs]
 
-    def check_method(self, method: str) -> None:
-        if self.observed_in_paths:
-            raise OptionError("factor scores for models with observed variables in regressions "
-                              "(an item or covariate on either side of '~') are not supported: "
-                              "lavaan treats those variables as extra latent variables; score "
-                              "a model whose regressions are between latent variables")
+    def means(self, sample_mean: np.ndarray | None):
+        """(E[eta], E[y]): the model's, or without mean structure lavaan's ``computeEETA`` and
+        ``computeEY`` from the sample means (latent means zero, dummies at their means)."""
+        if self.meanstructure:
+            return self._eeta, self._ey
+        m = len(self.eta)
+        alpha = np.zeros(m)
+        IB = np.linalg.inv(np.eye(m) - self.B)
+        if len(self.dummies):
+            LIB = self.Lambda @ IB
+            alpha[self.dummy_lv] = np.linalg.solve(
+                LIB[np.ix_(self.dummy_ov, self.dummy_lv)], sample_mean[self.dummy_ov])
+        eeta = IB @ alpha
+        if self.x_dummy:
+            nu = sample_mean - self.Lambda @ eeta
+            nu[self.dummy_ov] = 0.0
+        else:
+            # lavaan 0.6 (.internal_get_NU): the sample means, dummies included
+            nu = sample_mean.copy()
+        return eeta, nu + self.Lambda @ eeta
 
 
 def _weights(sm: ScoreModel, method: str, obs_idx):
-    """Score weights W (m × p_o) and the score covariance matrix for the items obs_idx."""
-    L = sm.Lambda[obs_idx, :]
+    """Score weights W (m* × p_o) and the score covariance matrix for the items obs_idx."""
+    L = sm.Lambda_scores[obs_idx, :]
     Sigma_inv = _ginv(sm.Sigma[np.ix_(obs_idx, obs_idx)])
     Phi = sm.Phi
     if method == "regression":
-        W = sm.cov_eta_y[:, obs_idx] @ Sigma_inv
-        V = Phi - W @ sm.cov_eta_y[:, obs_idx].T
-        return W, V
+        W = Phi @ L.T @ Sigma_inv
+        return W, Phi - W @ L @ Phi
     M = _ginv(L.T @ Sigma_inv @ L)
     W = M @ L.T @ Sigma_inv
     # a latent variable with no answered item: its row of weights is zero -> no score
@@ -184,21 +232,20 @@ def factor_scores(res, data, method: str = "regression", se: bool = False):
     if not isinstance(se, (bool, np.bool_)):
         raise InputTypeError(f"se must be True or False, not {se!r}")
     sm = ScoreModel(res)
-    sm.check_method(method)
     X = _score_frame(data, sm.observed)
     Y = X.to_numpy(dtype=float)
     n, p = Y.shape
     m = len(sm.latent)
     answered = ~np.isnan(Y)
-    if sm.nu is not None:
-        mu_y = sm.nu
-    else:
+    sample_mean = None
+    if not sm.meanstructure:
         complete = answered.all(axis=1)
         if not complete.any():
             raise DataError("no row of the data has an answer to every item: a fit without "
                             "mean structure centres at the sample means of complete rows")
-        mu_y = Y[complete].mean(axis=0)
-    Yc = Y - mu_y
+        sample_mean = Y[complete].mean(axis=0)
+    eeta, ey = sm.means(sample_mean)
+    Yc = Y - ey
     FS = np.full((n, m), np.nan)
     SE = np.full((n, m), np.nan)
     if sm.fiml:
@@ -216,8 +263,8 @@ def factor_scores(res, data, method: str = "regression", se: bool = False):
         if len(o) == 0:
             continue                 # no answer at all: lavaan drops the row
         W, V = _weights(sm, method, o)
-        FS[rows] = Yc[np.ix_(rows, o)] @ W.T + sm.mu_eta
-        SE[rows] = _se(V)
+        FS[rows] = (Yc[np.ix_(rows, o)] @ W.T + eeta)[:, :m]
+        SE[rows] = _se(V)[:m]
     scores = pd.DataFrame(FS, index=X.index, columns=sm.latent)
     if se:
         return scores, pd.DataFrame(SE, index=X.index, columns=sm.latent)
