@@ -179,6 +179,17 @@ def test_cli_listwise_rows_are_kept_empty(tmp_path, capsys):
     assert f"{(~complete).sum()} row(s) without scores" in text
 
 
+def test_cli_id_column_from_the_data_description(tmp_path, capsys):
+    desc = tmp_path / "map.yaml"
+    desc.write_text("columns: {}\nid: id\n")
+    out = tmp_path / "scores.csv"
+    assert main(["scores", "h1_h5", "--data", str(STUDY_DATA), "--map", str(desc), "--out",
+                 str(out)]) == 0
+    got = pd.read_csv(out)
+    assert list(got.columns[:2]) == ["row", "id"]
+    assert list(got.id) == list(pd.read_csv(STUDY_DATA).id)
+
+
 def test_cli_xlsx(tmp_path, capsys):
     pytest.importorskip("openpyxl")
     out = tmp_path / "scores.xlsx"

@@ -55,7 +55,8 @@ class SEMResult(ResultProtocol):
     -----
     The result protocol (:mod:`semcluster.protocol`): ``summary()`` (text), ``to_frame()``
     (the estimates), ``to_dict()``/``to_json()``, ``SEMResult.from_json(text)``; results can be
-    pickled, deep-copied and compared with ``==``.
+    pickled, deep-copied and compared with ``==``.  Factor scores of the respondents:
+    :meth:`predict` (lavaan's ``lavPredict``).
     """
 
     spec: ModelSpec

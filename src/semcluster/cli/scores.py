@@ -79,8 +79,10 @@ def run(args) -> int:
 
     raw = load_data(args.data, mapping=opts.map, sheet=opts.sheet)
     table = pd.DataFrame({"row": range(1, len(raw) + 1)}, index=raw.index)
-    if args.id:
-        table[args.id] = raw[args.id]
+    desc = raw.attrs.get("semcluster", {}).get("description") or {}
+    id_column = opts.id or (desc.get("id") if isinstance(desc, dict) else None)
+    if id_column and id_column in raw.columns:
+        table[id_column] = raw[id_column]
     table = table.join(scores.reindex(raw.index))
     if se is not None:
         table = table.join(se.reindex(raw.index).add_prefix("se_"))
