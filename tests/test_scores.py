@@ -114,6 +114,15 @@ def test_index_is_kept(fits):
     assert list(scores.index) == list(shuffled.index)
 
 
+def test_a_result_read_back_from_json_gives_the_same_scores(fits):
+    from semcluster.results import SEMResult
+
+    res, df = fits["hs39_fiml"]
+    again = SEMResult.from_json(res.to_json())
+    pd.testing.assert_frame_equal(again.predict("bartlett", data=df),
+                                  res.predict("bartlett", data=df))
+
+
 def test_errors(fits):
     res, df = fits["hs39"]
     with pytest.raises(OptionError, match="unknown factor-score method 'anderson'"):
