@@ -82,6 +82,8 @@ CASES = {
                         "--power-reps", "10", "--jobs", "1", "--out", "OUT"],
     "simulate --out": ["simulate", "--n", "20", "--out", "OUT"],
     "calibrate --csv": ["calibrate", "--data", "mydata.csv", "--csv", "OUT"],
+    "scores --out": ["scores", "M.lav", "--data", "mydata.csv", "--map", "map.yaml", "--out",
+                     "OUT"],
 }
 INPUT_NAMES = ("M.lav", "mydata.csv", "map.yaml", "pub.json", "r.json", "d.png")
 

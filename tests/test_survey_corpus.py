@@ -44,6 +44,7 @@ COMMANDS = {
     "diagram": ["diagram", "h1_h5", "--kind", "tested", "--out", "{out}/d.svg"],
     "invariance": ["invariance", "one_factor", "--group", "firm_size"],
     "calibrate": ["calibrate"],
+    "scores": ["scores", "h1_h5", "--out", "{out}/scores.csv"],
     "reproduce": ["reproduce", "--out", "{out}/report", "--n-boot", "10", "--power-reps", "10",
                   "--jobs", "1"],
 }

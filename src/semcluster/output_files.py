@@ -316,11 +316,27 @@ class OutputFiles:
     def write_csv(self, path, df, *, index: bool = False) -> Path:
         return self.write_text(path, csv_text(df, index=index))
 
+    def write_xlsx(self, path, df, *, index: bool = False, sheet: str = "Sheet1") -> Path:
+        """An Excel workbook of one table (formula-like text neutralized, as for CSV)."""
+        return self.write_bytes(path, xlsx_bytes(df, index=index, sheet=sheet))
+
     def save_figure(self, path, fig, *, dpi: int = 150) -> Path:
         fmt = Path(str(path)).suffix.lower().lstrip(".")
         if fmt not in ("png", "svg", "pdf"):
             raise OutputPathError(f"{path}: use a .png, .svg or .pdf file name")
         return self.write_bytes(path, figure_bytes(fig, fmt, dpi=dpi))
+
+
+def xlsx_bytes(df, *, index: bool = False, sheet: str = "Sheet1") -> bytes:
+    """The bytes of an .xlsx workbook holding ``df`` (:func:`csv_safe` applied)."""
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:  # pragma: no cover - declared dependency
+        raise OutputPathError("writing .xlsx files needs the openpyxl package (pip install "
+                              "openpyxl); or write .csv") from None
+    buf = io.BytesIO()
+    csv_safe(df).to_excel(buf, index=index, sheet_name=sheet, engine="openpyxl")
+    return buf.getvalue()
 
 
 def figure_bytes(fig, fmt: str, *, dpi: int = 150) -> bytes:

@@ -55,7 +55,8 @@ class SEMResult(ResultProtocol):
     -----
     The result protocol (:mod:`semcluster.protocol`): ``summary()`` (text), ``to_frame()``
     (the estimates), ``to_dict()``/``to_json()``, ``SEMResult.from_json(text)``; results can be
-    pickled, deep-copied and compared with ``==``.
+    pickled, deep-copied and compared with ``==``.  Factor scores of the respondents:
+    :meth:`predict` (lavaan's ``lavPredict``).
     """
 
     spec: ModelSpec
@@ -170,6 +171,57 @@ class SEMResult(ResultProtocol):
         from .modindices import residuals
 
         return residuals(self, type)
+
+    def predict(self, method: str = "regression", se: bool = False, data=None):
+        """Factor scores of the latent variables (lavaan's ``lavPredict(fit)``).
+
+        Parameters
+        ----------
+        method : {"regression", "bartlett"}
+            ``regression`` (lavaan's default, Thurstone: E[η | y] = μ_η + Φ Λᵀ Σ⁻¹ (y − μ_y)
+            with Φ the model-implied covariance of the latent variables) or ``bartlett``
+            ((Λᵀ Θ⁻¹ Λ)⁻¹ Λᵀ Θ⁻¹ (y − μ_y)).
+        se : bool
+            Also return the scores' standard errors (lavaan's ``se = "standard"``): the same
+            for every complete row; for FIML fits they depend on the answered items.
+        data : DataFrame or path
+            The rows to score, with the model's items as columns: usually the data you fitted
+            (the frame :func:`semcluster.read_survey` returned, when the fit recoded answers).
+            Required unless the result keeps its data (``info["data"]``).
+
+        Returns
+        -------
+        DataFrame, or (scores, standard errors) when ``se``
+            One row per row of ``data`` (same index), one column per latent variable.  NaN where
+            lavaan gives no score: rows with a missing answer for a complete-data fit; for a FIML
+            fit rows without any answer, and with Bartlett's method a latent variable none of
+            whose items was answered.
+
+        Raises
+        ------
+        OptionError
+            Unknown method, a model without latent variables, a WLSMV fit, or no data.
+
+        Notes
+        -----
+        Formulas, means and missing answers: :mod:`semcluster.scores`.
+
+        Examples
+        --------
+        >>> X, rep = semcluster.read_survey(None, variables=semcluster.read_model("h1_h5").observed)  # doctest: +SKIP
+        >>> res = semcluster.fit("h1_h5", X)                                   # doctest: +SKIP
+        >>> scores, se = res.predict("bartlett", se=True, data=X)               # doctest: +SKIP
+        """
+        from .errors import OptionError
+        from .scores import factor_scores
+
+        if data is None:
+            data = self.info.get("data")
+            if data is None:
+                raise OptionError("this result does not keep the data it was fitted to: pass "
+                                  "data= (the DataFrame you fitted, or the data file) to "
+                                  "predict()")
+        return factor_scores(self, data, method=method, se=se)
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy of :attr:`estimates`)."""
