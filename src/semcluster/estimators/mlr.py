@@ -243,35 +243,18 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     return flag_unidentified(with_scaled_measures(res, rob, n), ident)
 
 
-def with_scaled_measures(res, rob: RobustML, n: int, *, n_moments: int | None = None,
-                         robust: bool = True, extra: dict | None = None,
-                         categorical: bool = False):
+def with_scaled_measures(res, rob: RobustML, n: int):
     """The result with lavaan's scaled/robust fit measures added (Yuan-Bentler test), in
-    lavaan's order (:func:`semcluster.fitmeasures.lavaan_measure_names`).
-
-    ``n_moments``: sample moments of the saturated model (default p(p+1)/2, no mean
-    structure), the denominator of ``scaling_factor_h1``; ``robust=False`` and ``extra`` for
-    FIML, whose robust measures are computed apart (``fiml.fiml_corrected``).
-    """
+    lavaan's order (:func:`semcluster.fitmeasures.lavaan_measure_names`)."""
     import dataclasses
 
     from ..fitmeasures import in_lavaan_order
-    from ._scaled import scaled_measures
 
     fm = res.fit_measures
-    c, cb = rob.scaling_factor, rob.baseline_scaling_factor
+    c = rob.scaling_factor
     values = dict(fm)
-    values.update(scaled_measures(fm, chisq_scaled=float(fm["chisq"]) / c,
-                                  df_scaled=float(fm["df"]), scaling_factor=c,
-                                  baseline_chisq_scaled=float(fm["baseline_chisq"]) / cb,
-                                  baseline_df_scaled=float(fm["baseline_df"]),
-                                  baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
-                                  trace_ugamma=rob.trace_ugamma, robust=robust))
     p = len(res.spec.observed)
-    k = p * (p + 1) // 2 if n_moments is None else n_moments
-    values["scaling_factor_h1"] = rob.trace_h1 / k
-    values["scaling_factor_h0"] = (rob.trace_h1 - rob.trace_ugamma) / float(fm["npar"])
-    values.update(extra or {})
+    values.update(yuan_bentler_measures(fm, rob, n, n_moments=p * (p + 1) // 2))
     fm = in_lavaan_order(values, scaled=True, robust=True, yuan_bentler=True)
     warnings_ = list(res.warnings)
     if not np.isfinite(c) or c <= 0:
@@ -280,3 +263,23 @@ def with_scaled_measures(res, rob: RobustML, n: int, *, n_moments: int | None = 
     return dataclasses.replace(res, fit_measures=fm, warnings=tuple(warnings_),
                                info={**dict(res.info), "test": "yuan.bentler.mplus",
                                      "se": "robust.huber.white"})
+
+
+def yuan_bentler_measures(fm, rob: RobustML, n: int, *, n_moments: int,
+                          robust: bool = True) -> dict:
+    """The measures of a Yuan-Bentler scaled test: scaled statistics, every ``*_scaled``
+    index (and the ``*_robust`` ones unless ``robust=False``), and lavaan's
+    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments), ``scaling_factor_h0`` =
+    tr(A₀⁻¹B₀)/npar (``lav_test_yuan_bentler_mplus``)."""
+    from ._scaled import scaled_measures
+
+    c, cb = rob.scaling_factor, rob.baseline_scaling_factor
+    out = scaled_measures(fm, chisq_scaled=float(fm["chisq"]) / c, df_scaled=float(fm["df"]),
+                          scaling_factor=c,
+                          baseline_chisq_scaled=float(fm["baseline_chisq"]) / cb,
+                          baseline_df_scaled=float(fm["baseline_df"]),
+                          baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
+                          trace_ugamma=rob.trace_ugamma, robust=robust)
+    out["scaling_factor_h1"] = rob.trace_h1 / n_moments
+    out["scaling_factor_h0"] = (rob.trace_h1 - rob.trace_ugamma) / float(fm["npar"])
+    return out
