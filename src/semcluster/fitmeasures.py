@@ -320,12 +320,13 @@ def incremental_indices(chisq: float, df: int, chisq_b: float, df_b: int, n: int
     return out
 
 
-def chisq_measures(X2, df, X2_null, df_null, n, npar) -> dict:
-    """Everything lavaan derives from the standard statistic alone (lavaan's N: N for ML,
-    N − 1 for least squares): fmin = X²/(2N), the p-values, :func:`incremental_indices`,
-    Hoelter's critical N (``lav_fit_cn``), McDonald's MFI (``lav_fit_mfi``) and the ECVI
-    (``lav_fit_ecvi``)."""
-    out = {"fmin": X2 / (2 * n), "chisq": X2, "df": df,
+def chisq_measures(X2, df, X2_null, df_null, n, npar, ntotal=None) -> dict:
+    """Everything lavaan derives from the standard statistic alone (n is lavaan's N: N for
+    ML, N − 1 for least squares): fmin = X²/(2·ntotal) (ntotal the number of observations,
+    default n; lavaan's ``optim$fx``, checked on every estimator), the p-values,
+    :func:`incremental_indices`, Hoelter's critical N (``lav_fit_cn``), McDonald's MFI
+    (``lav_fit_mfi``) and the ECVI (``lav_fit_ecvi``)."""
+    out = {"fmin": X2 / (2 * (n if ntotal is None else ntotal)), "chisq": X2, "df": df,
            "pvalue": float(stats.chi2.sf(X2, df)) if df > 0 else np.nan,
            "baseline_chisq": X2_null, "baseline_df": df_null,
            "baseline_pvalue": float(stats.chi2.sf(X2_null, df_null)) if df_null > 0
