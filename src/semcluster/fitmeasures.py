@@ -130,7 +130,7 @@ def rmsea_interval(chisq: float, df: int, n: int, level: float = RMSEA_CI_LEVEL,
     the upper end, when the bracket holds no root); RMSEA = sqrt(c·λ / (N · df)), c the
     scaling of a robust RMSEA (1 otherwise).  NaN for df ≤ 0 or a non-finite statistic.
     """
-    if df <= 0 or not np.isfinite(chisq) or not np.isfinite(c_hat):
+    if not _finite(chisq, df, c_hat) or df <= 0:
         return (np.nan, np.nan)
     upper_p = (1 + level) / 2
     lower_p = (1 - level) / 2
@@ -230,7 +230,10 @@ def rfi(X2, df, X2_null, df_null) -> float:
         return 1.0
     t1 = X2_null / df_null - X2 / df
     t2 = X2_null / df_null
-    return 1.0 if (t1 < 0 or t2 < 0) else float(t1 / t2)
+    if t1 < 0 or t2 < 0:
+        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(t1) / t2)         # 0/0 is NaN, as in R
 
 
 def ifi(X2, df, X2_null, df_null) -> float:
@@ -333,8 +336,9 @@ def chisq_measures(X2, df, X2_null, df_null, n, npar, ntotal=None) -> dict:
            else np.nan}
     out.update(incremental_indices(X2, df, X2_null, df_null, n))
     for alpha, key in ((0.05, "cn_05"), (0.01, "cn_01")):
-        out[key] = (np.nan if df == 0 and X2 < np.finfo(float).eps else
-                    float(stats.chi2.ppf(1 - alpha, df) / (X2 / n) + 1))
+        with np.errstate(divide="ignore", invalid="ignore"):     # X² = 0: Inf, as in R
+            out[key] = (np.nan if df == 0 and X2 < np.finfo(float).eps else
+                        float(stats.chi2.ppf(1 - alpha, df) / np.float64(X2 / n) + 1))
     out["mfi"] = float(np.exp(-0.5 * (X2 - df) / n))
     out["ecvi"] = X2 / n + 2 * npar / n
     return out
@@ -351,7 +355,12 @@ def _rescale(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def _rms(stats_, count) -> float:
-    return float(np.sqrt(np.sum(np.square(stats_)) / count)) if len(stats_) else 0.0
+    """lavaan's ``lav_residuals_summary_rms``: sqrt(Σ r²/count), 0 without residuals (0/0, a
+    single variable's CRMR, is NaN as in R)."""
+    if not len(stats_):
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sqrt(np.sum(np.square(stats_)) / np.float64(count)))
 
 
 def residual_measures(S: np.ndarray, Sigma: np.ndarray, M=None, Mu=None) -> dict:
