@@ -16,7 +16,7 @@ du Toit & Spisic 1997; Asparouhov & Muthén 2010):
   V = (N − 1)⁻¹ (ΔᵀWΔ)⁻¹ ΔᵀWΓWΔ (ΔᵀWΔ)⁻¹ (lavaan uses N − 1 for least-squares estimators).
 * **Test**: T = (N − 1)·F.  With U = W − WΔ(ΔᵀWΔ)⁻¹ΔᵀW, a = √(df / tr[(UΓ)²]),
   b = df − a·tr(UΓ), the scaled-and-shifted statistic is T* = a·T + b (lavaan's
-  ``test = "scaled.shifted"``, reported with ``chisq_scaling_factor`` = 1/a and
+  ``test = "scaled.shifted"``, reported with ``chisq_scaling_factor`` = 1/a and, in ``info``,
   ``chisq_shift_parameter`` = b).  The baseline model has free thresholds and zero correlations.
 
 The ``*_robust`` CFI/TLI/RMSEA are lavaan's for categorical data (``lav_fit_catml_dwls``, see
@@ -177,7 +177,9 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         ``estimator == "WLSMV"``; threshold rows (``op == "|"``, ``rhs == "t1"`` ...) in the
         estimates; ``sample_cov`` holds the polychoric correlations; fit measures as lavaan's
         for WLSMV (``chisq`` is the DWLS statistic, ``chisq_scaled`` the scaled-and-shifted
-        one); likelihood-based measures (logl, AIC, BIC) are not defined and are NaN.
+        one): exactly the names lavaan's fitMeasures() lists for WLSMV, so no
+        likelihood-based measures (logl, AIC, BIC); the shift parameters of the scaled test
+        are in ``info`` (``chisq_shift_parameter``, ``baseline_chisq_shift_parameter``).
     """
     from .polychoric import polychoric
 
