@@ -71,12 +71,12 @@ def test_the_fixture_covers_every_case():
 
 
 def test_names_and_order_equal_lavaan(case):
-    name, fm, ref = case
+    _, fm, ref = case
     assert list(fm.index) == ref["names"]
 
 
 def test_values_equal_lavaan(case):
-    name, fm, ref = case
+    _, fm, ref = case
     bad = {}
     for k, v in ref["fit_measures"].items():
         ours = float(fm[k])
@@ -94,11 +94,11 @@ def test_values_equal_lavaan(case):
 
 
 @pytest.mark.parametrize("flags, n", [
-    (dict(), 46),                                                           # ML
-    (dict(scaled=True, robust=True, yuan_bentler=True), 78),                # MLR
-    (dict(likelihood=False), 40),                                           # GLS
-    (dict(robust=True), 55),                                                # FIML
-    (dict(likelihood=False, scaled=True, robust=True, categorical=True), 70),  # WLSMV
+    ({}, 46),                                                                    # ML
+    ({"scaled": True, "robust": True, "yuan_bentler": True}, 78),                # MLR
+    ({"likelihood": False}, 40),                                                 # GLS
+    ({"robust": True}, 55),                                                      # FIML
+    ({"likelihood": False, "scaled": True, "robust": True, "categorical": True}, 70),  # WLSMV
 ])
 def test_name_lists_have_lavaans_lengths(flags, n):
     names = lavaan_measure_names(**flags)

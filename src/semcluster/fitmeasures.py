@@ -7,7 +7,15 @@ covariance), ``Sigma`` (model-implied covariance), N and the parameter count, wi
 formulas lavaan 0.6 uses (lavaan's ``lav_fit_*`` functions; Bentler 1990 for CFI, Tucker &
 Lewis 1973 for TLI, Steiger & Lind 1980 / Browne & Cudeck 1993 for RMSEA and its interval,
 Jöreskog & Sörbom 1984 for GFI/AGFI, Bentler 1995 for SRMR).  Every figure is tested against
-lavaan 0.6.14 (docs/agreement.md).
+lavaan 0.6.14 (docs/agreement.md, tests/test_fit_measures.py).
+
+Every estimator reports exactly the names lavaan's ``fitMeasures(fit)`` lists for it
+(:func:`lavaan_measure_names`, :func:`in_lavaan_order`).  Each family is one function, used for
+the standard statistic here and for the scaled and robust ones (``estimators/_scaled.py``):
+:func:`baseline_comparisons` (CFI, TLI/NNFI, RFI, NFI, PNFI, IFI, RNI), :func:`rmsea_measures`
+(RMSEA, interval, close and not-close p-values), :func:`chisq_measures` (fmin, p-values, CN,
+MFI, ECVI), :func:`residual_measures` (RMR, SRMR, CRMR, Mplus SRMR), :func:`gfi_measures`
+(AGFI, PGFI) and :func:`likelihood_measures` (logL, AIC, BIC, SABIC).
 """
 from __future__ import annotations
 
@@ -249,8 +257,8 @@ def ifi(X2, df, X2_null, df_null) -> float:
 
 
 INCREMENTAL = ("cfi", "tli", "nnfi", "rfi", "nfi", "pnfi", "ifi", "rni")
-_INCREMENTAL_FN = dict(cfi=cfi, tli=tli, nnfi=nnfi, rfi=rfi, nfi=nfi, pnfi=pnfi, ifi=ifi,
-                       rni=rni)
+_INCREMENTAL_FN = {"cfi": cfi, "tli": tli, "nnfi": nnfi, "rfi": rfi, "nfi": nfi, "pnfi": pnfi,
+                   "ifi": ifi, "rni": rni}
 
 
 def baseline_comparisons(X2, df, X2_null, df_null, *, suffix: str = "", c=None,

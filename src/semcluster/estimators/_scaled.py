@@ -18,12 +18,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ..fitmeasures import (baseline_comparisons, cfi, rmsea_closefit, rmsea_interval,
-                           rmsea_measures, tli)
+from ..fitmeasures import (
+    baseline_comparisons,
+    cfi,
+    rmsea_closefit,
+    rmsea_interval,
+    rmsea_measures,
+    tli,
+)
 from ..fitmeasures import rmsea_value as rmsea
 
-__all__ = ["cfi", "tli", "rmsea", "rmsea_ci", "rmsea_closefit", "scaled_measures",
-           "robust_measures"]
+__all__ = ["cfi", "rmsea", "rmsea_ci", "rmsea_closefit", "robust_measures", "scaled_measures",
+           "tli"]
 
 
 def rmsea_ci(X2, df, n, c=1.0) -> tuple[float, float]:

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ..errors import EstimationError
 from ._structure import CovarianceStructure, numerical_jacobian, vechs_indices
@@ -313,7 +313,7 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau
     the residual measures of the correlations (``residual_measures_categorical``), GFI on the
     thresholds and correlations with the DWLS weights (lavaan's ``lav_fit_gfi`` with a
     diagonal ``WLS.V``), WRMR = sqrt(T / moments) (``lav_fit_wrmr``) and the scaled ones."""
-    from ..fitmeasures import (chisq_measures, gfi_measures, residual_measures_categorical)
+    from ..fitmeasures import chisq_measures, gfi_measures, residual_measures_categorical
     from ._scaled import scaled_measures
 
     n_ls = n - 1
