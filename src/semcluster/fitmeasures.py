@@ -7,18 +7,21 @@ covariance), ``Sigma`` (model-implied covariance), N and the parameter count, wi
 formulas lavaan 0.6 uses (lavaan's ``lav_fit_*`` functions; Bentler 1990 for CFI, Tucker &
 Lewis 1973 for TLI, Steiger & Lind 1980 / Browne & Cudeck 1993 for RMSEA and its interval,
 Jöreskog & Sörbom 1984 for GFI/AGFI, Bentler 1995 for SRMR).  Every figure is tested against
-lavaan 0.6.14 (docs/agreement.md).
+lavaan 0.6.14 (docs/agreement.md, tests/test_fit_measures.py).
+
+Every estimator reports exactly the names lavaan's ``fitMeasures(fit)`` lists for it
+(:func:`lavaan_measure_names`, :func:`in_lavaan_order`).  Each family is one function, used for
+the standard statistic here and for the scaled and robust ones (``estimators/_scaled.py``):
+:func:`baseline_comparisons` (CFI, TLI/NNFI, RFI, NFI, PNFI, IFI, RNI), :func:`rmsea_measures`
+(RMSEA, interval, close and not-close p-values), :func:`chisq_measures` (fmin, p-values, CN,
+MFI, ECVI), :func:`residual_measures` (RMR, SRMR, CRMR, Mplus SRMR), :func:`gfi_measures`
+(AGFI, PGFI) and :func:`likelihood_measures` (logL, AIC, BIC, SABIC).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
-
-FIT_MEASURE_NAMES = ("npar", "chisq", "df", "pvalue", "baseline_chisq", "baseline_df",
-                     "baseline_pvalue", "cfi", "tli", "nfi", "rmsea", "rmsea_ci_lower",
-                     "rmsea_ci_upper", "rmsea_pvalue", "srmr", "gfi", "agfi", "logl",
-                     "unrestricted_logl", "aic", "bic", "bic2", "ntotal")
 
 
 def ml_discrepancy(S: np.ndarray, Sigma: np.ndarray) -> float:
@@ -74,46 +77,386 @@ def _gfi_vech(S, Sigma, fixed_x_idx):
     return float(1 - (r @ W @ r) / (o @ W @ o)), int(keep.sum())
 
 
-def rmsea_interval(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
-    """Confidence interval of RMSEA by inverting the non-central χ² (lavaan's lav_fit_rmsea_ci).
+RMSEA_CI_LEVEL = 0.90       # lavaan's fm.args defaults: rmsea.ci.level, rmsea.close.h0,
+RMSEA_CLOSE_H0 = 0.05       # rmsea.notclose.h0 (reported as fit measures of their own)
+RMSEA_NOTCLOSE_H0 = 0.08
 
-    λ_L solves P(χ²_df(λ) ≤ X²) = (1+level)/2 and λ_U solves it = (1−level)/2;
-    RMSEA = sqrt(λ / (N · df)).
+
+def lavaan_measure_names(*, likelihood: bool = True, scaled: bool = False, robust: bool = False,
+                         yuan_bentler: bool = False, categorical: bool = False) -> tuple:
+    """The names ``fitMeasures(fit)`` reports, in its order (lavaan 0.6.14
+    ``lav_fit_measures``, ``fit.measures = "all"``, one group, one level; ``.`` → ``_``).
+
+    likelihood: estimator ML (plain, MLR, FIML), which adds logl ... bic2; scaled: a scaled test
+    (MLR: Yuan-Bentler; WLSMV: scaled-shifted); robust: the ``*_robust`` measures (a scaled
+    test, categorical data or FIML); yuan_bentler: ``scaling_factor_h1/h0``; categorical:
+    ordinal data (``wrmr`` instead of ``ecvi``).
     """
-    if df <= 0 or not np.isfinite(chisq):
+    sc = (lambda names: [n + "_scaled" for n in names]) if scaled else (lambda names: [])
+    rb = (lambda names: [n + "_robust" for n in names]) if robust else (lambda names: [])
+    chisq = ["fmin", "chisq", "df", "pvalue"]
+    if scaled:
+        chisq += ["chisq_scaled", "df_scaled", "pvalue_scaled", "chisq_scaling_factor"]
+    base = ["baseline_chisq", "baseline_df", "baseline_pvalue"]
+    if scaled:
+        base += ["baseline_chisq_scaled", "baseline_df_scaled", "baseline_pvalue_scaled",
+                 "baseline_chisq_scaling_factor"]
+    cfi_tli = ["cfi", "tli"] + sc(["cfi", "tli"]) + rb(["cfi", "tli"])
+    other = INCREMENTAL[2:]
+    cfi_other = list(other) + sc(other) + rb(["nnfi", "rni"])
+    logl = ["logl", "unrestricted_logl", "aic", "bic", "ntotal", "bic2"] if likelihood else []
+    if likelihood and yuan_bentler:
+        logl += ["scaling_factor_h1", "scaling_factor_h0"]
+    rm = ["rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_pvalue", "rmsea_notclose_pvalue"]
+    rmsea = ["rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_ci_level", "rmsea_pvalue",
+             "rmsea_close_h0", "rmsea_notclose_pvalue", "rmsea_notclose_h0"]
+    rmsea += sc(rm) + rb(rm)
+    srmr = list(RESIDUAL_NAMES)
+    other_fm = ["cn_05", "cn_01", "gfi", "agfi", "pgfi", "mfi"]
+    other_fm += ["wrmr"] if categorical else ["ecvi"]
+    return tuple(["npar"] + chisq + base + cfi_tli + cfi_other + logl + rmsea + srmr + other_fm)
+
+
+def in_lavaan_order(values: dict, **flags) -> pd.Series:
+    """The measures lavaan reports for an estimator (``flags`` as :func:`lavaan_measure_names`),
+    in lavaan's order; any other entry of ``values`` is left out, a missing one is NaN."""
+    names = lavaan_measure_names(**flags)
+    return pd.Series({k: values.get(k, np.nan) for k in names}, dtype=float)
+
+
+def _ncx2_cdf(x, df, lam):
+    # scipy.stats.ncx2.cdf / chi2.cdf, called through their special functions (no overhead)
+    return float(special.chndtr(x, df, lam)) if lam > 0 else float(special.chdtr(df, x))
+
+
+def rmsea_interval(chisq: float, df: int, n: int, level: float = RMSEA_CI_LEVEL, *,
+                   c_hat: float = 1.0) -> tuple[float, float]:
+    """Confidence interval of RMSEA by inverting the non-central χ² (lavaan's
+    ``lav_fit_rmsea_ci``).
+
+    λ_L solves P(χ²_df(λ) ≤ X²) = (1+level)/2 on [0, X²] and λ_U solves it = (1−level)/2 on
+    [0, max(N, 4X²)] (an end is 0 when λ = 0 already gives a cdf beyond its target, or, for
+    the upper end, when the bracket holds no root); RMSEA = sqrt(c·λ / (N · df)), c the
+    scaling of a robust RMSEA (1 otherwise).  NaN for df ≤ 0 or a non-finite statistic.
+    """
+    if not _finite(chisq, df, c_hat) or df <= 0:
         return (np.nan, np.nan)
 
-    def noncentrality(target):
-        # λ with P(χ²_df(λ) ≤ X²) = target: cdfchn's own inversion (scipy.special.chndtrinc);
-        # when even λ = 0 gives a cdf below the target, λ = 0
-        if special.chdtr(df, chisq) < target:
-            return 0.0
-        return float(special.chndtrinc(chisq, df, target))
+    upper_p, lower_p = (1 + level) / 2, (1 - level) / 2
 
-    lam_l = noncentrality((1 + level) / 2)
-    lam_u = noncentrality((1 - level) / 2)
-    return (float(np.sqrt(lam_l / (n * df))), float(np.sqrt(lam_u / (n * df))))
+    def f(lam, target):
+        return _ncx2_cdf(chisq, df, lam) - target
+
+    def root(target, hi):
+        # the cdf falls monotonically in λ, so the root in the bracket is cdfchn's own
+        # inversion (scipy.special.chndtrinc; equal to a bisection to 1e-13, 1000x faster)
+        return min(float(special.chndtrinc(chisq, df, target)), hi)
+
+    if df < 1 or f(0.0, upper_p) < 0:
+        lam_l = 0.0
+    elif f(chisq, upper_p) > 0:          # no sign change on [0, X²]: lavaan's uniroot fails
+        lam_l = np.nan
+    else:
+        lam_l = root(upper_p, chisq)
+    n_rmsea = max(n, 4 * chisq)
+    if df < 1 or f(n_rmsea, lower_p) > 0 or f(0.0, lower_p) < 0:
+        lam_u = 0.0
+    else:
+        lam_u = root(lower_p, n_rmsea)
+    return (float(np.sqrt(c_hat * lam_l / (n * df))), float(np.sqrt(c_hat * lam_u / (n * df))))
+
+
+# -- the χ²-based indices: one function each, for the standard, scaled and robust statistics --
+def _finite(*v) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
+
+
+def _noncentral(X2, df, X2_null, df_null, c, c_null):
+    """X² − c·df for model and baseline; lavaan uses c only when both c and c_null differ
+    from 1 and df > 0 (``lav_fit_cfi`` and the others)."""
+    if df > 0 and c != 1 and c_null != 1:
+        return X2 - c * df, X2_null - c_null * df_null
+    return X2 - df, X2_null - df_null
+
+
+def cfi(X2, df, X2_null, df_null, c=1.0, c_null=1.0) -> float:
+    """Comparative fit index (Bentler 1990; robust: Brosseau-Liard & Savalei 2014);
+    lavaan's ``lav_fit_cfi``."""
+    if not _finite(X2, df, X2_null, df_null, c, c_null):
+        return np.nan
+    d, d_null = _noncentral(X2, df, X2_null, df_null, c, c_null)
+    t1, t2 = max(d, 0.0), max(d, d_null, 0.0)
+    if np.isclose(t1, 0, atol=1.5e-8) and np.isclose(t2, 0, atol=1.5e-8):
+        return 1.0
+    return float(1 - t1 / t2)
+
+
+def tli(X2, df, X2_null, df_null, c=1.0, c_null=1.0) -> float:
+    """Tucker-Lewis index = non-normed fit index (Tucker & Lewis 1973; Bentler & Bonett 1980);
+    lavaan's ``lav_fit_tli`` and ``lav_fit_nnfi`` (the same formula)."""
+    if not _finite(X2, df, X2_null, df_null, c, c_null):
+        return np.nan
+    d, d_null = _noncentral(X2, df, X2_null, df_null, c, c_null)
+    t1, t2 = d * df_null, d_null * df
+    if df > 0 and abs(t2) > 0:
+        return float(1 - t1 / t2)
+    return 1.0
+
+
+nnfi = tli
+
+
+def rni(X2, df, X2_null, df_null, c=1.0, c_null=1.0) -> float:
+    """Relative noncentrality index (McDonald & Marsh 1990); lavaan's ``lav_fit_rni``."""
+    if not _finite(X2, df, X2_null, df_null, c, c_null):
+        return np.nan
+    t1, t2 = _noncentral(X2, df, X2_null, df_null, c, c_null)
+    if np.isclose(t2, 0, atol=1.5e-8):
+        return np.nan
+    return float(1 - t1 / t2)
+
+
+def nfi(X2, df, X2_null, df_null) -> float:
+    """Normed fit index (Bentler & Bonett 1980); lavaan's ``lav_fit_nfi``."""
+    if not _finite(X2, df, X2_null, df_null):
+        return np.nan
+    if df > df_null or np.isclose(X2_null, 0, atol=1.5e-8):
+        return np.nan
+    return float((X2_null - X2) / X2_null) if df > 0 else 1.0
+
+
+def pnfi(X2, df, X2_null, df_null) -> float:
+    """Parsimony normed fit index (James, Mulaik & Brett 1982); lavaan's ``lav_fit_pnfi``."""
+    if not _finite(X2, df, X2_null, df_null) or not (df_null > 0 and X2_null > 0):
+        return np.nan
+    return float(df / df_null * (X2_null - X2) / X2_null)
+
+
+def rfi(X2, df, X2_null, df_null) -> float:
+    """Relative fit index (Bollen 1986); lavaan's ``lav_fit_rfi``."""
+    if not _finite(X2, df, X2_null, df_null) or df > df_null:
+        return np.nan
+    if not (df > 0 and df_null > 0):
+        return 1.0
+    t1 = X2_null / df_null - X2 / df
+    t2 = X2_null / df_null
+    if t1 < 0 or t2 < 0:
+        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(t1) / t2)         # 0/0 is NaN, as in R
+
+
+def ifi(X2, df, X2_null, df_null) -> float:
+    """Incremental fit index (Bollen 1989); lavaan's ``lav_fit_ifi``."""
+    if not _finite(X2, df, X2_null, df_null):
+        return np.nan
+    t1, t2 = X2_null - X2, X2_null - df
+    if t2 < 0:
+        return 1.0
+    if np.isclose(t2, 0, atol=1.5e-8):
+        return np.nan
+    return float(t1 / t2)
+
+
+INCREMENTAL = ("cfi", "tli", "nnfi", "rfi", "nfi", "pnfi", "ifi", "rni")
+_INCREMENTAL_FN = {"cfi": cfi, "tli": tli, "nnfi": nnfi, "rfi": rfi, "nfi": nfi, "pnfi": pnfi,
+                   "ifi": ifi, "rni": rni}
+
+
+def baseline_comparisons(X2, df, X2_null, df_null, *, suffix: str = "", c=None,
+                         c_null=None) -> dict:
+    """Every index comparing the model with the baseline (independence) model.
+
+    Without ``c``: CFI, TLI, NNFI, RFI, NFI, PNFI, IFI, RNI from the statistics given (the
+    standard ones, or the scaled ones with ``suffix="_scaled"``).  With ``c`` and ``c_null``
+    (the robust family, ``suffix="_robust"``): the indices lavaan corrects with c·df in place
+    of df, CFI, TLI, NNFI, RNI.
+    """
+    if c is None:
+        return {k + suffix: f(X2, df, X2_null, df_null) for k, f in _INCREMENTAL_FN.items()}
+    return {k + suffix: _INCREMENTAL_FN[k](X2, df, X2_null, df_null, c, c_null)
+            for k in ("cfi", "tli", "nnfi", "rni")}
+
+
+def rmsea_value(X2, df, n, c=1.0) -> float:
+    """sqrt(max(X²/(N·df) − c/N, 0)) (Steiger & Lind 1980; robust: c·df for df,
+    Brosseau-Liard, Savalei & Li 2012); 0 for df = 0; lavaan's ``lav_fit_rmsea``."""
+    if not _finite(X2, df, c):
+        return np.nan
+    return float(np.sqrt(max(X2 / n / df - c / n, 0.0))) if df > 0 else 0.0
+
+
+def rmsea_closefit(X2, df, n, c=1.0, h0=RMSEA_CLOSE_H0) -> float:
+    """P(RMSEA ≤ h0) test: 1 − F(X²; df, λ = N·df·h0²/c) (lavaan's ``lav_fit_rmsea_closefit``)."""
+    if not _finite(X2, df, c) or df <= 0:
+        return np.nan
+    return float(stats.ncx2.sf(X2, df, n * df / c * h0 ** 2))
+
+
+def rmsea_notclosefit(X2, df, n, c=1.0, h0=RMSEA_NOTCLOSE_H0) -> float:
+    """P(RMSEA ≥ h0) test: F(X²; df, λ = N·df·h0²/c) (lavaan's ``lav_fit_rmsea_notclosefit``)."""
+    if not _finite(X2, df, c) or df <= 0:
+        return np.nan
+    return float(stats.ncx2.cdf(X2, df, n * df / c * h0 ** 2))
+
+
+def rmsea_measures(X2, df, n, *, suffix: str = "", c=1.0, X2_test=None, c_test=1.0) -> dict:
+    """RMSEA, its 90 % interval and the close / not-close fit p-values.
+
+    The point estimate uses (X2, df, c); the interval and the p-values invert the statistic
+    ``X2_test`` (default X2) with the scaling ``c_test``, which differ for lavaan's robust RMSEA
+    (the point from the standard statistic with c·df, the interval from the scaled statistic,
+    ``lav_fit_rmsea_lavobject``).  The standard family also reports the level and the two
+    RMSEA values tested (``rmsea_ci_level``, ``rmsea_close_h0``, ``rmsea_notclose_h0``).
+    """
+    XT = X2 if X2_test is None else X2_test
+    if _finite(XT, df, c_test) and df < 1:
+        lo = hi = 0.0
+    else:
+        lo, hi = rmsea_interval(XT, df, n, c_hat=c_test)
+    out = {"rmsea": rmsea_value(X2, df, n, c), "rmsea_ci_lower": lo, "rmsea_ci_upper": hi,
+           "rmsea_pvalue": rmsea_closefit(XT, df, n, c_test),
+           "rmsea_notclose_pvalue": rmsea_notclosefit(XT, df, n, c_test)}
+    out = {k + suffix: v for k, v in out.items()}
+    if not suffix:
+        out.update(rmsea_ci_level=RMSEA_CI_LEVEL, rmsea_close_h0=RMSEA_CLOSE_H0,
+                   rmsea_notclose_h0=RMSEA_NOTCLOSE_H0)
+    return out
 
 
 def incremental_indices(chisq: float, df: int, chisq_b: float, df_b: int, n: int) -> dict:
-    """CFI, TLI, NFI and RMSEA (with interval and close-fit p) from χ², the baseline χ² and N,
-    as lavaan computes them for ML (shared by every estimator that reports a plain χ²)."""
-    t1 = max(chisq - df, 0.0)
-    t2 = max(chisq - df, chisq_b - df_b, 0.0)
-    cfi = 1.0 if t2 == 0 else 1 - t1 / t2
-    if df > 0 and df_b > 0:
-        tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1)
+    """The χ²-based measures of a standard statistic: every baseline comparison
+    (:func:`baseline_comparisons`) and RMSEA with its interval and p-values
+    (:func:`rmsea_measures`); N is lavaan's (N for ML, N − 1 for least squares)."""
+    out = baseline_comparisons(chisq, df, chisq_b, df_b)
+    out.update(rmsea_measures(chisq, df, n))
+    return out
+
+
+def chisq_measures(X2, df, X2_null, df_null, n, npar, ntotal=None) -> dict:
+    """Everything lavaan derives from the standard statistic alone (n is lavaan's N: N for
+    ML, N − 1 for least squares): fmin = X²/(2·ntotal) (ntotal the number of observations,
+    default n; lavaan's ``optim$fx``, checked on every estimator), the p-values,
+    :func:`incremental_indices`, Hoelter's critical N (``lav_fit_cn``), McDonald's MFI
+    (``lav_fit_mfi``) and the ECVI (``lav_fit_ecvi``)."""
+    out = {"fmin": X2 / (2 * (n if ntotal is None else ntotal)), "chisq": X2, "df": df,
+           "pvalue": float(stats.chi2.sf(X2, df)) if df > 0 else np.nan,
+           "baseline_chisq": X2_null, "baseline_df": df_null,
+           "baseline_pvalue": float(stats.chi2.sf(X2_null, df_null)) if df_null > 0
+           else np.nan}
+    out.update(incremental_indices(X2, df, X2_null, df_null, n))
+    for alpha, key in ((0.05, "cn_05"), (0.01, "cn_01")):
+        with np.errstate(divide="ignore", invalid="ignore"):     # X² = 0: Inf, as in R
+            out[key] = (np.nan if df == 0 and X2 < np.finfo(float).eps else
+                        float(stats.chi2.ppf(1 - alpha, df) / np.float64(X2 / n) + 1))
+    out["mfi"] = float(np.exp(-0.5 * (X2 - df) / n))
+    out["ecvi"] = X2 / n + 2 * npar / n
+    return out
+
+
+# -- residual-based measures ------------------------------------------------------------------
+RESIDUAL_NAMES = ("rmr", "rmr_nomean", "srmr", "srmr_bentler", "srmr_bentler_nomean", "crmr",
+                  "crmr_nomean", "srmr_mplus", "srmr_mplus_nomean")
+
+
+def _rescale(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """x · scale, except where |x| < 1e-5 (lavaan's ``lav_residuals_rescale``)."""
+    return np.where(np.abs(x) < 1e-5, x, x * scale)
+
+
+def _rms(stats_, count) -> float:
+    """lavaan's ``lav_residuals_summary_rms``: sqrt(Σ r²/count), 0 without residuals (0/0, a
+    single variable's CRMR, is NaN as in R)."""
+    if not len(stats_):
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sqrt(np.sum(np.square(stats_)) / np.float64(count)))
+
+
+def residual_measures(S: np.ndarray, Sigma: np.ndarray, M=None, Mu=None) -> dict:
+    """RMR, SRMR (Bentler: residuals over the sample SDs), CRMR (Bollen: correlation
+    residuals, diagonal not counted) and Mplus' SRMR, with and without the means.
+
+    lavaan's ``lav_fit_srmr_lavobject`` / ``lav_residuals_summary`` (and
+    ``lav_fit_srmr_mplus``): each is the root mean square of the residuals over the p(p+1)/2
+    moments (p(p−1)/2 for CRMR), plus the p means when there is a mean structure (``M``
+    sample means, ``Mu`` implied means; without, the "_nomean" versions equal the others).
+    ``srmr`` is lavaan's default, the Bentler version.
+    """
+    p = S.shape[0]
+    r, c = np.tril_indices(p)
+    v_obs, v_est = np.diag(S), np.diag(Sigma)
+    sc_obs = 1 / np.sqrt(np.outer(v_obs, v_obs))
+    sc_est = 1 / np.sqrt(np.outer(v_est, v_est))
+    cov = {"rmr": S - Sigma,
+           "srmr": _rescale(S, sc_obs) - _rescale(Sigma, sc_obs),
+           "crmr": _rescale(S, sc_obs) - _rescale(Sigma, sc_est)}
+    out = {}
+    for key, E in cov.items():
+        e = E[r, c]
+        k = len(e) - (p if key == "crmr" else 0)
+        nomean = _rms(e, k)
+        if M is not None:
+            m = np.asarray(M, float) - np.asarray(Mu, float)
+            if key != "rmr":
+                m = _rescale(np.asarray(M, float), 1 / np.sqrt(v_obs)) - \
+                    _rescale(np.asarray(Mu, float), 1 / np.sqrt(v_obs))
+            total = _rms(np.concatenate([m, e]), k + p)
+        else:
+            total = nomean
+        name = "srmr_bentler" if key == "srmr" else key
+        out[name], out[name + "_nomean"] = total, nomean
+    # Mplus: correlation residuals off the diagonal, variances relative to the sample ones,
+    # means standardized each by its own SD
+    R = S / np.sqrt(np.outer(v_obs, v_obs)) - Sigma / np.sqrt(np.outer(v_est, v_est))
+    ss = np.sum(R[np.tril_indices(p, -1)] ** 2) + np.sum(((v_obs - v_est) / v_obs) ** 2)
+    e = p * (p + 1) / 2
+    out["srmr_mplus_nomean"] = float(np.sqrt(ss / e))
+    if M is not None:
+        mres = np.asarray(M) / np.sqrt(v_obs) - np.asarray(Mu) / np.sqrt(v_est)
+        out["srmr_mplus"] = float(np.sqrt((ss + np.sum(mres ** 2)) / (e + p)))
     else:
-        tli = 1.0 if df == 0 else np.nan
-    nfi = (chisq_b - chisq) / chisq_b if chisq_b > 0 else np.nan
-    if df > 0:
-        rmsea = float(np.sqrt(max(chisq / (n * df) - 1 / n, 0.0)))
-        lo, hi = rmsea_interval(chisq, df, n)
-        rmsea_p = float(stats.ncx2.sf(chisq, df, n * df * 0.05 ** 2))
-    else:
-        rmsea, lo, hi, rmsea_p = 0.0, 0.0, 0.0, np.nan
-    return {"cfi": cfi, "tli": tli, "nfi": nfi, "rmsea": rmsea, "rmsea_ci_lower": lo,
-            "rmsea_ci_upper": hi, "rmsea_pvalue": rmsea_p}
+        out["srmr_mplus"] = out["srmr_mplus_nomean"]
+    out["srmr"] = out["srmr_bentler"]
+    return out
+
+
+def residual_measures_categorical(R: np.ndarray, Sigma: np.ndarray, n_thresholds: int) -> dict:
+    """RMR/SRMR/CRMR for ordinal data (lavaan's ``lav_residuals_summary``, categorical branch):
+    the residuals are those of the p(p−1)/2 correlations (those of the thresholds are 0, the
+    thresholds being saturated, but are counted in the "total" versions); RMR and SRMR divide
+    by p more (the unit diagonal), CRMR does not.  ``srmr`` is the version without thresholds;
+    Mplus' SRMR is not given (NaN), as in lavaan."""
+    p = R.shape[0]
+    e = (R - Sigma)[np.tril_indices(p, -1)]
+    ss, k = float(np.sum(e ** 2)), len(e)
+    srmr_total, srmr_cor = np.sqrt(ss / (k + n_thresholds + p)), np.sqrt(ss / (k + p))
+    out = {"rmr": srmr_total, "rmr_nomean": srmr_cor, "srmr": srmr_cor,
+           "srmr_bentler": srmr_total, "srmr_bentler_nomean": srmr_cor,
+           "crmr": np.sqrt(ss / (k + n_thresholds)) if k + n_thresholds else 0.0,
+           "crmr_nomean": np.sqrt(ss / k) if k else 0.0,
+           "srmr_mplus": np.nan, "srmr_mplus_nomean": np.nan}
+    return {k_: float(v) for k_, v in out.items()}
+
+
+# -- GFI family ---------------------------------------------------------------------------------
+def gfi_measures(gfi: float, nel: int, df: int) -> dict:
+    """AGFI and PGFI from GFI and the number of sample moments (lavaan's ``lav_fit_agfi``,
+    ``lav_fit_pgfi``)."""
+    if not _finite(gfi, nel, df):
+        return {"gfi": np.nan, "agfi": np.nan, "pgfi": np.nan}
+    agfi = 1 - (nel / df) * (1 - gfi) if df > 0 else 1.0
+    pgfi = (df / nel) * gfi if nel else np.nan
+    return {"gfi": float(gfi), "agfi": float(agfi), "pgfi": float(pgfi)}
+
+
+def gfi_normal(S: np.ndarray, Sigma: np.ndarray, V: np.ndarray) -> float:
+    """GFI = 1 − rᵀWr / sᵀWs on vech moments with the normal-theory weight
+    W = ½D'(V⊗V)D (lavaan's ``lav_fit_gfi``), i.e. 1 − tr[((S − Σ)V)²] / tr[(SV)²]; V = Σ̂⁻¹
+    for ML (Jöreskog & Sörbom 1984), S⁻¹ for GLS."""
+    A = S @ V
+    E = (S - Sigma) @ V
+    return float(1 - np.sum(E * E.T) / np.sum(A * A.T))
 
 
 def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
@@ -139,35 +482,23 @@ def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
     df = ndat - npar
     fmin = ml_discrepancy(S, Sigma)
     chisq = n * fmin
-    pvalue = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
 
     B = baseline_sigma(S, fixed_x_idx)
     chisq_b = n * ml_discrepancy(S, B)
     df_b = ndat - (p - nx)
-    pvalue_b = float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else np.nan
 
-    idx = incremental_indices(chisq, df, chisq_b, df_b, n)
-    cfi, tli, nfi = idx["cfi"], idx["tli"], idx["nfi"]
-    rmsea, lo, hi, rmsea_p = (idx["rmsea"], idx["rmsea_ci_lower"], idx["rmsea_ci_upper"],
-                              idx["rmsea_pvalue"])
-
-    # SRMR (Bentler): residuals scaled by the sample SDs, over the p(p+1)/2 unique elements
-    d = 1 / np.sqrt(np.diag(S))
-    R = (S - Sigma) * np.outer(d, d)
-    iu = np.tril_indices(p)
-    srmr = float(np.sqrt(np.mean(R[iu] ** 2)))
+    values = chisq_measures(chisq, df, chisq_b, df_b, n, npar)
+    values.update(residual_measures(S, Sigma))
 
     # GFI / AGFI for ML (Jöreskog & Sörbom), as lavaan 0.6 computes them: 1 − rᵀWr / sᵀWs on
     # the non-duplicated moments with the normal-theory weight at Σ̂.  With fixed.x lavaan leaves
-    # the covariates' own (co)variances out of the moments (checked on the HS39 path model).
+    # the covariates' own (co)variances out of the moments (checked on the HS39 path model),
+    # but its AGFI and PGFI count every moment.
     if fixed_x_idx:
         gfi, _ = _gfi_vech(S, Sigma, fixed_x_idx)
-        nel = p * (p + 1) / 2            # lavaan's AGFI counts every moment here
     else:
-        A = np.linalg.solve(Sigma, S)
-        gfi = 1 - np.trace((A - np.eye(p)) @ (A - np.eye(p))) / np.trace(A @ A)
-        nel = p * (p + 1) / 2
-    agfi = 1 - (nel / df) * (1 - gfi) if df > 0 else 1.0
+        gfi = gfi_normal(S, Sigma, np.linalg.inv(Sigma))
+    values.update(gfi_measures(gfi, p * (p + 1) // 2, df))
 
     logl = loglik(S, Sigma, n)
     logl_h1 = loglik(S, S, n)
@@ -178,12 +509,12 @@ def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
         lx = loglik(S[ix], S[ix], n)
         logl -= lx
         logl_h1 -= lx
-    aic = -2 * logl + 2 * npar
-    bic = -2 * logl + npar * np.log(n)
-    bic2 = -2 * logl + npar * np.log((n + 2) / 24)
-    values = dict(npar=npar, chisq=chisq, df=df, pvalue=pvalue, baseline_chisq=chisq_b,
-                  baseline_df=df_b, baseline_pvalue=pvalue_b, cfi=cfi, tli=tli, nfi=nfi,
-                  rmsea=rmsea, rmsea_ci_lower=lo, rmsea_ci_upper=hi, rmsea_pvalue=rmsea_p,
-                  srmr=srmr, gfi=float(gfi), agfi=float(agfi), logl=logl,
-                  unrestricted_logl=logl_h1, aic=aic, bic=bic, bic2=bic2, ntotal=n)
-    return pd.Series({k: values[k] for k in FIT_MEASURE_NAMES}, dtype=float)
+    values.update(npar=npar, ntotal=n, **likelihood_measures(logl, logl_h1, npar, n))
+    return in_lavaan_order(values)
+
+
+def likelihood_measures(logl: float, logl_h1: float, npar: int, n: int) -> dict:
+    """logL, the saturated model's logL, AIC, BIC and the sample-size adjusted BIC
+    (N* = (N + 2)/24; lavaan's ``lav_fit_aic``, ``lav_fit_bic``, ``lav_fit_sabic``)."""
+    return {"logl": logl, "unrestricted_logl": logl_h1, "aic": -2 * logl + 2 * npar,
+            "bic": -2 * logl + npar * np.log(n), "bic2": -2 * logl + npar * np.log((n + 2) / 24)}

@@ -345,8 +345,10 @@ def _fit_sections(res: "SEMResult") -> list[str]:
     out.append(_line("P-value (Chi-square)", *two("pvalue")))
     if robust:
         out.append(_line("Scaling correction factor", "", _num(g("chisq_scaling_factor"))))
-        if _finite(g("chisq_shift_parameter")):
-            out.append(_line("Shift parameter", "", _num(g("chisq_shift_parameter"))))
+        # not a fit measure in lavaan (fitMeasures() does not list it): kept in info
+        shift = res.info.get("chisq_shift_parameter", g("chisq_shift_parameter"))
+        if _finite(shift):
+            out.append(_line("Shift parameter", "", _num(shift)))
         out.append("    " + ("simple second-order correction" if wlsmv else
                              "Yuan-Bentler correction (Mplus variant)"))
     # -- baseline -----------------------------------------------------------------------------

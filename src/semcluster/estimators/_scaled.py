@@ -18,56 +18,41 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ..fitmeasures import rmsea_interval
+from ..fitmeasures import (
+    baseline_comparisons,
+    cfi,
+    rmsea_closefit,
+    rmsea_interval,
+    rmsea_measures,
+    tli,
+)
+from ..fitmeasures import rmsea_value as rmsea
 
-
-def cfi(X2, df, X2_null, df_null, c=1.0, c_null=1.0) -> float:
-    if not np.all(np.isfinite([X2, df, X2_null, df_null, c, c_null])):
-        return np.nan
-    if df > 0 and c != 1 and c_null != 1:
-        t1 = max(X2 - c * df, 0.0)
-        t2 = max(X2 - c * df, X2_null - c_null * df_null, 0.0)
-    else:
-        t1 = max(X2 - df, 0.0)
-        t2 = max(X2 - df, X2_null - df_null, 0.0)
-    if np.isclose(t1, 0, atol=1.5e-8) and np.isclose(t2, 0, atol=1.5e-8):
-        return 1.0
-    return float(1 - t1 / t2)
-
-
-def tli(X2, df, X2_null, df_null, c=1.0, c_null=1.0) -> float:
-    if not np.all(np.isfinite([X2, df, X2_null, df_null, c, c_null])):
-        return np.nan
-    if df > 0 and c != 1 and c_null != 1:
-        t1 = (X2 - c * df) * df_null
-        t2 = (X2_null - c_null * df_null) * df
-    else:
-        t1 = (X2 - df) * df_null
-        t2 = (X2_null - df_null) * df
-    if df > 0 and abs(t2) > 0:
-        return float(1 - t1 / t2)
-    return 1.0
-
-
-def rmsea(X2, df, n, c=1.0) -> float:
-    if not np.all(np.isfinite([X2, df, c])):
-        return np.nan
-    return float(np.sqrt(max(X2 / n / df - c / n, 0.0))) if df > 0 else 0.0
+__all__ = ["cfi", "rmsea", "rmsea_ci", "rmsea_closefit", "robust_measures", "scaled_measures",
+           "tli"]
 
 
 def rmsea_ci(X2, df, n, c=1.0) -> tuple[float, float]:
     """90 % interval; the non-centrality is scaled by c (lavaan's c.hat)."""
     if not np.all(np.isfinite([X2, df, c])) or df <= 0:
         return (np.nan, np.nan)
-    lo, hi = rmsea_interval(X2, df, n)
-    # rmsea_interval returns sqrt(λ/(N·df)); lavaan's robust version is sqrt(c·λ/(N·df))
-    return (float(lo * np.sqrt(c)), float(hi * np.sqrt(c)))
+    return rmsea_interval(X2, df, n, c_hat=c)
 
 
-def rmsea_closefit(X2, df, n, c=1.0, h0=0.05) -> float:
-    if not np.all(np.isfinite([X2, df, c])) or df <= 0:
-        return np.nan
-    return float(stats.ncx2.sf(X2, df, n * df / c * h0 ** 2))
+def robust_measures(X2, df, X2_null, df_null, n, *, c, c_null, X2_scaled, c_ci) -> dict:
+    """lavaan's ``*_robust`` measures (``lav_fit_cfi_lavobject``, ``lav_fit_rmsea_lavobject``):
+    CFI, TLI, NNFI, RNI from (X2, c·df) against (X2_null, c_null·df_null); RMSEA from X2 with
+    c·df; its interval and close / not-close p-values from ``X2_scaled`` with ``c_ci``.
+
+    Complete continuous data: X2 the standard statistic, c the scaling factor (a(df − b)/df for
+    a scaled-and-shifted test), X2_scaled the scaled statistic and c_ci its scaling factor.
+    FIML and categorical data: lavaan's corrected statistic and its scaling (``fiml.py``,
+    ``wlsmv.py``).
+    """
+    out = baseline_comparisons(X2, df, X2_null, df_null, suffix="_robust", c=c, c_null=c_null)
+    out.update(rmsea_measures(X2, df, n, suffix="_robust", c=c, X2_test=X2_scaled,
+                              c_test=c_ci))
+    return out
 
 
 def scaled_measures(fm, *, chisq_scaled, df_scaled, scaling_factor, baseline_chisq_scaled,
@@ -83,9 +68,9 @@ def scaled_measures(fm, *, chisq_scaled, df_scaled, scaling_factor, baseline_chi
         Which scaled test: the RMSEA "scaled" variants differ (lavaan uses T with df = tr(UΓ)
         for the Yuan-Bentler family and T* with df for scaled.shifted).
     robust : bool
-        Also the ``*_robust`` measures.  For categorical data lavaan computes these from an
-        auxiliary continuous fit to the polychoric matrix (``lav_fit_catml_dwls``), which is not
-        implemented here: pass False and they are left out rather than given wrongly.
+        Also the ``*_robust`` measures.  With missing data (FIML) or categorical data lavaan
+        computes these from a corrected statistic (``lav_fit_fiml_corrected``,
+        ``lav_fit_catml_dwls``): pass False and call :func:`robust_measures` with it.
     """
     X2, df = float(fm["chisq"]), float(fm["df"])
     X2b, dfb = float(fm["baseline_chisq"]), float(fm["baseline_df"])
@@ -104,29 +89,20 @@ def scaled_measures(fm, *, chisq_scaled, df_scaled, scaling_factor, baseline_chi
     if kind == "scaled.shifted":
         out["chisq_shift_parameter"] = shift
         out["baseline_chisq_shift_parameter"] = baseline_shift
-    out["cfi_scaled"] = cfi(chisq_scaled, df_scaled, baseline_chisq_scaled, baseline_df_scaled)
-    out["tli_scaled"] = tli(chisq_scaled, df_scaled, baseline_chisq_scaled, baseline_df_scaled)
+    out.update(baseline_comparisons(chisq_scaled, df_scaled, baseline_chisq_scaled,
+                                    baseline_df_scaled, suffix="_scaled"))
     if kind == "scaled.shifted":
         c_hat = scaling_factor * (df - shift) / df if df > 0 else np.nan
         c_null = baseline_scaling_factor * (dfb - baseline_shift) / dfb
         XX2, df2 = chisq_scaled, df
     else:
         c_hat, c_null = scaling_factor, baseline_scaling_factor
-        XX2, df2 = X2, trace_ugamma
-    out["rmsea_scaled"] = rmsea(XX2, df2, n)
-    lo, hi = rmsea_ci(XX2, df2, n)
-    out["rmsea_ci_lower_scaled"], out["rmsea_ci_upper_scaled"] = lo, hi
-    out["rmsea_pvalue_scaled"] = rmsea_closefit(XX2, df2, n)
-    if not robust:
-        return out
-    out["cfi_robust"] = cfi(X2, df, X2b, dfb, c_hat, c_null)
-    out["tli_robust"] = tli(X2, df, X2b, dfb, c_hat, c_null)
-    out["rmsea_robust"] = rmsea(X2, df, n, c_hat)
-    # lavaan inverts the scaled statistic and multiplies the non-centrality by the scaling
-    # factor (c.hat, which for scaled.shifted is a, not a(df - b)/df)
-    XX3s = chisq_scaled
-    c_ci = scaling_factor
-    lo, hi = rmsea_ci(XX3s, df, n, c_ci)
-    out["rmsea_ci_lower_robust"], out["rmsea_ci_upper_robust"] = lo, hi
-    out["rmsea_pvalue_robust"] = rmsea_closefit(XX3s, df, n, c_ci)
+        XX2 = X2
+        df2 = trace_ugamma if np.isfinite(trace_ugamma) and trace_ugamma != 0 else np.nan
+    out.update(rmsea_measures(XX2, df2, n, suffix="_scaled"))
+    if robust:
+        # lavaan inverts the scaled statistic and multiplies the non-centrality by the scaling
+        # factor (c.hat, which for scaled.shifted is a, not a(df - b)/df)
+        out.update(robust_measures(X2, df, X2b, dfb, n, c=c_hat, c_null=c_null,
+                                   X2_scaled=chisq_scaled, c_ci=scaling_factor))
     return out

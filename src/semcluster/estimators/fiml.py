@@ -384,13 +384,24 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
                         h1_converged=h1_ok, message=msg, iterations=it)
 
 
-def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int) -> pd.Series:
-    """lavaan's fit measures for a FIML solution (names as :mod:`semcluster.fitmeasures`).
+def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
+                      patterns: MissingPatterns | None = None) -> dict:
+    """lavaan's fit measures for a FIML solution (names as :mod:`semcluster.fitmeasures`), all
+    but the robust ones (:func:`fiml_corrected`).
 
-    SRMR, GFI and AGFI use the EM moments as the "sample" moments, as lavaan does; SRMR includes
-    the mean residuals (lavaan's ``srmr_bentler`` with a mean structure).
+    The residual measures (RMR, SRMR, CRMR, Mplus' SRMR) use the EM moments as the "sample"
+    moments, with the means, as lavaan does.  GFI (lavaan's ``lav_fit_gfi``) uses lavaan's
+    ``WLS.obs`` for incomplete data instead: each item's available-case mean and the pairwise
+    covariances (N − 1 divisor of each pair) times (N − 1)/N (checked against
+    ``lavInspect(fit, "wls.obs")``), and weights the residuals of (means, vech Σ) by lavaan's
+    h1 expected information for incomplete data at the model-implied moments: per
+    missing-data pattern o, K_o = Σ̂_oo⁻¹ for the means and ½D'(K_o⊗K_o)D for the
+    covariances, weighted by n_o/N; so rᵀWr = Σ_o n_o [d_oᵀK_o d_o + ½ tr(E_oo K_o E_oo K_o)]
+    with d, E the mean and covariance residuals, and likewise sᵀWs.  Its moment count (AGFI,
+    PGFI) is p + p*.
     """
-    from ..fitmeasures import incremental_indices
+    from ..fitmeasures import (chisq_measures, gfi_measures, likelihood_measures,
+                               residual_measures)
 
     p = structure.p
     q = structure.q
@@ -398,32 +409,29 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int)
     ndat = p * (p + 1) // 2 + p
     df = ndat - npar
     chisq = max(2 * (sol.loglik_h1 - sol.loglik), 0.0)
-    pvalue = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
     chisq_b = 2 * (sol.loglik_h1 - sol.loglik_baseline)
     df_b = ndat - 2 * p
-    pvalue_b = float(stats.chi2.sf(chisq_b, df_b)) if df_b > 0 else np.nan
-    idx = incremental_indices(chisq, df, chisq_b, df_b, n)
-    cfi, tli, nfi = idx["cfi"], idx["tli"], idx["nfi"]
-    rmsea, lo, hi, rmsea_p = (idx["rmsea"], idx["rmsea_ci_lower"], idx["rmsea_ci_upper"],
-                              idx["rmsea_pvalue"])
-    S = sol.sigma_h1
-    M = sol.mu_h1
+    values = chisq_measures(chisq, df, chisq_b, df_b, n, npar)
+    S, M = sol.sigma_h1, sol.mu_h1
     Sigma = structure.sigma(sol.x)
-    sd = np.sqrt(np.diag(S))
-    R = (S - Sigma) / np.outer(sd, sd)
-    iu = np.tril_indices(p)
-    mres = (M - sol.nu) / sd
-    srmr = float(np.sqrt((np.sum(R[iu] ** 2) + np.sum(mres ** 2)) / (len(iu[0]) + p)))
-    logl = sol.loglik
-    aic = -2 * logl + 2 * npar
-    bic = -2 * logl + npar * math.log(n)
-    bic2 = -2 * logl + npar * math.log((n + 2) / 24)
-    values = dict(npar=npar, chisq=chisq, df=df, pvalue=pvalue, baseline_chisq=chisq_b,
-                  baseline_df=df_b, baseline_pvalue=pvalue_b, cfi=cfi, tli=tli, nfi=nfi,
-                  rmsea=rmsea, rmsea_ci_lower=lo, rmsea_ci_upper=hi, rmsea_pvalue=rmsea_p,
-                  srmr=srmr, gfi=np.nan, agfi=np.nan, logl=logl,
-                  unrestricted_logl=sol.loglik_h1, aic=aic, bic=bic, bic2=bic2, ntotal=n)
-    return pd.Series(values, dtype=float)
+    values.update(residual_measures(S, Sigma, M, sol.nu))
+    gfi = np.nan
+    if patterns is not None:
+        Mp = np.nanmean(patterns.X, axis=0)
+        Sp = pd.DataFrame(patterns.X).cov().to_numpy() * (n - 1) / n
+        num = den = 0.0
+        for pt in patterns.patterns:
+            o = pt.obs
+            K = np.linalg.inv(Sigma[np.ix_(o, o)])
+            d, m = Mp[o] - sol.nu[o], Mp[o]
+            E, So = (Sp - Sigma)[np.ix_(o, o)] @ K, Sp[np.ix_(o, o)] @ K
+            num += pt.n * (d @ K @ d + 0.5 * np.sum(E * E.T))
+            den += pt.n * (m @ K @ m + 0.5 * np.sum(So * So.T))
+        gfi = 1 - num / den
+    values.update(gfi_measures(gfi, ndat, df))
+    values.update(npar=npar, ntotal=n,
+                  **likelihood_measures(sol.loglik, sol.loglik_h1, npar, n))
+    return values
 
 
 def h1_information(patterns: MissingPatterns, sol: FIMLSolution):
@@ -446,18 +454,17 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
     W_c the complete-data information at the EM moments, U = W_m − W_mΔ(ΔᵀW_mΔ)⁻¹ΔᵀW_m.  The
     baseline model is treated alike.
     """
-    from ._scaled import cfi, rmsea, rmsea_ci, rmsea_closefit, tli
+    from ._scaled import robust_measures
     from ._structure import vech_indices
     from .mlr import _h1_expected_information
 
-    names = ("cfi_robust", "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust",
-             "rmsea_ci_upper_robust", "rmsea_pvalue_robust")
     p, q, n = structure.p, structure.q, patterns.n
     r, c = vech_indices(p)
     pstar = len(r)
     df = pstar - q
     if not sol.vcov_ok or df <= 0:
-        return dict.fromkeys(names, np.nan)
+        return robust_measures(np.nan, df, np.nan, pstar - p, n, c=np.nan, c_null=np.nan,
+                               X2_scaled=np.nan, c_ci=np.nan)
     S_t, m_t = sol.sigma_h1, sol.mu_h1
     _, ld_t = np.linalg.slogdet(S_t)
 
@@ -492,11 +499,8 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
         return float(np.trace(Wc @ Wmi @ U @ Wmi))
 
     c3, c3_null = k(Delta) / df, k(DB) / df_null
-    lo, hi = rmsea_ci(X3 / c3, df, n, c3)
-    return dict(zip(names, (cfi(X3, df, X3_null, df_null, c3, c3_null),
-                            tli(X3, df, X3_null, df_null, c3, c3_null),
-                            rmsea(X3, df, n, c3), lo, hi,
-                            rmsea_closefit(X3 / c3, df, n, c3))))
+    return robust_measures(X3, df, X3_null, df_null, n, c=c3, c_null=c3_null, X2_scaled=X3 / c3,
+                           c_ci=c3)
 
 
 def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
@@ -551,7 +555,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c_model), baseline_scaling_factor=float(c_b),
                     trace_ugamma=float(trace), observed_information=np.linalg.pinv(sol.vcov)
-                    if ok else np.full(sol.vcov.shape, np.nan))
+                    if ok else np.full(sol.vcov.shape, np.nan), trace_h1=tr_h1)
 
 
 def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool = False):
@@ -615,19 +619,17 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     res = assemble_result(spec, engine, sol.x, S_h1, n, converged=sol.converged,
                           message=sol.message, report=report,
                           estimator="MLR" if robust else "ML", vcov=vx, vcov_ok=sol.vcov_ok)
-    fm = fiml_fit_measures(sol, structure, n)
-    if rob is not None:
-        from ._scaled import scaled_measures
+    from ..fitmeasures import in_lavaan_order
 
-        cm, cb = rob.scaling_factor, rob.baseline_scaling_factor
-        extra = scaled_measures(fm, chisq_scaled=float(fm["chisq"]) / cm,
-                                df_scaled=float(fm["df"]), scaling_factor=cm,
-                                baseline_chisq_scaled=float(fm["baseline_chisq"]) / cb,
-                                baseline_df_scaled=float(fm["baseline_df"]),
-                                baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
-                                trace_ugamma=rob.trace_ugamma, robust=False)
-        fm = pd.concat([fm, pd.Series(extra, dtype=float)])
-    fm = pd.concat([fm, pd.Series(corrected, dtype=float)])
+    values = fiml_fit_measures(sol, structure, n, pats)
+    if rob is not None:
+        from .mlr import yuan_bentler_measures
+
+        values.update(yuan_bentler_measures(values, rob, n, n_moments=p * (p + 1) // 2 + p,
+                                            robust=False))
+    values.update(corrected)
+    fm = in_lavaan_order(values, scaled=rob is not None, robust=True,
+                         yuan_bentler=rob is not None)
 
     # intercept rows, as lavaan lists them (after the model rows, before defined parameters)
     Sigma = structure.sigma(sol.x)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import EstimationError
 from ._structure import CovarianceStructure, damped_step, symmetric_inverse
@@ -63,8 +62,14 @@ def gls_optimum(structure, S: np.ndarray, x0: np.ndarray, *, gtol: float = 1e-10
 
 
 def gls_fit_measures(S: np.ndarray, Sigma: np.ndarray, F: float, n: int, npar: int) -> pd.Series:
-    """lavaan's fitMeasures() for GLS (no likelihood-based measures)."""
-    from ..fitmeasures import incremental_indices
+    """lavaan's fitMeasures() for GLS (no likelihood-based measures; lavaan's N is N − 1).
+
+    S is the unbiased sample covariance matrix (lavaan's sample statistics for GLS); the
+    residual measures use it, and GFI weights the moments with the GLS weight ½D'(S⁻¹⊗S⁻¹)D
+    (lavaan's h1 information for GLS).
+    """
+    from ..fitmeasures import (chisq_measures, gfi_measures, gfi_normal, in_lavaan_order,
+                               residual_measures)
 
     p = S.shape[0]
     m = n - 1                        # lavaan's N for least-squares estimators
@@ -75,16 +80,11 @@ def gls_fit_measures(S: np.ndarray, Sigma: np.ndarray, F: float, n: int, npar: i
     E = (S - np.diag(d)) @ V
     chisq_b = m * 0.5 * float(np.sum(E * E.T))
     df_b = p * (p + 1) // 2 - p
-    idx = incremental_indices(chisq, df, chisq_b, df_b, m)
-    sd = 1 / np.sqrt(np.diag(S))
-    R = (S - Sigma) * np.outer(sd, sd)
-    srmr = float(np.sqrt(np.mean(R[np.tril_indices(p)] ** 2)))
-    out = {"npar": npar, "chisq": chisq, "df": df,
-           "pvalue": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan,
-           "baseline_chisq": chisq_b, "baseline_df": df_b,
-           "baseline_pvalue": float(stats.chi2.sf(chisq_b, df_b)), **idx, "srmr": srmr,
-           "ntotal": n}
-    return pd.Series(out, dtype=float)
+    values = chisq_measures(chisq, df, chisq_b, df_b, m, npar, ntotal=n)
+    values.update(residual_measures(S, Sigma))
+    values.update(gfi_measures(gfi_normal(S, Sigma, V), p * (p + 1) // 2, df))
+    values["npar"] = npar
+    return in_lavaan_order(values, likelihood=False)
 
 
 def fit(spec, X: pd.DataFrame, *, report=None):

@@ -48,6 +48,10 @@ class RobustML:
         tr(UΓ) = c · df.
     observed_information : ndarray (q, q)
         A, the Hessian of −log L (whole sample).
+    trace_h1 : float
+        tr(A₁⁻¹B₁) of the saturated model (tr(A₀⁻¹B₀) of the model is trace_h1 − trace_ugamma);
+        over the moments and the free parameters these are lavaan's ``scaling.factor.h1`` and
+        ``scaling.factor.h0``.
     """
 
     vcov: np.ndarray
@@ -56,6 +60,7 @@ class RobustML:
     baseline_scaling_factor: float
     trace_ugamma: float
     observed_information: np.ndarray
+    trace_h1: float = np.nan
 
 
 def _score_rows(Sinv: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -176,7 +181,7 @@ def _robust_ml(structure, X, x) -> RobustML:
     c_b = (tr1 - _h0_trace(Sigma_b, X, Delta_b, A0_b)) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c), baseline_scaling_factor=float(c_b),
-                    trace_ugamma=float(trace), observed_information=A)
+                    trace_ugamma=float(trace), observed_information=A, trace_h1=tr1)
 
 
 def check_supported(spec, estimator: str) -> None:
@@ -240,20 +245,18 @@ def fit(spec, X: pd.DataFrame, *, report=None):
 
 
 def with_scaled_measures(res, rob: RobustML, n: int):
-    """The result with lavaan's scaled/robust fit measures appended."""
+    """The result with lavaan's scaled/robust fit measures added (Yuan-Bentler test), in
+    lavaan's order (:func:`semcluster.fitmeasures.lavaan_measure_names`)."""
     import dataclasses
 
-    from ._scaled import scaled_measures
+    from ..fitmeasures import in_lavaan_order
 
     fm = res.fit_measures
-    c, cb = rob.scaling_factor, rob.baseline_scaling_factor
-    extra = scaled_measures(fm, chisq_scaled=float(fm["chisq"]) / c, df_scaled=float(fm["df"]),
-                            scaling_factor=c,
-                            baseline_chisq_scaled=float(fm["baseline_chisq"]) / cb,
-                            baseline_df_scaled=float(fm["baseline_df"]),
-                            baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
-                            trace_ugamma=rob.trace_ugamma)
-    fm = pd.concat([fm, pd.Series(extra, dtype=float)])
+    c = rob.scaling_factor
+    values = dict(fm)
+    p = len(res.spec.observed)
+    values.update(yuan_bentler_measures(fm, rob, n, n_moments=p * (p + 1) // 2))
+    fm = in_lavaan_order(values, scaled=True, robust=True, yuan_bentler=True)
     warnings_ = list(res.warnings)
     if not np.isfinite(c) or c <= 0:
         warnings_.append("the Yuan-Bentler scaling factor could not be computed (information "
@@ -261,3 +264,23 @@ def with_scaled_measures(res, rob: RobustML, n: int):
     return dataclasses.replace(res, fit_measures=fm, warnings=tuple(warnings_),
                                info={**dict(res.info), "test": "yuan.bentler.mplus",
                                      "se": "robust.huber.white"})
+
+
+def yuan_bentler_measures(fm, rob: RobustML, n: int, *, n_moments: int,
+                          robust: bool = True) -> dict:
+    """The measures of a Yuan-Bentler scaled test: scaled statistics, every ``*_scaled``
+    index (and the ``*_robust`` ones unless ``robust=False``), and lavaan's
+    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments), ``scaling_factor_h0`` =
+    tr(A₀⁻¹B₀)/npar (``lav_test_yuan_bentler_mplus``)."""
+    from ._scaled import scaled_measures
+
+    c, cb = rob.scaling_factor, rob.baseline_scaling_factor
+    out = scaled_measures(fm, chisq_scaled=float(fm["chisq"]) / c, df_scaled=float(fm["df"]),
+                          scaling_factor=c,
+                          baseline_chisq_scaled=float(fm["baseline_chisq"]) / cb,
+                          baseline_df_scaled=float(fm["baseline_df"]),
+                          baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
+                          trace_ugamma=rob.trace_ugamma, robust=robust)
+    out["scaling_factor_h1"] = rob.trace_h1 / n_moments
+    out["scaling_factor_h0"] = (rob.trace_h1 - rob.trace_ugamma) / float(fm["npar"])
+    return out

@@ -16,7 +16,7 @@ du Toit & Spisic 1997; Asparouhov & Muthén 2010):
   V = (N − 1)⁻¹ (ΔᵀWΔ)⁻¹ ΔᵀWΓWΔ (ΔᵀWΔ)⁻¹ (lavaan uses N − 1 for least-squares estimators).
 * **Test**: T = (N − 1)·F.  With U = W − WΔ(ΔᵀWΔ)⁻¹ΔᵀW, a = √(df / tr[(UΓ)²]),
   b = df − a·tr(UΓ), the scaled-and-shifted statistic is T* = a·T + b (lavaan's
-  ``test = "scaled.shifted"``, reported with ``chisq_scaling_factor`` = 1/a and
+  ``test = "scaled.shifted"``, reported with ``chisq_scaling_factor`` = 1/a and, in ``info``,
   ``chisq_shift_parameter`` = b).  The baseline model has free thresholds and zero correlations.
 
 The ``*_robust`` CFI/TLI/RMSEA are lavaan's for categorical data (``lav_fit_catml_dwls``, see
@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ..errors import EstimationError
 from ._structure import CovarianceStructure, numerical_jacobian, vechs_indices
@@ -177,7 +177,9 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         ``estimator == "WLSMV"``; threshold rows (``op == "|"``, ``rhs == "t1"`` ...) in the
         estimates; ``sample_cov`` holds the polychoric correlations; fit measures as lavaan's
         for WLSMV (``chisq`` is the DWLS statistic, ``chisq_scaled`` the scaled-and-shifted
-        one); likelihood-based measures (logl, AIC, BIC) are not defined and are NaN.
+        one): exactly the names lavaan's fitMeasures() lists for WLSMV, so no
+        likelihood-based measures (logl, AIC, BIC); the shift parameters of the scaled test
+        are in ``info`` (``chisq_shift_parameter``, ``baseline_chisq_shift_parameter``).
     """
     from .polychoric import polychoric
 
@@ -250,83 +252,88 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     tr1b, tr2b = float(np.trace(WG)), float(np.sum(WG * WG.T))
     a_b = math.sqrt(df_b / tr2b)
     b_b = df_b - a_b * tr1b
-    fm = _fit_measures(T, df, Tb, df_b, n, q + n_th, a, b, a_b, b_b, R, model, theta)
-    if vcov_ok and df > 0:
-        fm = pd.concat([fm, pd.Series(_catml_robust(R, model, theta, w, G_rr, n, df),
-                                      dtype=float)])
+    values = _fit_measures(T, df, Tb, df_b, n, q + n_th, a, b, a_b, b_b, R, model, theta, tau,
+                           W_all)
+    values.update(_catml_robust(R, model, theta, w, G_rr, n, df) if vcov_ok and df > 0 else
+                  _catml_robust(None, model, theta, w, G_rr, n, df))
+    from ..fitmeasures import in_lavaan_order
 
-    return flag_unidentified(_assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n,
-                                       converged, msg, report), ident)
+    fm = in_lavaan_order(values, likelihood=False, scaled=True, robust=True, categorical=True)
+    shift = {k: values.get(k, np.nan) for k in ("chisq_shift_parameter",
+                                                "baseline_chisq_shift_parameter")}
+
+    res = _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg,
+                    report)
+    # lavaan prints the shift parameters of the scaled-shifted test but does not list them
+    # among its fit measures
+    import dataclasses
+
+    res = dataclasses.replace(res, info={**dict(res.info), **shift})
+    return flag_unidentified(res, ident)
 
 
 def _catml_robust(R, model, theta, w, G, n, df) -> dict:
-    """lavaan's robust CFI/TLI/RMSEA for categorical data (``lav_fit_catml_dwls``).
+    """lavaan's robust CFI/TLI/NNFI/RNI/RMSEA for categorical data (``lav_fit_catml_dwls``).
 
     The DWLS estimates are plugged into the ML discrepancy of the polychoric matrix ("catML",
     Savalei 2021): T₃ = N·F_ML(R, Σ̂*), with its own scaling c₃ = tr(UᵀVUΓ)/df, where
     U = I − Δ(ΔᵀWΔ)⁻¹ΔᵀW (DWLS), V = ½D'(Σ̂*⁻¹⊗Σ̂*⁻¹)D on the correlations, and for the
-    baseline T₃,B = −N log|R| with c₃,B = tr(Γ)/df_B.  Not defined (NaN) when R is not
-    positive definite, as in lavaan.
+    baseline T₃,B = −N log|R| with c₃,B = tr(Γ)/df_B; the measures are then those of
+    :func:`._scaled.robust_measures` with lavaan's N − 1.  Not defined (NaN) when R is not
+    positive definite (or not given), as in lavaan.
     """
-    from ._scaled import cfi, rmsea, rmsea_ci, rmsea_closefit, tli
+    from ._scaled import robust_measures
 
-    names = ("cfi_robust", "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust",
-             "rmsea_ci_upper_robust", "rmsea_pvalue_robust")
-    p = R.shape[0]
-    if np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
-        return dict.fromkeys(names, np.nan)
-    Sig = model.structure.sigma(model.full(theta))
     rr, cc = model.rows, model.cols
+    df_null = len(rr)
+    n_fit = n - 1                   # lavaan's N for least-squares fit indices
+    if R is None or np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
+        return robust_measures(np.nan, df, np.nan, df_null, n_fit, c=np.nan, c_null=np.nan,
+                               X2_scaled=np.nan, c_ci=np.nan)
+    p = R.shape[0]
+    Sig = model.structure.sigma(model.full(theta))
     Si = np.linalg.inv(Sig)
     _, ld_sig = np.linalg.slogdet(Sig)
     _, ld_r = np.linalg.slogdet(R)
     X3 = n * (ld_sig + np.trace(Si @ R) - ld_r - p)
     X3_null = -n * ld_r
-    df_null = len(rr)
     D = model.jacobian(theta)
     WiU = np.eye(len(rr)) - D @ np.linalg.solve(D.T @ (w[:, None] * D), D.T) * w[None, :]
     V = Si[np.ix_(rr, rr)] * Si[np.ix_(cc, cc)] + Si[np.ix_(rr, cc)] * Si[np.ix_(cc, rr)]
     c3 = float(np.trace(WiU.T @ V @ WiU @ G)) / df
     c3_null = float(np.trace(G)) / df_null
-    n_fit = n - 1                   # lavaan's N for least-squares fit indices
-    lo, hi = rmsea_ci(X3 / c3, df, n_fit, c3)
-    return dict(zip(names, (cfi(X3, df, X3_null, df_null, c3, c3_null),
-                            tli(X3, df, X3_null, df_null, c3, c3_null),
-                            rmsea(X3, df, n_fit, c3), lo, hi,
-                            rmsea_closefit(X3 / c3, df, n_fit, c3))))
+    return robust_measures(X3, df, X3_null, df_null, n_fit, c=c3, c_null=c3_null,
+                           X2_scaled=X3 / c3, c_ci=c3)
 
 
-def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> pd.Series:
-    from ..fitmeasures import rmsea_interval
-    from ._scaled import cfi, rmsea, rmsea_closefit, scaled_measures, tli
+def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau,
+                  weights) -> dict:
+    """The measures of the DWLS statistic T and its scaled-and-shifted version (lavaan's N for
+    least-squares estimators is N − 1, ``lav_utils_get_ntotal``): :func:`chisq_measures`,
+    the residual measures of the correlations (``residual_measures_categorical``), GFI on the
+    thresholds and correlations with the DWLS weights (lavaan's ``lav_fit_gfi`` with a
+    diagonal ``WLS.V``), WRMR = sqrt(T / moments) (``lav_fit_wrmr``) and the scaled ones."""
+    from ..fitmeasures import chisq_measures, gfi_measures, residual_measures_categorical
+    from ._scaled import scaled_measures
 
-    # lavaan's N for fit indices of least-squares estimators is N − 1 (lav_utils_get_ntotal)
-    n = n - 1
-    lo, hi = rmsea_interval(T, df, n) if df > 0 else (np.nan, np.nan)
+    n_ls = n - 1
+    values = chisq_measures(T, df, Tb, df_b, n_ls, npar, ntotal=n)
     S = model.structure.sigma(model.full(theta))
-    # SRMR over the correlations (the unit diagonal carries no information), as lavaan's
-    # srmr for categorical data
-    res = (R - S)[model.rows, model.cols]
-    srmr = float(np.sqrt(np.sum(res ** 2) / (len(res) + model.p)))
-    base = dict(npar=npar, chisq=T, df=df,
-                pvalue=float(stats.chi2.sf(T, df)) if df > 0 else np.nan,
-                baseline_chisq=Tb, baseline_df=df_b, baseline_pvalue=float(stats.chi2.sf(Tb, df_b)),
-                cfi=cfi(T, df, Tb, df_b), tli=tli(T, df, Tb, df_b),
-                nfi=(Tb - T) / Tb if Tb > 0 else np.nan,
-                rmsea=rmsea(T, df, n), rmsea_ci_lower=lo, rmsea_ci_upper=hi,
-                rmsea_pvalue=rmsea_closefit(T, df, n), srmr=srmr, gfi=np.nan, agfi=np.nan,
-                logl=np.nan, unrestricted_logl=np.nan, aic=np.nan, bic=np.nan, bic2=np.nan,
-                ntotal=n + 1)
-    fm = pd.Series(base, dtype=float)
+    values.update(residual_measures_categorical(R, S, len(tau)))
+    obs = np.concatenate([tau, R[model.rows, model.cols]])
+    est = np.concatenate([tau, S[model.rows, model.cols]])
+    gfi = 1 - np.sum(weights * (obs - est) ** 2) / np.sum(weights * obs ** 2)
+    values.update(gfi_measures(gfi, len(obs), df))
+    values["wrmr"] = float(np.sqrt(T / len(obs)))
+    values["npar"] = npar
     if np.isfinite(a):
-        Ts = a * T + b
-        Tbs = a_b * Tb + b_b
-        extra = scaled_measures(fm, chisq_scaled=Ts, df_scaled=df, scaling_factor=1 / a,
-                                baseline_chisq_scaled=Tbs, baseline_df_scaled=df_b,
-                                baseline_scaling_factor=1 / a_b, n=n, kind="scaled.shifted",
-                                shift=b, baseline_shift=b_b, robust=False)
-        fm = pd.concat([fm, pd.Series(extra, dtype=float)])
-    return fm
+        values.update(scaled_measures(pd.Series(values), chisq_scaled=a * T + b, df_scaled=df,
+                                      scaling_factor=1 / a,
+                                      baseline_chisq_scaled=a_b * Tb + b_b,
+                                      baseline_df_scaled=df_b, baseline_scaling_factor=1 / a_b,
+                                      n=n_ls, kind="scaled.shifted", shift=b,
+                                      baseline_shift=b_b, robust=False))
+    return values
 
 
 def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report):
