@@ -92,3 +92,58 @@ def test_mlr_scaling_ignores_the_covariate_block(spec, hs):
     for k in ("chisq", "chisq_scaled", "chisq_scaling_factor", "cfi_robust", "rmsea_robust"):
         assert b.fit_measures[k] == pytest.approx(a.fit_measures[k], rel=1e-6)
     np.testing.assert_allclose(b.estimates.std_all, a.estimates.std_all, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# WLSMV: lavaan's conditional.x = TRUE (probit regressions of the items on the covariates)
+# ---------------------------------------------------------------------------------------------
+ITEMS = [f"x{i}" for i in range(1, 10)]
+
+
+@pytest.fixture(scope="module")
+def hs_ordinal_x():
+    return pd.read_csv(FIX / "hs39_mimic_ordinal.csv")
+
+
+@pytest.fixture(scope="module")
+def mimic_wlsmv(spec, hs_ordinal_x):
+    from semcluster.estimators import wlsmv
+
+    return wlsmv.fit(spec, hs_ordinal_x[spec.observed].astype(float), ordered=ITEMS)
+
+
+def test_mimic_wlsmv_matches_lavaan(mimic_wlsmv):
+    ref = load_fixture("hs39_mimic_wlsmv")
+    assert ref["options"]["conditional.x"] is True
+    ag = compare(mimic_wlsmv, ref)
+    assert ag.rows == 53                 # 26 model rows + 27 thresholds
+    fm = mimic_wlsmv.fit_measures
+    # statistics: 27 thresholds, 18 probit slopes, 36 residual correlations; 41 parameters
+    assert fm["npar"] == 41 and fm["df"] == 40 and fm["baseline_df"] == 36
+    assert mimic_wlsmv.converged and mimic_wlsmv.admissible
+    # the items' residual variances make the variance of y* given the covariates 1
+    np.testing.assert_allclose(np.diag(mimic_wlsmv.implied_cov.to_numpy()), 1.0, atol=1e-12)
+
+
+def test_conditional_first_stage_matches_lavaan(hs_ordinal_x):
+    """Thresholds of the ordered probit regressions are saturated: equal to lavaan's."""
+    from semcluster.estimators.polychoric import conditional_polychoric
+
+    pc = conditional_polychoric(hs_ordinal_x[ITEMS], hs_ordinal_x[["ageyr", "female"]])
+    ref = load_fixture("hs39_mimic_wlsmv")
+    th = {f"{r['lhs']}|{r['rhs']}": r["est"] for r in ref["estimates"] if r["op"] == "|"}
+    np.testing.assert_allclose(pc.thresholds[list(th)].to_numpy(), list(th.values()), atol=1e-7)
+    assert pc.slopes.shape == (9, 2) and pc.gamma.shape == (27 + 18 + 36,) * 2
+
+
+def test_wlsmv_covariates_refusals(spec, hs_ordinal_x):
+    from semcluster.errors import EstimationError
+    from semcluster.estimators import wlsmv
+
+    X = hs_ordinal_x[spec.observed].astype(float)
+    with pytest.raises(EstimationError, match="covariate.*female.*declared ordered"):
+        wlsmv.fit(spec, X, ordered=ITEMS + ["female"])
+    Xm = X.copy()
+    Xm.iloc[0, 0] = np.nan
+    with pytest.raises(EstimationError, match="complete data only"):
+        wlsmv.fit(spec, Xm, ordered=ITEMS, missing="pairwise")

@@ -208,12 +208,13 @@ def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
 
 
 def check_supported(spec, estimator: str) -> None:
-    """Refuse models this estimator does not handle, before anything is fitted."""
+    """Refuse models with exogenous observed covariates, before anything is fitted (used by
+    the estimators that do not handle them: GLS; MLR, FIML and WLSMV do)."""
     if spec.fixed_x:
         raise EstimationError(
             f"{spec.source}: estimator {estimator} is not implemented for models with exogenous "
-            f"observed covariates ({', '.join(spec.fixed_x)}); use estimator='ML', or make "
-            f"them indicators of latent variables")
+            f"observed covariates ({', '.join(spec.fixed_x)}); use estimator='ML' or 'MLR', "
+            f"or make them indicators of latent variables")
 
 
 def fit(spec, X: pd.DataFrame, *, report=None):

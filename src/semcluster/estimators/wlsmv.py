@@ -24,8 +24,18 @@ The ``*_robust`` CFI/TLI/RMSEA are lavaan's for categorical data (``lav_fit_catm
 
 Missing answers: listwise, or lavaan's ``missing = "pairwise"`` (see :func:`fit`).
 
+**Exogenous observed covariates** (lavaan's ``fixed.x = TRUE`` with its categorical default
+``conditional.x = TRUE``): the first stage is an ordered probit regression of each item on the
+covariates (thresholds τ at x = 0 and slopes) and the residual polychoric correlations given x
+(:func:`.polychoric.conditional_polychoric`); the statistics are (τ, slopes Π, residual
+correlations), the model-implied Π = Cov(y*, x) and residual covariance Σ_yy − ΠΠᵀ are those of
+the RAM structure with Cov(x) = I, and the items' residual variances make Var(y* | x) = 1.
+The baseline keeps thresholds and slopes free. The standardized solution uses the covariates'
+sample covariance (N − 1 divisor, as lavaan). Complete data only; lavaan reports no
+``*_robust`` CFI/TLI/RMSEA here, and neither does this module.
+
 Not implemented (and not reported rather than guessed): a mix of ordinal and continuous items,
-exogenous covariates, multiple groups, the theta parameterization.
+multiple groups, the theta parameterization, covariates with missing answers.
 """
 from __future__ import annotations
 
@@ -49,26 +59,33 @@ class OrdinalModel:
     """
 
     def __init__(self, spec, ordered: list[str]):
-        from .mlr import check_supported
-
-        check_supported(spec, ESTIMATOR)
         self.spec = spec
-        self.structure = CovarianceStructure(spec)
         pt = spec.partable
         obs = spec.observed
-        self.p = len(obs)
-        not_ordered = [v for v in obs if v not in ordered]
+        # exogenous covariates (fixed.x, lavaan's conditional.x = TRUE): the model is fitted to
+        # the items' thresholds, probit slopes Π and residual correlations given x; Π and the
+        # conditional covariance do not depend on the covariates' own covariance, which is set
+        # to I here (Π is then the items' covariance with x)
+        self.fixed_x = list(spec.fixed_x)
+        fx_cov = (pd.DataFrame(np.eye(len(self.fixed_x)), index=self.fixed_x,
+                               columns=self.fixed_x) if self.fixed_x else None)
+        self.structure = CovarianceStructure(spec, fixed_x_cov=fx_cov)
+        self.y_idx = [i for i, v in enumerate(obs) if v not in set(self.fixed_x)]
+        self.x_idx = [obs.index(v) for v in self.fixed_x]
+        self.items = [obs[i] for i in self.y_idx]
+        self.p = len(self.y_idx)
+        not_ordered = [v for v in self.items if v not in ordered]
         if not_ordered:
             raise EstimationError(f"WLSMV here needs every model item to be ordinal; "
                                   f"{', '.join(not_ordered)} are not declared ordered (a mix of "
                                   f"ordinal and continuous items is not implemented)")
         for _, r in pt[pt.op.isin(["~", "=~"])].iterrows():
             pred = r.rhs if r.op == "~" else r.lhs
-            if pred in ordered:
+            if pred in ordered and pred not in self.fixed_x:
                 raise EstimationError(f"{spec.source}: ordinal item '{pred}' predicts another "
                                       f"variable ('{r.lhs} {r.op} {r.rhs}'); with WLSMV ordinal "
                                       f"items may only be outcomes or indicators here")
-        res_rows = pt[(pt.op == "~~") & (pt.lhs == pt.rhs) & pt.lhs.isin(ordered)]
+        res_rows = pt[(pt.op == "~~") & (pt.lhs == pt.rhs) & pt.lhs.isin(self.items)]
         free_counts = pt[pt["free"] > 0]["free"].value_counts()
         self.resvar_free = []
         self.resvar_item = []
@@ -83,38 +100,63 @@ class OrdinalModel:
                     f"{spec.source}:{r.line}: the residual variance of ordinal item '{r.lhs}' "
                     f"shares a label with another parameter; not possible with WLSMV")
             self.resvar_free.append(int(r["free"]) - 1)
-            self.resvar_item.append(obs.index(r.lhs))
+            self.resvar_item.append(self.items.index(r.lhs))
         q = self.structure.q
         self.keep = np.array([k for k in range(q) if k not in set(self.resvar_free)], dtype=int)
         self.q_red = len(self.keep)
         self.rows, self.cols = vechs_indices(self.p)
+        self.n_slopes = self.p * len(self.x_idx)
+
+    def moments(self, x: np.ndarray):
+        """Covariance of the items' y* given the covariates, and the slopes Π (items × x;
+        None without covariates)."""
+        S = self.structure.sigma(x)
+        y = self.y_idx
+        Syy = S[np.ix_(y, y)]
+        if not self.x_idx:
+            return Syy, None
+        Pi = S[np.ix_(y, self.x_idx)]
+        return Syy - Pi @ Pi.T, Pi
 
     def full(self, theta: np.ndarray) -> np.ndarray:
         """Full parameter vector: residual variances of the items set so that diag Σ* = 1."""
         x = np.zeros(self.structure.q)
         x[self.keep] = theta
-        S0 = self.structure.sigma(x)
+        S0, _ = self.moments(x)
         for k, j in zip(self.resvar_free, self.resvar_item):
             x[k] = 1.0 - S0[j, j]
         return x
 
     def sigma(self, theta: np.ndarray) -> np.ndarray:
-        """Model-implied polychoric correlations (vechs order)."""
-        S = self.structure.sigma(self.full(theta))
-        return S[self.rows, self.cols]
+        """Model-implied slopes (item by item, with covariates) and polychoric correlations
+        (vechs order)."""
+        S, Pi = self.moments(self.full(theta))
+        r = S[self.rows, self.cols]
+        return r if Pi is None else np.concatenate([Pi.ravel(), r])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """∂σ/∂θᵀ (pstar × q_red); off-diagonal elements do not involve residual variances."""
-        _, D = self.structure.jacobian(self.full(theta))
-        return D[self.keep][:, self.rows, self.cols].T
+        """∂σ/∂θᵀ; slopes and off-diagonal elements do not involve residual variances."""
+        Sigma, D = self.structure.jacobian(self.full(theta))
+        D = D[self.keep]
+        y = self.y_idx
+        Dyy = D[:, y][:, :, y]
+        if not self.x_idx:
+            return Dyy[:, self.rows, self.cols].T
+        xi = self.x_idx
+        Pi = Sigma[np.ix_(y, xi)]
+        dPi = D[:, y][:, :, xi]
+        dS = Dyy - dPi @ Pi.T - np.matmul(Pi, dPi.transpose(0, 2, 1))
+        k = len(self.keep)
+        return np.hstack([dPi.reshape(k, -1), dS[:, self.rows, self.cols]]).T
 
     def full_jacobian(self, theta: np.ndarray) -> np.ndarray:
         """∂x_full/∂θᵀ (q × q_red), for the delta method on standardized values."""
         return numerical_jacobian(self.full, theta, rel_step=1e-6)
 
 
-def _start_values(model: OrdinalModel, R: np.ndarray, n: int) -> np.ndarray:
-    """ML fit to the polychoric matrix (made positive definite if need be) as start values."""
+def _start_values(model: OrdinalModel, R: np.ndarray, n: int, Pi=None) -> np.ndarray:
+    """ML fit to the polychoric matrix (made positive definite if need be) as start values;
+    with covariates, to the joint matrix of (y*, x) with Cov(x) = I, Cov(y*, x) = Π."""
     from ..engine import MLEngine
 
     ev, vec = np.linalg.eigh(R)
@@ -124,6 +166,13 @@ def _start_values(model: OrdinalModel, R: np.ndarray, n: int) -> np.ndarray:
         d = 1 / np.sqrt(np.diag(R))
         R = R * np.outer(d, d)
     obs = model.spec.observed
+    if Pi is not None:
+        y, xi = model.y_idx, model.x_idx
+        J = np.eye(len(obs))
+        J[np.ix_(y, y)] = R + Pi @ Pi.T
+        J[np.ix_(y, xi)] = Pi
+        J[np.ix_(xi, y)] = Pi.T
+        R = J
     engine = MLEngine(model.spec)
     try:
         engine.load(pd.DataFrame(R, index=obs, columns=obs), n, None)
@@ -182,7 +231,19 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     from .polychoric import polychoric
 
     obs = list(spec.observed)
-    ordered = list(obs if ordered is None else ordered)
+    fixed_x = list(spec.fixed_x)
+    items = [v for v in obs if v not in set(fixed_x)]
+    ordered = list(items if ordered is None else ordered)
+    if fixed_x and set(obs) <= set(ordered):
+        # "every variable ordered" (the default when nothing is declared) means the items:
+        # covariates enter as observed values
+        ordered = items
+    bad = [v for v in fixed_x if v in ordered]
+    if bad:
+        raise EstimationError(f"exogenous covariate(s) {', '.join(bad)} declared ordered: with "
+                              f"WLSMV covariates enter as observed values (lavaan's "
+                              f"conditional.x); code a categorical covariate as 0/1 dummies and "
+                              f"do not declare it ordered")
     X = X[obs]
     if missing not in ("listwise", "pairwise"):
         raise EstimationError(f"WLSMV with missing='{missing}' is not implemented; use "
@@ -194,7 +255,19 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
 
     model = OrdinalModel(spec, ordered)
     ident = check_identification(spec, ordered=True)
-    pc = polychoric(X, gamma=True, missing=missing)
+    Pi = None
+    if fixed_x:
+        from .polychoric import conditional_polychoric
+
+        if X.isna().to_numpy().any():
+            raise EstimationError(
+                "WLSMV with exogenous covariates (conditional.x) is implemented for complete "
+                "data only; missing='pairwise' with covariates is not: use complete rows "
+                "(missing='listwise')")
+        pc = conditional_polychoric(X[items], X[fixed_x])
+        Pi = pc.slopes.to_numpy()
+    else:
+        pc = polychoric(X, gamma=True, missing=missing)
     n = pc.nobs
     R = pc.correlation.to_numpy()
     tau = pc.thresholds.to_numpy()
@@ -202,18 +275,21 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     G = pc.gamma
     pstar = len(model.rows)
     r = R[model.rows, model.cols]
+    if Pi is not None:
+        r = np.concatenate([Pi.ravel(), r])        # the sample statistics after the thresholds
     W_all = 1.0 / np.diag(G)
     w = W_all[n_th:]
     if not np.all(np.isfinite(W_all)) or np.any(np.diag(G) <= 0):
         raise EstimationError("the asymptotic variances of the polychoric correlations are not "
                               "all positive (empty categories or perfectly related items?)")
-    theta0 = _start_values(model, R, n)
+    theta0 = _start_values(model, R, n, Pi)
     theta, converged, msg = dwls_estimate(model, r, w, theta0)
     x_full = model.full(theta)
 
     # ---- robust covariance of (θ, τ) -----------------------------------------------------
     q = model.q_red
-    Delta = np.zeros((n_th + pstar, q + n_th))
+    nr = len(r)
+    Delta = np.zeros((n_th + nr, q + n_th))
     Delta[:n_th, q:] = np.eye(n_th)
     Delta[n_th:, :q] = model.jacobian(theta)
     WD = W_all[:, None] * Delta
@@ -232,10 +308,13 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     # ---- test statistics -------------------------------------------------------------------
     resid = r - model.sigma(theta)
     T = float((n - 1) * np.sum(w * resid ** 2))
-    df = pstar - q
-    Tb = float((n - 1) * np.sum(w * r ** 2))
+    df = nr - q
+    # baseline: thresholds (and slopes) free, correlations zero
+    wc, rc = w[nr - pstar:], r[nr - pstar:]
+    Tb = float((n - 1) * np.sum(wc * rc ** 2))
     df_b = pstar
     G_rr = G[n_th:, n_th:]
+    G_cc = G[n_th + nr - pstar:, n_th + nr - pstar:]
     if vcov_ok and df > 0:
         Dr = Delta[n_th:, :q]
         Hr = Dr.T @ (w[:, None] * Dr)
@@ -246,17 +325,24 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         b = df - a * tr1
     else:
         a = b = np.nan
-    WG = w[:, None] * G_rr
+    WG = wc[:, None] * G_cc
     tr1b, tr2b = float(np.trace(WG)), float(np.sum(WG * WG.T))
     a_b = math.sqrt(df_b / tr2b)
     b_b = df_b - a_b * tr1b
     fm = _fit_measures(T, df, Tb, df_b, n, q + n_th, a, b, a_b, b_b, R, model, theta)
-    if vcov_ok and df > 0:
+    if vcov_ok and df > 0 and not fixed_x:      # lavaan: not with conditional.x
         fm = pd.concat([fm, pd.Series(_catml_robust(R, model, theta, w, G_rr, n, df),
                                       dtype=float)])
 
+    fx_cov = None
+    if fixed_x:
+        xa = X[fixed_x].to_numpy(dtype=float)
+        xa = xa - xa.mean(axis=0)
+        # lavaan's categorical sample statistics hold the covariates' covariance with the
+        # N − 1 divisor (it enters only the standardized solution and R²)
+        fx_cov = pd.DataFrame(xa.T @ xa / (len(xa) - 1), index=fixed_x, columns=fixed_x)
     return flag_unidentified(_assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n,
-                                       converged, msg, report), ident)
+                                       converged, msg, report, fx_cov), ident)
 
 
 def _catml_robust(R, model, theta, w, G, n, df) -> dict:
@@ -303,11 +389,12 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
     # lavaan's N for fit indices of least-squares estimators is N − 1 (lav_utils_get_ntotal)
     n = n - 1
     lo, hi = rmsea_interval(T, df, n) if df > 0 else (np.nan, np.nan)
-    S = model.structure.sigma(model.full(theta))
+    S, _ = model.moments(model.full(theta))
     # SRMR over the correlations (the unit diagonal carries no information), as lavaan's
     # srmr for categorical data
     res = (R - S)[model.rows, model.cols]
-    srmr = float(np.sqrt(np.sum(res ** 2) / (len(res) + model.p)))
+    # (lavaan's lav_residuals_summary: pstar + nvar, nvar counting the covariates too)
+    srmr = float(np.sqrt(np.sum(res ** 2) / (len(res) + model.p + len(model.x_idx))))
     base = dict(npar=npar, chisq=T, df=df,
                 pvalue=float(stats.chi2.sf(T, df)) if df > 0 else np.nan,
                 baseline_chisq=Tb, baseline_df=df_b, baseline_pvalue=float(stats.chi2.sf(Tb, df_b)),
@@ -329,7 +416,8 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
     return fm
 
 
-def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report):
+def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report,
+              fx_cov=None):
     """The SEMResult: estimates with thresholds, standardized values and their SEs."""
     from ..fit import _defined_rows
     from ..results import SEMResult
@@ -337,7 +425,7 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
 
     q = model.q_red
     n_th = len(tau)
-    ram = RAM(spec)
+    ram = RAM(spec, fixed_x_cov=fx_cov)
     rows = ram.rows
     vals = ram.values(x_full)
     std_lv, std_all, r2 = standardized(ram, x_full, spec)
@@ -361,12 +449,17 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
     table = pd.DataFrame({"lhs": rows.lhs, "op": rows.op, "rhs": rows.rhs, "label": rows.label,
                           "est": vals, "se": se, "std_lv": std_lv, "std_all": std_all,
                           "se_std_all": se_std, "free": free_new})
-    # thresholds (y* has unit variance: std values equal the estimates)
+    # thresholds (y* has unit variance given x: without covariates the std values equal the
+    # estimates; with covariates std.all divides by the total SD of y*, as lavaan)
     se_tau = np.sqrt(np.clip(np.diag(V)[q:], 0, None)) if vcov_ok else np.full(n_th, np.nan)
     names = list(pc.thresholds.index)
-    th_rows = pd.DataFrame({"lhs": [s.split("|")[0] for s in names], "op": "|",
+    th_items = [s.split("|")[0] for s in names]
+    C_tot = ram.total_cov(x_full)
+    sd_th = np.sqrt(np.array([C_tot[ram.ix[v], ram.ix[v]] for v in th_items]))
+    th_rows = pd.DataFrame({"lhs": th_items, "op": "|",
                             "rhs": [s.split("|")[1] for s in names], "label": "", "est": tau,
-                            "se": se_tau, "std_lv": tau, "std_all": tau, "se_std_all": se_tau,
+                            "se": se_tau, "std_lv": tau, "std_all": tau / sd_th,
+                            "se_std_all": se_tau / sd_th,
                             "free": np.arange(q + 1, q + n_th + 1)})
     table = pd.concat([table, th_rows], ignore_index=True)
     if len(spec.defined):
@@ -418,8 +511,8 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
         if r_.free > 0 and r_.free not in first:
             first[r_.free] = f"{r_.lhs}{r_.op}{r_.rhs}"
     pnames = [first[k] for k in range(1, q + n_th + 1)]
-    obs = list(spec.observed)
-    Sigma = model.structure.sigma(x_full)
+    obs = list(model.items)
+    Sigma, _ = model.moments(x_full)
     return SEMResult(
         spec=spec, estimates=table, fit_measures=fm, r2=pd.Series(r2, dtype=float),
         nobs=int(n), converged=bool(converged), admissible=bool(admissible),
