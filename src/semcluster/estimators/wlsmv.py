@@ -34,8 +34,13 @@ The baseline keeps thresholds and slopes free. The standardized solution uses th
 sample covariance (N − 1 divisor, as lavaan). Complete data only; lavaan reports no
 ``*_robust`` CFI/TLI/RMSEA here, and neither does this module.
 
+**Theta parameterization** (lavaan's ``parameterization = "theta"``): the same model with the
+items' residual variances fixed at 1; the solution is the delta one rescaled
+(:class:`ThetaParameterization`), its covariance matrix by the delta method. Models with
+equality constraints or several fixed loadings per factor are refused with theta.
+
 Not implemented (and not reported rather than guessed): a mix of ordinal and continuous items,
-multiple groups, the theta parameterization, covariates with missing answers.
+multiple groups, covariates with missing answers.
 """
 from __future__ import annotations
 
@@ -204,7 +209,8 @@ def dwls_estimate(model: OrdinalModel, r: np.ndarray, w: np.ndarray, theta0: np.
     return res.x, ok, str(res.message)
 
 
-def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "listwise"):
+def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "listwise",
+        parameterization: str = "delta"):
     """Fit a model to ordinal items by WLSMV.
 
     Parameters
@@ -219,6 +225,12 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         ``listwise`` needs complete answers; ``pairwise`` is lavaan's ``missing = "pairwise"``:
         thresholds from each item's answers, correlations from the rows answering both items,
         N the number of rows.
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization``: ``delta`` (default) scales y* to unit variance (given
+        the covariates); ``theta`` fixes the items' residual variances at 1 instead. The two
+        are the same model (same χ², fit indices and standardized solution); the theta
+        estimates and their robust SEs follow from the delta ones by the delta method
+        (:func:`theta_parameters`).
 
     Returns
     -------
@@ -230,6 +242,9 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     """
     from .polychoric import polychoric
 
+    if parameterization not in ("delta", "theta"):
+        raise EstimationError(f"parameterization '{parameterization}' is not available; use "
+                              f"'delta' or 'theta'")
     obs = list(spec.observed)
     fixed_x = list(spec.fixed_x)
     items = [v for v in obs if v not in set(fixed_x)]
@@ -341,8 +356,112 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         # lavaan's categorical sample statistics hold the covariates' covariance with the
         # N − 1 divisor (it enters only the standardized solution and R²)
         fx_cov = pd.DataFrame(xa.T @ xa / (len(xa) - 1), index=fixed_x, columns=fixed_x)
+    full = model.full
+    if parameterization == "theta":
+        to_theta = ThetaParameterization(model, [t.split("|")[0] for t in pc.thresholds.index])
+        z = np.concatenate([theta, tau])
+        if vcov_ok:
+            J = numerical_jacobian(to_theta, z, rel_step=1e-7)
+            V = J @ V @ J.T
+        z = to_theta(z)
+        theta, tau = z[:q], z[q:]
+        full = to_theta.full
+        x_full = full(theta)
     return flag_unidentified(_assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n,
-                                       converged, msg, report, fx_cov), ident)
+                                       converged, msg, report, fx_cov, full=full,
+                                       parameterization=parameterization), ident)
+
+
+class ThetaParameterization:
+    """Map the delta-parameterized solution (θ_reduced, τ) to lavaan's theta parameterization.
+
+    With the items' delta residual variances θ^δ_jj (given the covariates), y*^θ_j = c_j y*^δ_j,
+    c_j = 1/√θ^δ_jj, makes the theta residual variances 1. Each latent variable is rescaled by
+    s_f = c_j of its marker item (the item whose loading is fixed), or 1 when its variance
+    carries the scale; covariates keep their metric. Then every parameter scales as
+    ``a =~ b``: ×s_b/s_a, ``a ~ b``: ×s_a/s_b, ``a ~~ b``: ×s_a·s_b, thresholds of j: ×c_j.
+    This is a one-to-one reparameterization only when no constraint ties parameters together
+    and no loading is fixed at a value other than 0 or the marker's: such models are refused.
+    """
+
+    def __init__(self, model: OrdinalModel, threshold_items: list[str]):
+        spec = model.spec
+        pt = spec.partable
+        self.model = model
+        rows = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True)
+        free = rows["free"].to_numpy()
+        counts = pd.Series(free[free > 0]).value_counts()
+        if (counts > 1).any():
+            raise EstimationError(
+                f"{spec.source}: parameterization='theta' with equality constraints (shared "
+                f"labels) is not implemented: equal loadings in the theta metric are a different "
+                f"model from equal loadings in the delta metric; use parameterization='delta'")
+        items = set(model.items)
+        self.marker = {}
+        for f in spec.latent:
+            ld = rows[(rows.op == "=~") & (rows.lhs == f)]
+            fixed = ld[(ld["free"] == 0) & (ld["fixed"].astype(float) != 0)]
+            var_fixed = len(rows[(rows.op == "~~") & (rows.lhs == f) & (rows.rhs == f)
+                                 & (rows["free"] == 0)]) > 0
+            if len(fixed) > 1 or (len(fixed) == 1 and var_fixed):
+                raise EstimationError(
+                    f"{spec.source}: parameterization='theta' for latent variable '{f}' with "
+                    f"{'several fixed loadings' if len(fixed) > 1 else 'a fixed loading and a fixed variance'} "
+                    f"is not implemented; use parameterization='delta'")
+            if len(fixed) == 1:
+                m = fixed.iloc[0].rhs
+                if m not in items:
+                    raise EstimationError(
+                        f"{spec.source}: parameterization='theta' with a latent variable ('{f}') "
+                        f"scaled by a non-ordinal indicator is not implemented")
+                self.marker[f] = model.items.index(m)
+        self.rows = rows
+        self.obs = list(spec.observed)
+        self.th_item = np.array([model.items.index(v) for v in threshold_items], dtype=int)
+
+    def _scales(self, x_full):
+        m = self.model
+        c = np.ones(m.p)
+        for k, j in zip(m.resvar_free, m.resvar_item):
+            c[j] = 1.0 / np.sqrt(x_full[k])          # 1/√θ^δ_jj
+        scale = {v: 1.0 for v in self.obs}
+        for j, v in enumerate(m.items):
+            scale[v] = c[j]
+        for f in m.spec.latent:
+            scale[f] = c[self.marker[f]] if f in self.marker else 1.0
+        return c, scale
+
+    def _convert(self, x_full):
+        c, scale = self._scales(x_full)
+        out = np.array(x_full, dtype=float)
+        for r in self.rows.itertuples():
+            if r.free <= 0:
+                continue
+            k = int(r.free) - 1
+            if r.op == "=~":
+                out[k] = x_full[k] * scale[r.rhs] / scale[r.lhs]
+            elif r.op == "~":
+                out[k] = x_full[k] * scale[r.lhs] / scale[r.rhs]
+            else:
+                out[k] = x_full[k] * scale[r.lhs] * scale[r.rhs]
+        return out, c
+
+    def __call__(self, z):
+        m = self.model
+        q = m.q_red
+        x_full = m.full(z[:q])
+        out, c = self._convert(x_full)
+        tau = np.asarray(z[q:], dtype=float)
+        return np.concatenate([out[m.keep], tau * c[self.th_item]])
+
+    def full(self, theta_red):
+        """Full vector in the theta metric: residual variances of the items 1."""
+        x = np.zeros(self.model.structure.q)
+        x[self.model.keep] = theta_red
+        for k in self.model.resvar_free:
+            x[k] = 1.0
+        return x
+
 
 
 def _catml_robust(R, model, theta, w, G, n, df) -> dict:
@@ -417,7 +536,7 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
 
 
 def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report,
-              fx_cov=None):
+              fx_cov=None, full=None, parameterization="delta"):
     """The SEMResult: estimates with thresholds, standardized values and their SEs."""
     from ..fit import _defined_rows
     from ..results import SEMResult
@@ -431,7 +550,8 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
     std_lv, std_all, r2 = standardized(ram, x_full, spec)
     # covariance of the full vector by the delta method through the residual variances
     Vt = V[:q, :q]
-    Jg = model.full_jacobian(theta) if vcov_ok else None
+    full = full or model.full
+    Jg = numerical_jacobian(full, theta, rel_step=1e-6) if vcov_ok else None
     V_full = Jg @ Vt @ Jg.T if vcov_ok else np.full((model.structure.q,) * 2, np.nan)
     free_old = rows["free"].to_numpy()
     # renumber: reduced parameters 1..q, then thresholds q+1..q+n_th
@@ -442,7 +562,7 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
                   0.0) if vcov_ok else np.where(free_new > 0, np.nan, 0.0)
     se_std = np.full(len(rows), np.nan)
     if vcov_ok:
-        J = numerical_jacobian(lambda z: standardized(ram, model.full(z), spec)[1], theta,
+        J = numerical_jacobian(lambda z: standardized(ram, full(z), spec)[1], theta,
                                rel_step=1e-6)
         se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, Vt, J), 0, None))
         se_std[~np.isfinite(std_all)] = np.nan
@@ -522,4 +642,4 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
         vcov=pd.DataFrame(V, index=pnames, columns=pnames), data_report=report,
         info={"x": x_full.copy(), "optimizer": msg, "test": "scaled.shifted",
               "se": "robust.sem", "thresholds": pc.thresholds.copy(),
-              "parameterization": "delta"})
+              "parameterization": parameterization})
