@@ -59,9 +59,10 @@ def check_identification(spec, *, ordered: bool = False, seed: int = 12345) -> I
     Parameters
     ----------
     spec : ModelSpec
-    ordered : bool
+    ordered : bool or list of str
         Check the WLSMV (delta-parameterized) structure: only correlations are fitted and the
-        residual variances of the (all ordinal) items are not parameters.
+        residual variances of the ordinal items are not parameters. ``True``: every item is
+        ordinal; a list names the ordinal items (the others are continuous).
     """
     from ..standardized import RAM  # noqa: F401  (CovarianceStructure needs it)
 
@@ -84,7 +85,7 @@ def check_identification(spec, *, ordered: bool = False, seed: int = 12345) -> I
     if ordered:
         from .wlsmv import OrdinalModel
 
-        model = OrdinalModel(spec, list(spec.observed))
+        model = OrdinalModel(spec, list(spec.observed) if ordered is True else list(ordered))
         keep = model.keep
 
         def jac(x):

@@ -617,3 +617,201 @@ def conditional_polychoric(Y: pd.DataFrame, Xexo: pd.DataFrame) -> ConditionalPo
     return ConditionalPolychoric(thresholds=th, slopes=slopes,
                                  correlation=pd.DataFrame(R, index=names, columns=names),
                                  gamma=G, nobs=n)
+
+
+# ---------------------------------------------------------------------------------------------
+# a mix of ordinal and continuous variables (polychoric, polyserial and Pearson)
+# ---------------------------------------------------------------------------------------------
+def _polyserial_rows(y, mu, var, item: OrdinalItem, rho):
+    """Per-row likelihood pieces of a continuous y and an ordinal item (bivariate normal with the
+    item cut at its thresholds): P(category | y), the standardized bounds and z."""
+    sd = math.sqrt(var)
+    z = (y - mu) / sd
+    s = math.sqrt(1 - rho * rho)
+    lo, up = item.bounds
+    c = item.codes
+    u = (up[c] - rho * z) / s
+    l_ = (lo[c] - rho * z) / s
+    P = np.maximum(_norm_cdf(u) - _norm_cdf(l_), 1e-300)
+    fu = np.where(c < len(item.levels) - 1, _norm_pdf(u), 0.0)
+    fl = np.where(c > 0, _norm_pdf(l_), 0.0)
+    return z, s, u, l_, P, fu, fl
+
+
+def polyserial_pair(y, mu, var, item: OrdinalItem) -> float:
+    """Two-step ML polyserial correlation (mean, variance and thresholds held at their
+    univariate estimates), lavaan's ``lav_bvmix_cor_twostep_fit``."""
+    def negll(r):
+        return -float(np.sum(np.log(_polyserial_rows(y, mu, var, item, r)[4])))
+
+    grid = np.linspace(-0.98, 0.98, 15)
+    k = int(np.argmin([negll(r) for r in grid]))
+    lo = grid[k - 1] if k > 0 else -1 + 1e-7
+    hi = grid[k + 1] if k < len(grid) - 1 else 1 - 1e-7
+    return float(optimize.minimize_scalar(negll, bounds=(lo, hi), method="bounded",
+                                          options={"xatol": 1e-13, "maxiter": 500}).x)
+
+
+def _polyserial_scores(y, mu, var, item: OrdinalItem, rho):
+    """Scores of the bivariate (continuous, ordinal) log-likelihood: ρ, μ, σ², thresholds."""
+    z, s, u, l_, P, fu, fl = _polyserial_rows(y, mu, var, item, rho)
+    lo, up = item.bounds
+    c = item.codes
+    sd = math.sqrt(var)
+    tu = up[c]
+    tl = lo[c]
+    d_rho = (fu * (rho * tu - z) - fl * (rho * tl - z)) / (s ** 3 * P)
+    d_mu = z / sd + (fu - fl) * rho / (s * sd * P)
+    d_var = (z * z - 1) / (2 * var) + (fu - fl) * rho * z / (2 * s * var * P)
+    K = len(item.levels)
+    d_th = np.zeros((len(y), K - 1))
+    r = np.arange(len(y))
+    m = c < K - 1
+    d_th[r[m], c[m]] += fu[m] / (s * P[m])
+    m = c > 0
+    d_th[r[m], c[m] - 1] -= fl[m] / (s * P[m])
+    return d_rho, d_mu, d_var, d_th
+
+
+@dataclass(frozen=True)
+class MixedCorrelations:
+    """First stage of WLSMV with ordinal and continuous items (no covariates).
+
+    Attributes
+    ----------
+    thresholds : Series
+        Thresholds of the ordinal items (``item|t1`` ...) and means of the continuous ones
+        (``item|mean``), variable by variable (lavaan's TH vector, means unsigned).
+    variances : Series
+        Variances of the continuous items (N divisor).
+    cov : DataFrame
+        Polychoric correlations (ordinal pairs), polyserial correlation × SD (ordinal ×
+        continuous), covariances (continuous pairs); unit diagonal for the ordinal items.
+    gamma : ndarray
+        Asymptotic covariance of √N·(thresholds and means, variances, vechs(cov)), lavaan's
+        ``muthen1984`` with the H transformation from correlations to covariances.
+    nobs : int
+    ordered : list of str
+    """
+
+    thresholds: pd.Series
+    variances: pd.Series
+    cov: pd.DataFrame
+    gamma: np.ndarray
+    nobs: int
+    ordered: list
+
+
+def mixed_correlations(data: pd.DataFrame, ordered: list) -> MixedCorrelations:
+    """Thresholds/means, variances, polychoric/polyserial/Pearson (co)variances and their Γ
+    (complete data)."""
+    names = [str(c) for c in data.columns]
+    X = data.to_numpy(dtype=float)
+    if np.isnan(X).any():
+        raise DataError("WLSMV with continuous items needs complete data (missing='listwise')")
+    n, p = X.shape
+    is_ord = np.array([v in set(ordered) for v in names])
+    items, mu, var = {}, {}, {}
+    for j in range(p):
+        if is_ord[j]:
+            if np.any(np.abs(X[:, j] - np.round(X[:, j])) > 1e-9):
+                raise DataError(f"ordinal item '{names[j]}' must hold whole-number categories")
+            items[j] = ordinal_item(names[j], X[:, j])
+        else:
+            mu[j] = float(X[:, j].mean())
+            var[j] = float(X[:, j].var())
+    pairs = [(i, j) for j in range(p) for i in range(j + 1, p)]
+    R = np.eye(p)
+    for (i, j) in pairs:
+        if is_ord[i] and is_ord[j]:
+            R[i, j] = polychoric_pair(items[i], items[j])
+        elif not is_ord[i] and not is_ord[j]:
+            R[i, j] = float(np.corrcoef(X[:, i], X[:, j])[0, 1])
+        else:
+            c_, o_ = (i, j) if not is_ord[i] else (j, i)
+            R[i, j] = polyserial_pair(X[:, c_], mu[c_], var[c_], items[o_])
+        R[j, i] = R[i, j]
+    # ---- Γ (muthen1984) ----------------------------------------------------------------------
+    th_len = [len(items[j].thresholds) if is_ord[j] else 1 for j in range(p)]
+    th_start = np.concatenate([[0], np.cumsum(th_len)])
+    n_th = int(th_start[-1])
+    num = [j for j in range(p) if not is_ord[j]]
+    var_pos = {j: n_th + k for k, j in enumerate(num)}
+    n1 = n_th + len(num)
+    SC1 = np.zeros((n, n1))
+    for j in range(p):
+        if is_ord[j]:
+            SC1[:, th_start[j]:th_start[j + 1]] = items[j].scores()
+        else:
+            d = X[:, j] - mu[j]
+            SC1[:, th_start[j]] = d / var[j]
+            SC1[:, var_pos[j]] = (d * d / var[j] - 1) / (2 * var[j])
+    SCr = np.zeros((n, len(pairs)))
+    A21 = np.zeros((len(pairs), n1))
+    H21 = np.zeros((len(pairs), n1))
+    H22 = np.ones(len(pairs))
+    for k, (i, j) in enumerate(pairs):
+        rho = R[i, j]
+        ti = slice(th_start[i], th_start[i + 1])
+        tj = slice(th_start[j], th_start[j + 1])
+        if is_ord[i] and is_ord[j]:
+            a, b = items[i], items[j]
+            s_rho, s_ta, s_tb = _pair_scores(a, b, rho)
+            SCr[:, k] = s_rho[a.codes, b.codes]
+            A21[k, ti] = SCr[:, k] @ s_ta[a.codes, b.codes]
+            A21[k, tj] = SCr[:, k] @ s_tb[a.codes, b.codes]
+        elif not is_ord[i] and not is_ord[j]:
+            z1 = (X[:, i] - mu[i]) / math.sqrt(var[i])
+            z2 = (X[:, j] - mu[j]) / math.sqrt(var[j])
+            om = 1 - rho * rho
+            SCr[:, k] = (rho * om + (1 + rho * rho) * z1 * z2 - rho * (z1 * z1 + z2 * z2)) / om ** 2
+            d_mu1 = (z1 - rho * z2) / (math.sqrt(var[i]) * om)
+            d_mu2 = (z2 - rho * z1) / (math.sqrt(var[j]) * om)
+            d_v1 = -1 / (2 * var[i]) + z1 * (z1 - rho * z2) / (2 * var[i] * om)
+            d_v2 = -1 / (2 * var[j]) + z2 * (z2 - rho * z1) / (2 * var[j] * om)
+            A21[k, ti] = SCr[:, k] @ d_mu1
+            A21[k, tj] = SCr[:, k] @ d_mu2
+            A21[k, var_pos[i]] = SCr[:, k] @ d_v1
+            A21[k, var_pos[j]] = SCr[:, k] @ d_v2
+            si, sj = math.sqrt(var[i]), math.sqrt(var[j])
+            H21[k, var_pos[i]] = sj * rho / (2 * si)
+            H21[k, var_pos[j]] = si * rho / (2 * sj)
+            H22[k] = si * sj
+        else:
+            c_, o_ = (i, j) if not is_ord[i] else (j, i)
+            d_rho, d_mu, d_var, d_th = _polyserial_scores(X[:, c_], mu[c_], var[c_], items[o_],
+                                                          rho)
+            SCr[:, k] = d_rho
+            A21[k, th_start[c_]] = d_rho @ d_mu
+            A21[k, var_pos[c_]] = d_rho @ d_var
+            A21[k, th_start[o_]:th_start[o_ + 1]] = d_rho @ d_th
+            H21[k, var_pos[c_]] = rho / (2 * math.sqrt(var[c_]))
+            H22[k] = math.sqrt(var[c_])
+    SC = np.hstack([SC1, SCr])
+    inner = SC.T @ SC
+    A11 = np.zeros((n1, n1))
+    for j in range(p):
+        ix = list(range(th_start[j], th_start[j + 1])) + ([var_pos[j]] if j in var_pos else [])
+        A11[np.ix_(ix, ix)] = inner[np.ix_(ix, ix)]
+    A11_inv = np.linalg.inv(A11)
+    A22_inv = np.diag(1.0 / np.sum(SCr ** 2, axis=0))
+    B_inv = np.block([[A11_inv, np.zeros((n1, len(pairs)))],
+                      [-A22_inv @ A21 @ A11_inv, A22_inv]])
+    G = n * (B_inv @ inner @ B_inv.T)
+    H = np.block([[np.eye(n1), np.zeros((n1, len(pairs)))], [H21, np.diag(H22)]])
+    G = H @ G @ H.T
+    sds = np.array([math.sqrt(var[j]) if j in var else 1.0 for j in range(p)])
+    C = R * np.outer(sds, sds)
+    th_names, th_vals = [], []
+    for j in range(p):
+        if is_ord[j]:
+            th_names += [f"{names[j]}|t{m + 1}" for m in range(th_len[j])]
+            th_vals += list(items[j].thresholds)
+        else:
+            th_names.append(f"{names[j]}|mean")
+            th_vals.append(mu[j])
+    return MixedCorrelations(thresholds=pd.Series(th_vals, index=th_names),
+                             variances=pd.Series([var[j] for j in num],
+                                                 index=[names[j] for j in num]),
+                             cov=pd.DataFrame(C, index=names, columns=names), gamma=G, nobs=n,
+                             ordered=[v for v in names if v in set(ordered)])

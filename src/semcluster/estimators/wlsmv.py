@@ -79,18 +79,29 @@ class OrdinalModel:
         self.x_idx = [obs.index(v) for v in self.fixed_x]
         self.items = [obs[i] for i in self.y_idx]
         self.p = len(self.y_idx)
-        not_ordered = [v for v in self.items if v not in ordered]
-        if not_ordered:
-            raise EstimationError(f"WLSMV here needs every model item to be ordinal; "
-                                  f"{', '.join(not_ordered)} are not declared ordered (a mix of "
-                                  f"ordinal and continuous items is not implemented)")
+        # continuous items (a mix, lavaan's ``ordered =`` naming only some): their variances
+        # and covariances are fitted, their means are saturated, their residual variances free
+        self.numeric = [v for v in self.items if v not in set(ordered)]
+        self.num_idx = [self.items.index(v) for v in self.numeric]
+        if self.numeric and self.fixed_x:
+            raise EstimationError(
+                f"WLSMV with continuous items ({', '.join(self.numeric)}) and exogenous "
+                f"covariates ({', '.join(self.fixed_x)}) together is not implemented (the "
+                f"conditional first stage would need linear regressions of the continuous items "
+                f"and conditional polyserial correlations); declare every item ordered, or drop "
+                f"the covariates")
+        if len(self.numeric) == len(self.items):
+            raise EstimationError("WLSMV needs at least one ordinal item: declare the ordinal "
+                                  "items with ordered=, or use estimator ML/MLR for continuous "
+                                  "items")
         for _, r in pt[pt.op.isin(["~", "=~"])].iterrows():
             pred = r.rhs if r.op == "~" else r.lhs
             if pred in ordered and pred not in self.fixed_x:
                 raise EstimationError(f"{spec.source}: ordinal item '{pred}' predicts another "
                                       f"variable ('{r.lhs} {r.op} {r.rhs}'); with WLSMV ordinal "
                                       f"items may only be outcomes or indicators here")
-        res_rows = pt[(pt.op == "~~") & (pt.lhs == pt.rhs) & pt.lhs.isin(self.items)]
+        ordinal = [v for v in self.items if v not in set(self.numeric)]
+        res_rows = pt[(pt.op == "~~") & (pt.lhs == pt.rhs) & pt.lhs.isin(ordinal)]
         free_counts = pt[pt["free"] > 0]["free"].value_counts()
         self.resvar_free = []
         self.resvar_item = []
@@ -137,6 +148,8 @@ class OrdinalModel:
         (vechs order)."""
         S, Pi = self.moments(self.full(theta))
         r = S[self.rows, self.cols]
+        if self.num_idx:
+            r = np.concatenate([S[self.num_idx, self.num_idx], r])
         return r if Pi is None else np.concatenate([Pi.ravel(), r])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
@@ -146,7 +159,10 @@ class OrdinalModel:
         y = self.y_idx
         Dyy = D[:, y][:, :, y]
         if not self.x_idx:
-            return Dyy[:, self.rows, self.cols].T
+            J = Dyy[:, self.rows, self.cols].T
+            if self.num_idx:
+                J = np.vstack([Dyy[:, self.num_idx, self.num_idx].T, J])
+            return J
         xi = self.x_idx
         Pi = Sigma[np.ix_(y, xi)]
         dPi = D[:, y][:, :, xi]
@@ -269,9 +285,20 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     from .identification import check_identification, flag_unidentified
 
     model = OrdinalModel(spec, ordered)
-    ident = check_identification(spec, ordered=True)
+    ident = check_identification(spec, ordered=list(ordered))
     Pi = None
-    if fixed_x:
+    mixed = any(v not in set(ordered) for v in items)
+    if mixed:
+        from .polychoric import mixed_correlations
+
+        if X.isna().to_numpy().any():
+            raise EstimationError(
+                "WLSMV with continuous items is implemented for complete data only; "
+                "missing='pairwise' with a mix of ordinal and continuous items is not: use "
+                "complete rows (missing='listwise')")
+        pc = mixed_correlations(X[items], [v for v in items if v in set(ordered)])
+        R = pc.cov.to_numpy()
+    elif fixed_x:
         from .polychoric import conditional_polychoric
 
         if X.isna().to_numpy().any():
@@ -283,13 +310,16 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         Pi = pc.slopes.to_numpy()
     else:
         pc = polychoric(X, gamma=True, missing=missing)
+    if not mixed:
+        R = pc.correlation.to_numpy()
     n = pc.nobs
-    R = pc.correlation.to_numpy()
     tau = pc.thresholds.to_numpy()
     n_th = len(tau)
     G = pc.gamma
     pstar = len(model.rows)
     r = R[model.rows, model.cols]
+    if mixed:
+        r = np.concatenate([np.diag(R)[model.num_idx], r])   # variances of continuous items
     if Pi is not None:
         r = np.concatenate([Pi.ravel(), r])        # the sample statistics after the thresholds
     W_all = 1.0 / np.diag(G)
@@ -345,7 +375,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     a_b = math.sqrt(df_b / tr2b)
     b_b = df_b - a_b * tr1b
     fm = _fit_measures(T, df, Tb, df_b, n, q + n_th, a, b, a_b, b_b, R, model, theta)
-    if vcov_ok and df > 0 and not fixed_x:      # lavaan: not with conditional.x
+    if vcov_ok and df > 0 and not fixed_x and not mixed:   # lavaan: neither of these
         fm = pd.concat([fm, pd.Series(_catml_robust(R, model, theta, w, G_rr, n, df),
                                       dtype=float)])
 
@@ -510,9 +540,11 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta) -> 
     lo, hi = rmsea_interval(T, df, n) if df > 0 else (np.nan, np.nan)
     S, _ = model.moments(model.full(theta))
     # SRMR over the correlations (the unit diagonal carries no information), as lavaan's
-    # srmr for categorical data
-    res = (R - S)[model.rows, model.cols]
-    # (lavaan's lav_residuals_summary: pstar + nvar, nvar counting the covariates too)
+    # srmr for categorical data: sample and implied matrices each turned into correlations
+    # (continuous items of a mix), off-diagonal residuals over pstar + nvar
+    # (lavaan's lav_residuals_summary, nvar counting the covariates too)
+    ds, dm = 1 / np.sqrt(np.diag(R)), 1 / np.sqrt(np.diag(S))
+    res = (R * np.outer(ds, ds) - S * np.outer(dm, dm))[model.rows, model.cols]
     srmr = float(np.sqrt(np.sum(res ** 2) / (len(res) + model.p + len(model.x_idx))))
     base = dict(npar=npar, chisq=T, df=df,
                 pvalue=float(stats.chi2.sf(T, df)) if df > 0 else np.nan,
@@ -576,8 +608,11 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
     th_items = [s.split("|")[0] for s in names]
     C_tot = ram.total_cov(x_full)
     sd_th = np.sqrt(np.array([C_tot[ram.ix[v], ram.ix[v]] for v in th_items]))
-    th_rows = pd.DataFrame({"lhs": th_items, "op": "|",
-                            "rhs": [s.split("|")[1] for s in names], "label": "", "est": tau,
+    # the means of continuous items (a mix) are listed as intercepts, as lavaan
+    is_mean = np.array([s.endswith("|mean") for s in names])
+    th_rows = pd.DataFrame({"lhs": th_items, "op": np.where(is_mean, "~1", "|"),
+                            "rhs": ["" if m else s.split("|")[1] for s, m in zip(names, is_mean)],
+                            "label": "", "est": tau,
                             "se": se_tau, "std_lv": tau, "std_all": tau / sd_th,
                             "se_std_all": se_tau / sd_th,
                             "free": np.arange(q + 1, q + n_th + 1)})
@@ -619,7 +654,10 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
         admissible = False
         warnings_.append("standardized covariance beyond ±1: " + ", ".join(
             f"{r.lhs}~~{r.rhs} ({r.std_all:.3f})" for r in big.itertuples()))
-    ev = np.linalg.eigvalsh(pc.correlation.to_numpy())
+    # the matrix fitted: polychoric correlations (with continuous items: their covariances and
+    # polyserial correlations times SD)
+    fitted = pc.cov if hasattr(pc, "cov") else pc.correlation
+    ev = np.linalg.eigvalsh(fitted.to_numpy())
     if ev.min() <= 0:
         warnings_.append(f"the polychoric correlation matrix is not positive definite "
                          f"(smallest eigenvalue {ev.min():.3g}); DWLS still works, but check "
@@ -637,7 +675,7 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
         spec=spec, estimates=table, fit_measures=fm, r2=pd.Series(r2, dtype=float),
         nobs=int(n), converged=bool(converged), admissible=bool(admissible),
         warnings=tuple(warnings_), estimator=ESTIMATOR,
-        sample_cov=pc.correlation.copy(),
+        sample_cov=fitted.copy(),
         implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs), latent_cov=latent_cov,
         vcov=pd.DataFrame(V, index=pnames, columns=pnames), data_report=report,
         info={"x": x_full.copy(), "optimizer": msg, "test": "scaled.shifted",
