@@ -80,3 +80,64 @@ def test_theta_refuses_equality_constraints(hs_ordinal):
     with pytest.raises(EstimationError, match="WLSMV"):
         estimate(spec, hs_ordinal[ITEMS].astype(float), estimator="ML",
                  parameterization="theta")
+
+
+# ---------------------------------------------------------------------------------------------
+# a mix of ordinal (x1-x6) and continuous (x7-x9) items
+# ---------------------------------------------------------------------------------------------
+ORDERED = [f"x{i}" for i in range(1, 7)]
+
+
+@pytest.fixture(scope="module")
+def hs_mixed():
+    return pd.read_csv(FIX / "hs39_mixed.csv")
+
+
+def test_mixed_first_stage_matches_lavaan(hs_mixed):
+    """Thresholds, means, polychoric/polyserial/Pearson (co)variances and Γ (up to lavaan's
+    sign convention for the means, which it stores as thresholds)."""
+    from semcluster.estimators.polychoric import mixed_correlations
+
+    mc = mixed_correlations(hs_mixed[ITEMS], ORDERED)
+    ref = load_fixture("hs39_mixed_wlsmv")
+    np.testing.assert_allclose(mc.cov.to_numpy(), np.array(ref["sample_cov"]), atol=1e-7)
+    G = np.array(ref["nacov"])
+    np.testing.assert_allclose(np.abs(mc.gamma), np.abs(G), atol=1e-6 * np.abs(G).max())
+
+
+@pytest.mark.parametrize("parameterization", ["delta", "theta"])
+def test_mixed_ordinal_continuous_matches_lavaan(hs_mixed, parameterization):
+    import semcluster
+
+    res = semcluster.fit(HS_MODEL, hs_mixed, ordered=ORDERED, estimator="WLSMV") \
+        if parameterization == "delta" else \
+        estimate(read_model(HS_MODEL), hs_mixed[ITEMS].astype(float), estimator="WLSMV",
+                 ordered=ORDERED, parameterization="theta")
+    ref = load_fixture("hs39_mixed_wlsmv" + ("_theta" if parameterization == "theta" else ""))
+    ag = compare(res, ref)
+    assert ag.rows == 48           # 24 model rows, 21 thresholds, 3 means of continuous items
+    fm = res.fit_measures
+    assert fm["npar"] == 39 and fm["df"] == 24
+    means = res.estimates[res.estimates.op == "~1"]
+    assert list(means.lhs) == ["x7", "x8", "x9"]
+    # continuous items keep their metric: free residual variances with SEs
+    rv = res.estimates[(res.estimates.op == "~~") & (res.estimates.lhs == "x9")
+                       & (res.estimates.rhs == "x9")].iloc[0]
+    assert rv["free"] > 0 and rv["se"] > 0
+
+
+def test_mixed_refusals(hs_mixed):
+    from semcluster.errors import EstimationError
+    from semcluster.estimators import wlsmv
+
+    X = hs_mixed[ITEMS].astype(float)
+    Xm = X.copy()
+    Xm.iloc[0, 7] = np.nan
+    with pytest.raises(EstimationError, match="continuous items.*complete data only"):
+        wlsmv.fit(read_model(HS_MODEL), Xm, ordered=ORDERED, missing="pairwise")
+    d = pd.read_csv(FIX / "hs39_mimic_ordinal.csv")
+    with pytest.raises(EstimationError, match="continuous items.*covariates.*not implemented"):
+        wlsmv.fit(read_model(MIMIC), d[read_model(MIMIC).observed].astype(float),
+                  ordered=ORDERED)
+    with pytest.raises(EstimationError, match="at least one ordinal item"):
+        wlsmv.fit(read_model(HS_MODEL), X, ordered=[])

@@ -1,7 +1,7 @@
 """WLSMV: diagonally weighted least squares on polychoric correlations, with robust standard
 errors and a mean-and-variance adjusted (scaled and shifted) test statistic.
 
-This is lavaan's ``estimator = "WLSMV"`` with every model item declared ``ordered`` (Muthén,
+This is lavaan's ``estimator = "WLSMV"`` with the model's items declared ``ordered`` (Muthén,
 du Toit & Spisic 1997; Asparouhov & Muthén 2010):
 
 * **Sample statistics** s = (thresholds τ, polychoric correlations ρ in vechs order) and their
@@ -39,8 +39,17 @@ items' residual variances fixed at 1; the solution is the delta one rescaled
 (:class:`ThetaParameterization`), its covariance matrix by the delta method. Models with
 equality constraints or several fixed loadings per factor are refused with theta.
 
-Not implemented (and not reported rather than guessed): a mix of ordinal and continuous items,
-multiple groups, covariates with missing answers.
+**A mix of ordinal and continuous items** (lavaan's ``ordered =`` naming only some items):
+the first stage adds each continuous item's mean and variance, polyserial correlations
+(two-step ML) with the ordinal items and covariances among the continuous ones
+(:func:`.polychoric.mixed_correlations`, Γ as lavaan's ``muthen1984`` in the covariance
+metric). The statistics are (thresholds and means, variances of the continuous items, the
+off-diagonal (co)variances); the continuous items have free residual variances, their means are
+saturated and listed as intercepts (``~1``).
+
+Not implemented (refused with a message naming it): multiple groups; covariates with missing
+answers; a mix of ordinal and continuous items with missing answers or together with
+covariates.
 """
 from __future__ import annotations
 
