@@ -147,3 +147,14 @@ def test_wlsmv_covariates_refusals(spec, hs_ordinal_x):
     Xm.iloc[0, 0] = np.nan
     with pytest.raises(EstimationError, match="complete data only"):
         wlsmv.fit(spec, Xm, ordered=ITEMS, missing="pairwise")
+
+
+def test_fiml_path_model_intercept_of_an_outcome_of_a_covariate(hs_missing):
+    """x9 ~ visual + x7 with x7 a covariate: the intercept of x9 is its mean minus c·mean(x7),
+    recovered from the fitted means (and its SE by the delta method)."""
+    spec = read_model("visual =~ x1 + b2*x2 + 0.7*x3\nx9 ~ a*visual + c*x7\nind := a*b2\n")
+    X, rep = prepare_data(hs_missing, spec.observed, missing="fiml", warn=False)
+    res = estimate(spec, X, rep, estimator="ML")
+    ag = compare(res, load_fixture("hs39_path_fixedx_fiml"))
+    assert ag.rows == 16 and sorted(ag.unmatched_fixed) == ["x7 ~1 ", "x7 ~~ x7"]
+    assert res.nobs == 271           # 30 rows with x7 missing deleted, as lavaan
