@@ -141,3 +141,12 @@ def test_mixed_refusals(hs_mixed):
                   ordered=ORDERED)
     with pytest.raises(EstimationError, match="at least one ordinal item"):
         wlsmv.fit(read_model(HS_MODEL), X, ordered=[])
+
+
+def test_theta_refuses_fixed_values_that_change_meaning(hs_ordinal):
+    from semcluster.errors import EstimationError
+
+    spec = read_model(HS_MODEL + "visual ~~ 0.3*textual\n")
+    with pytest.raises(EstimationError, match="theta.*visual ~~ 0.3\\*textual"):
+        estimate(spec, hs_ordinal[ITEMS].astype(float), estimator="WLSMV",
+                 parameterization="theta")

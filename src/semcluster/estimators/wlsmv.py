@@ -255,7 +255,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         the covariates); ``theta`` fixes the items' residual variances at 1 instead. The two
         are the same model (same χ², fit indices and standardized solution); the theta
         estimates and their robust SEs follow from the delta ones by the delta method
-        (:func:`theta_parameters`).
+        (:class:`ThetaParameterization`).
 
     Returns
     -------
@@ -336,6 +336,8 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     if not np.all(np.isfinite(W_all)) or np.any(np.diag(G) <= 0):
         raise EstimationError("the asymptotic variances of the polychoric correlations are not "
                               "all positive (empty categories or perfectly related items?)")
+    to_theta = (ThetaParameterization(model, [t.split("|")[0] for t in pc.thresholds.index])
+                if parameterization == "theta" else None)
     theta0 = _start_values(model, R, n, Pi)
     theta, converged, msg = dwls_estimate(model, r, w, theta0)
     x_full = model.full(theta)
@@ -396,8 +398,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         # N − 1 divisor (it enters only the standardized solution and R²)
         fx_cov = pd.DataFrame(xa.T @ xa / (len(xa) - 1), index=fixed_x, columns=fixed_x)
     full = model.full
-    if parameterization == "theta":
-        to_theta = ThetaParameterization(model, [t.split("|")[0] for t in pc.thresholds.index])
+    if to_theta is not None:
         z = np.concatenate([theta, tau])
         if vcov_ok:
             J = numerical_jacobian(to_theta, z, rel_step=1e-7)
@@ -454,6 +455,21 @@ class ThetaParameterization:
                         f"{spec.source}: parameterization='theta' with a latent variable ('{f}') "
                         f"scaled by a non-ordinal indicator is not implemented")
                 self.marker[f] = model.items.index(m)
+        # any other fixed non-zero value on a rescaled variable would change meaning
+        scaled = ({v for v in model.items if v not in set(model.numeric)}
+                  | set(self.marker))
+        markers = {(f, model.items[j]) for f, j in self.marker.items()}
+        for r in rows[rows["free"] == 0].itertuples():
+            val = float(r.fixed)
+            if not np.isfinite(val) or val == 0 or (r.op == "=~" and (r.lhs, r.rhs) in markers):
+                continue
+            if r.op == "~~" and r.lhs == r.rhs and r.lhs in spec.latent:
+                continue                   # a latent variance carrying the scale (s_f = 1)
+            if r.lhs in scaled or r.rhs in scaled:
+                raise EstimationError(
+                    f"{spec.source}: parameterization='theta' with the fixed value "
+                    f"'{r.lhs} {r.op} {val:g}*{r.rhs}' is not implemented (it means something "
+                    f"else in the theta metric); use parameterization='delta'")
         self.rows = rows
         self.obs = list(spec.observed)
         self.th_item = np.array([model.items.index(v) for v in threshold_items], dtype=int)
