@@ -97,8 +97,9 @@ class OrdinalModel:
                 f"WLSMV with continuous items ({', '.join(self.numeric)}) and exogenous "
                 f"covariates ({', '.join(self.fixed_x)}) together is not implemented (the "
                 f"conditional first stage would need linear regressions of the continuous items "
-                f"and conditional polyserial correlations); declare every item ordered, or drop "
-                f"the covariates")
+                f"and conditional polyserial correlations, and lavaan 0.6.14's own are "
+                f"degenerate on the test data, so there is no reference); declare every item "
+                f"ordered, or drop the covariates")
         if len(self.numeric) == len(self.items):
             raise EstimationError("WLSMV needs at least one ordinal item: declare the ordinal "
                                   "items with ordered=, or use estimator ML/MLR for continuous "
