@@ -375,7 +375,8 @@ def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
         # means of continuous items in a mix are estimated and already listed)
         has_mean = set(e.loc[e.op == "~1", "lhs"])
         obs = [v for v in res.spec.observed if v in set(e.lhs) | set(e.rhs)
-               and v not in has_mean]
+               and v not in has_mean and v not in set(res.spec.fixed_x)]  # (covariates:
+        # lavaan shows their sample means, which the result does not hold: not listed)
         for v in obs + [f for f in res.spec.latent if f not in has_mean]:
             extra.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
                           "z": np.nan, "pvalue": np.nan, "std_lv": 0.0, "std_all": 0.0})
