@@ -224,9 +224,17 @@ def compare(res, ref: dict, *, not_computed: tuple = (), check: bool = True) -> 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
 HS_DEFINED = ("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + b*x5 + x6\n"
               "speed =~ x7 + x8 + x9\nd := a - b")
+HS_MIMIC = HS_MODEL + "visual + textual ~ ageyr + female\n"
+HS_PATH_FIXEDX = "visual =~ x1 + b2*x2 + 0.7*x3\nx9 ~ a*visual + c*x7\nind := a*b2\n"
+# covariates (fixed.x), the WLSMV mix and theta: tests/fixtures/estimators/make_covariates.R
+# (hs39_mimic_wlsmv_theta is left out: lavaan's optimizer stops short on four thresholds, see
+# tests/test_wlsmv_variants.py)
+COVARIATE_CASES = ("hs39_mimic_ml", "hs39_mimic_mlr", "hs39_mimic_fiml", "hs39_mimic_fiml_mlr",
+                   "hs39_path_fixedx_fiml", "hs39_mimic_wlsmv", "hs39_wlsmv_theta",
+                   "hs39_mixed_wlsmv", "hs39_mixed_wlsmv_theta")
 ESTIMATOR_CASES = ("hs39_mlr", "hs39_fiml", "hs39_fiml_mlr", "hs39_wlsmv", "hs39_wlsmv_defined",
                    "hs39_wlsmv_pairwise", "study_mlr", "study_fiml", "study_wlsmv", "hs39_gls",
-                   "study_gls")
+                   "study_gls") + COVARIATE_CASES
 
 
 def fit_estimator_case(name: str):
@@ -239,6 +247,8 @@ def fit_estimator_case(name: str):
     from semcluster.spec import read_model
 
     F = ESTIMATOR_FIXTURES
+    if name in COVARIATE_CASES:
+        return _fit_covariate_case(name)
     hs = name.startswith("hs39")
     spec = read_model(HS_DEFINED if name == "hs39_wlsmv_defined" else
                       HS_MODEL if hs else "h1_h5")
@@ -259,6 +269,44 @@ def fit_estimator_case(name: str):
         df = pd.read_csv(F / "hs39_ordinal.csv") if hs else load_data(complete)
         X, rep = prepare_data(df, spec.observed, ordered=spec.observed, warn=False)
         return estimate(spec, X, rep, estimator="WLSMV")
+    raise KeyError(name)
+
+
+def _fit_covariate_case(name: str):
+    import pandas as pd
+
+    from semcluster.data import prepare_data
+    from semcluster.estimators import estimate
+    from semcluster.resources import data_path
+    from semcluster.spec import read_model
+
+    F = ESTIMATOR_FIXTURES
+    items = [f"x{i}" for i in range(1, 10)]
+    theta = "theta" if name.endswith("_theta") else None
+    if name in ("hs39_mimic_ml", "hs39_mimic_mlr"):
+        spec = read_model(HS_MIMIC)
+        d = pd.read_csv(data_path("holzinger_swineford_1939.csv"))
+        d["female"] = (d.sex == 2).astype(int)
+        X, rep = prepare_data(d, spec.observed, warn=False)
+        return estimate(spec, X, rep, estimator=name.split("_")[-1].upper())
+    if name in ("hs39_mimic_fiml", "hs39_mimic_fiml_mlr", "hs39_path_fixedx_fiml"):
+        spec = read_model(HS_PATH_FIXEDX if name.startswith("hs39_path") else HS_MIMIC)
+        X, rep = prepare_data(pd.read_csv(F / "hs39_mimic_missing.csv"), spec.observed,
+                              missing="fiml", warn=False)
+        return estimate(spec, X, rep, estimator="MLR" if name.endswith("mlr") else "ML")
+    if name == "hs39_mimic_wlsmv":
+        spec = read_model(HS_MIMIC)
+        d = pd.read_csv(F / "hs39_mimic_ordinal.csv")
+        return estimate(spec, d[spec.observed].astype(float), estimator="WLSMV", ordered=items)
+    if name == "hs39_wlsmv_theta":
+        spec = read_model(HS_MODEL)
+        d = pd.read_csv(F / "hs39_ordinal.csv")
+        return estimate(spec, d[items].astype(float), estimator="WLSMV", parameterization=theta)
+    if name.startswith("hs39_mixed_wlsmv"):
+        spec = read_model(HS_MODEL)
+        d = pd.read_csv(F / "hs39_mixed.csv")
+        return estimate(spec, d[items].astype(float), estimator="WLSMV", ordered=items[:6],
+                        parameterization=theta)
     raise KeyError(name)
 
 

@@ -240,8 +240,9 @@ def test_wlsmv_refuses_what_it_does_not_do(hs_spec, hs_ordinal):
     from semcluster.estimators import wlsmv
 
     X = hs_ordinal[hs_spec.observed].astype(float)
-    with pytest.raises(EstimationError, match="every model item to be ordinal"):
-        wlsmv.fit(hs_spec, X, ordered=["x1", "x2"])
+    # (a mix of ordinal and continuous items is fitted now: tests/test_wlsmv_variants.py)
+    with pytest.raises(EstimationError, match="at least one ordinal item"):
+        wlsmv.fit(hs_spec, X, ordered=[])
     Xm = X.copy()
     Xm.iloc[0, 0] = np.nan
     with pytest.raises(EstimationError, match="complete answers"):

@@ -1469,7 +1469,9 @@ def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_fre
                                  f"thresholds are estimated for the {k} observed categories only")
         elif k <= 4:
             note_warning(f"item '{v}' has only {k} distinct values; treating it as continuous "
-                         f"is questionable (declare it ordered and use estimator='WLSMV')")
+                         f"is questionable (declare it ordered and use estimator='WLSMV'), "
+                         f"unless it is an exogenous covariate such as a 0/1 dummy, which "
+                         f"enters as it is")
     if id_column is not None:
         ids = df.loc[sub.index, id_column]
         dup_ids = ids[ids.duplicated(keep=False) & ids.notna()]

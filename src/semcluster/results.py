@@ -432,10 +432,14 @@ def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
     wlsmv = res.estimator == "WLSMV"
     ordinal = sorted(set(e.loc[e.op == "|", "lhs"]), key=lambda v: list(e.lhs).index(v))
     extra = []
-    if wlsmv and not (e.op == "~1").any():
-        # lavaan's WLSMV model has a mean structure with every intercept fixed at zero
-        obs = [v for v in res.spec.observed if v in set(e.lhs) | set(e.rhs)]
-        for v in obs + list(res.spec.latent):
+    if wlsmv:
+        # lavaan's WLSMV model has a mean structure with every intercept fixed at zero (the
+        # means of continuous items in a mix are estimated and already listed)
+        has_mean = set(e.loc[e.op == "~1", "lhs"])
+        obs = [v for v in res.spec.observed if v in set(e.lhs) | set(e.rhs)
+               and v not in has_mean and v not in set(res.spec.fixed_x)]  # (covariates:
+        # lavaan shows their sample means, which the result does not hold: not listed)
+        for v in obs + [f for f in res.spec.latent if f not in has_mean]:
             extra.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
                           "z": np.nan, "pvalue": np.nan, "std_lv": 0.0, "std_all": 0.0})
     if wlsmv and res.info.get("parameterization", "delta") == "delta":

@@ -95,7 +95,7 @@ def _target(path: str):
 
 
 def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None = None,
-             ordered=None):
+             ordered=None, parameterization: str | None = None):
     """Fit prepared data with the estimator asked for.
 
     Parameters
@@ -111,6 +111,8 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         The rules each estimator accepts are in its registry entry (``ESTIMATORS[name].missing``).
     ordered : list of str, optional
         Ordinal items (WLSMV; default all of the model's observed variables).
+    parameterization : {"delta", "theta"}, optional
+        WLSMV only (lavaan's ``parameterization``; default delta).
 
     Returns
     -------
@@ -136,6 +138,11 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         raise EstimationError("missing answers reached a listwise fit; prepare the data with "
                               "missing='listwise'")
     options = {"ordered": ordered, "missing": rule} if est == "WLSMV" else {}
+    if parameterization is not None:
+        if est != "WLSMV":
+            raise EstimationError(f"parameterization='{parameterization}' applies to WLSMV "
+                                  f"(ordinal items) only, not to estimator {est}")
+        options["parameterization"] = parameterization
     return _target(ESTIMATORS[est].fits[rule])(spec, X, report=report, **options)
 
 

@@ -239,10 +239,20 @@ class MissingPatterns:
         A[p:, p:] = Dm.T @ H_ss @ Dm
         return A
 
-    def independence_loglik(self) -> float:
-        """Maximum of the independence model: available-case means and variances per item."""
+    def independence_loglik(self, fixed_x_idx=()) -> float:
+        """Maximum of the independence model: available-case means and variances per item;
+        fixed-x covariates (complete columns) keep their sample means and covariances, as in
+        lavaan's baseline model with ``fixed.x``."""
         total = 0.0
+        fx = [int(i) for i in fixed_x_idx]
+        if fx:
+            Xx = self.X[:, fx]
+            d = Xx - Xx.mean(axis=0)
+            _, ld = np.linalg.slogdet(d.T @ d / len(Xx))
+            total += -len(Xx) / 2 * (len(fx) * LOG2PI + ld + len(fx))
         for j in range(self.p):
+            if j in fx:
+                continue
             x = self.X[~np.isnan(self.X[:, j]), j]
             v = x.var()
             total += -len(x) / 2 * (LOG2PI + math.log(v) + 1)
@@ -250,16 +260,34 @@ class MissingPatterns:
 
 
 class FIMLObjective:
-    """log L(θ, ν), its gradient and expected information for a covariance structure."""
+    """log L(θ, ν), its gradient and expected information for a covariance structure.
 
-    def __init__(self, structure: CovarianceStructure, patterns: MissingPatterns):
+    ``fixed_x_idx``: columns of exogenous observed covariates (lavaan's ``fixed.x``, complete
+    by construction): their means are held at the sample means and are not in ν (their
+    (co)variances are held by ``structure``).  The free means ν are those of the other
+    variables; the model's intercepts follow from them (:func:`intercepts`).
+    """
+
+    def __init__(self, structure: CovarianceStructure, patterns: MissingPatterns,
+                 fixed_x_idx=()):
         self.structure = structure
         self.patterns = patterns
         self.q = structure.q
         self.p = structure.p
+        fx = sorted(int(i) for i in fixed_x_idx)
+        self.fixed_x_idx = np.array(fx, dtype=int)
+        self.mean_free = np.array([j for j in range(self.p) if j not in set(fx)], dtype=int)
+        self.mean0 = np.zeros(self.p)
+        if fx:
+            self.mean0[fx] = patterns.X[:, fx].mean(axis=0)
 
     def split(self, z):
         return z[: self.q], z[self.q:]
+
+    def mean(self, nu_free) -> np.ndarray:
+        mu = self.mean0.copy()
+        mu[self.mean_free] = nu_free
+        return mu
 
     def loglik(self, z) -> float:
         x, nu = self.split(z)
@@ -267,10 +295,11 @@ class FIMLObjective:
             Sigma = self.structure.sigma(x)
         except EstimationError:
             return -np.inf
-        return self.patterns.loglik(Sigma, nu)
+        return self.patterns.loglik(Sigma, self.mean(nu))
 
     def gradient(self, z, *, information: bool = False):
-        x, nu = self.split(z)
+        x, nu_free = self.split(z)
+        nu = self.mean(nu_free)
         Sigma, D = self.structure.jacobian(x)
         q, p = self.q, self.p
         g = np.zeros(q + p)
@@ -294,6 +323,10 @@ class FIMLObjective:
                 info[:q, :q] += pt.n / 2 * (A @ B.T)    # tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ)
                 info[np.ix_(q + o, q + o)] += pt.n * Si
         g[:q] = -0.5 * np.einsum("ij,kji->k", M, D)
+        keep = np.concatenate([np.arange(q), q + self.mean_free])
+        g = g[keep]
+        if information:
+            info = info[np.ix_(keep, keep)]
         return (g, info) if information else g
 
 
@@ -329,11 +362,14 @@ class FIMLSolution:
     h1_converged: bool
     message: str
     iterations: int
+    mu: np.ndarray | None = None        # the full model-implied mean vector
+    fixed_x_idx: tuple = ()             # columns held at their sample moments (fixed.x)
 
 
 def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
                   *, gtol: float = 1e-7, max_iter: int = 500,
-                  patterns: MissingPatterns | None = None, em=None) -> FIMLSolution:
+                  patterns: MissingPatterns | None = None, em=None,
+                  fixed_x_idx=()) -> FIMLSolution:
     """Maximise the FIML log-likelihood by Fisher scoring from start values ``x0``.
 
     Parameters
@@ -347,12 +383,17 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
         Convergence when the largest gradient element, divided by N, is below ``gtol``.
     patterns, em : optional
         The data's :class:`MissingPatterns` and the result of its ``em()``, if already made.
+    fixed_x_idx : sequence of int
+        Complete columns of exogenous covariates whose means (and, through ``structure``,
+        (co)variances) are held at the sample values (lavaan's ``fixed.x``).
+
+    The solution's ``nu`` holds the free means (all variables but the fixed-x ones).
     """
     pats = patterns if patterns is not None else MissingPatterns(X)
     mu_h1, sigma_h1, ll_h1, h1_ok, _ = em if em is not None else pats.em()
-    obj = FIMLObjective(structure, pats)
+    obj = FIMLObjective(structure, pats, fixed_x_idx)
     n = pats.n
-    z = np.concatenate([np.asarray(x0, dtype=float), mu_h1])
+    z = np.concatenate([np.asarray(x0, dtype=float), mu_h1[obj.mean_free]])
     f = obj.loglik(z)
     if not np.isfinite(f):
         raise EstimationError("FIML: the start values give an impossible covariance matrix")
@@ -379,9 +420,11 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
     vcov, ok = symmetric_inverse(A)
     x, nu = obj.split(z)
     return FIMLSolution(x=x.copy(), nu=nu.copy(), vcov=vcov, vcov_ok=ok, loglik=f,
-                        loglik_h1=ll_h1, loglik_baseline=pats.independence_loglik(),
+                        loglik_h1=ll_h1,
+                        loglik_baseline=pats.independence_loglik(obj.fixed_x_idx),
                         mu_h1=mu_h1, sigma_h1=sigma_h1, converged=converged,
-                        h1_converged=h1_ok, message=msg, iterations=it)
+                        h1_converged=h1_ok, message=msg, iterations=it,
+                        mu=obj.mean(nu), fixed_x_idx=tuple(int(i) for i in obj.fixed_x_idx))
 
 
 def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
@@ -405,18 +448,22 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
 
     p = structure.p
     q = structure.q
-    npar = q + p
-    ndat = p * (p + 1) // 2 + p
+    fx = list(sol.fixed_x_idx)
+    nx = len(fx)
+    npar = q + p - nx
+    # with fixed.x the covariates' means and (co)variances are neither data nor parameters
+    ndat = p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx
     df = ndat - npar
     chisq = max(2 * (sol.loglik_h1 - sol.loglik), 0.0)
     chisq_b = 2 * (sol.loglik_h1 - sol.loglik_baseline)
-    df_b = ndat - 2 * p
+    df_b = ndat - 2 * (p - nx)
     values = chisq_measures(chisq, df, chisq_b, df_b, n, npar)
     S, M = sol.sigma_h1, sol.mu_h1
     Sigma = structure.sigma(sol.x)
-    values.update(residual_measures(S, Sigma, M, sol.nu))
+    mu = sol.mu if sol.mu is not None else sol.nu
+    values.update(residual_measures(S, Sigma, M, mu))
     gfi = np.nan
-    if patterns is not None:
+    if patterns is not None and not fx:      # GFI with covariates is not checked: not given
         Mp = np.nanmean(patterns.X, axis=0)
         Sp = pd.DataFrame(patterns.X).cov().to_numpy() * (n - 1) / n
         num = den = 0.0
@@ -429,9 +476,27 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
             den += pt.n * (m @ K @ m + 0.5 * np.sum(So * So.T))
         gfi = 1 - num / den
     values.update(gfi_measures(gfi, ndat, df))
-    values.update(npar=npar, ntotal=n,
-                  **likelihood_measures(sol.loglik, sol.loglik_h1, npar, n))
+    logl, logl_h1 = sol.loglik, sol.loglik_h1
+    if fx:
+        # lavaan reports the likelihood conditional on the covariates (as for ML): their own
+        # saturated marginal log-likelihood is taken out of both
+        Sx = S[np.ix_(fx, fx)]
+        _, ldx = np.linalg.slogdet(Sx)
+        lx = -n / 2 * (nx * LOG2PI + ldx + nx)
+        logl -= lx
+        logl_h1 -= lx
+    values.update(npar=npar, ntotal=n, **likelihood_measures(logl, logl_h1, npar, n))
     return values
+
+
+def h1_keep(p: int, fixed_x_idx=()) -> np.ndarray:
+    """Mask over the saturated model's (μ, vech Σ) coordinates without the means and
+    (co)variances of fixed-x covariates (lavaan leaves those out of the h1 information)."""
+    from .mlr import x_vech_mask
+
+    fx = np.zeros(p, dtype=bool)
+    fx[list(fixed_x_idx)] = True
+    return np.concatenate([~fx, x_vech_mask(p, fixed_x_idx)])
 
 
 def h1_information(patterns: MissingPatterns, sol: FIMLSolution):
@@ -461,7 +526,12 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
     p, q, n = structure.p, structure.q, patterns.n
     r, c = vech_indices(p)
     pstar = len(r)
-    df = pstar - q
+    fx = list(sol.fixed_x_idx)
+    nx = len(fx)
+    ys = np.array([j for j in range(p) if j not in set(fx)], dtype=int)
+    py = len(ys)
+    keep = h1_keep(p, fx)
+    df = pstar - nx * (nx + 1) // 2 - q
     if not sol.vcov_ok or df <= 0:
         return robust_measures(np.nan, df, np.nan, pstar - p, n, c=np.nan, c_null=np.nan,
                                X2_scaled=np.nan, c_ci=np.nan)
@@ -474,22 +544,30 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
         return n * (ld + np.trace(np.linalg.solve(Sg, S_t)) - ld_t - p + d @ np.linalg.solve(Sg, d))
 
     Sigma, Dl = structure.jacobian_vech(sol.x)
-    X3 = discrepancy(Sigma, sol.nu)
+    X3 = discrepancy(Sigma, sol.mu if sol.mu is not None else sol.nu)
     m_b, v_b = np.nanmean(patterns.X, axis=0), np.nanvar(patterns.X, axis=0)
-    X3_null = discrepancy(np.diag(v_b), m_b)
-    df_null = pstar - p
+    Sb = np.diag(v_b)
+    if fx:
+        Sb[np.ix_(fx, fx)] = S_t[np.ix_(fx, fx)]
+    X3_null = discrepancy(Sb, m_b)
+    df_null = pstar - nx * (nx + 1) // 2 - py
     A1, B1 = h1
     Wm, Jm = A1 / n, B1 / n
-    Wmi = np.linalg.inv(Wm)
     Wc = np.zeros_like(Wm)
     Wc[:p, :p] = np.linalg.inv(S_t)
     Wc[p:, p:] = _h1_expected_information(S_t)
-    Delta = np.zeros((p + pstar, q + p))
+    Delta = np.zeros((p + pstar, q + py))
     Delta[p:, :q] = Dl
-    Delta[:p, q:] = np.eye(p)
-    DB = np.zeros((p + pstar, 2 * p))
-    DB[:p, :p] = np.eye(p)
-    DB[p + np.flatnonzero(r == c), p + np.arange(p)] = 1.0
+    Delta[ys, q + np.arange(py)] = 1.0
+    DB = np.zeros((p + pstar, 2 * py))
+    DB[ys, np.arange(py)] = 1.0
+    diag_pos = {i: k for k, (i, j) in enumerate(zip(r, c)) if i == j}
+    DB[p + np.array([diag_pos[j] for j in ys], dtype=int), py + np.arange(py)] = 1.0
+    # fixed-x covariates: their moments are not part of the saturated model
+    kk = np.ix_(keep, keep)
+    Wm, Jm, Wc = Wm[kk], Jm[kk], Wc[kk]
+    Delta, DB = Delta[keep], DB[keep]
+    Wmi = np.linalg.inv(Wm)
 
     def k(D):
         U = Wm - Wm @ D @ np.linalg.solve(D.T @ Wm @ D, D.T @ Wm)
@@ -525,13 +603,18 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     p, q = structure.p, structure.q
     r, c = vech_indices(p)
     pstar = len(r)
-    df = pstar + p - (q + p)
+    fx = list(sol.fixed_x_idx)
+    nx = len(fx)
+    ys = np.array([j for j in range(p) if j not in set(fx)], dtype=int)
+    df = pstar + p - nx * (nx + 1) // 2 - nx - (q + len(ys))
     A1, B1 = h1_information(patterns, sol) if h1 is None else h1
-    tr_h1 = float(np.trace(np.linalg.solve(A1, B1)))
+    keep = h1_keep(p, fx)
+    kk = np.ix_(keep, keep)
+    tr_h1 = float(np.trace(np.linalg.solve(A1[kk], B1[kk])))
     # h0: the model
     Sigma, Delta = structure.jacobian_vech(sol.x)
-    S0 = patterns.casewise_scores(Sigma, sol.nu)
-    scores = np.hstack([S0[:, p:] @ Delta, S0[:, :p]])          # (θ, ν) order
+    S0 = patterns.casewise_scores(Sigma, sol.mu if sol.mu is not None else sol.nu)
+    scores = np.hstack([S0[:, p:] @ Delta, S0[:, ys]])          # (θ, ν) order
     B0 = scores.T @ scores
     ok = sol.vcov_ok
     if ok:
@@ -542,7 +625,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
         vcov = np.full(sol.vcov.shape, np.nan)
         trace = c_model = np.nan
     # baseline: free means m_j and variances v_j (available-case estimates)
-    X = patterns.X
+    X = patterns.X[:, ys]
     m = np.nanmean(X, axis=0)
     v = np.nanvar(X, axis=0)
     obs = ~np.isnan(X)
@@ -550,7 +633,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
     nj = obs.sum(axis=0)
     Eb_inv = np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
-    df_b = pstar + p - 2 * p
+    df_b = pstar + p - nx * (nx + 1) // 2 - nx - 2 * len(ys)
     c_b = (tr_h1 - float(np.trace(Eb_inv @ (sb.T @ sb)))) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c_model), baseline_scaling_factor=float(c_b),
@@ -583,16 +666,31 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     """
     from ..engine import MLEngine
     from ..solution import Z975, assemble_result
-    from .mlr import check_supported
-
     from .identification import check_identification, flag_unidentified
 
-    check_supported(spec, "ML with missing='fiml'")
     ident = check_identification(spec)
     X = X[spec.observed]
+    fixed_x = list(spec.fixed_x)
+    fx_idx = [spec.observed.index(v) for v in fixed_x]
+    dropped_x = 0
+    if fixed_x:
+        # lavaan (0.6, fixed.x = TRUE, conditional.x = FALSE) deletes the rows with a missing
+        # covariate and holds the covariates' means and (co)variances at the sample values
+        # of the remaining rows
+        keep_rows = X[fixed_x].notna().all(axis=1)
+        dropped_x = int((~keep_rows).sum())
+        X = X[keep_rows]
+        if len(X) <= len(spec.observed):
+            raise EstimationError(f"FIML: only {len(X)} rows have every exogenous covariate "
+                                  f"({', '.join(fixed_x)}) answered")
     n, p = X.shape
     arr = X.to_numpy(dtype=float)
-    structure = CovarianceStructure(spec)
+    fx_cov = None
+    if fixed_x:
+        xa = arr[:, fx_idx]
+        xa = xa - xa.mean(axis=0)
+        fx_cov = pd.DataFrame(xa.T @ xa / n, index=fixed_x, columns=fixed_x)
+    structure = CovarianceStructure(spec, fixed_x_cov=fx_cov)
     pats = MissingPatterns(arr)
     em = pats.em()
     mu_h1, sigma_h1, _, h1_ok, _ = em
@@ -607,7 +705,8 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
     start = engine.fit()
-    sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em)
+    sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em,
+                        fixed_x_idx=fx_idx)
     rob = None
     h1 = h1_information(pats, sol)
     corrected = fiml_corrected(structure, pats, sol, h1, robust=robust)
@@ -631,28 +730,42 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     fm = in_lavaan_order(values, scaled=rob is not None, robust=True,
                          yuan_bentler=rob is not None)
 
-    # intercept rows, as lavaan lists them (after the model rows, before defined parameters)
-    Sigma = structure.sigma(sol.x)
-    sd = np.sqrt(np.diag(Sigma))
-    se_nu = np.sqrt(np.clip(np.diag(sol.vcov)[q:], 0, None)) if sol.vcov_ok else \
-        np.full(p, np.nan)
+    # intercept rows, as lavaan lists them (after the model rows, before defined parameters).
+    # The fit's free means are the model-implied means μ_y of the non-covariate variables; the
+    # intercepts ν follow from μ = F(I − A)⁻¹u (u: ν, the covariates' sample means, latent
+    # intercepts 0): ν_y = B_yy⁻¹(μ_y − B_yx μ_x) with B = (I − A)⁻¹ on the observed rows.
+    ys = [j for j in range(p) if j not in set(fx_idx)]
+    y_names = [spec.observed[j] for j in ys]
+    oy = structure.obs_ix[ys]
+    ox = structure.obs_ix[fx_idx]
+    mu_x = sol.mu[fx_idx] if fx_idx else np.zeros(0)
 
-    def std_nu(z):
-        return z[q:] / np.sqrt(np.diag(structure.sigma(z[:q])))
+    def intercepts(zz):
+        B = structure.matrices(zz[:q])[2]
+        rhs = zz[q:] - B[np.ix_(oy, ox)] @ mu_x
+        return np.linalg.solve(B[np.ix_(oy, oy)], rhs)
 
+    def std_nu(zz):
+        return intercepts(zz) / np.sqrt(np.diag(structure.sigma(zz[:q]))[ys])
+
+    z_hat = np.concatenate([sol.x, sol.nu])
+    nu = intercepts(z_hat)
+    sd = np.sqrt(np.diag(structure.sigma(sol.x)))[ys]
     if sol.vcov_ok:
-        J = numerical_jacobian(std_nu, np.concatenate([sol.x, sol.nu]))
+        J = numerical_jacobian(intercepts, z_hat, rel_step=1e-6)
+        se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, sol.vcov, J), 0, None))
+        J = numerical_jacobian(std_nu, z_hat, rel_step=1e-6)
         se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, sol.vcov, J), 0, None))
     else:
-        se_std = np.full(p, np.nan)
+        se_nu = se_std = np.full(len(ys), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = sol.nu / se_nu
+        z = nu / se_nu
     pval = 2 * stats.norm.sf(np.abs(z))
-    ints = pd.DataFrame({"lhs": spec.observed, "op": "~1", "rhs": "", "label": "",
-                         "est": sol.nu, "se": se_nu, "z": z, "pvalue": pval,
-                         "ci_lower": sol.nu - Z975 * se_nu, "ci_upper": sol.nu + Z975 * se_nu,
-                         "std_lv": sol.nu, "std_all": sol.nu / sd, "se_std_all": se_std,
-                         "free": np.arange(q + 1, q + p + 1)})
+    ints = pd.DataFrame({"lhs": y_names, "op": "~1", "rhs": "", "label": "",
+                         "est": nu, "se": se_nu, "z": z, "pvalue": pval,
+                         "ci_lower": nu - Z975 * se_nu, "ci_upper": nu + Z975 * se_nu,
+                         "std_lv": nu, "std_all": nu / sd, "se_std_all": se_std,
+                         "free": np.arange(q + 1, q + len(ys) + 1)})
     # latent means are fixed at zero; lavaan lists them
     lat = list(spec.latent)
     zeros = np.zeros(len(lat))
@@ -663,14 +776,19 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     est = res.estimates
     is_def = est.op == ":="
     table = pd.concat([est[~is_def], ints, lat_ints, est[is_def]], ignore_index=True)
-    names = list(res.vcov.index) + [f"{v}~1" for v in spec.observed]
+    names = list(res.vcov.index) + [f"{v}~1" for v in y_names]
     vcov_df = pd.DataFrame(sol.vcov, index=names, columns=names)
 
     warnings_ = list(res.warnings)
+    if dropped_x:
+        warnings_.append(f"{dropped_x} row(s) deleted because of missing values in the "
+                         f"exogenous covariate(s) {', '.join(fixed_x)}: their (co)variances "
+                         f"and means are held at the sample values of the other rows "
+                         f"(lavaan's fixed.x = TRUE does the same)")
     if not h1_ok:
         warnings_.append("the EM algorithm for the saturated model did not converge; the "
                          "chi-square test and fit indices are approximate")
-    info = {**dict(res.info), "missing": "fiml", "x": sol.x.copy(), "nu": sol.nu.copy(),
+    info = {**dict(res.info), "missing": "fiml", "x": sol.x.copy(), "nu": nu.copy(),
             "optimizer": sol.message, "iterations": sol.iterations,
             "mean_h1": pd.Series(sol.mu_h1, index=spec.observed)}
     return flag_unidentified(dataclasses.replace(res, estimates=table, fit_measures=fm,

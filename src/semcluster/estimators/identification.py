@@ -67,7 +67,15 @@ def check_identification(spec, *, seed: int = 12345, jacobian=None,
         of the model core, all free parameters.
     """
     rng = np.random.default_rng(seed)
-    structure = CovarianceStructure(spec)
+    fx_cov = None
+    if spec.fixed_x:
+        # exogenous covariates (fixed.x) enter at their sample (co)variances: any positive
+        # definite matrix stands for them here (with zeros, their paths would look unidentified)
+        import pandas as pd
+
+        nx = len(spec.fixed_x)
+        fx_cov = pd.DataFrame(0.7 * np.eye(nx) + 0.3, index=spec.fixed_x, columns=spec.fixed_x)
+    structure = CovarianceStructure(spec, fixed_x_cov=fx_cov)
     q = structure.q
     first = {}
     for lhs, op, rhs, k in zip(spec.partable.lhs, spec.partable.op, spec.partable.rhs,

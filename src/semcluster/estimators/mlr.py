@@ -106,15 +106,29 @@ def observed_information(structure: CovarianceStructure, x: np.ndarray, S: np.nd
     return n * (H + H.T) / 2
 
 
-def h1_trace(X: np.ndarray) -> float:
-    """tr(A₁⁻¹B₁) of the saturated model at the sample moments (the h1 part of c·df)."""
+def x_vech_mask(p: int, fixed_x_idx=()) -> np.ndarray:
+    """Boolean mask of the vech elements that are *not* (co)variances among fixed-x covariates.
+
+    lavaan (``lav_test_yuan_bentler_trace``) removes those elements from the saturated
+    model's information matrices: with ``fixed.x = TRUE`` they are not estimated.
+    """
+    r, c = vech_indices(p)
+    fx = np.zeros(p, dtype=bool)
+    fx[list(fixed_x_idx)] = True
+    return ~(fx[r] & fx[c])
+
+
+def h1_trace(X: np.ndarray, fixed_x_idx=()) -> float:
+    """tr(A₁⁻¹B₁) of the saturated model at the sample moments (the h1 part of c·df);
+    the (co)variances among fixed-x covariates are left out of A₁ and B₁."""
     n = X.shape[0]
     d = X - X.mean(axis=0)
     S = d.T @ d / n
     g = _score_rows(np.linalg.inv(S), d)
     B1 = g.T @ g / n
     A1 = _h1_expected_information(S)
-    return float(np.trace(np.linalg.solve(A1, B1)))
+    keep = x_vech_mask(X.shape[1], fixed_x_idx)
+    return float(np.trace(np.linalg.solve(A1[np.ix_(keep, keep)], B1[np.ix_(keep, keep)])))
 
 
 def _h0_trace(Sigma: np.ndarray, X: np.ndarray, Delta: np.ndarray, A0: np.ndarray) -> float:
@@ -125,7 +139,8 @@ def _h0_trace(Sigma: np.ndarray, X: np.ndarray, Delta: np.ndarray, A0: np.ndarra
     return float(np.trace(np.linalg.solve(A0 / n, B0)))
 
 
-def robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarray) -> RobustML:
+def robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarray,
+              fixed_x_idx=()) -> RobustML:
     """Huber-White covariance and Yuan-Bentler scaling factors at the ML estimate ``x``.
 
     Parameters
@@ -135,11 +150,16 @@ def robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarray) -> R
         Complete data, columns in ``structure.observed`` order.
     x : ndarray (q,)
         ML estimate.
+    fixed_x_idx : sequence of int
+        Columns of the exogenous observed covariates (lavaan's ``fixed.x``): their
+        (co)variances are held at the sample values (``structure`` must be built with
+        ``fixed_x_cov``), are not parameters, and are left out of the saturated model and the
+        degrees of freedom, as lavaan does.
     """
     X = np.asarray(X, dtype=float)
     try:
         with np.errstate(all="ignore"):
-            return _robust_ml(structure, X, x)
+            return _robust_ml(structure, X, x, list(fixed_x_idx))
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
         # extreme values or a degenerate solution: no robust figures rather than wrong ones
         q = structure.q
@@ -148,8 +168,9 @@ def robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarray) -> R
                         observed_information=np.full((q, q), np.nan))
 
 
-def _robust_ml(structure, X, x) -> RobustML:
+def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
     n, p = X.shape
+    nx = len(fixed_x_idx)
     d = X - X.mean(axis=0)
     S = d.T @ d / n
     Sigma, Delta = structure.jacobian_vech(x)
@@ -160,8 +181,8 @@ def _robust_ml(structure, X, x) -> RobustML:
     Ainv, ok = symmetric_inverse(A)
     vcov = Ainv @ B @ Ainv if ok else np.full(A.shape, np.nan)
 
-    df = p * (p + 1) // 2 - structure.q
-    tr1 = h1_trace(X)
+    df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - structure.q
+    tr1 = h1_trace(X, fixed_x_idx)
     if ok and df > 0:
         trace = tr1 - _h0_trace(Sigma, X, Delta, A)
         c = trace / df
@@ -170,14 +191,21 @@ def _robust_ml(structure, X, x) -> RobustML:
     # baseline (independence) model: Σ_B = diag(S), parameters the p variances; the model is
     # linear in them, so its observed information is Δ_B' A₁(Σ_B) Δ_B with A₁ the observed
     # saturated information ½D'(Σ⁻¹⊗Σ⁻¹SΣ⁻¹ + Σ⁻¹SΣ⁻¹⊗Σ⁻¹ − Σ⁻¹⊗Σ⁻¹)D, which at the
-    # diagonal optimum reduces to diag(1/(2 s_jj²)).
+    # diagonal optimum reduces to diag(1/(2 s_jj²)). With fixed-x covariates the baseline
+    # keeps their sample (co)variances and frees only the other variances (lavaan's
+    # independence model with fixed.x).
     r, cix = vech_indices(p)
-    diag_pos = np.flatnonzero(r == cix)
-    Delta_b = np.zeros((len(r), p))
-    Delta_b[diag_pos, np.arange(p)] = 1.0
+    ys = [j for j in range(p) if j not in set(fixed_x_idx)]
+    pos = {(i, j): k for k, (i, j) in enumerate(zip(r, cix))}
+    Delta_b = np.zeros((len(r), len(ys)))
+    for k, j in enumerate(ys):
+        Delta_b[pos[(j, j)], k] = 1.0
     Sigma_b = np.diag(np.diag(S))
-    A0_b = n * np.diag(1.0 / (2.0 * np.diag(S) ** 2))
-    df_b = p * (p + 1) // 2 - p
+    if nx:
+        ix = np.ix_(fixed_x_idx, fixed_x_idx)
+        Sigma_b[ix] = S[ix]
+    A0_b = n * np.diag(1.0 / (2.0 * np.diag(S)[ys] ** 2))
+    df_b = p * (p + 1) // 2 - nx * (nx + 1) // 2 - len(ys)
     c_b = (tr1 - _h0_trace(Sigma_b, X, Delta_b, A0_b)) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c), baseline_scaling_factor=float(c_b),
@@ -185,12 +213,13 @@ def _robust_ml(structure, X, x) -> RobustML:
 
 
 def check_supported(spec, estimator: str) -> None:
-    """Refuse models this estimator does not handle, before anything is fitted."""
+    """Refuse models with exogenous observed covariates, before anything is fitted (used by
+    the estimators that do not handle them: GLS; MLR, FIML and WLSMV do)."""
     if spec.fixed_x:
         raise EstimationError(
             f"{spec.source}: estimator {estimator} is not implemented for models with exogenous "
-            f"observed covariates ({', '.join(spec.fixed_x)}); use estimator='ML', or make "
-            f"them indicators of latent variables")
+            f"observed covariates ({', '.join(spec.fixed_x)}); use estimator='ML' or 'MLR', "
+            f"or make them indicators of latent variables")
 
 
 def fit(spec, X: pd.DataFrame, *, report=None):
@@ -217,7 +246,6 @@ def fit(spec, X: pd.DataFrame, *, report=None):
 
     from .identification import check_identification, flag_unidentified
 
-    check_supported(spec, ESTIMATOR)
     ident = check_identification(spec)
     X = X[spec.observed]
     if X.isna().to_numpy().any():
@@ -229,8 +257,8 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     engine = MLEngine(spec)
     engine.load(S, n, X)
     opt = engine.fit()
-    structure = CovarianceStructure(spec)
-    rob = robust_ml(structure, X.to_numpy(dtype=float), opt.x)
+    structure = CovarianceStructure(spec, fixed_x_cov=S)
+    rob = robust_ml(structure, X.to_numpy(dtype=float), opt.x, engine.fixed_x_idx)
     res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
                           message=opt.message, report=report, estimator=ESTIMATOR,
                           vcov=rob.vcov, vcov_ok=rob.vcov_ok)

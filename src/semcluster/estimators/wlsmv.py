@@ -1,7 +1,7 @@
 """WLSMV: diagonally weighted least squares on polychoric correlations, with robust standard
 errors and a mean-and-variance adjusted (scaled and shifted) test statistic.
 
-This is lavaan's ``estimator = "WLSMV"`` with every model item declared ``ordered`` (Muthén,
+This is lavaan's ``estimator = "WLSMV"`` with the model's items declared ``ordered`` (Muthén,
 du Toit & Spisic 1997; Asparouhov & Muthén 2010):
 
 * **Sample statistics** s = (thresholds τ, polychoric correlations ρ in vechs order) and their
@@ -24,8 +24,32 @@ The ``*_robust`` CFI/TLI/RMSEA are lavaan's for categorical data (``lav_fit_catm
 
 Missing answers: listwise, or lavaan's ``missing = "pairwise"`` (see :func:`fit`).
 
-Not implemented (and not reported rather than guessed): a mix of ordinal and continuous items,
-exogenous covariates, multiple groups, the theta parameterization.
+**Exogenous observed covariates** (lavaan's ``fixed.x = TRUE`` with its categorical default
+``conditional.x = TRUE``): the first stage is an ordered probit regression of each item on the
+covariates (thresholds τ at x = 0 and slopes) and the residual polychoric correlations given x
+(:func:`.polychoric.conditional_polychoric`); the statistics are (τ, slopes Π, residual
+correlations), the model-implied Π = Cov(y*, x) and residual covariance Σ_yy − ΠΠᵀ are those of
+the RAM structure with Cov(x) = I, and the items' residual variances make Var(y* | x) = 1.
+The baseline keeps thresholds and slopes free. The standardized solution uses the covariates'
+sample covariance (N − 1 divisor, as lavaan). Complete data only; lavaan reports no
+``*_robust`` CFI/TLI/RMSEA here, and neither does this module.
+
+**Theta parameterization** (lavaan's ``parameterization = "theta"``): the same model with the
+items' residual variances fixed at 1; the solution is the delta one rescaled
+(:class:`ThetaParameterization`), its covariance matrix by the delta method. Models with
+equality constraints or several fixed loadings per factor are refused with theta.
+
+**A mix of ordinal and continuous items** (lavaan's ``ordered =`` naming only some items):
+the first stage adds each continuous item's mean and variance, polyserial correlations
+(two-step ML) with the ordinal items and covariances among the continuous ones
+(:func:`.polychoric.mixed_correlations`, Γ as lavaan's ``muthen1984`` in the covariance
+metric). The statistics are (thresholds and means, variances of the continuous items, the
+off-diagonal (co)variances); the continuous items have free residual variances, their means are
+saturated and listed as intercepts (``~1``).
+
+Not implemented (refused with a message naming it): multiple groups; covariates with missing
+answers; a mix of ordinal and continuous items with missing answers or together with
+covariates.
 """
 from __future__ import annotations
 
@@ -49,26 +73,45 @@ class OrdinalModel:
     """
 
     def __init__(self, spec, ordered: list[str]):
-        from .mlr import check_supported
-
-        check_supported(spec, ESTIMATOR)
         self.spec = spec
-        self.structure = CovarianceStructure(spec)
         pt = spec.partable
         obs = spec.observed
-        self.p = len(obs)
-        not_ordered = [v for v in obs if v not in ordered]
-        if not_ordered:
-            raise EstimationError(f"WLSMV here needs every model item to be ordinal; "
-                                  f"{', '.join(not_ordered)} are not declared ordered (a mix of "
-                                  f"ordinal and continuous items is not implemented)")
+        # exogenous covariates (fixed.x, lavaan's conditional.x = TRUE): the model is fitted to
+        # the items' thresholds, probit slopes Π and residual correlations given x; Π and the
+        # conditional covariance do not depend on the covariates' own covariance, which is set
+        # to I here (Π is then the items' covariance with x)
+        self.fixed_x = list(spec.fixed_x)
+        fx_cov = (pd.DataFrame(np.eye(len(self.fixed_x)), index=self.fixed_x,
+                               columns=self.fixed_x) if self.fixed_x else None)
+        self.structure = CovarianceStructure(spec, fixed_x_cov=fx_cov)
+        self.y_idx = [i for i, v in enumerate(obs) if v not in set(self.fixed_x)]
+        self.x_idx = [obs.index(v) for v in self.fixed_x]
+        self.items = [obs[i] for i in self.y_idx]
+        self.p = len(self.y_idx)
+        # continuous items (a mix, lavaan's ``ordered =`` naming only some): their variances
+        # and covariances are fitted, their means are saturated, their residual variances free
+        self.numeric = [v for v in self.items if v not in set(ordered)]
+        self.num_idx = [self.items.index(v) for v in self.numeric]
+        if self.numeric and self.fixed_x:
+            raise EstimationError(
+                f"WLSMV with continuous items ({', '.join(self.numeric)}) and exogenous "
+                f"covariates ({', '.join(self.fixed_x)}) together is not implemented (the "
+                f"conditional first stage would need linear regressions of the continuous items "
+                f"and conditional polyserial correlations, and lavaan 0.6.14's own are "
+                f"degenerate on the test data, so there is no reference); declare every item "
+                f"ordered, or drop the covariates")
+        if len(self.numeric) == len(self.items):
+            raise EstimationError("WLSMV needs at least one ordinal item: declare the ordinal "
+                                  "items with ordered=, or use estimator ML/MLR for continuous "
+                                  "items")
         for _, r in pt[pt.op.isin(["~", "=~"])].iterrows():
             pred = r.rhs if r.op == "~" else r.lhs
-            if pred in ordered:
+            if pred in ordered and pred not in self.fixed_x:
                 raise EstimationError(f"{spec.source}: ordinal item '{pred}' predicts another "
                                       f"variable ('{r.lhs} {r.op} {r.rhs}'); with WLSMV ordinal "
                                       f"items may only be outcomes or indicators here")
-        res_rows = pt[(pt.op == "~~") & (pt.lhs == pt.rhs) & pt.lhs.isin(ordered)]
+        ordinal = [v for v in self.items if v not in set(self.numeric)]
+        res_rows = pt[(pt.op == "~~") & (pt.lhs == pt.rhs) & pt.lhs.isin(ordinal)]
         free_counts = pt[pt["free"] > 0]["free"].value_counts()
         self.resvar_free = []
         self.resvar_item = []
@@ -83,38 +126,68 @@ class OrdinalModel:
                     f"{spec.source}:{r.line}: the residual variance of ordinal item '{r.lhs}' "
                     f"shares a label with another parameter; not possible with WLSMV")
             self.resvar_free.append(int(r["free"]) - 1)
-            self.resvar_item.append(obs.index(r.lhs))
+            self.resvar_item.append(self.items.index(r.lhs))
         q = self.structure.q
         self.keep = np.array([k for k in range(q) if k not in set(self.resvar_free)], dtype=int)
         self.q_red = len(self.keep)
         self.rows, self.cols = vechs_indices(self.p)
+        self.n_slopes = self.p * len(self.x_idx)
+
+    def moments(self, x: np.ndarray):
+        """Covariance of the items' y* given the covariates, and the slopes Π (items × x;
+        None without covariates)."""
+        S = self.structure.sigma(x)
+        y = self.y_idx
+        Syy = S[np.ix_(y, y)]
+        if not self.x_idx:
+            return Syy, None
+        Pi = S[np.ix_(y, self.x_idx)]
+        return Syy - Pi @ Pi.T, Pi
 
     def full(self, theta: np.ndarray) -> np.ndarray:
         """Full parameter vector: residual variances of the items set so that diag Σ* = 1."""
         x = np.zeros(self.structure.q)
         x[self.keep] = theta
-        S0 = self.structure.sigma(x)
+        S0, _ = self.moments(x)
         for k, j in zip(self.resvar_free, self.resvar_item):
             x[k] = 1.0 - S0[j, j]
         return x
 
     def sigma(self, theta: np.ndarray) -> np.ndarray:
-        """Model-implied polychoric correlations (vechs order)."""
-        S = self.structure.sigma(self.full(theta))
-        return S[self.rows, self.cols]
+        """Model-implied slopes (item by item, with covariates) and polychoric correlations
+        (vechs order)."""
+        S, Pi = self.moments(self.full(theta))
+        r = S[self.rows, self.cols]
+        if self.num_idx:
+            r = np.concatenate([S[self.num_idx, self.num_idx], r])
+        return r if Pi is None else np.concatenate([Pi.ravel(), r])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """∂σ/∂θᵀ (pstar × q_red); off-diagonal elements do not involve residual variances."""
-        _, D = self.structure.jacobian(self.full(theta))
-        return D[self.keep][:, self.rows, self.cols].T
+        """∂σ/∂θᵀ; slopes and off-diagonal elements do not involve residual variances."""
+        Sigma, D = self.structure.jacobian(self.full(theta))
+        D = D[self.keep]
+        y = self.y_idx
+        Dyy = D[:, y][:, :, y]
+        if not self.x_idx:
+            J = Dyy[:, self.rows, self.cols].T
+            if self.num_idx:
+                J = np.vstack([Dyy[:, self.num_idx, self.num_idx].T, J])
+            return J
+        xi = self.x_idx
+        Pi = Sigma[np.ix_(y, xi)]
+        dPi = D[:, y][:, :, xi]
+        dS = Dyy - dPi @ Pi.T - np.matmul(Pi, dPi.transpose(0, 2, 1))
+        k = len(self.keep)
+        return np.hstack([dPi.reshape(k, -1), dS[:, self.rows, self.cols]]).T
 
     def full_jacobian(self, theta: np.ndarray) -> np.ndarray:
         """∂x_full/∂θᵀ (q × q_red), for the delta method on standardized values."""
         return numerical_jacobian(self.full, theta, rel_step=1e-6)
 
 
-def _start_values(model: OrdinalModel, R: np.ndarray, n: int) -> np.ndarray:
-    """ML fit to the polychoric matrix (made positive definite if need be) as start values."""
+def _start_values(model: OrdinalModel, R: np.ndarray, n: int, Pi=None) -> np.ndarray:
+    """ML fit to the polychoric matrix (made positive definite if need be) as start values;
+    with covariates, to the joint matrix of (y*, x) with Cov(x) = I, Cov(y*, x) = Π."""
     from ..engine import MLEngine
 
     ev, vec = np.linalg.eigh(R)
@@ -124,6 +197,13 @@ def _start_values(model: OrdinalModel, R: np.ndarray, n: int) -> np.ndarray:
         d = 1 / np.sqrt(np.diag(R))
         R = R * np.outer(d, d)
     obs = model.spec.observed
+    if Pi is not None:
+        y, xi = model.y_idx, model.x_idx
+        J = np.eye(len(obs))
+        J[np.ix_(y, y)] = R + Pi @ Pi.T
+        J[np.ix_(y, xi)] = Pi
+        J[np.ix_(xi, y)] = Pi.T
+        R = J
     engine = MLEngine(model.spec)
     try:
         engine.load(pd.DataFrame(R, index=obs, columns=obs), n, None)
@@ -155,7 +235,8 @@ def dwls_estimate(model: OrdinalModel, r: np.ndarray, w: np.ndarray, theta0: np.
     return res.x, ok, str(res.message)
 
 
-def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "listwise"):
+def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "listwise",
+        parameterization: str = "delta"):
     """Fit a model to ordinal items by WLSMV.
 
     Parameters
@@ -170,6 +251,12 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         ``listwise`` needs complete answers; ``pairwise`` is lavaan's ``missing = "pairwise"``:
         thresholds from each item's answers, correlations from the rows answering both items,
         N the number of rows.
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization``: ``delta`` (default) scales y* to unit variance (given
+        the covariates); ``theta`` fixes the items' residual variances at 1 instead. The two
+        are the same model (same χ², fit indices and standardized solution); the theta
+        estimates and their robust SEs follow from the delta ones by the delta method
+        (:class:`ThetaParameterization`).
 
     Returns
     -------
@@ -183,8 +270,23 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     """
     from .polychoric import polychoric
 
+    if parameterization not in ("delta", "theta"):
+        raise EstimationError(f"parameterization '{parameterization}' is not available; use "
+                              f"'delta' or 'theta'")
     obs = list(spec.observed)
-    ordered = list(obs if ordered is None else ordered)
+    fixed_x = list(spec.fixed_x)
+    items = [v for v in obs if v not in set(fixed_x)]
+    ordered = list(items if ordered is None else ordered)
+    if fixed_x and set(obs) <= set(ordered):
+        # "every variable ordered" (the default when nothing is declared) means the items:
+        # covariates enter as observed values
+        ordered = items
+    bad = [v for v in fixed_x if v in ordered]
+    if bad:
+        raise EstimationError(f"exogenous covariate(s) {', '.join(bad)} declared ordered: with "
+                              f"WLSMV covariates enter as observed values (lavaan's "
+                              f"conditional.x); code a categorical covariate as 0/1 dummies and "
+                              f"do not declare it ordered")
     X = X[obs]
     if missing not in ("listwise", "pairwise"):
         raise EstimationError(f"WLSMV with missing='{missing}' is not implemented; use "
@@ -196,26 +298,57 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
 
     model = OrdinalModel(spec, ordered)
     ident = check_identification(spec, jacobian=model.jacobian, keep=model.keep)
-    pc = polychoric(X, gamma=True, missing=missing)
+    Pi = None
+    mixed = any(v not in set(ordered) for v in items)
+    if mixed:
+        from .polychoric import mixed_correlations
+
+        if X.isna().to_numpy().any():
+            raise EstimationError(
+                "WLSMV with continuous items is implemented for complete data only; "
+                "missing='pairwise' with a mix of ordinal and continuous items is not: use "
+                "complete rows (missing='listwise')")
+        pc = mixed_correlations(X[items], [v for v in items if v in set(ordered)])
+        R = pc.cov.to_numpy()
+    elif fixed_x:
+        from .polychoric import conditional_polychoric
+
+        if X.isna().to_numpy().any():
+            raise EstimationError(
+                "WLSMV with exogenous covariates (conditional.x) is implemented for complete "
+                "data only; missing='pairwise' with covariates is not: use complete rows "
+                "(missing='listwise')")
+        pc = conditional_polychoric(X[items], X[fixed_x])
+        Pi = pc.slopes.to_numpy()
+    else:
+        pc = polychoric(X, gamma=True, missing=missing)
+    if not mixed:
+        R = pc.correlation.to_numpy()
     n = pc.nobs
-    R = pc.correlation.to_numpy()
     tau = pc.thresholds.to_numpy()
     n_th = len(tau)
     G = pc.gamma
     pstar = len(model.rows)
     r = R[model.rows, model.cols]
+    if mixed:
+        r = np.concatenate([np.diag(R)[model.num_idx], r])   # variances of continuous items
+    if Pi is not None:
+        r = np.concatenate([Pi.ravel(), r])        # the sample statistics after the thresholds
     W_all = 1.0 / np.diag(G)
     w = W_all[n_th:]
     if not np.all(np.isfinite(W_all)) or np.any(np.diag(G) <= 0):
         raise EstimationError("the asymptotic variances of the polychoric correlations are not "
                               "all positive (empty categories or perfectly related items?)")
-    theta0 = _start_values(model, R, n)
+    to_theta = (ThetaParameterization(model, [t.split("|")[0] for t in pc.thresholds.index])
+                if parameterization == "theta" else None)
+    theta0 = _start_values(model, R, n, Pi)
     theta, converged, msg = dwls_estimate(model, r, w, theta0)
     x_full = model.full(theta)
 
     # ---- robust covariance of (θ, τ) -----------------------------------------------------
     q = model.q_red
-    Delta = np.zeros((n_th + pstar, q + n_th))
+    nr = len(r)
+    Delta = np.zeros((n_th + nr, q + n_th))
     Delta[:n_th, q:] = np.eye(n_th)
     Delta[n_th:, :q] = model.jacobian(theta)
     WD = W_all[:, None] * Delta
@@ -234,10 +367,13 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     # ---- test statistics -------------------------------------------------------------------
     resid = r - model.sigma(theta)
     T = float((n - 1) * np.sum(w * resid ** 2))
-    df = pstar - q
-    Tb = float((n - 1) * np.sum(w * r ** 2))
+    df = nr - q
+    # baseline: thresholds (and slopes) free, correlations zero
+    wc, rc = w[nr - pstar:], r[nr - pstar:]
+    Tb = float((n - 1) * np.sum(wc * rc ** 2))
     df_b = pstar
     G_rr = G[n_th:, n_th:]
+    G_cc = G[n_th + nr - pstar:, n_th + nr - pstar:]
     if vcov_ok and df > 0:
         Dr = Delta[n_th:, :q]
         Hr = Dr.T @ (w[:, None] * Dr)
@@ -248,28 +384,154 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         b = df - a * tr1
     else:
         a = b = np.nan
-    WG = w[:, None] * G_rr
+    WG = wc[:, None] * G_cc
     tr1b, tr2b = float(np.trace(WG)), float(np.sum(WG * WG.T))
     a_b = math.sqrt(df_b / tr2b)
     b_b = df_b - a_b * tr1b
+    plain = not fixed_x and not mixed
     values = _fit_measures(T, df, Tb, df_b, n, q + n_th, a, b, a_b, b_b, R, model, theta, tau,
-                           W_all)
-    values.update(_catml_robust(R, model, theta, w, G_rr, n, df) if vcov_ok and df > 0 else
-                  _catml_robust(None, model, theta, w, G_rr, n, df))
+                           W_all, plain=plain)
+    # lavaan gives the catML robust indices for neither covariates nor a mix of items
+    values.update(_catml_robust(R, model, theta, w, G_rr, n, df) if vcov_ok and df > 0 and plain
+                  else _catml_robust(None, model, theta, w, G_rr, n, df))
     from ..fitmeasures import in_lavaan_order
 
     fm = in_lavaan_order(values, likelihood=False, scaled=True, robust=True, categorical=True)
+    # lavaan prints the shift parameters of the scaled-shifted test but does not list them
+    # among its fit measures
     shift = {k: values.get(k, np.nan) for k in ("chisq_shift_parameter",
                                                 "baseline_chisq_shift_parameter")}
 
+    fx_cov = None
+    if fixed_x:
+        xa = X[fixed_x].to_numpy(dtype=float)
+        xa = xa - xa.mean(axis=0)
+        # lavaan's categorical sample statistics hold the covariates' covariance with the
+        # N − 1 divisor (it enters only the standardized solution and R²)
+        fx_cov = pd.DataFrame(xa.T @ xa / (len(xa) - 1), index=fixed_x, columns=fixed_x)
+    full = model.full
+    if to_theta is not None:
+        z = np.concatenate([theta, tau])
+        if vcov_ok:
+            J = numerical_jacobian(to_theta, z, rel_step=1e-7)
+            V = J @ V @ J.T
+        z = to_theta(z)
+        theta, tau = z[:q], z[q:]
+        full = to_theta.full
+        x_full = full(theta)
     res = _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg,
-                    report)
-    # lavaan prints the shift parameters of the scaled-shifted test but does not list them
-    # among its fit measures
+                    report, fx_cov, full=full, parameterization=parameterization)
     import dataclasses
 
     res = dataclasses.replace(res, info={**dict(res.info), **shift})
     return flag_unidentified(res, ident)
+
+
+
+class ThetaParameterization:
+    """Map the delta-parameterized solution (θ_reduced, τ) to lavaan's theta parameterization.
+
+    With the items' delta residual variances θ^δ_jj (given the covariates), y*^θ_j = c_j y*^δ_j,
+    c_j = 1/√θ^δ_jj, makes the theta residual variances 1. Each latent variable is rescaled by
+    s_f = c_j of its marker item (the item whose loading is fixed), or 1 when its variance
+    carries the scale; covariates keep their metric. Then every parameter scales as
+    ``a =~ b``: ×s_b/s_a, ``a ~ b``: ×s_a/s_b, ``a ~~ b``: ×s_a·s_b, thresholds of j: ×c_j.
+    This is a one-to-one reparameterization only when no constraint ties parameters together
+    and no loading is fixed at a value other than 0 or the marker's: such models are refused.
+    """
+
+    def __init__(self, model: OrdinalModel, threshold_items: list[str]):
+        spec = model.spec
+        pt = spec.partable
+        self.model = model
+        rows = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True)
+        free = rows["free"].to_numpy()
+        counts = pd.Series(free[free > 0]).value_counts()
+        if (counts > 1).any():
+            raise EstimationError(
+                f"{spec.source}: parameterization='theta' with equality constraints (shared "
+                f"labels) is not implemented: equal loadings in the theta metric are a different "
+                f"model from equal loadings in the delta metric; use parameterization='delta'")
+        items = set(model.items)
+        self.marker = {}
+        for f in spec.latent:
+            ld = rows[(rows.op == "=~") & (rows.lhs == f)]
+            fixed = ld[(ld["free"] == 0) & (ld["fixed"].astype(float) != 0)]
+            var_fixed = len(rows[(rows.op == "~~") & (rows.lhs == f) & (rows.rhs == f)
+                                 & (rows["free"] == 0)]) > 0
+            if len(fixed) > 1 or (len(fixed) == 1 and var_fixed):
+                raise EstimationError(
+                    f"{spec.source}: parameterization='theta' for latent variable '{f}' with "
+                    f"{'several fixed loadings' if len(fixed) > 1 else 'a fixed loading and a fixed variance'} "
+                    f"is not implemented; use parameterization='delta'")
+            if len(fixed) == 1:
+                m = fixed.iloc[0].rhs
+                if m not in items:
+                    raise EstimationError(
+                        f"{spec.source}: parameterization='theta' with a latent variable ('{f}') "
+                        f"scaled by a non-ordinal indicator is not implemented")
+                self.marker[f] = model.items.index(m)
+        # any other fixed non-zero value on a rescaled variable would change meaning
+        scaled = ({v for v in model.items if v not in set(model.numeric)}
+                  | set(self.marker))
+        markers = {(f, model.items[j]) for f, j in self.marker.items()}
+        for r in rows[rows["free"] == 0].itertuples():
+            val = float(r.fixed)
+            if not np.isfinite(val) or val == 0 or (r.op == "=~" and (r.lhs, r.rhs) in markers):
+                continue
+            if r.op == "~~" and r.lhs == r.rhs and r.lhs in spec.latent:
+                continue                   # a latent variance carrying the scale (s_f = 1)
+            if r.lhs in scaled or r.rhs in scaled:
+                raise EstimationError(
+                    f"{spec.source}: parameterization='theta' with the fixed value "
+                    f"'{r.lhs} {r.op} {val:g}*{r.rhs}' is not implemented (it means something "
+                    f"else in the theta metric); use parameterization='delta'")
+        self.rows = rows
+        self.obs = list(spec.observed)
+        self.th_item = np.array([model.items.index(v) for v in threshold_items], dtype=int)
+
+    def _scales(self, x_full):
+        m = self.model
+        c = np.ones(m.p)
+        for k, j in zip(m.resvar_free, m.resvar_item):
+            c[j] = 1.0 / np.sqrt(x_full[k])          # 1/√θ^δ_jj
+        scale = {v: 1.0 for v in self.obs}
+        for j, v in enumerate(m.items):
+            scale[v] = c[j]
+        for f in m.spec.latent:
+            scale[f] = c[self.marker[f]] if f in self.marker else 1.0
+        return c, scale
+
+    def _convert(self, x_full):
+        c, scale = self._scales(x_full)
+        out = np.array(x_full, dtype=float)
+        for r in self.rows.itertuples():
+            if r.free <= 0:
+                continue
+            k = int(r.free) - 1
+            if r.op == "=~":
+                out[k] = x_full[k] * scale[r.rhs] / scale[r.lhs]
+            elif r.op == "~":
+                out[k] = x_full[k] * scale[r.lhs] / scale[r.rhs]
+            else:
+                out[k] = x_full[k] * scale[r.lhs] * scale[r.rhs]
+        return out, c
+
+    def __call__(self, z):
+        m = self.model
+        q = m.q_red
+        x_full = m.full(z[:q])
+        out, c = self._convert(x_full)
+        tau = np.asarray(z[q:], dtype=float)
+        return np.concatenate([out[m.keep], tau * c[self.th_item]])
+
+    def full(self, theta_red):
+        """Full vector in the theta metric: residual variances of the items 1."""
+        x = np.zeros(self.model.structure.q)
+        x[self.model.keep] = theta_red
+        for k in self.model.resvar_free:
+            x[k] = 1.0
+        return x
 
 
 def _catml_robust(R, model, theta, w, G, n, df) -> dict:
@@ -307,7 +569,7 @@ def _catml_robust(R, model, theta, w, G, n, df) -> dict:
 
 
 def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau,
-                  weights) -> dict:
+                  weights, *, plain: bool = True) -> dict:
     """The measures of the DWLS statistic T and its scaled-and-shifted version (lavaan's N for
     least-squares estimators is N − 1, ``lav_utils_get_ntotal``): :func:`chisq_measures`,
     the residual measures of the correlations (``residual_measures_categorical``), GFI on the
@@ -318,13 +580,24 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau
 
     n_ls = n - 1
     values = chisq_measures(T, df, Tb, df_b, n_ls, npar, ntotal=n)
-    S = model.structure.sigma(model.full(theta))
-    values.update(residual_measures_categorical(R, S, len(tau)))
-    obs = np.concatenate([tau, R[model.rows, model.cols]])
-    est = np.concatenate([tau, S[model.rows, model.cols]])
-    gfi = 1 - np.sum(weights * (obs - est) ** 2) / np.sum(weights * obs ** 2)
-    values.update(gfi_measures(gfi, len(obs), df))
-    values["wrmr"] = float(np.sqrt(T / len(obs)))
+    S, _ = model.moments(model.full(theta))
+    if plain:
+        values.update(residual_measures_categorical(R, S, len(tau)))
+        obs = np.concatenate([tau, R[model.rows, model.cols]])
+        est = np.concatenate([tau, S[model.rows, model.cols]])
+        gfi = 1 - np.sum(weights * (obs - est) ** 2) / np.sum(weights * obs ** 2)
+        values.update(gfi_measures(gfi, len(obs), df))
+        values["wrmr"] = float(np.sqrt(T / len(obs)))
+    else:
+        # covariates (conditional.x) or a mix of ordinal and continuous items: SRMR as lavaan
+        # (sample and implied matrices each turned into correlations, off-diagonal residuals
+        # over pstar + nvar, nvar counting the covariates; lav_residuals_summary); the other
+        # residual measures, GFI and WRMR are not checked against lavaan for these models
+        # and are not given (NaN)
+        ds, dm = 1 / np.sqrt(np.diag(R)), 1 / np.sqrt(np.diag(S))
+        res = (R * np.outer(ds, ds) - S * np.outer(dm, dm))[model.rows, model.cols]
+        values["srmr"] = float(np.sqrt(np.sum(res ** 2) / (len(res) + model.p
+                                                          + len(model.x_idx))))
     values["npar"] = npar
     if np.isfinite(a):
         values.update(scaled_measures(pd.Series(values), chisq_scaled=a * T + b, df_scaled=df,
@@ -336,7 +609,8 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau
     return values
 
 
-def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report):
+def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report,
+              fx_cov=None, full=None, parameterization="delta"):
     """The SEMResult: estimates with thresholds, standardized values and their SEs."""
     from ..solution import defined_rows as _defined_rows
     from ..results import SEMResult
@@ -344,13 +618,14 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
 
     q = model.q_red
     n_th = len(tau)
-    ram = RAM(spec)
+    ram = RAM(spec, fixed_x_cov=fx_cov)
     rows = ram.rows
     vals = ram.values(x_full)
     std_lv, std_all, r2 = standardized(ram, x_full, spec)
     # covariance of the full vector by the delta method through the residual variances
     Vt = V[:q, :q]
-    Jg = model.full_jacobian(theta) if vcov_ok else None
+    full = full or model.full
+    Jg = numerical_jacobian(full, theta, rel_step=1e-6) if vcov_ok else None
     V_full = Jg @ Vt @ Jg.T if vcov_ok else np.full((model.structure.q,) * 2, np.nan)
     free_old = rows["free"].to_numpy()
     # renumber: reduced parameters 1..q, then thresholds q+1..q+n_th
@@ -361,19 +636,27 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
                   0.0) if vcov_ok else np.where(free_new > 0, np.nan, 0.0)
     se_std = np.full(len(rows), np.nan)
     if vcov_ok:
-        J = numerical_jacobian(lambda z: standardized(ram, model.full(z), spec)[1], theta,
+        J = numerical_jacobian(lambda z: standardized(ram, full(z), spec)[1], theta,
                                rel_step=1e-6)
         se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, Vt, J), 0, None))
         se_std[~np.isfinite(std_all)] = np.nan
     table = pd.DataFrame({"lhs": rows.lhs, "op": rows.op, "rhs": rows.rhs, "label": rows.label,
                           "est": vals, "se": se, "std_lv": std_lv, "std_all": std_all,
                           "se_std_all": se_std, "free": free_new})
-    # thresholds (y* has unit variance: std values equal the estimates)
+    # thresholds (y* has unit variance given x: without covariates the std values equal the
+    # estimates; with covariates std.all divides by the total SD of y*, as lavaan)
     se_tau = np.sqrt(np.clip(np.diag(V)[q:], 0, None)) if vcov_ok else np.full(n_th, np.nan)
     names = list(pc.thresholds.index)
-    th_rows = pd.DataFrame({"lhs": [s.split("|")[0] for s in names], "op": "|",
-                            "rhs": [s.split("|")[1] for s in names], "label": "", "est": tau,
-                            "se": se_tau, "std_lv": tau, "std_all": tau, "se_std_all": se_tau,
+    th_items = [s.split("|")[0] for s in names]
+    C_tot = ram.total_cov(x_full)
+    sd_th = np.sqrt(np.array([C_tot[ram.ix[v], ram.ix[v]] for v in th_items]))
+    # the means of continuous items (a mix) are listed as intercepts, as lavaan
+    is_mean = np.array([s.endswith("|mean") for s in names])
+    th_rows = pd.DataFrame({"lhs": th_items, "op": np.where(is_mean, "~1", "|"),
+                            "rhs": ["" if m else s.split("|")[1] for s, m in zip(names, is_mean)],
+                            "label": "", "est": tau,
+                            "se": se_tau, "std_lv": tau, "std_all": tau / sd_th,
+                            "se_std_all": se_tau / sd_th,
                             "free": np.arange(q + 1, q + n_th + 1)})
     table = pd.concat([table, th_rows], ignore_index=True)
     if len(spec.defined):
@@ -413,7 +696,10 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
         admissible = False
         warnings_.append("standardized covariance beyond ±1: " + ", ".join(
             f"{r.lhs}~~{r.rhs} ({r.std_all:.3f})" for r in big.itertuples()))
-    ev = np.linalg.eigvalsh(pc.correlation.to_numpy())
+    # the matrix fitted: polychoric correlations (with continuous items: their covariances and
+    # polyserial correlations times SD)
+    fitted = pc.cov if hasattr(pc, "cov") else pc.correlation
+    ev = np.linalg.eigvalsh(fitted.to_numpy())
     if ev.min() <= 0:
         warnings_.append(f"the polychoric correlation matrix is not positive definite "
                          f"(smallest eigenvalue {ev.min():.3g}); DWLS still works, but check "
@@ -425,15 +711,15 @@ def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged,
         if r_.free > 0 and r_.free not in first:
             first[r_.free] = f"{r_.lhs}{r_.op}{r_.rhs}"
     pnames = [first[k] for k in range(1, q + n_th + 1)]
-    obs = list(spec.observed)
-    Sigma = model.structure.sigma(x_full)
+    obs = list(model.items)
+    Sigma, _ = model.moments(x_full)
     return SEMResult(
         spec=spec, estimates=table, fit_measures=fm, r2=pd.Series(r2, dtype=float),
         nobs=int(n), converged=bool(converged), admissible=bool(admissible),
         warnings=tuple(warnings_), estimator=ESTIMATOR,
-        sample_cov=pc.correlation.copy(),
+        sample_cov=fitted.copy(),
         implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs), latent_cov=latent_cov,
         vcov=pd.DataFrame(V, index=pnames, columns=pnames), data_report=report,
         info={"x": x_full.copy(), "optimizer": msg, "test": "scaled.shifted",
               "se": "robust.sem", "thresholds": pc.thresholds.copy(),
-              "parameterization": "delta"})
+              "parameterization": parameterization})
