@@ -127,8 +127,13 @@ def test_errors(fits):
     res, df = fits["hs39"]
     with pytest.raises(OptionError, match="unknown factor-score method 'anderson'"):
         res.predict("anderson", data=df)
+    # a fit keeps the rows it was fitted to: predict() without data scores them
+    pd.testing.assert_frame_equal(res.predict(), res.predict(data=df))
+    # a result read back from JSON does not (the data are not saved)
+    from semcluster.results import SEMResult
+
     with pytest.raises(OptionError, match="pass data="):
-        res.predict()
+        SEMResult.from_json(res.to_json()).predict()
     with pytest.raises(DataError, match="x9"):
         res.predict(data=df.drop(columns="x9"))
     with pytest.raises(InputTypeError):

@@ -129,8 +129,13 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     ordered_items = list(report.ordered) or None
     rule_used = getattr(report, "missing", "listwise")
     if est == "ML" and rule_used == "listwise":
-        return fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
-    return estimate(spec, X, report, estimator=est, ordered=ordered_items)
+        res = fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
+    else:
+        res = estimate(spec, X, report, estimator=est, ordered=ordered_items)
+    # the prepared rows stay with the result (not a field: not saved, not compared), so that
+    # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit)
+    object.__setattr__(res, "_data", X)
+    return res
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

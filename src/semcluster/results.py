@@ -187,7 +187,8 @@ class SEMResult(ResultProtocol):
         data : DataFrame or path
             The rows to score, with the model's items as columns: usually the data you fitted
             (the frame :func:`semcluster.read_survey` returned, when the fit recoded answers).
-            Required unless the result keeps its data (``info["data"]``).
+            Default: the rows this result was fitted to (kept by :func:`semcluster.fit` with
+            raw data; a fit of a covariance matrix has none, so ``data`` is required).
 
         Returns
         -------
@@ -216,7 +217,7 @@ class SEMResult(ResultProtocol):
         from .scores import factor_scores
 
         if data is None:
-            data = self.info.get("data")
+            data = getattr(self, "_data", None)
             if data is None:
                 raise OptionError("this result does not keep the data it was fitted to: pass "
                                   "data= (the DataFrame you fitted, or the data file) to "
