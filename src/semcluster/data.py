@@ -1182,7 +1182,7 @@ _CODE_DIGITS = re.compile(r"^(9+|8+|9+8|9+7)$")
 
 def _undeclared_codes(col: pd.Series) -> list:
     """Values that look like missing-data codes (-99, -9, 99, 999, 98 ...) beyond the answers."""
-    vals = col.to_numpy(dtype=float)
+    vals = np.asarray(col, dtype=float)
     vals = vals[~np.isnan(vals)]
     if len(vals) < 3:
         return []
@@ -1208,7 +1208,7 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
             raise DataError(f"{source}: column '{v}' holds true/false values, not answers on a "
                             f"scale; recode it as numbers")
         if pd.api.types.is_numeric_dtype(col):
-            num = pd.Series(col.to_numpy(dtype=float, na_value=np.nan), index=col.index)
+            num = col.to_numpy(dtype=float, na_value=np.nan)
         else:
             text = col.astype("object")
             stripped = text.map(lambda x: x.strip() if isinstance(x, str) else x)
@@ -1225,19 +1225,21 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
                 raise DataError(f"{source}: column '{v}' has a non-numeric value {val!r} at "
                                 f"{where(bad.index[0])}{hint} ({len(bad)} such value(s)); recode "
                                 f"it, or declare it a missing code (--missing-codes {val})")
-        inf_mask = np.isinf(num.to_numpy())
+            num = num.to_numpy()
+        inf_mask = np.isinf(num)
         if inf_mask.any():
-            infs = num[inf_mask]
             raise DataError(f"{source}: column '{v}' has an infinite value at "
-                            f"{where(infs.index[0])}; fix or remove it")
+                            f"{where(col.index[np.flatnonzero(inf_mask)[0]])}; fix or remove it")
         num_cols[v] = num
-    sub = pd.DataFrame(num_cols, index=values[variables[0]].index)
+    index = values[variables[0]].index
+    sub = pd.DataFrame(np.column_stack([num_cols[v] for v in variables]), index=index,
+                       columns=list(variables))
 
     # undeclared missing-data codes: with no declared scale, -99 among answers 1-7 would be
     # fitted as an answer; it is an error until declared
     if scale is None:
         for v in variables:
-            found = _undeclared_codes(sub[v])
+            found = _undeclared_codes(num_cols[v])
             if not found:
                 continue
             hit = sub[v].isin(found)
