@@ -1,0 +1,679 @@
+"""Multi-group models and mean structures, with lavaan 0.6's semantics (estimator ML).
+
+Used by ``semcluster.fit(model, data, group=..., group_equal=..., group_partial=...,
+meanstructure=...)`` and by :func:`semcluster.invariance.measurement_invariance` (one
+implementation for both).
+
+The model is built on the RAM form (:class:`semcluster.standardized.RAM`) with a mean
+structure: per group g, Σ_g = F(I − A_g)⁻¹P_g(I − A_g)⁻ᵀFᵀ and μ_g = F(I − A_g)⁻¹m_g, where m_g
+holds the intercepts of the observed variables and the latent means (intercepts).
+
+Parameters and equality constraints follow lavaan's ``lav_partable_labels`` and
+``lavaanify``: every (row, group) gets a name ``lhs op rhs`` (plus ``.gG`` in groups 2..G);
+a ``group.equal`` class gives the rows of that class in groups 2..G the name of group 1 unless
+the row is listed in ``group.partial``; a user label replaces the name (so a label written once
+is ONE parameter in every group; ``c(a1, a2)`` gives one label per group); rows with the same
+name are one parameter, and if any of them is fixed all are fixed at the first fixed value.
+Defaults as lavaan's: intercepts of observed variables free; latent means fixed at 0, freed in
+groups 2..G when ``group.equal`` has ``intercepts`` (or ``thresholds``) but not ``means``.
+
+``group.equal`` classes (lavaan): loadings (=~), intercepts (~1 of observed variables), means
+(~1 of latent variables), thresholds (none for continuous data), residuals (~~ of an observed
+variable with itself), residual.covariances (~~ between observed variables), lv.variances,
+lv.covariances, regressions (~).
+
+ML fit function (lavaan's, times 2): F = Σ_g (N_g/N)[log|Σ_g| + tr(S_gΣ_g⁻¹) − log|S_g| − p
++ (x̄_g − μ_g)ᵀΣ_g⁻¹(x̄_g − μ_g)], χ² = N·F; analytic gradient with W = Σ⁻¹ − Σ⁻¹(S + rrᵀ)Σ⁻¹,
+r = x̄ − μ, B = (I − A)⁻¹, v = BᵀFᵀΣ⁻¹r, u = Bm: ∂F/∂A = 2BᵀFᵀWFBPBᵀ − 2vuᵀ,
+∂F/∂P = BᵀFᵀWFB, ∂F/∂m = −2v.  Standard errors from the expected information
+Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀΣ⁻¹∂_lμ].  df = G(p(p+1)/2 + p) − npar.
+Baseline (CFI, TLI): independence model with free variances and means in every group.
+RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
+(Bentler's, with means when there is a mean structure): per group
+√((Σ_{i≤j} ((s_ij − σ_ij)/√(s_ii s_jj))² + Σ_i ((x̄_i − μ_i)/√s_ii)²) / (p(p+1)/2 + p)),
+averaged over groups with weights N_g/N.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .errors import DataError, ModelSpecError, OptionError, SemclusterError
+from .protocol import ResultProtocol, clean, records
+
+GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
+               "residual.covariances", "lv.variances", "lv.covariances", "regressions")
+Z975 = stats.norm.ppf(0.975)
+
+
+def group_equal_classes(group_equal) -> tuple:
+    """Check ``group_equal`` (a list of lavaan classes, or a comma-separated string)."""
+    if group_equal is None:
+        return ()
+    if isinstance(group_equal, str):
+        group_equal = [g for g in group_equal.replace(" ", "").split(",") if g]
+    out = []
+    for g in group_equal:
+        if not isinstance(g, str) or g not in GROUP_EQUAL:
+            raise OptionError(f"unknown group.equal class {g!r}; use any of "
+                              f"{', '.join(GROUP_EQUAL)}")
+        out.append(g)
+    return tuple(dict.fromkeys(out))
+
+
+def group_partial_entries(group_partial) -> tuple:
+    """Parse ``group_partial`` entries such as ``"visual=~x2"`` or ``"x3 ~ 1"`` into
+    (lhs, op, rhs) with rhs ``""`` for intercepts."""
+    if group_partial is None:
+        return ()
+    if isinstance(group_partial, str):
+        group_partial = [g for g in group_partial.split(",") if g.strip()]
+    out = []
+    for e in group_partial:
+        if not isinstance(e, str):
+            raise OptionError(f"group.partial entries are parameters such as 'visual=~x2' or "
+                              f"'x3~1', not {e!r}")
+        t = "".join(e.split())
+        for op in ("=~", "~~", "~"):
+            if op in t:
+                lhs, rhs = t.split(op, 1)
+                break
+        else:
+            raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
+                              f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
+        if op == "~" and rhs == "1":
+            op, rhs = "~1", ""
+        if not lhs or (not rhs and op != "~1"):
+            raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
+                              f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
+        out.append((lhs, op, rhs))
+    return tuple(out)
+
+
+@dataclass
+class _Param:
+    kind: str        # "A", "P", "m"
+    i: int
+    j: int
+    group: int
+    key: tuple       # equality key (same key -> same parameter number)
+    fixed: float | None
+    lhs: str
+    op: str
+    rhs: str
+    label: str       # the user's label ("" if none)
+    start: float = float("nan")
+
+
+class MultiGroupModel:
+    """A model in G groups (G = 1: a single group with a mean structure); see the module
+    docstring for the parameters and constraints."""
+
+    def __init__(self, spec, groups, group_equal=(), group_partial=()):
+        from .standardized import RAM
+
+        if spec.fixed_x:
+            raise ModelSpecError(
+                f"multi-group and mean-structure models with exogenous observed covariates "
+                f"({', '.join(spec.fixed_x)}; lavaan's fixed.x/conditional.x) are not supported")
+        if len(spec.defined):
+            raise ModelSpecError("defined parameters (:=) in multi-group or mean-structure "
+                                 "models are not supported")
+        self.spec = spec
+        self.groups = [str(g) for g in groups]
+        G = len(self.groups)
+        self.group_equal = group_equal_classes(group_equal)
+        self.group_partial = group_partial_entries(group_partial)
+        self.ram = RAM(spec)
+        self.obs = list(spec.observed)
+        self.obs_ix = np.array([self.ram.ix[v] for v in self.obs])
+        self.m = self.ram.m
+        lat = set(spec.latent)
+        mods = {k: v for k, v in spec.group_modifiers}
+        user_means = {r["lhs"]: r for r in spec.mean_rows}
+        for (lhs, op, rhs), els in list(mods.items()) + [
+                ((r["lhs"], "~1", ""), r["groups"]) for r in spec.mean_rows if r["groups"]]:
+            if len(els) != G:
+                where = f"{lhs} {op} {rhs}".strip() if op != "~1" else f"{lhs} ~ 1"
+                raise ModelSpecError(
+                    f"c(...) on '{where}' has {len(els)} element(s), but there "
+                    f"{'is' if G == 1 else 'are'} {G} group(s)"
+                    + (f" ({', '.join(self.groups)})" if G > 1 else
+                       " (c() needs group=)"))
+        alias = {}
+        for a, b in spec.constraints:
+            alias[b] = alias.get(a, a)
+
+        # base rows: (lhs, op, rhs, kind, i, j, fixed-or-None, label, user, modifiers)
+        base = []
+        for k, r in enumerate(self.ram.rows.itertuples()):
+            kind, (i, j) = self.ram.kind[k], self.ram.pos[k]
+            base.append((r.lhs, r.op, r.rhs, kind, i, j,
+                         None if r.free > 0 else float(r.fixed), r.label, True,
+                         mods.get((r.lhs, r.op, r.rhs)),
+                         float(r.start) if np.isfinite(r.start) else float("nan")))
+        for v in self.obs + list(spec.latent):
+            u = user_means.get(v)
+            if u is not None:
+                fx = None if u["fixed"] is None else float(u["fixed"])
+                base.append((v, "~1", "", "m", self.ram.ix[v], 0, fx, u["label"], True,
+                             u["groups"], float("nan")))
+            else:
+                base.append((v, "~1", "", "m", self.ram.ix[v], 0,
+                             None if v not in lat else 0.0, "", False, None, float("nan")))
+        known = {(b[0], b[1], b[2]) for b in base}
+        known |= {(b[2], b[1], b[0]) for b in base if b[1] == "~~"}
+        for e in self.group_partial:
+            if e not in known:
+                name = f"{e[0]}~1" if e[1] == "~1" else "".join(e)
+                raise OptionError(f"group.partial entry '{name}' names no parameter of the "
+                                  f"model")
+        partial = set(self.group_partial) | {(c, b, a) for a, b, c in self.group_partial
+                                             if b == "~~"}
+        eq = set(self.group_equal)
+        free_lv_means = ("intercepts" in eq or "thresholds" in eq) and "means" not in eq
+
+        params: list[_Param] = []
+        for g in range(G):
+            for lhs, op, rhs, kind, i, j, fixed, label, user, els, start in base:
+                if op == "~1" and lhs in lat and not user and g > 0 and free_lv_means:
+                    fixed = None
+                if els is not None:
+                    fx, lab, na = els[g]
+                    if fx is not None:
+                        fixed, label = fx, ""
+                    elif na:
+                        fixed, label = None, ""
+                    elif lab:
+                        label = lab
+                cls = self._class(lhs, op, rhs, lat)
+                name = f"{lhs}{op}{rhs}"
+                if label:
+                    key = ("label", alias.get(label, label))
+                elif cls in eq and (lhs, op, rhs) not in partial:
+                    key = ("row", name, 0)
+                else:
+                    key = ("row", name, g)
+                params.append(_Param(kind, i, j, g, key, fixed, lhs, op, rhs, label, start))
+        # rows sharing a name are one parameter; if one of them is fixed, all are (lavaan)
+        first_fixed = {}
+        for p_ in params:
+            if p_.fixed is not None:
+                first_fixed.setdefault(p_.key, p_.fixed)
+        for p_ in params:
+            if p_.key in first_fixed:
+                p_.fixed = first_fixed[p_.key]
+        numbers = {}
+        for p_ in params:
+            if p_.fixed is None and p_.key not in numbers:
+                numbers[p_.key] = len(numbers)
+        self.params = params
+        self.numbers = numbers
+        self.npar = len(numbers)
+        self.names = [None] * self.npar
+        for p_ in params:
+            if p_.fixed is None:
+                k = numbers[p_.key]
+                if self.names[k] is None:
+                    self.names[k] = self._describe(p_)
+        self._fill = [[p_ for p_ in params if p_.group == g] for g in range(G)]
+
+    @staticmethod
+    def _class(lhs, op, rhs, lat):
+        """lavaan's group.equal class of a row."""
+        if op == "=~":
+            return "loadings"
+        if op == "~":
+            return "regressions"
+        if op == "~1":
+            return "means" if lhs in lat else "intercepts"
+        if lhs in lat:
+            return "lv.variances" if lhs == rhs else "lv.covariances"
+        return "residuals" if lhs == rhs else "residual.covariances"
+
+    def _describe(self, p_):
+        v = self.ram.vars
+        if p_.kind == "A":
+            return f"{v[p_.j]}->{v[p_.i]}[g{p_.group + 1}]"
+        if p_.kind == "P":
+            return f"{v[p_.i]}~~{v[p_.j]}[g{p_.group + 1}]"
+        return f"{v[p_.i]}~1[g{p_.group + 1}]"
+
+    def value(self, p_, x):
+        return p_.fixed if p_.fixed is not None else x[self.numbers[p_.key]]
+
+    def matrices(self, x, g):
+        A = np.zeros((self.m, self.m))
+        P = np.zeros((self.m, self.m))
+        mvec = np.zeros(self.m)
+        for p_ in self._fill[g]:
+            val = self.value(p_, x)
+            if p_.kind == "A":
+                A[p_.i, p_.j] = val
+            elif p_.kind == "P":
+                P[p_.i, p_.j] = P[p_.j, p_.i] = val
+            else:
+                mvec[p_.i] = val
+        return A, P, mvec
+
+    def moments(self, x, g):
+        A, P, mvec = self.matrices(x, g)
+        B = np.linalg.inv(np.eye(self.m) - A)
+        o = self.obs_ix
+        Sigma = (B @ P @ B.T)[np.ix_(o, o)]
+        mu = (B @ mvec)[o]
+        return Sigma, mu, (A, P, mvec, B)
+
+    def objective_gradient(self, x, data):
+        """F = Σ_g w_g F_g and its gradient (``data``: list of (S_g, xbar_g, N_g))."""
+        N = sum(d[2] for d in data)
+        f = 0.0
+        grad = np.zeros(self.npar)
+        o = self.obs_ix
+        for g, (S, xbar, n) in enumerate(data):
+            Sigma, mu, (A, P, mvec, B) = self.moments(x, g)
+            try:
+                L = np.linalg.cholesky(Sigma)
+            except np.linalg.LinAlgError:
+                return np.inf, np.full(self.npar, np.nan)
+            Si = np.linalg.inv(Sigma)
+            r = xbar - mu
+            fg = (2 * np.sum(np.log(np.diag(L))) + np.trace(S @ Si) - np.linalg.slogdet(S)[1]
+                  - len(o) + r @ Si @ r)
+            w = n / N
+            f += w * fg
+            W = Si - Si @ (S + np.outer(r, r)) @ Si
+            FB = B[o, :]                         # F B
+            core = FB.T @ W @ FB                 # Bᵀ Fᵀ W F B
+            v = FB.T @ Si @ r
+            u = B @ mvec
+            GA = 2 * core @ P @ B.T - 2 * np.outer(v, u)
+            GP = core
+            Gm = -2 * v
+            for p_ in self._fill[g]:
+                if p_.fixed is not None:
+                    continue
+                k = self.numbers[p_.key]
+                if p_.kind == "A":
+                    grad[k] += w * GA[p_.i, p_.j]
+                elif p_.kind == "P":
+                    grad[k] += w * (GP[p_.i, p_.j] if p_.i == p_.j else 2 * GP[p_.i, p_.j])
+                else:
+                    grad[k] += w * Gm[p_.i]
+        return float(f), grad
+
+    def information(self, x, data):
+        """Expected information of the whole sample:
+        Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀ Σ⁻¹ ∂_lμ]."""
+        o = self.obs_ix
+        p = len(o)
+        info = np.zeros((self.npar, self.npar))
+        for g, (S, xbar, n) in enumerate(data):
+            Sigma, mu, (A, P, mvec, B) = self.moments(x, g)
+            Si = np.linalg.inv(Sigma)
+            C = B @ P @ B.T
+            u = B @ mvec
+            dS = np.zeros((self.npar, p, p))
+            dm = np.zeros((self.npar, p))
+            for p_ in self._fill[g]:
+                if p_.fixed is not None:
+                    continue
+                k = self.numbers[p_.key]
+                i, j = p_.i, p_.j
+                if p_.kind == "A":
+                    t = np.outer(B[:, i], C[j, :])
+                    dS[k] += (t + t.T)[np.ix_(o, o)]
+                    dm[k] += (B[:, i] * u[j])[o]
+                elif p_.kind == "P":
+                    t = np.outer(B[:, i], B[:, j])
+                    dS[k] += (t if i == j else t + t.T)[np.ix_(o, o)]
+                else:
+                    dm[k] += B[o, i]
+            SD = np.matmul(Si, dS)
+            q = self.npar
+            H = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
+            info += n * (0.5 * H + dm @ Si @ dm.T)
+        return info
+
+    def start(self, data, single=None):
+        """Start values: the pooled single-group ML solution (``single``: its free-parameter
+        vector) or, without one, lavaan's simple starts (loadings 1, residual variances half
+        the sample variances, latent variances 0.05); group means as intercepts."""
+        x = np.zeros(self.npar)
+        vals = self.ram.values(single) if single is not None else None
+        row_of = {(kk, pos): idx for idx, (kk, pos) in
+                  enumerate(zip(self.ram.kind, self.ram.pos))}
+        lat = set(self.spec.latent)
+        set_ = set()
+        for p_ in self.params:
+            if p_.fixed is not None:
+                continue
+            k = self.numbers[p_.key]
+            if k in set_:
+                continue
+            set_.add(k)
+            if np.isfinite(p_.start):
+                x[k] = p_.start
+            elif p_.kind in ("A", "P"):
+                if vals is not None:
+                    x[k] = vals[row_of[(p_.kind, (p_.i, p_.j))]]
+                elif p_.kind == "A":
+                    x[k] = 1.0 if p_.op == "=~" else 0.0
+                elif p_.i == p_.j:
+                    v = self.ram.vars[p_.i]
+                    x[k] = 0.05 if v in lat else 0.5 * data[p_.group][0][
+                        self.obs.index(v), self.obs.index(v)]
+            else:
+                v = self.ram.vars[p_.i]
+                if v in self.obs:
+                    x[k] = data[p_.group][1][self.obs.index(v)]
+        return x
+
+
+def group_moments(df, obs, group_col):
+    """Per-group (S_g with divisor N_g, x̄_g, N_g), groups in order of first appearance (as
+    lavaan: the first is the reference group whose latent means are fixed at 0)."""
+    data, labels = [], []
+    if group_col is None:
+        values = [None]
+    else:
+        values = list(pd.unique(df[group_col]))
+    for g in values:
+        sub = df if g is None else df[df[group_col] == g]
+        X = sub[obs].to_numpy(dtype=float)
+        n = len(X)
+        xbar = X.mean(axis=0)
+        Xc = X - xbar
+        data.append((Xc.T @ Xc / n, xbar, n))
+        labels.append("1" if g is None else str(g))
+    return data, labels
+
+
+def fit_multigroup(mg, data, single_x=None, what="model"):
+    """Minimise F (BFGS with the analytic gradient), then polish with Fisher scoring steps
+    x ← x − (N/2)·I⁻¹∇F (the expected Hessian of F is 2I/N) while F decreases."""
+    x0 = mg.start(data, single_x)
+    res = optimize.minimize(lambda z: mg.objective_gradient(z, data), x0, jac=True,
+                            method="BFGS", options={"gtol": 1e-9, "maxiter": 10000})
+    if not np.isfinite(res.fun):
+        raise SemclusterError(f"the {what} could not be fitted (the implied covariance "
+                              f"matrix is not positive definite at every step)")
+    x, f = res.x, res.fun
+    N = sum(d[2] for d in data)
+    g = mg.objective_gradient(x, data)[1]
+    for _ in range(20):
+        try:
+            step = np.linalg.solve(mg.information(x, data), g) * N / 2
+        except np.linalg.LinAlgError:
+            break
+        t = 1.0
+        while t > 1e-4:
+            fn, gn = mg.objective_gradient(x - t * step, data)
+            if np.isfinite(fn) and fn <= f:
+                break
+            t /= 2
+        else:
+            break
+        x, f, g = x - t * step, fn, gn
+        if np.max(np.abs(g)) < 1e-12:
+            break
+    converged = bool(res.success or np.max(np.abs(g)) < 1e-6)
+    return x, float(f), g, converged
+
+
+def fit_statistics(mg, x, f, data, *, meanstructure=True):
+    """χ², df, baseline, CFI, TLI, RMSEA, SRMR, logL, AIC, BIC as lavaan (module docstring)."""
+    N = sum(d[2] for d in data)
+    G = len(data)
+    p = len(mg.obs)
+    chisq = N * f
+    df = G * (p * (p + 1) // 2 + (p if meanstructure else 0)) - mg.npar
+    chisq_b = sum(n * (np.sum(np.log(np.diag(S))) - np.linalg.slogdet(S)[1])
+                  for S, _, n in data)
+    df_b = G * p * (p - 1) // 2
+    t1 = max(chisq - df, 0)
+    t2 = max(chisq - df, chisq_b - df_b, 0)
+    cfi = 1 - t1 / t2 if t2 > 0 else 1.0
+    tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1) if df > 0 else 1.0
+    rmsea = np.sqrt(max(chisq - df, 0) / (df * N)) * np.sqrt(G) if df > 0 else 0.0
+    logl, logl_h1, srmr = 0.0, 0.0, 0.0
+    low = np.tril_indices(p)
+    for g, (S, xbar, n) in enumerate(data):
+        Sigma, mu, _ = mg.moments(x, g)
+        r = xbar - mu
+        logl += -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(Sigma)[1]
+                          + np.trace(np.linalg.solve(Sigma, S)) + r @ np.linalg.solve(Sigma, r))
+        logl_h1 += -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(S)[1] + p)
+        sd = np.sqrt(np.diag(S))
+        R = (S - Sigma) / np.outer(sd, sd)
+        ss = np.sum(R[low] ** 2)
+        cnt = p * (p + 1) / 2
+        if meanstructure:
+            ss += np.sum((r / sd) ** 2)
+            cnt += p
+        srmr += n / N * np.sqrt(ss / cnt)
+    return {"npar": mg.npar, "chisq": chisq, "df": df,
+            "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
+            "baseline_chisq": chisq_b, "baseline_df": df_b,
+            "baseline_pvalue": stats.chi2.sf(chisq_b, df_b),
+            "cfi": cfi, "tli": tli, "rmsea": rmsea, "srmr": srmr,
+            "logl": logl, "unrestricted_logl": logl_h1,
+            "aic": -2 * logl + 2 * mg.npar, "bic": -2 * logl + mg.npar * np.log(N),
+            "ntotal": N}
+
+
+ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
+                    "ci_lower", "ci_upper"]
+
+
+@dataclass(frozen=True, eq=False)
+class GroupResult(ResultProtocol):
+    """A multi-group fit, or a single-group fit with a mean structure (lavaan semantics).
+
+    ``estimates`` is lavaan's ``parameterEstimates()`` layout (``group`` column numbered from
+    1 as lavaan's; absent for a single group); ``fit_measures`` holds npar, chisq, df, pvalue,
+    baseline_chisq, baseline_df, cfi, tli, rmsea, srmr, logl, aic, bic, ntotal.
+    """
+
+    estimates: pd.DataFrame
+    fit_measures: pd.Series
+    groups: tuple
+    nobs: dict
+    group_equal: tuple = ()
+    group_partial: tuple = ()
+    estimator: str = "ML"
+    converged: bool = True
+    warnings: tuple = ()
+    vcov: pd.DataFrame | None = None
+    group_column: str | None = None
+    info: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter estimates (a copy)."""
+        return self.estimates.copy()
+
+    def parameter_estimates(self) -> pd.DataFrame:
+        """lavaan's parameterEstimates(): a copy of :attr:`estimates`."""
+        return self.estimates.copy()
+
+    def to_dict(self) -> dict:
+        return {"groups": list(self.groups), "group_column": self.group_column,
+                "nobs": clean(self.nobs), "group_equal": list(self.group_equal),
+                "group_partial": list(self.group_partial), "estimator": self.estimator,
+                "converged": self.converged, "warnings": list(self.warnings),
+                "fit_measures": clean(self.fit_measures.to_dict()),
+                "estimates": records(self.estimates)}
+
+    def summary(self, standardized: bool = False) -> str:
+        """lavaan-like summary: fit, then estimates per group."""
+        fm = self.fit_measures
+        G = len(self.groups)
+        lines = [f"semcluster {self.estimator} fit"
+                 + (f", {G} groups by '{self.group_column}'" if G > 1 else
+                    " with a mean structure"),
+                 f"  Number of observations: {int(fm['ntotal'])}"]
+        if G > 1:
+            for g in self.groups:
+                lines.append(f"    {g}: {self.nobs[g]}")
+        if self.group_equal:
+            lines.append(f"  Equal across groups: {', '.join(self.group_equal)}")
+        if self.group_partial:
+            lines.append("  Freed again (group.partial): "
+                         + ", ".join(f"{a}{o}{b}" if o != "~1" else f"{a}~1"
+                                     for a, o, b in self.group_partial))
+        lines += [f"  Number of model parameters: {int(fm['npar'])}",
+                  f"  Chi-square {fm['chisq']:.3f}, df {int(fm['df'])}, p "
+                  + (f"{fm['pvalue']:.4f}" if np.isfinite(fm["pvalue"]) else "NA"),
+                  f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
+                  f"SRMR {fm['srmr']:.3f}",
+                  f"  logL {fm['logl']:.3f}  AIC {fm['aic']:.3f}  BIC {fm['bic']:.3f}",
+                  "  Standard errors: expected information"]
+        if not self.converged:
+            lines.append("  WARNING: the optimizer did not converge")
+        lines += [f"  WARNING: {w}" for w in self.warnings]
+        sections = (("=~", "Latent variables"), ("~", "Regressions"), ("~~", "Covariances"),
+                    ("~1", "Intercepts"))
+        for gi, gname in enumerate(self.groups, start=1):
+            est = self.estimates
+            if G > 1:
+                est = est[est.group == gi]
+                lines += ["", f"Group {gi} [{gname}]:"]
+            for op, title in sections:
+                rows = est[est.op == op]
+                if op == "~~":
+                    rows_c = rows[rows.lhs != rows.rhs]
+                    rows_v = rows[rows.lhs == rows.rhs]
+                    blocks = ((title, rows_c), ("Variances", rows_v))
+                else:
+                    blocks = ((title, rows),)
+                for t, r in blocks:
+                    if not len(r):
+                        continue
+                    lines += ["", f"{t}:",
+                              f"{'':28}{'Estimate':>10}{'Std.Err':>10}{'z-value':>10}"
+                              f"{'P(>|z|)':>10}"]
+                    for row in r.itertuples():
+                        if op in ("=~", "~"):
+                            name = f"  {row.lhs} {op} {row.rhs}"
+                        elif op == "~1":
+                            name = f"  {row.lhs}"
+                        else:
+                            name = f"  {row.lhs} ~~ {row.rhs}" if row.lhs != row.rhs \
+                                else f"  {row.lhs}"
+                        if row.label:
+                            name += f" ({row.label})"
+                        se = (f"{row.se:10.3f}{row.z:10.3f}{row.pvalue:10.3f}"
+                              if row.se > 0 and np.isfinite(row.se) else "")
+                        lines.append(f"{name:28}{row.est:10.3f}{se}")
+        return "\n".join(lines) + "\n"
+
+
+def _estimate_table(mg, x, se, single_group):
+    rows = []
+    for p_ in mg.params:
+        if p_.fixed is None:
+            k = mg.numbers[p_.key]
+            est, s = x[k], se[k]
+        else:
+            est, s = p_.fixed, 0.0
+        rows.append({"lhs": p_.lhs, "op": p_.op, "rhs": p_.rhs, "group": p_.group + 1,
+                     "label": p_.label, "est": float(est), "se": float(s)})
+    t = pd.DataFrame(rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t["z"] = np.where(t.se > 0, t.est / t.se, np.nan)
+    t["pvalue"] = 2 * stats.norm.sf(np.abs(t.z))
+    t["ci_lower"] = np.where(t.se > 0, t.est - Z975 * t.se, t.est)
+    t["ci_upper"] = np.where(t.se > 0, t.est + Z975 * t.se, t.est)
+    cols = [c for c in ESTIMATE_COLUMNS if not (single_group and c == "group")]
+    return t[cols]
+
+
+def prepare_group_data(spec, data, group, options=None):
+    """Read the data (the one data path) and split it by ``group``; complete rows only."""
+    from .data import load_data, read_survey, require_complete
+
+    if group is not None:
+        df0 = data if isinstance(data, pd.DataFrame) else (
+            load_data(data) if data is None else None)
+        if df0 is not None and group not in df0.columns:
+            raise DataError(f"grouping column '{group}' is not in the data (columns: "
+                            f"{', '.join(map(str, df0.columns[:12]))}"
+                            f"{' ...' if len(df0.columns) > 12 else ''})")
+    df, report = read_survey(data, options, variables=spec.observed,
+                             keep=[group] if group is not None else ())
+    if group is not None and group not in df.columns:
+        raise DataError(f"grouping column '{group}' is not in the data")
+    require_complete(df[spec.observed], None,
+                     "multi-group ML" if group is not None else "ML with a mean structure")
+    if group is not None:
+        df = df.dropna(subset=[group])
+    data_g, labels = group_moments(df, spec.observed, group)
+    if group is not None and len(labels) < 2:
+        raise DataError(f"'{group}' has fewer than two groups")
+    p = len(spec.observed)
+    for (S, _, n), lab in zip(data_g, labels):
+        if n <= p:
+            raise DataError(f"group '{lab}' has {n} rows for {p} variables: too few for a "
+                            f"multi-group model (need more rows than variables)"
+                            if group is not None else
+                            f"{n} usable rows for {p} observed variables: too few")
+    return df, data_g, labels, report
+
+
+def pooled_start(spec, df):
+    """The pooled single-group ML solution as start values (None if it cannot be fitted)."""
+    from .fit import fit
+
+    plain = replace(spec, mean_rows=(), group_modifiers=())
+    try:
+        return fit(plain, df[spec.observed]).info["x"]
+    except Exception:          # any failure: fall back to simple start values
+        return None
+
+
+def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
+               estimator="ML", options=None) -> GroupResult:
+    """Fit a multi-group model (``group`` a column) or a single-group model with a mean
+    structure (``group=None``) by ML; see the module docstring."""
+    if estimator != "ML":
+        raise OptionError(f"estimator {estimator} is not available for multi-group or "
+                          f"mean-structure models (lavaan can; semcluster fits them by ML "
+                          f"only)")
+    if group is None and (group_equal or group_partial):
+        raise OptionError("group_equal and group_partial need group= (a grouping column)")
+    df, data_g, labels, report = prepare_group_data(spec, data, group, options)
+    mg = MultiGroupModel(spec, labels, group_equal, group_partial)
+    x, f, grad, converged = fit_multigroup(mg, data_g, pooled_start(spec, df))
+    warnings_ = []
+    try:
+        info = mg.information(x, data_g)
+        ev = np.linalg.eigvalsh(info)
+        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
+            raise np.linalg.LinAlgError
+        vcov = np.linalg.inv(info)
+        se = np.sqrt(np.clip(np.diag(vcov), 0, None))
+    except np.linalg.LinAlgError:
+        vcov = np.full((mg.npar, mg.npar), np.nan)
+        se = np.full(mg.npar, np.nan)
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(no standard errors)")
+    st = fit_statistics(mg, x, f, data_g)
+    if st["df"] < 0:
+        warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
+                         f"df = {st['df']}, not identified")
+    table = _estimate_table(mg, x, se, single_group=len(labels) == 1)
+    neg = table[(table.op == "~~") & (table.lhs == table.rhs) & (table.est < 0)]
+    if len(neg):
+        warnings_.append("negative variance estimate (Heywood case): "
+                         + ", ".join(f"{r.lhs} ({r.est:.3f})" for r in neg.itertuples()))
+    return GroupResult(
+        estimates=table, fit_measures=pd.Series(st, dtype=float), groups=tuple(labels),
+        nobs={lab: int(d[2]) for lab, d in zip(labels, data_g)},
+        group_equal=mg.group_equal, group_partial=mg.group_partial, estimator="ML",
+        converged=converged, warnings=tuple(warnings_),
+        vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
+        info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
+              if len(grad) else 0.0})
