@@ -274,7 +274,7 @@ class MultiGroupModel:
         grad = np.zeros(self.npar)
         o = self.obs_ix
         for g, (S, xbar, n) in enumerate(data):
-            Sigma, mu, (A, P, mvec, B) = self.moments(x, g)
+            Sigma, mu, (_, P, mvec, B) = self.moments(x, g)
             try:
                 L = np.linalg.cholesky(Sigma)
             except np.linalg.LinAlgError:
@@ -312,7 +312,7 @@ class MultiGroupModel:
         p = len(o)
         info = np.zeros((self.npar, self.npar))
         for g, (S, xbar, n) in enumerate(data):
-            Sigma, mu, (A, P, mvec, B) = self.moments(x, g)
+            Sigma, _, (_, P, mvec, B) = self.moments(x, g)
             Si = np.linalg.inv(Sigma)
             C = B @ P @ B.T
             u = B @ mvec
@@ -511,9 +511,9 @@ class GroupResult(ResultProtocol):
         """lavaan-like summary: fit, then estimates per group."""
         fm = self.fit_measures
         G = len(self.groups)
-        lines = [f"semcluster {self.estimator} fit"
-                 + (f", {G} groups by '{self.group_column}'" if G > 1 else
-                    " with a mean structure"),
+        lines = [(f"semcluster {self.estimator} fit"
+                  + (f", {G} groups by '{self.group_column}'" if G > 1 else
+                     " with a mean structure")),
                  f"  Number of observations: {int(fm['ntotal'])}"]
         if G > 1:
             for g in self.groups:
@@ -525,10 +525,10 @@ class GroupResult(ResultProtocol):
                          + ", ".join(f"{a}{o}{b}" if o != "~1" else f"{a}~1"
                                      for a, o, b in self.group_partial))
         lines += [f"  Number of model parameters: {int(fm['npar'])}",
-                  f"  Chi-square {fm['chisq']:.3f}, df {int(fm['df'])}, p "
-                  + (f"{fm['pvalue']:.4f}" if np.isfinite(fm["pvalue"]) else "NA"),
-                  f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
-                  f"SRMR {fm['srmr']:.3f}",
+                  (f"  Chi-square {fm['chisq']:.3f}, df {int(fm['df'])}, p "
+                   + (f"{fm['pvalue']:.4f}" if np.isfinite(fm["pvalue"]) else "NA")),
+                  (f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
+                   f"SRMR {fm['srmr']:.3f}"),
                   f"  logL {fm['logl']:.3f}  AIC {fm['aic']:.3f}  BIC {fm['bic']:.3f}",
                   "  Standard errors: expected information"]
         if not self.converged:
@@ -553,8 +553,8 @@ class GroupResult(ResultProtocol):
                     if not len(r):
                         continue
                     lines += ["", f"{t}:",
-                              f"{'':28}{'Estimate':>10}{'Std.Err':>10}{'z-value':>10}"
-                              f"{'P(>|z|)':>10}"]
+                              (f"{'':28}{'Estimate':>10}{'Std.Err':>10}{'z-value':>10}"
+                               f"{'P(>|z|)':>10}")]
                     for row in r.itertuples():
                         if op in ("=~", "~"):
                             name = f"  {row.lhs} {op} {row.rhs}"
@@ -630,8 +630,8 @@ def pooled_start(spec, df):
     plain = replace(spec, mean_rows=(), group_modifiers=())
     try:
         return fit(plain, df[spec.observed]).info["x"]
-    except Exception:          # any failure: fall back to simple start values
-        return None
+    except (SemclusterError, np.linalg.LinAlgError, ValueError):
+        return None             # the pooled model cannot be fitted: simple start values
 
 
 def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
@@ -644,7 +644,7 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                           f"only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
-    df, data_g, labels, report = prepare_group_data(spec, data, group, options)
+    df, data_g, labels, _ = prepare_group_data(spec, data, group, options)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial)
     x, f, grad, converged = fit_multigroup(mg, data_g, pooled_start(spec, df))
     warnings_ = []
