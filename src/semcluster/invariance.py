@@ -110,6 +110,8 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
         mg = MultiGroupModel(spec, labels, LEVEL_EQUAL[level], group_partial)
         x, f, _, converged = fit_multigroup(mg, data_g, single, what=f"{level} model")
         st = fit_statistics(mg, x, f, data_g)
+        for k in ("baseline_pvalue", "unrestricted_logl", "ntotal"):
+            del st[k]
         st["converged"] = converged
         st["level"] = level
         rows.append(st)

@@ -73,6 +73,9 @@ def group_partial_entries(group_partial) -> tuple:
         group_partial = [g for g in group_partial.split(",") if g.strip()]
     out = []
     for e in group_partial:
+        if isinstance(e, tuple) and len(e) == 3 and all(isinstance(t, str) for t in e):
+            out.append(e)            # already parsed
+            continue
         if not isinstance(e, str):
             raise OptionError(f"group.partial entries are parameters such as 'visual=~x2' or "
                               f"'x3~1', not {e!r}")
@@ -521,9 +524,7 @@ class GroupResult(ResultProtocol):
         if self.group_equal:
             lines.append(f"  Equal across groups: {', '.join(self.group_equal)}")
         if self.group_partial:
-            lines.append("  Freed again (group.partial): "
-                         + ", ".join(f"{a}{o}{b}" if o != "~1" else f"{a}~1"
-                                     for a, o, b in self.group_partial))
+            lines.append(f"  Freed again (group.partial): {', '.join(self.group_partial)}")
         lines += [f"  Number of model parameters: {int(fm['npar'])}",
                   (f"  Chi-square {fm['chisq']:.3f}, df {int(fm['df'])}, p "
                    + (f"{fm['pvalue']:.4f}" if np.isfinite(fm["pvalue"]) else "NA")),
@@ -672,7 +673,9 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     return GroupResult(
         estimates=table, fit_measures=pd.Series(st, dtype=float), groups=tuple(labels),
         nobs={lab: int(d[2]) for lab, d in zip(labels, data_g)},
-        group_equal=mg.group_equal, group_partial=mg.group_partial, estimator="ML",
+        group_equal=mg.group_equal,
+        group_partial=tuple(f"{a}~1" if o == "~1" else f"{a}{o}{b}" for a, o, b in
+                            mg.group_partial), estimator="ML",
         converged=converged, warnings=tuple(warnings_),
         vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
         info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
