@@ -1,0 +1,208 @@
+"""Multi-group models (group=, group.equal, group.partial, c() modifiers) and mean structures
+(y ~ 1, meanstructure=True) against lavaan 0.6.14.
+
+Fixtures and the R script that writes them: tests/fixtures/models/make_groups.R
+(groups_<case>.json: parameterEstimates with the group column, fitMeasures). Every case goes
+through tests/lavaan_reference.compare (rows matched within their group): estimates 1e-4,
+SEs 2e-4 relative, χ² 1e-6 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC
+1e-4. Largest differences measured 2026-12-01 over the nine cases: estimates 7.6e-6, SEs
+7.0e-6 relative, χ² 8.9e-11 relative, indices 1.3e-7, logL 1.1e-8.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from lavaan_reference import compare
+
+import semcluster
+from semcluster.cli import main
+from semcluster.errors import DataError, ModelSpecError, OptionError
+from semcluster.invariance import measurement_invariance
+from semcluster.multigroup import GroupResult
+from semcluster.resources import data_path
+
+FIX = Path(__file__).parent / "fixtures" / "models"
+HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+CASES = ("school_configural", "school_metric", "school_scalar", "school_partial",
+         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "single_intercept",
+         "single_meanstructure")
+
+
+def load(name):
+    return json.loads((FIX / f"groups_{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def hs():
+    return pd.read_csv(data_path("holzinger_swineford_1939.csv"))
+
+
+def fit_case(ref, hs):
+    return semcluster.fit(ref["model"], hs, group=ref.get("group"),
+                          group_equal=ref.get("group_equal") or None,
+                          group_partial=ref.get("group_partial"),
+                          meanstructure=ref.get("meanstructure"))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_lavaan(name, hs):
+    ref = load(name)
+    res = fit_case(ref, hs)
+    assert isinstance(res, GroupResult) and res.converged
+    ag = compare(res, ref)
+    assert ag.rows == len(ref["estimates"]) >= 36          # every lavaan row, ~1 rows too
+    for k in ("npar", "df", "chisq", "cfi", "tli", "rmsea", "srmr"):
+        assert k in ag.fit, k
+    if ref.get("group"):
+        assert list(res.groups) == list(ref["groups"])       # lavaan's order
+        assert set(res.estimates.group) == {1, 2}
+        assert res.nobs == dict(zip(ref["groups"], ref["nobs"]))
+    else:
+        assert "group" not in res.estimates.columns          # as lavaan's single group
+
+
+def test_mean_structure_keeps_chisq_and_df_of_the_covariance_model(hs):
+    """Free intercepts add p parameters and p moments: χ² and df as without means (lavaan)."""
+    ref = load("single_intercept")
+    plain = semcluster.fit(HS, hs)
+    assert plain.fit_measures["df"] == ref["fit_measures"]["df"]
+    assert plain.fit_measures["npar"] + 9 == ref["fit_measures"]["npar"]
+    assert plain.fit_measures["chisq"] == pytest.approx(ref["fit_measures"]["chisq"],
+                                                        rel=1e-6)
+    ms = semcluster.fit(HS, hs, meanstructure=True)
+    assert ms.fit_measures["npar"] == ref["fit_measures"]["npar"]
+    assert ms.fit_measures["chisq"] == pytest.approx(ref["fit_measures"]["chisq"], rel=1e-6)
+
+
+def test_invariance_sequence_and_lrt_match_lavaan(hs):
+    """fit(group_equal=...) and measurement_invariance are one implementation: both give
+    lavaan's χ², df and lavTestLRT differences."""
+    lrt = json.loads((FIX / "groups_school_lrt.json").read_text())
+    names = ("school_configural", "school_metric", "school_scalar")
+    refs = [load(n) for n in names]
+    with pytest.warns(UserWarning, match="one parameter in every group"):
+        inv = measurement_invariance(refs[0]["model"], hs, group="school",
+                                     levels=("configural", "metric", "scalar"))
+    fits = [fit_case(r, hs) for r in refs]
+    for level, r, f in zip(("configural", "metric", "scalar"), refs, fits):
+        t = inv.table.loc[level]
+        assert (t.npar, t.df) == (r["fit_measures"]["npar"], r["fit_measures"]["df"])
+        assert t.chisq == pytest.approx(f.fit_measures["chisq"], rel=1e-9)
+    assert len(lrt["chisq_diff"]) == 3
+    for i in (1, 2):
+        d = fits[i].fit_measures["chisq"] - fits[i - 1].fit_measures["chisq"]
+        assert d == pytest.approx(lrt["chisq_diff"][i], rel=1e-6)
+        assert fits[i].fit_measures["df"] - fits[i - 1].fit_measures["df"] == lrt["df_diff"][i]
+        row = inv.comparisons.iloc[i - 1]
+        assert row.chisq_diff == pytest.approx(lrt["chisq_diff"][i], rel=1e-6)
+        assert row.pvalue == pytest.approx(lrt["pvalue"][i], abs=1e-6)
+
+
+def test_invariance_with_group_partial_matches_lavaan(hs):
+    ref = load("school_partial")
+    inv = measurement_invariance(HS, hs, group="school", levels=("scalar",),
+                                 group_partial=ref["group_partial"])
+    t = inv.table.loc["scalar"]
+    assert (t.npar, t.df) == (ref["fit_measures"]["npar"], ref["fit_measures"]["df"])
+    assert t.chisq == pytest.approx(ref["fit_measures"]["chisq"], rel=1e-6)
+    assert t.srmr == pytest.approx(ref["fit_measures"]["srmr"], abs=1e-5)
+
+
+def test_summary_per_group_and_json_round_trip(hs):
+    res = semcluster.fit(HS, hs, group="school", group_equal=["loadings"])
+    text = res.summary()
+    assert "Group 1 [Pasteur]:" in text and "Group 2 [Grant-White]:" in text
+    assert text.count("Intercepts:") == 2 and "Equal across groups: loadings" in text
+    assert GroupResult.from_json(res.to_json()) == res
+
+
+# bad input: one-line errors of semcluster.errors classes ------------------------------------
+def _one_line(info):
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_unknown_group_column(hs):
+    with pytest.raises(DataError) as info:
+        semcluster.fit(HS, hs, group="nosuch")
+    assert "nosuch" in _one_line(info)
+
+
+def test_group_with_too_few_rows(hs):
+    small = hs.copy()
+    small.loc[:4, "school"] = "tiny"
+    with pytest.raises(DataError) as info:
+        semcluster.fit(HS, small, group="school")
+    assert "group 'tiny' has 5 rows for 9 variables" in _one_line(info)
+
+
+def test_c_with_wrong_number_of_elements(hs):
+    with pytest.raises(ModelSpecError) as info:
+        semcluster.fit("visual =~ x1 + c(a, b, c)*x2 + x3\ntextual =~ x4 + x5 + x6",
+                       hs, group="school")
+    msg = _one_line(info)
+    assert "3 element(s)" in msg and "2 group(s) (Pasteur, Grant-White)" in msg
+    with pytest.raises(ModelSpecError) as info:
+        semcluster.fit("visual =~ x1 + c(a, b)*x2 + x3\ntextual =~ x4 + x5 + x6", hs)
+    assert "group=" in _one_line(info)
+
+
+def test_unknown_group_equal_class(hs):
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(HS, hs, group="school", group_equal=["loadings", "slopes"])
+    msg = _one_line(info)
+    assert "'slopes'" in msg and "residual.covariances" in msg
+
+
+def test_group_partial_naming_no_parameter(hs):
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(HS, hs, group="school", group_equal=["loadings"],
+                       group_partial=["visual=~x4"])
+    assert "visual=~x4" in _one_line(info) and "names no parameter" in str(info.value)
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(HS, hs, group="school", group_partial=["visual x2"])
+    _one_line(info)
+
+
+def test_refusals_name_what_is_not_supported(hs):
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(HS, hs, group="school", estimator="MLR")
+    assert "MLR" in _one_line(info) and "ML only" in str(info.value)
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(HS, hs, group="school", meanstructure=False)
+    assert "meanstructure=False" in _one_line(info)
+    with pytest.raises(ModelSpecError) as info:
+        semcluster.fit("visual =~ x1 + x2 + x3\nx1 ~ ageyr", hs, group="school")
+    assert "exogenous observed covariates" in _one_line(info)
+
+
+def test_cli_fit_with_groups(hs, tmp_path, capsys):
+    model = tmp_path / "hs.lav"
+    model.write_text(HS + "\n")
+    out = tmp_path / "fit.json"
+    data = str(data_path("holzinger_swineford_1939.csv"))
+    ref = load("school_partial")
+    assert main(["fit", str(model), "--data", data, "--group", "school",
+                 "--group-equal", "loadings,intercepts", "--group-partial", "visual=~x2,x3~1",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Group 2 [Grant-White]:" in text
+    js = json.loads(out.read_text())
+    assert js["group_partial"] == ["visual=~x2", "x3~1"]
+    assert js["fit_measures"]["npar"] == ref["fit_measures"]["npar"]
+    assert js["fit_measures"]["chisq"] == pytest.approx(ref["fit_measures"]["chisq"], rel=1e-6)
+    assert main(["fit", str(model), "--data", data, "--meanstructure"]) == 0
+    assert "Intercepts:" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:          # argparse's one-line error, exit 2
+        main(["fit", str(model), "--data", data, "--group", "school",
+              "--group-equal", "loadings,slopes"])
+    assert info.value.code == 2
+    assert "unknown group.equal class 'slopes'" in capsys.readouterr().err
+    assert main(["invariance", str(model), "--data", data, "--group", "school",
+                 "--group-partial", "visual=~x2,x3~1"]) == 0
+    assert main(["invariance", str(model), "--data", data, "--group", "school",
+                 "--group-partial", "visual=~x99"]) == 2
+    assert "names no parameter" in capsys.readouterr().err
