@@ -6,7 +6,9 @@ meaning is the one implemented here (e.g. ``NA*x1`` frees a loading); the parame
 rendered to semopy syntax in which every parameter is spelled out, so that semopy's own defaults
 never change the model.
 
-Supported (lavaan 0.6 semantics, single group, no mean structure):
+Supported (lavaan 0.6 semantics; intercepts ``y ~ 1`` and per-group ``c(...)`` modifiers are
+kept beside the parameter table, in ``ModelSpec.mean_rows`` and ``ModelSpec.group_modifiers``,
+for the mean-structure and multi-group fits of :mod:`semcluster.multigroup`):
 
 ========  ==============================  ===========================================
 operator  meaning                          example
@@ -19,7 +21,8 @@ operator  meaning                          example
 ========  ==============================  ===========================================
 
 Modifiers before ``*``: a number (fixed value), ``NA`` (free), a label (``a``), ``label("a")``,
-``equal("a")``, ``start(0.5)`` or ``0.5?`` (start value); several may be chained
+``equal("a")``, ``start(0.5)`` or ``0.5?`` (start value), ``c(a1, a2)``/``c(1, NA)`` (one label,
+value or NA per group); several may be chained
 (``a*start(0.5)*x1``).  Comments start with ``#`` or ``!``.  A statement may run over several
 lines: a line without an operator, or a line after one ending in ``+`` or ``*``, continues the
 statement before it.  Statements may also be separated by ``;``.
