@@ -5,8 +5,10 @@ Fixtures and the R script that writes them: tests/fixtures/models/make_groups.R
 (groups_<case>.json: parameterEstimates with the group column, fitMeasures). Every case goes
 through tests/lavaan_reference.compare (rows matched within their group): estimates 1e-4,
 SEs 2e-4 relative, χ² 1e-6 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC
-1e-4. Largest differences measured 2026-12-01 over the nine cases: estimates 7.6e-6, SEs
-7.0e-6 relative, χ² 8.9e-11 relative, indices 1.3e-7, logL 1.1e-8.
+1e-4; MLR cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust
+CFI/TLI/RMSEA (1e-5). Largest differences measured 2026-12-01 over the twelve cases: estimates
+7.6e-6, SEs 1.4e-5 relative (MLR; 7.0e-6 for ML), χ² and scaled χ² 3.7e-7 relative (MLR
+scaling factor; 8.9e-11 for ML χ²), indices 1.3e-7, logL 1.1e-8.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ FIX = Path(__file__).parent / "fixtures" / "models"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 CASES = ("school_configural", "school_metric", "school_scalar", "school_partial",
          "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "single_intercept",
-         "single_meanstructure")
+         "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
+         "single_intercept_mlr")
 
 
 def load(name):
@@ -44,7 +47,7 @@ def fit_case(ref, hs):
     return semcluster.fit(ref["model"], hs, group=ref.get("group"),
                           group_equal=ref.get("group_equal") or None,
                           group_partial=ref.get("group_partial"),
-                          meanstructure=ref.get("meanstructure"))
+                          meanstructure=ref.get("meanstructure"), estimator=ref["estimator"])
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -56,6 +59,8 @@ def test_matches_lavaan(name, hs):
     assert ag.rows == len(ref["estimates"]) >= 36          # every lavaan row, ~1 rows too
     for k in ("npar", "df", "chisq", "cfi", "tli", "rmsea", "srmr"):
         assert k in ag.fit, k
+    if ref["estimator"] == "MLR":
+        assert "chisq_scaled" in ag.fit and "rmsea_robust" in ag.fit
     if ref.get("group"):
         assert list(res.groups) == list(ref["groups"])       # lavaan's order
         assert set(res.estimates.group) == {1, 2}
@@ -169,8 +174,8 @@ def test_group_partial_naming_no_parameter(hs):
 
 def test_refusals_name_what_is_not_supported(hs):
     with pytest.raises(OptionError) as info:
-        semcluster.fit(HS, hs, group="school", estimator="MLR")
-    assert "MLR" in _one_line(info) and "ML only" in str(info.value)
+        semcluster.fit(HS, hs, group="school", estimator="WLSMV")
+    assert "WLSMV" in _one_line(info) and "ML and MLR only" in str(info.value)
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, hs, group="school", meanstructure=False)
     assert "meanstructure=False" in _one_line(info)

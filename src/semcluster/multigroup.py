@@ -1,4 +1,5 @@
-"""Multi-group models and mean structures, with lavaan 0.6's semantics (estimator ML).
+"""Multi-group models and mean structures, with lavaan 0.6's semantics (estimators ML and MLR;
+MLR: see :func:`robust_mlr`).
 
 Used by ``semcluster.fit(model, data, group=..., group_equal=..., group_partial=...,
 meanstructure=...)`` and by :func:`semcluster.invariance.measurement_invariance` (one
@@ -308,38 +309,55 @@ class MultiGroupModel:
                     grad[k] += w * Gm[p_.i]
         return float(f), grad
 
+    def derivatives(self, x, g):
+        """Σ_g, μ_g and their derivatives ∂Σ/∂θ_k (q, p, p), ∂μ/∂θ_k (q, p) in group g:
+        ∂Σ/∂a_ij = B e_i (C e_j)ᵀ + transpose (C = BPBᵀ), ∂μ/∂a_ij = B e_i u_j (u = Bm),
+        ∂Σ/∂p_ij = B e_i (B e_j)ᵀ (+ transpose off the diagonal), ∂μ/∂m_i = B e_i."""
+        o = self.obs_ix
+        p = len(o)
+        Sigma, mu, (_, P, mvec, B) = self.moments(x, g)
+        C = B @ P @ B.T
+        u = B @ mvec
+        dS = np.zeros((self.npar, p, p))
+        dm = np.zeros((self.npar, p))
+        for p_ in self._fill[g]:
+            if p_.fixed is not None:
+                continue
+            k = self.numbers[p_.key]
+            i, j = p_.i, p_.j
+            if p_.kind == "A":
+                t = np.outer(B[:, i], C[j, :])
+                dS[k] += (t + t.T)[np.ix_(o, o)]
+                dm[k] += (B[:, i] * u[j])[o]
+            elif p_.kind == "P":
+                t = np.outer(B[:, i], B[:, j])
+                dS[k] += (t if i == j else t + t.T)[np.ix_(o, o)]
+            else:
+                dm[k] += B[o, i]
+        return Sigma, mu, dS, dm
+
     def information(self, x, data):
         """Expected information of the whole sample:
         Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀ Σ⁻¹ ∂_lμ]."""
-        o = self.obs_ix
-        p = len(o)
         info = np.zeros((self.npar, self.npar))
-        for g, (S, xbar, n) in enumerate(data):
-            Sigma, _, (_, P, mvec, B) = self.moments(x, g)
+        q = self.npar
+        for g, (_, _, n) in enumerate(data):
+            Sigma, _, dS, dm = self.derivatives(x, g)
             Si = np.linalg.inv(Sigma)
-            C = B @ P @ B.T
-            u = B @ mvec
-            dS = np.zeros((self.npar, p, p))
-            dm = np.zeros((self.npar, p))
-            for p_ in self._fill[g]:
-                if p_.fixed is not None:
-                    continue
-                k = self.numbers[p_.key]
-                i, j = p_.i, p_.j
-                if p_.kind == "A":
-                    t = np.outer(B[:, i], C[j, :])
-                    dS[k] += (t + t.T)[np.ix_(o, o)]
-                    dm[k] += (B[:, i] * u[j])[o]
-                elif p_.kind == "P":
-                    t = np.outer(B[:, i], B[:, j])
-                    dS[k] += (t if i == j else t + t.T)[np.ix_(o, o)]
-                else:
-                    dm[k] += B[o, i]
             SD = np.matmul(Si, dS)
-            q = self.npar
             H = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
             info += n * (0.5 * H + dm @ Si @ dm.T)
         return info
+
+    def scores(self, x, g, X):
+        """Casewise scores ∂ log L_i/∂θ in group g (rows of X):
+        ½[d_iᵀΣ⁻¹∂_kΣΣ⁻¹d_i − tr(Σ⁻¹∂_kΣ)] + d_iᵀΣ⁻¹∂_kμ, d_i = x_i − μ."""
+        Sigma, mu, dS, dm = self.derivatives(x, g)
+        Si = np.linalg.inv(Sigma)
+        U = (X - mu) @ Si                              # rows Σ⁻¹ d_i
+        quad = np.einsum("ia,kab,ib->ik", U, dS, U)
+        tr = np.einsum("ab,kba->k", Si, dS)
+        return 0.5 * (quad - tr[None, :]) + U @ dm.T
 
     def start(self, data, single=None):
         """Start values: the pooled single-group ML solution (``single``: its free-parameter
@@ -374,6 +392,50 @@ class MultiGroupModel:
                 if v in self.obs:
                     x[k] = data[p_.group][1][self.obs.index(v)]
         return x
+
+
+def robust_mlr(mg, x, data, raw):
+    """MLR (lavaan's estimator = "MLR" defaults, as semcluster.estimators.mlr for one group):
+
+    * Huber-White SEs: V = A⁻¹BA⁻¹, A the observed information (N/2 × the Hessian of F, by
+      central differences of the analytic gradient), B = Σ_g Σ_i s_i s_iᵀ (casewise scores at
+      the estimates, d_i = x_i − μ̂_g).
+    * Yuan-Bentler (Mplus) scaling: c = [Σ_g tr(A₁g⁻¹B₁g) − tr(A⁻¹B)]/df, with A₁g, B₁g the
+      expected and first-order information of the saturated model of group g (means and
+      covariances) at the sample moments; for the baseline (free means and variances per
+      group) tr(A_b⁻¹B_b) = Σ_g [p + Σ_j (1/(2N_g)) Σ_i (d_ij²/s_jj − 1)²].
+
+    ``raw``: per group the (N_g, p) data in ``mg.obs`` order. Returns (vcov, ok, c, c_b, tr).
+    """
+    from .estimators._structure import numerical_jacobian
+    from .estimators.mlr import h1_trace
+
+    N = sum(d[2] for d in data)
+    H = numerical_jacobian(lambda z: mg.objective_gradient(z, data)[1], x, rel_step=1e-6)
+    A = N / 2 * (H + H.T) / 2
+    sc = np.vstack([mg.scores(x, g, X) for g, X in enumerate(raw)])
+    B = sc.T @ sc
+    try:
+        Ainv = np.linalg.inv(A)
+        ok = bool(np.all(np.isfinite(Ainv)))
+    except np.linalg.LinAlgError:
+        Ainv, ok = np.full(A.shape, np.nan), False
+    vcov = Ainv @ B @ Ainv
+    p = len(mg.obs)
+    G = len(raw)
+    df = G * (p * (p + 1) // 2 + p) - mg.npar
+    # saturated model per group: the mean block contributes p, the covariance block h1_trace
+    tr1 = sum(p + h1_trace(X) for X in raw)
+    tr = tr1 - float(np.trace(Ainv @ B)) if ok else np.nan
+    c = tr / df if df > 0 else np.nan
+    tr_b = 0.0
+    for X in raw:
+        d = X - X.mean(axis=0)
+        s2 = (d ** 2).mean(axis=0)
+        tr_b += p + np.sum(((d ** 2 / s2 - 1) ** 2).mean(axis=0)) / 2
+    df_b = G * p * (p - 1) // 2
+    c_b = (tr1 - tr_b) / df_b
+    return vcov, ok, float(c), float(c_b), float(tr)
 
 
 def group_moments(df, obs, group_col):
@@ -635,33 +697,64 @@ def pooled_start(spec, df):
         return None             # the pooled model cannot be fitted: simple start values
 
 
+def _expected_vcov(mg, x, data, warnings_):
+    """Inverse expected information (lavaan's ML default), or NaN when it is singular."""
+    try:
+        info = mg.information(x, data)
+        ev = np.linalg.eigvalsh(info)
+        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
+            raise np.linalg.LinAlgError
+        vcov = np.linalg.inv(info)
+        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
+    except np.linalg.LinAlgError:
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(no standard errors)")
+        return np.full((mg.npar, mg.npar), np.nan), np.full(mg.npar, np.nan)
+
+
+def _scaled(st, c, c_b, tr, G):
+    """lavaan's scaled and robust measures from the Yuan-Bentler factors; RMSEAs times √G
+    (lavaan's multi-group RMSEA). The RMSEA intervals are left out for several groups."""
+    from .estimators._scaled import scaled_measures
+
+    out = scaled_measures(pd.Series(st), chisq_scaled=st["chisq"] / c, df_scaled=st["df"],
+                          scaling_factor=c, baseline_chisq_scaled=st["baseline_chisq"] / c_b,
+                          baseline_df_scaled=st["baseline_df"], baseline_scaling_factor=c_b,
+                          n=st["ntotal"], kind="yuan.bentler.mplus", trace_ugamma=tr)
+    if G > 1:
+        for k in ("rmsea_scaled", "rmsea_robust"):
+            out[k] *= np.sqrt(G)
+        for k in [k for k in out if k.startswith(("rmsea_ci", "rmsea_pvalue"))]:
+            del out[k]
+    return out
+
+
 def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                estimator="ML", options=None) -> GroupResult:
     """Fit a multi-group model (``group`` a column) or a single-group model with a mean
     structure (``group=None``) by ML; see the module docstring."""
-    if estimator != "ML":
+    if estimator not in ("ML", "MLR"):
         raise OptionError(f"estimator {estimator} is not available for multi-group or "
                           f"mean-structure models (lavaan can; semcluster fits them by ML "
-                          f"only)")
+                          f"and MLR only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
     df, data_g, labels, _ = prepare_group_data(spec, data, group, options)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial)
     x, f, grad, converged = fit_multigroup(mg, data_g, pooled_start(spec, df))
     warnings_ = []
-    try:
-        info = mg.information(x, data_g)
-        ev = np.linalg.eigvalsh(info)
-        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            raise np.linalg.LinAlgError
-        vcov = np.linalg.inv(info)
-        se = np.sqrt(np.clip(np.diag(vcov), 0, None))
-    except np.linalg.LinAlgError:
-        vcov = np.full((mg.npar, mg.npar), np.nan)
-        se = np.full(mg.npar, np.nan)
-        warnings_.append("the information matrix is singular: the model is not identified "
-                         "(no standard errors)")
     st = fit_statistics(mg, x, f, data_g)
+    if estimator == "MLR":
+        raw = ([df[spec.observed].to_numpy(dtype=float)] if group is None else
+               [df.loc[df[group].astype(str) == lab, spec.observed].to_numpy(dtype=float)
+                for lab in labels])
+        vcov, ok, c, c_b, tr = robust_mlr(mg, x, data_g, raw)
+        se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if ok else np.full(mg.npar, np.nan)
+        if not ok:
+            warnings_.append("the robust (sandwich) standard errors could not be computed")
+        st.update(_scaled(st, c, c_b, tr, len(labels)))
+    else:
+        vcov, se = _expected_vcov(mg, x, data_g, warnings_)
     if st["df"] < 0:
         warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
                          f"df = {st['df']}, not identified")
@@ -675,7 +768,7 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
         nobs={lab: int(d[2]) for lab, d in zip(labels, data_g)},
         group_equal=mg.group_equal,
         group_partial=tuple(f"{a}~1" if o == "~1" else f"{a}{o}{b}" for a, o, b in
-                            mg.group_partial), estimator="ML",
+                            mg.group_partial), estimator=estimator,
         converged=converged, warnings=tuple(warnings_),
         vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
         info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
