@@ -574,6 +574,9 @@ class GroupResult(ResultProtocol):
 
     def summary(self, standardized: bool = False) -> str:
         """lavaan-like summary: fit, then estimates per group."""
+        if standardized:
+            raise OptionError("standardized solutions (std.lv, std.all) of multi-group and "
+                              "mean-structure fits are not computed")
         fm = self.fit_measures
         G = len(self.groups)
         lines = [(f"semcluster {self.estimator} fit"
@@ -593,7 +596,13 @@ class GroupResult(ResultProtocol):
                   (f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
                    f"SRMR {fm['srmr']:.3f}"),
                   f"  logL {fm['logl']:.3f}  AIC {fm['aic']:.3f}  BIC {fm['bic']:.3f}",
-                  "  Standard errors: expected information"]
+                  ("  Standard errors: expected information" if self.estimator == "ML" else
+                   "  Standard errors: robust (Huber-White, observed information)")]
+        if "chisq_scaled" in fm:
+            lines.insert(-2, f"  Scaled (Yuan-Bentler) chi-square {fm['chisq_scaled']:.3f}, "
+                             f"scaling factor {fm['chisq_scaling_factor']:.3f}; robust CFI "
+                             f"{fm['cfi_robust']:.3f}  TLI {fm['tli_robust']:.3f}  RMSEA "
+                             f"{fm['rmsea_robust']:.3f}")
         if not self.converged:
             lines.append("  WARNING: the optimizer did not converge")
         lines += [f"  WARNING: {w}" for w in self.warnings]
