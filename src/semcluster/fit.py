@@ -7,6 +7,7 @@ the estimates and the sample moments, and flag problems in plain language.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from .fitmeasures import fit_measures
 from .results import ESTIMATE_COLUMNS, SEMResult
 from .spec import ModelSpec, read_model
 from .standardized import RAM, Definitions, standardized
+
+if TYPE_CHECKING:
+    from .multigroup import GroupResult
 
 Z975 = stats.norm.ppf(0.975)
 from .estimators import ESTIMATORS  # noqa: E402  (the registry: names, rules, targets)
@@ -35,7 +39,8 @@ def sample_covariance(X: pd.DataFrame) -> pd.DataFrame:
 def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
         estimator: str | None = None, missing: str | None = None, ordered=None, mapping=None,
         scale=None, reverse=None, options=None, cov_rescale: bool = True, group=None,
-        group_equal=None, group_partial=None, meanstructure=None):
+        group_equal=None, group_partial=None,
+        meanstructure=None) -> SEMResult | GroupResult:
     """Fit a model.
 
     Parameters
@@ -84,7 +89,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
 
     Returns
     -------
-    SEMResult
+    SEMResult, or GroupResult for ``group=``, ``meanstructure=True`` or ``y ~ 1`` in the model
 
     Raises
     ------
