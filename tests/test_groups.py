@@ -69,6 +69,15 @@ def test_matches_lavaan(name, hs):
         assert "group" not in res.estimates.columns          # as lavaan's single group
 
 
+def test_label_written_once_warns_as_lavaan(hs):
+    from semcluster.errors import SemclusterWarning
+
+    ref = load("school_configural")
+    with pytest.warns(SemclusterWarning, match=r"label\(s\) a name one parameter in every group"):
+        res = fit_case(ref, hs)
+    assert res.fit_measures["npar"] == ref["fit_measures"]["npar"]
+
+
 def test_mean_structure_keeps_chisq_and_df_of_the_covariance_model(hs):
     """Free intercepts add p parameters and p moments: χ² and df as without means (lavaan)."""
     ref = load("single_intercept")

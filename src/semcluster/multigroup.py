@@ -750,6 +750,21 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
     df, data_g, labels, _ = prepare_group_data(spec, data, group, options)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial)
+    pt = spec.partable
+    per_group = {k for k, _ in spec.group_modifiers}
+    shared = sorted({r.label for r in pt.itertuples() if r.label and r.free > 0
+                     and (r.lhs, r.op, r.rhs) not in per_group}
+                    | {m["label"] for m in spec.mean_rows if m["label"] and not m["groups"]})
+    if shared and len(labels) > 1 and not mg.group_equal:
+        import warnings
+
+        from .errors import SemclusterWarning
+
+        # lavaan's warning: a single label in several groups imposes equality constraints
+        warnings.warn(f"label(s) {', '.join(shared)} name one parameter in every group (as in "
+                      f"lavaan): they are held equal across the {len(labels)} groups; write "
+                      f"c(a1, a2, ...) for one label per group", SemclusterWarning,
+                      stacklevel=3)
     x, f, grad, converged = fit_multigroup(mg, data_g, pooled_start(spec, df))
     warnings_ = []
     st = fit_statistics(mg, x, f, data_g)
