@@ -32,7 +32,8 @@ Baseline (CFI, TLI): independence model with free variances and means in every g
 RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
 (Bentler's, with means when there is a mean structure): per group
 √((Σ_{i≤j} ((s_ij − σ_ij)/√(s_ii s_jj))² + Σ_i ((x̄_i − μ_i)/√s_ii)²) / (p(p+1)/2 + p)),
-averaged over groups with weights N_g/N.
+averaged over groups with weights N_g/N.  Defined parameters (``:=``) are functions of the
+labels' values, with delta-method SEs (group 0 in the table, as lavaan's).
 """
 from __future__ import annotations
 
@@ -123,9 +124,6 @@ class MultiGroupModel:
             raise ModelSpecError(
                 f"multi-group and mean-structure models with exogenous observed covariates "
                 f"({', '.join(spec.fixed_x)}; lavaan's fixed.x/conditional.x) are not supported")
-        if len(spec.defined):
-            raise ModelSpecError("defined parameters (:=) in multi-group or mean-structure "
-                                 "models are not supported")
         self.spec = spec
         self.groups = [str(g) for g in groups]
         G = len(self.groups)
@@ -224,6 +222,26 @@ class MultiGroupModel:
                 if self.names[k] is None:
                     self.names[k] = self._describe(p_)
         self._fill = [[p_ for p_ in params if p_.group == g] for g in range(G)]
+        # labels (after '==' aliases) -> a parameter: for ':=' definitions
+        self.label_rows = {}
+        for p_ in params:
+            if p_.label:
+                self.label_rows.setdefault(p_.label, p_)
+        self.defined = [(r.lhs, r.rhs) for r in spec.defined.itertuples()]
+
+    def defined_values(self, x) -> np.ndarray:
+        """Values of the ':=' parameters: their expressions evaluated at the labels' values
+        (the arithmetic was checked by the parser: + − * / ^, exp, log, sqrt, abs)."""
+        env = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+        for lab, p_ in self.label_rows.items():
+            env[lab] = self.value(p_, x)
+        out = []
+        for name, expr in self.defined:
+            with np.errstate(all="ignore"):
+                v = float(eval(expr.replace("^", "**"), {"__builtins__": {}}, env))
+            env[name] = v
+            out.append(v)
+        return np.array(out)
 
     @staticmethod
     def _class(lhs, op, rhs, lat):
@@ -640,10 +658,17 @@ class GroupResult(ResultProtocol):
                         se = (f"{row.se:10.3f}{row.z:10.3f}{row.pvalue:10.3f}"
                               if row.se > 0 and np.isfinite(row.se) else "")
                         lines.append(f"{name:28}{row.est:10.3f}{se}")
+        defined = self.estimates[self.estimates.op == ":="]
+        if len(defined):
+            lines += ["", "Defined parameters:"]
+            for row in defined.itertuples():
+                se = (f"{row.se:10.3f}{row.z:10.3f}{row.pvalue:10.3f}"
+                      if row.se > 0 and np.isfinite(row.se) else "")
+                lines.append(f"{'  ' + row.lhs + ' := ' + row.rhs:28}{row.est:10.3f}{se}")
         return "\n".join(lines) + "\n"
 
 
-def _estimate_table(mg, x, se, single_group):
+def _estimate_table(mg, x, se, single_group, vcov=None):
     rows = []
     for p_ in mg.params:
         if p_.fixed is None:
@@ -653,6 +678,17 @@ def _estimate_table(mg, x, se, single_group):
             est, s = p_.fixed, 0.0
         rows.append({"lhs": p_.lhs, "op": p_.op, "rhs": p_.rhs, "group": p_.group + 1,
                      "label": p_.label, "est": float(est), "se": float(s)})
+    if mg.defined:
+        # delta method: SE² = J V Jᵀ, J by central differences; group 0 as lavaan's
+        from .estimators._structure import numerical_jacobian
+
+        vals = mg.defined_values(x)
+        J = numerical_jacobian(mg.defined_values, x, rel_step=1e-6)
+        dse = (np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+               if vcov is not None else np.full(len(vals), np.nan))
+        for (name, expr), v, s_ in zip(mg.defined, vals, dse):
+            rows.append({"lhs": name, "op": ":=", "rhs": expr, "group": 0, "label": name,
+                         "est": float(v), "se": float(s_)})
     t = pd.DataFrame(rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         t["z"] = np.where(t.se > 0, t.est / t.se, np.nan)
@@ -699,7 +735,9 @@ def pooled_start(spec, df):
     """The pooled single-group ML solution as start values (None if it cannot be fitted)."""
     from .fit import fit
 
-    plain = replace(spec, mean_rows=(), group_modifiers=())
+    pt = spec.partable
+    plain = replace(spec, partable=pt[pt.op != ":="].reset_index(drop=True), mean_rows=(),
+                    group_modifiers=())
     try:
         return fit(plain, df[spec.observed]).info["x"]
     except (SemclusterError, np.linalg.LinAlgError, ValueError):
@@ -782,7 +820,7 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     if st["df"] < 0:
         warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
                          f"df = {st['df']}, not identified")
-    table = _estimate_table(mg, x, se, single_group=len(labels) == 1)
+    table = _estimate_table(mg, x, se, single_group=len(labels) == 1, vcov=vcov)
     neg = table[(table.op == "~~") & (table.lhs == table.rhs) & (table.est < 0)]
     if len(neg):
         warnings_.append("negative variance estimate (Heywood case): "

@@ -737,7 +737,7 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
             raise ModelSyntaxError(f"label '{r['label']}' is used for a fixed and a free "
                                    f"parameter", source, r["line"], r["column"])
 
-    labels = {r["label"] for r in out if r["label"]}
+    labels = {r["label"] for r in out if r["label"]} | known     # c() and ~1 labels too
     var_set = set(all_vars)
     for m in means:
         if m["lhs"] not in var_set:
