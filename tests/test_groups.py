@@ -6,9 +6,9 @@ Fixtures and the R script that writes them: tests/fixtures/models/make_groups.R
 through tests/lavaan_reference.compare (rows matched within their group): estimates 1e-4,
 SEs 2e-4 relative, χ² 1e-6 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC
 1e-4; MLR cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust
-CFI/TLI/RMSEA (1e-5). Largest differences measured 2026-12-01 over the thirteen cases: estimates
-7.6e-6, SEs 1.4e-5 relative (MLR; 7.0e-6 for ML), χ² and scaled χ² 3.7e-7 relative (MLR
-scaling factor; 8.9e-11 for ML χ²), indices 1.3e-7, logL 1.1e-8.
+CFI/TLI/RMSEA (1e-5). Largest differences measured 2026-12-01 over the sixteen cases: estimates
+7.6e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² and scaled χ² 4.4e-7 relative (MLR
+scaling factor with fixed.x covariates; 8.9e-11 for ML χ²), indices 1.3e-7, logL 1.1e-8.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from semcluster.resources import data_path
 FIX = Path(__file__).parent / "fixtures" / "models"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 CASES = ("school_configural", "school_metric", "school_scalar", "school_partial",
-         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_defined", "single_intercept",
+         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_defined", "school_fixed_x",
+         "single_fixed_x", "school_fixed_x_mlr", "single_intercept",
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
          "single_intercept_mlr")
 
@@ -188,9 +189,11 @@ def test_refusals_name_what_is_not_supported(hs):
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, hs, group="school", meanstructure=False)
     assert "meanstructure=False" in _one_line(info)
-    with pytest.raises(ModelSpecError) as info:
-        semcluster.fit("visual =~ x1 + x2 + x3\nx1 ~ ageyr", hs, group="school")
-    assert "exogenous observed covariates" in _one_line(info)
+    from semcluster.errors import ModelSyntaxError
+
+    with pytest.raises(ModelSyntaxError) as info:
+        semcluster.fit("visual =~ x1 + x2 + x3\nx1 ~ ageyr\nageyr ~ 1", hs, group="school")
+    assert "means of exogenous observed covariates (fixed.x)" in _one_line(info)
 
 
 def test_cli_fit_with_groups(hs, tmp_path, capsys):

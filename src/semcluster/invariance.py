@@ -107,7 +107,7 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
     single = pooled_start(spec, df)
     rows, est = [], {}
     for level in levels:
-        mg = MultiGroupModel(spec, labels, LEVEL_EQUAL[level], group_partial)
+        mg = MultiGroupModel(spec, labels, LEVEL_EQUAL[level], group_partial, moments=data_g)
         x, f, _, converged = fit_multigroup(mg, data_g, single, what=f"{level} model")
         st = fit_statistics(mg, x, f, data_g)
         for k in ("baseline_pvalue", "unrestricted_logl", "ntotal"):

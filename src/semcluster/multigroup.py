@@ -32,7 +32,9 @@ Baseline (CFI, TLI): independence model with free variances and means in every g
 RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
 (Bentler's, with means when there is a mean structure): per group
 √((Σ_{i≤j} ((s_ij − σ_ij)/√(s_ii s_jj))² + Σ_i ((x̄_i − μ_i)/√s_ii)²) / (p(p+1)/2 + p)),
-averaged over groups with weights N_g/N.  Defined parameters (``:=``) are functions of the
+averaged over groups with weights N_g/N.  Exogenous observed covariates (lavaan's fixed.x):
+their (co)variances and means are fixed at each group's sample values and left out of the data
+points (df) and of the baseline's free part; logL is conditional on them.  Defined parameters (``:=``) are functions of the
 labels' values, with delta-method SEs (group 0 in the table, as lavaan's).
 """
 from __future__ import annotations
@@ -117,14 +119,13 @@ class MultiGroupModel:
     """A model in G groups (G = 1: a single group with a mean structure); see the module
     docstring for the parameters and constraints."""
 
-    def __init__(self, spec, groups, group_equal=(), group_partial=()):
+    def __init__(self, spec, groups, group_equal=(), group_partial=(), moments=None):
         from .standardized import RAM
 
-        if spec.fixed_x:
-            raise ModelSpecError(
-                f"multi-group and mean-structure models with exogenous observed covariates "
-                f"({', '.join(spec.fixed_x)}; lavaan's fixed.x/conditional.x) are not supported")
+        if spec.fixed_x and moments is None:
+            raise ModelSpecError("exogenous observed covariates need the group moments")
         self.spec = spec
+        self.fixed_x = list(spec.fixed_x)
         self.groups = [str(g) for g in groups]
         G = len(self.groups)
         self.group_equal = group_equal_classes(group_equal)
@@ -157,7 +158,8 @@ class MultiGroupModel:
                          None if r.free > 0 else float(r.fixed), r.label, True,
                          mods.get((r.lhs, r.op, r.rhs)),
                          float(r.start) if np.isfinite(r.start) else float("nan")))
-        for v in self.obs + list(spec.latent):
+        fx_set = set(self.fixed_x)
+        for v in [v for v in self.obs if v not in fx_set] + list(spec.latent):
             u = user_means.get(v)
             if u is not None:
                 fx = None if u["fixed"] is None else float(u["fixed"])
@@ -200,6 +202,17 @@ class MultiGroupModel:
                 else:
                     key = ("row", name, g)
                 params.append(_Param(kind, i, j, g, key, fixed, lhs, op, rhs, label, start))
+            # fixed.x (lavaan's default): the covariates' (co)variances and means are held at
+            # the group's sample values; neither parameters nor data points
+            for a_, xa in enumerate(self.fixed_x):
+                ia = self.obs.index(xa)
+                for xb in self.fixed_x[a_:]:
+                    ib = self.obs.index(xb)
+                    params.append(_Param("P", self.ram.ix[xa], self.ram.ix[xb], g,
+                                         ("x", xa, xb, g), float(moments[g][0][ia, ib]),
+                                         xa, "~~", xb, ""))
+                params.append(_Param("m", self.ram.ix[xa], 0, g, ("xm", xa, g),
+                                     float(moments[g][1][ia]), xa, "~1", "", ""))
         # rows sharing a name are one parameter; if one of them is fixed, all are (lavaan)
         first_fixed = {}
         for p_ in params:
@@ -441,19 +454,44 @@ def robust_mlr(mg, x, data, raw):
     vcov = Ainv @ B @ Ainv
     p = len(mg.obs)
     G = len(raw)
-    df = G * (p * (p + 1) // 2 + p) - mg.npar
+    xi = [mg.obs.index(v) for v in mg.fixed_x]
+    yi = [i for i in range(p) if i not in xi]
+    px = len(xi)
+    df = G * (p * (p + 1) // 2 + p - px * (px + 1) // 2 - px) - mg.npar
     # saturated model per group: the mean block contributes p, the covariance block h1_trace
-    tr1 = sum(p + h1_trace(X) for X in raw)
+    tr1 = sum(_h1_trace_fixed_x(X, xi) if px else p + h1_trace(X) for X in raw)
     tr = tr1 - float(np.trace(Ainv @ B)) if ok else np.nan
     c = tr / df if df > 0 else np.nan
     tr_b = 0.0
     for X in raw:
-        d = X - X.mean(axis=0)
+        d = (X - X.mean(axis=0))[:, yi]
         s2 = (d ** 2).mean(axis=0)
-        tr_b += p + np.sum(((d ** 2 / s2 - 1) ** 2).mean(axis=0)) / 2
-    df_b = G * p * (p - 1) // 2
+        tr_b += len(yi) + np.sum(((d ** 2 / s2 - 1) ** 2).mean(axis=0)) / 2
+    df_b = G * (p * (p - 1) // 2 - px * (px - 1) // 2)
     c_b = (tr1 - tr_b) / df_b
     return vcov, ok, float(c), float(c_b), float(tr)
+
+
+def _h1_trace_fixed_x(X, xi):
+    """tr(A₁⁻¹B₁) of the saturated model (means and covariances) at the sample moments, with
+    the covariates' own moments (their means, variances, covariances) left out."""
+    from .estimators._structure import vech_indices
+    from .estimators.mlr import _h1_expected_information, _score_rows
+
+    n, p = X.shape
+    d = X - X.mean(axis=0)
+    S = d.T @ d / n
+    Si = np.linalg.inv(S)
+    r, c = vech_indices(p)
+    keep_m = [i for i in range(p) if i not in xi]
+    keep_c = [k for k in range(len(r)) if not (r[k] in xi and c[k] in xi)]
+    g = np.hstack([(d @ Si)[:, keep_m], _score_rows(Si, d)[:, keep_c]])
+    B1 = g.T @ g / n
+    A1 = np.zeros_like(B1)
+    m = len(keep_m)
+    A1[:m, :m] = Si[np.ix_(keep_m, keep_m)]
+    A1[m:, m:] = _h1_expected_information(S)[np.ix_(keep_c, keep_c)]
+    return float(np.trace(np.linalg.solve(A1, B1)))
 
 
 def group_moments(df, obs, group_col):
@@ -513,10 +551,20 @@ def fit_statistics(mg, x, f, data, *, meanstructure=True):
     G = len(data)
     p = len(mg.obs)
     chisq = N * f
-    df = G * (p * (p + 1) // 2 + (p if meanstructure else 0)) - mg.npar
-    chisq_b = sum(n * (np.sum(np.log(np.diag(S))) - np.linalg.slogdet(S)[1])
+    # fixed.x: the covariates' moments are not data points (lavaan's ndat)
+    xi = [mg.obs.index(v) for v in mg.fixed_x]
+    yi = [i for i in range(p) if i not in xi]
+    px = len(xi)
+    df = G * (p * (p + 1) // 2 + (p if meanstructure else 0)
+              - px * (px + 1) // 2 - (px if meanstructure else 0)) - mg.npar
+
+    def logdet_x(S):
+        return np.linalg.slogdet(S[np.ix_(xi, xi)])[1] if px else 0.0
+
+    # baseline: outcomes uncorrelated, covariates' block at its sample values
+    chisq_b = sum(n * (np.sum(np.log(np.diag(S)[yi])) + logdet_x(S) - np.linalg.slogdet(S)[1])
                   for S, _, n in data)
-    df_b = G * p * (p - 1) // 2
+    df_b = G * (p * (p - 1) // 2 - px * (px - 1) // 2)
     t1 = max(chisq - df, 0)
     t2 = max(chisq - df, chisq_b - df_b, 0)
     cfi = 1 - t1 / t2 if t2 > 0 else 1.0
@@ -530,6 +578,11 @@ def fit_statistics(mg, x, f, data, *, meanstructure=True):
         logl += -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(Sigma)[1]
                           + np.trace(np.linalg.solve(Sigma, S)) + r @ np.linalg.solve(Sigma, r))
         logl_h1 += -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(S)[1] + p)
+        if px:
+            # likelihood conditional on the covariates (lavaan with fixed.x)
+            lx = -n / 2 * (px * np.log(2 * np.pi) + logdet_x(S) + px)
+            logl -= lx
+            logl_h1 -= lx
         sd = np.sqrt(np.diag(S))
         R = (S - Sigma) / np.outer(sd, sd)
         ss = np.sum(R[low] ** 2)
@@ -787,7 +840,7 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
     df, data_g, labels, _ = prepare_group_data(spec, data, group, options)
-    mg = MultiGroupModel(spec, labels, group_equal, group_partial)
+    mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     per_group = {k for k, _ in spec.group_modifiers}
     shared = sorted({r.label for r in pt.itertuples() if r.label and r.free > 0
