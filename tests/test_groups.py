@@ -2,13 +2,15 @@
 (y ~ 1, meanstructure=True) against lavaan 0.6.14.
 
 Fixtures and the R script that writes them: tests/fixtures/models/make_groups.R
-(groups_<case>.json: parameterEstimates with the group column, fitMeasures). Every case goes
-through tests/lavaan_reference.compare (rows matched within their group): estimates 1e-4,
-SEs 2e-4 relative, χ² 1e-6 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC
-1e-4; MLR cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust
-CFI/TLI/RMSEA (1e-5). Largest differences measured 2026-12-01 over the sixteen cases: estimates
-7.6e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² and scaled χ² 4.4e-7 relative (MLR
-scaling factor with fixed.x covariates; 8.9e-11 for ML χ²), indices 1.3e-7, logL 1.1e-8.
+(groups_<case>.json: parameterEstimates(standardized = TRUE) with the group column,
+fitMeasures). Every case goes through tests/lavaan_reference.compare (rows matched within their
+group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6 relative, npar/df
+exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; MLR cases also the scaled χ² and scaling
+factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA (1e-5).
+
+Largest differences measured 2026-12-01 over the sixteen cases: estimates 7.6e-6, std.lv/std.all
+5.5e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11 relative (ML), scaled χ² and
+scaling factor 4.4e-7 relative (MLR with fixed.x covariates), indices 1.3e-7, logL 1.1e-8.
 """
 from __future__ import annotations
 
@@ -131,6 +133,8 @@ def test_summary_per_group_and_json_round_trip(hs):
     text = res.summary()
     assert "Group 1 [Pasteur]:" in text and "Group 2 [Grant-White]:" in text
     assert text.count("Intercepts:") == 2 and "Equal across groups: loadings" in text
+    assert "Std.all" not in text and text.count("Std.all") == 0
+    assert res.summary(standardized=True).count("Std.all") >= 8    # every block, both groups
     assert GroupResult.from_json(res.to_json()) == res
 
 

@@ -425,6 +425,60 @@ class MultiGroupModel:
         return x
 
 
+def standardize(mg, x):
+    """std.lv and std.all of every row of ``mg.params`` (then of the ':=' rows), as lavaan's
+    standardizedSolution with cov.std = TRUE, from each group's implied total covariance
+    C = BPBᵀ: paths λ·sd(from)/sd(to); variances by the total variance; covariances by the
+    residual SDs; intercepts and means by the total SD (std.lv: latent variables only).
+    A ':=' parameter's standardized value is its expression on the standardized labels."""
+    lat = np.array([v in set(mg.spec.latent) for v in mg.ram.vars])
+    per_group = []
+    for g in range(len(mg.groups)):
+        A, P, _ = mg.matrices(x, g)
+        B = np.linalg.inv(np.eye(mg.m) - A)
+        C = B @ P @ B.T
+        var = np.diag(C)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.sqrt(var)
+        per_group.append((var, sd, np.where(lat, sd, 1.0), np.diag(P)))
+    s_lv, s_all = [], []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for p_ in mg.params:
+            var, sd, sd_lv, resvar = per_group[p_.group]
+            v, i, j = mg.value(p_, x), p_.i, p_.j
+            if p_.kind == "A":
+                s_lv.append(v * sd_lv[j] / sd_lv[i])
+                s_all.append(v * sd[j] / sd[i])
+            elif p_.kind == "m":
+                s_lv.append(v / sd_lv[i])
+                s_all.append(v / sd[i])
+            elif i == j:
+                s_lv.append(v / sd_lv[i] ** 2)
+                s_all.append(v / var[i])
+            else:
+                s_all.append(v / np.sqrt(resvar[i] * resvar[j]))
+                s_lv.append(v / np.sqrt((resvar[i] if lat[i] else 1.0)
+                                        * (resvar[j] if lat[j] else 1.0)))
+    s_lv, s_all = np.array(s_lv, dtype=float), np.array(s_all, dtype=float)
+    if mg.defined:
+        rows = {id(p_): k for k, p_ in enumerate(mg.params)}
+
+        def on(values):
+            env = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+            for lab, p_ in mg.label_rows.items():
+                env[lab] = values[rows[id(p_)]]
+            out = []
+            for name, expr in mg.defined:
+                with np.errstate(all="ignore"):
+                    val = float(eval(expr.replace("^", "**"), {"__builtins__": {}}, env))
+                env[name] = val
+                out.append(val)
+            return out
+        s_lv = np.concatenate([s_lv, on(s_lv)])
+        s_all = np.concatenate([s_all, on(s_all)])
+    return s_lv, s_all
+
+
 def robust_mlr(mg, x, data, raw):
     """MLR (lavaan's estimator = "MLR" defaults, as semcluster.estimators.mlr for one group):
 
@@ -602,7 +656,7 @@ def fit_statistics(mg, x, f, data, *, meanstructure=True):
 
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
-                    "ci_lower", "ci_upper"]
+                    "ci_lower", "ci_upper", "std_lv", "std_all"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -645,9 +699,6 @@ class GroupResult(ResultProtocol):
 
     def summary(self, standardized: bool = False) -> str:
         """lavaan-like summary: fit, then estimates per group."""
-        if standardized:
-            raise OptionError("standardized solutions (std.lv, std.all) of multi-group and "
-                              "mean-structure fits are not computed")
         fm = self.fit_measures
         G = len(self.groups)
         lines = [(f"semcluster {self.estimator} fit"
@@ -697,7 +748,8 @@ class GroupResult(ResultProtocol):
                         continue
                     lines += ["", f"{t}:",
                               (f"{'':28}{'Estimate':>10}{'Std.Err':>10}{'z-value':>10}"
-                               f"{'P(>|z|)':>10}")]
+                               f"{'P(>|z|)':>10}"
+                               + (f"{'Std.lv':>10}{'Std.all':>10}" if standardized else ""))]
                     for row in r.itertuples():
                         if op in ("=~", "~"):
                             name = f"  {row.lhs} {op} {row.rhs}"
@@ -709,8 +761,10 @@ class GroupResult(ResultProtocol):
                         if row.label:
                             name += f" ({row.label})"
                         se = (f"{row.se:10.3f}{row.z:10.3f}{row.pvalue:10.3f}"
-                              if row.se > 0 and np.isfinite(row.se) else "")
-                        lines.append(f"{name:28}{row.est:10.3f}{se}")
+                              if row.se > 0 and np.isfinite(row.se) else " " * 30)
+                        std = (f"{row.std_lv:10.3f}{row.std_all:10.3f}" if standardized
+                               else "")
+                        lines.append(f"{name:28}{row.est:10.3f}{se}{std}".rstrip())
         defined = self.estimates[self.estimates.op == ":="]
         if len(defined):
             lines += ["", "Defined parameters:"]
@@ -748,6 +802,7 @@ def _estimate_table(mg, x, se, single_group, vcov=None):
     t["pvalue"] = 2 * stats.norm.sf(np.abs(t.z))
     t["ci_lower"] = np.where(t.se > 0, t.est - Z975 * t.se, t.est)
     t["ci_upper"] = np.where(t.se > 0, t.est + Z975 * t.se, t.est)
+    t["std_lv"], t["std_all"] = standardize(mg, x)
     cols = [c for c in ESTIMATE_COLUMNS if not (single_group and c == "group")]
     return t[cols]
 

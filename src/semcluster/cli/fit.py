@@ -58,9 +58,6 @@ def run(args) -> int:
               options=data_options_from_args(args), group=args.group,
               group_equal=args.group_equal or None, group_partial=args.group_partial or None,
               meanstructure=True if args.meanstructure else None)
-    if args.standardized and not hasattr(res, "data_report"):
-        raise OptionError("--standardized: standardized solutions of multi-group and "
-                          "mean-structure fits are not computed (lavaan's std.lv/std.all)")
     if getattr(res, "data_report", None) is not None:
         print_data_report(res.data_report)
     print(res.summary(standardized=args.standardized), end="")
