@@ -5,11 +5,11 @@ Fixtures and the R script that writes them: tests/fixtures/models/make_groups.R
 (groups_<case>.json: parameterEstimates(standardized = TRUE) with the group column,
 fitMeasures). Every case goes through tests/lavaan_reference.compare (rows matched within their
 group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6 relative, npar/df
-exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; MLR cases also the scaled χ² and scaling
+exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4, R² per group 5e-5; MLR cases also the scaled χ² and scaling
 factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA (1e-5).
 
 Largest differences measured 2026-12-01 over the sixteen cases: estimates 7.6e-6, std.lv/std.all
-5.5e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11 relative (ML), scaled χ² and
+6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11 relative (ML), scaled χ² and
 scaling factor 4.4e-7 relative (MLR with fixed.x covariates), indices 1.3e-7, logL 1.1e-8.
 """
 from __future__ import annotations
@@ -62,6 +62,13 @@ def test_matches_lavaan(name, hs):
     assert ag.rows == len(ref["estimates"]) >= 36          # every lavaan row, ~1 and := too
     for k in ("npar", "df", "chisq", "cfi", "tli", "rmsea", "srmr"):
         assert k in ag.fit, k
+    r2_ref = ref["r2_by_group"]
+    r2_ref = list(r2_ref.values()) if isinstance(r2_ref, dict) else r2_ref
+    for gname, r2g in zip(res.groups, r2_ref):
+        ours = res.r2[res.r2.group == gname].set_index("variable").r2
+        assert set(ours.index) == set(r2g) and len(r2g) >= 9
+        for v, val in r2g.items():
+            assert ours[v] == pytest.approx(val, abs=5e-5), (gname, v)
     if ref["estimator"] == "MLR":
         assert "chisq_scaled" in ag.fit and "rmsea_robust" in ag.fit
     if ref.get("group"):

@@ -479,6 +479,20 @@ def standardize(mg, x):
     return s_lv, s_all
 
 
+def r_squared(mg, x) -> pd.DataFrame:
+    """R² of every endogenous variable per group: 1 − residual variance / implied variance."""
+    rows = []
+    for g, gname in enumerate(mg.groups):
+        A, P, _ = mg.matrices(x, g)
+        B = np.linalg.inv(np.eye(mg.m) - A)
+        var = np.diag(B @ P @ B.T)
+        for v in mg.spec.endogenous:
+            i = mg.ram.ix[v]
+            rows.append({"group": gname, "variable": v,
+                         "r2": float(1 - P[i, i] / var[i]) if var[i] > 0 else np.nan})
+    return pd.DataFrame(rows, columns=["group", "variable", "r2"])
+
+
 def robust_mlr(mg, x, data, raw):
     """MLR (lavaan's estimator = "MLR" defaults, as semcluster.estimators.mlr for one group):
 
@@ -680,6 +694,7 @@ class GroupResult(ResultProtocol):
     vcov: pd.DataFrame | None = None
     group_column: str | None = None
     info: dict = field(default_factory=dict)
+    r2: pd.DataFrame | None = None     # group, variable, r2 (lavInspect(fit, "r2"))
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy)."""
@@ -695,7 +710,8 @@ class GroupResult(ResultProtocol):
                 "group_partial": list(self.group_partial), "estimator": self.estimator,
                 "converged": self.converged, "warnings": list(self.warnings),
                 "fit_measures": clean(self.fit_measures.to_dict()),
-                "estimates": records(self.estimates)}
+                "estimates": records(self.estimates),
+                "r2": records(self.r2) if self.r2 is not None else None}
 
     def summary(self, standardized: bool = False) -> str:
         """lavaan-like summary: fit, then estimates per group."""
@@ -765,6 +781,10 @@ class GroupResult(ResultProtocol):
                         std = (f"{row.std_lv:10.3f}{row.std_all:10.3f}" if standardized
                                else "")
                         lines.append(f"{name:28}{row.est:10.3f}{se}{std}".rstrip())
+            if self.r2 is not None and len(self.r2):
+                r2 = self.r2[self.r2.group == gname]
+                lines += ["", "R-Square:"]
+                lines += [f"  {r.variable:26}{r.r2:10.3f}" for r in r2.itertuples()]
         defined = self.estimates[self.estimates.op == ":="]
         if len(defined):
             lines += ["", "Defined parameters:"]
@@ -941,5 +961,6 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                             mg.group_partial), estimator=estimator,
         converged=converged, warnings=tuple(warnings_),
         vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
+        r2=r_squared(mg, x),
         info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
               if len(grad) else 0.0})
