@@ -3,14 +3,16 @@
 
 Fixtures and the R script that writes them: tests/fixtures/models/make_groups.R
 (groups_<case>.json: parameterEstimates(standardized = TRUE) with the group column,
-fitMeasures). Every case goes through tests/lavaan_reference.compare (rows matched within their
-group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6 relative, npar/df
-exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4, R² per group 5e-5; MLR cases also the scaled χ² and scaling
-factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA (1e-5).
+fitMeasures, lavInspect r2). Every case goes through tests/lavaan_reference.compare (rows
+matched within their group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6
+relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; R² per group 5e-5; MLR
+cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA
+(1e-5).
 
-Largest differences measured 2026-12-01 over the sixteen cases: estimates 7.6e-6, std.lv/std.all
-6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11 relative (ML), scaled χ² and
-scaling factor 4.4e-7 relative (MLR with fixed.x covariates), indices 1.3e-7, logL 1.1e-8.
+Largest differences measured 2026-12-01 over the sixteen cases: estimates 7.6e-6,
+std.lv/std.all 6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11
+relative (ML), scaled χ² and scaling factor 4.4e-7 relative (MLR with fixed.x covariates),
+indices 1.3e-7, logL 1.1e-8.
 """
 from __future__ import annotations
 
