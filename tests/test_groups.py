@@ -9,7 +9,7 @@ relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; R² per g
 cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA
 (1e-5).
 
-Largest differences measured 2026-12-01 over the sixteen cases: estimates 7.6e-6,
+Largest differences measured 2026-12-01 over the seventeen cases: estimates 7.6e-6,
 std.lv/std.all 6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11
 relative (ML), scaled χ² and scaling factor 4.4e-7 relative (MLR with fixed.x covariates),
 indices 1.3e-7, logL 1.1e-8.
@@ -33,7 +33,7 @@ from semcluster.resources import data_path
 FIX = Path(__file__).parent / "fixtures" / "models"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 CASES = ("school_configural", "school_metric", "school_scalar", "school_partial",
-         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_defined", "school_fixed_x",
+         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_c_modifiers_equal", "sex_defined", "school_fixed_x",
          "single_fixed_x", "school_fixed_x_mlr", "single_intercept",
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
          "single_intercept_mlr")
