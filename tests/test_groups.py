@@ -33,10 +33,10 @@ from semcluster.resources import data_path
 FIX = Path(__file__).parent / "fixtures" / "models"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 CASES = ("school_configural", "school_metric", "school_scalar", "school_partial",
-         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_c_modifiers_equal", "sex_defined", "school_fixed_x",
-         "single_fixed_x", "school_fixed_x_mlr", "single_intercept",
+         "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_c_modifiers_equal",
+         "sex_defined", "school_fixed_x", "single_fixed_x", "single_intercept",
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
-         "single_intercept_mlr")
+         "school_fixed_x_mlr", "single_intercept_mlr")
 
 
 def load(name):
