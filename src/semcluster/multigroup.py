@@ -28,14 +28,21 @@ ML fit function (lavaan's, times 2): F = Σ_g (N_g/N)[log|Σ_g| + tr(S_gΣ_g⁻�
 r = x̄ − μ, B = (I − A)⁻¹, v = BᵀFᵀΣ⁻¹r, u = Bm: ∂F/∂A = 2BᵀFᵀWFBPBᵀ − 2vuᵀ,
 ∂F/∂P = BᵀFᵀWFB, ∂F/∂m = −2v.  Standard errors from the expected information
 Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀΣ⁻¹∂_lμ].  df = G(p(p+1)/2 + p) − npar.
+The optimum: BFGS from the pooled single-group solution, polished by Fisher scoring.
 Baseline (CFI, TLI): independence model with free variances and means in every group.
 RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
 (Bentler's, with means when there is a mean structure): per group
 √((Σ_{i≤j} ((s_ij − σ_ij)/√(s_ii s_jj))² + Σ_i ((x̄_i − μ_i)/√s_ii)²) / (p(p+1)/2 + p)),
-averaged over groups with weights N_g/N.  Exogenous observed covariates (lavaan's fixed.x):
-their (co)variances and means are fixed at each group's sample values and left out of the data
-points (df) and of the baseline's free part; logL is conditional on them.  Defined parameters (``:=``) are functions of the
-labels' values, with delta-method SEs (group 0 in the table, as lavaan's).
+averaged over groups with weights N_g/N.
+
+Exogenous observed covariates (lavaan's fixed.x): their (co)variances and means are fixed at
+each group's sample values and left out of the data points (df) and of the baseline's free
+part; logL is conditional on them.  Defined parameters (``:=``) are functions of the labels'
+values, with delta-method SEs (group 0 in the table, as lavaan's).  std.lv/std.all: see
+:func:`standardize`; R² per group: :func:`r_squared`.
+
+Checked against lavaan 0.6.14 in tests/test_groups.py (fixtures from
+tests/fixtures/models/make_groups.R).
 """
 from __future__ import annotations
 
@@ -677,9 +684,12 @@ ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pva
 class GroupResult(ResultProtocol):
     """A multi-group fit, or a single-group fit with a mean structure (lavaan semantics).
 
-    ``estimates`` is lavaan's ``parameterEstimates()`` layout (``group`` column numbered from
-    1 as lavaan's; absent for a single group); ``fit_measures`` holds npar, chisq, df, pvalue,
-    baseline_chisq, baseline_df, cfi, tli, rmsea, srmr, logl, aic, bic, ntotal.
+    ``estimates`` is lavaan's ``parameterEstimates(standardized = TRUE)`` layout (``group``
+    column numbered from 1 as lavaan's, 0 for ``:=`` rows; absent for a single group);
+    ``fit_measures`` holds npar, chisq, df, pvalue, baseline_chisq, baseline_df, cfi, tli,
+    rmsea, srmr, logl, aic, bic, ntotal (MLR: also lavaan's scaled and robust measures);
+    ``r2`` the R² of every endogenous variable per group; ``vcov`` the covariance matrix of
+    the free parameters (expected information for ML, sandwich for MLR).
     """
 
     estimates: pd.DataFrame
