@@ -7,9 +7,9 @@ fitMeasures, lavInspect r2). Every case goes through tests/lavaan_reference.comp
 matched within their group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6
 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; R² per group 5e-5; MLR
 cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA
-(1e-5).
+(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same.
 
-Largest differences measured 2026-12-01 over the seventeen cases: estimates 7.6e-6,
+Largest differences measured 2026-12-01 over the nineteen cases: estimates 7.6e-6,
 std.lv/std.all 6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11
 relative (ML), scaled χ² and scaling factor 4.4e-7 relative (MLR with fixed.x covariates),
 indices 1.3e-7, logL 1.1e-8.
@@ -36,7 +36,8 @@ CASES = ("school_configural", "school_metric", "school_scalar", "school_partial"
          "school_strict_lv", "sex_sem_classes", "sex_c_modifiers", "sex_c_modifiers_equal",
          "sex_defined", "school_fixed_x", "single_fixed_x", "single_intercept",
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
-         "school_fixed_x_mlr", "single_intercept_mlr")
+         "school_fixed_x_mlr", "single_intercept_mlr", "school_metric_fiml",
+         "single_intercept_fiml")
 
 
 def load(name):
@@ -49,7 +50,10 @@ def hs():
 
 
 def fit_case(ref, hs):
-    return semcluster.fit(ref["model"], hs, group=ref.get("group"),
+    data = hs.copy()
+    for v, rows in (ref.get("na_rows0") or {}).items():    # answers deleted as in the R script
+        data.loc[rows, v] = float("nan")
+    return semcluster.fit(ref["model"], data, group=ref.get("group"),
                           group_equal=ref.get("group_equal") or None,
                           group_partial=ref.get("group_partial"),
                           meanstructure=ref.get("meanstructure"), estimator=ref["estimator"])
@@ -71,6 +75,7 @@ def test_matches_lavaan(name, hs):
         assert set(ours.index) == set(r2g) and len(r2g) >= 9
         for v, val in r2g.items():
             assert ours[v] == pytest.approx(val, abs=5e-5), (gname, v)
+    assert res.missing == ("fiml" if ref.get("missing") == "ml" else "listwise")
     if ref["estimator"] == "MLR":
         assert "chisq_scaled" in ag.fit and "rmsea_robust" in ag.fit
     if ref.get("group"):
@@ -199,6 +204,15 @@ def test_refusals_name_what_is_not_supported(hs):
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, hs, group="school", estimator="WLSMV")
     assert "WLSMV" in _one_line(info) and "ML and MLR only" in str(info.value)
+    gaps = hs.assign(x1=hs.x1.where(hs.index % 7 != 0))
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(HS, gaps, group="school", estimator="MLR")
+    assert "robust FIML" in _one_line(info)
+    with pytest.raises(DataError) as info:      # the invariance sequence stays complete-data
+        measurement_invariance(HS, gaps, group="school")
+    assert "complete answers" in _one_line(info)
+    listwise = semcluster.fit(HS, gaps, group="school", missing="listwise")
+    assert listwise.missing == "listwise" and sum(listwise.nobs.values()) == 301 - 43
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, hs, group="school", meanstructure=False)
     assert "meanstructure=False" in _one_line(info)

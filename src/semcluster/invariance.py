@@ -93,7 +93,7 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad:
         raise OptionError(f"level must be one of {', '.join(LEVELS)}, not {bad[0]!r}")
-    df, data_g, labels, _ = prepare_group_data(spec, data, group, options)
+    df, data_g, labels, _, _ = prepare_group_data(spec, data, group, options)
     pt = spec.partable
     shared = sorted(set(pt.loc[(pt["free"] > 0) & (pt.label != ""), "label"]))
     if shared:

@@ -29,6 +29,9 @@ r = x̄ − μ, B = (I − A)⁻¹, v = BᵀFᵀΣ⁻¹r, u = Bm: ∂F/∂A = 2B
 ∂F/∂P = BᵀFᵀWFB, ∂F/∂m = −2v.  Standard errors from the expected information
 Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀΣ⁻¹∂_lμ].  df = G(p(p+1)/2 + p) − npar.
 The optimum: BFGS from the pooled single-group solution, polished by Fisher scoring.
+Missing answers with the FIML rule (lavaan's missing = "ml"): the casewise likelihood of the
+answers given (:func:`fiml_loglik_gradient`), observed-information SEs, χ² against the EM
+saturated model per group (:func:`fiml_statistics`).
 Baseline (CFI, TLI): independence model with free variances and means in every group.
 RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
 (Bentler's, with means when there is a mean structure): per group
@@ -569,6 +572,111 @@ def _h1_trace_fixed_x(X, xi):
     return float(np.trace(np.linalg.solve(A1, B1)))
 
 
+def fiml_loglik_gradient(mg, patterns, x):
+    """Σ_g log L_g (casewise likelihood of the answers given) and its gradient:
+    per pattern o, ∂logL/∂Σ_oo = −n_o/2 (Σ_oo⁻¹ − Σ_oo⁻¹T_oΣ_oo⁻¹), ∂logL/∂μ_o = n_oΣ_oo⁻¹(x̄_o − μ_o),
+    T_o = S_o + (x̄_o − μ_o)(x̄_o − μ_o)ᵀ, chained with ∂Σ/∂θ and ∂μ/∂θ (see fiml.py)."""
+    total = 0.0
+    grad = np.zeros(mg.npar)
+    p = len(mg.obs)
+    for g, pat in enumerate(patterns):
+        Sigma, mu, dS, dm = mg.derivatives(x, g)
+        GS = np.zeros((p, p))
+        gm = np.zeros(p)
+        for pt in pat.patterns:
+            o = pt.obs
+            Soo = Sigma[np.ix_(o, o)]
+            try:
+                L = np.linalg.cholesky(Soo)
+            except np.linalg.LinAlgError:
+                return -np.inf, np.full(mg.npar, np.nan)
+            Si = np.linalg.inv(Soo)
+            d = pt.mean - mu[o]
+            T = pt.cov + np.outer(d, d)
+            total += -pt.n / 2 * (len(o) * np.log(2 * np.pi) + 2 * np.sum(np.log(np.diag(L)))
+                                  + np.sum(Si * T))
+            GS[np.ix_(o, o)] += -pt.n / 2 * (Si - Si @ T @ Si)
+            gm[o] += pt.n * Si @ d
+        grad += np.einsum("ab,kab->k", GS, dS) + dm @ gm
+    return float(total), grad
+
+
+def fit_fiml(mg, patterns, x0):
+    """Maximise the FIML log-likelihood from x0 (the ML fit to the EM moments): BFGS on
+    F = −2 log L / N, then Newton steps with the numerical observed information."""
+    N = sum(p_.n for p_ in patterns)
+
+    def fg(z):
+        ll, g = fiml_loglik_gradient(mg, patterns, z)
+        return (-2 * ll / N, -2 * g / N) if np.isfinite(ll) else (np.inf, g)
+    res = optimize.minimize(fg, x0, jac=True, method="BFGS",
+                            options={"gtol": 1e-10, "maxiter": 10000})
+    x, f = res.x, res.fun
+    g = fg(x)[1]
+    for _ in range(5):
+        H = _fiml_observed(mg, patterns, x) * 2 / N
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        fn, gn = fg(x - step)
+        if not np.isfinite(fn) or fn > f:
+            break
+        x, f, g = x - step, fn, gn
+        if np.max(np.abs(g)) < 1e-12:
+            break
+    return x, g, bool(res.success or np.max(np.abs(g)) < 1e-6)
+
+
+def _fiml_observed(mg, patterns, x):
+    """Observed information −∂²log L/∂θ∂θᵀ (central differences of the analytic gradient),
+    lavaan's default for missing = "ml"."""
+    from .estimators._structure import numerical_jacobian
+
+    H = numerical_jacobian(lambda z: fiml_loglik_gradient(mg, patterns, z)[1], x,
+                           rel_step=1e-6)
+    return -(H + H.T) / 2
+
+
+def _fiml_vcov(mg, patterns, x, warnings_):
+    try:
+        info = _fiml_observed(mg, patterns, x)
+        ev = np.linalg.eigvalsh(info)
+        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
+            raise np.linalg.LinAlgError
+        vcov = np.linalg.inv(info)
+        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
+    except np.linalg.LinAlgError:
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(no standard errors)")
+        return np.full((mg.npar, mg.npar), np.nan), np.full(mg.npar, np.nan)
+
+
+def fiml_statistics(mg, x, patterns, data_em):
+    """FIML fit measures as lavaan's missing = "ml": χ² = 2[log L(h1) − log L(h0)] with h1 the
+    EM saturated model per group; baseline with available-case means and variances; SRMR from
+    the EM moments (``data_em``) as the sample moments; logL the FIML log-likelihood."""
+    ll = fiml_loglik_gradient(mg, patterns, x)[0]
+    ll_h1 = sum(p_.h1[2] for p_ in patterns)
+    ll_b = sum(p_.independence_loglik() for p_ in patterns)
+    st = fit_statistics(mg, x, 0.0, data_em)
+    N, G = st["ntotal"], len(patterns)
+    chisq = max(2 * (ll_h1 - ll), 0.0)
+    chisq_b = 2 * (ll_h1 - ll_b)
+    df, df_b = st["df"], st["baseline_df"]
+    t1 = max(chisq - df, 0)
+    t2 = max(chisq - df, chisq_b - df_b, 0)
+    st.update({
+        "chisq": chisq, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
+        "baseline_chisq": chisq_b, "baseline_pvalue": stats.chi2.sf(chisq_b, df_b),
+        "cfi": 1 - t1 / t2 if t2 > 0 else 1.0,
+        "tli": ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1) if df > 0 else 1.0,
+        "rmsea": np.sqrt(max(chisq - df, 0) / (df * N)) * np.sqrt(G) if df > 0 else 0.0,
+        "logl": ll, "unrestricted_logl": ll_h1,
+        "aic": -2 * ll + 2 * mg.npar, "bic": -2 * ll + mg.npar * np.log(N)})
+    return st
+
+
 def group_moments(df, obs, group_col):
     """Per-group (S_g with divisor N_g, x̄_g, N_g), groups in order of first appearance (as
     lavaan: the first is the reference group whose latent means are fixed at 0)."""
@@ -705,6 +813,7 @@ class GroupResult(ResultProtocol):
     group_column: str | None = None
     info: dict = field(default_factory=dict)
     r2: pd.DataFrame | None = None     # group, variable, r2 (lavInspect(fit, "r2"))
+    missing: str = "listwise"          # or "fiml" (lavaan's missing = "ml")
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy)."""
@@ -721,7 +830,8 @@ class GroupResult(ResultProtocol):
                 "converged": self.converged, "warnings": list(self.warnings),
                 "fit_measures": clean(self.fit_measures.to_dict()),
                 "estimates": records(self.estimates),
-                "r2": records(self.r2) if self.r2 is not None else None}
+                "r2": records(self.r2) if self.r2 is not None else None,
+                "missing": self.missing}
 
     def summary(self, standardized: bool = False) -> str:
         """lavaan-like summary: fit, then estimates per group."""
@@ -744,7 +854,9 @@ class GroupResult(ResultProtocol):
                   (f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
                    f"SRMR {fm['srmr']:.3f}"),
                   f"  logL {fm['logl']:.3f}  AIC {fm['aic']:.3f}  BIC {fm['bic']:.3f}",
-                  ("  Standard errors: expected information" if self.estimator == "ML" else
+                  ("  Missing answers: FIML (casewise likelihood); standard errors: observed "
+                   "information" if self.missing == "fiml" else
+                   "  Standard errors: expected information" if self.estimator == "ML" else
                    "  Standard errors: robust (Huber-White, observed information)")]
         if "chisq_scaled" in fm:
             lines.insert(-2, f"  Scaled (Yuan-Bentler) chi-square {fm['chisq_scaled']:.3f}, "
@@ -837,8 +949,11 @@ def _estimate_table(mg, x, se, single_group, vcov=None):
     return t[cols]
 
 
-def prepare_group_data(spec, data, group, options=None):
-    """Read the data (the one data path) and split it by ``group``; complete rows only."""
+def prepare_group_data(spec, data, group, options=None, allow_missing=False):
+    """Read the data (the one data path) and split it by ``group``; complete rows only unless
+    ``allow_missing`` and the missing-data rule is FIML (then the fifth value returned holds the
+    per-group :class:`~semcluster.estimators.fiml.MissingPatterns` and the per-group moments
+    are the EM (h1) estimates)."""
     from .data import load_data, read_survey, require_complete
 
     if group is not None:
@@ -852,11 +967,31 @@ def prepare_group_data(spec, data, group, options=None):
                              keep=[group] if group is not None else ())
     if group is not None and group not in df.columns:
         raise DataError(f"grouping column '{group}' is not in the data")
-    require_complete(df[spec.observed], None,
-                     "multi-group ML" if group is not None else "ML with a mean structure")
     if group is not None:
         df = df.dropna(subset=[group])
+    incomplete = bool(df[spec.observed].isna().to_numpy().any())
+    fiml = allow_missing and incomplete and getattr(report, "missing", "") == "fiml"
+    if not fiml:
+        require_complete(df[spec.observed], None,
+                         "multi-group ML" if group is not None else "ML with a mean structure")
     data_g, labels = group_moments(df, spec.observed, group)
+    patterns = None
+    if fiml:
+        from .estimators.fiml import MissingPatterns
+
+        if spec.fixed_x:
+            raise OptionError(f"FIML with exogenous observed covariates ({', '.join(spec.fixed_x)})"
+                              f" in multi-group or mean-structure models is not supported; use "
+                              f"missing='listwise'")
+        values = [None] if group is None else list(pd.unique(df[group]))
+        patterns = []
+        for gi, g in enumerate(values):
+            sub = df if g is None else df[df[group] == g]
+            pat = MissingPatterns(sub[spec.observed].to_numpy(dtype=float))
+            mu, Sig, ll, _, _ = pat.em()
+            pat.h1 = (mu, Sig, ll)
+            patterns.append(pat)
+            data_g[gi] = (Sig, mu, data_g[gi][2])
     if group is not None and len(labels) < 2:
         raise DataError(f"'{group}' has fewer than two groups")
     p = len(spec.observed)
@@ -866,7 +1001,7 @@ def prepare_group_data(spec, data, group, options=None):
                             f"multi-group model (need more rows than variables)"
                             if group is not None else
                             f"{n} usable rows for {p} observed variables: too few")
-    return df, data_g, labels, report
+    return df, data_g, labels, report, patterns
 
 
 def pooled_start(spec, df):
@@ -924,7 +1059,12 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                           f"and MLR only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
-    df, data_g, labels, _ = prepare_group_data(spec, data, group, options)
+    df, data_g, labels, _, patterns = prepare_group_data(spec, data, group, options,
+                                                         allow_missing=True)
+    if patterns is not None and estimator != "ML":
+        raise OptionError(f"estimator {estimator} with missing answers (robust FIML) is not "
+                          f"available for multi-group or mean-structure models; use "
+                          f"estimator='ML' (FIML) or missing='listwise'")
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     per_group = {k for k, _ in spec.group_modifiers}
@@ -941,10 +1081,18 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                       f"lavaan): they are held equal across the {len(labels)} groups; write "
                       f"c(a1, a2, ...) for one label per group", SemclusterWarning,
                       stacklevel=3)
-    x, f, grad, converged = fit_multigroup(mg, data_g, pooled_start(spec, df))
+    start = pooled_start(spec, df.dropna(subset=spec.observed))
+    x, f, grad, converged = fit_multigroup(mg, data_g, start)
     warnings_ = []
-    st = fit_statistics(mg, x, f, data_g)
-    if estimator == "MLR":
+    if patterns is not None:
+        x, grad, converged = fit_fiml(mg, patterns, x)
+        vcov, se = _fiml_vcov(mg, patterns, x, warnings_)
+        st = fiml_statistics(mg, x, patterns, data_g)
+    else:
+        st = fit_statistics(mg, x, f, data_g)
+    if patterns is not None:
+        pass
+    elif estimator == "MLR":
         raw = ([df[spec.observed].to_numpy(dtype=float)] if group is None else
                [df.loc[df[group].astype(str) == lab, spec.observed].to_numpy(dtype=float)
                 for lab in labels])
@@ -971,6 +1119,6 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                             mg.group_partial), estimator=estimator,
         converged=converged, warnings=tuple(warnings_),
         vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
-        r2=r_squared(mg, x),
+        r2=r_squared(mg, x), missing="fiml" if patterns is not None else "listwise",
         info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
               if len(grad) else 0.0})
