@@ -142,6 +142,21 @@ def test_invariance_with_group_partial_matches_lavaan(hs):
     assert t.srmr == pytest.approx(ref["fit_measures"]["srmr"], abs=1e-5)
 
 
+def test_invariance_with_missing_answers_uses_fiml_as_lavaan(hs):
+    ref = load("school_metric_fiml")
+    gaps = fit_case(ref, hs)
+    data = hs.copy()
+    for v, rows in ref["na_rows0"].items():
+        data.loc[rows, v] = float("nan")
+    inv = measurement_invariance(HS, data, group="school", levels=("configural", "metric"))
+    t = inv.table.loc["metric"]
+    assert gaps.missing == "fiml"
+    assert (t.npar, t.df) == (ref["fit_measures"]["npar"], ref["fit_measures"]["df"])
+    for k in ("chisq", "logl"):
+        assert t[k] == pytest.approx(ref["fit_measures"][k], rel=1e-6), k
+    assert inv.estimates["metric"].se.max() > 0
+
+
 def test_summary_per_group_and_json_round_trip(hs):
     res = semcluster.fit(HS, hs, group="school", group_equal=["loadings"])
     text = res.summary()
@@ -208,9 +223,6 @@ def test_refusals_name_what_is_not_supported(hs):
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, gaps, group="school", estimator="MLR")
     assert "robust FIML" in _one_line(info)
-    with pytest.raises(DataError) as info:      # the invariance sequence stays complete-data
-        measurement_invariance(HS, gaps, group="school")
-    assert "complete answers" in _one_line(info)
     listwise = semcluster.fit(HS, gaps, group="school", missing="listwise")
     assert listwise.missing == "listwise" and sum(listwise.nobs.values()) == 301 - 43
     with pytest.raises(OptionError) as info:

@@ -11,6 +11,7 @@ strict        + residual variances equal
 ============  ==================================================================
 
 ``group_partial`` (lavaan's ``group.partial``) frees named parameters again at every level.
+Missing answers under the FIML rule are fitted by FIML (as ``fit(group=...)``).
 Model comparison by χ² difference (lavTestLRT for standard ML); ΔCFI ≤ −.010 and
 ΔRMSEA ≥ .015 flag non-invariance (Chen 2007).
 """
@@ -25,6 +26,9 @@ from scipy import stats
 from .errors import OptionError
 from .multigroup import (
     MultiGroupModel,
+    fiml_observed_information,
+    fiml_statistics,
+    fit_fiml,
     fit_multigroup,
     fit_statistics,
     pooled_start,
@@ -93,7 +97,8 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad:
         raise OptionError(f"level must be one of {', '.join(LEVELS)}, not {bad[0]!r}")
-    df, data_g, labels, _, _ = prepare_group_data(spec, data, group, options)
+    df, data_g, labels, _, patterns = prepare_group_data(spec, data, group, options,
+                                                         allow_missing=True)
     pt = spec.partable
     shared = sorted(set(pt.loc[(pt["free"] > 0) & (pt.label != ""), "label"]))
     if shared:
@@ -104,19 +109,25 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
         warnings.warn(f"label(s) {', '.join(shared)} name one parameter in every group (as in "
                       f"lavaan): they are held equal across the {len(labels)} groups",
                       SemclusterWarning, stacklevel=2)
-    single = pooled_start(spec, df)
+    single = pooled_start(spec, df.dropna(subset=spec.observed))
     rows, est = [], {}
     for level in levels:
         mg = MultiGroupModel(spec, labels, LEVEL_EQUAL[level], group_partial, moments=data_g)
         x, f, _, converged = fit_multigroup(mg, data_g, single, what=f"{level} model")
-        st = fit_statistics(mg, x, f, data_g)
+        if patterns is not None:        # missing answers: FIML, as fit(group=...)
+            x, _, converged = fit_fiml(mg, patterns, x)
+            st = fiml_statistics(mg, x, patterns, data_g)
+        else:
+            st = fit_statistics(mg, x, f, data_g)
         for k in ("baseline_pvalue", "unrestricted_logl", "ntotal"):
             del st[k]
         st["converged"] = converged
         st["level"] = level
         rows.append(st)
         try:
-            cov = np.linalg.inv(mg.information(x, data_g))
+            info = (mg.information(x, data_g) if patterns is None else
+                    fiml_observed_information(mg, patterns, x))
+            cov = np.linalg.inv(info)
             se = np.sqrt(np.clip(np.diag(cov), 0, None))
         except np.linalg.LinAlgError:
             se = np.full(mg.npar, np.nan)

@@ -614,7 +614,7 @@ def fit_fiml(mg, patterns, x0):
     x, f = res.x, res.fun
     g = fg(x)[1]
     for _ in range(5):
-        H = _fiml_observed(mg, patterns, x) * 2 / N
+        H = fiml_observed_information(mg, patterns, x) * 2 / N
         try:
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
@@ -628,7 +628,7 @@ def fit_fiml(mg, patterns, x0):
     return x, g, bool(res.success or np.max(np.abs(g)) < 1e-6)
 
 
-def _fiml_observed(mg, patterns, x):
+def fiml_observed_information(mg, patterns, x):
     """Observed information −∂²log L/∂θ∂θᵀ (central differences of the analytic gradient),
     lavaan's default for missing = "ml"."""
     from .estimators._structure import numerical_jacobian
@@ -640,7 +640,7 @@ def _fiml_observed(mg, patterns, x):
 
 def _fiml_vcov(mg, patterns, x, warnings_):
     try:
-        info = _fiml_observed(mg, patterns, x)
+        info = fiml_observed_information(mg, patterns, x)
         ev = np.linalg.eigvalsh(info)
         if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
             raise np.linalg.LinAlgError
