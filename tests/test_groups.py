@@ -7,9 +7,10 @@ fitMeasures, lavInspect r2). Every case goes through tests/lavaan_reference.comp
 matched within their group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6
 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; R² per group 5e-5; MLR
 cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA
-(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same.
+(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same, robust FIML without
+the robust CFI/TLI/RMSEA (NOT_COMPUTED).
 
-Largest differences measured 2026-12-01 over the nineteen cases: estimates 7.6e-6,
+Largest differences measured 2026-12-01 over the twenty cases: estimates 7.6e-6,
 std.lv/std.all 6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11
 relative (ML), scaled χ² and scaling factor 4.4e-7 relative (MLR with fixed.x covariates),
 indices 1.3e-7, logL 1.1e-8.
@@ -37,7 +38,10 @@ CASES = ("school_configural", "school_metric", "school_scalar", "school_partial"
          "sex_defined", "school_fixed_x", "single_fixed_x", "single_intercept",
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
          "school_fixed_x_mlr", "single_intercept_mlr", "school_metric_fiml",
-         "single_intercept_fiml")
+         "single_intercept_fiml", "school_metric_fiml_mlr")
+# robust FIML: lavaan's robust CFI/TLI/RMSEA come from the FIML-corrected statistics (Zhang &
+# Savalei 2020), not implemented for groups: a documented gap, checked to be absent
+NOT_COMPUTED = {"school_metric_fiml_mlr": ("cfi_robust", "tli_robust", "rmsea_robust")}
 
 
 def load(name):
@@ -64,7 +68,7 @@ def test_matches_lavaan(name, hs):
     ref = load(name)
     res = fit_case(ref, hs)
     assert isinstance(res, GroupResult) and res.converged
-    ag = compare(res, ref)
+    ag = compare(res, ref, not_computed=NOT_COMPUTED.get(name, ()))
     assert ag.rows == len(ref["estimates"]) >= 36          # every lavaan row, ~1 and := too
     for k in ("npar", "df", "chisq", "cfi", "tli", "rmsea", "srmr"):
         assert k in ag.fit, k
@@ -77,7 +81,8 @@ def test_matches_lavaan(name, hs):
             assert ours[v] == pytest.approx(val, abs=5e-5), (gname, v)
     assert res.missing == ("fiml" if ref.get("missing") == "ml" else "listwise")
     if ref["estimator"] == "MLR":
-        assert "chisq_scaled" in ag.fit and "rmsea_robust" in ag.fit
+        assert "chisq_scaled" in ag.fit and "chisq_scaling_factor" in ag.fit
+        assert ("rmsea_robust" in ag.fit) == (name not in NOT_COMPUTED)
     if ref.get("group"):
         assert list(res.groups) == list(ref["groups"])       # lavaan's order
         assert set(res.estimates.group) - {0} == {1, 2}         # 0: := rows, as lavaan
@@ -220,9 +225,6 @@ def test_refusals_name_what_is_not_supported(hs):
         semcluster.fit(HS, hs, group="school", estimator="WLSMV")
     assert "WLSMV" in _one_line(info) and "ML and MLR only" in str(info.value)
     gaps = hs.assign(x1=hs.x1.where(hs.index % 7 != 0))
-    with pytest.raises(OptionError) as info:
-        semcluster.fit(HS, gaps, group="school", estimator="MLR")
-    assert "robust FIML" in _one_line(info)
     listwise = semcluster.fit(HS, gaps, group="school", missing="listwise")
     assert listwise.missing == "listwise" and sum(listwise.nobs.values()) == 301 - 43
     with pytest.raises(OptionError) as info:

@@ -31,7 +31,7 @@ r = x̄ − μ, B = (I − A)⁻¹, v = BᵀFᵀΣ⁻¹r, u = Bm: ∂F/∂A = 2B
 The optimum: BFGS from the pooled single-group solution, polished by Fisher scoring.
 Missing answers with the FIML rule (lavaan's missing = "ml"): the casewise likelihood of the
 answers given (:func:`fiml_loglik_gradient`), observed-information SEs, χ² against the EM
-saturated model per group (:func:`fiml_statistics`).
+saturated model per group (:func:`fiml_statistics`); with MLR :func:`robust_fiml_groups`.
 Baseline (CFI, TLI): independence model with free variances and means in every group.
 RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
 (Bentler's, with means when there is a mean structure): per group
@@ -652,6 +652,48 @@ def _fiml_vcov(mg, patterns, x, warnings_):
         return np.full((mg.npar, mg.npar), np.nan), np.full(mg.npar, np.nan)
 
 
+def robust_fiml_groups(mg, patterns, x, vcov_obs):
+    """MLR with missing answers (lavaan's estimator = "MLR", missing = "ml"), per group as
+    :func:`semcluster.estimators.fiml.robust_fiml`: V = A⁻¹BA⁻¹ with A the observed FIML
+    information (``vcov_obs`` = A⁻¹) and B the sum of outer products of the casewise FIML
+    scores; c = [Σ_g tr(A₁g⁻¹B₁g) − tr(A⁻¹B)]/df with A₁g, B₁g the observed and first-order
+    information of group g's saturated model at its EM estimates; the baseline (available-case
+    means and variances per group) alike."""
+    from .estimators._structure import vech_indices
+
+    p = len(mg.obs)
+    r, c_ = vech_indices(p)
+    tr_h1, tr_b = 0.0, 0.0
+    scores = []
+    for g, pat in enumerate(patterns):
+        mu1, S1, _ = pat.h1
+        B1s = pat.casewise_scores(S1, mu1)
+        tr_h1 += float(np.trace(np.linalg.solve(pat.saturated_information(S1, mu1),
+                                                B1s.T @ B1s)))
+        Sigma, mu, dS, dm = mg.derivatives(x, g)
+        S0 = pat.casewise_scores(Sigma, mu)
+        scores.append(S0[:, :p] @ dm.T + S0[:, p:] @ dS[:, r, c_].T)
+        X = pat.X
+        m = np.nanmean(X, axis=0)
+        v = np.nanvar(X, axis=0)
+        obs = ~np.isnan(X)
+        dev = np.where(obs, X - m, 0.0)
+        sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
+        nj = obs.sum(axis=0)
+        tr_b += float(np.trace(np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
+                               @ (sb.T @ sb)))
+    sc = np.vstack(scores)
+    B = sc.T @ sc
+    ok = bool(np.all(np.isfinite(vcov_obs)))
+    vcov = vcov_obs @ B @ vcov_obs
+    G = len(patterns)
+    df = G * (p * (p + 1) // 2 + p) - mg.npar
+    tr = tr_h1 - float(np.trace(vcov_obs @ B)) if ok else np.nan
+    c = tr / df if df > 0 else np.nan
+    c_b = (tr_h1 - tr_b) / (G * p * (p - 1) // 2)
+    return vcov, ok, float(c), float(c_b), float(tr)
+
+
 def fiml_statistics(mg, x, patterns, data_em):
     """FIML fit measures as lavaan's missing = "ml": χ² = 2[log L(h1) − log L(h0)] with h1 the
     EM saturated model per group; baseline with available-case means and variances; SRMR from
@@ -854,8 +896,9 @@ class GroupResult(ResultProtocol):
                   (f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
                    f"SRMR {fm['srmr']:.3f}"),
                   f"  logL {fm['logl']:.3f}  AIC {fm['aic']:.3f}  BIC {fm['bic']:.3f}",
-                  ("  Missing answers: FIML (casewise likelihood); standard errors: observed "
-                   "information" if self.missing == "fiml" else
+                  ("  Missing answers: FIML (casewise likelihood); standard errors: "
+                   + ("observed information" if self.estimator == "ML" else
+                      "robust (Huber-White)") if self.missing == "fiml" else
                    "  Standard errors: expected information" if self.estimator == "ML" else
                    "  Standard errors: robust (Huber-White, observed information)")]
         if "chisq_scaled" in fm:
@@ -1032,18 +1075,22 @@ def _expected_vcov(mg, x, data, warnings_):
         return np.full((mg.npar, mg.npar), np.nan), np.full(mg.npar, np.nan)
 
 
-def _scaled(st, c, c_b, tr, G):
+def _scaled(st, c, c_b, tr, G, robust=True):
     """lavaan's scaled and robust measures from the Yuan-Bentler factors; RMSEAs times √G
-    (lavaan's multi-group RMSEA). The RMSEA intervals are left out for several groups."""
+    (lavaan's multi-group RMSEA). The RMSEA intervals are left out for several groups.
+    ``robust=False`` (robust FIML): the robust CFI/TLI/RMSEA, which lavaan computes from the
+    FIML-corrected statistics of Zhang & Savalei (2020), are left out."""
     from .estimators._scaled import scaled_measures
 
     out = scaled_measures(pd.Series(st), chisq_scaled=st["chisq"] / c, df_scaled=st["df"],
                           scaling_factor=c, baseline_chisq_scaled=st["baseline_chisq"] / c_b,
                           baseline_df_scaled=st["baseline_df"], baseline_scaling_factor=c_b,
-                          n=st["ntotal"], kind="yuan.bentler.mplus", trace_ugamma=tr)
+                          n=st["ntotal"], kind="yuan.bentler.mplus", trace_ugamma=tr,
+                          robust=robust)
     if G > 1:
         for k in ("rmsea_scaled", "rmsea_robust"):
-            out[k] *= np.sqrt(G)
+            if k in out:
+                out[k] *= np.sqrt(G)
         for k in [k for k in out if k.startswith(("rmsea_ci", "rmsea_pvalue"))]:
             del out[k]
     return out
@@ -1061,10 +1108,6 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
     df, data_g, labels, _, patterns = prepare_group_data(spec, data, group, options,
                                                          allow_missing=True)
-    if patterns is not None and estimator != "ML":
-        raise OptionError(f"estimator {estimator} with missing answers (robust FIML) is not "
-                          f"available for multi-group or mean-structure models; use "
-                          f"estimator='ML' (FIML) or missing='listwise'")
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     per_group = {k for k, _ in spec.group_modifiers}
@@ -1090,7 +1133,13 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
         st = fiml_statistics(mg, x, patterns, data_g)
     else:
         st = fit_statistics(mg, x, f, data_g)
-    if patterns is not None:
+    if patterns is not None and estimator == "MLR":
+        vcov, ok, c, c_b, tr = robust_fiml_groups(mg, patterns, x, vcov)
+        se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if ok else np.full(mg.npar, np.nan)
+        if not ok:
+            warnings_.append("the robust (sandwich) standard errors could not be computed")
+        st.update(_scaled(st, c, c_b, tr, len(labels), robust=False))
+    elif patterns is not None:
         pass
     elif estimator == "MLR":
         raw = ([df[spec.observed].to_numpy(dtype=float)] if group is None else
