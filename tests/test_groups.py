@@ -68,6 +68,7 @@ def test_matches_lavaan(name, hs):
     ref = load(name)
     res = fit_case(ref, hs)
     assert isinstance(res, GroupResult) and res.converged
+    assert "Number of model parameters" in res.summary(standardized=True)
     ag = compare(res, ref, not_computed=NOT_COMPUTED.get(name, ()))
     assert ag.rows == len(ref["estimates"]) >= 36          # every lavaan row, ~1 and := too
     for k in ("npar", "df", "chisq", "cfi", "tli", "rmsea", "srmr"):

@@ -902,10 +902,11 @@ class GroupResult(ResultProtocol):
                    "  Standard errors: expected information" if self.estimator == "ML" else
                    "  Standard errors: robust (Huber-White, observed information)")]
         if "chisq_scaled" in fm:
+            robust = (f"; robust CFI {fm['cfi_robust']:.3f}  TLI {fm['tli_robust']:.3f}  "
+                      f"RMSEA {fm['rmsea_robust']:.3f}" if "cfi_robust" in fm else
+                      "; robust CFI/TLI/RMSEA (FIML-corrected) not computed")
             lines.insert(-2, f"  Scaled (Yuan-Bentler) chi-square {fm['chisq_scaled']:.3f}, "
-                             f"scaling factor {fm['chisq_scaling_factor']:.3f}; robust CFI "
-                             f"{fm['cfi_robust']:.3f}  TLI {fm['tli_robust']:.3f}  RMSEA "
-                             f"{fm['rmsea_robust']:.3f}")
+                             f"scaling factor {fm['chisq_scaling_factor']:.3f}{robust}")
         if not self.converged:
             lines.append("  WARNING: the optimizer did not converge")
         lines += [f"  WARNING: {w}" for w in self.warnings]
