@@ -179,13 +179,18 @@ def compare(res, ref: dict, *, not_computed: tuple = (), check: bool = True) -> 
         else:
             ag.fit[k] = ag.check(kind, k, fm[k], v)
 
+    # multi-group fits: rows are matched within their group (lavaan's group column, from 1)
+    grouped = "group" in res.estimates.columns
     ours_rows = {}
     for r in res.estimates.itertuples():
-        ours_rows[_key(r.lhs, r.op, r.rhs)] = r
+        ours_rows[_key(r.lhs, r.op, r.rhs) + ((int(r.group),) if grouped else ())] = r
     seen = set()
     for row in ref["estimates"]:
         key = _key(row["lhs"], row["op"], row["rhs"])
         name = f"{row['lhs']} {row['op']} {row['rhs']}"
+        if grouped:
+            key += (int(row.get("group", 1)),)
+            name += f" [group {key[-1]}]"
         o = ours_rows.get(key)
         se_ref = row.get("se")
         if o is None:
@@ -207,10 +212,10 @@ def compare(res, ref: dict, *, not_computed: tuple = (), check: bool = True) -> 
         sse = row.get("se_std_all")
         if not _missing(sse) and sse > 1e-6:
             ag.check("se_std", f"se(std.all) {name}", o.se_std_all, sse, scale=sse)
-    extra = [" ".join(k) for k in ours_rows if k not in seen]
+    extra = [" ".join(map(str, k)) for k in ours_rows if k not in seen]
     if extra:
         ag.failures.append(f"semcluster rows without a lavaan counterpart: {extra}")
-    for k, v in ref.get("r2", {}).items():
+    for k, v in (ref.get("r2") or {}).items():
         ag.check("r2", f"r2 {k}", res.r2.get(k, float("nan")), v)
     if check and ag.failures:
         raise AssertionError(f"{len(ag.failures)} difference(s) from lavaan:\n  "

@@ -20,6 +20,7 @@ from semcluster.compare import Comparison, compare_methods
 from semcluster.comparison import ModelComparison, compare_models
 from semcluster.invariance import InvarianceResult, measurement_invariance
 from semcluster.measurement import MeasurementReport, measurement_report
+from semcluster.multigroup import GroupResult
 from semcluster.power import PowerResult, power_analysis
 from semcluster.protocol import ReadOnlyDict, ResultProtocol
 from semcluster.regression import (RegressionResult, ols_from_correlations,
@@ -65,6 +66,9 @@ MAKERS = {
                                                 n_truth=20_000),
     "MeasurementReport": lambda r, hs: measurement_report("cfa", parallel_iter=20),
     "InvarianceResult": lambda r, hs: measurement_invariance(HS_MODEL, hs, group="school"),
+    "GroupResult multi-group": lambda r, hs: semcluster.fit(HS_MODEL, hs, group="school",
+                                                            group_equal=["loadings"]),
+    "GroupResult mean structure": lambda r, hs: semcluster.fit(HS_MODEL + "\nx1 ~ 1", hs),
     "ModelComparison": lambda r, hs: compare_models(["h1_h5", "revised"]),
     "Comparison": lambda r, hs: compare_methods(sem_result=r),
     "RegressionResult OLS": lambda r, hs: _ols(),
@@ -72,7 +76,8 @@ MAKERS = {
 }
 CLASSES = {"SEMResult": SEMResult, "BootstrapResult": BootstrapResult,
            "PowerResult": PowerResult, "MeasurementReport": MeasurementReport,
-           "InvarianceResult": InvarianceResult, "ModelComparison": ModelComparison,
+           "InvarianceResult": InvarianceResult, "GroupResult": GroupResult,
+           "ModelComparison": ModelComparison,
            "Comparison": Comparison, "RegressionResult": RegressionResult}
 
 

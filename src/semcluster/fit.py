@@ -7,6 +7,7 @@ the estimates and the sample moments, and flag problems in plain language.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,15 @@ from .spec import ModelSpec, read_model
 
 __all__ = ["fit", "estimator_name", "sample_covariance", "assemble_result", "wald_columns"]
 
+if TYPE_CHECKING:
+    from .multigroup import GroupResult
+
 
 def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
         estimator: str | None = None, missing: str | None = None, ordered=None, mapping=None,
-        scale=None, reverse=None, options=None, cov_rescale: bool = True) -> SEMResult:
+        scale=None, reverse=None, options=None, cov_rescale: bool = True, group=None,
+        group_equal=None, group_partial=None,
+        meanstructure=None) -> SEMResult | GroupResult:
     """Fit a model.
 
     Parameters
@@ -57,6 +63,16 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     mapping, scale, reverse
         Column mapping (dict or YAML file), answer scale (min, max) and reverse-coded items
         (shortcuts for the same fields of ``options``).
+    group : str, optional
+        A grouping column: a multi-group fit with lavaan's semantics (mean structure; a label
+        written once is one parameter in every group, ``c(a1, a2)`` one per group), returning a
+        :class:`semcluster.multigroup.GroupResult` (see :mod:`semcluster.multigroup`).
+    group_equal, group_partial : list of str, optional
+        lavaan's ``group.equal`` classes (``loadings``, ``intercepts``, ``means``,
+        ``residuals``, ...) and ``group.partial`` parameters (``"visual=~x2"``, ``"x3~1"``).
+    meanstructure : bool, optional
+        True: intercepts and latent means (also implied by ``y ~ 1`` in the model); the fit
+        then returns a :class:`semcluster.multigroup.GroupResult` with ``~1`` rows.
     options : semcluster.data.DataOptions, optional
         How the data are read (mapping, missing codes, scale, reverse, ordered, id, sheet,
         out-of-scale rule, missing-data rule): the one data path every command uses
@@ -64,7 +80,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
 
     Returns
     -------
-    SEMResult
+    SEMResult, or GroupResult for ``group=``, ``meanstructure=True`` or ``y ~ 1`` in the model
 
     Raises
     ------
@@ -109,6 +125,10 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
     est = est or "ML"
+    if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
+            or group_equal or group_partial):
+        return _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
+                           meanstructure)
     if cov is not None:
         if data is not None:
             raise OptionError("give either data or cov (with nobs), not both")
@@ -136,6 +156,26 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit)
     object.__setattr__(res, "_data", X)
     return res
+
+
+def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
+                meanstructure):
+    """Multi-group and mean-structure fits (semcluster.multigroup)."""
+    from .errors import ModelSpecError
+    from .multigroup import fit_groups
+
+    if meanstructure is False and (group is not None or spec.mean_rows):
+        raise OptionError("meanstructure=False with " + ("group=" if group is not None else
+                          "intercepts ('~ 1') in the model") + " is not supported (multi-group "
+                          "and intercept models have a mean structure, as lavaan's default)")
+    if group is None and spec.has_group_modifiers:
+        raise ModelSpecError("c(...) modifiers give one value per group: fit with group= "
+                             "(a grouping column)")
+    if cov is not None:
+        raise OptionError("multi-group and mean-structure fits need raw data (lavaan's "
+                          "sample.cov with sample.mean is not supported)")
+    return fit_groups(spec, data, group=group, group_equal=group_equal,
+                      group_partial=group_partial, estimator=est, options=opts)
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -6,7 +6,9 @@ meaning is the one implemented here (e.g. ``NA*x1`` frees a loading); the parame
 rendered to semopy syntax in which every parameter is spelled out, so that semopy's own defaults
 never change the model.
 
-Supported (lavaan 0.6 semantics, single group, no mean structure):
+Supported (lavaan 0.6 semantics; intercepts ``y ~ 1`` and per-group ``c(...)`` modifiers are
+kept beside the parameter table, in ``ModelSpec.mean_rows`` and ``ModelSpec.group_modifiers``,
+for the mean-structure and multi-group fits of :mod:`semcluster.multigroup`):
 
 ========  ==============================  ===========================================
 operator  meaning                          example
@@ -19,7 +21,8 @@ operator  meaning                          example
 ========  ==============================  ===========================================
 
 Modifiers before ``*``: a number (fixed value), ``NA`` (free), a label (``a``), ``label("a")``,
-``equal("a")``, ``start(0.5)`` or ``0.5?`` (start value); several may be chained
+``equal("a")``, ``start(0.5)`` or ``0.5?`` (start value), ``c(a1, a2)``/``c(1, NA)`` (one label,
+value or NA per group); several may be chained
 (``a*start(0.5)*x1``).  Comments start with ``#`` or ``!``.  A statement may run over several
 lines: a line without an operator, or a line after one ending in ``+`` or ``*``, continues the
 statement before it.  Statements may also be separated by ``;``.
@@ -222,6 +225,23 @@ class Term:
     start: float | None = None
     line: int = 0
     column: int = 0
+    groups: tuple | None = None  # c(...): one (fixed, label, na) per group
+
+
+def _group_element(text: str, mod: "_Chunk", source: str) -> tuple:
+    """One element of a c(...) modifier: (fixed value, label, NA-freed)."""
+    t = text.strip()
+    if t == "NA":
+        return (None, None, True)
+    val = _parse_number(t)
+    if val is not None:
+        if not math.isfinite(val):
+            _err(f"fixed value '{t}' in c(...) is not a finite number", mod, source)
+        return (val, None, False)
+    name = t.strip("\"'")
+    if NAME_RE.match(name) and name not in RESERVED:
+        return (None, name, False)
+    _err(f"cannot read '{t}' in c(...): each element is a number, NA or a label", mod, source)
 
 
 def _split_top(chunk: _Chunk, sep: str) -> list[_Chunk]:
@@ -283,8 +303,12 @@ def _apply_modifier(term: Term, mod: _Chunk, source: str) -> None:
                 _err(f"{fn}() needs a quoted name, got '{arg}'", mod, source)
             term.label = name
             return
-        _err("c(...) modifiers are for multi-group models; fit groups with "
-             "semcluster.invariance instead", mod, source)
+        if not arg:
+            _err("c() is empty: give one value or label per group", mod, source)
+        # lavaan: one element per group (fixed value, NA or label); checked against the
+        # number of groups when the model is fitted with group=
+        term.groups = tuple(_group_element(e, mod, source) for e in arg.split(","))
+        return
     if re.fullmatch(r"[A-Za-z_]\w*\s*\(.*\)", s, re.S):
         _err(f"unknown modifier function '{s.split('(')[0]}' (use start(), label(), equal())",
              mod, source)
@@ -319,8 +343,11 @@ def _parse_terms(rhs: _Chunk, source: str, op: str) -> list[Term]:
         if not var.text:
             _err("a term ends in '*' without a variable name", p, source, len(p.text) - 1)
         if var.text == "1" and op == "~":
-            _err("intercepts ('~ 1') need a mean structure, which is not supported",
-                 var, source)
+            term = Term(var="1", line=line, column=col)     # an intercept: lhs ~ 1
+            for mod in factors[:-1]:
+                _apply_modifier(term, mod, source)
+            terms.append(term)
+            continue
         if _parse_number(var.text) is not None:
             _err(f"'{var.text}' is a number where a variable name is expected "
                  f"(write the value as a modifier: {var.text}*x)", var, source)
@@ -361,6 +388,15 @@ class ModelSpec:
     source: str
     text: str
     constraints: tuple = ()
+    # mean structure and multi-group modifiers (semcluster.multigroup): intercept rows
+    # ``y ~ 1`` as dicts (lhs, fixed, label, na, groups, line, column), and c(...) modifiers
+    # as ((lhs, op, rhs), per-group elements (fixed, label, na))
+    mean_rows: tuple = ()
+    group_modifiers: tuple = ()
+
+    @property
+    def has_group_modifiers(self) -> bool:
+        return bool(self.group_modifiers) or any(r["groups"] for r in self.mean_rows)
 
     @cached_property
     def latent(self) -> list[str]:
@@ -508,6 +544,8 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
                                source, 1, 1)
     _check_size(len(text), source)
     rows: list[dict] = []
+    means: list[dict] = []
+    group_mods: list = []
     equalities: list[tuple] = []
     n_statements = 0
     for st in _statements(text, source):
@@ -545,17 +583,37 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
         terms = _parse_terms(rhs, source, op)
         for lname in lhs_names:
             for t in terms:
+                if t.var == "1":
+                    if any(m["lhs"] == lname for m in means):
+                        _err(f"'{lname} ~ 1' is specified twice", rhs, source)
+                    means.append(dict(lhs=lname, fixed=t.fixed, label=t.label or "",
+                                      na=t.free, groups=t.groups, line=t.line,
+                                      column=t.column))
+                    continue
                 if op == "=~" and t.var == lname:
                     _err(f"'{lname}' cannot be an indicator of itself", rhs, source)
                 if op == "~" and t.var == lname:
                     _err(f"'{lname}' cannot be regressed on itself", rhs, source)
+                fixed, na = t.fixed, t.free
+                if t.groups:
+                    # the single-group table keeps what all groups share: a value fixed in
+                    # every group, or free when any group frees it with NA
+                    vals = {g[0] for g in t.groups}
+                    if len(vals) == 1 and None not in vals:
+                        fixed = vals.pop()
+                    na = na or any(g[2] for g in t.groups)
+                    group_mods.append(((lname, op, t.var), t.groups))
                 rows.append(dict(lhs=lname, op=op, rhs=t.var, label=t.label or "",
-                                 fixed=t.fixed if t.fixed is not None else np.nan,
+                                 fixed=fixed if fixed is not None else np.nan,
                                  start=t.start if t.start is not None else np.nan,
-                                 user=1, free_flag=t.free, line=t.line, column=t.column))
+                                 user=1, free_flag=na, line=t.line, column=t.column))
     if not n_statements:
         raise ModelSyntaxError("the model is empty: no statements found", source, 1, 1)
-    return _build(rows, equalities, text=text, source=source, name=name)
+    if not rows and means:
+        raise ModelSyntaxError("the model has only intercepts ('~ 1'); add the model's "
+                               "relations", source, means[0]["line"], means[0]["column"])
+    return _build(rows, equalities, text=text, source=source, name=name, means=means,
+                  group_mods=group_mods)
 
 
 _ALLOWED_FUNCS = {"exp", "log", "sqrt", "abs"}
@@ -588,7 +646,7 @@ def expression_names(expr: str) -> list[str]:
 
 
 def _build(rows: list[dict], equalities: list, *, text: str, source: str,
-           name: str) -> ModelSpec:
+           name: str, means=(), group_mods=()) -> ModelSpec:
     params = [r for r in rows if r["op"] != ":="]
     defined = [r for r in rows if r["op"] == ":="]
     if not params:
@@ -668,7 +726,10 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
 
     # parameter numbers; shared labels (and 'a == b') share a number
     label_alias = {}
-    known = {r["label"] for r in out if r["label"]}
+    group_labels = {e[1] for _, els in group_mods for e in els if e[1]}
+    group_labels |= {e[1] for m in means for e in (m["groups"] or ()) if e[1]}
+    known = {r["label"] for r in out if r["label"]} | group_labels
+    known |= {m["label"] for m in means if m["label"]}
     for a, b, (ln, col) in equalities:
         for x in (a, b):
             if x not in known:
@@ -696,8 +757,26 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
             raise ModelSyntaxError(f"label '{r['label']}' is used for a fixed and a free "
                                    f"parameter", source, r["line"], r["column"])
 
-    labels = {r["label"] for r in out if r["label"]}
+    labels = {r["label"] for r in out if r["label"]} | known     # c() and ~1 labels too
     var_set = set(all_vars)
+    for m in means:
+        if m["lhs"] not in var_set:
+            raise ModelSyntaxError(f"'{m['lhs']} ~ 1': '{m['lhs']}' is not otherwise in the "
+                                   f"model (an intercept-only variable is not supported)",
+                                   source, m["line"], m["column"])
+        if m["lhs"] in fixed_x_set:
+            raise ModelSyntaxError(f"'{m['lhs']} ~ 1': means of exogenous observed covariates "
+                                   f"(fixed.x) are not supported", source, m["line"],
+                                   m["column"])
+        for lab in [m["label"]] + [e[1] for e in (m["groups"] or ()) if e[1]]:
+            if lab and lab in var_set:
+                raise ModelSyntaxError(f"label '{lab}' is also a variable name; use another "
+                                       f"label", source, m["line"], m["column"])
+    for _, els in group_mods:
+        for e in els:
+            if e[1] and e[1] in var_set:
+                raise ModelSyntaxError(f"label '{e[1]}' is also a variable name; use another "
+                                       f"label", source, 0, 0)
     for r in out:
         if r["label"] and r["label"] in var_set:
             raise ModelSyntaxError(f"label '{r['label']}' is also a variable name; use another "
@@ -722,7 +801,8 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
              "column", "free_flag"]].rename(columns={"free_flag": "na_freed"})
     pt["free"] = pt["free"].astype(int)
     spec = ModelSpec(partable=pt, name=name, source=source, text=text,
-                     constraints=tuple((a, b) for a, b, _ in equalities))
+                     constraints=tuple((a, b) for a, b, _ in equalities),
+                     mean_rows=tuple(means), group_modifiers=tuple(group_mods))
     _check_identification(spec)
     return spec
 

@@ -54,3 +54,23 @@ reps = _type(checks.reps, "whole number", "number of replications")
 iterations = _type(checks.iterations, "whole number", "number of iterations")
 rows = _type(checks.rows, "whole number", "number of rows")
 jobs = _type(checks.jobs, "whole number", "number of jobs")
+
+
+def group_equal(text: str) -> tuple:
+    """``--group-equal loadings,intercepts``: lavaan's group.equal classes."""
+    from ..multigroup import group_equal_classes
+
+    try:
+        return group_equal_classes(text)
+    except SemclusterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def group_partial(text: str) -> tuple:
+    """``--group-partial "visual=~x2,x3~1"``: lavaan's group.partial parameters."""
+    from ..multigroup import group_partial_entries
+
+    try:
+        return group_partial_entries(text)
+    except SemclusterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

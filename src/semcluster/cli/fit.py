@@ -1,4 +1,5 @@
-"""``semcluster fit MODEL --data FILE [--json OUT] [--standardized]``"""
+"""``semcluster fit MODEL --data FILE [--json OUT] [--standardized] [--group COL
+[--group-equal CLASSES] [--group-partial PARAMS]] [--meanstructure]``"""
 from __future__ import annotations
 
 from ._common import add_data_options, data_options_from_args, print_data_report
@@ -22,6 +23,23 @@ def add_parser(sub):
     p.add_argument("--estimator", choices=tuple(ESTIMATORS), default=None, type=str.upper,
                    help="; ".join(f"{e.name}: {e.description}" for e in ESTIMATORS.values())
                    + " (ML is the default; WLSMV when --ordered is given)")
+    from . import _arguments
+
+    p.add_argument("--group", metavar="COLUMN",
+                   help="fit the model in every group of COLUMN (lavaan's group=): mean "
+                        "structure, labels written once shared across groups, c(a1, a2) one "
+                        "per group")
+    p.add_argument("--group-equal", metavar="CLASSES", type=_arguments.group_equal,
+                   default=(), help="parameters held equal across groups (lavaan's "
+                                    "group.equal), comma-separated: loadings, intercepts, means, "
+                                    "thresholds, residuals, residual.covariances, lv.variances, "
+                                    "lv.covariances, regressions")
+    p.add_argument("--group-partial", metavar="PARAMS", type=_arguments.group_partial,
+                   default=(), help="parameters freed again (lavaan's group.partial), e.g. "
+                                    "\"visual=~x2,x3~1\"")
+    p.add_argument("--meanstructure", action="store_true",
+                   help="estimate intercepts and latent means (implied by --group and by "
+                        "'y ~ 1' in the model)")
     p.set_defaults(func=run)
 
 
@@ -32,9 +50,15 @@ def run(args) -> int:
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None
 
+    from ..errors import OptionError
+
+    if (args.group_equal or args.group_partial) and not args.group:
+        raise OptionError("--group-equal and --group-partial need --group COLUMN")
     res = fit(args.model, args.data, estimator=args.estimator,
-              options=data_options_from_args(args))
-    if res.data_report is not None:
+              options=data_options_from_args(args), group=args.group,
+              group_equal=args.group_equal or None, group_partial=args.group_partial or None,
+              meanstructure=True if args.meanstructure else None)
+    if getattr(res, "data_report", None) is not None:
         print_data_report(res.data_report)
     print(res.summary(standardized=args.standardized), end="")
     if json_out:

@@ -1,4 +1,5 @@
-"""``semcluster invariance MODEL --data FILE --group COLUMN [--json OUT]``"""
+"""``semcluster invariance MODEL --data FILE --group COLUMN [--group-partial PARAMS]
+[--json OUT]``"""
 from __future__ import annotations
 
 from ._common import add_data_options, observed_of, read_data
@@ -12,6 +13,11 @@ def add_parser(sub):
     p.add_argument("model", metavar="MODEL")
     add_data_options(p)
     p.add_argument("--group", required=True, metavar="COLUMN")
+    from . import _arguments
+
+    p.add_argument("--group-partial", metavar="PARAMS", type=_arguments.group_partial,
+                   default=(), help="parameters freed again in every level (lavaan's "
+                                    "group.partial), e.g. \"visual=~x2,x3~1\"")
     p.add_argument("--json", metavar="OUT")
     p.set_defaults(func=run)
 
@@ -25,7 +31,8 @@ def run(args) -> int:
     json_out = outputs.file(args.json) if args.json else None
 
     X, _ = read_data(args, observed_of(args.model), keep=[args.group])
-    r = measurement_invariance(args.model, X, group=args.group)
+    r = measurement_invariance(args.model, X, group=args.group,
+                               group_partial=args.group_partial or None)
     print("groups: " + ", ".join(f"{g} (N = {n})" for g, n in r.nobs.items()))
     print(tables.to_text(r.table, label="model"))
     print()
