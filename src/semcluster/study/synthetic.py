@@ -15,75 +15,24 @@ builds
    target) until every figure, rounded as the paper printed it, equals the published one where
    arithmetic allows it.
 
->>> from semcluster.simulate import simulate_items
+The general parts (the :class:`~semcluster.simulate.Population` model, drawing from it, the
+GRIM test) are in :mod:`semcluster.simulate`.
+
+>>> from semcluster.study.synthetic import simulate_items
 >>> simulate_items(5, seed=1).shape
 (5, 23)
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
-from . import study
-
-LIKERT = np.arange(1, 8)
-
-
-@dataclass(frozen=True)
-class Population:
-    """Population model of the 23 items.
-
-    Attributes
-    ----------
-    items : list of str
-        Item codes in questionnaire order.
-    construct_of : dict
-        Item -> construct code.
-    loadings : Series
-        Standardized loading of each item on its construct.
-    latent_cor : DataFrame
-        Correlations of the six constructs (disattenuated).
-    thresholds : DataFrame
-        Per item, the six cut points on the latent normal response (categories 1..7).
-    notes : tuple of str
-        What was checked (positive definiteness, adjustments).
-    """
-
-    items: list
-    construct_of: dict
-    loadings: pd.Series
-    latent_cor: pd.DataFrame
-    thresholds: pd.DataFrame
-    notes: tuple = field(default=())
-
-    @property
-    def min_eigenvalue(self) -> float:
-        return float(np.linalg.eigvalsh(self.latent_cor.to_numpy()).min())
-
-
-def _discrete_moments(mu: float, sigma: float) -> tuple[float, float]:
-    """Mean and SD of a N(mu, sigma) response rounded to 1..7 (cuts at 1.5, ..., 6.5)."""
-    cuts = np.arange(1.5, 7.0, 1.0)
-    cdf = stats.norm.cdf((cuts - mu) / sigma)
-    p = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
-    m = float(p @ LIKERT)
-    v = float(p @ (LIKERT - m) ** 2)
-    return m, math.sqrt(v)
-
-
-def _item_thresholds(mean: float, sd: float) -> np.ndarray:
-    """Cut points on a standard normal giving a 1..7 item of the given mean and SD."""
-    def f(z):
-        m, s = _discrete_moments(z[0], math.exp(z[1]))
-        return [m - mean, s - sd]
-
-    sol = optimize.fsolve(f, [mean, math.log(max(sd, 0.2))], full_output=True)
-    mu, sigma = sol[0][0], math.exp(sol[0][1])
-    return (np.arange(1.5, 7.0, 1.0) - mu) / sigma
+from . import paper as study
+from ..simulate import (LIKERT, Population, _discrete_moments, _item_thresholds,  # noqa: F401
+                        grim_reachable, simulate_from)
 
 
 def population_model() -> Population:
@@ -126,29 +75,41 @@ def population_model() -> Population:
 
 def simulate_items(n: int, seed: int | np.random.SeedSequence | None = None,
                    population: Population | None = None) -> pd.DataFrame:
-    """Draw ``n`` respondents' answers (integers 1–7) from the population model.
+    """Draw ``n`` respondents' answers (integers 1–7) from the population model (default: the
+    one calibrated to the paper, :func:`population_model`).
 
     Vectorised: one multivariate-normal draw for the six constructs, one for the item
-    residuals, then thresholds.  Used for Monte Carlo work; it does *not* reproduce the
-    published tables (see :func:`match_published`).
+    residuals, then thresholds (:func:`semcluster.simulate.simulate_from`).  Used for Monte
+    Carlo work; it does *not* reproduce the published tables (see :func:`match_published`).
     """
-    from . import arguments
+    from .. import arguments
 
     n = arguments.integer("n", n, 1, arguments.MAX_N)
     if not isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
         seed = arguments.seed("seed", seed)
-    pop = population or population_model()
-    rng = np.random.default_rng(seed)
-    names = list(pop.latent_cor.index)
-    L = np.linalg.cholesky(pop.latent_cor.to_numpy())
-    eta = rng.standard_normal((n, len(names))) @ L.T
-    col = {c: i for i, c in enumerate(names)}
-    lam = pop.loadings.loc[pop.items].to_numpy()
-    idx = np.array([col[pop.construct_of[i]] for i in pop.items])
-    ystar = eta[:, idx] * lam + rng.standard_normal((n, len(pop.items))) * np.sqrt(1 - lam ** 2)
-    thr = pop.thresholds.loc[pop.items].to_numpy()          # items x 6
-    answers = 1 + (ystar[:, :, None] > thr[None, :, :]).sum(axis=2)
-    return pd.DataFrame(answers.astype(int), columns=pop.items)
+    return simulate_from(population or population_model(), n, seed)
+
+
+def scaled_population(effect_scale: float = 1.0) -> Population:
+    """The paper-calibrated population with the outcome's correlations times ``effect_scale``."""
+    from .. import arguments
+
+    effect_scale = arguments.positive("effect_scale", effect_scale)
+    pop = population_model()
+    if effect_scale == 1.0:
+        return pop
+    R = pop.latent_cor.copy()
+    out = study.OUTCOME
+    for c in R.index:
+        if c != out:
+            R.loc[out, c] = R.loc[c, out] = R.loc[c, out] * effect_scale
+    if np.linalg.eigvalsh(R.to_numpy()).min() <= 0:
+        raise arguments.OptionError(f"effect_scale {effect_scale} makes the latent "
+                                    f"correlation matrix not positive definite; use a "
+                                    f"smaller value")
+    return Population(items=pop.items, construct_of=pop.construct_of,
+                      loadings=pop.loadings, latent_cor=R, thresholds=pop.thresholds,
+                      notes=pop.notes + (f"outcome correlations x {effect_scale}",))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,7 +202,7 @@ def match_published(seed: int = 20131101, *, n: int = study.N, max_attempts: int
     info : dict
         Seed, attempts, moves made, final loss, figures still missed.
     """
-    from . import arguments
+    from .. import arguments
 
     seed = arguments.seed("seed", seed)
     n = arguments.sample_size("n", n)
@@ -395,22 +356,6 @@ def _match_once(seed, *, n: int, population: Population, max_sweeps: int = 60):
 # ----------------------------------------------------------------------------------------------
 # what arithmetic allows, and the calibration report
 # ----------------------------------------------------------------------------------------------
-def grim_reachable(mean: float, n: int, n_items: int, decimals: int = 3) -> tuple[bool, float]:
-    """GRIM test (Brown & Heathers 2017): can a mean of n·k integers round to ``mean``?
-
-    Returns (reachable, nearest attainable mean).  Attainable means are multiples of 1/(n·k).
-    """
-    total = n * n_items
-    half = 0.5 * 10 ** -decimals
-    lo = math.ceil((mean - half) * total - 1e-9)
-    hi = math.floor((mean + half) * total + 1e-9)
-    cands = [s / total for s in range(lo - 1, hi + 2)]
-    ok = [c for c in cands if round(c + 1e-12, decimals) == round(mean, decimals)
-          and abs(c - mean) <= half + 1e-12]
-    nearest = min(cands, key=lambda c: abs(c - mean))
-    return bool(ok), (ok[0] if ok else nearest)
-
-
 def calibration_report(df: pd.DataFrame) -> pd.DataFrame:
     """Every Table 2 and 3 figure: published, synthetic, rounded match, and why not if not."""
     got = composite_statistics(df)
