@@ -36,3 +36,20 @@ def compare_diagram(comparison, *, left: str = "ols_data", right: str = "sem_dat
     """:func:`semcluster.diagrams.compare_diagram` with the study's labels."""
     return _d.compare_diagram(comparison, left=left, right=right, lang=lang, alpha=alpha,
                               labels=labels)
+
+
+def _document(fn, general):
+    """The general function's docstring, and what the study's version changes."""
+    import inspect
+
+    fn.__doc__ = (inspect.cleandoc(general.__doc__) + "\n\nThe study's version ("
+                  f"``semcluster.study.diagrams.{fn.__name__}``): ``labels`` defaults to the "
+                  "study's construct names (:func:`semcluster.study.construct_labels`).")
+
+
+for _fn, _general in ((conceptual_diagram, _d.conceptual_diagram),
+                      (tested_diagram, _d.tested_diagram),
+                      (measurement_diagram, _d.measurement_diagram),
+                      (compare_diagram, _d.compare_diagram)):
+    _document(_fn, _general)
+del _fn, _general

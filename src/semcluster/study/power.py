@@ -39,3 +39,14 @@ def power_analysis(model="h1_h5", *, data=None, options=None,
                                  alpha=alpha, target=target, seed=seed, population=population,
                                  effect_scale=effect_scale, n_truth=n_truth, n_jobs=n_jobs,
                                  backend=backend, scheduler=scheduler, progress=progress)
+
+
+def _document():
+    import inspect
+
+    general = inspect.cleandoc(_power.power_analysis.__doc__)
+    head, _, rest = general.partition("\n\n")
+    power_analysis.__doc__ = (inspect.cleandoc(power_analysis.__doc__) + "\n\n" + rest)
+
+
+_document()
