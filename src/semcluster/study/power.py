@@ -44,7 +44,7 @@ def power_analysis(model="h1_h5", *, data=None, options=None,
 def _document():
     import inspect
 
-    general = inspect.cleandoc(_power.power_analysis.__doc__)
+    general = inspect.cleandoc(getattr(_power.power_analysis, "__doc__", None) or "")
     head, _, rest = general.partition("\n\n")
     power_analysis.__doc__ = (inspect.cleandoc(power_analysis.__doc__) + "\n\n" + rest)
 
