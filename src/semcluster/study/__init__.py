@@ -16,7 +16,7 @@ package; this package builds on it.
 * :mod:`semcluster.study.diagrams`: the diagrams with the study's construct names.
 
 >>> from semcluster import study
->>> study.correlations().loc["IN", "MR"]
+>>> float(study.correlations().loc["IN", "MR"])
 0.328
 """
 from .paper import (CONSTRUCTS, N, NESTED_MODELS, OUTCOME, PREDICTORS, SCALE,  # noqa: F401

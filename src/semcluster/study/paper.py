@@ -7,7 +7,7 @@ numbers, the inputs of the audit, the calibration of the synthetic sample and th
 from summary statistics.
 
 >>> from semcluster import study
->>> study.correlations().loc["IN", "MR"]
+>>> float(study.correlations().loc["IN", "MR"])
 0.328
 """
 from __future__ import annotations
