@@ -16,9 +16,9 @@ def main():
     import numpy as np
     import semopy
 
-    from semcluster.power import power_analysis, scaled_population
-    from semcluster.simulate import simulate_items
     from semcluster.spec import read_model
+    from semcluster.study.power import power_analysis
+    from semcluster.study.synthetic import scaled_population, simulate_items
 
     grid = (100, 160, 250, 400, 600)
     t = time.perf_counter()

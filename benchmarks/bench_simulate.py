@@ -24,7 +24,7 @@ def median_time(fn, repeats):
 
 def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    from semcluster.simulate import paper_synthetic, population_model, simulate_items
+    from semcluster.study.synthetic import paper_synthetic, population_model, simulate_items
 
     with threadpool_limits(1):
         pop = population_model()

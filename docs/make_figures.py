@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import semcluster
-from semcluster.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
-                                 save_figure, tested_diagram)
+from semcluster.diagrams import save_figure
+from semcluster.study.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
+                                       tested_diagram)
 
 OUT = Path(__file__).resolve().parent / "figures"
 

@@ -47,7 +47,7 @@ stepwise procedure on Table 2 enters CA, LO and KS, not CA, MR and KS. The audit
 arithmetic:
 """),
     code("""
-from semcluster.audit import audit
+from semcluster.study.audit import audit
 a = audit()
 a[a.verdict == "inconsistent"][["check", "item", "published", "recomputed"]].head(12)
 """),
@@ -59,13 +59,13 @@ res.paths()[["lhs", "rhs", "label", "std_all", "se_std_all", "pvalue"]].round(3)
 """),
     md("## 3. All methods side by side, and why they differ"),
     code("""
-from semcluster.compare import compare_methods
+from semcluster.study.regression_vs_sem import compare_methods
 comp = compare_methods()
 print("\\n".join(comp.explanation))
 comp.long().pivot(index="hypothesis", columns="method", values="beta").round(3)
 """),
     code("""
-from semcluster.diagrams import compare_diagram
+from semcluster.study.diagrams import compare_diagram
 compare_diagram(comp)
 """),
 ]
@@ -101,12 +101,14 @@ inv = measurement_invariance("cfa", group="firm_type")
 inv.comparisons
 """),
     code("""
-from semcluster.comparison import compare_models
-table, tests, _ = compare_models(["h1_h5", "revised", "second_order"])
+from semcluster import study
+from semcluster.model_comparison import compare_models
+models = ["h1_h5", "revised", "second_order"]
+table, tests, _ = compare_models(models, nested=study.nested_models(models))  # the study's nesting
 table[["chisq", "df", "cfi", "rmsea", "aic", "bic"]].round(3), tests
 """),
     code("""
-from semcluster.power import power_analysis
+from semcluster.study.power import power_analysis
 pw = power_analysis("h1_h5", n_grid=(160, 400), reps=20, n_truth=50_000)
 pw.table[["n", "label", "true", "power", "converged"]].round(3)
 """),

@@ -1,11 +1,12 @@
 """The package's import structure, checked with import-linter (contracts in .importlinter).
 
-Data flow one way: spec/data → model core → estimators → result → analyses → tables/diagrams/
-report → app → CLI. The contracts hold that the library never imports the CLI, that drawing
-and table rendering never import estimation (a diagram never refits), that estimation never
-imports rendering, and a layers contract that lists the package's layers top to bottom (each
-imports only from layers below it). A second test checks that no module-level import cycle
-exists anywhere, inside sub-packages too.
+Data flow one way: spec/data → model core → estimators → result → analyses → tables/diagrams →
+the study (semcluster.study) → report → app → CLI. The contracts hold that the library never
+imports the CLI, that drawing and table rendering never import estimation (a diagram never
+refits), that estimation never imports rendering, that the general SEM code never imports the
+study (the paper's defaults live only in semcluster.study), and a layers contract that lists the
+package's layers top to bottom (each imports only from layers below it). A second test checks
+that no module-level import cycle exists anywhere, inside sub-packages too.
 """
 from __future__ import annotations
 

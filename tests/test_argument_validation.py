@@ -232,7 +232,7 @@ PUBLISHED = {   # name -> (edit of the good file, or its bytes; a word the messa
 
 @pytest.fixture(scope="module")
 def good_published():
-    from semcluster.audit import paper_published
+    from semcluster.study.audit import paper_published
 
     return json.loads(json.dumps(paper_published(), default=lambda o: o.item()))
 

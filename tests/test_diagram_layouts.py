@@ -20,15 +20,18 @@ from semcluster import SemclusterWarning
 from semcluster.diagrams import (
     BUNDLED_CJK_FILE,
     MINUS,
-    compare_diagram,
-    conceptual_diagram,
     format_coef,
     format_number,
-    measurement_diagram,
     parse_number,
     structure,
 )
-from semcluster.diagrams import (
+# the study's models, drawn with the study's construct names
+from semcluster.study.diagrams import (
+    compare_diagram,
+    conceptual_diagram,
+    measurement_diagram,
+)
+from semcluster.study.diagrams import (
     tested_diagram as draw_tested,  # a test_* name pytest collects
 )
 from semcluster.resources import data_path
@@ -282,7 +285,7 @@ def check_layers(layout, st):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_compare(lang):
-    from semcluster.compare import compare_methods
+    from semcluster.study.regression_vs_sem import compare_methods
 
     comp = compare_methods()
     fig = compare_diagram(comp, lang=lang)
@@ -330,10 +333,8 @@ def test_no_font_with_glyphs_warns(monkeypatch):
 def test_missing_glyph_is_named(monkeypatch):
     """A character no font has (here a Han character outside GB 2312's common set is fine, but
     a Tangut one is not) is named in a warning instead of silently drawn as a box."""
-    import semcluster.diagrams as d
+    from semcluster.study import construct_labels
 
-    real = d._study_names
-    monkeypatch.setattr(d, "_study_names",
-                        lambda lang: dict(real(lang), CA="\U00017000 awareness"))
     with pytest.warns(SemclusterWarning, match="empty boxes"):
-        conceptual_diagram("h1_h5", lang="en")
+        conceptual_diagram("h1_h5", lang="en", labels=lambda lang: dict(
+            construct_labels(lang), CA="\U00017000 awareness"))

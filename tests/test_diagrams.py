@@ -12,15 +12,18 @@ from semcluster import SemclusterWarning, study
 from semcluster.cli import main
 from semcluster.diagrams import (
     MINUS,
-    compare_diagram,
-    conceptual_diagram,
     format_coef,
     format_number,
-    measurement_diagram,
     parse_number,
     save_figure,
 )
-from semcluster.diagrams import (
+# the study's models, drawn with the study's construct names
+from semcluster.study.diagrams import (
+    compare_diagram,
+    conceptual_diagram,
+    measurement_diagram,
+)
+from semcluster.study.diagrams import (
     tested_diagram as draw_tested,  # a test_* name pytest collects
 )
 
@@ -150,7 +153,7 @@ def test_measurement_diagram_23_items(res):
 
 
 def test_compare_diagram_two_panels():
-    from semcluster.compare import compare_methods
+    from semcluster.study.regression_vs_sem import compare_methods
 
     comp = compare_methods()
     fig = compare_diagram(comp)

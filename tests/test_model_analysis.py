@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 import semcluster
+from semcluster import study
 from semcluster.cli import main
-from semcluster.comparison import compare_models
+from semcluster.model_comparison import compare_models
 from semcluster.invariance import measurement_invariance
 from semcluster.modindices import largest_residuals, modification_indices, residuals
 from semcluster.resources import data_path
@@ -117,7 +118,8 @@ def test_mediation_defined_parameters_match_lavaan():
 
 def test_model_comparison_matches_lavaan():
     ref = load("study_comparison")
-    table, tests, results = compare_models(["h1_h5", "revised", "second_order", "one_factor"])
+    models = ["h1_h5", "revised", "second_order", "one_factor"]
+    table, tests, results = compare_models(models, nested=study.nested_models(models))
     assert set(ref["fit"]) == {"h1_h5", "revised", "second_order", "one_factor"}
     for m, f in ref["fit"].items():
         t = table.loc[m]

@@ -40,7 +40,7 @@ def inputs(tmp_path, monkeypatch):
     shutil.copy(model_path("h1_h5"), tmp_path / "M.lav")
     shutil.copy(data_path("paper_synthetic.csv"), tmp_path / "mydata.csv")
     (tmp_path / "map.yaml").write_text("columns: {}\n")
-    from semcluster.audit import paper_published
+    from semcluster.study.audit import paper_published
 
     (tmp_path / "pub.json").write_text(json.dumps(paper_published(), default=_plain))
     (tmp_path / "r.json").write_text('{"estimates": []}\n')
@@ -96,12 +96,14 @@ def _cases_aimed_at_inputs():
 
 
 SLOW_WORK = [("semcluster.fit", "fit"), ("semcluster.bootstrap", "bootstrap"),
-             ("semcluster.power", "power_analysis"), ("semcluster.comparison", "compare_models"),
+             ("semcluster.power", "power_analysis"), ("semcluster.study.power", "power_analysis"),
+             ("semcluster.model_comparison", "compare_models"),
              ("semcluster.invariance", "measurement_invariance"),
-             ("semcluster.compare", "compare_methods"), ("semcluster.audit", "audit"),
-             ("semcluster.audit", "load_published"), ("semcluster.data", "load_data"),
+             ("semcluster.study.regression_vs_sem", "compare_methods"),
+             ("semcluster.study.audit", "audit"), ("semcluster.study.audit", "load_published"),
+             ("semcluster.data", "load_data"),
              ("semcluster.measurement", "measurement_report"),
-             ("semcluster.simulate", "simulate_items"), ("semcluster.diagrams", "as_view"),
+             ("semcluster.study.synthetic", "simulate_items"), ("semcluster.diagrams", "as_view"),
              ("semcluster.diagrams", "conceptual_diagram")]
 
 

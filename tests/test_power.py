@@ -63,10 +63,13 @@ def test_study_power_matches_the_asymptotic_wald_power():
     from scipy import stats
 
     import semcluster
-    from semcluster.power import _PopulationDraw, scaled_population
+    from semcluster.power import _PopulationDraw
+    from semcluster.study.synthetic import scaled_population
+
+    from semcluster.study.power import power_analysis as study_power
 
     n, reps = 400, 120
-    r = power_analysis("h1_h5", n_grid=(n,), reps=reps, n_truth=50_000, seed=11)
+    r = study_power("h1_h5", n_grid=(n,), reps=reps, n_truth=50_000, seed=11)
     assert set(r.table.label) == {"h1", "h2", "h3", "h4", "h5"}
     assert (r.table.converged > 0.95).all()
     big_n = 50_000

@@ -16,12 +16,13 @@ import pytest
 import semcluster
 from semcluster import study
 from semcluster.bootstrap import BootstrapResult
-from semcluster.compare import Comparison, compare_methods
-from semcluster.comparison import ModelComparison, compare_models
+from semcluster.study.regression_vs_sem import Comparison, compare_methods
+from semcluster.model_comparison import ModelComparison, compare_models
 from semcluster.invariance import InvarianceResult, measurement_invariance
 from semcluster.measurement import MeasurementReport, measurement_report
 from semcluster.multigroup import GroupResult
-from semcluster.power import PowerResult, power_analysis
+from semcluster.power import PowerResult
+from semcluster.study.power import power_analysis
 from semcluster.protocol import ReadOnlyDict, ResultProtocol
 from semcluster.regression import (RegressionResult, ols_from_correlations,
                                    stepwise_from_correlations)

@@ -15,8 +15,9 @@ import pytest
 from semcluster import study
 from semcluster.data import load_data
 from semcluster.resources import data_path
-from semcluster.simulate import (calibration_report, composite_statistics, grim_reachable,
-                                 population_model, simulate_items, unreachable_figures)
+from semcluster.study.synthetic import (calibration_report, composite_statistics,
+                                        grim_reachable, population_model, simulate_items,
+                                        unreachable_figures)
 
 
 @pytest.fixture(scope="module")

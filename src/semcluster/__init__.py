@@ -25,15 +25,18 @@ _EXPORTS = {
     "load_data": "data", "prepare_data": "data", "DataReport": "data",
     "read_survey": "data", "DataOptions": "data",
     "estimate": "estimators",
-    "compare_methods": "compare", "audit": "audit",
     "measurement_report": "measurement",
-    "bootstrap": "bootstrap", "power_analysis": "power",
-    "measurement_invariance": "invariance", "compare_models": "comparison",
+    "bootstrap": "bootstrap",
+    "measurement_invariance": "invariance", "compare_models": "model_comparison",
     "modification_indices": "modindices", "residuals": "modindices",
-    "conceptual_diagram": "diagrams", "tested_diagram": "diagrams",
-    "measurement_diagram": "diagrams", "compare_diagram": "diagrams",
     "save_figure": "diagrams", "build_report": "report",
-    "simulate_items": "simulate", "population_model": "simulate",
+    # the study (semcluster.study): the paper's defaults (model h1_h5, its population, its
+    # construct names in the diagrams)
+    "compare_methods": "study.regression_vs_sem", "audit": "study.audit",
+    "power_analysis": "study.power",
+    "conceptual_diagram": "study.diagrams", "tested_diagram": "study.diagrams",
+    "measurement_diagram": "study.diagrams", "compare_diagram": "study.diagrams",
+    "simulate_items": "study.synthetic", "population_model": "study.synthetic",
 }
 
 __all__ = ["__version__", *_EXPORTS]

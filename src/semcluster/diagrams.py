@@ -44,12 +44,14 @@ UNIT = 0.85                           # inches per diagram unit: text and shapes
 # ---------------------------------------------------------------------------------------------
 # labels and fonts
 # ---------------------------------------------------------------------------------------------
-def _study_names(lang: str) -> dict:
-    from . import study
-
-    c = study.constructs()
-    col = "zh" if lang == "zh" else "en"
-    return {code: str(c.loc[code, col]) for code in c.index}
+def _labels(labels, lang: str) -> dict:
+    """The node labels of a diagram: ``labels`` is None (every variable keeps its own name), a
+    dict name -> label, or a function of the language drawn (``en``/``zh``, after the fallback
+    to English when no Chinese font is found) returning such a dict, e.g.
+    :func:`semcluster.study.construct_labels`.  A variable without a label keeps its name."""
+    if labels is None:
+        return {}
+    return dict(labels(lang) if callable(labels) else labels)
 
 
 def bundled_cjk_font() -> str | None:
@@ -919,16 +921,17 @@ def _covariance_edges(scene, st, col0):
 # ---------------------------------------------------------------------------------------------
 # Figure 1: conceptual
 # ---------------------------------------------------------------------------------------------
-def conceptual_diagram(model="h1_h5", *, lang: str = "en"):
+def conceptual_diagram(model, *, lang: str = "en", labels=None):
     """The conceptual model (the paper's Figure 1): every construct as an ellipse (observed
     covariates as rectangles), exogenous left, mediators middle, outcomes right, one arrow per
     path labelled with its label (``h1`` → ``H1``); second-order factors joined to their
-    first-order factors."""
+    first-order factors.  ``labels``: the variables' names in the drawing (a dict, or a function
+    of the language; default: their own names)."""
     from .spec import read_model
 
     spec = read_model(model)
     lang, fam = _resolve_lang(lang)
-    names = _study_names(lang)
+    names = _labels(labels, lang)
     st = structure(spec)
     scene = _Scene(fam)
     _structural_nodes(scene, st, names)
@@ -962,8 +965,8 @@ def _caption(view: ResultView, lang="en") -> str:
     return fit + "\nStandardized paths; * p < .05, ** p < .01, *** p < .001; dashed grey: p ≥ .05."
 
 
-def _tested_scene(view, fam, lang, alpha, hide_ns, covariances):
-    names = _study_names(lang)
+def _tested_scene(view, fam, lang, alpha, hide_ns, covariances, labels=None):
+    names = _labels(labels, lang)
     st = structure(view)
     scene = _Scene(fam)
     _structural_nodes(scene, st, names, r2=view.r2)
@@ -976,7 +979,7 @@ def _tested_scene(view, fam, lang, alpha, hide_ns, covariances):
 
 def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bool = False,
                    covariances: bool = False, ax=None, title: str | None = None,
-                   caption: bool = True):
+                   caption: bool = True, labels=None):
     """The tested structural model (the paper's Figure 2, done better).
 
     Standardized path coefficients with stars on the arrows; paths with p ≥ ``alpha`` dashed and
@@ -984,11 +987,12 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
     double arrows for the correlations of adjacent exogenous constructs; a caption with N,
     estimator and fit measures.  Any model: mediators sit between their predictors and
     outcomes, second-order factors outside their first-order ones, observed covariates are
-    rectangles.
+    rectangles.  ``labels``: the variables' names in the drawing (a dict, or a function of the
+    language; default: their own names).
     """
     view = as_view(result)
     lang, fam = _resolve_lang(lang)
-    scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances)
+    scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances, labels)
     fig, _ = scene.draw(ax=ax, caption=_caption(view, lang) if caption else None, title=title)
     return fig
 
@@ -996,14 +1000,15 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
 # ---------------------------------------------------------------------------------------------
 # full measurement diagram
 # ---------------------------------------------------------------------------------------------
-def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05):
+def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels=None):
     """Items as rectangles beside their factor (in a row above or below a factor that sits
     between others), standardized loadings on the arrows, standardized error variances beside
     the items, structural paths and second-order loadings between factors, and the factor
-    correlations as a table under the diagram."""
+    correlations as a table under the diagram.  ``labels``: the factors' names in the drawing
+    (a dict, or a function of the language; default: their own names)."""
     view = as_view(result)
     lang, fam = _resolve_lang(lang)
-    names = _study_names(lang)
+    names = _labels(labels, lang)
     st = structure(view)
     e = st.rows
     scene = _Scene(fam)
@@ -1065,10 +1070,12 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05):
 # regression vs SEM
 # ---------------------------------------------------------------------------------------------
 def compare_diagram(comparison, *, left: str = "ols_data", right: str = "sem_data",
-                    lang: str = "en", alpha: float = 0.05):
+                    lang: str = "en", alpha: float = 0.05, labels=None):
     """Two panels with the same layout: composite-regression βs (left) and latent-SEM βs
-    (right), from a :class:`semcluster.compare.Comparison` (``semcluster.compare_methods()``);
-    drawing never fits, so the comparison is computed by the caller."""
+    (right), from a :class:`semcluster.study.regression_vs_sem.Comparison`
+    (``semcluster.compare_methods()``); drawing never fits, so the comparison is computed by
+    the caller.  ``labels``: the variables' names in the drawing (a dict, or a function of the
+    language; default: their own names)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -1090,7 +1097,8 @@ def compare_diagram(comparison, *, left: str = "ols_data", right: str = "sem_dat
                         "std_all": np.nan, "pvalue": np.nan, "est": np.nan})
         view = ResultView(estimates=pd.DataFrame(est), fit_measures=pd.Series(dtype=float),
                           r2=pd.Series({o: comp.r2[method] for o in set(outcomes)}), nobs=0)
-        scenes.append((comp.method_title(method), _tested_scene(view, fam, lang, alpha, False, False)))
+        scenes.append((comp.method_title(method),
+                       _tested_scene(view, fam, lang, alpha, False, False, labels)))
     shapes = [{s.name: s for s in sc.shape_objs()} for _, sc in scenes]
     exts = [sc.extent([sc.route(e, sh) for e in sc.edges]) for (_, sc), sh in zip(scenes, shapes)]
     w = max(x1 - x0 for x0, x1, _, _ in exts) + 0.7

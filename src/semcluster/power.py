@@ -13,9 +13,10 @@ building), and for every regression path we record
 The *true values* are the model's estimates at the population: the model fitted to one very
 large draw (``n_truth`` respondents, default 200,000) from the same population, so that they are
 in the model's own metric (marker-variable scaling) and include what the population's rounding
-to 1–7 answers does to the paths.  The default population is the one calibrated to the paper's
-Tables 2–3 (:func:`semcluster.simulate.population_model`); ``effect_scale`` multiplies the
-outcome's correlations with the predictors to explore weaker or stronger effects.
+to 1–7 answers does to the paths.  The population is given (a draw function, or a Likert
+:class:`semcluster.simulate.Population`), or is the model fitted to the user's data; the
+population calibrated to the paper's Tables 2–3, with ``effect_scale`` to explore weaker or
+stronger effects, is the default of :func:`semcluster.study.power.power_analysis`.
 
 Per-replicate random streams are children of ``SeedSequence(seed)``, so results are identical on
 1 or n processes or a cluster.
@@ -30,28 +31,6 @@ from scipy import stats
 
 from .parallel import run_replicates
 from .protocol import ResultProtocol, clean, records
-
-
-def scaled_population(effect_scale: float = 1.0):
-    """The paper-calibrated population with the outcome's correlations times ``effect_scale``."""
-    from . import arguments, simulate, study
-
-    effect_scale = arguments.positive("effect_scale", effect_scale)
-    pop = simulate.population_model()
-    if effect_scale == 1.0:
-        return pop
-    R = pop.latent_cor.copy()
-    out = study.OUTCOME
-    for c in R.index:
-        if c != out:
-            R.loc[out, c] = R.loc[c, out] = R.loc[c, out] * effect_scale
-    if np.linalg.eigvalsh(R.to_numpy()).min() <= 0:
-        raise arguments.OptionError(f"effect_scale {effect_scale} makes the latent "
-                                    f"correlation matrix not positive definite; use a "
-                                    f"smaller value")
-    return simulate.Population(items=pop.items, construct_of=pop.construct_of,
-                               loadings=pop.loadings, latent_cor=R, thresholds=pop.thresholds,
-                               notes=pop.notes + (f"outcome correlations x {effect_scale}",))
 
 
 class _PowerWorker:
@@ -91,15 +70,15 @@ def _run_power_chunk(args):
 
 
 class _PopulationDraw:
-    """Picklable draw function for the default (Likert) population."""
+    """Picklable draw from a Likert population (:class:`semcluster.simulate.Population`)."""
 
     def __init__(self, population):
         self.population = population
 
     def __call__(self, n, rng):
-        from .simulate import simulate_items
+        from .simulate import simulate_from
 
-        return simulate_items(n, rng, self.population)
+        return simulate_from(self.population, n, rng)
 
 
 class _NormalDraw:
@@ -176,7 +155,7 @@ class PowerResult(ResultProtocol):
         return "\n".join(lines) + "\n"
 
 
-def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 250, 400, 600), reps: int = 500,
+def power_analysis(model, *, data=None, options=None, n_grid=(100, 160, 250, 400, 600), reps: int = 500,
                    alpha: float = 0.05, target: float = 0.80, seed: int = 20140101,
                    population=None, effect_scale: float = 1.0, n_truth: int = 200_000,
                    n_jobs: int = 1, backend: str = "joblib", scheduler=None,
@@ -185,10 +164,15 @@ def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 
 
     Parameters
     ----------
-    population : callable, optional
-        ``population(n, rng) -> DataFrame`` of the model's observed variables.  Default: the
-        paper-calibrated Likert population (scaled by ``effect_scale``), or with ``data`` the
-        model fitted to those data (:func:`population_from_data`).
+    population : callable or Population
+        ``population(n, rng) -> DataFrame`` of the model's observed variables, or a
+        :class:`semcluster.simulate.Population` of Likert items; without it, ``data`` gives the
+        model fitted to those data (:func:`population_from_data`).  One of the two is needed
+        (the paper's population is the default of
+        :func:`semcluster.study.power.power_analysis`).
+    effect_scale : float
+        Recorded in ``info``; the population was scaled by it (only a population built from
+        the paper's tables can be).
     data, options
         A user's survey (read by :func:`semcluster.data.read_survey` with ``options``) whose
         fitted model is the population.
@@ -226,8 +210,12 @@ def power_analysis(model="h1_h5", *, data=None, options=None, n_grid=(100, 160, 
             raise SemclusterError("effect_scale applies to the paper's population; with data "
                                   "the population is the model fitted to them")
         population = population_from_data(spec, data, options)
-    draw = population if population is not None else _PopulationDraw(
-        scaled_population(effect_scale))
+    if population is None:
+        raise check.OptionError("give a population (a draw function or a Population) or data "
+                                "to fit the model to")
+    from .simulate import Population
+
+    draw = _PopulationDraw(population) if isinstance(population, Population) else population
     pt = spec.partable
     paths = pt[(pt.op == "~") & (pt["free"] > 0)]
     if paths.empty:

@@ -73,8 +73,9 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
 
     from . import __version__, study
     from .data import read_survey
-    from .diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
-                           power_curve, tested_diagram)
+    from .diagrams import power_curve
+    from .study.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
+                                 tested_diagram)
     from .fit import fit
     from .spec import read_model
 
@@ -113,7 +114,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
             "integer answers — GRIM). Everything estimated from items below is therefore an "
             "illustration of what the published tables imply, not the study's own result.",
         ]
-        from .simulate import calibration_report
+        from .study.synthetic import calibration_report
 
         cal = calibration_report(df)
         s.tables.append(("calibration", "Published vs synthetic figures (Tables 2–3)",
@@ -204,7 +205,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     step("structural")
 
     # 5. regression vs SEM --------------------------------------------------------------------
-    from .compare import METHODS, compare_methods
+    from .study.regression_vs_sem import METHODS, compare_methods
 
     s = Section("compare", "5. Regression vs SEM")
     comp = compare_methods(X, sem_result=res)
@@ -232,7 +233,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     # 6. audit --------------------------------------------------------------------------------
     s = Section("audit", "6. Audit of the published tables")
     if published:
-        from .audit import audit
+        from .study.audit import audit
 
         a = audit()
         counts = a.verdict.value_counts().to_dict()
@@ -266,7 +267,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     step("bootstrap")
 
     # 8. power --------------------------------------------------------------------------------
-    from .power import power_analysis
+    from .study.power import power_analysis
 
     s = Section("power", "8. Power for a follow-up study")
     pw = power_analysis(h1, n_grid=power_grid, reps=power_reps, seed=seed + 1, n_jobs=n_jobs,

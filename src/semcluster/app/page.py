@@ -517,7 +517,7 @@ def make_server(max_upload_mb: float):
 
         @render.ui
         def conceptual():
-            from ..diagrams import conceptual_diagram
+            from ..study.diagrams import conceptual_diagram
 
             spec = model_spec()
             if isinstance(spec, Exception):
@@ -630,7 +630,7 @@ def make_server(max_upload_mb: float):
                 if p.exists():
                     r[name] = pd.read_csv(p)
             if (job / "comparison.json").exists():
-                from ..compare import Comparison
+                from ..study.regression_vs_sem import Comparison
 
                 r["comparison"] = Comparison.from_json(
                     (job / "comparison.json").read_text(encoding="utf-8"))
@@ -639,8 +639,8 @@ def make_server(max_upload_mb: float):
         # --- step 5: results --------------------------------------------------------------
         @render.ui
         def results():
-            from .. import diagrams
             from ..report import fit_table
+            from ..study import diagrams
 
             r = fit_results()
             lg = lang()

@@ -86,7 +86,7 @@ def run_fit(job: Path, spec: dict) -> None:
         (job / "reliability.txt").write_text(str(exc).splitlines()[0], encoding="utf-8")
     if compare:
         status("compare")
-        from ..compare import compare_methods
+        from ..study.regression_vs_sem import compare_methods
 
         if has_hypotheses(model):
             c = compare_methods(X, sem_result=res)
@@ -119,7 +119,8 @@ def report_progress(job: Path) -> tuple[int, int] | None:
 
 def main() -> int:
     # warm up: the imports are most of a first fit's time
-    from .. import fit as _fit, compare as _compare, measurement as _m  # noqa: F401
+    from .. import fit as _fit, measurement as _m  # noqa: F401
+    from ..study import regression_vs_sem as _compare  # noqa: F401
     from ..errors import SemclusterError
 
     line = sys.stdin.readline().strip()

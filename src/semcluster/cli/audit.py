@@ -10,7 +10,7 @@ def add_parser(sub):
                     "plausibility from the other published figures, allowing for rounding. "
                     "Default: the paper's Tables 2-4.")
     p.add_argument("--published", metavar="FILE",
-                   help="YAML/JSON file of published figures (schema: semcluster.audit."
+                   help="YAML/JSON file of published figures (schema: semcluster.study.audit."
                         "paper_published()); default: the paper's own tables")
     p.add_argument("--json", metavar="OUT", help="also write the audit as JSON")
     p.add_argument("--csv", metavar="OUT", help="also write the audit as CSV")
@@ -19,7 +19,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from .. import tables
-    from ..audit import audit, load_published
+    from ..study.audit import audit, load_published
     from ..output_files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.published])

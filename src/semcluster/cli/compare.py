@@ -21,7 +21,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from .. import tables
-    from ..compare import METHODS, compare_methods
+    from ..study.regression_vs_sem import METHODS, compare_methods
     from ..errors import SemclusterError
     from ..output_files import OutputFiles
 

@@ -19,14 +19,16 @@ def add_parser(sub):
 
 def run(args) -> int:
     from .. import tables
-    from ..comparison import compare_models
+    from ..model_comparison import compare_models
     from ..output_files import OutputFiles
+    from ..study import nested_models
 
     outputs = OutputFiles(inputs=[*args.models, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
 
     X, _ = read_data(args, observed_of(*args.models))
-    comparison = compare_models(args.models, X, estimator=args.estimator)
+    comparison = compare_models(args.models, X, estimator=args.estimator,
+                                nested=nested_models(args.models))
     table, tests = comparison.table, comparison.tests
     print(tables.to_text(table, label="model"))
     if len(tests):

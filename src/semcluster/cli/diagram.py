@@ -31,6 +31,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from .. import diagrams as d
+    from ..study import construct_labels
     from ..errors import SemclusterError
     from ..output_files import OutputFiles
 
@@ -41,15 +42,15 @@ def run(args) -> int:
     if args.kind == "conceptual":
         if is_json:
             raise SemclusterError("the conceptual diagram is drawn from a model, not a result")
-        fig = d.conceptual_diagram(src, lang=args.lang)
+        fig = d.conceptual_diagram(src, lang=args.lang, labels=construct_labels)
     elif args.kind == "compare":
-        from ..compare import compare_methods
+        from ..study.regression_vs_sem import compare_methods
 
         from ._common import data_options_given, observed_of
 
         data = read_data(args, observed_of("h1_h5"))[0] if data_options_given(args) else None
         fig = d.compare_diagram(compare_methods(data, alpha=args.alpha), lang=args.lang,
-                                alpha=args.alpha)
+                                alpha=args.alpha, labels=construct_labels)
     else:
         if is_json:
             result = d.as_view(src)
@@ -60,9 +61,11 @@ def run(args) -> int:
             print_data_report(result.data_report)
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
-                                   hide_ns=args.hide_ns, covariances=args.covariances)
+                                   hide_ns=args.hide_ns, covariances=args.covariances,
+                                   labels=construct_labels)
         else:
-            fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha)
+            fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha,
+                                        labels=construct_labels)
     outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0

@@ -33,7 +33,7 @@ def run(args) -> int:
 
     from .. import tables
     from ..output_files import OutputFiles
-    from ..power import power_analysis
+    from ..study.power import power_analysis
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None

@@ -52,7 +52,8 @@ def _print_report(rep) -> None:
 def run(args) -> int:
     from ..errors import SemclusterError
     from ..output_files import OutputFiles
-    from ..simulate import calibration_report, match_published, paper_synthetic, simulate_items
+    from ..study.synthetic import (calibration_report, match_published, paper_synthetic,
+                                   simulate_items)
 
     outputs = OutputFiles()
     out = outputs.file(args.out)
@@ -76,7 +77,7 @@ def run(args) -> int:
 def run_calibrate(args) -> int:
     from .. import study
     from ..output_files import OutputFiles
-    from ..simulate import calibration_report
+    from ..study.synthetic import calibration_report
     from ._common import read_data
 
     outputs = OutputFiles(inputs=[args.data, getattr(args, "map", None)])

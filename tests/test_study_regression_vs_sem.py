@@ -9,7 +9,7 @@ import pytest
 
 from semcluster import study
 from semcluster.cli import main
-from semcluster.compare import METHODS, compare_methods
+from semcluster.study.regression_vs_sem import METHODS, compare_methods
 from semcluster.regression import ols_from_correlations, stepwise_from_correlations
 
 
@@ -63,7 +63,7 @@ def test_stepwise_matches_a_manual_forward_pass(comp):
 
 def test_sem_and_single_indicator_columns_come_from_their_fits(comp):
     import semcluster
-    from semcluster.summary_stats import published_single_indicator_fit
+    from semcluster.study.summary_stats import published_single_indicator_fit
 
     sem = semcluster.fit("h1_h5")
     si = published_single_indicator_fit()
@@ -96,9 +96,9 @@ def test_explanation_is_computed_from_the_data_at_hand():
     paper's (α .62-.72, largest composite VIF 1.73); an inadmissible latent solution (the
     simulated N = 250, seed 7 sample: IN's residual variance -0.013, as lavaan finds) is said to
     be one, and no latent VIF is computed from it."""
-    from semcluster.compare import compare_methods
+    from semcluster.study.regression_vs_sem import compare_methods
     from semcluster.measurement import cronbach_alpha
-    from semcluster.simulate import simulate_items
+    from semcluster.study.synthetic import simulate_items
     from semcluster import study
 
     df = simulate_items(250, 7)

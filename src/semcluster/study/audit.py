@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import DataError
-from .regression import stepwise_from_correlations
+from ..errors import DataError
+from ..regression import stepwise_from_correlations
 
 N_DRAWS = 1000
 SEED = 20140101
@@ -42,7 +42,7 @@ SEED = 20140101
 
 def paper_published() -> dict:
     """The paper's Tables 2–4 in the audit's input schema."""
-    from . import study
+    from . import paper as study
 
     d = study.descriptives()
     R = study.correlations()
@@ -452,7 +452,7 @@ def _star_rows(reg, pvalues, entered):
 
 
 def _grim_rows(pub, n, dec):
-    from .simulate import grim_reachable
+    from ..simulate import grim_reachable
 
     rows = []
     means = pub.get("means") or {}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster.audit import audit, load_published, paper_published
+from semcluster.study.audit import audit, load_published, paper_published
 from semcluster.cli import main
 from semcluster.regression import ols_from_correlations
 

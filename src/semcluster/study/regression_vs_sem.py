@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import study
-from .protocol import ResultProtocol
-from .regression import (composite_scores, ols_from_correlations, ols_from_data,
+from . import paper as study
+from ..protocol import ResultProtocol
+from ..regression import (composite_scores, ols_from_correlations, ols_from_data,
                          stepwise_from_correlations, vif)
 
 METHODS = {
@@ -111,10 +111,10 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
         How ``data`` is read (see :func:`semcluster.data.read_survey`); composites need complete
         answers.
     """
-    from . import arguments
-    from .data import read_survey, require_complete
-    from .spec import read_model
-    from .fit import fit
+    from .. import arguments
+    from ..data import read_survey, require_complete
+    from ..fit import fit
+    from ..spec import read_model
     from .summary_stats import published_single_indicator_fit
 
     alpha = arguments.probability("alpha", alpha)
@@ -217,7 +217,7 @@ def _explain(table, r2, R, sem, si, step, preds, alpha, *, df, comp):
             + ". A dropped predictor is not shown to have no effect: its effect is shared.")
     # 3. measurement error attenuates composite betas; disattenuation inflates collinearity.
     # Every figure here comes from the data at hand (not from the paper's tables).
-    from .measurement import cronbach_alpha
+    from ..measurement import cronbach_alpha
 
     alphas = [cronbach_alpha(df[study.item_names(c)].dropna())["alpha"]
               for c in study.CONSTRUCTS]

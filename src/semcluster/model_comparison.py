@@ -109,10 +109,11 @@ def compare_models(models, data=None, *, estimator: str = "ML", nested=None,
     Parameters
     ----------
     models : list of model names/paths/specs
-    nested : list of (restricted, full) name pairs to test; default: every pair of models
-        with the same observed variables where one has more df than the other and was
-        declared in a known nesting (the study's: revised ⊂ h1_h5, second_order ⊂ h1_h5,
-        one_factor ⊂ cfa/h1_h5 when present), else consecutive models by df.
+    nested : list of (restricted, full) name pairs to test, optional
+        Default: the models ordered by df, each consecutive pair with the same observed
+        variables (the study's nesting of its bundled models is
+        :func:`semcluster.study.nested_models`).  A pair is tested only when the restricted
+        model has more df than the full one.
 
     Returns
     -------
@@ -150,13 +151,9 @@ def compare_models(models, data=None, *, estimator: str = "ML", nested=None,
     table["delta_aic"] = table["aic"] - table["aic"].min()
     table["delta_bic"] = table["bic"] - table["bic"].min()
     if nested is None:
-        known = [("revised", "h1_h5"), ("second_order", "h1_h5"), ("one_factor", "cfa"),
-                 ("one_factor", "h1_h5")]
-        nested = [(a, b) for a, b in known if a in results and b in results]
-        if not nested:
-            order = sorted(results, key=lambda k: -results[k].fit_measures["df"])
-            nested = [(a, b) for a, b in zip(order[:-1], order[1:])
-                      if set(results[a].spec.observed) == set(results[b].spec.observed)]
+        order = sorted(results, key=lambda k: -results[k].fit_measures["df"])
+        nested = [(a, b) for a, b in zip(order[:-1], order[1:])
+                  if set(results[a].spec.observed) == set(results[b].spec.observed)]
     tests = pd.DataFrame([chisq_difference(results[a], results[b]) for a, b in nested
                           if results[a].fit_measures["df"] > results[b].fit_measures["df"]],
                          columns=["restricted", "full", "chisq_diff", "df_diff", "pvalue",

@@ -7,7 +7,7 @@ numbers, the inputs of the audit, the calibration of the synthetic sample and th
 from summary statistics.
 
 >>> from semcluster import study
->>> study.correlations().loc["IN", "MR"]
+>>> float(study.correlations().loc["IN", "MR"])
 0.328
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .resources import data_path
+from ..resources import data_path
 
 N = 160
 SCALE = (1, 7)
@@ -128,3 +128,30 @@ def published() -> dict:
             "correlations": correlations(), "reliability": reliability(),
             "regression": regression(), "regression_summary": regression_summary(),
             "hypotheses": hypotheses()}
+
+
+def construct_labels(lang: str = "en") -> dict:
+    """Construct code -> its name in ``lang`` (``en``/``zh``): the labels the diagrams of the
+    study's models give the latent variables ``CA`` … ``IN`` (pass as ``labels=``; any other
+    variable keeps its own name)."""
+    c = constructs()
+    col = "zh" if lang == "zh" else "en"
+    return {code: str(c.loc[code, col]) for code in c.index}
+
+
+# which bundled models of the study are nested in which: (restricted, full)
+NESTED_MODELS = (("revised", "h1_h5"), ("second_order", "h1_h5"), ("one_factor", "cfa"),
+                 ("one_factor", "h1_h5"))
+
+
+def nested_models(models) -> list | None:
+    """The study's nesting among ``models`` (names/paths/specs): the pairs of
+    :data:`NESTED_MODELS` whose two models are both given by name, as ``nested=`` for
+    :func:`semcluster.model_comparison.compare_models`; None when there is none (the general
+    rule then pairs the models by df)."""
+    from ..resources import bundled_models
+
+    bundled = set(bundled_models())
+    given = {m for m in models if isinstance(m, str) and m in bundled}
+    pairs = [(a, b) for a, b in NESTED_MODELS if a in given and b in given]
+    return pairs or None
