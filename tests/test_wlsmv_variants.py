@@ -150,3 +150,35 @@ def test_theta_refuses_fixed_values_that_change_meaning(hs_ordinal):
     with pytest.raises(EstimationError, match="theta.*visual ~~ 0.3\\*textual"):
         estimate(spec, hs_ordinal[ITEMS].astype(float), estimator="WLSMV",
                  parameterization="theta")
+
+
+def test_theta_through_fit_and_the_cli(hs_ordinal, tmp_path):
+    """fit(..., parameterization="theta") and `semcluster fit --parameterization theta` give
+    lavaan's theta solution (the fixture of test_theta_parameterization_matches_lavaan)."""
+    import json
+    import subprocess
+    import sys
+
+    import semcluster
+    from semcluster.errors import OptionError
+
+    ref = load_fixture("hs39_wlsmv_theta")
+    res = semcluster.fit(HS_MODEL, hs_ordinal[ITEMS], ordered="all", parameterization="theta")
+    assert res.info["parameterization"] == "theta"
+    compare(res, ref)
+    csv = tmp_path / "ordinal.csv"
+    hs_ordinal[ITEMS].to_csv(csv, index=False)
+    model = tmp_path / "hs.lav"
+    model.write_text(HS_MODEL)
+    out = tmp_path / "fit.json"
+    done = subprocess.run([sys.executable, "-m", "semcluster", "fit", str(model), "--data",
+                           str(csv), "--ordered", "all", "--parameterization", "theta",
+                           "--json", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    est = {(r["lhs"], r["op"], r["rhs"]): r["est"] for r in json.loads(out.read_text())["estimates"]}
+    x2 = res.estimates[(res.estimates.lhs == "visual") & (res.estimates.rhs == "x2")].est.iloc[0]
+    assert est[("visual", "=~", "x2")] == pytest.approx(x2, abs=1e-10)
+    with pytest.raises(OptionError, match="applies to WLSMV"):
+        semcluster.fit(HS_MODEL, hs_ordinal[ITEMS], estimator="ML", parameterization="theta")
+    with pytest.raises(OptionError, match="'delta' or 'theta'"):
+        semcluster.fit(HS_MODEL, hs_ordinal[ITEMS], ordered="all", parameterization="beta")

@@ -30,7 +30,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         estimator: str | None = None, missing: str | None = None, ordered=None, mapping=None,
         scale=None, reverse=None, options=None, cov_rescale: bool = True, group=None,
         group_equal=None, group_partial=None,
-        meanstructure=None) -> SEMResult | GroupResult:
+        meanstructure=None, parameterization: str | None = None) -> SEMResult | GroupResult:
     """Fit a model.
 
     Parameters
@@ -77,6 +77,10 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         How the data are read (mapping, missing codes, scale, reverse, ordered, id, sheet,
         out-of-scale rule, missing-data rule): the one data path every command uses
         (:func:`semcluster.data.read_survey`).
+
+    parameterization : {"delta", "theta"}, optional
+        WLSMV only (lavaan's ``parameterization``): ``delta`` (default) scales the latent
+        responses to unit variance, ``theta`` fixes their residual variances at 1.
 
     Returns
     -------
@@ -125,6 +129,13 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
     est = est or "ML"
+    if parameterization is not None:
+        if parameterization not in ("delta", "theta"):
+            raise OptionError(f"parameterization '{parameterization}' is not known; use "
+                              f"'delta' or 'theta' (lavaan's names)")
+        if est != "WLSMV":
+            raise OptionError(f"parameterization applies to WLSMV (ordered items); estimator "
+                              f"{est} has none")
     if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
             or group_equal or group_partial):
         return _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
@@ -151,7 +162,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     if est == "ML" and rule_used == "listwise":
         res = fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
     else:
-        res = estimate(spec, X, report, estimator=est, ordered=ordered_items)
+        res = estimate(spec, X, report, estimator=est, ordered=ordered_items,
+                       parameterization=parameterization)
     # the prepared rows stay with the result (not a field: not saved, not compared), so that
     # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit)
     object.__setattr__(res, "_data", X)

@@ -37,6 +37,10 @@ def add_parser(sub):
     p.add_argument("--group-partial", metavar="PARAMS", type=_arguments.group_partial,
                    default=(), help="parameters freed again (lavaan's group.partial), e.g. "
                                     "\"visual=~x2,x3~1\"")
+    p.add_argument("--parameterization", choices=("delta", "theta"), default=None,
+                   help="WLSMV: delta (default; latent responses of unit variance) or theta "
+                        "(residual variances of the latent responses fixed at 1), as lavaan's "
+                        "parameterization=")
     p.add_argument("--meanstructure", action="store_true",
                    help="estimate intercepts and latent means (implied by --group and by "
                         "'y ~ 1' in the model)")
@@ -57,7 +61,8 @@ def run(args) -> int:
     res = fit(args.model, args.data, estimator=args.estimator,
               options=data_options_from_args(args), group=args.group,
               group_equal=args.group_equal or None, group_partial=args.group_partial or None,
-              meanstructure=True if args.meanstructure else None)
+              meanstructure=True if args.meanstructure else None,
+              parameterization=args.parameterization)
     if getattr(res, "data_report", None) is not None:
         print_data_report(res.data_report)
     print(res.summary(standardized=args.standardized), end="")
