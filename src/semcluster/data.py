@@ -1187,8 +1187,8 @@ def _undeclared_codes(col: pd.Series) -> list:
     if len(vals) < 3:
         return []
     uniq = np.unique(vals)
-    cand = [u for u in uniq if float(u).is_integer() and
-            (u < 0 or _CODE_DIGITS.match(str(int(u))))]
+    whole = uniq[np.isfinite(uniq) & (uniq == np.floor(uniq))]     # only whole numbers
+    cand = [u for u in whole if u < 0 or _CODE_DIGITS.match(str(int(u)))]
     if not cand:
         return []
     others = vals[~np.isin(vals, cand)]
