@@ -96,7 +96,8 @@ class MLEngine:
 
     # -- optimisation -------------------------------------------------------------------------
     def fit(self, *, x0: np.ndarray | None = None, gtol: float = 1e-9, max_scoring: int = 200,
-            skip_slsqp: bool = False, max_slsqp: int = 10000) -> Optimum:
+            skip_slsqp: bool = False, max_slsqp: int = 300,
+            max_quasi_newton: int = 600) -> Optimum:
         """Minimise F_ML without bounds, as lavaan does (nlminb, analytic gradient).
 
         1. Fisher scoring with step halving from the start values: a few iterations reach
@@ -113,7 +114,10 @@ class MLEngine:
         ``converged`` is true when max |∂F/∂θ| ≤ ``tol_accept`` (1e-6 per observation, far
         below what changes a reported digit) and the message then says so; otherwise the
         message gives the gradient reached, never a contradictory optimizer message.
-        ``skip_slsqp`` (warm starts in resampling) leaves out the last-resort stage.
+        ``skip_slsqp`` (warm starts in resampling) leaves out the last-resort stage. The
+        fallbacks are capped (SLSQP ``max_slsqp``, BFGS ``max_quasi_newton`` iterations): on
+        the corpus sets where lavaan converges they need at most 104 iterations in all; on
+        the two where lavaan does not, the caps end the fit in about 0.4 s instead of 1.7 s.
         """
         x = self.get_x() if x0 is None else np.asarray(x0, dtype=float).copy()
         x = np.where(np.isfinite(x), x, 0.0)
@@ -146,7 +150,7 @@ class MLEngine:
             # bounds (a negative variance, flagged afterwards), as lavaan's nlminb does
             best = min((c for c in candidates if np.isfinite(c[1])), key=lambda c: c[1],
                        default=candidates[0])
-            xq, _, _, it = self._quasi_newton(best[0], gtol, max_slsqp)
+            xq, _, _, it = self._quasi_newton(best[0], gtol, max_quasi_newton)
             total += it
             done = polish(xq)
         ok = [c for c in candidates if np.isfinite(c[1]) and c[2] <= tol_accept]
