@@ -128,3 +128,25 @@ def test_refitter_equals_a_full_fit_on_new_data():
     assert quick.df == full.fit_measures["df"]
     with pytest.raises(semcluster.DataError, match="complete numeric data"):
         refitter.fit(other.assign(ca1=np.nan))
+
+
+@pytest.mark.parametrize("model", ["h1_h5", "second_order",
+                                   "visual =~ x1 + a*x2 + a*x3\ntextual =~ x4 + x5 + x6\n"
+                                   "x1 ~~ x4\ntextual ~ visual + x7"])
+def test_std_all_jacobian_equals_central_differences(model):
+    """The analytic ∂std.all/∂θ (delta-method SEs of the standardized solution) against
+    central differences of the standardized solution itself."""
+    import pandas as pd
+
+    import semcluster
+    from semcluster.standardized import std_all_jacobian, std_all_jacobian_numeric
+
+    data = None if model in ("h1_h5", "second_order") else pd.read_csv(
+        data_path("holzinger_swineford_1939.csv"))
+    res = semcluster.fit(model, data)
+    core = ModelCore.of(res.spec)
+    core.set_fixed_x(res.sample_cov.loc[core.observed, core.observed].to_numpy())
+    x = res.info["x"]
+    analytic = std_all_jacobian(core.ram, x)
+    numeric = std_all_jacobian_numeric(core.ram, x)
+    np.testing.assert_allclose(analytic, numeric, atol=1e-8)

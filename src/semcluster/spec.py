@@ -437,11 +437,11 @@ class ModelSpec:
         lat = set(self.latent)
         return [v for v in self.exogenous if v not in lat]
 
-    @property
+    @cached_property
     def n_free(self) -> int:
         return int(self.partable["free"].max() or 0)
 
-    @property
+    @cached_property
     def defined(self) -> pd.DataFrame:
         return self.partable[self.partable.op == ":="]
 
