@@ -27,6 +27,7 @@ tests/test_estimators_fiml.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -70,16 +71,36 @@ class PatternMoments:
     g_mu: np.ndarray
 
 
-def _vech_outer_sum(A: np.ndarray, B: np.ndarray, w: np.ndarray, p: int) -> np.ndarray:
-    """X[i, j, a, b] = Σ_o w_o A_o[i, j] B_o[a, b] for stacks of symmetric p × p matrices, as one
-    matrix product over the non-duplicated cells, expanded to (p, p, p, p)."""
+def _vech_pos(p: int) -> np.ndarray:
+    """pos[i, j]: the position of cell (i, j) of a symmetric p × p matrix among its
+    non-duplicated cells (upper triangle, row by row)."""
     r, c = np.triu_indices(p)
-    Av = A[:, r, c]
-    Bv = B[:, r, c] * w[:, None]
-    Xv = Av.T @ Bv
     pos = np.zeros((p, p), dtype=int)
     pos[r, c] = np.arange(len(r))
     pos[c, r] = pos[r, c]
+    return pos
+
+
+@functools.lru_cache(maxsize=8)
+def _contract_index(p: int) -> np.ndarray:
+    """Flat indices into a p* × p* matrix X over non-duplicated cells giving the p² × p² matrix
+    with row (i, b), column (j, a) = X[pos(i, j), pos(a, b)]."""
+    pos = _vech_pos(p)
+    ps = int(pos.max()) + 1
+    i, b, j, a = np.meshgrid(*(np.arange(p),) * 4, indexing="ij")
+    return (pos[i, j] * ps + pos[a, b]).reshape(p * p, p * p)
+
+
+def _vech_outer_sum(A: np.ndarray, B: np.ndarray, w: np.ndarray, p: int,
+                    expand: bool = True) -> np.ndarray:
+    """X[i, j, a, b] = Σ_o w_o A_o[i, j] B_o[a, b] for stacks of symmetric p × p matrices, as one
+    matrix product over the non-duplicated cells; expanded to (p, p, p, p) unless ``expand`` is
+    false (then the p* × p* matrix over the non-duplicated cells)."""
+    r, c = np.triu_indices(p)
+    Xv = A[:, r, c].T @ (B[:, r, c] * w[:, None])
+    if not expand:
+        return Xv
+    pos = _vech_pos(p)
     return Xv[pos[:, :, None, None], pos[None, None, :, :]]
 
 
@@ -139,6 +160,19 @@ class MissingPatterns:
             scatter = idx[:, None, None] * (p * p) + gather
             self._groups.append((idx, int(po), gather, scatter, mis.reshape(len(idx), -1)))
         self._outer_mask = (self.obs_mask[:, :, None] & self.obs_mask[:, None, :]).astype(float)
+        # the patterns with missing items, most missing first, for the sweep of _inverses:
+        # step t works on the first _sweep_active[t] of them (a view, no copy)
+        k_mis = p - self.n_obs
+        order = np.argsort(-k_mis, kind="stable")
+        order = order[k_mis[order] > 0]
+        kmax = int(k_mis.max()) if len(order) else 0
+        self._sweep_order = order
+        self._sweep_mis = np.zeros((len(order), kmax), dtype=int)
+        for r, k in enumerate(order):
+            m = np.flatnonzero(~self.obs_mask[k])
+            self._sweep_mis[r, :len(m)] = m
+        self._sweep_active = [int(np.sum(k_mis[order] > t)) for t in range(kmax)]
+        self._complete = np.flatnonzero(k_mis == 0)
         self._const = float(self.counts @ self.n_obs) * LOG2PI
 
     # -- one pass over the patterns -----------------------------------------------------------
@@ -165,26 +199,26 @@ class MissingPatterns:
         P, p = len(self.patterns), self.p
         out = np.empty((P, p, p))
         logdet = np.empty(P)
-        for idx, po, gather, scatter, mis in self._groups:
-            if po == p:
-                out[idx] = K
-                logdet[idx] = logdet_full
-                continue
+        out[self._complete] = K
+        logdet[self._complete] = logdet_full
+        order = self._sweep_order
+        if len(order):
             # sweep the missing items out one by one (rank-one downdates of K; the pivots
-            # multiply to |K_mm|): elementwise over the stacked patterns, no small LAPACK calls
-            Kg = np.broadcast_to(K, (len(idx), p, p)).copy()
-            ld = np.full(len(idx), logdet_full)
-            rows = np.arange(len(idx))
-            for t in range(mis.shape[1]):
-                j = mis[:, t]
-                col = Kg[rows, :, j]                                 # (n_g, p)
+            # multiply to |K_mm|), all patterns at once: step t on those with > t missing items
+            Kg = np.broadcast_to(K, (len(order), p, p)).copy()
+            ld = np.full(len(order), logdet_full)
+            for t, m_t in enumerate(self._sweep_active):
+                Kv = Kg[:m_t]
+                rows = np.arange(m_t)
+                j = self._sweep_mis[:m_t, t]
+                col = Kv[rows, :, j]                                 # (m_t, p)
                 piv = col[rows, j]
                 if not np.all(piv > 0):
                     return self._inverses_direct(Sigma)
-                ld += np.log(piv)
-                Kg -= col[:, :, None] * (col / piv[:, None])[:, None, :]
-            out[idx] = Kg * self._outer_mask[idx]
-            logdet[idx] = ld
+                ld[:m_t] += np.log(piv)
+                Kv -= col[:, :, None] * (col / piv[:, None])[:, None, :]
+            out[order] = Kg * self._outer_mask[order]
+            logdet[order] = ld
         return out, logdet
 
     def _inverses_direct(self, Sigma: np.ndarray):
@@ -447,18 +481,19 @@ class FIMLObjective:
             return g
         return g, self._expected(D, mo)
 
-    def _contract(self, X, D):
-        """Σ X[i, j, a, b] D_k[j, a] D_l[b, i] for all k, l (X: p × p × p × p)."""
+    def _contract(self, Xv, D):
+        """Σ X[i, j, a, b] D_k[j, a] D_l[b, i] for all k, l, from X over the non-duplicated
+        cells (p* × p*, :func:`_vech_outer_sum` with ``expand=False``)."""
         p, q = self.p, self.q
         Df = D.reshape(q, p * p)
-        Y = X.transpose(0, 3, 1, 2).reshape(p * p, p * p) @ Df.T     # (i, b) × k
+        Y = np.take(Xv.reshape(-1), _contract_index(p)) @ Df.T        # (i, b) × k
         return Df @ Y                                                 # D_l[b, i] = D_l[i, b]
 
     def _expected(self, D, mo):
         q, p = self.q, self.p
         n = self.patterns.counts
         info = np.zeros((q + p, q + p))
-        info[:q, :q] = 0.5 * self._contract(_vech_outer_sum(mo.K, mo.K, n, p), D)
+        info[:q, :q] = 0.5 * self._contract(_vech_outer_sum(mo.K, mo.K, n, p, expand=False), D)
         info[q:, q:] = mo.Kbar
         return info
 
@@ -472,7 +507,7 @@ class FIMLObjective:
         q, p = self.q, self.p
         n = self.patterns.counts
         info = np.zeros((q + p, q + p))
-        X = _vech_outer_sum(mo.K, mo.M - mo.K / 2, n, p)
+        X = _vech_outer_sum(mo.K, mo.M - mo.K / 2, n, p, expand=False)
         A = self._contract(X, D)                      # Σ n tr(K ∂_k M ∂_l) − ½ tr(K ∂_k K ∂_l)
         H = (A + A.T) / 2 + 0.5 * self._g_theta_hessian(x, mo.G)
         info[:q, :q] = H
@@ -577,7 +612,7 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
 
     Newton converges quadratically where scoring crawls linearly (a model that does not fit
     exactly, a nearly singular information at an inadmissible optimum). Where the path from
-    ``x0`` does not reach a maximum within 30 steps or runs along a ridge (5 steps in a row cut
+    ``x0`` does not reach a maximum within 30 steps or runs along a ridge (3 steps in a row cut
     to 1/16), the fit starts again from the model's simple start values on the EM covariance
     matrix (the rules lavaan's start values follow: paths 0, loadings from marker slopes),
     where lavaan's nlminb starts; of the end points, a converged one with the highest log L
@@ -604,7 +639,7 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
     if not np.isfinite(obj.loglik(z0)):
         raise EstimationError("FIML: the start values give an impossible covariance matrix")
     first = min(30, max_iter)
-    runs = [_newton(obj, z0, first, gtol, give_up=5)]
+    runs = [_newton(obj, z0, first, gtol, give_up=3)]
     used = runs[0][5]
     if not runs[0][3] and max_iter > used:
         z1 = np.concatenate([structure.start_values(sigma_h1), mu_h1])
@@ -843,7 +878,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     engine = MLEngine(spec)
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
-    start = engine.fit()
+    start = engine.fit(gtol=1e-6)     # a start: FIML's Newton steps do the rest
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em)
     rob = None
     h1 = h1_information(pats, sol)
