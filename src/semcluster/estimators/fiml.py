@@ -570,21 +570,28 @@ def _newton(obj: "FIMLObjective", z: np.ndarray, max_iter: int, gtol: float,
         return z, f, None, False, "the start values give an impossible covariance matrix", 0
     short = 0
     it = 0
+    far = False
     for it in range(1, max_iter + 1):
-        H, g = obj.observed_information(z, with_gradient=True)
+        if far:                                 # far from a maximum: scoring only
+            H = None
+            g, Hs = obj.gradient(z, information=True)
+        else:
+            H, g = obj.observed_information(z, with_gradient=True)
         gmax = np.max(np.abs(g)) / n
         if gmax < gtol:
             return z, f, H, True, "converged", it
         accept = (lambda fn, f=f: fn >= f - 1e-12 * abs(f))
         moved = None
-        try:
-            np.linalg.cholesky(H)
-            Hs = H
-            moved = damped_step(obj.loglik, z, H, g, accept, sign=1.0, t_min=1e-10)
-        except np.linalg.LinAlgError:
-            pass
+        if H is not None:
+            try:
+                np.linalg.cholesky(H)
+                Hs = H
+                moved = damped_step(obj.loglik, z, H, g, accept, sign=1.0, t_min=1e-10)
+            except np.linalg.LinAlgError:
+                pass
+            if moved is None:
+                Hs = obj.expected_information(z)
         if moved is None:                       # observed information not PD: scoring
-            Hs = obj.expected_information(z)
             moved = damped_step(obj.loglik, z, Hs, g, accept, sign=1.0, t_min=1e-10)
         if moved is None:
             ok = gmax < 1e-5
@@ -597,6 +604,8 @@ def _newton(obj: "FIMLObjective", z: np.ndarray, max_iter: int, gtol: float,
         fraction = np.linalg.norm(moved[0] - z) / max(np.linalg.norm(full), 1e-300)
         z, f = moved
         short = short + 1 if fraction <= 1 / 16 + 1e-9 else 0
+        # scoring steps while the observed information is indefinite and the gradient large
+        far = Hs is not H and gmax > 1.0
         if give_up is not None and short >= give_up:
             return z, f, None, False, f"abandoned after {it} steps along a ridge", it
     return z, f, None, False, f"no convergence in {max_iter} Newton/scoring steps", max_iter
