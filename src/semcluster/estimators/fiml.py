@@ -13,9 +13,16 @@ Its gradient is ∂/∂θ_k = −Σ_o n_o/2 tr[(Σ_oo⁻¹ − Σ_oo⁻¹T_oΣ_o
 ∂/∂ν_o = Σ_o n_o Σ_oo⁻¹(x̄_o − ν_o); the expected information is block diagonal with
 Σ_o n_o/2 tr(Σ_oo⁻¹∂_kΣ_oo Σ_oo⁻¹∂_lΣ_oo) and Σ_o n_o Σ_oo⁻¹ (Fisher scoring).
 
-* Start values: ML fit to the EM estimate of the saturated moments.
-* Standard errors: inverse of the observed information (numerical Hessian of the analytic
-  gradient), lavaan's default for ``missing = "ml"``.
+* Computation: per pattern, not per row, and all patterns at once (:class:`MissingPatterns`):
+  Σ_oo⁻¹ is swept out of Σ⁻¹ one missing item at a time over the stacked patterns, sums over
+  patterns are matrix products, and the θ-derivatives are contracted with ∂Σ/∂θ once
+  (:class:`FIMLObjective`).
+* Optimizer: Newton steps on the analytic observed information (Fisher scoring where it is
+  indefinite), step halving, no bounds, from the ML fit to the EM moments; where that path
+  runs along a ridge, again from the simple start values (as lavaan's nlminb starts), see
+  :func:`fiml_estimate`.
+* Standard errors: inverse of the observed information (analytic), lavaan's default for
+  ``missing = "ml"``.
 * Test: χ² = 2[log L(h1) − log L(h0)], h1 the saturated model fitted by EM (Dempster, Laird &
   Rubin 1977; Little & Rubin 2002, ch. 11).  Baseline: independence model with free means and
   variances, whose FIML estimates are each item's available-case mean and variance.
