@@ -136,9 +136,11 @@ class MissingPatterns:
         keys, inverse = np.unique(mask, axis=0, return_inverse=True)
         inverse = inverse.ravel()
         self.patterns: list[Pattern] = []
+        by_pattern = np.argsort(inverse, kind="stable")
+        ends = np.cumsum(np.bincount(inverse, minlength=len(keys)))
         for k, key in enumerate(keys):
             obs = np.flatnonzero(key)
-            rows = X[np.flatnonzero(inverse == k)][:, obs]
+            rows = X[by_pattern[ends[k - 1] if k else 0:ends[k]]][:, obs]
             m = rows.mean(axis=0)
             d = rows - m
             self.patterns.append(Pattern(obs=obs, n=rows.shape[0], mean=m,
