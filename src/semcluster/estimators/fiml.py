@@ -564,7 +564,7 @@ class FIMLSolution:
     iterations: int
 
 
-def _newton(obj: "FIMLObjective", z: np.ndarray, max_iter: int, gtol: float,
+def _newton(obj: FIMLObjective, z: np.ndarray, max_iter: int, gtol: float,
             give_up: int | None = None):
     """Maximise log L from z: Newton steps on the observed information where it is positive
     definite, Fisher scoring (expected information) elsewhere, step halving.
