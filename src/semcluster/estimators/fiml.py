@@ -896,7 +896,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     engine = MLEngine(spec)
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
-    start = engine.fit(gtol=1e-6)     # a start: FIML's Newton steps do the rest
+    start = engine.fit(gtol=1e-6, max_slsqp=50)   # a start: FIML's Newton steps do the rest
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em)
     rob = None
     h1 = h1_information(pats, sol)
