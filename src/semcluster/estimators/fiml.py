@@ -13,9 +13,16 @@ Its gradient is ∂/∂θ_k = −Σ_o n_o/2 tr[(Σ_oo⁻¹ − Σ_oo⁻¹T_oΣ_o
 ∂/∂ν_o = Σ_o n_o Σ_oo⁻¹(x̄_o − ν_o); the expected information is block diagonal with
 Σ_o n_o/2 tr(Σ_oo⁻¹∂_kΣ_oo Σ_oo⁻¹∂_lΣ_oo) and Σ_o n_o Σ_oo⁻¹ (Fisher scoring).
 
-* Start values: ML fit to the EM estimate of the saturated moments.
-* Standard errors: inverse of the observed information (numerical Hessian of the analytic
-  gradient), lavaan's default for ``missing = "ml"``.
+* Computation: per pattern, not per row, and all patterns at once (:class:`MissingPatterns`):
+  Σ_oo⁻¹ is swept out of Σ⁻¹ one missing item at a time over the stacked patterns, sums over
+  patterns are matrix products, and the θ-derivatives are contracted with ∂Σ/∂θ once
+  (:class:`FIMLObjective`).
+* Optimizer: Newton steps on the analytic observed information (Fisher scoring where it is
+  indefinite), step halving, no bounds, from the ML fit to the EM moments; where that path
+  runs along a ridge, again from the simple start values (as lavaan's nlminb starts), see
+  :func:`fiml_estimate`.
+* Standard errors: inverse of the observed information (analytic), lavaan's default for
+  ``missing = "ml"``.
 * Test: χ² = 2[log L(h1) − log L(h0)], h1 the saturated model fitted by EM (Dempster, Laird &
   Rubin 1977; Little & Rubin 2002, ch. 11).  Baseline: independence model with free means and
   variances, whose FIML estimates are each item's available-case mean and variance.
@@ -27,6 +34,7 @@ tests/test_estimators_fiml.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -50,8 +58,66 @@ class Pattern:
     rows: np.ndarray       # the rows' data on the answered items (n × p_o)
 
 
+@dataclass
+class PatternMoments:
+    """What one pass over the patterns gives at (Σ, μ), every pattern's matrices embedded in
+    p × p (zeros in the rows and columns of its missing items).
+
+    K[o] = Σ_oo⁻¹, d[o] = x̄_o − μ_o, T[o] = S_o + d dᵀ, M[o] = K T K; summed with weights n_o:
+    ``Kbar`` = Σ n_o K_o, ``G`` = Σ n_o (K_o − M_o) (so ∂ log L/∂Σ_ij = −½ G_ij, ∂Σ symmetric),
+    ``g_mu`` = Σ n_o K_o d_o (= ∂ log L/∂μ) and ``loglik``.
+    """
+
+    loglik: float
+    K: np.ndarray
+    d: np.ndarray
+    Kd: np.ndarray
+    M: np.ndarray | None
+    Kbar: np.ndarray
+    G: np.ndarray | None
+    g_mu: np.ndarray
+
+
+def _vech_pos(p: int) -> np.ndarray:
+    """pos[i, j]: the position of cell (i, j) of a symmetric p × p matrix among its
+    non-duplicated cells (upper triangle, row by row)."""
+    r, c = np.triu_indices(p)
+    pos = np.zeros((p, p), dtype=int)
+    pos[r, c] = np.arange(len(r))
+    pos[c, r] = pos[r, c]
+    return pos
+
+
+@functools.lru_cache(maxsize=8)
+def _contract_index(p: int) -> np.ndarray:
+    """Flat indices into a p* × p* matrix X over non-duplicated cells giving the p² × p² matrix
+    with row (i, b), column (j, a) = X[pos(i, j), pos(a, b)]."""
+    pos = _vech_pos(p)
+    ps = int(pos.max()) + 1
+    i, b, j, a = np.meshgrid(*(np.arange(p),) * 4, indexing="ij")
+    return (pos[i, j] * ps + pos[a, b]).reshape(p * p, p * p)
+
+
+def _vech_outer_sum(A: np.ndarray, B: np.ndarray, w: np.ndarray, p: int,
+                    expand: bool = True) -> np.ndarray:
+    """X[i, j, a, b] = Σ_o w_o A_o[i, j] B_o[a, b] for stacks of symmetric p × p matrices, as one
+    matrix product over the non-duplicated cells; expanded to (p, p, p, p) unless ``expand`` is
+    false (then the p* × p* matrix over the non-duplicated cells)."""
+    r, c = np.triu_indices(p)
+    Xv = A[:, r, c].T @ (B[:, r, c] * w[:, None])
+    if not expand:
+        return Xv
+    pos = _vech_pos(p)
+    return Xv[pos[:, :, None, None], pos[None, None, :, :]]
+
+
 class MissingPatterns:
     """Rows of a data matrix grouped by which items are answered.
+
+    Every quantity is computed per pattern, not per row, from the pattern's mean and
+    cross-products, and all patterns at once: patterns with the same number of answered items
+    are stacked and factored together (batched Cholesky), and their inverses are embedded in
+    p × p so that sums over patterns are matrix products.
 
     Parameters
     ----------
@@ -66,91 +132,188 @@ class MissingPatterns:
             raise EstimationError("FIML: a row without any answer reached the estimator "
                                   "(prepare_data drops these)")
         self.n, self.p = X.shape
+        p = self.p
         keys, inverse = np.unique(mask, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
         self.patterns: list[Pattern] = []
+        by_pattern = np.argsort(inverse, kind="stable")
+        ends = np.cumsum(np.bincount(inverse, minlength=len(keys)))
         for k, key in enumerate(keys):
             obs = np.flatnonzero(key)
-            rows = X[np.flatnonzero(inverse.ravel() == k)][:, obs]
+            rows = X[by_pattern[ends[k - 1] if k else 0:ends[k]]][:, obs]
             m = rows.mean(axis=0)
             d = rows - m
             self.patterns.append(Pattern(obs=obs, n=rows.shape[0], mean=m,
                                          cov=d.T @ d / rows.shape[0], rows=rows))
         self.X = X
         self.mask = mask
+        self.row_pattern = inverse
+        # stacked, embedded pattern statistics
+        P = len(keys)
+        self.obs_mask = keys.astype(bool)
+        self.counts = np.array([pt.n for pt in self.patterns], dtype=float)
+        self.n_obs = self.obs_mask.sum(axis=1)
+        self.means = np.zeros((P, p))
+        self.covs = np.zeros((P, p, p))
+        for k, pt in enumerate(self.patterns):
+            self.means[k, pt.obs] = pt.mean
+            self.covs[k][np.ix_(pt.obs, pt.obs)] = pt.cov
+        # groups of patterns with the same number of answered items: flat indices to gather
+        # Σ_oo from Σ and to scatter Σ_oo⁻¹ into the stack of embedded p × p matrices
+        self._groups = []
+        for po in np.unique(self.n_obs):
+            idx = np.flatnonzero(self.n_obs == po)
+            obs = np.array([self.patterns[k].obs for k in idx])          # (n_g, p_o)
+            mis = np.array([np.flatnonzero(~self.obs_mask[k]) for k in idx], dtype=int)
+            gather = obs[:, :, None] * p + obs[:, None, :]
+            scatter = idx[:, None, None] * (p * p) + gather
+            self._groups.append((idx, int(po), gather, scatter, mis.reshape(len(idx), -1)))
+        self._outer_mask = (self.obs_mask[:, :, None] & self.obs_mask[:, None, :]).astype(float)
+        # the patterns with missing items, most missing first, for the sweep of _inverses:
+        # step t works on the first _sweep_active[t] of them (a view, no copy)
+        k_mis = p - self.n_obs
+        order = np.argsort(-k_mis, kind="stable")
+        order = order[k_mis[order] > 0]
+        kmax = int(k_mis.max()) if len(order) else 0
+        self._sweep_order = order
+        self._sweep_mis = np.zeros((len(order), kmax), dtype=int)
+        for r, k in enumerate(order):
+            m = np.flatnonzero(~self.obs_mask[k])
+            self._sweep_mis[r, :len(m)] = m
+        self._sweep_active = [int(np.sum(k_mis[order] > t)) for t in range(kmax)]
+        self._complete = np.flatnonzero(k_mis == 0)
+        self._const = float(self.counts @ self.n_obs) * LOG2PI
+
+    # -- one pass over the patterns -----------------------------------------------------------
+    def _inverses(self, Sigma: np.ndarray):
+        """Embedded Σ_oo⁻¹ of every pattern (P × p × p) and log|Σ_oo|; None if one of the Σ_oo
+        is not positive definite.
+
+        From K = Σ⁻¹ by the partitioned inverse, Σ_oo⁻¹ = K_oo − K_om K_mm⁻¹ K_mo and
+        |Σ_oo| = |Σ| |K_mm|: one p × p inverse, then per pattern one rank-one downdate per
+        missing item, batched. Where Σ itself is not positive definite (possible when
+        no row is complete), every Σ_oo is factored directly.
+        """
+        Sigma = np.asarray(Sigma, dtype=float)
+        try:
+            L = np.linalg.cholesky(Sigma)
+        except np.linalg.LinAlgError:
+            return self._inverses_direct(Sigma)
+        dL = np.diag(L)
+        if not np.all(dL > 0):
+            return self._inverses_direct(Sigma)
+        Li = np.linalg.inv(L)
+        K = Li.T @ Li
+        logdet_full = 2.0 * float(np.sum(np.log(dL)))
+        P, p = len(self.patterns), self.p
+        out = np.empty((P, p, p))
+        logdet = np.empty(P)
+        out[self._complete] = K
+        logdet[self._complete] = logdet_full
+        order = self._sweep_order
+        if len(order):
+            # sweep the missing items out one by one (rank-one downdates of K; the pivots
+            # multiply to |K_mm|), all patterns at once: step t on those with > t missing items
+            Kg = np.broadcast_to(K, (len(order), p, p)).copy()
+            ld = np.full(len(order), logdet_full)
+            for t, m_t in enumerate(self._sweep_active):
+                Kv = Kg[:m_t]
+                rows = np.arange(m_t)
+                j = self._sweep_mis[:m_t, t]
+                col = Kv[rows, :, j]                                 # (m_t, p)
+                piv = col[rows, j]
+                if not np.all(piv > 0):
+                    return self._inverses_direct(Sigma)
+                ld[:m_t] += np.log(piv)
+                Kv -= col[:, :, None] * (col / piv[:, None])[:, None, :]
+            out[order] = Kg * self._outer_mask[order]
+            logdet[order] = ld
+        return out, logdet
+
+    def _inverses_direct(self, Sigma: np.ndarray):
+        """As :meth:`_inverses`, factoring every Σ_oo (batched by size)."""
+        p = self.p
+        P = len(self.patterns)
+        K = np.zeros(P * p * p)
+        logdet = np.empty(P)
+        flat = np.asarray(Sigma, dtype=float).reshape(-1)
+        for idx, po, gather, scatter, _ in self._groups:
+            S = flat[gather]
+            try:
+                L = np.linalg.cholesky(S)
+            except np.linalg.LinAlgError:
+                return None, None
+            diag = np.diagonal(L, axis1=1, axis2=2)
+            if not np.all(diag > 0):
+                return None, None
+            logdet[idx] = 2.0 * np.sum(np.log(diag), axis=1)
+            Li = np.linalg.inv(L)
+            K[scatter] = np.matmul(Li.transpose(0, 2, 1), Li)
+        return K.reshape(P, p, p), logdet
+
+    def moments(self, Sigma: np.ndarray, mu: np.ndarray, *, second: bool = True):
+        """The :class:`PatternMoments` at (Σ, μ), or None where some Σ_oo is not positive
+        definite. ``second=False`` leaves out M and G (log-likelihood and ∂/∂μ only)."""
+        K, logdet = self._inverses(Sigma)
+        if K is None:
+            return None
+        n = self.counts
+        d = (self.means - mu) * self.obs_mask
+        Kd = np.einsum("oij,oj->oi", K, d)
+        quad = np.einsum("oij,oij->o", K, self.covs) + np.einsum("oi,oi->o", d, Kd)
+        ll = -0.5 * (self._const + float(n @ (logdet + quad)))
+        Kbar = np.tensordot(n, K, axes=1)
+        g_mu = n @ Kd
+        M = G = None
+        if second:
+            M = np.matmul(np.matmul(K, self.covs), K) + Kd[:, :, None] * Kd[:, None, :]
+            G = Kbar - np.tensordot(n, M, axes=1)
+        return PatternMoments(loglik=ll, K=K, d=d, Kd=Kd, M=M, Kbar=Kbar, G=G, g_mu=g_mu)
 
     # -- log-likelihood of given moments ------------------------------------------------------
     def loglik(self, Sigma: np.ndarray, mu: np.ndarray) -> float:
-        total = 0.0
-        for pt in self.patterns:
-            o = pt.obs
-            Soo = Sigma[np.ix_(o, o)]
-            try:
-                L = np.linalg.cholesky(Soo)
-            except np.linalg.LinAlgError:
-                return -np.inf
-            d = pt.mean - mu[o]
-            T = pt.cov + np.outer(d, d)
-            Li = np.linalg.inv(L)
-            logdet = 2 * np.sum(np.log(np.diag(L)))
-            total += -pt.n / 2 * (len(o) * LOG2PI + logdet + np.sum((Li @ T) * Li))
-        return float(total)
+        mo = self.moments(Sigma, mu, second=False)
+        return -np.inf if mo is None else float(mo.loglik)
 
     def casewise_loglik(self, Sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        out = np.empty(self.n)
-        for pt, idx in zip(self.patterns, self._row_index()):
-            o = pt.obs
-            Soo = Sigma[np.ix_(o, o)]
-            _, logdet = np.linalg.slogdet(Soo)
-            d = pt.rows - mu[o]
-            q = np.sum(d * np.linalg.solve(Soo, d.T).T, axis=1)
-            out[idx] = -0.5 * (len(o) * LOG2PI + logdet + q)
-        return out
+        K, logdet = self._inverses(Sigma)
+        if K is None:
+            raise EstimationError("FIML: a pattern's covariance matrix is not positive definite")
+        w = self.row_pattern
+        xs = np.where(self.mask, self.X - mu, 0.0)
+        q = np.einsum("ni,nij,nj->n", xs, K[w], xs)
+        return -0.5 * (self.n_obs[w] * LOG2PI + logdet[w] + q)
 
     def _row_index(self):
-        keys = [tuple(np.isin(np.arange(self.p), pt.obs)) for pt in self.patterns]
-        lookup = {k: i for i, k in enumerate(keys)}
-        which = np.array([lookup[tuple(r)] for r in self.mask])
-        return [np.flatnonzero(which == i) for i in range(len(self.patterns))]
+        return [np.flatnonzero(self.row_pattern == i) for i in range(len(self.patterns))]
 
     # -- saturated model (EM) -----------------------------------------------------------------
     def em(self, *, tol: float = 1e-11, max_iter: int = 20000):
         """EM estimates of the mean vector and covariance matrix (the h1 model).
+
+        One EM step from (μ, Σ), written with the pattern sums of :meth:`moments` (the E-step's
+        conditional means Σ K_o (x − μ) and covariances Σ − Σ K_o Σ, summed over rows):
+        μ' = μ + Σ g_μ/N and Σ' = Σ − Σ G Σ/N − (Σ g_μ/N)(Σ g_μ/N)ᵀ.
 
         Returns
         -------
         mu, Sigma, loglik, converged, iterations
         """
         X = self.X
-        p = self.p
         mu = np.nanmean(X, axis=0)
         Sigma = np.diag(np.nanvar(X, axis=0))
         Sigma[~np.isfinite(Sigma)] = 1.0
         ll_old = -np.inf
         converged = False
         it = 0
+        N = self.n
         for it in range(1, max_iter + 1):
-            T1 = np.zeros(p)
-            T2 = np.zeros((p, p))
-            for pt in self.patterns:
-                o = pt.obs
-                m = np.setdiff1d(np.arange(p), o)
-                if len(m) == 0:
-                    T1 += pt.n * pt.mean
-                    T2 += pt.n * (pt.cov + np.outer(pt.mean, pt.mean))
-                    continue
-                Soo = Sigma[np.ix_(o, o)]
-                B = np.linalg.solve(Soo, Sigma[np.ix_(o, m)]).T        # Σ_mo Σ_oo⁻¹
-                C = Sigma[np.ix_(m, m)] - B @ Sigma[np.ix_(o, m)]
-                Xo = pt.rows
-                Xm = mu[m] + (Xo - mu[o]) @ B.T
-                full = np.empty((pt.n, p))
-                full[:, o] = Xo
-                full[:, m] = Xm
-                T1 += full.sum(axis=0)
-                T2 += full.T @ full
-                T2[np.ix_(m, m)] += pt.n * C
-            mu_new = T1 / self.n
-            Sigma_new = T2 / self.n - np.outer(mu_new, mu_new)
+            mo = self.moments(Sigma, mu)
+            if mo is None:
+                break
+            e = Sigma @ mo.g_mu / N
+            mu_new = mu + e
+            Sigma_new = Sigma - Sigma @ mo.G @ Sigma / N - np.outer(e, e)
             Sigma_new = (Sigma_new + Sigma_new.T) / 2
             ll = self.loglik(Sigma_new, mu_new)
             delta = max(np.max(np.abs(mu_new - mu)), np.max(np.abs(Sigma_new - Sigma)))
@@ -169,16 +332,15 @@ class MissingPatterns:
         p = self.p
         r, c = vech_indices(p)
         half = np.where(r == c, 0.5, 1.0)
-        out = np.zeros((self.n, p + len(r)))
-        for pt, idx in zip(self.patterns, self._row_index()):
-            o = pt.obs
-            K = np.linalg.inv(Sigma[np.ix_(o, o)])
-            U = np.zeros((len(idx), p))
-            U[:, o] = (pt.rows - mu[o]) @ K            # rows K d_i, embedded
-            Kf = np.zeros((p, p))
-            Kf[np.ix_(o, o)] = K
-            out[idx, :p] = U
-            out[idx, p:] = half[None, :] * (U[:, r] * U[:, c] - Kf[r, c][None, :])
+        K, _ = self._inverses(Sigma)
+        if K is None:
+            raise EstimationError("FIML: a pattern's covariance matrix is not positive definite")
+        w = self.row_pattern
+        xs = np.where(self.mask, self.X - mu, 0.0)
+        U = np.einsum("nij,nj->ni", K[w], xs)          # rows K d_i, embedded
+        out = np.empty((self.n, p + len(r)))
+        out[:, :p] = U
+        out[:, p:] = half[None, :] * (U[:, r] * U[:, c] - K[:, r, c][w])
         return out
 
     def saturated_gradient(self, z: np.ndarray) -> np.ndarray:
@@ -191,16 +353,8 @@ class MissingPatterns:
         Sigma = np.zeros((p, p))
         Sigma[r, c] = z[p:]
         Sigma[c, r] = z[p:]
-        g_mu = np.zeros(p)
-        M = np.zeros((p, p))
-        for pt in self.patterns:
-            o = pt.obs
-            K = np.linalg.inv(Sigma[np.ix_(o, o)])
-            d = pt.mean - mu[o]
-            T = pt.cov + np.outer(d, d)
-            g_mu[o] += pt.n * (K @ d)
-            M[np.ix_(o, o)] += pt.n * (K @ T @ K - K)
-        return np.concatenate([g_mu, np.where(r == c, 0.5, 1.0) * M[r, c]])
+        mo = self.moments(Sigma, mu)
+        return np.concatenate([mo.g_mu, np.where(r == c, 0.5, 1.0) * -mo.G[r, c]])
 
     def saturated_information(self, Sigma: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """Observed information (−Hessian of log L, whole sample) of the saturated model at
@@ -209,27 +363,20 @@ class MissingPatterns:
         Per pattern, with K = Σ_oo⁻¹, d = x̄_o − μ_o, T = S_o + ddᵀ and M = KTK, in vec
         coordinates: −∂²/∂μ∂μᵀ = n K, −∂²/∂vecΣ∂μᵀ = n (Kd ⊗ K),
         −∂²/∂vecΣ∂vecΣᵀ = n/2 (M⊗K + K⊗M − K⊗K); padded with zeros to the full p items,
-        summed over patterns and mapped to vech Σ by the duplication matrix.
+        summed over patterns (as matrix products over the stacked patterns) and mapped to
+        vech Σ by the duplication matrix.
         """
         from ._structure import duplication_matrix
 
         p = self.p
-        H_mm = np.zeros((p, p))
-        H_sm = np.zeros((p * p, p))
-        H_ss = np.zeros((p * p, p * p))
-        for pt in self.patterns:
-            o = pt.obs
-            K = np.zeros((p, p))
-            K[np.ix_(o, o)] = np.linalg.inv(Sigma[np.ix_(o, o)])
-            d = np.zeros(p)
-            d[o] = pt.mean - mu[o]
-            T = np.zeros((p, p))
-            T[np.ix_(o, o)] = pt.cov
-            T += np.outer(d, d)
-            M = K @ T @ K
-            H_mm += pt.n * K
-            H_sm += pt.n * np.kron((K @ d)[:, None], K)
-            H_ss += pt.n / 2 * (np.kron(M, K) + np.kron(K, M) - np.kron(K, K))
+        mo = self.moments(Sigma, mu)
+        n = self.counts
+        K, M = mo.K, mo.M
+        H_mm = mo.Kbar
+        H_sm = ((mo.Kd * n[:, None]).T @ K.reshape(len(n), -1)).reshape(p * p, p)
+        Y = _vech_outer_sum(M - K / 2, K, n, p)         # Σ n (M − K/2)_ij K_ab
+        # kron(A, B)[(i, a), (j, b)] = A_ij B_ab: Σ n (M − K/2) ⊗ K and Σ n K ⊗ (M − K/2)
+        H_ss = (Y.transpose(0, 2, 1, 3) + Y.transpose(2, 0, 3, 1)).reshape(p * p, p * p) / 2
         Dm = duplication_matrix(p)
         ps = Dm.shape[1]
         A = np.zeros((p + ps, p + ps))
@@ -260,12 +407,26 @@ class MissingPatterns:
 
 
 class FIMLObjective:
-    """log L(θ, ν), its gradient and expected information for a covariance structure.
+    """log L(θ, ν), its gradient, expected and observed information for a covariance structure.
+
+    With G = Σ_o n_o (K_o − M_o) (:class:`PatternMoments`) the θ-gradient is −½⟨G, ∂Σ/∂θ_k⟩,
+    taken cell by cell from the model core's U, V (∂Σ_cell = w(u vᵀ + v uᵀ)), so it costs one
+    pass over the patterns whatever q. The information matrices need the pattern sums
+    X_KK = Σ n_o K_o ⊗ K_o and X_KM = Σ n_o K_o ⊗ M_o, each one matrix product over the stacked
+    patterns, contracted with ∂Σ/∂θ:
+
+    * expected: ½ tr-sums Σ_o n_o tr(K_o ∂_kΣ K_o ∂_lΣ) (θθ), Σ_o n_o K_o (νν);
+    * observed (−Hessian): Σ_o n_o [tr(K_o ∂_lΣ M_o ∂_kΣ) − ½ tr(K_o ∂_lΣ K_o ∂_kΣ)]
+      + ½⟨G, ∂²Σ/∂θ_k∂θ_l⟩ (θθ), Σ_o n_o K_o ∂_kΣ K_o d_o (νθ), Σ_o n_o K_o (νν).
+
+    ∂²Σ/∂θ_k∂θ_l enters only through ⟨G, ·⟩ for a fixed G, whose Hessian is a handful of
+    RAM-matrix products (:meth:`_g_theta_hessian`).
 
     ``fixed_x_idx``: columns of exogenous observed covariates (lavaan's ``fixed.x``, complete
     by construction): their means are held at the sample means and are not in ν (their
-    (co)variances are held by ``structure``).  The free means ν are those of the other
-    variables; the model's intercepts follow from them (:func:`intercepts`).
+    (co)variances are held by ``structure``). The free means ν are those of the other
+    variables; the gradient and information are those of the full (θ, μ) restricted to the
+    free coordinates (the held means are constants).
     """
 
     def __init__(self, structure: CovarianceStructure, patterns: MissingPatterns,
@@ -274,60 +435,144 @@ class FIMLObjective:
         self.patterns = patterns
         self.q = structure.q
         self.p = structure.p
+        self.evaluations = 0
         fx = sorted(int(i) for i in fixed_x_idx)
         self.fixed_x_idx = np.array(fx, dtype=int)
         self.mean_free = np.array([j for j in range(self.p) if j not in set(fx)], dtype=int)
         self.mean0 = np.zeros(self.p)
         if fx:
             self.mean0[fx] = patterns.X[:, fx].mean(axis=0)
+        self._keep = np.concatenate([np.arange(self.q), self.q + self.mean_free])
+        self._all = len(fx) == 0
 
     def split(self, z):
         return z[: self.q], z[self.q:]
 
     def mean(self, nu_free) -> np.ndarray:
+        """The full mean vector: the free means ν, the covariates' sample means."""
+        if self._all:
+            return nu_free
         mu = self.mean0.copy()
         mu[self.mean_free] = nu_free
         return mu
 
+    def _free(self, g=None, H=None):
+        """Restrict a full (θ, μ) gradient / information to the free coordinates."""
+        if self._all:
+            return g if H is None else (H if g is None else (g, H))
+        k = self._keep
+        if H is None:
+            return g[k]
+        if g is None:
+            return H[np.ix_(k, k)]
+        return g[k], H[np.ix_(k, k)]
+
     def loglik(self, z) -> float:
         x, nu = self.split(z)
+        self.evaluations += 1
         try:
             Sigma = self.structure.sigma(x)
         except EstimationError:
             return -np.inf
         return self.patterns.loglik(Sigma, self.mean(nu))
 
-    def gradient(self, z, *, information: bool = False):
-        x, nu_free = self.split(z)
-        nu = self.mean(nu_free)
+    def _g_theta(self, x, G):
+        """⟨G, ∂Σ/∂θ_k⟩ for every k."""
+        s = self.structure
+        _, _, B, C = s.matrices(x)
+        U, V = s._uv(B, C)
+        return s.incidence @ (2.0 * s.cell_w * np.einsum("ic,ic->c", U, G @ V))
+
+    def _g_theta_hessian(self, x, G):
+        """∂²⟨G, Σ(θ)⟩/∂θ∂θᵀ for a fixed symmetric G, analytic in the RAM matrices.
+
+        With f = tr(Gₑ B P Bᵀ) (Gₑ: G embedded in the m × m RAM layout), Q = Bᵀ Gₑ C and
+        R = Bᵀ Gₑ B: ∂f/∂A_ij = 2 Q_ij, ∂f/∂P_kl = w (R_kl + R_lk) and
+        ∂²f/∂A_ij∂A_kl = 2 (B_li Q_kj + R_ik C_lj + Q_il B_jk),
+        ∂²f/∂A_ij∂P_kl = 2 w (R_ik B_jl + R_il B_jk), ∂²f/∂P∂P = 0.
+        """
+        s = self.structure
+        _, _, B, C = s.matrices(x)
+        Ge = np.zeros((s.m, s.m))
+        o = s.obs_ix
+        Ge[np.ix_(o, o)] = G
+        R = B.T @ Ge @ B
+        Q = B.T @ Ge @ C
+        a = s.cell_a
+        i, j, w = s.cell_i, s.cell_j, s.cell_w
+        ia, ja = i[a], j[a]
+        ip, jp, wp = i[~a], j[~a], w[~a]
+        c = len(i)
+        Hc = np.zeros((c, c))
+        ii, jj = ia[:, None], ja[:, None]
+        kk, ll = ia[None, :], ja[None, :]
+        Haa = 2.0 * (B[ll, ii] * Q[kk, jj] + R[ii, kk] * C[ll, jj] + Q[ii, ll] * B[jj, kk])
+        kp, lp = ip[None, :], jp[None, :]
+        Hap = 2.0 * wp[None, :] * (R[ii, kp] * B[jj, lp] + R[ii, lp] * B[jj, kp])
+        A_ix, P_ix = np.flatnonzero(a), np.flatnonzero(~a)
+        Hc[np.ix_(A_ix, A_ix)] = (Haa + Haa.T) / 2
+        Hc[np.ix_(A_ix, P_ix)] = Hap
+        Hc[np.ix_(P_ix, A_ix)] = Hap.T
+        return s.incidence @ Hc @ s.incidence.T
+
+    def _state(self, z):
+        x, nu = self.split(z)
         Sigma, D = self.structure.jacobian(x)
+        mo = self.patterns.moments(Sigma, self.mean(nu))
+        if mo is None:
+            raise EstimationError("FIML: a pattern's model-implied covariance matrix is not "
+                                  "positive definite")
+        return x, D, mo
+
+    def _gradient_of(self, x, mo):
+        return np.concatenate([-0.5 * self._g_theta(x, mo.G), mo.g_mu])
+
+    def gradient(self, z, *, information: bool = False):
+        x, D, mo = self._state(z)
+        g = self._gradient_of(x, mo)
+        if not information:
+            return self._free(g)
+        return self._free(g, self._expected(D, mo))
+
+    def _contract(self, Xv, D):
+        """Σ X[i, j, a, b] D_k[j, a] D_l[b, i] for all k, l, from X over the non-duplicated
+        cells (p* × p*, :func:`_vech_outer_sum` with ``expand=False``)."""
+        p, q = self.p, self.q
+        Df = D.reshape(q, p * p)
+        Y = np.take(Xv.reshape(-1), _contract_index(p)) @ Df.T        # (i, b) × k
+        return Df @ Y                                                 # D_l[b, i] = D_l[i, b]
+
+    def _expected(self, D, mo):
         q, p = self.q, self.p
-        g = np.zeros(q + p)
-        info = np.zeros((q + p, q + p)) if information else None
-        # tr(W_o ∂Σ_oo/∂θ_k) summed over patterns = <Σ_o n_o W_o (embedded in p × p), ∂Σ/∂θ_k>,
-        # so the pattern terms are accumulated first and contracted with ∂Σ once
-        M = np.zeros((p, p))
-        for pt in self.patterns.patterns:
-            o = pt.obs
-            Soo = Sigma[np.ix_(o, o)]
-            Si = np.linalg.inv(Soo)
-            d = pt.mean - nu[o]
-            T = pt.cov + np.outer(d, d)
-            M[np.ix_(o, o)] += pt.n * (Si - Si @ T @ Si)
-            g[q + o] += pt.n * (Si @ d)
-            if information:
-                Do = D[:, o][:, :, o]                   # q × p_o × p_o
-                SD = np.matmul(Si, Do)                  # Σ_oo⁻¹ ∂Σ_oo/∂θ_k
-                A = SD.reshape(q, -1)
-                B = SD.transpose(0, 2, 1).reshape(q, -1)
-                info[:q, :q] += pt.n / 2 * (A @ B.T)    # tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ)
-                info[np.ix_(q + o, q + o)] += pt.n * Si
-        g[:q] = -0.5 * np.einsum("ij,kji->k", M, D)
-        keep = np.concatenate([np.arange(q), q + self.mean_free])
-        g = g[keep]
-        if information:
-            info = info[np.ix_(keep, keep)]
-        return (g, info) if information else g
+        n = self.patterns.counts
+        info = np.zeros((q + p, q + p))
+        info[:q, :q] = 0.5 * self._contract(_vech_outer_sum(mo.K, mo.K, n, p, expand=False), D)
+        info[q:, q:] = mo.Kbar
+        return info
+
+    def expected_information(self, z):
+        _, D, mo = self._state(z)
+        return self._free(H=self._expected(D, mo))
+
+    def observed_information(self, z, *, with_gradient: bool = False):
+        """−∂² log L/∂z∂zᵀ (analytic, but for ⟨G, ∂²Σ⟩), and the gradient if asked."""
+        x, D, mo = self._state(z)
+        q, p = self.q, self.p
+        n = self.patterns.counts
+        info = np.zeros((q + p, q + p))
+        X = _vech_outer_sum(mo.K, mo.M - mo.K / 2, n, p, expand=False)
+        A = self._contract(X, D)                      # Σ n tr(K ∂_k M ∂_l) − ½ tr(K ∂_k K ∂_l)
+        H = (A + A.T) / 2 + 0.5 * self._g_theta_hessian(x, mo.G)
+        info[:q, :q] = H
+        # νθ: Σ n K D_k K d  → Z[i, j, a] = Σ n K_ij (Kd)_a, contracted over (j, a) with D_k
+        Z = ((mo.K.reshape(len(n), -1) * n[:, None]).T @ mo.Kd).reshape(p, p, p)
+        info[q:, :q] = np.einsum("ija,kja->ik", Z, D)
+        info[:q, q:] = info[q:, :q].T
+        info[q:, q:] = mo.Kbar
+        if with_gradient:
+            g, info = self._free(self._gradient_of(x, mo), info)
+            return info, g
+        return self._free(H=info)
 
 
 @dataclass(frozen=True)
@@ -366,11 +611,78 @@ class FIMLSolution:
     fixed_x_idx: tuple = ()             # columns held at their sample moments (fixed.x)
 
 
+def _newton(obj: FIMLObjective, z: np.ndarray, max_iter: int, gtol: float,
+            give_up: int | None = None):
+    """Maximise log L from z: Newton steps on the observed information where it is positive
+    definite, Fisher scoring (expected information) elsewhere, step halving.
+
+    ``give_up``: abandon after that many steps in a row that had to be cut to 1/16 or less
+    (the path runs along a ridge, away from a maximum). Returns (z, log L, observed
+    information at z or None, converged, message, steps).
+    """
+    n = obj.patterns.n
+    f = obj.loglik(z)
+    if not np.isfinite(f):
+        return z, f, None, False, "the start values give an impossible covariance matrix", 0
+    short = 0
+    it = 0
+    far = False
+    for it in range(1, max_iter + 1):
+        if far:                                 # far from a maximum: scoring only
+            H = None
+            g, Hs = obj.gradient(z, information=True)
+        else:
+            H, g = obj.observed_information(z, with_gradient=True)
+        gmax = np.max(np.abs(g)) / n
+        if gmax < gtol:
+            return z, f, H, True, "converged", it
+        accept = (lambda fn, f=f: fn >= f - 1e-12 * abs(f))
+        moved = None
+        if H is not None:
+            try:
+                np.linalg.cholesky(H)
+                Hs = H
+                moved = damped_step(obj.loglik, z, H, g, accept, sign=1.0, t_min=1e-10)
+            except np.linalg.LinAlgError:
+                pass
+            if moved is None:
+                Hs = obj.expected_information(z)
+        if moved is None:                       # observed information not PD: scoring
+            moved = damped_step(obj.loglik, z, Hs, g, accept, sign=1.0, t_min=1e-10)
+        if moved is None:
+            ok = gmax < 1e-5
+            return (z, f, H, ok, "line search failed" + ("" if ok else " far from the optimum"),
+                    it)
+        try:
+            full = np.linalg.solve(Hs, g)             # the undamped step, as damped_step's
+        except np.linalg.LinAlgError:
+            full = np.linalg.lstsq(Hs, g, rcond=None)[0]
+        fraction = np.linalg.norm(moved[0] - z) / max(np.linalg.norm(full), 1e-300)
+        z, f = moved
+        short = short + 1 if fraction <= 1 / 16 + 1e-9 else 0
+        # scoring steps while the observed information is indefinite and the gradient large
+        far = Hs is not H and gmax > 1.0
+        if give_up is not None and short >= give_up:
+            return z, f, None, False, f"abandoned after {it} steps along a ridge", it
+    return z, f, None, False, f"no convergence in {max_iter} Newton/scoring steps", max_iter
+
+
 def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
                   *, gtol: float = 1e-7, max_iter: int = 500,
                   patterns: MissingPatterns | None = None, em=None,
                   fixed_x_idx=()) -> FIMLSolution:
-    """Maximise the FIML log-likelihood by Fisher scoring from start values ``x0``.
+    """Maximise the FIML log-likelihood from start values ``x0``: Newton steps on the analytic
+    observed information where it is positive definite, Fisher-scoring steps (expected
+    information) elsewhere, with step halving; no bounds (lavaan's nlminb has none either, so
+    an optimum with a negative variance is reached and flagged afterwards).
+
+    Newton converges quadratically where scoring crawls linearly (a model that does not fit
+    exactly, a nearly singular information at an inadmissible optimum). Where the path from
+    ``x0`` does not reach a maximum within 30 steps or runs along a ridge (3 steps in a row cut
+    to 1/16), the fit starts again from the model's simple start values on the EM covariance
+    matrix (the rules lavaan's start values follow: paths 0, loadings from marker slopes),
+    where lavaan's nlminb starts; of the end points, a converged one with the highest log L
+    is kept.
 
     Parameters
     ----------
@@ -381,6 +693,8 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
         Start values of θ (e.g. the ML fit to the EM moments).
     gtol : float
         Convergence when the largest gradient element, divided by N, is below ``gtol``.
+    max_iter : int
+        Newton / scoring steps in all before giving up.
     patterns, em : optional
         The data's :class:`MissingPatterns` and the result of its ``em()``, if already made.
     fixed_x_idx : sequence of int
@@ -392,38 +706,30 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
     pats = patterns if patterns is not None else MissingPatterns(X)
     mu_h1, sigma_h1, ll_h1, h1_ok, _ = em if em is not None else pats.em()
     obj = FIMLObjective(structure, pats, fixed_x_idx)
-    n = pats.n
-    z = np.concatenate([np.asarray(x0, dtype=float), mu_h1[obj.mean_free]])
-    f = obj.loglik(z)
-    if not np.isfinite(f):
+    z0 = np.concatenate([np.asarray(x0, dtype=float), mu_h1[obj.mean_free]])
+    if not np.isfinite(obj.loglik(z0)):
         raise EstimationError("FIML: the start values give an impossible covariance matrix")
-    converged = False
-    msg = ""
-    it = 0
-    for it in range(1, max_iter + 1):
-        g, info = obj.gradient(z, information=True)
-        if np.max(np.abs(g)) / n < gtol:
-            converged = True
-            msg = "converged"
-            break
-        moved = damped_step(obj.loglik, z, info, g, lambda fn, f=f: fn >= f - 1e-12 * abs(f),
-                            sign=1.0, t_min=1e-10)
-        if moved is None:
-            converged = np.max(np.abs(g)) / n < 1e-5
-            msg = "line search failed" + ("" if converged else " far from the optimum")
-            break
-        z, f = moved
-    else:
-        msg = f"no convergence in {max_iter} Fisher-scoring steps"
-    H = numerical_jacobian(obj.gradient, z, rel_step=1e-6)
-    A = -(H + H.T) / 2
-    vcov, ok = symmetric_inverse(A)
+    first = min(30, max_iter)
+    runs = [_newton(obj, z0, first, gtol, give_up=3)]
+    used = runs[0][5]
+    if not runs[0][3] and max_iter > used:
+        z1 = np.concatenate([structure.start_values(sigma_h1), mu_h1[obj.mean_free]])
+        runs.append(_newton(obj, z1, max_iter - used, gtol))
+        used += runs[1][5]
+    ok = [r for r in runs if r[3] and np.isfinite(r[1])]
+    z, f, H, converged, msg, _ = max(ok or [r for r in runs if np.isfinite(r[1])] or runs,
+                                     key=lambda r: r[1])
+    if not converged and used >= max_iter:
+        msg = f"no convergence in {max_iter} Newton/scoring steps"
+    if H is None:                               # the information at the end point
+        H = obj.observed_information(z)
+    vcov, ok_v = symmetric_inverse(H)
     x, nu = obj.split(z)
-    return FIMLSolution(x=x.copy(), nu=nu.copy(), vcov=vcov, vcov_ok=ok, loglik=f,
+    return FIMLSolution(x=x.copy(), nu=nu.copy(), vcov=vcov, vcov_ok=ok_v, loglik=f,
                         loglik_h1=ll_h1,
                         loglik_baseline=pats.independence_loglik(obj.fixed_x_idx),
                         mu_h1=mu_h1, sigma_h1=sigma_h1, converged=converged,
-                        h1_converged=h1_ok, message=msg, iterations=it,
+                        h1_converged=h1_ok, message=msg, iterations=used,
                         mu=obj.mean(nu), fixed_x_idx=tuple(int(i) for i in obj.fixed_x_idx))
 
 
@@ -704,7 +1010,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     engine = MLEngine(spec)
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
-    start = engine.fit()
+    start = engine.fit(gtol=1e-6, max_slsqp=50)   # a start: FIML's Newton steps do the rest
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em,
                         fixed_x_idx=fx_idx)
     rob = None
