@@ -37,7 +37,7 @@ def median_time(fn, repeats):
 
 
 def make_data(n, share, seed=2026):
-    from semcluster.simulate import simulate_items
+    from semcluster.study.synthetic import simulate_items
 
     df = simulate_items(n, seed).astype(float)
     rng = np.random.default_rng(seed + 1)

@@ -772,6 +772,8 @@ def fit_multigroup(mg, data, single_x=None, what="model"):
 
 def fit_statistics(mg, x, f, data, *, meanstructure=True):
     """χ², df, baseline, CFI, TLI, RMSEA, SRMR, logL, AIC, BIC as lavaan (module docstring)."""
+    from . import fitmeasures as fm
+
     N = sum(d[2] for d in data)
     G = len(data)
     p = len(mg.obs)
@@ -790,11 +792,11 @@ def fit_statistics(mg, x, f, data, *, meanstructure=True):
     chisq_b = sum(n * (np.sum(np.log(np.diag(S)[yi])) + logdet_x(S) - np.linalg.slogdet(S)[1])
                   for S, _, n in data)
     df_b = G * (p * (p - 1) // 2 - px * (px - 1) // 2)
-    t1 = max(chisq - df, 0)
-    t2 = max(chisq - df, chisq_b - df_b, 0)
-    cfi = 1 - t1 / t2 if t2 > 0 else 1.0
-    tli = ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1) if df > 0 else 1.0
-    rmsea = np.sqrt(max(chisq - df, 0) / (df * N)) * np.sqrt(G) if df > 0 else 0.0
+    # the χ²-based family of semcluster.fitmeasures (one formula each, as for one group);
+    # lavaan's multi-group RMSEA multiplies the single-group value by √G
+    cfi = fm.cfi(chisq, df, chisq_b, df_b)
+    tli = fm.tli(chisq, df, chisq_b, df_b) if df > 0 else 1.0
+    rmsea = fm.rmsea_value(chisq, df, N) * np.sqrt(G)
     logl, logl_h1, srmr = 0.0, 0.0, 0.0
     low = np.tril_indices(p)
     for g, (S, xbar, n) in enumerate(data):
