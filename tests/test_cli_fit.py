@@ -110,7 +110,7 @@ def test_fit_that_does_not_converge_exits_3(monkeypatch, capsys):
 
     original = MLEngine.fit
     monkeypatch.setattr(MLEngine, "fit", functools.partialmethod(
-        original, max_scoring=1, max_slsqp=1))
+        original, max_scoring=1, max_slsqp=1, max_quasi_newton=1))
     assert main(["fit", "h1_h5"]) == EXIT_NOT_CONVERGED == 3
     captured = capsys.readouterr()
     assert "did not converge" in captured.err
