@@ -150,3 +150,19 @@ def test_std_all_jacobian_equals_central_differences(model):
     analytic = std_all_jacobian(core.ram, x)
     numeric = std_all_jacobian_numeric(core.ram, x)
     np.testing.assert_allclose(analytic, numeric, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_ml_hessian_equals_differences_of_the_gradient(name):
+    """The analytic observed Hessian of F_ML against central differences of the analytic
+    gradient (itself checked against differences of F above)."""
+    core = ModelCore(read_model(MODELS[name]))
+    x = _point(core, 5)
+    S = _S(core, 6)
+    core.set_fixed_x(S)
+    H = core.ml_hessian(x, S)
+    h = 1e-6
+    num = np.array([(core.ml_derivatives(x + h * e, S, information=False)[0]
+                     - core.ml_derivatives(x - h * e, S, information=False)[0]) / (2 * h)
+                    for e in np.eye(core.q)])
+    np.testing.assert_allclose(H, (num + num.T) / 2, rtol=1e-5, atol=1e-6)

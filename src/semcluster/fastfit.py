@@ -104,19 +104,12 @@ class FastRefitter:
         """Expected information of the whole sample, N/2·tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) (spec order)."""
         return self.n / 2 * self.core.ml_derivatives(x, self.S)[1]
 
-    def hessian(self, x: np.ndarray, h: float = 1e-7) -> np.ndarray:
-        """Observed Hessian of F_ML: forward differences of the analytic gradient."""
-        g0 = self.gradient(x)[1]
-        H = np.empty((self.n_free, self.n_free))
-        for k in range(self.n_free):
-            step = h * max(1.0, abs(x[k]))
-            xp = x.copy()
-            xp[k] += step
-            H[:, k] = (self.gradient(xp)[1] - g0) / step
-        return (H + H.T) / 2
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """Observed Hessian of F_ML, analytic (:meth:`ModelCore.ml_hessian`)."""
+        return self.core.ml_hessian(x, self.S)
 
     def _newton(self, x, *, gtol, start_iter=0, max_iter=8) -> Optimum:
-        """Levenberg–Marquardt-damped Newton steps on the observed Hessian, for the few
+        """Levenberg–Marquardt-damped Newton steps on the (analytic) observed Hessian, for the few
         ill-conditioned replicates (nearly collinear factors) on which BFGS crawls."""
         f, g = self.gradient(x)
         lam = 1e-3

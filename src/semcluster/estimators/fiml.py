@@ -477,43 +477,12 @@ class FIMLObjective:
         return self.patterns.loglik(Sigma, self.mean(nu))
 
     def _g_theta(self, x, G):
-        """⟨G, ∂Σ/∂θ_k⟩ for every k."""
-        s = self.structure
-        _, _, B, C = s.matrices(x)
-        U, V = s._uv(B, C)
-        return s.incidence @ (2.0 * s.cell_w * np.einsum("ic,ic->c", U, G @ V))
+        """⟨G, ∂Σ/∂θ_k⟩ for every k (the model core's :meth:`~ModelCore.inner_gradient`)."""
+        return self.structure.inner_gradient(x, G)
 
     def _g_theta_hessian(self, x, G):
-        """∂²⟨G, Σ(θ)⟩/∂θ∂θᵀ for a fixed symmetric G, analytic in the RAM matrices.
-
-        With f = tr(Gₑ B P Bᵀ) (Gₑ: G embedded in the m × m RAM layout), Q = Bᵀ Gₑ C and
-        R = Bᵀ Gₑ B: ∂f/∂A_ij = 2 Q_ij, ∂f/∂P_kl = w (R_kl + R_lk) and
-        ∂²f/∂A_ij∂A_kl = 2 (B_li Q_kj + R_ik C_lj + Q_il B_jk),
-        ∂²f/∂A_ij∂P_kl = 2 w (R_ik B_jl + R_il B_jk), ∂²f/∂P∂P = 0.
-        """
-        s = self.structure
-        _, _, B, C = s.matrices(x)
-        Ge = np.zeros((s.m, s.m))
-        o = s.obs_ix
-        Ge[np.ix_(o, o)] = G
-        R = B.T @ Ge @ B
-        Q = B.T @ Ge @ C
-        a = s.cell_a
-        i, j, w = s.cell_i, s.cell_j, s.cell_w
-        ia, ja = i[a], j[a]
-        ip, jp, wp = i[~a], j[~a], w[~a]
-        c = len(i)
-        Hc = np.zeros((c, c))
-        ii, jj = ia[:, None], ja[:, None]
-        kk, ll = ia[None, :], ja[None, :]
-        Haa = 2.0 * (B[ll, ii] * Q[kk, jj] + R[ii, kk] * C[ll, jj] + Q[ii, ll] * B[jj, kk])
-        kp, lp = ip[None, :], jp[None, :]
-        Hap = 2.0 * wp[None, :] * (R[ii, kp] * B[jj, lp] + R[ii, lp] * B[jj, kp])
-        A_ix, P_ix = np.flatnonzero(a), np.flatnonzero(~a)
-        Hc[np.ix_(A_ix, A_ix)] = (Haa + Haa.T) / 2
-        Hc[np.ix_(A_ix, P_ix)] = Hap
-        Hc[np.ix_(P_ix, A_ix)] = Hap.T
-        return s.incidence @ Hc @ s.incidence.T
+        """∂²⟨G, Σ(θ)⟩/∂θ∂θᵀ (the model core's :meth:`~ModelCore.inner_hessian`)."""
+        return self.structure.inner_hessian(x, G)
 
     def _state(self, z):
         x, nu = self.split(z)

@@ -364,6 +364,60 @@ class ModelCore:
         H = self.incidence @ H_cells @ self.incidence.T
         return g, H
 
+    # -- second derivatives ---------------------------------------------------------------
+    def inner_gradient(self, x: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """⟨G, ∂Σ/∂θ_k⟩ = tr(G ∂Σ/∂θ_k) for every k, for a symmetric p × p matrix G."""
+        _, _, B, C = self.matrices(x)
+        U, V = self._uv(B, C)
+        return self.incidence @ (2.0 * self.cell_w * np.einsum("ic,ic->c", U, G @ V))
+
+    def inner_hessian(self, x: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """∂²⟨G, Σ(θ)⟩/∂θ∂θᵀ for a fixed symmetric G, analytic in the RAM matrices.
+
+        With f = tr(Gₑ B P Bᵀ) (Gₑ: G embedded in the m × m RAM layout), Q = Bᵀ Gₑ C and
+        R = Bᵀ Gₑ B: ∂f/∂A_ij = 2 Q_ij, ∂f/∂P_kl = w (R_kl + R_lk) and
+        ∂²f/∂A_ij∂A_kl = 2 (B_li Q_kj + R_ik C_lj + Q_il B_jk),
+        ∂²f/∂A_ij∂P_kl = 2 w (R_ik B_jl + R_il B_jk), ∂²f/∂P∂P = 0.
+        """
+        _, _, B, C = self.matrices(x)
+        Ge = np.zeros((self.m, self.m))
+        o = self.obs_ix
+        Ge[np.ix_(o, o)] = G
+        R = B.T @ Ge @ B
+        Q = B.T @ Ge @ C
+        a = self.cell_a
+        i, j, w = self.cell_i, self.cell_j, self.cell_w
+        ia, ja = i[a], j[a]
+        ip, jp, wp = i[~a], j[~a], w[~a]
+        c = len(i)
+        Hc = np.zeros((c, c))
+        ii, jj = ia[:, None], ja[:, None]
+        kk, ll = ia[None, :], ja[None, :]
+        Haa = 2.0 * (B[ll, ii] * Q[kk, jj] + R[ii, kk] * C[ll, jj] + Q[ii, ll] * B[jj, kk])
+        kp, lp = ip[None, :], jp[None, :]
+        Hap = 2.0 * wp[None, :] * (R[ii, kp] * B[jj, lp] + R[ii, lp] * B[jj, kp])
+        A_ix, P_ix = np.flatnonzero(a), np.flatnonzero(~a)
+        Hc[np.ix_(A_ix, A_ix)] = (Haa + Haa.T) / 2
+        Hc[np.ix_(A_ix, P_ix)] = Hap
+        Hc[np.ix_(P_ix, A_ix)] = Hap.T
+        return self.incidence @ Hc @ self.incidence.T
+
+    def ml_hessian(self, x: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """The observed Hessian of F_ML, analytic:
+        ∂²F/∂θ_k∂θ_l = 2 tr(Σ⁻¹Σ_lΣ⁻¹SΣ⁻¹Σ_k) − tr(Σ⁻¹Σ_lΣ⁻¹Σ_k) + ⟨W, ∂²Σ/∂θ_k∂θ_l⟩ with
+        W = Σ⁻¹ − Σ⁻¹SΣ⁻¹ (differentiating ∂F/∂θ_k = ⟨W, Σ_k⟩ once more)."""
+        Sigma, D = self.jacobian(x)
+        Si = np.linalg.inv(Sigma)
+        q = self.q
+        SD = np.matmul(Si, D)                                 # Σ⁻¹Σ_k
+        SSD = np.matmul(Si @ S, SD)                           # Σ⁻¹SΣ⁻¹Σ_k
+        # tr(A_l B_k) = vec(A_lᵀ)·vec(B_k)
+        At = SD.transpose(0, 2, 1).reshape(q, -1)
+        H = 2.0 * At @ SSD.reshape(q, -1).T - At @ SD.reshape(q, -1).T
+        H = (H + H.T) / 2
+        W = Si - Si @ S @ Si
+        return H + self.inner_hessian(x, W)
+
     # -- start values -------------------------------------------------------------------------
     def start_values(self, S: np.ndarray) -> np.ndarray:
         """Start values from the sample covariance S (observed order).
