@@ -38,3 +38,17 @@ def test_no_import_cycles():
             G.add_edge(module, imported)
     cycles = list(nx.simple_cycles(G))
     assert cycles == [], f"import cycles: {cycles[:5]}"
+
+
+def test_every_subpackage_is_installed():
+    """pyproject lists packages explicitly: a new sub-package missing there works in an
+    editable install and is absent from `pip install .` (as semcluster.model and
+    semcluster.study were until a clean CI run caught it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    src = ROOT / "src"
+    found = {".".join(p.parent.relative_to(src).parts)
+             for p in (src / "semcluster").rglob("__init__.py")}
+    assert found - listed == set(), f"sub-packages not in pyproject: {sorted(found - listed)}"
