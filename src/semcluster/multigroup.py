@@ -639,8 +639,14 @@ def fiml_observed_information(mg, patterns, x):
 
 
 def _fiml_vcov(mg, patterns, x, warnings_):
+    """Inverse observed FIML information, or NaN when it is singular."""
+    return _vcov_or_nan(lambda: fiml_observed_information(mg, patterns, x), mg.npar, warnings_)
+
+
+def _vcov_or_nan(information, npar, warnings_):
+    """The inverse of ``information()`` and its SEs; NaN (and a warning) when it is singular."""
     try:
-        info = fiml_observed_information(mg, patterns, x)
+        info = information()
         ev = np.linalg.eigvalsh(info)
         if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
             raise np.linalg.LinAlgError
@@ -649,7 +655,7 @@ def _fiml_vcov(mg, patterns, x, warnings_):
     except np.linalg.LinAlgError:
         warnings_.append("the information matrix is singular: the model is not identified "
                          "(no standard errors)")
-        return np.full((mg.npar, mg.npar), np.nan), np.full(mg.npar, np.nan)
+        return np.full((npar, npar), np.nan), np.full(npar, np.nan)
 
 
 def robust_fiml_groups(mg, patterns, x, vcov_obs):
@@ -660,6 +666,7 @@ def robust_fiml_groups(mg, patterns, x, vcov_obs):
     information of group g's saturated model at its EM estimates; the baseline (available-case
     means and variances per group) alike."""
     from .estimators._structure import vech_indices
+    from .estimators.fiml import baseline_score_trace
 
     p = len(mg.obs)
     r, c_ = vech_indices(p)
@@ -673,15 +680,7 @@ def robust_fiml_groups(mg, patterns, x, vcov_obs):
         Sigma, mu, dS, dm = mg.derivatives(x, g)
         S0 = pat.casewise_scores(Sigma, mu)
         scores.append(S0[:, :p] @ dm.T + S0[:, p:] @ dS[:, r, c_].T)
-        X = pat.X
-        m = np.nanmean(X, axis=0)
-        v = np.nanvar(X, axis=0)
-        obs = ~np.isnan(X)
-        dev = np.where(obs, X - m, 0.0)
-        sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
-        nj = obs.sum(axis=0)
-        tr_b += float(np.trace(np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
-                               @ (sb.T @ sb)))
+        tr_b += baseline_score_trace(pat.X)
     sc = np.vstack(scores)
     B = sc.T @ sc
     ok = bool(np.all(np.isfinite(vcov_obs)))
@@ -1072,17 +1071,7 @@ def pooled_start(spec, df):
 
 def _expected_vcov(mg, x, data, warnings_):
     """Inverse expected information (lavaan's ML default), or NaN when it is singular."""
-    try:
-        info = mg.information(x, data)
-        ev = np.linalg.eigvalsh(info)
-        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            raise np.linalg.LinAlgError
-        vcov = np.linalg.inv(info)
-        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
-    except np.linalg.LinAlgError:
-        warnings_.append("the information matrix is singular: the model is not identified "
-                         "(no standard errors)")
-        return np.full((mg.npar, mg.npar), np.nan), np.full(mg.npar, np.nan)
+    return _vcov_or_nan(lambda: mg.information(x, data), mg.npar, warnings_)
 
 
 def _scaled(st, c, c_b, tr, G, robust=True):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model.core import RAM, nilpotent_depth
+from .model.core import RAM, total_effects
 from .spec import ModelSpec
 
 __all__ = ["RAM", "Definitions", "standardized"]
@@ -58,14 +58,7 @@ def standardize_batch(ram: RAM, X: np.ndarray):
     p = ~is_a
     P[:, i[p], j[p]] = vals[:, p]
     P[:, j[p], i[p]] = vals[:, p]
-    depth = _depth(ram)
-    if depth:                    # recursive model: B = I + A + … + Aᵈ⁻¹ (A nilpotent)
-        eye = np.eye(m)
-        B = eye + A
-        for _ in range(depth - 2):
-            B = eye + A @ B
-    else:
-        B = np.linalg.inv(np.eye(m) - A)
+    B = total_effects(A, ram.depth)
     C = B @ P @ B.transpose(0, 2, 1)
     var = np.diagonal(C, axis1=1, axis2=2)
     resvar = np.diagonal(P, axis1=1, axis2=2)
@@ -96,20 +89,6 @@ def standardize_batch(ram: RAM, X: np.ndarray):
     return std_lv, std_all, var, resvar
 
 
-def _depth(ram: RAM) -> int:
-    """Nilpotency degree of A (0 when the paths can form a loop), once per RAM."""
-    d = getattr(ram, "_nilpotent_depth", None)
-    if d is None:
-        free = ram.free > 0
-        fixed_nonzero = np.zeros((ram.m, ram.m), dtype=bool)
-        fa = ~free & ram.is_a & (ram.fixed != 0)
-        fixed_nonzero[ram.i[fa], ram.j[fa]] = True
-        fr = free & ram.is_a
-        d = nilpotent_depth(fixed_nonzero, (ram.i[fr], ram.j[fr]), ram.m)
-        ram._nilpotent_depth = d
-    return d
-
-
 def std_all_jacobian(ram: RAM, x: np.ndarray) -> np.ndarray:
     """∂std.all/∂θ (rows × q), analytically.
 
@@ -124,14 +103,7 @@ def std_all_jacobian(ram: RAM, x: np.ndarray) -> np.ndarray:
     q = len(x)
     A, P, vals = ram.matrices(x)
     m = ram.m
-    depth = _depth(ram)
-    if depth:
-        eye = np.eye(m)
-        B = eye + A
-        for _ in range(depth - 2):
-            B = eye + A @ B
-    else:
-        B = np.linalg.inv(np.eye(m) - A)
+    B = total_effects(A, ram.depth)
     C = B @ P @ B.T
     var = np.diag(C)
     resvar = np.diag(P)

@@ -856,6 +856,20 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
                            c_ci=c3)
 
 
+def baseline_score_trace(X: np.ndarray) -> float:
+    """tr(E⁻¹B) of the independence (baseline) model on incomplete data: free means m_j and
+    variances v_j at their available-case estimates, casewise scores of the observed answers,
+    E⁻¹ = diag(v/n_j, 2v²/n_j) (the baseline part of the robust FIML scaling factor)."""
+    m = np.nanmean(X, axis=0)
+    v = np.nanvar(X, axis=0)
+    obs = ~np.isnan(X)
+    dev = np.where(obs, X - m, 0.0)
+    sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
+    nj = obs.sum(axis=0)
+    Eb_inv = np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
+    return float(np.trace(Eb_inv @ (sb.T @ sb)))
+
+
 def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
                 sol: FIMLSolution, h1=None):
     """Huber-White covariance of (θ, ν) and Yuan-Bentler scaling factors for a FIML solution.
@@ -899,17 +913,9 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     else:
         vcov = np.full(sol.vcov.shape, np.nan)
         trace = c_model = np.nan
-    # baseline: free means m_j and variances v_j (available-case estimates)
-    X = patterns.X[:, ys]
-    m = np.nanmean(X, axis=0)
-    v = np.nanvar(X, axis=0)
-    obs = ~np.isnan(X)
-    dev = np.where(obs, X - m, 0.0)
-    sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
-    nj = obs.sum(axis=0)
-    Eb_inv = np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
+    tr_baseline = baseline_score_trace(patterns.X[:, ys])
     df_b = pstar + p - nx * (nx + 1) // 2 - nx - 2 * len(ys)
-    c_b = (tr_h1 - float(np.trace(Eb_inv @ (sb.T @ sb)))) / df_b if df_b > 0 else np.nan
+    c_b = (tr_h1 - tr_baseline) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c_model), baseline_scaling_factor=float(c_b),
                     trace_ugamma=float(trace), observed_information=np.linalg.pinv(sol.vcov)

@@ -67,6 +67,18 @@ class RAM:
         if spec.fixed_x and fixed_x_cov is not None:
             self.set_fixed_x(fixed_x_cov.loc[list(spec.fixed_x), list(spec.fixed_x)].to_numpy())
 
+    @property
+    def depth(self) -> int:
+        """Nilpotency degree of A whatever the free values (0 when paths can form a loop)."""
+        if getattr(self, "_depth", None) is None:
+            free = self.free > 0
+            fixed_nonzero = np.zeros((self.m, self.m), dtype=bool)
+            fa = ~free & self.is_a & (self.fixed != 0)
+            fixed_nonzero[self.i[fa], self.j[fa]] = True
+            fr = free & self.is_a
+            self._depth = nilpotent_depth(fixed_nonzero, (self.i[fr], self.j[fr]), self.m)
+        return self._depth
+
     def set_fixed_x(self, C: np.ndarray) -> None:
         """Hold the exogenous covariates' (co)variances at ``C`` (lavaan's fixed.x)."""
         f = self.fixed_x_ix
@@ -109,6 +121,19 @@ def nilpotent_depth(fixed_nonzero: np.ndarray, free_cells, m: int) -> int:
             return max(d, 2)
         power = (power @ reach > 0).astype(float)
     return 0
+
+
+def total_effects(A: np.ndarray, depth: int) -> np.ndarray:
+    """B = (I − A)⁻¹ for one A (m × m) or a stack (k × m × m). For a recursive model A is
+    nilpotent, Aᵈ = 0 with ``depth`` = d (:attr:`RAM.depth`), and B = I + A + … + Aᵈ⁻¹ exactly
+    (d − 2 small products); ``depth`` 0 (paths that can form a loop): the inverse."""
+    eye = np.eye(A.shape[-1])
+    if not depth:
+        return np.linalg.inv(eye - A)
+    B = eye + A
+    for _ in range(depth - 2):
+        B = eye + A @ B
+    return B
 
 
 def vech_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +210,7 @@ class ModelCore:
                          self.cell_k[self.cell_a])
         pc = ~self.cell_a
         self._p_cells = (self.cell_i[pc], self.cell_j[pc], self.cell_k[pc])
-        self._depth = nilpotent_depth(self._A_fixed != 0, self._a_cells[:2], self.m)
-        ram._nilpotent_depth = self._depth
+        self._depth = ram.depth
         # parameters that are variances (lower bound 0 in the bounded fallback)
         self.is_variance = np.zeros(self.q, dtype=bool)
         var_cells = ~self.cell_a & (self.cell_i == self.cell_j)
@@ -233,16 +257,11 @@ class ModelCore:
         pi, pj, pk = self._p_cells
         P[pi, pj] = x[pk]
         P[pj, pi] = x[pk]
-        if self._depth:
-            B = self._eye + A
-            for _ in range(self._depth - 2):
-                B = self._eye + A @ B
-        else:
-            try:
-                B = np.linalg.inv(self._eye - A)
-            except np.linalg.LinAlgError:
-                raise EstimationError("the regression paths form a loop with gain 1 "
-                                      "((I - B) is singular)") from None
+        try:
+            B = total_effects(A, self._depth)
+        except np.linalg.LinAlgError:
+            raise EstimationError("the regression paths form a loop with gain 1 "
+                                  "((I - B) is singular)") from None
         return A, P, B, B @ P @ B.T
 
     def total_cov(self, x: np.ndarray) -> np.ndarray:
