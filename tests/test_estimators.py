@@ -188,6 +188,56 @@ def test_fiml_objective_derivatives_equal_numerical_ones():
     np.testing.assert_allclose(obj.observed_information(z), -(Hn + Hn.T) / 2,
                                atol=1e-7 * np.abs(Hn).max())
 
+    # the expected information from the same pass equals the stand-alone one
+    H, g, expected = obj.observed_information(z, with_gradient=True, expected=True)
+    np.testing.assert_allclose(expected(), obj.expected_information(z), rtol=1e-12, atol=1e-10)
+
+
+def test_fiml_intercepts_and_their_jacobian_equal_differences():
+    """The intercepts ν_y = B_yy⁻¹(μ_y − B_yx μ_x) of a FIML solution and their analytic
+    Jacobians (raw and divided by the model SD) equal central differences of the same formula
+    written with the matrix inverse, in a model where an item and a factor regress on
+    exogenous covariates and one item on another (so B_yy ≠ I and B_yx ≠ 0)."""
+    from semcluster.estimators._structure import CovarianceStructure, numerical_jacobian
+    from semcluster.estimators.fiml import FIMLSolution, _intercepts
+
+    spec = read_model("F1 =~ a + b + c\nF1 ~ x1\nc ~ x2\nb ~ a")
+    core = CovarianceStructure(spec)
+    obs = list(spec.observed)
+    fx = [obs.index(v) for v in spec.fixed_x]
+    core.ram.set_fixed_x(np.array([[1.0, 0.3], [0.3, 1.2]]))
+    ys = [j for j in range(len(obs)) if j not in fx]
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.2, 0.6, core.q)
+    x[core.is_variance] = rng.uniform(0.8, 1.2, core.is_variance.sum())
+    nu_free = rng.normal(size=len(ys))
+    mu = np.zeros(len(obs))
+    mu[ys] = nu_free
+    mu[fx] = [0.4, -0.2]
+    sol = FIMLSolution(x=x, nu=nu_free, vcov=np.eye(1), vcov_ok=True, loglik=0.0,
+                       loglik_h1=0.0, loglik_baseline=0.0, mu_h1=mu, sigma_h1=np.eye(len(obs)),
+                       converged=True, h1_converged=True, message="", iterations=0, mu=mu,
+                       fixed_x_idx=tuple(fx))
+    q = core.q
+    m = core.m
+    oy, ox = core.obs_ix[ys], core.obs_ix[fx]
+
+    def direct(z):
+        A = core.matrices(z[:q])[0]
+        B = np.linalg.inv(np.eye(m) - A)
+        return np.linalg.solve(B[np.ix_(oy, oy)], z[q:] - B[np.ix_(oy, ox)] @ mu[fx])
+
+    def direct_std(z):
+        return direct(z) / np.sqrt(np.diag(core.sigma(z[:q]))[ys])
+
+    z = np.concatenate([x, nu_free])
+    nu, J_nu, J_std, sd = _intercepts(core, sol, ys, fx)
+    np.testing.assert_allclose(nu, direct(z), rtol=1e-12)
+    assert not np.allclose(nu, nu_free)          # the covariates and b ~ a move them
+    np.testing.assert_allclose(J_nu, numerical_jacobian(direct, z, rel_step=1e-6), atol=1e-8)
+    np.testing.assert_allclose(J_std, numerical_jacobian(direct_std, z, rel_step=1e-6),
+                               atol=1e-8)
+
 
 # ---------------------------------------------------------------------------------------------
 # polychoric correlations and WLSMV

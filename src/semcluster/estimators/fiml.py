@@ -43,8 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import EstimationError
-from ._structure import (CovarianceStructure, damped_step, numerical_jacobian,
-                         symmetric_inverse)
+from ._structure import CovarianceStructure, damped_step, symmetric_inverse
 
 LOG2PI = math.log(2 * math.pi)
 
@@ -307,17 +306,20 @@ class MissingPatterns:
         converged = False
         it = 0
         N = self.n
+        # the log-likelihood of each new point comes with the next step's pattern moments (one
+        # pass over the patterns per step); the stopping rule compares successive values
+        mo = self.moments(Sigma, mu)
         for it in range(1, max_iter + 1):
-            mo = self.moments(Sigma, mu)
             if mo is None:
                 break
             e = Sigma @ mo.g_mu / N
             mu_new = mu + e
             Sigma_new = Sigma - Sigma @ mo.G @ Sigma / N - np.outer(e, e)
             Sigma_new = (Sigma_new + Sigma_new.T) / 2
-            ll = self.loglik(Sigma_new, mu_new)
             delta = max(np.max(np.abs(mu_new - mu)), np.max(np.abs(Sigma_new - Sigma)))
             mu, Sigma = mu_new, Sigma_new
+            mo = self.moments(Sigma, mu)
+            ll = -np.inf if mo is None else float(mo.loglik)
             if delta < tol or (np.isfinite(ll_old) and abs(ll - ll_old) < tol * 1e-2):
                 converged = True
                 break
@@ -523,8 +525,12 @@ class FIMLObjective:
         _, D, mo = self._state(z)
         return self._free(H=self._expected(D, mo))
 
-    def observed_information(self, z, *, with_gradient: bool = False):
-        """−∂² log L/∂z∂zᵀ (analytic, but for ⟨G, ∂²Σ⟩), and the gradient if asked."""
+    def observed_information(self, z, *, with_gradient: bool = False, expected: bool = False):
+        """−∂² log L/∂z∂zᵀ (analytic, but for ⟨G, ∂²Σ⟩), and the gradient if asked.
+
+        ``expected``: also return a function giving the expected information at z from the
+        same pass over the patterns (for a scoring step where the observed information is not
+        positive definite)."""
         x, D, mo = self._state(z)
         q, p = self.q, self.p
         n = self.patterns.counts
@@ -535,13 +541,18 @@ class FIMLObjective:
         info[:q, :q] = H
         # νθ: Σ n K D_k K d  → Z[i, j, a] = Σ n K_ij (Kd)_a, contracted over (j, a) with D_k
         Z = ((mo.K.reshape(len(n), -1) * n[:, None]).T @ mo.Kd).reshape(p, p, p)
-        info[q:, :q] = np.einsum("ija,kja->ik", Z, D)
+        info[q:, :q] = Z.reshape(p, p * p) @ D.reshape(q, p * p).T
         info[:q, q:] = info[q:, :q].T
         info[q:, q:] = mo.Kbar
+        out = []
         if with_gradient:
             g, info = self._free(self._gradient_of(x, mo), info)
-            return info, g
-        return self._free(H=info)
+            out = [info, g]
+        else:
+            out = [self._free(H=info)]
+        if expected:
+            out.append(lambda: self._free(H=self._expected(D, mo)))
+        return tuple(out) if len(out) > 1 else out[0]
 
 
 @dataclass(frozen=True)
@@ -601,7 +612,7 @@ def _newton(obj: FIMLObjective, z: np.ndarray, max_iter: int, gtol: float,
             H = None
             g, Hs = obj.gradient(z, information=True)
         else:
-            H, g = obj.observed_information(z, with_gradient=True)
+            H, g, expected = obj.observed_information(z, with_gradient=True, expected=True)
         gmax = np.max(np.abs(g)) / n
         if gmax < gtol:
             return z, f, H, True, "converged", it
@@ -615,7 +626,7 @@ def _newton(obj: FIMLObjective, z: np.ndarray, max_iter: int, gtol: float,
             except np.linalg.LinAlgError:
                 pass
             if moved is None:
-                Hs = obj.expected_information(z)
+                Hs = expected()
         if moved is None:                       # observed information not PD: scoring
             moved = damped_step(obj.loglik, z, Hs, g, accept, sign=1.0, t_min=1e-10)
         if moved is None:
@@ -639,7 +650,7 @@ def _newton(obj: FIMLObjective, z: np.ndarray, max_iter: int, gtol: float,
 def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
                   *, gtol: float = 1e-7, max_iter: int = 500,
                   patterns: MissingPatterns | None = None, em=None,
-                  fixed_x_idx=()) -> FIMLSolution:
+                  fixed_x_idx=(), x0_first: bool = True) -> FIMLSolution:
     """Maximise the FIML log-likelihood from start values ``x0``: Newton steps on the analytic
     observed information where it is positive definite, Fisher-scoring steps (expected
     information) elsewhere, with step halving; no bounds (lavaan's nlminb has none either, so
@@ -651,7 +662,8 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
     to 1/16), the fit starts again from the model's simple start values on the EM covariance
     matrix (the rules lavaan's start values follow: paths 0, loadings from marker slopes),
     where lavaan's nlminb starts; of the end points, a converged one with the highest log L
-    is kept.
+    is kept. ``x0_first=False`` (x0 is not a converged ML fit) tries the simple start values
+    first and ``x0`` second.
 
     Parameters
     ----------
@@ -676,14 +688,15 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
     mu_h1, sigma_h1, ll_h1, h1_ok, _ = em if em is not None else pats.em()
     obj = FIMLObjective(structure, pats, fixed_x_idx)
     z0 = np.concatenate([np.asarray(x0, dtype=float), mu_h1[obj.mean_free]])
-    if not np.isfinite(obj.loglik(z0)):
+    z1 = np.concatenate([structure.start_values(sigma_h1), mu_h1[obj.mean_free]])
+    starts = [z for z in ((z0, z1) if x0_first else (z1, z0)) if np.isfinite(obj.loglik(z))]
+    if not starts:
         raise EstimationError("FIML: the start values give an impossible covariance matrix")
     first = min(30, max_iter)
-    runs = [_newton(obj, z0, first, gtol, give_up=3)]
+    runs = [_newton(obj, starts[0], first, gtol, give_up=3)]
     used = runs[0][5]
-    if not runs[0][3] and max_iter > used:
-        z1 = np.concatenate([structure.start_values(sigma_h1), mu_h1[obj.mean_free]])
-        runs.append(_newton(obj, z1, max_iter - used, gtol))
+    if not runs[0][3] and max_iter > used and len(starts) > 1:
+        runs.append(_newton(obj, starts[1], max_iter - used, gtol))
         used += runs[1][5]
     ok = [r for r in runs if r[3] and np.isfinite(r[1])]
     z, f, H, converged, msg, _ = max(ok or [r for r in runs if np.isfinite(r[1])] or runs,
@@ -738,17 +751,20 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
     mu = sol.mu if sol.mu is not None else sol.nu
     values.update(residual_measures(S, Sigma, M, mu))
     gfi = np.nan
-    if patterns is not None and not fx:      # GFI with covariates is not checked: not given
+    K, _ = patterns._inverses(Sigma) if patterns is not None else (None, None)
+    if K is not None and not fx:      # GFI with covariates is not checked: not given
         Mp = np.nanmean(patterns.X, axis=0)
         Sp = pd.DataFrame(patterns.X).cov().to_numpy() * (n - 1) / n
-        num = den = 0.0
-        for pt in patterns.patterns:
-            o = pt.obs
-            K = np.linalg.inv(Sigma[np.ix_(o, o)])
-            d, m = Mp[o] - sol.nu[o], Mp[o]
-            E, So = (Sp - Sigma)[np.ix_(o, o)] @ K, Sp[np.ix_(o, o)] @ K
-            num += pt.n * (d @ K @ d + 0.5 * np.sum(E * E.T))
-            den += pt.n * (m @ K @ m + 0.5 * np.sum(So * So.T))
+        # every pattern at once: K holds the Σ_oo⁻¹ embedded in p × p (zeros elsewhere), so
+        # the masked residuals times K are the per-pattern products E_oo Σ_oo⁻¹
+        mask = patterns.obs_mask
+        outer = mask[:, :, None] & mask[:, None, :]
+        d, m = (Mp - sol.nu) * mask, Mp * mask
+        E = np.matmul(np.where(outer, Sp - Sigma, 0.0), K)
+        So = np.matmul(np.where(outer, Sp, 0.0), K)
+        w = patterns.counts
+        num = w @ (np.einsum("oi,oij,oj->o", d, K, d) + 0.5 * np.einsum("oij,oji->o", E, E))
+        den = w @ (np.einsum("oi,oij,oj->o", m, K, m) + 0.5 * np.einsum("oij,oji->o", So, So))
         gfi = 1 - num / den
     values.update(gfi_measures(gfi, ndat, df))
     logl, logl_h1 = sol.loglik, sol.loglik_h1
@@ -845,11 +861,12 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
     Wmi = np.linalg.inv(Wm)
 
     def k(D):
-        U = Wm - Wm @ D @ np.linalg.solve(D.T @ Wm @ D, D.T @ Wm)
+        # with P = W_m⁻¹UW_m⁻¹ = W_m⁻¹ − D(DᵀW_mD)⁻¹Dᵀ the traces above are tr(W_c P) and
+        # tr(P W_c P J_m) (W_m⁻¹W_m = I): no product of the large matrices but one
+        P = Wmi - D @ np.linalg.solve(D.T @ Wm @ D, D.T)
         if robust:
-            G = Wmi @ Jm @ Wmi
-            return float(np.trace(U @ Wmi @ Wc @ Wmi @ U @ G))
-        return float(np.trace(Wc @ Wmi @ U @ Wmi))
+            return float(np.sum((P @ Wc) * (P @ Jm).T))
+        return float(np.sum(Wc * P))
 
     c3, c3_null = k(Delta) / df, k(DB) / df_null
     return robust_measures(X3, df, X3_null, df_null, n, c=c3, c_null=c3_null, X2_scaled=X3 / c3,
@@ -971,7 +988,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
         xa = arr[:, fx_idx]
         xa = xa - xa.mean(axis=0)
         fx_cov = pd.DataFrame(xa.T @ xa / n, index=fixed_x, columns=fixed_x)
-    structure = CovarianceStructure(spec, fixed_x_cov=fx_cov)
+    structure = CovarianceStructure.of(spec)        # built once per model
+    if fx_cov is not None:
+        structure.ram.set_fixed_x(fx_cov.to_numpy())
     pats = MissingPatterns(arr)
     em = pats.em()
     mu_h1, sigma_h1, _, h1_ok, _ = em
@@ -985,9 +1004,12 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     engine = MLEngine(spec)
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
-    start = engine.fit(gtol=1e-6, max_slsqp=50)   # a start: FIML's Newton steps do the rest
+    # a start: FIML's Newton steps do the rest. Where scoring alone does not reach the ML
+    # optimum of the EM moments (a ridge, an inadmissible or no optimum), FIML starts from the
+    # simple start values first, as lavaan does
+    start = engine.fit(gtol=1e-6, scoring_only=True)
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em,
-                        fixed_x_idx=fx_idx)
+                        fixed_x_idx=fx_idx, x0_first=start.converged)
     rob = None
     h1 = h1_information(pats, sol)
     corrected = fiml_corrected(structure, pats, sol, h1, robust=robust)
@@ -1017,26 +1039,11 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     # intercepts 0): ν_y = B_yy⁻¹(μ_y − B_yx μ_x) with B = (I − A)⁻¹ on the observed rows.
     ys = [j for j in range(p) if j not in set(fx_idx)]
     y_names = [spec.observed[j] for j in ys]
-    oy = structure.obs_ix[ys]
-    ox = structure.obs_ix[fx_idx]
-    mu_x = sol.mu[fx_idx] if fx_idx else np.zeros(0)
 
-    def intercepts(zz):
-        B = structure.matrices(zz[:q])[2]
-        rhs = zz[q:] - B[np.ix_(oy, ox)] @ mu_x
-        return np.linalg.solve(B[np.ix_(oy, oy)], rhs)
-
-    def std_nu(zz):
-        return intercepts(zz) / np.sqrt(np.diag(structure.sigma(zz[:q]))[ys])
-
-    z_hat = np.concatenate([sol.x, sol.nu])
-    nu = intercepts(z_hat)
-    sd = np.sqrt(np.diag(structure.sigma(sol.x)))[ys]
+    nu, J_nu, J_std, sd = _intercepts(structure, sol, ys, fx_idx)
     if sol.vcov_ok:
-        J = numerical_jacobian(intercepts, z_hat, rel_step=1e-6)
-        se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, sol.vcov, J), 0, None))
-        J = numerical_jacobian(std_nu, z_hat, rel_step=1e-6)
-        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, sol.vcov, J), 0, None))
+        se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_nu, sol.vcov, J_nu), 0, None))
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_std, sol.vcov, J_std), 0, None))
     else:
         se_nu = se_std = np.full(len(ys), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1075,6 +1082,40 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     return flag_unidentified(dataclasses.replace(res, estimates=table, fit_measures=fm,
                                                  vcov=vcov_df, warnings=tuple(warnings_),
                                                  info=info), ident)
+
+
+def _intercepts(structure: CovarianceStructure, sol: FIMLSolution, ys, fx_idx):
+    """The intercepts ν of the non-covariate variables ``ys``, their Jacobians with respect to
+    the fit's parameters z = (θ, free means), raw and standardized, and the model SDs.
+
+    μ = F(I − A)⁻¹u, so with B = (I − A)⁻¹ on the observed rows and columns,
+    ν_y = B_yy⁻¹(μ_y − B_yx μ_x). Analytic derivatives: ∂ν/∂μ_y = B_yy⁻¹; for a path a_ij,
+    ∂B/∂a_ij = B e_i e_jᵀ B, so ∂ν/∂a_ij = −B_yy⁻¹ B_yi (B_j· w) with w = (ν, μ_x) on the
+    observed variables; other parameters leave ν unchanged. For ν/sd with sd = √diag Σ:
+    ∂(ν/sd) = ∂ν/sd − ν ∂Σ_ii/(2 sd³).
+    """
+    q = structure.q
+    oy = structure.obs_ix[ys]
+    ox = structure.obs_ix[list(fx_idx)]
+    mu_x = sol.mu[list(fx_idx)] if len(fx_idx) else np.zeros(0)
+    B = structure.matrices(sol.x)[2]
+    Byy_inv = np.linalg.inv(B[np.ix_(oy, oy)])
+    nu = Byy_inv @ (sol.nu - B[np.ix_(oy, ox)] @ mu_x)
+    w = np.zeros(B.shape[0])
+    w[oy] = nu
+    w[ox] = mu_x
+    Bw = B @ w
+    J_nu = np.zeros((len(ys), q + len(ys)))
+    ai, aj, ak = structure._a_cells
+    np.add.at(J_nu.T, ak, -(B[np.ix_(oy, ai)] * Bw[aj]).T)
+    J_nu[:, :q] = Byy_inv @ J_nu[:, :q]
+    J_nu[:, q:] = Byy_inv
+    Sigma, D = structure.jacobian(sol.x)
+    sd = np.sqrt(np.diag(Sigma))[ys]
+    dvar = np.zeros((len(ys), q + len(ys)))
+    dvar[:, :q] = D[:, ys, ys].T
+    J_std = J_nu / sd[:, None] - (nu / (2 * sd ** 3))[:, None] * dvar
+    return nu, J_nu, J_std, sd
 
 
 def fit_robust(spec, X: pd.DataFrame, *, report=None):

@@ -122,7 +122,7 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     engine = MLEngine(spec)          # start values: the ML solution
     engine.load(S, n, X)
     start = engine.fit()
-    structure = CovarianceStructure(spec)
+    structure = CovarianceStructure.of(spec)
     S_np = S.loc[spec.observed, spec.observed].to_numpy()
     x, F, gmax, it, ok = gls_optimum(structure, S_np, start.x)
     Sigma, D = structure.jacobian(x)

@@ -65,7 +65,19 @@ def check_identification(spec, *, seed: int = 12345, jacobian=None,
         correlations): its Jacobian as a function of the reduced parameter vector, and the
         positions ``keep`` of those parameters among the spec's free ones. Default: ∂vech(Σ)/∂θ
         of the model core, all free parameters.
+
+    The default check depends on the model only: it is made once per (frozen) spec and kept
+    with it, so a loop of fits of one model pays for it once.
     """
+    if jacobian is None and keep is None:
+        cache = spec.__dict__.setdefault("_identification", {})
+        if seed not in cache:
+            cache[seed] = _check(spec, seed, None, None)
+        return cache[seed]
+    return _check(spec, seed, jacobian, keep)
+
+
+def _check(spec, seed, jacobian, keep) -> Identification:
     rng = np.random.default_rng(seed)
     fx_cov = None
     if spec.fixed_x:

@@ -257,7 +257,8 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     engine = MLEngine(spec)
     engine.load(S, n, X)
     opt = engine.fit()
-    structure = CovarianceStructure(spec, fixed_x_cov=S)
+    structure = CovarianceStructure.of(spec)
+    structure.set_fixed_x(S.loc[spec.observed, spec.observed].to_numpy())
     rob = robust_ml(structure, X.to_numpy(dtype=float), opt.x, engine.fixed_x_idx)
     res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
                           message=opt.message, report=report, estimator=ESTIMATOR,
