@@ -83,11 +83,17 @@ def bfgs(value_gradient, x: np.ndarray, H0inv: np.ndarray, *, gtol: float,
             Hinv = H0inv.copy()
             p = -Hinv @ g
             slope = float(g @ p)
+        # near the optimum the predicted decrease falls below the rounding error of f: there
+        # a step is judged by the gradient it reaches (else the halving runs to t = 1e-10)
+        flat = -slope <= 1e-10 * max(1.0, abs(f))
+        gmax = float(np.max(np.abs(g)))
         t = 1.0
         while t > 1e-10:
             xn = x + t * p
             fn, gn = value_gradient(xn)
-            if np.isfinite(fn) and fn <= f + 1e-4 * t * slope:
+            if np.isfinite(fn) and (fn <= f + 1e-4 * t * slope or (
+                    flat and fn <= f + 1e-12 * max(1.0, abs(f))
+                    and float(np.max(np.abs(gn))) < gmax)):
                 break
             t *= 0.5
         else:
