@@ -481,6 +481,30 @@ def test_auto_missing_rule_is_the_registry_entry():
     assert fit(HS_MODEL, complete, estimator="WLSMV").data_report.missing == "pairwise"
 
 
+def test_estimate_auto_reads_the_registry(hs_spec):
+    """estimate(..., missing='auto') fits by the registry's auto_missing when answers are
+    missing (WLSMV: pairwise, as fit()) and listwise on complete data."""
+    from semcluster.errors import EstimationError
+    from semcluster.estimators import ESTIMATORS, estimate
+
+    X, rep = prepare_data(load_data(FIX / "hs39_ordinal_missing.csv"), hs_spec.observed,
+                          missing="pairwise")
+    for name, e in ESTIMATORS.items():
+        if e.auto_missing not in e.missing:       # GLS: complete rows only
+            with pytest.raises(EstimationError, match=f"{name} with missing='fiml'"):
+                estimate(hs_spec, X, rep, estimator=name, missing="auto")
+            continue
+        auto = estimate(hs_spec, X, rep, estimator=name, missing="auto")
+        same = estimate(hs_spec, X, rep, estimator=name, missing=e.auto_missing)
+        assert auto.fit_measures["chisq"] == same.fit_measures["chisq"]
+    Xc, repc = prepare_data(load_data(FIX / "hs39_ordinal.csv"), hs_spec.observed)
+    for name in ESTIMATORS:
+        auto = estimate(hs_spec, Xc, repc, estimator=name, missing="auto")
+        listwise = estimate(hs_spec, Xc, repc, estimator=name, missing="listwise")
+        assert auto.info.get("missing") == listwise.info.get("missing")
+        assert auto.fit_measures["chisq"] == listwise.fit_measures["chisq"]
+
+
 def test_saturated_information_equals_numerical_hessian():
     """The analytic observed information of the incomplete-data saturated model equals the
     numerical Hessian of its analytic gradient (at and away from the EM optimum)."""

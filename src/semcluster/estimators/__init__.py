@@ -42,7 +42,8 @@ class Estimator:
     (``"module:function"``, imported on use); every such function takes
     ``(spec, X, *, report=None, **options)`` and returns a SEMResult.  ``auto_missing`` is
     what ``missing="auto"`` means when answers are missing (with none missing it is
-    listwise): ``fit()`` resolves it with :func:`semcluster.data.resolve_missing`.
+    listwise): :func:`estimate` and ``fit()`` resolve it with
+    :func:`semcluster.data.resolve_missing`.
     """
     name: str
     description: str
@@ -116,7 +117,7 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         A name in :data:`ESTIMATORS` (ML, MLR, WLSMV, GLS).
     missing : {"listwise", "fiml", "pairwise", "auto"}, optional
         The rules each estimator accepts are in its registry entry (``ESTIMATORS[name].missing``);
-        ``auto`` is FIML when any answer is missing, else listwise.
+        ``auto`` is the entry's ``auto_missing`` when any answer is missing, else listwise.
     ordered : list of str, optional
         Ordinal items (WLSMV; default all of the model's observed variables).
     parameterization : {"delta", "theta"}, optional
@@ -136,7 +137,7 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
 
     est = estimator_name(estimator)
     rule = resolve_missing(missing or getattr(report, "missing", None) or "listwise",
-                           bool(X.isna().to_numpy().any()), "fiml")
+                           bool(X.isna().to_numpy().any()), ESTIMATORS[est].auto_missing)
     if rule not in ESTIMATORS[est].missing:
         alts = " or ".join(f"missing='{r}'" for r in ESTIMATORS[est].missing)
         raise EstimationError(f"estimator {est} with missing='{rule}' is not implemented; use "
