@@ -494,6 +494,67 @@ def test_estimate_dispatch(hs_spec):
         estimate(hs_spec, Xl, repl, estimator="ULS")      # an OptionError
 
 
+def test_auto_missing_rule_is_the_registry_entry():
+    """missing='auto' means the estimator's registry entry (auto_missing) when answers are
+    missing and listwise on complete data; semcluster.data.resolve_missing is the one function
+    that resolves it, for the data step and for fit()."""
+    from semcluster import fit
+    from semcluster.data import resolve_missing
+    from semcluster.errors import EstimationError
+    from semcluster.estimators import ESTIMATORS
+
+    assert {k: e.auto_missing for k, e in ESTIMATORS.items()} == {
+        "ML": "fiml", "MLR": "fiml", "WLSMV": "pairwise", "GLS": "fiml"}
+    for e in ESTIMATORS.values():
+        assert resolve_missing("auto", True, e.auto_missing) == e.auto_missing
+        assert resolve_missing("auto", False, e.auto_missing) == "listwise"
+        assert resolve_missing("listwise", True, e.auto_missing) == "listwise"
+        assert resolve_missing("ML", False, e.auto_missing) == "fiml"     # lavaan's spelling
+    assert resolve_missing("auto", True) == "fiml"                        # the data step's
+    assert resolve_missing("auto", False, prepared="pairwise") == "pairwise"
+    # before the data are read only a rule that fits complete data as listwise does is chosen
+    assert resolve_missing("auto", None, "pairwise") == "pairwise"
+    assert resolve_missing("auto", None, "fiml") == "auto"
+
+    gaps = load_data(FIX / "hs39_ordinal_missing.csv")
+    for name, e in ESTIMATORS.items():
+        if e.auto_missing in e.missing:
+            assert fit(HS_MODEL, gaps, estimator=name).data_report.missing == e.auto_missing
+        else:       # GLS: complete rows only
+            with pytest.raises(EstimationError, match=f"{name} with missing='{e.auto_missing}'"):
+                fit(HS_MODEL, gaps, estimator=name)
+    complete = load_data(FIX / "hs39_ordinal.csv")
+    for name in ("ML", "MLR", "GLS"):
+        assert fit(HS_MODEL, complete, estimator=name).data_report.missing == "listwise"
+    # WLSMV's rule is chosen before the data are read: pairwise, which on complete data drops
+    # nothing and estimates what listwise does
+    assert fit(HS_MODEL, complete, estimator="WLSMV").data_report.missing == "pairwise"
+
+
+def test_estimate_auto_reads_the_registry(hs_spec):
+    """estimate(..., missing='auto') fits by the registry's auto_missing when answers are
+    missing (WLSMV: pairwise, as fit()) and listwise on complete data."""
+    from semcluster.errors import EstimationError
+    from semcluster.estimators import ESTIMATORS, estimate
+
+    X, rep = prepare_data(load_data(FIX / "hs39_ordinal_missing.csv"), hs_spec.observed,
+                          missing="pairwise")
+    for name, e in ESTIMATORS.items():
+        if e.auto_missing not in e.missing:       # GLS: complete rows only
+            with pytest.raises(EstimationError, match=f"{name} with missing='fiml'"):
+                estimate(hs_spec, X, rep, estimator=name, missing="auto")
+            continue
+        auto = estimate(hs_spec, X, rep, estimator=name, missing="auto")
+        same = estimate(hs_spec, X, rep, estimator=name, missing=e.auto_missing)
+        assert auto.fit_measures["chisq"] == same.fit_measures["chisq"]
+    Xc, repc = prepare_data(load_data(FIX / "hs39_ordinal.csv"), hs_spec.observed)
+    for name in ESTIMATORS:
+        auto = estimate(hs_spec, Xc, repc, estimator=name, missing="auto")
+        listwise = estimate(hs_spec, Xc, repc, estimator=name, missing="listwise")
+        assert auto.info.get("missing") == listwise.info.get("missing")
+        assert auto.fit_measures["chisq"] == listwise.fit_measures["chisq"]
+
+
 def test_saturated_information_equals_numerical_hessian():
     """The analytic observed information of the incomplete-data saturated model equals the
     numerical Hessian of its analytic gradient (at and away from the EM optimum)."""

@@ -69,6 +69,45 @@ def missing_rule(missing) -> str:
     raise OptionError(f"missing='{missing}' is not known; use one of "
                       f"{', '.join(MISSING_ALIASES)}")
 
+
+#: Rules that fit complete data exactly as ``listwise`` does (nothing dropped, same estimates),
+#: so that ``auto`` may become one of them before the data are read (see resolve_missing).
+_SAME_AS_LISTWISE_WHEN_COMPLETE = ("listwise", "pairwise")
+
+
+def resolve_missing(rule, any_missing, when_missing: str = "fiml", *,
+                    prepared: str | None = None) -> str:
+    """The missing-data rule a fit applies: the one place where ``"auto"`` is resolved.
+
+    ``auto`` is ``when_missing`` when any answer is missing and ``listwise`` (nothing to drop)
+    when none is; every other rule is returned as it is (lavaan's spellings resolved by
+    :func:`missing_rule`).  ``when_missing`` is the estimator's rule for missing answers, its
+    registry entry's ``auto_missing`` (:data:`semcluster.estimators.ESTIMATORS`: FIML for ML
+    and MLR, pairwise for WLSMV); the data step, which knows no estimator, uses FIML.
+
+    Parameters
+    ----------
+    rule : str
+        ``auto``, ``listwise``, ``pairwise``, ``fiml`` or a lavaan spelling.
+    any_missing : bool or None
+        Whether any answer of the data is missing.  ``None``: not known yet (the data are
+        read later); ``auto`` then becomes ``when_missing`` only when that rule fits complete
+        data as listwise does (pairwise), and otherwise stays ``auto`` for the data step.
+    when_missing : str
+        What ``auto`` means when answers are missing.
+    prepared : str, optional
+        The rule a frame was prepared under (:func:`prepare_data` records it); ``auto`` keeps
+        it, so a prepared frame is read again under the same rule.
+    """
+    rule = missing_rule(rule)
+    if rule != "auto":
+        return rule
+    if prepared:
+        return prepared
+    if any_missing is None:
+        return when_missing if when_missing in _SAME_AS_LISTWISE_WHEN_COMPLETE else rule
+    return when_missing if any_missing else "listwise"
+
 #: Keys of a data-description (``--map``) YAML file besides the column mapping itself.
 DESCRIPTION_KEYS = ("columns", "reverse", "scale", "missing_codes", "id", "ordered", "sheet")
 
@@ -1047,8 +1086,6 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     missing = missing_rule(missing)
     if out_of_scale not in ("error", "missing"):
         raise OptionError(f"out_of_scale='{out_of_scale}' is not known; use 'error' or 'missing'")
-    if prepared and missing == "auto" and info.get("missing"):
-        missing = info["missing"]   # the rule chosen when the frame was prepared
     variables = [str(v) for v in variables]
     keep = [str(k) for k in keep if str(k) not in variables]
     if not variables:
@@ -1079,8 +1116,9 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     sub = _step_numbers(st, values, variables, scale, out_of_scale)
     sub, scale = _step_scale(st, sub, variables, scale, out_of_scale, ordered, codes)
     sub = _step_reverse(st, sub, reverse, scale)
-    sub, missing, dropped, n_missing, n_patterns = _step_missing_rule(st, sub, variables,
-                                                                      missing)
+    # ``auto`` on a prepared frame keeps the rule chosen when the frame was prepared
+    sub, missing, dropped, n_missing, n_patterns = _step_missing_rule(
+        st, sub, variables, missing, prepared=info.get("missing") if prepared else None)
     pair_n = _step_checks(st, df, sub, variables, missing, dropped, n_rows, n_free, ordered,
                           scale, id_column)
     read = info.get("read") or {}
@@ -1355,12 +1393,11 @@ def _step_reverse(st: _Steps, sub, reverse, scale):
     return sub
 
 
-def _step_missing_rule(st: _Steps, sub, variables, missing):
-    """(6) the missing-data rule: listwise drops incomplete rows; fiml/pairwise keep them."""
+def _step_missing_rule(st: _Steps, sub, variables, missing, prepared=None):
+    """(6) the missing-data rule (``auto`` by :func:`resolve_missing`): listwise drops
+    incomplete rows; fiml/pairwise keep them."""
     miss_arr = sub.isna().to_numpy()
-    any_missing = bool(miss_arr.any())
-    if missing == "auto":
-        missing = "fiml" if any_missing else "listwise"
+    missing = resolve_missing(missing, bool(miss_arr.any()), prepared=prepared)
     dropped: dict[str, int] = {}
     if missing == "listwise":
         keep = ~miss_arr.any(axis=1)

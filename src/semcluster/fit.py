@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .data import DataReport, missing_rule, sample_covariance
+from .data import DataReport, missing_rule, resolve_missing, sample_covariance
 from .errors import DataError, InputTypeError, OptionError
 from .estimators import ESTIMATORS, estimate, estimator_name
 from .estimators.ml import fit_moments
@@ -147,8 +147,9 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             raise OptionError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
         return fit_moments(spec, S, n, report=report, estimator=est)
-    if est == "WLSMV" and opts.missing == "auto":
-        opts = replace(opts, missing="pairwise")
+    # "auto" as the estimator's registry entry says; the data step resolves what needs the data
+    opts = replace(opts, missing=resolve_missing(opts.missing, None,
+                                                 ESTIMATORS[est].auto_missing))
     if est != "WLSMV" and opts.ordered:
         opts = replace(opts, ordered=None)  # pragma: no cover - refused above
     if est == "WLSMV" and not opts.ordered:

@@ -58,6 +58,15 @@ def fit_table(fm: pd.Series, keys) -> pd.DataFrame:
                                                 for k in keys], dtype=object)})
 
 
+#: The report's sections in order; each is one step of the progress bar.
+STEPS = ("data", "measurement", "cfa", "structural", "compare", "audit", "bootstrap", "power",
+         "figures", "software")
+
+#: The fit measures of the CFA and the structural model in the report and results.json.
+FIT_KEYS = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper",
+            "srmr", "aic", "bic"]
+
+
 def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
                  power_reps: int = 200, power_grid=(100, 160, 250, 400, 600), n_jobs: int = -1,
                  seed: int = 20231124, progress: bool = True, options=None,
@@ -68,41 +77,70 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
     :func:`semcluster.data.read_survey`, the same data path as every command.
     ``extra_inputs`` are further files of the run (a mapping file) that the report must never
     overwrite.
+
+    Each section is one step: a ``_*_section`` function turns the analyses into a
+    :class:`Section` and the section's entries of ``results.json``; :func:`_write` writes them.
     """
     from tqdm.auto import tqdm
 
-    from . import __version__, study
+    from . import __version__
+    from .bootstrap import bootstrap
     from .data import read_survey
-    from .diagrams import power_curve
-    from .study.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
-                                 tested_diagram)
     from .fit import fit
     from .spec import read_model
+    from .study.power import power_analysis
+    from .study.regression_vs_sem import compare_methods
 
     out = Path(out)
-    src = data if isinstance(data, (str, Path)) else (
-        data.attrs.get("semcluster", {}).get("source") if isinstance(data, pd.DataFrame) else None)
     # the output folder is checked now, before the slow work, and again when it is written
-    folder = OutputFiles(inputs=[src, *extra_inputs]).folder(out)
+    folder = _output_folder(data, out, extra_inputs)
     published = data is None
     t_start = time.perf_counter()
-    steps = ["data", "measurement", "cfa", "structural", "compare", "audit", "bootstrap",
-             "power", "figures", "software"]
-    bar = tqdm(total=len(steps), desc="semcluster reproduce", unit="section",
+    bar = tqdm(total=len(STEPS), desc="semcluster reproduce", unit="section",
                disable=not progress)
     sections: list[Section] = []
-    results: dict = {"semcluster_version": __version__, "seeds": {}, "settings": {
-        "n_boot": n_boot, "power_reps": power_reps, "power_grid": list(power_grid),
-        "lang": lang}}
+    results: dict = {"semcluster_version": __version__,
+                     "seeds": {"bootstrap": seed, "power": seed + 1},
+                     "settings": {"n_boot": n_boot, "power_reps": power_reps,
+                                  "power_grid": list(power_grid), "lang": lang}}
 
-    def step(name):
-        bar.set_postfix_str(name)
+    def done(section: Section, entries: dict):
+        sections.append(section)
+        results.update(entries)
+        bar.set_postfix_str(section.key)
         bar.update(1)
 
-    # 1. data ---------------------------------------------------------------------------------
     h1 = read_model("h1_h5")
     X, rep = read_survey(data, options, variables=h1.observed)
-    df = X
+    done(*_data_section(X, rep, published))
+    cfa_res = fit("cfa", X)
+    done(*_measurement_section(X, cfa_res, published))
+    done(*_cfa_section(cfa_res))
+    res = fit(h1, X)
+    done(*_structural_section(res))
+    comp = compare_methods(X, sem_result=res)
+    done(*_compare_section(comp, published))
+    done(*_audit_section(published))
+    boot = bootstrap(h1, X, n_boot=n_boot, seed=seed, n_jobs=n_jobs, bca=True, result=res)
+    done(*_bootstrap_section(boot, n_boot, seed))
+    pw = power_analysis(h1, n_grid=power_grid, reps=power_reps, seed=seed + 1, n_jobs=n_jobs,
+                        n_truth=100_000)
+    done(*_power_section(pw, power_reps, power_grid, seed + 1))
+    done(*_figures_section(h1, res, comp, lang))
+    done(*_software_section(seed, t_start))
+    bar.close()
+    return _write(folder, sections, results, published)
+
+
+def _output_folder(data, out: Path, extra_inputs) -> OutputFolder:
+    """The report folder, checked: nothing the user gave (data file, mapping file) is in it."""
+    src = data if isinstance(data, (str, Path)) else (
+        data.attrs.get("semcluster", {}).get("source") if isinstance(data, pd.DataFrame) else None)
+    return OutputFiles(inputs=[src, *extra_inputs]).folder(out)
+
+
+def _data_section(X: pd.DataFrame, rep, published: bool):
+    """1. Data and provenance: where the data came from, rows used, the missing-data rule."""
     s = Section("data", "1. Data and provenance")
     if published:
         s.paragraphs += [
@@ -116,7 +154,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
         ]
         from .study.synthetic import calibration_report
 
-        cal = calibration_report(df)
+        cal = calibration_report(X)
         s.tables.append(("calibration", "Published vs synthetic figures (Tables 2–3)",
                          cal[["table", "figure", "published", "synthetic_rounded", "match",
                               "note"]]))
@@ -127,16 +165,16 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                         + f"; missing-data rule: {rep.missing} (the same for every analysis).")
     if rep.recoded or rep.notes:
         s.paragraphs.append("Data report:\n\n```\n" + str(rep) + "\n```")
-    results["data"] = {"source": "synthetic (paper_synthetic.csv)" if published else rep.source,
-                       "rows_read": rep.n_rows, "rows_used": rep.n_used,
-                       "missing": rep.missing, "report": rep.to_dict()}
-    sections.append(s)
-    step("data")
+    return s, {"data": {"source": "synthetic (paper_synthetic.csv)" if published else rep.source,
+                        "rows_read": rep.n_rows, "rows_used": rep.n_used,
+                        "missing": rep.missing, "report": rep.to_dict()}}
 
-    # 2. measurement quality ------------------------------------------------------------------
+
+def _measurement_section(X: pd.DataFrame, cfa_res, published: bool):
+    """2. Measurement quality: reliability, Fornell–Larcker, HTMT, threshold checks."""
+    from . import study
     from .measurement import flags_table, measurement_report
 
-    cfa_res = fit("cfa", X)
     mrep = measurement_report("cfa", X, result=cfa_res, parallel_iter=100, scale=(1, 7))
     s = Section("measurement", "2. Measurement quality")
     rel = mrep.reliability.copy()
@@ -159,28 +197,27 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                         f"{mrep.parallel['n_factors']} factor(s).")
     s.tables.append(("measurement_flags", "Threshold checks (HTMT: strict .85 and liberal "
                      ".90 thresholds)", flags_table(mrep.flags)))
-    results["measurement"] = {"reliability": rel.reset_index().to_dict("records"),
-                              "kmo": mrep.sphericity["kmo"],
-                              "parallel_factors": mrep.parallel["n_factors"]}
-    sections.append(s)
-    step("measurement")
+    return s, {"measurement": {"reliability": rel.reset_index().to_dict("records"),
+                               "kmo": mrep.sphericity["kmo"],
+                               "parallel_factors": mrep.parallel["n_factors"]}}
 
-    # 3. CFA fit ------------------------------------------------------------------------------
+
+def _cfa_section(cfa_res):
+    """3. Confirmatory factor analysis: fit and loadings of the six-factor CFA."""
     s = Section("cfa", "3. Confirmatory factor analysis")
-    keys = ["chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower",
-            "rmsea_ci_upper", "srmr", "aic", "bic"]
     s.tables.append(("cfa_fit", "Fit of the six-factor CFA (ML)",
-                     fit_table(cfa_res.fit_measures, keys)))
+                     fit_table(cfa_res.fit_measures, FIT_KEYS)))
     s.tables.append(("cfa_loadings", "Loadings (est, SE, z, p; fixed markers have no SE) and "
                      "standardized loadings (std_all)",
                      cfa_res.loadings()[["lhs", "rhs", "est", "se", "z", "pvalue", "std_all"]]
                      .rename(columns={"lhs": "factor", "rhs": "item"})))
-    results["cfa"] = {k: float(cfa_res.fit_measures[k]) for k in keys}
-    sections.append(s)
-    step("cfa")
+    return s, {"cfa": {k: float(cfa_res.fit_measures[k]) for k in FIT_KEYS}}
 
-    # 4. structural model and H1-H5 -------------------------------------------------------------
-    res = fit(h1, X)
+
+def _structural_section(res):
+    """4. Structural model: fit and the verdict on each of H1–H5."""
+    from . import study
+
     s = Section("structural", "4. Structural model: H1–H5 as latent paths")
     hyp = study.hypotheses()
     rows = []
@@ -199,16 +236,15 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
         f"Converged: {res.converged}; admissible: {res.admissible}.")
     s.tables.append(("h1_h5_verdicts", "H1–H5: standardized latent paths (verdict at α = .05, "
                      "positive sign)", verdict))
-    results["structural"] = {"fit": {k: float(fm[k]) for k in keys},
-                             "hypotheses": verdict.to_dict("records")}
-    sections.append(s)
-    step("structural")
+    return s, {"structural": {"fit": {k: float(fm[k]) for k in FIT_KEYS},
+                              "hypotheses": verdict.to_dict("records")}}
 
-    # 5. regression vs SEM --------------------------------------------------------------------
-    from .study.regression_vs_sem import METHODS, compare_methods
+
+def _compare_section(comp, published: bool):
+    """5. Regression vs SEM: β, SE, p and R² by method (user data: the data's methods only)."""
+    from .study.regression_vs_sem import METHODS
 
     s = Section("compare", "5. Regression vs SEM")
-    comp = compare_methods(X, sem_result=res)
     table = comp.long()
     r2 = comp.r2
     if not published:
@@ -226,34 +262,31 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                                    "r2": r2.to_numpy(dtype=float)})))
     if published:
         s.paragraphs += list(comp.explanation)
-    results["compare"] = comp.to_dict()
-    sections.append(s)
-    step("compare")
+    return s, {"compare": comp.to_dict()}
 
-    # 6. audit --------------------------------------------------------------------------------
+
+def _audit_section(published: bool):
+    """6. Audit of the published tables (left out with a user's data)."""
     s = Section("audit", "6. Audit of the published tables")
-    if published:
-        from .study.audit import audit
-
-        a = audit()
-        counts = a.verdict.value_counts().to_dict()
-        s.paragraphs.append(f"{counts.get('inconsistent', 0)} of {len(a)} checks are "
-                            f"inconsistent (rounding taken into account).")
-        s.tables.append(("audit", "Consistency checks", a[["check", "item", "published",
-                                                          "recomputed", "recomputed_low",
-                                                          "recomputed_high", "difference",
-                                                          "verdict", "detail"]]))
-        results["audit"] = counts
-    else:
+    if not published:
         s.paragraphs.append("Left out: the audit checks the paper's published tables.")
-    sections.append(s)
-    step("audit")
+        return s, {}
+    from .study.audit import audit
 
-    # 7. bootstrap ----------------------------------------------------------------------------
-    from .bootstrap import bootstrap
+    a = audit()
+    counts = a.verdict.value_counts().to_dict()
+    s.paragraphs.append(f"{counts.get('inconsistent', 0)} of {len(a)} checks are "
+                        f"inconsistent (rounding taken into account).")
+    s.tables.append(("audit", "Consistency checks", a[["check", "item", "published",
+                                                      "recomputed", "recomputed_low",
+                                                      "recomputed_high", "difference",
+                                                      "verdict", "detail"]]))
+    return s, {"audit": counts}
 
+
+def _bootstrap_section(b, n_boot: int, seed: int):
+    """7. Bootstrap confidence intervals of the structural paths."""
     s = Section("bootstrap", f"7. Bootstrap confidence intervals ({n_boot} resamples)")
-    b = bootstrap(h1, X, n_boot=n_boot, seed=seed, n_jobs=n_jobs, bca=True, result=res)
     bt = b.table[(b.table.op == "~")][["lhs", "op", "rhs", "label", "what", "est", "se",
                                         "ci_lower", "ci_upper", "bca_lower", "bca_upper",
                                         "pvalue"]]
@@ -261,32 +294,31 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                         f"used, {b.n_failed} failed to converge, {b.n_inadmissible} "
                         f"inadmissible (kept). Percentile and BCa 95 % intervals.")
     s.tables.append(("bootstrap_paths", "Bootstrap intervals of the structural paths", bt))
-    results["seeds"]["bootstrap"] = seed
-    results["bootstrap"] = b.counts()
-    sections.append(s)
-    step("bootstrap")
+    return s, {"bootstrap": b.counts()}
 
-    # 8. power --------------------------------------------------------------------------------
-    from .study.power import power_analysis
+
+def _power_section(pw, power_reps: int, power_grid, seed: int):
+    """8. Power for a follow-up study: power curves and the smallest N per path."""
+    from .diagrams import power_curve
 
     s = Section("power", "8. Power for a follow-up study")
-    pw = power_analysis(h1, n_grid=power_grid, reps=power_reps, seed=seed + 1, n_jobs=n_jobs,
-                        n_truth=100_000)
     s.paragraphs.append(
         f"Monte Carlo, {power_reps} replications per N from the population calibrated to the "
-        f"paper's Tables 2–3 (seed {seed + 1}). Smallest N reaching power .80 (correct sign): "
+        f"paper's Tables 2–3 (seed {seed}). Smallest N reaching power .80 (correct sign): "
         + "; ".join(f"{k}: {v if v is not None else f'> {max(power_grid)}'}"
                     for k, v in pw.smallest_n.items()) + ".")
     s.tables.append(("power", "Power, convergence, bias and coverage by N",
                      pw.table[["n", "path", "label", "true", "power", "converged", "bias",
                                "coverage"]]))
     s.figures.append(("power_curve", "Power curves", power_curve(pw)))
-    results["seeds"]["power"] = seed + 1
-    results["power"] = {k: v for k, v in pw.smallest_n.items()}
-    sections.append(s)
-    step("power")
+    return s, {"power": {k: v for k, v in pw.smallest_n.items()}}
 
-    # 9. figures ------------------------------------------------------------------------------
+
+def _figures_section(h1, res, comp, lang: str):
+    """9. Figures: the conceptual and tested models, the measurement model, regression vs SEM."""
+    from .study.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
+                                 tested_diagram)
+
     s = Section("figures", "9. Figures")
     s.figures += [("figure1_conceptual", "Figure 1: conceptual model",
                    conceptual_diagram(h1, lang=lang)),
@@ -295,10 +327,11 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                   ("measurement", "Measurement model", measurement_diagram(res, lang=lang)),
                   ("regression_vs_sem", "Composite regression vs latent SEM",
                    compare_diagram(comp, lang=lang))]
-    sections.append(s)
-    step("figures")
+    return s, {}
 
-    # 10. software ----------------------------------------------------------------------------
+
+def _software_section(seed: int, t_start: float):
+    """10. Software and seeds: package versions, the seeds and the run time."""
     import importlib.metadata as md
 
     vers = {}
@@ -314,11 +347,7 @@ def build_report(data=None, out="report", *, lang: str = "en", n_boot: int = 100
                      pd.DataFrame({"package": list(vers), "version": list(vers.values())})))
     s.paragraphs.append(f"Seeds: bootstrap {seed}, power {seed + 1}, synthetic data 20131101. "
                         f"Run time {time.perf_counter() - t_start:.1f} s.")
-    results["software"] = vers
-    sections.append(s)
-    step("software")
-    bar.close()
-    return _write(folder, sections, results, published)
+    return s, {"software": vers}
 
 
 def _png_b64(fig) -> str:

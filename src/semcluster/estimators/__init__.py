@@ -40,11 +40,15 @@ class Estimator:
 
     ``fits`` maps each missing-data rule the estimator accepts to the function that fits it
     (``"module:function"``, imported on use); every such function takes
-    ``(spec, X, *, report=None, **options)`` and returns a SEMResult.
+    ``(spec, X, *, report=None, **options)`` and returns a SEMResult.  ``auto_missing`` is
+    what ``missing="auto"`` means when answers are missing (with none missing it is
+    listwise): :func:`estimate` and ``fit()`` resolve it with
+    :func:`semcluster.data.resolve_missing`.
     """
     name: str
     description: str
     fits: dict
+    auto_missing: str = "fiml"
     summary_statistics: bool = False     # can fit a covariance matrix without raw data
 
     @property
@@ -56,15 +60,19 @@ class Estimator:
 ESTIMATORS = {e.name: e for e in (
     Estimator("ML", "normal-theory maximum likelihood (FIML with missing answers)",
               {"listwise": "semcluster.estimators.ml:fit", "fiml": "semcluster.estimators.fiml:fit"},
-              summary_statistics=True),
+              auto_missing="fiml", summary_statistics=True),
     Estimator("MLR", "ML estimates, Huber-White SEs, Yuan-Bentler scaled test",
               {"listwise": "semcluster.estimators.mlr:fit",
-               "fiml": "semcluster.estimators.fiml:fit_robust"}),
+               "fiml": "semcluster.estimators.fiml:fit_robust"},
+              auto_missing="fiml"),
     Estimator("WLSMV", "DWLS on polychoric correlations, robust SEs, scaled-shifted test",
               {"listwise": "semcluster.estimators.wlsmv:fit",
-               "pairwise": "semcluster.estimators.wlsmv:fit"}),
+               "pairwise": "semcluster.estimators.wlsmv:fit"},
+              auto_missing="pairwise"),
+    # GLS fits complete rows only: "auto" with missing answers is FIML, which it refuses
+    # with a message naming missing='listwise'
     Estimator("GLS", "normal-theory generalized least squares",
-              {"listwise": "semcluster.estimators.gls:fit"}),
+              {"listwise": "semcluster.estimators.gls:fit"}, auto_missing="fiml"),
 )}
 
 
@@ -107,8 +115,9 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
         Its ``missing`` (``listwise``/``pairwise``/``fiml``) is used when ``missing`` is None.
     estimator : str
         A name in :data:`ESTIMATORS` (ML, MLR, WLSMV, GLS).
-    missing : {"listwise", "fiml", "pairwise"}, optional
-        The rules each estimator accepts are in its registry entry (``ESTIMATORS[name].missing``).
+    missing : {"listwise", "fiml", "pairwise", "auto"}, optional
+        The rules each estimator accepts are in its registry entry (``ESTIMATORS[name].missing``);
+        ``auto`` is the entry's ``auto_missing`` when any answer is missing, else listwise.
     ordered : list of str, optional
         Ordinal items (WLSMV; default all of the model's observed variables).
     parameterization : {"delta", "theta"}, optional
@@ -123,13 +132,12 @@ def estimate(spec, X, report=None, *, estimator: str = "ML", missing: str | None
     EstimationError
         For a combination that is not implemented (it names the alternatives).
     """
-    from ..data import missing_rule
+    from ..data import resolve_missing
     from ..errors import EstimationError
 
     est = estimator_name(estimator)
-    rule = missing_rule(missing or getattr(report, "missing", None) or "listwise")
-    if rule == "auto":
-        rule = "fiml" if X.isna().to_numpy().any() else "listwise"
+    rule = resolve_missing(missing or getattr(report, "missing", None) or "listwise",
+                           bool(X.isna().to_numpy().any()), ESTIMATORS[est].auto_missing)
     if rule not in ESTIMATORS[est].missing:
         alts = " or ".join(f"missing='{r}'" for r in ESTIMATORS[est].missing)
         raise EstimationError(f"estimator {est} with missing='{rule}' is not implemented; use "
