@@ -1019,14 +1019,16 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
                  warn: bool = True, keep: Iterable[str] = ()) -> tuple[pd.DataFrame, DataReport]:
     """Select, check and prepare the model's variables.
 
-    Steps, in order, each a function of this module: :func:`_step_columns` (every model
+    Steps, in order, each a function of this module: :func:`_step_options` (the options,
+    given or from the data description); :func:`_step_columns` (every model
     variable must be a column); :func:`_step_codes` (declared missing codes, the SPSS file's and
     ``missing_codes``, become missing); :func:`_step_numbers` (every remaining answer numeric
     and finite, no undeclared code such as -99, no absurd value); :func:`_step_scale` (answers on
     the declared ``scale``, whole numbers for ordinal items); :func:`_step_reverse`
     (``min + max - x``); :func:`_step_missing_rule`; :func:`_step_checks` (enough rows, no
     constant item, comparable variances, categories of ordinal items, duplicates, a
-    positive-definite sample covariance matrix).
+    positive-definite sample covariance matrix); :func:`_step_read_notes` (how the file was
+    read); :func:`_step_attach` (kept columns, and the report recorded on the frame).
 
     Parameters
     ----------
@@ -1078,6 +1080,57 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     if not isinstance(df, pd.DataFrame):
         raise InputTypeError(f"data must be a pandas DataFrame or a file path; got "
                              f"{type(df).__name__}")
+    opt = _step_options(info, variables, source=source, missing=missing, scale=scale,
+                        reverse=reverse, missing_codes=missing_codes, id_column=id_column,
+                        ordered=ordered, out_of_scale=out_of_scale, keep=keep)
+    # a prepared frame was checked (and its warnings issued) when it was prepared
+    df = df.copy(deep=False)
+    df.attrs = {}        # pandas deep-copies attrs on every operation: read them once, above
+    st = _Steps(df, opt.source, info, warn and not opt.prepared)
+    _step_columns(st, opt.variables, opt.reverse, opt.ordered, opt.id_column, opt.keep)
+    n_rows = int(df.shape[0])
+    values = _step_codes(st, df.loc[:, opt.variables], opt.codes)
+    sub = _step_numbers(st, values, opt.variables, opt.scale, out_of_scale)
+    sub, scale = _step_scale(st, sub, opt.variables, opt.scale, out_of_scale, opt.ordered,
+                             opt.codes)
+    sub = _step_reverse(st, sub, opt.reverse, scale)
+    # ``auto`` on a prepared frame keeps the rule chosen when the frame was prepared
+    sub, missing, dropped, n_missing, n_patterns = _step_missing_rule(
+        st, sub, opt.variables, opt.missing,
+        prepared=info.get("missing") if opt.prepared else None)
+    pair_n = _step_checks(st, df, sub, opt.variables, missing, dropped, n_rows, n_free,
+                          opt.ordered, scale, opt.id_column)
+    _step_read_notes(st, info)
+    report = DataReport(source=opt.source, n_rows=n_rows, n_used=int(sub.shape[0]),
+                        dropped=dropped, notes=tuple(st.notes), missing=missing,
+                        n_missing=n_missing, n_patterns=n_patterns, recoded=st.recoded,
+                        reverse=tuple(opt.reverse), scale=scale,
+                        variables=tuple(opt.variables), pairwise_nobs=pair_n,
+                        warnings=tuple(st.issued), ordered=tuple(opt.ordered))
+    return _step_attach(st, df, sub, opt, report), report
+
+
+@dataclass(frozen=True)
+class _Options:
+    """prepare_data's options after the frame's own description has filled the gaps."""
+
+    source: str
+    variables: list
+    keep: list
+    missing: str
+    reverse: tuple
+    ordered: tuple
+    codes: tuple
+    id_column: str | None
+    scale: tuple | None
+    prepared: bool
+
+
+def _step_options(info, variables, *, source, missing, scale, reverse, missing_codes,
+                  id_column, ordered, out_of_scale, keep) -> _Options:
+    """(0) the options: given ones, else the data description's; a frame prepared before keeps
+    its codes, scale and reverse coding applied (applying reverse coding twice would undo
+    it)."""
     if source in (None, "<DataFrame>", "<data>") and info.get("source"):
         source = info["source"]     # a DataFrame read by load_data keeps its file name
     source = source or "<data>"
@@ -1100,27 +1153,16 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     id_column = id_column if id_column is not None else desc.get("id")
     scale = _check_scale(scale if scale is not None else desc.get("scale"), "scale")
     if prepared:
-        # codes, scale and reverse coding were applied when the frame was prepared; applying
-        # reverse coding twice would undo it
         reverse, codes = (), ()
         scale = scale if scale is not None else (tuple(info["scale"]) if info.get("scale")
                                                  else None)
-    # a prepared frame was checked (and its warnings issued) when it was prepared
-    df = df.copy(deep=False)
-    df.attrs = {}        # pandas deep-copies attrs on every operation: read them once, above
-    st = _Steps(df, source, info, warn and not prepared)
+    return _Options(source=source, variables=variables, keep=keep, missing=missing,
+                    reverse=reverse, ordered=ordered, codes=codes, id_column=id_column,
+                    scale=scale, prepared=prepared)
 
-    _step_columns(st, variables, reverse, ordered, id_column, keep)
-    n_rows = int(df.shape[0])
-    values = _step_codes(st, df.loc[:, variables], codes)
-    sub = _step_numbers(st, values, variables, scale, out_of_scale)
-    sub, scale = _step_scale(st, sub, variables, scale, out_of_scale, ordered, codes)
-    sub = _step_reverse(st, sub, reverse, scale)
-    # ``auto`` on a prepared frame keeps the rule chosen when the frame was prepared
-    sub, missing, dropped, n_missing, n_patterns = _step_missing_rule(
-        st, sub, variables, missing, prepared=info.get("missing") if prepared else None)
-    pair_n = _step_checks(st, df, sub, variables, missing, dropped, n_rows, n_free, ordered,
-                          scale, id_column)
+
+def _step_read_notes(st: _Steps, info) -> None:
+    """(8) how the file was read, first among the notes where it was not plain UTF-8 CSV."""
     read = info.get("read") or {}
     if read.get("delimiter") not in (None, ",") or read.get("decimal") == "," or \
             read.get("encoding") not in (None, "utf-8-sig"):
@@ -1134,23 +1176,23 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     if info.get("sheet") is not None and len(info.get("sheet_names") or []) > 1:
         st.notes.insert(0, f"worksheet '{info['sheet']}' of {len(info['sheet_names'])} "
                            f"({', '.join(info['sheet_names'])})")
-    report = DataReport(source=source, n_rows=n_rows, n_used=int(sub.shape[0]), dropped=dropped,
-                        notes=tuple(st.notes), missing=missing, n_missing=n_missing,
-                        n_patterns=n_patterns, recoded=st.recoded, reverse=tuple(reverse),
-                        scale=scale, variables=tuple(variables), pairwise_nobs=pair_n,
-                        warnings=tuple(st.issued), ordered=tuple(ordered))
-    if keep:
-        sub = sub.join(df.loc[sub.index, keep])
+
+
+def _step_attach(st: _Steps, df, sub, opt: _Options, report: DataReport) -> pd.DataFrame:
+    """(9) the kept columns joined, and what later steps need recorded on the frame: source
+    lines of the rows, the rule and scale used, the report."""
+    if opt.keep:
+        sub = sub.join(df.loc[sub.index, opt.keep])
     lines = None
     if st.lines is not None:
         pos = df.index.get_indexer(sub.index)
         lines = [int(st.lines[i]) if i >= 0 else None for i in pos]
-    sub.attrs = {_ATTR: {"source": source, "first_line": st.line0, "line_label": st.line_label,
-                         "lines": lines, "prepared": True, "missing": missing,
-                         "ordered": list(ordered),
-                         "scale": None if scale is None else list(scale),
+    sub.attrs = {_ATTR: {"source": opt.source, "first_line": st.line0,
+                         "line_label": st.line_label, "lines": lines, "prepared": True,
+                         "missing": report.missing, "ordered": list(opt.ordered),
+                         "scale": None if report.scale is None else list(report.scale),
                          "report": report.to_dict()}}
-    return sub, report
+    return sub
 
 
 def _step_columns(st: _Steps, variables, reverse, ordered, id_column, keep) -> None:
