@@ -105,7 +105,8 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         V_x = np.full((len(x),) * 2, np.nan)
     se = np.sqrt(np.clip(np.diag(V_x), 0, None)) if vcov_ok else np.full(len(x), np.nan)
     # delta-method standard errors of std.all (analytic Jacobian, or central differences
-    # through ``full``)
+    # through ``full``); standardized values of fixed parameters still vary, and lavaan
+    # reports their SE too: without a vcov every one is unknown (NaN), as lavaan's NA
     se_std = np.full(len(rows), np.nan)
     if vcov_ok:
         J = (std_all_jacobian(ram, x) if full is None else
@@ -115,12 +116,10 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         se_std[~np.isfinite(std_all)] = np.nan
 
     est_se = np.where(free > 0, se[np.maximum(free_x - 1, 0)], 0.0)
-    # standardized values of fixed parameters still vary; lavaan reports their SE too
-    se_std_all = se_std if vcov_ok else np.where(free > 0, se_std, 0.0)
     table = pd.DataFrame({
         "lhs": rows.lhs.to_numpy(), "op": rows.op.to_numpy(), "rhs": rows.rhs.to_numpy(),
         "label": rows.label.to_numpy(), "est": vals, "se": est_se, "std_lv": std_lv,
-        "std_all": std_all, "se_std_all": se_std_all, "free": free})
+        "std_all": std_all, "se_std_all": se_std, "free": free})
     if extra_rows is not None and len(extra_rows):
         table = pd.concat([table, extra_rows[list(table.columns)]], ignore_index=True)
     # names of the parameters vcov is over (the first row of each), before defined rows
