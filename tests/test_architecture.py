@@ -52,3 +52,15 @@ def test_every_subpackage_is_installed():
     found = {".".join(p.parent.relative_to(src).parts)
              for p in (src / "semcluster").rglob("__init__.py")}
     assert found - listed == set(), f"sub-packages not in pyproject: {sorted(found - listed)}"
+
+
+def test_one_result_builder():
+    """Every estimator's SEMResult is built by semcluster.solution.assemble_result (WLSMV had
+    its own copy of the admissibility checks, names and standardized SEs until it was
+    folded in): no other module constructs one."""
+    import re
+
+    src = ROOT / "src" / "semcluster"
+    builders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                      if re.search(r"(?<![\w.])SEMResult\(", p.read_text()))
+    assert builders == ["results.py", "solution.py"], builders

@@ -448,6 +448,36 @@ def test_unidentified_model_flagged(which):
     assert res.estimates.loc[res.estimates.free > 0, "se"].isna().all()
 
 
+
+@pytest.mark.parametrize("which", ["mlr", "wlsmv"])
+def test_no_standardized_se_without_vcov(which):
+    """One rule in the one result builder: without a vcov the SE of every standardized value
+    is unknown (NaN), fixed parameters' (marker loadings, WLSMV's dependent residual
+    variances) too, as lavaan's NA."""
+    from semcluster.estimators import mlr, wlsmv
+
+    df = _two_factor_data()
+    spec = read_model(UNIDENTIFIED)
+    res = (mlr.fit(spec, df) if which == "mlr" else
+           wlsmv.fit(spec, pd.DataFrame(np.digitize(df, [-1, 0, 1]), columns=df.columns)))
+    model_rows = res.estimates[res.estimates.op.isin(["=~", "~", "~~"])]
+    assert (model_rows.free == 0).any() and model_rows.se_std_all.isna().all()
+
+
+def test_wlsmv_non_finite_defined_parameter_is_flagged(hs_ordinal):
+    """WLSMV's defined parameters are the shared builder's: one that divides by zero has no
+    estimate (NaN, not inf) and a warning, as with ML."""
+    from semcluster.estimators import wlsmv
+
+    spec = read_model("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + b*x5 + x6\n"
+                      "speed =~ x7 + x8 + x9\nd := a - b\nz := a/(b-b)")
+    res = wlsmv.fit(spec, hs_ordinal)
+    d = res.defined().set_index("lhs")
+    assert np.isfinite(d.loc["d", "est"]) and d.loc["d", "se"] > 0
+    assert d.loc[["z"], ["est", "se", "std_all"]].isna().all(axis=None)
+    assert any(w.startswith("defined parameter z := a/(b-b) is not a finite number")
+               for w in res.warnings)
+
 def test_identification_check_before_fitting():
     from semcluster.estimators.identification import check_identification
 

@@ -14,6 +14,7 @@ from scipy import special, stats
 
 from .fitmeasures import fit_measures
 from .model import ModelCore
+from .numerics import numerical_jacobian
 from .results import ESTIMATE_COLUMNS, SEMResult
 from .standardized import Definitions, standardized, std_all_jacobian
 
@@ -23,18 +24,42 @@ __all__ = ["Z975", "assemble_result", "defined_rows", "invert_information", "wal
 
 
 def assemble_result(spec, engine, x, S, n, *, converged, message, report,
-                    estimator="ML", vcov=None, vcov_ok=None, measures=None) -> SEMResult:
+                    estimator="ML", vcov=None, vcov_ok=None, measures=None, implied=None,
+                    fixed_x_cov=None, reduced=None, extra_rows=None, info=None) -> SEMResult:
     """Everything lavaan reports, from an estimate vector (the one result builder).
 
-    ``engine`` gives the implied covariance matrix (``implied``), the observed variables'
-    order and the exogenous covariates. ``vcov``/``vcov_ok``: the estimator's covariance
-    matrix of the estimates (default: the inverse expected ML information); every standard
-    error, of standardized and defined parameters too, comes from it. ``measures``: the
-    estimator's fit measures (default: lavaan's ML ones from S and Σ̂).
+    ``x`` is the vector of the spec's free parameters. ``engine`` gives the implied covariance
+    matrix (``implied``), the observed variables' order and the exogenous covariates.
+    ``vcov``/``vcov_ok``: the estimator's covariance matrix of the estimates (default: the
+    inverse expected ML information); every standard error, of standardized and defined
+    parameters too, comes from it. ``measures``: the estimator's fit measures (default:
+    lavaan's ML ones from S and Σ̂).
+
+    For an estimator that fits something other than a covariance matrix of ``engine``'s
+    variables (WLSMV), ``engine`` may be None when these are given:
+
+    * ``implied``: the model-implied matrix reported (a labelled DataFrame; the sample matrix
+      ``S`` is reported over the same variables), with ``vcov`` and ``measures``;
+    * ``fixed_x_cov``: the exogenous covariates' covariance matrix for the standardized
+      solution, when ``S`` does not hold it;
+    * ``reduced = (keep, full)``: the estimator's parameters are θ = x[keep], and the spec's
+      other free parameters are functions of them, x = full(θ) (the residual variances of
+      ordinal items); ``vcov`` is then θ's covariance, carried to x and to the standardized
+      values by central differences through ``full``, and the ``free`` column numbers θ (the
+      dependent parameters are listed as fixed);
+    * ``extra_rows``: rows of parameters outside the model's matrices (thresholds ``|``,
+      intercepts ``~1``) with columns lhs, op, rhs, label, est, se, std_lv, std_all,
+      se_std_all, free; listed after the model rows and before the defined parameters, their
+      ``free`` numbers follow the model's (``vcov`` covers them after θ);
+    * ``info``: entries added to the result's ``info``.
     """
     warnings_: list[str] = []
-    obs = engine.observed
-    Sigma = engine.implied(x)
+    if implied is None:
+        obs = engine.observed
+        Sigma = engine.implied(x)
+    else:
+        obs = list(implied.index)
+        Sigma = implied.loc[obs, obs].to_numpy()
     S_np = S.loc[obs, obs].to_numpy()
     if not converged:
         warnings_.append(f"the optimizer did not converge ({message}); estimates are not "
@@ -50,35 +75,65 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
     if not vcov_ok:
         warnings_.append("the information matrix is singular: the model is not identified "
                          "(estimates are not unique; no standard errors)")
-    se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if vcov_ok else np.full(len(x), np.nan)
 
     core = ModelCore.of(spec)
-    core.set_fixed_x(S.loc[core.observed, core.observed].to_numpy())
+    if fixed_x_cov is None:
+        core.set_fixed_x(S.loc[core.observed, core.observed].to_numpy())
+    else:
+        fx = list(spec.fixed_x)
+        core.ram.set_fixed_x(fixed_x_cov.loc[fx, fx].to_numpy())
     ram = core.ram
     rows = ram.rows
     vals = ram.values(x)
     std_lv, std_all, r2 = standardized(ram, x, spec)
-    # delta-method standard errors of std.all (numerical Jacobian, central differences)
+    free_x = rows["free"].to_numpy()
+    if reduced is None:
+        theta, full, free = x, None, free_x
+    else:
+        keep, full = reduced
+        theta = x[keep]
+        number = {int(k) + 1: i + 1 for i, k in enumerate(keep)}
+        free = np.array([number.get(int(f), 0) if f > 0 else 0 for f in free_x])
+    V_fit = vcov[:len(theta), :len(theta)]         # θ's block (the extra rows' follow)
+    # covariance of x (the model rows' and defined parameters' standard errors)
+    if full is None:
+        V_x = V_fit
+    elif vcov_ok:
+        Jg = numerical_jacobian(full, theta, rel_step=1e-6)
+        V_x = Jg @ V_fit @ Jg.T
+    else:
+        V_x = np.full((len(x),) * 2, np.nan)
+    se = np.sqrt(np.clip(np.diag(V_x), 0, None)) if vcov_ok else np.full(len(x), np.nan)
+    # delta-method standard errors of std.all (analytic Jacobian, or central differences
+    # through ``full``); standardized values of fixed parameters still vary, and lavaan
+    # reports their SE too: without a vcov every one is unknown (NaN), as lavaan's NA
     se_std = np.full(len(rows), np.nan)
     if vcov_ok:
-        J = std_all_jacobian(ram, x)
-        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+        J = (std_all_jacobian(ram, x) if full is None else
+             numerical_jacobian(lambda z: standardized(ram, full(z), spec)[1], theta,
+                                rel_step=1e-6))
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, V_fit, J), 0, None))
         se_std[~np.isfinite(std_all)] = np.nan
 
-    free = rows["free"].to_numpy()
-    est_se = np.where(free > 0, se[np.maximum(free - 1, 0)], 0.0)
-    # standardized values of fixed parameters still vary; lavaan reports their SE too
-    se_std_all = se_std if vcov_ok else np.where(free > 0, se_std, 0.0)
+    est_se = np.where(free > 0, se[np.maximum(free_x - 1, 0)], 0.0)
     table = pd.DataFrame({
         "lhs": rows.lhs.to_numpy(), "op": rows.op.to_numpy(), "rhs": rows.rhs.to_numpy(),
         "label": rows.label.to_numpy(), "est": vals, "se": est_se, "std_lv": std_lv,
-        "std_all": std_all, "se_std_all": se_std_all, "free": free})
+        "std_all": std_all, "se_std_all": se_std, "free": free})
+    if extra_rows is not None and len(extra_rows):
+        table = pd.concat([table, extra_rows[list(table.columns)]], ignore_index=True)
+    # names of the parameters vcov is over (the first row of each), before defined rows
+    first = {}
+    for lhs, op, rhs, k in zip(table.lhs, table.op, table.rhs, table["free"]):
+        if k > 0 and k not in first:
+            first[k] = f"{lhs}{op}{rhs}"
+    pnames = [first[k] for k in range(1, len(vcov) + 1)]
 
     # defined parameters
     defined = spec.defined
     if len(defined):
         with np.errstate(all="ignore"):
-            drows = defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram)
+            drows = defined_rows(spec, rows, x, vals, std_lv, std_all, V_x, vcov_ok, ram)
         est_ok = np.isfinite(drows["est"].astype(float))
         se_ok = ~np.isinf(drows["se"].astype(float))
         for r in drows[~est_ok].itertuples():
@@ -129,11 +184,6 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         admissible = False
         warnings_.append("the model-implied covariance matrix is not positive definite")
 
-    first = {}
-    for lhs, op, rhs, k in zip(rows.lhs, rows.op, rows.rhs, free):
-        if k > 0 and k not in first:
-            first[k] = f"{lhs}{op}{rhs}"
-    pnames = [first[k] for k in range(1, spec.n_free + 1)]
     vcov_df = pd.DataFrame(vcov, index=pnames, columns=pnames)
     r2s = pd.Series(r2, dtype=float)
     return SEMResult(
@@ -143,7 +193,7 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         sample_cov=pd.DataFrame(S_np, index=obs, columns=obs),
         implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs),
         latent_cov=latent_cov, vcov=vcov_df, data_report=report,
-        info={"x": x.copy(), "optimizer": message})
+        info={"x": x.copy(), "optimizer": message, **(info or {})})
 
 
 def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -170,17 +220,6 @@ def invert_information(info: np.ndarray):
         return np.full(info.shape, np.nan), False
 
 
-def _jacobian(func, x, rel_step=1e-6):
-    f0 = func(x)
-    J = np.empty((len(f0), len(x)))
-    for k in range(len(x)):
-        h = rel_step * max(1.0, abs(x[k]))
-        xp = x.copy(); xp[k] += h
-        xm = x.copy(); xm[k] -= h
-        J[:, k] = (func(xp) - func(xm)) / (2 * h)
-    return J
-
-
 def defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
     """Values, delta-method SEs and standardized values of ``:=`` parameters."""
     defs = Definitions(ram, spec)
@@ -190,9 +229,9 @@ def defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
     se = np.full(len(defs), np.nan)
     se_std = np.full(len(defs), np.nan)
     if vcov_ok:
-        J = _jacobian(defs.values, x)
+        J = numerical_jacobian(defs.values, x, rel_step=1e-6)
         se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-        J = _jacobian(lambda z: defs.standardized(z, "all"), x)
+        J = numerical_jacobian(lambda z: defs.standardized(z, "all"), x, rel_step=1e-6)
         se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
     return pd.DataFrame([{"lhs": d.lhs, "op": ":=", "rhs": d.rhs, "label": d.lhs,
                           "est": est[i], "se": se[i], "std_lv": s_lv[i], "std_all": s_all[i],

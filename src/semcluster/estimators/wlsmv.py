@@ -53,6 +53,7 @@ covariates.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -60,6 +61,8 @@ import pandas as pd
 from scipy import optimize
 
 from ..errors import EstimationError
+from ..model import RAM
+from ..solution import assemble_result
 from ._structure import CovarianceStructure, numerical_jacobian, vechs_indices
 
 ESTIMATOR = "WLSMV"
@@ -419,11 +422,25 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         theta, tau = z[:q], z[q:]
         full = to_theta.full
         x_full = full(theta)
-    res = _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg,
-                    report, fx_cov, full=full, parameterization=parameterization)
-    import dataclasses
-
-    res = dataclasses.replace(res, info={**dict(res.info), **shift})
+    # the matrix fitted: polychoric correlations (with continuous items: their covariances and
+    # polyserial correlations times SD), and the model's, given the covariates
+    fitted = pc.cov if hasattr(pc, "cov") else pc.correlation
+    items = list(model.items)
+    Sigma, _ = model.moments(x_full)
+    res = assemble_result(
+        spec, None, x_full, fitted, n, converged=converged, message=msg, report=report,
+        estimator=ESTIMATOR, vcov=V, vcov_ok=vcov_ok, measures=fm,
+        implied=pd.DataFrame(Sigma, index=items, columns=items), fixed_x_cov=fx_cov,
+        reduced=(model.keep, full),
+        extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov),
+        info={"test": "scaled.shifted", "se": "robust.sem",
+              "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
+              **shift})
+    ev = np.linalg.eigvalsh(fitted.to_numpy())
+    if ev.min() <= 0:
+        res = dataclasses.replace(res, warnings=tuple(res.warnings) + (
+            f"the polychoric correlation matrix is not positive definite (smallest eigenvalue "
+            f"{ev.min():.3g}); DWLS still works, but check for sparse categories",))
     return flag_unidentified(res, ident)
 
 
@@ -609,117 +626,21 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau
     return values
 
 
-def _assemble(spec, model, theta, x_full, V, vcov_ok, tau, pc, fm, n, converged, msg, report,
-              fx_cov=None, full=None, parameterization="delta"):
-    """The SEMResult: estimates with thresholds, standardized values and their SEs."""
-    from ..solution import defined_rows as _defined_rows
-    from ..results import SEMResult
-    from ..standardized import RAM, standardized
-
-    q = model.q_red
+def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov) -> pd.DataFrame:
+    """Rows of the thresholds (``|``) and of the continuous items' means (``~1``, as lavaan
+    lists them), free parameters q + 1 ... after the model's. y* has unit variance given x:
+    without covariates the standardized values equal the estimates; with covariates std.all
+    divides by the total SD of y*, as lavaan."""
     n_th = len(tau)
-    ram = RAM(spec, fixed_x_cov=fx_cov)
-    rows = ram.rows
-    vals = ram.values(x_full)
-    std_lv, std_all, r2 = standardized(ram, x_full, spec)
-    # covariance of the full vector by the delta method through the residual variances
-    Vt = V[:q, :q]
-    full = full or model.full
-    Jg = numerical_jacobian(full, theta, rel_step=1e-6) if vcov_ok else None
-    V_full = Jg @ Vt @ Jg.T if vcov_ok else np.full((model.structure.q,) * 2, np.nan)
-    free_old = rows["free"].to_numpy()
-    # renumber: reduced parameters 1..q, then thresholds q+1..q+n_th
-    renum = {int(k) + 1: i + 1 for i, k in enumerate(model.keep)}
-    free_new = np.array([renum.get(int(f), 0) if f > 0 else 0 for f in free_old])
-    se = np.where(free_new > 0,
-                  np.sqrt(np.clip(np.diag(V_full), 0, None))[np.maximum(free_old - 1, 0)],
-                  0.0) if vcov_ok else np.where(free_new > 0, np.nan, 0.0)
-    se_std = np.full(len(rows), np.nan)
-    if vcov_ok:
-        J = numerical_jacobian(lambda z: standardized(ram, full(z), spec)[1], theta,
-                               rel_step=1e-6)
-        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, Vt, J), 0, None))
-        se_std[~np.isfinite(std_all)] = np.nan
-    table = pd.DataFrame({"lhs": rows.lhs, "op": rows.op, "rhs": rows.rhs, "label": rows.label,
-                          "est": vals, "se": se, "std_lv": std_lv, "std_all": std_all,
-                          "se_std_all": se_std, "free": free_new})
-    # thresholds (y* has unit variance given x: without covariates the std values equal the
-    # estimates; with covariates std.all divides by the total SD of y*, as lavaan)
     se_tau = np.sqrt(np.clip(np.diag(V)[q:], 0, None)) if vcov_ok else np.full(n_th, np.nan)
     names = list(pc.thresholds.index)
     th_items = [s.split("|")[0] for s in names]
+    ram = RAM(spec, fixed_x_cov=fx_cov)
     C_tot = ram.total_cov(x_full)
     sd_th = np.sqrt(np.array([C_tot[ram.ix[v], ram.ix[v]] for v in th_items]))
-    # the means of continuous items (a mix) are listed as intercepts, as lavaan
     is_mean = np.array([s.endswith("|mean") for s in names])
-    th_rows = pd.DataFrame({"lhs": th_items, "op": np.where(is_mean, "~1", "|"),
-                            "rhs": ["" if m else s.split("|")[1] for s, m in zip(names, is_mean)],
-                            "label": "", "est": tau,
-                            "se": se_tau, "std_lv": tau, "std_all": tau / sd_th,
-                            "se_std_all": se_tau / sd_th,
-                            "free": np.arange(q + 1, q + n_th + 1)})
-    table = pd.concat([table, th_rows], ignore_index=True)
-    if len(spec.defined):
-        table = pd.concat([table, _defined_rows(spec, rows, x_full, vals, std_lv, std_all,
-                                                V_full, vcov_ok, ram)], ignore_index=True)
-    from ..solution import wald_columns
-
-    table = wald_columns(table)
-
-    warnings_ = []
-    if not converged:
-        warnings_.append(f"the DWLS optimizer did not converge ({msg}); estimates are not "
-                         f"trustworthy")
-    if not vcov_ok:
-        warnings_.append("the weighted information matrix is singular: the model is probably "
-                         "not identified (standard errors not available)")
-    admissible = vcov_ok
-    var_rows = table[(table.op == "~~") & (table.lhs == table.rhs)]
-    neg = var_rows[var_rows.est < 0]
-    if len(neg):
-        admissible = False
-        names_ = ", ".join(f"{r.lhs} ({r.est:.3f})" for r in neg.itertuples())
-        warnings_.append(f"negative variance estimate (Heywood case) for {names_}: for an "
-                         f"ordinal item this means the model explains more than all of its "
-                         f"latent response variance; the solution is inadmissible")
-    lat = list(spec.latent)
-    C = ram.total_cov(x_full)
-    lat_ix = [ram.ix[v] for v in lat]
-    latent_cov = pd.DataFrame(C[np.ix_(lat_ix, lat_ix)], index=lat, columns=lat)
-    if lat and np.linalg.eigvalsh(latent_cov.to_numpy()).min() < -1e-10:
-        admissible = False
-        warnings_.append("the model-implied covariance matrix of the latent variables is not "
-                         "positive definite (a latent correlation beyond ±1?)")
-    cor_rows = table[(table.op == "~~") & (table.lhs != table.rhs)]
-    big = cor_rows[np.abs(cor_rows.std_all) > 1]
-    if len(big):
-        admissible = False
-        warnings_.append("standardized covariance beyond ±1: " + ", ".join(
-            f"{r.lhs}~~{r.rhs} ({r.std_all:.3f})" for r in big.itertuples()))
-    # the matrix fitted: polychoric correlations (with continuous items: their covariances and
-    # polyserial correlations times SD)
-    fitted = pc.cov if hasattr(pc, "cov") else pc.correlation
-    ev = np.linalg.eigvalsh(fitted.to_numpy())
-    if ev.min() <= 0:
-        warnings_.append(f"the polychoric correlation matrix is not positive definite "
-                         f"(smallest eigenvalue {ev.min():.3g}); DWLS still works, but check "
-                         f"for sparse categories")
-
-    pnames = []
-    first = {}
-    for r_ in table.itertuples():
-        if r_.free > 0 and r_.free not in first:
-            first[r_.free] = f"{r_.lhs}{r_.op}{r_.rhs}"
-    pnames = [first[k] for k in range(1, q + n_th + 1)]
-    obs = list(model.items)
-    Sigma, _ = model.moments(x_full)
-    return SEMResult(
-        spec=spec, estimates=table, fit_measures=fm, r2=pd.Series(r2, dtype=float),
-        nobs=int(n), converged=bool(converged), admissible=bool(admissible),
-        warnings=tuple(warnings_), estimator=ESTIMATOR,
-        sample_cov=fitted.copy(),
-        implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs), latent_cov=latent_cov,
-        vcov=pd.DataFrame(V, index=pnames, columns=pnames), data_report=report,
-        info={"x": x_full.copy(), "optimizer": msg, "test": "scaled.shifted",
-              "se": "robust.sem", "thresholds": pc.thresholds.copy(),
-              "parameterization": parameterization})
+    return pd.DataFrame({"lhs": th_items, "op": np.where(is_mean, "~1", "|"),
+                         "rhs": ["" if m else s.split("|")[1] for s, m in zip(names, is_mean)],
+                         "label": "", "est": tau, "se": se_tau, "std_lv": tau,
+                         "std_all": tau / sd_th, "se_std_all": se_tau / sd_th,
+                         "free": np.arange(q + 1, q + n_th + 1)})
