@@ -97,6 +97,22 @@ def _contract_index(p: int) -> np.ndarray:
     return (pos[i, j] * ps + pos[a, b]).reshape(p * p, p * p)
 
 
+@functools.lru_cache(maxsize=8)
+def _duplicate_sum_index(p: int):
+    """For D'(A⊗B)D from the vech outer sum X of A and B: four (rows, columns, keep) gathers,
+    one per pair of duplicates ((i,j) or (j,i)) × ((k,l) or (l,k)) of the vech cells (i,j),
+    (k,l); ``keep`` drops the second duplicate of a diagonal cell."""
+    pos = _vech_pos(p)
+    r, c = np.triu_indices(p)
+    out = []
+    for (a1, b1, ka) in ((r, c, np.ones(len(r), bool)), (c, r, r != c)):
+        for (a2, b2, kb) in ((r, c, np.ones(len(r), bool)), (c, r, r != c)):
+            rows = pos[a1[:, None], a2[None, :]]      # (a, c)
+            cols = pos[b1[:, None], b2[None, :]]      # (b, d)
+            out.append((rows, cols, ka[:, None] & kb[None, :]))
+    return tuple(out)
+
+
 def _vech_outer_sum(A: np.ndarray, B: np.ndarray, w: np.ndarray, p: int,
                     expand: bool = True) -> np.ndarray:
     """X[i, j, a, b] = Σ_o w_o A_o[i, j] B_o[a, b] for stacks of symmetric p × p matrices, as one
@@ -194,6 +210,19 @@ class MissingPatterns:
         no row is complete), every Σ_oo is factored directly.
         """
         Sigma = np.asarray(Sigma, dtype=float)
+        # the last result is kept: a Newton step evaluates log L at the point it accepts, then
+        # needs the same inverses again for the derivatives there
+        last = getattr(self, "_last_inverses", None)
+        if last is not None and np.array_equal(last[0], Sigma):
+            return last[1], last[2]
+        K, logdet = self._inverses_of(Sigma)
+        if K is not None:
+            K.setflags(write=False)
+            logdet.setflags(write=False)
+        self._last_inverses = (Sigma.copy(), K, logdet)
+        return K, logdet
+
+    def _inverses_of(self, Sigma: np.ndarray):
         try:
             L = np.linalg.cholesky(Sigma)
         except np.linalg.LinAlgError:
@@ -368,24 +397,25 @@ class MissingPatterns:
         summed over patterns (as matrix products over the stacked patterns) and mapped to
         vech Σ by the duplication matrix.
         """
-        from ._structure import duplication_matrix
-
         p = self.p
         mo = self.moments(Sigma, mu)
         n = self.counts
         K, M = mo.K, mo.M
         H_mm = mo.Kbar
         H_sm = ((mo.Kd * n[:, None]).T @ K.reshape(len(n), -1)).reshape(p * p, p)
-        Y = _vech_outer_sum(M - K / 2, K, n, p)         # Σ n (M − K/2)_ij K_ab
-        # kron(A, B)[(i, a), (j, b)] = A_ij B_ab: Σ n (M − K/2) ⊗ K and Σ n K ⊗ (M − K/2)
-        H_ss = (Y.transpose(0, 2, 1, 3) + Y.transpose(2, 0, 3, 1)).reshape(p * p, p * p) / 2
-        Dm = duplication_matrix(p)
-        ps = Dm.shape[1]
+        # Σ n (M − K/2) ⊗ K + Σ n K ⊗ (M − K/2), halved, taken straight to vech coordinates:
+        # D'(A⊗B)D at vech cells (i,j), (k,l) sums A_ac B_bd over the cells' duplicates (a,b),
+        # (c,d), i.e. the vech outer sum X = Σ n vech(A) vech(B)' at (pos(a,c), pos(b,d))
+        Xv = _vech_outer_sum(M - K / 2, K, n, p, expand=False)
+        H_ss = sum(np.where(keep, Xv[a, b] + Xv[b, a], 0.0)
+                   for a, b, keep in _duplicate_sum_index(p)) / 2
+        r, c = np.triu_indices(p)
+        ps = len(r)
         A = np.zeros((p + ps, p + ps))
         A[:p, :p] = H_mm
-        A[p:, :p] = Dm.T @ H_sm
+        A[p:, :p] = H_sm[r * p + c] + np.where((r != c)[:, None], H_sm[c * p + r], 0.0)   # D'
         A[:p, p:] = A[p:, :p].T
-        A[p:, p:] = Dm.T @ H_ss @ Dm
+        A[p:, p:] = H_ss
         return A
 
     def independence_loglik(self, fixed_x_idx=()) -> float:
@@ -1005,11 +1035,13 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     complete = X.dropna()
     engine.load(S_h1, n, complete if len(complete) > p else None)
     # a start: FIML's Newton steps do the rest. Where scoring alone does not reach the ML
-    # optimum of the EM moments (a ridge, an inadmissible or no optimum), FIML starts from the
-    # simple start values first, as lavaan does
+    # optimum of the EM moments, or reaches one with a negative variance, the FIML surface near
+    # it is a ridge (on the corpus: exactly the two sets with an inadmissible FIML optimum) and
+    # FIML starts from the simple start values first, as lavaan does
     start = engine.fit(gtol=1e-6, scoring_only=True)
+    admissible = bool(np.all(start.x[structure.is_variance] >= 0))
     sol = fiml_estimate(structure, arr, start.x, max_iter=max_iter, patterns=pats, em=em,
-                        fixed_x_idx=fx_idx, x0_first=start.converged)
+                        fixed_x_idx=fx_idx, x0_first=start.converged and admissible)
     rob = None
     h1 = h1_information(pats, sol)
     corrected = fiml_corrected(structure, pats, sol, h1, robust=robust)
