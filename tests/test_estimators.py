@@ -445,7 +445,10 @@ def test_unidentified_model_flagged(which):
     # (co)variances of its indicators)
     assert res.warnings[0].startswith("the model is not identified: 1 of its")
     assert "a ~~ b" in res.warnings[0]
-    assert res.estimates.loc[res.estimates.free > 0, "se"].isna().all()
+    free = res.estimates[res.estimates.free > 0]
+    assert free.se.isna().all()
+    # no standard error, so no interval (lavaan: NA), not a zero-width one at the estimate
+    assert free[["z", "pvalue", "ci_lower", "ci_upper"]].isna().all().all()
 
 
 

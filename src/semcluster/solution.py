@@ -204,9 +204,12 @@ def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
         has_se = se > 0
         z = np.where(has_se, est / se, np.nan)
         out = {c: table[c].to_numpy() for c in table.columns}
+        # a fixed value's interval is the value; without a standard error (NaN: a singular
+        # information matrix) there is no interval, as lavaan's NA
+        fixed = se == 0
         out.update(z=z, pvalue=2 * special.ndtr(-np.abs(z)),
-                   ci_lower=np.where(has_se, est - Z975 * se, est),
-                   ci_upper=np.where(has_se, est + Z975 * se, est))
+                   ci_lower=np.where(has_se, est - Z975 * se, np.where(fixed, est, np.nan)),
+                   ci_upper=np.where(has_se, est + Z975 * se, np.where(fixed, est, np.nan)))
     return pd.DataFrame({c: out[c] for c in ESTIMATE_COLUMNS + ["free"]}, index=table.index)
 
 

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import EstimationError
 from ._structure import CovarianceStructure, damped_step, symmetric_inverse
@@ -993,7 +992,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
         EM estimate of the saturated covariance matrix.
     """
     from ..engine import MLEngine
-    from ..solution import Z975, assemble_result
+    from ..solution import assemble_result
     from .identification import check_identification, flag_unidentified
 
     ident = check_identification(spec)
@@ -1049,10 +1048,6 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
         rob = robust_fiml(structure, pats, sol, h1)
         sol = dataclasses.replace(sol, vcov=rob.vcov, vcov_ok=rob.vcov_ok)
     q = structure.q
-    vx = sol.vcov[:q, :q]
-    res = assemble_result(spec, engine, sol.x, S_h1, n, converged=sol.converged,
-                          message=sol.message, report=report,
-                          estimator="MLR" if robust else "ML", vcov=vx, vcov_ok=sol.vcov_ok)
     from ..fitmeasures import in_lavaan_order
 
     values = fiml_fit_measures(sol, structure, n, pats)
@@ -1071,34 +1066,27 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     # intercepts 0): ν_y = B_yy⁻¹(μ_y − B_yx μ_x) with B = (I − A)⁻¹ on the observed rows.
     ys = [j for j in range(p) if j not in set(fx_idx)]
     y_names = [spec.observed[j] for j in ys]
-
     nu, J_nu, J_std, sd = _intercepts(structure, sol, ys, fx_idx)
     if sol.vcov_ok:
         se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_nu, sol.vcov, J_nu), 0, None))
         se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_std, sol.vcov, J_std), 0, None))
     else:
         se_nu = se_std = np.full(len(ys), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = nu / se_nu
-    pval = 2 * stats.norm.sf(np.abs(z))
-    ints = pd.DataFrame({"lhs": y_names, "op": "~1", "rhs": "", "label": "",
-                         "est": nu, "se": se_nu, "z": z, "pvalue": pval,
-                         "ci_lower": nu - Z975 * se_nu, "ci_upper": nu + Z975 * se_nu,
-                         "std_lv": nu, "std_all": nu / sd, "se_std_all": se_std,
-                         "free": np.arange(q + 1, q + len(ys) + 1)})
-    # latent means are fixed at zero; lavaan lists them
     lat = list(spec.latent)
-    zeros = np.zeros(len(lat))
-    lat_ints = pd.DataFrame({"lhs": lat, "op": "~1", "rhs": "", "label": "", "est": zeros,
-                             "se": zeros, "z": np.nan, "pvalue": np.nan, "ci_lower": zeros,
-                             "ci_upper": zeros, "std_lv": zeros, "std_all": zeros,
-                             "se_std_all": zeros, "free": 0})
-    est = res.estimates
-    is_def = est.op == ":="
-    table = pd.concat([est[~is_def], ints, lat_ints, est[is_def]], ignore_index=True)
-    names = list(res.vcov.index) + [f"{v}~1" for v in y_names]
-    vcov_df = pd.DataFrame(sol.vcov, index=names, columns=names)
-
+    zeros = np.zeros(len(lat))          # latent means are fixed at zero; lavaan lists them
+    means = pd.DataFrame({"lhs": y_names + lat, "op": "~1", "rhs": "", "label": "",
+                          "est": np.r_[nu, zeros], "se": np.r_[se_nu, zeros],
+                          "std_lv": np.r_[nu, zeros], "std_all": np.r_[nu / sd, zeros],
+                          "se_std_all": np.r_[se_std, zeros],
+                          "free": np.r_[np.arange(q + 1, q + len(ys) + 1), np.zeros(len(lat))
+                                        ].astype(int)})
+    res = assemble_result(spec, engine, sol.x, S_h1, n, converged=sol.converged,
+                          message=sol.message, report=report,
+                          estimator="MLR" if robust else "ML", vcov=sol.vcov,
+                          vcov_ok=sol.vcov_ok, measures=fm, extra_rows=means,
+                          info={"missing": "fiml", "nu": nu.copy(),
+                                "iterations": sol.iterations,
+                                "mean_h1": pd.Series(sol.mu_h1, index=spec.observed)})
     warnings_ = list(res.warnings)
     if dropped_x:
         warnings_.append(f"{dropped_x} row(s) deleted because of missing values in the "
@@ -1108,12 +1096,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     if not h1_ok:
         warnings_.append("the EM algorithm for the saturated model did not converge; the "
                          "chi-square test and fit indices are approximate")
-    info = {**dict(res.info), "missing": "fiml", "x": sol.x.copy(), "nu": nu.copy(),
-            "optimizer": sol.message, "iterations": sol.iterations,
-            "mean_h1": pd.Series(sol.mu_h1, index=spec.observed)}
-    return flag_unidentified(dataclasses.replace(res, estimates=table, fit_measures=fm,
-                                                 vcov=vcov_df, warnings=tuple(warnings_),
-                                                 info=info), ident)
+    return flag_unidentified(dataclasses.replace(res, warnings=tuple(warnings_)), ident)
 
 
 def _intercepts(structure: CovarianceStructure, sol: FIMLSolution, ys, fx_idx):
