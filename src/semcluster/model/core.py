@@ -159,89 +159,54 @@ def duplication_matrix(p: int) -> np.ndarray:
     return D
 
 
-class ModelCore:
-    """Σ(θ), ∂Σ/∂θ, F_ML, its gradient and expected information, and start values.
+class CellCore:
+    """The algebra of RAM cells mapped to parameters: Σ(θ), ∂Σ/∂θ, F_ML, its gradient,
+    expected information and Hessian (the module docstring's formulas).
 
-    Built once per model; swapping data needs no rebuilding (:meth:`set_fixed_x` for the
-    exogenous covariates' sample moments). Parameters are the spec's free parameters 1..q in
-    order (x[k-1] is free parameter k).
-
-    Parameters
-    ----------
-    spec : ModelSpec
-    fixed_x_cov : DataFrame, optional
-        Sample covariances of exogenous observed covariates (lavaan's ``fixed.x``).
+    Shared by :class:`ModelCore` (one model; the spec's free parameters) and :class:`GroupCore`
+    (one group of a multi-group model, with a mean structure; cells mapped to the global
+    parameter vector). The free cells are parallel arrays: ``cell_k`` (parameter, 0-based),
+    ``cell_i``, ``cell_j`` (row, column) and ``cell_a`` (a path of A, else a (co)variance of P);
+    fixed cells are held in constant A and P matrices.
     """
 
-    def __init__(self, spec, fixed_x_cov: pd.DataFrame | None = None):
-        self.spec = spec
-        self.ram = ram = RAM(spec, fixed_x_cov=fixed_x_cov)
-        self.observed = list(spec.observed)
-        self.p = len(self.observed)
-        self.q = int(spec.n_free)
-        self.m = ram.m
-        self.obs_ix = np.array([ram.ix[v] for v in self.observed], dtype=int)
-        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
-        free = ram.free > 0
-        self.cell_k = ram.free[free] - 1              # parameter of each free cell
-        self.cell_i = ram.i[free]
-        self.cell_j = ram.j[free]
-        self.cell_a = ram.is_a[free]
+    def _init_cells(self, m: int, obs_ix: np.ndarray, q: int, cell_k, cell_i, cell_j, cell_a,
+                    A_fixed: np.ndarray, P_fixed: np.ndarray, depth: int) -> None:
+        self.m = m
+        self.q = q
+        self.obs_ix = obs_ix
+        self.p = len(obs_ix)
+        self.cell_k = np.asarray(cell_k, dtype=int)       # parameter of each free cell
+        self.cell_i = np.asarray(cell_i, dtype=int)
+        self.cell_j = np.asarray(cell_j, dtype=int)
+        self.cell_a = np.asarray(cell_a, dtype=bool)
         # weight ½ on diagonal P cells (∂Σ = u uᵀ written as ½(u uᵀ + u uᵀ))
         self.cell_w = np.where(~self.cell_a & (self.cell_i == self.cell_j), 0.5, 1.0)
         c = len(self.cell_k)
         self.incidence = np.zeros((self.q, c))
         self.incidence[self.cell_k, np.arange(c)] = 1.0
-        self._eye = np.eye(self.m)
+        self._eye = np.eye(m)
         # observed variables follow the latent ones in RAM order: Σ is a contiguous block
-        nl = len(spec.latent)
-        self._o = (slice(nl, self.m) if np.array_equal(self.obs_ix, np.arange(nl, self.m))
-                   else self.obs_ix)
-        # fixed cells once; free cells filled per call
-        fixed = ~free
-        self._A_fixed = np.zeros((self.m, self.m))
-        self._P_fixed = np.zeros((self.m, self.m))
-        fa = fixed & ram.is_a
-        self._A_fixed[ram.i[fa], ram.j[fa]] = ram.fixed[fa]
-        fp = fixed & ~ram.is_a
-        self._P_fixed[ram.i[fp], ram.j[fp]] = ram.fixed[fp]
-        self._P_fixed[ram.j[fp], ram.i[fp]] = ram.fixed[fp]
+        p = self.p
+        self._o = (slice(m - p, m) if np.array_equal(obs_ix, np.arange(m - p, m))
+                   else obs_ix)
+        self._A_fixed = A_fixed
+        self._P_fixed = P_fixed
         self._a_cells = (self.cell_i[self.cell_a], self.cell_j[self.cell_a],
                          self.cell_k[self.cell_a])
         pc = ~self.cell_a
         self._p_cells = (self.cell_i[pc], self.cell_j[pc], self.cell_k[pc])
-        self._depth = ram.depth
+        self._depth = depth
         # parameters that are variances (lower bound 0 in the bounded fallback)
         self.is_variance = np.zeros(self.q, dtype=bool)
         var_cells = ~self.cell_a & (self.cell_i == self.cell_j)
         self.is_variance[self.cell_k[var_cells]] = True
 
-    @classmethod
-    def of(cls, spec) -> "ModelCore":
-        """The core of ``spec``, built on first use and kept with the (frozen, cached) spec, so
-        that a loop of fits of one model builds it once. Each call returns a private copy of
-        the only mutable part (the fixed-x block of P)."""
-        cached = spec.__dict__.get("_model_core")
-        if cached is None:
-            cached = cls(spec)
-            cached._plan = cached._start_plan()
-            spec.__dict__["_model_core"] = cached
-        return cached.clone()
-
-    def clone(self) -> "ModelCore":
-        """A copy sharing every array but the fixed-x block of P (cheap)."""
-        new = copy.copy(self)
-        new.ram = copy.copy(self.ram)
-        new.ram.P0 = self.ram.P0.copy()
-        return new
+    def _P_const(self) -> np.ndarray:
+        """P with every fixed cell filled (a fresh array, free cells to be written)."""
+        return self._P_fixed.copy()
 
     # -- moments ------------------------------------------------------------------------------
-    def set_fixed_x(self, S: np.ndarray) -> None:
-        """Take the exogenous covariates' block of S (observed order) as their fixed values."""
-        if self.fixed_x_idx:
-            f = self.fixed_x_idx
-            self.ram.set_fixed_x(np.asarray(S)[np.ix_(f, f)])
-
     def matrices(self, x: np.ndarray):
         """A, P, B = (I − A)⁻¹ and C = B P Bᵀ.
 
@@ -253,7 +218,7 @@ class ModelCore:
         A = self._A_fixed.copy()
         ai, aj, ak = self._a_cells
         A[ai, aj] = x[ak]
-        P = self.ram.P0 + self._P_fixed
+        P = self._P_const()
         pi, pj, pk = self._p_cells
         P[pi, pj] = x[pk]
         P[pj, pi] = x[pk]
@@ -296,12 +261,15 @@ class ModelCore:
     def jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ(θ) and the array ∂Σ/∂θ_k of shape (q, p, p)."""
         _, _, B, C = self.matrices(x)
+        o = self.obs_ix
+        return C[np.ix_(o, o)], self._sigma_jacobian(B, C)
+
+    def _sigma_jacobian(self, B, C) -> np.ndarray:
+        """∂Σ/∂θ_k (q, p, p) from B and C: Σ_cells w (u vᵀ + v uᵀ) by the incidence matrix."""
         U, V = self._uv(B, C)
         T = np.einsum("ic,jc->cij", U * self.cell_w, V)
         T = T + T.transpose(0, 2, 1)
-        D = (self.incidence @ T.reshape(T.shape[0], -1)).reshape(self.q, self.p, self.p)
-        o = self.obs_ix
-        return C[np.ix_(o, o)], D
+        return (self.incidence @ T.reshape(T.shape[0], -1)).reshape(self.q, self.p, self.p)
 
     def jacobian_vech(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ(θ) and Δ = ∂vech(Σ)/∂θᵀ, shape (p(p+1)/2, q)."""
@@ -377,11 +345,15 @@ class ModelCore:
         g = self.incidence @ g_cells
         if not information:
             return g, None
+        return g, self._sigma_information(Si, U, V)
+
+    def _sigma_information(self, Si, U, V) -> np.ndarray:
+        """tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) (q × q) from Σ⁻¹ and the cells' U, V."""
+        w = self.cell_w
         SU, SV = Si @ U, Si @ V
         uu, vv, uv = U.T @ SU, V.T @ SV, U.T @ SV
         H_cells = 2.0 * np.outer(w, w) * (uu * vv + uv * uv.T)
-        H = self.incidence @ H_cells @ self.incidence.T
-        return g, H
+        return self.incidence @ H_cells @ self.incidence.T
 
     # -- second derivatives ---------------------------------------------------------------
     def inner_gradient(self, x: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -436,6 +408,69 @@ class ModelCore:
         H = (H + H.T) / 2
         W = Si - Si @ S @ Si
         return H + self.inner_hessian(x, W)
+
+
+class ModelCore(CellCore):
+    """Σ(θ), ∂Σ/∂θ, F_ML, its gradient and expected information, and start values.
+
+    Built once per model; swapping data needs no rebuilding (:meth:`set_fixed_x` for the
+    exogenous covariates' sample moments). Parameters are the spec's free parameters 1..q in
+    order (x[k-1] is free parameter k).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    fixed_x_cov : DataFrame, optional
+        Sample covariances of exogenous observed covariates (lavaan's ``fixed.x``).
+    """
+
+    def __init__(self, spec, fixed_x_cov: pd.DataFrame | None = None):
+        self.spec = spec
+        self.ram = ram = RAM(spec, fixed_x_cov=fixed_x_cov)
+        self.observed = list(spec.observed)
+        obs_ix = np.array([ram.ix[v] for v in self.observed], dtype=int)
+        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
+        free = ram.free > 0
+        # fixed cells once; free cells filled per call
+        fixed = ~free
+        A_fixed = np.zeros((ram.m, ram.m))
+        P_fixed = np.zeros((ram.m, ram.m))
+        fa = fixed & ram.is_a
+        A_fixed[ram.i[fa], ram.j[fa]] = ram.fixed[fa]
+        fp = fixed & ~ram.is_a
+        P_fixed[ram.i[fp], ram.j[fp]] = ram.fixed[fp]
+        P_fixed[ram.j[fp], ram.i[fp]] = ram.fixed[fp]
+        self._init_cells(ram.m, obs_ix, int(spec.n_free), ram.free[free] - 1, ram.i[free],
+                         ram.j[free], ram.is_a[free], A_fixed, P_fixed, ram.depth)
+
+    @classmethod
+    def of(cls, spec) -> "ModelCore":
+        """The core of ``spec``, built on first use and kept with the (frozen, cached) spec, so
+        that a loop of fits of one model builds it once. Each call returns a private copy of
+        the only mutable part (the fixed-x block of P)."""
+        cached = spec.__dict__.get("_model_core")
+        if cached is None:
+            cached = cls(spec)
+            cached._plan = cached._start_plan()
+            spec.__dict__["_model_core"] = cached
+        return cached.clone()
+
+    def _P_const(self) -> np.ndarray:
+        """P with the fixed cells and the exogenous covariates' block (``ram.P0``)."""
+        return self.ram.P0 + self._P_fixed
+
+    def clone(self) -> "ModelCore":
+        """A copy sharing every array but the fixed-x block of P (cheap)."""
+        new = copy.copy(self)
+        new.ram = copy.copy(self.ram)
+        new.ram.P0 = self.ram.P0.copy()
+        return new
+
+    def set_fixed_x(self, S: np.ndarray) -> None:
+        """Take the exogenous covariates' block of S (observed order) as their fixed values."""
+        if self.fixed_x_idx:
+            f = self.fixed_x_idx
+            self.ram.set_fixed_x(np.asarray(S)[np.ix_(f, f)])
 
     # -- start values -------------------------------------------------------------------------
     def start_values(self, S: np.ndarray) -> np.ndarray:
@@ -526,3 +561,4 @@ class ModelCore:
     def bounds(self) -> list[tuple]:
         """Variances ≥ 0, everything else free (for the bounded fallback only)."""
         return [(0.0, None) if v else (None, None) for v in self.is_variance]
+
