@@ -562,3 +562,155 @@ class ModelCore(CellCore):
         """Variances ≥ 0, everything else free (for the bounded fallback only)."""
         return [(0.0, None) if v else (None, None) for v in self.is_variance]
 
+
+class GroupCore(CellCore):
+    """One group of a (multi-group) model with a mean structure, on a GLOBAL parameter vector.
+
+    With the mean vector m (intercepts of the observed variables, means or intercepts of the
+    latent ones, over all RAM variables) the group's moments are
+
+        Σ_g = F B P Bᵀ Fᵀ,    μ_g = F B m,
+
+    and besides the covariance cells of :class:`CellCore`, ∂μ/∂a_ij = F B e_i (B m)_j for a
+    path and ∂μ/∂m_i = F B e_i for an intercept: the p × cells matrix M of these columns gives
+    every mean derivative at once, as U and V give every ∂Σ.
+
+    Built from explicit cells, parallel arrays over every cell the group uses:
+
+    kind
+        ``"A"`` (path i ← j), ``"P"`` ((co)variance of i and j) or ``"m"`` (intercept or mean of
+        variable i; j unused).
+    i, j
+        RAM indices (latent variables first, then the observed ones: ``obs_ix``).
+    k
+        The cell's parameter, 0-based in the global vector of length ``q``; −1 for a fixed cell.
+        Cells sharing a number are one parameter: in one group (a label), or across groups
+        (an equality constraint, e.g. lavaan's ``group.equal``).
+    fixed
+        The value of a fixed cell (ignored for free cells): per group, so that fixed values
+        (a marker loading, the covariates' sample moments) may differ between groups.
+    """
+
+    def __init__(self, m: int, obs_ix, q: int, kind, i, j, k, fixed):
+        kind = np.asarray(kind)
+        i = np.asarray(i, dtype=int)
+        j = np.asarray(j, dtype=int)
+        k = np.asarray(k, dtype=int)
+        fixed = np.asarray(fixed, dtype=float)
+        is_a, is_p, is_m = kind == "A", kind == "P", kind == "m"
+        if not np.all(is_a | is_p | is_m):
+            raise ValueError("cell kinds are 'A', 'P' or 'm'")
+        free = k >= 0
+        A_fixed = np.zeros((m, m))
+        P_fixed = np.zeros((m, m))
+        fa, fp, fm = ~free & is_a, ~free & is_p, ~free & is_m
+        A_fixed[i[fa], j[fa]] = fixed[fa]
+        P_fixed[i[fp], j[fp]] = fixed[fp]
+        P_fixed[j[fp], i[fp]] = fixed[fp]
+        self._m_fixed = np.zeros(m)
+        self._m_fixed[i[fm]] = fixed[fm]
+        fr = free & is_a
+        depth = nilpotent_depth(A_fixed != 0, (i[fr], j[fr]), m)
+        cov = free & ~is_m
+        self._init_cells(m, np.asarray(obs_ix, dtype=int), int(q), k[cov], i[cov], j[cov],
+                         is_a[cov], A_fixed, P_fixed, depth)
+        fm = free & is_m
+        self._m_cells = (i[fm], k[fm])
+        # mean cells: free paths (column F B e_i times (B m)_j) and free intercepts (F B e_i)
+        mc = free & (is_a | is_m)
+        self.mean_i = i[mc]
+        self.mean_a = is_a[mc]
+        self.mean_j = np.where(self.mean_a, j[mc], 0)
+        self.mean_k = k[mc]
+        self.mean_incidence = np.zeros((self.q, len(self.mean_k)))
+        self.mean_incidence[self.mean_k, np.arange(len(self.mean_k))] = 1.0
+
+    # -- moments ------------------------------------------------------------------------------
+    def structure(self, x: np.ndarray):
+        """A, P, m, B = (I − A)⁻¹ and C = B P Bᵀ."""
+        x = np.asarray(x, dtype=float)
+        A, P, B, C = self.matrices(x)
+        mv = self._m_fixed.copy()
+        mi, mk = self._m_cells
+        mv[mi] = x[mk]
+        return A, P, mv, B, C
+
+    def moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Σ_g(θ) and μ_g(θ) of the observed variables."""
+        _, _, mv, B, C = self.structure(x)
+        return self._obs_block(C), B[self._o] @ mv
+
+    def _mean_cells(self, B, mv) -> np.ndarray:
+        """M (p × mean cells): ∂μ for each free path (F B e_i (B m)_j) and intercept (F B e_i)."""
+        u = B @ mv
+        return B[self._o][:, self.mean_i] * np.where(self.mean_a, u[self.mean_j], 1.0)
+
+    def derivatives(self, x: np.ndarray):
+        """Σ_g, μ_g, ∂Σ_g/∂θ_k (q, p, p) and ∂μ_g/∂θ_k (q, p)."""
+        _, _, mv, B, C = self.structure(x)
+        dS = self._sigma_jacobian(B, C)
+        dm = self.mean_incidence @ self._mean_cells(B, mv).T
+        return self._obs_block(C), B[self._o] @ mv, dS, dm
+
+    # -- ML with means ------------------------------------------------------------------------
+    def ml_mean_value_gradient(self, x: np.ndarray, S: np.ndarray, xbar: np.ndarray,
+                               logdet_S: float):
+        """F = log|Σ| + tr(SΣ⁻¹) − log|S| − p + rᵀΣ⁻¹r (r = x̄ − μ) and its gradient;
+        (inf, NaN) where Σ(θ) is not positive definite.
+
+        With W = Σ⁻¹ − Σ⁻¹(S + rrᵀ)Σ⁻¹ the covariance cells are those of F_ML (2 w uᵀWv); the
+        mean part is ∂F/∂μ = −2Σ⁻¹r, i.e. −2 v_i (Bm)_j for a path and −2 v_i for an
+        intercept, v = BᵀFᵀΣ⁻¹r.
+        """
+        bad = np.inf, np.full(self.q, np.nan)
+        try:
+            _, _, mv, B, C = self.structure(x)
+        except EstimationError:
+            return bad
+        o = self._o
+        Sigma = self._obs_block(C)
+        try:
+            L = np.linalg.cholesky(Sigma)
+        except np.linalg.LinAlgError:
+            return bad
+        Li = np.linalg.inv(L)
+        Si = Li.T @ Li
+        FB = B[o]
+        r = xbar - FB @ mv
+        Sir = Si @ r
+        SiS = Si @ S
+        f = (2.0 * np.sum(np.log(np.diag(L))) + float(np.trace(SiS)) - logdet_S - self.p
+             + float(r @ Sir))
+        W = Si - SiS @ Si - np.outer(Sir, Sir)
+        WF = W @ FB
+        ci, cj = self.cell_i, self.cell_j
+        G1 = WF.T @ C[o]
+        G2 = FB.T @ WF
+        gc = np.where(self.cell_a, G1[ci, cj], G2[ci, cj])
+        g = np.bincount(self.cell_k, weights=2.0 * self.cell_w * gc, minlength=self.q)
+        v = FB.T @ Sir
+        u = B @ mv
+        gm = -2.0 * v[self.mean_i] * np.where(self.mean_a, u[self.mean_j], 1.0)
+        g += np.bincount(self.mean_k, weights=gm, minlength=self.q)
+        return float(f), g
+
+    def information(self, x: np.ndarray) -> np.ndarray:
+        """Expected information per observation × 2 (as :meth:`ml_derivatives`), means
+        included: tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) + 2 ∂μ_kᵀΣ⁻¹∂μ_l."""
+        _, _, mv, B, C = self.structure(x)
+        Si = np.linalg.inv(self._obs_block(C))
+        U, V = self._uv(B, C)
+        M = self._mean_cells(B, mv)
+        Mi = self.mean_incidence
+        return self._sigma_information(Si, U, V) + 2.0 * Mi @ (M.T @ Si @ M) @ Mi.T
+
+    def scores(self, x: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Casewise scores ∂ log L_i/∂θ (rows of X, observed order):
+        ½[d_iᵀΣ⁻¹∂_kΣΣ⁻¹d_i − tr(Σ⁻¹∂_kΣ)] + d_iᵀΣ⁻¹∂_kμ with d_i = x_i − μ; per cell
+        ½ dᵀΣ⁻¹∂ΣΣ⁻¹d = w (zᵀu)(zᵀv) and ½ tr(Σ⁻¹∂Σ) = w uᵀΣ⁻¹v (z = Σ⁻¹d)."""
+        _, _, mv, B, C = self.structure(x)
+        Si = np.linalg.inv(self._obs_block(C))
+        Z = (np.asarray(X, dtype=float) - B[self._o] @ mv) @ Si
+        U, V = self._uv(B, C)
+        cov = self.cell_w * ((Z @ U) * (Z @ V) - np.einsum("ic,ic->c", U, Si @ V))
+        return cov @ self.incidence.T + (Z @ self._mean_cells(B, mv)) @ self.mean_incidence.T
