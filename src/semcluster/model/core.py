@@ -18,6 +18,11 @@ that hold these vectors for all c cells at once, so nothing loops over parameter
   tr(Σ⁻¹∂Σ_k Σ⁻¹∂Σ_l) = Σ_cells 2 w_c w_d [(u_cᵀΣ⁻¹u_d)(v_cᵀΣ⁻¹v_d) + (u_cᵀΣ⁻¹v_d)(v_cᵀΣ⁻¹u_d)]
   (Bollen 1989, ch. 4), summed over the cells of θ_k and θ_l.
 
+Mean structure and groups (:class:`GroupCore`): with m the intercepts and latent means over all
+RAM variables, μ = F B m, ∂μ/∂a_ij = F B e_i (B m)_j and ∂μ/∂m_i = F B e_i, again one p × cells
+matrix; each group of a multi-group model is one core whose cells carry parameter numbers of
+the global vector, so an equality constraint across groups is a shared number.
+
 Vectors of non-duplicated moments use lavaan's order: ``vech`` runs down the columns of the
 lower triangle (s11, s21, ..., sp1, s22, s32, ...), as ``lav_matrix_vech``.
 """
