@@ -192,3 +192,69 @@ def test_bfgs_finishes_where_the_objective_is_flat_to_rounding():
     assert status == "converged"
     assert np.max(np.abs(g)) < 1e-12 and np.max(np.abs(x)) < 1e-12
     assert len(calls) < 4 * it + 2         # no long halving sequences
+
+
+def test_group_cores_equal_central_differences_of_their_moments():
+    """The mean structure and the multi-group map (semcluster.model.GroupCore): on two groups
+    with loadings and intercepts held equal (a label too), a latent regression and free latent
+    means in the second group, ∂Σ_g/∂θ and ∂μ_g/∂θ on the GLOBAL parameter vector equal
+    central differences of the core's own Σ_g(θ), μ_g(θ); the ML gradient with means equals
+    differences of its value; the information is written out from the differenced
+    derivatives, and the casewise scores sum to −N/2 times the gradient."""
+    from semcluster.multigroup import MultiGroupModel
+
+    spec = read_model("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + x5 + x6\n"
+                      "textual ~ visual")
+    mg = MultiGroupModel(spec, ["g1", "g2"], group_equal=("loadings", "intercepts"))
+    cores = mg.cores
+    q = mg.npar
+    # shared across groups: the 4 free loadings (paths) and the 6 intercepts; group 2 also
+    # frees the 2 latent means
+    assert len(np.intersect1d(cores[0].cell_k, cores[1].cell_k)) == 4
+    assert len(np.intersect1d(cores[0].mean_k[~cores[0].mean_a],
+                              cores[1].mean_k[~cores[1].mean_a])) == 6
+    assert (~cores[1].mean_a).sum() == (~cores[0].mean_a).sum() + 2
+    assert cores[1].cell_a.sum() > len(spec.latent)              # paths: loadings + regression
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.2, 0.6, q)
+    variance = cores[0].is_variance | cores[1].is_variance
+    x[variance] = rng.uniform(1.0, 1.5, variance.sum())
+    h = 1e-6
+    for g, core in enumerate(cores):
+        assert core.q == q
+        Sigma, mu, dS, dm = core.derivatives(x)
+        S0, mu0 = core.moments(x)
+        np.testing.assert_allclose(Sigma, S0, atol=1e-14)
+        np.testing.assert_allclose(mu, mu0, atol=1e-14)
+        plus = [core.moments(x + h * e) for e in np.eye(q)]
+        minus = [core.moments(x - h * e) for e in np.eye(q)]
+        dS_num = np.array([(a[0] - b[0]) / (2 * h) for a, b in zip(plus, minus)])
+        dm_num = np.array([(a[1] - b[1]) / (2 * h) for a, b in zip(plus, minus)])
+        np.testing.assert_allclose(dS, dS_num, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(dm, dm_num, rtol=1e-6, atol=1e-8)
+        # a parameter of the other group only leaves this group's moments alone
+        others = np.setdiff1d(np.arange(q), np.union1d(core.cell_k, core.mean_k))
+        assert len(others) and not np.any(dS_num[others]) and not np.any(dm_num[others])
+
+        # ML with means at sample moments of simulated data
+        X = rng.multivariate_normal(mu + 0.1, Sigma * 1.1, size=200)
+        n = len(X)
+        xbar = X.mean(axis=0)
+        S = (X - xbar).T @ (X - xbar) / n
+        logdet = np.linalg.slogdet(S)[1]
+        f, grad = core.ml_mean_value_gradient(x, S, xbar, logdet)
+        num = np.array([(core.ml_mean_value_gradient(x + h * e, S, xbar, logdet)[0]
+                         - core.ml_mean_value_gradient(x - h * e, S, xbar, logdet)[0]) / (2 * h)
+                        for e in np.eye(q)])
+        np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-7)
+        Si = np.linalg.inv(Sigma)
+        r = xbar - mu
+        f_ref = (np.linalg.slogdet(Sigma)[1] + np.trace(S @ Si) - logdet - len(mu)
+                 + r @ Si @ r)
+        assert f == pytest.approx(f_ref, rel=1e-12)
+        info_ref = np.array([[np.trace(Si @ dS_num[k] @ Si @ dS_num[l])
+                              + 2 * dm_num[k] @ Si @ dm_num[l] for l in range(q)]
+                             for k in range(q)])
+        np.testing.assert_allclose(core.information(x), info_ref, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(core.scores(x, X).sum(axis=0), -n / 2 * grad,
+                                   rtol=1e-9, atol=1e-9)

@@ -5,9 +5,12 @@ Used by ``semcluster.fit(model, data, group=..., group_equal=..., group_partial=
 meanstructure=...)`` and by :func:`semcluster.invariance.measurement_invariance` (one
 implementation for both).
 
-The model is built on the RAM form (:class:`semcluster.standardized.RAM`) with a mean
+The model is built on the RAM form (:class:`semcluster.model.RAM`) with a mean
 structure: per group g, Σ_g = F(I − A_g)⁻¹P_g(I − A_g)⁻ᵀFᵀ and μ_g = F(I − A_g)⁻¹m_g, where m_g
-holds the intercepts of the observed variables and the latent means (intercepts).
+holds the intercepts of the observed variables and the latent means (intercepts). The
+matrices and every derivative come from the model core, one
+:class:`semcluster.model.GroupCore` per group whose cells map to the global parameter vector
+(this module only decides which cells share a parameter).
 
 Parameters and equality constraints follow lavaan's ``lav_partable_labels`` and
 ``lavaanify``: every (row, group) gets a name ``lhs op rhs`` (plus ``.gG`` in groups 2..G);
@@ -130,7 +133,7 @@ class MultiGroupModel:
     docstring for the parameters and constraints."""
 
     def __init__(self, spec, groups, group_equal=(), group_partial=(), moments=None):
-        from .standardized import RAM
+        from .model.core import RAM, GroupCore
 
         if spec.fixed_x and moments is None:
             raise ModelSpecError("exogenous observed covariates need the group moments")
@@ -245,6 +248,13 @@ class MultiGroupModel:
                 if self.names[k] is None:
                     self.names[k] = self._describe(p_)
         self._fill = [[p_ for p_ in params if p_.group == g] for g in range(G)]
+        # one model core per group: its cells, fixed values and global parameter numbers
+        self.cores = [GroupCore(self.m, self.obs_ix, self.npar,
+                                [p_.kind for p_ in fill], [p_.i for p_ in fill],
+                                [p_.j for p_ in fill],
+                                [-1 if p_.fixed is not None else numbers[p_.key] for p_ in fill],
+                                [0.0 if p_.fixed is None else p_.fixed for p_ in fill])
+                      for fill in self._fill]
         # labels (after '==' aliases) -> a parameter: for ':=' definitions
         self.label_rows = {}
         for p_ in params:
@@ -291,114 +301,46 @@ class MultiGroupModel:
         return p_.fixed if p_.fixed is not None else x[self.numbers[p_.key]]
 
     def matrices(self, x, g):
-        A = np.zeros((self.m, self.m))
-        P = np.zeros((self.m, self.m))
-        mvec = np.zeros(self.m)
-        for p_ in self._fill[g]:
-            val = self.value(p_, x)
-            if p_.kind == "A":
-                A[p_.i, p_.j] = val
-            elif p_.kind == "P":
-                P[p_.i, p_.j] = P[p_.j, p_.i] = val
-            else:
-                mvec[p_.i] = val
+        """A, P and the mean vector m of group g."""
+        A, P, mvec, _, _ = self.cores[g].structure(x)
         return A, P, mvec
 
     def moments(self, x, g):
-        A, P, mvec = self.matrices(x, g)
-        B = np.linalg.inv(np.eye(self.m) - A)
+        """Σ_g, μ_g and (A, P, m, B) of group g (:class:`~semcluster.model.core.GroupCore`)."""
+        A, P, mvec, B, C = self.cores[g].structure(x)
         o = self.obs_ix
-        Sigma = (B @ P @ B.T)[np.ix_(o, o)]
-        mu = (B @ mvec)[o]
-        return Sigma, mu, (A, P, mvec, B)
+        return C[np.ix_(o, o)], (B @ mvec)[o], (A, P, mvec, B)
 
     def objective_gradient(self, x, data):
         """F = Σ_g w_g F_g and its gradient (``data``: list of (S_g, xbar_g, N_g))."""
         N = sum(d[2] for d in data)
         f = 0.0
         grad = np.zeros(self.npar)
-        o = self.obs_ix
-        for g, (S, xbar, n) in enumerate(data):
-            Sigma, mu, (_, P, mvec, B) = self.moments(x, g)
-            try:
-                L = np.linalg.cholesky(Sigma)
-            except np.linalg.LinAlgError:
+        for core, (S, xbar, n) in zip(self.cores, data):
+            fg, gg = core.ml_mean_value_gradient(x, S, xbar, np.linalg.slogdet(S)[1])
+            if not np.isfinite(fg):
                 return np.inf, np.full(self.npar, np.nan)
-            Si = np.linalg.inv(Sigma)
-            r = xbar - mu
-            fg = (2 * np.sum(np.log(np.diag(L))) + np.trace(S @ Si) - np.linalg.slogdet(S)[1]
-                  - len(o) + r @ Si @ r)
             w = n / N
             f += w * fg
-            W = Si - Si @ (S + np.outer(r, r)) @ Si
-            FB = B[o, :]                         # F B
-            core = FB.T @ W @ FB                 # Bᵀ Fᵀ W F B
-            v = FB.T @ Si @ r
-            u = B @ mvec
-            GA = 2 * core @ P @ B.T - 2 * np.outer(v, u)
-            GP = core
-            Gm = -2 * v
-            for p_ in self._fill[g]:
-                if p_.fixed is not None:
-                    continue
-                k = self.numbers[p_.key]
-                if p_.kind == "A":
-                    grad[k] += w * GA[p_.i, p_.j]
-                elif p_.kind == "P":
-                    grad[k] += w * (GP[p_.i, p_.j] if p_.i == p_.j else 2 * GP[p_.i, p_.j])
-                else:
-                    grad[k] += w * Gm[p_.i]
+            grad += w * gg
         return float(f), grad
 
     def derivatives(self, x, g):
-        """Σ_g, μ_g and their derivatives ∂Σ/∂θ_k (q, p, p), ∂μ/∂θ_k (q, p) in group g:
-        ∂Σ/∂a_ij = B e_i (C e_j)ᵀ + transpose (C = BPBᵀ), ∂μ/∂a_ij = B e_i u_j (u = Bm),
-        ∂Σ/∂p_ij = B e_i (B e_j)ᵀ (+ transpose off the diagonal), ∂μ/∂m_i = B e_i."""
-        o = self.obs_ix
-        p = len(o)
-        Sigma, mu, (_, P, mvec, B) = self.moments(x, g)
-        C = B @ P @ B.T
-        u = B @ mvec
-        dS = np.zeros((self.npar, p, p))
-        dm = np.zeros((self.npar, p))
-        for p_ in self._fill[g]:
-            if p_.fixed is not None:
-                continue
-            k = self.numbers[p_.key]
-            i, j = p_.i, p_.j
-            if p_.kind == "A":
-                t = np.outer(B[:, i], C[j, :])
-                dS[k] += (t + t.T)[np.ix_(o, o)]
-                dm[k] += (B[:, i] * u[j])[o]
-            elif p_.kind == "P":
-                t = np.outer(B[:, i], B[:, j])
-                dS[k] += (t if i == j else t + t.T)[np.ix_(o, o)]
-            else:
-                dm[k] += B[o, i]
-        return Sigma, mu, dS, dm
+        """Σ_g, μ_g and their derivatives ∂Σ/∂θ_k (q, p, p), ∂μ/∂θ_k (q, p) in group g."""
+        return self.cores[g].derivatives(x)
 
     def information(self, x, data):
         """Expected information of the whole sample:
         Σ_g N_g [½ tr(Σ⁻¹∂_kΣ Σ⁻¹∂_lΣ) + ∂_kμᵀ Σ⁻¹ ∂_lμ]."""
         info = np.zeros((self.npar, self.npar))
-        q = self.npar
-        for g, (_, _, n) in enumerate(data):
-            Sigma, _, dS, dm = self.derivatives(x, g)
-            Si = np.linalg.inv(Sigma)
-            SD = np.matmul(Si, dS)
-            H = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
-            info += n * (0.5 * H + dm @ Si @ dm.T)
+        for core, (_, _, n) in zip(self.cores, data):
+            info += n / 2 * core.information(x)
         return info
 
     def scores(self, x, g, X):
         """Casewise scores ∂ log L_i/∂θ in group g (rows of X):
         ½[d_iᵀΣ⁻¹∂_kΣΣ⁻¹d_i − tr(Σ⁻¹∂_kΣ)] + d_iᵀΣ⁻¹∂_kμ, d_i = x_i − μ."""
-        Sigma, mu, dS, dm = self.derivatives(x, g)
-        Si = np.linalg.inv(Sigma)
-        U = (X - mu) @ Si                              # rows Σ⁻¹ d_i
-        quad = np.einsum("ia,kab,ib->ik", U, dS, U)
-        tr = np.einsum("ab,kba->k", Si, dS)
-        return 0.5 * (quad - tr[None, :]) + U @ dm.T
+        return self.cores[g].scores(x, X)
 
     def start(self, data, single=None):
         """Start values: the pooled single-group ML solution (``single``: its free-parameter
@@ -443,10 +385,8 @@ def standardize(mg, x):
     A ':=' parameter's standardized value is its expression on the standardized labels."""
     lat = np.array([v in set(mg.spec.latent) for v in mg.ram.vars])
     per_group = []
-    for g in range(len(mg.groups)):
-        A, P, _ = mg.matrices(x, g)
-        B = np.linalg.inv(np.eye(mg.m) - A)
-        C = B @ P @ B.T
+    for core in mg.cores:
+        _, P, _, _, C = core.structure(x)
         var = np.diag(C)
         with np.errstate(invalid="ignore", divide="ignore"):
             sd = np.sqrt(var)
@@ -492,10 +432,9 @@ def standardize(mg, x):
 def r_squared(mg, x) -> pd.DataFrame:
     """R² of every endogenous variable per group: 1 − residual variance / implied variance."""
     rows = []
-    for g, gname in enumerate(mg.groups):
-        A, P, _ = mg.matrices(x, g)
-        B = np.linalg.inv(np.eye(mg.m) - A)
-        var = np.diag(B @ P @ B.T)
+    for core, gname in zip(mg.cores, mg.groups):
+        _, P, _, _, C = core.structure(x)
+        var = np.diag(C)
         for v in mg.spec.endogenous:
             i = mg.ram.ix[v]
             rows.append({"group": gname, "variable": v,

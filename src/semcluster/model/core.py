@@ -18,6 +18,11 @@ that hold these vectors for all c cells at once, so nothing loops over parameter
   tr(Σ⁻¹∂Σ_k Σ⁻¹∂Σ_l) = Σ_cells 2 w_c w_d [(u_cᵀΣ⁻¹u_d)(v_cᵀΣ⁻¹v_d) + (u_cᵀΣ⁻¹v_d)(v_cᵀΣ⁻¹u_d)]
   (Bollen 1989, ch. 4), summed over the cells of θ_k and θ_l.
 
+Mean structure and groups (:class:`GroupCore`): with m the intercepts and latent means over all
+RAM variables, μ = F B m, ∂μ/∂a_ij = F B e_i (B m)_j and ∂μ/∂m_i = F B e_i, again one p × cells
+matrix; each group of a multi-group model is one core whose cells carry parameter numbers of
+the global vector, so an equality constraint across groups is a shared number.
+
 Vectors of non-duplicated moments use lavaan's order: ``vech`` runs down the columns of the
 lower triangle (s11, s21, ..., sp1, s22, s32, ...), as ``lav_matrix_vech``.
 """
@@ -159,89 +164,54 @@ def duplication_matrix(p: int) -> np.ndarray:
     return D
 
 
-class ModelCore:
-    """Σ(θ), ∂Σ/∂θ, F_ML, its gradient and expected information, and start values.
+class CellCore:
+    """The algebra of RAM cells mapped to parameters: Σ(θ), ∂Σ/∂θ, F_ML, its gradient,
+    expected information and Hessian (the module docstring's formulas).
 
-    Built once per model; swapping data needs no rebuilding (:meth:`set_fixed_x` for the
-    exogenous covariates' sample moments). Parameters are the spec's free parameters 1..q in
-    order (x[k-1] is free parameter k).
-
-    Parameters
-    ----------
-    spec : ModelSpec
-    fixed_x_cov : DataFrame, optional
-        Sample covariances of exogenous observed covariates (lavaan's ``fixed.x``).
+    Shared by :class:`ModelCore` (one model; the spec's free parameters) and :class:`GroupCore`
+    (one group of a multi-group model, with a mean structure; cells mapped to the global
+    parameter vector). The free cells are parallel arrays: ``cell_k`` (parameter, 0-based),
+    ``cell_i``, ``cell_j`` (row, column) and ``cell_a`` (a path of A, else a (co)variance of P);
+    fixed cells are held in constant A and P matrices.
     """
 
-    def __init__(self, spec, fixed_x_cov: pd.DataFrame | None = None):
-        self.spec = spec
-        self.ram = ram = RAM(spec, fixed_x_cov=fixed_x_cov)
-        self.observed = list(spec.observed)
-        self.p = len(self.observed)
-        self.q = int(spec.n_free)
-        self.m = ram.m
-        self.obs_ix = np.array([ram.ix[v] for v in self.observed], dtype=int)
-        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
-        free = ram.free > 0
-        self.cell_k = ram.free[free] - 1              # parameter of each free cell
-        self.cell_i = ram.i[free]
-        self.cell_j = ram.j[free]
-        self.cell_a = ram.is_a[free]
+    def _init_cells(self, m: int, obs_ix: np.ndarray, q: int, cell_k, cell_i, cell_j, cell_a,
+                    A_fixed: np.ndarray, P_fixed: np.ndarray, depth: int) -> None:
+        self.m = m
+        self.q = q
+        self.obs_ix = obs_ix
+        self.p = len(obs_ix)
+        self.cell_k = np.asarray(cell_k, dtype=int)       # parameter of each free cell
+        self.cell_i = np.asarray(cell_i, dtype=int)
+        self.cell_j = np.asarray(cell_j, dtype=int)
+        self.cell_a = np.asarray(cell_a, dtype=bool)
         # weight ½ on diagonal P cells (∂Σ = u uᵀ written as ½(u uᵀ + u uᵀ))
         self.cell_w = np.where(~self.cell_a & (self.cell_i == self.cell_j), 0.5, 1.0)
         c = len(self.cell_k)
         self.incidence = np.zeros((self.q, c))
         self.incidence[self.cell_k, np.arange(c)] = 1.0
-        self._eye = np.eye(self.m)
+        self._eye = np.eye(m)
         # observed variables follow the latent ones in RAM order: Σ is a contiguous block
-        nl = len(spec.latent)
-        self._o = (slice(nl, self.m) if np.array_equal(self.obs_ix, np.arange(nl, self.m))
-                   else self.obs_ix)
-        # fixed cells once; free cells filled per call
-        fixed = ~free
-        self._A_fixed = np.zeros((self.m, self.m))
-        self._P_fixed = np.zeros((self.m, self.m))
-        fa = fixed & ram.is_a
-        self._A_fixed[ram.i[fa], ram.j[fa]] = ram.fixed[fa]
-        fp = fixed & ~ram.is_a
-        self._P_fixed[ram.i[fp], ram.j[fp]] = ram.fixed[fp]
-        self._P_fixed[ram.j[fp], ram.i[fp]] = ram.fixed[fp]
+        p = self.p
+        self._o = (slice(m - p, m) if np.array_equal(obs_ix, np.arange(m - p, m))
+                   else obs_ix)
+        self._A_fixed = A_fixed
+        self._P_fixed = P_fixed
         self._a_cells = (self.cell_i[self.cell_a], self.cell_j[self.cell_a],
                          self.cell_k[self.cell_a])
         pc = ~self.cell_a
         self._p_cells = (self.cell_i[pc], self.cell_j[pc], self.cell_k[pc])
-        self._depth = ram.depth
+        self._depth = depth
         # parameters that are variances (lower bound 0 in the bounded fallback)
         self.is_variance = np.zeros(self.q, dtype=bool)
         var_cells = ~self.cell_a & (self.cell_i == self.cell_j)
         self.is_variance[self.cell_k[var_cells]] = True
 
-    @classmethod
-    def of(cls, spec) -> "ModelCore":
-        """The core of ``spec``, built on first use and kept with the (frozen, cached) spec, so
-        that a loop of fits of one model builds it once. Each call returns a private copy of
-        the only mutable part (the fixed-x block of P)."""
-        cached = spec.__dict__.get("_model_core")
-        if cached is None:
-            cached = cls(spec)
-            cached._plan = cached._start_plan()
-            spec.__dict__["_model_core"] = cached
-        return cached.clone()
-
-    def clone(self) -> "ModelCore":
-        """A copy sharing every array but the fixed-x block of P (cheap)."""
-        new = copy.copy(self)
-        new.ram = copy.copy(self.ram)
-        new.ram.P0 = self.ram.P0.copy()
-        return new
+    def _P_const(self) -> np.ndarray:
+        """P with every fixed cell filled (a fresh array, free cells to be written)."""
+        return self._P_fixed.copy()
 
     # -- moments ------------------------------------------------------------------------------
-    def set_fixed_x(self, S: np.ndarray) -> None:
-        """Take the exogenous covariates' block of S (observed order) as their fixed values."""
-        if self.fixed_x_idx:
-            f = self.fixed_x_idx
-            self.ram.set_fixed_x(np.asarray(S)[np.ix_(f, f)])
-
     def matrices(self, x: np.ndarray):
         """A, P, B = (I − A)⁻¹ and C = B P Bᵀ.
 
@@ -253,7 +223,7 @@ class ModelCore:
         A = self._A_fixed.copy()
         ai, aj, ak = self._a_cells
         A[ai, aj] = x[ak]
-        P = self.ram.P0 + self._P_fixed
+        P = self._P_const()
         pi, pj, pk = self._p_cells
         P[pi, pj] = x[pk]
         P[pj, pi] = x[pk]
@@ -296,12 +266,15 @@ class ModelCore:
     def jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ(θ) and the array ∂Σ/∂θ_k of shape (q, p, p)."""
         _, _, B, C = self.matrices(x)
+        o = self.obs_ix
+        return C[np.ix_(o, o)], self._sigma_jacobian(B, C)
+
+    def _sigma_jacobian(self, B, C) -> np.ndarray:
+        """∂Σ/∂θ_k (q, p, p) from B and C: Σ_cells w (u vᵀ + v uᵀ) by the incidence matrix."""
         U, V = self._uv(B, C)
         T = np.einsum("ic,jc->cij", U * self.cell_w, V)
         T = T + T.transpose(0, 2, 1)
-        D = (self.incidence @ T.reshape(T.shape[0], -1)).reshape(self.q, self.p, self.p)
-        o = self.obs_ix
-        return C[np.ix_(o, o)], D
+        return (self.incidence @ T.reshape(T.shape[0], -1)).reshape(self.q, self.p, self.p)
 
     def jacobian_vech(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Σ(θ) and Δ = ∂vech(Σ)/∂θᵀ, shape (p(p+1)/2, q)."""
@@ -377,11 +350,15 @@ class ModelCore:
         g = self.incidence @ g_cells
         if not information:
             return g, None
+        return g, self._sigma_information(Si, U, V)
+
+    def _sigma_information(self, Si, U, V) -> np.ndarray:
+        """tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) (q × q) from Σ⁻¹ and the cells' U, V."""
+        w = self.cell_w
         SU, SV = Si @ U, Si @ V
         uu, vv, uv = U.T @ SU, V.T @ SV, U.T @ SV
         H_cells = 2.0 * np.outer(w, w) * (uu * vv + uv * uv.T)
-        H = self.incidence @ H_cells @ self.incidence.T
-        return g, H
+        return self.incidence @ H_cells @ self.incidence.T
 
     # -- second derivatives ---------------------------------------------------------------
     def inner_gradient(self, x: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -436,6 +413,69 @@ class ModelCore:
         H = (H + H.T) / 2
         W = Si - Si @ S @ Si
         return H + self.inner_hessian(x, W)
+
+
+class ModelCore(CellCore):
+    """Σ(θ), ∂Σ/∂θ, F_ML, its gradient and expected information, and start values.
+
+    Built once per model; swapping data needs no rebuilding (:meth:`set_fixed_x` for the
+    exogenous covariates' sample moments). Parameters are the spec's free parameters 1..q in
+    order (x[k-1] is free parameter k).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    fixed_x_cov : DataFrame, optional
+        Sample covariances of exogenous observed covariates (lavaan's ``fixed.x``).
+    """
+
+    def __init__(self, spec, fixed_x_cov: pd.DataFrame | None = None):
+        self.spec = spec
+        self.ram = ram = RAM(spec, fixed_x_cov=fixed_x_cov)
+        self.observed = list(spec.observed)
+        obs_ix = np.array([ram.ix[v] for v in self.observed], dtype=int)
+        self.fixed_x_idx = [self.observed.index(v) for v in spec.fixed_x]
+        free = ram.free > 0
+        # fixed cells once; free cells filled per call
+        fixed = ~free
+        A_fixed = np.zeros((ram.m, ram.m))
+        P_fixed = np.zeros((ram.m, ram.m))
+        fa = fixed & ram.is_a
+        A_fixed[ram.i[fa], ram.j[fa]] = ram.fixed[fa]
+        fp = fixed & ~ram.is_a
+        P_fixed[ram.i[fp], ram.j[fp]] = ram.fixed[fp]
+        P_fixed[ram.j[fp], ram.i[fp]] = ram.fixed[fp]
+        self._init_cells(ram.m, obs_ix, int(spec.n_free), ram.free[free] - 1, ram.i[free],
+                         ram.j[free], ram.is_a[free], A_fixed, P_fixed, ram.depth)
+
+    @classmethod
+    def of(cls, spec) -> "ModelCore":
+        """The core of ``spec``, built on first use and kept with the (frozen, cached) spec, so
+        that a loop of fits of one model builds it once. Each call returns a private copy of
+        the only mutable part (the fixed-x block of P)."""
+        cached = spec.__dict__.get("_model_core")
+        if cached is None:
+            cached = cls(spec)
+            cached._plan = cached._start_plan()
+            spec.__dict__["_model_core"] = cached
+        return cached.clone()
+
+    def _P_const(self) -> np.ndarray:
+        """P with the fixed cells and the exogenous covariates' block (``ram.P0``)."""
+        return self.ram.P0 + self._P_fixed
+
+    def clone(self) -> "ModelCore":
+        """A copy sharing every array but the fixed-x block of P (cheap)."""
+        new = copy.copy(self)
+        new.ram = copy.copy(self.ram)
+        new.ram.P0 = self.ram.P0.copy()
+        return new
+
+    def set_fixed_x(self, S: np.ndarray) -> None:
+        """Take the exogenous covariates' block of S (observed order) as their fixed values."""
+        if self.fixed_x_idx:
+            f = self.fixed_x_idx
+            self.ram.set_fixed_x(np.asarray(S)[np.ix_(f, f)])
 
     # -- start values -------------------------------------------------------------------------
     def start_values(self, S: np.ndarray) -> np.ndarray:
@@ -526,3 +566,156 @@ class ModelCore:
     def bounds(self) -> list[tuple]:
         """Variances ≥ 0, everything else free (for the bounded fallback only)."""
         return [(0.0, None) if v else (None, None) for v in self.is_variance]
+
+
+class GroupCore(CellCore):
+    """One group of a (multi-group) model with a mean structure, on a GLOBAL parameter vector.
+
+    With the mean vector m (intercepts of the observed variables, means or intercepts of the
+    latent ones, over all RAM variables) the group's moments are
+
+        Σ_g = F B P Bᵀ Fᵀ,    μ_g = F B m,
+
+    and besides the covariance cells of :class:`CellCore`, ∂μ/∂a_ij = F B e_i (B m)_j for a
+    path and ∂μ/∂m_i = F B e_i for an intercept: the p × cells matrix M of these columns gives
+    every mean derivative at once, as U and V give every ∂Σ.
+
+    Built from explicit cells, parallel arrays over every cell the group uses:
+
+    kind
+        ``"A"`` (path i ← j), ``"P"`` ((co)variance of i and j) or ``"m"`` (intercept or mean of
+        variable i; j unused).
+    i, j
+        RAM indices (latent variables first, then the observed ones: ``obs_ix``).
+    k
+        The cell's parameter, 0-based in the global vector of length ``q``; −1 for a fixed cell.
+        Cells sharing a number are one parameter: in one group (a label), or across groups
+        (an equality constraint, e.g. lavaan's ``group.equal``).
+    fixed
+        The value of a fixed cell (ignored for free cells): per group, so that fixed values
+        (a marker loading, the covariates' sample moments) may differ between groups.
+    """
+
+    def __init__(self, m: int, obs_ix, q: int, kind, i, j, k, fixed):
+        kind = np.asarray(kind)
+        i = np.asarray(i, dtype=int)
+        j = np.asarray(j, dtype=int)
+        k = np.asarray(k, dtype=int)
+        fixed = np.asarray(fixed, dtype=float)
+        is_a, is_p, is_m = kind == "A", kind == "P", kind == "m"
+        if not np.all(is_a | is_p | is_m):
+            raise ValueError("cell kinds are 'A', 'P' or 'm'")
+        free = k >= 0
+        A_fixed = np.zeros((m, m))
+        P_fixed = np.zeros((m, m))
+        fa, fp, fm = ~free & is_a, ~free & is_p, ~free & is_m
+        A_fixed[i[fa], j[fa]] = fixed[fa]
+        P_fixed[i[fp], j[fp]] = fixed[fp]
+        P_fixed[j[fp], i[fp]] = fixed[fp]
+        self._m_fixed = np.zeros(m)
+        self._m_fixed[i[fm]] = fixed[fm]
+        fr = free & is_a
+        depth = nilpotent_depth(A_fixed != 0, (i[fr], j[fr]), m)
+        cov = free & ~is_m
+        self._init_cells(m, np.asarray(obs_ix, dtype=int), int(q), k[cov], i[cov], j[cov],
+                         is_a[cov], A_fixed, P_fixed, depth)
+        fm = free & is_m
+        self._m_cells = (i[fm], k[fm])
+        # mean cells: free paths (column F B e_i times (B m)_j) and free intercepts (F B e_i)
+        mc = free & (is_a | is_m)
+        self.mean_i = i[mc]
+        self.mean_a = is_a[mc]
+        self.mean_j = np.where(self.mean_a, j[mc], 0)
+        self.mean_k = k[mc]
+        self.mean_incidence = np.zeros((self.q, len(self.mean_k)))
+        self.mean_incidence[self.mean_k, np.arange(len(self.mean_k))] = 1.0
+
+    # -- moments ------------------------------------------------------------------------------
+    def structure(self, x: np.ndarray):
+        """A, P, m, B = (I − A)⁻¹ and C = B P Bᵀ."""
+        x = np.asarray(x, dtype=float)
+        A, P, B, C = self.matrices(x)
+        mv = self._m_fixed.copy()
+        mi, mk = self._m_cells
+        mv[mi] = x[mk]
+        return A, P, mv, B, C
+
+    def moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Σ_g(θ) and μ_g(θ) of the observed variables."""
+        _, _, mv, B, C = self.structure(x)
+        return self._obs_block(C), B[self._o] @ mv
+
+    def _mean_cells(self, B, mv) -> np.ndarray:
+        """M (p × mean cells): ∂μ for each free path (F B e_i (B m)_j) and intercept (F B e_i)."""
+        u = B @ mv
+        return B[self._o][:, self.mean_i] * np.where(self.mean_a, u[self.mean_j], 1.0)
+
+    def derivatives(self, x: np.ndarray):
+        """Σ_g, μ_g, ∂Σ_g/∂θ_k (q, p, p) and ∂μ_g/∂θ_k (q, p)."""
+        _, _, mv, B, C = self.structure(x)
+        dS = self._sigma_jacobian(B, C)
+        dm = self.mean_incidence @ self._mean_cells(B, mv).T
+        return self._obs_block(C), B[self._o] @ mv, dS, dm
+
+    # -- ML with means ------------------------------------------------------------------------
+    def ml_mean_value_gradient(self, x: np.ndarray, S: np.ndarray, xbar: np.ndarray,
+                               logdet_S: float):
+        """F = log|Σ| + tr(SΣ⁻¹) − log|S| − p + rᵀΣ⁻¹r (r = x̄ − μ) and its gradient;
+        (inf, NaN) where Σ(θ) is not positive definite.
+
+        With W = Σ⁻¹ − Σ⁻¹(S + rrᵀ)Σ⁻¹ the covariance cells are those of F_ML (2 w uᵀWv); the
+        mean part is ∂F/∂μ = −2Σ⁻¹r, i.e. −2 v_i (Bm)_j for a path and −2 v_i for an
+        intercept, v = BᵀFᵀΣ⁻¹r.
+        """
+        bad = np.inf, np.full(self.q, np.nan)
+        try:
+            _, _, mv, B, C = self.structure(x)
+        except EstimationError:
+            return bad
+        o = self._o
+        Sigma = self._obs_block(C)
+        try:
+            L = np.linalg.cholesky(Sigma)
+        except np.linalg.LinAlgError:
+            return bad
+        Li = np.linalg.inv(L)
+        Si = Li.T @ Li
+        FB = B[o]
+        r = xbar - FB @ mv
+        Sir = Si @ r
+        SiS = Si @ S
+        f = (2.0 * np.sum(np.log(np.diag(L))) + float(np.trace(SiS)) - logdet_S - self.p
+             + float(r @ Sir))
+        W = Si - SiS @ Si - np.outer(Sir, Sir)
+        WF = W @ FB
+        ci, cj = self.cell_i, self.cell_j
+        G1 = WF.T @ C[o]
+        G2 = FB.T @ WF
+        gc = np.where(self.cell_a, G1[ci, cj], G2[ci, cj])
+        g = np.bincount(self.cell_k, weights=2.0 * self.cell_w * gc, minlength=self.q)
+        v = FB.T @ Sir
+        u = B @ mv
+        gm = -2.0 * v[self.mean_i] * np.where(self.mean_a, u[self.mean_j], 1.0)
+        g += np.bincount(self.mean_k, weights=gm, minlength=self.q)
+        return float(f), g
+
+    def information(self, x: np.ndarray) -> np.ndarray:
+        """Expected information per observation × 2 (as :meth:`ml_derivatives`), means
+        included: tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) + 2 ∂μ_kᵀΣ⁻¹∂μ_l."""
+        _, _, mv, B, C = self.structure(x)
+        Si = np.linalg.inv(self._obs_block(C))
+        U, V = self._uv(B, C)
+        M = self._mean_cells(B, mv)
+        Mi = self.mean_incidence
+        return self._sigma_information(Si, U, V) + 2.0 * Mi @ (M.T @ Si @ M) @ Mi.T
+
+    def scores(self, x: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Casewise scores ∂ log L_i/∂θ (rows of X, observed order):
+        ½[d_iᵀΣ⁻¹∂_kΣΣ⁻¹d_i − tr(Σ⁻¹∂_kΣ)] + d_iᵀΣ⁻¹∂_kμ with d_i = x_i − μ; per cell
+        ½ dᵀΣ⁻¹∂ΣΣ⁻¹d = w (zᵀu)(zᵀv) and ½ tr(Σ⁻¹∂Σ) = w uᵀΣ⁻¹v (z = Σ⁻¹d)."""
+        _, _, mv, B, C = self.structure(x)
+        Si = np.linalg.inv(self._obs_block(C))
+        Z = (np.asarray(X, dtype=float) - B[self._o] @ mv) @ Si
+        U, V = self._uv(B, C)
+        cov = self.cell_w * ((Z @ U) * (Z @ V) - np.einsum("ic,ic->c", U, Si @ V))
+        return cov @ self.incidence.T + (Z @ self._mean_cells(B, mv)) @ self.mean_incidence.T
