@@ -83,13 +83,20 @@ class FastRefitter:
         self._set_S(S)
         self.n = int(n)
 
+        last = {}
+
+        def both(x):
+            # SLSQP asks for F and its gradient at the same points: one evaluation for both
+            if last.get("x") is None or not np.array_equal(last["x"], x):
+                last["x"], last["fg"] = x.copy(), self.gradient(x)
+            return last["fg"]
+
         def f(x):
-            v = self.gradient(x)[0]
+            v = both(x)[0]
             return v if np.isfinite(v) else 1e10
 
         def g(x):
-            gr = self.gradient(x)[1]
-            return np.nan_to_num(gr)
+            return np.nan_to_num(both(x)[1])
 
         r = minimize(f, self.x_hat, jac=g, method="SLSQP", bounds=self.bounds,
                      options={"maxiter": 300})

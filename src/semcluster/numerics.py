@@ -104,8 +104,13 @@ def bfgs(value_gradient, x: np.ndarray, H0inv: np.ndarray, *, gtol: float,
         if sy > 1e-12:
             rho = 1.0 / sy
             Hy = Hinv @ y
-            Hinv = (Hinv - rho * (np.outer(s, Hy) + np.outer(Hy, s))
-                    + (rho * rho * float(y @ Hy) + rho) * np.outer(s, s))
+            # H − ρ(s Hyᵀ + Hy sᵀ) + (ρ²yᵀHy + ρ) s sᵀ, with one fewer outer product and no
+            # temporaries beyond two (the same operations in the same order)
+            T = np.outer(s, Hy)
+            T += T.T
+            T *= rho
+            Hinv = Hinv - T
+            Hinv += (rho * rho * float(y @ Hy) + rho) * np.outer(s, s)
         x, f, g = xn, fn, gn
     status = "converged" if float(np.max(np.abs(g))) < gtol else "limit"
     return x, f, g, max_iter, status
