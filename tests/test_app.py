@@ -120,23 +120,30 @@ def text_of(drv, css) -> str:
 
 def click(drv, id_):
     """Click a button by id (scrolled into view; found again if Shiny re-rendered it)."""
+    click_css(drv, f"#{id_}")
+
+
+def click_css(drv, css):
+    """Click the element matching ``css``: scrolled into view, found again if Shiny re-rendered
+    it, tried again while something (a notification, a re-rendering panel) covers it, and
+    clicked by script as a last resort."""
     from selenium.common.exceptions import (ElementClickInterceptedException,
                                             StaleElementReferenceException)
 
     for attempt in range(5):
         try:
-            el = drv.find_element(By.ID, id_)
+            el = drv.find_element(By.CSS_SELECTOR, css)
             drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
             el.click()
             return
         except (StaleElementReferenceException, ElementClickInterceptedException):
             time.sleep(0.3)
-    drv.execute_script("document.getElementById(arguments[0]).click();", id_)
+    drv.execute_script("document.querySelector(arguments[0]).click();", css)
 
 
 def tab(drv, value):
     drv.execute_script("window.scrollTo(0, 0);")
-    drv.find_element(By.CSS_SELECTOR, f'a[data-value="{value}"]').click()
+    click_css(drv, f'a[data-value="{value}"]')
 
 
 def shot(drv, name):
@@ -252,7 +259,7 @@ def test_app_workflow(server, browser, reference, tmp_path):
     tab(drv, "results")
     before = drv.find_element(By.ID, "tested_img").get_attribute("src")
     drv.execute_script("window.scrollTo(0, 0);")
-    drv.find_element(By.CSS_SELECTOR, 'input[name="lang"][value="zh"]').click()
+    click_css(drv, 'input[name="lang"][value="zh"]')
     wait(drv, lambda d: "第 5 步" in d.find_element(By.TAG_NAME, "body").text, what="Chinese")
     wait(drv, lambda d: d.find_elements(By.ID, "tested_img") and
          d.find_element(By.ID, "tested_img").get_attribute("src") != before,
