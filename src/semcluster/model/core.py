@@ -315,20 +315,31 @@ class CellCore:
             _, _, B, C = self.matrices(x)
         except EstimationError:
             return bad
-        Sigma = self._obs_block(C)
-        try:
-            L = np.linalg.cholesky(Sigma)
-        except np.linalg.LinAlgError:
+        factor = self._factor(C)
+        if factor is None:
             return bad
-        Li = _tri_inverse(L)
-        Si = Li.T @ Li
+        L, Si = factor
         SiS = Si @ S
         f = 2.0 * np.sum(np.log(np.diag(L))) + float(SiS.trace()) - logdet_S - self.p
         if not np.isfinite(f) or f < -1e-8 * max(1.0, abs(logdet_S)):
             return bad
-        W = Si - SiS @ Si
-        # u_cᵀ W v_c for every cell from two m × m products (cheaper than gathering U, V):
-        # G1 = (FB)ᵀ W (FC) for path cells, G2 = (FB)ᵀ W (FB) for (co)variance cells
+        return float(f), self._cells_gradient(Si - SiS @ Si, B, C)
+
+    def _factor(self, C):
+        """Σ's Cholesky factor and Σ⁻¹ from the total covariance C; None where Σ is not
+        positive definite."""
+        try:
+            L = np.linalg.cholesky(self._obs_block(C))
+        except np.linalg.LinAlgError:
+            return None
+        Li = _tri_inverse(L)
+        return L, Li.T @ Li
+
+    def _cells_gradient(self, W, B, C):
+        """2 w_c u_cᵀ W v_c summed into the parameters: the gradient of an F whose derivative
+        with respect to Σ is W. u_cᵀ W v_c for every cell from two m × m products (cheaper than
+        gathering U, V): G1 = (FB)ᵀ W (FC) for path cells, G2 = (FB)ᵀ W (FB) for (co)variance
+        cells."""
         o = self._o
         FB = B[o]
         WF = W @ FB
@@ -336,8 +347,7 @@ class CellCore:
         G1 = WF.T @ C[o]
         G2 = FB.T @ WF
         gc = np.where(self.cell_a, G1[ci, cj], G2[ci, cj])
-        g = np.bincount(self.cell_k, weights=2.0 * self.cell_w * gc, minlength=self.q)
-        return float(f), g
+        return np.bincount(self.cell_k, weights=2.0 * self.cell_w * gc, minlength=self.q)
 
     def ml_derivatives(self, x: np.ndarray, S: np.ndarray, *, information: bool = True):
         """Gradient of F_ML and (optionally) the expected information per observation × 2,
@@ -682,27 +692,17 @@ class GroupCore(CellCore):
             _, _, mv, B, C = self.structure(x)
         except EstimationError:
             return bad
-        o = self._o
-        Sigma = self._obs_block(C)
-        try:
-            L = np.linalg.cholesky(Sigma)
-        except np.linalg.LinAlgError:
+        factor = self._factor(C)
+        if factor is None:
             return bad
-        Li = _tri_inverse(L)
-        Si = Li.T @ Li
-        FB = B[o]
+        L, Si = factor
+        FB = B[self._o]
         r = xbar - FB @ mv
         Sir = Si @ r
         SiS = Si @ S
         f = (2.0 * np.sum(np.log(np.diag(L))) + float(SiS.trace()) - logdet_S - self.p
              + float(r @ Sir))
-        W = Si - SiS @ Si - np.outer(Sir, Sir)
-        WF = W @ FB
-        ci, cj = self.cell_i, self.cell_j
-        G1 = WF.T @ C[o]
-        G2 = FB.T @ WF
-        gc = np.where(self.cell_a, G1[ci, cj], G2[ci, cj])
-        g = np.bincount(self.cell_k, weights=2.0 * self.cell_w * gc, minlength=self.q)
+        g = self._cells_gradient(Si - SiS @ Si - np.outer(Sir, Sir), B, C)
         v = FB.T @ Sir
         u = B @ mv
         gm = -2.0 * v[self.mean_i] * np.where(self.mean_a, u[self.mean_j], 1.0)
