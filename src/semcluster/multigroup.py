@@ -60,6 +60,7 @@ from scipy import optimize, stats
 
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
 from .protocol import ResultProtocol, clean, records
+from .standardized import compile_definitions, evaluate_definitions
 
 GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
                "residual.covariances", "lv.variances", "lv.covariances", "regressions")
@@ -261,20 +262,13 @@ class MultiGroupModel:
             if p_.label:
                 self.label_rows.setdefault(p_.label, p_)
         self.defined = [(r.lhs, r.rhs) for r in spec.defined.itertuples()]
+        self._defined_code = compile_definitions(spec.defined)
 
     def defined_values(self, x) -> np.ndarray:
         """Values of the ':=' parameters: their expressions evaluated at the labels' values
         (the arithmetic was checked by the parser: + − * / ^, exp, log, sqrt, abs)."""
-        env = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
-        for lab, p_ in self.label_rows.items():
-            env[lab] = self.value(p_, x)
-        out = []
-        for name, expr in self.defined:
-            with np.errstate(all="ignore"):
-                v = float(eval(expr.replace("^", "**"), {"__builtins__": {}}, env))
-            env[name] = v
-            out.append(v)
-        return np.array(out)
+        return evaluate_definitions(
+            [n for n, _ in self.defined], self._defined_code, {lab: self.value(p_, x) for lab, p_ in self.label_rows.items()})
 
     @staticmethod
     def _class(lhs, op, rhs, lat):
@@ -414,16 +408,9 @@ def standardize(mg, x):
         rows = {id(p_): k for k, p_ in enumerate(mg.params)}
 
         def on(values):
-            env = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
-            for lab, p_ in mg.label_rows.items():
-                env[lab] = values[rows[id(p_)]]
-            out = []
-            for name, expr in mg.defined:
-                with np.errstate(all="ignore"):
-                    val = float(eval(expr.replace("^", "**"), {"__builtins__": {}}, env))
-                env[name] = val
-                out.append(val)
-            return out
+            return evaluate_definitions(
+                [n for n, _ in mg.defined], mg._defined_code,
+                {lab: values[rows[id(p_)]] for lab, p_ in mg.label_rows.items()})
         s_lv = np.concatenate([s_lv, on(s_lv)])
         s_all = np.concatenate([s_all, on(s_all)])
     return s_lv, s_all

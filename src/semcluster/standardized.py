@@ -155,6 +155,32 @@ def std_all_jacobian_numeric(ram: RAM, x: np.ndarray, rel_step: float = 1e-6) ->
     return ((sa[:q] - sa[q:]) / (2 * h[:, None])).T
 
 
+DEFINITION_FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+
+
+def compile_definitions(defined) -> list:
+    """The code of each ``:=`` row of ``defined`` (a table with lhs, rhs), in order."""
+    return [compile(d.rhs.replace("^", "**"), "<:=>", "eval") for d in defined.itertuples()]
+
+
+def evaluate_definitions(names, codes, env: dict) -> np.ndarray:
+    """The ``:=`` parameters' values from the labelled values in ``env``; each defined name is
+    available to the later ones. A division by zero or an overflow gives NaN/inf (flagged by
+    the result builder), never a numpy warning on the user's console or an exception."""
+    env = dict(env)
+    out = np.empty(len(codes))
+    for i, (name, code) in enumerate(zip(names, codes)):
+        with np.errstate(all="ignore"):
+            try:
+                v = eval(code, {"__builtins__": {}, **DEFINITION_FUNCS}, env)  # parser-checked
+                v = float(v)
+            except (ZeroDivisionError, OverflowError, ValueError):
+                v = float("nan")
+        env[name] = v
+        out[i] = v
+    return out
+
+
 class Definitions:
     """Evaluator of a model's ``:=`` parameters on raw or standardized labelled values.
 
@@ -162,14 +188,12 @@ class Definitions:
     standardized value is the same expression on the standardized labelled parameters.
     """
 
-    FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
-
     def __init__(self, ram: RAM, spec: ModelSpec):
         self.ram = ram
         self.spec = spec
         self.defs = list(spec.defined.itertuples())
         self.names = [d.lhs for d in self.defs]
-        self.code = [compile(d.rhs.replace("^", "**"), "<:=>", "eval") for d in self.defs]
+        self.code = compile_definitions(spec.defined)
         rows = ram.rows
         self.label_free, self.label_fixed, self.label_row = {}, {}, {}
         for k, r in enumerate(rows.itertuples()):
@@ -184,20 +208,7 @@ class Definitions:
         return len(self.defs)
 
     def _evaluate(self, env: dict) -> np.ndarray:
-        env = dict(env)
-        out = np.empty(len(self.defs))
-        for i, (d, code) in enumerate(zip(self.defs, self.code)):
-            # a division by zero or an overflow gives NaN/inf (flagged by the result builder),
-            # never a numpy warning on the user's console or an exception
-            with np.errstate(all="ignore"):
-                try:
-                    v = eval(code, {"__builtins__": {}, **self.FUNCS}, env)  # checked by parser
-                    v = float(v)
-                except (ZeroDivisionError, OverflowError, ValueError):
-                    v = float("nan")
-            env[d.lhs] = v
-            out[i] = v
-        return out
+        return evaluate_definitions(self.names, self.code, env)
 
     def values(self, x: np.ndarray) -> np.ndarray:
         env = {lab: x[f - 1] for lab, f in self.label_free.items()}
