@@ -10,20 +10,15 @@ Run: python benchmarks/bench_bootstrap.py [n_boot] [repeats]
 """
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 from threadpoolctl import threadpool_limits
+from _rscript import run_r  # benchmarks/_rscript.py (the script's folder)
 
 
 def lavaan_seconds(n_boot):
-    if not shutil.which("Rscript"):
-        return None
     from semcluster.resources import data_path, model_path
 
     script = f"""
@@ -35,17 +30,11 @@ t <- system.time(sem(m, data = d, se = "bootstrap", bootstrap = {n_boot},
                      parallel = "multicore", ncpus = 2))[["elapsed"]]
 cat(t, "\\n")
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(script)
+    out = run_r(script)
     try:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        out = subprocess.run(["Rscript", fh.name], capture_output=True, text=True, env=env,
-                             timeout=1200)
-        return float(out.stdout.split()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
+        return float(out.split()[-1]) if out else None
+    except (ValueError, IndexError):
         return None
-    finally:
-        os.unlink(fh.name)
 
 
 def main():

@@ -12,16 +12,14 @@ The agreement of the fits themselves is tested in tests/test_convergence_corpus.
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
+from _rscript import run_r  # benchmarks/_rscript.py (the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "convergence"
@@ -29,8 +27,6 @@ MODEL = ROOT / "models" / "h1_h5.lav"
 
 
 def lavaan_times(names, repeats):
-    if not shutil.which("Rscript"):
-        return None
     files = ", ".join(f'"{CORPUS / "data" / (n + ".csv")}"' for n in names)
     script = f"""
 suppressPackageStartupMessages(library(lavaan))
@@ -44,21 +40,17 @@ for (f in c({files})) {{
   cat(basename(f), median(ts), "\\n")
 }}
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(script)
+    out = run_r(script, timeout=3600)
+    if out is None:
+        return None
     try:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        out = subprocess.run(["Rscript", fh.name], capture_output=True, text=True, env=env,
-                             timeout=3600)
         times = {}
-        for line in out.stdout.splitlines():
+        for line in out.splitlines():
             name, t = line.split()
             times[name.removesuffix(".csv")] = float(t)
         return times
-    except (subprocess.SubprocessError, ValueError):
+    except ValueError:
         return None
-    finally:
-        os.unlink(fh.name)
 
 
 def main():

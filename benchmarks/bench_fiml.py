@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+from _rscript import run_r  # benchmarks/_rscript.py (the script's folder)
 
 
 def median_time(fn, repeats):
@@ -49,8 +48,6 @@ def make_data(n, share, seed=2026):
 
 def lavaan_run(csv, model_file, repeats):
     """(median seconds, χ², estimates {lhs op rhs: est}) from lavaan, or None."""
-    if not shutil.which("Rscript"):
-        return None
     script = f"""
 suppressPackageStartupMessages(library(lavaan))
 d <- read.csv("{csv}")
@@ -62,21 +59,12 @@ cat("JSON", jsonlite::toJSON(list(t = median(ts), chisq = unname(fitMeasures(f, 
     iterations = lavInspect(f, "iterations"),
     key = paste(pe$lhs, pe$op, pe$rhs), est = pe$est, se = pe$se), digits = NA, auto_unbox = TRUE), "\\n")
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(script)
+    out = run_r(script, timeout=3600)
     try:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        out = subprocess.run(["Rscript", fh.name], capture_output=True, text=True, env=env,
-                             check=False, timeout=3600)
-        if out.returncode != 0:
-            print(out.stderr[-2000:], file=sys.stderr)
-            return None
-        line = [s for s in out.stdout.splitlines() if s.startswith("JSON ")][-1]
+        line = [s for s in (out or "").splitlines() if s.startswith("JSON ")][-1]
         return json.loads(line[5:])
-    except (subprocess.SubprocessError, ValueError, IndexError):
+    except (ValueError, IndexError):
         return None
-    finally:
-        os.unlink(fh.name)
 
 
 def main():

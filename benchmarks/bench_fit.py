@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+from _rscript import run_r  # benchmarks/_rscript.py (the script's folder)
 
 
 def median_time(fn, repeats):
@@ -39,8 +39,6 @@ def median_time(fn, repeats):
 
 def lavaan_time(csv, model_text, repeats, call="sem"):
     """Median seconds of lavaan's sem()/cfa() on a CSV, timed inside R (None without R)."""
-    if not shutil.which("Rscript"):
-        return None
     with tempfile.NamedTemporaryFile("w", suffix=".lav", delete=False) as fh:
         fh.write(model_text)
         model_file = fh.name
@@ -52,17 +50,12 @@ invisible({call}(m, data = d))
 ts <- replicate({repeats}, system.time({call}(m, data = d))[["elapsed"]])
 cat(median(ts), "\\n")
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(script)
     try:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        out = subprocess.run(["Rscript", fh.name], capture_output=True, text=True, env=env,
-                             timeout=1200)
-        return float(out.stdout.split()[-1]) if out.returncode == 0 else None
-    except (subprocess.SubprocessError, ValueError, IndexError):
+        out = run_r(script)
+        return float(out.split()[-1]) if out else None
+    except (ValueError, IndexError):
         return None
     finally:
-        os.unlink(fh.name)
         os.unlink(model_file)
 
 
