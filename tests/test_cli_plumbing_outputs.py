@@ -93,10 +93,23 @@ def _content(dest: str) -> bytes:
     return b"an input of this command\n"
 
 
-def build_argv(folder: Path, cmd: str, out_dest: str, target: tuple[str, int]):
+def _spelled(folder: Path, f: Path, spelling: str) -> str:
+    """Another way to name the file ``f`` in ``folder`` (the current directory)."""
+    if spelling == "absolute":
+        return str(f)
+    if spelling == "relative":
+        return f"./nowhere/../{f.name}"
+    link = folder / "linked-folder"                     # a symbolic link to the folder itself
+    if not link.exists():
+        link.symlink_to(folder, target_is_directory=True)
+    return str(link / f.name)
+
+
+def build_argv(folder: Path, cmd: str, out_dest: str, target: tuple[str, int],
+               spelling: str = "absolute"):
     """The command line, with every input given a file (named with the suffix the output under
     test accepts, so that a suffix check cannot refuse first) and the output aimed at
-    ``target`` = (input destination, index of its file)."""
+    ``target`` = (input destination, index of its file), spelled as ``spelling`` says."""
     p = _subparsers()[cmd]
     actions = {a.dest: a for a in p._actions}
     out = actions[out_dest]
@@ -125,7 +138,8 @@ def build_argv(folder: Path, cmd: str, out_dest: str, target: tuple[str, int]):
             elif not _is_path(a):
                 optional += [a.option_strings[0], REQUIRED_VALUES[a.dest]]
     aimed = files[target[0]][target[1]]
-    argv = [cmd, *positional, *optional, out.option_strings[0], str(aimed)]
+    argv = [cmd, *positional, *optional, out.option_strings[0],
+            _spelled(folder, aimed, spelling)]
     return argv, aimed, [f for fs in files.values() for f in fs]
 
 
@@ -179,13 +193,15 @@ def test_the_matrix_covers_every_command_that_writes_and_reads():
     assert writing - {"simulate"} == set(by_cmd)        # simulate reads no file
 
 
+@pytest.mark.parametrize("spelling", ["absolute", "relative", "through a linked folder"])
 @pytest.mark.parametrize("cmd, out, inp, k",
                          [pytest.param(*c, id=f"{c[0]} --{c[1]} -> {c[2]}[{c[3]}]")
                           for c in CASES])
 def test_output_aimed_at_an_input_is_refused_and_the_input_kept(tmp_path, monkeypatch, capsys,
-                                                                no_work, cmd, out, inp, k):
+                                                                no_work, cmd, out, inp, k,
+                                                                spelling):
     monkeypatch.chdir(tmp_path)
-    argv, aimed, inputs = build_argv(tmp_path, cmd, out, (inp, k))
+    argv, aimed, inputs = build_argv(tmp_path, cmd, out, (inp, k), spelling)
     before = {f: _sha(f) for f in inputs}
     try:
         code = main(argv)
