@@ -29,12 +29,10 @@ import pytest
 
 from semcluster.cli import build_parser, main
 from semcluster.resources import data_path
+from test_cli_plumbing_outputs import _is_output, _is_path   # one rule for what is an output
 
 DATA_DESTS = {"data", "map", "sheet", "id", "missing", "missing_codes", "scale", "out_of_scale",
               "reverse", "ordered"}
-#: destinations of options that name a file the command writes (their guard is tested in
-#: test_cli_plumbing_outputs.py; that they are written is tested throughout the suite)
-OUTPUT_DESTS = {"out", "json", "csv", "plot"}
 
 
 class Called(Exception):
@@ -386,17 +384,37 @@ OUTPUT_CHECKED = {("fit", "standardized"), ("simulate", "report"), ("bootstrap",
 def test_every_option_of_every_command_has_a_plumbing_case():
     """Walk the parsers: every option and positional argument has cases here (or is a data
     option, covered for every command above, or names an output file)."""
+    missing = _options_without_case()
+    assert not missing, f"options without a plumbing case: {missing}"
+
+
+def test_an_option_added_without_a_case_is_reported(monkeypatch):
+    import sys
+
+    real = build_parser
+
+    def with_title():
+        parser = real()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        sub.choices["fit"].add_argument("--title", metavar="TEXT")
+        return parser
+
+    monkeypatch.setattr(sys.modules[__name__], "build_parser", with_title)
+    assert _options_without_case() == ["fit --title"]
+
+
+def _options_without_case() -> list:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     have = {(c, d) for c, d, *_ in OPTION_CASES}
     missing = []
     for cmd, p in sub.choices.items():
         for a in p._actions:
-            if a.dest in ("help",) or a.dest in DATA_DESTS or a.dest in OUTPUT_DESTS:
+            if a.dest in ("help",) or a.dest in DATA_DESTS or (_is_path(a) and _is_output(a)):
                 continue
             if (cmd, a.dest) not in have and (cmd, a.dest) not in OUTPUT_CHECKED:
                 missing.append(f"{cmd} {a.option_strings[0] if a.option_strings else a.dest}")
-    assert not missing, f"options without a plumbing case: {missing}"
+    return missing
 
 
 def test_every_option_case_has_two_values_that_differ():
