@@ -449,6 +449,23 @@ def test_scores_model_argument_reaches_the_fit(folder, monkeypatch):
         monkeypatch.undo()
 
 
+@pytest.mark.parametrize("source, kind, target", [
+    ("r.json", "tested", "semcluster.diagrams:as_view"),
+    ("h1_h5", "conceptual", "semcluster.diagrams:conceptual_diagram")])
+@pytest.mark.parametrize("data_option", [["--data", "survey.csv"], ["--scale", "1", "7"],
+                                         ["--missing", "fiml"]])
+def test_diagram_refuses_data_options_it_would_not_use(folder, monkeypatch, capsys, source,
+                                                       kind, target, data_option):
+    """A fitted result is drawn as fitted and the conceptual diagram has no data: a data option
+    there is an error, not silently ignored; without it the diagram is drawn."""
+    Path("r.json").write_text("{}")
+    argv = ["diagram", source, "--kind", kind, "--out", "d.png"]
+    assert main(argv + data_option) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not used by" in err
+    called_with(monkeypatch, argv, target)
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. options checked on what a real (small) run writes
 # ---------------------------------------------------------------------------------------------
