@@ -79,6 +79,8 @@ def folder(tmp_path, monkeypatch):
     df["school"] = ["east", "west"] * (len(df) // 2)
     df["region"] = ["north"] * (len(df) // 2) + ["south"] * (len(df) - len(df) // 2)
     df.to_csv(tmp_path / "grouped.csv", index=False)
+    df.loc[3, "ca4"] = None                                    # one empty answer
+    df.to_csv(tmp_path / "grouped_hole.csv", index=False)
     return tmp_path
 
 
@@ -540,3 +542,36 @@ def test_scores_csv_has_the_method_and_standard_errors_asked_for(folder, capsys,
         lib = res.predict(method=m)
         close = (abs(written[list(lib.columns)].to_numpy() - lib.to_numpy()) < 1e-6).all()
         assert close == same, m
+
+
+@pytest.mark.parametrize("argv, recorded, freed", [
+    (["--group", "school", "--group-equal", "loadings", "--group-partial", "CA=~ca2",
+      "--estimator", "ML", "--missing", "listwise"],
+     {"group_column": "school", "group_equal": ["loadings"], "group_partial": ["CA=~ca2"],
+      "estimator": "ML", "missing": "listwise", "nobs": {"east": 80, "west": 79}}, {"ca2"}),
+    (["--group", "region", "--group-equal", "loadings,intercepts", "--estimator", "mlr",
+      "--missing", "fiml"],
+     {"group_column": "region", "group_equal": ["loadings", "intercepts"], "group_partial": [],
+      "estimator": "MLR", "missing": "fiml", "nobs": {"north": 80, "south": 80}}, set()),
+])
+def test_fit_json_records_the_group_estimator_and_missing_options(folder, capsys, argv,
+                                                                  recorded, freed):
+    """The multi-group result JSON records the options given (on data with one empty answer,
+    in row 4 of school 'west' and region 'north': listwise drops that row, FIML keeps it), and
+    the loadings are held equal across the groups except those freed by --group-partial."""
+    assert main(["fit", "cfa", "--data", "grouped_hole.csv", *argv, "--json", "r.json"]) == 0
+    capsys.readouterr()
+    js = json.loads(Path("r.json").read_text())
+    assert {k: js[k] for k in recorded} == recorded
+    est = pd.DataFrame(js["estimates"])
+    loadings = est[est.op == "=~"].pivot_table(index="rhs", columns="group", values="est")
+    assert loadings.shape[1] == 2
+    differ = set(loadings.index[(loadings.iloc[:, 0] - loadings.iloc[:, 1]).abs() > 1e-6])
+    assert differ == freed
+
+
+@pytest.mark.parametrize("estimator", ["GLS", "MLR"])
+def test_fit_json_records_the_estimator(folder, capsys, estimator):
+    assert main(["fit", "h1_h5", "--estimator", estimator.lower(), "--json", "r.json"]) == 0
+    capsys.readouterr()
+    assert json.loads(Path("r.json").read_text())["estimator"] == estimator
