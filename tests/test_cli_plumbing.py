@@ -575,3 +575,16 @@ def test_fit_json_records_the_estimator(folder, capsys, estimator):
     assert main(["fit", "h1_h5", "--estimator", estimator.lower(), "--json", "r.json"]) == 0
     capsys.readouterr()
     assert json.loads(Path("r.json").read_text())["estimator"] == estimator
+
+
+@pytest.mark.parametrize("data, mapping", [("survey.csv", "m.yaml"), ("grouped.csv", None)])
+def test_reproduce_gives_the_report_its_inputs_to_protect(folder, monkeypatch, capsys, data,
+                                                          mapping):
+    """The report folder's own guard (build_report checks every file it writes) is told the
+    data and mapping files, so that none of the report's files can replace them."""
+    if mapping:
+        Path(mapping).write_text("scale: [1, 7]\n")
+    argv = REPRO + ["--data", data] + (["--map", mapping] if mapping else [])
+    args = called_with(monkeypatch, argv, REPORT)
+    assert tuple(args["extra_inputs"]) == (data, mapping)
+    assert args["out"] == "rep"
