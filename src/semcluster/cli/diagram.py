@@ -39,6 +39,16 @@ def run(args) -> int:
     outputs = OutputFiles(inputs=[src, args.data, getattr(args, "map", None)])
     out = outputs.file(args.out, suffixes=(".png", ".svg", ".pdf"))
     is_json = src.endswith(".json") and Path(src).is_file()
+    from ._common import data_options_given
+
+    if (is_json or args.kind == "conceptual") and data_options_given(args):
+        # a result is drawn as it was fitted, the conceptual model has no data: a --data
+        # (or another data option) here would be ignored without a word
+        from ..errors import OptionError
+
+        raise OptionError(f"--data and the data options are not used by "
+                              f"{'a fitted RESULT' if is_json else 'the conceptual diagram'}; "
+                              f"leave them out (give a MODEL to fit it to --data)")
     if args.kind == "conceptual":
         if is_json:
             raise SemclusterError("the conceptual diagram is drawn from a model, not a result")
@@ -46,7 +56,7 @@ def run(args) -> int:
     elif args.kind == "compare":
         from ..study.regression_vs_sem import compare_methods
 
-        from ._common import data_options_given, observed_of
+        from ._common import observed_of
 
         data = read_data(args, observed_of("h1_h5"))[0] if data_options_given(args) else None
         fig = d.compare_diagram(compare_methods(data, alpha=args.alpha), lang=args.lang,
