@@ -972,11 +972,17 @@ pw.table[["n", "label", "true", "power", "power_mcse"]].round(3)
             "在 α = .05 时潜变量模型支持哪些假设？合成分数 OLS 呢？使用 `comp.long()` 及其 `verdict` 列。",
             "`comp.long().pivot(index='hypothesis', columns='method', values='verdict')` 把结论并排列出；"
             "比较 `ols_data` 与 `sem_data` 两列。", 1),
-    details("Read the power table: which path needs the largest N, and why?",
-            "The path with the smallest true standardized value (`true` column) has the lowest "
-            "power at each N: power depends on effect size and N.",
-            "阅读功效表：哪条路径需要最大的样本量？为什么？",
-            "真实标准化值（`true` 列）最小的路径在每个样本量下功效都最低：功效取决于效应量和样本量。", 2),
+    details("Read the power table: does the path with the largest true value (`true`) always "
+            "have the highest power? Why not?",
+            "No. Power depends on the size of a path relative to its standard error, not on its "
+            "size alone: a predictor strongly correlated with the other predictors (PA, see the "
+            "correlations in notebook 1) has a large SE in the latent model, so its path can have "
+            "low power even with a moderate true value. With 30 replications the power figures "
+            "are rough: `power_mcse` gives their Monte Carlo error.",
+            "阅读功效表：真实值（`true`）最大的路径功效一定最高吗？为什么？",
+            "不一定。功效取决于路径大小相对于其标准误的比值，而不仅仅是路径大小：与其他预测变量高度相关的变量"
+            "（PA，见第 1 讲的相关矩阵）在潜变量模型中标准误很大，因此即使真实值中等，其路径的功效也可能很低。"
+            "只重复 30 次时功效估计很粗略：`power_mcse` 给出其蒙特卡洛误差。", 2),
 ]
 
 
@@ -1096,11 +1102,14 @@ display(Markdown(f"{{The report folder holds {len(files)} files, e.g.:||报告�
 """),
     details("Save the options as a YAML mapping file the command line reads. What does it "
             "need to contain?",
-            "The column mapping, `missing_codes: [-99]`, `scale: [1, 7]` and `reverse: [pa4]`; "
-            "see `semcluster map --help` and the app's \"Save mapping\" button.",
+            "A `columns:` block (`Q1: ca1` … `Q4: ca4`), `missing_codes: [-99]`, "
+            "`scale: [1, 7]` and `reverse: [pa4]` (the page \"Data and estimators\" of the "
+            "docs shows the format; the app's \"Save mapping\" button writes one). The command "
+            "line reads it with `semcluster fit h1_h5 --data my_survey.sav --map my_map.yaml`.",
             "把这些选项保存为命令行可读取的 YAML 映射文件。它需要包含哪些内容？",
-            "列映射、`missing_codes: [-99]`、`scale: [1, 7]` 和 `reverse: [pa4]`；"
-            "参见 `semcluster map --help` 以及网页应用中的“保存映射”按钮。", 1),
+            "`columns:` 列映射（`Q1: ca1` … `Q4: ca4`）、`missing_codes: [-99]`、`scale: [1, 7]` 和 "
+            "`reverse: [pa4]`（格式见文档 “Data and estimators” 页；网页应用的“保存映射”按钮可生成该文件）。"
+            "命令行用 `semcluster fit h1_h5 --data my_survey.sav --map my_map.yaml` 读取。", 1),
     details("Forget to declare `reverse=(\"pa4\",)` and refit. What happens to PA's loadings?",
             "pa4's loading turns negative (and PA's reliability drops): a reverse-coded item "
             "left as it is correlates negatively with its construct's other items.",
