@@ -520,7 +520,7 @@ NB03 = [
 **Learning goals.** After this session (about 30 minutes) you can
 
 * explain why the predictors a stepwise procedure selects change from sample to sample when
-  predictors are correlated, as the paper's are (r ≈ .4–.6);
+  predictors are correlated, as the paper's are (Table 2, notebook 1);
 * show by simulation that the coefficients of selected predictors are biased away from zero and
   that their p-values are conditional on having been selected;
 * compare the type I error of "stepwise found a model" with the F test of the all-predictors model.
@@ -529,7 +529,7 @@ NB03 = [
 
 **学习目标。** 学完本节（约 30 分钟）后，你能够
 
-* 解释当预测变量相关时（论文中 r ≈ .4–.6），逐步回归选出的变量为何随样本而变化；
+* 解释当预测变量相关时（如论文表 2 所示，见第 1 讲），逐步回归选出的变量为何随样本而变化；
 * 用模拟说明：被选中的预测变量的系数偏离零（高估），其 p 值是以“被选中”为条件的；
 * 比较“逐步回归找到了模型”的第一类错误率与全变量模型 F 检验的第一类错误率。
 """),
@@ -669,13 +669,13 @@ display(Markdown(
 ## 3. No true predictor at all: the type I error
 
 Now every β is 0. The all-predictors model's overall F test rejects in about 5 % of samples, as
-it should. Stepwise "finds" a model — with every printed p below .05 — whenever any predictor
-enters.
+it should. Stepwise "finds" a model whenever any predictor enters — and every predictor it
+enters had p < .05 when it entered.
 """, """
 ## 3. 完全没有真实效应：第一类错误
 
 现在所有 β 都为 0。全变量模型的整体 F 检验应当只在约 5 % 的样本中拒绝原假设。
-而只要有任何一个变量被选入，逐步回归就“找到”一个模型——并且所列出的每个 p 值都低于 .05。
+而只要有任何一个变量被选入，逐步回归就“找到”一个模型——而且每个被选入的变量在选入时 p 值都低于 .05。
 """),
     code("""
 rng = np.random.default_rng(99)
