@@ -1052,9 +1052,10 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
 
     values = fiml_fit_measures(sol, structure, n, pats)
     if rob is not None:
-        from .mlr import yuan_bentler_measures
+        from .mlr import h1_moments, yuan_bentler_measures
 
-        values.update(yuan_bentler_measures(values, rob, n, n_moments=p * (p + 1) // 2 + p,
+        values.update(yuan_bentler_measures(values, rob, n,
+                                            n_moments=h1_moments(p, len(fx_idx), means=True),
                                             robust=False))
     values.update(corrected)
     fm = in_lavaan_order(values, scaled=rob is not None, robust=True,

@@ -283,8 +283,8 @@ def with_scaled_measures(res, rob: RobustML, n: int):
     fm = res.fit_measures
     c = rob.scaling_factor
     values = dict(fm)
-    p = len(res.spec.observed)
-    values.update(yuan_bentler_measures(fm, rob, n, n_moments=p * (p + 1) // 2))
+    p, nx = len(res.spec.observed), len(res.spec.fixed_x)
+    values.update(yuan_bentler_measures(fm, rob, n, n_moments=h1_moments(p, nx)))
     fm = in_lavaan_order(values, scaled=True, robust=True, yuan_bentler=True)
     warnings_ = list(res.warnings)
     if not np.isfinite(c) or c <= 0:
@@ -295,11 +295,21 @@ def with_scaled_measures(res, rob: RobustML, n: int):
                                      "se": "robust.huber.white"})
 
 
+def h1_moments(p: int, nx: int = 0, *, means: bool = False) -> int:
+    """The saturated model's moments that lavaan's ``scaling.factor.h1`` divides by
+    (``h1.ndat`` in ``lav_test_yuan_bentler_mplus_trace``: the columns of A₁ whose diagonal is
+    not zero): the p(p+1)/2 (co)variances, and the p means with a mean structure, less those
+    of the nx fixed-x covariates, which are not estimated."""
+    n = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    return n + (p - nx if means else 0)
+
+
 def yuan_bentler_measures(fm, rob: RobustML, n: int, *, n_moments: int,
                           robust: bool = True) -> dict:
     """The measures of a Yuan-Bentler scaled test: scaled statistics, every ``*_scaled``
     index (and the ``*_robust`` ones unless ``robust=False``), and lavaan's
-    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments), ``scaling_factor_h0`` =
+    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments, :func:`h1_moments`),
+    ``scaling_factor_h0`` =
     tr(A₀⁻¹B₀)/npar (``lav_test_yuan_bentler_mplus``)."""
     from ._scaled import scaled_measures
 
