@@ -66,3 +66,55 @@ def test_h1_moments_count_means_and_leave_out_the_covariates():
     assert h1_moments(11, 2) == 63
     assert h1_moments(11, 2, means=True) == 72
     assert h1_moments(9, means=True) == 54
+
+
+# -- 4. factor scores of a FIML fit that left rows out ----------------------------------------
+@pytest.fixture(scope="module")
+def fiml_fit():
+    d = pd.read_csv(ESTIMATOR_DATA / "hs39_mimic_missing.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return semcluster.fit(MIMIC, d, missing="fiml"), d
+
+
+def test_predict_scores_only_the_rows_the_fiml_fit_used(measures_ref, fiml_fit):
+    """lavPredict(fit) after a FIML fit that deleted 15 rows with a missing covariate has 286
+    rows, those of lavInspect(fit, "case.idx"); semcluster scored all 301."""
+    ref = measures_ref["mimic_fiml_predict"]
+    res, d = fiml_fit
+    assert res.nobs == ref["nrow"] == 286 < ref["nrow_data"] == len(d)
+    scores = res.predict()
+    assert len(scores) == ref["nrow"]
+    assert list(scores.index) == [i - 1 for i in ref["case_idx"]]
+    assert list(scores.columns) == ref["factors"]
+    np.testing.assert_allclose(scores.to_numpy(), np.array(ref["scores"]), rtol=0, atol=1e-4)
+
+
+def test_predict_on_given_data_leaves_rows_with_a_missing_covariate_empty(measures_ref,
+                                                                          fiml_fit):
+    """Scoring the data explicitly keeps every row aligned with the data: the rows the fit
+    left out get NaN, with a warning naming the covariates; the others are lavaan's."""
+    ref = measures_ref["mimic_fiml_predict"]
+    res, d = fiml_fit
+    with pytest.warns(UserWarning, match=r"15 row\(s\) with a missing value in the exogenous "
+                                         r"covariate\(s\) ageyr, female"):
+        scores = res.predict(data=d)
+    assert len(scores) == len(d)
+    used = np.zeros(len(d), dtype=bool)
+    used[np.array(ref["case_idx"]) - 1] = True
+    assert scores[~used].isna().all().all()
+    np.testing.assert_allclose(scores[used].to_numpy(), np.array(ref["scores"]), rtol=0,
+                               atol=1e-4)
+
+
+def test_predict_without_covariates_does_not_warn(fiml_fit):
+    """The warning is about covariates only: a FIML fit without them scores every answered
+    row silently (the other side of the rule above)."""
+    _, d = fiml_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = semcluster.fit(HS, d, missing="fiml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = res.predict(data=d)
+    assert len(scores) == len(d) and scores.notna().all().all()
