@@ -118,3 +118,117 @@ def test_predict_without_covariates_does_not_warn(fiml_fit):
         warnings.simplefilter("error")
         scores = res.predict(data=d)
     assert len(scores) == len(d) and scores.notna().all().all()
+
+
+# -- 5. residual, GFI and WRMR measures of WLSMV fits with covariates or mixed items ----------
+@pytest.mark.parametrize("case", ["mimic_wlsmv", "mixed_wlsmv"])
+def test_wlsmv_with_covariates_or_continuous_items_gives_every_lavaan_measure(measures_ref,
+                                                                              fits, case):
+    """Every name of lavaan's fitMeasures() for a WLSMV fit with covariates (conditional.x) or
+    with continuous items among the ordinal ones, now with the residual family (RMR, SRMR
+    Bentler, CRMR and their "_nomean"), GFI/AGFI/PGFI and WRMR that were NaN; srmr_mplus stays
+    NaN, as in lavaan."""
+    ref = measures_ref[case]["fit_measures"]
+    fm = fits[case].fit_measures
+    assert list(fm.index) == list(ref)
+    for name, want in ref.items():
+        if want is None:
+            assert np.isnan(fm[name]), name
+        else:
+            assert _index_close(fm[name], want), (name, fm[name], want)
+
+
+# -- 2./3. lavTestLRT of nested pairs -------------------------------------------------------
+HS_EQUAL = "visual =~ x1 + a*x2 + a*x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
+HS_ORTHOGONAL = HS + "visual ~~ 0*speed\n"
+RESTRICTED = {"equal_loadings": HS_EQUAL, "orthogonal": HS_ORTHOGONAL}
+
+
+@pytest.fixture(scope="module")
+def lrt_ref():
+    return json.loads((REF / "lrt.json").read_text())
+
+
+def _hs_data(kind):
+    if kind == "complete":
+        return pd.read_csv(data_path("holzinger_swineford_1939.csv"))
+    return pd.read_csv(ESTIMATOR_DATA / {"missing": "hs39_missing.csv",
+                                         "ordinal": "hs39_ordinal.csv"}[kind])
+
+
+def _check_lrt(test, ref, label):
+    assert test["df_diff"] == ref["df_diff"]
+    assert test["test"].startswith(label)
+    assert test["chisq_diff"] == pytest.approx(ref["chisq_diff"], rel=1e-6, abs=0)
+    assert test["pvalue"] == pytest.approx(ref["pvalue"], rel=1e-6, abs=1e-12)
+
+
+LRT_CASES = [  # (fixture entry, restricted, data, fit options, semcluster's label)
+    ("hs39_ml_equal_loadings", "equal_loadings", "complete", {}, "chi-square difference"),
+    ("hs39_ml_orthogonal", "orthogonal", "complete", {}, "chi-square difference"),
+    ("hs39_mlr_default", "equal_loadings", "complete", {"estimator": "MLR"},
+     "Satorra-Bentler (2001)"),
+    ("hs39_fiml_mlr", "equal_loadings", "missing", {"estimator": "MLR", "missing": "fiml"},
+     "Satorra-Bentler (2001)"),
+    ("hs39_wlsmv_equal_loadings", "equal_loadings", "ordinal", {"estimator": "WLSMV"},
+     "Satorra (2000) scaled-shifted"),
+    ("hs39_wlsmv_orthogonal", "orthogonal", "ordinal", {"estimator": "WLSMV"},
+     "Satorra (2000) scaled-shifted"),
+]
+
+
+@pytest.mark.parametrize("entry,restricted,data,options,label", LRT_CASES,
+                         ids=[c[0] for c in LRT_CASES])
+def test_nested_hs39_pairs_match_lavtestlrt(lrt_ref, entry, restricted, data, options, label):
+    """chisq_difference(restricted, full) against lavTestLRT(full, restricted) with lavaan's
+    default method for the estimator: the plain difference for ML, satorra.bentler.2001 for
+    MLR (complete data and FIML), satorra.2000 (scaled and shifted) for WLSMV."""
+    from semcluster.model_comparison import chisq_difference
+
+    ref = lrt_ref[entry]
+    d = _hs_data(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r0 = semcluster.fit(RESTRICTED[restricted], d, **options)
+        r1 = semcluster.fit(HS, d, **options)
+    for res, want in ((r0, ref["restricted"]), (r1, ref["full"])):
+        assert res.fit_measures["chisq"] == pytest.approx(want["chisq"], rel=1e-6)
+    _check_lrt(chisq_difference(r0, r1), ref, label)
+
+
+def test_lavaan_default_for_mlr_is_satorra_bentler_2001(lrt_ref):
+    """lavaan 0.6.14's lavTestLRT picks satorra.bentler.2001 for an MLR (yuan.bentler.mplus)
+    test and satorra.2000 for WLSMV: the fixture's headings say so, and the default and the
+    explicit SB2001 give the same statistic."""
+    assert "satorra.bentler.2001" in lrt_ref["hs39_mlr_default"]["heading"]
+    assert "satorra.2000" in lrt_ref["hs39_wlsmv_equal_loadings"]["heading"]
+    assert lrt_ref["hs39_mlr_default"]["chisq_diff"] == lrt_ref["hs39_mlr_sb2001"]["chisq_diff"]
+
+
+@pytest.mark.parametrize("estimator,entry,label", [
+    ("ML", "study_ml", "chi-square difference (likelihood ratio)"),
+    ("MLR", "study_mlr_default", "Satorra-Bentler (2001)"),
+    ("WLSMV", "study_wlsmv", "Satorra (2000) scaled-shifted"),
+])
+def test_compare_models_tests_the_study_pair_as_lavtestlrt(lrt_ref, estimator, entry, label):
+    """compare_models(["revised", "h1_h5"], estimator=...) on the study data: the nested test
+    is lavaan's (for WLSMV a 2-df difference, where the shift b is not 0)."""
+    from semcluster.model_comparison import compare_models
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, tests, _ = compare_models(["revised", "h1_h5"], estimator=estimator)
+    row = tests[(tests.restricted == "revised") & (tests.full == "h1_h5")]
+    assert len(row) == 1
+    _check_lrt(row.iloc[0].to_dict(), lrt_ref[entry], label)
+
+
+def test_study_fiml_mlr_pair_matches_lavtestlrt(lrt_ref):
+    from semcluster.model_comparison import chisq_difference
+
+    d = pd.read_csv(ESTIMATOR_DATA / "study_missing.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r0, r1 = (semcluster.fit(m, d, estimator="MLR", missing="fiml")
+                  for m in ("revised", "h1_h5"))
+    _check_lrt(chisq_difference(r0, r1), lrt_ref["study_fiml_mlr"], "Satorra-Bentler (2001)")
