@@ -120,22 +120,51 @@ def test_predict_without_covariates_does_not_warn(fiml_fit):
     assert len(scores) == len(d) and scores.notna().all().all()
 
 
-# -- 5. residual, GFI and WRMR measures of WLSMV fits with covariates or mixed items ----------
-@pytest.mark.parametrize("case", ["mimic_wlsmv", "mixed_wlsmv"])
-def test_wlsmv_with_covariates_or_continuous_items_gives_every_lavaan_measure(measures_ref,
-                                                                              fits, case):
-    """Every name of lavaan's fitMeasures() for a WLSMV fit with covariates (conditional.x) or
-    with continuous items among the ordinal ones, now with the residual family (RMR, SRMR
-    Bentler, CRMR and their "_nomean"), GFI/AGFI/PGFI and WRMR that were NaN; srmr_mplus stays
-    NaN, as in lavaan."""
+# -- 5. every fitMeasures() name: GFI family (FIML), residual family, GFI and WRMR (WLSMV) -----
+CHISQ_TYPE = ("chisq", "chisq_scaled", "baseline_chisq", "baseline_chisq_scaled", "logl",
+              "unrestricted_logl", "aic", "bic", "bic2")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_lavaan_fit_measure_of_covariate_and_mixed_item_fits(measures_ref, fits, case):
+    """Every name lavaan's fitMeasures() gives, in its order, for MLR, FIML, FIML + MLR and
+    WLSMV fits with covariates (fixed.x; conditional.x for WLSMV) and for WLSMV with continuous
+    items among the ordinal ones: χ²-type figures to 1e-6 relative, the rest to 1e-5; NaN
+    exactly where lavaan gives NA (srmr_mplus for WLSMV)."""
     ref = measures_ref[case]["fit_measures"]
     fm = fits[case].fit_measures
     assert list(fm.index) == list(ref)
     for name, want in ref.items():
         if want is None:
             assert np.isnan(fm[name]), name
+        elif name in CHISQ_TYPE:
+            assert fm[name] == pytest.approx(want, rel=1e-6), name
         else:
             assert _index_close(fm[name], want), (name, fm[name], want)
+
+
+@pytest.mark.parametrize("case", ["mimic_fiml", "mimic_fiml_mlr"])
+def test_fiml_with_covariates_gives_lavaans_gfi_agfi_pgfi(measures_ref, fits, case):
+    """lavaan weights the FIML residuals by the missing-data expected information with the
+    covariates' own moments left out, and counts all 77 moments for AGFI and PGFI; these
+    were NaN."""
+    ref = measures_ref[case]["fit_measures"]
+    fm = fits[case].fit_measures
+    for name in ("gfi", "agfi", "pgfi"):
+        assert _index_close(fm[name], ref[name]), name
+
+
+@pytest.mark.parametrize("case", ["mimic_wlsmv", "mixed_wlsmv"])
+def test_wlsmv_with_covariates_or_continuous_items_gives_residual_gfi_and_wrmr(measures_ref,
+                                                                               fits, case):
+    """RMR, SRMR (Bentler), CRMR with and without thresholds, GFI/AGFI/PGFI and WRMR, which
+    were NaN for these fits: lavaan counts the covariates among the variables (SRMR's
+    denominator) and the thresholds, not the continuous items' means, in the totals."""
+    ref = measures_ref[case]["fit_measures"]
+    fm = fits[case].fit_measures
+    for name in ("rmr", "rmr_nomean", "srmr_bentler", "srmr_bentler_nomean", "crmr",
+                 "crmr_nomean", "gfi", "agfi", "pgfi", "wrmr"):
+        assert _index_close(fm[name], ref[name]), name
 
 
 # -- 2./3. lavTestLRT of nested pairs -------------------------------------------------------
