@@ -261,3 +261,52 @@ def test_study_fiml_mlr_pair_matches_lavtestlrt(lrt_ref):
         r0, r1 = (semcluster.fit(m, d, estimator="MLR", missing="fiml")
                   for m in ("revised", "h1_h5"))
     _check_lrt(chisq_difference(r0, r1), lrt_ref["study_fiml_mlr"], "Satorra-Bentler (2001)")
+
+
+@pytest.fixture(scope="module")
+def wlsmv_pair():
+    d = _hs_data("ordinal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (semcluster.fit(HS_ORTHOGONAL, d, estimator="WLSMV"),
+                semcluster.fit(HS, d, estimator="WLSMV"), d)
+
+
+def test_wlsmv_difference_of_results_read_back_from_json_is_refused(wlsmv_pair):
+    """The satorra.2000 test needs each fit's Jacobian and Γ, which JSON does not keep: a
+    clear error, not the plain difference."""
+    from semcluster.errors import OptionError
+    from semcluster.model_comparison import chisq_difference
+    from semcluster.results import SEMResult
+
+    r0, r1, _ = wlsmv_pair
+    again = [SEMResult.from_json(r.to_json()) for r in (r0, r1)]
+    with pytest.raises(OptionError, match="fit the two models again"):
+        chisq_difference(*again)
+
+
+def test_difference_of_fits_by_different_estimators_is_refused(wlsmv_pair):
+    from semcluster.errors import OptionError
+    from semcluster.model_comparison import chisq_difference
+
+    r0, _, d = wlsmv_pair
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml = semcluster.fit(HS, d)
+    with pytest.raises(OptionError, match="different estimators"):
+        chisq_difference(r0, ml)
+
+
+def test_wlsmv_difference_of_fits_to_other_data_is_refused(wlsmv_pair):
+    """Same N, other answers: the sample statistics differ, so the fits are not nested."""
+    from semcluster.errors import EstimationError
+    from semcluster.model_comparison import chisq_difference
+
+    r0, _, d = wlsmv_pair
+    other = d.copy()
+    other["x1"] = other["x1"].iloc[::-1].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r1 = semcluster.fit(HS, other, estimator="WLSMV")
+    with pytest.raises(EstimationError, match="not the same items and rows"):
+        chisq_difference(r0, r1)

@@ -37,7 +37,7 @@ def chisq_difference(restricted, full) -> dict:
     if restricted.estimator == "WLSMV":
         from .estimators.wlsmv import satorra_2000
 
-        parts = [r.info.get("difftest") for r in (restricted, full)]
+        parts = [getattr(r, "_difftest", None) for r in (restricted, full)]
         if any(p is None for p in parts):
             raise OptionError("the WLSMV difference test needs the fits themselves (their "
                               "Jacobians and the statistics' covariance), which results read "

@@ -436,15 +436,19 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov),
         info={"test": "scaled.shifted", "se": "robust.sem",
               "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
-              "difftest": DifftestParts(delta=Delta, weights=W_all, gamma=G,
-                                        statistics=np.concatenate([tau, r])),
               **shift})
     ev = np.linalg.eigvalsh(fitted.to_numpy())
     if ev.min() <= 0:
         res = dataclasses.replace(res, warnings=tuple(res.warnings) + (
             f"the polychoric correlation matrix is not positive definite (smallest eigenvalue "
             f"{ev.min():.3g}); DWLS still works, but check for sparse categories",))
-    return flag_unidentified(res, ident)
+    res = flag_unidentified(res, ident)
+    # what a nested-model test needs (chisq_difference): kept with this result object but
+    # not saved with it (not a field, as the fitted data): Γ alone has (statistics)² numbers,
+    # 9.5 MB of JSON for the study model
+    object.__setattr__(res, "_difftest", DifftestParts(delta=Delta, weights=W_all, gamma=G,
+                                                       statistics=np.concatenate([tau, r])))
+    return res
 
 
 
