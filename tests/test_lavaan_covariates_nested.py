@@ -170,7 +170,10 @@ def test_wlsmv_with_covariates_or_continuous_items_gives_residual_gfi_and_wrmr(m
 # -- 2./3. lavTestLRT of nested pairs -------------------------------------------------------
 HS_EQUAL = "visual =~ x1 + a*x2 + a*x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
 HS_ORTHOGONAL = HS + "visual ~~ 0*speed\n"
-RESTRICTED = {"equal_loadings": HS_EQUAL, "orthogonal": HS_ORTHOGONAL}
+MIMIC_NO_FEMALE_PATH = HS + "visual ~ ageyr + 0*female\ntextual ~ ageyr + female\n"
+MODELS = {"hs": HS, "equal_loadings": HS_EQUAL, "orthogonal": HS_ORTHOGONAL, "mimic": MIMIC,
+          "no_female_path": MIMIC_NO_FEMALE_PATH}
+ITEMS = [f"x{i}" for i in range(1, 10)]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +185,9 @@ def _hs_data(kind):
     if kind == "complete":
         return pd.read_csv(data_path("holzinger_swineford_1939.csv"))
     return pd.read_csv(ESTIMATOR_DATA / {"missing": "hs39_missing.csv",
-                                         "ordinal": "hs39_ordinal.csv"}[kind])
+                                         "ordinal": "hs39_ordinal.csv",
+                                         "mimic_ordinal": "hs39_mimic_ordinal.csv",
+                                         "mixed": "hs39_mixed.csv"}[kind])
 
 
 def _check_lrt(test, ref, label):
@@ -192,34 +197,45 @@ def _check_lrt(test, ref, label):
     assert test["pvalue"] == pytest.approx(ref["pvalue"], rel=1e-6, abs=1e-12)
 
 
-LRT_CASES = [  # (fixture entry, restricted, data, fit options, semcluster's label)
-    ("hs39_ml_equal_loadings", "equal_loadings", "complete", {}, "chi-square difference"),
-    ("hs39_ml_orthogonal", "orthogonal", "complete", {}, "chi-square difference"),
-    ("hs39_mlr_default", "equal_loadings", "complete", {"estimator": "MLR"},
+LRT_CASES = [  # (fixture entry, restricted, full, data, fit options, semcluster's label)
+    ("hs39_ml_equal_loadings", "equal_loadings", "hs", "complete", {},
+     "chi-square difference (likelihood ratio)"),
+    ("hs39_ml_orthogonal", "orthogonal", "hs", "complete", {},
+     "chi-square difference (likelihood ratio)"),
+    ("hs39_mlr_default", "equal_loadings", "hs", "complete", {"estimator": "MLR"},
      "Satorra-Bentler (2001)"),
-    ("hs39_fiml_mlr", "equal_loadings", "missing", {"estimator": "MLR", "missing": "fiml"},
-     "Satorra-Bentler (2001)"),
-    ("hs39_wlsmv_equal_loadings", "equal_loadings", "ordinal", {"estimator": "WLSMV"},
+    ("hs39_fiml_mlr", "equal_loadings", "hs", "missing",
+     {"estimator": "MLR", "missing": "fiml"}, "Satorra-Bentler (2001)"),
+    ("hs39_wlsmv_equal_loadings", "equal_loadings", "hs", "ordinal", {"estimator": "WLSMV"},
      "Satorra (2000) scaled-shifted"),
-    ("hs39_wlsmv_orthogonal", "orthogonal", "ordinal", {"estimator": "WLSMV"},
+    ("hs39_wlsmv_orthogonal", "orthogonal", "hs", "ordinal", {"estimator": "WLSMV"},
      "Satorra (2000) scaled-shifted"),
+    ("hs39_wlsmv_theta_orthogonal", "orthogonal", "hs", "ordinal",
+     {"estimator": "WLSMV", "parameterization": "theta"}, "Satorra (2000) scaled-shifted"),
+    ("mimic_wlsmv_no_female_path", "no_female_path", "mimic", "mimic_ordinal",
+     {"estimator": "WLSMV", "ordered": ITEMS}, "Satorra (2000) scaled-shifted"),
+    ("mixed_wlsmv_equal_loadings", "equal_loadings", "hs", "mixed",
+     {"estimator": "WLSMV", "ordered": ITEMS[:6]}, "Satorra (2000) scaled-shifted"),
 ]
 
 
-@pytest.mark.parametrize("entry,restricted,data,options,label", LRT_CASES,
+@pytest.mark.parametrize("entry,restricted,full,data,options,label", LRT_CASES,
                          ids=[c[0] for c in LRT_CASES])
-def test_nested_hs39_pairs_match_lavtestlrt(lrt_ref, entry, restricted, data, options, label):
+def test_nested_pairs_match_lavtestlrt(lrt_ref, entry, restricted, full, data, options,
+                                       label):
     """chisq_difference(restricted, full) against lavTestLRT(full, restricted) with lavaan's
     default method for the estimator: the plain difference for ML, satorra.bentler.2001 for
-    MLR (complete data and FIML), satorra.2000 (scaled and shifted) for WLSMV."""
+    MLR (complete data and FIML), satorra.2000 (scaled and shifted) for WLSMV -- all ordinal
+    items (delta and theta parameterization), with covariates (conditional.x), and with
+    continuous items among the ordinal ones."""
     from semcluster.model_comparison import chisq_difference
 
     ref = lrt_ref[entry]
     d = _hs_data(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r0 = semcluster.fit(RESTRICTED[restricted], d, **options)
-        r1 = semcluster.fit(HS, d, **options)
+        r0 = semcluster.fit(MODELS[restricted], d, **options)
+        r1 = semcluster.fit(MODELS[full], d, **options)
     for res, want in ((r0, ref["restricted"]), (r1, ref["full"])):
         assert res.fit_measures["chisq"] == pytest.approx(want["chisq"], rel=1e-6)
     _check_lrt(chisq_difference(r0, r1), ref, label)

@@ -367,6 +367,10 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     # (lav_model_vcov; the test statistic likewise uses N − 1)
     V = Hinv @ (WD.T @ G @ WD) @ Hinv / (n - 1) if vcov_ok else np.full(H.shape, np.nan)
 
+    # the parts of a nested-model test, in the delta metric (before any theta conversion)
+    difftest = DifftestParts(delta=Delta, weights=W_all, gamma=G,
+                             statistics=np.concatenate([tau, r]))
+
     # ---- test statistics -------------------------------------------------------------------
     resid = r - model.sigma(theta)
     T = float((n - 1) * np.sum(w * resid ** 2))
@@ -446,8 +450,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     # what a nested-model test needs (chisq_difference): kept with this result object but
     # not saved with it (not a field, as the fitted data): Γ alone has (statistics)² numbers,
     # 9.5 MB of JSON for the study model
-    object.__setattr__(res, "_difftest", DifftestParts(delta=Delta, weights=W_all, gamma=G,
-                                                       statistics=np.concatenate([tau, r])))
+    object.__setattr__(res, "_difftest", difftest)
     return res
 
 
