@@ -59,6 +59,40 @@ def test_scaling_factor_h1_leaves_out_the_covariates_own_moments(measures_ref, f
         assert _index_close(fm[name], ref[name]), name
 
 
+@pytest.mark.parametrize("entry,data,options", [
+    ("hs39_mlr_equal_loadings", "complete", {}),
+    ("hs39_fiml_mlr_equal_loadings", "missing", {"missing": "fiml"}),
+])
+def test_scaling_factor_h0_counts_parameters_before_equality_constraints(entry, data, options):
+    """lavaan keeps each labelled parameter free with a constraint row and divides tr(A₀⁻¹B₀)
+    by that count (nx.free: 21 for the HS39 CFA with a*x2 + a*x3, whose npar is 20; 30 with
+    FIML); semcluster divided by npar (1.1542 and 1.0786 against 1.0993 and 1.0426).  Every
+    other fitMeasures() name of these fits agrees as well."""
+    ref = json.loads((REF / "equal_labels.json").read_text())[entry]["fit_measures"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fm = semcluster.fit(HS_EQUAL, _hs_data(data), estimator="MLR", **options).fit_measures
+    assert _index_close(fm["scaling_factor_h0"], ref["scaling_factor_h0"])
+    assert list(fm.index) == list(ref)
+    for name, want in ref.items():
+        if name in CHISQ_TYPE:
+            assert fm[name] == pytest.approx(want, rel=1e-6), name
+        else:
+            assert _index_close(fm[name], want), (name, fm[name], want)
+
+
+def test_equality_count_counts_shared_labels_and_explicit_constraints():
+    from semcluster.estimators.mlr import equality_count
+    from semcluster.spec import read_model
+
+    assert equality_count(read_model(HS)) == 0
+    assert equality_count(read_model(HS_EQUAL)) == 1
+    assert equality_count(read_model(HS.replace("x1 + x2 + x3", "x1 + a*x2 + b*x3")
+                                     + "a == b\n")) == 1
+    assert equality_count(read_model(HS.replace("x4 + x5 + x6", "x4 + c*x5 + c*x6")
+                                     .replace("x1 + x2 + x3", "x1 + a*x2 + a*x3"))) == 2
+
+
 def test_h1_moments_count_means_and_leave_out_the_covariates():
     from semcluster.estimators.mlr import h1_moments
 

@@ -1061,10 +1061,11 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
 
     values = fiml_fit_measures(sol, structure, n, pats)
     if rob is not None:
-        from .mlr import h1_moments, yuan_bentler_measures
+        from .mlr import equality_count, h1_moments, yuan_bentler_measures
 
         values.update(yuan_bentler_measures(values, rob, n,
                                             n_moments=h1_moments(p, len(fx_idx), means=True),
+                                            n_equalities=equality_count(spec),
                                             robust=False))
     values.update(corrected)
     fm = in_lavaan_order(values, scaled=rob is not None, robust=True,
