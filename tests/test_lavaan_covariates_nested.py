@@ -28,7 +28,9 @@ MIMIC = HS + "visual + textual ~ ageyr + female\n"
 #: semcluster case (tests/lavaan_reference.py) for each lavaan fit of fit_measures.json
 CASES = {"mimic_mlr": "hs39_mimic_mlr", "mimic_fiml": "hs39_mimic_fiml",
          "mimic_fiml_mlr": "hs39_mimic_fiml_mlr", "mimic_wlsmv": "hs39_mimic_wlsmv",
-         "mixed_wlsmv": "hs39_mixed_wlsmv"}
+         "mixed_wlsmv": "hs39_mixed_wlsmv", "wlsmv_pairwise": "hs39_wlsmv_pairwise",
+         "path_fixedx_fiml": "hs39_path_fixedx_fiml", "wlsmv_theta": "hs39_wlsmv_theta",
+         "mixed_wlsmv_theta": "hs39_mixed_wlsmv_theta"}
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +164,10 @@ CHISQ_TYPE = ("chisq", "chisq_scaled", "baseline_chisq", "baseline_chisq_scaled"
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_lavaan_fit_measure_of_covariate_and_mixed_item_fits(measures_ref, fits, case):
     """Every name lavaan's fitMeasures() gives, in its order, for MLR, FIML, FIML + MLR and
-    WLSMV fits with covariates (fixed.x; conditional.x for WLSMV) and for WLSMV with continuous
-    items among the ordinal ones: χ²-type figures to 1e-6 relative, the rest to 1e-5; NaN
-    exactly where lavaan gives NA (srmr_mplus for WLSMV)."""
+    WLSMV fits with covariates (fixed.x; conditional.x for WLSMV), for WLSMV with continuous
+    items among the ordinal ones, and for WLSMV with pairwise deletion and with the theta
+    parameterization: χ²-type figures to 1e-6 relative, the rest to 1e-5; NaN exactly where
+    lavaan gives NA (srmr_mplus for WLSMV)."""
     ref = measures_ref[case]["fit_measures"]
     fm = fits[case].fit_measures
     assert list(fm.index) == list(ref)
