@@ -421,21 +421,34 @@ def residual_measures(S: np.ndarray, Sigma: np.ndarray, M=None, Mu=None) -> dict
     return out
 
 
-def residual_measures_categorical(R: np.ndarray, Sigma: np.ndarray, n_thresholds: int) -> dict:
+def residual_measures_categorical(R: np.ndarray, Sigma: np.ndarray, n_thresholds: int,
+                                  nvar: int | None = None) -> dict:
     """RMR/SRMR/CRMR for ordinal data (lavaan's ``lav_residuals_summary``, categorical branch):
-    the residuals are those of the p(p−1)/2 correlations (those of the thresholds are 0, the
-    thresholds being saturated, but are counted in the "total" versions); RMR and SRMR divide
-    by p more (the unit diagonal), CRMR does not.  ``srmr`` is the version without thresholds;
-    Mplus' SRMR is not given (NaN), as in lavaan."""
+    the root mean squares of the p(p−1)/2 off-diagonal residuals -- raw (RMR), divided by the
+    sample SDs (SRMR, Bentler) and as correlation residuals (CRMR, Bollen) -- over the
+    residuals plus the ``nvar`` variables (counting exogenous covariates; default p) for RMR
+    and SRMR, plus nothing for CRMR; the "total" versions count the thresholds (and the
+    continuous items' means) too, whose residuals are 0 (saturated).  For ordinal items only
+    (unit diagonals) the three coincide.  ``R`` is the matrix fitted (polychoric correlations,
+    given the covariates; with continuous items their covariances and polyserial correlations
+    times SD), ``Sigma`` the model's.  ``srmr`` is the version without thresholds; Mplus' SRMR
+    is not given (NaN), as in lavaan."""
     p = R.shape[0]
-    e = (R - Sigma)[np.tril_indices(p, -1)]
-    ss, k = float(np.sum(e ** 2)), len(e)
-    srmr_total, srmr_cor = np.sqrt(ss / (k + n_thresholds + p)), np.sqrt(ss / (k + p))
-    out = {"rmr": srmr_total, "rmr_nomean": srmr_cor, "srmr": srmr_cor,
-           "srmr_bentler": srmr_total, "srmr_bentler_nomean": srmr_cor,
-           "crmr": np.sqrt(ss / (k + n_thresholds)) if k + n_thresholds else 0.0,
-           "crmr_nomean": np.sqrt(ss / k) if k else 0.0,
-           "srmr_mplus": np.nan, "srmr_mplus_nomean": np.nan}
+    nvar = p if nvar is None else nvar
+    low = np.tril_indices(p, -1)
+    so = 1 / np.sqrt(np.diag(R))
+    sm = 1 / np.sqrt(np.diag(Sigma))
+    res = {"rmr": (R - Sigma)[low],
+           "srmr_bentler": (_rescale(R, np.outer(so, so)) - _rescale(Sigma, np.outer(so, so)))[low],
+           "crmr": (_rescale(R, np.outer(so, so)) - _rescale(Sigma, np.outer(sm, sm)))[low]}
+    k = len(res["rmr"])
+    out = {}
+    for name, e in res.items():
+        extra = 0 if name == "crmr" else nvar
+        out[name] = _rms(e, k + n_thresholds + extra) if k + n_thresholds + extra else 0.0
+        out[name + "_nomean"] = _rms(e, k + extra) if k + extra else 0.0
+    out["srmr"] = out["srmr_bentler_nomean"]
+    out["srmr_mplus"] = out["srmr_mplus_nomean"] = np.nan
     return {k_: float(v) for k_, v in out.items()}
 
 

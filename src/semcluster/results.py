@@ -216,13 +216,14 @@ class SEMResult(ResultProtocol):
         from .errors import OptionError
         from .scores import factor_scores
 
+        own = data is None          # the fit's own rows: only those it used, as lavPredict
         if data is None:
             data = getattr(self, "_data", None)
             if data is None:
                 raise OptionError("this result does not keep the data it was fitted to: pass "
                                   "data= (the DataFrame you fitted, or the data file) to "
                                   "predict()")
-        return factor_scores(self, data, method=method, se=se)
+        return factor_scores(self, data, method=method, se=se, fitted_rows_only=own)
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy of :attr:`estimates`)."""
