@@ -30,6 +30,25 @@ def _clean(v):
 
 
 @dataclass(frozen=True, eq=False)
+class GroupMoments:
+    """One group's moments in a fit with groups or a mean structure (lavaan's
+    ``lavInspect(fit, "sampstat")``, ``"implied"``, ``"cov.lv"``, ``"r2"`` for the group).
+
+    ``sample_cov`` has divisor N_g (for FIML: the EM estimates, as lavaan's h1);
+    ``r2`` the R² of the endogenous variables in this group."""
+
+    label: str
+    nobs: int
+    sample_cov: pd.DataFrame
+    sample_mean: pd.Series
+    implied_cov: pd.DataFrame
+    implied_mean: pd.Series
+    latent_cov: pd.DataFrame
+    latent_mean: pd.Series
+    r2: pd.Series
+
+
+@dataclass(frozen=True, eq=False)
 class SEMResult(ResultProtocol):
     """A fitted model.
 
@@ -40,11 +59,25 @@ class SEMResult(ResultProtocol):
     estimates : DataFrame
         One row per parameter, lavaan's ``parameterEstimates(standardized=TRUE)`` columns:
         ``lhs op rhs label est se z pvalue ci_lower ci_upper std_lv std_all se_std_all`` plus
-        ``free`` (parameter number, 0 when fixed).
+        ``free`` (parameter number, 0 when fixed).  A fit with several groups has lavaan's
+        ``group`` column after ``rhs`` (1..G, in the order of :attr:`groups`; 0 for ``:=``
+        rows); a fit with a mean structure has ``~1`` rows (intercepts and latent means).
     fit_measures : Series
         lavaan's ``fitMeasures()`` names (``chisq df pvalue cfi tli rmsea ... aic bic``).
     r2 : Series
-        R² of every endogenous variable.
+        R² of every endogenous variable (several groups: indexed by (group label, variable)).
+    nobs : int
+        Number of observations used (all groups together; per group :attr:`group_nobs`).
+    sample_cov, implied_cov, latent_cov : DataFrame, or None with several groups
+        The moments of a single group; with several groups they are per group in
+        :attr:`moments`.
+    groups : tuple of str
+        Group labels in lavaan's order (first appearance in the data); empty for one group.
+    group_column, group_equal, group_partial
+        The grouping column and lavaan's ``group.equal`` / ``group.partial`` of the fit.
+    moments : tuple of GroupMoments
+        Per group sample and implied means and covariances, latent covariances and means, R²
+        (fits with groups or a mean structure; empty otherwise).
     converged, admissible : bool
     warnings : tuple of str
         Plain-language problems (non-convergence, negative variances, ...).
@@ -74,9 +107,30 @@ class SEMResult(ResultProtocol):
     vcov: pd.DataFrame
     data_report: object = None
     info: dict = field(default_factory=dict)
+    groups: tuple = ()
+    group_column: str | None = None
+    group_equal: tuple = ()
+    group_partial: tuple = ()
+    moments: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "info", ReadOnlyDict(self.info))
+
+    @property
+    def missing(self) -> str:
+        """The missing-data rule the fit used: ``"fiml"`` or ``"listwise"``."""
+        return "fiml" if self.info.get("missing") == "fiml" else "listwise"
+
+    @property
+    def group_nobs(self) -> dict:
+        """Observations per group label (lavaan's ``lavInspect(fit, "nobs")``)."""
+        if self.moments:
+            return {m.label: int(m.nobs) for m in self.moments}
+        return {"1": int(self.nobs)}
+
+    @property
+    def n_groups(self) -> int:
+        return max(len(self.groups), 1)
 
     # -- views --------------------------------------------------------------------------------
     def paths(self) -> pd.DataFrame:
@@ -231,9 +285,11 @@ class SEMResult(ResultProtocol):
     # -- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready dict: converged admissible warnings nobs fit_measures estimates r2."""
-        est = [{k: _clean(r[k]) for k in JSON_ESTIMATE_KEYS}
-               for _, r in self.estimates.iterrows()]
-        return {
+        keys = JSON_ESTIMATE_KEYS
+        if "group" in self.estimates.columns:
+            keys = keys[:3] + ["group"] + keys[3:]
+        est = [{k: _clean(r[k]) for k in keys} for _, r in self.estimates.iterrows()]
+        out = {
             "model": self.spec.name,
             "estimator": self.estimator,
             "converged": bool(self.converged),
@@ -244,6 +300,13 @@ class SEMResult(ResultProtocol):
             "estimates": est,
             "r2": {k: _clean(v) for k, v in self.r2.items()},
         }
+        if self.groups:
+            out["r2"] = {m.label: {k: _clean(v) for k, v in m.r2.items()}
+                         for m in self.moments}
+            out.update(groups=list(self.groups), group_column=self.group_column,
+                       group_nobs=self.group_nobs, group_equal=list(self.group_equal),
+                       group_partial=list(self.group_partial))
+        return out
 
     def summary(self, standardized: bool = True) -> str:
         """A lavaan-like text summary."""
@@ -309,7 +372,16 @@ def _fit_sections(res: "SEMResult") -> list[str]:
     out.append(_line("Estimator", "DWLS" if wlsmv else "ML"))
     out.append(_line("Number of model parameters", _count(g("npar"))))
     out.append("")
-    out.append(_line("Number of observations", str(int(res.nobs))))
+    if res.groups:
+        out.append(_line("Number of observations per group:"))
+        for lab, n in res.group_nobs.items():
+            out.append(_line("  " + str(lab), str(int(n))))
+    else:
+        out.append(_line("Number of observations", str(int(res.nobs))))
+    if res.group_equal:
+        out.append(_line("Equal across groups: " + ", ".join(res.group_equal)))
+    if res.group_partial:
+        out.append(_line("Freed again (group.partial): " + ", ".join(res.group_partial)))
     rep = res.data_report
     if fiml and rep is not None and getattr(rep, "n_patterns", None):
         out.append(_line("Number of missing patterns", str(int(rep.n_patterns))))
@@ -423,8 +495,25 @@ def _fit_sections(res: "SEMResult") -> list[str]:
 
 
 def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
-    """Parameter estimates in lavaan's sections and order."""
-    e = res.estimates.copy()
+    """Parameter estimates in lavaan's sections and order; with several groups one block per
+    group (``Group 1 [label]:``), defined parameters after the last, as lavaan prints them."""
+    if not res.groups:
+        return _block_sections(res, res.estimates, res.r2, standardized)
+    e = res.estimates
+    out = []
+    for gi, m in enumerate(res.moments, start=1):
+        out += ["", "", f"Group {gi} [{m.label}]:"]
+        out += _block_sections(res, e[e.group == gi], m.r2, standardized)
+    defined = e[e.op == ":="]
+    if len(defined):
+        out += _block_sections(res, defined, pd.Series(dtype=float), standardized)
+    return out
+
+
+def _block_sections(res: "SEMResult", e: pd.DataFrame, r2: pd.Series,
+                    standardized: bool) -> list[str]:
+    """The sections of one block of estimates (one group, or the whole single-group fit)."""
+    e = e.copy()
     if "label" not in e.columns:
         e["label"] = ""
     e["label"] = e["label"].fillna("").astype(str)
@@ -517,9 +606,9 @@ def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
             if standardized:
                 line += cell(r.std_lv) + cell(r.std_all)
             out.append(line.rstrip())
-    if len(res.r2):
+    if len(r2):
         out += ["", "R-Square:", " " * nw + f"{'Estimate':>9}"]
-        for k, v in res.r2.items():
+        for k, v in r2.items():
             out.append((f"    {k}".ljust(nw) + cell(v)).rstrip())
     return out
 
