@@ -148,3 +148,154 @@ def largest_residuals(result, type: str = "standardized", k: int = 10) -> pd.Dat
     out = pd.DataFrame(rows)
     return out.reindex(out[type].abs().sort_values(ascending=False).index).head(k)\
         .reset_index(drop=True)
+
+
+def group_modification_indices(result, *, sort: bool = True,
+                               minimum: float = 0.0) -> pd.DataFrame:
+    """MI, EPC and standardized EPC of a fit with groups or a mean structure, per group
+    (lavaan's ``modindices()``: a ``group`` column with several groups).
+
+    The score test of freeing one cell in one group, with every other parameter (and every
+    equality constraint) as fitted: for the model's free parameters f and the candidate k,
+    MI = d_k² / (I_kk − I_kf I_ff⁻¹ I_fk) and EPC = d_k / (I_kk − I_kf I_ff⁻¹ I_fk), with d the
+    gradient of the log-likelihood, d = −Σ_g (N_g/2) ∂F_g/∂θ (F_g the group's ML discrepancy
+    with means), and I the expected information of the whole sample,
+    Σ_g N_g [½ tr(Σ⁻¹∂Σ Σ⁻¹∂Σ) + ∂μᵀΣ⁻¹∂μ].  With one group and no means this is the formula
+    of :func:`modification_indices`.  Candidates: as there (loadings on other factors,
+    residual covariances the model fixes at zero), and every other fixed loading, regression
+    or (co)variance of the group (a marker loading freed in one group while the equality
+    constraints hold); a candidate whose freeing leaves the model unidentified (I_kk −
+    I_kf I_ff⁻¹ I_fk ≈ 0, lavaan's NA) is left out.
+    """
+    from .errors import OptionError
+    from .model.core import GroupCore
+    from .multigroup import MultiGroupModel
+
+    if result.missing == "fiml":
+        raise OptionError("modification indices of a FIML fit with groups or a mean structure "
+                          "are not computed (lavaan's use the incomplete-data information); "
+                          "refit with missing='listwise' to get them")
+    spec = result.spec
+    labels = list(result.groups) or [m.label for m in result.moments]
+    data = [(m.sample_cov.to_numpy(), m.sample_mean.to_numpy(), int(m.nobs))
+            for m in result.moments]
+    mg = MultiGroupModel(spec, labels, result.group_equal, result.group_partial, moments=data)
+    x = np.asarray(result.info["x"], dtype=float)
+    if len(x) != mg.npar:
+        raise ValueError("the result's parameter vector does not fit its model")
+    obs, latent, fixed_x = list(spec.observed), list(spec.latent), set(spec.fixed_x)
+    ix = mg.ram.ix
+    pt = spec.partable
+    existing = set()
+    for r in pt.itertuples():
+        if r.op in ("=~", "~", "~~"):
+            existing.add((r.lhs, r.op, r.rhs))
+            if r.op == "~~":
+                existing.add((r.rhs, "~~", r.lhs))
+    indicators = {f: set(pt.loc[(pt.op == "=~") & (pt.lhs == f), "rhs"]) for f in latent}
+    new_cells = []
+    for f in latent:
+        for v in obs:
+            if v not in indicators[f] and (f, "=~", v) not in existing and v not in fixed_x:
+                new_cells.append((f, "=~", v, "A", ix[v], ix[f]))
+    for a_i, a in enumerate(obs):
+        for b in obs[a_i + 1:]:
+            if (a, "~~", b) not in existing and a not in fixed_x and b not in fixed_x:
+                new_cells.append((a, "~~", b, "P", ix[a], ix[b]))
+    for a_i, a in enumerate(latent):
+        for b in latent[a_i + 1:]:
+            if (a, "~~", b) not in existing:
+                new_cells.append((a, "~~", b, "P", ix[a], ix[b]))
+    G = len(mg.cores)
+    N = sum(d[2] for d in data)
+    cand = []              # (group, lhs, op, rhs, kind, i, j, position in the fill or -1)
+    for g in range(G):
+        for pos, p_ in enumerate(mg._fill[g]):
+            if p_.fixed is not None and p_.op in ("=~", "~", "~~") and p_.key[0] != "x":
+                cand.append((g, p_.lhs, p_.op, p_.rhs, p_.kind, p_.i, p_.j, pos))
+        for lhs, op, rhs, kind, i, j in new_cells:
+            cand.append((g, lhs, op, rhs, kind, i, j, -1))
+    q = mg.npar + len(cand)
+    x_ext = np.concatenate([x, np.zeros(len(cand))])
+    cores = []
+    for g in range(G):
+        fill = mg._fill[g]
+        kinds = [p_.kind for p_ in fill]
+        ii = [p_.i for p_ in fill]
+        jj = [p_.j for p_ in fill]
+        kk = [-1 if p_.fixed is not None else mg.numbers[p_.key] for p_ in fill]
+        vals = [0.0 if p_.fixed is None else p_.fixed for p_ in fill]
+        for c, (cg, _, _, _, kind, i, j, pos) in enumerate(cand):
+            if cg != g:
+                continue
+            k = mg.npar + c
+            if pos >= 0:
+                kk[pos] = k
+                x_ext[k] = vals[pos]
+            else:
+                kinds.append(kind)
+                ii.append(i)
+                jj.append(j)
+                kk.append(k)
+                vals.append(0.0)
+        cores.append(GroupCore(mg.m, mg.obs_ix, q, kinds, ii, jj, kk, vals))
+    d = np.zeros(q)
+    info = np.zeros((q, q))
+    for core, (S, xbar, n) in zip(cores, data):
+        _, grad = core.ml_mean_value_gradient(x_ext, S, xbar, np.linalg.slogdet(S)[1])
+        d -= n / 2 * grad
+        info += n / 2 * core.information(x_ext)
+    f = np.arange(mg.npar)
+    Iff_inv = np.linalg.pinv(info[np.ix_(f, f)])
+    rows = []
+    for c, (g, lhs, op, rhs, kind, i, j, _) in enumerate(cand):
+        k = mg.npar + c
+        ikf = info[k, f]
+        denom = info[k, k] - ikf @ Iff_inv @ ikf
+        if not denom > 1e-8 * max(info[k, k], 1e-300):
+            continue                   # freeing it leaves the model unidentified: no MI
+        mi = d[k] ** 2 / denom
+        epc = d[k] / denom
+        _, P_, _, _, C_ = mg.cores[g].structure(x)
+        if op in ("=~", "~"):
+            sepc = epc * np.sqrt(C_[j, j]) / np.sqrt(C_[i, i])
+        else:
+            sepc = epc / np.sqrt(P_[i, i] * P_[j, j])
+        rows.append({"lhs": lhs, "op": op, "rhs": rhs, "group": g + 1, "mi": float(mi),
+                     "epc": float(epc), "sepc_all": float(sepc)})
+    out = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "group", "mi", "epc", "sepc_all"])
+    if not result.groups:
+        out = out.drop(columns="group")
+    if len(out):
+        out = out[out.mi >= minimum]
+        if sort:
+            out = out.sort_values("mi", ascending=False, kind="stable")
+    return out.reset_index(drop=True)
+
+
+def group_residuals(result, type: str = "raw") -> dict:
+    """Residuals of a fit with groups or a mean structure, per group (lavaan's ``resid()``):
+    ``{group label: {"cov": S − Σ̂, "mean": x̄ − μ̂}}``; ``normalized`` divides the covariance
+    residuals by √((s_ii s_jj + s_ij²)/N_g) and the mean residuals by √(s_ii/N_g).  The
+    ``standardized`` type (the residuals over their standard errors) is not computed for these
+    fits: a clear refusal."""
+    from .errors import OptionError
+
+    if type not in ("raw", "normalized", "standardized"):
+        raise OptionError("type must be 'raw', 'normalized' or 'standardized'")
+    if type == "standardized":
+        raise OptionError("standardized residuals of a fit with groups or a mean structure are "
+                          "not computed; use type='raw' or 'normalized'")
+    out = {}
+    for m in result.moments:
+        obs = list(m.sample_cov.index)
+        S = m.sample_cov.to_numpy()
+        R = S - m.implied_cov.loc[obs, obs].to_numpy()
+        r = m.sample_mean.to_numpy() - m.implied_mean.loc[obs].to_numpy()
+        if type == "normalized":
+            d = np.diag(S)
+            R = R / np.sqrt((np.outer(d, d) + S ** 2) / m.nobs)
+            r = r / np.sqrt(d / m.nobs)
+        out[m.label] = {"cov": pd.DataFrame(R, index=obs, columns=obs),
+                        "mean": pd.Series(r, index=obs)}
+    return out

@@ -906,8 +906,12 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     info = {"max_gradient": float(np.max(np.abs(grad))) if len(grad) else 0.0}
     if mlr:
         info.update(test="yuan.bentler.mplus", se="robust.huber.white")
-    return assemble_group_result(
+    res = assemble_group_result(
         spec, mg, x, data_g, labels, estimator=estimator, vcov=vcov, measures=measures,
         converged=converged, message="BFGS, then Fisher scoring" if patterns is None else
         "BFGS, then Newton (FIML)", report=report, group_column=group,
         missing="fiml" if patterns is not None else "listwise", warnings=warnings_, info=info)
+    # the rows the fit used stay with the result (not a field: not saved, not compared), so
+    # that res.predict() scores them, as lavaan's lavPredict(fit)
+    object.__setattr__(res, "_data", df)
+    return res

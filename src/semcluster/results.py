@@ -200,8 +200,21 @@ class SEMResult(ResultProtocol):
     def to_semopy(self):
         """This fit as a ``semopy.Model``: the model built by semopy, the sample moments
         loaded, the parameters set to these estimates (for semopy's ``inspect``, statistics
-        and plots). See :func:`semcluster.semopy_bridge.to_semopy`."""
+        and plots). See :func:`semcluster.semopy_bridge.to_semopy`.
+
+        A fit with several groups or a mean structure is refused (OptionError): a
+        ``semopy.Model`` holds one group's covariance structure, without means."""
+        from .errors import OptionError
         from .semopy_bridge import to_semopy
+
+        if self.groups:
+            raise OptionError(f"a semopy.Model holds one group: this fit has {len(self.groups)} "
+                              f"groups ({', '.join(self.groups)}), which semopy cannot hold; "
+                              f"fit each group alone to hand it to semopy")
+        if self.moments:
+            raise OptionError("a semopy.Model holds no mean structure: this fit has intercepts "
+                              "('~ 1' or meanstructure=True); fit it without them to hand it "
+                              "to semopy")
 
         return to_semopy(self)
 
@@ -212,18 +225,24 @@ class SEMResult(ResultProtocol):
         a DataFrame ``lhs op rhs mi epc sepc_all``, largest MI first when ``sort``, rows with
         MI below ``minimum`` left out.
         """
-        from .modindices import modification_indices
+        from .modindices import group_modification_indices, modification_indices
 
+        if self.moments:
+            return group_modification_indices(self, sort=sort, minimum=minimum)
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, type: str = "standardized") -> pd.DataFrame:
         """Residual covariance matrix (lavaan's ``residuals()`` / ``lavResiduals()``).
 
         Same as :func:`semcluster.residuals` ``(self, type)``; ``type`` is ``"raw"``,
-        ``"normalized"`` or ``"standardized"``.
+        ``"normalized"`` or ``"standardized"``.  A fit with groups or a mean structure gives
+        per group the covariance and mean residuals, ``{label: {"cov": ..., "mean": ...}}``
+        (:func:`semcluster.modindices.group_residuals`; raw and normalized).
         """
-        from .modindices import residuals
+        from .modindices import group_residuals, residuals
 
+        if self.moments:
+            return group_residuals(self, type)
         return residuals(self, type)
 
     def predict(self, method: str = "regression", se: bool = False, data=None):
@@ -276,7 +295,76 @@ class SEMResult(ResultProtocol):
                 raise OptionError("this result does not keep the data it was fitted to: pass "
                                   "data= (the DataFrame you fitted, or the data file) to "
                                   "predict()")
-        return factor_scores(self, data, method=method, se=se)
+        if not self.moments:
+            return factor_scores(self, data, method=method, se=se)
+        return self._predict_by_group(data, method, se)
+
+    def _predict_by_group(self, data, method, se):
+        """Scores of a fit with groups or a mean structure: each group's rows with that group's
+        parameters (lavaan's ``lavPredict``, one block per group), in the rows' order."""
+        from .data import load_data
+        from .errors import DataError
+        from .scores import factor_scores
+
+        if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+            data = load_data(data)
+        if not isinstance(data, pd.DataFrame):
+            raise InputTypeError(f"data must be a DataFrame or a data file, not "
+                                 f"{type(data).__name__}")
+        if not self.groups:
+            return factor_scores(self._group_view(0), data, method=method, se=se)
+        col = self.group_column
+        if col not in data.columns:
+            raise DataError(f"the data to score lack the grouping column '{col}' of this "
+                            f"multi-group fit")
+        labels = data[col].astype(str)
+        unknown = sorted(set(labels[data[col].notna()]) - set(self.groups))
+        if unknown:
+            raise DataError(f"the data to score have group(s) {', '.join(unknown)} that the "
+                            f"fit does not have (groups: {', '.join(self.groups)})")
+        parts, ses = [], []
+        for g, lab in enumerate(self.groups):
+            rows = data[(labels == lab) & data[col].notna()]
+            if not len(rows):
+                continue
+            out = factor_scores(self._group_view(g), rows, method=method, se=se)
+            parts.append(out[0] if se else out)
+            if se:
+                ses.append(out[1])
+        cols = list(self.spec.latent)
+
+        def whole(frames):
+            # every row of the data, in its order (a row without a group: NaN)
+            return pd.concat(frames).reindex(data.index)[cols] if frames else \
+                pd.DataFrame(np.nan, index=data.index, columns=cols)
+        return (whole(parts), whole(ses)) if se else whole(parts)
+
+    def _group_view(self, g: int) -> "SEMResult":
+        """Group ``g`` of a fit with groups or a mean structure as a one-group result whose
+        model has every parameter fixed at the group's estimate (what the scores need: the
+        group's matrices, intercepts and latent means, its sample moments)."""
+        import dataclasses
+
+        e = self.estimates
+        eg = e[e.group == g + 1].drop(columns="group") if self.groups else e[e.op != ":="]
+        value = {}
+        for r in eg.itertuples():
+            value[(r.lhs, r.op, r.rhs)] = float(r.est)
+            if r.op == "~~":
+                value[(r.rhs, r.op, r.lhs)] = float(r.est)
+        pt = self.spec.partable
+        pt = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True).copy()
+        pt["fixed"] = [value.get((a, o, b), f) for a, o, b, f in
+                       zip(pt.lhs, pt.op, pt.rhs, pt.fixed)]
+        pt["free"] = 0
+        spec = dataclasses.replace(self.spec, partable=pt, constraints=(), mean_rows=(),
+                                   group_modifiers=())
+        m = self.moments[g]
+        return dataclasses.replace(
+            self, spec=spec, estimates=eg.reset_index(drop=True), sample_cov=m.sample_cov,
+            implied_cov=m.implied_cov, latent_cov=m.latent_cov, r2=m.r2, nobs=int(m.nobs),
+            info={**dict(self.info), "x": np.zeros(0)}, groups=(), group_column=None,
+            moments=())
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy of :attr:`estimates`)."""
