@@ -173,3 +173,28 @@ def test_grouped_wald_interval_is_missing_where_the_standard_error_is(hs, monkey
     f = good[good["free"] > 0]
     assert (f.se > 0).all() and np.allclose(f.ci_upper - f.ci_lower, 2 * 1.959964 * f.se,
                                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_two_group_diagrams_render_per_group_from_the_fit_and_its_json(fits, tmp_path, lang):
+    """A multi-group fit is drawn one group at a time (tested and measurement diagrams), from
+    the result and from its --json; without a group the refusal names the groups."""
+    from semcluster.cli import main
+    from semcluster.diagrams import measurement_diagram, tested_diagram
+    from semcluster.errors import SemclusterError
+
+    res = fits["school_metric"]
+    for draw in (tested_diagram, measurement_diagram):
+        fig = draw(res, lang=lang, group="Grant-White")
+        assert fig.axes
+        with pytest.raises(SemclusterError, match="Pasteur, Grant-White") as info:
+            draw(res, lang=lang)
+        assert "\n" not in str(info.value)
+    js = tmp_path / "two.json"
+    js.write_text(res.to_json(), encoding="utf-8")
+    for kind in ("tested", "measurement"):
+        out = tmp_path / f"{kind}_{lang}.png"
+        assert main(["diagram", str(js), "--kind", kind, "--group", "Pasteur", "--lang", lang,
+                     "--out", str(out)]) == 0
+        assert out.stat().st_size > 1000
+    assert main(["diagram", str(js), "--out", str(tmp_path / "none.png")]) == 2

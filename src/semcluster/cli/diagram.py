@@ -20,6 +20,8 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
     add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--group", metavar="LABEL",
+                   help="the group to draw of a multi-group result (--json of fit --group)")
     p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
     p.add_argument("--covariances", action="store_true",
@@ -53,7 +55,7 @@ def run(args) -> int:
                                 alpha=args.alpha, labels=construct_labels)
     else:
         if is_json:
-            result = d.as_view(src)
+            result = d.as_view(src, args.group)
         else:
             from ..fit import fit
 
