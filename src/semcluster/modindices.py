@@ -169,22 +169,20 @@ def group_modification_indices(result, *, sort: bool = True,
     """
     from .errors import OptionError
     from .model.core import GroupCore
-    from .multigroup import MultiGroupModel
 
     if result.missing == "fiml":
         raise OptionError("modification indices of a FIML fit with groups or a mean structure "
                           "are not computed (lavaan's use the incomplete-data information); "
                           "refit with missing='listwise' to get them")
     spec = result.spec
-    labels = list(result.groups) or [m.label for m in result.moments]
     data = [(m.sample_cov.to_numpy(), m.sample_mean.to_numpy(), int(m.nobs))
             for m in result.moments]
-    mg = MultiGroupModel(spec, labels, result.group_equal, result.group_partial, moments=data)
     x = np.asarray(result.info["x"], dtype=float)
-    if len(x) != mg.npar:
-        raise ValueError("the result's parameter vector does not fit its model")
+    npar = len(x)
     obs, latent, fixed_x = list(spec.observed), list(spec.latent), set(spec.fixed_x)
-    ix = mg.ram.ix
+    names = latent + obs                     # the RAM order (semcluster.model.RAM)
+    ix = {v: n for n, v in enumerate(names)}
+    obs_ix = np.array([ix[v] for v in obs])
     pt = spec.partable
     existing = set()
     for r in pt.itertuples():
@@ -206,29 +204,49 @@ def group_modification_indices(result, *, sort: bool = True,
         for b in latent[a_i + 1:]:
             if (a, "~~", b) not in existing:
                 new_cells.append((a, "~~", b, "P", ix[a], ix[b]))
-    G = len(mg.cores)
-    N = sum(d[2] for d in data)
+    # each group's cells, read from the estimates (the fitted parameter table): kind, RAM
+    # position, parameter number (−1 fixed) and value
+    e = result.estimates
+    e = e[e.op != ":="]
+    G = len(result.moments)
+    fills = []
+    for g in range(G):
+        rows = e[e.group == g + 1] if "group" in e.columns else e
+        fill = []
+        for r in rows.itertuples():
+            if r.op == "=~":
+                kind, i, j = "A", ix[r.rhs], ix[r.lhs]
+            elif r.op == "~":
+                kind, i, j = "A", ix[r.lhs], ix[r.rhs]
+            elif r.op == "~~":
+                kind, i, j = "P", ix[r.lhs], ix[r.rhs]
+            else:
+                kind, i, j = "m", ix[r.lhs], 0
+            fixed_x_row = r.lhs in fixed_x and (r.op == "~1" or r.rhs in fixed_x)
+            fill.append((r.lhs, r.op, r.rhs, kind, i, j, int(r.free) - 1, float(r.est),
+                         fixed_x_row))
+        fills.append(fill)
     cand = []              # (group, lhs, op, rhs, kind, i, j, position in the fill or -1)
     for g in range(G):
-        for pos, p_ in enumerate(mg._fill[g]):
-            if p_.fixed is not None and p_.op in ("=~", "~", "~~") and p_.key[0] != "x":
-                cand.append((g, p_.lhs, p_.op, p_.rhs, p_.kind, p_.i, p_.j, pos))
+        for pos, (lhs, op, rhs, kind, i, j, k, _, fx) in enumerate(fills[g]):
+            if k < 0 and op in ("=~", "~", "~~") and not fx:
+                cand.append((g, lhs, op, rhs, kind, i, j, pos))
         for lhs, op, rhs, kind, i, j in new_cells:
             cand.append((g, lhs, op, rhs, kind, i, j, -1))
-    q = mg.npar + len(cand)
+    q = npar + len(cand)
     x_ext = np.concatenate([x, np.zeros(len(cand))])
-    cores = []
+    cores, fitted = [], []
     for g in range(G):
-        fill = mg._fill[g]
-        kinds = [p_.kind for p_ in fill]
-        ii = [p_.i for p_ in fill]
-        jj = [p_.j for p_ in fill]
-        kk = [-1 if p_.fixed is not None else mg.numbers[p_.key] for p_ in fill]
-        vals = [0.0 if p_.fixed is None else p_.fixed for p_ in fill]
+        kinds = [c[3] for c in fills[g]]
+        ii = [c[4] for c in fills[g]]
+        jj = [c[5] for c in fills[g]]
+        kk = [c[6] for c in fills[g]]
+        vals = [c[7] for c in fills[g]]
+        fitted.append(GroupCore(len(names), obs_ix, npar, kinds, ii, jj, kk, vals))
         for c, (cg, _, _, _, kind, i, j, pos) in enumerate(cand):
             if cg != g:
                 continue
-            k = mg.npar + c
+            k = npar + c
             if pos >= 0:
                 kk[pos] = k
                 x_ext[k] = vals[pos]
@@ -238,25 +256,25 @@ def group_modification_indices(result, *, sort: bool = True,
                 jj.append(j)
                 kk.append(k)
                 vals.append(0.0)
-        cores.append(GroupCore(mg.m, mg.obs_ix, q, kinds, ii, jj, kk, vals))
+        cores.append(GroupCore(len(names), obs_ix, q, kinds, ii, jj, kk, vals))
     d = np.zeros(q)
     info = np.zeros((q, q))
     for core, (S, xbar, n) in zip(cores, data):
         _, grad = core.ml_mean_value_gradient(x_ext, S, xbar, np.linalg.slogdet(S)[1])
         d -= n / 2 * grad
         info += n / 2 * core.information(x_ext)
-    f = np.arange(mg.npar)
+    f = np.arange(npar)
     Iff_inv = np.linalg.pinv(info[np.ix_(f, f)])
     rows = []
     for c, (g, lhs, op, rhs, kind, i, j, _) in enumerate(cand):
-        k = mg.npar + c
+        k = npar + c
         ikf = info[k, f]
         denom = info[k, k] - ikf @ Iff_inv @ ikf
         if not denom > 1e-8 * max(info[k, k], 1e-300):
             continue                   # freeing it leaves the model unidentified: no MI
         mi = d[k] ** 2 / denom
         epc = d[k] / denom
-        _, P_, _, _, C_ = mg.cores[g].structure(x)
+        _, P_, _, _, C_ = fitted[g].structure(x)
         if op in ("=~", "~"):
             sepc = epc * np.sqrt(C_[j, j]) / np.sqrt(C_[i, i])
         else:

@@ -35,11 +35,12 @@ The optimum: BFGS from the pooled single-group solution, polished by Fisher scor
 Missing answers with the FIML rule (lavaan's missing = "ml"): the casewise likelihood of the
 answers given (:func:`fiml_loglik_gradient`), observed-information SEs, χ² against the EM
 saturated model per group (:func:`fiml_statistics`); with MLR :func:`robust_fiml_groups`.
-Baseline (CFI, TLI): independence model with free variances and means in every group.
-RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
-(Bentler's, with means when there is a mean structure): per group
-√((Σ_{i≤j} ((s_ij − σ_ij)/√(s_ii s_jj))² + Σ_i ((x̄_i − μ_i)/√s_ii)²) / (p(p+1)/2 + p)),
-averaged over groups with weights N_g/N.
+Fit measures: every name of lavaan's ``fitMeasures()`` in its order, from
+:func:`semcluster.fitmeasures.group_fit_measures` (one formula for one group or several: the
+baseline is the independence model with free variances and means in every group; RMSEA √G
+times the one-group value; RMR/SRMR/GFI per group weighted by N_g/N).  The result is a
+:class:`semcluster.results.SEMResult` built by :func:`semcluster.solution.assemble_group_result`
+(``group`` column, per-group moments, the one Wald and admissibility rules).
 
 Exogenous observed covariates (lavaan's fixed.x): their (co)variances and means are fixed at
 each group's sample values and left out of the data points (df) and of the baseline's free
@@ -56,9 +57,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
+from .solution import r_squared, standardize  # noqa: F401  (the group model's std/R²)
 from .standardized import compile_definitions, evaluate_definitions
 
 GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
@@ -367,64 +369,6 @@ class MultiGroupModel:
                 if v in self.obs:
                     x[k] = data[p_.group][1][self.obs.index(v)]
         return x
-
-
-def standardize(mg, x):
-    """std.lv and std.all of every row of ``mg.params`` (then of the ':=' rows), as lavaan's
-    standardizedSolution with cov.std = TRUE, from each group's implied total covariance
-    C = BPBᵀ: paths λ·sd(from)/sd(to); variances by the total variance; covariances by the
-    residual SDs; intercepts and means by the total SD (std.lv: latent variables only).
-    A ':=' parameter's standardized value is its expression on the standardized labels."""
-    lat = np.array([v in set(mg.spec.latent) for v in mg.ram.vars])
-    per_group = []
-    for core in mg.cores:
-        _, P, _, _, C = core.structure(x)
-        var = np.diag(C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(var)
-        per_group.append((var, sd, np.where(lat, sd, 1.0), np.diag(P)))
-    s_lv, s_all = [], []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for p_ in mg.params:
-            var, sd, sd_lv, resvar = per_group[p_.group]
-            v, i, j = mg.value(p_, x), p_.i, p_.j
-            if p_.kind == "A":
-                s_lv.append(v * sd_lv[j] / sd_lv[i])
-                s_all.append(v * sd[j] / sd[i])
-            elif p_.kind == "m":
-                s_lv.append(v / sd_lv[i])
-                s_all.append(v / sd[i])
-            elif i == j:
-                s_lv.append(v / sd_lv[i] ** 2)
-                s_all.append(v / var[i])
-            else:
-                s_all.append(v / np.sqrt(resvar[i] * resvar[j]))
-                s_lv.append(v / np.sqrt((resvar[i] if lat[i] else 1.0)
-                                        * (resvar[j] if lat[j] else 1.0)))
-    s_lv, s_all = np.array(s_lv, dtype=float), np.array(s_all, dtype=float)
-    if mg.defined:
-        rows = {id(p_): k for k, p_ in enumerate(mg.params)}
-
-        def on(values):
-            return evaluate_definitions(
-                [n for n, _ in mg.defined], mg._defined_code,
-                {lab: values[rows[id(p_)]] for lab, p_ in mg.label_rows.items()})
-        s_lv = np.concatenate([s_lv, on(s_lv)])
-        s_all = np.concatenate([s_all, on(s_all)])
-    return s_lv, s_all
-
-
-def r_squared(mg, x) -> pd.DataFrame:
-    """R² of every endogenous variable per group: 1 − residual variance / implied variance."""
-    rows = []
-    for core, gname in zip(mg.cores, mg.groups):
-        _, P, _, _, C = core.structure(x)
-        var = np.diag(C)
-        for v in mg.spec.endogenous:
-            i = mg.ram.ix[v]
-            rows.append({"group": gname, "variable": v,
-                         "r2": float(1 - P[i, i] / var[i]) if var[i] > 0 else np.nan})
-    return pd.DataFrame(rows, columns=["group", "variable", "r2"])
 
 
 def robust_mlr(mg, x, data, raw):

@@ -16,7 +16,7 @@ from .fitmeasures import fit_measures
 from .model import ModelCore
 from .numerics import numerical_jacobian
 from .results import ESTIMATE_COLUMNS, SEMResult
-from .standardized import Definitions, standardized, std_all_jacobian
+from .standardized import Definitions, evaluate_definitions, standardized, std_all_jacobian
 
 Z975 = stats.norm.ppf(0.975)
 
@@ -279,8 +279,6 @@ def group_estimate_table(mg, x, vcov, vcov_ok, several) -> pd.DataFrame:
     group), then the defined parameters (group 0): est, se, std.lv, std.all, the delta-method
     SE of std.all (central differences of the standardized solution) and the parameter
     number ``free``."""
-    from .multigroup import standardize
-
     rows = []
     for p_ in mg.params:
         k = mg.numbers[p_.key] + 1 if p_.fixed is None else 0
@@ -317,7 +315,6 @@ def group_estimate_table(mg, x, vcov, vcov_ok, several) -> pd.DataFrame:
 
 def group_moments(mg, x, data_g, labels) -> list:
     """Per group: sample and implied moments, latent covariances and means, R²."""
-    from .multigroup import r_squared
     from .results import GroupMoments
 
     obs, lat = mg.obs, list(mg.spec.latent)
@@ -380,3 +377,61 @@ def admissibility(table, blocks, vcov_ok, several=False):
                                                                    else "")
                          + " is not positive definite")
     return ok, notes
+
+
+def standardize(mg, x):
+    """std.lv and std.all of every row of ``mg.params`` (then of the ':=' rows), as lavaan's
+    standardizedSolution with cov.std = TRUE, from each group's implied total covariance
+    C = BPBᵀ: paths λ·sd(from)/sd(to); variances by the total variance; covariances by the
+    residual SDs; intercepts and means by the total SD (std.lv: latent variables only).
+    A ':=' parameter's standardized value is its expression on the standardized labels."""
+    lat = np.array([v in set(mg.spec.latent) for v in mg.ram.vars])
+    per_group = []
+    for core in mg.cores:
+        _, P, _, _, C = core.structure(x)
+        var = np.diag(C)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.sqrt(var)
+        per_group.append((var, sd, np.where(lat, sd, 1.0), np.diag(P)))
+    s_lv, s_all = [], []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for p_ in mg.params:
+            var, sd, sd_lv, resvar = per_group[p_.group]
+            v, i, j = mg.value(p_, x), p_.i, p_.j
+            if p_.kind == "A":
+                s_lv.append(v * sd_lv[j] / sd_lv[i])
+                s_all.append(v * sd[j] / sd[i])
+            elif p_.kind == "m":
+                s_lv.append(v / sd_lv[i])
+                s_all.append(v / sd[i])
+            elif i == j:
+                s_lv.append(v / sd_lv[i] ** 2)
+                s_all.append(v / var[i])
+            else:
+                s_all.append(v / np.sqrt(resvar[i] * resvar[j]))
+                s_lv.append(v / np.sqrt((resvar[i] if lat[i] else 1.0)
+                                        * (resvar[j] if lat[j] else 1.0)))
+    s_lv, s_all = np.array(s_lv, dtype=float), np.array(s_all, dtype=float)
+    if mg.defined:
+        rows = {id(p_): k for k, p_ in enumerate(mg.params)}
+
+        def on(values):
+            return evaluate_definitions(
+                [n for n, _ in mg.defined], mg._defined_code,
+                {lab: values[rows[id(p_)]] for lab, p_ in mg.label_rows.items()})
+        s_lv = np.concatenate([s_lv, on(s_lv)])
+        s_all = np.concatenate([s_all, on(s_all)])
+    return s_lv, s_all
+
+
+def r_squared(mg, x) -> pd.DataFrame:
+    """R² of every endogenous variable per group: 1 − residual variance / implied variance."""
+    rows = []
+    for core, gname in zip(mg.cores, mg.groups):
+        _, P, _, _, C = core.structure(x)
+        var = np.diag(C)
+        for v in mg.spec.endogenous:
+            i = mg.ram.ix[v]
+            rows.append({"group": gname, "variable": v,
+                         "r2": float(1 - P[i, i] / var[i]) if var[i] > 0 else np.nan})
+    return pd.DataFrame(rows, columns=["group", "variable", "r2"])
