@@ -27,8 +27,11 @@ import pandas as pd
 def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
     """MI, EPC and standardized EPC for the zero-fixed loadings and covariances of a fit.
 
-    Returns a DataFrame ``lhs op rhs mi epc sepc_all`` (largest MI first).
+    Returns a DataFrame ``lhs op rhs mi epc sepc_all`` (largest MI first).  A fit with groups
+    or a mean structure: :func:`group_modification_indices` (a ``group`` column per group).
     """
+    if getattr(result, "moments", ()):
+        return group_modification_indices(result, sort=sort, minimum=minimum)
     from .model import ModelCore
 
     spec = result.spec
@@ -101,7 +104,11 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
 
 
 def residuals(result, type: str = "standardized") -> pd.DataFrame:
-    """Residual covariance matrix: ``raw``, ``normalized`` or ``standardized`` (see above)."""
+    """Residual covariance matrix: ``raw``, ``normalized`` or ``standardized`` (see above).
+    A fit with groups or a mean structure: :func:`group_residuals` (per group, cov and
+    mean)."""
+    if getattr(result, "moments", ()):
+        return group_residuals(result, type)
     obs = list(result.spec.observed)
     S = result.sample_cov.loc[obs, obs].to_numpy()
     Sig = result.implied_cov.loc[obs, obs].to_numpy()
@@ -141,6 +148,12 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
 
 def largest_residuals(result, type: str = "standardized", k: int = 10) -> pd.DataFrame:
     """The k largest residuals (absolute value) of the lower triangle, with both variables."""
+    if getattr(result, "moments", ()):
+        from .errors import OptionError
+
+        raise OptionError("largest_residuals reads one covariance matrix: for a fit with groups "
+                          "or a mean structure use residuals(result, 'raw' or 'normalized'), "
+                          "one block per group")
     R = residuals(result, type)
     obs = list(R.index)
     rows = [{"lhs": obs[i], "rhs": obs[j], type: R.iloc[i, j]}
