@@ -221,3 +221,30 @@ def test_one_group_tools_refuse_grouped_fits_in_one_line(fits, hs):
     # the module-level functions give the per-group answers of the methods
     pd.testing.assert_frame_equal(modification_indices(res), res.modindices())
     assert list(residuals(res, "raw")) == list(res.groups)
+
+
+def test_grouped_summary_prints_each_groups_test_statistic_as_lavaan(fits):
+    """As lavaan's summary(): after the scaling factor, "Test statistic for each group:" with
+    each group's contribution (standard and scaled); the contributions add up to χ²."""
+    res = fits["school_scalar_mlr"]
+    text = res.summary()
+    by = res.info["chisq_by_group"]
+    assert sum(by) == pytest.approx(res.fit_measures["chisq"], rel=1e-12)
+    block = text.split("Test statistic for each group:")[1].splitlines()[1:3]
+    c = res.fit_measures["chisq_scaling_factor"]
+    for line, lab, v in zip(block, res.groups, by):
+        assert line.split() == [lab, f"{v:.3f}", f"{v / c:.3f}"]
+    assert text.index("Yuan-Bentler correction") < text.index("Test statistic for each group")
+    assert "Test statistic for each group" not in fits["single_cfa_meanstructure"].summary()
+
+
+def test_grouped_metric_mlr_group_statistics_match_lavaan(hs):
+    """lavaan 0.6.14, sem(HS, hs, group = "school", group.equal = "loadings",
+    estimator = "MLR"), summary(): Pasteur 68.825 (scaled 69.909), Grant-White 55.219
+    (56.089), printed to three decimals."""
+    res = semcluster.fit(HS, hs, group="school", group_equal="loadings", estimator="MLR")
+    c = res.fit_measures["chisq_scaling_factor"]
+    want = [(68.825, 69.909), (55.219, 56.089)]      # printed to 3 decimals: ±0.0005
+    for v, (std, scaled) in zip(res.info["chisq_by_group"], want):
+        assert v == pytest.approx(std, abs=5.01e-4)
+        assert v / c == pytest.approx(scaled, abs=5.01e-4)

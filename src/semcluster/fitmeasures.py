@@ -571,7 +571,8 @@ def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chis
     interval) is √G times the one-group formula and its close / not-close p-values divide the
     non-centrality by G; RMR, SRMR, CRMR (each family with and without means) and GFI are
     computed per group and averaged with weights N_g/N; AGFI and PGFI use that GFI with every
-    sample moment of every group counted.
+    sample moment of every group counted.  Complete data: also ``chisq_by_group``, each group's
+    N_g·F_g (lavaan's "test statistic for each group"; not a fitMeasures() name).
     """
     G = len(S)
     N = float(sum(nobs))
@@ -581,11 +582,14 @@ def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chis
     nx = len(xi)
     ndat = G * (p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx)
     df = ndat - npar
+    per_group = None
     if chisq is None:
-        chisq = 0.0
+        per_group = []
         for S_g, M_g, Sig_g, Mu_g, n_g in zip(S, M, Sigma, Mu, nobs):
             r = np.asarray(M_g) - Mu_g
-            chisq += n_g * (ml_discrepancy(S_g, Sig_g) + float(r @ np.linalg.solve(Sig_g, r)))
+            per_group.append(n_g * (ml_discrepancy(S_g, Sig_g)
+                                    + float(r @ np.linalg.solve(Sig_g, r))))
+        chisq = float(sum(per_group))
 
     def logdet(A):
         return np.linalg.slogdet(A)[1] if len(A) else 0.0
@@ -617,4 +621,6 @@ def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chis
                       for S_g, M_g, Sig_g, Mu_g in zip(S, M, Sigma, Mu)]
     gfi = float(sum(n_g * v for n_g, v in zip(nobs, gfi_groups)) / N)
     values.update(gfi_measures(gfi, G * (p * (p + 1) // 2 + p), df))
+    if per_group is not None:
+        values["chisq_by_group"] = per_group       # lavaan's "test statistic for each group"
     return values

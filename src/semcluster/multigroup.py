@@ -848,6 +848,8 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     measures = in_lavaan_order(st, scaled=mlr, robust=mlr or patterns is not None,
                                yuan_bentler=mlr)
     info = {"max_gradient": float(np.max(np.abs(grad))) if len(grad) else 0.0}
+    if G > 1 and "chisq_by_group" in st:
+        info["chisq_by_group"] = [float(v) for v in st["chisq_by_group"]]
     if mlr:
         info.update(test="yuan.bentler.mplus", se="robust.huber.white")
     res = assemble_group_result(

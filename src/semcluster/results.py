@@ -512,6 +512,14 @@ def _fit_sections(res: "SEMResult") -> list[str]:
             out.append(_line("Shift parameter", "", _num(shift)))
         out.append("    " + ("simple second-order correction" if wlsmv else
                              "Yuan-Bentler correction (Mplus variant)"))
+    by_group = res.info.get("chisq_by_group")
+    if res.groups and by_group is not None and len(by_group) == len(res.groups):
+        # lavaan's "Test statistic for each group" (scaled: each divided by the one factor)
+        c = g("chisq_scaling_factor")
+        out.append("  Test statistic for each group:")
+        for lab, v in zip(res.groups, by_group):
+            out.append(_line("  " + str(lab), _num(v), *([_num(v / c)] if robust and
+                                                       _finite(c) and not wlsmv else [])))
     # -- baseline -----------------------------------------------------------------------------
     if _finite(g("baseline_chisq")):
         out += ["", "Model Test Baseline Model:", ""]
