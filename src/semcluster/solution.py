@@ -386,31 +386,34 @@ def standardize(mg, x):
     residual SDs; intercepts and means by the total SD (std.lv: latent variables only).
     A ':=' parameter's standardized value is its expression on the standardized labels."""
     lat = np.array([v in set(mg.spec.latent) for v in mg.ram.vars])
-    per_group = []
+    params = mg.params
+    g = np.array([p_.group for p_ in params], dtype=int)
+    i = np.array([p_.i for p_ in params], dtype=int)
+    j = np.array([p_.j for p_ in params], dtype=int)
+    kind = np.array([p_.kind for p_ in params])
+    k = np.array([-1 if p_.fixed is not None else mg.numbers[p_.key] for p_ in params])
+    v = np.where(k >= 0, np.asarray(x, dtype=float)[np.maximum(k, 0)],
+                 [0.0 if p_.fixed is None else p_.fixed for p_ in params])
+    var, resvar = [], []
     for core in mg.cores:
         _, P, _, _, C = core.structure(x)
-        var = np.diag(C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(var)
-        per_group.append((var, sd, np.where(lat, sd, 1.0), np.diag(P)))
-    s_lv, s_all = [], []
+        var.append(np.diag(C))
+        resvar.append(np.diag(P))
+    var, resvar = np.array(var), np.array(resvar)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for p_ in mg.params:
-            var, sd, sd_lv, resvar = per_group[p_.group]
-            v, i, j = mg.value(p_, x), p_.i, p_.j
-            if p_.kind == "A":
-                s_lv.append(v * sd_lv[j] / sd_lv[i])
-                s_all.append(v * sd[j] / sd[i])
-            elif p_.kind == "m":
-                s_lv.append(v / sd_lv[i])
-                s_all.append(v / sd[i])
-            elif i == j:
-                s_lv.append(v / sd_lv[i] ** 2)
-                s_all.append(v / var[i])
-            else:
-                s_all.append(v / np.sqrt(resvar[i] * resvar[j]))
-                s_lv.append(v / np.sqrt((resvar[i] if lat[i] else 1.0)
-                                        * (resvar[j] if lat[j] else 1.0)))
+        sd = np.sqrt(var)
+        sd_lv = np.where(lat, sd, 1.0)
+        r_lv = np.where(lat, resvar, 1.0)
+        is_a, is_m = kind == "A", kind == "m"
+        is_var = (kind == "P") & (i == j)
+        s_lv = np.where(is_a, v * sd_lv[g, j] / sd_lv[g, i],
+                        np.where(is_m, v / sd_lv[g, i],
+                                 np.where(is_var, v / sd_lv[g, i] ** 2,
+                                          v / np.sqrt(r_lv[g, i] * r_lv[g, j]))))
+        s_all = np.where(is_a, v * sd[g, j] / sd[g, i],
+                         np.where(is_m, v / sd[g, i],
+                                  np.where(is_var, v / var[g, i],
+                                           v / np.sqrt(resvar[g, i] * resvar[g, j]))))
     s_lv, s_all = np.array(s_lv, dtype=float), np.array(s_all, dtype=float)
     if mg.defined:
         rows = {id(p_): k for k, p_ in enumerate(mg.params)}
