@@ -7,8 +7,9 @@ fitMeasures, lavInspect r2). Every case goes through tests/lavaan_reference.comp
 matched within their group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6
 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; R² per group 5e-5; MLR
 cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA
-(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same, robust FIML without
-the robust CFI/TLI/RMSEA (NOT_COMPUTED).
+(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same, robust
+CFI/TLI/RMSEA from the FIML-corrected statistics included.  Every fitMeasures() name:
+tests/test_group_fit_measures.py.
 
 Largest differences measured 2026-12-01 over the twenty cases: estimates 7.6e-6,
 std.lv/std.all 6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11
@@ -39,9 +40,7 @@ CASES = ("school_configural", "school_metric", "school_scalar", "school_partial"
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
          "school_fixed_x_mlr", "single_intercept_mlr", "school_metric_fiml",
          "single_intercept_fiml", "school_metric_fiml_mlr")
-# robust FIML: lavaan's robust CFI/TLI/RMSEA come from the FIML-corrected statistics (Zhang &
-# Savalei 2020), not implemented for groups: a documented gap, checked to be absent
-NOT_COMPUTED = {"school_metric_fiml_mlr": ("cfi_robust", "tli_robust", "rmsea_robust")}
+NOT_COMPUTED: dict = {}          # every measure lavaan gives is computed
 
 
 def load(name):

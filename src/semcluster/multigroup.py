@@ -562,6 +562,77 @@ def robust_fiml_groups(mg, patterns, x, vcov_obs):
     return vcov, ok, float(c), float(c_b), float(tr), float(tr_h1)
 
 
+def fiml_corrected_groups(mg, patterns, x, *, robust: bool) -> dict:
+    """lavaan's robust CFI/TLI/NNFI/RNI and robust RMSEA family for incomplete data in G
+    groups (``lav_fit_fiml_corrected``; one group: :func:`semcluster.estimators.fiml.
+    fiml_corrected`, whose formulas these are): the FIML-corrected statistic of Zhang &
+    Savalei (2020), T₃ = Σ_g N_g·F_ML(S̃_g, m̃_g; Σ̂_g, μ̂_g) on the EM moments, scaled by
+    c₃ = tr(W_c P)/df (plain FIML) or tr(P W_c P J_m)/df (robust FIML), with P = W_m⁻¹ −
+    Δ(ΔᵀW_mΔ)⁻¹Δᵀ, where W_m, J_m and W_c are block-diagonal over the groups with weights
+    N_g/N (the observed and first-order information of each group's saturated incomplete-data
+    model, and the complete-data information at its EM moments) and Δ stacks the groups'
+    ∂(μ, vech Σ)/∂θ over the parameters after the equality constraints.  The baseline (free
+    means and variances in every group) alike; the RMSEA family with lavaan's multi-group
+    rule (G)."""
+    from scipy.linalg import block_diag
+
+    from .estimators._structure import vech_indices
+    from .estimators.mlr import _h1_expected_information
+    from .fitmeasures import baseline_comparisons, rmsea_measures
+
+    p = len(mg.obs)
+    r, c = vech_indices(p)
+    pstar = len(r)
+    G = len(patterns)
+    N = float(sum(pat.n for pat in patterns))
+    diag_pos = np.array([k for k, (i, j) in enumerate(zip(r, c)) if i == j], dtype=int)
+    X3 = X3_null = 0.0
+    Wm, Jm, Wc, Delta, DB = [], [], [], [], []
+    for g, pat in enumerate(patterns):
+        mu_t, S_t, _ = pat.h1
+        n_g, f_g = pat.n, pat.n / N
+        ld_t = np.linalg.slogdet(S_t)[1]
+
+        def discrepancy(Sg, mu):
+            d = mu_t - mu
+            return n_g * (np.linalg.slogdet(Sg)[1] + np.trace(np.linalg.solve(Sg, S_t)) - ld_t
+                          - p + d @ np.linalg.solve(Sg, d))
+        Sigma, mu, dS, dm = mg.derivatives(x, g)
+        X3 += discrepancy(Sigma, mu)
+        X3_null += discrepancy(np.diag(np.nanvar(pat.X, axis=0)), np.nanmean(pat.X, axis=0))
+        A1 = pat.saturated_information(S_t, mu_t)
+        B1s = pat.casewise_scores(S_t, mu_t)
+        Wm.append(f_g * A1 / n_g)
+        Jm.append(f_g * (B1s.T @ B1s) / n_g)
+        W = np.zeros((p + pstar, p + pstar))
+        W[:p, :p] = np.linalg.inv(S_t)
+        W[p:, p:] = _h1_expected_information(S_t)
+        Wc.append(f_g * W)
+        Delta.append(np.vstack([dm.T, dS[:, r, c].T]))
+        D = np.zeros((p + pstar, 2 * p))
+        D[np.arange(p), np.arange(p)] = 1.0
+        D[p + diag_pos, p + np.arange(p)] = 1.0
+        DB.append(D)
+    Wm, Jm, Wc = block_diag(*Wm), block_diag(*Jm), block_diag(*Wc)
+    Delta, DB = np.vstack(Delta), block_diag(*DB)
+    df = G * (pstar + p) - mg.npar
+    df_null = G * (pstar - p)
+    Wmi = np.linalg.inv(Wm)
+
+    def k(D):
+        P = Wmi - D @ np.linalg.solve(D.T @ Wm @ D, D.T)
+        if robust:
+            return float(np.sum((P @ Wc) * (P @ Jm).T))
+        return float(np.sum(Wc * P))
+
+    c3, c3_null = k(Delta) / df, k(DB) / df_null
+    out = baseline_comparisons(X3, df, X3_null, df_null, suffix="_robust", c=c3,
+                               c_null=c3_null)
+    out.update(rmsea_measures(X3, df, N, suffix="_robust", c=c3, X2_test=X3 / c3, c_test=c3,
+                              groups=G))
+    return out
+
+
 def fiml_statistics(mg, x, patterns, data_em):
     """FIML fit measures as lavaan's missing = "ml": χ² = 2[log L(h1) − log L(h0)] with h1 the
     EM saturated model per group; baseline with available-case means and variances; the
@@ -762,7 +833,8 @@ def _scaled(st, c, c_b, tr, tr1, G, *, n_moments, npar_free, robust=True):
     ``scaling_factor_h0`` = tr(A⁻¹B)/(free parameters before equality constraints, lavaan's
     count: every (row, group) free, shared labels and group.equal counted once per row).
     ``robust=False`` (robust FIML): the robust CFI/TLI/RMSEA, which lavaan computes from the
-    FIML-corrected statistics of Zhang & Savalei (2020), are left out (NaN)."""
+    FIML-corrected statistics of Zhang & Savalei (2020), come from
+    :func:`fiml_corrected_groups` instead."""
     from .estimators._scaled import scaled_measures
     from .fitmeasures import rmsea_measures
 
@@ -838,6 +910,10 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                           robust=patterns is None))
     elif patterns is None:
         vcov, se = _expected_vcov(mg, x, data_g, warnings_)
+    if patterns is not None:
+        # lavaan's robust CFI/TLI/RMSEA of incomplete data: the FIML-corrected statistics
+        if np.all(np.isfinite(vcov)) and st["df"] > 0:
+            st.update(fiml_corrected_groups(mg, patterns, x, robust=estimator == "MLR"))
     if st["df"] < 0:
         warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
                          f"df = {st['df']}, not identified")
