@@ -9,8 +9,8 @@ and p-values 1e-5, RMSEA interval 1e-5, logL/AIC/BIC 1e-4, counts exact).
 Largest differences measured 2026-12-06 over the 23 cases (``python
 tests/test_group_fit_measures.py`` prints them per case): estimates 7.5e-6, SEs 2.2e-5
 relative (MLR), std.lv/std.all 6.1e-6, SE of std.all 2.2e-5 relative, χ²-type 5.6e-7
-relative (MLR scaling factors), indices and p-values 4.0e-7, RMSEA interval 4.7e-8, logL
-1.1e-8.
+relative (MLR scaling factors), indices and p-values 4.1e-6 (FIML robust RMSEA p-values;
+4.0e-7 otherwise), RMSEA interval 2.1e-7, logL 1.1e-8.
 """
 from __future__ import annotations
 
