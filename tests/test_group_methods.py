@@ -177,18 +177,24 @@ def test_grouped_wald_interval_is_missing_where_the_standard_error_is(hs, monkey
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_two_group_diagrams_render_per_group_from_the_fit_and_its_json(fits, tmp_path, lang):
-    """A multi-group fit is drawn one group at a time (tested and measurement diagrams), from
-    the result and from its --json; without a group the refusal names the groups."""
+    """A multi-group fit is drawn per group, side by side, or one group (group= / --group), from
+    the result and from its --json (tested and measurement diagrams); an unknown group is
+    refused in one line that names the groups."""
     from semcluster.cli import main
     from semcluster.diagrams import measurement_diagram, tested_diagram
     from semcluster.errors import SemclusterError
 
     res = fits["school_metric"]
     for draw in (tested_diagram, measurement_diagram):
-        fig = draw(res, lang=lang, group="Grant-White")
-        assert fig.axes
+        one = draw(res, lang=lang, group="Grant-White")
+        assert one.axes
+        both = draw(res, lang=lang)                      # every group, side by side
+        assert len(both.subfigs) == 2 and all(sub.axes for sub in both.subfigs)
+        assert both.get_size_inches()[0] > 1.5 * one.get_size_inches()[0]
+        titles = [t.get_text() for sub in both.subfigs for ax in sub.axes for t in ax.texts]
+        assert "Pasteur" in titles and "Grant-White" in titles
         with pytest.raises(SemclusterError, match="Pasteur, Grant-White") as info:
-            draw(res, lang=lang)
+            draw(res, lang=lang, group="Elsewhere")
         assert "\n" not in str(info.value)
     js = tmp_path / "two.json"
     js.write_text(res.to_json(), encoding="utf-8")
@@ -197,7 +203,15 @@ def test_two_group_diagrams_render_per_group_from_the_fit_and_its_json(fits, tmp
         assert main(["diagram", str(js), "--kind", kind, "--group", "Pasteur", "--lang", lang,
                      "--out", str(out)]) == 0
         assert out.stat().st_size > 1000
-    assert main(["diagram", str(js), "--out", str(tmp_path / "none.png")]) == 2
+    both = tmp_path / f"both_{lang}.svg"
+    assert main(["diagram", str(js), "--lang", lang, "--out", str(both)]) == 0
+    assert both.read_bytes()[:5] == b"<?xml"
+    assert main(["diagram", str(js), "--group", "Elsewhere",
+                 "--out", str(tmp_path / "none.png")]) == 2
+    one_group = tmp_path / "one.json"
+    one_group.write_text(fits["single_cfa_meanstructure"].to_json(), encoding="utf-8")
+    assert main(["diagram", str(one_group), "--group", "Pasteur",
+                 "--out", str(tmp_path / "none.png")]) == 2
 
 
 def test_one_group_tools_refuse_grouped_fits_in_one_line(fits, hs):

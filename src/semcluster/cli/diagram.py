@@ -21,7 +21,8 @@ def add_parser(sub):
     add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--group", metavar="LABEL",
-                   help="the group to draw of a multi-group result (--json of fit --group)")
+                   help="the group to draw of a multi-group result (--json of fit --group); "
+                        "default: every group side by side")
     p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
     p.add_argument("--covariances", action="store_true",
@@ -55,7 +56,7 @@ def run(args) -> int:
                                 alpha=args.alpha, labels=construct_labels)
     else:
         if is_json:
-            result = d.as_view(src, args.group)
+            result = src                 # read by the drawing (one group, or all side by side)
         else:
             from ..fit import fit
 
@@ -64,10 +65,10 @@ def run(args) -> int:
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
                                    hide_ns=args.hide_ns, covariances=args.covariances,
-                                   labels=construct_labels)
+                                   labels=construct_labels, group=args.group)
         else:
             fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha,
-                                        labels=construct_labels)
+                                        labels=construct_labels, group=args.group)
     outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0
