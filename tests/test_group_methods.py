@@ -262,3 +262,14 @@ def test_grouped_metric_mlr_group_statistics_match_lavaan(hs):
     for v, (std, scaled) in zip(res.info["chisq_by_group"], want):
         assert v == pytest.approx(std, abs=5.01e-4)
         assert v / c == pytest.approx(scaled, abs=5.01e-4)
+
+
+def test_json_of_the_removed_group_result_type_is_refused_in_one_line(fits):
+    """A result saved by an older semcluster as multigroup.GroupResult (the type SEMResult
+    replaced) cannot be rebuilt: a one-line DataError, not an AttributeError."""
+    text = fits["school_metric"].to_json().replace(
+        '"semcluster.results:SEMResult"', '"semcluster.multigroup:GroupResult"')
+    assert "semcluster.multigroup:GroupResult" in text
+    with pytest.raises(DataError, match="GroupResult") as info:
+        SEMResult.from_json(text)
+    assert "\n" not in str(info.value)
