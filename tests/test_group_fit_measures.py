@@ -123,11 +123,15 @@ def test_mlr_scaling_factor_h0_counts_parameters_before_equality_constraints(hs)
     """A label written once names one parameter in both groups: lavaan's scaling_factor_h0
     divides tr(A⁻¹B) by the free parameters before the equality constraints."""
     ref = load("school_configural_mlr")
-    fm = fit_case(ref, hs).fit_measures
+    res = fit_case(ref, hs)
+    fm = res.fit_measures
     want = ref["fit_measures_all"]["scaling_factor_h0"]
     assert fm["scaling_factor_h0"] == pytest.approx(want, rel=1e-6)
-    assert fm["npar"] < 60            # after the constraints: a different (wrong) divisor
-    assert abs(fm["scaling_factor_h0"] * 60 / fm["npar"] - want) > 1e-3
+    e = res.estimates
+    before = int(((e["free"] > 0) & (e.op != ":=")).sum())   # every (row, group) free: 60
+    assert before == 60 and fm["npar"] == 57                  # 'a' on 4 rows: one parameter
+    # dividing tr(A⁻¹B) by the 57 parameters after the constraints would miss lavaan's value
+    assert abs(fm["scaling_factor_h0"] * before / fm["npar"] - want) > 1e-3
 
 
 if __name__ == "__main__":                   # the largest difference per case, for the record
