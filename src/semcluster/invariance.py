@@ -119,8 +119,10 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
             st = fiml_statistics(mg, x, patterns, data_g)
         else:
             st = fit_statistics(mg, x, f, data_g)
-        for k in ("baseline_pvalue", "unrestricted_logl", "ntotal"):
-            del st[k]
+        # the table's columns (the full fitMeasures() list is on fit(group=...)'s result)
+        st = {k: st[k] for k in ("npar", "chisq", "df", "pvalue", "baseline_chisq",
+                                 "baseline_df", "cfi", "tli", "rmsea", "srmr", "logl", "aic",
+                                 "bic")}
         st["converged"] = converged
         st["level"] = level
         rows.append(st)

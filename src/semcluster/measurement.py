@@ -106,8 +106,19 @@ def item_statistics(data: pd.DataFrame, items_of: dict, scale=(1, 7)) -> pd.Data
 # ---------------------------------------------------------------------------------------------
 # reliability and validity from a fitted CFA
 # ---------------------------------------------------------------------------------------------
+def _one_group(result) -> None:
+    """Reliability and validity read one group's covariance matrices: a clear refusal for a
+    fit with groups or a mean structure (whose moments are per group)."""
+    if getattr(result, "moments", ()):
+        from .errors import OptionError
+
+        raise OptionError("reliability and validity measures need a one-group fit without a "
+                          "mean structure; fit each group alone (or without '~ 1') for them")
+
+
 def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
     """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult)."""
+    _one_group(result)
     items_of = items_of or _items_of(result.spec)
     e = result.estimates
     S = result.sample_cov
@@ -133,6 +144,7 @@ def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
 
 def latent_correlations(result) -> pd.DataFrame:
     """Correlations between factors (std.all of ``~~``), with delta-method SE and 95 % CI."""
+    _one_group(result)
     e = result.estimates
     lat = set(result.spec.latent)
     rows = e[(e.op == "~~") & (e.lhs != e.rhs) & e.lhs.isin(lat) & e.rhs.isin(lat)]
@@ -147,6 +159,7 @@ def latent_correlations(result) -> pd.DataFrame:
 def fornell_larcker(result, reliability: pd.DataFrame | None = None) -> pd.DataFrame:
     """√AVE (Fornell–Larcker, standardized loadings) on the diagonal, latent correlations
     below; ``passes`` says whether √AVE exceeds every correlation of the construct."""
+    _one_group(result)
     rel = reliability if reliability is not None else construct_reliability(result)
     lc = result.latent_cov
     names = [f for f in rel.index]

@@ -20,6 +20,9 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
     add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--group", metavar="LABEL",
+                   help="the group to draw of a multi-group result (--json of fit --group); "
+                        "default: every group side by side")
     p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
     p.add_argument("--covariances", action="store_true",
@@ -63,7 +66,7 @@ def run(args) -> int:
                                 alpha=args.alpha, labels=construct_labels)
     else:
         if is_json:
-            result = d.as_view(src)
+            result = src                 # read by the drawing (one group, or all side by side)
         else:
             from ..fit import fit
 
@@ -72,10 +75,10 @@ def run(args) -> int:
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
                                    hide_ns=args.hide_ns, covariances=args.covariances,
-                                   labels=construct_labels)
+                                   labels=construct_labels, group=args.group)
         else:
             fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha,
-                                        labels=construct_labels)
+                                        labels=construct_labels, group=args.group)
     outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0
