@@ -391,6 +391,32 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     pa = parallel_analysis(df, allitems, n_iter=parallel_iter, seed=seed)
     ef = efa(df, allitems, max(pa["n_factors"], 1), cross_loading=th["cross_loading"])
 
+    flags = threshold_flags(rel, fl, h1, sph["kmo"], th)
+    return MeasurementReport(
+        reliability=rel.rename_axis("construct"), items=item_statistics(df, items_of, scale),
+        fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
+        kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=flags,
+        thresholds=th)
+
+
+def threshold_flags(reliability: pd.DataFrame, fornell_larcker_table: pd.DataFrame,
+                    htmt_table: pd.DataFrame, kmo: float,
+                    thresholds: dict | None = None) -> pd.DataFrame:
+    """Every threshold check of the measurement report: one row per check with columns
+    ``figure value threshold passes source`` (sources in :data:`THRESHOLDS`).
+
+    Per construct (rows of ``reliability``): α, ω and CR pass at ≥ .70; AVE passes at ≥ .50
+    and is read from ``ave_std`` (the Fornell & Larcker 1981 AVE, the mean squared
+    *standardized* loading), not from semTools' ``ave``; Fornell–Larcker passes when √AVE
+    exceeds the absolute value of every correlation of the construct (its ``passes`` column).
+    Per pair of constructs: HTMT passes the strict check below .85 and the liberal one below
+    .90 (Henseler, Ringle & Sarstedt 2015: discriminant validity is in doubt *at or above* the
+    threshold).  KMO overall passes at ≥ .60 (Kaiser 1974).  ``thresholds`` overrides any
+    default value by name.
+    """
+    th = {k: v[0] for k, v in THRESHOLDS.items()}
+    th.update(thresholds or {})
+    rel, fl, h1 = reliability, fornell_larcker_table, htmt_table
     flags = []
 
     def flag(figure, value, limit, ok, key):
@@ -413,12 +439,9 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
                  h1.loc[a, b] < th["htmt_strict"], "htmt_strict")
             flag(f"HTMT {a}-{b} (liberal)", h1.loc[a, b], th["htmt_liberal"],
                  h1.loc[a, b] < th["htmt_liberal"], "htmt_liberal")
-    flag("KMO overall", sph["kmo"], th["kmo"], sph["kmo"] >= th["kmo"], "kmo")
-    return MeasurementReport(
-        reliability=rel.rename_axis("construct"), items=item_statistics(df, items_of, scale),
-        fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
-        kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=pd.DataFrame(flags),
-        thresholds=th)
+    flag("KMO overall", kmo, th["kmo"], kmo >= th["kmo"], "kmo")
+    return pd.DataFrame(flags, columns=["figure", "value", "threshold", "passes",
+                                        "source"])
 
 
 def flags_table(flags: pd.DataFrame) -> pd.DataFrame:
