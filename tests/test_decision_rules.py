@@ -225,5 +225,6 @@ def test_factor_correlation_beyond_one_makes_the_solution_inadmissible(c):
     res = semcluster.fit("A =~ a1 + a2\nB =~ b1 + b2", cov=S, nobs=300, cov_rescale=False)
     assert res.parameter("A", "~~", "B").std_all == pytest.approx(phi, abs=1e-4)
     assert res.admissible is (abs(phi) <= 1)
-    assert any("beyond ±1" in w for w in res.warnings) is (abs(phi) > 1)
-    assert any("not positive definite" in w for w in res.warnings) is (abs(phi) > 1)
+    assert any("standardized covariance beyond ±1" in w for w in res.warnings) is (abs(phi) > 1)
+    assert any("latent variables is not positive definite" in w
+               for w in res.warnings) is (abs(phi) > 1)

@@ -118,12 +118,14 @@ def test_printed_stars_must_match_an_implied_p(ps, printed, ok):
     assert rows[0]["verdict"] == ("consistent" if ok else "inconsistent")
 
 
-# Bhatia-Davis: the largest SD of N answers on [1, 7] with mean 4 is √(3·3·N/(N − 1))
-@pytest.mark.parametrize("sd, ok", [(3.015, True), (3.016, False), (2.0, True), (3.5, False)])
+# Bhatia-Davis: the largest SD of N = 102 answers on [1, 7] with mean 4 is
+# √(3·3·102/101) = 3.01482; a printed 3.015 stands for [3.0145, 3.0155), so it is possible
+@pytest.mark.parametrize("sd, ok", [(3.014, True), (3.015, True), (3.016, False), (2.0, True),
+                                    (3.5, False)])
 def test_sd_larger_than_the_mean_allows_is_inconsistent(sd, ok):
-    n = 100
-    s_max = math.sqrt(9 * n / (n - 1))            # 3.015113...
-    assert 3.0145 < s_max < 3.0155
+    n = 102
+    s_max = math.sqrt(9 * n / (n - 1))
+    assert 3.0145 < s_max < 3.015
     pub = {"means": {"X": 4.0}, "sds": {"X": sd}, "n_items": {"X": 1}, "scale": [1, 7]}
     rows = [r for r in _grim_rows(pub, n, 3) if r["check"].startswith("SD possible")]
     assert rows[0]["verdict"] == ("consistent" if ok else "inconsistent")
