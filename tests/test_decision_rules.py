@@ -23,13 +23,12 @@ the Holzinger-Swineford row takes lavaan's chi-square differences, CFI and RMSEA
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import semcluster
 from semcluster import study
@@ -213,6 +212,7 @@ def test_negative_residual_variance_makes_the_solution_inadmissible(r_ab, r_ac, 
     assert res.converged
     assert res.admissible is (theta >= 0)
     assert any("Heywood" in w for w in res.warnings) is (theta < 0)
+    assert ("The solution is NOT admissible" in res.summary()) is (theta < 0)     # printed
 
 
 # Two factors, two standardized indicators each, every within-factor correlation .5 and every
@@ -228,3 +228,51 @@ def test_factor_correlation_beyond_one_makes_the_solution_inadmissible(c):
     assert any("standardized covariance beyond ±1" in w for w in res.warnings) is (abs(phi) > 1)
     assert any("latent variables is not positive definite" in w
                for w in res.warnings) is (abs(phi) > 1)
+
+
+# (entered, beta, printed p bound, alpha, verdict): the paper prints bounds ("p < .01", stars)
+@pytest.mark.parametrize("entered, beta, bound, alpha, expected", [
+    (True, 0.20, 0.01, 0.05, "supported"),
+    (True, 0.20, 0.05, 0.05, "supported"),        # "p < .05": p is below .05
+    (True, 0.20, 0.10, 0.05, "not supported"),    # "p < .10" says nothing at .05
+    (True, -0.20, 0.01, 0.05, "not supported"),   # wrong sign
+    (False, 0.20, 0.01, 0.05, "not supported"),   # not in the stepwise model
+    (True, 0.20, np.nan, 0.05, "supported"),      # entered: p < PIN = .05
+    (True, 0.20, np.nan, 0.01, "not supported"),  # ... which says nothing at .01
+    (True, 0.20, 0.01, 0.01, "supported"),
+])
+def test_published_verdict_reads_the_printed_p_bound(entered, beta, bound, alpha, expected):
+    from semcluster.study.regression_vs_sem import _published_verdict
+
+    assert _published_verdict(entered, beta, bound, alpha) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# power: a replicate detects a path; the smallest N reaching the target power
+# ---------------------------------------------------------------------------------------------
+Z05 = 1.959963984540054          # the two-sided .05 critical value of N(0, 1)
+
+
+@pytest.mark.parametrize("est, se, truth, hit", [
+    (Z05 * 1.001, 1.0, 0.3, True),      # p just below .05, right sign
+    (Z05 * 0.999, 1.0, 0.3, False),     # p just above .05
+    (-3.0, 1.0, 0.3, False),            # significant, wrong sign
+    (-3.0, 1.0, -0.3, True),            # a negative true path
+    (3.0, np.nan, 0.3, False),          # no standard error
+])
+def test_power_counts_significant_estimates_of_the_true_sign(est, se, truth, hit):
+    from semcluster.power import detected
+
+    assert 2 * stats.norm.sf(Z05) == pytest.approx(0.05, abs=1e-12)
+    assert bool(detected([est], [se], truth, 0.05)[0]) is hit
+
+
+def test_smallest_n_is_the_first_grid_point_at_or_above_the_target():
+    from semcluster.power import smallest_n_reaching
+
+    table = pd.DataFrame({"n": [100, 200, 300] * 3,
+                          "path": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+                          "power": [0.79, 0.80, 0.95,      # reaches .80 exactly at 200
+                                    0.50, 0.799, 0.7999,   # never reaches it
+                                    0.85, 0.78, 0.90]})    # noise: the first N counts
+    assert smallest_n_reaching(table, ["a", "b", "c"], 0.80) == {"a": 200, "b": None, "c": 100}

@@ -212,3 +212,27 @@ def test_measurement_report_flags_come_from_the_rules(monkeypatch):
     assert bool(fl.loc["KMO overall", "passes"]) is bool(rep.sphericity["kmo"] >= 0.60)
     text = rep.summary()
     assert "fails: AVE textual = 0.450" in text and "fails: AVE visual" not in text
+
+
+@pytest.mark.parametrize("ev, ref, n", [
+    ([3.0, 1.5, 1.1, 0.4], [1.3, 1.2, 1.1, 1.0], 2),     # 1.1 is not above 1.1
+    ([3.0, 1.5, 1.11, 0.4], [1.3, 1.2, 1.1, 1.0], 3),
+    ([3.0, 1.0, 1.25, 0.4], [1.3, 1.2, 1.1, 1.0], 1),    # counting stops at the first miss
+    ([1.2, 1.1], [1.3, 1.2], 0),
+    ([3.0, 2.0], [1.3, 1.2], 2),
+])
+def test_parallel_analysis_keeps_leading_eigenvalues_above_the_random_quantile(ev, ref, n):
+    assert measurement.retained_factors(ev, ref) == n
+
+
+@pytest.mark.parametrize("row, flagged", [
+    ([0.70, 0.31, 0.05], True),
+    ([0.70, 0.30, 0.05], True),       # at .30
+    ([0.70, 0.29, 0.05], False),
+    ([0.70, -0.35, 0.05], True),      # a negative secondary loading counts
+    ([-0.70, 0.10, -0.29], False),
+    ([0.40, 0.10, 0.38], True),
+])
+def test_cross_loading_is_a_secondary_loading_of_at_least_30(row, flagged):
+    L = pd.DataFrame([row], index=["x1"], columns=["F1", "F2", "F3"])
+    assert bool(measurement.cross_loadings(L).loc["x1"]) is flagged

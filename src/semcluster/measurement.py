@@ -224,11 +224,28 @@ def parallel_analysis(data: pd.DataFrame, items: list[str], *, n_iter: int = 200
         sims[i] = np.sort(np.linalg.eigvalsh(np.corrcoef(Z, rowvar=False)))[::-1]
     ref = np.quantile(sims, quantile, axis=0)
     above = ev > ref
-    n_factors = int(np.argmin(above)) if not above.all() else p
+    n_factors = retained_factors(ev, ref)
     table = pd.DataFrame({"component": np.arange(1, p + 1), "eigenvalue": ev,
                           "random_quantile": ref, "retain": above & (np.arange(p) < n_factors)})
     return {"n_factors": n_factors, "table": table, "n_iter": n_iter, "quantile": quantile,
             "seed": seed}
+
+
+def retained_factors(eigenvalues, reference) -> int:
+    """Horn's (1965) rule: the number of *leading* eigenvalues strictly above their reference
+    (here the random-data quantile); counting stops at the first one that is not above."""
+    above = np.asarray(eigenvalues) > np.asarray(reference)
+    return int(np.argmin(above)) if not above.all() else len(above)
+
+
+def cross_loadings(loadings: pd.DataFrame, limit: float = THRESHOLDS["cross_loading"][0]
+                   ) -> pd.Series:
+    """Per item (row): whether its second-largest absolute loading is at least ``limit`` (.30
+    by common practice; e.g. Hair et al. 2010 treat loadings of ±.30 as the minimum to
+    interpret)."""
+    second = loadings.abs().apply(lambda r: r.sort_values(ascending=False).iloc[1]
+                                  if len(r) > 1 else 0.0, axis=1)
+    return second >= limit
 
 
 def efa(data: pd.DataFrame, items: list[str], n_factors: int, *, rotation: str = "oblimin",
@@ -275,12 +292,10 @@ def efa(data: pd.DataFrame, items: list[str], n_factors: int, *, rotation: str =
     cols = [f"F{i + 1}" for i in range(n_factors)]
     L = pd.DataFrame(Lr, index=items, columns=cols)
     primary = L.abs().idxmax(axis=1)
-    second = L.abs().apply(lambda r: r.sort_values(ascending=False).iloc[1]
-                           if len(r) > 1 else 0.0, axis=1)
     table = L.copy()
     table["primary"] = primary
     table["communality"] = communality
-    table["cross_loading"] = second >= cross_loading
+    table["cross_loading"] = cross_loadings(L, cross_loading)
     return {"loadings": table, "factor_correlations":
             pd.DataFrame(phi, index=cols, columns=cols) if phi is not None else None,
             "rotation": rotation, "method": "minres"}
