@@ -164,11 +164,9 @@ def hs39_by_school():
     return semcluster.measurement_invariance(model, hs, group="school")
 
 
-def test_invariance_verdicts_on_holzinger_swineford_by_school(hs39_by_school):
-    """lavaan's fit of the four levels by school: metric holds on both criteria; scalar is
-    rejected by the LRT and by ΔCFI (-.039) although ΔRMSEA (+.0145) is just inside .015;
-    strict is rejected by the LRT at p = .043 (it would hold at .01) but holds on the fit
-    indices (ΔCFI -.0095, just inside -.010)."""
+def _lavaan_invariance_verdicts():
+    """The LRT and ΔCFI/ΔRMSEA verdicts of metric, scalar and strict, by the rules above, on
+    lavaan's fit of Holzinger-Swineford by school."""
     ref = json.loads((FIX / "hs39_invariance.json").read_text())
     levels = ["configural", "metric", "scalar", "strict"]
     expected_lrt, expected_fit = [], []
@@ -178,6 +176,15 @@ def test_invariance_verdicts_on_holzinger_swineford_by_school(hs39_by_school):
         expected_lrt.append("holds" if p >= 0.05 else "rejected")
         ok = (b["cfi"] - a["cfi"] > -0.010) and (b["rmsea"] - a["rmsea"] < 0.015)
         expected_fit.append(f"{levels[i]} invariance " + ("holds" if ok else "not supported"))
+    return expected_lrt, expected_fit
+
+
+def test_invariance_verdicts_on_holzinger_swineford_by_school(hs39_by_school):
+    """lavaan's fit of the four levels by school: metric holds on both criteria; scalar is
+    rejected by the LRT and by ΔCFI (-.039) although ΔRMSEA (+.0145) is just inside .015;
+    strict is rejected by the LRT at p = .043 (it would hold at .01) but holds on the fit
+    indices (ΔCFI -.0095, just inside -.010)."""
+    expected_lrt, expected_fit = _lavaan_invariance_verdicts()
     assert expected_lrt == ["holds", "rejected", "rejected"]
     assert expected_fit == ["metric invariance holds", "scalar invariance not supported",
                             "strict invariance holds"]
@@ -186,6 +193,37 @@ def test_invariance_verdicts_on_holzinger_swineford_by_school(hs39_by_school):
     assert list(comp["fit_index_verdict"]) == expected_fit
     text = hs39_by_school.summary()
     assert "p 0.0427 (rejected)" in text and "strict invariance holds" in text
+
+
+def test_invariance_cli_prints_and_writes_the_verdicts(hs39_by_school, monkeypatch, tmp_path,
+                                                      capsys):
+    """The verdict columns through the CLI's table and JSON (the fit itself is the fixture's,
+    made with the same arguments, so the test does not fit the four levels twice)."""
+    import semcluster.invariance as inv
+    from semcluster.cli import main
+    from semcluster.resources import data_path
+
+    calls = []
+
+    def same_fit(model, data, *, group, group_partial=None):
+        calls.append((group, len(data), group_partial))
+        return hs39_by_school
+
+    monkeypatch.setattr(inv, "measurement_invariance", same_fit)
+
+    model = tmp_path / "hs.lav"
+    model.write_text("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n")
+    out = tmp_path / "inv.json"
+    rc = main(["invariance", str(model), "--data", str(data_path("holzinger_swineford_1939.csv")),
+               "--group", "school", "--json", str(out)])
+    assert rc == 0 and calls == [("school", 301, None)]
+    expected_lrt, expected_fit = _lavaan_invariance_verdicts()
+    comps = json.loads(out.read_text())["comparisons"]
+    assert [c["lrt_verdict"] for c in comps] == expected_lrt
+    assert [c["fit_index_verdict"] for c in comps] == expected_fit
+    printed = capsys.readouterr().out
+    for v in expected_fit:
+        assert v in printed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -168,12 +168,10 @@ def test_fornell_larcker_needs_root_ave_above_every_absolute_correlation(r_ab, r
     assert bool(flags.set_index("figure").loc["Fornell-Larcker A", "passes"]) is passes_a
 
 
-def test_measurement_report_flags_come_from_the_rules(monkeypatch):
-    """End to end on Holzinger-Swineford (three factors): the report's flags follow the rules
-    when the figures they read are placed either side of the thresholds (AVE: ``ave`` and
-    ``ave_std`` on different sides of .50; HTMT between .85 and .90)."""
-    from semcluster.resources import data_path
-
+def _plant_figures(monkeypatch):
+    """Put the real report's AVEs and HTMTs of Holzinger-Swineford either side of the
+    thresholds: visual ave .45 / ave_std .55, textual ave .55 / ave_std .45; HTMT
+    textual-visual .87 (between .85 and .90), speed-visual .84, speed-textual .91."""
     real_rel = measurement.construct_reliability
 
     def planted_rel(result, items_of=None):
@@ -192,17 +190,41 @@ def test_measurement_report_flags_come_from_the_rules(monkeypatch):
 
     monkeypatch.setattr(measurement, "construct_reliability", planted_rel)
     monkeypatch.setattr(measurement, "htmt", planted_htmt)
+
+
+HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
+PLANTED = {("AVE visual", True), ("AVE textual", False),
+           ("HTMT textual-visual", False), ("HTMT textual-visual (liberal)", True),
+           ("HTMT speed-visual", True), ("HTMT speed-visual (liberal)", True),
+           ("HTMT speed-textual", False), ("HTMT speed-textual (liberal)", False)}
+
+
+def test_measure_cli_writes_the_flags_the_rules_give(monkeypatch, tmp_path, capsys):
+    from semcluster.cli import main
+    from semcluster.resources import data_path
+
+    _plant_figures(monkeypatch)
+    model = tmp_path / "hs.lav"
+    model.write_text(HS_MODEL)
+    rc = main(["measure", str(model), "--data", str(data_path("holzinger_swineford_1939.csv")),
+               "--parallel-iter", "10", "--out", str(tmp_path / "out")])
+    assert rc == 0
+    flags = pd.read_csv(tmp_path / "out" / "flags.csv").set_index("figure")
+    assert {(f, bool(flags.loc[f, "passes"])) for f, _ in PLANTED} == PLANTED
+    assert "Flags (HTMT: strict .85 and liberal .90 thresholds)" in capsys.readouterr().out
+
+
+def test_measurement_report_flags_come_from_the_rules(monkeypatch):
+    """End to end on Holzinger-Swineford (three factors): the report's flags follow the rules
+    when the figures they read are placed either side of the thresholds (AVE: ``ave`` and
+    ``ave_std`` on different sides of .50; HTMT between .85 and .90)."""
+    from semcluster.resources import data_path
+
+    _plant_figures(monkeypatch)
     hs = pd.read_csv(data_path("holzinger_swineford_1939.csv"))
-    model = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
-    rep = measurement.measurement_report(model, hs, parallel_iter=10, scale=None)
+    rep = measurement.measurement_report(HS_MODEL, hs, parallel_iter=10, scale=None)
     fl = rep.flags.set_index("figure")
-    assert bool(fl.loc["AVE visual", "passes"]) and not fl.loc["AVE textual", "passes"]
-    assert (bool(fl.loc["HTMT textual-visual", "passes"]),
-            bool(fl.loc["HTMT textual-visual (liberal)", "passes"])) == (False, True)
-    assert (bool(fl.loc["HTMT speed-visual", "passes"]),
-            bool(fl.loc["HTMT speed-visual (liberal)", "passes"])) == (True, True)
-    assert (bool(fl.loc["HTMT speed-textual", "passes"]),
-            bool(fl.loc["HTMT speed-textual (liberal)", "passes"])) == (False, False)
+    assert {(f, bool(fl.loc[f, "passes"])) for f, _ in PLANTED} == PLANTED
     # the other checks read the report's own figures with the same rules
     for f in ("visual", "textual", "speed"):
         for fig, col, lim in (("alpha", "alpha", .70), ("omega", "omega", .70),
