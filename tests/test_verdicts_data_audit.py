@@ -170,3 +170,50 @@ def test_alpha_checks_with_one_scale_or_a_negative_alpha_give_verdicts_not_error
     rows = _alpha_rows({"alpha": {"A": -0.1, "B": 0.8}, "n_items": {"A": 4, "B": 4}}, R)
     assert [(r["item"], r["verdict"]) for r in rows] == [("A", "inconsistent"),
                                                          ("B", "consistent")]
+
+
+# ---------------------------------------------------------------------------------------------
+# ordinal items and variances (lavaan warns when observed variances differ by more than a
+# factor 1000: lav_data_full's "some observed variances are (at least) a factor 1000 times
+# larger than others"; semcluster stops beyond 1e6)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("k, flagged", [(10, False), (11, True), (7, False), (15, True)])
+def test_ordinal_item_with_more_than_ten_categories_is_flagged(k, flagged):
+    df = _answers(3, n=120)
+    df["q1"] = (np.arange(len(df)) % k + 1).astype(float)      # every category 8+ times
+    _, rep = prepare_data(df, list(df.columns), ordered=["q1"], warn=False)
+    assert any(f"ordinal item 'q1' has {k} categories" in w for w in rep.warnings) is flagged
+
+
+@pytest.mark.parametrize("answers_in_7, flagged", [(1, True), (2, False), (5, False)])
+def test_ordinal_category_with_a_single_answer_is_flagged(answers_in_7, flagged):
+    df = _answers(3, n=60)
+    q1 = (np.arange(60) % 6 + 1).astype(float)                 # categories 1..6
+    q1[:answers_in_7] = 7.0
+    df["q1"] = q1
+    _, rep = prepare_data(df, list(df.columns), ordered=["q1"], warn=False)
+    assert any("ordinal item 'q1': category 7 has a single answer" in w
+               for w in rep.warnings) is flagged
+
+
+@pytest.mark.parametrize("factor, outcome", [
+    (math.sqrt(1000) * 0.99, "quiet"),       # variance ratio 980
+    (math.sqrt(1000) * 1.01, "warning"),     # 1020
+    (999.0, "warning"),                      # 998,001
+    (1001.0, "error"),                       # 1,002,001
+])
+def test_variances_differing_by_more_than_1000_warn_and_by_more_than_a_million_stop(factor,
+                                                                                       outcome):
+    from semcluster import DataError
+
+    base = _answers(1, n=90)["q1"].to_numpy()
+    rng = np.random.default_rng(5)
+    # the same answers in other orders: equal variances, so the ratio is factor²
+    df = pd.DataFrame({"q1": base * factor, "q2": rng.permutation(base),
+                       "q3": rng.permutation(base)})
+    if outcome == "error":
+        with pytest.raises(DataError, match="times that of"):
+            prepare_data(df, list(df.columns), warn=False)
+        return
+    _, rep = prepare_data(df, list(df.columns), warn=False)
+    assert any("more than 1000 times larger" in w for w in rep.warnings) is (outcome == "warning")
