@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,16 @@ def test_report_verdict_column_reads_sign_and_p():
     assert list(table["verdict"]) == [v for _, v in cases]
     assert [r["verdict"] for r in results["structural"]["hypotheses"]] == [v for _, v in cases]
     assert list(table["p"]) == [c[1] for c, _ in cases]
+
+
+def test_report_verdict_without_a_p_value_says_not_tested():
+    hyp = study.hypotheses()
+    paths = {r["from"]: (0.25, 0.01) for _, r in hyp.iterrows()}
+    first = hyp.iloc[0]["from"]
+    paths[first] = (0.25, np.nan)            # no standard error, no p
+    section, _ = _structural_section(_FakeResult(paths))
+    verdicts = list(section.tables[0][2]["verdict"])
+    assert verdicts == ["not tested"] + ["supported"] * (len(hyp) - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,3 +325,39 @@ def test_smallest_n_is_the_first_grid_point_at_or_above_the_target():
                                     0.50, 0.799, 0.7999,   # never reaches it
                                     0.85, 0.78, 0.90]})    # noise: the first N counts
     assert smallest_n_reaching(table, ["a", "b", "c"], 0.80) == {"a": 200, "b": None, "c": 100}
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstrap: a replicate is inadmissible when any free variance is negative
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def replicator():
+    from semcluster.bootstrap import _Replicator
+    from semcluster.spec import read_model
+
+    rng = np.random.default_rng(12)
+    f = rng.normal(size=(150, 1))
+    X = f @ np.array([[0.8, 0.7, 0.6, 0.5]]) + rng.normal(scale=0.6, size=(150, 4))
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    model = "f =~ a + b + c + d\na ~~ b"
+    res = semcluster.fit(model, df)
+    return _Replicator(read_model(model), df.to_numpy(), res.info["x"])
+
+
+@pytest.mark.parametrize("lhs, rhs, value, admissible", [
+    ("a", "a", -1e-6, False),     # a residual variance just below zero
+    ("a", "a", 0.0, True),        # zero is on the boundary, not beyond it
+    ("a", "a", 1e-6, True),
+    ("f", "f", -0.01, False),     # a negative latent variance
+    ("a", "b", -0.30, True),      # a negative covariance is no Heywood case
+])
+def test_bootstrap_replicate_with_a_negative_variance_is_inadmissible(replicator, lhs, rhs,
+                                                                       value, admissible):
+    rows = replicator.ram.rows
+    free = rows.loc[(rows.lhs == lhs) & (rows.op == "~~") & (rows.rhs == rhs), "free"]
+    assert len(free) == 1 and free.iloc[0] > 0
+    x = replicator.x_hat.copy()
+    x[int(free.iloc[0]) - 1] = value
+    _, adm, chisq = replicator.outcome(SimpleNamespace(x=x, fmin=0.01))
+    assert adm is admissible
+    assert chisq == pytest.approx(150 * 0.01)
