@@ -199,30 +199,23 @@ PLANTED = {("AVE visual", True), ("AVE textual", False),
            ("HTMT speed-textual", False), ("HTMT speed-textual (liberal)", False)}
 
 
-def test_measure_cli_writes_the_flags_the_rules_give(monkeypatch, tmp_path, capsys):
-    from semcluster.cli import main
+@pytest.fixture(scope="module")
+def planted_report():
+    """The measurement report of Holzinger-Swineford (three factors) with the figures of
+    :func:`_plant_figures`; every flag is computed by the report itself."""
     from semcluster.resources import data_path
 
-    _plant_figures(monkeypatch)
-    model = tmp_path / "hs.lav"
-    model.write_text(HS_MODEL)
-    rc = main(["measure", str(model), "--data", str(data_path("holzinger_swineford_1939.csv")),
-               "--parallel-iter", "10", "--out", str(tmp_path / "out")])
-    assert rc == 0
-    flags = pd.read_csv(tmp_path / "out" / "flags.csv").set_index("figure")
-    assert {(f, bool(flags.loc[f, "passes"])) for f, _ in PLANTED} == PLANTED
-    assert "Flags (HTMT: strict .85 and liberal .90 thresholds)" in capsys.readouterr().out
-
-
-def test_measurement_report_flags_come_from_the_rules(monkeypatch):
-    """End to end on Holzinger-Swineford (three factors): the report's flags follow the rules
-    when the figures they read are placed either side of the thresholds (AVE: ``ave`` and
-    ``ave_std`` on different sides of .50; HTMT between .85 and .90)."""
-    from semcluster.resources import data_path
-
-    _plant_figures(monkeypatch)
     hs = pd.read_csv(data_path("holzinger_swineford_1939.csv"))
-    rep = measurement.measurement_report(HS_MODEL, hs, parallel_iter=10, scale=None)
+    with pytest.MonkeyPatch.context() as mp:
+        _plant_figures(mp)
+        return measurement.measurement_report(HS_MODEL, hs, parallel_iter=10, scale=None)
+
+
+def test_measurement_report_flags_come_from_the_rules(planted_report):
+    """End to end: the report's flags follow the rules when the figures they read are placed
+    either side of the thresholds (AVE: ``ave`` and ``ave_std`` on different sides of .50; HTMT
+    between .85 and .90)."""
+    rep = planted_report
     fl = rep.flags.set_index("figure")
     assert {(f, bool(fl.loc[f, "passes"])) for f, _ in PLANTED} == PLANTED
     # the other checks read the report's own figures with the same rules
@@ -234,6 +227,37 @@ def test_measurement_report_flags_come_from_the_rules(monkeypatch):
     assert bool(fl.loc["KMO overall", "passes"]) is bool(rep.sphericity["kmo"] >= 0.60)
     text = rep.summary()
     assert "fails: AVE textual = 0.450" in text and "fails: AVE visual" not in text
+
+
+def test_measure_cli_writes_and_prints_the_flags(planted_report, monkeypatch, tmp_path,
+                                                 capsys):
+    """The flags through ``semcluster measure``: flags.csv and the printed table (the report
+    is the fixture's, made with the same model and data, so the CFA is not fitted twice)."""
+    from semcluster.cli import main
+    from semcluster.resources import data_path
+
+    calls = []
+
+    def same_report(model, X, *, parallel_iter, scale):
+        calls.append((len(X), parallel_iter))
+        return planted_report
+
+    monkeypatch.setattr(measurement, "measurement_report", same_report)
+    model = tmp_path / "hs.lav"
+    model.write_text(HS_MODEL)
+    rc = main(["measure", str(model), "--data", str(data_path("holzinger_swineford_1939.csv")),
+               "--parallel-iter", "10", "--out", str(tmp_path / "out")])
+    assert rc == 0 and calls == [(301, 10)]
+    flags = pd.read_csv(tmp_path / "out" / "flags.csv").set_index("figure")
+    assert {(f, bool(flags.loc[f, "passes"])) for f, _ in PLANTED} == PLANTED
+    printed = capsys.readouterr().out
+    table = printed[printed.index("Flags (HTMT: strict .85 and liberal .90 thresholds)"):]
+    cells = {line.split()[1]: line.split()[2:7] for line in table.splitlines()
+             if line.strip().startswith("HTMT ")}
+    # observed, strict threshold, liberal threshold, passes strict, passes liberal
+    assert cells["textual-visual"] == ["0.870", "0.850", "0.900", "no", "yes"]
+    assert cells["speed-visual"] == ["0.840", "0.850", "0.900", "yes", "yes"]
+    assert cells["speed-textual"] == ["0.910", "0.850", "0.900", "no", "no"]
 
 
 @pytest.mark.parametrize("ev, ref, n", [
