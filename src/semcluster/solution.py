@@ -151,7 +151,9 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
     fm = (measures if measures is not None else
           fit_measures(S_np, Sigma, n, spec.n_free, fixed_x_idx=engine.fixed_x_idx))
 
-    # admissibility
+    # admissibility (Bollen 1989, ch. 7; Kline 2016, ch. 9; the checks of lavaan's
+    # lav_object_post_check): a negative variance (Heywood case), a latent covariance
+    # matrix that is not positive definite, a standardized covariance beyond ±1
     admissible = True
     t_op, t_lhs, t_rhs = (table[c].to_numpy() for c in ("op", "lhs", "rhs"))
     t_est, t_std = table["est"].to_numpy(), table["std_all"].to_numpy()
