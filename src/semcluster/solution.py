@@ -342,7 +342,10 @@ def admissibility(table, blocks, vcov_ok, several=False):
     """lavaan-style admissibility of a solution: no negative variance, latent covariance
     matrices and implied covariance matrices positive definite, no standardized covariance
     beyond ±1, an invertible information matrix.  ``blocks``: per group (latent covariance
-    DataFrame, implied covariance array).  Returns (admissible, warnings)."""
+    DataFrame, implied covariance array).  Returns (admissible, warnings).
+
+    Sources: Bollen (1989, ch. 7) and Kline (2016, ch. 9) on Heywood cases and inadmissible
+    solutions; the checks of lavaan's ``lav_object_post_check``."""
     notes = []
     ok = True
     t_op, t_lhs, t_rhs = (table[c].to_numpy() for c in ("op", "lhs", "rhs"))
