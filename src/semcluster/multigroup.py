@@ -111,7 +111,7 @@ def group_partial_entries(group_partial) -> tuple:
             raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
                               f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
         out.append((lhs, op, rhs))
-    return tuple(out)
+    return tuple(dict.fromkeys(out))      # a parameter freed twice is freed once
 
 
 @dataclass
