@@ -1347,6 +1347,12 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
         if pd.api.types.is_bool_dtype(col):
             raise DataError(f"{source}: column '{v}' holds true/false values, not answers on a "
                             f"scale; recode it as numbers")
+        cplx = pd.api.types.is_complex_dtype(col) or (
+            col.dtype == object and col.map(lambda x: isinstance(x, complex)).any())
+        if cplx:
+            first = next(x for x in col if isinstance(x, (complex, np.complexfloating)))
+            raise DataError(f"{source}: column '{v}' holds complex numbers (e.g. {first!r}); "
+                            f"answers must be real numbers (the imaginary part would be lost)")
         if pd.api.types.is_numeric_dtype(col):
             num = col.to_numpy(dtype=float, na_value=np.nan)
         else:

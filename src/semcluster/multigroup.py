@@ -783,6 +783,7 @@ class GroupResult(ResultProtocol):
     info: dict = field(default_factory=dict)
     r2: pd.DataFrame | None = None     # group, variable, r2 (lavInspect(fit, "r2"))
     missing: str = "listwise"          # or "fiml" (lavaan's missing = "ml")
+    data_report: object = None         # the DataReport of the rows used (rows in no group)
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy)."""
@@ -939,7 +940,16 @@ def prepare_group_data(spec, data, group, options=None, allow_missing=False):
     if group is not None and group not in df.columns:
         raise DataError(f"grouping column '{group}' is not in the data")
     if group is not None:
-        df = df.dropna(subset=[group])
+        lab = df[group]
+        empty = lab.isna() | lab.map(lambda v: isinstance(v, str) and not v.strip())
+        if empty.any():       # in no group: left out, and the data report says so
+            from dataclasses import replace as _replace
+
+            k = int(empty.sum())
+            df = df[~empty.to_numpy()]
+            report = _replace(report, n_used=int(len(df)),
+                              dropped={**report.dropped,
+                                       f"empty group label in '{group}' (in no group)": k})
     incomplete = bool(df[spec.observed].isna().to_numpy().any())
     fiml = allow_missing and incomplete and getattr(report, "missing", "") == "fiml"
     if not fiml:
@@ -1031,8 +1041,8 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                           f"and MLR only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
-    df, data_g, labels, _, patterns = prepare_group_data(spec, data, group, options,
-                                                         allow_missing=True)
+    df, data_g, labels, report, patterns = prepare_group_data(spec, data, group, options,
+                                                              allow_missing=True)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     per_group = {k for k, _ in spec.group_modifiers}
@@ -1094,5 +1104,6 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
         converged=converged, warnings=tuple(warnings_),
         vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
         r2=r_squared(mg, x), missing="fiml" if patterns is not None else "listwise",
+        data_report=report,
         info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
               if len(grad) else 0.0})

@@ -8,8 +8,13 @@ one thread inside workers (a busy second core otherwise makes small matrix work 
 from __future__ import annotations
 
 import os
+import threading
 
 from .errors import OptionError, SemclusterError
+
+# runs of loky workers going on in this process (threads of the app may run several)
+_ACTIVE = [0]
+_ACTIVE_LOCK = threading.Lock()
 
 
 def _chunks(seq, size):
@@ -55,6 +60,8 @@ def run_replicates(fn, common: tuple, seeds: list, *, n_jobs: int = 1, backend: 
                 par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator",
                                initializer=_die_with_parent)
                 finished = False
+                with _ACTIVE_LOCK:
+                    _ACTIVE[0] += 1
                 try:
                     for i, r in enumerate(par(delayed(fn)(t) for t in tasks)):
                         results[i] = r
@@ -62,7 +69,11 @@ def run_replicates(fn, common: tuple, seeds: list, *, n_jobs: int = 1, backend: 
                             bar.update(len(tasks[i][-1]))
                     finished = True
                 finally:
-                    shutdown_workers(kill=not finished)
+                    with _ACTIVE_LOCK:
+                        _ACTIVE[0] -= 1
+                        last = _ACTIVE[0] == 0
+                    if last:     # another thread's run (the app) may still use the workers
+                        shutdown_workers(kill=not finished)
         else:
             raise OptionError(f"backend must be 'joblib' or 'dask', not '{backend}'")
     finally:
