@@ -271,3 +271,25 @@ def test_measure_out_is_written_through_the_staging_folder(tmp_path, monkeypatch
     monkeypatch.undo()
     assert "No space left on device" in capsys.readouterr().err
     assert _state(out) == before and _no_leftovers(out)
+
+
+def test_a_users_file_that_cannot_be_carried_over_falls_back_to_writing_in_place(
+        old_report, monkeypatch):
+    """A file of the user's that can be neither hard-linked nor copied into the new folder
+    (unreadable to this user): the report is written file by file as before, and the user's
+    file stays where it is."""
+    import shutil
+
+    real_link, real_copy = os.link, shutil.copy2
+
+    def refuse(name, real):
+        def f(src, dst, *a, **k):
+            if Path(src).name == "notes.md":
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real(src, dst, *a, **k)
+        return f
+
+    monkeypatch.setattr(os, "link", refuse("link", real_link))
+    monkeypatch.setattr(shutil, "copy2", refuse("copy2", real_copy))
+    _write(old_report, NEW)
+    assert _state(old_report) == _expected(NEW) and _no_leftovers(old_report)

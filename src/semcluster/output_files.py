@@ -494,8 +494,10 @@ class OutputFolder:
         Ctrl-C before the swap leaves the old report as it was; after it, the new one.
 
         Where no sibling can be made (the parent folder is not writable, the folder is a mount
-        point or the working folder of this process) the files are written one by one, each
-        atomically, as before.
+        point or the working folder of this process), or a file of the user's in the folder can
+        be neither linked nor copied into it, the files are written one by one, each
+        atomically, as before (without the whole-or-nothing guarantee).  Folders of the new
+        report get the mode (and, for root, the owner) of the folders they replace.
         """
         owned = self.check(self._files, probe=False)
         _recover_leftovers(self.path)
@@ -506,6 +508,11 @@ class OutputFolder:
             self._fill_stage(stage, owned)
             self.check(self._files, probe=False)      # again, just before the swap
             old = _swap(stage, self.path)
+        except _CannotCarry:
+            # a file of the user's that can be neither linked nor copied (not readable):
+            # it cannot come along, so the report is written in place, file by file
+            shutil.rmtree(stage, ignore_errors=True)
+            return self._commit_in_place(self.check(self._files))
         except BaseException as exc:                  # the old report is untouched
             shutil.rmtree(stage, ignore_errors=True)
             if isinstance(exc, OSError):
@@ -516,7 +523,16 @@ class OutputFolder:
                 raise OutputPathError(f"{exc}; the earlier report, if any, is "
                                       f"unchanged") from None
             raise
-        _clear_old(old, self.path)
+        try:
+            _clear_old(old, self.path)
+        except OSError as exc:                        # the new report is in place
+            import warnings
+
+            from .errors import SemclusterWarning
+
+            warnings.warn(f"{old}: the earlier report could not be removed completely "
+                          f"({exc.strerror or exc}); remove it by hand", SemclusterWarning,
+                          stacklevel=2)
         return self.path
 
     def _make_stage(self) -> Path | None:
@@ -529,8 +545,10 @@ class OutputFolder:
             stage = Path(tempfile.mkdtemp(prefix=_stage_name(p, "new"), dir=parent))
         except OSError:
             return None
-        os.chmod(stage, (os.stat(p).st_mode & 0o7777) if p.is_dir() else
-                 (0o777 & ~current_umask()))
+        if p.is_dir():
+            _same_owner_and_mode(stage, os.stat(p))
+        else:
+            os.chmod(stage, 0o777 & ~current_umask())
         return stage
 
     def _fill_stage(self, stage: Path, owned: dict) -> None:
@@ -564,7 +582,7 @@ class OutputFolder:
                 if made:
                     os.mkdir(d)
                 if self._carry(s, d, rel / e.name, owned, new) or not any(os.scandir(s)):
-                    os.chmod(d, e.stat().st_mode & 0o7777)
+                    _same_owner_and_mode(d, e.stat(follow_symlinks=False))
                     carried = True
                 elif made:
                     os.rmdir(d)                     # held only stale files of ours
@@ -576,7 +594,10 @@ class OutputFolder:
                 try:
                     os.link(s, d)
                 except OSError:
-                    shutil.copy2(s, d)
+                    try:
+                        shutil.copy2(s, d)
+                    except OSError:
+                        raise _CannotCarry(s) from None
                 carried = True
             else:
                 raise OutputPathError(f"{s} is not a file, folder or link; semcluster cannot "
@@ -630,6 +651,21 @@ class OutputFolder:
 # ---------------------------------------------------------------------------------------------
 # a report folder swapped as a whole
 # ---------------------------------------------------------------------------------------------
+class _CannotCarry(Exception):
+    """A file of the user's in a report folder that cannot be linked or copied."""
+
+
+def _same_owner_and_mode(path: Path, st: os.stat_result) -> None:
+    """Give a folder of the new report the mode (and, where allowed, the owner) of the folder
+    it replaces."""
+    os.chmod(path, st.st_mode & 0o7777)
+    if hasattr(os, "chown") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        try:
+            os.chown(path, st.st_uid, st.st_gid)
+        except OSError:  # pragma: no cover - e.g. a file system without owners
+            pass
+
+
 def _manifest_text(files: dict, generation: int) -> str:
     return json.dumps({"written_by": "semcluster", "generation": generation,
                        "files": dict(sorted(files.items()))}, indent=1) + "\n"
