@@ -47,6 +47,25 @@ def test_no_worker_process_remains_after_a_command_with_two_jobs(capsys):
     assert _memmap_folders(os.getpid()) == []
 
 
+def _sum_plus_seed(task):
+    big, seeds = task
+    return [float(big.sum()) + s for s in seeds]
+
+
+def test_the_memory_mapping_folder_is_removed_when_the_replicates_are_done():
+    """An array over joblib's 1 MB threshold is memory-mapped through a folder in /dev/shm
+    (or the temporary folder); it must not outlive the run."""
+    import numpy as np
+
+    from semcluster.parallel import run_replicates
+
+    big = np.ones(400_000)                            # 3.2 MB
+    out = run_replicates(_sum_plus_seed, (big,), list(range(20)), n_jobs=2, chunk_size=5)
+    assert out == [400_000.0 + s for s in range(20)]
+    assert _memmap_folders(os.getpid()) == []
+    assert _workers() == []
+
+
 def test_a_command_with_one_job_starts_no_worker(capsys):
     before = {c.pid for c in _workers()}
     assert main(["bootstrap", "cfa", "--n-boot", "10", "--no-bca", "--jobs", "1"]) == 0
