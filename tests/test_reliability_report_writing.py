@@ -199,6 +199,7 @@ def test_kill_9_at_any_step_of_the_write_out_leaves_one_whole_report(old_report,
         # back to the old report for the next kill
         _write(old_report, OLD)
         assert _state(old_report) == _expected(OLD) and _no_leftovers(old_report)
+    print(f"write-out of {n} steps; killed after steps {ks}; states seen {sorted(seen)}")
     assert seen == {"old", "new"}          # the kills landed both before and after the swap
 
 
