@@ -32,10 +32,21 @@ def test_rows_with_an_empty_group_label_are_reported_as_left_out(raw, tmp_path, 
     assert "not used: 10 row(s): empty group label in 'firm_type'" in out
 
 
+def test_invariance_warns_of_rows_in_no_group(raw, tmp_path, capsys):
+    df = raw.copy()
+    df.loc[df.index[:10], "firm_type"] = np.nan
+    path = tmp_path / "groups.csv"
+    df.to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="10 row.s. with an empty 'firm_type' label are in "
+                                         "no group"):
+        assert main(["invariance", "cfa", "--data", str(path), "--group", "firm_type"]) == 0
+
+
 def test_a_blank_text_group_label_is_left_out_too(raw):
     df = raw.copy()
     df.loc[df.index[:4], "firm_type"] = "  "
-    res = fit("cfa", df, group="firm_type")
+    with pytest.warns(UserWarning, match="4 row"):
+        res = fit("cfa", df, group="firm_type")
     assert "  " not in res.groups and sum(res.nobs.values()) == len(df) - 4
     assert res.data_report.dropped == {"empty group label in 'firm_type' (in no group)": 4}
 

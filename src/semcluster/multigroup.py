@@ -945,8 +945,14 @@ def prepare_group_data(spec, data, group, options=None, allow_missing=False):
         if empty.any():       # in no group: left out, and the data report says so
             from dataclasses import replace as _replace
 
+            import warnings
+
+            from .errors import SemclusterWarning
+
             k = int(empty.sum())
             df = df[~empty.to_numpy()]
+            warnings.warn(f"{k} row(s) with an empty '{group}' label are in no group and are "
+                          f"left out", SemclusterWarning, stacklevel=3)
             report = _replace(report, n_used=int(len(df)),
                               dropped={**report.dropped,
                                        f"empty group label in '{group}' (in no group)": k})
