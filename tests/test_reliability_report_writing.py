@@ -294,3 +294,22 @@ def test_a_users_file_that_cannot_be_carried_over_falls_back_to_writing_in_place
     monkeypatch.setattr(shutil, "copy2", refuse("copy2", real_copy))
     _write(old_report, NEW)
     assert _state(old_report) == _expected(NEW) and _no_leftovers(old_report)
+
+
+def test_an_older_report_without_a_manifest_is_replaced_without_leftovers(tmp_path):
+    """A report folder of an older semcluster (a marker file, no manifest): its files are
+    semcluster's; the swapped-out folder is removed whole, and files the new report does not
+    write are kept, as before."""
+    import warnings
+
+    rep = tmp_path / "work" / "rep"
+    (rep / "tables").mkdir(parents=True)
+    (rep / ".semcluster-report").write_text("written by semcluster reproduce\n")
+    (rep / "report.md").write_text("old")
+    (rep / "tables" / "gone.csv").write_text("old table")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _write(rep, {"report.md": "new"})
+    assert (rep / "report.md").read_text() == "new"
+    assert (rep / "tables" / "gone.csv").read_text() == "old table"
+    assert _no_leftovers(rep)

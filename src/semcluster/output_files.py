@@ -524,7 +524,7 @@ class OutputFolder:
                                       f"unchanged") from None
             raise
         try:
-            _clear_old(old, self.path)
+            _clear_old(old, self.path, owned)
         except OSError as exc:                        # the new report is in place
             import warnings
 
@@ -743,7 +743,7 @@ def _swap(stage: Path, target: Path) -> Path:
     return aside
 
 
-def _clear_old(old: Path, live: Path) -> None:
+def _clear_old(old: Path, live: Path, owned: dict | None = None) -> None:
     """Remove an old report folder ``old`` that has been replaced by ``live``: only files
     semcluster wrote (its manifest says so, with their content) and files that ``live`` holds
     too (the same file, or the same content).  Anything else (a file the user made during the
@@ -756,6 +756,8 @@ def _clear_old(old: Path, live: Path) -> None:
         ours = json.loads((old / MANIFEST).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    # what the run knew to be semcluster's (an older report's files, "*": any content)
+    ours = {**(owned or {}), **ours}
     for dirpath, dirnames, filenames in os.walk(old, topdown=False):
         d = Path(dirpath)
         # the manifest last: it is what tells an interrupted clearing what was semcluster's
@@ -770,6 +772,7 @@ def _clear_old(old: Path, live: Path) -> None:
             else:
                 h = _sha256(f)
                 safe = rel == MANIFEST or h in (ours.get(rel) or ()) or \
+                    "*" in (ours.get(rel) or ()) or \
                     (os.path.lexists(twin) and not os.path.islink(twin) and
                      (_is_same(f, twin) or (twin.is_file() and _sha256(twin) == h)))
             if safe:
