@@ -313,3 +313,19 @@ def test_an_older_report_without_a_manifest_is_replaced_without_leftovers(tmp_pa
     assert (rep / "report.md").read_text() == "new"
     assert (rep / "tables" / "gone.csv").read_text() == "old table"
     assert _no_leftovers(rep)
+
+
+def test_ctrl_c_just_after_the_swap_leaves_the_new_report_and_no_leftovers(old_report,
+                                                                          monkeypatch):
+    import semcluster.output_files as of
+
+    real = of._swap
+
+    def swap_then_interrupt(stage, target):
+        real(stage, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(of, "_swap", swap_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _write(old_report, NEW)
+    assert _state(old_report) == _expected(NEW) and _no_leftovers(old_report)

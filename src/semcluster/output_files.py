@@ -371,6 +371,7 @@ class OutputFolder:
         self.path = Path(str(path))
         self.owner = owner
         self._files: dict[str, bytes] = {}
+        self._generation = None                       # of the report being written
 
     # -- the folder as it is ------------------------------------------------------------------
     def _manifest(self) -> dict | None:
@@ -500,7 +501,10 @@ class OutputFolder:
         report get the mode (and, for root, the owner) of the folders they replace.
         """
         owned = self.check(self._files, probe=False)
-        _recover_leftovers(self.path)
+        try:
+            _recover_leftovers(self.path)
+        except OSError:                   # a parent folder that cannot be listed: nothing to do
+            pass
         stage = self._make_stage()
         if stage is None:
             return self._commit_in_place(self.check(self._files))
@@ -514,6 +518,11 @@ class OutputFolder:
             shutil.rmtree(stage, ignore_errors=True)
             return self._commit_in_place(self.check(self._files))
         except BaseException as exc:                  # the old report is untouched
+            if self._generation is not None and _generation(self.path) == self._generation:
+                # interrupted (Ctrl-C) right after the swap: the new report is in place and
+                # the old one is in ``stage``
+                _clear_old(stage, self.path, owned)
+                raise
             shutil.rmtree(stage, ignore_errors=True)
             if isinstance(exc, OSError):
                 raise OutputPathError(f"{self.path}: cannot write the report "
@@ -555,8 +564,8 @@ class OutputFolder:
         """The new report in ``stage``: manifest first (so that an interrupted stage is known
         to be semcluster's), the new files, then what is not semcluster's, carried over."""
         new = {name: hashlib.sha256(data).hexdigest() for name, data in self._files.items()}
-        _write_manifest_file(stage, {n: [h] for n, h in new.items()},
-                             _generation(self.path) + 1)
+        self._generation = _generation(self.path) + 1
+        _write_manifest_file(stage, {n: [h] for n, h in new.items()}, self._generation)
         for name, data in self._files.items():
             f = stage / name
             _mkdirs(f.parent)
