@@ -329,3 +329,27 @@ def test_ctrl_c_just_after_the_swap_leaves_the_new_report_and_no_leftovers(old_r
     with pytest.raises(KeyboardInterrupt):
         _write(old_report, NEW)
     assert _state(old_report) == _expected(NEW) and _no_leftovers(old_report)
+
+
+def test_reproduce_on_a_full_disk_leaves_the_earlier_report_whole(old_report, monkeypatch,
+                                                                   capsys):
+    """The issue's case: ``reproduce --out`` over an earlier report, the disk full after 19
+    files: exit 2, one line, and every file is still the earlier report's."""
+    from semcluster.cli import main
+
+    real, n = Path.write_bytes, []
+
+    def write_bytes(self, data):
+        n.append(self)
+        if len(n) > 19:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    code = main(["reproduce", "--out", str(old_report), "--n-boot", "10", "--power-reps", "10",
+                 "--jobs", "1"])
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "No space left on device" in err
+    assert len(n) == 20                                 # it failed in the write-out
+    assert _state(old_report) == _expected(OLD) and _no_leftovers(old_report)
