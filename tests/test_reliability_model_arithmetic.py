@@ -84,6 +84,17 @@ def test_a_literal_too_large_for_a_float_is_refused():
     _model("d := a * 1e300")
     with pytest.raises(ModelSyntaxError, match="too large"):
         _model("d := a * 1e400")
+    with pytest.raises(ModelSyntaxError, match="too large"):
+        _model("d := a * " + "9" * 400)          # an exact integer a float cannot hold
+    with pytest.raises(ModelSyntaxError) as e:
+        _model("d := a * " + "9" * 5000)         # beyond Python's digit limit
+    assert len(str(e.value)) < 200               # the message does not echo 5000 digits
+
+
+@pytest.mark.parametrize("literal", ["0x10", "1_000", "0b1", "1e5j"])
+def test_only_plain_decimal_numbers_are_read(literal):
+    with pytest.raises(ModelSyntaxError):
+        _model(f"d := a * {literal}")
 
 
 def test_ordinary_definitions_still_read_and_evaluate():

@@ -626,6 +626,14 @@ MAX_EXPRESSION_NODES = 500
 MAX_LITERAL_EXPONENT = 1000
 
 
+MAX_LITERAL_LENGTH = 40
+_PLAIN_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def _python_expression(text: str) -> tuple[str, list[int]]:
     """lavaan's ``^`` as Python's ``**``, with the position in ``text`` of every character."""
     out, pos = [], []
@@ -669,7 +677,7 @@ def expression_problem(text: str) -> tuple[str, int] | None:
         tree = ast.parse(expr, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         off = getattr(exc, "offset", None) or 1
-        return (f"cannot read the expression '{text}'",
+        return (f"cannot read the expression '{_short(text)}'",
                 pos[min(max(off - 1, 0), len(pos) - 1)] if pos else 0)
     nodes = 0
     stack = [(tree, 0)]
@@ -693,9 +701,17 @@ def expression_problem(text: str) -> tuple[str, int] | None:
                                                and not node.keywords):
             ok = False
         if not ok:
-            return f"'{text}' is not an arithmetic expression of labels", at(node)
-        if isinstance(node, ast.Constant) and not math.isfinite(float(node.value)):
-            return f"the number at this place is too large for an expression", at(node)
+            return f"'{_short(text)}' is not an arithmetic expression of labels", at(node)
+        if isinstance(node, ast.Constant):
+            lit = ast.get_source_segment(expr, node) or ""
+            if not _PLAIN_NUMBER.fullmatch(lit):
+                return f"'{_short(lit)}' is not a plain decimal number", at(node)
+            try:
+                big = len(lit) > MAX_LITERAL_LENGTH or not math.isfinite(float(node.value))
+            except OverflowError:
+                big = True
+            if big:
+                return "the number at this place is too large for an expression", at(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow)
                    for n in ast.walk(node.right)):
@@ -729,7 +745,7 @@ def compile_expression(text: str, where: str = "':=' expression"):
     overflow to an error at once instead)."""
     problem = expression_problem(text)
     if problem is not None:
-        raise ModelSpecError(f"{where} '{text}': {problem[0]} (at character "
+        raise ModelSpecError(f"{where} '{_short(text)}': {problem[0]} (at character "
                              f"{problem[1] + 1})")
     tree = _FloatConstants().visit(ast.parse(_python_expression(text)[0], mode="eval"))
     return compile(ast.fix_missing_locations(tree), "<:=>", "eval")
