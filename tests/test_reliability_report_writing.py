@@ -353,3 +353,15 @@ def test_reproduce_on_a_full_disk_leaves_the_earlier_report_whole(old_report, mo
     assert code == 2 and len(err.splitlines()) == 1 and "No space left on device" in err
     assert len(n) == 20                                 # it failed in the write-out
     assert _state(old_report) == _expected(OLD) and _no_leftovers(old_report)
+
+
+@pytest.mark.parametrize("where", [".", "tables"])
+def test_a_report_folder_holding_the_working_folder_is_written_in_place(old_report,
+                                                                       monkeypatch, where):
+    """Swapping the folder one works in would leave the shell in the removed old folder: it is
+    written file by file instead, and the working folder stays the same folder."""
+    monkeypatch.chdir(old_report / where)
+    before = os.stat(".").st_ino
+    _write(old_report, NEW)
+    assert _state(old_report) == _expected(NEW) and _no_leftovers(old_report)
+    assert os.stat(".").st_ino == before and os.path.samefile(".", old_report / where)

@@ -547,7 +547,7 @@ class OutputFolder:
     def _make_stage(self) -> Path | None:
         p = Path(os.path.abspath(self.path))
         parent = p.parent
-        if os.path.lexists(p) and (os.path.ismount(p) or _is_same(p, Path.cwd())):
+        if os.path.lexists(p) and (os.path.ismount(p) or _holds_cwd(p)):
             return None
         _mkdirs(parent)
         try:
@@ -660,6 +660,17 @@ class OutputFolder:
 # ---------------------------------------------------------------------------------------------
 # a report folder swapped as a whole
 # ---------------------------------------------------------------------------------------------
+def _holds_cwd(folder: Path) -> bool:
+    """Whether this process works in ``folder`` or below it (swapping the folder would leave
+    it, and the shell that started it, in the removed old folder)."""
+    try:
+        cwd = Path(os.path.realpath(os.getcwd()))
+    except OSError:
+        return False
+    real = Path(os.path.realpath(folder))
+    return cwd == real or real in cwd.parents
+
+
 class _CannotCarry(Exception):
     """A file of the user's in a report folder that cannot be linked or copied."""
 
