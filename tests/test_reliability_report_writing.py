@@ -365,3 +365,33 @@ def test_a_report_folder_holding_the_working_folder_is_written_in_place(old_repo
     _write(old_report, NEW)
     assert _state(old_report) == _expected(NEW) and _no_leftovers(old_report)
     assert os.stat(".").st_ino == before and os.path.samefile(".", old_report / where)
+
+
+def test_the_apps_report_zip_appears_only_when_complete(tmp_path, monkeypatch):
+    """The app's worker zips the report folder under a temporary name and renames it: a
+    failure while zipping leaves no semcluster_report.zip (the download button offers that
+    file as soon as it exists)."""
+    import shutil
+
+    from semcluster.app import worker
+
+    job = tmp_path / "job"
+    job.mkdir()
+    monkeypatch.setattr("semcluster.report.build_report",
+                        lambda data, out, **kw: _write(Path(out), NEW))
+    real = shutil.make_archive
+
+    def fail_half_way(base, fmt, **kw):
+        Path(base + ".zip").write_bytes(b"PK\x03\x04 truncated")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "make_archive", fail_half_way)
+    with pytest.raises(OSError):
+        worker.run_report(job, {"options": {}})
+    assert not (job / "semcluster_report.zip").exists()
+    monkeypatch.setattr(shutil, "make_archive", real)
+    worker.run_report(job, {"options": {}})
+    import zipfile
+
+    with zipfile.ZipFile(job / "semcluster_report.zip") as z:
+        assert "report/report.md" in z.namelist()
