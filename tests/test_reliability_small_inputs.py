@@ -71,6 +71,36 @@ def test_an_item_in_other_units_is_not_a_singular_covariance_matrix(raw):
     assert b.fit_measures["df"] == a.fit_measures["df"]
 
 
+@pytest.mark.parametrize("factor", [1e2, 1e6])
+def test_an_item_in_other_units_keeps_its_standard_errors(raw, factor):
+    """Rescaling an item is a change of units of the parameters: every z = est / se is the
+    same (a mathematical invariance of ML, as in lavaan).  The information matrix was called
+    singular ('not identified', no standard errors) for x 100, and the fit did not converge
+    for x 10^6."""
+    S = raw[ITEMS].cov()
+    D = np.ones(len(ITEMS))
+    D[0] = factor
+    a = fit("cfa", cov=S, nobs=len(raw))
+    b = fit("cfa", cov=S * np.outer(D, D), nobs=len(raw))
+    assert b.converged and not any("singular" in w for w in b.warnings)
+    za, zb = a.estimates["z"].to_numpy(float), b.estimates["z"].to_numpy(float)
+    assert np.array_equal(np.isnan(za), np.isnan(zb))
+    np.testing.assert_allclose(zb[~np.isnan(zb)], za[~np.isnan(za)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1e2])
+def test_an_empirically_unidentified_model_is_still_called_singular(raw, factor):
+    """The other side: two factors of two indicators each, with no covariance between the
+    blocks in the data, leave the loadings undetermined (empirical under-identification):
+    singular in any units."""
+    S = raw[["ca1", "ca2", "pa1", "pa2"]].cov()
+    S.loc[["ca1", "ca2"], ["pa1", "pa2"]] = 0.0
+    S.loc[["pa1", "pa2"], ["ca1", "ca2"]] = 0.0
+    D = np.array([factor, 1, 1, 1])
+    res = fit("CA =~ ca1 + ca2\nPA =~ pa1 + pa2\n", cov=S * np.outer(D, D), nobs=len(raw))
+    assert any("singular" in w for w in res.warnings)
+
+
 def test_a_truly_singular_covariance_matrix_is_still_refused(raw):
     df = raw[ITEMS].copy()
     df["ca2"] = 1e6 * df["ca1"]                       # ca2 is ca1 in other units
