@@ -136,3 +136,16 @@ def test_complex_values_in_a_text_column_are_refused(raw):
     df.loc[df.index[3], "ca1"] = complex(4, 1)
     with pytest.raises(DataError, match="'ca1' holds complex numbers"):
         fit("cfa", df)
+
+
+def test_a_multi_group_fit_with_an_item_in_other_units_keeps_its_standard_errors(raw):
+    """The same invariance for a multi-group fit on raw data (ca1 x 100): z values as for the
+    original units; the information matrix was called singular."""
+    scaled = raw.copy()
+    scaled["ca1"] = scaled["ca1"] * 100
+    a = fit("cfa", raw, group="firm_type")
+    b = fit("cfa", scaled, group="firm_type")
+    assert not any("singular" in w for w in b.warnings)
+    za, zb = a.estimates["z"].to_numpy(float), b.estimates["z"].to_numpy(float)
+    assert np.array_equal(np.isnan(za), np.isnan(zb))
+    np.testing.assert_allclose(zb[~np.isnan(zb)], za[~np.isnan(za)], rtol=1e-5)

@@ -575,8 +575,13 @@ def _vcov_or_nan(information, npar, warnings_):
         info = information()
         ev = np.linalg.eigvalsh(info)
         if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            raise np.linalg.LinAlgError
-        vcov = np.linalg.inv(info)
+            from .numerics import scaled_inverse
+
+            vcov, ok = scaled_inverse(info)   # singular, or only badly scaled?
+            if not ok:
+                raise np.linalg.LinAlgError
+        else:
+            vcov = np.linalg.inv(info)
         return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
     except np.linalg.LinAlgError:
         warnings_.append("the information matrix is singular: the model is not identified "
