@@ -24,6 +24,8 @@ alpha, target power, CI     strictly in (0, 1)
 effect scale                finite, > 0
 rows to show (``--top``)    1 … 1,000,000
 worker processes            −1 (all cores) or 1 … 1024
+``nobs`` of a covariance    2 … 10⁹, whole          more than any survey; 10³⁰ broke log(N)
+matrix
 ==========================  ==================  =============================================
 """
 from __future__ import annotations
@@ -40,6 +42,7 @@ MAX_ITER = 100_000
 MAX_SEED = 2 ** 32 - 1
 MAX_ROWS = 1_000_000
 MAX_JOBS = 1024
+MAX_NOBS = 10 ** 9          # observations behind a covariance matrix (fit(cov=..., nobs=...))
 
 
 def _range_text(lo, hi) -> str:

@@ -243,6 +243,10 @@ def data_description(spec: Mapping | str | Path | DataDescription | None = None,
     for c in codes:
         if not isinstance(c, (int, float, str)) or isinstance(c, bool):
             raise DataError(f"{where}: missing code {c!r} must be a number or a string")
+    codes = split_codes(codes)
+    for c in codes:
+        if not isinstance(c, (int, float, str)) or isinstance(c, bool):
+            raise DataError(f"{where}: missing code {c!r} must be a number or a string")
     id_col = raw.get("id")
     if id_col is not None and not isinstance(id_col, (str, int)):
         raise DataError(f"{where}: 'id' must be a column name; got {id_col!r}")
@@ -868,12 +872,7 @@ class DataOptions:
         if self.out_of_scale not in ("error", "missing"):
             raise DataError(f"out_of_scale='{self.out_of_scale}' is not known; use 'error' or "
                             f"'missing'")
-        codes = self.missing_codes
-        if codes is None:
-            codes = ()
-        elif isinstance(codes, (str, int, float)):
-            codes = (codes,)
-        object.__setattr__(self, "missing_codes", tuple(codes))
+        object.__setattr__(self, "missing_codes", split_codes(self.missing_codes))
         object.__setattr__(self, "reverse", _names(self.reverse))
         if self.ordered is not None and self.ordered != "all":
             object.__setattr__(self, "ordered", _names(self.ordered))
@@ -1087,6 +1086,7 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     df = df.copy(deep=False)
     df.attrs = {}        # pandas deep-copies attrs on every operation: read them once, above
     st = _Steps(df, opt.source, info, warn and not opt.prepared)
+    st.notes += list(opt.notes)
     _step_columns(st, opt.variables, opt.reverse, opt.ordered, opt.id_column, opt.keep)
     n_rows = int(df.shape[0])
     values = _step_codes(st, df.loc[:, opt.variables], opt.codes)
@@ -1124,6 +1124,50 @@ class _Options:
     id_column: str | None
     scale: tuple | None
     prepared: bool
+    notes: tuple = ()
+
+
+def _unique(names, what: str, notes: list) -> tuple:
+    """``names`` without repeats, in first-seen order; a repeat is noted (reverse-coding an
+    item twice would undo it while the report says it was reversed)."""
+    names = tuple(str(n) for n in names)
+    seen = tuple(dict.fromkeys(names))
+    if len(seen) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        notes.append(f"{what} item(s) {', '.join(twice)} listed more than once; "
+                     f"taken once")
+    return seen
+
+
+def split_codes(value) -> tuple:
+    """Missing-data codes from a list or a text such as ``"98;99"`` or ``"-99, 99"``: text
+    is split on ``,`` and ``;``, and a number written as text becomes that number.
+
+    >>> split_codes("98;99"), split_codes(["-99", ".", 9.5])
+    ((98, 99), (-99, '.', 9.5))
+    """
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        value = [value]
+    out = []
+    for v in value:
+        if isinstance(v, str):
+            out += [_code_value(t) for t in re.split(r"[,;]", v) if t.strip()]
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def _code_value(text: str):
+    t = text.strip()
+    try:
+        f = float(t)
+    except ValueError:
+        return t
+    if not np.isfinite(f):
+        return t
+    return int(f) if f.is_integer() and "." not in t and "e" not in t.lower() else f
 
 
 def _step_options(info, variables, *, source, missing, scale, reverse, missing_codes,
@@ -1146,10 +1190,14 @@ def _step_options(info, variables, *, source, missing, scale, reverse, missing_c
     dupv = sorted({v for v in variables if variables.count(v) > 1})
     if dupv:
         raise DataError(f"variable(s) {', '.join(dupv)} listed twice")
-    reverse = tuple(reverse) if reverse is not None else tuple(desc.get("reverse") or ())
-    ordered = tuple(ordered) if ordered is not None else tuple(desc.get("ordered") or ())
-    codes = tuple(missing_codes) if missing_codes is not None else \
-        tuple(desc.get("missing_codes") or ())
+    notes: list = []
+    reverse = _unique(reverse if reverse is not None else (desc.get("reverse") or ()),
+                      "reverse-coded", notes)
+    ordered = _unique(ordered if ordered is not None else (desc.get("ordered") or ()),
+                      "ordered", notes)
+    codes = split_codes(missing_codes if missing_codes is not None else
+                        desc.get("missing_codes"))
+    codes = tuple(dict.fromkeys(codes))
     id_column = id_column if id_column is not None else desc.get("id")
     scale = _check_scale(scale if scale is not None else desc.get("scale"), "scale")
     if prepared:
@@ -1158,7 +1206,7 @@ def _step_options(info, variables, *, source, missing, scale, reverse, missing_c
                                                  else None)
     return _Options(source=source, variables=variables, keep=keep, missing=missing,
                     reverse=reverse, ordered=ordered, codes=codes, id_column=id_column,
-                    scale=scale, prepared=prepared)
+                    scale=scale, prepared=prepared, notes=tuple(notes))
 
 
 def _step_read_notes(st: _Steps, info) -> None:
@@ -1214,6 +1262,10 @@ def _step_columns(st: _Steps, variables, reverse, ordered, id_column, keep) -> N
                             f"({_preview(variables)})")
     if id_column is not None and id_column not in df.columns:
         raise DataError(f"{st.source}: id column '{id_column}' is not in the data (--id)")
+    if id_column is not None and id_column in variables:
+        raise DataError(f"{st.source}: the id column '{id_column}' is an item of the model; an "
+                        f"id is never fitted. Name the respondent-id column (--id, or id: in "
+                        f"the --map file), or leave it out")
     for k in keep:
         if k not in df.columns:
             raise DataError(f"{st.source}: column '{k}' is not in the data (columns present: "
@@ -1226,6 +1278,7 @@ def _step_codes(st: _Steps, sub: pd.DataFrame, codes) -> dict:
     """(2) declared missing codes (SPSS user-missing values and ``missing_codes``) → missing."""
     declared = st.info.get("declared_missing", {}) or {}
     values = {}
+    unmatched = dict.fromkeys(codes)
     for v in sub.columns:
         col = sub[v]
         if not codes and not declared.get(v):
@@ -1241,19 +1294,26 @@ def _step_codes(st: _Steps, sub: pd.DataFrame, codes) -> dict:
                 hit |= (num >= lo) & (num <= hi)
         for c in codes:
             if isinstance(c, str):
-                hit |= text.eq(c.strip())
+                this = text.eq(c.strip())
                 try:
-                    hit |= num.eq(float(c))
+                    this |= num.eq(float(c))
                 except ValueError:
                     pass
             else:
-                hit |= num.eq(float(c))
-                hit |= text.eq(str(c))
+                this = num.eq(float(c)) | text.eq(str(c))
+            this &= col.notna()
+            if this.any():
+                unmatched.pop(c, None)
+            hit |= this
         hit &= col.notna()
         if hit.any():
             st.recoded.setdefault("declared missing code set missing", {})[v] = int(hit.sum())
             col = col.where(~hit)
         values[v] = col
+    if unmatched:
+        st.notes.append(f"declared missing code(s) {', '.join(_fmt_code(c) for c in unmatched)} "
+                        f"match no answer of the model's items (codes are split on ',' and "
+                        f"';'; check the spelling)")
     return values
 
 
@@ -1287,6 +1347,12 @@ def _step_numbers(st: _Steps, values: dict, variables, scale, out_of_scale) -> p
         if pd.api.types.is_bool_dtype(col):
             raise DataError(f"{source}: column '{v}' holds true/false values, not answers on a "
                             f"scale; recode it as numbers")
+        cplx = pd.api.types.is_complex_dtype(col) or (
+            col.dtype == object and col.map(lambda x: isinstance(x, complex)).any())
+        if cplx:
+            first = next(x for x in col if isinstance(x, (complex, np.complexfloating)))
+            raise DataError(f"{source}: column '{v}' holds complex numbers (e.g. {first!r}); "
+                            f"answers must be real numbers (the imaginary part would be lost)")
         if pd.api.types.is_numeric_dtype(col):
             num = col.to_numpy(dtype=float, na_value=np.nan)
         else:

@@ -191,8 +191,11 @@ def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):
     if not isinstance(cov, pd.DataFrame):
         raise DataError("cov must be a labelled pandas DataFrame (variable names as index and "
                         "columns)")
-    if nobs is None or int(nobs) < 2:
+    if nobs is None:
         raise DataError("fitting a covariance matrix needs nobs, the number of observations")
+    from .arguments import MAX_NOBS, integer
+
+    nobs = integer("nobs (the number of observations behind cov)", nobs, 2, MAX_NOBS)
     missing = [v for v in spec.observed if v not in cov.columns or v not in cov.index]
     if missing:
         raise DataError(f"covariance matrix lacks the model variable(s) {', '.join(missing)}")

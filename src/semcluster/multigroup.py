@@ -111,7 +111,7 @@ def group_partial_entries(group_partial) -> tuple:
             raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
                               f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
         out.append((lhs, op, rhs))
-    return tuple(out)
+    return tuple(dict.fromkeys(out))      # a parameter freed twice is freed once
 
 
 @dataclass
@@ -518,8 +518,13 @@ def _vcov_or_nan(information, npar, warnings_):
         info = information()
         ev = np.linalg.eigvalsh(info)
         if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            raise np.linalg.LinAlgError
-        vcov = np.linalg.inv(info)
+            from .numerics import scaled_inverse
+
+            vcov, ok = scaled_inverse(info)   # singular, or only badly scaled?
+            if not ok:
+                raise np.linalg.LinAlgError
+        else:
+            vcov = np.linalg.inv(info)
         return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
     except np.linalg.LinAlgError:
         warnings_.append("the information matrix is singular: the model is not identified "
@@ -763,7 +768,22 @@ def prepare_group_data(spec, data, group, options=None, allow_missing=False):
     if group is not None and group not in df.columns:
         raise DataError(f"grouping column '{group}' is not in the data")
     if group is not None:
-        df = df.dropna(subset=[group])
+        lab = df[group]
+        empty = lab.isna() | lab.map(lambda v: isinstance(v, str) and not v.strip())
+        if empty.any():       # in no group: left out, and the data report says so
+            from dataclasses import replace as _replace
+
+            import warnings
+
+            from .errors import SemclusterWarning
+
+            k = int(empty.sum())
+            df = df[~empty.to_numpy()]
+            warnings.warn(f"{k} row(s) with an empty '{group}' label are in no group and are "
+                          f"left out", SemclusterWarning, stacklevel=3)
+            report = _replace(report, n_used=int(len(df)),
+                              dropped={**report.dropped,
+                                       f"empty group label in '{group}' (in no group)": k})
     incomplete = bool(df[spec.observed].isna().to_numpy().any())
     fiml = allow_missing and incomplete and getattr(report, "missing", "") == "fiml"
     if not fiml:

@@ -54,9 +54,31 @@ def symmetric_inverse(M: np.ndarray, what: str = "information matrix"):
         ev = np.linalg.eigvalsh(M)
     except np.linalg.LinAlgError:
         return np.full(M.shape, np.nan), False
-    if not np.all(np.isfinite(ev)) or ev.min() <= 1e-10 * max(abs(ev.max()), 1e-300):
+    if not np.all(np.isfinite(ev)):
         return np.full(M.shape, np.nan), False
-    return np.linalg.inv(M), True
+    if ev.min() > 1e-10 * max(abs(ev.max()), 1e-300):
+        return np.linalg.inv(M), True
+    return scaled_inverse(M)
+
+
+def scaled_inverse(M: np.ndarray):
+    """Inverse of a symmetric matrix judged singular or not in units free of the parameters'
+    scales (a loading of an item measured x 100 is 100 times smaller, its information 10^4
+    times larger): ``D^-1/2 M D^-1/2`` with ``D = diag(M)``, inverted in that form.  Returns
+    (inverse, True), or (NaN matrix, False) when even that form is singular."""
+    M = np.asarray(M, dtype=float)
+    d = np.diag(M)
+    if not (np.all(np.isfinite(M)) and np.all(d > 0)):
+        return np.full(M.shape, np.nan), False
+    r = 1.0 / np.sqrt(d)
+    Ms = M * np.outer(r, r)
+    try:
+        evs = np.linalg.eigvalsh((Ms + Ms.T) / 2)
+    except np.linalg.LinAlgError:
+        return np.full(M.shape, np.nan), False
+    if not np.all(np.isfinite(evs)) or evs.min() <= 1e-10 * max(abs(evs.max()), 1e-300):
+        return np.full(M.shape, np.nan), False
+    return np.linalg.inv(Ms) * np.outer(r, r), True
 
 
 def bfgs(value_gradient, x: np.ndarray, H0inv: np.ndarray, *, gtol: float,

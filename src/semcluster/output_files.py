@@ -11,7 +11,9 @@ Rules, the same for every command and for the report:
   wanted, a symbolic link, a device, a place that cannot be written); the checks are repeated
   right before the new file replaces the old one.
 * **Atomic.**  Each file is written to a temporary name in its own folder and renamed into place
-  (:func:`os.replace`); a failed run leaves the old file, or nothing.
+  (:func:`os.replace`); a failed run leaves the old file, or nothing.  A folder of outputs is
+  atomic as a whole: it is built beside the old one and swapped in (:meth:`OutputFolder.commit`),
+  so a full disk, a kill or Ctrl-C leaves the old report or the new one, never a mixture.
 * **The umask is respected**: files are created ``0666 & ~umask``, folders ``0777 & ~umask``
   (as ``open()`` and ``mkdir`` would), not the ``0600``/``0700`` of :mod:`tempfile`.
 * **Nothing semcluster did not write is deleted.**  A folder of outputs (``reproduce --out``,
@@ -32,12 +34,15 @@ Errors are :class:`semcluster.errors.OutputPathError`: one line, exit code 2 in 
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import stat
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -253,8 +258,10 @@ class OutputFiles:
                 return q
         return None
 
-    def _check_target(self, path: Path, shown=None) -> None:
-        """Checks of one output file, run up front and again just before the rename."""
+    def _check_target(self, path: Path, shown=None, *, probe: bool = True) -> None:
+        """Checks of one output file, run up front and again just before the rename
+        (``probe=False``: not whether its folder can be written, for a report built beside
+        it)."""
         shown = shown or path
         q = self._input_named_by(path)
         if q is not None:
@@ -268,7 +275,8 @@ class OutputFiles:
             raise OutputPathError(f"{shown} is a folder; give a file name")
         if os.path.lexists(path) and not stat.S_ISREG(os.stat(path).st_mode):
             raise OutputPathError(f"{shown} is not a regular file; give a file name")
-        _check_writable_dir(path.parent, shown)
+        if probe:
+            _check_writable_dir(path.parent, shown)
 
     def file(self, path, *, suffixes: tuple[str, ...] | None = None) -> Path:
         """Validate an output file now (before the work that fills it) and reserve it."""
@@ -363,6 +371,7 @@ class OutputFolder:
         self.path = Path(str(path))
         self.owner = owner
         self._files: dict[str, bytes] = {}
+        self._generation = None                       # of the report being written
 
     # -- the folder as it is ------------------------------------------------------------------
     def _manifest(self) -> dict | None:
@@ -398,8 +407,10 @@ class OutputFolder:
             return None
         return {}
 
-    def check(self, names: Iterable[str] = ()) -> dict[str, list[str]]:
-        """Validate the folder (and the given file names in it); return what semcluster owns."""
+    def check(self, names: Iterable[str] = (), *, probe: bool = True) -> dict[str, list[str]]:
+        """Validate the folder (and the given file names in it); return what semcluster owns.
+        ``probe=False`` leaves out the test that a file can be created in it (nothing is then
+        written in the folder: the check before the swap of a report built beside it)."""
         p = self.path
         shown = p
         if os.path.islink(p):
@@ -412,7 +423,8 @@ class OutputFolder:
         if os.path.lexists(p) and not p.is_dir():
             raise OutputPathError(f"{shown} exists and is not a folder; choose another output "
                                   f"folder")
-        _check_writable_dir(p, shown)
+        if probe:
+            _check_writable_dir(p, shown)
         owned = self._owned()
         if owned is None:
             raise OutputPathError(f"{shown} exists, is not empty and was not written by "
@@ -427,10 +439,10 @@ class OutputFolder:
                                       f"away or choose another output folder (nothing was "
                                       f"written)")
         for name in names:
-            self._check_name(name, owned)
+            self._check_name(name, owned, probe=probe)
         return owned
 
-    def _check_name(self, name: str, owned) -> None:
+    def _check_name(self, name: str, owned, *, probe: bool = True) -> None:
         f = self.path / name
         for parent in reversed(Path(name).parents[:-1]):
             d = self.path / parent
@@ -440,7 +452,7 @@ class OutputFolder:
         if os.path.lexists(f) and name not in owned:
             raise OutputPathError(f"{f} exists and was not written by semcluster; move it away "
                                   f"or choose another output folder (nothing was written)")
-        self.owner._check_target(f)
+        self.owner._check_target(f, probe=probe)
 
     # -- gathering ----------------------------------------------------------------------------
     def _add(self, name: str, data: bytes) -> str:
@@ -471,8 +483,139 @@ class OutputFolder:
 
     # -- writing ------------------------------------------------------------------------------
     def commit(self) -> Path:
-        """Check again, write every gathered file, update the manifest, remove stale files."""
-        owned = self.check(self._files)
+        """Write the gathered files as one report: all of them, or none.
+
+        The new report is built in a hidden sibling folder (:func:`_stage_name`): every new
+        file, the new manifest, and hard links to everything in the folder that is not
+        semcluster's (the user's notes, data, sub-folders; a copy where a hard link cannot be
+        made).  The sibling is then swapped with the folder in one step (Linux
+        ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames, repaired by the next run if
+        interrupted between them), and the old report is removed file by file, deleting only
+        what semcluster wrote or what is safely in the new folder.  A full disk, a kill or
+        Ctrl-C before the swap leaves the old report as it was; after it, the new one.
+
+        Where no sibling can be made (the parent folder is not writable, the folder is a mount
+        point or the working folder of this process), or a file of the user's in the folder can
+        be neither linked nor copied into it, the files are written one by one, each
+        atomically, as before (without the whole-or-nothing guarantee).  Folders of the new
+        report get the mode (and, for root, the owner) of the folders they replace.
+        """
+        owned = self.check(self._files, probe=False)
+        try:
+            _recover_leftovers(self.path)
+        except OSError:                   # a parent folder that cannot be listed: nothing to do
+            pass
+        stage = self._make_stage()
+        if stage is None:
+            return self._commit_in_place(self.check(self._files))
+        try:
+            self._fill_stage(stage, owned)
+            self.check(self._files, probe=False)      # again, just before the swap
+            old = _swap(stage, self.path)
+        except _CannotCarry:
+            # a file of the user's that can be neither linked nor copied (not readable):
+            # it cannot come along, so the report is written in place, file by file
+            shutil.rmtree(stage, ignore_errors=True)
+            return self._commit_in_place(self.check(self._files))
+        except BaseException as exc:                  # the old report is untouched
+            if self._generation is not None and _generation(self.path) == self._generation:
+                # interrupted (Ctrl-C) right after the swap: the new report is in place and
+                # the old one is in ``stage``
+                _clear_old(stage, self.path, owned)
+                raise
+            shutil.rmtree(stage, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise OutputPathError(f"{self.path}: cannot write the report "
+                                      f"({exc.strerror or exc}); the earlier report, if any, "
+                                      f"is unchanged") from None
+            if isinstance(exc, OutputPathError):
+                raise OutputPathError(f"{exc}; the earlier report, if any, is "
+                                      f"unchanged") from None
+            raise
+        try:
+            _clear_old(old, self.path, owned)
+        except OSError as exc:                        # the new report is in place
+            import warnings
+
+            from .errors import SemclusterWarning
+
+            warnings.warn(f"{old}: the earlier report could not be removed completely "
+                          f"({exc.strerror or exc}); remove it by hand", SemclusterWarning,
+                          stacklevel=2)
+        return self.path
+
+    def _make_stage(self) -> Path | None:
+        p = Path(os.path.abspath(self.path))
+        parent = p.parent
+        if os.path.lexists(p) and (os.path.ismount(p) or _holds_cwd(p)):
+            return None
+        _mkdirs(parent)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=_stage_name(p, "new"), dir=parent))
+        except OSError:
+            return None
+        if p.is_dir():
+            _same_owner_and_mode(stage, os.stat(p))
+        else:
+            os.chmod(stage, 0o777 & ~current_umask())
+        return stage
+
+    def _fill_stage(self, stage: Path, owned: dict) -> None:
+        """The new report in ``stage``: manifest first (so that an interrupted stage is known
+        to be semcluster's), the new files, then what is not semcluster's, carried over."""
+        new = {name: hashlib.sha256(data).hexdigest() for name, data in self._files.items()}
+        self._generation = _generation(self.path) + 1
+        _write_manifest_file(stage, {n: [h] for n, h in new.items()}, self._generation)
+        for name, data in self._files.items():
+            f = stage / name
+            _mkdirs(f.parent)
+            _write_staged(f, data)
+        if os.path.isdir(self.path):
+            self._carry(self.path, stage, Path("."), owned, new)
+
+    def _carry(self, src: Path, dst: Path, rel: Path, owned: dict, new: dict) -> bool:
+        """Link what is not semcluster's from ``src`` into ``dst``; True if anything was."""
+        carried = False
+        entries = sorted(os.scandir(src), key=lambda e: e.name)
+        for e in entries:
+            r = (rel / e.name).as_posix()
+            s, d = Path(e.path), dst / e.name
+            if r == MANIFEST or r in new:
+                continue
+            if e.is_symlink():
+                if not os.path.lexists(d):
+                    os.symlink(os.readlink(s), d)
+                carried = True
+            elif e.is_dir():
+                made = not os.path.lexists(d)
+                if made:
+                    os.mkdir(d)
+                if self._carry(s, d, rel / e.name, owned, new) or not any(os.scandir(s)):
+                    _same_owner_and_mode(d, e.stat(follow_symlinks=False))
+                    carried = True
+                elif made:
+                    os.rmdir(d)                     # held only stale files of ours
+            elif e.is_file():
+                hashes = owned.get(r)
+                if hashes and "*" not in hashes and _sha256(s) in hashes and \
+                        self.owner._input_named_by(s) is None:
+                    continue                        # an earlier run's file, not written again
+                try:
+                    os.link(s, d)
+                except OSError:
+                    try:
+                        shutil.copy2(s, d)
+                    except OSError:
+                        raise _CannotCarry(s) from None
+                carried = True
+            else:
+                raise OutputPathError(f"{s} is not a file, folder or link; semcluster cannot "
+                                      f"carry it into the new report. Move it away or choose "
+                                      f"another output folder (nothing was written)")
+        return carried
+
+    def _commit_in_place(self, owned) -> Path:
+        """File by file (each atomic): for a folder that cannot be swapped as a whole."""
         new = {name: hashlib.sha256(data).hexdigest() for name, data in self._files.items()}
         _mkdirs(self.path)
         # the manifest first lists old and new content, so that a run that stops half-way
@@ -480,12 +623,13 @@ class OutputFolder:
         during = {k: list(v) for k, v in owned.items()}
         for name, h in new.items():
             during[name] = [*during.get(name, []), h]
-        self._write_manifest(during)
+        gen = _generation(self.path) + 1
+        self._write_manifest(during, gen)
         for name, data in self._files.items():
             f = self.path / name
             _mkdirs(f.parent)
             self._check_name(name, during)            # just before the rename
-            _atomic_write(f, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            _atomic_write(f, lambda tmp, data=data: _write_staged(Path(tmp), data))
         for name, hashes in owned.items():
             if name in new or "*" in hashes:       # an older report's files: never removed
                 continue
@@ -498,7 +642,7 @@ class OutputFolder:
                 continue                              # not ours any more: leave it alone
             os.unlink(f)
             self._remove_empty_parents(f)
-        self._write_manifest({n: [h] for n, h in new.items()})
+        self._write_manifest({n: [h] for n, h in new.items()}, gen)
         return self.path
 
     def _remove_empty_parents(self, f: Path) -> None:
@@ -508,7 +652,215 @@ class OutputFolder:
             except OSError:
                 break
 
-    def _write_manifest(self, files: dict) -> None:
-        text = json.dumps({"written_by": "semcluster", "files": dict(sorted(files.items()))},
-                          indent=1) + "\n"
-        _atomic_write(self.path / MANIFEST, lambda tmp: Path(tmp).write_text(text))
+    def _write_manifest(self, files: dict, generation: int) -> None:
+        _atomic_write(self.path / MANIFEST,
+                      lambda tmp: Path(tmp).write_text(_manifest_text(files, generation)))
+
+
+# ---------------------------------------------------------------------------------------------
+# a report folder swapped as a whole
+# ---------------------------------------------------------------------------------------------
+def _holds_cwd(folder: Path) -> bool:
+    """Whether this process works in ``folder`` or below it (swapping the folder would leave
+    it, and the shell that started it, in the removed old folder)."""
+    try:
+        cwd = Path(os.path.realpath(os.getcwd()))
+    except OSError:
+        return False
+    real = Path(os.path.realpath(folder))
+    return cwd == real or real in cwd.parents
+
+
+class _CannotCarry(Exception):
+    """A file of the user's in a report folder that cannot be linked or copied."""
+
+
+def _same_owner_and_mode(path: Path, st: os.stat_result) -> None:
+    """Give a folder of the new report the mode (and, where allowed, the owner) of the folder
+    it replaces."""
+    os.chmod(path, st.st_mode & 0o7777)
+    if hasattr(os, "chown") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        try:
+            os.chown(path, st.st_uid, st.st_gid)
+        except OSError:  # pragma: no cover - e.g. a file system without owners
+            pass
+
+
+def _manifest_text(files: dict, generation: int) -> str:
+    return json.dumps({"written_by": "semcluster", "generation": generation,
+                       "files": dict(sorted(files.items()))}, indent=1) + "\n"
+
+
+def _write_manifest_file(folder: Path, files: dict, generation: int) -> None:
+    """The manifest of a staging folder: complete or absent (written, then renamed)."""
+    tmp = folder / (MANIFEST + ".tmp")
+    _write_staged(tmp, _manifest_text(files, generation).encode("utf-8"))
+    os.replace(tmp, folder / MANIFEST)
+
+
+def _write_staged(path: Path, data: bytes) -> None:
+    """One file of a report being built (in the staging folder, or a temporary name)."""
+    path.write_bytes(data)
+    os.chmod(path, _file_mode())
+
+
+def _generation(folder: Path) -> int:
+    """The manifest's count of reports written in ``folder`` (0: none, or unreadable)."""
+    try:
+        g = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8")).get(
+            "generation", 0)
+        return g if isinstance(g, int) else 0
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _stage_name(folder: Path, kind: str) -> str:
+    """Prefix of the hidden sibling of ``folder`` holding a new (``kind="new"``) or an old
+    (``"old"``) report; the process id tells a live run from an interrupted one."""
+    return f".{folder.name}.semcluster-{kind}-{os.getpid()}-"
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2``); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(str(a)), _AT_FDCWD, os.fsencode(str(b)),
+          _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False                         # the file system cannot exchange: two renames
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap(stage: Path, target: Path) -> Path:
+    """Put ``stage`` at ``target``; return where the old folder now is (maybe nowhere)."""
+    if not os.path.lexists(target):
+        os.rename(stage, target)
+        return stage
+    if _exchange(stage, target):
+        return stage
+    # two renames; an interruption between them is repaired by _recover_leftovers
+    aside = Path(tempfile.mktemp(prefix=_stage_name(target, "old"), dir=target.parent))
+    os.rename(target, aside)
+    try:
+        os.rename(stage, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    return aside
+
+
+def _clear_old(old: Path, live: Path, owned: dict | None = None) -> None:
+    """Remove an old report folder ``old`` that has been replaced by ``live``: only files
+    semcluster wrote (its manifest says so, with their content) and files that ``live`` holds
+    too (the same file, or the same content).  Anything else (a file the user made during the
+    swap) is moved into ``live`` if the name is free there; what remains stays in ``old``, and
+    a warning names it."""
+    if not os.path.lexists(old):
+        return
+    ours = {}
+    try:
+        ours = json.loads((old / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    # what the run knew to be semcluster's (an older report's files, "*": any content)
+    ours = {**(owned or {}), **ours}
+    for dirpath, dirnames, filenames in os.walk(old, topdown=False):
+        d = Path(dirpath)
+        # the manifest last: it is what tells an interrupted clearing what was semcluster's
+        names = sorted(filenames + [n for n in dirnames if os.path.islink(d / n)],
+                       key=lambda n: n == MANIFEST)
+        for name in names:
+            f = d / name
+            rel = f.relative_to(old).as_posix()
+            twin = live / rel
+            if os.path.islink(f):
+                safe = os.path.islink(twin) and os.readlink(twin) == os.readlink(f)
+            else:
+                h = _sha256(f)
+                safe = rel == MANIFEST or h in (ours.get(rel) or ()) or \
+                    "*" in (ours.get(rel) or ()) or \
+                    (os.path.lexists(twin) and not os.path.islink(twin) and
+                     (_is_same(f, twin) or (twin.is_file() and _sha256(twin) == h)))
+            if safe:
+                os.unlink(f)
+            elif not os.path.lexists(twin):
+                _mkdirs(twin.parent)
+                os.rename(f, twin)
+        for name in dirnames:
+            if not os.path.islink(d / name):
+                try:
+                    os.rmdir(d / name)
+                except OSError:
+                    pass
+    try:
+        os.rmdir(old)
+    except OSError:
+        import warnings
+
+        from .errors import SemclusterWarning
+
+        warnings.warn(f"{old}: files that were in {live} during the swap and clash with the "
+                      f"new report are kept here", SemclusterWarning, stacklevel=3)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _recover_leftovers(target: Path) -> None:
+    """Tidy up after a run on ``target`` that was killed while writing: a staging folder that
+    was never swapped in is removed; an old report that was swapped out is cleared
+    (:func:`_clear_old`); a folder left aside between two renames goes back in place."""
+    target = Path(os.path.abspath(target))
+    parent = target.parent
+    if not parent.is_dir():
+        return
+    pat = re.compile(re.escape(f".{target.name}.semcluster-") + r"(new|old)-(\d+)-")
+    found = []
+    for e in os.scandir(parent):
+        m = pat.match(e.name)
+        if m and e.is_dir(follow_symlinks=False) and not _pid_alive(int(m.group(2))):
+            found.append((m.group(1), Path(e.path)))
+    if not found:
+        return
+    gen = _generation(target)
+    if not os.path.lexists(target):
+        news = sorted((p for k, p in found if k == "new"), key=_generation)
+        olds = [p for k, p in found if k == "old"]
+        if olds:                                # killed between the two renames
+            if news and _generation(news[-1]) > _generation(olds[0]):
+                os.rename(news[-1], target)
+            else:
+                os.rename(olds[0], target)
+            gen = _generation(target)
+            found = [(k, p) for k, p in found if os.path.lexists(p)]
+    for kind, p in found:
+        # a staging folder gets its manifest first (written, then renamed), so one that was
+        # never swapped in has a manifest newer than the folder's, or nothing else yet
+        never_swapped = kind == "new" and (
+            (os.path.lexists(p / MANIFEST) and _generation(p) > gen) or
+            set(os.listdir(p)) <= {MANIFEST + ".tmp"})
+        if never_swapped:
+            shutil.rmtree(p, ignore_errors=True)
+        elif os.path.lexists(target):
+            _clear_old(p, target)

@@ -8,8 +8,13 @@ one thread inside workers (a busy second core otherwise makes small matrix work 
 from __future__ import annotations
 
 import os
+import threading
 
 from .errors import OptionError, SemclusterError
+
+# runs of loky workers going on in this process (threads of the app may run several)
+_ACTIVE = [0]
+_ACTIVE_LOCK = threading.Lock()
 
 
 def _chunks(seq, size):
@@ -51,17 +56,75 @@ def run_replicates(fn, common: tuple, seeds: list, *, n_jobs: int = 1, backend: 
                 from joblib import Parallel, delayed
 
                 # workers pin BLAS to one thread themselves (threadpool_limits in fn)
-                par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
-                for i, r in enumerate(par(delayed(fn)(t) for t in tasks)):
-                    results[i] = r
-                    if bar:
-                        bar.update(len(tasks[i][-1]))
+                # each worker is killed by the system when this process dies (kill -9)
+                par = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator",
+                               initializer=_die_with_parent)
+                finished = False
+                with _ACTIVE_LOCK:
+                    _ACTIVE[0] += 1
+                try:
+                    for i, r in enumerate(par(delayed(fn)(t) for t in tasks)):
+                        results[i] = r
+                        if bar:
+                            bar.update(len(tasks[i][-1]))
+                    finished = True
+                finally:
+                    with _ACTIVE_LOCK:
+                        _ACTIVE[0] -= 1
+                        last = _ACTIVE[0] == 0
+                    if last:     # another thread's run (the app) may still use the workers
+                        shutdown_workers(kill=not finished)
         else:
             raise OptionError(f"backend must be 'joblib' or 'dask', not '{backend}'")
     finally:
         if bar:
             bar.close()
     return [x for r in results for x in r]
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a worker process: be killed when the process that started it dies (Linux
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)``), so that a command killed with kill -9 leaves no
+    worker behind.  Elsewhere nothing (workers then end on loky's idle timeout)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        pass
+
+
+def shutdown_workers(kill: bool = False) -> None:
+    """End joblib's (loky's) reusable worker processes and remove their memory-mapping folder
+    (in ``/dev/shm`` or the temporary folder).  loky keeps idle workers for 300 s to reuse them;
+    a command's workers must end with the command.  ``kill``: do not wait for running tasks (a
+    failure or Ctrl-C)."""
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # pragma: no cover - joblib is a dependency
+        return
+    with reusable_executor._executor_lock:
+        ex = reusable_executor._executor
+        reusable_executor._executor = None
+        reusable_executor._executor_kwargs = None
+    if ex is None:
+        return
+    try:
+        if hasattr(ex, "terminate"):                  # joblib's memmapping executor
+            ex.terminate(kill_workers=kill)
+        else:
+            ex.shutdown(wait=True, kill_workers=kill)
+    except Exception:  # pragma: no cover - shutting down must not hide the real error
+        pass
 
 
 def _run_dask(fn, tasks, scheduler, bar):

@@ -4,8 +4,10 @@
 self-contained folder: ``report.html`` (figures embedded, opens offline), ``report.md``, every
 table as CSV (``tables/``), every figure as PNG and SVG (``figures/``) and ``results.json``.
 With a user's data file, the sections that need the paper's published tables are left out and
-say so.  Files are written through :mod:`semcluster.output_files`: each atomically, the
-folder's manifest naming what semcluster wrote, nothing else in the folder touched.
+say so.  Files are written through :mod:`semcluster.output_files`: the whole report is built
+in a hidden sibling folder and swapped in at the end (a failure or a kill leaves the earlier
+report whole, or the new one), the folder's manifest naming what semcluster wrote, nothing
+else in the folder touched.
 """
 from __future__ import annotations
 

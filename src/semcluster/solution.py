@@ -195,7 +195,9 @@ def invert_information(info: np.ndarray):
     try:
         ev = np.linalg.eigvalsh(info)
         if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            return np.full(info.shape, np.nan), False
+            from .numerics import scaled_inverse
+
+            return scaled_inverse(info)       # singular, or only badly scaled?
         return np.linalg.inv(info), True
     except np.linalg.LinAlgError:
         return np.full(info.shape, np.nan), False

@@ -619,24 +619,136 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
 _ALLOWED_FUNCS = {"exp", "log", "sqrt", "abs"}
 
 
-def _check_expression(rhs: _Chunk, source: str) -> None:
-    expr = rhs.text.replace("^", "**")
+#: Bounds of a ``:=`` expression: deep nesting, huge trees and power towers (``9^9^9``, whose
+#: value has hundreds of millions of digits) are refused when the model is read.
+MAX_EXPRESSION_DEPTH = 32
+MAX_EXPRESSION_NODES = 500
+MAX_LITERAL_EXPONENT = 1000
+
+
+MAX_LITERAL_LENGTH = 40
+_PLAIN_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _python_expression(text: str) -> tuple[str, list[int]]:
+    """lavaan's ``^`` as Python's ``**``, with the position in ``text`` of every character."""
+    out, pos = [], []
+    for i, ch in enumerate(text):
+        if ch == "^":
+            out.append("**")
+            pos += [i, i]
+        else:
+            out.append(ch)
+            pos.append(i)
+    return "".join(out), pos
+
+
+def _constant_value(node):
+    """The number a constant exponent stands for (``2``, ``-3``, ``+0.5``), else None."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return sign * node.value
+    return None
+
+
+def expression_problem(text: str) -> tuple[str, int] | None:
+    """What makes ``text`` (the right side of ``:=``) unfit to evaluate, with the offset in
+    ``text`` where it is; ``None`` when it is a bounded arithmetic expression of labels.
+
+    Allowed: numbers, names, ``+ - * / ^``, unary signs and ``exp log sqrt abs``; at most
+    :data:`MAX_EXPRESSION_DEPTH` levels and :data:`MAX_EXPRESSION_NODES` parts; finite
+    numbers; a power's exponent holds no further power, and a number as exponent is at most
+    :data:`MAX_LITERAL_EXPONENT` in size.
+    """
+    expr, pos = _python_expression(text)
+
+    def at(node) -> int:
+        c = getattr(node, "col_offset", 0) or 0
+        return pos[c] if 0 <= c < len(pos) else 0
+
     try:
         tree = ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        _err(f"cannot read the expression '{rhs.text}'", rhs, source,
-             max((exc.offset or 1) - 1, 0))
-    for node in ast.walk(tree):
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        off = getattr(exc, "offset", None) or 1
+        return (f"cannot read the expression '{_short(text)}'",
+                pos[min(max(off - 1, 0), len(pos) - 1)] if pos else 0)
+    nodes = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_EXPRESSION_DEPTH:
+            return (f"the expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep; "
+                    f"write it in steps with further ':=' lines", at(node))
+        if nodes > MAX_EXPRESSION_NODES:
+            return (f"the expression has more than {MAX_EXPRESSION_NODES} parts; write it in "
+                    f"steps with further ':=' lines", 0)
         ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load,
                                ast.Constant, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow,
                                ast.USub, ast.UAdd, ast.Call))
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+        if isinstance(node, ast.Constant) and (not isinstance(node.value, (int, float)) or
+                                               isinstance(node.value, bool)):
             ok = False
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
-                                               and node.func.id in _ALLOWED_FUNCS):
+                                               and node.func.id in _ALLOWED_FUNCS
+                                               and not node.keywords):
             ok = False
         if not ok:
-            _err(f"'{rhs.text}' is not an arithmetic expression of labels", rhs, source)
+            return f"'{_short(text)}' is not an arithmetic expression of labels", at(node)
+        if isinstance(node, ast.Constant):
+            lit = ast.get_source_segment(expr, node) or ""
+            if not _PLAIN_NUMBER.fullmatch(lit):
+                return f"'{_short(lit)}' is not a plain decimal number", at(node)
+            try:
+                big = len(lit) > MAX_LITERAL_LENGTH or not math.isfinite(float(node.value))
+            except OverflowError:
+                big = True
+            if big:
+                return "the number at this place is too large for an expression", at(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow)
+                   for n in ast.walk(node.right)):
+                return ("a power of a power ('a^b^c') is refused: its value can have "
+                        "millions of digits; write the exponent as one number or label",
+                        at(node.right))
+            e = _constant_value(node.right)
+            if e is not None and abs(e) > MAX_LITERAL_EXPONENT:
+                return (f"the exponent {e:g} is too large (at most {MAX_LITERAL_EXPONENT} in "
+                        f"size)", at(node.right))
+        stack += [(c, depth + isinstance(c, ast.expr)) for c in ast.iter_child_nodes(node)]
+    return None
+
+
+def _check_expression(rhs: _Chunk, source: str) -> None:
+    problem = expression_problem(rhs.text)
+    if problem is not None:
+        _err(problem[0], rhs, source, problem[1])
+
+
+class _FloatConstants(ast.NodeTransformer):
+    def visit_Constant(self, node):
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            return ast.copy_location(ast.Constant(float(node.value)), node)
+        return node
+
+
+def compile_expression(text: str, where: str = "':=' expression"):
+    """Code of a ``:=`` expression for :func:`eval`, checked by :func:`expression_problem`
+    and with every number a float, so that no step can become a huge exact integer (floats
+    overflow to an error at once instead)."""
+    problem = expression_problem(text)
+    if problem is not None:
+        raise ModelSpecError(f"{where} '{_short(text)}': {problem[0]} (at character "
+                             f"{problem[1] + 1})")
+    tree = _FloatConstants().visit(ast.parse(_python_expression(text)[0], mode="eval"))
+    return compile(ast.fix_missing_locations(tree), "<:=>", "eval")
 
 
 def expression_names(expr: str) -> list[str]:

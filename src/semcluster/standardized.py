@@ -159,8 +159,13 @@ DEFINITION_FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs
 
 
 def compile_definitions(defined) -> list:
-    """The code of each ``:=`` row of ``defined`` (a table with lhs, rhs), in order."""
-    return [compile(d.rhs.replace("^", "**"), "<:=>", "eval") for d in defined.itertuples()]
+    """The code of each ``:=`` row of ``defined`` (a table with lhs, rhs), in order: checked
+    and bounded by :func:`semcluster.spec.compile_expression` (numbers as floats, no power
+    towers), whoever built the table."""
+    from .spec import compile_expression
+
+    return [compile_expression(d.rhs, f"defined parameter '{d.lhs}' :=")
+            for d in defined.itertuples()]
 
 
 def evaluate_definitions(names, codes, env: dict) -> np.ndarray:
@@ -174,7 +179,7 @@ def evaluate_definitions(names, codes, env: dict) -> np.ndarray:
             try:
                 v = eval(code, {"__builtins__": {}, **DEFINITION_FUNCS}, env)  # parser-checked
                 v = float(v)
-            except (ZeroDivisionError, OverflowError, ValueError):
+            except (ZeroDivisionError, OverflowError, ValueError, TypeError):
                 v = float("nan")
         env[name] = v
         out[i] = v

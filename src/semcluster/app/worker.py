@@ -104,7 +104,11 @@ def run_report(job: Path, spec: dict) -> None:
                  n_boot=int(spec.get("n_boot") or 200), power_reps=int(spec.get("power_reps", 50)),
                  power_grid=(100, 160, 250, 400), n_jobs=1, progress=True,
                  options=data_options(spec["options"]))
-    shutil.make_archive(str(job / "semcluster_report"), "zip", root_dir=job, base_dir="report")
+    # the archive under a temporary name, renamed when complete: a worker killed while zipping
+    # leaves no truncated semcluster_report.zip for the download button to offer
+    part = shutil.make_archive(str(job / ".semcluster_report.partial"), "zip", root_dir=job,
+                               base_dir="report")
+    os.replace(part, job / "semcluster_report.zip")
 
 
 def report_progress(job: Path) -> tuple[int, int] | None:

@@ -1,6 +1,8 @@
 """Helpers shared by the sub-commands (argument conventions, safe output)."""
 from __future__ import annotations
 
+import re
+
 
 #: The data options every data-taking command accepts (``--help`` shows them alike).
 DATA_OPTIONS = ("--data", "--map", "--sheet", "--id", "--missing", "--missing-codes", "--scale",
@@ -31,7 +33,7 @@ def add_data_options(p, required: bool = False):
                         "lavaan's ml, ml.x, direct mean fiml, available.cases means pairwise")
     g.add_argument("--missing-codes", metavar="CODE[,CODE]", action="append",
                    help="values meaning 'no answer', e.g. --missing-codes -99 (repeat the flag, "
-                        "or --missing-codes=-99,99)")
+                        "or --missing-codes=-99,99 or '98;99')")
     g.add_argument("--scale", nargs=2, type=float, metavar=("MIN", "MAX"),
                    help="answer scale, e.g. 1 7 (default: from SPSS value labels, else none)")
     g.add_argument("--out-of-scale", choices=("error", "missing"), default="error",
@@ -64,7 +66,7 @@ def data_options_from_args(args):
 
     codes = []
     for tok in getattr(args, "missing_codes", None) or []:
-        codes += [_code(c) for c in str(tok).split(",") if c.strip()]
+        codes += [_code(c) for c in re.split(r"[,;]", str(tok)) if c.strip()]
     ordered = getattr(args, "ordered", None)
     if ordered and ordered.strip() != "all":
         ordered = tuple(o.strip() for o in ordered.split(",") if o.strip())

@@ -28,7 +28,12 @@ def fit_moments(spec, S: pd.DataFrame, n: int, *, report, estimator: str = "ML")
     if n <= p:
         raise DataError(f"{report.source}: {n} usable rows for {p} observed variables; the "
                         f"sample covariance matrix is singular (need more rows than variables)")
-    eig = np.linalg.eigvalsh(S.to_numpy())
+    # on the correlation matrix: an item in other units (x 10^6) is not a singular matrix
+    A = S.to_numpy()
+    d = np.sqrt(np.diag(A))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = A / np.outer(d, d)
+    eig = np.linalg.eigvalsh(R) if np.all(d > 0) and np.all(np.isfinite(R)) else np.zeros(1)
     if eig.min() <= 1e-10 * max(eig.max(), 1e-300):
         raise DataError(f"{report.source}: the sample covariance matrix of the model variables "
                         f"is singular (an item is a linear combination of others?)")
