@@ -47,13 +47,13 @@ def test_a_blank_text_group_label_is_left_out_too(raw):
     df.loc[df.index[:4], "firm_type"] = "  "
     with pytest.warns(UserWarning, match="4 row"):
         res = fit("cfa", df, group="firm_type")
-    assert "  " not in res.groups and sum(res.nobs.values()) == len(df) - 4
+    assert "  " not in res.groups and res.nobs == len(df) - 4
     assert res.data_report.dropped == {"empty group label in 'firm_type' (in no group)": 4}
 
 
 def test_every_row_in_a_group_drops_nothing(raw):
     res = fit("cfa", raw, group="firm_type")
-    assert res.data_report.dropped == {} and sum(res.nobs.values()) == len(raw)
+    assert res.data_report.dropped == {} and res.nobs == len(raw)
 
 
 # -- a covariance matrix with one item in other units ---------------------------------------------
