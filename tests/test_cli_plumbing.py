@@ -322,6 +322,11 @@ OPTION_CASES = [
     C("diagram", "lang", DIAG + ["--lang", "zh"], "semcluster.diagrams:tested_diagram", lang="zh"),
     C("diagram", "lang", DIAG + ["--lang", "en", "--kind", "conceptual"],
       "semcluster.diagrams:conceptual_diagram", lang="en"),
+    C("diagram", "group", ["diagram", "grouped_fit.json", "--group", "west", "--out", "d.png"],
+      "semcluster.diagrams:tested_diagram", group="west"),
+    C("diagram", "group", ["diagram", "grouped_fit.json", "--group", "east", "--kind",
+                           "measurement", "--out", "d.png"],
+      "semcluster.diagrams:measurement_diagram", group="east"),
     C("diagram", "alpha", DIAG + ["--alpha", "0.01"], "semcluster.diagrams:tested_diagram",
       alpha=0.01),
     C("diagram", "alpha", DIAG + ["--alpha", "0.1", "--kind", "measurement"],
@@ -434,6 +439,11 @@ def test_every_option_case_has_two_values_that_differ():
 def test_option_reaches_the_library(folder, monkeypatch, cmd, dest, argv, target, expected):
     if cmd == "app":
         pytest.importorskip("shiny")
+    if "grouped_fit.json" in argv:          # a two-group result to draw
+        from semcluster.fit import fit
+
+        Path("grouped_fit.json").write_text(
+            fit("one_factor", "grouped.csv", group="school").to_json())
     args = called_with(monkeypatch, argv, target)
     for name, value in expected.items():
         got = args[name]
@@ -548,11 +558,13 @@ def test_scores_csv_has_the_method_and_standard_errors_asked_for(folder, capsys,
     (["--group", "school", "--group-equal", "loadings", "--group-partial", "CA=~ca2",
       "--estimator", "ML", "--missing", "listwise"],
      {"group_column": "school", "group_equal": ["loadings"], "group_partial": ["CA=~ca2"],
-      "estimator": "ML", "missing": "listwise", "nobs": {"east": 80, "west": 79}}, {"ca2"}),
+      "estimator": "ML", "missing": "listwise", "nobs": 159,
+      "group_nobs": {"east": 80, "west": 79}}, {"ca2"}),
     (["--group", "region", "--group-equal", "loadings,intercepts", "--estimator", "mlr",
       "--missing", "fiml"],
      {"group_column": "region", "group_equal": ["loadings", "intercepts"], "group_partial": [],
-      "estimator": "MLR", "missing": "fiml", "nobs": {"north": 80, "south": 80}}, set()),
+      "estimator": "MLR", "missing": "fiml", "nobs": 160,
+      "group_nobs": {"north": 80, "south": 80}}, set()),
 ])
 def test_fit_json_records_the_group_estimator_and_missing_options(folder, capsys, argv,
                                                                   recorded, freed):

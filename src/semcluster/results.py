@@ -385,6 +385,7 @@ class SEMResult(ResultProtocol):
             "admissible": bool(self.admissible),
             "warnings": list(self.warnings),
             "nobs": int(self.nobs),
+            "missing": self.missing,
             "fit_measures": {k: _clean(v) for k, v in self.fit_measures.items()},
             "estimates": est,
             "r2": {k: _clean(v) for k, v in self.r2.items()},
