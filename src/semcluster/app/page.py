@@ -959,16 +959,28 @@ def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: boo
     pool = WorkerPool(max_jobs=max_jobs, max_sessions=max_sessions)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+    def cleanup():
+        pool.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process at
+        # once: the workers and this server's folder are cleaned up before that
+        async def shutdown(self, sockets=None):
+            try:
+                await super().shutdown(sockets=sockets)
+            finally:
+                cleanup()
+
     try:
         app = create_app(max_upload_mb=max_upload_mb, host=host, port=port, pool=pool,
                          root=root)
         config = uvicorn.Config(app, log_level="warning", ws_max_size=16 * 1024 * 1024)
-        server = uvicorn.Server(config)
+        server = Server(config)
         print(f"semcluster app: {url}  (Ctrl+C stops it)", flush=True)
         if open_browser:
             threading.Timer(1.0, lambda: webbrowser.open(url)).start()
         server.run(sockets=[sock])
     finally:
-        pool.shutdown()
+        cleanup()
         sock.close()
-        shutil.rmtree(root, ignore_errors=True)

@@ -253,8 +253,11 @@ class WorkerPool:
                 import multiprocessing
 
                 ctx = multiprocessing.get_context("spawn")
+                from .worker import end_with_parent
+
                 self._executor = concurrent.futures.ProcessPoolExecutor(
-                    self.parse_workers, mp_context=ctx)
+                    self.parse_workers, mp_context=ctx, initializer=end_with_parent,
+                    initargs=(os.getpid(),))
             return self._executor
 
     def open_session(self) -> bool:

@@ -16,6 +16,24 @@ import traceback
 from pathlib import Path
 
 
+def end_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this process when ``parent`` (the server) is gone, e.g. after ``kill -9``.
+
+    A daemon thread compares ``os.getppid()`` with the server's pid; a worker whose server died
+    would otherwise live on holding memory and the session's files.
+    """
+    import threading
+    import time
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(every)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def write_status(job: Path, **status) -> None:
     """Replace ``status.json`` atomically (the server polls it)."""
     tmp = job / "status.json.tmp"
@@ -199,6 +217,7 @@ def report_progress(job: Path) -> tuple[int, int] | None:
 
 
 def main() -> int:
+    end_with_parent(os.getppid())
     # warm up: the imports are most of a first fit's time
     from .. import fit as _fit, measurement as _m  # noqa: F401
     from ..study import regression_vs_sem as _compare  # noqa: F401
