@@ -81,8 +81,10 @@ def initial_inputs(model_text: str, visible=VISIBLE) -> dict:
 class Session:
     """One page session over a websocket: every received message is kept in ``received``."""
 
-    def __init__(self, port: int, *, origin: str | None = None, host: str | None = None):
+    def __init__(self, port: int, *, origin: str | None = None, host: str | None = None,
+                 keep: bool = True):
         self.port = port
+        self.keep = keep                          # keep every message (``received``, ``text``)
         self.base = f"http://127.0.0.1:{port}/"
         self.origin = f"http://127.0.0.1:{port}" if origin is None else origin
         self.host = host
@@ -115,7 +117,8 @@ class Session:
         try:
             async for raw in self.ws:
                 m = json.loads(raw)
-                self.received.append(m)
+                if self.keep:
+                    self.received.append(m)
                 if "response" in m:
                     self._responses[m["response"]["tag"]] = m["response"]
                 for k, v in (m.get("values") or {}).items():
@@ -158,14 +161,21 @@ class Session:
 
     async def upload(self, path: Path, input_id: str = "upload", name: str | None = None):
         """Upload a file as the browser does: uploadInit, POST the bytes, uploadEnd."""
-        data = Path(path).read_bytes()
+        size = Path(path).stat().st_size
         info = await self.call("uploadInit", [{"name": name or Path(path).name,
-                                               "size": len(data), "type": ""}])
-        req = urllib.request.Request(self.base + info["uploadUrl"], data=data, method="POST",
-                                     headers={"Content-Type": "application/octet-stream",
-                                              "Origin": self.origin.rstrip("/")})
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: urllib.request.urlopen(req, timeout=120).read())
+                                               "size": size, "type": ""}])
+        # the bytes go from a separate process, as from a browser: a thread of this client
+        # would compete with the other sessions' message handling for the interpreter
+        post = ("import sys, urllib.request\n"
+                "data = open(sys.argv[2], 'rb').read()\n"
+                "req = urllib.request.Request(sys.argv[1], data=data, method='POST', headers={"
+                "'Content-Type': 'application/octet-stream', 'Origin': sys.argv[3]})\n"
+                "urllib.request.urlopen(req, timeout=300).read()\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", post, self.base + info["uploadUrl"], str(path),
+            self.origin.rstrip("/"))
+        if await proc.wait() != 0:
+            raise RuntimeError(f"the upload POST of {path} failed")
         await self.call("uploadEnd", info["jobId"], input_id)
 
     def text(self) -> str:

@@ -29,7 +29,7 @@ from shiny import App, reactive, render, ui
 from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind, folder_bytes,
                      is_local, remove_stale_folders, server_folder)
 from .texts import STEP_TITLES, TEXTS, text
-from .worker import parse_upload, prepare_data, read_status, report_progress
+from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
 
 ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
 ESTIMATORS = ["ML", "MLR", "WLSMV"]
@@ -267,6 +267,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         def cleanup():
             parse_task.cancel()
             prep_task.cancel()
+            draw_task.cancel()
             for w in (fit_job._value, report_job._value):
                 if w is not None:
                     w.stop()
@@ -316,14 +317,14 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         @reactive.extended_task
         async def parse_task(path, cache, name):
             loop = asyncio.get_running_loop()
-            r = await loop.run_in_executor(pool.executor, parse_upload, str(path or ""),
+            r = await loop.run_in_executor(pool.executor("data"), parse_upload, str(path or ""),
                                            cache, limit)
             return {**r, "path": path, "cache": cache, "name": name}
 
         @reactive.extended_task
         async def prep_task(cache, options, variables, latent):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pool.executor, prepare_data, cache, options,
+            return await loop.run_in_executor(pool.executor("data"), prepare_data, cache, options,
                                               variables, latent)
 
         def uploads_in_use() -> set:
@@ -613,18 +614,34 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             return _msg("ok", text("model_ok", lg, nl=len(spec.latent), no=len(spec.observed),
                                    nf=spec.n_free), "model_ok")
 
+        # the diagram is drawn in the pool (half a second of matplotlib per edit would hold
+        # every other page's reactive code); a newer edit replaces a drawing not yet begun
+        @reactive.extended_task
+        async def draw_task(model_text, name, lg):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool.executor("draw"), conceptual_png,
+                                              model_text, name, lg)
+
+        @reactive.effect
+        def _draw():
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                return
+            lg = lang()
+            with reactive.isolate():
+                t = input.model_text() or ""
+            draw_task.cancel()
+            draw_task(t, spec.name, lg)
+
         @render.ui
         def conceptual():
-            from ..study.diagrams import conceptual_diagram
-
             spec = model_spec()
             if isinstance(spec, Exception):
                 return None
-            try:
-                fig = conceptual_diagram(spec, lang=lang())
-            except SemclusterError as exc:
-                return _msg("warn", str(exc).splitlines()[0])
-            return ui.img(src=_png(fig), class_="diagram", id="conceptual_img")
+            r = draw_task.result()
+            if "error" in r:
+                return _msg("warn", r["error"])
+            return ui.img(src=r["png"], class_="diagram", id="conceptual_img")
 
         # --- step 4: fit ------------------------------------------------------------------
         def new_job(kind: str, extra: dict) -> Worker | None:
@@ -957,6 +974,8 @@ def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: boo
     # folder inside this server's, so that a killed server leaves nothing outside it
     tempfile.tempdir = str(root)
     pool = WorkerPool(max_jobs=max_jobs, max_sessions=max_sessions)
+    pool.warm()
+    from .. import spec as _spec, tables as _tables  # noqa: F401  (not in the first page's time)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     def cleanup():

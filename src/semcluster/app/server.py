@@ -231,34 +231,48 @@ def folder_bytes(folder: Path) -> int:
 class WorkerPool:
     """The server's one pool of worker processes.
 
-    ``executor`` (``parse_workers`` processes, started on first use) reads uploads and prepares
-    data, so that no file is ever parsed in the event loop.  Fits and reports run as separate,
+    Two single-process executors, started on first use, keep slow work out of the event loop
+    (where Shiny runs every session's reactive code under one lock): ``executor("data")`` reads
+    uploads and prepares data, ``executor("draw")`` draws the model's diagram as it is edited, so
+    that a large upload never delays another page's drawing.  Fits and reports run as separate,
     cancellable processes (:class:`semcluster.app.page.Worker`): at most ``max_jobs`` at once,
     with one warm spare shared by all sessions.  At most ``max_sessions`` sessions are served.
     """
 
-    def __init__(self, *, max_jobs: int = 2, max_sessions: int = 8, parse_workers: int = 1):
+    KINDS = ("data", "draw")
+
+    def __init__(self, *, max_jobs: int = 2, max_sessions: int = 8):
         self.max_jobs, self.max_sessions = max_jobs, max_sessions
-        self.parse_workers = parse_workers
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._executors: dict[str, concurrent.futures.ProcessPoolExecutor] = {}
         self._lock = threading.Lock()
         self.sessions = 0
         self.jobs: set = set()
         self.spare = None
 
-    @property
-    def executor(self) -> concurrent.futures.ProcessPoolExecutor:
+    def executor(self, kind: str) -> concurrent.futures.ProcessPoolExecutor:
+        if kind not in self.KINDS:
+            raise ValueError(kind)
         with self._lock:
-            if self._executor is None:
+            if kind not in self._executors:
                 import multiprocessing
 
-                ctx = multiprocessing.get_context("spawn")
                 from .worker import end_with_parent
 
-                self._executor = concurrent.futures.ProcessPoolExecutor(
-                    self.parse_workers, mp_context=ctx, initializer=end_with_parent,
-                    initargs=(os.getpid(),))
-            return self._executor
+                self._executors[kind] = concurrent.futures.ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=end_with_parent, initargs=(os.getpid(),))
+            return self._executors[kind]
+
+    def warm(self) -> None:
+        """Start the executors' processes now (and their imports), not in the event loop.
+
+        Starting a spawned process writes its preparation data through a pipe and can wait for
+        the child to read it: seconds on a busy machine, during which no page would be served.
+        """
+        from .worker import warm_up
+
+        for kind in self.KINDS:
+            self.executor(kind).submit(warm_up, kind)
 
     def open_session(self) -> bool:
         with self._lock:
@@ -290,6 +304,6 @@ class WorkerPool:
             w.stop()
         self.jobs.clear()
         self.spare = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        for ex in self._executors.values():
+            ex.shutdown(wait=False, cancel_futures=True)
+        self._executors.clear()

@@ -34,6 +34,17 @@ def end_with_parent(parent: int, every: float = 1.0) -> None:
     threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
+def warm_up(kind: str) -> None:
+    """Make a pool worker's imports before its first task (see WorkerPool.warm)."""
+    from .. import data  # noqa: F401
+
+    if kind == "draw":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..study import diagrams  # noqa: F401
+
+
 def write_status(job: Path, **status) -> None:
     """Replace ``status.json`` atomically (the server polls it)."""
     tmp = job / "status.json.tmp"
@@ -131,6 +142,33 @@ def prepare_data(cache: str, options: dict, variables: list[str], latent: list[s
     except (ValueError, TypeError) as exc:
         return {"error": _first_line(exc)}
     return {"report": rep}
+
+
+def conceptual_png(model_text: str, name: str, lang: str) -> dict:
+    """The model's conceptual diagram as a PNG data URI, drawn in a worker process.
+
+    Returns ``{"png": "data:image/png;base64,…"}`` or ``{"error": one line}``.
+    """
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..errors import SemclusterError
+    from ..spec import parse_model
+    from ..study.diagrams import conceptual_diagram
+
+    try:
+        fig = conceptual_diagram(parse_model(model_text, source="<model>", name=name), lang=lang)
+    except SemclusterError as exc:
+        return {"error": _first_line(exc)}
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return {"png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")}
 
 
 def has_hypotheses(spec) -> bool:
