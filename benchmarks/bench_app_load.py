@@ -62,7 +62,7 @@ async def editor(port: int, texts, n_edits: int, stop: asyncio.Event, times: lis
         want = "61 free" if k % 2 == 0 else "62 free"
         t0 = time.perf_counter()
         await s.update(model_text=text)
-        await s.wait_for(lambda s: want in s.outputs.get("model_message", ""), 60,
+        await s.wait_for(lambda s: want in s.outputs.get("model_message", ""), 600,
                          "the model line")
         times.append((time.perf_counter() - t0, during(), t0))
         await asyncio.sleep(pause)

@@ -11,7 +11,6 @@ limits (rows/cells, an .xlsx that expands past its ceiling) are tested on both s
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import signal
 import socket

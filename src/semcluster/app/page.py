@@ -59,6 +59,16 @@ progress { width: 100%; height: 1.2em; }
 """
 
 
+def _value(name: str, initial):
+    """A reactive value with its name given: Shiny (1.8) otherwise infers it by inspecting the
+    whole call stack, which costs an opened page tens of milliseconds per value while every
+    other page waits."""
+    try:
+        return reactive.Value(initial, name=name)
+    except TypeError:                          # a Shiny without the name argument
+        return reactive.Value(initial)
+
+
 def L(key: str):
     """A piece of page text that follows the language switch."""
     return ui.output_text(f"t_{key}", inline=True)
@@ -248,20 +258,20 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             """A one-line message without this session's temporary folder in it."""
             first = str(message).splitlines()[0] if str(message) else ""
             return first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
-        lang = reactive.Value("en")
-        data_path = reactive.Value(None)       # Path, or "" for the bundled data
-        data_cache = reactive.Value("")        # the parsed frame (pickle) of data_path
-        reading = reactive.Value("")           # name of the file being read, if any
-        columns = reactive.Value(())
-        data_error = reactive.Value("")
-        data_info = reactive.Value("")
-        map_loaded = reactive.Value(None)      # DataDescription loaded from YAML
-        map_error = reactive.Value("")
-        fit_job = reactive.Value(None)         # Worker
-        report_job = reactive.Value(None)
-        fit_state = reactive.Value({})
-        report_state = reactive.Value({})
-        fit_results = reactive.Value(None)         # dict of what the fit job made
+        lang = _value("lang", "en")
+        data_path = _value("data_path", None)       # Path, or "" for the bundled data
+        data_cache = _value("data_cache", "")        # the parsed frame (pickle) of data_path
+        reading = _value("reading", "")           # name of the file being read, if any
+        columns = _value("columns", ())
+        data_error = _value("data_error", "")
+        data_info = _value("data_info", "")
+        map_loaded = _value("map_loaded", None)      # DataDescription loaded from YAML
+        map_error = _value("map_error", "")
+        fit_job = _value("fit_job", None)         # Worker
+        report_job = _value("report_job", None)
+        fit_state = _value("fit_state", {})
+        report_state = _value("report_state", {})
+        fit_results = _value("fit_results", None)         # dict of what the fit job made
         jobs = {"n": 0, "uploads": 0}
 
         def cleanup():
@@ -428,7 +438,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                         input.missing_codes())),
                     "scale": list(sc) if sc else None, "id": input.id_col().strip() or None}
 
-        options_error = reactive.Value("")
+        options_error = _value("options_error", "")
 
         @reactive.effect
         def _prepare():

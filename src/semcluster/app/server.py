@@ -305,5 +305,8 @@ class WorkerPool:
         self.jobs.clear()
         self.spare = None
         for ex in self._executors.values():
-            ex.shutdown(wait=False, cancel_futures=True)
+            # a worker may be in the middle of a large file: end it rather than wait for it
+            for p in list(getattr(ex, "_processes", {}).values()):
+                p.terminate()
+            ex.shutdown(wait=True, cancel_futures=True)
         self._executors.clear()
