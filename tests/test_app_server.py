@@ -314,6 +314,40 @@ def test_pages_over_the_session_limit_are_turned_away(tmp_path):
         stop_server(proc)
 
 
+def test_fits_over_the_job_limit_are_refused_until_one_ends(tmp_path):
+    port = free_port()
+    proc = start_server(port, tmp_path / "log", "--max-jobs", "1",
+                        env=dict(os.environ, TMPDIR=str(tmp_path)))
+
+    def status(s):
+        return s.outputs.get("fit_progress", "")
+
+    async def go():
+        a = await Session(port).open({**initial_inputs(_model()), "n_boot": 5000})
+        b = await Session(port).open(initial_inputs(_model()))
+        for s in (a, b):
+            await s.update(**{"use_bundled:shiny.action": 1})
+            await s.wait_for(lambda s: "data_ok" in s.outputs.get("data_message", ""))
+        await a.update(**{"fit:shiny.action": 1})          # 5000 bootstrap draws: still busy
+        await a.wait_for(lambda s: "Starting" in status(s) or "Working" in status(s),
+                         what="the first fit running")
+        await b.update(**{"fit:shiny.action": 1})
+        await b.wait_for(lambda s: "already running 1 fits" in status(s),
+                         what="the second fit refused")
+        await a.update(**{"cancel:shiny.action": 1})
+        await a.wait_for(lambda s: "Cancelled" in status(s), what="the cancel")
+        await b.update(**{"fit:shiny.action": 2})
+        await b.wait_for(lambda s: "fit_table" in s.outputs.get("results", ""), timeout=120,
+                         what="the second fit, once the first ended")
+        await a.close()
+        await b.close()
+
+    try:
+        run(go())
+    finally:
+        stop_server(proc)
+
+
 def test_killed_servers_session_folder_is_removed_at_next_start(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
