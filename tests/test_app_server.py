@@ -233,6 +233,49 @@ def test_a_session_keeps_only_its_current_upload(server, tmp_path):
     assert run(go()) == [names[-1]]
 
 
+def test_upload_quota_counts_files_a_running_fit_still_reads(server, tmp_path):
+    """Limit 1 MB, so a session keeps at most 2 MB of uploads.  A file a running fit reads is
+    kept beside the current one; a third upload then exceeds the quota and is refused, and is
+    accepted once the fit is cancelled (the file it read is removed)."""
+    import pandas as pd
+
+    port = server[0]
+    src = pd.read_csv(CSV)
+    files = []
+    for name in ("first.csv", "second.csv", "third.csv"):
+        f = tmp_path / name
+        pd.concat([src] * 80, ignore_index=True).to_csv(f, index=False)
+        files.append(f)
+    size = files[0].stat().st_size
+    assert 0.6 * 2**20 < size < 2**20              # two fit the 2 MB quota, three do not
+
+    def data(s):
+        return s.outputs.get("data_message", "")
+
+    async def go():
+        s = await Session(port).open({**initial_inputs(_model()), "n_boot": 5000})
+        await s.upload(files[0])
+        await s.wait_for(lambda s: "first.csv" in data(s) and "data_ok" in data(s))
+        await s.update(**{"fit:shiny.action": 1})  # reads first.csv for a while
+        await s.wait_for(lambda s: "Starting" in s.outputs.get("fit_progress", "") or
+                         "Working" in s.outputs.get("fit_progress", ""))
+        await s.upload(files[1])
+        await s.wait_for(lambda s: "second.csv" in data(s) and "data_ok" in data(s))
+        await s.upload(files[2])
+        await s.wait_for(lambda s: "third.csv" in data(s), what="the third upload's answer")
+        refused = data(s)
+        await s.update(**{"cancel:shiny.action": 1})
+        await s.wait_for(lambda s: "Cancelled" in s.outputs.get("fit_progress", ""))
+        await s.upload(files[2])
+        await s.wait_for(lambda s: "third.csv" in data(s) and "data_ok" in data(s),
+                         what="the third upload after the cancel")
+        await s.close()
+        return refused
+
+    refused = run(go())
+    assert "already keeps" in refused and "the limit is 2 MB" in refused, refused
+
+
 def _xlsx_bomb(path: Path, inflated_mb: int) -> None:
     """A zip named .xlsx whose one member inflates to ``inflated_mb`` MB of zeros."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:

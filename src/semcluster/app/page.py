@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 from shiny import App, reactive, render, ui
 
-from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind, folder_bytes,
-                     is_local, remove_stale_folders, server_folder)
+from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind,
+                     remove_stale_folders, server_folder)
 from .texts import STEP_TITLES, TEXTS, text
 from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
 
@@ -403,7 +403,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                                     size=size / 2**20, limit=f"{max_upload_mb:g}"))
                 return
             prune_uploads()
-            kept = folder_bytes(folder / "data") if (folder / "data").exists() else 0
+            # the uploads this session keeps (their parsed copies, bounded by the cell limit,
+            # are not counted: a compact CSV's copy is several times its size)
+            kept = sum(p.stat().st_size for p in (folder / "data").glob("*/*")
+                       if p.name != "data.pkl") if (folder / "data").exists() else 0
             if kept + size > quota:
                 src.unlink(missing_ok=True)
                 data_error.set(text("quota", lang(), name=_safe_name(f["name"]),
