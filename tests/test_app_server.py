@@ -185,6 +185,52 @@ def test_the_servers_own_address_is_served(server):
     assert run(go()).session_id
 
 
+@pytest.mark.parametrize("hosts,host,origin,served", [
+    ("bound", "127.0.0.1:8050", None, True),
+    ("bound", "localhost:8050", "http://localhost:8050", True),
+    ("bound", "[::1]:8050", "http://[::1]:8050", True),
+    ("bound", "127.0.0.1:8051", None, False),                  # the same name, another port
+    ("bound", "127.0.0.1:8050", "http://127.0.0.1:8051", False),
+    ("bound", "127.0.0.1:8050", "null", False),                # a sandboxed or file:// page
+    ("bound", "", None, False),                                # no Host at all
+    ("any-port", "localhost:1234", "http://127.0.0.1:1234", True),
+    ("any-port", "127.0.0.1", None, True),
+    ("any-port", "localhost.evil.example:1234", None, False),
+    ("any-port", "127.0.0.1:1234", "https://evil.example", False),
+])
+def test_host_origin_guard_decides_each_request(hosts, host, origin, served):
+    """The middleware alone (no server): a bound server (127.0.0.1:8050) and create_app
+    without a port (the loopback names on any port)."""
+    from semcluster.app.server import HostOriginGuard, allowed_hosts
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["path"])
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    guard = HostOriginGuard(app, allowed_hosts("127.0.0.1", 8050) if hosts == "bound" else None)
+    headers = [(b"host", host.encode())] if host else []
+    if origin:
+        headers.append((b"origin", origin.encode()))
+    for kind in ("http", "websocket"):
+        seen.clear()
+        sent.clear()
+        asyncio.run(guard({"type": kind, "path": "/websocket/", "method": "GET",
+                           "headers": headers, "client": ("127.0.0.1", 1)}, receive, send))
+        assert bool(seen) == served, kind
+        if not served:
+            assert sent[0].get("status") == 403 if kind == "http" else \
+                sent[0]["type"] == "websocket.close"
+
+
 # --- uploads --------------------------------------------------------------------------------
 
 def test_upload_is_read_in_a_worker_while_the_page_says_so(server, tmp_path):

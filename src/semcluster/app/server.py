@@ -86,9 +86,12 @@ class HostOriginGuard:
     def _ours(self, hostport: str) -> bool:
         if self.hosts is not None:
             return hostport in self.hosts
-        name, _, port = hostport.rpartition(":")
-        if not name or name.endswith("]") is False and ":" in name:
-            name, port = hostport, ""
+        # "name:port", "name", "[v6]:port" or "[v6]": split off a port only after the name
+        if hostport.startswith("["):
+            name, _, rest = hostport.partition("]")
+            name, port = name + "]", rest[1:] if rest.startswith(":") else rest
+        else:
+            name, _, port = hostport.partition(":")
         return name in LOCAL_NAMES and (port == "" or port.isdigit())
 
     def refusal(self, scope) -> str | None:
