@@ -104,8 +104,10 @@ class Session:
         if self.host:        # another name (e.g. a rebinding DNS name) for this server
             uri = f"ws://{self.host}/websocket/"
             kw["sock"] = socket.create_connection(("127.0.0.1", self.port))
+        # no keepalive pings (a browser's Shiny client sends none): a server that stalls is
+        # measured, not disconnected
         self.ws = await websockets.connect(uri, origin=self.origin, max_size=64 * 2**20,
-                                           open_timeout=30, **kw)
+                                           open_timeout=30, ping_interval=None, **kw)
         config = json.loads(await self.ws.recv())
         self.received.append(config)
         self.session_id = config["config"]["sessionId"]

@@ -989,6 +989,11 @@ def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: boo
     pool = WorkerPool(max_jobs=max_jobs, max_sessions=max_sessions)
     pool.warm()
     from .. import spec as _spec, tables as _tables  # noqa: F401  (not in the first page's time)
+    import gc
+
+    gc.collect()
+    gc.freeze()      # the imported modules' objects are never garbage: later full collections,
+    #                  which stop every page at once, need not walk them
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     def cleanup():
