@@ -21,11 +21,13 @@ def create_app(*, max_upload_mb: float = MAX_UPLOAD_MB):
 
 
 def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: bool = True,
-          max_upload_mb: float = MAX_UPLOAD_MB) -> None:
+          max_upload_mb: float = MAX_UPLOAD_MB, max_jobs: int = 2,
+          max_sessions: int = 8) -> None:
     """Serve the app until interrupted (see :mod:`semcluster.app.page`)."""
     from .page import serve as _serve
 
-    _serve(host=host, port=port, open_browser=open_browser, max_upload_mb=max_upload_mb)
+    _serve(host=host, port=port, open_browser=open_browser, max_upload_mb=max_upload_mb,
+           max_jobs=max_jobs, max_sessions=max_sessions)
 
 
 __all__ = ["MAX_UPLOAD_MB", "create_app", "serve"]

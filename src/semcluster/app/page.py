@@ -9,14 +9,15 @@ its own temporary folder, removed when the session ends.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import io
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,8 +26,10 @@ from pathlib import Path
 import pandas as pd
 from shiny import App, reactive, render, ui
 
+from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind,
+                     remove_stale_folders, server_folder)
 from .texts import STEP_TITLES, TEXTS, text
-from .worker import read_status, report_progress
+from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
 
 ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
 ESTIMATORS = ["ML", "MLR", "WLSMV"]
@@ -54,6 +57,16 @@ img.diagram { max-width: 100%; border: 1px solid #eee; margin: .5em 0; }
 .maptable input[type=text] { width: 8em; }
 progress { width: 100%; height: 1.2em; }
 """
+
+
+def _value(name: str, initial):
+    """A reactive value with its name given: Shiny (1.8) otherwise infers it by inspecting the
+    whole call stack, which costs an opened page tens of milliseconds per value while every
+    other page waits."""
+    try:
+        return reactive.Value(initial, name=name)
+    except TypeError:                          # a Shiny without the name argument
+        return reactive.Value(initial)
 
 
 def L(key: str):
@@ -87,8 +100,11 @@ def _safe_name(name: str) -> str:
 
 
 def _model_text(name: str) -> str:
+    """The text of a bundled model chosen from the list (any other name: empty)."""
     from ..resources import model_path
 
+    if name not in _bundled():                 # the choice comes from the browser: never a path
+        return ""
     return model_path(name).read_text(encoding="utf-8")
 
 
@@ -125,6 +141,7 @@ class Worker:
             start_new_session=True)
         self.job: Path | None = None
         self.kind = ""
+        self.uses: Path | None = None          # the upload folder the job reads
 
     def submit(self, job: Path, kind: str) -> None:
         self.job, self.kind = job, kind
@@ -211,48 +228,57 @@ def app_ui(request):
             ("data", "items", "model", "fit", "results"))], id="steps"))
 
 
-def _bundled():
+@functools.lru_cache(maxsize=1)
+def _bundled() -> tuple[str, ...]:
     from ..resources import bundled_models
 
     names = bundled_models()
-    return ["h1_h5"] + [n for n in names if n != "h1_h5"]
+    return ("h1_h5",) + tuple(n for n in names if n != "h1_h5")
 
 
-def make_server(max_upload_mb: float):
+def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
+                root: Path | None = None):
     limit = int(max_upload_mb * 1024 * 1024)
+    quota = 2 * limit               # uploads one session keeps on disk: the current file + a new one
+    pool = pool or WorkerPool()
 
     def server(input, output, session):
         from ..errors import SemclusterError
 
-        folder = Path(tempfile.mkdtemp(prefix="semcluster-app-"))
+        if not pool.open_session():
+            n = pool.max_sessions
+            ui.modal_show(ui.modal(text("busy_sessions", "en", n=n), ui.br(),
+                                   text("busy_sessions", "zh", n=n), easy_close=False,
+                                   footer=None))
+            return
+        session.on_ended(pool.close_session)
+        folder = Path(tempfile.mkdtemp(prefix="session-", dir=root))
 
         def clean(message: str) -> str:
             """A one-line message without this session's temporary folder in it."""
             first = str(message).splitlines()[0] if str(message) else ""
             return first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
-        lang = reactive.Value("en")
-        data_path = reactive.Value(None)       # Path, or "" for the bundled data
-        columns = reactive.Value(())
-        data_error = reactive.Value("")
-        data_info = reactive.Value("")
-        map_loaded = reactive.Value(None)      # DataDescription loaded from YAML
-        map_error = reactive.Value("")
-        fit_job = reactive.Value(None)         # Worker
-        report_job = reactive.Value(None)
-        fit_state = reactive.Value({})
-        report_state = reactive.Value({})
-        fit_results = reactive.Value(None)         # dict of what the fit job made
-        jobs = {"n": 0, "spare": None}
-
-        def spare_worker() -> Worker:
-            w = jobs["spare"] or Worker()
-            jobs["spare"] = Worker()           # warm the next one while this one works
-            return w
-
-        jobs["spare"] = Worker()
+        lang = _value("lang", "en")
+        data_path = _value("data_path", None)       # Path, or "" for the bundled data
+        data_cache = _value("data_cache", "")        # the parsed frame (pickle) of data_path
+        reading = _value("reading", "")           # name of the file being read, if any
+        columns = _value("columns", ())
+        data_error = _value("data_error", "")
+        data_info = _value("data_info", "")
+        map_loaded = _value("map_loaded", None)      # DataDescription loaded from YAML
+        map_error = _value("map_error", "")
+        fit_job = _value("fit_job", None)         # Worker
+        report_job = _value("report_job", None)
+        fit_state = _value("fit_state", {})
+        report_state = _value("report_state", {})
+        fit_results = _value("fit_results", None)         # dict of what the fit job made
+        jobs = {"n": 0, "uploads": 0}
 
         def cleanup():
-            for w in (jobs["spare"], fit_job._value, report_job._value):
+            parse_task.cancel()
+            prep_task.cancel()
+            draw_task.cancel()
+            for w in (fit_job._value, report_job._value):
                 if w is not None:
                     w.stop()
             shutil.rmtree(folder, ignore_errors=True)
@@ -295,18 +321,72 @@ def make_server(max_upload_mb: float):
                 _text_output(key)
 
         # --- step 1: data ---------------------------------------------------------------
-        def set_data(path, name):
-            from ..data import load_data
+        # Files are read in the worker pool, never in the event loop: a large upload in one
+        # session must not freeze the others (Shiny runs every session's reactive code under
+        # one lock; an extended task runs outside it).
+        @reactive.extended_task
+        async def parse_task(path, cache, name):
+            loop = asyncio.get_running_loop()
+            r = await loop.run_in_executor(pool.executor("data"), parse_upload, str(path or ""),
+                                           cache, limit)
+            return {**r, "path": path, "cache": cache, "name": name}
 
-            try:
-                df = load_data(path if path else None)
-            except SemclusterError as exc:
-                data_error.set(clean(exc))
+        @reactive.extended_task
+        async def prep_task(cache, options, variables, latent):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool.executor("data"), prepare_data, cache, options,
+                                              variables, latent)
+
+        def uploads_in_use() -> set:
+            keep = set()
+            for w in (fit_job._value, report_job._value):
+                if w is not None and w.uses is not None and w.proc.poll() is None:
+                    keep.add(w.uses)
+            return keep
+
+        def prune_uploads(*keep) -> None:
+            """Remove upload folders that are neither current nor read by a running job."""
+            base = folder / "data"
+            if not base.exists():
                 return
-            data_error.set("")
-            data_path.set(path)
-            columns.set(tuple(str(c) for c in df.columns))
-            data_info.set(text("loaded", lang(), name=name, rows=len(df), cols=df.shape[1]))
+            path = data_path._value
+            current = {Path(path).parent} if path else set()
+            for d in base.iterdir():
+                if d not in current and d not in keep and d not in uploads_in_use():
+                    shutil.rmtree(d, ignore_errors=True)
+
+        def set_data(path, name):
+            cache = str((Path(path).parent if path else folder) / "data.pkl")
+            if not path:
+                (folder / "bundled").mkdir(exist_ok=True)
+                cache = str(folder / "bundled" / "data.pkl")
+            reading.set(name)
+            parse_task.cancel()
+            parse_task(path, cache, name)
+
+        @reactive.effect
+        def _parsed():
+            if parse_task.status() not in ("success", "error"):
+                return
+            with reactive.isolate():
+                reading.set("")
+                lg = lang()
+                if parse_task.status() == "error":
+                    data_error.set(clean(parse_task.error()))
+                    return
+                r = parse_task.value()
+                if "error" in r:
+                    data_error.set(clean(r["error"]))
+                    if r["path"]:
+                        shutil.rmtree(Path(r["path"]).parent, ignore_errors=True)
+                    return
+                data_error.set("")
+                data_path.set(r["path"])
+                data_cache.set(r["cache"])
+                columns.set(tuple(r["columns"]))
+                data_info.set(text("loaded", lg, name=r["name"], rows=r["rows"],
+                                   cols=r["cols"]))
+                prune_uploads()
 
         @reactive.effect
         @reactive.event(input.upload)
@@ -322,8 +402,19 @@ def make_server(max_upload_mb: float):
                 data_error.set(text("too_big", lang(), name=_safe_name(f["name"]),
                                     size=size / 2**20, limit=f"{max_upload_mb:g}"))
                 return
-            dest_dir = folder / "data"
-            dest_dir.mkdir(exist_ok=True)
+            prune_uploads()
+            # the uploads this session keeps (their parsed copies, bounded by the cell limit,
+            # are not counted: a compact CSV's copy is several times its size)
+            kept = sum(p.stat().st_size for p in (folder / "data").glob("*/*")
+                       if p.name != "data.pkl") if (folder / "data").exists() else 0
+            if kept + size > quota:
+                src.unlink(missing_ok=True)
+                data_error.set(text("quota", lang(), name=_safe_name(f["name"]),
+                                    kept=kept / 2**20, quota=f"{quota / 2**20:g}"))
+                return
+            jobs["uploads"] += 1
+            dest_dir = folder / "data" / str(jobs["uploads"])
+            dest_dir.mkdir(parents=True)
             dest = dest_dir / _safe_name(f["name"])
             shutil.move(str(src), dest)
             set_data(dest, dest.name)
@@ -350,33 +441,47 @@ def make_server(max_upload_mb: float):
                         input.missing_codes())),
                     "scale": list(sc) if sc else None, "id": input.id_col().strip() or None}
 
-        @reactive.calc
-        def prepared():
-            """(X, report) for the current model, or the error message."""
-            from ..data import read_survey
-            from .worker import data_options
+        options_error = _value("options_error", "")
 
-            path = data_path()
-            if path is None:
-                return None, None, ""
+        @reactive.effect
+        def _prepare():
+            """Prepare the data for the current model and options, in the worker pool."""
+            if data_path() is None:
+                return
+            cache = data_cache()
             spec = model_spec()
             if isinstance(spec, Exception):
-                return None, None, ""
+                return
             try:
                 opts = options_dict()
             except ValueError as exc:
-                return None, None, str(exc)
-            try:
-                X, rep = read_survey(path or None, data_options(opts), variables=spec.observed,
-                                     warn=False)
-            except SemclusterError as exc:
-                return None, None, clean(exc)
-            return X, rep, ""
+                options_error.set(str(exc).splitlines()[0])
+                return
+            options_error.set("")
+            prep_task.cancel()                 # a newer edit replaces a pending preparation
+            prep_task(cache, opts, list(spec.observed), list(spec.latent))
+
+        @reactive.calc
+        def prepared():
+            """(None, report, error message) for the current model; (None, None, "") while the
+            worker prepares it."""
+            if data_path() is None:
+                return None, None, ""
+            if options_error():
+                return None, None, options_error()
+            if prep_task.status() != "success":
+                return None, None, ""
+            r = prep_task.value()
+            if "error" in r:
+                return None, None, clean(r["error"])
+            return None, r["report"], ""
 
         @render.ui
         def data_message():
             if data_error():
                 return _msg("error", data_error(), "data_error")
+            if reading():
+                return _msg("warn", text("reading", lang(), name=reading()), "data_reading")
             if data_path() is None:
                 return _msg("warn", text("no_data", lang()))
             X, rep, err = prepared()
@@ -486,17 +591,24 @@ def make_server(max_upload_mb: float):
         @reactive.event(input.model_name)
         def _():
             name = input.model_name()
-            if name != CUSTOM:
+            if name != CUSTOM and name in _bundled():
                 ui.update_text_area("model_text", value=_model_text(name))
 
         @reactive.calc
         def model_spec():
-            from ..spec import read_model
+            from ..spec import parse_model
 
-            t = input.model_text()
+            # the box holds model text and nothing else: a one-line path is never opened
+            t = input.model_text() or ""
             name = input.model_name()
+            name = name if name in _bundled() else "custom"
+            if not t.strip():
+                from ..errors import ModelSyntaxError
+
+                return ModelSyntaxError("the model is empty: no statements found",
+                                        "<model>", 1, 1)
             try:
-                return read_model(t, name=name if name != CUSTOM else "custom")
+                return parse_model(t, source="<model>", name=name)
             except SemclusterError as exc:
                 return exc
 
@@ -515,29 +627,50 @@ def make_server(max_upload_mb: float):
             return _msg("ok", text("model_ok", lg, nl=len(spec.latent), no=len(spec.observed),
                                    nf=spec.n_free), "model_ok")
 
+        # the diagram is drawn in the pool (half a second of matplotlib per edit would hold
+        # every other page's reactive code); a newer edit replaces a drawing not yet begun
+        @reactive.extended_task
+        async def draw_task(model_text, name, lg):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool.executor("draw"), conceptual_png,
+                                              model_text, name, lg)
+
+        @reactive.effect
+        def _draw():
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                return
+            lg = lang()
+            with reactive.isolate():
+                t = input.model_text() or ""
+            draw_task.cancel()
+            draw_task(t, spec.name, lg)
+
         @render.ui
         def conceptual():
-            from ..study.diagrams import conceptual_diagram
-
             spec = model_spec()
             if isinstance(spec, Exception):
                 return None
-            try:
-                fig = conceptual_diagram(spec, lang=lang())
-            except SemclusterError as exc:
-                return _msg("warn", str(exc).splitlines()[0])
-            return ui.img(src=_png(fig), class_="diagram", id="conceptual_img")
+            r = draw_task.result()
+            if "error" in r:
+                return _msg("warn", r["error"])
+            return ui.img(src=r["png"], class_="diagram", id="conceptual_img")
 
         # --- step 4: fit ------------------------------------------------------------------
         def new_job(kind: str, extra: dict) -> Worker | None:
+            """Start a job in a worker of the pool; None when the pool is at its limit."""
+            w = pool.take_worker(Worker)
+            if w is None:
+                return None
             jobs["n"] += 1
             job = folder / f"job{jobs['n']}"
             job.mkdir()
             path = data_path()
             spec = {"kind": kind, "data": str(path) if path else None,
+                    "data_cache": data_cache() if kind == "fit" else "",
                     "options": options_dict(), **extra}
             (job / "job.json").write_text(json.dumps(spec), encoding="utf-8")
-            w = spare_worker()
+            w.uses = Path(path).parent if path else None
             w.submit(job, kind)
             return w
 
@@ -565,6 +698,11 @@ def make_server(max_upload_mb: float):
                 n_boot = 0
             w = new_job("fit", {"model": input.model_text(), "model_name": spec.name,
                                 "estimator": input.estimator(), "n_boot": n_boot})
+            if w is None:
+                fit_job.set(None)
+                fit_state.set({"state": "error", "message": text("busy_jobs", lg,
+                                                                 n=pool.max_jobs)})
+                return
             fit_job.set(w)
             fit_state.set({"state": "starting"})
 
@@ -724,8 +862,13 @@ def make_server(max_upload_mb: float):
                 n_boot = int(input.n_boot() or 0) or 200
             except (TypeError, ValueError):
                 n_boot = 200
-            report_job.set(new_job("report", {"lang": lg, "n_boot": n_boot,
-                                              "power_reps": 50}))
+            w = new_job("report", {"lang": lg, "n_boot": n_boot, "power_reps": 50})
+            if w is None:
+                report_job.set(None)
+                report_state.set({"state": "error", "message": text("busy_jobs", lg,
+                                                                    n=pool.max_jobs)})
+                return
+            report_job.set(w)
             report_state.set({"state": "starting"})
 
         @reactive.effect
@@ -803,32 +946,78 @@ class UploadLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(*, max_upload_mb: float = 20):
-    app = App(app_ui, make_server(max_upload_mb))
-    return UploadLimit(app, int(max_upload_mb * 1024 * 1024))
+def create_app(*, max_upload_mb: float = 20, host: str = "127.0.0.1", port: int | None = None,
+               pool: WorkerPool | None = None, root: Path | None = None):
+    """The ASGI application: Shiny, behind the upload-size guard and the Host/Origin guard.
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def is_local(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    ``host``/``port`` are the address the server listens on: only requests naming it are
+    served (with ``port=None``, the loopback names on any port).
+    """
+    app = App(app_ui, make_server(max_upload_mb, pool, root))
+    guarded = UploadLimit(app, int(max_upload_mb * 1024 * 1024))
+    return HostOriginGuard(guarded, allowed_hosts(host, port) if port else None)
 
 
 def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: bool = True,
-          max_upload_mb: float = 20) -> None:
+          max_upload_mb: float = 20, max_jobs: int = 2, max_sessions: int = 8) -> None:
+    """Serve the app until interrupted.
+
+    The socket is bound first (a busy port raises :class:`~semcluster.errors.OptionError`
+    before anything is printed); folders left by a server that was killed are removed; this
+    server's sessions live in one folder of its own, removed when it stops.
+    """
+    import logging
     import threading
     import webbrowser
 
     import uvicorn
 
-    port = port or free_port(host if is_local(host) else "0.0.0.0")
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-    print(f"semcluster app: {url}  (Ctrl+C stops it)", flush=True)
-    if open_browser:
-        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    uvicorn.run(create_app(max_upload_mb=max_upload_mb), host=host, port=port,
-                log_level="warning", ws_max_size=16 * 1024 * 1024)
+    sock = bind(host, port)
+    port = sock.getsockname()[1]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("semcluster.app")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    for old in remove_stale_folders():
+        logger.info("semcluster app: removed %s (left by a server that is no longer running)",
+                    old)
+    root = server_folder()
+    # Shiny keeps an upload in its own temporary folder until the page takes it: put that
+    # folder inside this server's, so that a killed server leaves nothing outside it
+    tempfile.tempdir = str(root)
+    pool = WorkerPool(max_jobs=max_jobs, max_sessions=max_sessions)
+    pool.warm()
+    from .. import spec as _spec, tables as _tables  # noqa: F401  (not in the first page's time)
+    import gc
+
+    gc.collect()
+    gc.freeze()      # the imported modules' objects are never garbage: later full collections,
+    #                  which stop every page at once, need not walk them
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+    def cleanup():
+        pool.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM/SIGINT once it has shut down, which ends the process at
+        # once: the workers and this server's folder are cleaned up before that
+        async def shutdown(self, sockets=None):
+            try:
+                await super().shutdown(sockets=sockets)
+            finally:
+                cleanup()
+
+    try:
+        app = create_app(max_upload_mb=max_upload_mb, host=host, port=port, pool=pool,
+                         root=root)
+        config = uvicorn.Config(app, log_level="warning", ws_max_size=16 * 1024 * 1024)
+        server = Server(config)
+        print(f"semcluster app: {url}  (Ctrl+C stops it)", flush=True)
+        if open_browser:
+            threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+        server.run(sockets=[sock])
+    finally:
+        cleanup()
+        sock.close()

@@ -86,6 +86,16 @@ TEXTS = {
     "verdict": ("verdict", "结论"),
     "too_big": ("{name} is {size:.1f} MB; the limit is {limit} MB. Nothing was read.",
                 "{name} 大小为 {size:.1f} MB，超过 {limit} MB 的上限，未读取。"),
+    "reading": ("Reading {name}…", "正在读取 {name}…"),
+    "quota": ("{name}: this session already keeps {kept:.1f} MB of uploads; the limit is "
+              "{quota} MB. Nothing was read.",
+              "{name}：本次会话已保存 {kept:.1f} MB 上传文件，上限为 {quota} MB，未读取。"),
+    "busy_jobs": ("The server is already running {n} fits or reports (its limit); try again "
+                  "when one has finished.",
+                  "服务器已在运行 {n} 个拟合或报告任务（上限），请在其中一个完成后再试。"),
+    "busy_sessions": ("The app is already open in {n} pages (its limit). Close one of them and "
+                      "reload this page.",
+                      "本应用已在 {n} 个页面中打开（上限）。请关闭其中一个后重新载入本页。"),
     "loaded": ("{name}: {rows} rows, {cols} columns.", "{name}：{rows} 行，{cols} 列。"),
 }
 
