@@ -32,7 +32,7 @@ from semcluster.resources import data_path
 from test_cli_plumbing_outputs import _is_output, _is_path   # one rule for what is an output
 
 DATA_DESTS = {"data", "map", "sheet", "id", "missing", "missing_codes", "scale", "out_of_scale",
-              "reverse", "ordered"}
+              "reverse", "ordered", "long_string", "drop_careless"}
 
 
 class Called(Exception):
@@ -113,6 +113,11 @@ DATA_CASES = {
                   (["--reverse", "ca1,in4"], "reverse", ("ca1", "in4"))],
     "--ordered": [(["--ordered", "all"], "ordered", "all"),
                   (["--ordered", "ca1,ca2"], "ordered", ("ca1", "ca2"))],
+    "--long-string": [(["--long-string", "8"], "long_string", 8),
+                      (["--long-string", "15"], "long_string", 15)],
+    # off by default: with --scale so that power and the compare diagram read data either way
+    "--drop-careless": [(["--drop-careless"], "drop_careless", True),
+                        (["--scale", "1", "7"], "drop_careless", False)],
 }
 
 # command -> its argv without data options (bundled models; outputs in the test's folder)
