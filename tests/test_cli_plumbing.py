@@ -2,8 +2,9 @@
 
 Two tables drive the tests:
 
-* ``DATA_CASES``: the ten data options (``--data --map --sheet --id --missing --missing-codes
-  --scale --out-of-scale --reverse --ordered``), each with at least two values, run through
+* ``DATA_CASES``: the data options (``--data --map --sheet --id --missing --missing-codes
+  --scale --out-of-scale --reverse --ordered --long-string --drop-careless``; the output
+  ``--careless-csv`` is in ``test_cli_plumbing_outputs.py``), each with at least two values, run through
   every command that has them.  The library's data reader :func:`semcluster.data.read_survey`
   (every command reads its survey through it) is replaced by a recorder that stops the run; the
   test asserts what it was given.

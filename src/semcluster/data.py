@@ -940,7 +940,8 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
     Steps, each a named function of this module: read (:func:`load_data`: CSV/TSV with the
     delimiter, decimal mark and encoding detected, Excel, SPSS, Stata) → map (column mapping)
     → codes (declared missing codes and SPSS user-missing values) → numbers → scale (declared,
-    or from SPSS value labels; undeclared codes such as -99 stop the analysis) → reverse →
+    or from SPSS value labels; undeclared codes such as -99 stop the analysis) → careless
+    answers (on the raw answers: :func:`careless_answers`) → reverse →
     missing-data rule → checks → :class:`DataReport`.
 
     Parameters
@@ -1060,7 +1061,9 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     variable must be a column); :func:`_step_codes` (declared missing codes, the SPSS file's and
     ``missing_codes``, become missing); :func:`_step_numbers` (every remaining answer numeric
     and finite, no undeclared code such as -99, no absurd value); :func:`_step_scale` (answers on
-    the declared ``scale``, whole numbers for ordinal items); :func:`_step_reverse`
+    the declared ``scale``, whole numbers for ordinal items); :func:`_step_careless` (long
+    strings and straight-lining on the raw answers, see :func:`careless_answers`; the flagged
+    respondents dropped with ``drop_careless``); :func:`_step_reverse`
     (``min + max - x``); :func:`_step_missing_rule`; :func:`_step_checks` (enough rows, no
     constant item, comparable variances, categories of ordinal items, duplicates, a
     positive-definite sample covariance matrix); :func:`_step_read_notes` (how the file was
