@@ -123,6 +123,21 @@ def test_straight_liners_through_reversed_items_are_flagged_by_id():
     assert "A, B" in str(rep)
 
 
+def test_every_straight_liner_is_found_whatever_box_they_tick():
+    """Seven straight-liners, one per scale point, among attentive respondents.  Judged after
+    reverse coding only the one at the midpoint (4 stays 4) would look uniform; on the raw
+    answers all seven are flagged, in file order, by id."""
+    planted = {f"S{v}": [v] * 12 for v in (3, 7, 1, 4, 6, 2, 5)}
+    planted.update({"C": CONSISTENT_62, "D": CONSISTENT_71})
+    _, rep = read(survey(planted=planted), id="resp", scale=(1, 7), reverse=REVERSED)
+    assert [r["respondent"] for r in rep.careless] == ["S3", "S7", "S1", "S4", "S6", "S2",
+                                                       "S5"]
+    assert [r["same_value"] for r in rep.careless] == [3, 7, 1, 4, 6, 2, 5]
+    note = next(n for n in rep.notes if "careless" in n)
+    assert "7 respondent(s) flagged as careless (7 straight-lining): id S3, S7, S1, S4, S6 ..." \
+        in note
+
+
 def test_without_an_id_column_the_flagged_rows_are_named_by_their_line_in_the_file(tmp_path):
     df = planted_survey().drop(columns="resp")
     path = tmp_path / "s.csv"
