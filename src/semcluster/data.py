@@ -1616,9 +1616,9 @@ def _step_careless(st: _Steps, df, sub, opt: "_Options", threshold, drop):
     order = [c for c in df.columns if c in set(opt.variables)]      # questionnaire order
     flags = careless_answers(sub[order], threshold)
     t = _check_long_string(threshold) or max(2, -(-p // 2))
-    why = "default: half the items, Curran 2016" if threshold is None else "given"
-    rule = (f"long string of at least {t} identical raw answers in a row, or the same raw "
-            f"answer to all of at least {t} answered items ({why}; before reverse coding)")
+    why = "half the items, Curran 2016" if threshold is None else "threshold given"
+    rule = (f"at least {t} identical raw answers in a row, or one raw answer to all of at "
+            f"least {t} answered items ({why}), judged before reverse coding")
     hit = np.flatnonzero(flags["flagged"].to_numpy())
     if st.lines is not None:
         rows = [int(st.lines[i]) for i in hit]
