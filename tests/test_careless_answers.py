@@ -227,6 +227,23 @@ def test_drop_careless_reaches_the_fit():
     assert (kept.nobs, dropped.nobs) == (154, 152)
 
 
+def test_a_prepared_frame_keeps_its_careless_findings_and_refuses_a_late_drop():
+    """A frame read before is not judged again (its raw answers are reverse coded by now): the
+    respondents found then stay in the report; asking to drop them only now is an error
+    rather than a silent no-op."""
+    from dataclasses import replace
+
+    X, first = read(planted_survey(), id="resp", scale=(1, 7), reverse=REVERSED)
+    opts = DataOptions(scale=(1, 7), reverse=REVERSED)       # the id column stayed behind
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, again = read_survey(X, opts, variables=ITEMS)
+        with pytest.raises(OptionError, match="drop_careless=True"):
+            read_survey(X, replace(opts, drop_careless=True), variables=ITEMS)
+    assert again.careless == first.careless and len(again.careless) == 2
+    assert again.careless_rule == first.careless_rule and not again.careless_dropped
+
+
 # ---------------------------------------------------------------------------------------------
 # the command line: the CSV, --drop-careless, and no output over an input
 # ---------------------------------------------------------------------------------------------

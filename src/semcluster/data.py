@@ -1156,7 +1156,8 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
                         variables=tuple(opt.variables), pairwise_nobs=pair_n,
                         warnings=tuple(st.issued), ordered=tuple(opt.ordered),
                         careless=careless["records"], careless_rule=careless["rule"],
-                        careless_dropped=bool(careless["dropped"]))
+                        careless_dropped=bool(careless["dropped"]) or bool(
+                            opt.prepared and (info.get("report") or {}).get("careless_dropped")))
     return _step_attach(st, df, sub, opt, report), report
 
 
@@ -1607,8 +1608,17 @@ def _step_careless(st: _Steps, df, sub, opt: "_Options", threshold, drop):
     number) and, with ``drop``, dropped."""
     none = {"records": (), "rule": "", "dropped": 0, "dropped_reason": ""}
     p = len(opt.variables)
-    if opt.prepared or (threshold is None and p < CARELESS_MIN_ITEMS):
-        if drop and not opt.prepared:
+    if opt.prepared:
+        # the raw answers are gone (reverse coding applied): keep what was found then
+        before = st.info.get("report") or {}
+        records = tuple(dict(r) for r in before.get("careless", ()))
+        if drop and records and not before.get("careless_dropped"):
+            raise OptionError(f"{st.source}: this frame was prepared keeping "
+                              f"{len(records)} respondent(s) flagged as careless; read the "
+                              f"file again with drop_careless=True to drop them")
+        return sub, dict(none, records=records, rule=before.get("careless_rule", ""))
+    if threshold is None and p < CARELESS_MIN_ITEMS:
+        if drop:
             st.notes.append(f"careless-answer checks not run: the model has {p} items (fewer "
                             f"than {CARELESS_MIN_ITEMS}); give a long-string threshold to run "
                             f"them (--long-string N); no respondent dropped")
