@@ -840,8 +840,8 @@ class DataReport:
 class DataOptions:
     """How to read a user's survey: the same options for every command and for the library.
 
-    Every field may also be given in the ``map`` YAML file (a data description); a value given
-    here wins over the file's.
+    Every field but ``long_string`` and ``drop_careless`` may also be given in the ``map`` YAML
+    file (a data description); a value given here wins over the file's.
 
     Parameters
     ----------
