@@ -2,8 +2,9 @@
 
 Two tables drive the tests:
 
-* ``DATA_CASES``: the ten data options (``--data --map --sheet --id --missing --missing-codes
-  --scale --out-of-scale --reverse --ordered``), each with at least two values, run through
+* ``DATA_CASES``: the data options (``--data --map --sheet --id --missing --missing-codes
+  --scale --out-of-scale --reverse --ordered --long-string --drop-careless``; the output
+  ``--careless-csv`` is in ``test_cli_plumbing_outputs.py``), each with at least two values, run through
   every command that has them.  The library's data reader :func:`semcluster.data.read_survey`
   (every command reads its survey through it) is replaced by a recorder that stops the run; the
   test asserts what it was given.
@@ -32,7 +33,7 @@ from semcluster.resources import data_path
 from test_cli_plumbing_outputs import _is_output, _is_path   # one rule for what is an output
 
 DATA_DESTS = {"data", "map", "sheet", "id", "missing", "missing_codes", "scale", "out_of_scale",
-              "reverse", "ordered"}
+              "reverse", "ordered", "long_string", "drop_careless"}
 
 
 class Called(Exception):
@@ -113,6 +114,11 @@ DATA_CASES = {
                   (["--reverse", "ca1,in4"], "reverse", ("ca1", "in4"))],
     "--ordered": [(["--ordered", "all"], "ordered", "all"),
                   (["--ordered", "ca1,ca2"], "ordered", ("ca1", "ca2"))],
+    "--long-string": [(["--long-string", "8"], "long_string", 8),
+                      (["--long-string", "15"], "long_string", 15)],
+    # off by default: with --scale so that power and the compare diagram read data either way
+    "--drop-careless": [(["--drop-careless"], "drop_careless", True),
+                        (["--scale", "1", "7"], "drop_careless", False)],
 }
 
 # command -> its argv without data options (bundled models; outputs in the test's folder)

@@ -762,6 +762,14 @@ class DataReport:
         With ``missing="pairwise"``: number of rows answering both items of each pair.
     warnings : tuple of str
         The warnings issued (also in ``notes``).
+    careless : tuple of dict
+        The respondents flagged by the careless-answer checks (:func:`careless_answers`), one
+        record each (``id``, ``row``, ``answered``, ``long_string``, ``straight_lining``,
+        ``same_value``, ``flagged_by``); :meth:`careless_table` gives them as a DataFrame.
+    careless_rule : str
+        The rule applied (empty when the checks did not run).
+    careless_dropped : bool
+        Whether the flagged respondents were dropped (``drop_careless``).
     """
 
     source: str
@@ -779,6 +787,13 @@ class DataReport:
     pairwise_nobs: pd.DataFrame | None = None
     warnings: tuple = ()
     ordered: tuple = ()
+    careless: tuple = ()
+    careless_rule: str = ""
+    careless_dropped: bool = False
+
+    def careless_table(self) -> pd.DataFrame:
+        """The flagged respondents, one row each, in file order (empty frame when none)."""
+        return pd.DataFrame(list(self.careless), columns=list(CARELESS_COLUMNS))
 
     def to_dict(self) -> dict:
         return {"source": self.source, "n_rows": self.n_rows, "n_used": self.n_used,
@@ -789,7 +804,10 @@ class DataReport:
                 "reverse": list(self.reverse),
                 "scale": None if self.scale is None else list(self.scale),
                 "variables": list(self.variables), "warnings": list(self.warnings),
-                "ordered": list(self.ordered)}
+                "ordered": list(self.ordered),
+                "careless": [dict(r) for r in self.careless],
+                "careless_rule": self.careless_rule,
+                "careless_dropped": self.careless_dropped}
 
     def with_note(self, note: str) -> "DataReport":
         """A copy with one more note (e.g. the estimator chosen for ordinal items)."""
@@ -826,8 +844,8 @@ class DataReport:
 class DataOptions:
     """How to read a user's survey: the same options for every command and for the library.
 
-    Every field may also be given in the ``map`` YAML file (a data description); a value given
-    here wins over the file's.
+    Every field but ``long_string`` and ``drop_careless`` may also be given in the ``map`` YAML
+    file (a data description); a value given here wins over the file's.
 
     Parameters
     ----------
@@ -853,6 +871,15 @@ class DataOptions:
     out_of_scale : {"error", "missing"}
         An answer outside the scale (or an undeclared code such as -99): stop, or set missing
         with a warning.
+    long_string : int or None
+        Careless-answer threshold *T* (see :func:`careless_answers`): a respondent whose
+        longest run of identical consecutive raw answers is at least *T*, or who gave the same
+        raw answer to every answered item (at least *T* of them), is flagged.  ``None``
+        (default): half the model's items rounded up (Curran 2016), checked only for models of
+        at least 10 items; a number given here is applied to any model.
+    drop_careless : bool
+        Drop the flagged respondents before the analysis (default ``False``: they are listed
+        in the data report and kept).
     """
 
     map: object = None
@@ -864,6 +891,8 @@ class DataOptions:
     id: str | None = None
     sheet: object = None
     out_of_scale: str = "error"
+    long_string: int | None = None
+    drop_careless: bool = False
 
     def __post_init__(self):
         if self.missing not in MISSING_RULES:
@@ -878,6 +907,10 @@ class DataOptions:
             object.__setattr__(self, "ordered", _names(self.ordered))
         if self.scale is not None:
             object.__setattr__(self, "scale", _check_scale(self.scale, "scale"))
+        object.__setattr__(self, "long_string", _check_long_string(self.long_string))
+        if not isinstance(self.drop_careless, (bool, np.bool_)):
+            raise OptionError(f"drop_careless={self.drop_careless!r}: give True or False")
+        object.__setattr__(self, "drop_careless", bool(self.drop_careless))
 
     def to_dict(self) -> dict:
         m = self.map
@@ -886,7 +919,8 @@ class DataOptions:
                 "scale": None if self.scale is None else list(self.scale),
                 "reverse": list(self.reverse),
                 "ordered": self.ordered if self.ordered in (None, "all") else list(self.ordered),
-                "id": self.id, "sheet": self.sheet, "out_of_scale": self.out_of_scale}
+                "id": self.id, "sheet": self.sheet, "out_of_scale": self.out_of_scale,
+                "long_string": self.long_string, "drop_careless": self.drop_careless}
 
 
 def _names(value) -> tuple:
@@ -905,7 +939,8 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
     Steps, each a named function of this module: read (:func:`load_data`: CSV/TSV with the
     delimiter, decimal mark and encoding detected, Excel, SPSS, Stata) → map (column mapping)
     → codes (declared missing codes and SPSS user-missing values) → numbers → scale (declared,
-    or from SPSS value labels; undeclared codes such as -99 stop the analysis) → reverse →
+    or from SPSS value labels; undeclared codes such as -99 stop the analysis) → careless
+    answers (on the raw answers: :func:`careless_answers`) → reverse →
     missing-data rule → checks → :class:`DataReport`.
 
     Parameters
@@ -956,7 +991,8 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
     return prepare_data(df, variables, source=source, missing=opts.missing, scale=opts.scale,
                         reverse=opts.reverse or None, missing_codes=opts.missing_codes or None,
                         id_column=opts.id, ordered=ordered, out_of_scale=opts.out_of_scale,
-                        n_free=n_free, warn=warn, keep=keep)
+                        n_free=n_free, warn=warn, keep=keep, long_string=opts.long_string,
+                        drop_careless=opts.drop_careless)
 
 
 def require_complete(X: pd.DataFrame, report: DataReport | None, what: str) -> None:
@@ -1015,7 +1051,8 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
                  reverse: Iterable[str] | None = None, missing_codes: Iterable | None = None,
                  id_column: str | None = None, ordered: Iterable[str] | None = None,
                  out_of_scale: str = "error", n_free: int | None = None,
-                 warn: bool = True, keep: Iterable[str] = ()) -> tuple[pd.DataFrame, DataReport]:
+                 warn: bool = True, keep: Iterable[str] = (), long_string: int | None = None,
+                 drop_careless: bool = False) -> tuple[pd.DataFrame, DataReport]:
     """Select, check and prepare the model's variables.
 
     Steps, in order, each a function of this module: :func:`_step_options` (the options,
@@ -1023,7 +1060,9 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     variable must be a column); :func:`_step_codes` (declared missing codes, the SPSS file's and
     ``missing_codes``, become missing); :func:`_step_numbers` (every remaining answer numeric
     and finite, no undeclared code such as -99, no absurd value); :func:`_step_scale` (answers on
-    the declared ``scale``, whole numbers for ordinal items); :func:`_step_reverse`
+    the declared ``scale``, whole numbers for ordinal items); :func:`_step_careless` (long
+    strings and straight-lining on the raw answers, see :func:`careless_answers`; the flagged
+    respondents dropped with ``drop_careless``); :func:`_step_reverse`
     (``min + max - x``); :func:`_step_missing_rule`; :func:`_step_checks` (enough rows, no
     constant item, comparable variances, categories of ordinal items, duplicates, a
     positive-definite sample covariance matrix); :func:`_step_read_notes` (how the file was
@@ -1063,6 +1102,11 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
         always recorded in the report).
     keep : list of str
         Further columns returned alongside, unchecked (e.g. a grouping column).
+    long_string : int, optional
+        Careless-answer threshold (see :func:`careless_answers`; default: half the items,
+        for models of at least 10 items).
+    drop_careless : bool
+        Drop the respondents flagged as careless before the missing-data rule.
 
     Returns
     -------
@@ -1093,11 +1137,15 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
     sub = _step_numbers(st, values, opt.variables, opt.scale, out_of_scale)
     sub, scale = _step_scale(st, sub, opt.variables, opt.scale, out_of_scale, opt.ordered,
                              opt.codes)
+    # careless answers are judged on the raw answers: before reverse coding
+    sub, careless = _step_careless(st, df, sub, opt, long_string, drop_careless)
     sub = _step_reverse(st, sub, opt.reverse, scale)
     # ``auto`` on a prepared frame keeps the rule chosen when the frame was prepared
     sub, missing, dropped, n_missing, n_patterns = _step_missing_rule(
         st, sub, opt.variables, opt.missing,
         prepared=info.get("missing") if opt.prepared else None)
+    if careless["dropped"]:
+        dropped = {careless["dropped_reason"]: careless["dropped"], **dropped}
     pair_n = _step_checks(st, df, sub, opt.variables, missing, dropped, n_rows, n_free,
                           opt.ordered, scale, opt.id_column)
     _step_read_notes(st, info)
@@ -1106,7 +1154,10 @@ def prepare_data(df: pd.DataFrame, variables: list[str], *, source: str | None =
                         n_missing=n_missing, n_patterns=n_patterns, recoded=st.recoded,
                         reverse=tuple(opt.reverse), scale=scale,
                         variables=tuple(opt.variables), pairwise_nobs=pair_n,
-                        warnings=tuple(st.issued), ordered=tuple(opt.ordered))
+                        warnings=tuple(st.issued), ordered=tuple(opt.ordered),
+                        careless=careless["records"], careless_rule=careless["rule"],
+                        careless_dropped=bool(careless["dropped"]) or bool(
+                            opt.prepared and (info.get("report") or {}).get("careless_dropped")))
     return _step_attach(st, df, sub, opt, report), report
 
 
@@ -1501,6 +1552,187 @@ def _step_reverse(st: _Steps, sub, reverse, scale):
     return sub
 
 
+# ----------------------------------------------------------------------------------------------
+# careless answers: long strings and straight-lining on the raw answers
+# ----------------------------------------------------------------------------------------------
+
+#: The default careless-answer checks run only for models with at least this many items: with
+#: fewer, attentive respondents often give the same answer to a short, homogeneous scale.
+CARELESS_MIN_ITEMS = 10
+
+#: Columns of :meth:`DataReport.careless_table` (and of the CLI's ``--careless-csv`` file).
+CARELESS_COLUMNS = ("respondent", "row", "answered", "long_string", "straight_lining",
+                    "same_value", "flagged_by")
+
+#: How many flagged respondents the data report names before "...".
+CARELESS_SHOWN = 5
+
+
+def _check_long_string(value):
+    """``None`` or a whole number of at least 2 (a run of one answer is every answer)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float,
+                                                                     np.floating)):
+        raise OptionError(f"long_string={value!r}: give a whole number of items (at least 2)")
+    if not float(value).is_integer() or value < 2:
+        raise OptionError(f"long_string={value!r}: give a whole number of items, at least 2 (a "
+                          f"run of one identical answer is every answer)")
+    return int(value)
+
+
+def long_string(answers) -> pd.Series:
+    """Longest run of identical consecutive answers of each row (the long-string index).
+
+    The definition of R's ``careless::longstring`` (Johnson 2005; Meade & Craig 2012): each
+    row is run-length encoded in column order, as base R's ``rle()`` does, and the longest run
+    is the index.  ``rle()`` compares neighbours with ``!=``, so a missing answer is a run of
+    its own: it ends the run before it and counts 1 (a row without answers has index 1).  The
+    ``careless`` package is not installable here; the tests derive their expectations by hand
+    on small frames from this definition.
+
+    Parameters
+    ----------
+    answers : DataFrame or 2-D array
+        One row per respondent, the items in the order the questionnaire showed them.
+
+    Returns
+    -------
+    Series of int (the frame's index).
+    """
+    index = answers.index if isinstance(answers, pd.DataFrame) else None
+    x = np.asarray(answers, dtype=float)
+    if x.ndim != 2:
+        raise InputTypeError("long_string() needs a table: one row per respondent")
+    n, p = x.shape
+    best = np.ones(n, dtype=int) if p else np.zeros(n, dtype=int)
+    run = best.copy()
+    for j in range(1, p):
+        same = x[:, j] == x[:, j - 1]             # NaN == anything is False: a run ends
+        run = np.where(same, run + 1, 1)
+        best = np.maximum(best, run)
+    return pd.Series(best, index=index, name="long_string")
+
+
+def careless_answers(answers, threshold: int | None = None) -> pd.DataFrame:
+    """Flag careless respondents by the long-string index and straight-lining.
+
+    Rule: with threshold *T*, a respondent is flagged when
+
+    * the long string (:func:`long_string`, the items in file order) is at least *T*, or
+    * every answered item has the same value and at least *T* items are answered
+      (straight-lining that missing answers split into shorter runs).
+
+    *T* defaults to half the number of items, rounded up: Curran (2016, J. Exp. Soc. Psychol.
+    66, 4-19) suggests, as a rule of thumb, treating a string of identical answers at least
+    half the length of the scale as invalid.  Give the answers *before* reverse coding: a
+    respondent who ticks the same box down the whole page, reversed items included, then
+    shows one value throughout, while an attentive respondent who agrees with the items and
+    disagrees with the reversed ones does not.
+
+    Parameters
+    ----------
+    answers : DataFrame
+        Raw answers (missing codes already missing), one row per respondent, items in file
+        order.
+    threshold : int, optional
+        *T* (at least 2).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``answers``: ``answered``, ``long_string``, ``straight_lining`` (bool),
+        ``same_value`` (the one value of a straight-liner, else NaN), ``flagged`` (bool),
+        ``flagged_by`` (``"straight-lining"``, ``"long string"`` or ``""``).
+    """
+    if not isinstance(answers, pd.DataFrame):
+        answers = pd.DataFrame(np.asarray(answers, dtype=float))
+    p = answers.shape[1]
+    t = _check_long_string(threshold)
+    if t is None:
+        t = max(2, -(-p // 2))
+    x = answers.to_numpy(dtype=float)
+    answered = (~np.isnan(x)).sum(axis=1)
+    ls = long_string(answers).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)            # rows without answers
+        lo, hi = np.nanmin(x, axis=1), np.nanmax(x, axis=1)
+    straight = (answered >= t) & (lo == hi)
+    by_run = ls >= t
+    flagged = straight | by_run
+    return pd.DataFrame({
+        "answered": answered, "long_string": ls, "straight_lining": straight,
+        "same_value": np.where(straight, lo, np.nan), "flagged": flagged,
+        "flagged_by": np.where(straight, "straight-lining",
+                               np.where(by_run, "long string", ""))},
+        index=answers.index)
+
+
+def _step_careless(st: _Steps, df, sub, opt: "_Options", threshold, drop):
+    """(4b) careless answers on the raw answers (declared missing codes and answers set missing
+    already missing; before reverse coding): flagged respondents recorded by id (else by row
+    number) and, with ``drop``, dropped."""
+    none = {"records": (), "rule": "", "dropped": 0, "dropped_reason": ""}
+    p = len(opt.variables)
+    if opt.prepared:
+        # the raw answers are gone (reverse coding applied): keep what was found then
+        before = st.info.get("report") or {}
+        records = tuple(dict(r) for r in before.get("careless", ()))
+        if drop and records and not before.get("careless_dropped"):
+            raise OptionError(f"{st.source}: this frame was prepared keeping "
+                              f"{len(records)} respondent(s) flagged as careless; read the "
+                              f"file again with drop_careless=True to drop them")
+        return sub, dict(none, records=records, rule=before.get("careless_rule", ""))
+    if threshold is None and p < CARELESS_MIN_ITEMS:
+        if drop:
+            st.notes.append(f"careless-answer checks not run: the model has {p} items (fewer "
+                            f"than {CARELESS_MIN_ITEMS}); give a long-string threshold to run "
+                            f"them (--long-string N); no respondent dropped")
+        return sub, none
+    order = [c for c in df.columns if c in set(opt.variables)]      # questionnaire order
+    flags = careless_answers(sub[order], threshold)
+    t = _check_long_string(threshold) or max(2, -(-p // 2))
+    why = "half the items, Curran 2016" if threshold is None else "threshold given"
+    rule = (f"at least {t} identical raw answers in a row, or one raw answer to all of at "
+            f"least {t} answered items ({why}), judged before reverse coding")
+    hit = np.flatnonzero(flags["flagged"].to_numpy())
+    if st.lines is not None:
+        rows = [int(st.lines[i]) for i in hit]
+    else:
+        rows = [int(i) + st.line0 for i in hit]
+    if opt.id_column is not None:
+        ids = [_plain(v) for v in df[opt.id_column].iloc[hit]]
+    else:
+        ids = rows
+    records = tuple(
+        {"respondent": who, "row": row, "answered": int(flags["answered"].iat[i]),
+         "long_string": int(flags["long_string"].iat[i]),
+         "straight_lining": bool(flags["straight_lining"].iat[i]),
+         "same_value": (_plain(flags["same_value"].iat[i])
+                        if flags["straight_lining"].iat[i] else None),
+         "flagged_by": str(flags["flagged_by"].iat[i])}
+        for who, row, i in zip(ids, rows, hit))
+    out = {"records": records, "rule": rule, "dropped": 0, "dropped_reason": ""}
+    if not len(hit):
+        return sub, out
+    k = len(hit)
+    n_straight = int(flags["straight_lining"].to_numpy()[hit].sum())
+    label = "id" if opt.id_column is not None else f"{st.line_label}"
+    shown = ", ".join(str(v) for v in ids[:CARELESS_SHOWN]) + (" ..." if k > CARELESS_SHOWN
+                                                                 else "")
+    what = (f"{k} respondent(s) flagged as careless ({n_straight} straight-lining): "
+            f"{label} {shown}; rule: {rule}")
+    if drop:
+        out["dropped"] = k
+        out["dropped_reason"] = "careless answers (--drop-careless)"
+        st.notes.append(what + "; dropped")
+        sub = sub[~flags["flagged"].to_numpy()]
+    else:
+        st.note_warning(what + "; list them with --careless-csv FILE, drop them with "
+                               "--drop-careless")
+    return sub, out
+
+
 def _step_missing_rule(st: _Steps, sub, variables, missing, prepared=None):
     """(6) the missing-data rule (``auto`` by :func:`resolve_missing`): listwise drops
     incomplete rows; fiml/pairwise keep them."""
@@ -1658,12 +1890,6 @@ def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_fre
             note_warning(msg)
         else:
             notes.append(msg + f" (with only {p} items such repeats also happen by chance)")
-    if p >= 10 and len(full):
-        flat = full[np.ptp(full_arr, axis=1) == 0]
-        if len(flat):
-            note_warning(f"{len(flat)} respondent(s) gave the same answer to all {p} items "
-                         f"(first: {where(flat.index[0])}); straight-lining? Reverse-coded items "
-                         f"would show it")
     _check_covariance(sub, missing, source, note_warning)
     return pair_n
 

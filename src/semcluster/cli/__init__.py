@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
     warnings.simplefilter("always", SemclusterWarning)
     try:
+        from ._common import guard_careless_csv
+
+        guard_careless_csv(args)          # an output of the data options, checked up front
         return int(args.func(args) or 0)
     except SemclusterError as exc:
         print(f"semcluster: error: {exc}", file=sys.stderr)

@@ -6,7 +6,8 @@ import re
 
 #: The data options every data-taking command accepts (``--help`` shows them alike).
 DATA_OPTIONS = ("--data", "--map", "--sheet", "--id", "--missing", "--missing-codes", "--scale",
-                "--out-of-scale", "--reverse", "--ordered")
+                "--out-of-scale", "--reverse", "--ordered", "--long-string", "--drop-careless",
+                "--careless-csv")
 
 
 def add_data_options(p, required: bool = False):
@@ -43,7 +44,31 @@ def add_data_options(p, required: bool = False):
                                                          "needs a scale)")
     g.add_argument("--ordered", metavar="all|ITEM,...",
                    help="ordinal items (fitted by WLSMV, as lavaan does)")
+    g.add_argument("--long-string", metavar="N", type=_long_string,
+                   help="careless answers: flag a respondent with N or more identical raw "
+                        "answers in a row (before reverse coding), or the same raw answer to "
+                        "all of at least N answered items (default: half the items, Curran "
+                        "2016, for models of 10 or more items)")
+    g.add_argument("--drop-careless", action="store_true",
+                   help="drop the respondents flagged as careless before the analysis (the "
+                        "data report gives their number)")
+    g.add_argument("--careless-csv", metavar="FILE",
+                   help="write the respondents flagged as careless (id, else row number; "
+                        "long string; straight-lining) to this .csv file")
     return g
+
+
+def _long_string(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"{n}: give at least 2 (a run of one identical answer "
+                                         f"is every answer)")
+    return n
 
 
 def add_data_argument(p, required=False):
@@ -80,7 +105,9 @@ def data_options_from_args(args):
                        missing_codes=tuple(codes), scale=getattr(args, "scale", None),
                        reverse=getattr(args, "reverse", None) or (), ordered=ordered or None,
                        id=getattr(args, "id", None), sheet=sheet,
-                       out_of_scale=getattr(args, "out_of_scale", "error"))
+                       out_of_scale=getattr(args, "out_of_scale", "error"),
+                       long_string=getattr(args, "long_string", None),
+                       drop_careless=bool(getattr(args, "drop_careless", False)))
 
 
 def data_options_given(args) -> bool:
@@ -88,12 +115,54 @@ def data_options_given(args) -> bool:
     published')."""
     from ..data import DataOptions
 
-    return args.data is not None or data_options_from_args(args) != DataOptions()
+    return (args.data is not None or data_options_from_args(args) != DataOptions()
+            or bool(getattr(args, "careless_csv", None)))
+
+
+#: ``--careless-csv`` of the running command: (guard, path), set by :func:`guard_careless_csv`
+_CARELESS_CSV: list = []
+
+
+def guard_careless_csv(args) -> None:
+    """Check ``--careless-csv`` before any work: never over a file the command reads (any
+    file named on its command line) nor over another output; remembered for
+    :func:`print_data_report`, which writes it."""
+    import os
+    from pathlib import Path
+
+    from ..errors import OutputPathError
+    from ..output_files import OutputFiles
+
+    _CARELESS_CSV.clear()
+    path = getattr(args, "careless_csv", None)
+    if not path:
+        return
+    named = []
+    for key, value in vars(args).items():
+        if key == "careless_csv" or callable(value):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and str(v):
+                named.append(v)
+    guard = OutputFiles(inputs=named)
+    target = guard.file(path, suffixes=(".csv",))
+    for v in named:          # an output of the command not written yet has no file to compare
+        if os.path.abspath(str(v)) == os.path.abspath(str(target)):
+            raise OutputPathError(f"{target} is named for two outputs of this run; give each "
+                                  f"its own name")
+    _CARELESS_CSV.append((guard, Path(str(target))))
 
 
 def print_data_report(report) -> None:
-    """The data report, printed first by every data-taking command."""
+    """The data report, printed first by every data-taking command (and, with
+    ``--careless-csv``, the respondents flagged as careless written)."""
     print(str(report))
+    if _CARELESS_CSV and getattr(report, "careless_rule", None) is not None:
+        guard, path = _CARELESS_CSV[0]
+        guard.write_csv(path, report.careless_table())
+        why = "" if report.careless_rule else (
+            f"; the checks did not run: fewer than 10 items, give --long-string N")
+        print(f"wrote {path} ({len(report.careless)} respondent(s) flagged as careless{why})")
     print()
 
 
