@@ -46,25 +46,40 @@ def _warnings(df):
     return rep
 
 
-# (items, answers of row 5: "flat" = all 4s, "one off" = all 4s but the last, flagged?)
+# (items, answers of row 5: "flat" = all 4s, "one off" = all 4s but the last, "half" = the
+# first ceil(p/2) answers 4 and the rest alternating 1/7 (a long string of exactly the default
+# threshold), "half - 1" = one 4 fewer; flagged?).  The rule (data._step_careless): from 10
+# items on, a respondent is careless when the long-string index (careless::longstring) reaches
+# ceil(p/2) (Curran 2016: half the scale length), or every answered item has one raw value.
 @pytest.mark.parametrize("p, row, flagged", [
     (10, "flat", True),
     (12, "flat", True),
-    (10, "one off", False),
-    (9, "flat", False),          # below 10 items: not flagged
+    (10, "one off", True),       # a run of 9 identical answers is at least 5
+    (10, "half", True),          # a run of exactly 5 = ceil(10 / 2)
+    (10, "half - 1", False),     # a run of 4
+    (11, "half", True),          # a run of exactly 6 = ceil(11 / 2)
+    (11, "half - 1", False),
+    (9, "flat", False),          # below 10 items: not checked unless a threshold is given
     (9, "one off", False),
 ])
-def test_straight_lining_is_flagged_with_ten_or_more_items(p, row, flagged):
+def test_careless_answers_are_flagged_from_a_long_string_of_half_the_items(p, row, flagged):
+    import math
+
     df = _answers(p)
-    df.iloc[5] = 4.0
-    if row == "one off":
-        df.iloc[5, -1] = 5.0
+    t = math.ceil(p / 2)
+    if row in ("flat", "one off"):
+        df.iloc[5] = 4.0
+        if row == "one off":
+            df.iloc[5, -1] = 5.0
+    else:
+        run = t if row == "half" else t - 1
+        df.iloc[5] = [4.0] * run + [1.0 if j % 2 == 0 else 7.0 for j in range(p - run)]
     rep = _warnings(df)
-    hits = [w for w in rep.warnings if "same answer to all" in w]
+    hits = [w for w in rep.warnings if "flagged as careless" in w]
     assert bool(hits) is flagged
     if flagged:
-        assert hits[0].startswith(f"1 respondent(s) gave the same answer to all {p} items "
-                                  f"(first: row 6)")
+        assert hits[0].startswith("1 respondent(s) flagged as careless")
+        assert "6" in hits[0].split(":", 1)[1].split(";")[0]       # row 6 is named
 
 
 @pytest.mark.parametrize("p, warned", [(10, True), (11, True), (9, False), (5, False)])
