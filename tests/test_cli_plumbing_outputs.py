@@ -169,8 +169,12 @@ def no_work(monkeypatch):
     def refuse(*a, **k):
         raise WorkStarted
 
-    for module, name in WORK:
-        monkeypatch.setattr(importlib.import_module(module), name, refuse)
+    # every module imported before any is patched: a module imported while another's function
+    # is replaced would bind the stand-in for good (``from .spec import read_model``), and the
+    # tests that run after this one would meet it
+    modules = [importlib.import_module(module) for module, _ in WORK]
+    for mod, (_, name) in zip(modules, WORK):
+        monkeypatch.setattr(mod, name, refuse)
 
 
 def _sha(p: Path) -> str:
