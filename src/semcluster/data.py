@@ -775,6 +775,7 @@ class DataReport:
     pairwise_nobs: pd.DataFrame | None = None
     warnings: tuple = ()
     ordered: tuple = ()
+    clusters: object = None          # semcluster.clustering.ClusterSummary with --cluster
 
     def to_dict(self) -> dict:
         return {"source": self.source, "n_rows": self.n_rows, "n_used": self.n_used,
@@ -785,7 +786,8 @@ class DataReport:
                 "reverse": list(self.reverse),
                 "scale": None if self.scale is None else list(self.scale),
                 "variables": list(self.variables), "warnings": list(self.warnings),
-                "ordered": list(self.ordered)}
+                "ordered": list(self.ordered),
+                **({"clusters": self.clusters.to_dict()} if self.clusters is not None else {})}
 
     def with_note(self, note: str) -> "DataReport":
         """A copy with one more note (e.g. the estimator chosen for ordinal items)."""
@@ -809,6 +811,8 @@ class DataReport:
             lines.append(f"  answer scale: {self.scale[0]:g} to {self.scale[1]:g}")
         if self.ordered:
             lines.append(f"  ordinal items: {', '.join(self.ordered)}")
+        if self.clusters is not None:
+            lines.extend(self.clusters.lines())
         for n in self.notes:
             lines.append(f"  note: {n}")
         return "\n".join(lines)
@@ -849,6 +853,10 @@ class DataOptions:
     out_of_scale : {"error", "missing"}
         An answer outside the scale (or an undeclared code such as -99): stop, or set missing
         with a warning.
+    cluster : str or None
+        Cluster column (industrial park, region ...): never an item, kept beside the items;
+        the data report gives the clusters' sizes and per item ICC(1) and design effect
+        (:mod:`semcluster.clustering`), and ``fit`` gives cluster-robust MLR results.
     """
 
     map: object = None
@@ -860,6 +868,7 @@ class DataOptions:
     id: str | None = None
     sheet: object = None
     out_of_scale: str = "error"
+    cluster: str | None = None
 
     def __post_init__(self):
         if self.missing not in MISSING_RULES:
@@ -887,7 +896,8 @@ class DataOptions:
                 "scale": None if self.scale is None else list(self.scale),
                 "reverse": list(self.reverse),
                 "ordered": self.ordered if self.ordered in (None, "all") else list(self.ordered),
-                "id": self.id, "sheet": self.sheet, "out_of_scale": self.out_of_scale}
+                "id": self.id, "sheet": self.sheet, "out_of_scale": self.out_of_scale,
+                "cluster": self.cluster}
 
 
 def _names(value) -> tuple:
@@ -948,16 +958,57 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
         desc = df.attrs[_ATTR].get("description", {}) or {}
         idc = opts.id or desc.get("id")
         variables = [c for c in df.columns if c != idc and c not in keep and
-                     pd.api.types.is_numeric_dtype(df[c])]
+                     c != opts.cluster and pd.api.types.is_numeric_dtype(df[c])]
     variables = list(variables)
+    if opts.cluster is not None:
+        keep = _cluster_keep(df, opts, variables, keep)
     ordered = opts.ordered
     if ordered == "all":
         ordered = tuple(variables)
     source = "bundled synthetic study data" if data is None else None
-    return prepare_data(df, variables, source=source, missing=opts.missing, scale=opts.scale,
-                        reverse=opts.reverse or None, missing_codes=opts.missing_codes or None,
-                        id_column=opts.id, ordered=ordered, out_of_scale=opts.out_of_scale,
-                        n_free=n_free, warn=warn, keep=keep)
+    X, report = prepare_data(df, variables, source=source, missing=opts.missing,
+                             scale=opts.scale, reverse=opts.reverse or None,
+                             missing_codes=opts.missing_codes or None, id_column=opts.id,
+                             ordered=ordered, out_of_scale=opts.out_of_scale, n_free=n_free,
+                             warn=warn, keep=keep)
+    if opts.cluster is not None:
+        X, report = _cluster_report(X, report, opts.cluster, variables, warn)
+    return X, report
+
+
+def _cluster_keep(df, opts, variables, keep) -> tuple:
+    """The cluster column checked (present; not an item, the id or a kept/group column) and
+    added to the columns kept beside the items."""
+    from .clustering import check_cluster_column
+
+    source = df.attrs.get(_ATTR, {}).get("source", "data")
+    if opts.cluster in set(keep):
+        raise DataError(f"{source}: cluster and group column are the same ('{opts.cluster}'); "
+                        f"groups are compared, clusters are sampled units: give different "
+                        f"columns (--cluster, --group)")
+    check_cluster_column(df, opts.cluster, variables, source=source, id_column=opts.id)
+    return tuple(keep) + (opts.cluster,)
+
+
+def _cluster_report(X, report, column, variables, warn):
+    """The clusters of the rows used (sizes, ICC(1), design effects) added to the report;
+    a warning where a design effect makes a single-level analysis doubtful."""
+    from dataclasses import replace as _replace
+
+    from .clustering import cluster_summary
+
+    summary = cluster_summary(X, column, variables, source=report.source)
+    msg = summary.warning()
+    report = _replace(report, clusters=summary)
+    if msg:
+        report = _replace(report, notes=report.notes + (msg,),
+                          warnings=report.warnings + (msg,))
+        if warn:
+            warnings.warn(f"{report.source}: {msg}", SemclusterWarning, stacklevel=3)
+    info = dict(X.attrs.get(_ATTR, {}))
+    info.update(cluster=column, report=report.to_dict())
+    X.attrs = {_ATTR: info}
+    return X, report
 
 
 def require_complete(X: pd.DataFrame, report: DataReport | None, what: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 #: The data options every data-taking command accepts (``--help`` shows them alike).
 DATA_OPTIONS = ("--data", "--map", "--sheet", "--id", "--missing", "--missing-codes", "--scale",
-                "--out-of-scale", "--reverse", "--ordered")
+                "--out-of-scale", "--reverse", "--ordered", "--cluster")
 
 
 def add_data_options(p, required: bool = False):
@@ -41,6 +41,10 @@ def add_data_options(p, required: bool = False):
                                                          "needs a scale)")
     g.add_argument("--ordered", metavar="all|ITEM,...",
                    help="ordinal items (fitted by WLSMV, as lavaan does)")
+    g.add_argument("--cluster", metavar="COLUMN",
+                   help="cluster column (firms in parks, regions ...; never fitted): the data "
+                        "report gives cluster sizes, ICC(1) and design effects; fit with "
+                        "--estimator MLR gives cluster-robust SEs and test (lavaan's cluster=)")
     return g
 
 
@@ -78,7 +82,8 @@ def data_options_from_args(args):
                        missing_codes=tuple(codes), scale=getattr(args, "scale", None),
                        reverse=getattr(args, "reverse", None) or (), ordered=ordered or None,
                        id=getattr(args, "id", None), sheet=sheet,
-                       out_of_scale=getattr(args, "out_of_scale", "error"))
+                       out_of_scale=getattr(args, "out_of_scale", "error"),
+                       cluster=getattr(args, "cluster", None))
 
 
 def data_options_given(args) -> bool:
