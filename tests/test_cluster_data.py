@@ -56,9 +56,9 @@ def test_cli_fit_with_cluster_gives_cluster_robust_results(folder, capsys):
     assert main(["fit", "h1_h5", "--data", "clustered.csv", "--cluster", "park",
                  "--json", "out.json"]) == 0
     out = capsys.readouterr().out
-    assert "clusters ('park'): 30" in out and "estimator MLR with cluster-robust" in out
+    assert "clusters ('park'): 30" in out and "cluster-robust standard errors" in out
     saved = json.loads((folder / "out.json").read_text())
-    ref = json.loads((HERE / "study_cluster_mlr.json").read_text())
+    ref = json.loads((HERE / "study_cluster_ml.json").read_text())     # lavaan's default
     assert saved["fit_measures"]["chisq_scaled"] == pytest.approx(
         ref["fit_measures"]["chisq_scaled"], rel=1e-6)
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
@@ -72,7 +72,7 @@ def test_cli_fit_with_cluster_gives_cluster_robust_results(folder, capsys):
     (["--data", "clustered.csv", "--cluster", "ca1"], "is a model item"),
     (["--data", "clustered.csv", "--cluster", "parc"], "not in the data"),
     (["--data", "clustered.csv", "--cluster", "park", "--id", "park"], "id column"),
-    (["--data", "clustered.csv", "--cluster", "park", "--estimator", "ML"], "MLR"),
+    (["--data", "clustered.csv", "--cluster", "park", "--estimator", "GLS"], "GLS"),
     (["--data", "clustered.csv", "--cluster", "park", "--estimator", "WLSMV"], "WLSMV"),
 ])
 def test_bad_cluster_input_is_one_clear_line_and_writes_nothing(folder, capsys, argv, words):

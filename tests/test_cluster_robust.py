@@ -58,6 +58,31 @@ def test_cluster_robust_study_model_matches_lavaan(study_fit):
     assert study_fit.info["n_clusters"] == 30
 
 
+def test_cluster_with_ml_matches_lavaans_ml_test_from_h1_information():
+    """lavaan 0.6.14, estimator = "ML" with cluster=: robust.cluster SEs as MLR, but the
+    Yuan-Bentler trace from the h1 observed information: another scaling factor, also here."""
+    data = pd.read_csv(HERE / "study_clustered.csv")
+    res = semcluster.fit("h1_h5", data, cluster="park", estimator="ML")
+    ref = load("study_cluster_ml")
+    assert ref["options"]["se"] == "robust.cluster"
+    compare(res, without_intercepts(ref))
+    mlr = load("study_cluster_mlr")["fit_measures"]["chisq_scaling_factor"]
+    assert abs(ref["fit_measures"]["chisq_scaling_factor"] - mlr) > 1e-3
+
+
+def test_h1_observed_information_equals_expected_at_the_sample_covariance():
+    from semcluster.estimators.cluster_robust import h1_observed_information
+    from semcluster.estimators.mlr import _h1_expected_information
+
+    rng = np.random.default_rng(4)
+    M = rng.normal(size=(4, 4))
+    S = M @ M.T + 4 * np.eye(4)
+    np.testing.assert_allclose(h1_observed_information(S, S), _h1_expected_information(S),
+                               rtol=1e-12, atol=1e-14)
+    assert not np.allclose(h1_observed_information(S + np.eye(4), S),
+                           _h1_expected_information(S + np.eye(4)))
+
+
 def test_cluster_robust_with_covariates_on_lavaan_demo_matches_lavaan(demo_fit):
     ag = compare(demo_fit, without_intercepts(load("demo_cluster_mlr")))
     assert ag.rows >= 7
@@ -86,7 +111,6 @@ def test_cluster_sums_apply_lavaans_small_sample_factor():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"estimator": "ML"}, "MLR"),
     ({"estimator": "WLSMV"}, "WLSMV"),
     ({"estimator": "MLR", "group": "grp"}, "group"),
     ({"estimator": "MLR", "group": "park"}, "same"),

@@ -137,9 +137,11 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
     if opts.cluster is not None and est is None:
-        est = "MLR"
-        switched = ("cluster column given: estimator MLR with cluster-robust standard errors "
-                    "and the Yuan-Bentler test (lavaan's cluster= on a single-level model)")
+        # lavaan's default for cluster= on a single-level model: ML estimates,
+        # se = "robust.cluster", standard and Yuan-Bentler tests
+        switched = ("cluster column given: ML estimates with cluster-robust standard errors "
+                    "and the Yuan-Bentler scaled test, as lavaan's cluster= (--estimator MLR: "
+                    "lavaan's MLR scaling factor)")
     est = est or "ML"
     if opts.cluster is not None:
         _check_cluster(opts, est, group, cov)
@@ -182,7 +184,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         from .estimators import cluster_robust
 
         cluster_robust.check_supported(est, missing=rule_used)
-        res = cluster_robust.fit(spec, X, report=report, cluster=opts.cluster)
+        res = cluster_robust.fit(spec, X, report=report, cluster=opts.cluster,
+                                  estimator=est)
     elif est == "ML" and rule_used == "listwise":
         res = fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
     else:

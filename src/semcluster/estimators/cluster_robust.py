@@ -24,10 +24,13 @@ within each of the G clusters, with the small-sample factor G/(G − 1) that lav
 * Fit measures: :func:`semcluster.estimators.mlr.with_scaled_measures` (lavaan's
   ``*_scaled`` and ``*_robust`` indices from these factors).
 
+``estimator = "ML"`` with ``cluster=``: lavaan 0.6.14 then also uses ``se = "robust.cluster"``
+and adds the Yuan–Bentler test, but (asking for two tests) computes the model's information in
+the trace from the h1 observed information, Δ'H₁(Σ̂)Δ, not the Hessian: a slightly different
+scaling factor, reproduced here (``h1_test_information``).
+
 Not built (each refused with a message): FIML with ``cluster=`` (lavaan 0.6.14 does it),
-``estimator = "ML"`` with ``cluster=`` (lavaan then reports the same robust SEs with a
-Yuan–Bentler test computed from the h1-based observed information, a slightly different
-scaling factor: ask for MLR), WLSMV, multi-group and two-level models.
+WLSMV, multi-group and two-level models.
 
 Checked against lavaan 0.6.14 in tests/test_cluster_robust.py (R script and fixtures in
 tests/fixtures/cluster/).
@@ -76,17 +79,38 @@ def _trace(Sigma, d, Delta, A0, codes, G, ys) -> float:
     return float(np.trace(np.linalg.solve(A, B)))
 
 
+def h1_observed_information(Sigma: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Observed information (per observation) of vech Σ in the saturated model, evaluated at Σ
+    with sample covariance S and μ = x̄: ½ D'(V⊗U + U⊗V − V⊗V)D, V = Σ⁻¹, U = VSV
+    (lavaan's ``observed.information = "h1"``; equals the expected information at Σ = S)."""
+    p = Sigma.shape[0]
+    V = np.linalg.inv(Sigma)
+    U = V @ S @ V
+    r, c = vech_indices(p)
+    D = np.zeros((p * p, len(r)))
+    D[r * p + c, np.arange(len(r))] = 1.0
+    D[c * p + r, np.arange(len(r))] = 1.0
+    K = np.kron(V, U) + np.kron(U, V) - np.kron(V, V)
+    return 0.5 * D.T @ K @ D
+
+
 def cluster_robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarray,
-                      codes: np.ndarray, fixed_x_idx=()) -> RobustML:
+                      codes: np.ndarray, fixed_x_idx=(), *, h1_test_information: bool = False
+                      ) -> RobustML:
     """Cluster-robust covariance and Yuan–Bentler scaling factors at the ML estimate ``x``.
 
     ``codes`` gives each row's cluster as 0 … G−1.  Returns an :class:`mlr.RobustML`
-    (``trace_h1`` includes the mean block).
+    (``trace_h1`` includes the mean block).  ``h1_test_information``: the model's information
+    in the test's trace is Δ'H₁(Σ̂)Δ (:func:`h1_observed_information`) instead of the Hessian,
+    as lavaan 0.6.14 does for ``estimator = "ML"`` with ``cluster =`` (it asks for the
+    standard and the Yuan–Bentler test, and then sets ``observed.information`` to "h1" for
+    the tests).
     """
     X = np.asarray(X, dtype=float)
     try:
         with np.errstate(all="ignore"):
-            return _cluster_robust_ml(structure, X, x, np.asarray(codes), list(fixed_x_idx))
+            return _cluster_robust_ml(structure, X, x, np.asarray(codes), list(fixed_x_idx),
+                                      h1_test_information)
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
         q = structure.q
         return RobustML(vcov=np.full((q, q), np.nan), vcov_ok=False, scaling_factor=np.nan,
@@ -94,7 +118,7 @@ def cluster_robust_ml(structure: CovarianceStructure, X: np.ndarray, x: np.ndarr
                         observed_information=np.full((q, q), np.nan))
 
 
-def _cluster_robust_ml(structure, X, x, codes, fixed_x_idx) -> RobustML:
+def _cluster_robust_ml(structure, X, x, codes, fixed_x_idx, h1_test) -> RobustML:
     n, p = X.shape
     G = int(codes.max()) + 1
     nx = len(fixed_x_idx)
@@ -122,7 +146,8 @@ def _cluster_robust_ml(structure, X, x, codes, fixed_x_idx) -> RobustML:
 
     df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - structure.q
     if ok and df > 0:
-        trace = tr1 - _trace(Sigma, d, Delta, A, codes, G, ys)
+        A_test = n * Delta.T @ h1_observed_information(Sigma, S) @ Delta if h1_test else A
+        trace = tr1 - _trace(Sigma, d, Delta, A_test, codes, G, ys)
         c = trace / df
     else:
         trace = c = np.nan
@@ -155,21 +180,16 @@ def check_supported(estimator: str, *, missing: str | None = None, group=None,
         raise OptionError("cluster= with WLSMV (ordinal items) is not built yet: lavaan "
                               "then uses robust.cluster.sem SEs; drop --cluster or treat the "
                               "items as continuous with --estimator MLR")
-    if estimator == "ML":
-        raise OptionError(
-            "cluster= needs --estimator MLR: lavaan 0.6.14 with estimator ML and cluster= "
-            "reports the same cluster-robust SEs but a Yuan-Bentler test from the h1-based "
-            "observed information (a different scaling factor), which semcluster does not "
-            "compute; MLR gives lavaan's cluster = , estimator = 'MLR' numbers")
-    if estimator != "MLR":
-        raise OptionError(f"cluster= is available with estimator MLR only, not {estimator}")
+    if estimator not in ("ML", "MLR"):
+        raise OptionError(f"cluster= is available with estimators ML and MLR (as lavaan: "
+                          f"cluster-robust SEs either way), not {estimator}")
     if missing == "fiml":
         raise OptionError(
             "cluster= with missing answers (FIML) is not built yet (lavaan 0.6.14 does it); "
             "pass --missing listwise (missing='listwise') to fit the complete rows")
 
 
-def fit(spec, X: pd.DataFrame, *, report=None, cluster: str):
+def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "MLR"):
     """ML estimates with cluster-robust SEs and the clustered Yuan–Bentler test.
 
     Parameters
@@ -180,6 +200,10 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str):
         :func:`semcluster.data.read_survey` returns with ``DataOptions(cluster=...)``).
     cluster : str
         The cluster column.
+    estimator : {"MLR", "ML"}
+        lavaan 0.6.14 gives cluster-robust SEs and a Yuan–Bentler test for both; with ML the
+        test's trace uses the h1 observed information (a slightly different scaling factor),
+        as lavaan's.
 
     Returns
     -------
@@ -213,9 +237,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str):
     structure = CovarianceStructure.of(spec)
     structure.set_fixed_x(S.loc[spec.observed, spec.observed].to_numpy())
     rob = cluster_robust_ml(structure, Xo.to_numpy(dtype=float), opt.x, codes,
-                            engine.fixed_x_idx)
+                            engine.fixed_x_idx, h1_test_information=estimator == "ML")
     res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
-                          message=opt.message, report=report, estimator=ESTIMATOR,
+                          message=opt.message, report=report, estimator=estimator,
                           vcov=rob.vcov, vcov_ok=rob.vcov_ok)
     if not rob.vcov_ok and ident.identified:
         res = dataclasses.replace(res, admissible=False, warnings=(
