@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def test_cli_fit_with_cluster_gives_cluster_robust_results(folder, capsys):
                  "--json", "out.json"]) == 0
     out = capsys.readouterr().out
     assert "clusters ('park'): 30" in out and "cluster-robust standard errors" in out
+    assert re.search(r"Number of clusters \[park\] +30\n", out)       # lavaan's summary line
     saved = json.loads((folder / "out.json").read_text())
     ref = json.loads((HERE / "study_cluster_ml.json").read_text())     # lavaan's default
     assert saved["fit_measures"]["chisq_scaled"] == pytest.approx(
