@@ -236,11 +236,14 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "M
     opt = engine.fit()
     structure = CovarianceStructure.of(spec)
     structure.set_fixed_x(S.loc[spec.observed, spec.observed].to_numpy())
-    rob = cluster_robust_ml(structure, Xo.to_numpy(dtype=float), opt.x, codes,
-                            engine.fixed_x_idx, h1_test_information=estimator == "ML")
+    arr = Xo.to_numpy(dtype=float)
+    rob = cluster_robust_ml(structure, arr, opt.x, codes, engine.fixed_x_idx,
+                            h1_test_information=estimator == "ML")
     res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
                           message=opt.message, report=report, estimator=estimator,
-                          vcov=rob.vcov, vcov_ok=rob.vcov_ok)
+                          vcov=rob.vcov, vcov_ok=rob.vcov_ok,
+                          extra_rows=_intercept_rows(spec, structure, opt.x, arr, codes, G,
+                                                     list(engine.fixed_x_idx), rob))
     if not rob.vcov_ok and ident.identified:
         res = dataclasses.replace(res, admissible=False, warnings=(
             "the cluster-robust standard errors could not be computed: the information or "
@@ -271,6 +274,48 @@ def _gfi_with_means(S, Sigma, means, fixed_x_idx) -> float:
     o = S[r, c][keep]
     e = o - Sigma[r, c][keep]
     return float(1 - (e @ W @ e) / (o @ W @ o + means @ V @ means))
+
+
+def _intercept_rows(spec, structure, x, X, codes, G, fx_idx, rob: RobustML) -> pd.DataFrame:
+    """lavaan's intercept rows of the clustered fit (its saturated mean structure): ν of the
+    non-fixed-x variables with cluster-robust SEs, and the latent means fixed at 0.
+
+    The fit's means are μ̂_y = x̄_y; the sandwich over (θ, μ_y) has a block-diagonal A, and
+    the clustered B couples the blocks; ν = ν(θ, μ) and its SEs follow by the delta method
+    (:func:`semcluster.estimators.fiml._intercepts`, the same map as robust FIML's)."""
+    from types import SimpleNamespace
+
+    from .fiml import _intercepts
+
+    n, p = X.shape
+    q = structure.q
+    ys = [j for j in range(p) if j not in set(fx_idx)]
+    y_names = [spec.observed[j] for j in ys]
+    xbar = X.mean(axis=0)
+    d = X - xbar
+    Sigma, Delta = structure.jacobian_vech(x)
+    Sinv = np.linalg.inv(Sigma)
+    sol = SimpleNamespace(x=x, nu=xbar[ys], mu=xbar)
+    nu, J_nu, J_std, sd = _intercepts(structure, sol, ys, fx_idx)
+    if rob.vcov_ok:
+        sc = np.hstack([_score_rows(Sinv, d) @ Delta, _mean_scores(Sinv, d, ys)])
+        C = cluster_sums(sc, codes, G)
+        Ainv = np.zeros((q + len(ys),) * 2)
+        Ainv[:q, :q] = np.linalg.pinv(rob.observed_information)
+        Ainv[q:, q:] = np.linalg.inv(n * Sinv[np.ix_(ys, ys)])
+        V = Ainv @ (C.T @ C) @ Ainv
+        se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_nu, V, J_nu), 0, None))
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_std, V, J_std), 0, None))
+    else:
+        se_nu = se_std = np.full(len(ys), np.nan)
+    lat = list(spec.latent)
+    zeros = np.zeros(len(lat))          # latent means fixed at zero, listed as lavaan does
+    return pd.DataFrame({"lhs": y_names + lat, "op": "~1", "rhs": "", "label": "",
+                         "est": np.r_[nu, zeros], "se": np.r_[se_nu, zeros],
+                         "std_lv": np.r_[nu, zeros], "std_all": np.r_[nu / sd, zeros],
+                         "se_std_all": np.r_[se_std, zeros],
+                         "free": np.r_[np.arange(q + 1, q + len(ys) + 1), np.zeros(len(lat))
+                                       ].astype(int)})
 
 
 def _with_mean_structure(res, rob: RobustML, n: int, n_clusters: int, S, Sigma, means):
