@@ -107,7 +107,7 @@ def test_cluster_sums_apply_lavaans_small_sample_factor():
     ({"estimator": "WLSMV"}, "WLSMV"),
     ({"estimator": "MLR", "group": "grp"}, "group"),
     ({"estimator": "MLR", "group": "park"}, "same"),
-    ({"estimator": "MLR", "missing": "fiml"}, "FIML"),
+    ({"estimator": "ML", "missing": "fiml"}, "FIML"),
 ])
 def test_cluster_refuses_what_is_not_built(kwargs, words):
     data = pd.read_csv(HERE / "study_clustered.csv").head(300)
@@ -116,10 +116,21 @@ def test_cluster_refuses_what_is_not_built(kwargs, words):
         semcluster.fit("h1_h5", data, cluster="park", **kwargs)
 
 
-def test_cluster_with_missing_answers_is_refused_under_auto():
+def test_cluster_with_missing_answers_needs_mlr_or_listwise():
     data = pd.read_csv(HERE / "study_clustered.csv").head(300)
     data.loc[5, "ca1"] = np.nan
-    with pytest.raises(OptionError, match="listwise"):
-        semcluster.fit("h1_h5", data, cluster="park", estimator="MLR")
-    res = semcluster.fit("h1_h5", data, cluster="park", estimator="MLR", missing="listwise")
+    with pytest.raises(OptionError, match="MLR"):
+        semcluster.fit("h1_h5", data, cluster="park", estimator="ML")
+    res = semcluster.fit("h1_h5", data, cluster="park", estimator="ML", missing="listwise")
     assert res.nobs == 299
+
+
+def test_cluster_robust_fiml_matches_lavaan():
+    """lavaan 0.6.14 sem(..., cluster = "park", missing = "ml", estimator = "MLR")."""
+    data = pd.read_csv(HERE / "study_clustered_missing.csv")
+    res = semcluster.fit("h1_h5", data, cluster="park", estimator="MLR")
+    ref = load("study_cluster_fiml_mlr")
+    assert ref["options"]["se"] == "robust.cluster" and ref["options"]["missing"] == "ml"
+    ag = compare(res, ref)
+    assert ag.rows >= 61 + 23
+    assert res.info["missing"] == "fiml" and res.info["n_clusters"] == 30

@@ -29,8 +29,12 @@ and adds the Yuan–Bentler test, but (asking for two tests) computes the model'
 the trace from the h1 observed information, Δ'H₁(Σ̂)Δ, not the Hessian: a slightly different
 scaling factor, reproduced here (``h1_test_information``).
 
-Not built (each refused with a message): FIML with ``cluster=`` (lavaan 0.6.14 does it),
-WLSMV, multi-group and two-level models.
+Missing answers: robust FIML (:func:`semcluster.estimators.fiml.fit` with ``cluster=``) with
+the same clustered meat in its sandwich, h1 first-order information and baseline trace
+(lavaan's ``missing = "ml"``, ``estimator = "MLR"``, ``cluster =``).
+
+Not built (each refused with a message): FIML with ``cluster=`` and estimator ML, WLSMV,
+multi-group and two-level models.
 
 Checked against lavaan 0.6.14 in tests/test_cluster_robust.py (R script and fixtures in
 tests/fixtures/cluster/).
@@ -183,10 +187,11 @@ def check_supported(estimator: str, *, missing: str | None = None, group=None,
     if estimator not in ("ML", "MLR"):
         raise OptionError(f"cluster= is available with estimators ML and MLR (as lavaan: "
                           f"cluster-robust SEs either way), not {estimator}")
-    if missing == "fiml":
+    if missing == "fiml" and estimator != "MLR":
         raise OptionError(
-            "cluster= with missing answers (FIML) is not built yet (lavaan 0.6.14 does it); "
-            "pass --missing listwise (missing='listwise') to fit the complete rows")
+            "cluster= with missing answers (FIML) is built for estimator MLR (lavaan's "
+            "cluster =, missing = 'ml', estimator = 'MLR'); pass --estimator MLR, or "
+            "--missing listwise (missing='listwise') to fit the complete rows")
 
 
 def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "MLR"):
@@ -219,8 +224,6 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "M
         raise EstimationError(f"cluster column '{cluster}' is not among the prepared columns")
     ids = X[cluster]
     Xo = X[spec.observed]
-    if Xo.isna().to_numpy().any():
-        check_supported("MLR", missing="fiml")
     codes, labels = pd.factorize(ids)
     if (codes < 0).any():
         raise EstimationError(f"rows without a cluster id in '{cluster}'")
@@ -228,6 +231,16 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "M
     if G < 2:
         raise EstimationError(f"cluster column '{cluster}' has a single cluster; clustering "
                               f"needs at least two")
+    if Xo.isna().to_numpy().any():
+        # robust FIML with the clustered meat (fiml.fit(..., cluster=)), lavaan's cluster = with
+        # missing = "ml", estimator = "MLR"
+        from . import fiml
+
+        check_supported(estimator, missing="fiml")
+        res = fiml.fit(spec, X, report=report, robust=True, cluster=cluster)
+        return dataclasses.replace(res, info={**dict(res.info), "se": "robust.cluster",
+                                              "test": "yuan.bentler.mplus",
+                                              "n_clusters": int(G)})
     ident = check_identification(spec)
     n = len(Xo)
     S = sample_covariance(Xo)
