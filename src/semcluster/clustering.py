@@ -14,8 +14,8 @@ With G clusters of sizes n_1 … n_G (N = Σ n_j), cluster means ȳ_j and grand 
     ICC(1) = (MSB − MSW) / (MSB + (n₀ − 1) · MSW)
 
 (the one-way random-effects ANOVA estimator, Shrout & Fleiss 1979 case 1, with n₀ for
-unequal cluster sizes as in Searle, Casella & McCulloch 1992, ch. 3).  It can be negative when the clusters differ
-less than chance would make them; it is reported as computed.  Rows with a missing answer to
+unequal cluster sizes as in Searle, Casella & McCulloch 1992, ch. 3).  It can be negative
+when the clusters differ less than chance would make them; it is reported as computed.  Rows with a missing answer to
 the item are left out of that item's ICC.
 
 Design effect (Kish 1965): deff = 1 + (m̄ − 1) · ICC(1), m̄ = N / G the mean cluster size:
