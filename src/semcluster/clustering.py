@@ -40,7 +40,7 @@ import pandas as pd
 from .errors import DataError
 
 __all__ = ["DEFF_LIMIT", "ClusterSummary", "icc1", "design_effect", "cluster_summary",
-           "check_cluster_column"]
+           "check_cluster_column", "cluster_sums"]
 
 #: Design effect above which a single-level analysis is doubtful (Muthén & Satorra 1995).
 DEFF_LIMIT = 2.0
@@ -192,3 +192,12 @@ def cluster_summary(X: pd.DataFrame, column: str, items, *, source: str = "data"
             for v in items}
     return ClusterSummary(column=str(column), n_clusters=len(sizes), sizes=sizes, icc=icc,
                           deff=deff)
+
+
+def cluster_sums(scores: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Casewise scores summed within clusters, times √(G/(G−1)): the rows of the
+    cluster-robust "meat" as lavaan forms it (``lav_mvnorm_information_firstorder`` with
+    ``cluster.idx``); used by :mod:`semcluster.estimators.cluster_robust` and robust FIML."""
+    out = np.zeros((n_clusters, scores.shape[1]))
+    np.add.at(out, codes, scores)
+    return out * np.sqrt(n_clusters / (n_clusters - 1.0))

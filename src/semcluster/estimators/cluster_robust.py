@@ -46,6 +46,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from ..clustering import cluster_sums
 from ..errors import EstimationError, OptionError
 from ._structure import CovarianceStructure, symmetric_inverse, vech_indices
 from .mlr import (RobustML, _h1_expected_information, _score_rows, h1_moments,
@@ -54,13 +55,6 @@ from .mlr import (RobustML, _h1_expected_information, _score_rows, h1_moments,
 ESTIMATOR = "MLR"
 
 __all__ = ["fit", "cluster_robust_ml", "cluster_sums"]
-
-
-def cluster_sums(scores: np.ndarray, codes: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Scores summed within clusters, times √(G/(G−1)) (lavaan's correction)."""
-    out = np.zeros((n_clusters, scores.shape[1]))
-    np.add.at(out, codes, scores)
-    return out * np.sqrt(n_clusters / (n_clusters - 1.0))
 
 
 def _mean_scores(Sinv: np.ndarray, d: np.ndarray, ys) -> np.ndarray:

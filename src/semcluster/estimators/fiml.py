@@ -842,7 +842,7 @@ def _clustered(scores: np.ndarray, patterns) -> np.ndarray:
     codes = getattr(patterns, "cluster_codes", None)
     if codes is None:
         return scores
-    from .cluster_robust import cluster_sums
+    from ..clustering import cluster_sums
 
     return cluster_sums(scores, codes, int(codes.max()) + 1)
 
