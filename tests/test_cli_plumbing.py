@@ -32,8 +32,8 @@ from semcluster.cli import build_parser, main
 from semcluster.resources import data_path
 from test_cli_plumbing_outputs import _is_output, _is_path   # one rule for what is an output
 
-DATA_DESTS = {"data", "map", "sheet", "id", "missing", "missing_codes", "scale", "out_of_scale",
-              "reverse", "ordered", "long_string", "drop_careless"}
+DATA_DESTS = {"data", "map", "sheet", "id", "cluster", "missing", "missing_codes", "scale",
+              "out_of_scale", "reverse", "ordered", "long_string", "drop_careless"}
 
 
 class Called(Exception):
@@ -97,6 +97,8 @@ DATA_CASES = {
               (["--map", "描述.yml"], "map", "描述.yml")],
     "--sheet": [(["--sheet", "2"], "sheet", "2"), (["--sheet", "Wave B"], "sheet", "Wave B")],
     "--id": [(["--id", "resp"], "id", "resp"), (["--id", "编号"], "id", "编号")],
+    "--cluster": [(["--cluster", "park"], "cluster", "park"),
+                  (["--cluster", "园区"], "cluster", "园区")],
     "--missing": [(["--missing", "listwise"], "missing", "listwise"),
                   (["--missing", "ml"], "missing", "fiml"),          # lavaan's name for FIML
                   (["--missing", "pairwise"], "missing", "pairwise")],

@@ -6,7 +6,7 @@ one respondent id entered twice; its columns are renamed so that only the mappin
 the items.  Two settings, run through every command that reads data:
 
 * A: CSV, ``--map``, ``--missing listwise --missing-codes -99 --scale 1 7 --out-of-scale
-  missing --reverse ca1 --id resp``;
+  missing --reverse ca1 --id resp --cluster park`` (8 parks of 20 firms, rows i % 8);
 * B: the second sheet of an Excel workbook, ``--sheet``, another mapping, ``--missing fiml
   --missing-codes=-99,9 --scale 0 8 --reverse pa2 --id 编号``.
 
@@ -61,6 +61,7 @@ def surveys(tmp_path_factory):
     a = s.rename(columns={c: f"Q_{c}" for c in items})
     a.insert(0, "resp", ids)
     a["school"] = school
+    a["park"] = [f"park{i % 8}" for i in range(len(a))]                # 8 clusters of 20
     a.to_csv(folder / "a.csv", index=False)
     (folder / "a.yaml").write_text("columns:\n" + "".join(f"  Q_{c}: {c}\n" for c in items))
 
@@ -78,12 +79,14 @@ def surveys(tmp_path_factory):
 SETTINGS = {
     "A": (["--data", "a.csv", "--map", "a.yaml", "--missing", "listwise", "--missing-codes",
            "-99", "--scale", "1", "7", "--out-of-scale", "missing", "--reverse", "ca1",
-           "--id", "resp"],
+           "--id", "resp", "--cluster", "park"],
           ["data: a.csv", "rows read: 160; rows used: 152 (missing data: listwise)",
            "declared missing code set missing: 5 value(s) (ca2 5)",
            "answer outside the scale set missing: 2 value(s) (pa1 2)",
            "reverse-coded (min + max - x): 160 value(s) (ca1 160)", "answer scale: 1 to 7",
-           "occur more than once in 'resp'"]),
+           "occur more than once in 'resp'",
+           # rows 1-8 (damaged, dropped) are one in each of the 8 parks: 19 firms left in each
+           "clusters ('park'): 8; firms per cluster: min 19, median 19, max 19"]),
     "B": (["--data", "b.xlsx", "--sheet", "answers", "--map", "b.yaml", "--missing", "fiml",
            "--missing-codes=-99,9", "--scale", "0", "8", "--reverse", "pa2", "--id", "编号"],
           ["data: b.xlsx", "rows read: 160; rows used: 160 (missing data: fiml)",

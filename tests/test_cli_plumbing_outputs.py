@@ -29,7 +29,8 @@ from semcluster.resources import data_path, model_path
 
 OUTPUT_DESTS = {"out", "json", "csv", "plot"}
 #: free-text options that are not file names
-NOT_A_PATH = {"sheet", "id", "missing_codes", "reverse", "ordered", "group", "scheduler", "host"}
+NOT_A_PATH = {"sheet", "id", "cluster", "missing_codes", "reverse", "ordered", "group",
+              "scheduler", "host"}
 #: values for required options that are not paths
 REQUIRED_VALUES = {"group": "school"}
 

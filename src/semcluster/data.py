@@ -787,6 +787,7 @@ class DataReport:
     pairwise_nobs: pd.DataFrame | None = None
     warnings: tuple = ()
     ordered: tuple = ()
+    clusters: object = None          # semcluster.clustering.ClusterSummary with --cluster
     careless: tuple = ()
     careless_rule: str = ""
     careless_dropped: bool = False
@@ -807,7 +808,8 @@ class DataReport:
                 "ordered": list(self.ordered),
                 "careless": [dict(r) for r in self.careless],
                 "careless_rule": self.careless_rule,
-                "careless_dropped": self.careless_dropped}
+                "careless_dropped": self.careless_dropped,
+                **({"clusters": self.clusters.to_dict()} if self.clusters is not None else {})}
 
     def with_note(self, note: str) -> "DataReport":
         """A copy with one more note (e.g. the estimator chosen for ordinal items)."""
@@ -831,6 +833,8 @@ class DataReport:
             lines.append(f"  answer scale: {self.scale[0]:g} to {self.scale[1]:g}")
         if self.ordered:
             lines.append(f"  ordinal items: {', '.join(self.ordered)}")
+        if self.clusters is not None:
+            lines.extend(self.clusters.lines())
         for n in self.notes:
             lines.append(f"  note: {n}")
         return "\n".join(lines)
@@ -880,6 +884,10 @@ class DataOptions:
     drop_careless : bool
         Drop the flagged respondents before the analysis (default ``False``: they are listed
         in the data report and kept).
+    cluster : str or None
+        Cluster column (industrial park, region ...): never an item, kept beside the items;
+        the data report gives the clusters' sizes and per item ICC(1) and design effect
+        (:mod:`semcluster.clustering`), and ``fit`` gives cluster-robust MLR results.
     """
 
     map: object = None
@@ -893,6 +901,7 @@ class DataOptions:
     out_of_scale: str = "error"
     long_string: int | None = None
     drop_careless: bool = False
+    cluster: str | None = None
 
     def __post_init__(self):
         if self.missing not in MISSING_RULES:
@@ -920,7 +929,9 @@ class DataOptions:
                 "reverse": list(self.reverse),
                 "ordered": self.ordered if self.ordered in (None, "all") else list(self.ordered),
                 "id": self.id, "sheet": self.sheet, "out_of_scale": self.out_of_scale,
-                "long_string": self.long_string, "drop_careless": self.drop_careless}
+                "long_string": self.long_string, "drop_careless": self.drop_careless,
+                "cluster": self.cluster}
+
 
 
 def _names(value) -> tuple:
@@ -982,17 +993,58 @@ def read_survey(data=None, options: DataOptions | None = None, *, variables=None
         desc = df.attrs[_ATTR].get("description", {}) or {}
         idc = opts.id or desc.get("id")
         variables = [c for c in df.columns if c != idc and c not in keep and
-                     pd.api.types.is_numeric_dtype(df[c])]
+                     c != opts.cluster and pd.api.types.is_numeric_dtype(df[c])]
     variables = list(variables)
+    if opts.cluster is not None:
+        keep = _cluster_keep(df, opts, variables, keep)
     ordered = opts.ordered
     if ordered == "all":
         ordered = tuple(variables)
     source = "bundled synthetic study data" if data is None else None
-    return prepare_data(df, variables, source=source, missing=opts.missing, scale=opts.scale,
-                        reverse=opts.reverse or None, missing_codes=opts.missing_codes or None,
-                        id_column=opts.id, ordered=ordered, out_of_scale=opts.out_of_scale,
-                        n_free=n_free, warn=warn, keep=keep, long_string=opts.long_string,
-                        drop_careless=opts.drop_careless)
+    X, report = prepare_data(df, variables, source=source, missing=opts.missing,
+                             scale=opts.scale, reverse=opts.reverse or None,
+                             missing_codes=opts.missing_codes or None, id_column=opts.id,
+                             ordered=ordered, out_of_scale=opts.out_of_scale, n_free=n_free,
+                             warn=warn, keep=keep, long_string=opts.long_string,
+                             drop_careless=opts.drop_careless)
+    if opts.cluster is not None:
+        X, report = _cluster_report(X, report, opts.cluster, variables, warn)
+    return X, report
+
+
+def _cluster_keep(df, opts, variables, keep) -> tuple:
+    """The cluster column checked (present; not an item, the id or a kept/group column) and
+    added to the columns kept beside the items."""
+    from .clustering import check_cluster_column
+
+    source = df.attrs.get(_ATTR, {}).get("source", "data")
+    if opts.cluster in set(keep):
+        raise DataError(f"{source}: cluster and group column are the same ('{opts.cluster}'); "
+                        f"groups are compared, clusters are sampled units: give different "
+                        f"columns (--cluster, --group)")
+    check_cluster_column(df, opts.cluster, variables, source=source, id_column=opts.id)
+    return tuple(keep) + (opts.cluster,)
+
+
+def _cluster_report(X, report, column, variables, warn):
+    """The clusters of the rows used (sizes, ICC(1), design effects) added to the report;
+    a warning where a design effect makes a single-level analysis doubtful."""
+    from dataclasses import replace as _replace
+
+    from .clustering import cluster_summary
+
+    summary = cluster_summary(X, column, variables, source=report.source)
+    msg = summary.warning()
+    report = _replace(report, clusters=summary)
+    if msg:
+        report = _replace(report, notes=report.notes + (msg,),
+                          warnings=report.warnings + (msg,))
+        if warn:
+            warnings.warn(f"{report.source}: {msg}", SemclusterWarning, stacklevel=3)
+    info = dict(X.attrs.get(_ATTR, {}))
+    info.update(cluster=column, report=report.to_dict())
+    X.attrs = {_ATTR: info}
+    return X, report
 
 
 def require_complete(X: pd.DataFrame, report: DataReport | None, what: str) -> None:

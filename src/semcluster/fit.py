@@ -25,7 +25,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         estimator: str | None = None, missing: str | None = None, ordered=None, mapping=None,
         scale=None, reverse=None, options=None, cov_rescale: bool = True, group=None,
         group_equal=None, group_partial=None,
-        meanstructure=None, parameterization: str | None = None) -> SEMResult:
+        meanstructure=None, parameterization: str | None = None,
+        cluster: str | None = None) -> SEMResult:
     """Fit a model.
 
     Parameters
@@ -77,6 +78,12 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     parameterization : {"delta", "theta"}, optional
         WLSMV only (lavaan's ``parameterization``): ``delta`` (default) scales the latent
         responses to unit variance, ``theta`` fixes their residual variances at 1.
+    cluster : str, optional
+        A cluster column (firms in industrial parks ...), as lavaan's ``cluster=`` on a
+        single-level model: with ``estimator="MLR"``, cluster-robust SEs and the clustered
+        Yuan-Bentler test (:mod:`semcluster.estimators.cluster_robust`); the data report gives
+        ICC(1) and design effects (:mod:`semcluster.clustering`).  Same as
+        ``options.cluster``.
 
     Returns
     -------
@@ -106,7 +113,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     if missing is not None:
         missing = missing_rule(missing)
     changes = {k: v for k, v in (("map", mapping), ("scale", scale), ("reverse", reverse),
-                                 ("ordered", ordered), ("missing", missing)) if v is not None}
+                                 ("ordered", ordered), ("missing", missing),
+                                 ("cluster", cluster)) if v is not None}
     if changes:
         opts = replace(opts, **changes)
     if isinstance(data, pd.DataFrame) and opts.ordered is None:
@@ -124,7 +132,19 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             raise OptionError(f"ordered items are fitted by WLSMV; estimator {est} treats "
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
+    if opts.cluster is not None and est is None:
+        # lavaan's default for cluster= on a single-level model: ML estimates,
+        # se = "robust.cluster", standard and Yuan-Bentler tests
+        switched = ("cluster column given: ML estimates with cluster-robust standard errors "
+                    "and the Yuan-Bentler scaled test, as lavaan's cluster= (--estimator MLR: "
+                    "lavaan's MLR scaling factor)")
     est = est or "ML"
+    if opts.cluster is not None:
+        _check_cluster(opts, est, group, cov)
+        if meanstructure or spec.mean_rows or spec.has_group_modifiers:
+            raise OptionError("cluster= with a mean structure (meanstructure=True, '~ 1' rows "
+                              "or c(...) modifiers) is not built yet; lavaan's saturated means "
+                              "are added (and reported in npar) automatically")
     if parameterization is not None:
         if parameterization not in ("delta", "theta"):
             raise OptionError(f"parameterization '{parameterization}' is not known; use "
@@ -156,7 +176,13 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         report = report.with_note(switched)
     ordered_items = list(report.ordered) or None
     rule_used = getattr(report, "missing", "listwise")
-    if est == "ML" and rule_used == "listwise":
+    if opts.cluster is not None:
+        from .estimators import cluster_robust
+
+        cluster_robust.check_supported(est, missing=rule_used)
+        res = cluster_robust.fit(spec, X, report=report, cluster=opts.cluster,
+                                  estimator=est)
+    elif est == "ML" and rule_used == "listwise":
         res = fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
     else:
         res = estimate(spec, X, report, estimator=est, ordered=ordered_items,
@@ -165,6 +191,23 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit)
     object.__setattr__(res, "_data", X)
     return res
+
+
+def _check_cluster(opts, est, group, cov) -> None:
+    """Refuse what cluster= is not built for, before the data are read."""
+    from .estimators import cluster_robust
+
+    if not isinstance(opts.cluster, str):
+        raise InputTypeError(f"cluster must be a column name (a string); got "
+                             f"{type(opts.cluster).__name__}")
+    if group is not None and group == opts.cluster:
+        raise DataError(f"cluster and group column are the same ('{group}'); groups are "
+                        f"compared, clusters are sampled units: give different columns")
+    if cov is not None:
+        raise OptionError("cluster= needs raw data with the cluster column, not a covariance "
+                          "matrix")
+    cluster_robust.check_supported(est, missing=None if opts.missing == "auto" else
+                                   opts.missing, group=group, ordered=opts.ordered)
 
 
 def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,

@@ -475,6 +475,10 @@ def _fit_sections(res: "SEMResult") -> list[str]:
     rep = res.data_report
     if fiml and rep is not None and getattr(rep, "n_patterns", None):
         out.append(_line("Number of missing patterns", str(int(rep.n_patterns))))
+    clusters = getattr(rep, "clusters", None) if rep is not None else None
+    if res.info.get("n_clusters") and clusters is not None:      # lavaan's line for cluster=
+        out.append(_line(f"Number of clusters [{clusters.column}]",
+                         str(int(res.info["n_clusters"]))))
     if not res.admissible:
         out.append("")
         out.append("  The solution is NOT admissible (see the warnings).")

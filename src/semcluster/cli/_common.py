@@ -7,7 +7,7 @@ import re
 #: The data options every data-taking command accepts (``--help`` shows them alike).
 DATA_OPTIONS = ("--data", "--map", "--sheet", "--id", "--missing", "--missing-codes", "--scale",
                 "--out-of-scale", "--reverse", "--ordered", "--long-string", "--drop-careless",
-                "--careless-csv")
+                "--careless-csv", "--cluster")
 
 
 def add_data_options(p, required: bool = False):
@@ -55,6 +55,10 @@ def add_data_options(p, required: bool = False):
     g.add_argument("--careless-csv", metavar="FILE",
                    help="write the respondents flagged as careless (id, else row number; "
                         "long string; straight-lining) to this .csv file")
+    g.add_argument("--cluster", metavar="COLUMN",
+                   help="cluster column (firms in parks, regions ...; never fitted): the data "
+                        "report gives cluster sizes, ICC(1) and design effects; fit with "
+                        "--estimator MLR gives cluster-robust SEs and test (lavaan's cluster=)")
     return g
 
 
@@ -107,7 +111,8 @@ def data_options_from_args(args):
                        id=getattr(args, "id", None), sheet=sheet,
                        out_of_scale=getattr(args, "out_of_scale", "error"),
                        long_string=getattr(args, "long_string", None),
-                       drop_careless=bool(getattr(args, "drop_careless", False)))
+                       drop_careless=bool(getattr(args, "drop_careless", False)),
+                       cluster=getattr(args, "cluster", None))
 
 
 def data_options_given(args) -> bool:

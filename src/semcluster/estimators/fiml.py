@@ -832,8 +832,19 @@ def h1_information(patterns: MissingPatterns, sol: FIMLSolution):
     """Observed and first-order information (whole sample) of the saturated model at its EM
     estimates, in (μ, vech Σ) coordinates: A₁ (analytic, :meth:`MissingPatterns.
     saturated_information`) and B₁ (sum of outer products of the casewise scores)."""
-    S1 = patterns.casewise_scores(sol.sigma_h1, sol.mu_h1)
+    S1 = _clustered(patterns.casewise_scores(sol.sigma_h1, sol.mu_h1), patterns)
     return patterns.saturated_information(sol.sigma_h1, sol.mu_h1), S1.T @ S1
+
+
+def _clustered(scores: np.ndarray, patterns) -> np.ndarray:
+    """The casewise scores, or with ``cluster=`` their sums within clusters times
+    √(G/(G−1)) (lavaan's robust.cluster meat, :mod:`semcluster.estimators.cluster_robust`)."""
+    codes = getattr(patterns, "cluster_codes", None)
+    if codes is None:
+        return scores
+    from ..clustering import cluster_sums
+
+    return cluster_sums(scores, codes, int(codes.max()) + 1)
 
 
 def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
@@ -911,7 +922,7 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
                            c_ci=c3)
 
 
-def baseline_score_trace(X: np.ndarray) -> float:
+def baseline_score_trace(X: np.ndarray, patterns=None) -> float:
     """tr(E⁻¹B) of the independence (baseline) model on incomplete data: free means m_j and
     variances v_j at their available-case estimates, casewise scores of the observed answers,
     E⁻¹ = diag(v/n_j, 2v²/n_j) (the baseline part of the robust FIML scaling factor)."""
@@ -922,6 +933,7 @@ def baseline_score_trace(X: np.ndarray) -> float:
     sb = np.hstack([dev / v, np.where(obs, (dev ** 2 / v ** 2 - 1 / v) / 2, 0.0)])
     nj = obs.sum(axis=0)
     Eb_inv = np.diag(np.concatenate([v / nj, 2 * v ** 2 / nj]))
+    sb = _clustered(sb, patterns)
     return float(np.trace(Eb_inv @ (sb.T @ sb)))
 
 
@@ -958,7 +970,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     # h0: the model
     Sigma, Delta = structure.jacobian_vech(sol.x)
     S0 = patterns.casewise_scores(Sigma, sol.mu if sol.mu is not None else sol.nu)
-    scores = np.hstack([S0[:, p:] @ Delta, S0[:, ys]])          # (θ, ν) order
+    scores = _clustered(np.hstack([S0[:, p:] @ Delta, S0[:, ys]]), patterns)  # (θ, ν) order
     B0 = scores.T @ scores
     ok = sol.vcov_ok
     if ok:
@@ -968,7 +980,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     else:
         vcov = np.full(sol.vcov.shape, np.nan)
         trace = c_model = np.nan
-    tr_baseline = baseline_score_trace(patterns.X[:, ys])
+    tr_baseline = baseline_score_trace(patterns.X[:, ys], patterns)
     df_b = pstar + p - nx * (nx + 1) // 2 - nx - 2 * len(ys)
     c_b = (tr_h1 - tr_baseline) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
@@ -977,7 +989,8 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
                     if ok else np.full(sol.vcov.shape, np.nan), trace_h1=tr_h1)
 
 
-def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool = False):
+def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool = False,
+        cluster: str | None = None):
     """Fit a model by FIML to data with missing answers.
 
     Parameters
@@ -992,6 +1005,10 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     robust : bool
         Robust FIML (lavaan's ``estimator = "MLR", missing = "ml"``): Huber-White standard
         errors and the Yuan-Bentler scaled test, for non-normal answers with missing values.
+    cluster : str, optional
+        With ``robust``: a column of ``X`` naming each row's cluster; the meat of every
+        sandwich sums the casewise scores within clusters (lavaan's ``cluster =`` with
+        ``missing = "ml"``, ``estimator = "MLR"``; :mod:`semcluster.estimators.cluster_robust`).
 
     Returns
     -------
@@ -1005,6 +1022,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     from .identification import check_identification, flag_unidentified
 
     ident = check_identification(spec)
+    codes = pd.Series(pd.factorize(X[cluster])[0], index=X.index) if cluster else None
     X = X[spec.observed]
     fixed_x = list(spec.fixed_x)
     fx_idx = [spec.observed.index(v) for v in fixed_x]
@@ -1030,6 +1048,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     if fx_cov is not None:
         structure.ram.set_fixed_x(fx_cov.to_numpy())
     pats = MissingPatterns(arr)
+    if codes is not None:
+        c = codes.loc[X.index].to_numpy()
+        pats.cluster_codes = np.unique(c, return_inverse=True)[1]
     em = pats.em()
     mu_h1, sigma_h1, _, h1_ok, _ = em
     ev = np.linalg.eigvalsh(sigma_h1) if np.all(np.isfinite(sigma_h1)) else np.array([np.nan])
