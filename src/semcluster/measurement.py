@@ -117,29 +117,9 @@ def _one_group(result) -> None:
 
 
 def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
-    """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult)."""
-    _one_group(result)
-    items_of = items_of or _items_of(result.spec)
-    e = result.estimates
-    S = result.sample_cov
-    rows = []
-    for f, its in items_of.items():
-        lam = e[(e.op == "=~") & (e.lhs == f)].set_index("rhs").loc[its]
-        psi = result.latent_cov.loc[f, f]
-        theta = e[(e.op == "~~") & e.lhs.isin(its) & e.rhs.isin(its)]
-        resid_var = theta[theta.lhs == theta.rhs].set_index("lhs").loc[its, "est"]
-        resid_cov = theta[theta.lhs != theta.rhs]["est"].sum()
-        common = lam["est"].sum() ** 2 * psi
-        obs_total = S.loc[its, its].to_numpy().sum()
-        implied_total = common + resid_var.sum() + 2 * resid_cov
-        rows.append({
-            "construct": f, "n_items": len(its),
-            "omega": common / obs_total,
-            "cr": common / implied_total,
-            "ave": float((lam["est"] ** 2 * psi).sum() / np.trace(S.loc[its, its].to_numpy())),
-            "ave_std": float((lam["std_all"] ** 2).mean()),
-        })
-    return pd.DataFrame(rows).set_index("construct")
+    """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult): see
+    :func:`fitted_reliability` (ML, MLR, FIML and WLSMV fits, as semTools reads them)."""
+    return fitted_reliability(result, items_of)
 
 
 def latent_correlations(result) -> pd.DataFrame:
@@ -206,11 +186,12 @@ def _fit_moments(result):
     under FIML, the polychoric matrix under WLSMV)."""
     from .errors import OptionError
 
-    if getattr(result, "n_groups", 1) > 1 or len(getattr(result, "moments", ())) > 1:
+    moments = getattr(result, "moments", ())
+    if getattr(result, "n_groups", 1) > 1 or len(moments) > 1:
         raise OptionError("the measurement report reads one group's matrices; for a grouped "
                           "fit, fit each group alone (e.g. subset the data) and report each")
-    if result.moments:
-        m = result.moments[0]
+    if moments:
+        m = moments[0]
         return m.sample_cov, m.latent_cov, result.estimates
     return result.sample_cov, result.latent_cov, result.estimates
 
@@ -267,9 +248,9 @@ def fitted_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
     """
     S, psi_all, e = _fit_moments(result)
     items_of = items_of or _items_of(result.spec)
-    implied = result.implied_cov if not result.moments else result.moments[0].implied_cov
     th = _ordered_items(e)
-    if th and result.info.get("parameterization", "delta") == "theta":
+    info = getattr(result, "info", {})
+    if th and info.get("parameterization", "delta") == "theta":
         from .errors import OptionError
 
         raise OptionError("omega for ordinal items is computed in the delta parameterization "
@@ -281,23 +262,30 @@ def fitted_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
         psi = float(psi_all.loc[f, f])
         common = np.outer(L, L) * psi
         Sf = S.loc[its, its].to_numpy(dtype=float)
-        If = implied.loc[its, its].to_numpy(dtype=float)
         ordinal = all(i in th for i in its)
         if any(i in th for i in its) and not ordinal:
             omega = cr = np.nan        # semTools refuses a factor with mixed indicators
         elif ordinal:
+            moments = getattr(result, "moments", ())
+            implied = moments[0].implied_cov if moments else result.implied_cov
             tl = [th[i] for i in its]
             omega = omega_categorical(common, Sf, tl)
-            cr = omega_categorical(common, If, tl)
+            cr = omega_categorical(common, implied.loc[its, its].to_numpy(dtype=float), tl)
         else:
+            # model-implied variance of the sum: common part + residual (co)variances of the
+            # factor's items (= 1'Σ1 for items loading on this factor only)
+            theta = e[(e.op == "~~") & e.lhs.isin(its) & e.rhs.isin(its)]
+            resid = theta.loc[theta.lhs == theta.rhs, "est"].sum() + \
+                2 * theta.loc[theta.lhs != theta.rhs, "est"].sum()
             omega = common.sum() / Sf.sum()
-            cr = common.sum() / If.sum()
+            cr = common.sum() / (common.sum() + resid)
         diag = np.diag(Sf) if not ordinal else np.ones(len(its))
         rows.append({"construct": f, "n_items": len(its), "omega": omega, "cr": cr,
                      "ave": float((L ** 2).sum() * psi / diag.sum()),
                      "ave_std": float((lam["std_all"] ** 2).mean()),
                      "basis": ("polychoric (WLSMV), response scale" if ordinal else
-                               "EM covariance (FIML)" if result.missing == "fiml" else
+                               "EM covariance (FIML)" if getattr(result, "missing", "")
+                               == "fiml" else
                                "sample covariance")})
     return pd.DataFrame(rows).set_index("construct")
 
@@ -592,7 +580,7 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     df, _ = read_survey(data, options, variables=spec.observed)
     items_of = _items_of(spec)
     res = result if result is not None else fit(spec, df)
-    rel = fitted_reliability(res, items_of)
+    rel = construct_reliability(res, items_of)
     allitems = [i for its in items_of.values() for i in its]
     answered = df[allitems].notna().any(axis=1)
     n_incomplete = int(df[allitems].isna().any(axis=1).sum())
@@ -643,8 +631,12 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     bases["htmt"] += "; HTMT = arithmetic means (Henseler et al. 2015), HTMT2 = geometric " \
                      "(Roemer et al. 2021, semTools 0.5.6's default)"
     fl = fitted_fornell_larcker(res, rel)
-    h1 = htmt_of_matrix(H_src, items_of)
-    h2 = htmt_of_matrix(H_src, items_of, htmt2=True)
+    if H_src is S_em and not n_incomplete:
+        # complete answers: the item correlations of the data (S_em is their covariance)
+        h1, h2 = htmt(df, items_of), htmt(df, items_of, htmt2=True)
+    else:
+        h1 = htmt_of_matrix(H_src, items_of)
+        h2 = htmt_of_matrix(H_src, items_of, htmt2=True)
     kmo_items, sph = kmo_bartlett(df, allitems)
     pa = parallel_analysis(df, allitems, n_iter=parallel_iter, seed=seed)
     ef = efa(df, allitems, max(pa["n_factors"], 1), cross_loading=th["cross_loading"])
