@@ -180,20 +180,35 @@ def htmt(data: pd.DataFrame, items_of: dict, htmt2: bool = False) -> pd.DataFram
 # ---------------------------------------------------------------------------------------------
 # reliability and validity from the model the user fitted (ML, MLR, FIML, WLSMV)
 # ---------------------------------------------------------------------------------------------
-def _fit_moments(result):
-    """(H1 matrix, latent covariance, estimates) of a one-group fit, with or without a mean
-    structure: the H1 matrix is lavaan's ``sampstat`` (the sample covariance, the EM estimate
-    under FIML, the polychoric matrix under WLSMV)."""
-    from .errors import OptionError
+def _fit_blocks(result) -> list:
+    """Per group: (label or None, H1 matrix, implied matrix, latent covariance, estimates).
 
+    The H1 matrix is lavaan's ``sampstat`` (the sample covariance, the EM estimate under FIML,
+    the polychoric matrix under WLSMV); a one-group fit gives one block with label None."""
     moments = getattr(result, "moments", ())
-    if getattr(result, "n_groups", 1) > 1 or len(moments) > 1:
-        raise OptionError("the measurement report reads one group's matrices; for a grouped "
-                          "fit, fit each group alone (e.g. subset the data) and report each")
+    e = result.estimates
+    if len(moments) > 1 or (moments and "group" in e):
+        return [(m.label, m.sample_cov, m.implied_cov, m.latent_cov,
+                 e[e.group == g].drop(columns="group")) for g, m in enumerate(moments, 1)]
     if moments:
         m = moments[0]
-        return m.sample_cov, m.latent_cov, result.estimates
-    return result.sample_cov, result.latent_cov, result.estimates
+        return [(None, m.sample_cov, m.implied_cov, m.latent_cov, e)]
+    return [(None, result.sample_cov, getattr(result, "implied_cov", None), result.latent_cov,
+             e)]
+
+
+def _fit_moments(result):
+    """(H1 matrix, latent covariance, estimates) of a one-group fit (see :func:`_fit_blocks`);
+    a grouped fit is refused with a message."""
+    from .errors import OptionError
+
+    blocks = _fit_blocks(result)
+    if len(blocks) > 1:
+        raise OptionError("the measurement report reads one group's matrices; for a grouped "
+                          "fit use fitted_reliability / fitted_fornell_larcker (per group) or "
+                          "fit each group alone")
+    _, S, _, lc, e = blocks[0]
+    return S, lc, e
 
 
 def _ordered_items(estimates) -> dict:
@@ -246,8 +261,18 @@ def fitted_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
     * ``ave`` = ``AVE(fit)``: Σλ²ψ over the sum of the H1 variances (1 per ordinal item).
     * ``ave_std``: mean squared standardized loading (Fornell & Larcker 1981).
     """
-    S, psi_all, e = _fit_moments(result)
     items_of = items_of or _items_of(result.spec)
+    blocks = _fit_blocks(result)
+    if len(blocks) > 1:
+        parts = [_reliability_block(result, items_of, blk).assign(group=blk[0])
+                 for blk in blocks]
+        return pd.concat(parts).set_index("group", append=True).swaplevel().sort_index(
+            level=0, sort_remaining=False)
+    return _reliability_block(result, items_of, blocks[0])
+
+
+def _reliability_block(result, items_of, block) -> pd.DataFrame:
+    _, S, implied, psi_all, e = block
     th = _ordered_items(e)
     info = getattr(result, "info", {})
     if th and info.get("parameterization", "delta") == "theta":
@@ -266,8 +291,6 @@ def fitted_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
         if any(i in th for i in its) and not ordinal:
             omega = cr = np.nan        # semTools refuses a factor with mixed indicators
         elif ordinal:
-            moments = getattr(result, "moments", ())
-            implied = moments[0].implied_cov if moments else result.implied_cov
             tl = [th[i] for i in its]
             omega = omega_categorical(common, Sf, tl)
             cr = omega_categorical(common, implied.loc[its, its].to_numpy(dtype=float), tl)
@@ -293,7 +316,14 @@ def fitted_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
 def fitted_fornell_larcker(result, reliability: pd.DataFrame) -> pd.DataFrame:
     """√AVE (``ave_std``) on the diagonal and the fitted model's latent correlations off it
     (``lavInspect(fit, "cor.lv")``); ``passes``: √AVE above every |correlation|."""
-    _, lc, _ = _fit_moments(result)
+    blocks = _fit_blocks(result)
+    if len(blocks) > 1:
+        return pd.concat({blk[0]: _fornell_larcker_block(blk[3], reliability.loc[blk[0]])
+                          for blk in blocks}, names=["group", "construct"])
+    return _fornell_larcker_block(blocks[0][3], reliability)
+
+
+def _fornell_larcker_block(lc, reliability) -> pd.DataFrame:
     names = list(reliability.index)
     C = lc.loc[names, names].to_numpy(dtype=float)
     sd = np.sqrt(np.diag(C))
@@ -580,6 +610,12 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     df, _ = read_survey(data, options, variables=spec.observed)
     items_of = _items_of(spec)
     res = result if result is not None else fit(spec, df)
+    if len(_fit_blocks(res)) > 1:
+        from .errors import OptionError
+
+        raise OptionError("the measurement report is for one group: for a grouped fit use "
+                          "fitted_reliability and fitted_fornell_larcker (per group), or fit "
+                          "each group alone")
     rel = construct_reliability(res, items_of)
     allitems = [i for its in items_of.values() for i in its]
     answered = df[allitems].notna().any(axis=1)

@@ -44,9 +44,8 @@ def run(args) -> int:
     X, drep = read_data(args, observed_of(args.model))
     scale = drep.scale if drep.scale is not None else (
         None if data_options_given(args) else (1, 7))
-    extra = {"alpha_available": True} if args.alpha_available else {}
     rep = measurement_report(args.model, X, parallel_iter=args.parallel_iter, scale=scale,
-                             **extra)
+                             alpha_available=args.alpha_available)
     src = ("the bundled SYNTHETIC sample (made to reproduce the paper's Tables 2-3; omega, CR "
            "and AVE are what those tables imply, not the study's own)") if args.data is None \
         else args.data
