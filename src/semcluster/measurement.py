@@ -155,26 +155,10 @@ def fornell_larcker(result, reliability: pd.DataFrame | None = None) -> pd.DataF
 
 
 def htmt(data: pd.DataFrame, items_of: dict, htmt2: bool = False) -> pd.DataFrame:
-    """HTMT (or HTMT2) matrix from item correlations (absolute values, as semTools)."""
-    names = list(items_of)
-    allitems = [i for f in names for i in items_of[f]]
-    R = data[allitems].dropna().corr().abs()
-
-    def mean(block):
-        v = block[~np.isnan(block)]
-        return float(np.exp(np.log(v).mean())) if htmt2 else float(v.mean())
-
-    mono = {}
-    for f in names:
-        B = R.loc[items_of[f], items_of[f]].to_numpy().copy()
-        np.fill_diagonal(B, np.nan)
-        mono[f] = mean(B)
-    H = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
-    for i, a in enumerate(names):
-        for b in names[:i]:
-            het = mean(R.loc[items_of[a], items_of[b]].to_numpy())
-            H.loc[a, b] = H.loc[b, a] = het / np.sqrt(mono[a] * mono[b])
-    return H
+    """HTMT (or HTMT2) matrix from the item correlations of the complete rows (absolute
+    values, as semTools); the means are :func:`htmt_of_matrix`'s."""
+    allitems = [i for f in items_of for i in items_of[f]]
+    return htmt_of_matrix(data[allitems].dropna().corr(), items_of, htmt2)
 
 
 # ---------------------------------------------------------------------------------------------
