@@ -253,3 +253,14 @@ def test_measure_command_on_missing_answers_exits_0_and_reports_fiml(tmp_path, c
         < FIML_TOL
     js = json.loads((out / "measurement.json").read_text())
     assert "FIML" in js["bases"]["alpha"]
+
+
+def test_ordinal_omega_needs_the_delta_parameterization(data):
+    """semTools reads ordinal ω in the delta parameterization; a theta fit is refused in one
+    line (the delta fit of the same data is what the tests above compare)."""
+    from semcluster.errors import OptionError
+
+    theta = fit(MODEL, data, estimator="WLSMV", parameterization="theta")
+    with pytest.raises(OptionError, match="delta parameterization") as info:
+        measurement.fitted_reliability(theta)
+    assert "\n" not in str(info.value)
