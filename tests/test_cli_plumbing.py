@@ -297,6 +297,10 @@ OPTION_CASES = [
       "semcluster.measurement:measurement_report", parallel_iter=10),
     C("measure", "parallel_iter", ["measure", "--parallel-iter", "321"],
       "semcluster.measurement:measurement_report", parallel_iter=321),
+    C("measure", "alpha_available", ["measure", "--alpha-available", "--parallel-iter", "10"],
+      "semcluster.measurement:measurement_report", alpha_available=True),
+    C("measure", "alpha_available", ["measure", "--parallel-iter", "10"],
+      "semcluster.measurement:measurement_report", alpha_available=False),
     # modindices
     C("modindices", "model", ["modindices", "h1_h5"], FIT, model="h1_h5"),
     C("modindices", "model", ["modindices", "revised"], FIT, model="revised"),

@@ -238,7 +238,7 @@ def test_measure_cli_writes_and_prints_the_flags(planted_report, monkeypatch, tm
 
     calls = []
 
-    def same_report(model, X, *, parallel_iter, scale):
+    def same_report(model, X, *, parallel_iter, scale, alpha_available=False):
         calls.append((len(X), parallel_iter))
         return planted_report
 

@@ -117,29 +117,11 @@ def _one_group(result) -> None:
 
 
 def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
-    """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult)."""
-    _one_group(result)
-    items_of = items_of or _items_of(result.spec)
-    e = result.estimates
-    S = result.sample_cov
-    rows = []
-    for f, its in items_of.items():
-        lam = e[(e.op == "=~") & (e.lhs == f)].set_index("rhs").loc[its]
-        psi = result.latent_cov.loc[f, f]
-        theta = e[(e.op == "~~") & e.lhs.isin(its) & e.rhs.isin(its)]
-        resid_var = theta[theta.lhs == theta.rhs].set_index("lhs").loc[its, "est"]
-        resid_cov = theta[theta.lhs != theta.rhs]["est"].sum()
-        common = lam["est"].sum() ** 2 * psi
-        obs_total = S.loc[its, its].to_numpy().sum()
-        implied_total = common + resid_var.sum() + 2 * resid_cov
-        rows.append({
-            "construct": f, "n_items": len(its),
-            "omega": common / obs_total,
-            "cr": common / implied_total,
-            "ave": float((lam["est"] ** 2 * psi).sum() / np.trace(S.loc[its, its].to_numpy())),
-            "ave_std": float((lam["std_all"] ** 2).mean()),
-        })
-    return pd.DataFrame(rows).set_index("construct")
+    """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult): see
+    :func:`fitted_reliability` (ML, MLR, FIML and WLSMV fits, as semTools reads them); one
+    group (a grouped fit is refused: :func:`fitted_reliability` gives its per-group table)."""
+    _fit_moments(result)
+    return fitted_reliability(result, items_of)
 
 
 def latent_correlations(result) -> pd.DataFrame:
@@ -175,10 +157,179 @@ def fornell_larcker(result, reliability: pd.DataFrame | None = None) -> pd.DataF
 
 
 def htmt(data: pd.DataFrame, items_of: dict, htmt2: bool = False) -> pd.DataFrame:
-    """HTMT (or HTMT2) matrix from item correlations (absolute values, as semTools)."""
+    """HTMT (or HTMT2) matrix from the item correlations of the complete rows (absolute
+    values, as semTools); the means are :func:`htmt_of_matrix`'s."""
+    allitems = [i for f in items_of for i in items_of[f]]
+    return htmt_of_matrix(data[allitems].dropna().corr(), items_of, htmt2)
+
+
+# ---------------------------------------------------------------------------------------------
+# reliability and validity from the model the user fitted (ML, MLR, FIML, WLSMV)
+# ---------------------------------------------------------------------------------------------
+def _fit_blocks(result) -> list:
+    """Per group: (label or None, H1 matrix, implied matrix, latent covariance, estimates).
+
+    The H1 matrix is lavaan's ``sampstat`` (the sample covariance, the EM estimate under FIML,
+    the polychoric matrix under WLSMV); a one-group fit gives one block with label None."""
+    moments = getattr(result, "moments", ())
+    e = result.estimates
+    if len(moments) > 1 or (moments and "group" in e):
+        return [(m.label, m.sample_cov, m.implied_cov, m.latent_cov,
+                 e[e.group == g].drop(columns="group")) for g, m in enumerate(moments, 1)]
+    if moments:
+        m = moments[0]
+        return [(None, m.sample_cov, m.implied_cov, m.latent_cov, e)]
+    return [(None, result.sample_cov, getattr(result, "implied_cov", None), result.latent_cov,
+             e)]
+
+
+def _fit_moments(result):
+    """(H1 matrix, latent covariance, estimates) of a one-group fit (see :func:`_fit_blocks`);
+    a grouped fit is refused with a message."""
+    from .errors import OptionError
+
+    blocks = _fit_blocks(result)
+    if len(blocks) > 1:
+        raise OptionError("the measurement report reads one group's matrices; for a grouped "
+                          "fit use fitted_reliability / fitted_fornell_larcker (per group) or "
+                          "fit each group alone")
+    _, S, _, lc, e = blocks[0]
+    return S, lc, e
+
+
+def _ordered_items(estimates) -> dict:
+    """Thresholds per ordinal item (lavaan's ``|`` rows, in order t1, t2, ...)."""
+    th = estimates[estimates.op == "|"]
+    out = {}
+    for item, rows in th.groupby("lhs", sort=False):
+        order = rows.rhs.str.lstrip("t").astype(int).to_numpy().argsort()
+        out[item] = rows.est.to_numpy(dtype=float)[order]
+    return out
+
+
+def omega_categorical(common: np.ndarray, total: np.ndarray, thresholds: list) -> float:
+    """Green & Yang's (2009) reliability of the sum of ordinal items on their response scale,
+    as ``semTools::compRelSEM(ord.scale = TRUE)`` (its ``omegaCat``, delta parameterization):
+
+    Σ_jj' [Σ_cc' Φ2(τ_jc, τ_j'c'; ρ*_jj') − Σ_c Φ(τ_jc) Σ_c' Φ(τ_j'c')] with ρ* the common
+    part ΛψΛᵀ (numerator) or the correlation matrix of ``total`` (denominator)."""
+    from .estimators.polychoric import bvn_cdf
+
+    total = np.asarray(total, dtype=float)
+    sd = np.sqrt(np.diag(total))
+    R = total / np.outer(sd, sd)
+    common = np.asarray(common, dtype=float)
+    k = len(thresholds)
+    marg = [float(stats.norm.cdf(t).sum()) for t in thresholds]
+
+    def part(j, jp, r):
+        t1, t2 = np.meshgrid(thresholds[j], thresholds[jp], indexing="ij")
+        if r >= 1.0:
+            joint = stats.norm.cdf(np.minimum(t1, t2))
+        else:
+            joint = bvn_cdf(t1.ravel(), t2.ravel(), float(r))
+        return float(np.sum(joint)) - marg[j] * marg[jp]
+
+    num = sum(part(j, jp, common[j, jp]) for j in range(k) for jp in range(k))
+    den = sum(part(j, jp, R[j, jp]) for j in range(k) for jp in range(k))
+    return num / den
+
+
+def fitted_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
+    """ω, CR and AVE per factor from the fitted model's estimates, as ``semTools`` on a fitted
+    lavaan object, for ML, MLR, FIML (``missing = "ml"``) and WLSMV fits.
+
+    * ``omega`` = ``compRelSEM(fit)`` (obs.var = TRUE): (Σλ)²ψ over 1ᵀS1 with S the H1 matrix
+      (the sample covariance; under FIML the EM estimate).  Ordinal items (WLSMV): semTools'
+      default ``ord.scale = TRUE``, Green & Yang's (2009) ω on the response scale
+      (:func:`omega_categorical`) with the polychoric matrix.
+    * ``cr`` = ``compRelSEM(fit, obs.var = FALSE)``: the same with the model-implied matrix.
+    * ``ave`` = ``AVE(fit)``: Σλ²ψ over the sum of the H1 variances (1 per ordinal item).
+    * ``ave_std``: mean squared standardized loading (Fornell & Larcker 1981).
+    """
+    items_of = items_of or _items_of(result.spec)
+    blocks = _fit_blocks(result)
+    if len(blocks) > 1:
+        parts = [_reliability_block(result, items_of, blk).assign(group=blk[0])
+                 for blk in blocks]
+        return pd.concat(parts).set_index("group", append=True).swaplevel().sort_index(
+            level=0, sort_remaining=False)
+    return _reliability_block(result, items_of, blocks[0])
+
+
+def _reliability_block(result, items_of, block) -> pd.DataFrame:
+    _, S, implied, psi_all, e = block
+    th = _ordered_items(e)
+    info = getattr(result, "info", {})
+    if th and info.get("parameterization", "delta") == "theta":
+        from .errors import OptionError
+
+        raise OptionError("omega for ordinal items is computed in the delta parameterization "
+                          "(as semTools reads it); refit with parameterization='delta'")
+    rows = []
+    for f, its in items_of.items():
+        lam = e[(e.op == "=~") & (e.lhs == f)].set_index("rhs").loc[its]
+        L = lam["est"].to_numpy(dtype=float)
+        psi = float(psi_all.loc[f, f])
+        common = np.outer(L, L) * psi
+        Sf = S.loc[its, its].to_numpy(dtype=float)
+        ordinal = all(i in th for i in its)
+        if any(i in th for i in its) and not ordinal:
+            omega = cr = np.nan        # semTools refuses a factor with mixed indicators
+        elif ordinal:
+            tl = [th[i] for i in its]
+            omega = omega_categorical(common, Sf, tl)
+            cr = omega_categorical(common, implied.loc[its, its].to_numpy(dtype=float), tl)
+        else:
+            # model-implied variance of the sum: common part + residual (co)variances of the
+            # factor's items (= 1'Σ1 for items loading on this factor only)
+            theta = e[(e.op == "~~") & e.lhs.isin(its) & e.rhs.isin(its)]
+            resid = theta.loc[theta.lhs == theta.rhs, "est"].sum() + \
+                2 * theta.loc[theta.lhs != theta.rhs, "est"].sum()
+            omega = common.sum() / Sf.sum()
+            cr = common.sum() / (common.sum() + resid)
+        diag = np.diag(Sf) if not ordinal else np.ones(len(its))
+        rows.append({"construct": f, "n_items": len(its), "omega": omega, "cr": cr,
+                     "ave": float((L ** 2).sum() * psi / diag.sum()),
+                     "ave_std": float((lam["std_all"] ** 2).mean()),
+                     "basis": ("polychoric (WLSMV), response scale" if ordinal else
+                               "EM covariance (FIML)" if getattr(result, "missing", "")
+                               == "fiml" else
+                               "sample covariance")})
+    return pd.DataFrame(rows).set_index("construct")
+
+
+def fitted_fornell_larcker(result, reliability: pd.DataFrame) -> pd.DataFrame:
+    """√AVE (``ave_std``) on the diagonal and the fitted model's latent correlations off it
+    (``lavInspect(fit, "cor.lv")``); ``passes``: √AVE above every |correlation|."""
+    blocks = _fit_blocks(result)
+    if len(blocks) > 1:
+        return pd.concat({blk[0]: _fornell_larcker_block(blk[3], reliability.loc[blk[0]])
+                          for blk in blocks}, names=["group", "construct"])
+    return _fornell_larcker_block(blocks[0][3], reliability)
+
+
+def _fornell_larcker_block(lc, reliability) -> pd.DataFrame:
+    names = list(reliability.index)
+    C = lc.loc[names, names].to_numpy(dtype=float)
+    sd = np.sqrt(np.diag(C))
+    M = pd.DataFrame(C / np.outer(sd, sd), index=names, columns=names)
+    for f in names:
+        M.loc[f, f] = np.sqrt(reliability.loc[f, "ave_std"])
+    M["passes"] = pd.Series({f: bool(all(M.loc[f, f] > abs(M.loc[f, g]) for g in names
+                                         if g != f)) for f in names})
+    return M
+
+
+def htmt_of_matrix(S: pd.DataFrame, items_of: dict, htmt2: bool = False) -> pd.DataFrame:
+    """HTMT (arithmetic means; Henseler et al. 2015) or HTMT2 (geometric; Roemer et al. 2021)
+    of a covariance or correlation matrix, absolute correlations, as
+    ``semTools::htmt(sample.cov = S)``."""
     names = list(items_of)
     allitems = [i for f in names for i in items_of[f]]
-    R = data[allitems].dropna().corr().abs()
+    C = S.loc[allitems, allitems].to_numpy(dtype=float)
+    sd = np.sqrt(np.diag(C))
+    R = pd.DataFrame(np.abs(C / np.outer(sd, sd)), index=allitems, columns=allitems)
 
     def mean(block):
         v = block[~np.isnan(block)]
@@ -195,6 +346,33 @@ def htmt(data: pd.DataFrame, items_of: dict, htmt2: bool = False) -> pd.DataFram
             het = mean(R.loc[items_of[a], items_of[b]].to_numpy())
             H.loc[a, b] = H.loc[b, a] = het / np.sqrt(mono[a] * mono[b])
     return H
+
+
+def em_covariance(data: pd.DataFrame, items: list) -> pd.DataFrame:
+    """The saturated normal model's covariance matrix of ``items`` estimated by EM from every
+    row with at least one answer (lavaan's h1 under ``missing = "ml"``, divisor N); with
+    complete data the sample covariance (divisor N)."""
+    from .estimators.fiml import MissingPatterns
+
+    X = data[items].to_numpy(dtype=float)
+    X = X[~np.isnan(X).all(axis=1)]
+    if not np.isnan(X).any():
+        C = np.cov(X, rowvar=False, ddof=0)
+    else:
+        C = MissingPatterns(X).em()[1]
+    return pd.DataFrame(C, index=items, columns=items)
+
+
+def alpha_of_matrix(S: pd.DataFrame, items: list) -> dict:
+    """Cronbach's α and standardized α of a covariance matrix (``compRelSEM(tau.eq = TRUE)``
+    on the H1 matrix when S is lavaan's ``sampstat``)."""
+    C = S.loc[items, items].to_numpy(dtype=float)
+    k = len(items)
+    sd = np.sqrt(np.diag(C))
+    R = C / np.outer(sd, sd)
+    rbar = (R.sum() - k) / (k * (k - 1))
+    return {"alpha": k / (k - 1) * (1 - np.trace(C) / C.sum()),
+            "std_alpha": k * rbar / (1 + (k - 1) * rbar)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,6 +516,7 @@ class MeasurementReport(ResultProtocol):
     efa: dict
     flags: pd.DataFrame                # figure, value, threshold, passes, source
     thresholds: dict = field(default_factory=dict)
+    bases: dict = field(default_factory=dict)  # which data each figure is computed from
 
     def tables(self) -> dict:
         return {"reliability": self.reliability.reset_index(), "items": self.items,
@@ -358,7 +537,7 @@ class MeasurementReport(ResultProtocol):
                 "sphericity": clean(self.sphericity),
                 "parallel": clean({k: v for k, v in self.parallel.items() if k != "table"}),
                 "efa": clean({k: v for k, v in self.efa.items() if k != "loadings"}),
-                "thresholds": clean(self.thresholds)}
+                "thresholds": clean(self.thresholds), "bases": clean(self.bases)}
 
     def summary(self) -> str:
         """Reliability per construct, HTMT, and every threshold check with its verdict."""
@@ -367,6 +546,7 @@ class MeasurementReport(ResultProtocol):
         cols = [c for c in ("alpha", "std_alpha", "omega", "cr", "ave_std") if c in rel]
         failed = self.flags[~self.flags.passes]
         lines = ["Reliability and convergent validity:", rel[cols].to_string(**fmt), "",
+                 *[f"  {k}: {v}" for k, v in self.bases.items()],
                  "HTMT:", self.htmt.to_string(**fmt), "",
                  f"KMO {self.sphericity.get('kmo', float('nan')):.3f}; parallel analysis "
                  f"suggests {self.parallel.get('n_factors')} factor(s)", "",
@@ -380,22 +560,31 @@ class MeasurementReport(ResultProtocol):
 def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None,
                        ci: float = 0.95, result=None, scale=(1, 7),
                        parallel_iter: int = 200, seed: int = 1,
-                       options=None) -> MeasurementReport:
+                       options=None, alpha_available: bool = False) -> MeasurementReport:
     """All measurement-quality tables for a CFA model and data, with threshold flags.
+
+    Missing answers are kept: the model is fitted with the data's missing-data rule (FIML by
+    default; pairwise for WLSMV) and ω, CR, AVE and Fornell–Larcker come from that fit
+    (:func:`fitted_reliability`); α and HTMT/HTMT2 come from the EM covariance matrix of the
+    items (polychoric correlations for a WLSMV fit); item statistics are per scale on the rows
+    that answered the scale; KMO, Bartlett, parallel analysis and EFA use the complete rows.
+    ``bases`` and the ``alpha_basis``/``basis`` columns say which is which.
 
     Parameters
     ----------
     thresholds : dict, optional
         Override any of :data:`THRESHOLDS` (name -> value); sources are kept in the output.
     result : SEMResult, optional
-        The CFA already fitted to ``data`` (avoids refitting).
+        The CFA already fitted to ``data`` (avoids refitting); one group.
     options : semcluster.data.DataOptions, optional
-        How ``data`` is read (see :func:`semcluster.data.read_survey`).  The tables need
-        complete answers: with missing answers pass ``DataOptions(missing="listwise")``.
+        How ``data`` is read (see :func:`semcluster.data.read_survey`).
+    alpha_available : bool
+        Also give each scale's α on its available cases (the rows that answered every item of
+        that scale, SPSS's per-scale listwise), as ``alpha_available`` with Feldt's interval.
     """
     from . import arguments
-    from .data import read_survey, require_complete
     from .fit import fit
+    from .data import read_survey
     from .spec import read_model
 
     parallel_iter = arguments.iterations("parallel_iter", parallel_iter)
@@ -405,26 +594,84 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     th.update(thresholds or {})
     spec = result.spec if result is not None else read_model(model)
     df, _ = read_survey(data, options, variables=spec.observed)
-    require_complete(df, None, "the measurement report (alpha, HTMT, KMO, EFA)")
     items_of = _items_of(spec)
     res = result if result is not None else fit(spec, df)
+    if len(_fit_blocks(res)) > 1:
+        from .errors import OptionError
+
+        raise OptionError("the measurement report is for one group: for a grouped fit use "
+                          "fitted_reliability and fitted_fornell_larcker (per group), or fit "
+                          "each group alone")
     rel = construct_reliability(res, items_of)
-    alphas = pd.DataFrame({f: cronbach_alpha(df[its], ci) for f, its in items_of.items()}).T
-    rel = alphas[["alpha", "alpha_ci_lower", "alpha_ci_upper", "std_alpha", "n"]].join(rel)
-    fl = fornell_larcker(res, rel)
-    h1 = htmt(df, items_of)
-    h2 = htmt(df, items_of, htmt2=True)
     allitems = [i for its in items_of.values() for i in its]
+    answered = df[allitems].notna().any(axis=1)
+    n_incomplete = int(df[allitems].isna().any(axis=1).sum())
+    S_em = em_covariance(df, allitems)
+    bases = {}
+    arows = []
+    for f, its in items_of.items():
+        if n_incomplete:
+            a = alpha_of_matrix(S_em, its)
+            row = {"alpha": a["alpha"], "alpha_ci_lower": np.nan, "alpha_ci_upper": np.nan,
+                   "std_alpha": a["std_alpha"], "n": int(answered.sum()),
+                   "alpha_basis": "EM covariance"}
+        else:
+            a = cronbach_alpha(df[its], ci)
+            row = {k: a[k] for k in ("alpha", "alpha_ci_lower", "alpha_ci_upper",
+                                     "std_alpha", "n")}
+            row["alpha_basis"] = "complete rows"
+        if alpha_available:
+            av = cronbach_alpha(df[its], ci)
+            row.update({"alpha_available": av["alpha"],
+                        "alpha_available_ci_lower": av["alpha_ci_lower"],
+                        "alpha_available_ci_upper": av["alpha_ci_upper"],
+                        "n_available": av["n"]})
+        arows.append(pd.Series(row, name=f))
+    rel = pd.DataFrame(arows).join(rel)
+    n_complete = int(len(df) - df[allitems].isna().any(axis=1).sum())
+    if n_incomplete:
+        bases["alpha"] = (f"EM (FIML) covariance of the items, {int(answered.sum())} rows "
+                          f"({n_incomplete} with missing answers); no Feldt interval (it "
+                          f"assumes complete rows)")
+    else:
+        bases["alpha"] = f"complete rows (N = {len(df)}), Feldt {ci:.0%} interval"
+    if alpha_available:
+        bases["alpha_available"] = ("per scale, the rows that answered every item of the "
+                                    "scale (SPSS's per-scale listwise), Feldt interval")
+    bases["omega_cr_ave"] = (f"the fitted model ({res.estimator}, missing-data rule "
+                             f"{res.missing if res.missing == 'fiml' else res.info.get('missing', 'listwise')}): "
+                             f"semTools compRelSEM (omega: observed H1 matrix; CR: "
+                             f"model-implied) and AVE; ave_std = mean squared std. loading")
+    bases["fornell_larcker"] = "sqrt(ave_std) and the fitted model's latent correlations"
+    if _ordered_items(res.estimates):
+        H_src = res.sample_cov if not res.moments else res.moments[0].sample_cov
+        bases["htmt"] = "the fit's polychoric correlations (semTools htmt with ordered=)"
+    else:
+        H_src = S_em
+        bases["htmt"] = ("EM correlations of the items (semTools htmt with missing = 'ml')"
+                         if n_incomplete else "item correlations of the complete rows")
+    bases["htmt"] += "; HTMT = arithmetic means (Henseler et al. 2015), HTMT2 = geometric " \
+                     "(Roemer et al. 2021, semTools 0.5.6's default)"
+    fl = fitted_fornell_larcker(res, rel)
+    if H_src is S_em and not n_incomplete:
+        # complete answers: the item correlations of the data (S_em is their covariance)
+        h1, h2 = htmt(df, items_of), htmt(df, items_of, htmt2=True)
+    else:
+        h1 = htmt_of_matrix(H_src, items_of)
+        h2 = htmt_of_matrix(H_src, items_of, htmt2=True)
     kmo_items, sph = kmo_bartlett(df, allitems)
     pa = parallel_analysis(df, allitems, n_iter=parallel_iter, seed=seed)
     ef = efa(df, allitems, max(pa["n_factors"], 1), cross_loading=th["cross_loading"])
+    bases["exploratory"] = (f"KMO, Bartlett, parallel analysis and EFA on the {n_complete} "
+                            f"complete rows" + (f" of {len(df)}" if n_incomplete else ""))
+    bases["items"] = "item statistics per scale on the rows that answered the scale"
 
     flags = threshold_flags(rel, fl, h1, sph["kmo"], th)
     return MeasurementReport(
         reliability=rel.rename_axis("construct"), items=item_statistics(df, items_of, scale),
         fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
         kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=flags,
-        thresholds=th)
+        thresholds=th, bases=bases)
 
 
 def threshold_flags(reliability: pd.DataFrame, fornell_larcker_table: pd.DataFrame,

@@ -16,6 +16,9 @@ def add_parser(sub):
                    help="measurement model (default: the bundled six-factor cfa)")
     add_data_options(p)
     p.add_argument("--out", metavar="DIR", help="write every table as CSV plus measurement.json")
+    p.add_argument("--alpha-available", action="store_true",
+                   help="also give each scale's alpha on its available cases (the rows that "
+                        "answered every item of the scale, SPSS's per-scale listwise)")
     p.add_argument("--parallel-iter", type=A.iterations, default=200,
                    help="random data sets for parallel analysis, 10-100000 (200)")
     p.set_defaults(func=run)
@@ -41,7 +44,8 @@ def run(args) -> int:
     X, drep = read_data(args, observed_of(args.model))
     scale = drep.scale if drep.scale is not None else (
         None if data_options_given(args) else (1, 7))
-    rep = measurement_report(args.model, X, parallel_iter=args.parallel_iter, scale=scale)
+    rep = measurement_report(args.model, X, parallel_iter=args.parallel_iter, scale=scale,
+                             alpha_available=args.alpha_available)
     src = ("the bundled SYNTHETIC sample (made to reproduce the paper's Tables 2-3; omega, CR "
            "and AVE are what those tables imply, not the study's own)") if args.data is None \
         else args.data
@@ -54,6 +58,10 @@ def run(args) -> int:
 
     show("Reliability per construct (alpha with Feldt 95% CI; omega = semTools compRelSEM; "
          "CR model-implied; AVE = semTools, ave_std = Fornell-Larcker):", "reliability")
+    print("Computed from:")
+    for name, text in rep.bases.items():
+        print(f"  {name}: {text}")
+    print()
     show("Fornell-Larcker (sqrt AVE on the diagonal):", "fornell_larcker")
     show("HTMT:", "htmt")
     show("HTMT2:", "htmt2")
@@ -78,6 +86,7 @@ def run(args) -> int:
         js["thresholds"] = {k: {"value": rep.thresholds[k], "source": THRESHOLDS[k][1]}
                             for k in rep.thresholds}
         js["data"] = src
+        js["bases"] = rep.bases
         folder.add_json("measurement.json", js, default=float, ensure_ascii=False)
         folder.commit()
         print(f"\nwrote {len(js)} tables to {out}")
