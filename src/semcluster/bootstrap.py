@@ -120,9 +120,9 @@ class _FIMLReplicator(_Replicator):
     :class:`semcluster.fastfit.FIMLRefitter` runs BFGS on the FIML log-likelihood, summed row
     by row, from (θ̂, μ̂) with the full-sample observed information as first Hessian; no EM of
     the saturated model (the bootstrap needs no χ²).  Where BFGS stalls (a flat ridge),
-    Newton / scoring steps on the analytic observed information continue from where it
-    stopped (:func:`semcluster.estimators.fiml._newton`, the full fit's optimizer); a
-    replicate neither reaches is counted as failed.  Convergence: max|∂ log L/∂z|/N <
+    Newton / scoring steps on the analytic observed information start again from (θ̂, μ̂)
+    (:func:`semcluster.estimators.fiml._newton`, the full fit's optimizer); a replicate
+    neither converges on is counted as failed (as lavaan counts its failed replicates).  Convergence: max|∂ log L/∂z|/N <
     ``gtol`` = 5e-6, the complete-data refits' 1e-5 on F_ML = −2 log L/N + const.
     """
 
@@ -167,10 +167,12 @@ class _FIMLReplicator(_Replicator):
             z, converged = self.refitter.refit(rows, gtol=self.gtol)
             if converged:
                 return z[: self.q]
-            # a hard resample (a flat ridge): Newton / scoring steps on the observed
-            # information from where BFGS stopped, as the full FIML fit takes them
+            # a hard resample (BFGS lost on a flat ridge): Newton / scoring steps on the
+            # observed information from the full-sample estimates, as the full FIML fit takes
+            # them, abandoned after 3 steps in a row cut to 1/16 (a ridge again)
             obj = FIMLObjective(self.structure, MissingPatterns(X[rows]), self.fx_idx)
-            z, _, _, converged, _, _ = _newton(obj, z, 40, self.gtol)
+            z, _, _, converged, _, _ = _newton(obj, self.refitter.z_hat, 30, self.gtol,
+                                               give_up=3)
             return z[: self.q] if converged else None
         except (EstimationError, np.linalg.LinAlgError, FloatingPointError):
             return None
