@@ -252,3 +252,21 @@ def test_cli_bootstrap_with_missing_answers_reports_fiml_and_the_library_numbers
     got = pd.read_csv(out)
     np.testing.assert_allclose(got.ci_lower.to_numpy(), lib.table.ci_lower.to_numpy(),
                                rtol=1e-9, equal_nan=True)
+
+
+def test_pairwise_rule_is_a_clear_error():
+    from semcluster.errors import DataError
+
+    with pytest.raises(DataError, match="pass --missing fiml"):
+        bootstrap(MODEL, CSV, n_boot=10, options=DataOptions(missing="pairwise"))
+
+
+def test_cli_bollen_stine_with_missing_answers_exits_2_with_one_line(capsys):
+    from semcluster.cli import main
+
+    code = main(["bootstrap", str(MODEL), "--data", str(CSV), "--n-boot", "10", "--kind",
+                 "bollen-stine", "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Bollen-Stine bootstrap needs complete answers" in err
+    assert "Traceback" not in err

@@ -5,7 +5,10 @@ Each replicate draws its rows from its own random stream, child ``i`` of
 among processes or machines: 1 process, n processes and a Dask cluster give the same result.
 
 Per replicate the model is refitted by :class:`semcluster.fastfit.FastRefitter` (no parsing, no
-model building, warm start from the full-sample estimates).  Recorded per replicate: every
+model building, warm start from the full-sample estimates).  With missing answers (the FIML
+rule) respondents are resampled with their blanks and every replicate is refitted by FIML
+(:class:`semcluster.fastfit.FIMLRefitter`, see :class:`_FIMLReplicator`), as lavaan's
+``se = "bootstrap", missing = "ml"``.  Recorded per replicate: every
 parameter (free and defined), its std.all value, and R² of every endogenous variable.
 
 Intervals (Efron & Tibshirani 1993, ch. 13–14):
@@ -399,8 +402,8 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     estimator : {"ML", "MLR"}
         MLR has the ML (FIML) point estimates, so its bootstrap is the same (as lavaan's).
     """
-    from .data import read_survey, require_complete
-    from .errors import SemclusterError
+    from .data import read_survey
+    from .errors import DataError, SemclusterError
     from .fit import fit
     from .spec import read_model
 
@@ -422,8 +425,9 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     Xdf, report = read_survey(data, options, variables=spec.observed)
     missing = bool(Xdf[spec.observed].isna().to_numpy().any())
     if missing and report.missing != "fiml":
-        require_complete(Xdf, report, "the bootstrap with the missing-data rule "
-                                      f"'{report.missing}'")
+        raise DataError(f"the bootstrap refits by FIML or on complete rows; the missing-data "
+                        f"rule '{report.missing}' is neither: pass --missing fiml "
+                        f"(missing='fiml') or --missing listwise")
     if missing and kind == "bollen-stine":
         raise check.OptionError(
             "the Bollen-Stine bootstrap needs complete answers (its transformation of the data "

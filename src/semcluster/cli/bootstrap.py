@@ -10,7 +10,10 @@ def add_parser(sub):
         "bootstrap", help="bootstrap CIs (percentile, BCa) and p-values, in parallel",
         description="Case-resampling or Bollen-Stine bootstrap of a model: percentile and BCa "
                     "intervals for every parameter, standardized parameter, R2 and defined "
-                    "parameter; counts of failed and inadmissible replicates.")
+                    "parameter; counts of failed and inadmissible replicates. With missing "
+                    "answers (FIML, the default rule) respondents are resampled with their "
+                    "blanks and every replicate is refitted by FIML, as lavaan's "
+                    "se='bootstrap', missing='ml'.")
     p.add_argument("model", metavar="MODEL")
     add_data_options(p)
     p.add_argument("--n-boot", type=A.n_boot, default=1000, help="resamples, 10-100000 (1000)")

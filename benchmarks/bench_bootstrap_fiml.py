@@ -1,0 +1,144 @@
+"""FIML bootstrap (missing answers) of the study's h1_h5 model: 1,000 draws, N = 300, 23 items,
+6 % of answers missing, 2 processes; lavaan's in the same run; and the complete-data ML
+bootstrap, before and after the change, for comparison.
+
+Run: python benchmarks/bench_bootstrap_fiml.py [n_boot] [lavaan draws] [baseline src dir]
+- data: ``simulate_items(300, seed=2026)`` (the population model of the 23 items), each answer
+  blanked with probability 6 % (numpy, seed 2027; a row left without any answer gets one
+  back), written to a temporary CSV that semcluster and lavaan both read;
+- semcluster: ``bootstrap(h1_h5, data, n_boot, n_jobs=2)`` with percentile intervals only
+  (``bca=False``: what lavaan's ``se = "bootstrap"`` computes) and again with BCa (adds one
+  FIML refit per respondent for the jackknife); BLAS pinned to one thread (threadpoolctl
+  here, in the workers too);
+- lavaan 0.6: ``sem(missing = "ml", se = "bootstrap", bootstrap = k, parallel = "multicore",
+  ncpus = 2)`` timed inside R with OPENBLAS_NUM_THREADS=1.  lavaan needs about 30 minutes for
+  1,000 draws here, so it runs k draws (default 50) and its time is scaled linearly to
+  n_boot (a bootstrap's time is linear in its draws; the output says so);
+- complete-data ML bootstrap of h1_h5 on the bundled data (N = 160, 1,000 draws, 2
+  processes, percentile only): this code, and the code in ``baseline src dir`` (e.g. the main
+  checkout's ``src`` before the change) in a subprocess, to show it did not get slower.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from _rscript import run_r  # benchmarks/_rscript.py (the script's folder)
+
+COMPLETE_ML = """
+import sys, time
+from threadpoolctl import threadpool_limits
+from semcluster.bootstrap import bootstrap
+with threadpool_limits(1):
+    bootstrap("h1_h5", n_boot=20, n_jobs=2, bca=False)          # warm-up (workers, imports)
+    t = time.perf_counter()
+    bootstrap("h1_h5", n_boot=int(sys.argv[1]), n_jobs=2, bca=False)
+    print(time.perf_counter() - t)
+"""
+
+
+def make_data(n=300, share=0.06, seed=2026):
+    from semcluster.study.synthetic import simulate_items
+
+    df = simulate_items(n, seed).astype(float)
+    rng = np.random.default_rng(seed + 1)
+    miss = rng.random(df.shape) < share
+    empty = miss.all(axis=1)
+    miss[empty, rng.integers(0, df.shape[1], empty.sum())] = False
+    return df.mask(miss)
+
+
+def lavaan_run(csv, model_file, k):
+    script = f"""
+suppressPackageStartupMessages(library(lavaan))
+d <- read.csv("{csv}")
+m <- paste(readLines("{model_file}"), collapse = "\\n")
+t <- system.time(f <- sem(m, data = d, missing = "ml", se = "bootstrap", bootstrap = {k},
+                          parallel = "multicore", ncpus = 2, iseed = 1))[["elapsed"]]
+cat("RESULT", t, nrow(lavInspect(f, "boot")), "\\n")
+"""
+    out = run_r(script, timeout=7200)
+    try:
+        line = [s for s in (out or "").splitlines() if s.startswith("RESULT ")][-1]
+        t, ok = line.split()[1:3]
+        return float(t), int(ok)
+    except (ValueError, IndexError):
+        return None
+
+
+def complete_ml_seconds(n_boot, src=None):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
+    if src:
+        env["PYTHONPATH"] = src
+    out = subprocess.run([sys.executable, "-c", COMPLETE_ML, str(n_boot)], capture_output=True,
+                         text=True, env=env, check=False)
+    if out.returncode != 0:
+        print(out.stderr[-1500:], file=sys.stderr)
+        return None
+    return float(out.stdout.split()[-1])
+
+
+def main():
+    n_boot = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    k_lav = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    baseline = sys.argv[3] if len(sys.argv) > 3 else None
+    import pandas as pd
+
+    from semcluster.bootstrap import bootstrap
+    from semcluster.resources import model_path
+
+    df = make_data()
+    model = str(model_path("h1_h5"))
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "fiml_boot.csv")
+        df.to_csv(csv, index=False, na_rep="NA")
+        data = pd.read_csv(csv)
+        with threadpool_limits(1):
+            bootstrap(model, data, n_boot=20, n_jobs=2, bca=False)      # warm-up
+            t = time.perf_counter()
+            perc = bootstrap(model, data, n_boot=n_boot, n_jobs=2, bca=False)
+            t_perc = time.perf_counter() - t
+            t = time.perf_counter()
+            withbca = bootstrap(model, data, n_boot=n_boot, n_jobs=2, bca=True)
+            t_bca = time.perf_counter() - t
+        lav = lavaan_run(csv, model, k_lav)
+    after = complete_ml_seconds(n_boot)
+    before = complete_ml_seconds(n_boot, baseline) if baseline else None
+
+    blank = data.isna().to_numpy()
+    print(f"FIML bootstrap of h1_h5: N = {len(data)}, 23 items, {blank.mean():.1%} of answers "
+          f"missing ({int((~blank.any(axis=1)).sum())} complete rows), {n_boot} draws, "
+          f"2 processes, BLAS 1 thread")
+    print(f"  semcluster, percentile (as lavaan's se='bootstrap'): {t_perc:7.1f} s  "
+          f"(used {perc.n_used}, failed {perc.n_failed}, inadmissible "
+          f"{perc.n_inadmissible})")
+    print(f"  semcluster, percentile + BCa (jackknife: {len(data)} more FIML refits): "
+          f"{t_bca:7.1f} s  (replicates {withbca.info['seconds']['replicates']:.1f} s, "
+          f"jackknife {withbca.info['seconds']['jackknife']:.1f} s)")
+    if lav is None:
+        print("  lavaan: Rscript with lavaan not available or failed; not measured")
+    else:
+        t_lav, ok = lav
+        scaled = t_lav * n_boot / k_lav
+        print(f"  lavaan 0.6 sem(missing='ml', se='bootstrap', bootstrap={k_lav}, 2 cores): "
+              f"{t_lav:.1f} s for {k_lav} draws ({ok} successful) -> {scaled:.0f} s for "
+              f"{n_boot} draws (scaled linearly: bootstrap time is linear in the draws)")
+        print(f"  semcluster / lavaan (percentile): {t_perc / scaled:.4f}   (target <= 0.02)")
+    print(f"complete-data ML bootstrap of h1_h5 (bundled data, N = 160, {n_boot} draws, "
+          f"2 processes, percentile):")
+    print(f"  this code: {after:.2f} s" if after is not None else "  this code: failed")
+    if baseline:
+        print(f"  before (code in {baseline}): {before:.2f} s" if before is not None
+              else "  before: failed")
+    else:
+        print("  before: not measured (pass the old code's src directory as 3rd argument)")
+
+
+if __name__ == "__main__":
+    main()
