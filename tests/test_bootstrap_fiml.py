@@ -138,17 +138,24 @@ def test_fiml_bootstrap_gives_the_complete_data_table(boot_fiml):
     assert std.ci_lower < std.est < std.ci_upper
 
 
-def test_bootstrap_resamples_missingness_with_respondents():
+COVARIATE_MODEL = ("M =~ m1 + m2 + m3\nY =~ y1 + y2 + y3\nM ~ a*x1\nY ~ b*M + c*x1\n"
+                   "ind := a*b\n")
+
+
+@pytest.mark.parametrize("model", [MODEL, COVARIATE_MODEL], ids=["latent", "covariate"])
+def test_bootstrap_resamples_missingness_with_respondents(model):
     """Replicate i refits the rows that child i of SeedSequence(seed) draws, each with its own
     blanks: its estimates equal a full FIML fit (semcluster.fit, missing='fiml': EM start,
-    Newton to 1e-7) of exactly those rows, blanks and all."""
-    b = bootstrap(MODEL, CSV, n_boot=10, seed=77, n_jobs=1, bca=False)
-    spec = read_model(MODEL)
+    Newton to 1e-7) of exactly those rows, blanks and all. With an observed covariate (x1,
+    always answered; lavaan's fixed.x) its variance is the resample's own."""
+    b = bootstrap(model, CSV, n_boot=10, seed=77, n_jobs=1, bca=False)
+    spec = read_model(model)
     X = pd.read_csv(CSV)[spec.observed]
     children = np.random.SeedSequence(77).spawn(10)[:4]
     labels = [c for c in b.draws.columns
               if c.endswith(":est") and "~" in c and "~~" not in c and ":=" not in c]
-    assert len(labels) == 6 + 3 + 3            # loadings (markers included) and paths
+    pt = spec.partable
+    assert len(labels) == int(pt.op.isin(["=~", "~"]).sum())   # loadings (markers too), paths
     for i, child in enumerate(children):
         idx = np.random.default_rng(child).integers(0, len(X), len(X))
         resample = X.iloc[idx].reset_index(drop=True)

@@ -147,6 +147,9 @@ class _FIMLReplicator(_Replicator):
         self.var_rows = np.array([(r.op == "~~" and r.lhs == r.rhs and r.free > 0)
                                   for r in self.ram.rows.itertuples()])
         self.gtol = gtol
+        if self.fx_idx:     # covariates' sample (co)variances held fixed (lavaan's fixed.x)
+            B = X[:, self.fx_idx] - X[:, self.fx_idx].mean(axis=0)
+            self.structure.ram.set_fixed_x(B.T @ B / self.n)
         patterns = MissingPatterns(X)
         obj = FIMLObjective(self.structure, patterns, self.fx_idx)
         self.q = obj.q
