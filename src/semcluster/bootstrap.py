@@ -125,8 +125,9 @@ class _FIMLReplicator(_Replicator):
     the saturated model (the bootstrap needs no χ²).  Where BFGS stalls (a flat ridge),
     Newton / scoring steps on the analytic observed information start again from (θ̂, μ̂)
     (:func:`semcluster.estimators.fiml._newton`, the full fit's optimizer); a replicate
-    neither converges on is counted as failed (as lavaan counts its failed replicates).  Convergence: max|∂ log L/∂z|/N <
-    ``gtol`` = 5e-6, the complete-data refits' 1e-5 on F_ML = −2 log L/N + const.
+    neither converges on is counted as failed (as lavaan counts its failed replicates).
+    Convergence: max|∂ log L/∂z|/N < ``gtol`` = 5e-6, the complete-data refits' 1e-5 on
+    F_ML = −2 log L/N + const.
     """
 
     def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, mu_hat: np.ndarray,
