@@ -48,6 +48,9 @@ def run(args) -> int:
     print(f"{s['kind']} bootstrap of '{args.model}': {s['n_boot']} replicates, {s['used']} used, "
           f"{s['failed']} failed (no convergence), {s['inadmissible']} inadmissible "
           f"({'excluded' if args.exclude_inadmissible else 'kept'}); seed {s['seed']}")
+    if b.info.get("missing") == "fiml":
+        print(f"missing answers: all {b.info['nobs']} respondents resampled with their blanks, "
+              f"every replicate refitted by FIML (lavaan's se='bootstrap', missing='ml')")
     if b.bollen_stine_pvalue is not None:
         print(f"Bollen-Stine p-value of the model test: {b.bollen_stine_pvalue:.4f} "
               f"(chi-square {b.chisq:.3f})")
