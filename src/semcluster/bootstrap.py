@@ -124,8 +124,9 @@ class _FIMLReplicator(_Replicator):
     by row, from (θ̂, μ̂) with the full-sample observed information as first Hessian; no EM of
     the saturated model (the bootstrap needs no χ²).  Where BFGS stalls (a flat ridge),
     Newton / scoring steps on the analytic observed information start again from (θ̂, μ̂)
-    (:func:`semcluster.estimators.fiml._newton`, the full fit's optimizer); a replicate
-    neither converges on is counted as failed (as lavaan counts its failed replicates).
+    (:func:`semcluster.estimators.fiml._newton`, the full fit's optimizer), and where that
+    fails too the full fit's own route is taken (EM moments, ML start, :func:`fiml_estimate`);
+    a replicate none converges on is counted as failed (as lavaan counts its failed ones).
     Convergence: max|∂ log L/∂z|/N < ``gtol`` = 5e-6, the complete-data refits' 1e-5 on
     F_ML = −2 log L/N + const.
     """
@@ -177,12 +178,40 @@ class _FIMLReplicator(_Replicator):
             # a hard resample (BFGS lost on a flat ridge): Newton / scoring steps on the
             # observed information from the full-sample estimates, as the full FIML fit takes
             # them, abandoned after 3 steps in a row cut to 1/16 (a ridge again)
-            obj = FIMLObjective(self.structure, MissingPatterns(X[rows]), self.fx_idx)
+            pats = MissingPatterns(X[rows])
+            obj = FIMLObjective(self.structure, pats, self.fx_idx)
             z, _, _, converged, _, _ = _newton(obj, self.refitter.z_hat, 30, self.gtol,
                                                give_up=3)
-            return z[: self.q] if converged else None
+            if converged:
+                return z[: self.q]
+            return self._full_route(X[rows], pats)
         except (EstimationError, np.linalg.LinAlgError, FloatingPointError):
             return None
+
+    def _full_route(self, B: np.ndarray, pats):
+        """The full FIML fit's own route, for the few resamples whose optimum is far from the
+        full sample's (h1_h5's collinear factors: about 2 % of replicates): EM moments, the ML
+        fit to them by scoring as start, then :func:`fiml_estimate` (which also tries the
+        simple start values).  θ, or None."""
+        import warnings
+
+        from .engine import MLEngine
+        from .estimators.fiml import fiml_estimate
+
+        em = pats.em()
+        if not np.all(np.isfinite(em[1])):
+            return None
+        obs = self.spec.observed
+        engine = MLEngine(self.spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine.load(pd.DataFrame(em[1], index=obs, columns=obs), len(B), None)
+            start = engine.fit(gtol=1e-6, scoring_only=True)
+        admissible = bool(np.all(start.x[self.structure.is_variance] >= 0))
+        sol = fiml_estimate(self.structure, B, start.x, gtol=self.gtol, max_iter=60,
+                            patterns=pats, em=em, fixed_x_idx=self.fx_idx,
+                            x0_first=start.converged and admissible)
+        return sol.x if sol.converged else None
 
     def outcome_x(self, x):
         if x is None:
