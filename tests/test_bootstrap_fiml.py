@@ -295,3 +295,32 @@ def test_full_fit_route_for_hard_replicates_equals_the_full_fiml_fit():
     ref = semcluster.fit(spec, pd.DataFrame(X[idx], columns=spec.observed), missing="fiml")
     np.testing.assert_allclose(theta, ref.info["x"], atol=1e-4)
     assert np.abs(theta - x).max() > 1e-3          # a different data set, other estimates
+
+
+def test_fiml_worker_never_imports_semopy(tmp_path):
+    """What a worker gets (the pickled replicator and the data) refits replicates, jackknife
+    rows and the hard-replicate route with numpy alone: semopy is never imported."""
+    import subprocess
+    import sys
+
+    cloudpickle = pytest.importorskip("cloudpickle")   # what loky and Dask pickle with
+
+    spec = read_model(MODEL)
+    data = pd.read_csv(CSV)
+    X = data[spec.observed].to_numpy(float)
+    full = semcluster.fit(spec, data, missing="fiml")
+    x = np.asarray(full.info["x"])
+    rep = _FIMLReplicator(spec, X, x, _implied_means(spec, full, x), full.sample_cov)
+    path = tmp_path / "worker.pkl"
+    path.write_bytes(cloudpickle.dumps((rep, X)))
+    code = (f"import pickle, sys, numpy as np\n"
+            f"rep, X = pickle.load(open({str(path)!r}, 'rb'))\n"
+            f"from semcluster.estimators.fiml import MissingPatterns\n"
+            f"q, ok, _ = rep.one(X, np.random.SeedSequence(1))\n"
+            f"assert q is not None\n"
+            f"assert rep._full_route(X[:250], MissingPatterns(X[:250])) is not None\n"
+            f"assert rep.leave_out(X, 3) is not None\n"
+            f"print('semopy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
