@@ -5,7 +5,10 @@ Each replicate draws its rows from its own random stream, child ``i`` of
 among processes or machines: 1 process, n processes and a Dask cluster give the same result.
 
 Per replicate the model is refitted by :class:`semcluster.fastfit.FastRefitter` (no parsing, no
-model building, warm start from the full-sample estimates).  Recorded per replicate: every
+model building, warm start from the full-sample estimates).  With missing answers (the FIML
+rule) respondents are resampled with their blanks and every replicate is refitted by FIML
+(:class:`semcluster.fastfit.FIMLRefitter`, see :class:`_FIMLReplicator`), as lavaan's
+``se = "bootstrap", missing = "ml"``.  Recorded per replicate: every
 parameter (free and defined), its std.all value, and R² of every endogenous variable.
 
 Intervals (Efron & Tibshirani 1993, ch. 13–14):
@@ -110,6 +113,126 @@ class _Replicator:
         return self.outcome(opt)
 
 
+class _FIMLReplicator(_Replicator):
+    """The FIML refit of a resample with missing answers (lavaan's ``missing = "ml"``).
+
+    Built from the full-sample FIML fit: the model core (plain numpy), the estimates θ̂ and the
+    model-implied means μ̂ as every refit's start, and the full sample's missing-data patterns
+    (found once: a resample keeps each drawn respondent's answers and blanks together, so its
+    rows' patterns are looked up, not found again).  Per replicate
+    :class:`semcluster.fastfit.FIMLRefitter` runs BFGS on the FIML log-likelihood, summed row
+    by row, from (θ̂, μ̂) with the full-sample observed information as first Hessian; no EM of
+    the saturated model (the bootstrap needs no χ²).  Where BFGS stalls (a flat ridge),
+    Newton / scoring steps on the analytic observed information start again from (θ̂, μ̂)
+    (:func:`semcluster.estimators.fiml._newton`, the full fit's optimizer), and where that
+    fails too the full fit's own route is taken (EM moments, ML start, :func:`fiml_estimate`);
+    a replicate none converges on is counted as failed (as lavaan counts its failed ones).
+    Convergence: max|∂ log L/∂z|/N < ``gtol`` = 5e-6, the complete-data refits' 1e-5 on
+    F_ML = −2 log L/N + const.
+    """
+
+    def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, mu_hat: np.ndarray,
+                 sample_cov: pd.DataFrame, gtol: float = 5e-6):
+        from .estimators._structure import CovarianceStructure
+        from .estimators.fiml import FIMLObjective, MissingPatterns
+        from .fastfit import FIMLRefitter
+        from .standardized import RAM, Definitions
+
+        self.spec = spec
+        self.n = X.shape[0]
+        self.structure = CovarianceStructure.of(spec)
+        self.fx_idx = list(self.structure.fixed_x_idx)
+        self.x_hat = np.asarray(x_hat, dtype=float)
+        self.order = np.arange(X.shape[1])        # X is in spec.observed order, as the core
+        self.ram = RAM(spec, fixed_x_cov=sample_cov)
+        self.defs = Definitions(self.ram, spec)
+        self.var_rows = np.array([(r.op == "~~" and r.lhs == r.rhs and r.free > 0)
+                                  for r in self.ram.rows.itertuples()])
+        self.gtol = gtol
+        if self.fx_idx:     # covariates' sample (co)variances held fixed (lavaan's fixed.x)
+            B = X[:, self.fx_idx] - X[:, self.fx_idx].mean(axis=0)
+            self.structure.ram.set_fixed_x(B.T @ B / self.n)
+        patterns = MissingPatterns(X)
+        obj = FIMLObjective(self.structure, patterns, self.fx_idx)
+        self.q = obj.q
+        z_hat = np.concatenate([self.x_hat, np.asarray(mu_hat, float)[obj.mean_free]])
+        # BFGS's first inverse Hessian: the full-sample observed information per respondent
+        try:
+            H0inv = np.linalg.inv(obj.observed_information(z_hat) / self.n)
+            np.linalg.cholesky(H0inv)
+        except np.linalg.LinAlgError:            # not positive definite: the expected one
+            H0inv = np.linalg.inv(obj.expected_information(z_hat) / self.n)
+        self.refitter = FIMLRefitter(self.structure, X, z_hat, H0inv)
+        self.mask = patterns.mask
+
+    def fit_rows(self, X: np.ndarray, rows: np.ndarray):
+        """FIML estimates θ of the full sample's rows ``rows`` (drawn with replacement or one
+        left out), or None where no converged maximum is found."""
+        from .errors import EstimationError
+        from .estimators.fiml import FIMLObjective, MissingPatterns, _newton
+
+        try:
+            z, converged = self.refitter.refit(rows, gtol=self.gtol)
+            if converged:
+                return z[: self.q]
+            # a hard resample (BFGS lost on a flat ridge): Newton / scoring steps on the
+            # observed information from the full-sample estimates, as the full FIML fit takes
+            # them, abandoned after 3 steps in a row cut to 1/16 (a ridge again)
+            pats = MissingPatterns(X[rows])
+            obj = FIMLObjective(self.structure, pats, self.fx_idx)
+            z, _, _, converged, _, _ = _newton(obj, self.refitter.z_hat, 30, self.gtol,
+                                               give_up=3)
+            if converged:
+                return z[: self.q]
+            return self._full_route(X[rows], pats)
+        except (EstimationError, np.linalg.LinAlgError, FloatingPointError):
+            return None
+
+    def _full_route(self, B: np.ndarray, pats):
+        """The full FIML fit's own route, for the few resamples whose optimum is far from the
+        full sample's (h1_h5's collinear factors: about 2 % of replicates): EM moments, the ML
+        fit to them by scoring as start, then :func:`fiml_estimate` (which also tries the
+        simple start values).  θ, or None."""
+        import warnings
+
+        from .engine import MLEngine
+        from .estimators.fiml import fiml_estimate
+
+        em = pats.em()
+        if not np.all(np.isfinite(em[1])):
+            return None
+        obs = self.spec.observed
+        engine = MLEngine(self.spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine.load(pd.DataFrame(em[1], index=obs, columns=obs), len(B), None)
+            start = engine.fit(gtol=1e-6, scoring_only=True)
+        admissible = bool(np.all(start.x[self.structure.is_variance] >= 0))
+        sol = fiml_estimate(self.structure, B, start.x, gtol=self.gtol, max_iter=60,
+                            patterns=pats, em=em, fixed_x_idx=self.fx_idx,
+                            x0_first=start.converged and admissible)
+        return sol.x if sol.converged else None
+
+    def outcome_x(self, x):
+        if x is None:
+            return None, False, np.nan
+        q = self.quantities(x)
+        admissible = bool(np.all(self.ram.values(x)[self.var_rows] >= 0))
+        return q, admissible, np.nan
+
+    def one(self, X, seed_seq):
+        """(quantities, admissible, nan), or (None, False, nan) when not converged."""
+        rng = np.random.default_rng(seed_seq)
+        idx = rng.integers(0, self.n, self.n)      # the same draw as the complete-data path
+        if self.mask[idx].sum(axis=0).min() < 2:    # an item (nearly) never answered
+            return None, False, np.nan
+        return self.outcome_x(self.fit_rows(X, idx))
+
+    def leave_out(self, X, i):
+        """Quantities with row ``i`` left out (the jackknife of BCa), or None."""
+        return self.outcome_x(self.fit_rows(X, np.r_[0:i, i + 1:self.n]))[0]
+
+
 def _run_chunk(args):
     """Worker entry point: (replicator, X, [seed sequences]) -> results in order."""
     from threadpoolctl import threadpool_limits
@@ -117,6 +240,15 @@ def _run_chunk(args):
     rep, X, seeds = args
     with threadpool_limits(1):
         return [rep.one(X, s) for s in seeds]
+
+
+def _run_jackknife_chunk(args):
+    """Worker entry point of the FIML jackknife: (replicator, X, [row indices])."""
+    from threadpoolctl import threadpool_limits
+
+    rep, X, rows = args
+    with threadpool_limits(1):
+        return [rep.leave_out(X, int(i)) for i in rows]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,8 +409,9 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
               seed: int = 20231124, ci: float = 0.95, bca: bool = True,
               exclude_inadmissible: bool = False, n_jobs: int = 1, backend: str = "joblib",
               scheduler: str | None = None, progress: bool = False,
-              result=None, options=None) -> BootstrapResult:
-    """Bootstrap a model fitted by ML (see the module docstring).
+              result=None, options=None, estimator: str = "ML") -> BootstrapResult:
+    """Bootstrap a model fitted by ML, or by FIML when answers are missing (see the module
+    docstring).
 
     Parameters
     ----------
@@ -295,11 +428,15 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     result : SEMResult, optional
         The full-sample fit of ``model`` to ``data`` (avoids refitting it).
     options : semcluster.data.DataOptions, optional
-        How ``data`` is read (see :func:`semcluster.data.read_survey`); resampling needs
-        complete rows.
+        How ``data`` is read (see :func:`semcluster.data.read_survey`).  With missing answers
+        the missing-data rule decides: FIML (``auto``, the default, or ``fiml``) resamples
+        respondents with their blanks and refits each replicate by FIML, as lavaan's
+        ``se = "bootstrap", missing = "ml"``; ``listwise`` bootstraps the complete rows.
+    estimator : {"ML", "MLR"}
+        MLR has the ML (FIML) point estimates, so its bootstrap is the same (as lavaan's).
     """
-    from .data import read_survey, require_complete
-    from .errors import SemclusterError
+    from .data import read_survey
+    from .errors import DataError, SemclusterError
     from .fit import fit
     from .spec import read_model
 
@@ -312,9 +449,23 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     seed = check.seed("seed", seed)
     ci = check.probability("ci", ci)
     n_jobs = check.jobs("n_jobs", n_jobs)
+    est = str(estimator).upper()
+    if est not in ("ML", "MLR"):
+        raise check.OptionError(f"the bootstrap refits by ML (FIML with missing answers); "
+                                f"estimator must be 'ML' or 'MLR' (same estimates), not "
+                                f"{estimator!r}")
     spec = result.spec if result is not None else read_model(model)
-    Xdf, _ = read_survey(data, options, variables=spec.observed)
-    require_complete(Xdf, None, "the bootstrap (resampling complete rows)")
+    Xdf, report = read_survey(data, options, variables=spec.observed)
+    missing = bool(Xdf[spec.observed].isna().to_numpy().any())
+    if missing and report.missing != "fiml":
+        raise DataError(f"the bootstrap refits by FIML or on complete rows; the missing-data "
+                        f"rule '{report.missing}' is neither: pass --missing fiml "
+                        f"(missing='fiml') or --missing listwise")
+    if missing and kind == "bollen-stine":
+        raise check.OptionError(
+            "the Bollen-Stine bootstrap needs complete answers (its transformation of the data "
+            "is defined for complete rows; lavaan refuses it with missing data too); use "
+            "kind='nonparametric' for intervals, or --missing listwise")
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread for the full-sample fit too: its estimates are every replicate's start,
@@ -322,7 +473,7 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     # point (h1_h5: 23 of 1000 replicates by up to 0.11, one more converged or not), so the
     # draws would depend on the machine's BLAS threads.
     with threadpool_limits(1):
-        full = result if result is not None else fit(spec, Xdf)
+        full = result if result is not None else fit(spec, Xdf, estimator=est)
     if getattr(full, "moments", ()):
         raise check.OptionError("the bootstrap resamples one group's rows of a model without a "
                                 "mean structure: fits with groups or intercepts ('~ 1') are "
@@ -332,6 +483,19 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
                               "bootstrap")
     x_hat = np.asarray(full.info["x"], dtype=float)
     X = Xdf[spec.observed].to_numpy(dtype=float)
+    if missing:
+        if full.info.get("missing") != "fiml":
+            raise SemclusterError("the data have missing answers but the fit given as "
+                                  "result= was not a FIML fit of them")
+        if spec.fixed_x:      # FIML deletes rows with a missing covariate (lavaan's fixed.x)
+            keep = ~np.isnan(X[:, [spec.observed.index(v) for v in spec.fixed_x]]).any(axis=1)
+            X, Xdf = X[keep], Xdf[keep]
+        with threadpool_limits(1):
+            return _bootstrap(spec, Xdf, X, full, x_hat, np.nan, n_boot=n_boot, kind=kind,
+                              seed=seed, ci=ci, bca=bca,
+                              exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
+                              backend=backend, scheduler=scheduler, progress=progress,
+                              fiml=True)
     chisq = float(full.fit_measures["chisq"])
     if kind == "bollen-stine":
         # Z = (X - mean) S^-1/2 Sigma^1/2: the resampled population has covariance Sigma-hat
@@ -346,14 +510,36 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
                           progress=progress)
 
 
+def _implied_means(spec, full, x_hat) -> np.ndarray:
+    """Model-implied means of the observed variables of a FIML fit (spec.observed order):
+    μ = F(I − A)⁻¹u with u the intercepts ν (``info["nu"]``, non-covariates) and the
+    covariates' sample means (FIML's EM means of complete columns are the sample means)."""
+    from .estimators._structure import CovarianceStructure
+
+    core = CovarianceStructure.of(spec)
+    B = core.matrices(x_hat)[2]
+    obs = core.obs_ix
+    fx = list(core.fixed_x_idx)
+    ys = [j for j in range(len(spec.observed)) if j not in set(fx)]
+    u = np.zeros(B.shape[0])
+    u[obs[ys]] = np.asarray(full.info["nu"], dtype=float)
+    if fx:
+        u[obs[fx]] = full.info["mean_h1"].to_numpy(dtype=float)[fx]
+    return (B @ u)[obs]
+
+
 def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
-               exclude_inadmissible, n_jobs, backend, scheduler, progress):
+               exclude_inadmissible, n_jobs, backend, scheduler, progress, fiml=False):
     import time
 
     timing = {}
     t0 = time.perf_counter()
     children = np.random.SeedSequence(seed).spawn(n_boot)
-    rep = _Replicator(spec, Xdf[spec.observed].to_numpy(float), x_hat)
+    if fiml:
+        S_h1 = full.sample_cov.loc[spec.observed, spec.observed]
+        rep = _FIMLReplicator(spec, X, x_hat, _implied_means(spec, full, x_hat), S_h1)
+    else:
+        rep = _Replicator(spec, Xdf[spec.observed].to_numpy(float), x_hat)
     outcomes = run_replicates(_run_chunk, (rep, X), children, n_jobs=n_jobs,
                               backend=backend, scheduler=scheduler, progress=progress,
                               desc=f"bootstrap {spec.name}")
@@ -378,7 +564,11 @@ def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
     D = draws[use]
     t0 = time.perf_counter()
     bca = bca and kind == "nonparametric"     # BCa needs the original data's jackknife
-    jack = _jackknife(rep, X, x_hat) if bca else None
+    if bca and fiml:
+        jack = _jackknife_fiml(rep, X, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                               progress=progress, desc=f"jackknife {spec.name}")
+    else:
+        jack = _jackknife(rep, X, x_hat) if bca else None
     timing["jackknife"] = time.perf_counter() - t0
     rows = []
     for j, (lhs, op, rhs, label, what, free) in enumerate(labels):
@@ -397,7 +587,8 @@ def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
                            kind=kind, seed=seed, ci=ci, bollen_stine_pvalue=bs_p, chisq=chisq,
                            info={"n_jobs": n_jobs, "backend": backend,
                                  "exclude_inadmissible": exclude_inadmissible,
-                                 "seconds": timing})
+                                 "missing": "fiml" if fiml else "listwise",
+                                 "nobs": int(X.shape[0]), "seconds": timing})
 
 
 def _msqrt(A, inverse=False):
@@ -419,3 +610,11 @@ def _jackknife(rep: _Replicator, X: np.ndarray, x_hat: np.ndarray) -> np.ndarray
         if opt.converged:
             out[i] = rep.quantities(opt.x)
     return out
+
+
+def _jackknife_fiml(rep: _FIMLReplicator, X: np.ndarray, **run) -> np.ndarray:
+    """Leave-one-out FIML estimates of every quantity, refitted in the workers like the
+    replicates (n FIML refits cost about as much as n replicates)."""
+    outs = run_replicates(_run_jackknife_chunk, (rep, X), list(range(rep.n)), **run)
+    width = len(rep.quantities(rep.x_hat))
+    return np.array([o if o is not None else np.full(width, np.nan) for o in outs])

@@ -148,3 +148,146 @@ class FastRefitter:
         return Optimum(x=x, fmin=f, converged=gmax < gtol, message="converged (Newton)"
                        if gmax < gtol else "no convergence (BFGS, then Newton)",
                        iterations=start_iter + it, grad_norm=gmax)
+
+
+class FIMLRefitter:
+    """FIML refits of resamples of one data set with missing answers, row by row, numpy only.
+
+    The FIML log-likelihood of rows i with answered items o(i) and residuals r_i = x_i − μ
+    (zero where not answered) is log L = −½ Σ_i [p_i log 2π + log|Σ_oo| + r_iᵀ Σ_oo⁻¹ r_i].
+    With K = Σ⁻¹ and m the missing items of row i, the partitioned inverse gives Σ_oo⁻¹
+    (embedded in p × p) = K − W_iW_iᵀ, W_i = K_{·m} C_i⁻ᵀ, C_iC_iᵀ = K_mm, and
+    |Σ_oo| = |Σ| |K_mm|; a row missing k items costs O(p k) beyond the one p × p inverse.
+    With v_i = (K − W_iW_iᵀ) r_i:
+
+        ∂ log L/∂μ = Σ_i v_i,     ∂ log L/∂Σ = −½ G,  G = N K − Σ_i W_iW_iᵀ − Σ_i v_i v_iᵀ,
+
+    and the θ-gradient is −½⟨G, ∂Σ/∂θ⟩ (the model core's ``inner_gradient``): the same
+    quantities as :class:`semcluster.estimators.fiml.PatternMoments`, summed over rows instead
+    of patterns, so a resample (rows drawn with replacement, or one left out) needs no new
+    pattern statistics.  The full sample's missing-data patterns are found once; a resample
+    only looks its rows' patterns up.
+
+    A refit minimises −log L/N with BFGS from the full-sample estimates (θ̂, μ̂), its first
+    inverse Hessian the inverse of the full sample's observed information per respondent, to
+    max|∂(log L/N)/∂z| < ``gtol``.
+
+    Parameters
+    ----------
+    core : ModelCore
+        The model core (``CovarianceStructure.of(spec)``).
+    X : ndarray (N, p)
+        The full sample, NaN for missing answers, columns in ``core.observed`` order.
+    z_hat : ndarray
+        The full-sample FIML estimates: θ̂ (spec order), then the free means (the observed
+        variables but exogenous covariates held at their sample means, lavaan's fixed.x).
+    H0inv : ndarray
+        Inverse of the full-sample observed information divided by N (BFGS's start).
+    """
+
+    def __init__(self, core, X: np.ndarray, z_hat: np.ndarray, H0inv: np.ndarray):
+        self.core = core
+        X = np.asarray(X, dtype=float)
+        self.N, self.p = X.shape
+        self.mask = ~np.isnan(X)
+        self.X0 = np.where(self.mask, X, 0.0)
+        self.q = int(core.q)
+        self.fx = list(core.fixed_x_idx)
+        self.mean_free = np.array([j for j in range(self.p) if j not in set(self.fx)],
+                                  dtype=int)
+        self.z_hat = np.asarray(z_hat, dtype=float)
+        self.H0inv = np.asarray(H0inv, dtype=float)
+        keys, inverse = np.unique(self.mask, axis=0, return_inverse=True)
+        self.row_pattern = inverse.ravel()
+        k_mis = self.p - keys.sum(axis=1)
+        kmax = int(k_mis.max()) if len(k_mis) else 0
+        self.pattern_k = k_mis
+        self.pattern_mis = np.zeros((len(keys), max(kmax, 1)), dtype=int)
+        for r, key in enumerate(keys):
+            m = np.flatnonzero(~key)
+            self.pattern_mis[r, :len(m)] = m
+        self.log2pi = float(np.log(2 * np.pi))
+
+    def rows(self, rows: np.ndarray):
+        """The per-resample bookkeeping of rows ``rows``: the data, and the rows missing
+        something, most missing first, with their missing items (a sweep plan)."""
+        rows = np.asarray(rows, dtype=int)
+        pat = self.row_pattern[rows]
+        k = self.pattern_k[pat]
+        order = np.argsort(-k, kind="stable")
+        sel = order[k[order] > 0]                    # rows with a missing item, most first
+        mis = self.pattern_mis[pat[sel]]
+        kmax = int(k.max()) if len(k) else 0
+        active = [int(np.sum(k[sel] > t)) for t in range(kmax)]
+        Xr = self.X0[rows]
+        mu0 = np.zeros(self.p)
+        if self.fx:
+            mu0[self.fx] = Xr[:, self.fx].mean(axis=0)
+        const = float(self.mask[rows].sum()) * self.log2pi
+        return Xr, self.mask[rows], sel, mis, active, mu0, const
+
+    def value_gradient(self, z: np.ndarray, data) -> tuple[float, np.ndarray]:
+        """−log L/N and its gradient over the free (θ, μ); (inf, nan) where Σ (or a row's
+        Σ_oo) is not positive definite.
+
+        The W_i are built by sweeping the missing items out one at a time, all rows at once
+        (step t on the rows missing more than t items): w_t = c_t/√c_t[j_t] with
+        c_t = K_{·j_t} − Σ_{s<t} w_s w_s[j_t], the pivots c_t[j_t] multiplying to |K_mm|.
+        """
+        Xr, mask, sel, mis, active, mu0, const = data
+        n, q = Xr.shape[0], self.q
+        x = z[:q]
+        mu = mu0.copy()
+        mu[self.mean_free] = z[q:]
+        bad = np.inf, np.full(len(z), np.nan)
+        try:
+            Sigma = self.core.sigma(x)
+            L = np.linalg.cholesky(Sigma)
+        except (np.linalg.LinAlgError, ValueError):
+            return bad
+        dL = np.diag(L)
+        if not np.all(dL > 0):
+            return bad
+        Li = np.linalg.inv(L)
+        K = Li.T @ Li
+        R = (Xr - mu) * mask                        # residuals, 0 where not answered
+        V = R @ K                                   # K r_i (K symmetric)
+        quad = float(np.einsum("ij,ij->", R, V))
+        logdet = n * 2.0 * float(np.sum(np.log(dL)))
+        KW = n * K
+        Rs = R[sel]
+        Vs = V[sel]
+        W = []
+        for t, m_t in enumerate(active):
+            j = mis[:m_t, t]
+            c = K[j]                                # rows j of K = columns (m_t, p)
+            for w in W:
+                w = w[:m_t]
+                c = c - w * w[np.arange(m_t), j][:, None]
+            piv = c[np.arange(m_t), j]
+            if not np.all(piv > 0):
+                return bad
+            logdet += float(np.sum(np.log(piv)))
+            w = c / np.sqrt(piv)[:, None]
+            W.append(w)
+            u = np.einsum("np,np->n", w, Rs[:m_t])
+            quad -= float(u @ u)
+            Vs[:m_t] -= w * u[:, None]
+            KW -= w.T @ w
+        V[sel] = Vs
+        loglik = -0.5 * (const + logdet + quad)
+        G = KW - V.T @ V
+        g = np.concatenate([-0.5 * self.core.inner_gradient(x, G),
+                            V.sum(axis=0)[self.mean_free]])
+        return -loglik / n, -g / n
+
+    def refit(self, rows: np.ndarray, *, gtol: float = 5e-6, max_iter: int = 100):
+        """BFGS from (θ̂, μ̂) on the rows ``rows``: (z, converged)."""
+        data = self.rows(rows)
+        if self.fx:              # the covariates' (complete) moments of these rows: fixed.x
+            B = data[0][:, self.fx]
+            B = B - B.mean(axis=0)
+            self.core.ram.set_fixed_x(B.T @ B / len(B))
+        z, _, _, _, status = bfgs(lambda v: self.value_gradient(v, data), self.z_hat,
+                                  self.H0inv, gtol=gtol, max_iter=max_iter)
+        return z, status == "converged"

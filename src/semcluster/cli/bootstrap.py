@@ -10,7 +10,10 @@ def add_parser(sub):
         "bootstrap", help="bootstrap CIs (percentile, BCa) and p-values, in parallel",
         description="Case-resampling or Bollen-Stine bootstrap of a model: percentile and BCa "
                     "intervals for every parameter, standardized parameter, R2 and defined "
-                    "parameter; counts of failed and inadmissible replicates.")
+                    "parameter; counts of failed and inadmissible replicates. With missing "
+                    "answers (FIML, the default rule) respondents are resampled with their "
+                    "blanks and every replicate is refitted by FIML, as lavaan's "
+                    "se='bootstrap', missing='ml'.")
     p.add_argument("model", metavar="MODEL")
     add_data_options(p)
     p.add_argument("--n-boot", type=A.n_boot, default=1000, help="resamples, 10-100000 (1000)")
@@ -45,6 +48,9 @@ def run(args) -> int:
     print(f"{s['kind']} bootstrap of '{args.model}': {s['n_boot']} replicates, {s['used']} used, "
           f"{s['failed']} failed (no convergence), {s['inadmissible']} inadmissible "
           f"({'excluded' if args.exclude_inadmissible else 'kept'}); seed {s['seed']}")
+    if b.info.get("missing") == "fiml":
+        print(f"missing answers: all {b.info['nobs']} respondents resampled with their blanks, "
+              f"every replicate refitted by FIML (lavaan's se='bootstrap', missing='ml')")
     if b.bollen_stine_pvalue is not None:
         print(f"Bollen-Stine p-value of the model test: {b.bollen_stine_pvalue:.4f} "
               f"(chi-square {b.chisq:.3f})")
