@@ -120,7 +120,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             est = "WLSMV"
             switched = ("ordered items declared: estimator WLSMV (polychoric correlations, "
                         "robust chi-square), as lavaan switches; pass --estimator to choose")
-        elif est != "WLSMV":
+        elif "ordinal" not in ESTIMATORS[est].supports:
             raise OptionError(f"ordered items are fitted by WLSMV; estimator {est} treats "
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
@@ -129,7 +129,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         if parameterization not in ("delta", "theta"):
             raise OptionError(f"parameterization '{parameterization}' is not known; use "
                               f"'delta' or 'theta' (lavaan's names)")
-        if est != "WLSMV":
+        if "ordinal" not in ESTIMATORS[est].supports:
             raise OptionError(f"parameterization applies to WLSMV (ordered items); estimator "
                               f"{est} has none")
     if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
@@ -142,13 +142,14 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         if not ESTIMATORS[est].summary_statistics:
             raise OptionError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
-        return fit_moments(spec, S, n, report=report, estimator=est)
+        return fit_moments(spec, S, n, report=report, estimator=ESTIMATORS[est])
     # "auto" as the estimator's registry entry says; the data step resolves what needs the data
     opts = replace(opts, missing=resolve_missing(opts.missing, None,
                                                  ESTIMATORS[est].auto_missing))
-    if est != "WLSMV" and opts.ordered:
+    ordinal = "ordinal" in ESTIMATORS[est].supports
+    if not ordinal and opts.ordered:
         opts = replace(opts, ordered=None)  # pragma: no cover - refused above
-    if est == "WLSMV" and not opts.ordered:
+    if ordinal and not opts.ordered:
         opts = replace(opts, ordered="all")
     X, report = read_survey(data, opts, variables=spec.observed, n_free=spec.n_free,
                             latent=spec.latent)
@@ -157,14 +158,13 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     ordered_items = list(report.ordered) or None
     rule_used = getattr(report, "missing", "listwise")
     if est == "ML" and rule_used == "listwise":
-        res = fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
-    else:
-        res = estimate(spec, X, report, estimator=est, ordered=ordered_items,
-                       parameterization=parameterization)
-    # the prepared rows stay with the result (not a field: not saved, not compared), so that
-    # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit)
-    object.__setattr__(res, "_data", X)
-    return res
+        # the prepared rows stay with the result (not saved, not compared), so that
+        # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit); every
+        # estimator keeps the rows it is given the same way
+        return fit_moments(spec, sample_covariance(X), len(X), report=report,
+                           estimator=ESTIMATORS[est], data=X)
+    return estimate(spec, X, report, estimator=est, ordered=ordered_items,
+                    parameterization=parameterization)
 
 
 def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bfgs", "damped_step", "numerical_jacobian", "symmetric_inverse"]
+__all__ = ["bfgs", "damped_step", "numerical_jacobian", "invert_information"]
 
 
 def damped_step(objective, x: np.ndarray, H: np.ndarray, g: np.ndarray, accept,
@@ -47,16 +47,32 @@ def numerical_jacobian(func, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarra
     return J
 
 
-def symmetric_inverse(M: np.ndarray, what: str = "information matrix"):
-    """Inverse of a symmetric positive-definite matrix, or (NaN matrix, False) if singular."""
+#: The one singularity rule of an information matrix: singular when its smallest eigenvalue is
+#: at most this fraction of its largest (or any eigenvalue is not finite).
+SINGULAR_RATIO = 1e-10
+
+
+def invert_information(M: np.ndarray):
+    """The inverse of an information matrix (or any symmetric matrix meant to be positive
+    definite), with the one singularity rule every standard error in semcluster uses.
+
+    Returns ``(inverse, True)``, or ``(NaN matrix, False)`` when the matrix is singular: an
+    eigenvalue not finite, or the smallest at most :data:`SINGULAR_RATIO` times the largest.
+    The matrix is symmetrized first ((M + Mᵀ)/2; an exactly symmetric matrix is unchanged).
+    """
+    M = np.asarray(M, dtype=float)
     M = (M + M.T) / 2
+    nan = np.full(M.shape, np.nan)
+    if not np.all(np.isfinite(M)):
+        return nan, False
     try:
         ev = np.linalg.eigvalsh(M)
+        if (not np.all(np.isfinite(ev))
+                or ev.min() <= SINGULAR_RATIO * max(abs(ev.max()), 1e-300)):
+            return nan, False
+        return np.linalg.inv(M), True
     except np.linalg.LinAlgError:
-        return np.full(M.shape, np.nan), False
-    if not np.all(np.isfinite(ev)) or ev.min() <= 1e-10 * max(abs(ev.max()), 1e-300):
-        return np.full(M.shape, np.nan), False
-    return np.linalg.inv(M), True
+        return nan, False
 
 
 def bfgs(value_gradient, x: np.ndarray, H0inv: np.ndarray, *, gtol: float,
