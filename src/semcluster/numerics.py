@@ -52,16 +52,19 @@ def numerical_jacobian(func, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarra
 SINGULAR_RATIO = 1e-10
 
 
-def invert_information(M: np.ndarray):
+def invert_information(M: np.ndarray, *, symmetrize: bool = False):
     """The inverse of an information matrix (or any symmetric matrix meant to be positive
     definite), with the one singularity rule every standard error in semcluster uses.
 
     Returns ``(inverse, True)``, or ``(NaN matrix, False)`` when the matrix is singular: an
-    eigenvalue not finite, or the smallest at most :data:`SINGULAR_RATIO` times the largest.
-    The matrix is symmetrized first ((M + Mᵀ)/2; an exactly symmetric matrix is unchanged).
+    entry or eigenvalue not finite, or the smallest eigenvalue at most
+    :data:`SINGULAR_RATIO` times the largest.  ``symmetrize``: invert (M + Mᵀ)/2 (for a
+    matrix from numerical derivatives; the callers that always did so keep doing so, so that
+    their results stay the same to the last bit).
     """
     M = np.asarray(M, dtype=float)
-    M = (M + M.T) / 2
+    if symmetrize:
+        M = (M + M.T) / 2
     nan = np.full(M.shape, np.nan)
     if not np.all(np.isfinite(M)):
         return nan, False

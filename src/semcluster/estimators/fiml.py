@@ -734,7 +734,7 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
         msg = f"no convergence in {max_iter} Newton/scoring steps"
     if H is None:                               # the information at the end point
         H = obj.observed_information(z)
-    vcov, ok_v = invert_information(H)
+    vcov, ok_v = invert_information(H, symmetrize=True)
     x, nu = obj.split(z)
     return FIMLSolution(x=x.copy(), nu=nu.copy(), vcov=vcov, vcov_ok=ok_v, loglik=f,
                         loglik_h1=ll_h1,

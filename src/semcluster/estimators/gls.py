@@ -131,7 +131,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, estimator=None):
     VD = np.matmul(V, D)
     q = D.shape[0]
     H = VD.reshape(q, -1) @ VD.transpose(0, 2, 1).reshape(q, -1).T
-    vcov, vcov_ok = invert_information((n - 1) / 2 * H)
+    vcov, vcov_ok = invert_information((n - 1) / 2 * H, symmetrize=True)
     msg = (f"converged (max |gradient| {gmax:.1e} after {it} iterations)" if ok else
            f"stopped after {it} iterations with max |gradient| {gmax:.1e}")
     return assemble_result(spec, engine, x, S, n, converged=ok, message=msg, report=report,

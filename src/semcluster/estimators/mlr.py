@@ -178,7 +178,7 @@ def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
     g = _score_rows(np.linalg.inv(Sigma), d)          # N × p*
     scores = g @ Delta                                # N × q
     B = scores.T @ scores
-    Ainv, ok = invert_information(A)
+    Ainv, ok = invert_information(A, symmetrize=True)
     vcov = Ainv @ B @ Ainv if ok else np.full(A.shape, np.nan)
 
     df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - structure.q
