@@ -44,9 +44,10 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         As lavaan's ``sample.cov.rescale``: ``cov`` is taken as the usual unbiased (N−1)
         covariance and multiplied by (N−1)/N before fitting, so that the fit equals the raw-data
         fit of the same data.  Set False if ``cov`` already has divisor N.
-    estimator : {"ML", "MLR", "WLSMV"} or None
+    estimator : {"ML", "MLR", "WLSMV", "GLS"} or None
         ML with expected-information SEs (lavaan's defaults); MLR (Huber–White SEs,
-        Yuan–Bentler scaled χ²); WLSMV for ordinal items (see ``semcluster.estimators``).
+        Yuan–Bentler scaled χ²); WLSMV for ordinal items; GLS (see ``semcluster.estimators``:
+        each registry entry says what it supports: groups, means, ordinal items, covariates).
         ``None``: ML, or WLSMV when items are declared ordered (as lavaan switches; the data
         report says so). Names are those of ``semcluster.estimators.ESTIMATORS``, any case.
     missing : {"auto", "listwise", "fiml", "pairwise"} or a lavaan spelling
