@@ -53,8 +53,8 @@ class Estimator:
     ``compare_models`` know it: they read these fields rather than its name.
 
     ``fits`` maps each missing-data rule the estimator accepts to the function that fits it;
-    every such function takes ``(spec, X, *, report=None, **options)`` and returns a
-    SEMResult.  ``auto_missing`` is what ``missing="auto"`` means when answers are missing
+    every such function takes ``(spec, X, *, report=None, estimator=None, **options)`` (the
+    entry itself comes as ``estimator``, for the result builder) and returns a SEMResult.  ``auto_missing`` is what ``missing="auto"`` means when answers are missing
     (with none missing it is listwise): :func:`estimate` and ``fit()`` resolve it with
     :func:`semcluster.data.resolve_missing`.  ``label`` is lavaan's ``Estimator`` line of the
     summary (MLR prints ML, WLSMV prints DWLS); ``se`` and ``test`` lavaan's names of the kind
