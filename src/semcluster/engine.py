@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .model import ModelCore
-from .numerics import bfgs, damped_step, symmetric_inverse
+from .numerics import bfgs, damped_step, invert_information
 from .spec import ModelSpec
 
 
@@ -198,7 +198,7 @@ class MLEngine:
                 return x, f, gnorm, it, True
             if gnorm < switch and not tried_bfgs:
                 tried_bfgs = True
-                Hinv, ok = symmetric_inverse(H)
+                Hinv, ok = invert_information(H, symmetrize=True)
                 if ok:
                     xb, fb, gb, itb, status = bfgs(self._value_gradient, x, Hinv, gtol=gtol,
                                                    max_iter=100)
@@ -221,7 +221,7 @@ class MLEngine:
         F and its gradient per trial point), started from the inverse expected information
         (ridge-regularised where it is singular)."""
         _, H = self.gradient_and_information(x)
-        Hinv, ok = symmetric_inverse(H)
+        Hinv, ok = invert_information(H, symmetrize=True)
         if not ok:
             H = (H + H.T) / 2
             lam = 1e-3 * max(float(np.mean(np.abs(np.diag(H)))), 1e-8)

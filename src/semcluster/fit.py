@@ -45,9 +45,10 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         As lavaan's ``sample.cov.rescale``: ``cov`` is taken as the usual unbiased (N−1)
         covariance and multiplied by (N−1)/N before fitting, so that the fit equals the raw-data
         fit of the same data.  Set False if ``cov`` already has divisor N.
-    estimator : {"ML", "MLR", "WLSMV"} or None
+    estimator : {"ML", "MLR", "WLSMV", "GLS"} or None
         ML with expected-information SEs (lavaan's defaults); MLR (Huber–White SEs,
-        Yuan–Bentler scaled χ²); WLSMV for ordinal items (see ``semcluster.estimators``).
+        Yuan–Bentler scaled χ²); WLSMV for ordinal items; GLS (see ``semcluster.estimators``:
+        each registry entry says what it supports: groups, means, ordinal items, covariates).
         ``None``: ML, or WLSMV when items are declared ordered (as lavaan switches; the data
         report says so). Names are those of ``semcluster.estimators.ESTIMATORS``, any case.
     missing : {"auto", "listwise", "fiml", "pairwise"} or a lavaan spelling
@@ -128,7 +129,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             est = "WLSMV"
             switched = ("ordered items declared: estimator WLSMV (polychoric correlations, "
                         "robust chi-square), as lavaan switches; pass --estimator to choose")
-        elif est != "WLSMV":
+        elif "ordinal" not in ESTIMATORS[est].supports:
             raise OptionError(f"ordered items are fitted by WLSMV; estimator {est} treats "
                                   f"answers as continuous: drop --ordered or use --estimator "
                                   f"WLSMV")
@@ -149,7 +150,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         if parameterization not in ("delta", "theta"):
             raise OptionError(f"parameterization '{parameterization}' is not known; use "
                               f"'delta' or 'theta' (lavaan's names)")
-        if est != "WLSMV":
+        if "ordinal" not in ESTIMATORS[est].supports:
             raise OptionError(f"parameterization applies to WLSMV (ordered items); estimator "
                               f"{est} has none")
     if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
@@ -162,13 +163,14 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         if not ESTIMATORS[est].summary_statistics:
             raise OptionError(f"estimator {est} needs raw data, not a covariance matrix")
         S, n, report = _prepare_cov(spec, cov, nobs, cov_rescale)
-        return fit_moments(spec, S, n, report=report, estimator=est)
+        return fit_moments(spec, S, n, report=report, estimator=ESTIMATORS[est])
     # "auto" as the estimator's registry entry says; the data step resolves what needs the data
     opts = replace(opts, missing=resolve_missing(opts.missing, None,
                                                  ESTIMATORS[est].auto_missing))
-    if est != "WLSMV" and opts.ordered:
+    ordinal = "ordinal" in ESTIMATORS[est].supports
+    if not ordinal and opts.ordered:
         opts = replace(opts, ordered=None)  # pragma: no cover - refused above
-    if est == "WLSMV" and not opts.ordered:
+    if ordinal and not opts.ordered:
         opts = replace(opts, ordered="all")
     X, report = read_survey(data, opts, variables=spec.observed, n_free=spec.n_free,
                             latent=spec.latent)
@@ -180,17 +182,16 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         from .estimators import cluster_robust
 
         cluster_robust.check_supported(est, missing=rule_used)
-        res = cluster_robust.fit(spec, X, report=report, cluster=opts.cluster,
-                                  estimator=est)
-    elif est == "ML" and rule_used == "listwise":
-        res = fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=est)
-    else:
-        res = estimate(spec, X, report, estimator=est, ordered=ordered_items,
-                       parameterization=parameterization)
-    # the prepared rows stay with the result (not a field: not saved, not compared), so that
-    # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit)
-    object.__setattr__(res, "_data", X)
-    return res
+        return cluster_robust.fit(spec, X, report=report, cluster=opts.cluster,
+                                  estimator=ESTIMATORS[est])
+    if est == "ML" and rule_used == "listwise":
+        # the prepared rows stay with the result (not saved, not compared), so that
+        # res.predict() scores the data that were fitted, as lavaan's lavPredict(fit); every
+        # estimator keeps the rows it is given the same way
+        return fit_moments(spec, sample_covariance(X), len(X), report=report,
+                           estimator=ESTIMATORS[est], data=X)
+    return estimate(spec, X, report, estimator=est, ordered=ordered_items,
+                    parameterization=parameterization)
 
 
 def _check_cluster(opts, est, group, cov) -> None:

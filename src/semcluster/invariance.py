@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import OptionError
+from .numerics import invert_information
 from .multigroup import (
     MultiGroupModel,
     fiml_observed_information,
@@ -154,10 +155,10 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
         try:
             info = (mg.information(x, data_g) if patterns is None else
                     fiml_observed_information(mg, patterns, x))
-            cov = np.linalg.inv(info)
-            se = np.sqrt(np.clip(np.diag(cov), 0, None))
+            cov, ok = invert_information(info)
         except np.linalg.LinAlgError:
-            se = np.full(mg.npar, np.nan)
+            ok = False
+        se = np.sqrt(np.clip(np.diag(cov), 0, None)) if ok else np.full(mg.npar, np.nan)
         est[level] = pd.DataFrame({"est": x, "se": se}, index=mg.names)
     table = pd.DataFrame(rows).set_index("level")
     comps = []

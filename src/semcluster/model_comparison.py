@@ -34,7 +34,8 @@ def chisq_difference(restricted, full) -> dict:
     if restricted.estimator != full.estimator:
         raise OptionError(f"the two models were fitted by different estimators "
                           f"({restricted.estimator}, {full.estimator})")
-    if restricted.estimator == "WLSMV":
+    test = nested_test(restricted.estimator)
+    if test == "satorra.2000":
         from .estimators.wlsmv import satorra_2000
 
         parts = [getattr(r, "_difftest", None) for r in (restricted, full)]
@@ -45,8 +46,8 @@ def chisq_difference(restricted, full) -> dict:
         T = satorra_2000(parts[0], parts[1], float(fr["chisq"]), float(ff["chisq"]),
                          int(d0), int(d1))["chisq_diff"]
         kind = "Satorra (2000) scaled-shifted difference (lavaan's satorra.2000)"
-    elif "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
-            np.isfinite(fr["chisq_scaled"]) and restricted.estimator == "MLR":
+    elif test == "sb2001" and "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
+            np.isfinite(fr["chisq_scaled"]):
         c0 = fr["chisq"] / fr["chisq_scaled"]
         c1 = ff["chisq"] / ff["chisq_scaled"]
         cd = (d0 * c0 - d1 * c1) / (d0 - d1)
@@ -54,11 +55,22 @@ def chisq_difference(restricted, full) -> dict:
         kind = "Satorra-Bentler (2001) scaled difference"
     else:
         T = fr["chisq"] - ff["chisq"]
-        kind = ("chi-square difference (likelihood ratio)" if restricted.estimator == "ML"
+        kind = ("chi-square difference (likelihood ratio)" if test == "lrt"
                 else "chi-square difference")
     ddf = int(d0 - d1)
     return {"restricted": restricted.spec.name, "full": full.spec.name, "chisq_diff": float(T),
             "df_diff": ddf, "pvalue": float(stats.chi2.sf(T, ddf)), "test": kind}
+
+
+def nested_test(estimator: str) -> str:
+    """The nested-model test of an estimator's registry entry (``lrt``, ``difference``,
+    ``sb2001``, ``satorra.2000``: :data:`semcluster.estimators.NESTED_TESTS`); the plain
+    difference for a name the registry does not hold (a result of an estimator no longer
+    registered)."""
+    from .estimators import ESTIMATORS
+
+    e = ESTIMATORS.get(estimator)
+    return e.nested_test if e is not None else "difference"
 
 
 @dataclass(frozen=True, eq=False)

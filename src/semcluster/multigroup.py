@@ -60,6 +60,7 @@ import pandas as pd
 from scipy import optimize
 
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
+from .numerics import invert_information
 from .solution import r_squared, standardize  # noqa: F401  (the group model's std/R²)
 from .standardized import compile_definitions, evaluate_definitions
 
@@ -393,11 +394,7 @@ def robust_mlr(mg, x, data, raw):
     A = N / 2 * (H + H.T) / 2
     sc = np.vstack([mg.scores(x, g, X) for g, X in enumerate(raw)])
     B = sc.T @ sc
-    try:
-        Ainv = np.linalg.inv(A)
-        ok = bool(np.all(np.isfinite(Ainv)))
-    except np.linalg.LinAlgError:
-        Ainv, ok = np.full(A.shape, np.nan), False
+    Ainv, ok = invert_information(A)
     vcov = Ainv @ B @ Ainv
     p = len(mg.obs)
     G = len(raw)
@@ -515,21 +512,14 @@ def _fiml_vcov(mg, patterns, x, warnings_):
 def _vcov_or_nan(information, npar, warnings_):
     """The inverse of ``information()`` and its SEs; NaN (and a warning) when it is singular."""
     try:
-        info = information()
-        ev = np.linalg.eigvalsh(info)
-        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            from .numerics import scaled_inverse
-
-            vcov, ok = scaled_inverse(info)   # singular, or only badly scaled?
-            if not ok:
-                raise np.linalg.LinAlgError
-        else:
-            vcov = np.linalg.inv(info)
-        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
+        vcov, ok = invert_information(information())
     except np.linalg.LinAlgError:
-        warnings_.append("the information matrix is singular: the model is not identified "
-                         "(no standard errors)")
-        return np.full((npar, npar), np.nan), np.full(npar, np.nan)
+        ok = False
+    if ok:
+        return vcov, np.sqrt(np.clip(np.diag(vcov), 0, None))
+    warnings_.append("the information matrix is singular: the model is not identified "
+                     "(no standard errors)")
+    return np.full((npar, npar), np.nan), np.full(npar, np.nan)
 
 
 def robust_fiml_groups(mg, patterns, x, vcov_obs):
@@ -878,10 +868,12 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                estimator="ML", options=None):
     """Fit a multi-group model (``group`` a column) or a single-group model with a mean
     structure (``group=None``) by ML; see the module docstring."""
-    if estimator not in ("ML", "MLR"):
+    from .estimators import entry, names
+
+    if "groups" not in entry(estimator).supports:
         raise OptionError(f"estimator {estimator} is not available for multi-group or "
-                          f"mean-structure models (lavaan can; semcluster fits them by ML "
-                          f"and MLR only)")
+                          f"mean-structure models (lavaan can; semcluster fits them by "
+                          f"{' and '.join(names('groups'))} only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
     df, data_g, labels, report, patterns = prepare_group_data(spec, data, group, options,
@@ -949,11 +941,10 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     if mlr:
         info.update(test="yuan.bentler.mplus", se="robust.huber.white")
     res = assemble_group_result(
-        spec, mg, x, data_g, labels, estimator=estimator, vcov=vcov, measures=measures,
+        spec, mg, x, data_g, labels, estimator=entry(estimator), vcov=vcov,
+        measures=measures,
         converged=converged, message="BFGS, then Fisher scoring" if patterns is None else
         "BFGS, then Newton (FIML)", report=report, group_column=group,
-        missing="fiml" if patterns is not None else "listwise", warnings=warnings_, info=info)
-    # the rows the fit used stay with the result (not a field: not saved, not compared), so
-    # that res.predict() scores them, as lavaan's lavPredict(fit)
-    object.__setattr__(res, "_data", df)
+        missing="fiml" if patterns is not None else "listwise", warnings=warnings_, info=info,
+        data=df)      # the rows the fit used: res.predict() scores them, as lavPredict(fit)
     return res

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bfgs", "damped_step", "numerical_jacobian", "symmetric_inverse"]
+__all__ = ["bfgs", "damped_step", "numerical_jacobian", "invert_information"]
 
 
 def damped_step(objective, x: np.ndarray, H: np.ndarray, g: np.ndarray, accept,
@@ -47,18 +47,40 @@ def numerical_jacobian(func, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarra
     return J
 
 
-def symmetric_inverse(M: np.ndarray, what: str = "information matrix"):
-    """Inverse of a symmetric positive-definite matrix, or (NaN matrix, False) if singular."""
-    M = (M + M.T) / 2
+#: The one singularity rule of an information matrix: singular when its smallest eigenvalue is
+#: at most this fraction of its largest (or any eigenvalue is not finite).
+SINGULAR_RATIO = 1e-10
+
+
+def invert_information(M: np.ndarray, *, symmetrize: bool = False):
+    """The inverse of an information matrix (or any symmetric matrix meant to be positive
+    definite), with the one singularity rule every standard error in semcluster uses.
+
+    Returns ``(inverse, True)``, or ``(NaN matrix, False)`` when the matrix is singular: an
+    entry or eigenvalue not finite, or the smallest eigenvalue at most
+    :data:`SINGULAR_RATIO` times the largest both of M and of M scaled to a unit diagonal
+    (:func:`scaled_inverse`: a parameter of an item measured x 10^6 has a tiny information
+    without the model being unidentified).  ``symmetrize``: invert (M + Mᵀ)/2 (for a
+    matrix from numerical derivatives; the callers that always did so keep doing so, so that
+    their results stay the same to the last bit).
+    """
+    M = np.asarray(M, dtype=float)
+    if symmetrize:
+        M = (M + M.T) / 2
+    nan = np.full(M.shape, np.nan)
+    if not np.all(np.isfinite(M)):
+        return nan, False
     try:
         ev = np.linalg.eigvalsh(M)
-    except np.linalg.LinAlgError:
-        return np.full(M.shape, np.nan), False
-    if not np.all(np.isfinite(ev)):
-        return np.full(M.shape, np.nan), False
-    if ev.min() > 1e-10 * max(abs(ev.max()), 1e-300):
+        if not np.all(np.isfinite(ev)):
+            return nan, False
+        if ev.min() <= SINGULAR_RATIO * max(abs(ev.max()), 1e-300):
+            # singular, or only badly scaled (an item in other units)? judged again in units
+            # free of the parameters' scales, with the same ratio
+            return scaled_inverse(M)
         return np.linalg.inv(M), True
-    return scaled_inverse(M)
+    except np.linalg.LinAlgError:
+        return nan, False
 
 
 def scaled_inverse(M: np.ndarray):

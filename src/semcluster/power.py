@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .numerics import invert_information
 from .parallel import run_replicates
 from .protocol import ResultProtocol, clean, records
 
@@ -53,9 +54,10 @@ class _PowerWorker:
             opt = self.refitter.refit(S, n, gtol=1e-6)
             if not opt.converged:
                 return False, None, None
-            info = self.refitter.information(opt.x)
-            cov = np.linalg.inv(info)
+            cov, ok = invert_information(self.refitter.information(opt.x))
         except np.linalg.LinAlgError:
+            return False, None, None
+        if not ok:                      # singular information: no standard errors
             return False, None, None
         se = np.sqrt(np.clip(np.diag(cov)[self.path_idx], 0, None))
         return True, opt.x[self.path_idx], se

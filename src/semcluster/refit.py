@@ -27,7 +27,7 @@ from .data import sample_covariance
 from .engine import MLEngine
 from .errors import DataError, EstimationError, InputTypeError
 from .fastfit import FastRefitter
-from .numerics import symmetric_inverse
+from .numerics import invert_information
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class Refitter:
         if not opt.converged:                   # the full engine and its fallbacks
             self.engine.set_moments(S, n)
             opt = self.engine.fit(x0=self.fast.x_hat, gtol=self.gtol)
-        vcov, ok = symmetric_inverse(self.fast.information(opt.x))
+        vcov, ok = invert_information(self.fast.information(opt.x), symmetrize=True)
         se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if ok else np.full(len(opt.x), np.nan)
         chisq = float(n * opt.fmin)
         pvalue = float(stats.chi2.sf(chisq, self.df)) if self.df > 0 else np.nan

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -112,9 +112,24 @@ class SEMResult(ResultProtocol):
     group_equal: tuple = ()
     group_partial: tuple = ()
     moments: tuple = ()
+    # kept with the result object, not fields (not saved, not compared): the rows the fit used
+    # (res.predict() scores them, as lavaan's lavPredict(fit)) and what a nested-model test of
+    # two WLSMV fits needs (Γ alone has (statistics)² numbers)
+    data: InitVar[object] = None
+    difftest: InitVar[object] = None
 
-    def __post_init__(self):
+    def __post_init__(self, data=None, difftest=None):
         object.__setattr__(self, "info", ReadOnlyDict(self.info))
+        if data is not None:
+            object.__setattr__(self, "_data", data)
+        if difftest is not None:
+            object.__setattr__(self, "_difftest", difftest)
+
+    @property
+    def estimator_label(self) -> str:
+        """lavaan's ``Estimator`` line of the summary (MLR prints ML, WLSMV prints DWLS), from
+        the estimator's registry entry (kept in ``info`` when the result was built)."""
+        return str(self.info.get("estimator_label", self.estimator))
 
     @property
     def missing(self) -> str:
@@ -459,7 +474,7 @@ def _fit_sections(res: "SEMResult") -> list[str]:
                + (f" after {int(iters)} iterations" if iters else ""))
     out.append("")
     out.append(_line("Model", f"{res.spec.name}"))
-    out.append(_line("Estimator", "DWLS" if wlsmv else "ML"))
+    out.append(_line("Estimator", res.estimator_label))
     out.append(_line("Number of model parameters", _count(g("npar"))))
     out.append("")
     if res.groups:
@@ -516,7 +531,8 @@ def _fit_sections(res: "SEMResult") -> list[str]:
         shift = res.info.get("chisq_shift_parameter", g("chisq_shift_parameter"))
         if _finite(shift):
             out.append(_line("Shift parameter", "", _num(shift)))
-        out.append("    " + ("simple second-order correction" if wlsmv else
+        out.append("    " + ("simple second-order correction"
+                             if res.info.get("test") == "scaled.shifted" else
                              "Yuan-Bentler correction (Mplus variant)"))
     by_group = res.info.get("chisq_by_group")
     if res.groups and by_group is not None and len(by_group) == len(res.groups):
@@ -580,10 +596,11 @@ def _fit_sections(res: "SEMResult") -> list[str]:
         out.append(_line("SRMR", *([v, v] if robust else [v])))
     # -- how the standard errors were computed ------------------------------------------------
     out += ["", "Parameter Estimates:", ""]
-    if wlsmv:
+    se_kind = res.info.get("se", "standard")      # the estimator's registry entry
+    if se_kind == "robust.sem":
         rows = [("Standard errors", "Robust.sem"), ("Information", "Expected"),
                 ("Information saturated (h1) model", "Unstructured")]
-    elif res.estimator == "MLR":
+    elif se_kind == "robust.huber.white":
         rows = [("Standard errors", "Sandwich"), ("Information bread", "Observed"),
                 ("Observed information based on", "Hessian")]
     elif fiml:

@@ -14,19 +14,21 @@ from scipy import special, stats
 
 from .fitmeasures import fit_measures
 from .model import ModelCore
-from .numerics import numerical_jacobian
+from .numerics import invert_information, numerical_jacobian
 from .results import ESTIMATE_COLUMNS, SEMResult
 from .standardized import Definitions, evaluate_definitions, standardized, std_all_jacobian
 
 Z975 = stats.norm.ppf(0.975)
 
-__all__ = ["Z975", "assemble_group_result", "assemble_result", "defined_rows",
+__all__ = ["Z975", "assemble_group_result", "assemble_result", "defined_rows", "estimator_info",
            "invert_information", "wald_columns"]
 
 
 def assemble_result(spec, engine, x, S, n, *, converged, message, report,
                     estimator="ML", vcov=None, vcov_ok=None, measures=None, implied=None,
-                    fixed_x_cov=None, reduced=None, extra_rows=None, info=None) -> SEMResult:
+                    fixed_x_cov=None, reduced=None, extra_rows=None, info=None,
+                    lead_warnings=(), warnings=(), inadmissible=False, identification=None,
+                    data=None, difftest=None) -> SEMResult:
     """Everything lavaan reports, from an estimate vector (the one result builder).
 
     ``x`` is the vector of the spec's free parameters. ``engine`` gives the implied covariance
@@ -53,8 +55,15 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
       se_std_all, free; listed after the model rows and before the defined parameters, their
       ``free`` numbers follow the model's (``vcov`` covers them after θ);
     * ``info``: entries added to the result's ``info``.
+
+    What the estimator found beyond the numbers goes in once, here (the result is never
+    patched afterwards): ``lead_warnings`` (listed before the builder's own, with
+    ``inadmissible=True`` when they make the solution inadmissible) and ``warnings`` (after
+    them); ``identification`` (:func:`semcluster.estimators.identification.check_identification`:
+    an unidentified model's message comes first and makes the solution inadmissible); ``data``
+    (the rows fitted, kept for ``predict()``) and ``difftest`` (WLSMV's nested-test parts).
     """
-    warnings_: list[str] = []
+    warnings_: list[str] = list(lead_warnings)
     if implied is None:
         obs = engine.observed
         Sigma = engine.implied(x)
@@ -158,9 +167,12 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
     latent_cov = pd.DataFrame(C[np.ix_(lat_ix, lat_ix)], index=lat, columns=lat)
     admissible, notes = admissibility(table, [(latent_cov, Sigma)], vcov_ok)
     warnings_ += notes
+    warnings_ += list(warnings)
+    admissible, warnings_ = _flagged(admissible and not inadmissible, warnings_, identification)
 
     vcov_df = pd.DataFrame(vcov, index=pnames, columns=pnames)
     r2s = pd.Series(r2, dtype=float)
+    estimator, described = estimator_info(estimator)
     return SEMResult(
         spec=spec, estimates=table, fit_measures=fm, r2=r2s, nobs=int(n),
         converged=bool(converged), admissible=bool(admissible), warnings=tuple(warnings_),
@@ -168,7 +180,28 @@ def assemble_result(spec, engine, x, S, n, *, converged, message, report,
         sample_cov=pd.DataFrame(S_np, index=obs, columns=obs),
         implied_cov=pd.DataFrame(Sigma, index=obs, columns=obs),
         latent_cov=latent_cov, vcov=vcov_df, data_report=report,
-        info={"x": x.copy(), "optimizer": message, **(info or {})})
+        info={"x": x.copy(), "optimizer": message, **described, **(info or {})},
+        data=data, difftest=difftest)
+
+
+def estimator_info(estimator) -> tuple:
+    """The estimator's name and what the result's ``info`` records of it.
+
+    ``estimator`` is a registry entry (:class:`semcluster.estimators.Estimator`: its lavaan
+    summary label, kinds of standard errors and test are kept as ``estimator_label``, ``se``
+    and ``test``, which the printer reads) or a bare name (nothing more is known)."""
+    if isinstance(estimator, str):
+        return estimator, {}
+    return estimator.name, {"estimator_label": estimator.label, "se": estimator.se,
+                            "test": estimator.test}
+
+
+def _flagged(admissible: bool, warnings_: list, identification) -> tuple:
+    """The admissibility and warnings once the identification check is taken in: an
+    unidentified model is inadmissible and its message is the first warning."""
+    if identification is None or identification.identified:
+        return admissible, warnings_
+    return False, [identification.message] + list(warnings_)
 
 
 def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -189,18 +222,6 @@ def wald_columns(table: pd.DataFrame) -> pd.DataFrame:
     if "group" in table.columns:          # lavaan's group column, after rhs
         cols = cols[:3] + ["group"] + cols[3:]
     return pd.DataFrame({c: out[c] for c in cols}, index=table.index)
-
-
-def invert_information(info: np.ndarray):
-    try:
-        ev = np.linalg.eigvalsh(info)
-        if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
-            from .numerics import scaled_inverse
-
-            return scaled_inverse(info)       # singular, or only badly scaled?
-        return np.linalg.inv(info), True
-    except np.linalg.LinAlgError:
-        return np.full(info.shape, np.nan), False
 
 
 def defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
@@ -225,7 +246,8 @@ def defined_rows(spec, rows, x, vals, std_lv, std_all, vcov, vcov_ok, ram):
 # -- fits with groups or a mean structure: the same result, built in named steps -----------------
 def assemble_group_result(spec, mg, x, data_g, labels, *, estimator, vcov, measures,
                           converged, message="", report=None, group_column=None,
-                          missing="listwise", warnings=(), info=None) -> SEMResult:
+                          missing="listwise", warnings=(), info=None,
+                          data=None) -> SEMResult:
     """The :class:`SEMResult` of a fit with groups or a mean structure
     (:class:`semcluster.multigroup.MultiGroupModel` ``mg``, estimates ``x``).
 
@@ -254,6 +276,7 @@ def assemble_group_result(spec, mg, x, data_g, labels, *, estimator, vcov, measu
                                               for m in moments], vcov_ok, several)
     warnings_ += notes
     vcov_df = pd.DataFrame(vcov, index=mg.names, columns=mg.names)
+    estimator, described = estimator_info(estimator)
     if several:
         r2 = pd.concat({m.label: m.r2 for m in moments}, names=["group", "variable"]) \
             if any(len(m.r2) for m in moments) else pd.Series(dtype=float)
@@ -268,12 +291,12 @@ def assemble_group_result(spec, mg, x, data_g, labels, *, estimator, vcov, measu
         admissible=bool(admissible), warnings=tuple(warnings_), estimator=estimator,
         vcov=vcov_df, data_report=report, **top,
         info={"x": np.asarray(x, dtype=float).copy(), "optimizer": message,
-              "missing": missing, **(info or {})},
+              "missing": missing, **described, **(info or {})},
         groups=tuple(labels) if several else (), group_column=group_column if several else None,
         group_equal=tuple(mg.group_equal),
         group_partial=tuple(f"{a}~1" if o == "~1" else f"{a}{o}{b}"
                             for a, o, b in mg.group_partial),
-        moments=tuple(moments))
+        moments=tuple(moments), data=data)
 
 
 def group_estimate_table(mg, x, vcov, vcov_ok, several) -> pd.DataFrame:

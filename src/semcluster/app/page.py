@@ -32,11 +32,17 @@ from .texts import STEP_TITLES, TEXTS, text
 from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
 
 ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
-ESTIMATORS = ["ML", "MLR", "WLSMV"]
 MISSING = {"auto": "auto", "listwise": "listwise", "fiml": "fiml (ml)", "pairwise": "pairwise"}
 FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper",
             "srmr")
 CUSTOM = "(custom)"
+
+
+def estimator_choices() -> list:
+    """The estimators offered: every entry of the registry (semcluster.estimators)."""
+    from ..estimators import ESTIMATORS
+
+    return list(ESTIMATORS)
 
 CSS = """
 body { max-width: 1180px; margin: auto; padding: 0 1em 3em; }
@@ -200,7 +206,7 @@ def app_ui(request):
     step4 = ui.div(
         ui.h3(L("fit_head")),
         ui.layout_columns(
-            ui.input_select("estimator", L("estimator"), ESTIMATORS, selected="ML"),
+            ui.input_select("estimator", L("estimator"), estimator_choices(), selected="ML"),
             ui.input_select("missing", L("missing"), MISSING, selected="auto"),
             ui.input_numeric("n_boot", L("n_boot"), 0, min=0, max=5000, step=100),
             col_widths=(4, 4, 4)),

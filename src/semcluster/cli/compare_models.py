@@ -12,7 +12,11 @@ def add_parser(sub):
     p.add_argument("models", nargs="*", metavar="MODEL",
                    default=["h1_h5", "revised", "second_order", "one_factor"])
     add_data_options(p)
-    p.add_argument("--estimator", choices=("ML", "MLR"), default="ML", type=str.upper)
+    from ..estimators import ESTIMATORS
+
+    p.add_argument("--estimator", choices=tuple(ESTIMATORS), default="ML", type=str.upper,
+                   help="; ".join(f"{e.name}: {e.description}, nested test {e.nested_test}"
+                                  for e in ESTIMATORS.values()))
     p.add_argument("--csv", metavar="OUT")
     p.set_defaults(func=run)
 

@@ -57,7 +57,9 @@ def run(args) -> int:
     if not spec.latent:
         raise OptionError(f"model {spec.name} has no latent variables (no '=~' line): there are "
                           f"no factor scores to compute")
-    if args.ordered or args.estimator == "WLSMV":
+    from ..estimators import ESTIMATORS
+
+    if args.ordered or (args.estimator and "ordinal" in ESTIMATORS[args.estimator].supports):
         raise OptionError("factor scores for ordinal items (--ordered, WLSMV) are not "
                           "available: lavaan scores them over the thresholds (EBM/ML), which "
                           "semcluster does not have; leave out --ordered to treat the answers "

@@ -7,9 +7,9 @@ and the numerical helpers of :mod:`semcluster.numerics`.
 from __future__ import annotations
 
 from ..model.core import ModelCore, duplication_matrix, vech_indices, vechs_indices
-from ..numerics import damped_step, numerical_jacobian, symmetric_inverse
+from ..numerics import damped_step, invert_information, numerical_jacobian
 
 CovarianceStructure = ModelCore
 
-__all__ = ["CovarianceStructure", "damped_step", "duplication_matrix", "numerical_jacobian",
-           "symmetric_inverse", "vech_indices", "vechs_indices"]
+__all__ = ["CovarianceStructure", "damped_step", "duplication_matrix", "invert_information",
+           "numerical_jacobian", "vech_indices", "vechs_indices"]

@@ -21,7 +21,7 @@ within each of the G clusters, with the small-sample factor G/(G − 1) that lav
   block no longer cancels in the traces (Σ_c of the residuals within a cluster is not zero):
   both traces include it here, and ``npar`` (hence AIC/BIC) counts the intercepts, as lavaan's.
   The same for the baseline (independence) model, for its scaling factor.
-* Fit measures: :func:`semcluster.estimators.mlr.with_scaled_measures` (lavaan's
+* Fit measures: :func:`semcluster.estimators.mlr.scaled_fit_measures` (lavaan's
   ``*_scaled`` and ``*_robust`` indices from these factors).
 
 ``estimator = "ML"`` with ``cluster=``: lavaan 0.6.14 then also uses ``se = "robust.cluster"``
@@ -41,16 +41,15 @@ tests/fixtures/cluster/).
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from ..clustering import cluster_sums
 from ..errors import EstimationError, OptionError
-from ._structure import CovarianceStructure, symmetric_inverse, vech_indices
+from ._structure import CovarianceStructure, invert_information, vech_indices
 from .mlr import (RobustML, _h1_expected_information, _score_rows, h1_moments,
-                  observed_information, with_scaled_measures, x_vech_mask)
+                  observed_information, scaled_fit_measures, x_vech_mask)
 
 ESTIMATOR = "MLR"
 
@@ -127,7 +126,7 @@ def _cluster_robust_ml(structure, X, x, codes, fixed_x_idx, h1_test) -> RobustML
     A = observed_information(structure, x, S, n)
     # sandwich for θ: A is block-diagonal in (μ, θ), so the θ block needs the θ scores only
     sc = cluster_sums(_score_rows(np.linalg.inv(Sigma), d) @ Delta, codes, G)
-    Ainv, ok = symmetric_inverse(A)
+    Ainv, ok = invert_information(A, symmetrize=True)
     vcov = Ainv @ (sc.T @ sc) @ Ainv if ok else np.full(A.shape, np.nan)
 
     # saturated model at the sample moments: vech Σ without the fixed-x block, means of y
@@ -211,9 +210,11 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "M
     """
     from ..data import sample_covariance
     from ..engine import MLEngine
+    from ..fitmeasures import fit_measures
     from ..solution import assemble_result
-    from .identification import check_identification, flag_unidentified
+    from .identification import check_identification
 
+    name = getattr(estimator, "name", estimator)
     if cluster not in X.columns:
         raise EstimationError(f"cluster column '{cluster}' is not among the prepared columns")
     ids = X[cluster]
@@ -227,14 +228,12 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "M
                               f"needs at least two")
     if Xo.isna().to_numpy().any():
         # robust FIML with the clustered meat (fiml.fit(..., cluster=)), lavaan's cluster = with
-        # missing = "ml", estimator = "MLR"
+        # missing = "ml", estimator = "MLR"; fiml.fit records the robust.cluster SEs
         from . import fiml
 
-        check_supported(estimator, missing="fiml")
-        res = fiml.fit(spec, X, report=report, robust=True, cluster=cluster)
-        return dataclasses.replace(res, info={**dict(res.info), "se": "robust.cluster",
-                                              "test": "yuan.bentler.mplus",
-                                              "n_clusters": int(G)})
+        check_supported(name, missing="fiml")
+        return fiml.fit(spec, X, report=report, robust=True, cluster=cluster,
+                        estimator=estimator)
     ident = check_identification(spec)
     n = len(Xo)
     S = sample_covariance(Xo)
@@ -245,22 +244,28 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator: str = "M
     structure.set_fixed_x(S.loc[spec.observed, spec.observed].to_numpy())
     arr = Xo.to_numpy(dtype=float)
     rob = cluster_robust_ml(structure, arr, opt.x, codes, engine.fixed_x_idx,
-                            h1_test_information=estimator == "ML")
-    res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
-                          message=opt.message, report=report, estimator=estimator,
-                          vcov=rob.vcov, vcov_ok=rob.vcov_ok,
-                          extra_rows=_intercept_rows(spec, structure, opt.x, arr, codes, G,
-                                                     list(engine.fixed_x_idx), rob))
+                            h1_test_information=name == "ML")
+    obs = engine.observed
+    Sigma = engine.implied(opt.x)
+    ml_measures = fit_measures(S.loc[obs, obs].to_numpy(), Sigma, n, spec.n_free,
+                               fixed_x_idx=engine.fixed_x_idx)
+    measures, notes = scaled_fit_measures(ml_measures, spec, rob, n)
+    measures = _with_mean_structure(measures, spec, rob, n,
+                                    S.loc[spec.observed, spec.observed].to_numpy(),
+                                    structure.jacobian_vech(opt.x)[0], arr.mean(axis=0))
+    lead = []
     if not rob.vcov_ok and ident.identified:
-        res = dataclasses.replace(res, admissible=False, warnings=(
-            "the cluster-robust standard errors could not be computed: the information or "
-            "score matrices are numerically singular; no standard errors are given",)
-            + tuple(res.warnings))
-    res = with_scaled_measures(res, rob, n)
-    Sigma = structure.jacobian_vech(opt.x)[0]
-    res = _with_mean_structure(res, rob, n, G, S.loc[spec.observed, spec.observed].to_numpy(),
-                               Sigma, Xo.to_numpy(dtype=float).mean(axis=0))
-    return flag_unidentified(res, ident)
+        lead.append("the cluster-robust standard errors could not be computed: the information "
+                    "or score matrices are numerically singular; no standard errors are given")
+    return assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
+                           message=opt.message, report=report, estimator=estimator,
+                           vcov=rob.vcov, vcov_ok=rob.vcov_ok, measures=measures,
+                           extra_rows=_intercept_rows(spec, structure, opt.x, arr, codes, G,
+                                                      list(engine.fixed_x_idx), rob),
+                           info={"se": "robust.cluster", "test": "yuan.bentler.mplus",
+                                 "n_clusters": int(G)},
+                           lead_warnings=lead, inadmissible=bool(lead), warnings=notes,
+                           identification=ident, data=X)
 
 
 def _gfi_with_means(S, Sigma, means, fixed_x_idx) -> float:
@@ -325,24 +330,24 @@ def _intercept_rows(spec, structure, x, X, codes, G, fx_idx, rob: RobustML) -> p
                                        ].astype(int)})
 
 
-def _with_mean_structure(res, rob: RobustML, n: int, n_clusters: int, S, Sigma, means):
+def _with_mean_structure(fm, spec, rob: RobustML, n: int, S, Sigma, means):
     """lavaan's clustered fit has a (saturated) mean structure: npar counts the intercepts of
     the non-fixed-x variables, and AIC, BIC, the h1/h0 scaling factors follow; the residual
     measures (SRMR ...) average over the p means too (their residuals are zero)."""
     from ..fitmeasures import gfi_measures, residual_measures
     from .mlr import equality_count
 
-    fm = res.fit_measures.copy()
+    fm = fm.copy()
     for k, v in residual_measures(S, Sigma, M=means, Mu=means).items():
         if k in fm.index:
             fm[k] = v
-    p = len(res.spec.observed)
-    fx = [res.spec.observed.index(v) for v in res.spec.fixed_x]
+    p = len(spec.observed)
+    fx = [spec.observed.index(v) for v in spec.fixed_x]
     for k, v in gfi_measures(_gfi_with_means(S, Sigma, means, fx), p * (p + 1) // 2 + p,
                              int(fm["df"])).items():
         if k in fm.index:
             fm[k] = v
-    p, nx = len(res.spec.observed), len(res.spec.fixed_x)
+    p, nx = len(spec.observed), len(spec.fixed_x)
     k = float(fm["npar"]) + (p - nx)
     fm["npar"] = k
     ll = float(fm["logl"])
@@ -354,8 +359,5 @@ def _with_mean_structure(res, rob: RobustML, n: int, n_clusters: int, S, Sigma, 
         fm["ecvi"] = float(fm["chisq"]) / n + 2 * k / n
     fm["scaling_factor_h1"] = rob.trace_h1 / h1_moments(p, nx, means=True)
     fm["scaling_factor_h0"] = ((rob.trace_h1 - rob.trace_ugamma)
-                               / (k + equality_count(res.spec)))
-    return dataclasses.replace(res, fit_measures=fm,
-                               info={**dict(res.info), "se": "robust.cluster",
-                                     "test": "yuan.bentler.mplus",
-                                     "n_clusters": int(n_clusters)})
+                               / (k + equality_count(spec)))
+    return fm

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
-from ._structure import CovarianceStructure, damped_step, symmetric_inverse
+from ._structure import CovarianceStructure, damped_step, invert_information
 
 LOG2PI = math.log(2 * math.pi)
 
@@ -734,7 +734,7 @@ def fiml_estimate(structure: CovarianceStructure, X: np.ndarray, x0: np.ndarray,
         msg = f"no convergence in {max_iter} Newton/scoring steps"
     if H is None:                               # the information at the end point
         H = obj.observed_information(z)
-    vcov, ok_v = symmetric_inverse(H)
+    vcov, ok_v = invert_information(H, symmetrize=True)
     x, nu = obj.split(z)
     return FIMLSolution(x=x.copy(), nu=nu.copy(), vcov=vcov, vcov_ok=ok_v, loglik=f,
                         loglik_h1=ll_h1,
@@ -990,7 +990,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
 
 
 def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool = False,
-        cluster: str | None = None):
+        cluster: str | None = None, estimator=None):
     """Fit a model by FIML to data with missing answers.
 
     Parameters
@@ -1019,10 +1019,11 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
     """
     from ..engine import MLEngine
     from ..solution import assemble_result
-    from .identification import check_identification, flag_unidentified
+    from .identification import check_identification
 
     ident = check_identification(spec)
     codes = pd.Series(pd.factorize(X[cluster])[0], index=X.index) if cluster else None
+    given = X                           # the rows given, kept for predict()
     X = X[spec.observed]
     fixed_x = list(spec.fixed_x)
     fx_idx = [spec.observed.index(v) for v in fixed_x]
@@ -1112,23 +1113,28 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
                           "se_std_all": np.r_[se_std, zeros],
                           "free": np.r_[np.arange(q + 1, q + len(ys) + 1), np.zeros(len(lat))
                                         ].astype(int)})
-    res = assemble_result(spec, engine, sol.x, S_h1, n, converged=sol.converged,
-                          message=sol.message, report=report,
-                          estimator="MLR" if robust else "ML", vcov=sol.vcov,
-                          vcov_ok=sol.vcov_ok, measures=fm, extra_rows=means,
-                          info={"missing": "fiml", "nu": nu.copy(),
-                                "iterations": sol.iterations,
-                                "mean_h1": pd.Series(sol.mu_h1, index=spec.observed)})
-    warnings_ = list(res.warnings)
+    notes = []
     if dropped_x:
-        warnings_.append(f"{dropped_x} row(s) deleted because of missing values in the "
-                         f"exogenous covariate(s) {', '.join(fixed_x)}: their (co)variances "
-                         f"and means are held at the sample values of the other rows "
-                         f"(lavaan's fixed.x = TRUE does the same)")
+        notes.append(f"{dropped_x} row(s) deleted because of missing values in the "
+                     f"exogenous covariate(s) {', '.join(fixed_x)}: their (co)variances "
+                     f"and means are held at the sample values of the other rows "
+                     f"(lavaan's fixed.x = TRUE does the same)")
     if not h1_ok:
-        warnings_.append("the EM algorithm for the saturated model did not converge; the "
-                         "chi-square test and fit indices are approximate")
-    return flag_unidentified(dataclasses.replace(res, warnings=tuple(warnings_)), ident)
+        notes.append("the EM algorithm for the saturated model did not converge; the "
+                     "chi-square test and fit indices are approximate")
+    return assemble_result(spec, engine, sol.x, S_h1, n, converged=sol.converged,
+                           message=sol.message, report=report,
+                           estimator=estimator or ("MLR" if robust else "ML"), vcov=sol.vcov,
+                           vcov_ok=sol.vcov_ok, measures=fm, extra_rows=means,
+                           info={"missing": "fiml", "nu": nu.copy(),
+                                 "iterations": sol.iterations,
+                                 "mean_h1": pd.Series(sol.mu_h1, index=spec.observed),
+                                 **({"test": "yuan.bentler.mplus", "se": "robust.huber.white"}
+                                    if robust else {}),
+                                 **({"se": "robust.cluster",
+                                     "n_clusters": int(codes.nunique())}
+                                    if robust and codes is not None else {})},
+                           warnings=notes, identification=ident, data=given)
 
 
 def _intercepts(structure: CovarianceStructure, sol: FIMLSolution, ys, fx_idx):
@@ -1165,7 +1171,7 @@ def _intercepts(structure: CovarianceStructure, sol: FIMLSolution, ys, fx_idx):
     return nu, J_nu, J_std, sd
 
 
-def fit_robust(spec, X: pd.DataFrame, *, report=None):
+def fit_robust(spec, X: pd.DataFrame, *, report=None, estimator=None):
     """FIML with robust (Huber-White) SEs and the Yuan-Bentler scaled test: lavaan's
     ``estimator = "MLR", missing = "ml"`` (the registry's MLR entry for missing='fiml')."""
-    return fit(spec, X, report=report, robust=True)
+    return fit(spec, X, report=report, robust=True, estimator=estimator)

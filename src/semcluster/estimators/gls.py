@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
-from ._structure import CovarianceStructure, damped_step, symmetric_inverse
+from ._structure import CovarianceStructure, damped_step, invert_information
 
 ESTIMATOR = "GLS"
 
@@ -87,7 +87,7 @@ def gls_fit_measures(S: np.ndarray, Sigma: np.ndarray, F: float, n: int, npar: i
     return in_lavaan_order(values, likelihood=False)
 
 
-def fit(spec, X: pd.DataFrame, *, report=None):
+def fit(spec, X: pd.DataFrame, *, report=None, estimator=None):
     """Fit a model by GLS to complete data (see the module docstring).
 
     Parameters
@@ -107,10 +107,11 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     from ..data import sample_covariance
     from ..solution import assemble_result
 
-    from .identification import check_identification, flag_unidentified
+    from .identification import check_identification
     from .mlr import check_supported
 
     check_supported(spec, ESTIMATOR)
+    given = X                           # the rows given, kept for predict()
     X = X[spec.observed]
     if X.isna().to_numpy().any():
         raise EstimationError("GLS needs complete answers; use missing='listwise', or ML with "
@@ -130,10 +131,10 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     VD = np.matmul(V, D)
     q = D.shape[0]
     H = VD.reshape(q, -1) @ VD.transpose(0, 2, 1).reshape(q, -1).T
-    vcov, vcov_ok = symmetric_inverse((n - 1) / 2 * H)
+    vcov, vcov_ok = invert_information((n - 1) / 2 * H, symmetrize=True)
     msg = (f"converged (max |gradient| {gmax:.1e} after {it} iterations)" if ok else
            f"stopped after {it} iterations with max |gradient| {gmax:.1e}")
-    res = assemble_result(spec, engine, x, S, n, converged=ok, message=msg, report=report,
-                          estimator=ESTIMATOR, vcov=vcov, vcov_ok=vcov_ok,
-                          measures=gls_fit_measures(S_np, Sigma, F, n, spec.n_free))
-    return flag_unidentified(res, ident)
+    return assemble_result(spec, engine, x, S, n, converged=ok, message=msg, report=report,
+                           estimator=estimator or ESTIMATOR, vcov=vcov, vcov_ok=vcov_ok,
+                           measures=gls_fit_measures(S_np, Sigma, F, n, spec.n_free),
+                           identification=ident, data=given)

@@ -129,13 +129,3 @@ def _check(spec, seed, jacobian, keep) -> Identification:
                f"{', '.join(involved[:8])}{' ...' if len(involved) > 8 else ''}); fix one of "
                f"them or drop a path")
     return Identification(False, rank, n, involved, message)
-
-
-def flag_unidentified(res, ident: Identification):
-    """The result with the identification message first among its warnings, inadmissible."""
-    import dataclasses
-
-    if ident.identified:
-        return res
-    return dataclasses.replace(res, admissible=False,
-                               warnings=(ident.message,) + tuple(res.warnings))

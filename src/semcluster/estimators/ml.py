@@ -17,13 +17,17 @@ from ..results import SEMResult
 from ..solution import assemble_result
 
 
-def fit(spec, X: pd.DataFrame, *, report=None) -> SEMResult:
+def fit(spec, X: pd.DataFrame, *, report=None, estimator="ML") -> SEMResult:
     """ML on complete data (the registry's ML entry for missing='listwise')."""
-    return fit_moments(spec, sample_covariance(X), len(X), report=report)
+    return fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=estimator,
+                       data=X)
 
 
-def fit_moments(spec, S: pd.DataFrame, n: int, *, report, estimator: str = "ML") -> SEMResult:
-    """ML from an N-divisor covariance matrix (labelled) and N."""
+def fit_moments(spec, S: pd.DataFrame, n: int, *, report, estimator="ML",
+                data=None) -> SEMResult:
+    """ML from an N-divisor covariance matrix (labelled) and N (``data``: the rows it came
+    from, kept with the result for ``predict()``; ``estimator``: a registry name or entry,
+    :class:`semcluster.estimators.Estimator`, whose label the result carries)."""
     p = len(spec.observed)
     if n <= p:
         raise DataError(f"{report.source}: {n} usable rows for {p} observed variables; the "
@@ -41,4 +45,5 @@ def fit_moments(spec, S: pd.DataFrame, n: int, *, report, estimator: str = "ML")
     engine.load(S, n)
     opt = engine.fit()
     return assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
-                           message=opt.message, report=report, estimator=estimator)
+                           message=opt.message, report=report,
+                           estimator=estimator, data=data)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
-from ._structure import (CovarianceStructure, numerical_jacobian, symmetric_inverse,
+from ._structure import (CovarianceStructure, numerical_jacobian, invert_information,
                          vech_indices)
 
 ESTIMATOR = "MLR"
@@ -178,7 +178,7 @@ def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
     g = _score_rows(np.linalg.inv(Sigma), d)          # N × p*
     scores = g @ Delta                                # N × q
     B = scores.T @ scores
-    Ainv, ok = symmetric_inverse(A)
+    Ainv, ok = invert_information(A, symmetrize=True)
     vcov = Ainv @ B @ Ainv if ok else np.full(A.shape, np.nan)
 
     df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - structure.q
@@ -222,7 +222,7 @@ def check_supported(spec, estimator: str) -> None:
             f"or make them indicators of latent variables")
 
 
-def fit(spec, X: pd.DataFrame, *, report=None):
+def fit(spec, X: pd.DataFrame, *, report=None, estimator=None):
     """Fit a model by ML and report robust (MLR) standard errors and scaled statistics.
 
     Parameters
@@ -242,11 +242,13 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     """
     from ..engine import MLEngine
     from ..data import sample_covariance
+    from ..fitmeasures import fit_measures
     from ..solution import assemble_result
 
-    from .identification import check_identification, flag_unidentified
+    from .identification import check_identification
 
     ident = check_identification(spec)
+    given = X                           # the rows given, kept for predict()
     X = X[spec.observed]
     if X.isna().to_numpy().any():
         raise EstimationError("mlr.fit needs complete data; for missing answers use robust FIML "
@@ -260,40 +262,40 @@ def fit(spec, X: pd.DataFrame, *, report=None):
     structure = CovarianceStructure.of(spec)
     structure.set_fixed_x(S.loc[spec.observed, spec.observed].to_numpy())
     rob = robust_ml(structure, X.to_numpy(dtype=float), opt.x, engine.fixed_x_idx)
-    res = assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
-                          message=opt.message, report=report, estimator=ESTIMATOR,
-                          vcov=rob.vcov, vcov_ok=rob.vcov_ok)
+    obs = engine.observed
+    ml_measures = fit_measures(S.loc[obs, obs].to_numpy(), engine.implied(opt.x), n,
+                               spec.n_free, fixed_x_idx=engine.fixed_x_idx)
+    measures, notes = scaled_fit_measures(ml_measures, spec, rob, n)
+    lead = []
     if not rob.vcov_ok and ident.identified:
-        import dataclasses
+        lead.append("the robust (sandwich) standard errors could not be computed: the "
+                    "information or score matrices are numerically singular (extreme values in "
+                    "the data, or a degenerate solution); no standard errors are given")
+    return assemble_result(spec, engine, opt.x, S, n, converged=opt.converged,
+                           message=opt.message, report=report, estimator=estimator or ESTIMATOR,
+                           vcov=rob.vcov, vcov_ok=rob.vcov_ok, measures=measures,
+                           info={"test": "yuan.bentler.mplus", "se": "robust.huber.white"},
+                           lead_warnings=lead, inadmissible=bool(lead), warnings=notes,
+                           identification=ident, data=given)
 
-        res = dataclasses.replace(res, admissible=False, warnings=(
-            "the robust (sandwich) standard errors could not be computed: the information or "
-            "score matrices are numerically singular (extreme values in the data, or a "
-            "degenerate solution); no standard errors are given",) + tuple(res.warnings))
-    return flag_unidentified(with_scaled_measures(res, rob, n), ident)
 
-
-def with_scaled_measures(res, rob: RobustML, n: int):
-    """The result with lavaan's scaled/robust fit measures added (Yuan-Bentler test), in
-    lavaan's order (:func:`semcluster.fitmeasures.lavaan_measure_names`)."""
-    import dataclasses
-
+def scaled_fit_measures(fm, spec, rob: RobustML, n: int):
+    """lavaan's ML fit measures ``fm`` with its scaled/robust ones added (Yuan-Bentler test),
+    in lavaan's order (:func:`semcluster.fitmeasures.lavaan_measure_names`), and the warnings
+    they raise."""
     from ..fitmeasures import in_lavaan_order
 
-    fm = res.fit_measures
     c = rob.scaling_factor
     values = dict(fm)
-    p, nx = len(res.spec.observed), len(res.spec.fixed_x)
+    p, nx = len(spec.observed), len(spec.fixed_x)
     values.update(yuan_bentler_measures(fm, rob, n, n_moments=h1_moments(p, nx),
-                                        n_equalities=equality_count(res.spec)))
+                                        n_equalities=equality_count(spec)))
     fm = in_lavaan_order(values, scaled=True, robust=True, yuan_bentler=True)
-    warnings_ = list(res.warnings)
+    notes = []
     if not np.isfinite(c) or c <= 0:
-        warnings_.append("the Yuan-Bentler scaling factor could not be computed (information "
-                         "matrix singular or df = 0); scaled statistics are not available")
-    return dataclasses.replace(res, fit_measures=fm, warnings=tuple(warnings_),
-                               info={**dict(res.info), "test": "yuan.bentler.mplus",
-                                     "se": "robust.huber.white"})
+        notes.append("the Yuan-Bentler scaling factor could not be computed (information "
+                     "matrix singular or df = 0); scaled statistics are not available")
+    return fm, notes
 
 
 def h1_moments(p: int, nx: int = 0, *, means: bool = False) -> int:

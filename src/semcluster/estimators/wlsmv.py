@@ -63,7 +63,8 @@ from scipy import optimize
 from ..errors import EstimationError
 from ..model import RAM
 from ..solution import assemble_result
-from ._structure import CovarianceStructure, numerical_jacobian, vechs_indices
+from ._structure import (CovarianceStructure, invert_information, numerical_jacobian,
+                         vechs_indices)
 
 ESTIMATOR = "WLSMV"
 
@@ -239,7 +240,7 @@ def dwls_estimate(model: OrdinalModel, r: np.ndarray, w: np.ndarray, theta0: np.
 
 
 def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "listwise",
-        parameterization: str = "delta"):
+        parameterization: str = "delta", estimator=None):
     """Fit a model to ordinal items by WLSMV.
 
     Parameters
@@ -290,6 +291,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
                               f"WLSMV covariates enter as observed values (lavaan's "
                               f"conditional.x); code a categorical covariate as 0/1 dummies and "
                               f"do not declare it ordered")
+    given = X                           # the rows given, kept for predict()
     X = X[obs]
     if missing not in ("listwise", "pairwise"):
         raise EstimationError(f"WLSMV with missing='{missing}' is not implemented; use "
@@ -297,7 +299,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     if missing == "listwise" and X.isna().to_numpy().any():
         raise EstimationError("WLSMV with missing='listwise' needs complete answers: prepare "
                               "the data with missing='listwise', or use missing='pairwise'")
-    from .identification import check_identification, flag_unidentified
+    from .identification import check_identification
 
     model = OrdinalModel(spec, ordered)
     ident = check_identification(spec, jacobian=model.jacobian, keep=model.keep)
@@ -356,13 +358,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     Delta[n_th:, :q] = model.jacobian(theta)
     WD = W_all[:, None] * Delta
     H = Delta.T @ WD                                  # ΔᵀWΔ
-    try:
-        Hinv = np.linalg.inv(H)
-        ev = np.linalg.eigvalsh(H)
-        vcov_ok = bool(ev.min() > 1e-10 * ev.max())
-    except np.linalg.LinAlgError:
-        Hinv = np.full(H.shape, np.nan)
-        vcov_ok = False
+    Hinv, vcov_ok = invert_information(H)
     # lavaan divides by N − 1 (N − G groups) for the least-squares estimators
     # (lav_model_vcov; the test statistic likewise uses N − 1)
     V = Hinv @ (WD.T @ G @ WD) @ Hinv / (n - 1) if vcov_ok else np.full(H.shape, np.nan)
@@ -432,27 +428,25 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     fitted = pc.cov if hasattr(pc, "cov") else pc.correlation
     items = list(model.items)
     Sigma, _ = model.moments(x_full)
-    res = assemble_result(
+    notes = []
+    ev = np.linalg.eigvalsh(fitted.to_numpy())
+    if ev.min() <= 0:
+        notes.append(f"the polychoric correlation matrix is not positive definite (smallest "
+                     f"eigenvalue {ev.min():.3g}); DWLS still works, but check for sparse "
+                     f"categories")
+    # difftest: what a nested-model test needs (chisq_difference), kept with this result
+    # object but not saved with it: Γ alone has (statistics)² numbers, 9.5 MB of JSON for the
+    # study model
+    return assemble_result(
         spec, None, x_full, fitted, n, converged=converged, message=msg, report=report,
-        estimator=ESTIMATOR, vcov=V, vcov_ok=vcov_ok, measures=fm,
+        estimator=estimator or ESTIMATOR, vcov=V, vcov_ok=vcov_ok, measures=fm,
         implied=pd.DataFrame(Sigma, index=items, columns=items), fixed_x_cov=fx_cov,
         reduced=(model.keep, full),
         extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov),
         info={"test": "scaled.shifted", "se": "robust.sem",
               "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
-              **shift})
-    ev = np.linalg.eigvalsh(fitted.to_numpy())
-    if ev.min() <= 0:
-        res = dataclasses.replace(res, warnings=tuple(res.warnings) + (
-            f"the polychoric correlation matrix is not positive definite (smallest eigenvalue "
-            f"{ev.min():.3g}); DWLS still works, but check for sparse categories",))
-    res = flag_unidentified(res, ident)
-    # what a nested-model test needs (chisq_difference): kept with this result object but
-    # not saved with it (not a field, as the fitted data): Γ alone has (statistics)² numbers,
-    # 9.5 MB of JSON for the study model
-    object.__setattr__(res, "_difftest", difftest)
-    return res
-
+              **shift},
+        warnings=notes, identification=ident, data=given, difftest=difftest)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
