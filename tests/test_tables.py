@@ -224,5 +224,6 @@ def test_measure_console(capsys):
     assert main(["measure", "--parallel-iter", "20"]) == 0
     out = capsys.readouterr().out
     check_console(out, 8)
-    assert re.search(r"^\s*CA\s+0\.682\s+0\.593\s+0\.756\s+0\.683\s+160\s+4\s", out, re.M)
+    assert re.search(r"^\s*CA\s+0\.682\s+0\.593\s+0\.756\s+0\.683\s+160\s+complete rows\s+4\s",
+                     out, re.M)
     assert "p < .001" in out

@@ -1780,8 +1780,14 @@ def _step_careless(st: _Steps, df, sub, opt: "_Options", threshold, drop):
         st.notes.append(what + "; dropped")
         sub = sub[~flags["flagged"].to_numpy()]
     else:
-        st.note_warning(what + "; list them with --careless-csv FILE, drop them with "
-                               "--drop-careless")
+        msg = what + "; list them with --careless-csv FILE, drop them with --drop-careless"
+        # one raw answer to every item is a warning; a long string alone is a note in the data
+        # report (a respondent may agree strongly with a run of similar items: screen, don't
+        # drop unseen; Curran 2016), so that it does not warn on every command
+        if n_straight:
+            st.note_warning(msg)
+        else:
+            st.notes.append(msg)
     return sub, out
 
 
