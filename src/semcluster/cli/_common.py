@@ -1,7 +1,6 @@
 """Helpers shared by the sub-commands (argument conventions, safe output)."""
 from __future__ import annotations
 
-import re
 
 
 #: The data options every data-taking command accepts (``--help`` shows them alike).
@@ -80,22 +79,15 @@ def add_data_argument(p, required=False):
     return add_data_options(p, required=required)
 
 
-def _code(text: str):
-    t = text.strip()
-    try:
-        f = float(t)
-    except ValueError:
-        return t
-    return int(f) if f.is_integer() and "." not in t and "e" not in t.lower() else f
-
-
 def data_options_from_args(args):
     """The :class:`semcluster.data.DataOptions` given on the command line."""
     from ..data import DataOptions
 
     codes = []
-    for tok in getattr(args, "missing_codes", None) or []:
-        codes += [_code(c) for c in re.split(r"[,;]", str(tok)) if c.strip()]
+    from ..data import split_codes
+
+    # the one reading of a code list (split on , and ;, numbers written as text as numbers)
+    codes += list(split_codes([str(t) for t in getattr(args, "missing_codes", None) or []]))
     ordered = getattr(args, "ordered", None)
     if ordered and ordered.strip() != "all":
         ordered = tuple(o.strip() for o in ordered.split(",") if o.strip())

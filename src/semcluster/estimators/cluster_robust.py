@@ -48,8 +48,8 @@ import pandas as pd
 from ..clustering import cluster_sums
 from ..errors import EstimationError, OptionError
 from ._structure import CovarianceStructure, invert_information, vech_indices
-from .mlr import (RobustML, _h1_expected_information, _score_rows, h1_moments,
-                  observed_information, scaled_fit_measures, x_vech_mask)
+from .mlr import (RobustML, _h1_expected_information, _score_rows, baseline_design,
+                  h1_moments, observed_information, scaled_fit_measures, x_vech_mask)
 
 ESTIMATOR = "MLR"
 
@@ -149,17 +149,7 @@ def _cluster_robust_ml(structure, X, x, codes, fixed_x_idx, h1_test) -> RobustML
     else:
         trace = c = np.nan
     # baseline (independence) model, as in mlr._robust_ml, with its saturated means
-    r, cix = vech_indices(p)
-    pos = {(i, j): k for k, (i, j) in enumerate(zip(r, cix))}
-    Delta_b = np.zeros((len(r), len(ys)))
-    for k, j in enumerate(ys):
-        Delta_b[pos[(j, j)], k] = 1.0
-    Sigma_b = np.diag(np.diag(S))
-    if nx:
-        ix = np.ix_(fixed_x_idx, fixed_x_idx)
-        Sigma_b[ix] = S[ix]
-    A0_b = n * np.diag(1.0 / (2.0 * np.diag(S)[ys] ** 2))
-    df_b = p * (p + 1) // 2 - nx * (nx + 1) // 2 - len(ys)
+    Sigma_b, Delta_b, A0_b, df_b = baseline_design(S, n, fixed_x_idx)
     c_b = ((tr1 - _trace(Sigma_b, d, Delta_b, A0_b, codes, G, ys)) / df_b if df_b > 0
            else np.nan)
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),

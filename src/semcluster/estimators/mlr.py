@@ -194,18 +194,7 @@ def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
     # diagonal optimum reduces to diag(1/(2 s_jj²)). With fixed-x covariates the baseline
     # keeps their sample (co)variances and frees only the other variances (lavaan's
     # independence model with fixed.x).
-    r, cix = vech_indices(p)
-    ys = [j for j in range(p) if j not in set(fixed_x_idx)]
-    pos = {(i, j): k for k, (i, j) in enumerate(zip(r, cix))}
-    Delta_b = np.zeros((len(r), len(ys)))
-    for k, j in enumerate(ys):
-        Delta_b[pos[(j, j)], k] = 1.0
-    Sigma_b = np.diag(np.diag(S))
-    if nx:
-        ix = np.ix_(fixed_x_idx, fixed_x_idx)
-        Sigma_b[ix] = S[ix]
-    A0_b = n * np.diag(1.0 / (2.0 * np.diag(S)[ys] ** 2))
-    df_b = p * (p + 1) // 2 - nx * (nx + 1) // 2 - len(ys)
+    Sigma_b, Delta_b, A0_b, df_b = baseline_design(S, n, fixed_x_idx)
     c_b = (tr1 - _h0_trace(Sigma_b, X, Delta_b, A0_b)) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c), baseline_scaling_factor=float(c_b),
@@ -296,6 +285,28 @@ def scaled_fit_measures(fm, spec, rob: RobustML, n: int):
         notes.append("the Yuan-Bentler scaling factor could not be computed (information "
                      "matrix singular or df = 0); scaled statistics are not available")
     return fm, notes
+
+
+def baseline_design(S: np.ndarray, n: int, fixed_x_idx=()):
+    """The baseline (independence) model at its optimum for the scaled baseline statistic:
+    Σ_B = diag(S) (the fixed-x covariates' block kept at S), the derivative Δ_B of vech Σ_B by
+    the free variances, its observed information A₀ = n·diag(1/(2 s_jj²)) and its df.
+    Returns (Σ_B, Δ_B, A₀, df_B)."""
+    p = S.shape[0]
+    nx = len(fixed_x_idx)
+    r, cix = vech_indices(p)
+    ys = [j for j in range(p) if j not in set(fixed_x_idx)]
+    pos = {(i, j): k for k, (i, j) in enumerate(zip(r, cix))}
+    Delta_b = np.zeros((len(r), len(ys)))
+    for k, j in enumerate(ys):
+        Delta_b[pos[(j, j)], k] = 1.0
+    Sigma_b = np.diag(np.diag(S))
+    if nx:
+        ix = np.ix_(list(fixed_x_idx), list(fixed_x_idx))
+        Sigma_b[ix] = S[ix]
+    A0_b = n * np.diag(1.0 / (2.0 * np.diag(S)[ys] ** 2))
+    df_b = p * (p + 1) // 2 - nx * (nx + 1) // 2 - len(ys)
+    return Sigma_b, Delta_b, A0_b, df_b
 
 
 def h1_moments(p: int, nx: int = 0, *, means: bool = False) -> int:
