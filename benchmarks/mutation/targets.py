@@ -1,0 +1,153 @@
+"""What the mutation run mutates, and the source hashes that tie a report to the code it ran on.
+
+Standard library only (``ast``, ``hashlib``), so the staleness test
+(``tests/test_mutation_report.py``) can import it without mutmut.
+
+A target is one module: ``functions`` names the functions whose bodies are mutated (top-level
+``name`` or ``Class.method``; None: every function and method of the module), ``lines``
+optionally restricts a function to the lines from a start marker (inclusive) to an end marker
+(exclusive), each the start of a source line.  The *scope* of a function is the text of those
+lines; its hash is what results.json records, and what a mutant's id is made from (the scope
+text after the mutation), so an id names exactly one mutated text.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TARGETS = {
+    # ---- numeric modules ----------------------------------------------------------------------
+    "fitmeasures": {
+        "module": "semcluster.fitmeasures",
+        "path": "src/semcluster/fitmeasures.py",
+        "functions": None,
+        "tests": ["tests/test_fit_measures_mutants.py"],
+    },
+    "_scaled": {
+        "module": "semcluster.estimators._scaled",
+        "path": "src/semcluster/estimators/_scaled.py",
+        "functions": None,
+        "tests": ["tests/test_scaled_mutants.py"],
+    },
+    "standardized": {
+        "module": "semcluster.standardized",
+        "path": "src/semcluster/standardized.py",
+        "functions": None,
+        "tests": ["tests/test_standardized_mutants.py"],
+    },
+    "bootstrap": {
+        "module": "semcluster.bootstrap",
+        "path": "src/semcluster/bootstrap.py",
+        # the interval code: boot's quantile rule, percentile and BCa intervals, acceleration,
+        # SE, p-values, Bollen-Stine p (in _bootstrap, only the lines after the refits)
+        "functions": ["_norm_inter", "_percentile", "_pvalue", "_acceleration", "_bca",
+                      "_interval_row", "_bootstrap"],
+        "lines": {"_bootstrap": ("    use = ok & (", "    return BootstrapResult(")},
+        "tests": ["tests/test_bootstrap_intervals.py"],
+    },
+    "measurement": {
+        "module": "semcluster.measurement",
+        "path": "src/semcluster/measurement.py",
+        # reliability and validity; the EFA / KMO / parallel-analysis wrappers are not mutated
+        "functions": ["_items_of", "cronbach_alpha", "item_statistics", "construct_reliability",
+                      "latent_correlations", "fornell_larcker", "htmt"],
+        "tests": ["tests/test_measurement_mutants.py"],
+    },
+}
+
+
+def function_spans(source: str) -> dict[str, tuple[int, int]]:
+    """qualname -> (first line, last line) of every top-level function and every method of a
+    top-level class (decorators included; nested functions belong to their enclosing one)."""
+    spans = {}
+    tree = ast.parse(source)
+
+    def span(node):
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        return first, node.end_lineno
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spans[node.name] = span(node)
+        elif isinstance(node, ast.ClassDef):
+            for sub in node.body:
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    spans[f"{node.name}.{sub.name}"] = span(sub)
+    return spans
+
+
+def scopes(name: str, source: str | None = None, root: Path = ROOT) -> dict[str, tuple[int, int]]:
+    """qualname -> (first line, last line) of the mutated lines of each function in scope.
+
+    Raises KeyError naming a function of TARGETS that the module no longer has (a renamed
+    function must be renamed in TARGETS too)."""
+    t = TARGETS[name]
+    if source is None:
+        source = (root / t["path"]).read_text()
+    spans = function_spans(source)
+    wanted = t["functions"] if t["functions"] is not None else list(spans)
+    lines = source.splitlines()
+    out = {}
+    for f in wanted:
+        if f not in spans:
+            raise KeyError(f"{t['path']}: function {f} (in the mutation TARGETS) not found")
+        first, last = spans[f]
+        marks = t.get("lines", {}).get(f)
+        if marks is not None:
+            body = range(first, last + 1)
+            try:
+                first = next(i for i in body if lines[i - 1].startswith(marks[0]))
+                last = next(i for i in body if lines[i - 1].startswith(marks[1])) - 1
+            except StopIteration:
+                raise KeyError(f"{t['path']}: {f} no longer has the line markers {marks}") \
+                    from None
+        out[f] = (first, last)
+    return out
+
+
+def scope_text(lines: list[str], span: tuple[int, int]) -> str:
+    return "\n".join(lines[span[0] - 1:span[1]]) + "\n"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_hashes(name: str, root: Path = ROOT) -> dict[str, str]:
+    """qualname -> hash of the function's mutated lines, at the source now in ``root``."""
+    source = (root / TARGETS[name]["path"]).read_text()
+    lines = source.splitlines()
+    return {f: digest(scope_text(lines, s)) for f, s in scopes(name, source).items()}
+
+
+def stale_functions(results: dict, root: Path = ROOT) -> list[str]:
+    """One line per function whose source differs from the source results.json was made from
+    (or that is new in scope, or gone), and per target of TARGETS missing from the results."""
+    problems = []
+    for name, t in TARGETS.items():
+        r = results.get(name)
+        if r is None:
+            problems.append(f"{t['path']}: in TARGETS but not in the results (never run)")
+            continue
+        recorded = r.get("source_hashes", {})
+        try:
+            now = source_hashes(name, root)
+        except KeyError as e:
+            problems.append(str(e.args[0]))
+            continue
+        for f in sorted(set(now) | set(recorded)):
+            if f not in recorded:
+                problems.append(f"{t['path']}: {f} is in scope but was not mutated in the report")
+            elif f not in now:
+                problems.append(f"{t['path']}: {f} was mutated in the report but is no longer in "
+                                "scope")
+            elif now[f] != recorded[f]:
+                problems.append(f"{t['path']}: {f} changed since the mutation run (source hash "
+                                f"{now[f]}, report made from {recorded[f]})")
+    for name in results:
+        if name not in TARGETS:
+            problems.append(f"{name}: in the results but no longer in TARGETS")
+    return problems
