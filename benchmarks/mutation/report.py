@@ -108,8 +108,12 @@ def render(results: dict, equiv: dict) -> str:
         lines.append(f"| `{r['path']}` | {_scope(r)} | {tests} | {c['generated']} | "
                      f"{c['killed']} | {c['timeout']} | {c['survived']} | {c['equivalent']} | "
                      f"{c['not-run']} | {_rate(c)} |")
-        sec = [f"## `{r['path']}`", "",
-               (f"{c['generated']} mutants: {c['killed']} killed, {c['timeout']} timed out, "
+        about = TARGETS.get(name, {}).get("about")
+        sec = [f"## `{r['path']}`" + (f" ({name})" if name != Path(r["path"]).stem else ""),
+               ""]
+        if about:
+            sec += [f"Test subset {tests.replace('<br>', ', ')}: {about}", ""]
+        sec += [(f"{c['generated']} mutants: {c['killed']} killed, {c['timeout']} timed out, "
                 f"{c['survived']} surviving, {c['equivalent']} equivalent, {c['not-run']} not "
                 f"run; kill rate {_rate(c)}.  Run {r['date']} at commit {r['commit']} with "
                 f"mutmut {r['mutmut_version']}; the unmutated subset took "
