@@ -300,3 +300,23 @@ def test_std_all_jacobian_of_a_single_loading_by_hand():
                                                         rel=1e-12)
     for other in [("x1", "~~", "x1"), ("f", "=~", "x3"), ("x3", "~~", "x3")]:
         assert J[k, col[other]] == 0.0
+
+
+def test_r2_is_undefined_unless_the_total_variance_is_positive():
+    """R² = 1 - ψ/σ² needs σ² > 0.  Hand case y ~ b*x with var(x) = 1: σ²(y) = b² + ψ.
+    b = 1, ψ = 1: σ² = 2, R² = 0.5; an inadmissible ψ = -1 gives σ² = 0 exactly and
+    ψ = -2 gives σ² = -1: R² is NaN for both (not 1 - (-1)/0 nor 1 - (-2)/(-1) = -1)."""
+    spec = read_model("y ~ x\n")
+    ram = RAM(spec, fixed_x_cov=pd.DataFrame([[1.0]], index=["x"], columns=["x"]))
+    col = {(r.lhs, r.op, r.rhs): r.free - 1 for r in ram.rows.itertuples() if r.free > 0}
+
+    def r2(psi):
+        x = np.zeros(len(col))
+        x[col[("y", "~", "x")]] = 1.0
+        x[col[("y", "~~", "y")]] = psi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return standardized(ram, x, spec)[2]["y"]
+
+    assert r2(1.0) == pytest.approx(0.5, abs=1e-12)
+    assert np.isnan(r2(-1.0))
+    assert np.isnan(r2(-2.0))
