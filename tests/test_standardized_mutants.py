@@ -186,8 +186,9 @@ def test_labelled_marker_loading_enters_definitions_at_its_fixed_value():
     spec = read_model("f =~ a*x1 + x2 + x3\ny ~ b*f\nind := a*b + 1\n")
     ram = RAM(spec)
     d = Definitions(ram, spec)
-    x = np.ones(int(ram.rows.free.max()))
+    x = np.full(int(ram.rows.free.max()), 3.0)   # no free parameter equal to the fixed 1
     x[d.label_free["b"] - 1] = 0.4
+    assert "a" not in d.label_free and d.label_fixed == {"a": 1.0}
     assert d.values(x)[0] == pytest.approx(1.4, abs=1e-12)
 
 
@@ -320,3 +321,78 @@ def test_r2_is_undefined_unless_the_total_variance_is_positive():
     assert r2(1.0) == pytest.approx(0.5, abs=1e-12)
     assert np.isnan(r2(-1.0))
     assert np.isnan(r2(-2.0))
+
+
+def test_an_inadmissible_solution_is_standardized_without_numpy_warnings():
+    """A zero or negative total variance (Heywood case) makes some standardized values inf or
+    NaN; that is reported through the values (and the fit's admissibility flag), not by numpy
+    RuntimeWarnings on the user's terminal.  y ~ 1*x, var(x) = 1: psi = -1 gives var(y) = 0
+    (x/0: numpy's 'divide'), psi = -2 gives var(y) = -1 (sqrt of a negative: 'invalid');
+    with warnings turned into errors both the values and the Jacobian are computed."""
+    import warnings
+
+    from semcluster.standardized import standardize_batch, std_all_jacobian
+
+    spec = read_model("y ~ x\n")
+    ram = RAM(spec, fixed_x_cov=pd.DataFrame([[1.0]], index=["x"], columns=["x"]))
+    col = {(r.lhs, r.op, r.rhs): r.free - 1 for r in ram.rows.itertuples() if r.free > 0}
+    rows = list(ram.rows.itertuples())
+    k_path = next(i for i, r in enumerate(rows) if r.op == "~")
+    for psi, want in ((-1.0, np.inf), (-2.0, np.nan)):
+        x = np.zeros(len(col))
+        x[col[("y", "~", "x")]] = 1.0
+        x[col[("y", "~~", "y")]] = psi
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _lv, sa, _var, _res = standardize_batch(ram, x[None, :])
+            J = std_all_jacobian(ram, x)
+        if np.isnan(want):
+            assert np.isnan(sa[0, k_path])
+        else:
+            assert sa[0, k_path] == want
+        assert not np.isfinite(J[k_path]).all()
+
+
+def test_defined_parameters_divide_by_zero_to_nan_or_inf_quietly():
+    """A ':=' expression that divides by zero gives inf (numpy floats: a free parameter at 0)
+    or NaN (Python floats, e.g. a fixed label: the ZeroDivisionError is caught; likewise an
+    OverflowError), never an exception or a numpy warning; a later definition using it
+    follows (inf + 1 = inf, NaN + 1 = NaN)."""
+    import warnings
+
+    from semcluster.standardized import evaluate_definitions
+
+    spec = read_model("f =~ x1 + b*x2 + x3\nr := 2/b\nq := r + 1\n")
+    ram = RAM(spec)
+    d = Definitions(ram, spec)
+    x = np.full(int(ram.rows.free.max()), 0.5)
+    x[d.label_free["b"] - 1] = 0.0
+    codes = [compile("1 / c", "<:=>", "eval"), compile("r + 1", "<:=>", "eval"),
+             compile("10.0 ** 400", "<:=>", "eval")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals = d.values(x)
+        out = evaluate_definitions(["r", "s", "t"], codes, {"c": 0.0})
+    assert vals[0] == np.inf and vals[1] == np.inf
+    assert np.isnan(out).all()
+
+
+def test_central_difference_step_grows_with_the_parameter():
+    """The step is 1e-6 x max(1, |theta|): for an item measured in large units (variances near
+    1e8) a step of 1e-6 / |theta| would vanish below the parameter's rounding and give a zero
+    derivative.  Hand case f =~ x1 + x2 + x3 with residual variances of 1e8: the central
+    differences still equal the analytic Jacobian (to 1e-3 of its largest entry; a vanished
+    step gives 0 where the analytic value is 0.7 of it)."""
+    from semcluster.standardized import std_all_jacobian, std_all_jacobian_numeric
+
+    spec = read_model("f =~ x1 + x2 + x3\n")
+    ram = RAM(spec)
+    x = np.zeros(int(ram.rows.free.max()))
+    for r in ram.rows.itertuples():
+        if r.free > 0:
+            x[r.free - 1] = {"=~": 2000.0, "~~": 1e8}[r.op]
+    analytic = std_all_jacobian(ram, x)
+    numeric = std_all_jacobian_numeric(ram, x)
+    scale = np.abs(analytic).max()
+    assert scale > 0
+    np.testing.assert_allclose(numeric, analytic, rtol=0, atol=1e-3 * scale)
