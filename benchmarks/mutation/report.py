@@ -105,6 +105,8 @@ def render(results: dict, equiv: dict) -> str:
         for k in total:
             total[k] += c[k]
         tests = "<br>".join(f"`{x}`" for x in r["tests"])
+        if r.get("args"):
+            tests += "<br>" + " ".join(f"`{x}`" for x in r["args"])
         lines.append(f"| `{r['path']}` | {_scope(r)} | {tests} | {c['generated']} | "
                      f"{c['killed']} | {c['timeout']} | {c['survived']} | {c['equivalent']} | "
                      f"{c['not-run']} | {_rate(c)} |")
@@ -143,6 +145,9 @@ def render(results: dict, equiv: dict) -> str:
                  f"{total['timeout']} | {total['survived']} | {total['equivalent']} | "
                  f"{total['not-run']} | **{_rate(total)}** |")
     lines.append("")
+    notes = HERE / "notes.md"          # the run's narrative: what was found and changed
+    if notes.exists():
+        lines += [notes.read_text().rstrip("\n"), ""]
     dropped = results.get("dropped_equivalents", [])
     if dropped:
         sections += ["## Dropped equivalence notes", "",

@@ -170,7 +170,7 @@ def run_one(args):
     pid = os.fork()
     if pid == 0:
         os.setpgid(0, 0)
-        _child(modname, new_code, [str(ROOT / t) for t in tests], result_file)
+        _child(modname, new_code, list(tests), result_file)
     while time.perf_counter() - t0 < timeout:
         done, _status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -206,6 +206,11 @@ def _preload():
 
 
 
+def _subset(t) -> list[str]:
+    """pytest arguments of a target's test subset: its files and any selection (``args``)."""
+    return [str(ROOT / x) for x in t["tests"]] + list(t.get("args", []))
+
+
 def _warm_up(tests):
     """Run the subset once in this process, so every child starts with the test modules
     imported (the tests' ``from semcluster... import f`` hold the same function objects whose
@@ -217,7 +222,7 @@ def _warm_up(tests):
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         pytest.main(["-q", "-p", "no:cacheprovider", "-W", "ignore",
-                     *[str(ROOT / x) for x in tests]])
+                     *tests])
 
 
 TIMEOUT_FACTOR, TIMEOUT_EXTRA = 10, 5.0     # a mutant times out after 10 x baseline + 5 s
@@ -301,8 +306,8 @@ def main(argv=None):
             todo = [i for i in todo if old.get(muts[i]["id"], {}).get("outcome") != "killed"]
         if a.limit is not None:
             todo = todo[:a.limit]
-        _warm_up(t["tests"])
-        base = run_one((t["module"], None, t["tests"], 900))
+        _warm_up(_subset(t))
+        base = run_one((t["module"], None, _subset(t), 900))
         if base["outcome"] != "survived":
             sys.exit(f"{name}: the unmutated test subset fails ({base}); fix that first")
         timeout = TIMEOUT_FACTOR * base["seconds"] + TIMEOUT_EXTRA
@@ -318,6 +323,7 @@ def main(argv=None):
                 rec.update({"outcome": "not-run", "failed": None})
             out.append(rec)
         entry = {"path": t["path"], "module": t["module"], "tests": t["tests"],
+                 "args": t.get("args", []),
                  "functions": t["functions"], "lines": t.get("lines", {}),
                  "source_hashes": source_hashes(name), "commit": _git_commit(),
                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -325,7 +331,7 @@ def main(argv=None):
                  "timeout_seconds": timeout, "seconds": 0.0, "mutants": out}
         results["targets"][name] = entry
         t0 = time.perf_counter()
-        jobs = [(t["module"], muts[i]["code"], t["tests"], timeout) for i in todo]
+        jobs = [(t["module"], muts[i]["code"], _subset(t), timeout) for i in todo]
         if a.jobs > 1:
             pool = mp.get_context("fork").Pool(a.jobs)
             runs = pool.imap(run_one, jobs, chunksize=1)

@@ -6,7 +6,9 @@ Standard library only (``ast``, ``hashlib``), so the staleness test
 A target is one module: ``functions`` names the functions whose bodies are mutated (top-level
 ``name`` or ``Class.method``; None: every function and method of the module), ``lines``
 optionally restricts a function to the lines from a start marker (inclusive) to an end marker
-(exclusive), each the start of a source line; ``about`` says what the test subset checks.  The *scope* of a function is the text of those
+(exclusive), each the start of a source line; ``args`` are extra pytest arguments of the subset
+(e.g. ``-k`` to leave out a test that starts a subprocess, which would run unmutated code);
+``about`` says what the test subset checks.  The *scope* of a function is the text of those
 lines; its hash is what results.json records, and what a mutant's id is made from (the scope
 text after the mutation), so an id names exactly one mutated text.
 """
