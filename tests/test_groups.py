@@ -7,8 +7,9 @@ fitMeasures, lavInspect r2). Every case goes through tests/lavaan_reference.comp
 matched within their group): estimates 1e-4, std.lv/std.all 1e-4, SEs 2e-4 relative, χ² 1e-6
 relative, npar/df exact, CFI/TLI/RMSEA/SRMR/p 1e-5, logL/AIC/BIC 1e-4; R² per group 5e-5; MLR
 cases also the scaled χ² and scaling factors (1e-6 relative), scaled and robust CFI/TLI/RMSEA
-(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same, robust FIML without
-the robust CFI/TLI/RMSEA (NOT_COMPUTED).
+(1e-5); FIML cases (missing = "ml", answers deleted at fixed rows) the same, robust
+CFI/TLI/RMSEA from the FIML-corrected statistics included.  Every fitMeasures() name:
+tests/test_group_fit_measures.py.
 
 Largest differences measured 2026-12-01 over the twenty cases: estimates 7.6e-6,
 std.lv/std.all 6.1e-6, R² 4.9e-6, SEs 1.9e-5 relative (MLR; 7.0e-6 for ML), χ² 8.9e-11
@@ -28,8 +29,8 @@ import semcluster
 from semcluster.cli import main
 from semcluster.errors import DataError, ModelSpecError, OptionError
 from semcluster.invariance import measurement_invariance
-from semcluster.multigroup import GroupResult
 from semcluster.resources import data_path
+from semcluster.results import SEMResult
 
 FIX = Path(__file__).parent / "fixtures" / "models"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
@@ -39,9 +40,7 @@ CASES = ("school_configural", "school_metric", "school_scalar", "school_partial"
          "single_meanstructure", "school_metric_mlr", "school_partial_mlr",
          "school_fixed_x_mlr", "single_intercept_mlr", "school_metric_fiml",
          "single_intercept_fiml", "school_metric_fiml_mlr")
-# robust FIML: lavaan's robust CFI/TLI/RMSEA come from the FIML-corrected statistics (Zhang &
-# Savalei 2020), not implemented for groups: a documented gap, checked to be absent
-NOT_COMPUTED = {"school_metric_fiml_mlr": ("cfi_robust", "tli_robust", "rmsea_robust")}
+NOT_COMPUTED: dict = {}          # every measure lavaan gives is computed
 
 
 def load(name):
@@ -67,7 +66,7 @@ def fit_case(ref, hs):
 def test_matches_lavaan(name, hs):
     ref = load(name)
     res = fit_case(ref, hs)
-    assert isinstance(res, GroupResult) and res.converged
+    assert isinstance(res, SEMResult) and res.converged
     assert "Number of model parameters" in res.summary(standardized=True)
     ag = compare(res, ref, not_computed=NOT_COMPUTED.get(name, ()))
     assert ag.rows == len(ref["estimates"]) >= 36          # every lavaan row, ~1 and := too
@@ -75,8 +74,9 @@ def test_matches_lavaan(name, hs):
         assert k in ag.fit, k
     r2_ref = ref["r2_by_group"]
     r2_ref = list(r2_ref.values()) if isinstance(r2_ref, dict) else r2_ref
-    for gname, r2g in zip(res.groups, r2_ref):
-        ours = res.r2[res.r2.group == gname].set_index("variable").r2
+    assert len(res.moments) == len(r2_ref)
+    for m, r2g in zip(res.moments, r2_ref):
+        gname, ours = m.label, m.r2
         assert set(ours.index) == set(r2g) and len(r2g) >= 9
         for v, val in r2g.items():
             assert ours[v] == pytest.approx(val, abs=5e-5), (gname, v)
@@ -87,7 +87,8 @@ def test_matches_lavaan(name, hs):
     if ref.get("group"):
         assert list(res.groups) == list(ref["groups"])       # lavaan's order
         assert set(res.estimates.group) - {0} == {1, 2}         # 0: := rows, as lavaan
-        assert res.nobs == dict(zip(ref["groups"], ref["nobs"]))
+        assert res.group_nobs == dict(zip(ref["groups"], ref["nobs"]))
+        assert res.nobs == sum(ref["nobs"])
     else:
         assert "group" not in res.estimates.columns          # as lavaan's single group
 
@@ -168,9 +169,9 @@ def test_summary_per_group_and_json_round_trip(hs):
     text = res.summary()
     assert "Group 1 [Pasteur]:" in text and "Group 2 [Grant-White]:" in text
     assert text.count("Intercepts:") == 2 and "Equal across groups: loadings" in text
-    assert "Std.all" not in text and text.count("Std.all") == 0
-    assert res.summary(standardized=True).count("Std.all") >= 8    # every block, both groups
-    assert GroupResult.from_json(res.to_json()) == res
+    assert res.summary(standardized=False).count("Std.all") == 0
+    assert text.count("Std.all") >= 8                               # every block, both groups
+    assert SEMResult.from_json(res.to_json()) == res
 
 
 # bad input: one-line errors of semcluster.errors classes ------------------------------------
@@ -227,7 +228,7 @@ def test_refusals_name_what_is_not_supported(hs):
     assert "WLSMV" in _one_line(info) and "ML and MLR only" in str(info.value)
     gaps = hs.assign(x1=hs.x1.where(hs.index % 7 != 0))
     listwise = semcluster.fit(HS, gaps, group="school", missing="listwise")
-    assert listwise.missing == "listwise" and sum(listwise.nobs.values()) == 301 - 43
+    assert listwise.missing == "listwise" and listwise.nobs == 301 - 43
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, hs, group="school", meanstructure=False)
     assert "meanstructure=False" in _one_line(info)

@@ -28,8 +28,9 @@ AGREE_STUDY = "tests/test_agreement_lavaan.py::test_case_matches_lavaan[study_h1
 # (id, file under src/semcluster, text as it is, text with the bug, tests that must fail)
 PLANTED = [
     ("ml_rmsea_n_minus_1", "fitmeasures.py",
-     "return float(np.sqrt(max(X2 / n / df - c / n, 0.0))) if df > 0 else 0.0",
-     "return float(np.sqrt(max(X2 / (n - 1) / df - c / (n - 1), 0.0))) if df > 0 else 0.0",
+     "return float(np.sqrt(groups * max(X2 / n / df - c / n, 0.0))) if df > 0 else 0.0",
+     "return float(np.sqrt(groups * max(X2 / (n - 1) / df - c / (n - 1), 0.0))) if df > 0 "
+     "else 0.0",
      [AGREE_HS]),
     ("wlsmv_rmsea_n_not_n_minus_1", "estimators/wlsmv.py",
      "    n_ls = n - 1\n    values = chisq_measures(",

@@ -31,6 +31,7 @@ from semcluster.bootstrap import (
     _acceleration,
     _bca,
     _interval_row,
+    _norm_inter,
     _percentile,
     _pvalue,
 )
@@ -145,24 +146,116 @@ def test_a_wrong_sign_of_the_acceleration_would_fail(ref):
     assert moved == len(ref["quantities"])
 
 
+#: Tolerances of the end-to-end run against the fixture, which holds semcluster's own draws made
+#: on one machine (a regression snapshot, not a reference; the reference is boot's arithmetic on
+#: those draws, checked above to 1e-8).  The resampled rows are fixed by the seed, but a few
+#: replicates sit on flat likelihood ridges where the optimum reached (or whether the optimizer
+#: converges at all) depends on the last bits of the CPU's and BLAS's arithmetic: measured, 988
+#: converged replicates on the machine that made the fixture and 986 on an AMD EPYC with
+#: numpy 2.4, of which 3 landed more than 1e-3 from any fixture replicate.
+#:   MATCH: two replicates are "the same draw" when every kept quantity agrees to 1e-3;
+#:   MAX_UNMATCHED: at most 2 % of the replicates may be unmatched on either side;
+#: an interval end may then move by at most the spread of the fixture's order statistics within
+#: (unmatched + 1) places of the end's position, plus MATCH (_end_tolerance).
+MATCH = 1e-3
+MAX_UNMATCHED = 0.02
+
+
+def _unmatched(a: np.ndarray, b: np.ndarray) -> int:
+    """Rows of a without a row of b within MATCH in every column (max-norm), and vice versa."""
+    from scipy.spatial import cKDTree
+
+    da = cKDTree(b).query(a, p=np.inf)[0]
+    db = cKDTree(a).query(b, p=np.inf)[0]
+    return int((da > MATCH).sum() + (db > MATCH).sum())
+
+
+def _end_tolerance(t: np.ndarray, q: float, moved: int) -> float:
+    """How far boot's interpolated order statistic at level q can move when ``moved`` draws are
+    added, removed or replaced: its position (R + 1)q shifts by at most ``moved`` places, so the
+    end stays within the fixture's order statistics from k - moved - 1 to k + moved + 1."""
+    s = np.sort(t)
+    k = int(np.trunc((len(s) + 1) * q))
+    lo, hi = max(k - moved - 2, 0), min(k + moved + 1, len(s) - 1)
+    end = float(_norm_inter(t, [q])[0])
+    return float(np.abs(s[lo:hi + 1] - end).max()) + MATCH
+
+
+def _moved(run: np.ndarray, fixture: np.ndarray) -> int:
+    """Replicates that differ between two replicate matrices (rows: replicates, columns: the
+    kept quantities): unmatched rows on either side, and at least the difference in count."""
+    return max(_unmatched(run, fixture), abs(len(run) - len(fixture)))
+
+
+def _compare_runs(t_run: np.ndarray, t_ref: np.ndarray, r: dict, moved: int,
+                  ci: float = 0.95) -> list:
+    """The differences of a run's percentile ends and p-value from boot's on the fixture draws
+    that exceed their tolerance, when ``moved`` replicates differ (empty: the run agrees)."""
+    bad = []
+    ends = _percentile(t_run, ci)
+    for end, want, q in zip(ends, r["perc_95"], ((1 - ci) / 2, (1 + ci) / 2)):
+        tol = _end_tolerance(t_ref, q, moved)
+        if abs(end - want) > tol:
+            bad.append(("end", q, end, want, tol))
+    n = min(len(t_run), len(t_ref))
+    if abs(_pvalue(t_run) - r["pvalue"]) > 2 * (moved + 1) / n:
+        bad.append(("pvalue", _pvalue(t_run), r["pvalue"]))
+    return bad
+
+
 def test_the_bootstrap_run_reproduces_the_fixture_and_boot(ref, boot1000):
-    """End to end: bootstrap("h1_h5", n_boot=1000, seed=20231124) gives the fixture's draws
-    and its table's percentile ends and p-values equal boot.ci(type = "perc") and the R
-    p-value on them."""
+    """End to end: bootstrap("h1_h5", n_boot=1000, seed=20231124) draws the fixture's
+    replicates up to the ridge replicates described at MATCH; its table holds boot's percentile
+    interval and the R p-value of its own draws (same arithmetic as checked above), and those
+    are within the order-statistic tolerance of boot.ci on the fixture's draws."""
     t = boot1000.table
     D = boot1000.draws.to_numpy()
     used = np.isfinite(D).all(axis=1)
-    assert used.sum() == ref["n_used"]
-    for j, q in enumerate(ref["quantities"]):
+    assert abs(int(used.sum()) - ref["n_used"]) <= MAX_UNMATCHED * ref["n_used"]
+    cols = []
+    for q in ref["quantities"]:
         row = t[(t.lhs == q["lhs"]) & (t.op == q["op"]) & (t.rhs == q["rhs"]) &
                 (t.what == q["what"])]
         assert len(row) == 1, _name(q)
-        row = row.iloc[0]
-        col = D[used, row.name]
-        np.testing.assert_allclose(col, ref["t"][:, j], rtol=1e-9, atol=1e-12,
-                                   err_msg=_name(q))
-        r = ref["intervals"][j]
-        np.testing.assert_allclose([row.ci_lower, row.ci_upper], r["perc_95"], atol=1e-7,
-                                   err_msg=_name(q))
+        cols.append(row.index[0])
+    T = D[used][:, cols]
+    moved = _moved(T, ref["t"])
+    assert moved <= MAX_UNMATCHED * ref["n_used"]
+    for j, q in enumerate(ref["quantities"]):
+        row = t.loc[cols[j]]
+        col = T[:, j]
+        # the table is the interval code applied to the run's own draws
+        assert (row.ci_lower, row.ci_upper) == pytest.approx(_percentile(col, 0.95), abs=1e-12)
         if q["op"] != "r2":
-            assert row.pvalue == pytest.approx(r["pvalue"], abs=TOL), _name(q)
+            assert row.pvalue == pytest.approx(_pvalue(col), abs=1e-12), _name(q)
+        assert not _compare_runs(col, ref["t"][:, j], ref["intervals"][j], moved), _name(q)
+
+
+@pytest.mark.parametrize("change", [-3, +3])
+def test_end_to_end_tolerance_holds_for_three_replicates_more_or_fewer(ref, change):
+    """The tolerance itself: the fixture's replicate matrix with 3 replicates removed (for each
+    quantity, those nearest its interval ends: the worst case) or 3 added (copies of the most
+    extreme replicates) still agrees with boot's intervals on the full fixture; a 90 % interval
+    in place of the 95 % one, or draws shifted by one SD, do not.  (Measured: with 3 replicates
+    moved the tolerance of an end is 0.04-0.58 SD of the draws, widest in the sparse tail of a
+    skewed quantity; with the 8 moved on the EPYC run, 0.09-1.2 SD.)"""
+    T = ref["t"]
+    for j, q in enumerate(ref["quantities"]):
+        t = T[:, j]
+        r = ref["intervals"][j]
+        if change < 0:
+            lo, hi = r["perc_95"]
+            near = np.argsort(np.minimum(np.abs(t - lo), np.abs(t - hi)))[:3]
+            rows = np.delete(T, near, axis=0)
+        else:
+            order = np.argsort(t)
+            rows = np.vstack([T, T[order[:2]], T[order[-1:]]])
+        assert len(rows) == len(T) + change
+        moved = _moved(rows, T)
+        assert moved == 3, (_name(q), moved)
+        perturbed = rows[:, j]
+        assert not _compare_runs(perturbed, t, r, moved), (_name(q), change)
+        wrong_level = dict(r, perc_95=r["perc_90"])
+        assert _compare_runs(perturbed, t, wrong_level, moved), (_name(q), "90 % passed")
+        shifted = perturbed + t.std()
+        assert _compare_runs(shifted, t, r, moved), (_name(q), "shifted draws passed")

@@ -20,7 +20,6 @@ from semcluster.study.regression_vs_sem import Comparison, compare_methods
 from semcluster.model_comparison import ModelComparison, compare_models
 from semcluster.invariance import InvarianceResult, measurement_invariance
 from semcluster.measurement import MeasurementReport, measurement_report
-from semcluster.multigroup import GroupResult
 from semcluster.power import PowerResult
 from semcluster.study.power import power_analysis
 from semcluster.protocol import ReadOnlyDict, ResultProtocol
@@ -67,9 +66,9 @@ MAKERS = {
                                                 n_truth=20_000),
     "MeasurementReport": lambda r, hs: measurement_report("cfa", parallel_iter=20),
     "InvarianceResult": lambda r, hs: measurement_invariance(HS_MODEL, hs, group="school"),
-    "GroupResult multi-group": lambda r, hs: semcluster.fit(HS_MODEL, hs, group="school",
+    "SEMResult multi-group": lambda r, hs: semcluster.fit(HS_MODEL, hs, group="school",
                                                             group_equal=["loadings"]),
-    "GroupResult mean structure": lambda r, hs: semcluster.fit(HS_MODEL + "\nx1 ~ 1", hs),
+    "SEMResult mean structure": lambda r, hs: semcluster.fit(HS_MODEL + "\nx1 ~ 1", hs),
     "ModelComparison": lambda r, hs: compare_models(["h1_h5", "revised"]),
     "Comparison": lambda r, hs: compare_methods(sem_result=r),
     "RegressionResult OLS": lambda r, hs: _ols(),
@@ -77,7 +76,7 @@ MAKERS = {
 }
 CLASSES = {"SEMResult": SEMResult, "BootstrapResult": BootstrapResult,
            "PowerResult": PowerResult, "MeasurementReport": MeasurementReport,
-           "InvarianceResult": InvarianceResult, "GroupResult": GroupResult,
+           "InvarianceResult": InvarianceResult,
            "ModelComparison": ModelComparison,
            "Comparison": Comparison, "RegressionResult": RegressionResult}
 

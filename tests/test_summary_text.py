@@ -127,8 +127,32 @@ def test_summary_equals_golden_section_by_section(summaries, case):
     got, want = split_sections(text), split_sections(golden)
     assert list(got) == list(want)
     for name in want:
-        assert got[name] == want[name], f"section {name!r} differs from {path.name}"
-    assert text == golden
+        assert _same_print(got[name], want[name]), f"section {name!r} differs from {path.name}"
+    assert _same_print(text, golden)
+
+
+_NUMBER = re.compile(r"-?\d+\.\d+")
+
+
+def _same_print(a: str, b: str) -> bool:
+    """The same text, numbers allowed to differ by one unit in their last printed decimal:
+    the golden is semcluster's own output (a snapshot), and a value within 1e-12 of a
+    rounding boundary may print either way on another CPU or BLAS.  The golden's numbers are
+    held to lavaan's printed ones by test_golden_numbers_equal_lavaan_summary_text."""
+    if _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
+        return False
+    for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b)):
+        ulp = 10.0 ** -len(y.split(".")[1])
+        if len(x.split(".")[1]) != len(y.split(".")[1]) or abs(float(x) - float(y)) > 1.001 * ulp:
+            return False
+    return True
+
+
+def test_golden_comparison_allows_one_rounding_flip_and_nothing_more():
+    assert _same_print("  x1  0.900  (0.081)", "  x1  0.899  (0.081)")
+    assert not _same_print("  x1  0.902  (0.081)", "  x1  0.900  (0.081)")
+    assert not _same_print("  x1  0.90  (0.081)", "  x1  0.900  (0.081)")
+    assert not _same_print("  x2  0.900  (0.081)", "  x1  0.900  (0.081)")
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -323,6 +323,10 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     # draws would depend on the machine's BLAS threads.
     with threadpool_limits(1):
         full = result if result is not None else fit(spec, Xdf)
+    if getattr(full, "moments", ()):
+        raise check.OptionError("the bootstrap resamples one group's rows of a model without a "
+                                "mean structure: fits with groups or intercepts ('~ 1') are "
+                                "not supported")
     if not full.converged:
         raise SemclusterError("the model does not converge on the full sample; nothing to "
                               "bootstrap")

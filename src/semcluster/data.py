@@ -1468,7 +1468,17 @@ def _step_missing_rule(st: _Steps, sub, variables, missing, prepared=None):
 
 def _step_checks(st: _Steps, df, sub, variables, missing, dropped, n_rows, n_free, ordered,
                  scale, id_column):
-    """(7) checks on the rows used; returns pairwise counts for ``missing="pairwise"``."""
+    """(7) checks on the rows used; returns pairwise counts for ``missing="pairwise"``.
+
+    Flags and their thresholds (tested either side in tests/test_verdicts_data_audit.py):
+    variances more than 1000 times apart warn (lavaan's warning), more than 1e6 stop; fewer
+    than 5 rows per observed variable warn (Bentler & Chou 1987: 5 or more cases per
+    parameter); an ordinal item with more than 10 categories or a category answered once
+    warns; a continuous item with 4 or fewer distinct values warns (Rhemtulla, Brosseau-Liard &
+    Savalei 2012); with 10 or more items a repeated answer pattern warns (fewer: a note) and a
+    respondent giving one answer to every item is flagged as straight-lining (long-string
+    responding: Meade & Craig 2012; Curran 2016).
+    """
     source, where, note_warning, notes = st.source, st.where, st.note_warning, st.notes
     n_used = int(sub.shape[0])
     observed = sub.notna()

@@ -214,8 +214,23 @@ class ResultView:
         return list(dict.fromkeys(e.loc[e.op == "=~", "lhs"]))
 
 
-def as_view(result) -> ResultView:
-    """A SEMResult, a dict from its JSON, or a path to such a JSON file."""
+def _one_group(groups, group, where: str) -> int:
+    """The position of ``group`` among a multi-group fit's ``groups`` (a clear error when it
+    is missing or unknown: a diagram draws one group's estimates)."""
+    groups = [str(g) for g in groups]
+    if group is None:
+        raise SemclusterError(f"{where} has {len(groups)} groups ({', '.join(groups)}): a "
+                              f"diagram draws one group; choose it (group='{groups[0]}', "
+                              f"--group {groups[0]})")
+    if str(group) not in groups:
+        raise SemclusterError(f"group '{group}' is not one of the fit's groups "
+                              f"({', '.join(groups)})")
+    return groups.index(str(group))
+
+
+def as_view(result, group=None) -> ResultView:
+    """A SEMResult, a dict from its JSON, or a path to such a JSON file.  A fit with several
+    groups is drawn one group at a time: ``group`` names it (a label of ``result.groups``)."""
     if isinstance(result, ResultView):
         return result
     if isinstance(result, (str, Path)):
@@ -225,7 +240,23 @@ def as_view(result) -> ResultView:
         except (OSError, ValueError) as exc:
             raise SemclusterError(f"{p}: not a result JSON written by 'semcluster fit --json' "
                                   f"({exc})") from None
+    if group is not None and not _groups_of(result):
+        raise SemclusterError(f"group '{group}' asked for, but this result has one group "
+                              f"(a multi-group result comes from fit(..., group=COLUMN))")
     if isinstance(result, dict):
+        if result.get("groups"):
+            gi = _one_group(result["groups"], group, "this result")
+            label = str(result["groups"][gi])
+            est = pd.DataFrame(result["estimates"])
+            est = est[est["group"] == gi + 1].drop(columns="group")
+            return ResultView(estimates=est.reset_index(drop=True),
+                              fit_measures=pd.Series(result["fit_measures"], dtype=float),
+                              r2=pd.Series((result.get("r2") or {}).get(label, {}),
+                                           dtype=float),
+                              nobs=int((result.get("group_nobs") or {}).get(label,
+                                                                            result["nobs"])),
+                              estimator=result.get("estimator", "ML"),
+                              name=f"{result.get('model', 'model')} [{label}]")
         try:
             est = pd.DataFrame(result["estimates"])
             return ResultView(estimates=est, fit_measures=pd.Series(result["fit_measures"],
@@ -235,6 +266,14 @@ def as_view(result) -> ResultView:
                               name=result.get("model", "model"))
         except (KeyError, TypeError, ValueError) as exc:
             raise SemclusterError(f"result JSON lacks a field the diagram needs ({exc})") from None
+    if getattr(result, "groups", ()):
+        gi = _one_group(result.groups, group, "this fit")
+        e = result.estimates
+        m = result.moments[gi]
+        return ResultView(estimates=e[e.group == gi + 1].drop(columns="group")
+                          .reset_index(drop=True), fit_measures=result.fit_measures,
+                          r2=m.r2, nobs=int(m.nobs), estimator=result.estimator,
+                          name=f"{result.spec.name} [{m.label}]")
     return ResultView(estimates=result.estimates, fit_measures=result.fit_measures,
                       r2=result.r2, nobs=result.nobs, estimator=result.estimator,
                       name=result.spec.name)
@@ -979,7 +1018,7 @@ def _tested_scene(view, fam, lang, alpha, hide_ns, covariances, labels=None):
 
 def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bool = False,
                    covariances: bool = False, ax=None, title: str | None = None,
-                   caption: bool = True, labels=None):
+                   caption: bool = True, labels=None, group=None, _fig=None):
     """The tested structural model (the paper's Figure 2, done better).
 
     Standardized path coefficients with stars on the arrows; paths with p ≥ ``alpha`` dashed and
@@ -988,25 +1027,69 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
     estimator and fit measures.  Any model: mediators sit between their predictors and
     outcomes, second-order factors outside their first-order ones, observed covariates are
     rectangles.  ``labels``: the variables' names in the drawing (a dict, or a function of the
-    language; default: their own names).
+    language; default: their own names).  ``group``: the group to draw of a multi-group fit
+    (default: every group, side by side).
     """
-    view = as_view(result)
+    groups = _groups_of(result)
+    if groups and group is None and ax is None:
+        return _side_by_side(lambda g, fig: tested_diagram(
+            result, lang=lang, alpha=alpha, hide_ns=hide_ns, covariances=covariances,
+            title=f"{title} — {g}" if title else g, caption=caption, labels=labels, group=g,
+            _fig=fig), groups)
+    view = as_view(result, group)
     lang, fam = _resolve_lang(lang)
     scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances, labels)
-    fig, _ = scene.draw(ax=ax, caption=_caption(view, lang) if caption else None, title=title)
+    fig, _ = scene.draw(ax=ax, caption=_caption(view, lang) if caption else None, title=title,
+                        fig=_fig)
+    return fig
+
+
+def _groups_of(result) -> tuple:
+    """The group labels of a multi-group fit (a result, its JSON dict or file), else ()."""
+    if isinstance(result, (str, Path)):
+        try:
+            result = json.loads(Path(result).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return ()
+    if isinstance(result, dict):
+        return tuple(str(g) for g in (result.get("groups") or ()))
+    return tuple(getattr(result, "groups", ()) or ())
+
+
+def _side_by_side(draw, groups):
+    """One figure with every group's diagram side by side (each drawn as it would be alone,
+    in a subfigure as wide as that drawing)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    sizes = [draw(g, None).get_size_inches() for g in groups]
+    fig = Figure(figsize=(sum(w for w, _ in sizes), max(h for _, h in sizes)))
+    FigureCanvasAgg(fig)
+    subs = fig.subfigures(1, len(groups), width_ratios=[w for w, _ in sizes])
+    for g, sub in zip(groups, np.atleast_1d(subs)):
+        draw(g, sub)
+    fig.semcluster_layout = [getattr(sub, "semcluster_layout", None)
+                             for sub in np.atleast_1d(subs)]
     return fig
 
 
 # ---------------------------------------------------------------------------------------------
 # full measurement diagram
 # ---------------------------------------------------------------------------------------------
-def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels=None):
+def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels=None,
+                        group=None, _fig=None, _title=None):
     """Items as rectangles beside their factor (in a row above or below a factor that sits
     between others), standardized loadings on the arrows, standardized error variances beside
     the items, structural paths and second-order loadings between factors, and the factor
     correlations as a table under the diagram.  ``labels``: the factors' names in the drawing
-    (a dict, or a function of the language; default: their own names)."""
-    view = as_view(result)
+    (a dict, or a function of the language; default: their own names).  ``group``: the
+    group to draw of a multi-group fit (default: every group, side by side)."""
+    groups = _groups_of(result)
+    if groups and group is None:
+        return _side_by_side(lambda g, fig: measurement_diagram(
+            result, lang=lang, alpha=alpha, labels=labels, group=g, _fig=fig, _title=g),
+            groups)
+    view = as_view(result, group)
     lang, fam = _resolve_lang(lang)
     names = _labels(labels, lang)
     st = structure(view)
@@ -1062,7 +1145,7 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels
     else:
         cap = ("Standardized solution: loadings on the arrows, error variances beside the "
                "items.\n" + _caption(view, lang))
-    fig, _ = scene.draw(caption=cap)
+    fig, _ = scene.draw(caption=cap, fig=_fig, title=_title)
     return fig
 
 

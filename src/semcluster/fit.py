@@ -7,8 +7,6 @@ the estimates and the sample moments, and flag problems in plain language.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
@@ -22,15 +20,12 @@ from .spec import ModelSpec, read_model
 
 __all__ = ["fit", "estimator_name", "sample_covariance", "assemble_result", "wald_columns"]
 
-if TYPE_CHECKING:
-    from .multigroup import GroupResult
-
 
 def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None = None,
         estimator: str | None = None, missing: str | None = None, ordered=None, mapping=None,
         scale=None, reverse=None, options=None, cov_rescale: bool = True, group=None,
         group_equal=None, group_partial=None,
-        meanstructure=None, parameterization: str | None = None) -> SEMResult | GroupResult:
+        meanstructure=None, parameterization: str | None = None) -> SEMResult:
     """Fit a model.
 
     Parameters
@@ -65,14 +60,15 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         (shortcuts for the same fields of ``options``).
     group : str, optional
         A grouping column: a multi-group fit with lavaan's semantics (mean structure; a label
-        written once is one parameter in every group, ``c(a1, a2)`` one per group), returning a
-        :class:`semcluster.multigroup.GroupResult` (see :mod:`semcluster.multigroup`).
+        written once is one parameter in every group, ``c(a1, a2)`` one per group); the
+        :class:`SEMResult` then has lavaan's ``group`` column and per-group moments (see
+        :mod:`semcluster.multigroup`).
     group_equal, group_partial : list of str, optional
         lavaan's ``group.equal`` classes (``loadings``, ``intercepts``, ``means``,
         ``residuals``, ...) and ``group.partial`` parameters (``"visual=~x2"``, ``"x3~1"``).
     meanstructure : bool, optional
-        True: intercepts and latent means (also implied by ``y ~ 1`` in the model); the fit
-        then returns a :class:`semcluster.multigroup.GroupResult` with ``~1`` rows.
+        True: intercepts and latent means (also implied by ``y ~ 1`` in the model); the
+        result then has ``~1`` rows.
     options : semcluster.data.DataOptions, optional
         How the data are read (mapping, missing codes, scale, reverse, ordered, id, sheet,
         out-of-scale rule, missing-data rule): the one data path every command uses
@@ -84,7 +80,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
 
     Returns
     -------
-    SEMResult, or GroupResult for ``group=``, ``meanstructure=True`` or ``y ~ 1`` in the model
+    SEMResult (every fit: one group or several, with or without a mean structure)
 
     Raises
     ------

@@ -130,14 +130,15 @@ def _ncx2_cdf(x, df, lam):
 
 
 def rmsea_interval(chisq: float, df: int, n: int, level: float = RMSEA_CI_LEVEL, *,
-                   c_hat: float = 1.0) -> tuple[float, float]:
+                   c_hat: float = 1.0, groups: int = 1) -> tuple[float, float]:
     """Confidence interval of RMSEA by inverting the non-central χ² (lavaan's
     ``lav_fit_rmsea_ci``).
 
     λ_L solves P(χ²_df(λ) ≤ X²) = (1+level)/2 on [0, X²] and λ_U solves it = (1−level)/2 on
     [0, max(N, 4X²)] (an end is 0 when λ = 0 already gives a cdf beyond its target, or, for
     the upper end, when the bracket holds no root); RMSEA = sqrt(c·λ / (N · df)), c the
-    scaling of a robust RMSEA (1 otherwise).  NaN for df ≤ 0 or a non-finite statistic.
+    scaling of a robust RMSEA (1 otherwise), times √G with G groups (lavaan's multi-group
+    RMSEA).  NaN for df ≤ 0 or a non-finite statistic.
     """
     if not _finite(chisq, df, c_hat) or df <= 0:
         return (np.nan, np.nan)
@@ -163,7 +164,8 @@ def rmsea_interval(chisq: float, df: int, n: int, level: float = RMSEA_CI_LEVEL,
         lam_u = 0.0
     else:
         lam_u = root(lower_p, n_rmsea)
-    return (float(np.sqrt(c_hat * lam_l / (n * df))), float(np.sqrt(c_hat * lam_u / (n * df))))
+    return (float(np.sqrt(groups * c_hat * lam_l / (n * df))),
+            float(np.sqrt(groups * c_hat * lam_u / (n * df))))
 
 
 # -- the χ²-based indices: one function each, for the standard, scaled and robust statistics --
@@ -278,45 +280,51 @@ def baseline_comparisons(X2, df, X2_null, df_null, *, suffix: str = "", c=None,
             for k in ("cfi", "tli", "nnfi", "rni")}
 
 
-def rmsea_value(X2, df, n, c=1.0) -> float:
+def rmsea_value(X2, df, n, c=1.0, groups: int = 1) -> float:
     """sqrt(max(X²/(N·df) − c/N, 0)) (Steiger & Lind 1980; robust: c·df for df,
-    Brosseau-Liard, Savalei & Li 2012); 0 for df = 0; lavaan's ``lav_fit_rmsea``."""
+    Brosseau-Liard, Savalei & Li 2012), times √G with G groups; 0 for df = 0; lavaan's
+    ``lav_fit_rmsea``."""
     if not _finite(X2, df, c):
         return np.nan
-    return float(np.sqrt(max(X2 / n / df - c / n, 0.0))) if df > 0 else 0.0
+    return float(np.sqrt(groups * max(X2 / n / df - c / n, 0.0))) if df > 0 else 0.0
 
 
-def rmsea_closefit(X2, df, n, c=1.0, h0=RMSEA_CLOSE_H0) -> float:
-    """P(RMSEA ≤ h0) test: 1 − F(X²; df, λ = N·df·h0²/c) (lavaan's ``lav_fit_rmsea_closefit``)."""
+def rmsea_closefit(X2, df, n, c=1.0, h0=RMSEA_CLOSE_H0, groups: int = 1) -> float:
+    """P(RMSEA ≤ h0) test: 1 − F(X²; df, λ = N·df·h0²/(c·G)) (lavaan's
+    ``lav_fit_rmsea_closefit``; G the number of groups)."""
     if not _finite(X2, df, c) or df <= 0:
         return np.nan
-    return float(stats.ncx2.sf(X2, df, n * df / c * h0 ** 2))
+    return float(stats.ncx2.sf(X2, df, n * df / c * h0 ** 2 / groups))
 
 
-def rmsea_notclosefit(X2, df, n, c=1.0, h0=RMSEA_NOTCLOSE_H0) -> float:
-    """P(RMSEA ≥ h0) test: F(X²; df, λ = N·df·h0²/c) (lavaan's ``lav_fit_rmsea_notclosefit``)."""
+def rmsea_notclosefit(X2, df, n, c=1.0, h0=RMSEA_NOTCLOSE_H0, groups: int = 1) -> float:
+    """P(RMSEA ≥ h0) test: F(X²; df, λ = N·df·h0²/(c·G)) (lavaan's
+    ``lav_fit_rmsea_notclosefit``; G the number of groups)."""
     if not _finite(X2, df, c) or df <= 0:
         return np.nan
-    return float(stats.ncx2.cdf(X2, df, n * df / c * h0 ** 2))
+    return float(stats.ncx2.cdf(X2, df, n * df / c * h0 ** 2 / groups))
 
 
-def rmsea_measures(X2, df, n, *, suffix: str = "", c=1.0, X2_test=None, c_test=1.0) -> dict:
+def rmsea_measures(X2, df, n, *, suffix: str = "", c=1.0, X2_test=None, c_test=1.0,
+                   groups: int = 1) -> dict:
     """RMSEA, its 90 % interval and the close / not-close fit p-values.
 
     The point estimate uses (X2, df, c); the interval and the p-values invert the statistic
     ``X2_test`` (default X2) with the scaling ``c_test``, which differ for lavaan's robust RMSEA
     (the point from the standard statistic with c·df, the interval from the scaled statistic,
-    ``lav_fit_rmsea_lavobject``).  The standard family also reports the level and the two
+    ``lav_fit_rmsea_lavobject``).  ``groups``: lavaan's multi-group RMSEA (point and interval
+    times √G, the non-centrality of the p-values divided by G).  The standard family also reports the level and the two
     RMSEA values tested (``rmsea_ci_level``, ``rmsea_close_h0``, ``rmsea_notclose_h0``).
     """
     XT = X2 if X2_test is None else X2_test
     if _finite(XT, df, c_test) and df < 1:
         lo = hi = 0.0
     else:
-        lo, hi = rmsea_interval(XT, df, n, c_hat=c_test)
-    out = {"rmsea": rmsea_value(X2, df, n, c), "rmsea_ci_lower": lo, "rmsea_ci_upper": hi,
-           "rmsea_pvalue": rmsea_closefit(XT, df, n, c_test),
-           "rmsea_notclose_pvalue": rmsea_notclosefit(XT, df, n, c_test)}
+        lo, hi = rmsea_interval(XT, df, n, c_hat=c_test, groups=groups)
+    out = {"rmsea": rmsea_value(X2, df, n, c, groups),
+           "rmsea_ci_lower": lo, "rmsea_ci_upper": hi,
+           "rmsea_pvalue": rmsea_closefit(XT, df, n, c_test, groups=groups),
+           "rmsea_notclose_pvalue": rmsea_notclosefit(XT, df, n, c_test, groups=groups)}
     out = {k + suffix: v for k, v in out.items()}
     if not suffix:
         out.update(rmsea_ci_level=RMSEA_CI_LEVEL, rmsea_close_h0=RMSEA_CLOSE_H0,
@@ -324,16 +332,18 @@ def rmsea_measures(X2, df, n, *, suffix: str = "", c=1.0, X2_test=None, c_test=1
     return out
 
 
-def incremental_indices(chisq: float, df: int, chisq_b: float, df_b: int, n: int) -> dict:
+def incremental_indices(chisq: float, df: int, chisq_b: float, df_b: int, n: int,
+                        groups: int = 1) -> dict:
     """The χ²-based measures of a standard statistic: every baseline comparison
     (:func:`baseline_comparisons`) and RMSEA with its interval and p-values
-    (:func:`rmsea_measures`); N is lavaan's (N for ML, N − 1 for least squares)."""
+    (:func:`rmsea_measures`, G = ``groups``); N is lavaan's (N for ML, N − 1 for least
+    squares)."""
     out = baseline_comparisons(chisq, df, chisq_b, df_b)
-    out.update(rmsea_measures(chisq, df, n))
+    out.update(rmsea_measures(chisq, df, n, groups=groups))
     return out
 
 
-def chisq_measures(X2, df, X2_null, df_null, n, npar, ntotal=None) -> dict:
+def chisq_measures(X2, df, X2_null, df_null, n, npar, ntotal=None, groups: int = 1) -> dict:
     """Everything lavaan derives from the standard statistic alone (n is lavaan's N: N for
     ML, N − 1 for least squares): fmin = X²/(2·ntotal) (ntotal the number of observations,
     default n; lavaan's ``optim$fx``, checked on every estimator), the p-values,
@@ -344,7 +354,7 @@ def chisq_measures(X2, df, X2_null, df_null, n, npar, ntotal=None) -> dict:
            "baseline_chisq": X2_null, "baseline_df": df_null,
            "baseline_pvalue": float(stats.chi2.sf(X2_null, df_null)) if df_null > 0
            else np.nan}
-    out.update(incremental_indices(X2, df, X2_null, df_null, n))
+    out.update(incremental_indices(X2, df, X2_null, df_null, n, groups))
     for alpha, key in ((0.05, "cn_05"), (0.01, "cn_01")):
         with np.errstate(divide="ignore", invalid="ignore"):     # X² = 0: Inf, as in R
             out[key] = (np.nan if df == 0 and X2 < np.finfo(float).eps else
@@ -421,21 +431,34 @@ def residual_measures(S: np.ndarray, Sigma: np.ndarray, M=None, Mu=None) -> dict
     return out
 
 
-def residual_measures_categorical(R: np.ndarray, Sigma: np.ndarray, n_thresholds: int) -> dict:
+def residual_measures_categorical(R: np.ndarray, Sigma: np.ndarray, n_thresholds: int,
+                                  nvar: int | None = None) -> dict:
     """RMR/SRMR/CRMR for ordinal data (lavaan's ``lav_residuals_summary``, categorical branch):
-    the residuals are those of the p(p−1)/2 correlations (those of the thresholds are 0, the
-    thresholds being saturated, but are counted in the "total" versions); RMR and SRMR divide
-    by p more (the unit diagonal), CRMR does not.  ``srmr`` is the version without thresholds;
-    Mplus' SRMR is not given (NaN), as in lavaan."""
+    the root mean squares of the p(p−1)/2 off-diagonal residuals -- raw (RMR), divided by the
+    sample SDs (SRMR, Bentler) and as correlation residuals (CRMR, Bollen) -- over the
+    residuals plus the ``nvar`` variables (counting exogenous covariates; default p) for RMR
+    and SRMR, plus nothing for CRMR; the "total" versions count the thresholds (and the
+    continuous items' means) too, whose residuals are 0 (saturated).  For ordinal items only
+    (unit diagonals) the three coincide.  ``R`` is the matrix fitted (polychoric correlations,
+    given the covariates; with continuous items their covariances and polyserial correlations
+    times SD), ``Sigma`` the model's.  ``srmr`` is the version without thresholds; Mplus' SRMR
+    is not given (NaN), as in lavaan."""
     p = R.shape[0]
-    e = (R - Sigma)[np.tril_indices(p, -1)]
-    ss, k = float(np.sum(e ** 2)), len(e)
-    srmr_total, srmr_cor = np.sqrt(ss / (k + n_thresholds + p)), np.sqrt(ss / (k + p))
-    out = {"rmr": srmr_total, "rmr_nomean": srmr_cor, "srmr": srmr_cor,
-           "srmr_bentler": srmr_total, "srmr_bentler_nomean": srmr_cor,
-           "crmr": np.sqrt(ss / (k + n_thresholds)) if k + n_thresholds else 0.0,
-           "crmr_nomean": np.sqrt(ss / k) if k else 0.0,
-           "srmr_mplus": np.nan, "srmr_mplus_nomean": np.nan}
+    nvar = p if nvar is None else nvar
+    low = np.tril_indices(p, -1)
+    so = 1 / np.sqrt(np.diag(R))
+    sm = 1 / np.sqrt(np.diag(Sigma))
+    res = {"rmr": (R - Sigma)[low],
+           "srmr_bentler": (_rescale(R, np.outer(so, so)) - _rescale(Sigma, np.outer(so, so)))[low],
+           "crmr": (_rescale(R, np.outer(so, so)) - _rescale(Sigma, np.outer(sm, sm)))[low]}
+    k = len(res["rmr"])
+    out = {}
+    for name, e in res.items():
+        extra = 0 if name == "crmr" else nvar
+        out[name] = _rms(e, k + n_thresholds + extra) if k + n_thresholds + extra else 0.0
+        out[name + "_nomean"] = _rms(e, k + extra) if k + extra else 0.0
+    out["srmr"] = out["srmr_bentler_nomean"]
+    out["srmr_mplus"] = out["srmr_mplus_nomean"] = np.nan
     return {k_: float(v) for k_, v in out.items()}
 
 
@@ -518,3 +541,99 @@ def likelihood_measures(logl: float, logl_h1: float, npar: int, n: int) -> dict:
     (N* = (N + 2)/24; lavaan's ``lav_fit_aic``, ``lav_fit_bic``, ``lav_fit_sabic``)."""
     return {"logl": logl, "unrestricted_logl": logl_h1, "aic": -2 * logl + 2 * npar,
             "bic": -2 * logl + npar * np.log(n), "bic2": -2 * logl + npar * np.log((n + 2) / 24)}
+
+
+# -- several groups, or one group with a mean structure ----------------------------------------
+def _gfi_means(S, M, Sigma, Mu, fixed_x_idx) -> float:
+    """GFI of one group with a mean structure: 1 − rᵀWr / oᵀWo on the moments (x̄, vech S)
+    with the normal-theory weight at the implied moments, block-diagonal Σ̂⁻¹ (means) and
+    ½D'(Σ̂⁻¹⊗Σ̂⁻¹)D (covariances); the exogenous covariates' own moments left out, as
+    :func:`_gfi_vech` (lavaan's ``lav_fit_gfi`` with ``WLS.obs``/``WLS.V`` of the group)."""
+    p = S.shape[0]
+    Vi = np.linalg.inv(Sigma)
+    fx = set(fixed_x_idx)
+    keep_m = np.array([i not in fx for i in range(p)])
+    rows, cols = np.tril_indices(p)
+    keep_c = np.array([not (i in fx and j in fx) for i, j in zip(rows, cols)])
+
+    def form(m, C):
+        m = np.where(keep_m, m, 0.0)
+        E = np.zeros((p, p))
+        E[rows[keep_c], cols[keep_c]] = C[rows[keep_c], cols[keep_c]]
+        E = E + np.tril(E, -1).T
+        EV = E @ Vi
+        return float(m @ Vi @ m + 0.5 * np.sum(EV * EV.T))
+
+    return 1 - form(np.asarray(M) - Mu, S - Sigma) / form(np.asarray(M), S)
+
+
+def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chisq=None,
+                       baseline_chisq=None, logl=None, logl_h1=None,
+                       gfi_groups=None) -> dict:
+    """Every ``fitMeasures()`` figure of an ML fit with a mean structure in G ≥ 1 groups
+    (lavaan's ``lav_fit_measures``, multi-group rules), from numbers.
+
+    ``S``, ``M``, ``Sigma``, ``Mu``, ``nobs``: per group the N-divisor sample covariance, the
+    sample means, the implied covariance and means and the group size (for FIML the EM
+    estimates as the sample moments, and ``chisq``, ``baseline_chisq``, ``logl``, ``logl_h1``
+    and the per-group GFI ``gfi_groups`` given, lavaan's for incomplete data).  ``fixed_x_idx``: positions of the exogenous covariates (their moments are
+    neither data points nor parameters; the log-likelihoods are conditional on them).
+
+    The rules for several groups, as lavaan's: χ², the baseline χ² and the log-likelihoods are
+    sums over groups, and every χ²-based index uses the totals with N = Σ N_g; RMSEA (point and
+    interval) is √G times the one-group formula and its close / not-close p-values divide the
+    non-centrality by G; RMR, SRMR, CRMR (each family with and without means) and GFI are
+    computed per group and averaged with weights N_g/N; AGFI and PGFI use that GFI with every
+    sample moment of every group counted.  Complete data: also ``chisq_by_group``, each group's
+    N_g·F_g (lavaan's "test statistic for each group"; not a fitMeasures() name).
+    """
+    G = len(S)
+    N = float(sum(nobs))
+    p = S[0].shape[0]
+    xi = list(fixed_x_idx or [])
+    yi = [i for i in range(p) if i not in xi]
+    nx = len(xi)
+    ndat = G * (p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx)
+    df = ndat - npar
+    per_group = None
+    if chisq is None:
+        per_group = []
+        for S_g, M_g, Sig_g, Mu_g, n_g in zip(S, M, Sigma, Mu, nobs):
+            r = np.asarray(M_g) - Mu_g
+            per_group.append(n_g * (ml_discrepancy(S_g, Sig_g)
+                                    + float(r @ np.linalg.solve(Sig_g, r))))
+        chisq = float(sum(per_group))
+
+    def logdet(A):
+        return np.linalg.slogdet(A)[1] if len(A) else 0.0
+
+    if baseline_chisq is None:
+        baseline_chisq = sum(
+            n_g * (np.sum(np.log(np.diag(S_g)[yi])) + logdet(S_g[np.ix_(xi, xi)])
+                   - logdet(S_g)) for S_g, n_g in zip(S, nobs))
+    df_b = G * (p * (p - 1) // 2 - nx * (nx - 1) // 2)
+    values = chisq_measures(chisq, df, baseline_chisq, df_b, N, npar, groups=G)
+    if logl is None:
+        logl, logl_h1 = 0.0, 0.0
+        for S_g, M_g, Sig_g, Mu_g, n_g in zip(S, M, Sigma, Mu, nobs):
+            r = np.asarray(M_g) - Mu_g
+            logl += loglik(S_g, Sig_g, n_g) - n_g / 2 * float(r @ np.linalg.solve(Sig_g, r))
+            logl_h1 += loglik(S_g, S_g, n_g)
+            if xi:
+                ix = np.ix_(xi, xi)
+                lx = loglik(S_g[ix], S_g[ix], n_g)
+                logl -= lx
+                logl_h1 -= lx
+    values.update(npar=npar, ntotal=int(N), **likelihood_measures(logl, logl_h1, npar, N))
+    res = [residual_measures(S_g, Sig_g, M_g, Mu_g) for S_g, M_g, Sig_g, Mu_g in
+           zip(S, M, Sigma, Mu)]
+    for k in RESIDUAL_NAMES:
+        values[k] = float(sum(n_g * r[k] for n_g, r in zip(nobs, res)) / N)
+    if gfi_groups is None:
+        gfi_groups = [_gfi_means(S_g, M_g, Sig_g, Mu_g, xi)
+                      for S_g, M_g, Sig_g, Mu_g in zip(S, M, Sigma, Mu)]
+    gfi = float(sum(n_g * v for n_g, v in zip(nobs, gfi_groups)) / N)
+    values.update(gfi_measures(gfi, G * (p * (p + 1) // 2 + p), df))
+    if per_group is not None:
+        values["chisq_by_group"] = per_group       # lavaan's "test statistic for each group"
+    return values

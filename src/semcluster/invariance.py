@@ -83,6 +83,31 @@ class InvarianceResult(ResultProtocol):
         return "\n".join(lines) + "\n"
 
 
+def lrt_verdict(pvalue, alpha: float = 0.05) -> str:
+    """Verdict of the chi-square difference test of a level against the previous one.
+
+    ``"holds"`` when p ≥ ``alpha`` (the equality constraints do not worsen the fit
+    significantly: the likelihood-ratio test of nested models, as lavTestLRT; Cheung &
+    Rensvold 2002 for its use in invariance testing), ``"rejected"`` when p < ``alpha``,
+    ``"not tested"`` when there is no test (no degrees of freedom between the levels).
+    """
+    if pvalue is None or pd.isna(pvalue):
+        return "not tested"
+    return "holds" if pvalue >= alpha else "rejected"
+
+
+def fit_index_verdict(level: str, delta_cfi, delta_rmsea, cfi_limit: float = -0.010,
+                      rmsea_limit: float = 0.015) -> str:
+    """Verdict of the change in CFI and RMSEA from the previous level to ``level``.
+
+    Invariance at ``level`` is not supported when CFI drops by .010 or more (ΔCFI ≤ −.010) or
+    RMSEA rises by .015 or more (ΔRMSEA ≥ .015) (Chen 2007; Cheung & Rensvold 2002 for ΔCFI);
+    it holds when ΔCFI > −.010 and ΔRMSEA < .015.  A missing change (NaN) does not support it.
+    """
+    holds = (delta_cfi > cfi_limit) and (delta_rmsea < rmsea_limit)
+    return f"{level} invariance holds" if holds else f"{level} invariance not supported"
+
+
 def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
                            delta_cfi: float = -0.010, delta_rmsea: float = 0.015,
                            options=None, group_partial=None) -> InvarianceResult:
@@ -119,8 +144,10 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
             st = fiml_statistics(mg, x, patterns, data_g)
         else:
             st = fit_statistics(mg, x, f, data_g)
-        for k in ("baseline_pvalue", "unrestricted_logl", "ntotal"):
-            del st[k]
+        # the table's columns (the full fitMeasures() list is on fit(group=...)'s result)
+        st = {k: st[k] for k in ("npar", "chisq", "df", "pvalue", "baseline_chisq",
+                                 "baseline_df", "cfi", "tli", "rmsea", "srmr", "logl", "aic",
+                                 "bic")}
         st["converged"] = converged
         st["level"] = level
         rows.append(st)
@@ -140,12 +167,11 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
         dcfi = table.loc[b, "cfi"] - table.loc[a, "cfi"]
         drm = table.loc[b, "rmsea"] - table.loc[a, "rmsea"]
         p = stats.chi2.sf(d_chi, d_df) if d_df > 0 else np.nan
-        holds = (dcfi > delta_cfi) and (drm < delta_rmsea)
         comps.append({"comparison": f"{b} vs {a}", "chisq_diff": d_chi, "df_diff": d_df,
                       "pvalue": p, "delta_cfi": dcfi, "delta_rmsea": drm,
-                      "lrt_verdict": "holds" if p >= 0.05 else "rejected",
-                      "fit_index_verdict": f"{b} invariance holds" if holds else
-                      f"{b} invariance not supported",
+                      "lrt_verdict": lrt_verdict(p),
+                      "fit_index_verdict": fit_index_verdict(b, dcfi, drm, delta_cfi,
+                                                             delta_rmsea),
                       "criteria": f"ΔCFI > {delta_cfi} and ΔRMSEA < {delta_rmsea} "
                                   f"(Chen 2007)"})
     return InvarianceResult(table=table, comparisons=pd.DataFrame(comps),

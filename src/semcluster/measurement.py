@@ -106,8 +106,19 @@ def item_statistics(data: pd.DataFrame, items_of: dict, scale=(1, 7)) -> pd.Data
 # ---------------------------------------------------------------------------------------------
 # reliability and validity from a fitted CFA
 # ---------------------------------------------------------------------------------------------
+def _one_group(result) -> None:
+    """Reliability and validity read one group's covariance matrices: a clear refusal for a
+    fit with groups or a mean structure (whose moments are per group)."""
+    if getattr(result, "moments", ()):
+        from .errors import OptionError
+
+        raise OptionError("reliability and validity measures need a one-group fit without a "
+                          "mean structure; fit each group alone (or without '~ 1') for them")
+
+
 def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
     """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult)."""
+    _one_group(result)
     items_of = items_of or _items_of(result.spec)
     e = result.estimates
     S = result.sample_cov
@@ -133,6 +144,7 @@ def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
 
 def latent_correlations(result) -> pd.DataFrame:
     """Correlations between factors (std.all of ``~~``), with delta-method SE and 95 % CI."""
+    _one_group(result)
     e = result.estimates
     lat = set(result.spec.latent)
     rows = e[(e.op == "~~") & (e.lhs != e.rhs) & e.lhs.isin(lat) & e.rhs.isin(lat)]
@@ -147,6 +159,7 @@ def latent_correlations(result) -> pd.DataFrame:
 def fornell_larcker(result, reliability: pd.DataFrame | None = None) -> pd.DataFrame:
     """√AVE (Fornell–Larcker, standardized loadings) on the diagonal, latent correlations
     below; ``passes`` says whether √AVE exceeds every correlation of the construct."""
+    _one_group(result)
     rel = reliability if reliability is not None else construct_reliability(result)
     lc = result.latent_cov
     names = [f for f in rel.index]
@@ -224,11 +237,28 @@ def parallel_analysis(data: pd.DataFrame, items: list[str], *, n_iter: int = 200
         sims[i] = np.sort(np.linalg.eigvalsh(np.corrcoef(Z, rowvar=False)))[::-1]
     ref = np.quantile(sims, quantile, axis=0)
     above = ev > ref
-    n_factors = int(np.argmin(above)) if not above.all() else p
+    n_factors = retained_factors(ev, ref)
     table = pd.DataFrame({"component": np.arange(1, p + 1), "eigenvalue": ev,
                           "random_quantile": ref, "retain": above & (np.arange(p) < n_factors)})
     return {"n_factors": n_factors, "table": table, "n_iter": n_iter, "quantile": quantile,
             "seed": seed}
+
+
+def retained_factors(eigenvalues, reference) -> int:
+    """Horn's (1965) rule: the number of *leading* eigenvalues strictly above their reference
+    (here the random-data quantile); counting stops at the first one that is not above."""
+    above = np.asarray(eigenvalues) > np.asarray(reference)
+    return int(np.argmin(above)) if not above.all() else len(above)
+
+
+def cross_loadings(loadings: pd.DataFrame, limit: float = THRESHOLDS["cross_loading"][0]
+                   ) -> pd.Series:
+    """Per item (row): whether its second-largest absolute loading is at least ``limit`` (.30
+    by common practice; e.g. Hair et al. 2010 treat loadings of ±.30 as the minimum to
+    interpret)."""
+    second = loadings.abs().apply(lambda r: r.sort_values(ascending=False).iloc[1]
+                                  if len(r) > 1 else 0.0, axis=1)
+    return second >= limit
 
 
 def efa(data: pd.DataFrame, items: list[str], n_factors: int, *, rotation: str = "oblimin",
@@ -275,12 +305,10 @@ def efa(data: pd.DataFrame, items: list[str], n_factors: int, *, rotation: str =
     cols = [f"F{i + 1}" for i in range(n_factors)]
     L = pd.DataFrame(Lr, index=items, columns=cols)
     primary = L.abs().idxmax(axis=1)
-    second = L.abs().apply(lambda r: r.sort_values(ascending=False).iloc[1]
-                           if len(r) > 1 else 0.0, axis=1)
     table = L.copy()
     table["primary"] = primary
     table["communality"] = communality
-    table["cross_loading"] = second >= cross_loading
+    table["cross_loading"] = cross_loadings(L, cross_loading)
     return {"loadings": table, "factor_correlations":
             pd.DataFrame(phi, index=cols, columns=cols) if phi is not None else None,
             "rotation": rotation, "method": "minres"}
@@ -391,6 +419,32 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     pa = parallel_analysis(df, allitems, n_iter=parallel_iter, seed=seed)
     ef = efa(df, allitems, max(pa["n_factors"], 1), cross_loading=th["cross_loading"])
 
+    flags = threshold_flags(rel, fl, h1, sph["kmo"], th)
+    return MeasurementReport(
+        reliability=rel.rename_axis("construct"), items=item_statistics(df, items_of, scale),
+        fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
+        kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=flags,
+        thresholds=th)
+
+
+def threshold_flags(reliability: pd.DataFrame, fornell_larcker_table: pd.DataFrame,
+                    htmt_table: pd.DataFrame, kmo: float,
+                    thresholds: dict | None = None) -> pd.DataFrame:
+    """Every threshold check of the measurement report: one row per check with columns
+    ``figure value threshold passes source`` (sources in :data:`THRESHOLDS`).
+
+    Per construct (rows of ``reliability``): α, ω and CR pass at ≥ .70; AVE passes at ≥ .50
+    and is read from ``ave_std`` (the Fornell & Larcker 1981 AVE, the mean squared
+    *standardized* loading), not from semTools' ``ave``; Fornell–Larcker passes when √AVE
+    exceeds the absolute value of every correlation of the construct (its ``passes`` column).
+    Per pair of constructs: HTMT passes the strict check below .85 and the liberal one below
+    .90 (Henseler, Ringle & Sarstedt 2015: discriminant validity is in doubt *at or above* the
+    threshold).  KMO overall passes at ≥ .60 (Kaiser 1974).  ``thresholds`` overrides any
+    default value by name.
+    """
+    th = {k: v[0] for k, v in THRESHOLDS.items()}
+    th.update(thresholds or {})
+    rel, fl, h1 = reliability, fornell_larcker_table, htmt_table
     flags = []
 
     def flag(figure, value, limit, ok, key):
@@ -413,12 +467,9 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
                  h1.loc[a, b] < th["htmt_strict"], "htmt_strict")
             flag(f"HTMT {a}-{b} (liberal)", h1.loc[a, b], th["htmt_liberal"],
                  h1.loc[a, b] < th["htmt_liberal"], "htmt_liberal")
-    flag("KMO overall", sph["kmo"], th["kmo"], sph["kmo"] >= th["kmo"], "kmo")
-    return MeasurementReport(
-        reliability=rel.rename_axis("construct"), items=item_statistics(df, items_of, scale),
-        fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
-        kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=pd.DataFrame(flags),
-        thresholds=th)
+    flag("KMO overall", kmo, th["kmo"], kmo >= th["kmo"], "kmo")
+    return pd.DataFrame(flags, columns=["figure", "value", "threshold", "passes",
+                                        "source"])
 
 
 def flags_table(flags: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,11 @@
 """Comparing competing models fitted to the same data.
 
 ``compare_models`` fits each model and tabulates npar, χ², df, p, CFI, TLI, RMSEA, SRMR, AIC,
-BIC and ΔCFI/ΔAIC/ΔBIC against the best; ``chisq_difference`` tests a nested pair: the plain
-difference for ML (lavaan's ``lavTestLRT``), and for robust estimators the scaled difference of
-Satorra & Bentler (2001): T_d = (T₀ − T₁)/c_d, c_d = (d₀c₀ − d₁c₁)/(d₀ − d₁), c = T/T_scaled.
+BIC and ΔCFI/ΔAIC/ΔBIC against the best; ``chisq_difference`` tests a nested pair as lavaan's
+``lavTestLRT`` does by default: the plain difference for ML (and GLS), for MLR the scaled
+difference of Satorra & Bentler (2001): T_d = (T₀ − T₁)/c_d, c_d = (d₀c₀ − d₁c₁)/(d₀ − d₁),
+c = T/T_scaled, and for WLSMV the scaled-and-shifted difference of Satorra (2000) (lavaan's
+``method = "satorra.2000"``, :func:`semcluster.estimators.wlsmv.satorra_2000`).
 Nesting is the user's claim (same data and variables, the restricted model having more df); the
 test does not check it.
 """
@@ -29,7 +31,21 @@ def chisq_difference(restricted, full) -> dict:
     d0, d1 = fr["df"], ff["df"]
     if d0 <= d1:
         raise OptionError("the restricted model must have more degrees of freedom")
-    if "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
+    if restricted.estimator != full.estimator:
+        raise OptionError(f"the two models were fitted by different estimators "
+                          f"({restricted.estimator}, {full.estimator})")
+    if restricted.estimator == "WLSMV":
+        from .estimators.wlsmv import satorra_2000
+
+        parts = [getattr(r, "_difftest", None) for r in (restricted, full)]
+        if any(p is None for p in parts):
+            raise OptionError("the WLSMV difference test needs the fits themselves (their "
+                              "Jacobians and the statistics' covariance), which results read "
+                              "back from JSON do not keep: fit the two models again")
+        T = satorra_2000(parts[0], parts[1], float(fr["chisq"]), float(ff["chisq"]),
+                         int(d0), int(d1))["chisq_diff"]
+        kind = "Satorra (2000) scaled-shifted difference (lavaan's satorra.2000)"
+    elif "chisq_scaled" in fr.index and "chisq_scaled" in ff.index and \
             np.isfinite(fr["chisq_scaled"]) and restricted.estimator == "MLR":
         c0 = fr["chisq"] / fr["chisq_scaled"]
         c1 = ff["chisq"] / ff["chisq_scaled"]
@@ -38,7 +54,8 @@ def chisq_difference(restricted, full) -> dict:
         kind = "Satorra-Bentler (2001) scaled difference"
     else:
         T = fr["chisq"] - ff["chisq"]
-        kind = "chi-square difference (likelihood ratio)"
+        kind = ("chi-square difference (likelihood ratio)" if restricted.estimator == "ML"
+                else "chi-square difference")
     ddf = int(d0 - d1)
     return {"restricted": restricted.spec.name, "full": full.spec.name, "chisq_diff": float(T),
             "df_diff": ddf, "pvalue": float(stats.chi2.sf(T, ddf)), "test": kind}

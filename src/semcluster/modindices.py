@@ -27,8 +27,11 @@ import pandas as pd
 def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
     """MI, EPC and standardized EPC for the zero-fixed loadings and covariances of a fit.
 
-    Returns a DataFrame ``lhs op rhs mi epc sepc_all`` (largest MI first).
+    Returns a DataFrame ``lhs op rhs mi epc sepc_all`` (largest MI first).  A fit with groups
+    or a mean structure: :func:`group_modification_indices` (a ``group`` column per group).
     """
+    if getattr(result, "moments", ()):
+        return group_modification_indices(result, sort=sort, minimum=minimum)
     from .model import ModelCore
 
     spec = result.spec
@@ -101,7 +104,11 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
 
 
 def residuals(result, type: str = "standardized") -> pd.DataFrame:
-    """Residual covariance matrix: ``raw``, ``normalized`` or ``standardized`` (see above)."""
+    """Residual covariance matrix: ``raw``, ``normalized`` or ``standardized`` (see above).
+    A fit with groups or a mean structure: :func:`group_residuals` (per group, cov and
+    mean)."""
+    if getattr(result, "moments", ()):
+        return group_residuals(result, type)
     obs = list(result.spec.observed)
     S = result.sample_cov.loc[obs, obs].to_numpy()
     Sig = result.implied_cov.loc[obs, obs].to_numpy()
@@ -141,6 +148,12 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
 
 def largest_residuals(result, type: str = "standardized", k: int = 10) -> pd.DataFrame:
     """The k largest residuals (absolute value) of the lower triangle, with both variables."""
+    if getattr(result, "moments", ()):
+        from .errors import OptionError
+
+        raise OptionError("largest_residuals reads one covariance matrix: for a fit with groups "
+                          "or a mean structure use residuals(result, 'raw' or 'normalized'), "
+                          "one block per group")
     R = residuals(result, type)
     obs = list(R.index)
     rows = [{"lhs": obs[i], "rhs": obs[j], type: R.iloc[i, j]}
@@ -148,3 +161,172 @@ def largest_residuals(result, type: str = "standardized", k: int = 10) -> pd.Dat
     out = pd.DataFrame(rows)
     return out.reindex(out[type].abs().sort_values(ascending=False).index).head(k)\
         .reset_index(drop=True)
+
+
+def group_modification_indices(result, *, sort: bool = True,
+                               minimum: float = 0.0) -> pd.DataFrame:
+    """MI, EPC and standardized EPC of a fit with groups or a mean structure, per group
+    (lavaan's ``modindices()``: a ``group`` column with several groups).
+
+    The score test of freeing one cell in one group, with every other parameter (and every
+    equality constraint) as fitted: for the model's free parameters f and the candidate k,
+    MI = d_k² / (I_kk − I_kf I_ff⁻¹ I_fk) and EPC = d_k / (I_kk − I_kf I_ff⁻¹ I_fk), with d the
+    gradient of the log-likelihood, d = −Σ_g (N_g/2) ∂F_g/∂θ (F_g the group's ML discrepancy
+    with means), and I the expected information of the whole sample,
+    Σ_g N_g [½ tr(Σ⁻¹∂Σ Σ⁻¹∂Σ) + ∂μᵀΣ⁻¹∂μ].  With one group and no means this is the formula
+    of :func:`modification_indices`.  Candidates: as there (loadings on other factors,
+    residual covariances the model fixes at zero), and every other fixed loading, regression
+    or (co)variance of the group (a marker loading freed in one group while the equality
+    constraints hold); a candidate whose freeing leaves the model unidentified (I_kk −
+    I_kf I_ff⁻¹ I_fk ≈ 0, lavaan's NA) is left out.
+    """
+    from .errors import OptionError
+    from .model.core import GroupCore
+
+    if result.missing == "fiml":
+        raise OptionError("modification indices of a FIML fit with groups or a mean structure "
+                          "are not computed (lavaan's use the incomplete-data information); "
+                          "refit with missing='listwise' to get them")
+    spec = result.spec
+    data = [(m.sample_cov.to_numpy(), m.sample_mean.to_numpy(), int(m.nobs))
+            for m in result.moments]
+    x = np.asarray(result.info["x"], dtype=float)
+    npar = len(x)
+    obs, latent, fixed_x = list(spec.observed), list(spec.latent), set(spec.fixed_x)
+    names = latent + obs                     # the RAM order (semcluster.model.RAM)
+    ix = {v: n for n, v in enumerate(names)}
+    obs_ix = np.array([ix[v] for v in obs])
+    pt = spec.partable
+    existing = set()
+    for r in pt.itertuples():
+        if r.op in ("=~", "~", "~~"):
+            existing.add((r.lhs, r.op, r.rhs))
+            if r.op == "~~":
+                existing.add((r.rhs, "~~", r.lhs))
+    indicators = {f: set(pt.loc[(pt.op == "=~") & (pt.lhs == f), "rhs"]) for f in latent}
+    new_cells = []
+    for f in latent:
+        for v in obs:
+            if v not in indicators[f] and (f, "=~", v) not in existing and v not in fixed_x:
+                new_cells.append((f, "=~", v, "A", ix[v], ix[f]))
+    for a_i, a in enumerate(obs):
+        for b in obs[a_i + 1:]:
+            if (a, "~~", b) not in existing and a not in fixed_x and b not in fixed_x:
+                new_cells.append((a, "~~", b, "P", ix[a], ix[b]))
+    for a_i, a in enumerate(latent):
+        for b in latent[a_i + 1:]:
+            if (a, "~~", b) not in existing:
+                new_cells.append((a, "~~", b, "P", ix[a], ix[b]))
+    # each group's cells, read from the estimates (the fitted parameter table): kind, RAM
+    # position, parameter number (−1 fixed) and value
+    e = result.estimates
+    e = e[e.op != ":="]
+    G = len(result.moments)
+    fills = []
+    for g in range(G):
+        rows = e[e.group == g + 1] if "group" in e.columns else e
+        fill = []
+        for r in rows.itertuples():
+            if r.op == "=~":
+                kind, i, j = "A", ix[r.rhs], ix[r.lhs]
+            elif r.op == "~":
+                kind, i, j = "A", ix[r.lhs], ix[r.rhs]
+            elif r.op == "~~":
+                kind, i, j = "P", ix[r.lhs], ix[r.rhs]
+            else:
+                kind, i, j = "m", ix[r.lhs], 0
+            fixed_x_row = r.lhs in fixed_x and (r.op == "~1" or r.rhs in fixed_x)
+            fill.append((r.lhs, r.op, r.rhs, kind, i, j, int(r.free) - 1, float(r.est),
+                         fixed_x_row))
+        fills.append(fill)
+    cand = []              # (group, lhs, op, rhs, kind, i, j, position in the fill or -1)
+    for g in range(G):
+        for pos, (lhs, op, rhs, kind, i, j, k, _, fx) in enumerate(fills[g]):
+            if k < 0 and op in ("=~", "~", "~~") and not fx:
+                cand.append((g, lhs, op, rhs, kind, i, j, pos))
+        for lhs, op, rhs, kind, i, j in new_cells:
+            cand.append((g, lhs, op, rhs, kind, i, j, -1))
+    q = npar + len(cand)
+    x_ext = np.concatenate([x, np.zeros(len(cand))])
+    cores, fitted = [], []
+    for g in range(G):
+        kinds = [c[3] for c in fills[g]]
+        ii = [c[4] for c in fills[g]]
+        jj = [c[5] for c in fills[g]]
+        kk = [c[6] for c in fills[g]]
+        vals = [c[7] for c in fills[g]]
+        fitted.append(GroupCore(len(names), obs_ix, npar, kinds, ii, jj, kk, vals))
+        for c, (cg, _, _, _, kind, i, j, pos) in enumerate(cand):
+            if cg != g:
+                continue
+            k = npar + c
+            if pos >= 0:
+                kk[pos] = k
+                x_ext[k] = vals[pos]
+            else:
+                kinds.append(kind)
+                ii.append(i)
+                jj.append(j)
+                kk.append(k)
+                vals.append(0.0)
+        cores.append(GroupCore(len(names), obs_ix, q, kinds, ii, jj, kk, vals))
+    d = np.zeros(q)
+    info = np.zeros((q, q))
+    for core, (S, xbar, n) in zip(cores, data):
+        _, grad = core.ml_mean_value_gradient(x_ext, S, xbar, np.linalg.slogdet(S)[1])
+        d -= n / 2 * grad
+        info += n / 2 * core.information(x_ext)
+    f = np.arange(npar)
+    Iff_inv = np.linalg.pinv(info[np.ix_(f, f)])
+    rows = []
+    for c, (g, lhs, op, rhs, kind, i, j, _) in enumerate(cand):
+        k = npar + c
+        ikf = info[k, f]
+        denom = info[k, k] - ikf @ Iff_inv @ ikf
+        if not denom > 1e-8 * max(info[k, k], 1e-300):
+            continue                   # freeing it leaves the model unidentified: no MI
+        mi = d[k] ** 2 / denom
+        epc = d[k] / denom
+        _, P_, _, _, C_ = fitted[g].structure(x)
+        if op in ("=~", "~"):
+            sepc = epc * np.sqrt(C_[j, j]) / np.sqrt(C_[i, i])
+        else:
+            sepc = epc / np.sqrt(P_[i, i] * P_[j, j])
+        rows.append({"lhs": lhs, "op": op, "rhs": rhs, "group": g + 1, "mi": float(mi),
+                     "epc": float(epc), "sepc_all": float(sepc)})
+    out = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "group", "mi", "epc", "sepc_all"])
+    if not result.groups:
+        out = out.drop(columns="group")
+    if len(out):
+        out = out[out.mi >= minimum]
+        if sort:
+            out = out.sort_values("mi", ascending=False, kind="stable")
+    return out.reset_index(drop=True)
+
+
+def group_residuals(result, type: str = "raw") -> dict:
+    """Residuals of a fit with groups or a mean structure, per group (lavaan's ``resid()``):
+    ``{group label: {"cov": S − Σ̂, "mean": x̄ − μ̂}}``; ``normalized`` divides the covariance
+    residuals by √((s_ii s_jj + s_ij²)/N_g) and the mean residuals by √(s_ii/N_g).  The
+    ``standardized`` type (the residuals over their standard errors) is not computed for these
+    fits: a clear refusal."""
+    from .errors import OptionError
+
+    if type not in ("raw", "normalized", "standardized"):
+        raise OptionError("type must be 'raw', 'normalized' or 'standardized'")
+    if type == "standardized":
+        raise OptionError("standardized residuals of a fit with groups or a mean structure are "
+                          "not computed; use type='raw' or 'normalized'")
+    out = {}
+    for m in result.moments:
+        obs = list(m.sample_cov.index)
+        S = m.sample_cov.to_numpy()
+        R = S - m.implied_cov.loc[obs, obs].to_numpy()
+        r = m.sample_mean.to_numpy() - m.implied_mean.loc[obs].to_numpy()
+        if type == "normalized":
+            d = np.diag(S)
+            R = R / np.sqrt((np.outer(d, d) + S ** 2) / m.nobs)
+            r = r / np.sqrt(d / m.nobs)
+        out[m.label] = {"cov": pd.DataFrame(R, index=obs, columns=obs),
+                        "mean": pd.Series(r, index=obs)}
+    return out

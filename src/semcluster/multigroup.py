@@ -35,11 +35,12 @@ The optimum: BFGS from the pooled single-group solution, polished by Fisher scor
 Missing answers with the FIML rule (lavaan's missing = "ml"): the casewise likelihood of the
 answers given (:func:`fiml_loglik_gradient`), observed-information SEs, χ² against the EM
 saturated model per group (:func:`fiml_statistics`); with MLR :func:`robust_fiml_groups`.
-Baseline (CFI, TLI): independence model with free variances and means in every group.
-RMSEA as lavaan's multi-group version, √(max(χ² − df, 0)/(df·N))·√G.  SRMR as lavaan's
-(Bentler's, with means when there is a mean structure): per group
-√((Σ_{i≤j} ((s_ij − σ_ij)/√(s_ii s_jj))² + Σ_i ((x̄_i − μ_i)/√s_ii)²) / (p(p+1)/2 + p)),
-averaged over groups with weights N_g/N.
+Fit measures: every name of lavaan's ``fitMeasures()`` in its order, from
+:func:`semcluster.fitmeasures.group_fit_measures` (one formula for one group or several: the
+baseline is the independence model with free variances and means in every group; RMSEA √G
+times the one-group value; RMR/SRMR/GFI per group weighted by N_g/N).  The result is a
+:class:`semcluster.results.SEMResult` built by :func:`semcluster.solution.assemble_group_result`
+(``group`` column, per-group moments, the one Wald and admissibility rules).
 
 Exogenous observed covariates (lavaan's fixed.x): their (co)variances and means are fixed at
 each group's sample values and left out of the data points (df) and of the baseline's free
@@ -52,19 +53,18 @@ tests/fixtures/models/make_groups.R).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
-from .protocol import ResultProtocol, clean, records
+from .solution import r_squared, standardize  # noqa: F401  (the group model's std/R²)
 from .standardized import compile_definitions, evaluate_definitions
 
 GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
                "residual.covariances", "lv.variances", "lv.covariances", "regressions")
-Z975 = stats.norm.ppf(0.975)
 
 
 def group_equal_classes(group_equal) -> tuple:
@@ -371,64 +371,6 @@ class MultiGroupModel:
         return x
 
 
-def standardize(mg, x):
-    """std.lv and std.all of every row of ``mg.params`` (then of the ':=' rows), as lavaan's
-    standardizedSolution with cov.std = TRUE, from each group's implied total covariance
-    C = BPBᵀ: paths λ·sd(from)/sd(to); variances by the total variance; covariances by the
-    residual SDs; intercepts and means by the total SD (std.lv: latent variables only).
-    A ':=' parameter's standardized value is its expression on the standardized labels."""
-    lat = np.array([v in set(mg.spec.latent) for v in mg.ram.vars])
-    per_group = []
-    for core in mg.cores:
-        _, P, _, _, C = core.structure(x)
-        var = np.diag(C)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.sqrt(var)
-        per_group.append((var, sd, np.where(lat, sd, 1.0), np.diag(P)))
-    s_lv, s_all = [], []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for p_ in mg.params:
-            var, sd, sd_lv, resvar = per_group[p_.group]
-            v, i, j = mg.value(p_, x), p_.i, p_.j
-            if p_.kind == "A":
-                s_lv.append(v * sd_lv[j] / sd_lv[i])
-                s_all.append(v * sd[j] / sd[i])
-            elif p_.kind == "m":
-                s_lv.append(v / sd_lv[i])
-                s_all.append(v / sd[i])
-            elif i == j:
-                s_lv.append(v / sd_lv[i] ** 2)
-                s_all.append(v / var[i])
-            else:
-                s_all.append(v / np.sqrt(resvar[i] * resvar[j]))
-                s_lv.append(v / np.sqrt((resvar[i] if lat[i] else 1.0)
-                                        * (resvar[j] if lat[j] else 1.0)))
-    s_lv, s_all = np.array(s_lv, dtype=float), np.array(s_all, dtype=float)
-    if mg.defined:
-        rows = {id(p_): k for k, p_ in enumerate(mg.params)}
-
-        def on(values):
-            return evaluate_definitions(
-                [n for n, _ in mg.defined], mg._defined_code,
-                {lab: values[rows[id(p_)]] for lab, p_ in mg.label_rows.items()})
-        s_lv = np.concatenate([s_lv, on(s_lv)])
-        s_all = np.concatenate([s_all, on(s_all)])
-    return s_lv, s_all
-
-
-def r_squared(mg, x) -> pd.DataFrame:
-    """R² of every endogenous variable per group: 1 − residual variance / implied variance."""
-    rows = []
-    for core, gname in zip(mg.cores, mg.groups):
-        _, P, _, _, C = core.structure(x)
-        var = np.diag(C)
-        for v in mg.spec.endogenous:
-            i = mg.ram.ix[v]
-            rows.append({"group": gname, "variable": v,
-                         "r2": float(1 - P[i, i] / var[i]) if var[i] > 0 else np.nan})
-    return pd.DataFrame(rows, columns=["group", "variable", "r2"])
-
-
 def robust_mlr(mg, x, data, raw):
     """MLR (lavaan's estimator = "MLR" defaults, as semcluster.estimators.mlr for one group):
 
@@ -440,7 +382,8 @@ def robust_mlr(mg, x, data, raw):
       covariances) at the sample moments; for the baseline (free means and variances per
       group) tr(A_b⁻¹B_b) = Σ_g [p + Σ_j (1/(2N_g)) Σ_i (d_ij²/s_jj − 1)²].
 
-    ``raw``: per group the (N_g, p) data in ``mg.obs`` order. Returns (vcov, ok, c, c_b, tr).
+    ``raw``: per group the (N_g, p) data in ``mg.obs`` order. Returns (vcov, ok, c, c_b, tr,
+    tr1): tr = tr(UΓ) = Σ_g tr(A₁g⁻¹B₁g) − tr(A⁻¹B) and tr1 = Σ_g tr(A₁g⁻¹B₁g).
     """
     from .estimators._structure import numerical_jacobian
     from .estimators.mlr import h1_trace
@@ -473,7 +416,7 @@ def robust_mlr(mg, x, data, raw):
         tr_b += len(yi) + np.sum(((d ** 2 / s2 - 1) ** 2).mean(axis=0)) / 2
     df_b = G * (p * (p - 1) // 2 - px * (px - 1) // 2)
     c_b = (tr1 - tr_b) / df_b
-    return vcov, ok, float(c), float(c_b), float(tr)
+    return vcov, ok, float(c), float(c_b), float(tr), float(tr1)
 
 
 def _h1_trace_fixed_x(X, xi):
@@ -616,32 +559,118 @@ def robust_fiml_groups(mg, patterns, x, vcov_obs):
     tr = tr_h1 - float(np.trace(vcov_obs @ B)) if ok else np.nan
     c = tr / df if df > 0 else np.nan
     c_b = (tr_h1 - tr_b) / (G * p * (p - 1) // 2)
-    return vcov, ok, float(c), float(c_b), float(tr)
+    return vcov, ok, float(c), float(c_b), float(tr), float(tr_h1)
+
+
+def fiml_corrected_groups(mg, patterns, x, *, robust: bool) -> dict:
+    """lavaan's robust CFI/TLI/NNFI/RNI and robust RMSEA family for incomplete data in G
+    groups (``lav_fit_fiml_corrected``; one group: :func:`semcluster.estimators.fiml.
+    fiml_corrected`, whose formulas these are): the FIML-corrected statistic of Zhang &
+    Savalei (2020), T₃ = Σ_g N_g·F_ML(S̃_g, m̃_g; Σ̂_g, μ̂_g) on the EM moments, scaled by
+    c₃ = tr(W_c P)/df (plain FIML) or tr(P W_c P J_m)/df (robust FIML), with P = W_m⁻¹ −
+    Δ(ΔᵀW_mΔ)⁻¹Δᵀ, where W_m, J_m and W_c are block-diagonal over the groups with weights
+    N_g/N (the observed and first-order information of each group's saturated incomplete-data
+    model, and the complete-data information at its EM moments) and Δ stacks the groups'
+    ∂(μ, vech Σ)/∂θ over the parameters after the equality constraints.  The baseline (free
+    means and variances in every group) alike; the RMSEA family with lavaan's multi-group
+    rule (G)."""
+    from scipy.linalg import block_diag
+
+    from .estimators._structure import vech_indices
+    from .estimators.mlr import _h1_expected_information
+    from .fitmeasures import baseline_comparisons, rmsea_measures
+
+    p = len(mg.obs)
+    r, c = vech_indices(p)
+    pstar = len(r)
+    G = len(patterns)
+    N = float(sum(pat.n for pat in patterns))
+    diag_pos = np.array([k for k, (i, j) in enumerate(zip(r, c)) if i == j], dtype=int)
+    X3 = X3_null = 0.0
+    Wm, Jm, Wc, Delta, DB = [], [], [], [], []
+    for g, pat in enumerate(patterns):
+        mu_t, S_t, _ = pat.h1
+        n_g, f_g = pat.n, pat.n / N
+        ld_t = np.linalg.slogdet(S_t)[1]
+
+        def discrepancy(Sg, mu):
+            d = mu_t - mu
+            return n_g * (np.linalg.slogdet(Sg)[1] + np.trace(np.linalg.solve(Sg, S_t)) - ld_t
+                          - p + d @ np.linalg.solve(Sg, d))
+        Sigma, mu, dS, dm = mg.derivatives(x, g)
+        X3 += discrepancy(Sigma, mu)
+        X3_null += discrepancy(np.diag(np.nanvar(pat.X, axis=0)), np.nanmean(pat.X, axis=0))
+        A1 = pat.saturated_information(S_t, mu_t)
+        B1s = pat.casewise_scores(S_t, mu_t)
+        Wm.append(f_g * A1 / n_g)
+        Jm.append(f_g * (B1s.T @ B1s) / n_g)
+        W = np.zeros((p + pstar, p + pstar))
+        W[:p, :p] = np.linalg.inv(S_t)
+        W[p:, p:] = _h1_expected_information(S_t)
+        Wc.append(f_g * W)
+        Delta.append(np.vstack([dm.T, dS[:, r, c].T]))
+        D = np.zeros((p + pstar, 2 * p))
+        D[np.arange(p), np.arange(p)] = 1.0
+        D[p + diag_pos, p + np.arange(p)] = 1.0
+        DB.append(D)
+    Wm, Jm, Wc = block_diag(*Wm), block_diag(*Jm), block_diag(*Wc)
+    Delta, DB = np.vstack(Delta), block_diag(*DB)
+    df = G * (pstar + p) - mg.npar
+    df_null = G * (pstar - p)
+    Wmi = np.linalg.inv(Wm)
+
+    def k(D):
+        P = Wmi - D @ np.linalg.solve(D.T @ Wm @ D, D.T)
+        if robust:
+            return float(np.sum((P @ Wc) * (P @ Jm).T))
+        return float(np.sum(Wc * P))
+
+    c3, c3_null = k(Delta) / df, k(DB) / df_null
+    out = baseline_comparisons(X3, df, X3_null, df_null, suffix="_robust", c=c3,
+                               c_null=c3_null)
+    out.update(rmsea_measures(X3, df, N, suffix="_robust", c=c3, X2_test=X3 / c3, c_test=c3,
+                              groups=G))
+    return out
 
 
 def fiml_statistics(mg, x, patterns, data_em):
     """FIML fit measures as lavaan's missing = "ml": χ² = 2[log L(h1) − log L(h0)] with h1 the
-    EM saturated model per group; baseline with available-case means and variances; SRMR from
-    the EM moments (``data_em``) as the sample moments; logL the FIML log-likelihood."""
+    EM saturated model per group; baseline with available-case means and variances; the
+    residual-based measures from the EM moments (``data_em``) as the sample moments; logL the
+    FIML log-likelihood (then every index by the same formulas as complete data)."""
     ll = fiml_loglik_gradient(mg, patterns, x)[0]
     ll_h1 = sum(p_.h1[2] for p_ in patterns)
     ll_b = sum(p_.independence_loglik() for p_ in patterns)
-    st = fit_statistics(mg, x, 0.0, data_em)
-    N, G = st["ntotal"], len(patterns)
-    chisq = max(2 * (ll_h1 - ll), 0.0)
-    chisq_b = 2 * (ll_h1 - ll_b)
-    df, df_b = st["df"], st["baseline_df"]
-    t1 = max(chisq - df, 0)
-    t2 = max(chisq - df, chisq_b - df_b, 0)
-    st.update({
-        "chisq": chisq, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
-        "baseline_chisq": chisq_b, "baseline_pvalue": stats.chi2.sf(chisq_b, df_b),
-        "cfi": 1 - t1 / t2 if t2 > 0 else 1.0,
-        "tli": ((chisq_b / df_b) - (chisq / df)) / ((chisq_b / df_b) - 1) if df > 0 else 1.0,
-        "rmsea": np.sqrt(max(chisq - df, 0) / (df * N)) * np.sqrt(G) if df > 0 else 0.0,
-        "logl": ll, "unrestricted_logl": ll_h1,
-        "aic": -2 * ll + 2 * mg.npar, "bic": -2 * ll + mg.npar * np.log(N)})
-    return st
+    gfi = []
+    for g, pat in enumerate(patterns):
+        Sigma, mu, _ = mg.moments(x, g)
+        gfi.append(_fiml_gfi(pat, Sigma, mu) if not mg.fixed_x else np.nan)
+    return fit_statistics(mg, x, 0.0, data_em, chisq=max(2 * (ll_h1 - ll), 0.0),
+                          baseline_chisq=2 * (ll_h1 - ll_b), logl=ll, logl_h1=ll_h1,
+                          gfi_groups=gfi)
+
+
+def _fiml_gfi(pat, Sigma, mu) -> float:
+    """GFI of one group with missing answers, as lavaan's ``lav_fit_gfi`` for missing = "ml"
+    (the rule of :func:`semcluster.estimators.fiml.fiml_fit_measures`): lavaan's ``WLS.obs``
+    (available-case means, pairwise covariances times (N − 1)/N) against the implied moments,
+    weighted per missing-data pattern o by n_o and the h1 expected information at the implied
+    moments restricted to the answered items (K_o = Σ̂_oo⁻¹)."""
+    n = pat.X.shape[0]
+    K, _ = pat._inverses(Sigma)
+    if K is None:
+        return np.nan
+    Mp = np.nanmean(pat.X, axis=0)
+    Sp = pd.DataFrame(pat.X).cov().to_numpy() * (n - 1) / n
+    mask = pat.obs_mask
+    outer = mask[:, :, None] & mask[:, None, :]
+    d, m = (Mp - mu) * mask, Mp * mask
+    E = np.matmul(np.where(outer, Sp - Sigma, 0.0), K)
+    So = np.matmul(np.where(outer, Sp, 0.0), K)
+    w = pat.counts
+    num = w @ (np.einsum("oi,oij,oj->o", d, K, d) + 0.5 * np.einsum("oij,oji->o", E, E))
+    den = w @ (np.einsum("oi,oij,oj->o", m, K, m) + 0.5 * np.einsum("oij,oji->o", So, So))
+    return float(1 - num / den)
 
 
 def group_moments(df, obs, group_col):
@@ -695,229 +724,24 @@ def fit_multigroup(mg, data, single_x=None, what="model"):
     return x, float(f), g, converged
 
 
-def fit_statistics(mg, x, f, data, *, meanstructure=True):
-    """χ², df, baseline, CFI, TLI, RMSEA, SRMR, logL, AIC, BIC as lavaan (module docstring)."""
-    from . import fitmeasures as fm
+def fit_statistics(mg, x, f, data, **given):
+    """Every lavaan ``fitMeasures()`` figure of the ML fit at ``x`` (``data``: per group
+    (S_g, x̄_g, N_g)); one formula for one group or several:
+    :func:`semcluster.fitmeasures.group_fit_measures` (``given``: its chisq, baseline_chisq,
+    logl, logl_h1 when they do not come from the moments, as for FIML).  ``f`` is unused
+    (kept for callers that pass the optimizer's minimum)."""
+    from .fitmeasures import group_fit_measures
 
-    N = sum(d[2] for d in data)
-    G = len(data)
-    p = len(mg.obs)
-    chisq = N * f
-    # fixed.x: the covariates' moments are not data points (lavaan's ndat)
-    xi = [mg.obs.index(v) for v in mg.fixed_x]
-    yi = [i for i in range(p) if i not in xi]
-    px = len(xi)
-    df = G * (p * (p + 1) // 2 + (p if meanstructure else 0)
-              - px * (px + 1) // 2 - (px if meanstructure else 0)) - mg.npar
-
-    def logdet_x(S):
-        return np.linalg.slogdet(S[np.ix_(xi, xi)])[1] if px else 0.0
-
-    # baseline: outcomes uncorrelated, covariates' block at its sample values
-    chisq_b = sum(n * (np.sum(np.log(np.diag(S)[yi])) + logdet_x(S) - np.linalg.slogdet(S)[1])
-                  for S, _, n in data)
-    df_b = G * (p * (p - 1) // 2 - px * (px - 1) // 2)
-    # the χ²-based family of semcluster.fitmeasures (one formula each, as for one group);
-    # lavaan's multi-group RMSEA multiplies the single-group value by √G
-    cfi = fm.cfi(chisq, df, chisq_b, df_b)
-    tli = fm.tli(chisq, df, chisq_b, df_b) if df > 0 else 1.0
-    rmsea = fm.rmsea_value(chisq, df, N) * np.sqrt(G)
-    logl, logl_h1, srmr = 0.0, 0.0, 0.0
-    low = np.tril_indices(p)
-    for g, (S, xbar, n) in enumerate(data):
+    S, M, Sig, Mu = [], [], [], []
+    for g, (S_g, xbar, _) in enumerate(data):
         Sigma, mu, _ = mg.moments(x, g)
-        r = xbar - mu
-        logl += -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(Sigma)[1]
-                          + np.trace(np.linalg.solve(Sigma, S)) + r @ np.linalg.solve(Sigma, r))
-        logl_h1 += -n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(S)[1] + p)
-        if px:
-            # likelihood conditional on the covariates (lavaan with fixed.x)
-            lx = -n / 2 * (px * np.log(2 * np.pi) + logdet_x(S) + px)
-            logl -= lx
-            logl_h1 -= lx
-        sd = np.sqrt(np.diag(S))
-        R = (S - Sigma) / np.outer(sd, sd)
-        ss = np.sum(R[low] ** 2)
-        cnt = p * (p + 1) / 2
-        if meanstructure:
-            ss += np.sum((r / sd) ** 2)
-            cnt += p
-        srmr += n / N * np.sqrt(ss / cnt)
-    return {"npar": mg.npar, "chisq": chisq, "df": df,
-            "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
-            "baseline_chisq": chisq_b, "baseline_df": df_b,
-            "baseline_pvalue": stats.chi2.sf(chisq_b, df_b),
-            "cfi": cfi, "tli": tli, "rmsea": rmsea, "srmr": srmr,
-            "logl": logl, "unrestricted_logl": logl_h1,
-            "aic": -2 * logl + 2 * mg.npar, "bic": -2 * logl + mg.npar * np.log(N),
-            "ntotal": N}
-
-
-ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
-                    "ci_lower", "ci_upper", "std_lv", "std_all"]
-
-
-@dataclass(frozen=True, eq=False)
-class GroupResult(ResultProtocol):
-    """A multi-group fit, or a single-group fit with a mean structure (lavaan semantics).
-
-    ``estimates`` is lavaan's ``parameterEstimates(standardized = TRUE)`` layout (``group``
-    column numbered from 1 as lavaan's, 0 for ``:=`` rows; absent for a single group);
-    ``fit_measures`` holds npar, chisq, df, pvalue, baseline_chisq, baseline_df, cfi, tli,
-    rmsea, srmr, logl, aic, bic, ntotal (MLR: also lavaan's scaled and robust measures);
-    ``r2`` the R² of every endogenous variable per group; ``vcov`` the covariance matrix of
-    the free parameters (expected information for ML, sandwich for MLR).
-    """
-
-    estimates: pd.DataFrame
-    fit_measures: pd.Series
-    groups: tuple
-    nobs: dict
-    group_equal: tuple = ()
-    group_partial: tuple = ()
-    estimator: str = "ML"
-    converged: bool = True
-    warnings: tuple = ()
-    vcov: pd.DataFrame | None = None
-    group_column: str | None = None
-    info: dict = field(default_factory=dict)
-    r2: pd.DataFrame | None = None     # group, variable, r2 (lavInspect(fit, "r2"))
-    missing: str = "listwise"          # or "fiml" (lavaan's missing = "ml")
-
-    def to_frame(self) -> pd.DataFrame:
-        """The parameter estimates (a copy)."""
-        return self.estimates.copy()
-
-    def parameter_estimates(self) -> pd.DataFrame:
-        """lavaan's parameterEstimates(): a copy of :attr:`estimates`."""
-        return self.estimates.copy()
-
-    def to_dict(self) -> dict:
-        return {"groups": list(self.groups), "group_column": self.group_column,
-                "nobs": clean(self.nobs), "group_equal": list(self.group_equal),
-                "group_partial": list(self.group_partial), "estimator": self.estimator,
-                "converged": self.converged, "warnings": list(self.warnings),
-                "fit_measures": clean(self.fit_measures.to_dict()),
-                "estimates": records(self.estimates),
-                "r2": records(self.r2) if self.r2 is not None else None,
-                "missing": self.missing}
-
-    def summary(self, standardized: bool = False) -> str:
-        """lavaan-like summary: fit, then estimates per group."""
-        fm = self.fit_measures
-        G = len(self.groups)
-        lines = [(f"semcluster {self.estimator} fit"
-                  + (f", {G} groups by '{self.group_column}'" if G > 1 else
-                     " with a mean structure")),
-                 f"  Number of observations: {int(fm['ntotal'])}"]
-        if G > 1:
-            for g in self.groups:
-                lines.append(f"    {g}: {self.nobs[g]}")
-        if self.group_equal:
-            lines.append(f"  Equal across groups: {', '.join(self.group_equal)}")
-        if self.group_partial:
-            lines.append(f"  Freed again (group.partial): {', '.join(self.group_partial)}")
-        lines += [f"  Number of model parameters: {int(fm['npar'])}",
-                  (f"  Chi-square {fm['chisq']:.3f}, df {int(fm['df'])}, p "
-                   + (f"{fm['pvalue']:.4f}" if np.isfinite(fm["pvalue"]) else "NA")),
-                  (f"  CFI {fm['cfi']:.3f}  TLI {fm['tli']:.3f}  RMSEA {fm['rmsea']:.3f}  "
-                   f"SRMR {fm['srmr']:.3f}"),
-                  f"  logL {fm['logl']:.3f}  AIC {fm['aic']:.3f}  BIC {fm['bic']:.3f}",
-                  ("  Missing answers: FIML (casewise likelihood); standard errors: "
-                   + ("observed information" if self.estimator == "ML" else
-                      "robust (Huber-White)") if self.missing == "fiml" else
-                   "  Standard errors: expected information" if self.estimator == "ML" else
-                   "  Standard errors: robust (Huber-White, observed information)")]
-        if "chisq_scaled" in fm:
-            robust = (f"; robust CFI {fm['cfi_robust']:.3f}  TLI {fm['tli_robust']:.3f}  "
-                      f"RMSEA {fm['rmsea_robust']:.3f}" if "cfi_robust" in fm else
-                      "; robust CFI/TLI/RMSEA (FIML-corrected) not computed")
-            lines.insert(-2, f"  Scaled (Yuan-Bentler) chi-square {fm['chisq_scaled']:.3f}, "
-                             f"scaling factor {fm['chisq_scaling_factor']:.3f}{robust}")
-        if not self.converged:
-            lines.append("  WARNING: the optimizer did not converge")
-        lines += [f"  WARNING: {w}" for w in self.warnings]
-        sections = (("=~", "Latent variables"), ("~", "Regressions"), ("~~", "Covariances"),
-                    ("~1", "Intercepts"))
-        for gi, gname in enumerate(self.groups, start=1):
-            est = self.estimates
-            if G > 1:
-                est = est[est.group == gi]
-                lines += ["", f"Group {gi} [{gname}]:"]
-            for op, title in sections:
-                rows = est[est.op == op]
-                if op == "~~":
-                    rows_c = rows[rows.lhs != rows.rhs]
-                    rows_v = rows[rows.lhs == rows.rhs]
-                    blocks = ((title, rows_c), ("Variances", rows_v))
-                else:
-                    blocks = ((title, rows),)
-                for t, r in blocks:
-                    if not len(r):
-                        continue
-                    lines += ["", f"{t}:",
-                              (f"{'':28}{'Estimate':>10}{'Std.Err':>10}{'z-value':>10}"
-                               f"{'P(>|z|)':>10}"
-                               + (f"{'Std.lv':>10}{'Std.all':>10}" if standardized else ""))]
-                    for row in r.itertuples():
-                        if op in ("=~", "~"):
-                            name = f"  {row.lhs} {op} {row.rhs}"
-                        elif op == "~1":
-                            name = f"  {row.lhs}"
-                        else:
-                            name = f"  {row.lhs} ~~ {row.rhs}" if row.lhs != row.rhs \
-                                else f"  {row.lhs}"
-                        if row.label:
-                            name += f" ({row.label})"
-                        se = (f"{row.se:10.3f}{row.z:10.3f}{row.pvalue:10.3f}"
-                              if row.se > 0 and np.isfinite(row.se) else " " * 30)
-                        std = (f"{row.std_lv:10.3f}{row.std_all:10.3f}" if standardized
-                               else "")
-                        lines.append(f"{name:28}{row.est:10.3f}{se}{std}".rstrip())
-            if self.r2 is not None and len(self.r2):
-                r2 = self.r2[self.r2.group == gname]
-                lines += ["", "R-Square:"]
-                lines += [f"  {r.variable:26}{r.r2:10.3f}" for r in r2.itertuples()]
-        defined = self.estimates[self.estimates.op == ":="]
-        if len(defined):
-            lines += ["", "Defined parameters:"]
-            for row in defined.itertuples():
-                se = (f"{row.se:10.3f}{row.z:10.3f}{row.pvalue:10.3f}"
-                      if row.se > 0 and np.isfinite(row.se) else "")
-                lines.append(f"{'  ' + row.lhs + ' := ' + row.rhs:28}{row.est:10.3f}{se}")
-        return "\n".join(lines) + "\n"
-
-
-def _estimate_table(mg, x, se, single_group, vcov=None):
-    rows = []
-    for p_ in mg.params:
-        if p_.fixed is None:
-            k = mg.numbers[p_.key]
-            est, s = x[k], se[k]
-        else:
-            est, s = p_.fixed, 0.0
-        rows.append({"lhs": p_.lhs, "op": p_.op, "rhs": p_.rhs, "group": p_.group + 1,
-                     "label": p_.label, "est": float(est), "se": float(s)})
-    if mg.defined:
-        # delta method: SE² = J V Jᵀ, J by central differences; group 0 as lavaan's
-        from .estimators._structure import numerical_jacobian
-
-        vals = mg.defined_values(x)
-        J = numerical_jacobian(mg.defined_values, x, rel_step=1e-6)
-        dse = (np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
-               if vcov is not None else np.full(len(vals), np.nan))
-        for (name, expr), v, s_ in zip(mg.defined, vals, dse):
-            rows.append({"lhs": name, "op": ":=", "rhs": expr, "group": 0, "label": name,
-                         "est": float(v), "se": float(s_)})
-    t = pd.DataFrame(rows)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t["z"] = np.where(t.se > 0, t.est / t.se, np.nan)
-    t["pvalue"] = 2 * stats.norm.sf(np.abs(t.z))
-    t["ci_lower"] = np.where(t.se > 0, t.est - Z975 * t.se, t.est)
-    t["ci_upper"] = np.where(t.se > 0, t.est + Z975 * t.se, t.est)
-    t["std_lv"], t["std_all"] = standardize(mg, x)
-    cols = [c for c in ESTIMATE_COLUMNS if not (single_group and c == "group")]
-    return t[cols]
+        S.append(np.asarray(S_g))
+        M.append(np.asarray(xbar, dtype=float))
+        Sig.append(Sigma)
+        Mu.append(mu)
+    xi = [mg.obs.index(v) for v in mg.fixed_x]
+    return group_fit_measures(S, M, Sig, Mu, [d[2] for d in data], mg.npar, fixed_x_idx=xi,
+                              **given)
 
 
 def prepare_group_data(spec, data, group, options=None, allow_missing=False):
@@ -1000,29 +824,38 @@ def _expected_vcov(mg, x, data, warnings_):
     return _vcov_or_nan(lambda: mg.information(x, data), mg.npar, warnings_)
 
 
-def _scaled(st, c, c_b, tr, G, robust=True):
-    """lavaan's scaled and robust measures from the Yuan-Bentler factors; RMSEAs times √G
-    (lavaan's multi-group RMSEA). The RMSEA intervals are left out for several groups.
+def _scaled(st, c, c_b, tr, tr1, G, *, n_moments, npar_free, robust=True):
+    """lavaan's scaled and robust measures from the Yuan-Bentler factors, with G groups:
+    every ``*_scaled`` and ``*_robust`` index of :func:`semcluster.estimators._scaled.
+    scaled_measures`, the RMSEA families with lavaan's multi-group rule (√G; the
+    non-centrality of the close / not-close p-values divided by G), and lavaan's
+    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments, the covariates' own left out) and
+    ``scaling_factor_h0`` = tr(A⁻¹B)/(free parameters before equality constraints, lavaan's
+    count: every (row, group) free, shared labels and group.equal counted once per row).
     ``robust=False`` (robust FIML): the robust CFI/TLI/RMSEA, which lavaan computes from the
-    FIML-corrected statistics of Zhang & Savalei (2020), are left out."""
+    FIML-corrected statistics of Zhang & Savalei (2020), come from
+    :func:`fiml_corrected_groups` instead."""
     from .estimators._scaled import scaled_measures
+    from .fitmeasures import rmsea_measures
 
-    out = scaled_measures(pd.Series(st), chisq_scaled=st["chisq"] / c, df_scaled=st["df"],
+    X2, N = st["chisq"], st["ntotal"]
+    out = scaled_measures(pd.Series(st), chisq_scaled=X2 / c, df_scaled=st["df"],
                           scaling_factor=c, baseline_chisq_scaled=st["baseline_chisq"] / c_b,
                           baseline_df_scaled=st["baseline_df"], baseline_scaling_factor=c_b,
-                          n=st["ntotal"], kind="yuan.bentler.mplus", trace_ugamma=tr,
+                          n=N, kind="yuan.bentler.mplus", trace_ugamma=tr,
                           robust=robust)
-    if G > 1:
-        for k in ("rmsea_scaled", "rmsea_robust"):
-            if k in out:
-                out[k] *= np.sqrt(G)
-        for k in [k for k in out if k.startswith(("rmsea_ci", "rmsea_pvalue"))]:
-            del out[k]
+    df_tr = tr if np.isfinite(tr) and tr != 0 else np.nan
+    out.update(rmsea_measures(X2, df_tr, N, suffix="_scaled", groups=G))
+    if robust:
+        out.update(rmsea_measures(X2, st["df"], N, suffix="_robust", c=c, X2_test=X2 / c,
+                                  c_test=c, groups=G))
+    out["scaling_factor_h1"] = tr1 / n_moments
+    out["scaling_factor_h0"] = (tr1 - tr) / npar_free
     return out
 
 
 def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
-               estimator="ML", options=None) -> GroupResult:
+               estimator="ML", options=None):
     """Fit a multi-group model (``group`` a column) or a single-group model with a mean
     structure (``group=None``) by ML; see the module docstring."""
     if estimator not in ("ML", "MLR"):
@@ -1031,8 +864,8 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                           f"and MLR only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
-    df, data_g, labels, _, patterns = prepare_group_data(spec, data, group, options,
-                                                         allow_missing=True)
+    df, data_g, labels, report, patterns = prepare_group_data(spec, data, group, options,
+                                                              allow_missing=True)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     per_group = {k for k, _ in spec.group_modifiers}
@@ -1052,47 +885,55 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     start = pooled_start(spec, df.dropna(subset=spec.observed))
     x, f, grad, converged = fit_multigroup(mg, data_g, start)
     warnings_ = []
+    G = len(labels)
+    p, px = len(mg.obs), len(mg.fixed_x)
+    n_moments = G * (p * (p + 1) // 2 + p - px * (px + 1) // 2 - px)
+    npar_free = sum(1 for p_ in mg.params if p_.fixed is None)
     if patterns is not None:
         x, grad, converged = fit_fiml(mg, patterns, x)
         vcov, se = _fiml_vcov(mg, patterns, x, warnings_)
         st = fiml_statistics(mg, x, patterns, data_g)
     else:
         st = fit_statistics(mg, x, f, data_g)
-    if patterns is not None and estimator == "MLR":
-        vcov, ok, c, c_b, tr = robust_fiml_groups(mg, patterns, x, vcov)
-        se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if ok else np.full(mg.npar, np.nan)
+    if estimator == "MLR":
+        if patterns is not None:
+            vcov, ok, c, c_b, tr, tr1 = robust_fiml_groups(mg, patterns, x, vcov)
+        else:
+            raw = ([df[spec.observed].to_numpy(dtype=float)] if group is None else
+                   [df.loc[df[group].astype(str) == lab, spec.observed].to_numpy(dtype=float)
+                    for lab in labels])
+            vcov, ok, c, c_b, tr, tr1 = robust_mlr(mg, x, data_g, raw)
         if not ok:
+            vcov = np.full((mg.npar, mg.npar), np.nan)
             warnings_.append("the robust (sandwich) standard errors could not be computed")
-        st.update(_scaled(st, c, c_b, tr, len(labels), robust=False))
-    elif patterns is not None:
-        pass
-    elif estimator == "MLR":
-        raw = ([df[spec.observed].to_numpy(dtype=float)] if group is None else
-               [df.loc[df[group].astype(str) == lab, spec.observed].to_numpy(dtype=float)
-                for lab in labels])
-        vcov, ok, c, c_b, tr = robust_mlr(mg, x, data_g, raw)
-        se = np.sqrt(np.clip(np.diag(vcov), 0, None)) if ok else np.full(mg.npar, np.nan)
-        if not ok:
-            warnings_.append("the robust (sandwich) standard errors could not be computed")
-        st.update(_scaled(st, c, c_b, tr, len(labels)))
-    else:
+        st.update(_scaled(st, c, c_b, tr, tr1, G, n_moments=n_moments, npar_free=npar_free,
+                          robust=patterns is None))
+    elif patterns is None:
         vcov, se = _expected_vcov(mg, x, data_g, warnings_)
+    if patterns is not None:
+        # lavaan's robust CFI/TLI/RMSEA of incomplete data: the FIML-corrected statistics
+        if np.all(np.isfinite(vcov)) and st["df"] > 0:
+            st.update(fiml_corrected_groups(mg, patterns, x, robust=estimator == "MLR"))
     if st["df"] < 0:
         warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
                          f"df = {st['df']}, not identified")
-    table = _estimate_table(mg, x, se, single_group=len(labels) == 1, vcov=vcov)
-    neg = table[(table.op == "~~") & (table.lhs == table.rhs) & (table.est < 0)]
-    if len(neg):
-        warnings_.append("negative variance estimate (Heywood case): "
-                         + ", ".join(f"{r.lhs} ({r.est:.3f})" for r in neg.itertuples()))
-    return GroupResult(
-        estimates=table, fit_measures=pd.Series(st, dtype=float), groups=tuple(labels),
-        nobs={lab: int(d[2]) for lab, d in zip(labels, data_g)},
-        group_equal=mg.group_equal,
-        group_partial=tuple(f"{a}~1" if o == "~1" else f"{a}{o}{b}" for a, o, b in
-                            mg.group_partial), estimator=estimator,
-        converged=converged, warnings=tuple(warnings_),
-        vcov=pd.DataFrame(vcov, index=mg.names, columns=mg.names), group_column=group,
-        r2=r_squared(mg, x), missing="fiml" if patterns is not None else "listwise",
-        info={"x": [float(v) for v in x], "max_gradient": float(np.max(np.abs(grad)))
-              if len(grad) else 0.0})
+    from .fitmeasures import in_lavaan_order
+    from .solution import assemble_group_result
+
+    mlr = estimator == "MLR"
+    measures = in_lavaan_order(st, scaled=mlr, robust=mlr or patterns is not None,
+                               yuan_bentler=mlr)
+    info = {"max_gradient": float(np.max(np.abs(grad))) if len(grad) else 0.0}
+    if G > 1 and "chisq_by_group" in st:
+        info["chisq_by_group"] = [float(v) for v in st["chisq_by_group"]]
+    if mlr:
+        info.update(test="yuan.bentler.mplus", se="robust.huber.white")
+    res = assemble_group_result(
+        spec, mg, x, data_g, labels, estimator=estimator, vcov=vcov, measures=measures,
+        converged=converged, message="BFGS, then Fisher scoring" if patterns is None else
+        "BFGS, then Newton (FIML)", report=report, group_column=group,
+        missing="fiml" if patterns is not None else "listwise", warnings=warnings_, info=info)
+    # the rows the fit used stay with the result (not a field: not saved, not compared), so
+    # that res.predict() scores them, as lavaan's lavPredict(fit)
+    object.__setattr__(res, "_data", df)
+    return res

@@ -243,9 +243,14 @@ def decode(enc):
         module, _, qualname = enc["class"].partition(":")
         if not module.startswith("semcluster."):
             raise DataError(f"refusing to load class {enc['class']}: not a semcluster class")
-        cls = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
+        try:
+            cls = importlib.import_module(module)
+            for part in qualname.split("."):
+                cls = getattr(cls, part)
+        except (ImportError, AttributeError):
+            # e.g. multigroup.GroupResult, which SEMResult replaced: refit to get the result
+            raise DataError(f"this JSON holds a {qualname}, which this semcluster no longer "
+                            f"has; fit the model again to get its result") from None
         fields = {k: decode(v) for k, v in enc["fields"].items()}
         init = {f.name for f in dataclasses.fields(cls) if f.init}
         obj = cls(**{k: v for k, v in fields.items() if k in init})

@@ -58,6 +58,9 @@ class Refitter:
     def __init__(self, result, *, gtol: float = 1e-7):
         if getattr(result, "estimator", None) != "ML" or not hasattr(result, "sample_cov"):
             raise InputTypeError("Refitter needs an ML fit (semcluster.fit(..., estimator='ML'))")
+        if getattr(result, "moments", ()):
+            raise InputTypeError("Refitter refits one group without a mean structure: this fit "
+                                 "has groups or intercepts ('~ 1')")
         if not result.converged:
             raise EstimationError("the fit to start from did not converge; refits need a "
                                   "converged fit as warm start")

@@ -214,6 +214,21 @@ def _cfa_section(cfa_res):
     return s, {"cfa": {k: float(cfa_res.fit_measures[k]) for k in FIT_KEYS}}
 
 
+def hypothesis_verdict(std_beta, pvalue, sign: str = "+", alpha: float = .05) -> str:
+    """The verdict on one directional hypothesis about a path.
+
+    ``"supported"`` when the standardized coefficient has the sign the hypothesis states
+    (``"+"`` or ``"-"``) **and** its two-sided p is below ``alpha`` (.05: the paper's Table 4
+    criterion and the conventional significance test of a path, e.g. Kline 2016, ch. 8);
+    ``"not supported"`` otherwise (a significant path of the wrong sign included); ``"not
+    tested"`` when the coefficient or its p is missing (no standard error).
+    """
+    if std_beta is None or pvalue is None or pd.isna(std_beta) or pd.isna(pvalue):
+        return "not tested"
+    right_sign = std_beta < 0 if sign == "-" else std_beta > 0
+    return "supported" if (right_sign and pvalue < alpha) else "not supported"
+
+
 def _structural_section(res):
     """4. Structural model: fit and the verdict on each of H1–H5."""
     from . import study
@@ -225,8 +240,8 @@ def _structural_section(res):
         p = res.parameter(r["to"], "~", r["from"])
         rows.append({"hypothesis": h, "path": f"{r['from']} → {r['to']}",
                      "std_beta": p.std_all, "se": p.se_std_all, "est": p.est,
-                     "p": p.pvalue, "verdict": "supported" if (p.std_all > 0 and p.pvalue < .05)
-                     else "not supported"})
+                     "p": p.pvalue,
+                     "verdict": hypothesis_verdict(p.std_all, p.pvalue, r.get("sign", "+"))})
     verdict = pd.DataFrame(rows)
     fm = res.fit_measures
     s.paragraphs.append(

@@ -30,6 +30,25 @@ def _clean(v):
 
 
 @dataclass(frozen=True, eq=False)
+class GroupMoments:
+    """One group's moments in a fit with groups or a mean structure (lavaan's
+    ``lavInspect(fit, "sampstat")``, ``"implied"``, ``"cov.lv"``, ``"r2"`` for the group).
+
+    ``sample_cov`` has divisor N_g (for FIML: the EM estimates, as lavaan's h1);
+    ``r2`` the R² of the endogenous variables in this group."""
+
+    label: str
+    nobs: int
+    sample_cov: pd.DataFrame
+    sample_mean: pd.Series
+    implied_cov: pd.DataFrame
+    implied_mean: pd.Series
+    latent_cov: pd.DataFrame
+    latent_mean: pd.Series
+    r2: pd.Series
+
+
+@dataclass(frozen=True, eq=False)
 class SEMResult(ResultProtocol):
     """A fitted model.
 
@@ -40,11 +59,25 @@ class SEMResult(ResultProtocol):
     estimates : DataFrame
         One row per parameter, lavaan's ``parameterEstimates(standardized=TRUE)`` columns:
         ``lhs op rhs label est se z pvalue ci_lower ci_upper std_lv std_all se_std_all`` plus
-        ``free`` (parameter number, 0 when fixed).
+        ``free`` (parameter number, 0 when fixed).  A fit with several groups has lavaan's
+        ``group`` column after ``rhs`` (1..G, in the order of :attr:`groups`; 0 for ``:=``
+        rows); a fit with a mean structure has ``~1`` rows (intercepts and latent means).
     fit_measures : Series
         lavaan's ``fitMeasures()`` names (``chisq df pvalue cfi tli rmsea ... aic bic``).
     r2 : Series
-        R² of every endogenous variable.
+        R² of every endogenous variable (several groups: indexed by (group label, variable)).
+    nobs : int
+        Number of observations used (all groups together; per group :attr:`group_nobs`).
+    sample_cov, implied_cov, latent_cov : DataFrame, or None with several groups
+        The moments of a single group; with several groups they are per group in
+        :attr:`moments`.
+    groups : tuple of str
+        Group labels in lavaan's order (first appearance in the data); empty for one group.
+    group_column, group_equal, group_partial
+        The grouping column and lavaan's ``group.equal`` / ``group.partial`` of the fit.
+    moments : tuple of GroupMoments
+        Per group sample and implied means and covariances, latent covariances and means, R²
+        (fits with groups or a mean structure; empty otherwise).
     converged, admissible : bool
     warnings : tuple of str
         Plain-language problems (non-convergence, negative variances, ...).
@@ -74,9 +107,30 @@ class SEMResult(ResultProtocol):
     vcov: pd.DataFrame
     data_report: object = None
     info: dict = field(default_factory=dict)
+    groups: tuple = ()
+    group_column: str | None = None
+    group_equal: tuple = ()
+    group_partial: tuple = ()
+    moments: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "info", ReadOnlyDict(self.info))
+
+    @property
+    def missing(self) -> str:
+        """The missing-data rule the fit used: ``"fiml"`` or ``"listwise"``."""
+        return "fiml" if self.info.get("missing") == "fiml" else "listwise"
+
+    @property
+    def group_nobs(self) -> dict:
+        """Observations per group label (lavaan's ``lavInspect(fit, "nobs")``)."""
+        if self.moments:
+            return {m.label: int(m.nobs) for m in self.moments}
+        return {"1": int(self.nobs)}
+
+    @property
+    def n_groups(self) -> int:
+        return max(len(self.groups), 1)
 
     # -- views --------------------------------------------------------------------------------
     def paths(self) -> pd.DataFrame:
@@ -146,8 +200,21 @@ class SEMResult(ResultProtocol):
     def to_semopy(self):
         """This fit as a ``semopy.Model``: the model built by semopy, the sample moments
         loaded, the parameters set to these estimates (for semopy's ``inspect``, statistics
-        and plots). See :func:`semcluster.semopy_bridge.to_semopy`."""
+        and plots). See :func:`semcluster.semopy_bridge.to_semopy`.
+
+        A fit with several groups or a mean structure is refused (OptionError): a
+        ``semopy.Model`` holds one group's covariance structure, without means."""
+        from .errors import OptionError
         from .semopy_bridge import to_semopy
+
+        if self.groups:
+            raise OptionError(f"a semopy.Model holds one group: this fit has {len(self.groups)} "
+                              f"groups ({', '.join(self.groups)}), which semopy cannot hold; "
+                              f"fit each group alone to hand it to semopy")
+        if self.moments:
+            raise OptionError("a semopy.Model holds no mean structure: this fit has intercepts "
+                              "('~ 1' or meanstructure=True); fit it without them to hand it "
+                              "to semopy")
 
         return to_semopy(self)
 
@@ -158,18 +225,24 @@ class SEMResult(ResultProtocol):
         a DataFrame ``lhs op rhs mi epc sepc_all``, largest MI first when ``sort``, rows with
         MI below ``minimum`` left out.
         """
-        from .modindices import modification_indices
+        from .modindices import group_modification_indices, modification_indices
 
+        if self.moments:
+            return group_modification_indices(self, sort=sort, minimum=minimum)
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, type: str = "standardized") -> pd.DataFrame:
         """Residual covariance matrix (lavaan's ``residuals()`` / ``lavResiduals()``).
 
         Same as :func:`semcluster.residuals` ``(self, type)``; ``type`` is ``"raw"``,
-        ``"normalized"`` or ``"standardized"``.
+        ``"normalized"`` or ``"standardized"``.  A fit with groups or a mean structure gives
+        per group the covariance and mean residuals, ``{label: {"cov": ..., "mean": ...}}``
+        (:func:`semcluster.modindices.group_residuals`; raw and normalized).
         """
-        from .modindices import residuals
+        from .modindices import group_residuals, residuals
 
+        if self.moments:
+            return group_residuals(self, type)
         return residuals(self, type)
 
     def predict(self, method: str = "regression", se: bool = False, data=None):
@@ -216,13 +289,83 @@ class SEMResult(ResultProtocol):
         from .errors import OptionError
         from .scores import factor_scores
 
+        own = data is None          # the fit's own rows: only those it used, as lavPredict
         if data is None:
             data = getattr(self, "_data", None)
             if data is None:
                 raise OptionError("this result does not keep the data it was fitted to: pass "
                                   "data= (the DataFrame you fitted, or the data file) to "
                                   "predict()")
-        return factor_scores(self, data, method=method, se=se)
+        if not self.moments:
+            return factor_scores(self, data, method=method, se=se, fitted_rows_only=own)
+        return self._predict_by_group(data, method, se)
+
+    def _predict_by_group(self, data, method, se):
+        """Scores of a fit with groups or a mean structure: each group's rows with that group's
+        parameters (lavaan's ``lavPredict``, one block per group), in the rows' order."""
+        from .data import load_data
+        from .errors import DataError
+        from .scores import factor_scores
+
+        if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+            data = load_data(data)
+        if not isinstance(data, pd.DataFrame):
+            raise InputTypeError(f"data must be a DataFrame or a data file, not "
+                                 f"{type(data).__name__}")
+        if not self.groups:
+            return factor_scores(self._group_view(0), data, method=method, se=se)
+        col = self.group_column
+        if col not in data.columns:
+            raise DataError(f"the data to score lack the grouping column '{col}' of this "
+                            f"multi-group fit")
+        labels = data[col].astype(str)
+        unknown = sorted(set(labels[data[col].notna()]) - set(self.groups))
+        if unknown:
+            raise DataError(f"the data to score have group(s) {', '.join(unknown)} that the "
+                            f"fit does not have (groups: {', '.join(self.groups)})")
+        parts, ses = [], []
+        for g, lab in enumerate(self.groups):
+            rows = data[(labels == lab) & data[col].notna()]
+            if not len(rows):
+                continue
+            out = factor_scores(self._group_view(g), rows, method=method, se=se)
+            parts.append(out[0] if se else out)
+            if se:
+                ses.append(out[1])
+        cols = list(self.spec.latent)
+
+        def whole(frames):
+            # every row of the data, in its order (a row without a group: NaN)
+            return pd.concat(frames).reindex(data.index)[cols] if frames else \
+                pd.DataFrame(np.nan, index=data.index, columns=cols)
+        return (whole(parts), whole(ses)) if se else whole(parts)
+
+    def _group_view(self, g: int) -> "SEMResult":
+        """Group ``g`` of a fit with groups or a mean structure as a one-group result whose
+        model has every parameter fixed at the group's estimate (what the scores need: the
+        group's matrices, intercepts and latent means, its sample moments)."""
+        import dataclasses
+
+        e = self.estimates
+        eg = e[e.group == g + 1].drop(columns="group") if self.groups else e[e.op != ":="]
+        value = {}
+        for r in eg.itertuples():
+            value[(r.lhs, r.op, r.rhs)] = float(r.est)
+            if r.op == "~~":
+                value[(r.rhs, r.op, r.lhs)] = float(r.est)
+        pt = self.spec.partable
+        pt = pt[pt.op.isin(["=~", "~", "~~"])].reset_index(drop=True).copy()
+        pt["fixed"] = [value.get((a, o, b), f) for a, o, b, f in
+                       zip(pt.lhs, pt.op, pt.rhs, pt.fixed)]
+        pt["free"] = 0
+        spec = dataclasses.replace(self.spec, partable=pt, constraints=(), mean_rows=(),
+                                   group_modifiers=())
+        m = self.moments[g]
+        return dataclasses.replace(
+            self, spec=spec, estimates=eg.reset_index(drop=True), sample_cov=m.sample_cov,
+            implied_cov=m.implied_cov, latent_cov=m.latent_cov, r2=m.r2, nobs=int(m.nobs),
+            info={**dict(self.info), "x": np.zeros(0)}, groups=(), group_column=None,
+            moments=())
 
     def to_frame(self) -> pd.DataFrame:
         """The parameter estimates (a copy of :attr:`estimates`)."""
@@ -231,9 +374,11 @@ class SEMResult(ResultProtocol):
     # -- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready dict: converged admissible warnings nobs fit_measures estimates r2."""
-        est = [{k: _clean(r[k]) for k in JSON_ESTIMATE_KEYS}
-               for _, r in self.estimates.iterrows()]
-        return {
+        keys = JSON_ESTIMATE_KEYS
+        if "group" in self.estimates.columns:
+            keys = keys[:3] + ["group"] + keys[3:]
+        est = [{k: _clean(r[k]) for k in keys} for _, r in self.estimates.iterrows()]
+        out = {
             "model": self.spec.name,
             "estimator": self.estimator,
             "converged": bool(self.converged),
@@ -244,6 +389,13 @@ class SEMResult(ResultProtocol):
             "estimates": est,
             "r2": {k: _clean(v) for k, v in self.r2.items()},
         }
+        if self.groups:
+            out["r2"] = {m.label: {k: _clean(v) for k, v in m.r2.items()}
+                         for m in self.moments}
+            out.update(groups=list(self.groups), group_column=self.group_column,
+                       group_nobs=self.group_nobs, group_equal=list(self.group_equal),
+                       group_partial=list(self.group_partial))
+        return out
 
     def summary(self, standardized: bool = True) -> str:
         """A lavaan-like text summary."""
@@ -309,7 +461,16 @@ def _fit_sections(res: "SEMResult") -> list[str]:
     out.append(_line("Estimator", "DWLS" if wlsmv else "ML"))
     out.append(_line("Number of model parameters", _count(g("npar"))))
     out.append("")
-    out.append(_line("Number of observations", str(int(res.nobs))))
+    if res.groups:
+        out.append(_line("Number of observations per group:"))
+        for lab, n in res.group_nobs.items():
+            out.append(_line("  " + str(lab), str(int(n))))
+    else:
+        out.append(_line("Number of observations", str(int(res.nobs))))
+    if res.group_equal:
+        out.append(_line("Equal across groups: " + ", ".join(res.group_equal)))
+    if res.group_partial:
+        out.append(_line("Freed again (group.partial): " + ", ".join(res.group_partial)))
     rep = res.data_report
     if fiml and rep is not None and getattr(rep, "n_patterns", None):
         out.append(_line("Number of missing patterns", str(int(rep.n_patterns))))
@@ -352,6 +513,14 @@ def _fit_sections(res: "SEMResult") -> list[str]:
             out.append(_line("Shift parameter", "", _num(shift)))
         out.append("    " + ("simple second-order correction" if wlsmv else
                              "Yuan-Bentler correction (Mplus variant)"))
+    by_group = res.info.get("chisq_by_group")
+    if res.groups and by_group is not None and len(by_group) == len(res.groups):
+        # lavaan's "Test statistic for each group" (scaled: each divided by the one factor)
+        c = g("chisq_scaling_factor")
+        out.append("  Test statistic for each group:")
+        for lab, v in zip(res.groups, by_group):
+            out.append(_line("  " + str(lab), _num(v), *([_num(v / c)] if robust and
+                                                       _finite(c) and not wlsmv else [])))
     # -- baseline -----------------------------------------------------------------------------
     if _finite(g("baseline_chisq")):
         out += ["", "Model Test Baseline Model:", ""]
@@ -423,8 +592,25 @@ def _fit_sections(res: "SEMResult") -> list[str]:
 
 
 def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
-    """Parameter estimates in lavaan's sections and order."""
-    e = res.estimates.copy()
+    """Parameter estimates in lavaan's sections and order; with several groups one block per
+    group (``Group 1 [label]:``), defined parameters after the last, as lavaan prints them."""
+    if not res.groups:
+        return _block_sections(res, res.estimates, res.r2, standardized)
+    e = res.estimates
+    out = []
+    for gi, m in enumerate(res.moments, start=1):
+        out += ["", "", f"Group {gi} [{m.label}]:"]
+        out += _block_sections(res, e[e.group == gi], m.r2, standardized)
+    defined = e[e.op == ":="]
+    if len(defined):
+        out += _block_sections(res, defined, pd.Series(dtype=float), standardized)
+    return out
+
+
+def _block_sections(res: "SEMResult", e: pd.DataFrame, r2: pd.Series,
+                    standardized: bool) -> list[str]:
+    """The sections of one block of estimates (one group, or the whole single-group fit)."""
+    e = e.copy()
     if "label" not in e.columns:
         e["label"] = ""
     e["label"] = e["label"].fillna("").astype(str)
@@ -517,9 +703,9 @@ def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
             if standardized:
                 line += cell(r.std_lv) + cell(r.std_all)
             out.append(line.rstrip())
-    if len(res.r2):
+    if len(r2):
         out += ["", "R-Square:", " " * nw + f"{'Estimate':>9}"]
-        for k, v in res.r2.items():
+        for k, v in r2.items():
             out.append((f"    {k}".ljust(nw) + cell(v)).rstrip())
     return out
 

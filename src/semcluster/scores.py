@@ -34,9 +34,11 @@ an indicator and in a regression is refused.
 Missing answers (FIML fits): each respondent is scored from the items they answered, pattern by
 pattern — the formulas above with Λ, Σ and y restricted to the answered items, as lavaan does
 for ``missing = "ml"``.  With Bartlett's method a latent variable none of whose items was
-answered gets no score (NaN), as in lavaan.  A respondent with no answer at all gets NaN (lavaan
-leaves such rows out of the fit).  A fit to complete data scores only complete rows (NaN for a
-row with a missing answer: lavaan's listwise deletion).
+answered gets no score (NaN), as in lavaan.  A respondent with no answer at all, or (with
+exogenous covariates, lavaan's fixed.x) with a missing covariate, is not used by the fit and
+gets NaN.  A fit to complete data scores only complete rows (NaN for a row with a missing
+answer: lavaan's listwise deletion).  ``res.predict()`` on the fit's own data leaves the rows
+the fit did not use out altogether, so that it has lavaan's ``lavPredict(fit)`` rows.
 """
 from __future__ import annotations
 
@@ -206,7 +208,21 @@ def _se(V: np.ndarray) -> np.ndarray:
         return np.sqrt(d)
 
 
-def factor_scores(res, data, method: str = "regression", se: bool = False):
+def unused_rows(res, data: pd.DataFrame) -> np.ndarray:
+    """Rows of ``data`` (model variables as columns) that a fit like ``res`` does not use:
+    for FIML, rows with a missing exogenous covariate (lavaan deletes them when fixed.x = TRUE)
+    and rows without any answer; otherwise rows with any missing answer (listwise)."""
+    Y = data.to_numpy(dtype=float)
+    answered = ~np.isnan(Y)
+    if res.info.get("missing") != "fiml":
+        return ~answered.all(axis=1)
+    observed = list(data.columns)
+    fx = [observed.index(v) for v in res.spec.fixed_x if v in observed]
+    return ~answered.any(axis=1) | ~answered[:, fx].all(axis=1)
+
+
+def factor_scores(res, data, method: str = "regression", se: bool = False, *,
+                  fitted_rows_only: bool = False):
     """Factor scores of every row of ``data`` (see the module docstring for the formulas).
 
     Parameters
@@ -221,19 +237,39 @@ def factor_scores(res, data, method: str = "regression", se: bool = False):
     method : {"regression", "bartlett"}
     se : bool
         Also return the scores' standard errors.
+    fitted_rows_only : bool
+        Leave out the rows the fit could not use (:func:`unused_rows`), as lavaan's
+        ``lavPredict(fit)`` does (what ``res.predict()`` asks for when it scores the fit's own
+        data).  Otherwise those rows stay, aligned with ``data``, with no score (NaN); a FIML
+        fit's rows with a missing covariate are then named in a warning.
 
     Returns
     -------
     DataFrame, or (DataFrame, DataFrame) when ``se``
-        One row per row of ``data`` (same index), one column per latent variable (the model's
-        order).  NaN where lavaan gives no score (see the module docstring).
+        One row per row of ``data`` (same index; the rows the fit used when
+        ``fitted_rows_only``), one column per latent variable (the model's order).  NaN where
+        lavaan gives no score (see the module docstring).
     """
     method = method_name(method)
     if not isinstance(se, (bool, np.bool_)):
         raise InputTypeError(f"se must be True or False, not {se!r}")
     sm = ScoreModel(res)
     X = _score_frame(data, sm.observed)
-    Y = X.to_numpy(dtype=float)
+    unused = unused_rows(res, X)
+    if fitted_rows_only:
+        X = X[~unused]
+    elif sm.fiml and res.spec.fixed_x:
+        no_x = unused & ~np.isnan(X.to_numpy(dtype=float)).all(axis=1)
+        if no_x.any():
+            import warnings
+
+            warnings.warn(f"{int(no_x.sum())} row(s) with a missing value in the exogenous "
+                          f"covariate(s) {', '.join(res.spec.fixed_x)} get no factor score: "
+                          f"the FIML fit left them out (lavaan's fixed.x = TRUE)",
+                          UserWarning, stacklevel=3)
+    Y = X.to_numpy(dtype=float, copy=True)
+    if not fitted_rows_only:
+        Y[unused] = np.nan          # rows the fit left out get no score
     n, p = Y.shape
     m = len(sm.latent)
     answered = ~np.isnan(Y)

@@ -20,6 +20,9 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
     add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--group", metavar="LABEL",
+                   help="the group to draw of a multi-group result (--json of fit --group); "
+                        "default: every group side by side")
     p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
     p.add_argument("--covariances", action="store_true",
@@ -39,6 +42,16 @@ def run(args) -> int:
     outputs = OutputFiles(inputs=[src, args.data, getattr(args, "map", None)])
     out = outputs.file(args.out, suffixes=(".png", ".svg", ".pdf"))
     is_json = src.endswith(".json") and Path(src).is_file()
+    from ._common import data_options_given
+
+    if (is_json or args.kind == "conceptual") and data_options_given(args):
+        # a result is drawn as it was fitted, the conceptual model has no data: a --data
+        # (or another data option) here would be ignored without a word
+        from ..errors import OptionError
+
+        raise OptionError(f"--data and the data options are not used by "
+                              f"{'a fitted RESULT' if is_json else 'the conceptual diagram'}; "
+                              f"leave them out (give a MODEL to fit it to --data)")
     if args.kind == "conceptual":
         if is_json:
             raise SemclusterError("the conceptual diagram is drawn from a model, not a result")
@@ -46,14 +59,14 @@ def run(args) -> int:
     elif args.kind == "compare":
         from ..study.regression_vs_sem import compare_methods
 
-        from ._common import data_options_given, observed_of
+        from ._common import observed_of
 
         data = read_data(args, observed_of("h1_h5"))[0] if data_options_given(args) else None
         fig = d.compare_diagram(compare_methods(data, alpha=args.alpha), lang=args.lang,
                                 alpha=args.alpha, labels=construct_labels)
     else:
         if is_json:
-            result = d.as_view(src)
+            result = src                 # read by the drawing (one group, or all side by side)
         else:
             from ..fit import fit
 
@@ -62,10 +75,10 @@ def run(args) -> int:
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
                                    hide_ns=args.hide_ns, covariances=args.covariances,
-                                   labels=construct_labels)
+                                   labels=construct_labels, group=args.group)
         else:
             fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha,
-                                        labels=construct_labels)
+                                        labels=construct_labels, group=args.group)
     outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0

@@ -757,8 +757,9 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
     h1 expected information for incomplete data at the model-implied moments: per
     missing-data pattern o, K_o = Σ̂_oo⁻¹ for the means and ½D'(K_o⊗K_o)D for the
     covariances, weighted by n_o/N; so rᵀWr = Σ_o n_o [d_oᵀK_o d_o + ½ tr(E_oo K_o E_oo K_o)]
-    with d, E the mean and covariance residuals, and likewise sᵀWs.  Its moment count (AGFI,
-    PGFI) is p + p*.
+    with d, E the mean and covariance residuals, and likewise sᵀWs; with fixed.x covariates
+    the weights of their own means and (co)variances are zero.  Its moment count (AGFI, PGFI)
+    is p + p*, covariates included.
     """
     from ..fitmeasures import (chisq_measures, gfi_measures, likelihood_measures,
                                residual_measures)
@@ -781,21 +782,29 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
     values.update(residual_measures(S, Sigma, M, mu))
     gfi = np.nan
     K, _ = patterns._inverses(Sigma) if patterns is not None else (None, None)
-    if K is not None and not fx:      # GFI with covariates is not checked: not given
+    if K is not None:
         Mp = np.nanmean(patterns.X, axis=0)
         Sp = pd.DataFrame(patterns.X).cov().to_numpy() * (n - 1) / n
         # every pattern at once: K holds the Σ_oo⁻¹ embedded in p × p (zeros elsewhere), so
         # the masked residuals times K are the per-pattern products E_oo Σ_oo⁻¹
         mask = patterns.obs_mask
         outer = mask[:, :, None] & mask[:, None, :]
-        d, m = (Mp - sol.nu) * mask, Mp * mask
+        # fixed.x: lavaan zeroes the weights of the covariates' own means and (co)variances
+        # (lav_mvnorm_missing_information_expected with x.idx), i.e. their residuals and
+        # sample values drop out of both sums
+        own = np.zeros(p, dtype=bool)
+        own[fx] = True
+        weighted = ~own[None, :] & mask
+        outer &= ~(own[:, None] & own[None, :])[None, :, :]
+        d, m = (Mp - np.asarray(mu, dtype=float)) * weighted, Mp * weighted
         E = np.matmul(np.where(outer, Sp - Sigma, 0.0), K)
         So = np.matmul(np.where(outer, Sp, 0.0), K)
         w = patterns.counts
         num = w @ (np.einsum("oi,oij,oj->o", d, K, d) + 0.5 * np.einsum("oij,oji->o", E, E))
         den = w @ (np.einsum("oi,oij,oj->o", m, K, m) + 0.5 * np.einsum("oij,oji->o", So, So))
         gfi = 1 - num / den
-    values.update(gfi_measures(gfi, ndat, df))
+    # AGFI and PGFI count every moment (lavaan's length of WLS.obs), the covariates' too
+    values.update(gfi_measures(gfi, p * (p + 1) // 2 + p, df))
     logl, logl_h1 = sol.loglik, sol.loglik_h1
     if fx:
         # lavaan reports the likelihood conditional on the covariates (as for ML): their own
@@ -1052,9 +1061,11 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
 
     values = fiml_fit_measures(sol, structure, n, pats)
     if rob is not None:
-        from .mlr import yuan_bentler_measures
+        from .mlr import equality_count, h1_moments, yuan_bentler_measures
 
-        values.update(yuan_bentler_measures(values, rob, n, n_moments=p * (p + 1) // 2 + p,
+        values.update(yuan_bentler_measures(values, rob, n,
+                                            n_moments=h1_moments(p, len(fx_idx), means=True),
+                                            n_equalities=equality_count(spec),
                                             robust=False))
     values.update(corrected)
     fm = in_lavaan_order(values, scaled=rob is not None, robust=True,

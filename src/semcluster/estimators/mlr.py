@@ -283,8 +283,9 @@ def with_scaled_measures(res, rob: RobustML, n: int):
     fm = res.fit_measures
     c = rob.scaling_factor
     values = dict(fm)
-    p = len(res.spec.observed)
-    values.update(yuan_bentler_measures(fm, rob, n, n_moments=p * (p + 1) // 2))
+    p, nx = len(res.spec.observed), len(res.spec.fixed_x)
+    values.update(yuan_bentler_measures(fm, rob, n, n_moments=h1_moments(p, nx),
+                                        n_equalities=equality_count(res.spec)))
     fm = in_lavaan_order(values, scaled=True, robust=True, yuan_bentler=True)
     warnings_ = list(res.warnings)
     if not np.isfinite(c) or c <= 0:
@@ -295,12 +296,31 @@ def with_scaled_measures(res, rob: RobustML, n: int):
                                      "se": "robust.huber.white"})
 
 
+def h1_moments(p: int, nx: int = 0, *, means: bool = False) -> int:
+    """The saturated model's moments that lavaan's ``scaling.factor.h1`` divides by
+    (``h1.ndat`` in ``lav_test_yuan_bentler_mplus_trace``: the columns of A₁ whose diagonal is
+    not zero): the p(p+1)/2 (co)variances, and the p means with a mean structure, less those
+    of the nx fixed-x covariates, which are not estimated."""
+    n = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    return n + (p - nx if means else 0)
+
+
+def equality_count(spec) -> int:
+    """How many equality constraints tie the model's free parameters together (shared labels,
+    ``a == b``): lavaan 0.6.14 keeps each such parameter free with a constraint row, so its
+    free-parameter count (``nx.free``) is npar plus this number."""
+    free = spec.partable["free"]
+    free = free[free > 0]
+    return int(len(free) - free.nunique())
+
+
 def yuan_bentler_measures(fm, rob: RobustML, n: int, *, n_moments: int,
-                          robust: bool = True) -> dict:
+                          n_equalities: int = 0, robust: bool = True) -> dict:
     """The measures of a Yuan-Bentler scaled test: scaled statistics, every ``*_scaled``
     index (and the ``*_robust`` ones unless ``robust=False``), and lavaan's
-    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments), ``scaling_factor_h0`` =
-    tr(A₀⁻¹B₀)/npar (``lav_test_yuan_bentler_mplus``)."""
+    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments, :func:`h1_moments`),
+    ``scaling_factor_h0`` = tr(A₀⁻¹B₀)/(npar + n_equalities), lavaan's ``nx.free``, the
+    free parameters before the equality constraints (``lav_test_yuan_bentler_mplus``)."""
     from ._scaled import scaled_measures
 
     c, cb = rob.scaling_factor, rob.baseline_scaling_factor
@@ -311,5 +331,6 @@ def yuan_bentler_measures(fm, rob: RobustML, n: int, *, n_moments: int,
                           baseline_scaling_factor=cb, n=n, kind="yuan.bentler.mplus",
                           trace_ugamma=rob.trace_ugamma, robust=robust)
     out["scaling_factor_h1"] = rob.trace_h1 / n_moments
-    out["scaling_factor_h0"] = (rob.trace_h1 - rob.trace_ugamma) / float(fm["npar"])
+    out["scaling_factor_h0"] = ((rob.trace_h1 - rob.trace_ugamma)
+                                / (float(fm["npar"]) + n_equalities))
     return out

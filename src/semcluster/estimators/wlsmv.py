@@ -367,6 +367,10 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     # (lav_model_vcov; the test statistic likewise uses N − 1)
     V = Hinv @ (WD.T @ G @ WD) @ Hinv / (n - 1) if vcov_ok else np.full(H.shape, np.nan)
 
+    # the parts of a nested-model test, in the delta metric (before any theta conversion)
+    difftest = DifftestParts(delta=Delta, weights=W_all, gamma=G,
+                             statistics=np.concatenate([tau, r]))
+
     # ---- test statistics -------------------------------------------------------------------
     resid = r - model.sigma(theta)
     T = float((n - 1) * np.sum(w * resid ** 2))
@@ -393,7 +397,8 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     b_b = df_b - a_b * tr1b
     plain = not fixed_x and not mixed
     values = _fit_measures(T, df, Tb, df_b, n, q + n_th, a, b, a_b, b_b, R, model, theta, tau,
-                           W_all, plain=plain)
+                           W_all, r, int(sum(not str(t).endswith("|mean")
+                                             for t in pc.thresholds.index)))
     # lavaan gives the catML robust indices for neither covariates nor a mix of items
     values.update(_catml_robust(R, model, theta, w, G_rr, n, df) if vcov_ok and df > 0 and plain
                   else _catml_robust(None, model, theta, w, G_rr, n, df))
@@ -441,8 +446,67 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         res = dataclasses.replace(res, warnings=tuple(res.warnings) + (
             f"the polychoric correlation matrix is not positive definite (smallest eigenvalue "
             f"{ev.min():.3g}); DWLS still works, but check for sparse categories",))
-    return flag_unidentified(res, ident)
+    res = flag_unidentified(res, ident)
+    # what a nested-model test needs (chisq_difference): kept with this result object but
+    # not saved with it (not a field, as the fitted data): Γ alone has (statistics)² numbers,
+    # 9.5 MB of JSON for the study model
+    object.__setattr__(res, "_difftest", difftest)
+    return res
 
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DifftestParts:
+    """What a nested-model test of two WLSMV fits needs from each (lavaan's
+    ``lav_test_diff_Satorra2000``): Δ = ∂σ/∂θᵀ at the estimate (sample statistics × free
+    parameters, thresholds included; delta parameterization), the DWLS weights (the diagonal
+    of W), Γ (the asymptotic covariance of the statistics, N-scaled) and the statistics."""
+
+    delta: np.ndarray
+    weights: np.ndarray
+    gamma: np.ndarray
+    statistics: np.ndarray
+
+
+def satorra_2000(parts0: DifftestParts, parts1: DifftestParts, T0: float, T1: float,
+                 df0: int, df1: int) -> dict:
+    """Scaled-and-shifted χ² difference test of a restricted WLSMV fit (0) against a fuller
+    one (1): lavaan's ``lavTestLRT(m1, m0)`` default for a scaled-shifted test
+    (``method = "satorra.2000"``, ``A.method = "delta"``, ``scaled.shifted = TRUE``;
+    Satorra 2000, Asparouhov & Muthén 2006 "DIFFTEST").
+
+    The restriction is found from the two Jacobians: H = Δ₁⁺Δ₀ spans the restricted
+    parameters inside the fuller model's, A (rows) the orthogonal complement of H's columns.
+    With P = Δ₁ᵀWΔ₁ and U = WΔ₁P⁻¹Aᵀ(AP⁻¹Aᵀ)⁻¹AP⁻¹Δ₁ᵀW, m = df₀ − df₁,
+    a = √(m / tr[(UΓ)²]), b = m − a·tr(UΓ), the statistic is (T₀ − T₁)·a + b on m df.
+    """
+    D1, D0 = parts1.delta, parts0.delta
+    if D1.shape[0] != D0.shape[0] or not np.allclose(parts0.statistics, parts1.statistics,
+                                                       rtol=1e-10, atol=1e-12):
+        raise EstimationError("the two WLSMV fits do not have the same sample statistics "
+                              "(thresholds, correlations): not the same items and rows")
+    m = int(df0 - df1)
+    if m <= 0:
+        raise EstimationError("the restricted model must have more degrees of freedom")
+    w = parts1.weights
+    H = np.linalg.pinv(D1) @ D0
+    Q, _ = np.linalg.qr(H, mode="complete")
+    A = Q[:, np.linalg.matrix_rank(H):].T          # lavaan's lav_matrix_orthogonal_complement
+    P = D1.T @ (w[:, None] * D1)
+    Pinv = np.linalg.inv(P)
+    APA = A @ Pinv @ A.T
+    tiny = np.sqrt(np.finfo(float).eps)
+    keep = ~((np.abs(APA.sum(axis=0)) < tiny) & (np.abs(APA.sum(axis=1)) < tiny))
+    A = A[keep]
+    PA = Pinv @ A.T
+    M = PA @ np.linalg.pinv(A @ PA) @ PA.T
+    WD = w[:, None] * D1
+    UG = WD @ M @ WD.T @ parts1.gamma
+    tr1, tr2 = float(np.trace(UG)), float(np.sum(UG * UG.T))
+    a = math.sqrt(m / tr2)
+    b = m - a * tr1
+    return {"chisq_diff": float((T0 - T1) * a + b), "df_diff": m, "scale": a, "shift": b,
+            "trace_ugamma": tr1, "trace_ugamma2": tr2}
 
 
 class ThetaParameterization:
@@ -586,35 +650,31 @@ def _catml_robust(R, model, theta, w, G, n, df) -> dict:
 
 
 def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau,
-                  weights, *, plain: bool = True) -> dict:
+                  weights, stats, n_thresholds) -> dict:
     """The measures of the DWLS statistic T and its scaled-and-shifted version (lavaan's N for
     least-squares estimators is N − 1, ``lav_utils_get_ntotal``): :func:`chisq_measures`,
-    the residual measures of the correlations (``residual_measures_categorical``), GFI on the
-    thresholds and correlations with the DWLS weights (lavaan's ``lav_fit_gfi`` with a
-    diagonal ``WLS.V``), WRMR = sqrt(T / moments) (``lav_fit_wrmr``) and the scaled ones."""
+    the residual measures of the correlations (``residual_measures_categorical``), GFI on
+    every sample statistic with the DWLS weights (lavaan's ``lav_fit_gfi`` with a diagonal
+    ``WLS.V``), WRMR = sqrt(T / statistics) (``lav_fit_wrmr``) and the scaled ones; the same
+    with covariates (slopes among the statistics) and with continuous items."""
     from ..fitmeasures import chisq_measures, gfi_measures, residual_measures_categorical
     from ._scaled import scaled_measures
 
     n_ls = n - 1
     values = chisq_measures(T, df, Tb, df_b, n_ls, npar, ntotal=n)
     S, _ = model.moments(model.full(theta))
-    if plain:
-        values.update(residual_measures_categorical(R, S, len(tau)))
-        obs = np.concatenate([tau, R[model.rows, model.cols]])
-        est = np.concatenate([tau, S[model.rows, model.cols]])
-        gfi = 1 - np.sum(weights * (obs - est) ** 2) / np.sum(weights * obs ** 2)
-        values.update(gfi_measures(gfi, len(obs), df))
-        values["wrmr"] = float(np.sqrt(T / len(obs)))
-    else:
-        # covariates (conditional.x) or a mix of ordinal and continuous items: SRMR as lavaan
-        # (sample and implied matrices each turned into correlations, off-diagonal residuals
-        # over pstar + nvar, nvar counting the covariates; lav_residuals_summary); the other
-        # residual measures, GFI and WRMR are not checked against lavaan for these models
-        # and are not given (NaN)
-        ds, dm = 1 / np.sqrt(np.diag(R)), 1 / np.sqrt(np.diag(S))
-        res = (R * np.outer(ds, ds) - S * np.outer(dm, dm))[model.rows, model.cols]
-        values["srmr"] = float(np.sqrt(np.sum(res ** 2) / (len(res) + model.p
-                                                          + len(model.x_idx))))
+    # GFI and WRMR on every sample statistic (thresholds, and the continuous items' means;
+    # slopes on the covariates; the continuous items' variances; correlations), the
+    # thresholds and means being saturated
+    obs = np.concatenate([tau, stats])
+    est = np.concatenate([tau, model.sigma(theta)])
+    gfi = 1 - np.sum(weights * (obs - est) ** 2) / np.sum(weights * obs ** 2)
+    values.update(gfi_measures(gfi, len(obs), df))
+    values["wrmr"] = float(np.sqrt(T / len(obs)))
+    # residual measures over the items and the covariates (lavaan's nvar); the "total"
+    # versions count the thresholds, not the continuous items' means
+    values.update(residual_measures_categorical(R, S, n_thresholds,
+                                                nvar=model.p + len(model.x_idx)))
     values["npar"] = npar
     if np.isfinite(a):
         values.update(scaled_measures(pd.Series(values), chisq_scaled=a * T + b, df_scaled=df,

@@ -18,7 +18,8 @@ Checks (formulas in :mod:`semcluster.regression`):
   a bounded scale (Bhatia & Davis 2000: SD² ≤ (M − min)(max − M)·N/(N − 1));
 * positive definiteness of the correlation matrix;
 * Cronbach's α vs its item count: average inter-item correlation r̄ = α/(k − (k − 1)α) must be
-  in (0, 1], and a correlation disattenuated by √(α_i α_j) must not exceed 1.
+  in (0, 1], and a correlation disattenuated by √(α_i α_j) must not exceed 1 in absolute value
+  (Spearman 1904).
 
 Input: a dict (or YAML/JSON file) of published figures; :func:`paper_published` gives the
 paper's own, and its keys document the schema.
@@ -496,22 +497,27 @@ def _alpha_rows(pub, R):
                          "consistent" if ok else "inconsistent",
                          f"average inter-item correlation implied by α with k = {k}: "
                          f"{rbar:.3f}"))
-    names = [v for v in alpha if v in R.index]
-    for i, a in enumerate(names):
-        for b in names[:i]:
-            d = R.loc[a, b] / math.sqrt(alpha[a] * alpha[b])
-            if d > 1:
-                rows.append(_row("disattenuated correlation <= 1", f"{a}-{b}", R.loc[a, b], d,
-                                 d, d, "inconsistent", "r / sqrt(alpha_a alpha_b) exceeds 1"))
-    if names:
-        worst = max(((a, b) for i, a in enumerate(names) for b in names[:i]),
-                    key=lambda ab: R.loc[ab[0], ab[1]] / math.sqrt(alpha[ab[0]] * alpha[ab[1]]))
-        d = R.loc[worst] / math.sqrt(alpha[worst[0]] * alpha[worst[1]])
+    # disattenuation needs a positive alpha of both scales (a non-positive one is the finding
+    # of its "alpha vs item count" row)
+    names = [v for v in alpha if v in R.index and alpha[v] > 0]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[:i]]
+
+    def disattenuated(ab):
+        return R.loc[ab[0], ab[1]] / math.sqrt(alpha[ab[0]] * alpha[ab[1]])
+
+    for a, b in pairs:
+        d = disattenuated((a, b))
+        if abs(d) > 1:          # beyond -1 is as impossible as beyond +1
+            rows.append(_row("disattenuated correlation <= 1", f"{a}-{b}", R.loc[a, b], d,
+                             d, d, "inconsistent", "|r| / sqrt(alpha_a alpha_b) exceeds 1"))
+    if pairs:
+        worst = max(pairs, key=lambda ab: abs(disattenuated(ab)))
+        d = disattenuated(worst)
         rows.append(_row("largest disattenuated correlation", f"{worst[0]}-{worst[1]}",
                          float(R.loc[worst]), float(d), float(d), float(d),
-                         "consistent" if d <= 1 else "inconsistent",
-                         "r / sqrt(alpha_a alpha_b); values near 1 mean the scales do not "
-                         "measure distinct constructs"))
+                         "consistent" if abs(d) <= 1 else "inconsistent",
+                         "r / sqrt(alpha_a alpha_b) (largest in absolute value); values near "
+                         "±1 mean the scales do not measure distinct constructs"))
     return rows
 
 

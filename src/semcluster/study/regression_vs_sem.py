@@ -90,9 +90,23 @@ class Comparison(ResultProtocol):
 
 
 def _verdict(beta, p, alpha):
+    """Supported when the standardized coefficient is positive (H1-H5 state positive effects)
+    and its two-sided p is below ``alpha``; "not tested" without a coefficient or p."""
     if beta is None or pd.isna(beta) or pd.isna(p):
         return "not tested"
     return "supported" if (beta > 0 and p < alpha) else "not supported"
+
+
+def _published_verdict(entered, beta, p_bound, alpha, p_enter=0.05):
+    """Verdict on a hypothesis from the paper's stepwise table, which prints p *bounds*
+    ("p < .01" or stars), not p values: supported when the predictor entered the model, its
+    beta is positive and the printed bound is at most ``alpha`` (p < bound <= alpha).  Without
+    a printed bound, entering the stepwise model means p < PIN (``p_enter``, SPSS's .05), so the
+    hypothesis is supported only when ``alpha`` is at least PIN."""
+    if not entered or beta is None or pd.isna(beta) or not beta > 0:
+        return "not supported"
+    bound = p_enter if pd.isna(p_bound) else p_bound
+    return "supported" if bound <= alpha else "not supported"
 
 
 def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
@@ -143,8 +157,7 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
             p = lv[stars]
         else:
             p = np.nan
-        verdict = ("supported" if entered and b > 0 and (pd.isna(p) or p <= alpha)
-                   else "not supported")
+        verdict = _published_verdict(entered, b, p, alpha)
         rows.setdefault(h, {}).update({("published", "beta"): b, ("published", "se"): np.nan,
                                        ("published", "p"): p,
                                        ("published", "verdict"): verdict})
