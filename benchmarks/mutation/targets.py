@@ -35,7 +35,8 @@ TARGETS = {
                       "rmsea_closefit", "rmsea_notclosefit", "rmsea_measures",
                       "incremental_indices", "chisq_measures", "gfi_measures", "gfi_normal",
                       "fit_measures", "likelihood_measures"],
-        "tests": ["tests/test_fit_measures_mutants.py"],
+        # the robust (c, c_null) branches of cfi/tli/rmsea are exercised by _scaled's tests
+        "tests": ["tests/test_fit_measures_mutants.py", "tests/test_scaled_mutants.py"],
         "about": "every fit measure at lavaan's own estimates (Σ̂ built by hand from the fixture) "
                  "equal to lavaan's to 1e-7 (HS39 CFA, fixed-x path model), and hand cases: RMSEA "
                  "with N, the 90 % interval by its defining equations, one-df models, small "
@@ -82,6 +83,80 @@ TARGETS = {
         "about": "α, Feldt interval, item statistics, HTMT/HTMT2 against psych/semTools; ω and AVE "
                  "from lavaan's estimates against semTools; CR, AVE vs ave_std, Fornell-Larcker "
                  "on hand cases.",
+    },
+    # ---- decision modules: verdicts, flags, data checks, output guard, CLI option passing ----
+    "report_verdicts": {
+        "module": "semcluster.report",
+        "path": "src/semcluster/report.py",
+        # the H1-H5 verdict rule and where the report applies it
+        "functions": ["hypothesis_verdict", "_structural_section"],
+        "lines": {"_structural_section": ("    for h, r in hyp.iterrows():",
+                                          "    verdict = pd.DataFrame(rows)")},
+        "tests": ["tests/test_decision_rules.py"],
+        "args": ["-k", "hypothesis or report_verdict or regression_vs_sem"],
+        "about": "the verdict rule on both sides of p = .05 with sign cases, and the report's "
+                 "verdict column read end to end.",
+    },
+    "invariance_verdicts": {
+        "module": "semcluster.invariance",
+        "path": "src/semcluster/invariance.py",
+        # the LRT and ΔCFI/ΔRMSEA verdicts and the comparison rows that feed them
+        "functions": ["lrt_verdict", "fit_index_verdict", "measurement_invariance"],
+        "lines": {"measurement_invariance": ("    comps = []", "    return InvarianceResult(")},
+        "tests": ["tests/test_decision_rules.py"],
+        "args": ["-k", "invariance"],
+        "about": "LRT verdict on both sides of p = .05, ΔCFI/ΔRMSEA verdicts at and either side "
+                 "of Chen's limits, and HS39 by school against lavaan's numbers.",
+    },
+    "measurement_flags": {
+        "module": "semcluster.measurement",
+        "path": "src/semcluster/measurement.py",
+        "functions": ["threshold_flags", "flags_table"],
+        "tests": ["tests/test_verdicts_measurement.py"],
+        "about": "α/ω/CR/AVE/HTMT/KMO/Fornell-Larcker flags at and either side of each threshold, "
+                 "AVE read from ave_std, strict and liberal HTMT side by side.",
+    },
+    "data_checks": {
+        "module": "semcluster.data",
+        "path": "src/semcluster/data.py",
+        # the answer-scale check (out-of-range answers: error or set missing) and the checks on
+        # the rows used: rows per item and per parameter, few distinct values, ordinal
+        # categories, repeated ids, repeated answer patterns, straight-lining
+        "functions": ["_step_scale", "_step_checks"],
+        "lines": {"_step_scale": ("    if scale is not None:", "    for v in ordered:"),
+                  "_step_checks": ("    if n_free is not None and n_used < n_free:",
+                                   "    _check_covariance(sub")},
+        "tests": ["tests/test_verdicts_data_audit.py", "tests/test_data.py"],
+        "about": "straight-lining and repeated patterns from ten items, four or fewer values, "
+                 "fewer than five rows per item on both sides of each limit; answers outside "
+                 "the scale refused or set missing.",
+    },
+    "output_guard": {
+        "module": "semcluster.output_files",
+        "path": "src/semcluster/output_files.py",
+        "functions": ["_is_same", "OutputFiles.__init__", "OutputFiles._input_named_by",
+                      "OutputFiles._check_target", "OutputFiles.file", "OutputFiles._write"],
+        # test_cli_plumbing_outputs.py (the full command x option x input matrix, 60 s a run)
+        # is left out for time; the reproduce test starts a subprocess
+        "tests": ["tests/test_output_files.py"],
+        "args": ["-k", "not test_no_traceback_from_the_real_entry_point"],
+        "about": "outputs aimed at an input (same name, hard link), through a symlink, at a "
+                 "folder or an unwritable place refused; two outputs with one name refused "
+                 "(in-process CLI runs).",
+    },
+    "cli_options": {
+        "module": "semcluster.cli._common",
+        "path": "src/semcluster/cli/_common.py",
+        # the functions that pass options on; not add_data_options (the argparse declarations
+        # and their help texts: 200 mutants, ~40 s a run) for time
+        "functions": ["_code", "data_options_from_args", "data_options_given", "read_data",
+                      "observed_of"],
+        "tests": ["tests/test_cli_plumbing.py", "tests/test_cli_plumbing_data_report.py"],
+        # the option inventory test fails on main today (diagram --group has no case) and reads
+        # the parser, not this module
+        "args": ["-k", "not test_every_option_of_every_command_has_a_plumbing_case"],
+        "about": "every option of every command reaches the library (the data options through "
+                 "read_survey for every data command), two values per option.",
     },
 }
 
