@@ -322,3 +322,47 @@ def test_two_fixed_x_covariates():
     assert (fm["df"], fm["baseline_df"]) == (1, 2)
     assert fm["baseline_chisq"] == pytest.approx(0.0, abs=1e-10)
     assert fm["pvalue"] == pytest.approx(1.0, abs=1e-12)        # X2 = 0 on 1 df
+
+
+RMSEA_EDGES = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                          "rmsea_ci_edges.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", RMSEA_EDGES, ids=lambda c: f"X2={c['X2']},df={c['df']},"
+                                                           f"N={c['N']},c={c['c.hat']}")
+def test_rmsea_interval_edges_equal_lavaan(case):
+    """lavaan's lav_fit_rmsea_ci at the edges of its root search
+    (tests/fixtures/references/rmsea_ci_edges.R): an upper root beyond the bracket
+    max(N, 4 X2) gives 0 (X2 = 2, df = 1, N = 5) and inside it the root (N = 12); a statistic
+    just above / below the 5 % point of the central chi-square (df = 10: 4.0 / 3.9) gives a
+    small upper end / 0; non-centralities below 1; a scaled c.hat.  To lavaan's uniroot
+    tolerance (2e-6)."""
+    from semcluster.fitmeasures import rmsea_interval
+
+    lo, hi = rmsea_interval(case["X2"], case["df"], case["N"], c_hat=case["c.hat"])
+    assert lo == pytest.approx(case["lower"], abs=2e-6)
+    assert hi == pytest.approx(case["upper"], abs=2e-6)
+
+
+@pytest.mark.parametrize("args", [(np.inf, 5, 100, 1.0), (np.nan, 5, 100, 1.0),
+                                  (10.0, np.inf, 100, 1.0), (10.0, 5, 100, np.inf),
+                                  (10.0, 5, 100, np.nan), (10.0, 0, 100, 1.0)])
+def test_rmsea_interval_of_a_non_finite_input_or_no_df_is_nan(args):
+    from semcluster.fitmeasures import rmsea_interval
+
+    X2, df, n, c = args
+    lo, hi = rmsea_interval(X2, df, n, c_hat=c)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0, 4.0])
+def test_noncentral_cdf_equals_scipy_for_small_and_zero_noncentrality(lam):
+    """The cdf the RMSEA interval inverts: scipy's ncx2 for lambda > 0 (also below 1), the
+    central chi-square at lambda = 0."""
+    from scipy import stats
+
+    from semcluster.fitmeasures import _ncx2_cdf
+
+    for x, df in ((2.0, 1), (7.5, 4)):
+        want = stats.chi2.cdf(x, df) if lam == 0 else stats.ncx2.cdf(x, df, lam)
+        assert _ncx2_cdf(x, df, lam) == pytest.approx(want, rel=1e-10)
