@@ -20,11 +20,13 @@ from scipy import stats
 
 from semcluster.fitmeasures import (
     baseline_sigma,
+    cfi,
     fit_measures,
     incremental_indices,
     loglik,
     ml_discrepancy,
     rmsea_interval,
+    tli,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -366,3 +368,38 @@ def test_noncentral_cdf_equals_scipy_for_small_and_zero_noncentrality(lam):
     for x, df in ((2.0, 1), (7.5, 4)):
         want = stats.chi2.cdf(x, df) if lam == 0 else stats.ncx2.cdf(x, df, lam)
         assert _ncx2_cdf(x, df, lam) == pytest.approx(want, rel=1e-10)
+
+
+@pytest.mark.parametrize("e, want", [(1.2e-8, (1.0, np.nan, np.nan, np.nan)),
+                                     (2e-8, (0.0, 1.0, 2.5e8, 1.0))])
+def test_incremental_indices_at_the_zero_tolerance_equal_lavaan(e, want):
+    """lavaan tests "is zero" with all.equal (1.5e-8): on either side of it CFI is 1 or
+    1 - t1/t2, RNI, IFI and NFI NaN or their value (lavaan 0.6.14's lav_fit_cfi / rni / ifi /
+    nfi, tests/fixtures/references/incremental_tolerance.R)."""
+    from semcluster.fitmeasures import ifi, nfi, rni
+
+    got = (cfi(10 + e, 10, 10 + e, 10), rni(10, 10, 10 + e, 10), ifi(5, 10, 10 + e, 10),
+           nfi(0, 0, e, 3))
+    for g, w in zip(got, want):
+        if np.isnan(w):
+            assert np.isnan(g)
+        else:
+            assert g == pytest.approx(w, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("pos", range(6))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_an_incremental_index_of_a_non_finite_input_is_nan(pos, bad):
+    """Any non-finite statistic, df or scaling factor gives NaN for every index (semcluster's
+    guard: a failed fit's statistic is not a fit; lavaan itself returns 1 for some, e.g. CFI
+    with X2 = -Inf or df = Inf)."""
+    from semcluster.fitmeasures import ifi, nfi, pnfi, rfi, rni
+
+    good = [30.0, 10.0, 300.0, 15.0, 1.2, 1.1]
+    args = good.copy()
+    args[pos] = bad
+    for f in (cfi, tli, rni):
+        assert np.isnan(f(*args)), (f.__name__, pos, bad)
+    if pos < 4:
+        for f in (nfi, pnfi, rfi, ifi):
+            assert np.isnan(f(*args[:4])), (f.__name__, pos, bad)
