@@ -403,3 +403,21 @@ def test_an_incremental_index_of_a_non_finite_input_is_nan(pos, bad):
     if pos < 4:
         for f in (nfi, pnfi, rfi, ifi):
             assert np.isnan(f(*args[:4])), (f.__name__, pos, bad)
+
+
+INCREMENTAL_REF = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                              "incremental_indices.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", INCREMENTAL_REF, ids=lambda c: f"X2={c['X2']},c={c['c']}")
+def test_incremental_indices_equal_lavaan(case):
+    """Every incremental index from given statistics equals lavaan 0.6.14's lav_fit_* function
+    (tests/fixtures/references/incremental_indices.R): a good fit, X2 below df, a model worse
+    than its baseline, and robust (c, c_null) versions of CFI, TLI and RNI."""
+    from semcluster.fitmeasures import ifi, nfi, pnfi, rfi, rni
+
+    a = (case["X2"], case["df"], case["X2.null"], case["df.null"])
+    c = (case["c"], case["c.null"])
+    for name, f, args in (("cfi", cfi, a + c), ("tli", tli, a + c), ("rni", rni, a + c),
+                          ("nfi", nfi, a), ("pnfi", pnfi, a), ("rfi", rfi, a), ("ifi", ifi, a)):
+        assert f(*args) == pytest.approx(case[name], abs=1e-12), name
