@@ -425,3 +425,74 @@ def test_incremental_indices_equal_lavaan(case):
             assert np.isnan(f(*args)), name
         else:
             assert f(*args) == pytest.approx(case[name], abs=1e-12), name
+
+
+RMSEA_P = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                      "rmsea_pvalues.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", RMSEA_P, ids=lambda c: f"G={c['G']},c={c['c']},df={c['df']}")
+def test_rmsea_pvalues_equal_lavaan(case):
+    """Close-fit (RMSEA <= .05) and not-close-fit (RMSEA >= .08) p-values for one and two
+    groups and a scaled c.hat, equal to lavaan 0.6.14's lav_fit_rmsea_closefit /
+    notclosefit (tests/fixtures/references/rmsea_pvalues.R)."""
+    from semcluster.fitmeasures import rmsea_closefit, rmsea_notclosefit
+
+    a = (case["X2"], case["df"], case["N"], case["c"])
+    assert rmsea_closefit(*a, groups=case["G"]) == pytest.approx(case["close"], rel=1e-9)
+    assert rmsea_notclosefit(*a, groups=case["G"]) == pytest.approx(case["notclose"], rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rmsea_family_of_a_non_finite_input_is_nan(bad):
+    """RMSEA, its interval and both p-values are NaN when X2, df or c is not finite (and the
+    p-values and interval also at df = 0)."""
+    from semcluster.fitmeasures import rmsea_closefit, rmsea_notclosefit, rmsea_value
+
+    for pos in range(3):
+        args = [30.0, 10.0, 1.2]
+        args[pos] = bad
+        X2, df, c = args
+        assert np.isnan(rmsea_value(X2, df, 200, c)), (pos, bad)
+        assert np.isnan(rmsea_closefit(X2, df, 200, c)), (pos, bad)
+        assert np.isnan(rmsea_notclosefit(X2, df, 200, c)), (pos, bad)
+        assert all(np.isnan(rmsea_interval(X2, df, 200, c_hat=c))), (pos, bad)
+    assert np.isnan(rmsea_closefit(3.0, 0, 200)) and np.isnan(rmsea_notclosefit(3.0, 0, 200))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nfi_of_a_saturated_model_with_a_non_finite_baseline_is_nan(bad):
+    """df = 0 gives NFI 1, but only for a finite baseline statistic."""
+    from semcluster.fitmeasures import nfi
+
+    assert nfi(0.0, 0, 300.0, 15) == 1.0
+    assert np.isnan(nfi(0.0, 0, bad, 15))
+
+
+def test_rfi_of_zero_over_zero_is_nan_without_a_warning():
+    """X2 = X2_null = 0: t1 = t2 = 0 and RFI is 0/0 = NaN, as in R (lavaan's NaN), with no
+    numpy warning on the console."""
+    import warnings
+
+    from semcluster.fitmeasures import rfi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(rfi(0.0, 5, 0.0, 15))
+
+
+@pytest.mark.parametrize("case", RMSEA_P, ids=lambda c: f"G={c['G']},c={c['c']},df={c['df']}")
+def test_rmsea_family_with_groups_equals_lavaan(case):
+    """rmsea_measures with G groups and a scaling c: RMSEA times sqrt(G), its interval, and
+    the p-values, all equal to lavaan 0.6.14 (lav_fit_rmsea / _ci / _closefit / _notclosefit,
+    tests/fixtures/references/rmsea_pvalues.R; the interval to uniroot's tolerance)."""
+    from semcluster.fitmeasures import rmsea_measures
+
+    out = rmsea_measures(case["X2"], case["df"], case["N"], c=case["c"], c_test=case["c"],
+                         groups=case["G"])
+    assert out["rmsea"] == pytest.approx(case["rmsea"], rel=1e-9)
+    lo, hi = case["ci"]
+    assert out["rmsea_ci_lower"] == pytest.approx(lo, abs=2e-6)
+    assert out["rmsea_ci_upper"] == pytest.approx(hi, abs=2e-6)
+    assert out["rmsea_pvalue"] == pytest.approx(case["close"], rel=1e-9)
+    assert out["rmsea_notclose_pvalue"] == pytest.approx(case["notclose"], rel=1e-9)
