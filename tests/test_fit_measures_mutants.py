@@ -496,3 +496,16 @@ def test_rmsea_family_with_groups_equals_lavaan(case):
     assert out["rmsea_ci_upper"] == pytest.approx(hi, abs=2e-6)
     assert out["rmsea_pvalue"] == pytest.approx(case["close"], rel=1e-9)
     assert out["rmsea_notclose_pvalue"] == pytest.approx(case["notclose"], rel=1e-9)
+
+
+def test_rmsea_measures_report_the_level_and_the_rmsea_values_tested():
+    """lavaan's fitMeasures() reports rmsea.ci.level = 0.90, rmsea.close.h0 = 0.05 and
+    rmsea.notclose.h0 = 0.08 beside the standard RMSEA family (not beside the _scaled or
+    _robust ones)."""
+    from semcluster.fitmeasures import rmsea_measures
+
+    out = rmsea_measures(30.0, 10, 200)
+    assert (out["rmsea_ci_level"], out["rmsea_close_h0"], out["rmsea_notclose_h0"]) == \
+        (0.90, 0.05, 0.08)
+    assert not any(k.startswith("rmsea_ci_level") or k.endswith("_h0")
+                   for k in rmsea_measures(30.0, 10, 200, suffix="_scaled"))
