@@ -509,3 +509,31 @@ def test_rmsea_measures_report_the_level_and_the_rmsea_values_tested():
         (0.90, 0.05, 0.08)
     assert not any(k.startswith("rmsea_ci_level") or k.endswith("_h0")
                    for k in rmsea_measures(30.0, 10, 200, suffix="_scaled"))
+
+
+CHISQ_REF = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                        "chisq_family.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", CHISQ_REF, ids=lambda c: f"X2={c['X2']},df={c['df']}")
+def test_chisq_measures_equal_lavaan(case):
+    """p-values, Hoelter's critical N (.05, .01), MFI and ECVI from given statistics equal
+    lavaan 0.6.14's pchisq / lav_fit_cn / lav_fit_mfi / lav_fit_ecvi
+    (tests/fixtures/references/chisq_family.R; NA there, NaN here); fmin is lavaan's
+    optim$fx = X2 / (2 ntotal): 30 / (2 * 200) = 0.075 with ntotal = N, and with ntotal given
+    it divides by that instead."""
+    from semcluster.fitmeasures import chisq_measures
+
+    out = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"], case["N"],
+                         case["npar"])
+    for k in ("pvalue", "baseline_pvalue", "cn_05", "cn_01", "mfi", "ecvi"):
+        if case[k] is None:
+            assert np.isnan(out[k]), k
+        else:
+            assert out[k] == pytest.approx(case[k], rel=1e-9), k
+    assert (out["chisq"], out["df"], out["baseline_chisq"], out["baseline_df"]) == \
+        (case["X2"], case["df"], case["X2.null"], case["df.null"])
+    assert out["fmin"] == pytest.approx(case["X2"] / (2 * case["N"]), rel=1e-12)
+    other = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"],
+                           case["N"], case["npar"], ntotal=case["N"] + 7)
+    assert other["fmin"] == pytest.approx(case["X2"] / (2 * (case["N"] + 7)), rel=1e-12)
