@@ -524,11 +524,17 @@ def test_chisq_measures_equal_lavaan(case):
     it divides by that instead."""
     from semcluster.fitmeasures import chisq_measures
 
-    out = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"], case["N"],
-                         case["npar"])
+    import warnings
+
+    with warnings.catch_warnings():          # X2 = 0: Hoelter's N is Inf, without a warning
+        warnings.simplefilter("error")
+        out = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"],
+                             case["N"], case["npar"])
     for k in ("pvalue", "baseline_pvalue", "cn_05", "cn_01", "mfi", "ecvi"):
         if case[k] is None:
             assert np.isnan(out[k]), k
+        elif isinstance(case[k], str):
+            assert out[k] == float(case[k]), k
         else:
             assert out[k] == pytest.approx(case[k], rel=1e-9), k
     assert (out["chisq"], out["df"], out["baseline_chisq"], out["baseline_df"]) == \
@@ -537,3 +543,42 @@ def test_chisq_measures_equal_lavaan(case):
     other = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"],
                            case["N"], case["npar"], ntotal=case["N"] + 7)
     assert other["fmin"] == pytest.approx(case["X2"] / (2 * (case["N"] + 7)), rel=1e-12)
+
+
+def test_chisq_measures_pass_the_groups_on():
+    """With G = 2 the RMSEA of chisq_measures is lavaan's multi-group one (X2 = 30, df = 10,
+    N = 200: sqrt(G) x sqrt(30/(200 x 10) - 1/200) = 0.1414, lav_fit_rmsea, rmsea_pvalues.R)."""
+    from semcluster.fitmeasures import chisq_measures
+
+    case = next(c for c in RMSEA_P if c["G"] == 2 and c["c"] == 1)
+    out = chisq_measures(case["X2"], case["df"], 300.0, 15, case["N"], 11, groups=2)
+    assert out["rmsea"] == pytest.approx(case["rmsea"], rel=1e-9)
+    assert out["rmsea_pvalue"] == pytest.approx(case["close"], rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rmsea_measures_of_a_saturated_model_need_a_finite_statistic(bad):
+    """df = 0: the interval is (0, 0) (lavaan) only for a finite statistic and scaling;
+    otherwise NaN."""
+    from semcluster.fitmeasures import rmsea_measures
+
+    ok = rmsea_measures(0.0, 0, 200)
+    assert (ok["rmsea_ci_lower"], ok["rmsea_ci_upper"]) == (0.0, 0.0)
+    for kw in ({"X2_test": bad}, {"c_test": bad}):
+        out = rmsea_measures(0.0, 0, 200, **kw)
+        assert np.isnan(out["rmsea_ci_lower"]) and np.isnan(out["rmsea_ci_upper"]), kw
+    out = rmsea_measures(0.0, -np.inf, 200)
+    assert np.isnan(out["rmsea_ci_lower"])
+
+
+@pytest.mark.parametrize("pos", range(3))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_gfi_family_of_a_non_finite_input_is_nan(pos, bad):
+    from semcluster.fitmeasures import gfi_measures
+
+    args = [0.95, 21, 8]
+    assert gfi_measures(*args)["agfi"] == pytest.approx(1 - 21 / 8 * 0.05, abs=1e-12)
+    args[pos] = bad
+    out = gfi_measures(*args)
+    assert set(out) == {"gfi", "agfi", "pgfi"}
+    assert all(np.isnan(v) for v in out.values()), (pos, bad, out)
