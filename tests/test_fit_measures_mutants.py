@@ -582,3 +582,15 @@ def test_gfi_family_of_a_non_finite_input_is_nan(pos, bad):
     out = gfi_measures(*args)
     assert set(out) == {"gfi", "agfi", "pgfi"}
     assert all(np.isnan(v) for v in out.values()), (pos, bad, out)
+
+
+def test_pgfi_is_df_over_moments_times_gfi():
+    """lavaan's lav_fit_pgfi: PGFI = (df / nel) GFI, NA without moments; AGFI =
+    1 - (nel / df)(1 - GFI), 1 at df = 0.  GFI .95, 21 moments, 8 df: PGFI = 8/21 x .95."""
+    from semcluster.fitmeasures import gfi_measures
+
+    out = gfi_measures(0.95, 21, 8)
+    assert out == pytest.approx({"gfi": 0.95, "agfi": 1 - 21 / 8 * 0.05,
+                                 "pgfi": 8 / 21 * 0.95}, abs=1e-12)
+    none = gfi_measures(0.95, 0, 0)
+    assert none["agfi"] == 1.0 and np.isnan(none["pgfi"])
