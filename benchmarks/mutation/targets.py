@@ -92,8 +92,8 @@ TARGETS = {
         "functions": ["hypothesis_verdict", "_structural_section"],
         "lines": {"_structural_section": ("    for h, r in hyp.iterrows():",
                                           "    verdict = pd.DataFrame(rows)")},
-        "tests": ["tests/test_decision_rules.py"],
-        "args": ["-k", "hypothesis or report_verdict or regression_vs_sem"],
+        "tests": ["tests/test_decision_rules.py", "tests/test_decision_mutants.py"],
+        "args": ["-k", "hypothesis or report_verdict or regression_vs_sem or report_table"],
         "about": "the verdict rule on both sides of p = .05 with sign cases, and the report's "
                  "verdict column read end to end.",
     },

@@ -1,0 +1,58 @@
+"""Decision code held where mutation testing found it loose (docs/mutation.md): the report's
+H1-H5 table read column by column with a directional hypothesis of each sign, and the verdict
+rule at a zero coefficient.  The rules themselves are tested in test_decision_rules.py."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from semcluster import study
+from semcluster.report import FIT_KEYS, _structural_section, hypothesis_verdict
+
+
+class _StrictResult:
+    """A fitted model that answers only res.parameter(to, "~", from) for the paths it has."""
+
+    def __init__(self, paths):
+        self.paths = paths                    # (to, from) -> (est, std_all, se_std_all, p)
+        self.fit_measures = pd.Series({k: 1.0 for k in FIT_KEYS})
+        self.r2 = {"IN": 0.4}
+        self.converged = True
+        self.admissible = True
+
+    def parameter(self, lhs, op, rhs):
+        assert op == "~", op
+        est, std, se, p = self.paths[(lhs, rhs)]
+        return pd.Series({"lhs": lhs, "op": op, "rhs": rhs, "est": est, "se": 0.1,
+                          "pvalue": p, "std_all": std, "se_std_all": se})
+
+
+def test_report_table_has_every_column_from_the_right_path(monkeypatch):
+    """Each row of the H1-H5 table comes from the path to <- from of its hypothesis, with
+    columns hypothesis, path, std_beta (std.all), se (its SE), est, p, verdict; a hypothesis
+    stating a negative effect is supported by a significant negative coefficient."""
+    hyp = study.hypotheses().copy()
+    hyp.loc[hyp.index[1], "sign"] = "-"
+    monkeypatch.setattr(study, "hypotheses", lambda: hyp)
+    paths = {}
+    for k, (h, r) in enumerate(hyp.iterrows()):
+        std = -0.3 if r["sign"] == "-" else 0.2 + k / 100
+        paths[(r["to"], r["from"])] = (1.5 + k, std, 0.05 + k / 1000, 0.001 * (k + 1))
+    section, results = _structural_section(_StrictResult(paths))
+    table = section.tables[0][2]
+    assert list(table.columns) == ["hypothesis", "path", "std_beta", "se", "est", "p",
+                                   "verdict"]
+    for (h, r), row in zip(hyp.iterrows(), table.itertuples()):
+        est, std, se, p = paths[(r["to"], r["from"])]
+        assert (row.hypothesis, row.path) == (h, f"{r['from']} → {r['to']}")
+        assert (row.std_beta, row.se, row.est, row.p) == (std, se, est, p)
+        assert row.verdict == "supported"
+    assert [d["hypothesis"] for d in results["structural"]["hypotheses"]] == list(hyp.index)
+
+
+@pytest.mark.parametrize("beta, sign, expected", [
+    (-0.1, "-", "supported"), (0.0, "-", "not supported"), (0.1, "-", "not supported"),
+    (0.1, "+", "supported"), (0.0, "+", "not supported")])
+def test_hypothesis_verdict_at_a_zero_coefficient(beta, sign, expected):
+    """A coefficient of exactly 0 has neither sign: not supported whichever is stated."""
+    assert hypothesis_verdict(beta, 0.01, sign) == expected
