@@ -56,3 +56,29 @@ def test_report_table_has_every_column_from_the_right_path(monkeypatch):
 def test_hypothesis_verdict_at_a_zero_coefficient(beta, sign, expected):
     """A coefficient of exactly 0 has neither sign: not supported whichever is stated."""
     assert hypothesis_verdict(beta, 0.01, sign) == expected
+
+
+@pytest.fixture(scope="module")
+def _small_invariance():
+    import semcluster
+    from semcluster.resources import data_path
+
+    hs = pd.read_csv(data_path("holzinger_swineford_1939.csv"))
+    model = "visual =~ x1 + x2 + x3\n"
+
+    def run(**kw):
+        return semcluster.measurement_invariance(model, hs, group="school", **kw).comparisons
+    return run
+
+
+def test_invariance_verdicts_use_the_limits_given(_small_invariance):
+    """measurement_invariance passes its ΔCFI/ΔRMSEA limits to the verdict and states them:
+    with limits no change can meet (ΔCFI > 1, ΔRMSEA < -1) nothing holds; the criteria column
+    names the limits used."""
+    strict = _small_invariance(delta_cfi=1.0, delta_rmsea=0.5)
+    assert all(v.endswith("not supported") for v in strict["fit_index_verdict"])
+    assert all(c == "ΔCFI > 1.0 and ΔRMSEA < 0.5 (Chen 2007)" for c in strict["criteria"])
+    never_rmsea = _small_invariance(delta_cfi=-1.0, delta_rmsea=-1.0)
+    assert all(v.endswith("not supported") for v in never_rmsea["fit_index_verdict"])
+    loose = _small_invariance(delta_cfi=-1.0, delta_rmsea=1.0)
+    assert all(v.endswith("invariance holds") for v in loose["fit_index_verdict"])

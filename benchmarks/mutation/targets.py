@@ -103,7 +103,7 @@ TARGETS = {
         # the LRT and ΔCFI/ΔRMSEA verdicts and the comparison rows that feed them
         "functions": ["lrt_verdict", "fit_index_verdict", "measurement_invariance"],
         "lines": {"measurement_invariance": ("    comps = []", "    return InvarianceResult(")},
-        "tests": ["tests/test_decision_rules.py"],
+        "tests": ["tests/test_decision_rules.py", "tests/test_decision_mutants.py"],
         "args": ["-k", "invariance"],
         "about": "LRT verdict on both sides of p = .05, ΔCFI/ΔRMSEA verdicts at and either side "
                  "of Chen's limits, and HS39 by school against lavaan's numbers.",
