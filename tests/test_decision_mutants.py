@@ -82,3 +82,23 @@ def test_invariance_verdicts_use_the_limits_given(_small_invariance):
     assert all(v.endswith("not supported") for v in never_rmsea["fit_index_verdict"])
     loose = _small_invariance(delta_cfi=-1.0, delta_rmsea=1.0)
     assert all(v.endswith("invariance holds") for v in loose["fit_index_verdict"])
+
+
+def test_threshold_flags_table_states_each_threshold_and_its_source():
+    """Every flag row carries the threshold it was judged at and the source of that
+    threshold (measurement.THRESHOLDS): AVE .50, KMO .60, α .70, in the columns figure, value,
+    threshold, passes, source."""
+    from semcluster.measurement import THRESHOLDS, threshold_flags
+
+    rel = pd.DataFrame({"alpha": [0.8], "omega": [0.8], "cr": [0.8], "ave": [0.45],
+                        "ave_std": [0.55]}, index=["A"])
+    fl = pd.DataFrame({"A": [0.74], "passes": [True]}, index=["A"])
+    htmt = pd.DataFrame([[1.0]], index=["A"], columns=["A"])
+    flags = threshold_flags(rel, fl, htmt, kmo=0.7)
+    assert list(flags.columns) == ["figure", "value", "threshold", "passes", "source"]
+    rows = flags.set_index("figure")
+    assert rows.loc["AVE A", "threshold"] == 0.50 and rows.loc["KMO overall", "threshold"] == 0.60
+    assert rows.loc["alpha A", "threshold"] == 0.70
+    assert rows.loc["AVE A", "source"] == THRESHOLDS["ave"][1]
+    assert rows.loc["KMO overall", "source"] == THRESHOLDS["kmo"][1]
+    assert all(isinstance(s, str) and s for s in flags["source"])

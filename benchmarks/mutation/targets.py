@@ -112,7 +112,8 @@ TARGETS = {
         "module": "semcluster.measurement",
         "path": "src/semcluster/measurement.py",
         "functions": ["threshold_flags", "flags_table"],
-        "tests": ["tests/test_verdicts_measurement.py"],
+        "tests": ["tests/test_verdicts_measurement.py", "tests/test_decision_mutants.py"],
+        "args": ["-k", "not invariance"],
         "about": "α/ω/CR/AVE/HTMT/KMO/Fornell-Larcker flags at and either side of each threshold, "
                  "AVE read from ave_std, strict and liberal HTMT side by side.",
     },
