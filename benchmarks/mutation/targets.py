@@ -139,7 +139,7 @@ TARGETS = {
                       "OutputFiles._check_target", "OutputFiles.file", "OutputFiles._write"],
         # test_cli_plumbing_outputs.py (the full command x option x input matrix, 60 s a run)
         # is left out for time; the reproduce test starts a subprocess
-        "tests": ["tests/test_output_files.py"],
+        "tests": ["tests/test_output_files.py", "tests/test_output_guard_mutants.py"],
         "args": ["-k", "not test_no_traceback_from_the_real_entry_point"],
         "about": "outputs aimed at an input (same name, hard link), through a symlink, at a "
                  "folder or an unwritable place refused; two outputs with one name refused "
