@@ -43,3 +43,24 @@ def test_a_path_that_cannot_be_inspected_is_not_taken_for_an_input(monkeypatch, 
 
     monkeypatch.setattr(os.path, "realpath", boom)
     assert _is_same(tmp_path / "a", tmp_path / "b") is False
+
+
+def test_a_special_file_is_refused_by_name(tmp_path):
+    """An output aimed at something that is not a regular file (a named pipe) is refused with
+    a message naming it."""
+    pipe = tmp_path / "out.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(OutputPathError) as err:
+        OutputFiles([]).file(pipe)
+    assert str(err.value) == f"{pipe} is not a regular file; give a file name"
+
+
+def test_an_output_below_a_file_is_refused_naming_the_output(tmp_path):
+    """An output whose folder would be an existing file: the message names the output as
+    given and the file in the way."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    target = blocker / "out.csv"
+    with pytest.raises(OutputPathError) as err:
+        OutputFiles([]).file(target)
+    assert str(err.value) == f"{target}: cannot write here, {blocker} is a file, not a folder"
