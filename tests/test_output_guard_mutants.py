@@ -64,3 +64,14 @@ def test_an_output_below_a_file_is_refused_naming_the_output(tmp_path):
     with pytest.raises(OutputPathError) as err:
         OutputFiles([]).file(target)
     assert str(err.value) == f"{target}: cannot write here, {blocker} is a file, not a folder"
+
+
+@pytest.mark.parametrize("name", [None, ""])
+def test_an_empty_output_name_is_refused(name, tmp_path, monkeypatch):
+    """No name (None) or an empty one is refused with 'empty output file name', and nothing
+    named 'None' is written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputPathError) as err:
+        OutputFiles([]).file(name)
+    assert str(err.value) == "empty output file name"
+    assert not (tmp_path / "None").exists()
