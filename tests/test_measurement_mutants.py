@@ -267,6 +267,8 @@ def test_reliability_and_validity_refuse_a_fit_with_groups_or_means(fn):
     from semcluster.errors import OptionError
 
     fake = SimpleNamespace(moments=("g1", "g2"))
-    args = (fake, None) if fn == "fornell_larcker" else (fake,)
+    # fornell_larcker given a reliability table: its own guard is the only one on that path
+    rel = pd.DataFrame({"ave_std": [0.6]}, index=["f"])
+    args = (fake, rel) if fn == "fornell_larcker" else (fake,)
     with pytest.raises(OptionError, match="one-group fit"):
         getattr(measurement, fn)(*args)
