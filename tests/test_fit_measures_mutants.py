@@ -594,3 +594,13 @@ def test_pgfi_is_df_over_moments_times_gfi():
                                  "pgfi": 8 / 21 * 0.95}, abs=1e-12)
     none = gfi_measures(0.95, 0, 0)
     assert none["agfi"] == 1.0 and np.isnan(none["pgfi"])
+
+
+def test_hoelter_n_of_a_perfect_one_df_fit_is_infinite():
+    """X2 = 0 with df = 1: lavaan's lav_fit_cn is qchisq(1 - alpha, df) / (X2 / N) + 1 = Inf
+    (R divides by zero to Inf; the df = 5 case of chisq_family.R shows it); only df = 0 with
+    X2 = 0 is NaN."""
+    from semcluster.fitmeasures import chisq_measures
+
+    out = chisq_measures(0.0, 1, 40.0, 3, 120, 5)
+    assert out["cn_05"] == np.inf and out["cn_01"] == np.inf
