@@ -75,3 +75,9 @@ def test_an_empty_output_name_is_refused(name, tmp_path, monkeypatch):
         OutputFiles([]).file(name)
     assert str(err.value) == "empty output file name"
     assert not (tmp_path / "None").exists()
+
+
+def test_a_wrong_suffix_is_refused_listing_the_allowed_ones(tmp_path):
+    with pytest.raises(OutputPathError) as err:
+        OutputFiles([]).file(tmp_path / "out.txt", suffixes=(".csv", ".xlsx"))
+    assert str(err.value) == f"{tmp_path / 'out.txt'}: use a file name ending in .csv, .xlsx"
