@@ -145,20 +145,23 @@ TARGETS = {
                  "folder or an unwritable place refused; two outputs with one name refused "
                  "(in-process CLI runs).",
     },
-    "cli_options": {
-        "module": "semcluster.cli._common",
-        "path": "src/semcluster/cli/_common.py",
-        # the functions that pass options on; not add_data_options (the argparse declarations
-        # and their help texts: 200 mutants, ~40 s a run) for time
-        "functions": ["_code", "data_options_from_args", "data_options_given", "read_data",
-                      "observed_of"],
-        "tests": ["tests/test_cli_plumbing.py", "tests/test_cli_plumbing_data_report.py"],
-        # the option inventory test fails on main today (diagram --group has no case) and reads
-        # the parser, not this module
-        "args": ["-k", "not test_every_option_of_every_command_has_a_plumbing_case"],
-        "about": "every option of every command reaches the library (the data options through "
-                 "read_survey for every data command), two values per option.",
-    },
+    # cli_options is not run yet: on main today its unmutated subset fails
+    # (tests/test_cli_plumbing.py::test_an_option_added_without_a_case_is_reported and the
+    # option inventory: diagram --group has no plumbing case).  Enable it once that passes.
+    # "cli_options": {
+    #     "module": "semcluster.cli._common",
+    #     "path": "src/semcluster/cli/_common.py",
+    #     # the functions that pass options on; not add_data_options (the argparse declarations
+    #     # and their help texts: 200 mutants, ~40 s a run) for time
+    #     "functions": ["_code", "data_options_from_args", "data_options_given", "read_data",
+    #                   "observed_of"],
+    #     "tests": ["tests/test_cli_plumbing.py", "tests/test_cli_plumbing_data_report.py"],
+    #     # the option inventory test fails on main today (diagram --group has no case) and reads
+    #     # the parser, not this module
+    #     "args": ["-k", "not test_every_option_of_every_command_has_a_plumbing_case"],
+    #     "about": "every option of every command reaches the library (the data options through "
+    #              "read_survey for every data command), two values per option.",
+    # },
 }
 
 
