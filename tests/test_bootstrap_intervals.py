@@ -380,3 +380,28 @@ def test_quantile_between_the_first_two_draws_is_interpolated():
     got = _norm_inter(t, [0.05])[0]
     assert got == pytest.approx(boot_norm_inter(t, 0.05)[0], abs=1e-12)
     assert t[0] < got < t[1]
+
+
+def test_draws_spread_by_at_most_1e12_have_no_interval():
+    """A quantity whose finite draws span 1e-12 or less (a fixed parameter, or one no resample
+    moves) gets no SE, interval or p: NaN.  Both sides of the limit: draws {1, 1 + 1e-12}
+    (spread exactly 1e-12 in floating point) -> NaN; {1, 1 + 3e-12} -> the SE of two values,
+    |a - b| / sqrt(2), and the percentile ends are the two draws."""
+    lo_draws = np.array([0.0, 1e-12])
+    assert np.ptp(lo_draws) == 1e-12
+    row = bs._interval_row(0.0, lo_draws, None, 0.95, pvalue=True)
+    assert all(np.isnan(row[k]) for k in ("se", "ci_lower", "ci_upper", "pvalue"))
+    hi_draws = np.array([0.0, 3e-12])
+    row = bs._interval_row(0.0, hi_draws, None, 0.95, pvalue=True)
+    assert row["se"] == pytest.approx(3e-12 / math.sqrt(2), rel=1e-9)
+    assert (row["ci_lower"], row["ci_upper"]) == (0.0, 3e-12)
+    assert np.isnan(row["bca_lower"]) and np.isnan(row["bca_upper"])     # no jackknife
+
+
+def test_interval_row_reports_a_pvalue_unless_told_not_to():
+    """The p-value is on by default (every path, loading and covariance) and off only when the
+    caller says so (R², which is never below zero): draws 1..9 and -1 give
+    p = 2 min(1/10, 9/10) = 0.2."""
+    d = np.array([-1.0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert bs._interval_row(0.0, d, None, 0.95)["pvalue"] == pytest.approx(0.2, abs=1e-12)
+    assert np.isnan(bs._interval_row(0.0, d, None, 0.95, pvalue=False)["pvalue"])

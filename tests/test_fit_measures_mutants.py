@@ -20,11 +20,13 @@ from scipy import stats
 
 from semcluster.fitmeasures import (
     baseline_sigma,
+    cfi,
     fit_measures,
     incremental_indices,
     loglik,
     ml_discrepancy,
     rmsea_interval,
+    tli,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -322,3 +324,283 @@ def test_two_fixed_x_covariates():
     assert (fm["df"], fm["baseline_df"]) == (1, 2)
     assert fm["baseline_chisq"] == pytest.approx(0.0, abs=1e-10)
     assert fm["pvalue"] == pytest.approx(1.0, abs=1e-12)        # X2 = 0 on 1 df
+
+
+RMSEA_EDGES = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                          "rmsea_ci_edges.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", RMSEA_EDGES, ids=lambda c: f"X2={c['X2']},df={c['df']},"
+                                                           f"N={c['N']},c={c['c.hat']}")
+def test_rmsea_interval_edges_equal_lavaan(case):
+    """lavaan's lav_fit_rmsea_ci at the edges of its root search
+    (tests/fixtures/references/rmsea_ci_edges.R): an upper root beyond the bracket
+    max(N, 4 X2) gives 0 (X2 = 2, df = 1, N = 5) and inside it the root (N = 12); a statistic
+    just above / below the 5 % point of the central chi-square (df = 10: 4.0 / 3.9) gives a
+    small upper end / 0; non-centralities below 1; a scaled c.hat.  To lavaan's uniroot
+    tolerance (2e-6)."""
+    from semcluster.fitmeasures import rmsea_interval
+
+    lo, hi = rmsea_interval(case["X2"], case["df"], case["N"], c_hat=case["c.hat"])
+    assert lo == pytest.approx(case["lower"], abs=2e-6)
+    assert hi == pytest.approx(case["upper"], abs=2e-6)
+
+
+@pytest.mark.parametrize("args", [(np.inf, 5, 100, 1.0), (np.nan, 5, 100, 1.0),
+                                  (10.0, np.inf, 100, 1.0), (10.0, 5, 100, np.inf),
+                                  (10.0, 5, 100, np.nan), (10.0, 0, 100, 1.0)])
+def test_rmsea_interval_of_a_non_finite_input_or_no_df_is_nan(args):
+    from semcluster.fitmeasures import rmsea_interval
+
+    X2, df, n, c = args
+    lo, hi = rmsea_interval(X2, df, n, c_hat=c)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0, 4.0])
+def test_noncentral_cdf_equals_scipy_for_small_and_zero_noncentrality(lam):
+    """The cdf the RMSEA interval inverts: scipy's ncx2 for lambda > 0 (also below 1), the
+    central chi-square at lambda = 0."""
+    from scipy import stats
+
+    from semcluster.fitmeasures import _ncx2_cdf
+
+    for x, df in ((2.0, 1), (7.5, 4)):
+        want = stats.chi2.cdf(x, df) if lam == 0 else stats.ncx2.cdf(x, df, lam)
+        assert _ncx2_cdf(x, df, lam) == pytest.approx(want, rel=1e-10)
+
+
+@pytest.mark.parametrize("e, want", [(1.2e-8, (1.0, np.nan, np.nan, np.nan)),
+                                     (2e-8, (0.0, 1.0, 2.5e8, 1.0))])
+def test_incremental_indices_at_the_zero_tolerance_equal_lavaan(e, want):
+    """lavaan tests "is zero" with all.equal (1.5e-8): on either side of it CFI is 1 or
+    1 - t1/t2, RNI, IFI and NFI NaN or their value (lavaan 0.6.14's lav_fit_cfi / rni / ifi /
+    nfi, tests/fixtures/references/incremental_tolerance.R)."""
+    from semcluster.fitmeasures import ifi, nfi, rni
+
+    got = (cfi(10 + e, 10, 10 + e, 10), rni(10, 10, 10 + e, 10), ifi(5, 10, 10 + e, 10),
+           nfi(0, 0, e, 3))
+    for g, w in zip(got, want):
+        if np.isnan(w):
+            assert np.isnan(g)
+        else:
+            assert g == pytest.approx(w, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("pos", range(6))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_an_incremental_index_of_a_non_finite_input_is_nan(pos, bad):
+    """Any non-finite statistic, df or scaling factor gives NaN for every index (semcluster's
+    guard: a failed fit's statistic is not a fit; lavaan itself returns 1 for some, e.g. CFI
+    with X2 = -Inf or df = Inf)."""
+    from semcluster.fitmeasures import ifi, nfi, pnfi, rfi, rni
+
+    good = [30.0, 10.0, 300.0, 15.0, 1.2, 1.1]
+    args = good.copy()
+    args[pos] = bad
+    for f in (cfi, tli, rni):
+        assert np.isnan(f(*args)), (f.__name__, pos, bad)
+    if pos < 4:
+        for f in (nfi, pnfi, rfi, ifi):
+            assert np.isnan(f(*args[:4])), (f.__name__, pos, bad)
+
+
+INCREMENTAL_REF = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                              "incremental_indices.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", INCREMENTAL_REF, ids=lambda c: f"X2={c['X2']},c={c['c']}")
+def test_incremental_indices_equal_lavaan(case):
+    """Every incremental index from given statistics equals lavaan 0.6.14's lav_fit_* function
+    (tests/fixtures/references/incremental_indices.R): a good fit, X2 below df, a model worse
+    than its baseline, robust (c, c_null) versions of CFI, TLI and RNI, and small or zero
+    baseline statistics and df (NA there: NaN here)."""
+    from semcluster.fitmeasures import ifi, nfi, pnfi, rfi, rni
+
+    a = (case["X2"], case["df"], case["X2.null"], case["df.null"])
+    c = (case["c"], case["c.null"])
+    for name, f, args in (("cfi", cfi, a + c), ("tli", tli, a + c), ("rni", rni, a + c),
+                          ("nfi", nfi, a), ("pnfi", pnfi, a), ("rfi", rfi, a), ("ifi", ifi, a)):
+        if case[name] is None:                   # lavaan's NA
+            assert np.isnan(f(*args)), name
+        else:
+            assert f(*args) == pytest.approx(case[name], abs=1e-12), name
+
+
+RMSEA_P = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                      "rmsea_pvalues.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", RMSEA_P, ids=lambda c: f"G={c['G']},c={c['c']},df={c['df']}")
+def test_rmsea_pvalues_equal_lavaan(case):
+    """Close-fit (RMSEA <= .05) and not-close-fit (RMSEA >= .08) p-values for one and two
+    groups and a scaled c.hat, equal to lavaan 0.6.14's lav_fit_rmsea_closefit /
+    notclosefit (tests/fixtures/references/rmsea_pvalues.R)."""
+    from semcluster.fitmeasures import rmsea_closefit, rmsea_notclosefit
+
+    a = (case["X2"], case["df"], case["N"], case["c"])
+    assert rmsea_closefit(*a, groups=case["G"]) == pytest.approx(case["close"], rel=1e-9)
+    assert rmsea_notclosefit(*a, groups=case["G"]) == pytest.approx(case["notclose"], rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rmsea_family_of_a_non_finite_input_is_nan(bad):
+    """RMSEA, its interval and both p-values are NaN when X2, df or c is not finite (and the
+    p-values and interval also at df = 0)."""
+    from semcluster.fitmeasures import rmsea_closefit, rmsea_notclosefit, rmsea_value
+
+    for pos in range(3):
+        args = [30.0, 10.0, 1.2]
+        args[pos] = bad
+        X2, df, c = args
+        assert np.isnan(rmsea_value(X2, df, 200, c)), (pos, bad)
+        assert np.isnan(rmsea_closefit(X2, df, 200, c)), (pos, bad)
+        assert np.isnan(rmsea_notclosefit(X2, df, 200, c)), (pos, bad)
+        assert all(np.isnan(rmsea_interval(X2, df, 200, c_hat=c))), (pos, bad)
+    assert np.isnan(rmsea_closefit(3.0, 0, 200)) and np.isnan(rmsea_notclosefit(3.0, 0, 200))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nfi_of_a_saturated_model_with_a_non_finite_baseline_is_nan(bad):
+    """df = 0 gives NFI 1, but only for a finite baseline statistic."""
+    from semcluster.fitmeasures import nfi
+
+    assert nfi(0.0, 0, 300.0, 15) == 1.0
+    assert np.isnan(nfi(0.0, 0, bad, 15))
+
+
+def test_rfi_of_zero_over_zero_is_nan_without_a_warning():
+    """X2 = X2_null = 0: t1 = t2 = 0 and RFI is 0/0 = NaN, as in R (lavaan's NaN), with no
+    numpy warning on the console."""
+    import warnings
+
+    from semcluster.fitmeasures import rfi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(rfi(0.0, 5, 0.0, 15))
+
+
+@pytest.mark.parametrize("case", RMSEA_P, ids=lambda c: f"G={c['G']},c={c['c']},df={c['df']}")
+def test_rmsea_family_with_groups_equals_lavaan(case):
+    """rmsea_measures with G groups and a scaling c: RMSEA times sqrt(G), its interval, and
+    the p-values, all equal to lavaan 0.6.14 (lav_fit_rmsea / _ci / _closefit / _notclosefit,
+    tests/fixtures/references/rmsea_pvalues.R; the interval to uniroot's tolerance)."""
+    from semcluster.fitmeasures import rmsea_measures
+
+    out = rmsea_measures(case["X2"], case["df"], case["N"], c=case["c"], c_test=case["c"],
+                         groups=case["G"])
+    assert out["rmsea"] == pytest.approx(case["rmsea"], rel=1e-9)
+    lo, hi = case["ci"]
+    assert out["rmsea_ci_lower"] == pytest.approx(lo, abs=2e-6)
+    assert out["rmsea_ci_upper"] == pytest.approx(hi, abs=2e-6)
+    assert out["rmsea_pvalue"] == pytest.approx(case["close"], rel=1e-9)
+    assert out["rmsea_notclose_pvalue"] == pytest.approx(case["notclose"], rel=1e-9)
+
+
+def test_rmsea_measures_report_the_level_and_the_rmsea_values_tested():
+    """lavaan's fitMeasures() reports rmsea.ci.level = 0.90, rmsea.close.h0 = 0.05 and
+    rmsea.notclose.h0 = 0.08 beside the standard RMSEA family (not beside the _scaled or
+    _robust ones)."""
+    from semcluster.fitmeasures import rmsea_measures
+
+    out = rmsea_measures(30.0, 10, 200)
+    assert (out["rmsea_ci_level"], out["rmsea_close_h0"], out["rmsea_notclose_h0"]) == \
+        (0.90, 0.05, 0.08)
+    assert not any(k.startswith("rmsea_ci_level") or k.endswith("_h0")
+                   for k in rmsea_measures(30.0, 10, 200, suffix="_scaled"))
+
+
+CHISQ_REF = json.loads((Path(__file__).parent / "fixtures" / "references" /
+                        "chisq_family.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", CHISQ_REF, ids=lambda c: f"X2={c['X2']},df={c['df']}")
+def test_chisq_measures_equal_lavaan(case):
+    """p-values, Hoelter's critical N (.05, .01), MFI and ECVI from given statistics equal
+    lavaan 0.6.14's pchisq / lav_fit_cn / lav_fit_mfi / lav_fit_ecvi
+    (tests/fixtures/references/chisq_family.R; NA there, NaN here); fmin is lavaan's
+    optim$fx = X2 / (2 ntotal): 30 / (2 * 200) = 0.075 with ntotal = N, and with ntotal given
+    it divides by that instead."""
+    from semcluster.fitmeasures import chisq_measures
+
+    import warnings
+
+    with warnings.catch_warnings():          # X2 = 0: Hoelter's N is Inf, without a warning
+        warnings.simplefilter("error")
+        out = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"],
+                             case["N"], case["npar"])
+    for k in ("pvalue", "baseline_pvalue", "cn_05", "cn_01", "mfi", "ecvi"):
+        if case[k] is None:
+            assert np.isnan(out[k]), k
+        elif isinstance(case[k], str):
+            assert out[k] == float(case[k]), k
+        else:
+            assert out[k] == pytest.approx(case[k], rel=1e-9), k
+    assert (out["chisq"], out["df"], out["baseline_chisq"], out["baseline_df"]) == \
+        (case["X2"], case["df"], case["X2.null"], case["df.null"])
+    assert out["fmin"] == pytest.approx(case["X2"] / (2 * case["N"]), rel=1e-12)
+    other = chisq_measures(case["X2"], case["df"], case["X2.null"], case["df.null"],
+                           case["N"], case["npar"], ntotal=case["N"] + 7)
+    assert other["fmin"] == pytest.approx(case["X2"] / (2 * (case["N"] + 7)), rel=1e-12)
+
+
+def test_chisq_measures_pass_the_groups_on():
+    """With G = 2 the RMSEA of chisq_measures is lavaan's multi-group one (X2 = 30, df = 10,
+    N = 200: sqrt(G) x sqrt(30/(200 x 10) - 1/200) = 0.1414, lav_fit_rmsea, rmsea_pvalues.R)."""
+    from semcluster.fitmeasures import chisq_measures
+
+    case = next(c for c in RMSEA_P if c["G"] == 2 and c["c"] == 1)
+    out = chisq_measures(case["X2"], case["df"], 300.0, 15, case["N"], 11, groups=2)
+    assert out["rmsea"] == pytest.approx(case["rmsea"], rel=1e-9)
+    assert out["rmsea_pvalue"] == pytest.approx(case["close"], rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rmsea_measures_of_a_saturated_model_need_a_finite_statistic(bad):
+    """df = 0: the interval is (0, 0) (lavaan) only for a finite statistic and scaling;
+    otherwise NaN."""
+    from semcluster.fitmeasures import rmsea_measures
+
+    ok = rmsea_measures(0.0, 0, 200)
+    assert (ok["rmsea_ci_lower"], ok["rmsea_ci_upper"]) == (0.0, 0.0)
+    for kw in ({"X2_test": bad}, {"c_test": bad}):
+        out = rmsea_measures(0.0, 0, 200, **kw)
+        assert np.isnan(out["rmsea_ci_lower"]) and np.isnan(out["rmsea_ci_upper"]), kw
+    out = rmsea_measures(0.0, -np.inf, 200)
+    assert np.isnan(out["rmsea_ci_lower"])
+
+
+@pytest.mark.parametrize("pos", range(3))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_gfi_family_of_a_non_finite_input_is_nan(pos, bad):
+    from semcluster.fitmeasures import gfi_measures
+
+    args = [0.95, 21, 8]
+    assert gfi_measures(*args)["agfi"] == pytest.approx(1 - 21 / 8 * 0.05, abs=1e-12)
+    args[pos] = bad
+    out = gfi_measures(*args)
+    assert set(out) == {"gfi", "agfi", "pgfi"}
+    assert all(np.isnan(v) for v in out.values()), (pos, bad, out)
+
+
+def test_pgfi_is_df_over_moments_times_gfi():
+    """lavaan's lav_fit_pgfi: PGFI = (df / nel) GFI, NA without moments; AGFI =
+    1 - (nel / df)(1 - GFI), 1 at df = 0.  GFI .95, 21 moments, 8 df: PGFI = 8/21 x .95."""
+    from semcluster.fitmeasures import gfi_measures
+
+    out = gfi_measures(0.95, 21, 8)
+    assert out == pytest.approx({"gfi": 0.95, "agfi": 1 - 21 / 8 * 0.05,
+                                 "pgfi": 8 / 21 * 0.95}, abs=1e-12)
+    none = gfi_measures(0.95, 0, 0)
+    assert none["agfi"] == 1.0 and np.isnan(none["pgfi"])
+
+
+def test_hoelter_n_of_a_perfect_one_df_fit_is_infinite():
+    """X2 = 0 with df = 1: lavaan's lav_fit_cn is qchisq(1 - alpha, df) / (X2 / N) + 1 = Inf
+    (R divides by zero to Inf; the df = 5 case of chisq_family.R shows it); only df = 0 with
+    X2 = 0 is NaN."""
+    from semcluster.fitmeasures import chisq_measures
+
+    out = chisq_measures(0.0, 1, 40.0, 3, 120, 5)
+    assert out["cn_05"] == np.inf and out["cn_01"] == np.inf

@@ -254,3 +254,21 @@ def test_fornell_larcker_uses_the_reliability_it_is_given():
     assert M.loc["g", "g"] == pytest.approx(0.5, abs=1e-12)
     # a tie (sqrt(AVE) = |r| = 0.5) does not pass: the criterion is strictly greater
     assert bool(M.loc["g", "passes"]) is False
+
+
+@pytest.mark.parametrize("fn", ["construct_reliability", "latent_correlations",
+                                "fornell_larcker"])
+def test_reliability_and_validity_refuse_a_fit_with_groups_or_means(fn):
+    """They read one group's covariance matrices: a fit whose moments are per group (groups
+    or a mean structure) is refused with a one-line OptionError before anything is read."""
+    from types import SimpleNamespace
+
+    from semcluster import measurement
+    from semcluster.errors import OptionError
+
+    fake = SimpleNamespace(moments=("g1", "g2"))
+    # fornell_larcker given a reliability table: its own guard is the only one on that path
+    rel = pd.DataFrame({"ave_std": [0.6]}, index=["f"])
+    args = (fake, rel) if fn == "fornell_larcker" else (fake,)
+    with pytest.raises(OptionError, match="one-group fit"):
+        getattr(measurement, fn)(*args)

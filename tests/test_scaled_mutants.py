@@ -272,3 +272,25 @@ def test_scaled_shifted_robust_correction_at_zero_and_one_df():
 def test_robust_cfi_with_non_centralities_below_one():
     """c = 2, c_B = 1.5: t1 = 20.5 - 20 = 0.5, t2 = max(0.5, 15.8 - 15) = 0.8: 1 - 0.5/0.8."""
     assert cfi(20.5, 10, 15.8, 10, 2.0, 1.5) == pytest.approx(0.375, abs=1e-12)
+
+
+def test_scaled_rmsea_is_undefined_for_a_saturated_model():
+    """A saturated model under MLR: tr(UΓ) = 0, so the Yuan-Bentler scaled RMSEA (T on
+    df = tr(UΓ)) has no degrees of freedom.  lavaan 0.6.14 reports rmsea = 0 but NA for
+    rmsea.scaled, its interval and both p-values (tests/fixtures/references/saturated_mlr.R,
+    HS39 ``x1 ~ x2 + x3`` and ``f =~ x1 + x2 + x3``) -- not the 0 that df = 0 gives the
+    standard RMSEA.  A tr(UΓ) of 1 is a model with one degree of freedom: defined."""
+    fm = pd.Series({"chisq": 0.0, "df": 0, "baseline_chisq": 100.0, "baseline_df": 3})
+    out = scaled_measures(fm, chisq_scaled=0.0, df_scaled=0, scaling_factor=np.nan,
+                          baseline_chisq_scaled=90.0, baseline_df_scaled=3,
+                          baseline_scaling_factor=1.1, n=301, kind="yuan.bentler.mplus",
+                          trace_ugamma=0.0)
+    for k in ("rmsea_scaled", "rmsea_ci_lower_scaled", "rmsea_ci_upper_scaled",
+              "rmsea_pvalue_scaled", "rmsea_notclose_pvalue_scaled"):
+        assert np.isnan(out[k]), k
+    fm1 = pd.Series({"chisq": 4.0, "df": 1, "baseline_chisq": 100.0, "baseline_df": 3})
+    one = scaled_measures(fm1, chisq_scaled=4.0, df_scaled=1, scaling_factor=1.0,
+                          baseline_chisq_scaled=100.0, baseline_df_scaled=3,
+                          baseline_scaling_factor=1.0, n=301, kind="yuan.bentler.mplus",
+                          trace_ugamma=1.0)
+    assert one["rmsea_scaled"] == pytest.approx(np.sqrt(4.0 / 301 - 1 / 301), abs=1e-12)

@@ -186,8 +186,9 @@ def test_labelled_marker_loading_enters_definitions_at_its_fixed_value():
     spec = read_model("f =~ a*x1 + x2 + x3\ny ~ b*f\nind := a*b + 1\n")
     ram = RAM(spec)
     d = Definitions(ram, spec)
-    x = np.ones(int(ram.rows.free.max()))
+    x = np.full(int(ram.rows.free.max()), 3.0)   # no free parameter equal to the fixed 1
     x[d.label_free["b"] - 1] = 0.4
+    assert "a" not in d.label_free and d.label_fixed == {"a": 1.0}
     assert d.values(x)[0] == pytest.approx(1.4, abs=1e-12)
 
 
@@ -200,3 +201,198 @@ def test_defined_parameters_are_evaluated_without_python_builtins():
     d.code = [compile("len([1])", "<:=>", "eval")]
     with pytest.raises(NameError):
         d.values(np.ones(int(ram.rows.free.max())))
+
+
+# ---- delta-method standard errors of std.all (std_all_jacobian, std_all_jacobian_numeric) ----
+# Reference: lavaan 0.6's standardizedSolution() SEs and the vcov they are made from
+# (lavInspect(fit, "vcov")), written by tests/fixtures/lavaan/make_std_se.R into std_se.json.
+# se(std.all) = sqrt(diag(J V J')) with J = d std.all / d theta at lavaan's estimates.
+STD_SE = json.loads((LAV / "std_se.json").read_text())["cases"]
+
+
+def _setup_se(name):
+    case = STD_SE[name]
+    model = case["model"]
+    spec = read_model(ROOT / model if model.endswith(".lav") else model)
+    fx_cov = None
+    if spec.fixed_x:
+        X = pd.read_csv(ROOT / case["data"], comment="#")[spec.fixed_x]
+        fx_cov = X.cov(ddof=0)                  # lavaan's fixed-x moments: N divisor
+    ram = RAM(spec, fixed_x_cov=fx_cov)
+    lav = {_key(r["lhs"], r["op"], r["rhs"]): r for r in case["rows"]}
+    V_lav = np.array(case["vcov"], dtype=float)
+    q = int(ram.rows.free.max())
+    x = np.zeros(q)
+    lav_index = np.zeros(q, dtype=int)          # one lavaan free index per semcluster parameter
+    for r in ram.rows.itertuples():
+        if r.free > 0:
+            row = lav[_key(r.lhs, r.op, r.rhs)]
+            x[r.free - 1] = row["est"]
+            lav_index[r.free - 1] = row["free"]  # shared labels: lavaan's copies are equal
+    assert (lav_index > 0).all()
+    V = V_lav[np.ix_(lav_index - 1, lav_index - 1)]
+    want = np.array([lav[_key(r.lhs, r.op, r.rhs)]["se_std_all"] for r in ram.rows.itertuples()],
+                    dtype=float)
+    return ram, x, V, want
+
+
+def _delta_se(J, V):
+    return np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, V, J), 0, None))
+
+
+@pytest.mark.parametrize("name", list(STD_SE))
+def test_std_all_standard_errors_from_the_analytic_jacobian_equal_lavaan(name):
+    """Every row's se(std.all) -- loadings (marker ones too), paths, variances, residual
+    covariances, a shared label, a fixed-x covariate -- equals lavaan's standardizedSolution()
+    SE to 1e-7 (relative 1e-6) when the Jacobian is the analytic one."""
+    from semcluster.standardized import std_all_jacobian
+
+    ram, x, V, want = _setup_se(name)
+    J = std_all_jacobian(ram, x)
+    assert J.shape == (len(ram.rows), len(x))
+    got = _delta_se(J, V)
+    known = np.isfinite(want)
+    assert known.sum() >= len(want) - 2          # lavaan leaves only fixed-x rows without SE
+    for k, r in enumerate(ram.rows.itertuples()):
+        if known[k]:
+            assert got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-7), (r.lhs, r.op, r.rhs)
+
+
+@pytest.mark.parametrize("name", list(STD_SE))
+def test_std_all_standard_errors_from_central_differences_equal_lavaan(name):
+    """The central-difference Jacobian (the check on the analytic one) gives the same SEs to
+    1e-6: a wrong step, sign or pairing of the +h / -h evaluations would not."""
+    from semcluster.standardized import std_all_jacobian_numeric
+
+    ram, x, V, want = _setup_se(name)
+    J = std_all_jacobian_numeric(ram, x)
+    assert J.shape == (len(ram.rows), len(x))
+    got = _delta_se(J, V)
+    known = np.isfinite(want)
+    np.testing.assert_allclose(got[known], want[known], rtol=1e-5, atol=1e-6)
+
+
+def test_std_all_jacobian_of_a_single_loading_by_hand():
+    """Hand case: f =~ x1 + x2 + x3 with loadings (1, l, m), var(f) = phi, residuals t1..t3.
+    std.all of x2's loading is s = l sqrt(phi) / sqrt(l^2 phi + t2), so
+    ds/dl = sqrt(phi) t2 / (l^2 phi + t2)^(3/2), ds/dt2 = -l sqrt(phi) / (2 (l^2 phi + t2)^(3/2))
+    and ds/dphi = l t2 / (2 sqrt(phi) (l^2 phi + t2)^(3/2)); at l = 2, phi = 0.5, t2 = 1:
+    var(x2) = 3.  It does not depend on x1's or x3's parameters."""
+    from semcluster.standardized import std_all_jacobian
+
+    spec = read_model("f =~ x1 + x2 + x3\n")
+    ram = RAM(spec)
+    x = np.zeros(int(ram.rows.free.max()))
+    rows = list(ram.rows.itertuples())
+    values = {("f", "=~", "x2"): 2.0, ("f", "~~", "f"): 0.5, ("x2", "~~", "x2"): 1.0,
+              ("x1", "~~", "x1"): 0.7, ("f", "=~", "x3"): 1.5, ("x3", "~~", "x3"): 0.4}
+    for r in rows:
+        if r.free > 0:
+            x[r.free - 1] = values[(r.lhs, r.op, r.rhs)]
+    J = std_all_jacobian(ram, x)
+    k = next(i for i, r in enumerate(rows) if (r.lhs, r.op, r.rhs) == ("f", "=~", "x2"))
+    col = {(r.lhs, r.op, r.rhs): r.free - 1 for r in rows if r.free > 0}
+    l, phi, t2 = 2.0, 0.5, 1.0
+    v = l * l * phi + t2
+    assert J[k, col[("f", "=~", "x2")]] == pytest.approx(np.sqrt(phi) * t2 / v ** 1.5, rel=1e-12)
+    assert J[k, col[("x2", "~~", "x2")]] == pytest.approx(-l * np.sqrt(phi) / (2 * v ** 1.5),
+                                                          rel=1e-12)
+    assert J[k, col[("f", "~~", "f")]] == pytest.approx(l * t2 / (2 * np.sqrt(phi) * v ** 1.5),
+                                                        rel=1e-12)
+    for other in [("x1", "~~", "x1"), ("f", "=~", "x3"), ("x3", "~~", "x3")]:
+        assert J[k, col[other]] == 0.0
+
+
+def test_r2_is_undefined_unless_the_total_variance_is_positive():
+    """R² = 1 - ψ/σ² needs σ² > 0.  Hand case y ~ b*x with var(x) = 1: σ²(y) = b² + ψ.
+    b = 1, ψ = 1: σ² = 2, R² = 0.5; an inadmissible ψ = -1 gives σ² = 0 exactly and
+    ψ = -2 gives σ² = -1: R² is NaN for both (not 1 - (-1)/0 nor 1 - (-2)/(-1) = -1)."""
+    spec = read_model("y ~ x\n")
+    ram = RAM(spec, fixed_x_cov=pd.DataFrame([[1.0]], index=["x"], columns=["x"]))
+    col = {(r.lhs, r.op, r.rhs): r.free - 1 for r in ram.rows.itertuples() if r.free > 0}
+
+    def r2(psi):
+        x = np.zeros(len(col))
+        x[col[("y", "~", "x")]] = 1.0
+        x[col[("y", "~~", "y")]] = psi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return standardized(ram, x, spec)[2]["y"]
+
+    assert r2(1.0) == pytest.approx(0.5, abs=1e-12)
+    assert np.isnan(r2(-1.0))
+    assert np.isnan(r2(-2.0))
+
+
+def test_an_inadmissible_solution_is_standardized_without_numpy_warnings():
+    """A zero or negative total variance (Heywood case) makes some standardized values inf or
+    NaN; that is reported through the values (and the fit's admissibility flag), not by numpy
+    RuntimeWarnings on the user's terminal.  y ~ 1*x, var(x) = 1: psi = -1 gives var(y) = 0
+    (x/0: numpy's 'divide'), psi = -2 gives var(y) = -1 (sqrt of a negative: 'invalid');
+    with warnings turned into errors both the values and the Jacobian are computed."""
+    import warnings
+
+    from semcluster.standardized import standardize_batch, std_all_jacobian
+
+    spec = read_model("y ~ x\n")
+    ram = RAM(spec, fixed_x_cov=pd.DataFrame([[1.0]], index=["x"], columns=["x"]))
+    col = {(r.lhs, r.op, r.rhs): r.free - 1 for r in ram.rows.itertuples() if r.free > 0}
+    rows = list(ram.rows.itertuples())
+    k_path = next(i for i, r in enumerate(rows) if r.op == "~")
+    for psi, want in ((-1.0, np.inf), (-2.0, np.nan)):
+        x = np.zeros(len(col))
+        x[col[("y", "~", "x")]] = 1.0
+        x[col[("y", "~~", "y")]] = psi
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _lv, sa, _var, _res = standardize_batch(ram, x[None, :])
+            J = std_all_jacobian(ram, x)
+        if np.isnan(want):
+            assert np.isnan(sa[0, k_path])
+        else:
+            assert sa[0, k_path] == want
+        assert not np.isfinite(J[k_path]).all()
+
+
+def test_defined_parameters_divide_by_zero_to_nan_or_inf_quietly():
+    """A ':=' expression that divides by zero gives inf (numpy floats: a free parameter at 0)
+    or NaN (Python floats, e.g. a fixed label: the ZeroDivisionError is caught; likewise an
+    OverflowError), never an exception or a numpy warning; a later definition using it
+    follows (inf + 1 = inf, NaN + 1 = NaN)."""
+    import warnings
+
+    from semcluster.standardized import evaluate_definitions
+
+    spec = read_model("f =~ x1 + b*x2 + x3\nr := 2/b\nq := r + 1\n")
+    ram = RAM(spec)
+    d = Definitions(ram, spec)
+    x = np.full(int(ram.rows.free.max()), 0.5)
+    x[d.label_free["b"] - 1] = 0.0
+    codes = [compile("1 / c", "<:=>", "eval"), compile("r + 1", "<:=>", "eval"),
+             compile("10.0 ** 400", "<:=>", "eval")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals = d.values(x)
+        out = evaluate_definitions(["r", "s", "t"], codes, {"c": 0.0})
+    assert vals[0] == np.inf and vals[1] == np.inf
+    assert np.isnan(out).all()
+
+
+def test_central_difference_step_grows_with_the_parameter():
+    """The step is 1e-6 x max(1, |theta|): for an item measured in large units (variances near
+    1e8) a step of 1e-6 / |theta| would vanish below the parameter's rounding and give a zero
+    derivative.  Hand case f =~ x1 + x2 + x3 with residual variances of 1e8: the central
+    differences still equal the analytic Jacobian (to 1e-3 of its largest entry; a vanished
+    step gives 0 where the analytic value is 0.7 of it)."""
+    from semcluster.standardized import std_all_jacobian, std_all_jacobian_numeric
+
+    spec = read_model("f =~ x1 + x2 + x3\n")
+    ram = RAM(spec)
+    x = np.zeros(int(ram.rows.free.max()))
+    for r in ram.rows.itertuples():
+        if r.free > 0:
+            x[r.free - 1] = {"=~": 2000.0, "~~": 1e8}[r.op]
+    analytic = std_all_jacobian(ram, x)
+    numeric = std_all_jacobian_numeric(ram, x)
+    scale = np.abs(analytic).max()
+    assert scale > 0
+    np.testing.assert_allclose(numeric, analytic, rtol=0, atol=1e-3 * scale)

@@ -1,121 +1,168 @@
-"""Write docs/mutation.md from results.json and equivalent.json (see run_mutation.py)."""
+"""Write docs/mutation.md from results.json and equivalent.json (see run_mutation.py).
+
+``python benchmarks/mutation/report.py`` rewrites the report from the recorded results;
+``--check`` only says whether docs/mutation.md is what the results give (exit 1 if not).
+"""
 from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from targets import TARGETS  # noqa: E402
+
+OUTCOMES = ("killed", "timeout", "survived", "equivalent", "not-run")
 
 INTRO = """\
-# Mutation testing of the numeric modules
+# Mutation testing
 
 A mutant is the code with one small change (an operator, a constant, a comparison, a removed
-argument; mutmut 3.8's operators).  A test subset *kills* it when a test fails.  A mutant that
-survives is either a gap in the tests or *equivalent*: no input can tell it from the original
-(for example a tolerance nobody's data comes near, or a branch that cannot be reached).  Every
-survivor below is one or the other, with the reason.
+argument; mutmut's operators).  Each module's test subset is run against every mutant, and the
+outcome is counted in exactly one column:
 
-Run by hand, not by CI (it takes a while):
+* **killed** — a test failed;
+* **timeout** — the subset took longer than 10 × its own unmutated run time + 5 s (the limit is
+  in each module's section) and was stopped.  A timeout is *not* counted as a kill: a mutant
+  that only makes the code slow (or loop) has not been shown wrong by any test;
+* **survived** — every test passed, and nobody has shown the mutant equivalent: a gap;
+* **equivalent** — survived, and no input can tell it from the original; the reason is in the
+  module's section and in `benchmarks/mutation/equivalent.json`, written to be checked;
+* **not run** — generated but not run.
+
+Kill rate = killed / (generated − equivalent): timeouts, survivors and mutants not run all
+count against it.
+
+Mutants are identified by a hash of the mutated function text (`module.function.hash`): an
+equivalence note stays with its mutant across runs, and when the function is edited its
+mutants get new ids and the old notes are dropped (listed at the end of this page).  Every
+mutated function's source hash at the time of the run is in
+`benchmarks/mutation/results.json`; `tests/test_mutation_report.py` fails, naming the
+function, when the source now differs, and when this page is not what the recorded results
+give.
+
+Run by hand, not by CI (one process, niced; the machine is shared):
 
 ```bash
 pip install "mutmut>=3.8"
-OPENBLAS_NUM_THREADS=1 python benchmarks/mutation/run_mutation.py          # all modules
-OPENBLAS_NUM_THREADS=1 python benchmarks/mutation/run_mutation.py --only _scaled
-python benchmarks/mutation/report.py                                       # report only
+OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/mutation/run_mutation.py --jobs 1   # all
+OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/mutation/run_mutation.py --only _scaled
+python benchmarks/mutation/report.py                                  # this page only
 ```
 
 The script forks one child per mutant from a process that has already imported semcluster,
 swaps the mutated function bodies into the live module and runs that module's test subset
-with `pytest -x` (tests that start fresh Python processes are left out of the subsets, since
-they would run the unmutated code).  Raw outcomes: `benchmarks/mutation/results.json`;
-equivalent mutants and why: `benchmarks/mutation/equivalent.json`.
-
-Kill rate = killed / (generated − equivalent).  Module-level statements (imports, constant
-tables) are not mutated.
-
-The test subsets are the tests written for this (each fast, calling the functions directly;
-their reference numbers come from the lavaan/psych/semTools fixtures or from hand-derived
-cases whose derivation is in the test's docstring, never from semcluster's own output):
-
-* `tests/test_fit_measures_mutants.py` — every fit measure at *lavaan's own estimates*
-  (Σ̂ = ΛΨΛ' + Θ built by hand from the fixture) equal to lavaan's to 1e-7 (HS39 CFA and the
-  fixed-x path model), and hand cases: RMSEA with N (not N − 1), the 90 % RMSEA interval
-  by its defining equations, one-df models, small non-centralities, AGFI's moment count;
-* `tests/test_scaled_mutants.py` — scaled and robust measures from lavaan's inputs equal to
-  lavaan's outputs (MLR, FIML-MLR, WLSMV with N − 1), and hand cases for the robust
-  (Brosseau-Liard & Savalei) corrections;
-* `tests/test_standardized_mutants.py` — std.lv, std.all, R² and standardized defined
-  parameters at lavaan's estimates for eight models, equal to lavaan's to 1e-7;
-* `tests/test_measurement_mutants.py` — α, Feldt interval, item statistics, HTMT/HTMT2 against
-  psych/semTools to 1e-9; ω and AVE from lavaan's estimates against semTools; CR, AVE
-  (observed) vs `ave_std` (standardized loadings), Fornell–Larcker on hand cases;
-* `tests/test_bootstrap_intervals.py` — percentile interval, SE, p-value, BCa (bias
-  correction, acceleration sign, 90 % level), Bollen–Stine p on draws whose answers are
-  worked out by hand (refits replaced by stand-ins).
-
-How they were found: the first run of these files (written against the known weak spots:
-N vs N − 1, the 90 % interval, the BCa acceleration sign, `ave_std` from standardized
-loadings) left 36 survivors in `fitmeasures.py` (552/588 killed), 34 in `_scaled.py`
-(330/364), 12 in `bootstrap.py` (190/202) and 18 in `standardized.py` (261/279).  Each
-survivor was read: the equivalent ones are recorded below with the reason, the others got a
-test (one-df models, non-centralities below 1, an RMSEA root below λ = 1, two fixed-x
-covariates, a small jackknife spread, a labelled marker loading in a `:=` expression, …) and
-the survivors were run again (`--survivors`).
+with `pytest -x`.  Tests that start fresh Python processes would run the unmutated code, so
+the subsets leave them out.  Module-level statements (imports, constant tables) are not
+mutated.  What is mutated and which tests judge it: `benchmarks/mutation/targets.py`.
 """
+
+
+def outcome_of(m: dict, equiv: dict) -> str:
+    if m["outcome"] == "survived" and m["id"] in equiv:
+        return "equivalent"
+    return m["outcome"]
+
+
+def counts(target: dict, equiv: dict) -> dict:
+    c = Counter(outcome_of(m, equiv) for m in target["mutants"])
+    out = {k: c.get(k, 0) for k in OUTCOMES}
+    out["generated"] = len(target["mutants"])
+    return out
+
+
+def kill_rate(c: dict) -> float | None:
+    denom = c["generated"] - c["equivalent"]
+    return c["killed"] / denom if denom else None
+
+
+def _rate(c: dict) -> str:
+    r = kill_rate(c)
+    return "–" if r is None else f"{100 * r:.1f} %"
+
+
+def _scope(t: dict) -> str:
+    scope = (", ".join(f"`{f}`" for f in t["functions"]) if t.get("functions")
+             else "all functions")
+    for f, (a, b) in (t.get("lines") or {}).items():
+        scope += f" (`{f}`: only the lines from `{a.strip()}` up to `{b.strip()}`)"
+    return scope
+
+
+def render(results: dict, equiv: dict) -> str:
+    lines = [INTRO, "## Summary", "",
+             "| module | scope | test subset | generated | killed | timeout | survived "
+             "| equivalent | not run | kill rate |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    total = dict.fromkeys(("generated",) + OUTCOMES, 0)
+    sections = []
+    for name, r in results["targets"].items():
+        c = counts(r, equiv)
+        for k in total:
+            total[k] += c[k]
+        tests = "<br>".join(f"`{x}`" for x in r["tests"])
+        if r.get("args"):
+            tests += "<br>" + " ".join(f"`{x}`" for x in r["args"])
+        lines.append(f"| `{r['path']}` | {_scope(r)} | {tests} | {c['generated']} | "
+                     f"{c['killed']} | {c['timeout']} | {c['survived']} | {c['equivalent']} | "
+                     f"{c['not-run']} | {_rate(c)} |")
+        about = TARGETS.get(name, {}).get("about")
+        sec = [f"## `{r['path']}`" + (f" ({name})" if name != Path(r["path"]).stem else ""),
+               ""]
+        if about:
+            sec += [f"Test subset {tests.replace('<br>', ', ')}: {about}", ""]
+        sec += [(f"{c['generated']} mutants: {c['killed']} killed, {c['timeout']} timed out, "
+                f"{c['survived']} surviving, {c['equivalent']} equivalent, {c['not-run']} not "
+                f"run; kill rate {_rate(c)}.  Run {r['date']} at commit {r['commit']} with "
+                f"mutmut {r['mutmut_version']}; the unmutated subset took "
+                f"{r['baseline_seconds']:.1f} s, the timeout was {r['timeout_seconds']:.1f} s, "
+                f"the mutants took {r['seconds'] / 60:.1f} min in one process."), ""]
+        groups = {k: [m for m in r["mutants"] if outcome_of(m, equiv) == k]
+                  for k in ("timeout", "survived", "equivalent", "not-run")}
+        heads = {"timeout": "Timed out (stopped, not counted as killed):",
+                 "survived": "Surviving (not killed, not shown equivalent):",
+                 "not-run": "Not run:"}
+        for k in ("timeout", "survived", "not-run"):
+            if groups[k]:
+                sec += [heads[k], "", "| id | function | line | original | mutant |",
+                        "|---|---|---:|---|---|"]
+                sec += [f"| `{m['id']}` | `{m['function']}` | {m['line']} | "
+                        f"`{_md(m['original'])}` | `{_md(m['mutated'])}` |" for m in groups[k]]
+                sec.append("")
+        if groups["equivalent"]:
+            sec += ["Equivalent:", "", "| id | function | line | original | mutant | why |",
+                    "|---|---|---:|---|---|---|"]
+            sec += [f"| `{m['id']}` | `{m['function']}` | {m['line']} | `{_md(m['original'])}` "
+                    f"| `{_md(m['mutated'])}` | {_md_text(equiv[m['id']])} |"
+                    for m in groups["equivalent"]]
+            sec.append("")
+        sections += sec
+    lines.append(f"| **all** | | | {total['generated']} | {total['killed']} | "
+                 f"{total['timeout']} | {total['survived']} | {total['equivalent']} | "
+                 f"{total['not-run']} | **{_rate(total)}** |")
+    lines.append("")
+    notes = HERE / "notes.md"          # the run's narrative: what was found and changed
+    if notes.exists():
+        lines += [notes.read_text().rstrip("\n"), ""]
+    dropped = results.get("dropped_equivalents", [])
+    if dropped:
+        sections += ["## Dropped equivalence notes", "",
+                     "Notes whose mutant is no longer generated (its function was edited) or "
+                     "no longer survives; kept here for the record, not counted.", "",
+                     "| id | dropped on | because | the note said |", "|---|---|---|---|"]
+        sections += [f"| `{d['id']}` | {d['date']} | {d['dropped']} | {_md_text(d['note'])} |"
+                     for d in dropped]
+        sections.append("")
+    return "\n".join(lines + sections) + "\n"
 
 
 def write_report(results: dict, equivalent_file: Path, out: Path) -> str:
     equiv = json.loads(equivalent_file.read_text()) if equivalent_file.exists() else {}
-    lines = [INTRO, "## Summary", "",
-             ("| module | scope | test subset | generated | killed | survived | equivalent "
-             "| kill rate |"), "|---|---|---|---:|---:|---:|---:|---:|"]
-    tot = {"gen": 0, "killed": 0, "surv": 0, "eq": 0}
-    sections = []
-    from run_mutation import TARGETS
-
-    for name, r in results.items():
-        muts = r["mutants"]
-        t = TARGETS.get(name, {})
-        scope = ", ".join(f"`{f}`" for f in t["functions"]) if t.get("functions") else "all functions"
-        for f, (a, b) in t.get("lines", {}).items():
-            scope += f" (`{f}`: only the lines from `{a.strip()}` to `{b.strip()}`)"
-        killed = [m for m in muts if m["outcome"] != "survived"]
-        surv = [m for m in muts if m["outcome"] == "survived" and m["id"] not in equiv]
-        eq = [m for m in muts if m["outcome"] == "survived" and m["id"] in equiv]
-        nonq = len(muts) - len(eq)
-        rate = f"{100 * len(killed) / nonq:.1f} %" if nonq else "–"
-        tests = "<br>".join(f"`{x}`" for x in r["tests"])
-        lines.append(f"| `{t.get('path', name)}` | {scope} | {tests} | {len(muts)} | "
-                     f"{len(killed)} | {len(surv)} | {len(eq)} | {rate} |")
-        tot["gen"] += len(muts)
-        tot["killed"] += len(killed)
-        tot["surv"] += len(surv)
-        tot["eq"] += len(eq)
-        sec = [f"## `{t.get('path', name)}`", "",
-               (f"{len(muts)} mutants, {len(killed)} killed, {len(surv)} surviving, "
-               f"{len(eq)} equivalent; the subset runs in {r['baseline_seconds']:.1f} s, all "
-               f"mutants in {r['seconds'] / 60:.1f} min."), ""]
-        if surv:
-            sec += ["Surviving (not killed, not shown equivalent):", "",
-                    "| id | function | line | original | mutant |", "|---|---|---:|---|---|"]
-            sec += [f"| `{m['id']}` | `{m['function']}` | {m['line']} | `{_md(m['original'])}` "
-                    f"| `{_md(m['mutated'])}` |" for m in surv]
-            sec.append("")
-        if eq:
-            sec += ["Equivalent:", "", "| id | function | line | original | mutant | why |",
-                    "|---|---|---:|---|---|---|"]
-            sec += [f"| `{m['id']}` | `{m['function']}` | {m['line']} | `{_md(m['original'])}` "
-                    f"| `{_md(m['mutated'])}` | {equiv[m['id']]} |" for m in eq]
-            sec.append("")
-        sections += sec
-    nonq = tot["gen"] - tot["eq"]
-    rate = f"{100 * tot['killed'] / nonq:.1f} %" if nonq else "–"
-    lines.append(f"| **all** | | | {tot['gen']} | {tot['killed']} | {tot['surv']} | "
-                 f"{tot['eq']} | **{rate}** |")
-    lines.append("")
-    text = "\n".join(lines + sections) + "\n"
+    text = render(results, equiv)
     out.write_text(text)
     return text
 
@@ -124,7 +171,17 @@ def _md(s: str) -> str:
     return s.replace("|", "\\|").replace("`", "'")
 
 
+def _md_text(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     res = json.loads((HERE / "results.json").read_text())
-    print(write_report(res, HERE / "equivalent.json", ROOT / "docs" / "mutation.md")[:2000])
+    out = ROOT / "docs" / "mutation.md"
+    if "--check" in sys.argv[1:]:
+        equiv = json.loads((HERE / "equivalent.json").read_text())
+        ok = out.read_text() == render(res, equiv)
+        print("docs/mutation.md is up to date" if ok else "docs/mutation.md differs: rerun")
+        sys.exit(0 if ok else 1)
+    write_report(res, HERE / "equivalent.json", out)
+    print(f"wrote {out}")
