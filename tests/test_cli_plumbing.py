@@ -620,3 +620,40 @@ def test_reproduce_gives_the_report_its_inputs_to_protect(folder, monkeypatch, c
     args = called_with(monkeypatch, argv, REPORT)
     assert tuple(args["extra_inputs"]) == (data, mapping)
     assert args["out"] == "rep"
+
+
+def test_data_options_of_a_namespace_without_them_are_the_defaults():
+    """A command without data options (or a namespace built by hand) gives the library's
+    defaults, not values of its own; a --careless-csv alone counts as a data option given."""
+    import argparse
+
+    from semcluster.cli._common import data_options_from_args, data_options_given
+    from semcluster.data import DataOptions
+
+    bare = argparse.Namespace(data=None)
+    assert data_options_from_args(bare) == DataOptions()
+    assert not data_options_given(bare)
+    assert data_options_given(argparse.Namespace(data=None, careless_csv="flagged.csv"))
+    assert not data_options_given(argparse.Namespace(data=None, careless_csv=None))
+
+
+def test_read_data_keeps_the_columns_asked_for_and_counts_the_free_parameters(folder, capsys):
+    """read_data hands keep= (a group column beside the items) and n_free= (the rows-per-
+    parameter check) to read_survey."""
+    import warnings as _warnings
+
+    from semcluster.cli._common import read_data
+
+    ns = build_parser().parse_args(["fit", "cfa", "--data", "grouped.csv"])
+    items = ["ca1", "ca2", "ca3", "ca4"]
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        X, rep = read_data(ns, items, keep=["school"])
+        assert "school" in X.columns
+        X, rep = read_data(ns, items)
+        assert "school" not in X.columns
+        _, few = read_data(ns, items, n_free=10_000)
+        _, enough = read_data(ns, items, n_free=10)
+    capsys.readouterr()
+    assert any("10000 free parameters" in w for w in few.warnings)
+    assert not any("free parameters" in w for w in enough.warnings)

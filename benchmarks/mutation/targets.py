@@ -123,12 +123,15 @@ TARGETS = {
         # the answer-scale check (out-of-range answers: error or set missing) and the checks on
         # the rows used: rows per item and per parameter, few distinct values, ordinal
         # categories, repeated ids, repeated answer patterns, straight-lining
-        "functions": ["_step_scale", "_step_checks"],
+        "functions": ["_step_scale", "_step_checks", "_step_careless", "long_string",
+                      "careless_answers"],
         "lines": {"_step_scale": ("    if scale is not None:", "    for v in ordered:"),
                   "_step_checks": ("    if n_free is not None and n_used < n_free:",
                                    "    _check_covariance(sub")},
-        "tests": ["tests/test_verdicts_data_audit.py", "tests/test_data.py"],
-        "about": "straight-lining and repeated patterns from ten items, four or fewer values, "
+        "tests": ["tests/test_verdicts_data_audit.py", "tests/test_data.py",
+                  "tests/test_careless_answers.py"],
+        "about": "careless answers (long string, straight-lining before reverse coding) and "
+                 "repeated patterns from ten items, four or fewer values, "
                  "fewer than five rows per item on both sides of each limit; answers outside "
                  "the scale refused or set missing.",
     },
@@ -145,23 +148,19 @@ TARGETS = {
                  "folder or an unwritable place refused; two outputs with one name refused "
                  "(in-process CLI runs).",
     },
-    # cli_options is not run yet: on main today its unmutated subset fails
-    # (tests/test_cli_plumbing.py::test_an_option_added_without_a_case_is_reported and the
-    # option inventory: diagram --group has no plumbing case).  Enable it once that passes.
-    # "cli_options": {
-    #     "module": "semcluster.cli._common",
-    #     "path": "src/semcluster/cli/_common.py",
-    #     # the functions that pass options on; not add_data_options (the argparse declarations
-    #     # and their help texts: 200 mutants, ~40 s a run) for time
-    #     "functions": ["_code", "data_options_from_args", "data_options_given", "read_data",
-    #                   "observed_of"],
-    #     "tests": ["tests/test_cli_plumbing.py", "tests/test_cli_plumbing_data_report.py"],
-    #     # the option inventory test fails on main today (diagram --group has no case) and reads
-    #     # the parser, not this module
-    #     "args": ["-k", "not test_every_option_of_every_command_has_a_plumbing_case"],
-    #     "about": "every option of every command reaches the library (the data options through "
-    #              "read_survey for every data command), two values per option.",
-    # },
+    "cli_options": {
+        "module": "semcluster.cli._common",
+        "path": "src/semcluster/cli/_common.py",
+        # the functions that pass options on; not add_data_options (the argparse declarations
+        # and their help texts: 200 mutants, ~40 s a run) for time
+        "functions": ["data_options_from_args", "data_options_given", "read_data",
+                      "observed_of"],
+        "tests": ["tests/test_cli_plumbing.py", "tests/test_cli_plumbing_data_report.py"],
+        # the option inventory reads the parser, not this module
+        "args": ["-k", "not test_every_option_of_every_command_has_a_plumbing_case"],
+        "about": "every option of every command reaches the library (the data options through "
+                 "read_survey for every data command), two values per option.",
+    },
 }
 
 

@@ -120,6 +120,7 @@ def construct_reliability(result, items_of: dict | None = None) -> pd.DataFrame:
     """ω, CR, AVE (two definitions) per factor from a fitted CFA (a SEMResult): see
     :func:`fitted_reliability` (ML, MLR, FIML and WLSMV fits, as semTools reads them); one
     group (a grouped fit is refused: :func:`fitted_reliability` gives its per-group table)."""
+    _one_group(result)          # refused before anything is read
     _fit_moments(result)
     return fitted_reliability(result, items_of)
 
