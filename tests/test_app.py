@@ -233,6 +233,10 @@ def test_app_workflow(server, browser, reference, tmp_path):
     # the report zip
     click(drv, "build_report")
     wait(drv, lambda d: d.find_elements(By.ID, "dl_report"), timeout=120, what="the report")
+    # the button is drawn first and Shiny binds its download address a moment later (on a busy
+    # machine the test read the empty href in between: "unknown url type: ''")
+    wait(drv, lambda d: d.find_element(By.ID, "dl_report").get_attribute("href"), timeout=30,
+         what="the report's download address")
     href = drv.find_element(By.ID, "dl_report").get_attribute("href")
     data = urllib.request.urlopen(href, timeout=30).read()
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
