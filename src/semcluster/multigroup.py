@@ -613,14 +613,10 @@ def fiml_corrected_groups(mg, patterns, x, *, robust: bool) -> dict:
     df = G * (pstar + p) - mg.npar
     df_null = G * (pstar - p)
     Wmi = np.linalg.inv(Wm)
+    from .estimators.fiml import fiml_corrected_trace
 
-    def k(D):
-        P = Wmi - D @ np.linalg.solve(D.T @ Wm @ D, D.T)
-        if robust:
-            return float(np.sum((P @ Wc) * (P @ Jm).T))
-        return float(np.sum(Wc * P))
-
-    c3, c3_null = k(Delta) / df, k(DB) / df_null
+    c3 = fiml_corrected_trace(Wmi, Wm, Wc, Jm, Delta, robust) / df
+    c3_null = fiml_corrected_trace(Wmi, Wm, Wc, Jm, DB, robust) / df_null
     out = baseline_comparisons(X3, df, X3_null, df_null, suffix="_robust", c=c3,
                                c_null=c3_null)
     out.update(rmsea_measures(X3, df, N, suffix="_robust", c=c3, X2_test=X3 / c3, c_test=c3,

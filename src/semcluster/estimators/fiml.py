@@ -908,18 +908,20 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
     Wm, Jm, Wc = Wm[kk], Jm[kk], Wc[kk]
     Delta, DB = Delta[keep], DB[keep]
     Wmi = np.linalg.inv(Wm)
-
-    def k(D):
-        # with P = W_m⁻¹UW_m⁻¹ = W_m⁻¹ − D(DᵀW_mD)⁻¹Dᵀ the traces above are tr(W_c P) and
-        # tr(P W_c P J_m) (W_m⁻¹W_m = I): no product of the large matrices but one
-        P = Wmi - D @ np.linalg.solve(D.T @ Wm @ D, D.T)
-        if robust:
-            return float(np.sum((P @ Wc) * (P @ Jm).T))
-        return float(np.sum(Wc * P))
-
-    c3, c3_null = k(Delta) / df, k(DB) / df_null
+    c3 = fiml_corrected_trace(Wmi, Wm, Wc, Jm, Delta, robust) / df
+    c3_null = fiml_corrected_trace(Wmi, Wm, Wc, Jm, DB, robust) / df_null
     return robust_measures(X3, df, X3_null, df_null, n, c=c3, c_null=c3_null, X2_scaled=X3 / c3,
                            c_ci=c3)
+
+
+def fiml_corrected_trace(Wmi, Wm, Wc, Jm, D, robust: bool) -> float:
+    """The trace of the FIML-corrected statistic for the model (or baseline) derivative ``D``:
+    with P = W_m⁻¹UW_m⁻¹ = W_m⁻¹ − D(DᵀW_mD)⁻¹Dᵀ it is tr(W_c P), or tr(P W_c P J_m) for the
+    robust version (W_m⁻¹W_m = I): no product of the large matrices but one."""
+    P = Wmi - D @ np.linalg.solve(D.T @ Wm @ D, D.T)
+    if robust:
+        return float(np.sum((P @ Wc) * (P @ Jm).T))
+    return float(np.sum(Wc * P))
 
 
 def baseline_score_trace(X: np.ndarray, patterns=None) -> float:
