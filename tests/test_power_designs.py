@@ -167,3 +167,14 @@ def test_power_command_refuses_bad_designs_in_one_line(tmp_path, capsys, argv, w
     assert words in refused(["power", "--reps", "10", "--jobs", "1", "--csv", str(out)] + argv,
                             capsys)
     assert not out.exists()
+
+
+def test_clustered_incomplete_power_is_the_same_on_two_processes():
+    """Per-replicate seeds: the same table on 1 and 2 worker processes (the design worker,
+    its model structure and the draw pickle to the workers)."""
+    kw = dict(population=ChainPopulation(), n_grid=(150,), reps=12, n_truth=5_000, seed=9,
+              clusters=ClusterDesign(0.2, size=(5, 25)), missing=MissingDesign(0.1, "mar"))
+    a = power_analysis(CHAIN, **kw)
+    b = power_analysis(CHAIN, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.naive, b.naive)
