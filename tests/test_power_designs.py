@@ -178,3 +178,23 @@ def test_clustered_incomplete_power_is_the_same_on_two_processes():
     b = power_analysis(CHAIN, n_jobs=2, **kw)
     pd.testing.assert_frame_equal(a.table, b.table)
     pd.testing.assert_frame_equal(a.naive, b.naive)
+
+
+def test_a_normal_population_drawn_in_clusters_has_the_icc_asked_for():
+    """Draw functions without a ``clustered`` method (e.g. the model fitted to a user's data)
+    are mixed on their values: each variable's ICC(1) is rho within 4 sampling SDs (Donner
+    1986, normal theory: exact here), and its total variance stays 1."""
+    from semcluster.clustering import icc1
+    from semcluster.power import draw_clustered
+
+    k, m = 400, 25
+    for rho in (0.0, 0.25):
+        sizes = np.full(k, m)
+        df = draw_clustered(RegressionPopulation(0.5), sizes, ClusterDesign(rho, clusters=k),
+                            np.random.default_rng(4), center=0.0)
+        codes = np.repeat(np.arange(k), m)
+        sd = np.sqrt(2 * (1 - rho) ** 2 * (1 + (m - 1) * rho) ** 2 / (m * (m - 1) * (k - 1)))
+        assert abs(icc1(df.x, codes) - rho) < 4 * sd
+        # var(x) = 1: the SE of a variance under clustering, about sqrt(2 deff / N)
+        assert abs(df.x.var() - 1) < 4 * np.sqrt(2 * (1 + (m - 1) * rho) / (k * m))
+        assert abs(icc1(df.x, codes) - (rho + 0.1)) > 4 * sd         # a wrong rho is refused
