@@ -412,7 +412,10 @@ def _add_table(d, t: Table, style: str, words: dict) -> None:
     table = d.add_table(rows=1 + len(t.frame), cols=len(cols))
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     _no_table_borders(table)
-    size = 10 if style == "apa" else 10.5
+    sec = d.sections[-1]
+    width = (sec.page_width - sec.left_margin - sec.right_margin) / 914400   # EMU -> inches
+    need = _needs(cols, t, style)
+    size = _table_font_size(need, style, width)
     top, header, bottom = RULES[style]
     for j, c in enumerate(cols):
         cell = table.cell(0, j)
@@ -440,6 +443,8 @@ def _add_table(d, t: Table, style: str, words: dict) -> None:
     if n == 0:
         for j in range(len(cols)):
             _border(table.cell(0, j), "bottom", bottom)
+    _column_widths(table, need, size, width)
+    _repeat_header(table.rows[0])
     for row in table.rows:
         for cell in row.cells:
             for p in cell.paragraphs:
@@ -454,6 +459,71 @@ def _add_table(d, t: Table, style: str, words: dict) -> None:
         r.font.size = Pt(size)
     else:
         _paragraph(d, space_after=6)
+
+
+def _text_length(text: str) -> float:
+    """Printed length of a text in 'Latin characters' (an East Asian character counts 2)."""
+    return sum(2.0 if ord(ch) > 0x2E80 else 1.35 if ch.isupper() else 1.0 for ch in text)
+
+
+def _needs(cols, t: Table, style: str) -> list[float]:
+    need = []
+    for c in cols:
+        cells = [format_cell(v, c, style) for v in t.frame[c.name].tolist()]
+        words = [w for w in c.title.split()] or [c.title]
+        longest_cell = max([_text_length(x) for x in cells] or [0.0])
+        header = max(_text_length(w) for w in words) * (1.15 if style == "three-line" else 1)
+        if c.kind == "text":             # long text may wrap, but not below 12 characters
+            longest_cell = min(longest_cell, max(12.0, 0.5 * longest_cell))
+        need.append(max(longest_cell, header, _text_length(c.title) / 2) + 1.0)
+    return need
+
+
+CELL_PAD = 0.16                           # inches of cell margins (left + right)
+
+
+def _char_width(size: float) -> float:
+    return 0.0075 * size                  # inches per average Latin character
+
+
+def _table_font_size(need: list[float], style: str, width: float) -> float:
+    """10 pt (APA) or 10.5 pt (五号, three-line); 9 pt when the table would not fit."""
+    size = 10.0 if style == "apa" else 10.5
+    if sum(n * _char_width(size) + CELL_PAD for n in need) > width:
+        size = 9.0
+    return size
+
+
+def _column_widths(table, need: list[float], size: float, width: float) -> None:
+    """Widths from the content: each column as wide as its longest cell (a header may wrap at
+    its spaces, so its longest word counts), scaled to the text width when too wide."""
+    from docx.shared import Inches
+
+    char, pad = _char_width(size), CELL_PAD
+    widths = [n * char + pad for n in need]
+    total = sum(widths)
+    if total > width:                     # shrink the text, not the margins
+        text = sum(n * char for n in need)
+        room = width - pad * len(need)
+        widths = [n * char * room / text + pad for n in need]
+    table.autofit = False
+    from docx.oxml.ns import qn
+
+    grid = table._tbl.tblGrid.findall(qn("w:gridCol"))
+    for j, w in enumerate(widths):
+        grid[j].set(qn("w:w"), str(int(round(w * 1440))))      # twentieths of a point
+        for cell in table.columns[j].cells:
+            cell.width = Inches(w)
+
+
+def _repeat_header(row) -> None:
+    """The header row repeats on every page a long table runs over."""
+    from docx.oxml.ns import qn
+
+    tr_pr = row._tr.get_or_add_trPr()
+    el = tr_pr.makeelement(qn("w:tblHeader"), {})
+    el.set(qn("w:val"), "true")
+    tr_pr.append(el)
 
 
 def _add_figure(d, f: Figure, style: str, words: dict) -> None:
