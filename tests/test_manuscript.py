@@ -354,3 +354,32 @@ def test_libreoffice_renders_the_first_page(tmp_path, lang, style):
         flat = " ".join(text.split())
         for w in want:
             assert w in flat, (w, flat[:400])
+
+
+def _grid_inches(table):
+    return [int(g.get(W + "w")) / 1440 for g in table._tbl.tblGrid.findall(W + "gridCol")]
+
+
+def _text_width(d):
+    s = d.sections[-1]
+    return (s.page_width - s.left_margin - s.right_margin) / 914400
+
+
+@pytest.mark.parametrize("n_cols, size", [(4, 10.0), (14, 9.0)])
+def test_tables_fit_the_text_width_and_shrink_to_9pt_only_when_wide(tmp_path, n_cols, size):
+    frame = pd.DataFrame({f"column {k}": [123.456789, -0.5] for k in range(n_cols)})
+    cols = [Column(c, c.upper(), "number", 3) for c in frame.columns]
+    doc = Document("wide", sections=[Section("s", "S", [Table("t", "T", frame, cols)])])
+    path = M.write_docx(doc, tmp_path / "w.docx")
+    d = docx.Document(str(path))
+    t = d.tables[0]
+    assert sum(_grid_inches(t)) <= _text_width(d) + 1e-6
+    sizes = {r.font.size.pt for row in t.rows for c in row.cells for p in c.paragraphs
+             for r in p.runs if r.text}
+    assert sizes == {size}
+    # the widest cell decides a column's width: a long label gets more room than a number
+    frame2 = pd.DataFrame({"label": ["a rather long construct label"], "x": [0.5]})
+    doc2 = Document("w", sections=[Section("s", "S", [Table("t", "T", frame2, [
+        Column("label", "Label", "text"), Column("x", "x", "bounded", 2)])])])
+    g = _grid_inches(docx.Document(str(M.write_docx(doc2, tmp_path / "w2.docx"))).tables[0])
+    assert g[0] > 2 * g[1]

@@ -348,3 +348,36 @@ def test_cli_refuses_a_one_factor_model_in_one_line(capsys):
     assert main(["method-bias", "one_factor"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "at least two factors" in err
+
+
+def test_a_negative_scaled_difference_is_reported_as_not_computable(monkeypatch):
+    import semcluster.model_comparison as mc
+
+    real = mc.chisq_difference
+
+    def negative(restricted, full):
+        t = real(restricted, full)
+        return {**t, "chisq_diff": -5.0, "test": "Satorra-Bentler (2001) scaled difference"}
+
+    monkeypatch.setattr(mc, "chisq_difference", negative)
+    res = mb.method_factor_check(SIM_MODEL, pd.read_csv(SIM))
+    for key in ("one_factor", "ulmc"):
+        assert np.isnan(res.tests[key]["chisq_diff"]) and np.isnan(res.tests[key]["pvalue"])
+        assert "not computable" in res.tests[key]["test"]
+    assert res.one_factor_worse is None
+    fit = {t.key: t for t in res.tables()}["method_bias_fit"]
+    assert fit.frame["chisq_diff"].isna().all() and "not computable" in fit.note
+    # a positive difference passes through unchanged
+    monkeypatch.setattr(mc, "chisq_difference", real)
+    ok = mb._difference(real, res.results["trait"], res.results["ulmc"])
+    assert ok["chisq_diff"] > 0 and "not computable" not in ok["test"]
+
+
+def test_mlr_uses_robust_indices_and_the_scaled_difference():
+    res = mb.method_factor_check(SIM_MODEL, pd.read_csv(SIM), estimator="MLR")
+    fm = res.results["trait"].fit_measures
+    assert res.estimator == "MLR"
+    assert res.fits.at["trait", "chisq"] == fm["chisq_scaled"]
+    assert res.fits.at["trait", "cfi"] == fm["cfi_robust"]
+    assert res.fits.at["trait", "rmsea"] == fm["rmsea_robust"]
+    assert "Satorra-Bentler" in res.tests["ulmc"]["test"]

@@ -485,10 +485,11 @@ class MethodBiasResult:
         return float(np.nanmean(m ** 2))
 
     @property
-    def one_factor_worse(self) -> bool:
+    def one_factor_worse(self) -> bool | None:
         """Whether the one-factor model fits significantly worse than the trait model (p < .05
-        for the χ² difference)."""
-        return bool(self.tests["one_factor"]["pvalue"] < 0.05)
+        for the χ² difference; None when the difference could not be computed)."""
+        p = self.tests["one_factor"]["pvalue"]
+        return None if not np.isfinite(p) else bool(p < 0.05)
 
     # -- output --------------------------------------------------------------------------------
     def tables(self, lang: str = "en") -> list:
@@ -522,7 +523,7 @@ class MethodBiasResult:
         if not all(self.fits["converged"]) or not all(self.fits["admissible"]):
             cols += [Column("converged", h["converged"], "text"),
                      Column("admissible", h["admissible"], "text")]
-        test_name = self.tests["ulmc"]["test"]
+        test_name = "; ".join(dict.fromkeys(t["test"] for t in self.tests.values()))
         if lang == "zh":
             title = "单因子模型、测量模型与含方法因子模型的拟合比较"
             note = (f"Δχ² 与测量模型比较（{test_name}）；估计方法 {self.estimator}，缺失数据 "
@@ -707,8 +708,9 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
                      **{k: _index(fm, k, est_used) for k in _INDEX},
                      "converged": bool(r.converged), "admissible": bool(r.admissible)}
     fits = pd.DataFrame.from_dict(rows, orient="index")
-    tests = {"one_factor": chisq_difference(results["one_factor"], results["trait"]),
-             "ulmc": chisq_difference(results["trait"], results["ulmc"])}
+    tests = {"one_factor": _difference(chisq_difference, results["one_factor"],
+                                       results["trait"]),
+             "ulmc": _difference(chisq_difference, results["trait"], results["ulmc"])}
     f = fits
     deltas = {"cfi": f.at["ulmc", "cfi"] - f.at["trait", "cfi"],
               "tli": f.at["ulmc", "tli"] - f.at["trait", "tli"],
@@ -722,6 +724,18 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
                             ulmc_starts=ulmc_starts,
                             estimator=est_used,
                             missing=getattr(results["trait"], "missing", "listwise"))
+
+
+def _difference(test, restricted, full) -> dict:
+    """The nested test; a scaled difference that comes out negative (the Satorra-Bentler 2001
+    correction can, when the two scaling factors nearly cancel) is not a χ² value: reported as
+    not computable, with the reason, instead of a negative number."""
+    t = dict(test(restricted, full))
+    if not np.isfinite(t["chisq_diff"]) or t["chisq_diff"] < 0:
+        t["test"] += (" not computable: the scaled difference is negative (Satorra & Bentler "
+                      "2010 give a strictly positive version)")
+        t["chisq_diff"], t["pvalue"] = float("nan"), float("nan")
+    return t
 
 
 def _loadings(trait, ulmc, factors: dict, method: str) -> pd.DataFrame:
