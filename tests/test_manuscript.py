@@ -383,3 +383,23 @@ def test_tables_fit_the_text_width_and_shrink_to_9pt_only_when_wide(tmp_path, n_
         Column("label", "Label", "text"), Column("x", "x", "bounded", 2)])])])
     g = _grid_inches(docx.Document(str(M.write_docx(doc2, tmp_path / "w2.docx"))).tables[0])
     assert g[0] > 2 * g[1]
+
+
+TBL_PR_ORDER = ["tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize",
+                "tblStyleColBandSize", "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders",
+                "shd", "tblLayout", "tblCellMar", "tblLook"]
+TC_PR_ORDER = ["cnfStyle", "tcW", "gridSpan", "hMerge", "vMerge", "tcBorders", "shd", "noWrap",
+               "tcMar", "textDirection", "tcFitText", "vAlign", "hideMark"]
+
+
+def test_table_properties_follow_the_schema_order_word_requires(apa_docx):
+    """Word (unlike LibreOffice) refuses a file whose property elements are out of the
+    WordprocessingML schema's order."""
+    for t in docx.Document(str(apa_docx)).tables:
+        names = [el.tag.replace(W, "") for el in t._tbl.tblPr]
+        assert names == sorted(names, key=TBL_PR_ORDER.index)
+        assert "tblBorders" in names and "tblLayout" in names
+        for row in t.rows:
+            for cell in row.cells:
+                names = [el.tag.replace(W, "") for el in cell._tc.tcPr]
+                assert names == sorted(names, key=TC_PR_ORDER.index)

@@ -362,7 +362,15 @@ def _no_table_borders(table) -> None:
     borders = tbl_pr.find(qn("w:tblBorders"))
     if borders is None:
         borders = tbl_pr.makeelement(qn("w:tblBorders"), {})
-        tbl_pr.append(borders)
+        # the schema's order (Word refuses a file with tblBorders after tblLook)
+        later = [tbl_pr.find(qn(f"w:{n}")) for n in ("shd", "tblLayout", "tblCellMar",
+                                                       "tblLook", "tblCaption",
+                                                       "tblDescription")]
+        later = [el for el in later if el is not None]
+        if later:
+            later[0].addprevious(borders)
+        else:
+            tbl_pr.append(borders)
     for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
         el = borders.find(qn(f"w:{edge}"))
         if el is None:
