@@ -381,3 +381,54 @@ def test_mlr_uses_robust_indices_and_the_scaled_difference():
     assert res.fits.at["trait", "cfi"] == fm["cfi_robust"]
     assert res.fits.at["trait", "rmsea"] == fm["rmsea_robust"]
     assert "Satorra-Bentler" in res.tests["ulmc"]["test"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_section_holds_the_findings_the_tables_and_the_caveats(sim, lang):
+    from semcluster.document import Paragraph
+
+    sec = sim.section(lang)
+    tables = [b for b in sec.blocks if isinstance(b, Table)]
+    assert [t.key for t in tables] == [t.key for t in sim.tables(lang)]
+    notes = [b.text for b in sec.blocks if isinstance(b, Paragraph) and b.kind == "note"]
+    assert notes == mb.CAVEATS[lang]
+    first = sec.blocks[0].text
+    assert f"{100 * sim.harman.share:.1f}" in first
+    assert f"{sim.deltas['cfi']:.3f}" in first
+
+
+@pytest.mark.parametrize("indicated, en, zh", [
+    (True, "serious common-method bias is indicated", "提示存在严重的共同方法偏差"),
+    (False, "no serious common-method bias is indicated", "未发现严重的共同方法偏差"),
+    (None, "no verdict", "无法判断")])
+def test_findings_text_follows_the_verdict(sim, indicated, en, zh):
+    res = _with(sim, {"cfi": 0.2} if indicated else {}, usable=indicated is not None)
+    assert res.bias_indicated is indicated
+    assert en in res.text("en") and zh in res.text("zh")
+
+
+def test_word_tables_of_the_checks_equal_the_json_numbers(sim, tmp_path):
+    docx = pytest.importorskip("docx")
+    from semcluster import manuscript
+    from semcluster.document import Document
+
+    doc = Document("CMB", sections=[sim.section("en")])
+    path = manuscript.write_docx(doc, tmp_path / "cmb.docx", style="apa")
+    d = json.loads(json.dumps(sim.to_dict()))
+    tables = docx.Document(str(path)).tables
+    assert len(tables) == 4
+    fit = tables[1]
+    head = [c.text for c in fit.rows[0].cells]
+    for i, key in enumerate(("one_factor", "trait", "ulmc"), 1):
+        row = dict(zip(head, (c.text for c in fit.rows[i].cells)))
+        f = d["fits"][key]
+        assert float(row["χ²"]) == round(f["chisq"], 2)
+        assert int(row["df"]) == f["df"]
+        assert float(row["SRMR"]) == round(f["srmr"], 3)
+        assert float(row["TLI"].replace("−", "-")) == round(f["tli"], 3)
+    harman_row = [c.text for c in tables[0].rows[1].cells]
+    assert float(harman_row[3]) == round(100 * d["harman"]["share"], 1)
+    load = tables[3]
+    for i, r in enumerate(d["loadings"], 1):
+        cells = [c.text.replace("−", "-") for c in load.rows[i].cells]
+        assert cells[0] == r["item"] and float(cells[4]) == round(r["method"], 2)

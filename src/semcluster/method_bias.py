@@ -595,6 +595,59 @@ class MethodBiasResult:
                          columns=lcols, note=note))
         return out
 
+    def text(self, lang: str = "en") -> str:
+        """The findings in two or three sentences, for the report's running text."""
+        lang = _lang(lang)
+        h, f = self.harman, self.fits
+        one, trait, ulmc = (f.loc[k] for k in ("one_factor", "trait", "ulmc"))
+        t1 = self.tests["one_factor"]
+        verdict = self.bias_indicated
+        if lang == "zh":
+            out = [f"Harman 单因子检验：第一个未旋转主成分解释了 {100 * h.share:.1f}% 的方差"
+                   f"（{'高于' if h.dominant else '不高于'} 50%），{h.n_above_one} 个特征值大于 1。"]
+            diff = ("卡方差异无法计算" if not np.isfinite(t1["pvalue"]) else
+                    f"Δχ²({t1['df_diff']}) = {t1['chisq_diff']:.2f}，"
+                    f"p {'< .001' if t1['pvalue'] < .001 else '= ' + format(t1['pvalue'], '.3f')}")
+            out.append(f"单因子模型（CFI = {one['cfi']:.3f}）与测量模型（CFI = {trait['cfi']:.3f}）"
+                       f"相比：{diff}。")
+            out.append({None: "加入方法因子的模型未得到可接受的解，无法判断。",
+                        True: f"加入方法因子后 CFI 提高 {self.deltas['cfi']:.3f}、RMSEA 降低 "
+                              f"{self.deltas['rmsea']:.3f}，超过经验临界值，提示存在严重的共同方法偏差。",
+                        False: f"加入方法因子后 CFI 提高 {self.deltas['cfi']:.3f}、RMSEA 降低 "
+                               f"{self.deltas['rmsea']:.3f}，均未超过经验临界值，未发现严重的共同方法偏差。"
+                        }[verdict])
+            return "".join(out)
+        out = [f"Harman's test: the first unrotated principal component explains "
+               f"{100 * h.share:.1f} % of the variance ({'above' if h.dominant else 'not above'} "
+               f"50 %); {h.n_above_one} eigenvalue(s) exceed 1."]
+        diff = ("the chi-square difference could not be computed" if not
+                np.isfinite(t1["pvalue"]) else
+                f"Δχ²({t1['df_diff']}) = {t1['chisq_diff']:.2f}, "
+                f"p {'< .001' if t1['pvalue'] < .001 else '= ' + format(t1['pvalue'], '.3f')}")
+        out.append(f"The one-factor model (CFI = {one['cfi']:.3f}) against the measurement "
+                   f"model (CFI = {trait['cfi']:.3f}): {diff}.")
+        out.append({None: "The method-factor model gave no admissible solution: no verdict.",
+                    True: f"Adding a method factor raises CFI by {self.deltas['cfi']:.3f} and "
+                          f"lowers RMSEA by {self.deltas['rmsea']:.3f}, beyond the .10/.05 "
+                          f"convention: serious common-method bias is indicated.",
+                    False: f"Adding a method factor raises CFI by {self.deltas['cfi']:.3f} and "
+                           f"lowers RMSEA by {self.deltas['rmsea']:.3f}, within the .10/.05 "
+                           f"convention: no serious common-method bias is indicated."}[verdict])
+        return " ".join(out)
+
+    def section(self, lang: str = "en"):
+        """The checks as a report section: the findings, the four tables, the caveats."""
+        from .document import Paragraph, Section
+
+        lang = _lang(lang)
+        sec = Section("method_bias", "共同方法偏差" if lang == "zh" else "Common-method bias")
+        sec.add(Paragraph(self.text(lang)))
+        for t in self.tables(lang):
+            sec.add(t)
+        for c in CAVEATS[lang]:
+            sec.add(Paragraph(c, kind="note"))
+        return sec
+
     def to_dict(self) -> dict:
         from .protocol import clean
 
