@@ -135,6 +135,7 @@ DATA_COMMANDS = {
     "diagram --kind measurement": ["diagram", "cfa", "--kind", "measurement", "--out", "d.png"],
     "invariance": ["invariance", "h1_h5", "--group", "school"],
     "measure": ["measure", "cfa", "--parallel-iter", "10"],
+    "method-bias": ["method-bias", "cfa"],
     "modindices": ["modindices", "h1_h5"],
     "power": ["power", "h1_h5", "--n", "100", "--reps", "10", "--jobs", "1"],
     "reproduce": ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10",
@@ -193,6 +194,7 @@ REPRO = ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10", "-
 FIT = "semcluster.fit:fit"
 DIAG = ["diagram", "h1_h5", "--out", "d.png"]
 SIMULATE = "semcluster.study.synthetic:simulate_items"
+METHOD_BIAS = "semcluster.method_bias:method_factor_check"
 
 
 def C(cmd, dest, argv, function, **expected):
@@ -312,6 +314,16 @@ OPTION_CASES = [
     C("invariance", "group_partial", ["invariance", "cfa", "--data", "grouped.csv", "--group",
                                       "school"],
       "semcluster.invariance:measurement_invariance", group_partial=None),
+    # method-bias
+    C("method-bias", "model", ["method-bias", "cfa"], METHOD_BIAS, model="cfa"),
+    C("method-bias", "model", ["method-bias", "h1_h5"], METHOD_BIAS, model="h1_h5"),
+    C("method-bias", "estimator", ["method-bias", "cfa", "--estimator", "mlr"], METHOD_BIAS,
+      estimator="MLR"),
+    C("method-bias", "estimator", ["method-bias", "cfa"], METHOD_BIAS, estimator=None),
+    C("method-bias", "lang", ["method-bias", "cfa", "--lang", "zh"],
+      "semcluster.method_bias:MethodBiasResult.summary", lang="zh"),
+    C("method-bias", "lang", ["method-bias", "cfa"],
+      "semcluster.method_bias:MethodBiasResult.summary", lang="en"),
     # measure
     C("measure", "model", ["measure", "cfa", "--parallel-iter", "10"],
       "semcluster.measurement:measurement_report", model="cfa"),
