@@ -64,15 +64,21 @@ def _diagram_labels(labels, lang: str, group_column=None) -> dict:
     if labels is None:
         return {"names": {}, "items": {}, "title": None, "groups": {}}
     if hasattr(labels, "for_diagram"):
-        out = labels.for_diagram(lang, group_column)
-        if lang == "zh":
-            mixed = [n for n in labels.constructs if not labels.has_language(n, "zh")]
-            if mixed:
-                warnings.warn(f"no zh label for {', '.join(mixed)} in {labels.source}: drawn "
-                              f"with the en label, so the diagram mixes two languages; add "
-                              f"zh labels", SemclusterWarning, stacklevel=4)
-        return out
+        return labels.for_diagram(lang, group_column)
     return {"names": _labels(labels, lang), "items": {}, "title": None, "groups": {}}
+
+
+def _warn_mixed(labels, lang: str, drawn) -> None:
+    """In a zh diagram, name the drawn variables whose label exists in English only: the
+    diagram would mix two languages."""
+    if lang != "zh" or not hasattr(labels, "has_language"):
+        return
+    mixed = [n for n in drawn if (n in labels.constructs or n in labels.items)
+             and not labels.has_language(n, "zh")]
+    if mixed:
+        warnings.warn(f"no zh label for {', '.join(mixed)} ({labels.source}): drawn with the en "
+                      f"label, so the diagram mixes two languages; add zh labels",
+                      SemclusterWarning, stacklevel=3)
 
 
 #: an item label longer than this (display width, a Chinese character counts 2) stays its code
@@ -1089,6 +1095,7 @@ def conceptual_diagram(model, *, lang: str = "en", labels=None, title: str | Non
     dl = _diagram_labels(labels, lang)
     names = dl["names"]
     st = structure(spec)
+    _warn_mixed(labels, lang, st.nodes)
     scene = _Scene(fam)
     _structural_nodes(scene, st, names)
     for lhs, rhs, lab in st.regressions:
@@ -1154,6 +1161,7 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
     if groups and group is None and ax is None:
         lang_drawn, _ = _resolve_lang(lang)
         dl = _diagram_labels(labels, lang_drawn, _group_column_of(result))
+        _warn_mixed(labels, lang_drawn, structure(as_view(result, groups[0])).nodes)
 
         def one(g, fig):
             gt = _group_title(dl, g)
@@ -1167,6 +1175,7 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
     view = as_view(result, group)
     lang, fam = _resolve_lang(lang)
     dl = _diagram_labels(labels, lang)
+    _warn_mixed(labels, lang, structure(view).nodes)
     scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances, dl)
     fig, _ = scene.draw(ax=ax, caption=_caption(view, lang) if caption else None, title=title,
                         fig=_fig)
@@ -1231,6 +1240,8 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels
     if groups and group is None:
         lang_drawn, _ = _resolve_lang(lang)
         dl = _diagram_labels(labels, lang_drawn, _group_column_of(result))
+        st = structure(as_view(result, groups[0]))
+        _warn_mixed(labels, lang_drawn, st.nodes + [i for v in st.items.values() for i in v])
 
         def one(g, fig):
             with warnings.catch_warnings():       # warned once above, not once per group
@@ -1243,6 +1254,7 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels
     dl = _diagram_labels(labels, lang)
     names = dl["names"]
     st = structure(view)
+    _warn_mixed(labels, lang, st.nodes + [i for v in st.items.values() for i in v])
     e = st.rows
     scene = _Scene(fam)
     _structural_nodes(scene, st, names, r2=view.r2, wrap=16)

@@ -268,6 +268,44 @@ class Labels:
         return {"names": names, "items": {n: self.item(n, lang) for n in self.items},
                 "title": self.title(lang), "groups": groups}
 
+    # -- text and tables -----------------------------------------------------------------------
+    def annotate_summary(self, text: str, group_column: str | None = None,
+                         lang: str = "en") -> str:
+        """A lavaan-like summary with labels: each factor's ``KS =~`` and each outcome's
+        ``IN ~`` header line gets its construct label, each ``Group 1 [1.0]:`` line its value
+        label; the aligned number columns stay as they are."""
+        _check_lang(lang)
+        out = []
+        for line in text.split("\n"):
+            m = re.fullmatch(r"(  )(\S+) (=~|~)", line)
+            g = re.fullmatch(r"(Group \d+ \[)(.*)(\]:)", line)
+            if m and self.construct(m.group(2), lang) != m.group(2):
+                line = f"{line}  ({self.construct(m.group(2), lang)})"
+            elif g and group_column is not None:
+                lab = self.group(group_column, g.group(2), lang)
+                if lab != value_key(g.group(2)):
+                    line = f"{g.group(1)}{g.group(2)}: {lab}{g.group(3)}"
+            out.append(line)
+        return "\n".join(out)
+
+    def relabel_table(self, table, lang: str = "en", columns=("construct", "factor", "item",
+                                                               "variable", "lhs", "rhs")):
+        """A copy of a table with labels for codes: in its index, its column names and the
+        columns named in ``columns``.  For printing; raw tables keep the codes."""
+        _check_lang(lang)
+        t = table.copy()
+
+        def lab(v):
+            return self.name(v, lang) if isinstance(v, str) else v
+
+        t.index = t.index.map(lab)
+        if t.columns.nlevels == 1:
+            t.columns = [lab(c) if c not in columns else c for c in t.columns]
+        for c in columns:
+            if c in t.columns:
+                t[c] = t[c].map(lab)
+        return t
+
     # -- checks --------------------------------------------------------------------------------
     def unknown(self, variables, group_column=None, group_values=None) -> list:
         """Names labelled here that the model does not have (``variables``: every variable of
