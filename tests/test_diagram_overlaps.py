@@ -248,11 +248,13 @@ def test_two_group_diagrams_have_no_overlaps(kind, lang):
     assert drawn_overlaps(fig) == []
 
 
-@pytest.mark.parametrize("shape", ["nine_constructs", "chain_mediation", "second_order",
-                                   "mimic"])
+@pytest.mark.parametrize("shape", ["nine_constructs", "chain_mediation", "second_order"])
 def test_no_arrow_crossing_that_a_layer_order_avoids(shape):
-    """The nine-construct model, the chain and the others can be drawn without two structural
-    arrows crossing (checked by hand: each has an order of its layers without a crossing)."""
+    """The nine-construct model (drawn in the model's order, F2 -> F5 crosses F3 -> F4), the
+    chain and the second-order model each have an order of their layers without a crossing
+    (checked by hand); the drawing finds it.  (The MIMIC model is left out: its one crossing
+    comes from sliding V off the straight line of the covariates' arrows to T, not from an
+    order.)"""
     lay = d.conceptual_diagram(SHAPES[shape][0]).semcluster_layout
     assert arrow_crossings(lay) == 0
 
@@ -261,7 +263,7 @@ def test_no_arrow_crossing_that_a_layer_order_avoids(shape):
 # the check itself catches what it is meant to catch
 # ---------------------------------------------------------------------------------------------
 def test_the_overlap_check_sees_a_label_moved_onto_another_arrow():
-    fig = d.conceptual_diagram(SHAPES["chain_mediation"][0])
+    fig = d.tested_diagram(fitted("chain_mediation"))
     lay = fig.semcluster_layout
     a, b = [x for x in lay.arrows if x.text_artist is not None][:2]
     mid = b.path[len(b.path) // 2]

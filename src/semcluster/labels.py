@@ -323,7 +323,8 @@ class Labels:
         names = self.unknown(variables, group_column, group_values)
         if names:
             warnings.warn(f"{self.source}: label(s) for {', '.join(names)}, which the model "
-                          f"does not have; check the spelling (names are case-sensitive)",
+                          f"(or its groups) does not have; check the spelling (names are "
+                          f"case-sensitive)",
                           SemclusterWarning, stacklevel=3)
         return names
 
