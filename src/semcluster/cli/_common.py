@@ -211,11 +211,17 @@ def labels_from_args(args, *, study: bool = False):
 
     frame = None
     data = getattr(args, "data", None)
-    if data and Path(str(data)).suffix.lower() in _LABELLED_SUFFIXES:
+    if (data and Path(str(data)).suffix.lower() in _LABELLED_SUFFIXES
+            and Path(str(data)).is_file()):
         from ..data import load_data
+        from ..errors import SemclusterError
 
-        frame = load_data(data, mapping=getattr(args, "map", None),
-                          sheet=getattr(args, "sheet", None))
+        try:
+            frame = load_data(data, mapping=getattr(args, "map", None),
+                              sheet=getattr(args, "sheet", None))
+        except SemclusterError:
+            frame = None        # the data reader of the command reports what is wrong
+
     return read_labels(getattr(args, "labels", None), frame=frame, study=study)
 
 
