@@ -1,13 +1,16 @@
 """Diagrams of model shapes the other diagram tests do not draw, checked from what matplotlib
 drew: after ``fig.canvas.draw()`` every text's window extent and every arrow's drawn path (in
-display pixels).  No text overlaps another text; no text lies on an arrow that is not its own
-(an arrow's own label may sit on it; a shape's name sits inside the shape, which arrows never
-enter); arrows cross each other only where no order of the nodes within their layers avoids it.
+display pixels).  No text overlaps another text; no text comes within CLEARANCE of an arrow
+that is not its own (an arrow's own label may sit on it; a shape's name sits inside the shape,
+which arrows never enter); every arrow label is nearer to its own arrow than to any other (a
+label between two arrows is read as the other's); arrows cross each other only where no order
+of the nodes within their layers avoids it.
 
-Shapes: a 9-construct model, a chain mediation X -> M1 -> M2 -> Y with the direct path, a
-second-order model, a MIMIC model, and a two-group fit (side by side), in en and zh, each
-tested and measurement (and conceptual where a model alone is drawn).  The data are simulated
-from a population model with numpy (seeded); no number is compared here, only the drawing."""
+Shapes: a 9-construct model, a chain mediation X -> M1 -> M2 -> Y with the direct path, the
+issue's six-construct mediation model, a second-order model, a MIMIC model, and a two-group
+fit (side by side), in en and zh, with the codes and with construct labels; conceptual, tested
+and measurement diagrams.  The data are simulated from a population model with numpy (seeded);
+no number is compared here, only the drawing."""
 from __future__ import annotations
 
 import itertools
@@ -59,6 +62,21 @@ NINE_PATHS = [("F4", "F1", .3), ("F4", "F3", .3), ("F5", "F2", .4), ("F6", "F4",
               ("F7", "F4", .3), ("F7", "F5", .3), ("F8", "F5", .4), ("F9", "F6", .3),
               ("F9", "F7", .3), ("F9", "F8", .3)]
 CHAIN_PATHS = [("M1", "X", .5), ("M2", "M1", .4), ("Y", "M2", .4), ("Y", "X", .2)]
+# the issue's survey: six constructs, park infrastructure -> three mediators -> knowledge
+# sharing -> technological renewal, with direct paths that skip columns
+SIX_PATHS = [("IC", "PI", .2), ("CO", "PI", .2), ("AB", "PI", .3), ("KS", "AB", .3),
+             ("KS", "PI", .3), ("KS", "IC", .2), ("TR", "KS", .4), ("TR", "AB", .3),
+             ("TR", "CO", .2)]
+LABELS = {
+    "en": {"PI": "park infrastructure", "IC": "inter-firm communication", "CO": "cooperation",
+           "AB": "absorptive capacity", "KS": "knowledge sharing",
+           "TR": "technological renewal", "X": "exposure", "M1": "first mediator",
+           "M2": "second mediator", "Y": "outcome", "G": "general factor"},
+    "zh": {"PI": "园区基础设施", "IC": "企业间沟通", "CO": "合作", "AB": "吸收能力",
+           "KS": "知识共享", "TR": "技术更新", "X": "暴露", "M1": "第一中介", "M2": "第二中介",
+           "Y": "结果", "G": "一般因子"}}
+#: the room a text keeps from an arrow that is not its own, in inches (4 px at 100 dpi)
+CLEARANCE = 0.04
 
 
 def _lav(loadings, paths, higher=None):
@@ -85,6 +103,9 @@ def _shapes():
                          _simulate(so_first, [("OUT", "A", .3), ("OUT", "B", .2)], 400, 3,
                                    higher=so_higher)),
     }
+    six = {"PI": _items("PI", 4), "IC": _items("IC", 3), "CO": _items("CO", 3),
+           "AB": _items("AB", 4), "KS": _items("KS", 4), "TR": _items("TR", 4)}
+    out["six_constructs"] = (_lav(six, SIX_PATHS), _simulate(six, SIX_PATHS, 318, 7))
     mimic = {"V": _items("V", 3), "T": _items("T", 3)}
     X = _simulate(mimic, [("T", "V", .3)], 400, 4)
     rng = np.random.default_rng(5)
@@ -124,7 +145,7 @@ def grouped_fit():
 # ---------------------------------------------------------------------------------------------
 # the check, from the drawn artists
 # ---------------------------------------------------------------------------------------------
-def drawn_overlaps(fig) -> list:
+def drawn_overlaps(fig, clearance: float = CLEARANCE) -> list:
     """Problems in a drawn figure: pairs of overlapping texts, texts on an arrow that is not
     their own, and arrow crossings.  Works on a figure with one layout or several (groups side
     by side)."""
@@ -157,7 +178,7 @@ def drawn_overlaps(fig) -> list:
         for a, pts in paths:
             if a is mine:
                 continue
-            if _polyline_hits_box(pts, bb):
+            if _polyline_hits_box(pts, _grow(bb, clearance * fig.dpi)):
                 problems.append(f"text {t.get_text()!r} lies on the arrow "
                                 f"{a.source}->{a.target}")
     # an arrow's label is nearer to its own arrow than to any other: a label between two
@@ -171,6 +192,12 @@ def drawn_overlaps(fig) -> list:
             problems.append(f"the label {t.get_text()!r} of {a.source}->{a.target} is nearer to "
                             f"{near[0].source}->{near[0].target}")
     return problems
+
+
+def _grow(bb, px):
+    from matplotlib.transforms import Bbox
+
+    return Bbox([[bb.x0 - px, bb.y0 - px], [bb.x1 + px, bb.y1 + px]])
 
 
 def _dense(pts):
@@ -218,24 +245,35 @@ def _structural(layout):
 # ---------------------------------------------------------------------------------------------
 # the grid
 # ---------------------------------------------------------------------------------------------
+def _labels(labelled, lang):
+    return LABELS[lang] if labelled else None
+
+
+@pytest.mark.parametrize("labelled", [False, True], ids=["codes", "labels"])
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_conceptual_diagram_has_no_overlaps(shape, lang):
-    fig = d.conceptual_diagram(SHAPES[shape][0], lang=lang)
+def test_conceptual_diagram_has_no_overlaps(shape, lang, labelled):
+    fig = d.conceptual_diagram(SHAPES[shape][0], lang=lang, labels=_labels(labelled, lang))
     assert drawn_overlaps(fig) == []
 
 
+@pytest.mark.parametrize("labelled", [False, True], ids=["codes", "labels"])
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_tested_diagram_has_no_overlaps(shape, lang):
-    fig = d.tested_diagram(fitted(shape), lang=lang, covariances=True)
+def test_tested_diagram_has_no_overlaps(shape, lang, labelled):
+    fig = d.tested_diagram(fitted(shape), lang=lang, covariances=True,
+                           labels=_labels(labelled, lang))
     assert drawn_overlaps(fig) == []
 
 
+@pytest.mark.parametrize("labelled", [False, True], ids=["codes", "labels"])
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_measurement_diagram_has_no_overlaps(shape, lang):
-    fig = d.measurement_diagram(fitted(shape), lang=lang)
+def test_measurement_diagram_has_no_overlaps(shape, lang, labelled):
+    """(The six-construct model in English with labels failed before the layout counted
+    arrows crossing loadings: its direct path PI -> KS ran through AB's loadings, the loading
+    labels on it.)"""
+    fig = d.measurement_diagram(fitted(shape), lang=lang, labels=_labels(labelled, lang))
     assert drawn_overlaps(fig) == []
 
 
@@ -243,7 +281,7 @@ def test_measurement_diagram_has_no_overlaps(shape, lang):
 @pytest.mark.parametrize("kind", ["tested", "measurement"])
 def test_two_group_diagrams_have_no_overlaps(kind, lang):
     draw = d.tested_diagram if kind == "tested" else d.measurement_diagram
-    fig = draw(grouped_fit(), lang=lang)
+    fig = draw(grouped_fit(), lang=lang, labels=LABELS[lang])
     assert len(fig.semcluster_layout) == 2
     assert drawn_overlaps(fig) == []
 

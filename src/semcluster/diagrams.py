@@ -968,7 +968,27 @@ def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | Non
         dy = (pts[..., 1:2] - cy) / hh
         m = np.where(is_ellipse, np.sqrt(dx ** 2 + dy ** 2), np.maximum(abs(dx), abs(dy)))
         hit = (m <= 1).any(axis=1) & ~own
-        return int(hit.sum())
+        return 100 * int(hit.sum()) + arrow_crossings(a, b)
+
+    ends = np.array([[index[e.source], index[e.target]] for e in edges]).reshape(-1, 2)
+    share = ((ends[:, None, 0] == ends[None, :, 0]) | (ends[:, None, 0] == ends[None, :, 1])
+             | (ends[:, None, 1] == ends[None, :, 0]) | (ends[:, None, 1] == ends[None, :, 1]))
+
+    def arrow_crossings(a, b):
+        # pairs of straight centre-to-centre arrows that cross, a loading arrow included (its
+        # label would sit on the other arrow); a crossing costs less than an arrow through a
+        # shape, which would hide a name
+        if len(edges) < 2:
+            return 0
+
+        def orient(p, q, r):
+            return np.sign((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1])
+                           - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+        A, B = a[:, None, :], b[:, None, :]
+        C, D = a[None, :, :], b[None, :, :]
+        x = ((orient(A, B, C) * orient(A, B, D) < 0) & (orient(C, D, A) * orient(C, D, B) < 0)
+             & ~share)
+        return int(np.triu(x, 1).sum())
 
     # middle columns slide so that arrows skipping them pass beside them
     if last >= 2 and crossings():
