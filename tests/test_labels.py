@@ -305,3 +305,23 @@ def test_item_labels_up_to_the_box_width_replace_the_code(study):
     assert too_long not in texts and "pi2" in texts
     assert zh_fits in texts and "ks1" not in texts
     assert zh_long not in texts and "ks2" in texts
+
+
+def test_group_is_chosen_by_its_value_label_too(study):
+    import matplotlib.figure
+    from unittest import mock
+
+    assert main(["fit", "sem.lav", "--data", "survey.csv", "--group", "own", "--json",
+                 "g.json"]) == 0
+    drawn = []
+    real = matplotlib.figure.Figure.savefig
+    with mock.patch.object(matplotlib.figure.Figure, "savefig",
+                           lambda fig, *a, **k: (drawn.append(fig), real(fig, *a, **k))[1]):
+        for group in ("民营", "2.0", "Private"):
+            assert main(["diagram", "g.json", "--group", group, "--labels", "labels.yaml",
+                         "--out", "one.png"]) == 0
+    r2 = {tuple(sorted(t.get_text() for t in f.semcluster_layout.texts if "R²" in t.get_text()))
+          for f in drawn}
+    assert len(drawn) == 3 and len(r2) == 1      # the same group, however it was named
+    assert main(["diagram", "g.json", "--group", "Foreign", "--labels", "labels.yaml",
+                 "--out", "none.png"]) == 2       # a label of no group in this result
