@@ -769,6 +769,7 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
     tests = {"one_factor": _difference(chisq_difference, results["one_factor"],
                                        results["trait"]),
              "ulmc": _difference(chisq_difference, results["trait"], results["ulmc"])}
+    tests = _usable_tests(tests, fits)
     f = fits
     deltas = {"cfi": f.at["ulmc", "cfi"] - f.at["trait", "cfi"],
               "tli": f.at["ulmc", "tli"] - f.at["trait", "tli"],
@@ -782,6 +783,23 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
                             ulmc_starts=ulmc_starts,
                             estimator=est_used,
                             missing=getattr(results["trait"], "missing", "listwise"))
+
+
+def _usable_tests(tests: dict, fits: pd.DataFrame) -> dict:
+    """A difference test involving a model that did not converge to an admissible solution is
+    not a test: its χ² difference and p are left out, with the reason."""
+    pairs = {"one_factor": ("one_factor", "trait"), "ulmc": ("trait", "ulmc")}
+    out = {}
+    for key, t in tests.items():
+        t = dict(t)
+        bad = [m for m in pairs[key] if not (fits.at[m, "converged"] and
+                                              fits.at[m, "admissible"])]
+        if bad:
+            t["test"] += (f" not computed: the {' and '.join(bad)} model did not converge to "
+                          f"an admissible solution")
+            t["chisq_diff"], t["pvalue"] = float("nan"), float("nan")
+        out[key] = t
+    return out
 
 
 def _difference(test, restricted, full) -> dict:
