@@ -501,8 +501,9 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator=None):
     from scipy import stats
 
     from .. import fitmeasures as fmz
-    from ..results import GroupMoments, SEMResult
-    from ..solution import wald_columns
+    from ..numerics import invert_information
+    from ..results import GroupMoments
+    from ..solution import level_result, wald_columns
 
     check_supported(getattr(estimator, "name", estimator or "ML"))
     if cluster not in X.columns:
@@ -537,11 +538,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator=None):
         warnings_.append("the two-level ML fit did not converge (gradient not at zero): the "
                          "estimates are not trustworthy")
     # observed information: the Hessian of −log L = H/2
-    try:
-        vcov = np.linalg.inv(H / 2)
-        vcov_ok = bool(np.all(np.isfinite(vcov)) and np.all(np.diag(vcov) > 0))
-    except np.linalg.LinAlgError:
-        vcov, vcov_ok = np.full((model.q, model.q), np.nan), False
+    vcov, vcov_ok = invert_information(H / 2, symmetrize=True)
     if not vcov_ok:
         warnings_.append("the observed information matrix is singular: no standard errors "
                          "(is the model identified?)")
@@ -638,15 +635,12 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator=None):
     info = {"x": x.tolist(), "optimizer": f"BFGS + Newton ({nit} BFGS iterations)",
             "se": "standard", "information": "observed", "test": "standard",
             "n_clusters": int(data.J), "cluster": cluster, "levels": ("within", "between"),
-            "estimator_label": getattr(estimator, "label", "ML"), "missing": "listwise",
+            "missing": "listwise",
             "cluster_sizes": [int(v) for v in data.cluster_sizes]}
-    names = [f"p{k + 1}" for k in range(model.q)]
-    return SEMResult(
-        spec=spec, estimates=table, fit_measures=measures, r2=r2, nobs=N,
-        converged=converged, admissible=admissible, warnings=tuple(warnings_),
-        estimator="ML", sample_cov=None, implied_cov=None, latent_cov=None,
-        vcov=pd.DataFrame(vcov, index=names, columns=names), data_report=report, info=info,
-        moments=tuple(moments), data=X)
+    return level_result(spec, table=table, measures=measures, r2=r2, nobs=N,
+                        converged=converged, admissible=admissible, warnings_=warnings_,
+                        vcov=vcov, names=[f"p{k + 1}" for k in range(model.q)], report=report,
+                        estimator=estimator or "ML", info=info, moments=moments, data=X)
 
 
 def _covariate_loglik(model) -> float:
