@@ -206,3 +206,39 @@ def test_a_covariate_at_both_levels_is_refused(demo):
     model = "level: 1\n fw =~ y1 + y2 + y3\n fw ~ x1\nlevel: 2\n fb =~ y1 + y2 + y3\n fb ~ x1\n"
     with pytest.raises(OptionError, match="x1 at both levels"), pytest.warns(Warning):
         semcluster.fit(model, demo, cluster="cluster")
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_cli_fit_prints_the_two_level_summary_with_level_blocks(tmp_path, monkeypatch, capsys):
+    from semcluster.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    model, csv, cluster = CASES["demo"]
+    with pytest.warns(Warning):
+        code = main(["fit", str(model), "--data", str(csv), "--cluster", cluster,
+                     "--json", "out.json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.index("Level 1 [within]:") < out.index("Level 2 [cluster]:")
+    assert "SRMR (within covariance matrix)" in out and "Information                                 Observed" in out
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert saved["fit_measures"]["df"] == 10
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--estimator", "WLSMV"], "ML only"),
+    ([], "cluster="),
+])
+def test_cli_refusals_exit_2_with_one_line_and_write_nothing(tmp_path, monkeypatch, capsys,
+                                                            extra, words):
+    from semcluster.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    model, csv, cluster = CASES["demo"]
+    args = ["fit", str(model), "--data", str(csv), "--json", "out.json"] + extra
+    if extra:
+        args += ["--cluster", cluster]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out.json").exists()
