@@ -139,6 +139,8 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         switched = ("cluster column given: ML estimates with cluster-robust standard errors "
                     "and the Yuan-Bentler scaled test, as lavaan's cluster= (--estimator MLR: "
                     "lavaan's MLR scaling factor)")
+    if spec.is_twolevel:
+        return _fit_twolevel(spec, data, cov, est, opts, group, meanstructure)
     est = est or "ML"
     if opts.cluster is not None:
         _check_cluster(opts, est, group, cov)
@@ -192,6 +194,33 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
                            estimator=ESTIMATORS[est], data=X)
     return estimate(spec, X, report, estimator=est, ordered=ordered_items,
                     parameterization=parameterization)
+
+
+def _fit_twolevel(spec, data, cov, est, opts, group, meanstructure):
+    """A model with 'level:' blocks: two-level ML (semcluster.estimators.twolevel), as
+    lavaan's sem(..., cluster = ); what it does not fit is refused in one line."""
+    from .data import read_survey
+    from .estimators import twolevel
+
+    if opts.cluster is None:
+        raise OptionError("the model has 'level:' blocks (a two-level model): give the cluster "
+                          "column with cluster= (--cluster)")
+    if not isinstance(opts.cluster, str):
+        raise InputTypeError(f"cluster must be a column name (a string); got "
+                             f"{type(opts.cluster).__name__}")
+    if group is not None and group == opts.cluster:
+        raise DataError(f"cluster and group column are the same ('{group}'); groups are "
+                        f"compared, clusters are sampled units: give different columns")
+    est = est or "ML"
+    twolevel.check_supported(est, missing=opts.missing, group=group, ordered=opts.ordered,
+                             cov=cov)
+    if meanstructure is False:
+        raise OptionError("a two-level model has a mean structure (the between-level means); "
+                          "meanstructure=False is not possible")
+    X, report = read_survey(data, opts, variables=spec.observed, n_free=spec.n_free,
+                            latent=spec.latent)
+    return twolevel.fit(spec, X, report=report, cluster=opts.cluster,
+                        estimator=ESTIMATORS[est])
 
 
 def _check_cluster(opts, est, group, cov) -> None:

@@ -390,8 +390,9 @@ class SEMResult(ResultProtocol):
     def to_dict(self) -> dict:
         """JSON-ready dict: converged admissible warnings nobs fit_measures estimates r2."""
         keys = JSON_ESTIMATE_KEYS
-        if "group" in self.estimates.columns:
-            keys = keys[:3] + ["group"] + keys[3:]
+        for block in ("group", "level"):          # lavaan's block columns, after rhs
+            if block in self.estimates.columns:
+                keys = keys[:3] + [block] + keys[3:]
         est = [{k: _clean(r[k]) for k in keys} for _, r in self.estimates.iterrows()]
         out = {
             "model": self.spec.name,
@@ -405,9 +406,10 @@ class SEMResult(ResultProtocol):
             "estimates": est,
             "r2": {k: _clean(v) for k, v in self.r2.items()},
         }
-        if self.groups:
+        if self.groups or "level" in self.estimates.columns:
             out["r2"] = {m.label: {k: _clean(v) for k, v in m.r2.items()}
                          for m in self.moments}
+        if self.groups:
             out.update(groups=list(self.groups), group_column=self.group_column,
                        group_nobs=self.group_nobs, group_equal=list(self.group_equal),
                        group_partial=list(self.group_partial))
@@ -593,7 +595,11 @@ def _fit_sections(res: "SEMResult") -> list[str]:
     if _finite(g("srmr")):
         out += ["", "Standardized Root Mean Square Residual:", ""]
         v = _num(g("srmr"))
-        out.append(_line("SRMR", *([v, v] if robust else [v])))
+        if "srmr_within" in res.fit_measures.index:      # two levels: lavaan's two lines
+            out.append(_line("SRMR (within covariance matrix)", _num(g("srmr_within"))))
+            out.append(_line("SRMR (between covariance matrix)", _num(g("srmr_between"))))
+        else:
+            out.append(_line("SRMR", *([v, v] if robust else [v])))
     # -- how the standard errors were computed ------------------------------------------------
     out += ["", "Parameter Estimates:", ""]
     se_kind = res.info.get("se", "standard")      # the estimator's registry entry
@@ -603,7 +609,7 @@ def _fit_sections(res: "SEMResult") -> list[str]:
     elif se_kind == "robust.huber.white":
         rows = [("Standard errors", "Sandwich"), ("Information bread", "Observed"),
                 ("Observed information based on", "Hessian")]
-    elif fiml:
+    elif fiml or res.info.get("information") == "observed":
         rows = [("Standard errors", "Standard"), ("Information", "Observed"),
                 ("Observed information based on", "Hessian")]
     else:
@@ -616,9 +622,16 @@ def _fit_sections(res: "SEMResult") -> list[str]:
 def _estimate_sections(res: "SEMResult", standardized: bool) -> list[str]:
     """Parameter estimates in lavaan's sections and order; with several groups one block per
     group (``Group 1 [label]:``), defined parameters after the last, as lavaan prints them."""
+    e = res.estimates
+    if "level" in e.columns:      # two levels: lavaan's "Level 1 [within]:" blocks
+        out = []
+        for li, m in enumerate(res.moments, start=1):
+            name = "within" if li == 1 else res.info.get("cluster", "between")
+            out += ["", "", f"Level {li} [{name}]:"]
+            out += _block_sections(res, e[e.level == li], m.r2, standardized)
+        return out
     if not res.groups:
         return _block_sections(res, res.estimates, res.r2, standardized)
-    e = res.estimates
     out = []
     for gi, m in enumerate(res.moments, start=1):
         out += ["", "", f"Group {gi} [{m.label}]:"]

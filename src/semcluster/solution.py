@@ -299,6 +299,20 @@ def assemble_group_result(spec, mg, x, data_g, labels, *, estimator, vcov, measu
         moments=tuple(moments), data=data)
 
 
+def level_result(spec, *, table, measures, r2, nobs, converged, admissible, warnings_, vcov,
+                 names, report, estimator, info, moments, data=None):
+    """The result of a two-level fit (:mod:`semcluster.estimators.twolevel`): lavaan's
+    ``level`` column in ``estimates``, the within and between moments in ``moments``, no
+    single-group matrices."""
+    estimator, described = estimator_info(estimator)
+    return SEMResult(
+        spec=spec, estimates=table, fit_measures=pd.Series(measures, dtype=float), r2=r2,
+        nobs=int(nobs), converged=bool(converged), admissible=bool(admissible),
+        warnings=tuple(warnings_), estimator=estimator, sample_cov=None, implied_cov=None,
+        latent_cov=None, vcov=pd.DataFrame(vcov, index=names, columns=names),
+        data_report=report, info={**info, **described}, moments=tuple(moments), data=data)
+
+
 def group_estimate_table(mg, x, vcov, vcov_ok, several) -> pd.DataFrame:
     """Rows of every (parameter, group) of ``mg`` (lavaan's parameter table order: group by
     group), then the defined parameters (group 0): est, se, std.lv, std.all, the delta-method

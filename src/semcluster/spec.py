@@ -65,6 +65,10 @@ UNSUPPORTED = {
 NAME_RE = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 RESERVED = {"NA"}
+# A block line of lavaan's syntax: 'level: 1', 'level: within', 'group: a' (not ':=').
+BLOCK_RE = re.compile(r"(level|group|class)\s*:(?!=)\s*(.*)\Z", re.IGNORECASE)
+#: The level names lavaan's two-level syntax takes, and the level number each means.
+LEVEL_NAMES = {"1": 1, "within": 1, "2": 2, "between": 2}
 # Model files larger than this are refused before they are read: a model of 1,000 factors with
 # 5 indicators each is about 60 KB, so a bigger file is almost surely not a model (a data file
 # given as MODEL, a log) and reading it statement by statement would take minutes.
@@ -193,6 +197,13 @@ def _statements(text: str, source: str):
             lead = len(part) - len(part.lstrip())
             first = col0 + lead + 1
             chunk = _Chunk(stripped, [(ln, first + k) for k in range(len(stripped))])
+            if BLOCK_RE.match(chunk.text):
+                # 'level: 1' / 'group: a' opens a block: it ends the statement before it
+                if pending:
+                    yield _join(pending)
+                    pending = []
+                yield chunk
+                continue
             has_op = _find_operator(chunk.text) is not None
             continues = bool(pending) and (
                 not has_op
@@ -393,6 +404,14 @@ class ModelSpec:
     # as ((lhs, op, rhs), per-group elements (fixed, label, na))
     mean_rows: tuple = ()
     group_modifiers: tuple = ()
+    # a two-level model (lavaan's 'level: 1' / 'level: 2' blocks): one ModelSpec per level,
+    # within first; the partable then stacks them with lavaan's ``level`` (and ``block``)
+    # column and numbers the parameters on through both levels
+    levels: tuple = ()
+
+    @property
+    def is_twolevel(self) -> bool:
+        return bool(self.levels)
 
     @property
     def has_group_modifiers(self) -> bool:
@@ -548,7 +567,13 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
     group_mods: list = []
     equalities: list[tuple] = []
     n_statements = 0
+    levels: list = []       # (level number, its rows, its means, line, column)
     for st in _statements(text, source):
+        block = BLOCK_RE.match(st.text)
+        if block:
+            rows, means = _open_level(block, st, source, levels, rows, means, n_statements,
+                                      group_mods, equalities)
+            continue
         n_statements += 1
         i, op = _find_operator(st.text)
         lhs = st.slice(0, i).strip()
@@ -609,11 +634,95 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
                                  user=1, free_flag=na, line=t.line, column=t.column))
     if not n_statements:
         raise ModelSyntaxError("the model is empty: no statements found", source, 1, 1)
+    if levels:
+        return _build_levels(levels, rows, means, text=text, source=source, name=name)
     if not rows and means:
         raise ModelSyntaxError("the model has only intercepts ('~ 1'); add the model's "
                                "relations", source, means[0]["line"], means[0]["column"])
     return _build(rows, equalities, text=text, source=source, name=name, means=means,
                   group_mods=group_mods)
+
+
+def _open_level(block, st, source, levels, rows, means, n_statements, group_mods,
+                equalities):
+    """A ``level:`` line: close the level before it and start a new one (checked: a known
+    level, in order, not twice, nothing before the first)."""
+    kind, value = block.group(1).lower(), block.group(2).strip()
+    line, col = st.at(0)
+    if kind != "level":
+        raise ModelSyntaxError(f"'{kind}:' blocks in the model are not supported; "
+                               + ("give the grouping column with group= (--group)"
+                                  if kind == "group" else "latent classes are not built"),
+                               source, line, col)
+    number = LEVEL_NAMES.get(value.lower())
+    vcol = st.at(block.start(2))[1]
+    if number is None:
+        raise ModelSyntaxError(f"'level: {value}' is not a level: two-level models have "
+                               f"'level: 1' (or 'within') and 'level: 2' (or 'between')",
+                               source, line, vcol)
+    if not levels and n_statements:
+        raise ModelSyntaxError("statements before the first 'level:' line: in a two-level "
+                               "model every statement belongs to a level", source, line, col)
+    if levels and levels[-1][0] == number:
+        raise ModelSyntaxError(f"level {number} is opened twice", source, line, col)
+    if levels and number < levels[-1][0]:
+        raise ModelSyntaxError("'level: 1' (within) comes before 'level: 2' (between), as "
+                               "lavaan reads them", source, line, col)
+    if group_mods:
+        raise ModelSyntaxError("c(...) modifiers (one value per group) are not supported in "
+                               "two-level models", source, line, col)
+    if equalities:
+        raise ModelSyntaxError("'==' constraints are not built for two-level models yet",
+                               source, line, col)
+    if levels:
+        levels[-1][1:3] = [rows, means]
+        if not rows:
+            ln, cl = levels[-1][3:5]
+            raise ModelSyntaxError(f"level {levels[-1][0]} has no statements", source, ln, cl)
+    levels.append([number, [], [], line, col])
+    return [], []
+
+
+def _build_levels(levels, rows, means, *, text: str, source: str, name: str) -> "ModelSpec":
+    """The parameter table of a two-level model: each level's rows built as a model of its
+    own (lavaan's defaults apply per level), then stacked with a ``level`` (and ``block``)
+    column, parameters numbered on through both levels."""
+    levels[-1][1:3] = [rows, means]
+    number, last_rows, _, ln, cl = levels[-1]
+    if not last_rows:
+        raise ModelSyntaxError(f"level {number} has no statements", source, ln, cl)
+    if len(levels) < 2:
+        raise ModelSyntaxError(f"a two-level model needs both 'level: 1' and 'level: 2' "
+                               f"blocks; only level {number} is given", source, ln, cl)
+    specs, tables, offset, seen_labels = [], [], 0, {}
+    for number, lrows, lmeans, ln, cl in levels:
+        for r in lrows:
+            if r["op"] == ":=":
+                raise ModelSyntaxError("':=' definitions are not built for two-level models "
+                                       "yet", source, r["line"], r["column"])
+            if r["label"]:
+                if r["label"] in seen_labels and seen_labels[r["label"]] != number:
+                    raise ModelSyntaxError(f"label '{r['label']}' is used at both levels "
+                                           f"(equality across levels is not built yet)",
+                                           source, r["line"], r["column"])
+                seen_labels[r["label"]] = number
+        if lmeans:
+            m = lmeans[0]
+            raise ModelSyntaxError("intercepts ('~ 1') are not built for two-level models "
+                                   "yet (lavaan's default means are added)", source,
+                                   m["line"], m["column"])
+        sp = _build(lrows, [], text=text, source=source, name=f"{name} (level {number})")
+        pt = sp.partable.copy()
+        pt["free"] = np.where(pt["free"] > 0, pt["free"] + offset, 0)
+        offset = int(pt["free"].max() or offset)
+        pt.insert(4, "block", number)
+        pt.insert(5, "level", number)
+        specs.append(sp)
+        tables.append(pt)
+    pt = pd.concat(tables, ignore_index=True)
+    pt["id"] = np.arange(1, len(pt) + 1)
+    return ModelSpec(partable=pt, name=name, source=source, text=text,
+                     levels=tuple(specs))
 
 
 _ALLOWED_FUNCS = {"exp", "log", "sqrt", "abs"}

@@ -12,6 +12,7 @@ polychoric thresholds, polychoric correlations, Γ     ``lavCor(..., ordered = )
                                                       ``lavInspect(fit, "gamma")``
 wlsmv     DWLS on polychorics, robust SEs,            ``estimator = "WLSMV"``, ``ordered =``
           scaled-and-shifted chi-square
+twolevel  two-level ML (``level: 1`` / ``level: 2``)     ``sem(..., cluster = )`` with levels
 identification  rank of the moment Jacobian at random
           values, before fitting
 ========  ==========================================  =======================================
@@ -30,10 +31,11 @@ from dataclasses import dataclass
 
 from ..errors import InputTypeError, OptionError
 
-__all__ = ["ml", "mlr", "fiml", "gls", "polychoric", "wlsmv", "identification", "estimate",
+__all__ = ["ml", "mlr", "fiml", "gls", "polychoric", "wlsmv", "identification", "twolevel",
+           "estimate",
            "estimator_name", "entry", "names", "registered", "ESTIMATORS", "Estimator",
            "FEATURES", "NESTED_TESTS"]
-_MODULES = ("ml", "mlr", "fiml", "gls", "polychoric", "wlsmv", "identification")
+_MODULES = ("ml", "mlr", "fiml", "gls", "polychoric", "wlsmv", "identification", "twolevel")
 
 
 #: What an estimator can fit beyond one group of continuous items: several groups, a mean

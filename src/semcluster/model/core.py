@@ -709,6 +709,19 @@ class GroupCore(CellCore):
         g += np.bincount(self.mean_k, weights=gm, minlength=self.q)
         return float(f), g
 
+    def moment_gradient(self, structure, G: np.ndarray, g_mu: np.ndarray) -> np.ndarray:
+        """The gradient of any F(Σ, μ) with dF = tr(G dΣ) + g_μᵀ dμ (G symmetric), chained
+        through this core's Σ(θ) and μ(θ) at ``structure`` (:meth:`structure`'s output): the
+        covariance cells as in :meth:`ml_mean_value_gradient` (2 w uᵀGv), the mean cells
+        (F B e_i)ᵀ g_μ times (B m)_j for a path and once for an intercept. Used by the
+        two-level likelihood, whose F is not a one-group discrepancy."""
+        _, _, mv, B, C = structure
+        g = self._cells_gradient(G, B, C)
+        v = B[self._o].T @ g_mu
+        u = B @ mv
+        gm = v[self.mean_i] * np.where(self.mean_a, u[self.mean_j], 1.0)
+        return g + np.bincount(self.mean_k, weights=gm, minlength=self.q)
+
     def information(self, x: np.ndarray) -> np.ndarray:
         """Expected information per observation × 2 (as :meth:`ml_derivatives`), means
         included: tr(Σ⁻¹∂Σ_kΣ⁻¹∂Σ_l) + 2 ∂μ_kᵀΣ⁻¹∂μ_l."""
