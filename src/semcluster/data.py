@@ -109,7 +109,8 @@ def resolve_missing(rule, any_missing, when_missing: str = "fiml", *,
     return when_missing if any_missing else "listwise"
 
 #: Keys of a data-description (``--map``) YAML file besides the column mapping itself.
-DESCRIPTION_KEYS = ("columns", "reverse", "scale", "missing_codes", "id", "ordered", "sheet")
+DESCRIPTION_KEYS = ("columns", "reverse", "scale", "missing_codes", "id", "ordered", "sheet",
+                    "cluster")
 
 # Encodings tried, in order, for text files.  Chinese survey exports from Excel/SPSS are often
 # GB18030; latin-1 is deliberately absent because it never fails and would garble names silently.
@@ -142,6 +143,8 @@ class DataDescription:
         Items to be treated as ordinal (``estimator="WLSMV"``).
     sheet : str, int or None
         Worksheet of an Excel file.
+    cluster : str or None
+        The cluster column (industrial park, region ...), as ``--cluster``; never fitted.
     """
 
     columns: dict = field(default_factory=dict)
@@ -151,12 +154,13 @@ class DataDescription:
     id_column: str | None = None
     ordered: tuple = ()
     sheet: str | int | None = None
+    cluster: str | None = None
 
     def to_dict(self) -> dict:
         return {"columns": dict(self.columns), "reverse": list(self.reverse),
                 "scale": None if self.scale is None else list(self.scale),
                 "missing_codes": list(self.missing_codes), "id": self.id_column,
-                "ordered": list(self.ordered), "sheet": self.sheet}
+                "ordered": list(self.ordered), "sheet": self.sheet, "cluster": self.cluster}
 
 
 def _check_scale(scale, where: str) -> tuple | None:
@@ -197,6 +201,7 @@ def data_description(spec: Mapping | str | Path | DataDescription | None = None,
         scale: [1, 7]       # 7-point Likert
         missing_codes: [-99, 9]
         id: respondent
+        cluster: park       # cluster column (--cluster wins over it)
 
     Raises
     ------
@@ -250,6 +255,13 @@ def data_description(spec: Mapping | str | Path | DataDescription | None = None,
     id_col = raw.get("id")
     if id_col is not None and not isinstance(id_col, (str, int)):
         raise DataError(f"{where}: 'id' must be a column name; got {id_col!r}")
+    cluster = raw.get("cluster")
+    if cluster is not None and (not isinstance(cluster, (str, int)) or isinstance(cluster, bool)
+                                or not str(cluster).strip()):
+        raise DataError(f"{where}: 'cluster' must be a column name; got {cluster!r}")
+    if cluster is not None and id_col is not None and str(cluster) == str(id_col):
+        raise DataError(f"{where}: 'cluster' and 'id' name the same column ('{cluster}'); "
+                        f"every firm would be its own cluster")
     sheet = raw.get("sheet")
     if sheet is not None and not isinstance(sheet, (str, int)):
         raise DataError(f"{where}: 'sheet' must be a worksheet name or number; got {sheet!r}")
@@ -259,7 +271,7 @@ def data_description(spec: Mapping | str | Path | DataDescription | None = None,
                            missing_codes=tuple(codes),
                            id_column=None if id_col is None else str(id_col),
                            ordered=_str_list(raw.get("ordered"), "ordered", where),
-                           sheet=sheet)
+                           sheet=sheet, cluster=None if cluster is None else str(cluster).strip())
 
 
 def _read_yaml(path: Path):
@@ -887,7 +899,8 @@ class DataOptions:
     cluster : str or None
         Cluster column (industrial park, region ...): never an item, kept beside the items;
         the data report gives the clusters' sizes and per item ICC(1) and design effect
-        (:mod:`semcluster.clustering`), and ``fit`` gives cluster-robust MLR results.
+        (:mod:`semcluster.clustering`), and ``fit`` gives cluster-robust MLR results.  When
+        ``None``, the ``cluster:`` key of the ``map`` description (if any) is used.
     """
 
     map: object = None
@@ -920,6 +933,11 @@ class DataOptions:
         if not isinstance(self.drop_careless, (bool, np.bool_)):
             raise OptionError(f"drop_careless={self.drop_careless!r}: give True or False")
         object.__setattr__(self, "drop_careless", bool(self.drop_careless))
+        if self.cluster is None and self.map is not None:
+            # the description's cluster: key, read like its id:; --cluster / cluster= wins
+            desc = data_description(self.map)
+            if desc.cluster is not None:
+                object.__setattr__(self, "cluster", desc.cluster)
 
     def to_dict(self) -> dict:
         m = self.map
