@@ -1123,29 +1123,31 @@ display(Markdown(f"{{The report folder holds {len(files)} files, e.g.:||报告�
 
 NB07 = [
     md("""
-# 7 — Firms in clusters: single-level ML vs cluster-robust standard errors
+# 7 — Firms in clusters: single-level ML, cluster-robust standard errors, two-level SEM
 
-**Learning goals.** After this session (about 25 minutes) you can
+**Learning goals.** After this session (about 35 minutes) you can
 
 * say why firms sampled from a few industrial clusters are not independent observations;
 * read the ICC(1) and the design effect of an item in the data report;
 * fit the study model with and without the cluster variable and explain what changes (the
   standard errors and p-values) and what does not (the estimates);
-* show by simulation that the naive analysis rejects a true null path far too often.
+* show by simulation that the naive analysis rejects a true null path far too often;
+* fit a two-level model and read its within and between paths.
 
 The study's firms belong to industrial clusters (parks, regions). Firms of one cluster share a
 platform, a local government and a labour market, so their answers are alike. Here we draw a
 **synthetic** clustered version of the study's population: 30 clusters of 5–60 firms, with
 intraclass correlation 0.2 for every latent response.
 """, """
-# 7 — 集群中的企业：单层 ML 与聚类稳健标准误
+# 7 — 集群中的企业：单层 ML、聚类稳健标准误与两水平结构方程模型
 
-**学习目标。** 学完本节（约 25 分钟）后，你能够
+**学习目标。** 学完本节（约 35 分钟）后，你能够
 
 * 说明为什么从少数几个产业集群中抽取的企业不是相互独立的观测；
 * 读懂数据报告中题项的 ICC(1) 和设计效应；
 * 分别在不考虑和考虑聚类变量的情况下拟合研究模型，并解释哪些结果改变（标准误和 p 值）、哪些不变（估计值）；
-* 用模拟说明：朴素分析对一条真实为零的路径会过于频繁地拒绝原假设。
+* 用模拟说明：朴素分析对一条真实为零的路径会过于频繁地拒绝原假设；
+* 拟合两水平模型，并解读其集群内路径与集群间路径。
 
 研究中的企业属于不同的产业集群（园区、地区）。同一集群的企业共享平台、地方政府和劳动力市场，因此它们的回答相似。
 这里我们从研究总体中抽取一个**合成的**聚类版本：30 个集群，每个集群 5–60 家企业，每个潜在反应的组内相关系数均为 0.2。
@@ -1304,15 +1306,137 @@ clusters the sandwich is a little liberal; 40 are enough here). Power for a clus
 cluster-robust analysis: `semcluster power --clusters K --cluster-size M --icc R` reports it,
 with the naive analysis beside it for contrast.
 
-A two-level model (lavaan's `level: 1` / `level: 2`), which also estimates the paths between
-clusters, is the next step; it is not built in semcluster yet.
+Cluster-robust SEs correct the inference about the paths between firms; they do not say
+anything about the clusters themselves. A two-level model does: section 4.
 """, """
 ICC 为 0 时，两种分析对真实为零的路径的拒绝比例都与 α = .05 的检验应有的比例相当（落在上面的范围内）。
 随着 ICC 增大，朴素检验的拒绝比例急剧上升——它会“发现”并不存在的效应——而聚类稳健检验仍在该范围内
 （集群很少时三明治估计会略显宽松；这里 40 个集群已经足够）。因此，为聚类的后续研究规划功效时应使用聚类稳健分析：
 `semcluster power --clusters K --cluster-size M --icc R` 会报告它，并把朴素分析列在旁边作对照。
 
-两水平模型（lavaan 的 `level: 1` / `level: 2`）还能估计集群之间的路径，是下一步；semcluster 目前尚未实现。
+聚类稳健标准误修正的是关于企业之间路径的推断，但它对集群本身什么也没有说。两水平模型则可以：见第 4 节。
+"""),
+    md("""
+## 4. A two-level model: the paths within and between clusters
+
+The clustered draw above is a two-level population: every firm's answers are a firm part plus a
+cluster part, and both parts follow the study's factor model. A two-level SEM (lavaan's
+`level: 1` / `level: 2` blocks with `cluster =`) models the two parts separately: at level 1
+(within) the covariances of the firms' deviations from their cluster's means, at level 2
+(between) the covariances of the cluster means (random intercepts). Each level has its own
+factors and its own path. We fit CA → IN (cluster awareness → innovation), whose eight items
+make a small model: 17 parameters within, and at the between level the same 17 plus the
+8 item means, each estimated from the clusters, not from the firms.
+""", """
+## 4. 两水平模型：集群内与集群间的路径
+
+上面抽取的聚类数据来自一个两水平总体：每家企业的回答等于企业部分加集群部分，两部分都服从研究的因子模型。
+两水平结构方程模型（lavaan 的 `level: 1` / `level: 2` 块配合 `cluster =`）分别为这两部分建模：
+水平 1（集群内）是企业相对于其集群均值的离差的协方差，水平 2（集群间）是集群均值（随机截距）的协方差。
+每个水平有自己的因子和自己的路径。我们拟合 CA → IN（集群意识 → 创新），八个题项构成一个小模型：
+集群内 17 个参数；集群间同样 17 个参数另加 8 个题项均值，每个都由集群而不是由企业来估计。
+"""),
+    code("""
+TWO_LEVEL = \"\"\"
+level: within
+    CA =~ ca1 + ca2 + ca3 + ca4
+    IN =~ in1 + in2 + in3 + in4
+    IN ~ CA
+level: between
+    CAb =~ ca1 + ca2 + ca3 + ca4
+    INb =~ in1 + in2 + in3 + in4
+    INb ~ CAb
+\"\"\"
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")              # design-effect warning, as above
+    two30 = semcluster.fit(TWO_LEVEL, firms, cluster="cluster")
+problems = "; ".join(two30.warnings) or "{{none||无}}"
+display(Markdown(
+    f"{{The {sizes.size} clusters of section 1: converged {two30.converged}, admissible "
+    f"{two30.admissible} (problems: {problems}).||第 1 节的 {sizes.size} 个集群：收敛 "
+    f"{two30.converged}，解可接受 {two30.admissible}（问题：{problems}）。}}"))
+"""),
+    md("""
+The between level has as many observations as there are clusters. With 30 clusters and 25
+between-level parameters a variance can come out negative (a Heywood case), and the
+between path is then not to be read. Two-level models need many clusters — commonly 50 to
+100 or more. So we draw the same population in 100 clusters of 5–30 firms, and fit the model
+three ways: single-level ML, cluster-robust MLR, and two-level ML.
+""", """
+集群间水平的观测数等于集群数。只有 30 个集群、却有 25 个集群间参数时，某个方差可能被估计为负值
+（Heywood 情形），此时集群间路径不可解读。两水平模型需要较多的集群——通常为 50 到 100 个甚至更多。
+因此我们从同一总体中抽取 100 个集群、每个集群 5–30 家企业，并用三种方式拟合：单层 ML、聚类稳健 MLR 和两水平 ML。
+"""),
+    code("""
+SINGLE = "CA =~ ca1 + ca2 + ca3 + ca4\\nIN =~ in1 + in2 + in3 + in4\\nIN ~ CA"
+firms100 = simulate_items(None, 7, clusters=ClusterDesign(0.2, clusters=100, size=(5, 30)))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    one = semcluster.fit(SINGLE, firms100)
+    rob = semcluster.fit(SINGLE, firms100, cluster="cluster", estimator="MLR")
+    two = semcluster.fit(TWO_LEVEL, firms100, cluster="cluster")
+display(Markdown(f"{{{len(firms100)} firms in {firms100.cluster.nunique()} clusters; two-level "
+                 f"fit converged {two.converged}, admissible {two.admissible}.||"
+                 f"{len(firms100)} 家企业，{firms100.cluster.nunique()} 个集群；两水平模型收敛 "
+                 f"{two.converged}，解可接受 {two.admissible}。}}"))
+rows = []
+for what, res, lhs, rhs in (("{{single-level ML||单层 ML}}", one, "IN", "CA"),
+                            ("{{cluster-robust MLR||聚类稳健 MLR}}", rob, "IN", "CA"),
+                            ("{{two-level: within||两水平：集群内}}", two, "IN", "CA"),
+                            ("{{two-level: between||两水平：集群间}}", two, "INb", "CAb")):
+    p = res.paths().set_index(["lhs", "rhs"]).loc[(lhs, rhs)]
+    rows.append({"{{fit||拟合}}": what, "{{path||路径}}": f"{lhs} <- {rhs}", "{{estimate||估计值}}": p.est,
+                 "SE": p.se, "p": p.pvalue, "{{standardized||标准化}}": p.std_all})
+pd.DataFrame(rows).round(3)
+"""),
+    code("""
+from semcluster.clustering import cluster_summary
+
+w, b = (m.implied_cov for m in two.moments)        # level 1 (within), level 2 (between)
+s100 = cluster_summary(firms100, "cluster", list(w.index))
+icc_two = pd.DataFrame({
+    "{{ICC(1) of the answers||回答的 ICC(1)}}": pd.Series(s100.icc),
+    "{{ICC implied by the two-level model||两水平模型隐含的 ICC}}":
+        pd.Series(np.diag(b) / (np.diag(w) + np.diag(b)), index=w.index)})
+fm = two.fit_measures
+display(Markdown(
+    f"{{Two-level fit: χ² = {fm['chisq']:.1f} on {fm['df']:.0f} df, CFI {fm['cfi']:.3f}, RMSEA "
+    f"{fm['rmsea']:.3f}, SRMR within {fm['srmr_within']:.3f}, between {fm['srmr_between']:.3f}.||"
+    f"两水平模型拟合：χ² = {fm['chisq']:.1f}，自由度 {fm['df']:.0f}，CFI {fm['cfi']:.3f}，RMSEA "
+    f"{fm['rmsea']:.3f}，集群内 SRMR {fm['srmr_within']:.3f}，集群间 SRMR {fm['srmr_between']:.3f}。}}"))
+icc_two.round(3)
+"""),
+    md("""
+**What changes and why.**
+
+* *Single-level ML and cluster-robust MLR* give the same estimate: one path for the total
+  covariances, a mixture of the within and between relations weighted by how much of the
+  variance lies at each level. Only the SE differs (section 2).
+* *The two-level model* splits that mixture. The within path says: a firm more cluster-aware
+  than the other firms of its cluster innovates more than they do. The between path says:
+  clusters whose firms are on average more cluster-aware innovate more on average. They answer
+  different questions and need not be equal (here the simulation draws the same structure at
+  both levels, so their standardized values estimate nearly the same number: the latent
+  responses have the same standardized structure at both levels, and cutting them into seven
+  answers changes that a little).
+* *The SEs*: the within path rests on all the firms, its SE is small; the between path
+  rests on 100 clusters and 25 parameters, its SE is several times larger. That
+  is the honest price of asking a question about clusters.
+* *ICCs*: the model-implied ICC of an item, the share of its implied variance at level 2,
+  follows the items' ICC(1) from the answers; where they differ, the between level's factor
+  model does not reproduce that item's cluster-level variance exactly (SRMR between).
+""", """
+**哪些改变、为什么。**
+
+* *单层 ML 与聚类稳健 MLR* 给出相同的估计值：它是总协方差上的一条路径，是集群内与集群间关系的混合，
+  权重取决于方差在各水平上的比例。两者只有 SE 不同（第 2 节）。
+* *两水平模型* 把这种混合拆开。集群内路径的含义是：一家企业的集群意识比同集群其他企业高，它的创新也比它们多。
+  集群间路径的含义是：企业平均集群意识较高的集群，平均创新也较多。两者回答不同的问题，不必相等
+  （这里的模拟在两个水平上使用同一结构，所以它们的标准化值估计的几乎是同一个数：潜在反应在两个水平上的标准化结构相同，切分成七级回答只使之略有改变）。
+* *标准误*：集群内路径基于全部企业，SE 较小；集群间路径只基于 100 个集群和 25 个参数，SE 大好几倍。
+  这是对集群本身提出问题所要付出的真实代价。
+* *ICC*：题项的模型隐含 ICC（其隐含方差中位于水平 2 的比例）与根据回答计算的 ICC(1) 相近；
+  两者不同之处，说明集群间水平的因子模型没有完全再现该题项的集群层面方差（见集群间 SRMR）。
 """),
     md("""
 ## Summary
@@ -1322,12 +1446,15 @@ ICC 为 0 时，两种分析对真实为零的路径的拒绝比例都与 α = .
 * Cluster-robust standard errors keep the ML estimates and widen the standard errors; the naive
   analysis understates them and rejects true null paths too often.
 * Plan clustered studies with the cluster-robust analysis (`semcluster power --clusters ...`).
+* A two-level model separates the paths within and between clusters; its between level has as
+  many observations as clusters, so it needs many of them.
 """, """
 ## 小结
 
 * 同一集群的企业回答相似；ICC(1) 衡量相似的程度，设计效应衡量它使均值方差放大的倍数。
 * 聚类稳健标准误保留 ML 估计值、放大标准误；朴素分析低估标准误，过于频繁地拒绝真实为零的路径。
 * 用聚类稳健分析规划聚类研究（`semcluster power --clusters ...`）。
+* 两水平模型把集群内与集群间的路径分开；其集群间水平的观测数等于集群数，因此需要较多的集群。
 """),
     details("Set the ICC of `design` to 0 and run the cells of sections 1 and 2 again. What "
             "happens to the SE ratios?",
