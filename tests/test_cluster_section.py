@@ -162,3 +162,17 @@ def test_two_level_section_holds_each_levels_results():
     fm = t["twolevel_fit"].frame.set_index("measure").value
     for k in ("chisq", "df", "srmr_within", "srmr_between"):
         assert fm[k] == pytest.approx(float(res.fit_measures[k]), rel=1e-12)
+
+
+def test_section_from_prepared_rows_equals_the_section_from_the_file(single):
+    # the report builder holds the rows read_survey prepared (cluster column kept): the same
+    # section comes out of them, nothing recoded twice
+    sec, _, _ = single
+    opts = semcluster.DataOptions(cluster="park")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X, _ = semcluster.read_survey(str(STUDY), opts, variables=["ca1", "ca2", "ca3", "ca4",
+                                                                    "in1", "in2", "in3", "in4"])
+        again = cluster_section(MODEL, X, options=opts)
+    for key, t in _tables(sec).items():
+        pd.testing.assert_frame_equal(_tables(again)[key].frame, t.frame, rtol=1e-10)
