@@ -127,7 +127,7 @@ def test_loglikelihoods_and_chisquare_agree_with_lavaan(case):
     assert fm["chisq"] == pytest.approx(chisq, rel=1e-6, abs=0)
     for k in ("npar", "df", "baseline_df", "ntotal"):
         assert fm[k] == lav[k], k
-    for k in ("aic", "bic", "bic2"):
+    for k in ("aic", "bic", "bic2", "fmin"):
         assert fm[k] == pytest.approx(lav[k], rel=1e-6, abs=0), k
     assert fm["baseline_chisq"] == pytest.approx(lav["baseline_chisq"], rel=1e-6, abs=0)
 

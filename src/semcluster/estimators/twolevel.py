@@ -703,7 +703,8 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator=None):
     X2 = max(f - fh1, 0.0) if df >= 0 else np.nan
     X2b = fb - fh1
     dfb = npar_h1 - len(xb) - n_fx
-    out = {"npar": npar, "chisq": X2, "df": df,
+    # lavaan's fmin for two levels: its objective, −2 log L without the 2π constant, / 2N
+    out = {"npar": npar, "fmin": (f - data.constant) / (2 * N), "chisq": X2, "df": df,
            "pvalue": float(stats.chi2.sf(X2, df)) if df > 0 else np.nan,
            "baseline_chisq": X2b, "baseline_df": dfb,
            "baseline_pvalue": float(stats.chi2.sf(X2b, dfb)) if dfb > 0 else np.nan}
