@@ -127,7 +127,7 @@ def test_loglikelihoods_and_chisquare_agree_with_lavaan(case):
     assert fm["chisq"] == pytest.approx(chisq, rel=1e-6, abs=0)
     for k in ("npar", "df", "baseline_df", "ntotal"):
         assert fm[k] == lav[k], k
-    for k in ("aic", "bic", "bic2"):
+    for k in ("aic", "bic", "bic2", "fmin"):
         assert fm[k] == pytest.approx(lav[k], rel=1e-6, abs=0), k
     assert fm["baseline_chisq"] == pytest.approx(lav["baseline_chisq"], rel=1e-6, abs=0)
 
@@ -180,7 +180,6 @@ def demo():
 @pytest.mark.parametrize("kwargs, words", [
     (dict(estimator="WLSMV"), "lavaan 0.6.14 fits them by ML only"),
     (dict(estimator="GLS"), "lavaan 0.6.14 fits them by ML only"),
-    (dict(estimator="MLR"), "not built yet"),
     (dict(group="g"), "with groups"),
     (dict(missing="fiml"), "not built yet"),
 ])
@@ -261,3 +260,45 @@ def test_cluster_score_rows_add_up_to_the_gradient(demo):
     num = np.array([(model.value_gradient(x + h)[0] - model.value_gradient(x - h)[0]) / 2e-6
                     for h in np.eye(len(x)) * 1e-6])
     np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-3)
+
+
+# -- MLR ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def robust_case():
+    model, csv, cluster = CASES["study"]
+    with pytest.warns(Warning):
+        res = semcluster.fit(model, pd.read_csv(csv), cluster=cluster, estimator="MLR")
+    ref = json.loads((TWO / "study_mlr.json").read_text())
+    return res, ref
+
+
+def test_mlr_scaling_factor_and_scaled_chisquare_agree_with_lavaans_traces(robust_case):
+    """c = [tr(A1⁻¹B1) − tr(A0⁻¹B0)]/df from lavaan's own observed and first-order information
+    matrices at the optimum (the fixture's traces), and the scaled statistic χ²/c."""
+    res, ref = robust_case
+    fm, tr = res.fit_measures, ref["optimum"]["traces"]
+    lav = ref["fit_measures"]
+    c = (tr["trace_h1"] - tr["trace_h0"]) / lav["df"]
+    chisq = 2 * (ref["optimum"]["unrestricted_logl"] - lav["logl"])
+    assert fm["chisq_scaling_factor"] == pytest.approx(c, rel=1e-5)
+    assert fm["chisq_scaled"] == pytest.approx(chisq / c, rel=1e-5)
+    assert fm["scaling_factor_h0"] == pytest.approx(tr["trace_h0"] / lav["npar"], rel=1e-5)
+    assert list(fm.index) == list(lav)           # lavaan's MLR names, in its order
+    for k in ("cfi_robust", "tli_robust", "rmsea_robust", "cfi_scaled", "tli_scaled"):
+        assert fm[k] == pytest.approx(lav[k], abs=1e-4), k
+
+
+def test_mlr_robust_standard_errors_agree_with_lavaan(robust_case):
+    res, ref = robust_case
+    m = _merged(res, ref["optimum"]["estimates"])
+    free = m[m["free"] > 0]
+    np.testing.assert_allclose(free["est"], free["est_ref"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(free["se"], free["se_ref"], rtol=2e-4)
+    assert res.info["se"] == "robust.huber.white" and res.info["test"] == "yuan.bentler.mplus"
+
+
+def test_mlr_with_covariates_is_refused_in_one_line(demo):
+    with pytest.raises(OptionError, match="MLR with exogenous covariates") as e, \
+            pytest.warns(Warning):
+        semcluster.fit(CASES["demo"][0], demo, cluster="cluster", estimator="MLR")
+    assert "\n" not in str(e.value)
