@@ -25,7 +25,7 @@ rows already there).
 Run::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/sim_bollen_stine_missing.py \
-        --sets 200 --boot 200 --jobs 2 --csv benchmarks/sim_bollen_stine_missing.csv
+        --sets 200 --boot 100 --jobs 2 --csv benchmarks/sim_bollen_stine_missing.csv
     python benchmarks/sim_bollen_stine_missing.py --summary benchmarks/sim_bollen_stine_missing.csv
 """
 from __future__ import annotations
@@ -162,7 +162,7 @@ def summary(path: str, alpha: float = 0.05) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", type=int, default=200, help="data sets per condition")
-    ap.add_argument("--boot", type=int, default=200, help="bootstrap draws per data set")
+    ap.add_argument("--boot", type=int, default=100, help="bootstrap draws per data set")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--csv", default=os.path.join(os.path.dirname(__file__),
                                                   "sim_bollen_stine_missing.csv"))

@@ -206,7 +206,7 @@ class _FIMLReplicator(_Replicator):
         pats = MissingPatterns(X[rows])
         ll_model = FIMLObjective(self.structure, pats, self.fx_idx).loglik(z)
         mu0, sigma0 = self.saturated_start
-        _, _, ll_sat, converged, _ = pats.em(start=(mu0, sigma0), tol=1e-10)
+        _, _, ll_sat, converged, _ = pats.em(start=(mu0, sigma0), tol=1e-8)
         if not (converged and np.isfinite(ll_sat) and np.isfinite(ll_model)):
             return np.nan
         return 2.0 * (ll_sat - ll_model)
