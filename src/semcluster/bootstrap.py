@@ -447,6 +447,9 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     model : str, Path or ModelSpec
     data : DataFrame, path or None (bundled study data)
     kind : {"nonparametric", "bollen-stine"}
+        ``"bollen-stine"`` also gives the bootstrap p-value of the model test; with missing
+        answers the data are transformed per missing-data pattern
+        (:func:`bollen_stine_missing`) and every replicate's χ² is the FIML one.
     n_jobs : int
         Worker processes (joblib, ``backend="joblib"``); ``-1`` for all cores.
     backend : {"joblib", "dask"}
