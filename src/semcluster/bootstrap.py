@@ -523,14 +523,14 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
             keep = ~np.isnan(X[:, [spec.observed.index(v) for v in spec.fixed_x]]).any(axis=1)
             X, Xdf = X[keep], Xdf[keep]
         chisq = np.nan
-        if kind == "bollen-stine":
-            chisq = float(full.fit_measures["chisq"])
-            obs = spec.observed
-            X = bollen_stine_missing(
-                X, full.info["mean_h1"].to_numpy(dtype=float),
-                full.sample_cov.loc[obs, obs].to_numpy(), _implied_means(spec, full, x_hat),
-                full.implied_cov.loc[obs, obs].to_numpy())
         with threadpool_limits(1):
+            if kind == "bollen-stine":    # the data transformed to the model's moments
+                chisq = float(full.fit_measures["chisq"])
+                obs = spec.observed
+                X = bollen_stine_missing(
+                    X, full.info["mean_h1"].to_numpy(dtype=float),
+                    full.sample_cov.loc[obs, obs].to_numpy(),
+                    _implied_means(spec, full, x_hat), full.implied_cov.loc[obs, obs].to_numpy())
             return _bootstrap(spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind,
                               seed=seed, ci=ci, bca=bca,
                               exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
