@@ -7,7 +7,7 @@ misspecified model, MCAR and MAR) is checked by the simulation study in
 docs/bollen_stine_missing.md (benchmarks/sim_bollen_stine_missing.py).  These tests check the
 parts: the transformation reduces to Bollen and Stine's for complete data, it makes the EM
 (saturated ML) estimate of the data the model-implied moments, a replicate's χ² is the FIML χ²
-that the full fit reports (itself checked against lavaan in test_estimators / the FIML tests),
+that the full fit reports (checked against lavaan in tests/test_estimators.py),
 and the test rejects a grossly wrong model and not the true one.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ def test_model_fits_the_transformed_data_exactly(mar):
 
 def test_replicate_chisq_of_all_rows_is_the_full_fits_fiml_chisq(mar):
     """The replicate's χ² (model refit, saturated EM from the given start) on the untransformed
-    data and all rows once equals the χ² of the full FIML fit (lavaan's, to 1e-6 elsewhere)."""
+    data and all rows once equals the χ² of the full FIML fit."""
     spec, X = mar["spec"], mar["X"]
     rep = _FIMLReplicator(spec, X, mar["x_hat"], mar["mu_model"], mar["full"].sample_cov)
     rep.saturated_start = (mar["mu_model"], mar["Sigma"])
