@@ -233,11 +233,6 @@ def test_listwise_rule_bootstraps_the_complete_rows_only():
     assert b.info["missing"] == "listwise" and b.info["nobs"] == n_complete
 
 
-def test_bollen_stine_with_missing_answers_is_a_clear_error():
-    with pytest.raises(OptionError, match="Bollen-Stine bootstrap needs complete answers"):
-        bootstrap(MODEL, CSV, n_boot=10, kind="bollen-stine")
-
-
 def test_result_that_is_not_a_fiml_fit_of_incomplete_data_is_refused():
     X = pd.read_csv(CSV)
     listwise_fit = semcluster.fit(MODEL, X.dropna())
@@ -266,17 +261,6 @@ def test_pairwise_rule_is_a_clear_error():
 
     with pytest.raises(DataError, match="pass --missing fiml"):
         bootstrap(MODEL, CSV, n_boot=10, options=DataOptions(missing="pairwise"))
-
-
-def test_cli_bollen_stine_with_missing_answers_exits_2_with_one_line(capsys):
-    from semcluster.cli import main
-
-    code = main(["bootstrap", str(MODEL), "--data", str(CSV), "--n-boot", "10", "--kind",
-                 "bollen-stine", "--jobs", "1"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "Bollen-Stine bootstrap needs complete answers" in err
-    assert "Traceback" not in err
 
 
 def test_full_fit_route_for_hard_replicates_equals_the_full_fiml_fit():

@@ -330,6 +330,21 @@ def test_bollen_stine_pvalue_and_no_bca(fake):
     assert fake().bollen_stine_pvalue is None
 
 
+def test_bollen_stine_pvalue_leaves_out_replicates_without_a_chisq(fake):
+    """With missing answers a replicate's χ² is NaN where its saturated EM did not converge:
+    such replicates (here the first five, χ² 1..5) keep their parameter draws but leave the
+    p-value, p = (10 + 1)/(95 + 1), and are counted."""
+    def outcomes():
+        out = _outcomes()
+        return [(q, a, np.nan) if k < 5 else (q, a, c) for k, (q, a, c) in enumerate(out)]
+
+    fake.state["outcomes"] = outcomes
+    b = fake(kind="bollen-stine")
+    assert b.bollen_stine_pvalue == pytest.approx(11 / 96, abs=1e-12)
+    assert b.info["chisq_failed"] == 5 and b.n_used == 100
+    assert fake(kind="nonparametric").info["chisq_failed"] == 0
+
+
 def test_bca_acceleration_does_not_depend_on_the_jackknife_scale():
     """a is a ratio of a cubic sum to a squared sum to the power 1.5, so jackknife values
     (0, 0, 0, 0.3) give the same a = -0.096225 as (0, 0, 0, 3), although the denominator

@@ -48,7 +48,11 @@ def run(args) -> int:
     print(f"{s['kind']} bootstrap of '{args.model}': {s['n_boot']} replicates, {s['used']} used, "
           f"{s['failed']} failed (no convergence), {s['inadmissible']} inadmissible "
           f"({'excluded' if args.exclude_inadmissible else 'kept'}); seed {s['seed']}")
-    if b.info.get("missing") == "fiml":
+    if b.info.get("missing") == "fiml" and args.kind == "bollen-stine":
+        print(f"missing answers: all {b.info['nobs']} respondents' answers transformed per "
+              f"missing-data pattern (Enders 2002) to the model's moments, resampled with "
+              f"their blanks, every replicate refitted by FIML (model and saturated model)")
+    elif b.info.get("missing") == "fiml":
         print(f"missing answers: all {b.info['nobs']} respondents resampled with their blanks, "
               f"every replicate refitted by FIML (lavaan's se='bootstrap', missing='ml')")
     if b.bollen_stine_pvalue is not None:

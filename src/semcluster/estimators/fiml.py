@@ -315,8 +315,11 @@ class MissingPatterns:
         return [np.flatnonzero(self.row_pattern == i) for i in range(len(self.patterns))]
 
     # -- saturated model (EM) -----------------------------------------------------------------
-    def em(self, *, tol: float = 1e-11, max_iter: int = 20000):
+    def em(self, *, tol: float = 1e-11, max_iter: int = 20000, start=None):
         """EM estimates of the mean vector and covariance matrix (the h1 model).
+
+        ``start``: (μ, Σ) to start from (e.g. moments known to be close, as a Bollen–Stine
+        replicate's model-implied ones); by default the available-case means and variances.
 
         One EM step from (μ, Σ), written with the pattern sums of :meth:`moments` (the E-step's
         conditional means Σ K_o (x − μ) and covariances Σ − Σ K_o Σ, summed over rows):
@@ -327,9 +330,13 @@ class MissingPatterns:
         mu, Sigma, loglik, converged, iterations
         """
         X = self.X
-        mu = np.nanmean(X, axis=0)
-        Sigma = np.diag(np.nanvar(X, axis=0))
-        Sigma[~np.isfinite(Sigma)] = 1.0
+        if start is not None:
+            mu = np.array(start[0], dtype=float)
+            Sigma = np.array(start[1], dtype=float)
+        else:
+            mu = np.nanmean(X, axis=0)
+            Sigma = np.diag(np.nanvar(X, axis=0))
+            Sigma[~np.isfinite(Sigma)] = 1.0
         ll_old = -np.inf
         converged = False
         it = 0
