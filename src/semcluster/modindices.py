@@ -358,16 +358,18 @@ def _fiml_score_information(core, patterns, x) -> tuple:
     the expected information of the answers each pattern gives, at the fitted moments."""
     from .errors import EstimationError
 
-    Sigma, mu, dS, dm = core.derivatives(x)
+    _, _, mv, B, C = core.structure(x)
+    Sigma, mu = core._obs_block(C), B[core._o] @ mv
     mo = patterns.moments(Sigma, mu)
     if mo is None:
         raise EstimationError("FIML modification indices: a pattern's implied covariance "
                               "matrix is not positive definite")
-    grad = -0.5 * np.einsum("ab,kab->k", mo.G, dS) + dm @ mo.g_mu
+    dm = core.mean_incidence @ core._mean_cells(B, mv).T          # ∂μ/∂θ_k, (q, p)
+    U, V = core._uv(B, C)                                        # ∂Σ per cell, rank two
+    grad = -0.5 * core.inner_gradient(x, mo.G) + dm @ mo.g_mu
     info = dm @ mo.Kbar @ dm.T
     for n_o, K in zip(patterns.counts, mo.K):
-        A = np.matmul(K, dS)                          # K ∂_kΣ, (q, p, p)
-        info += n_o / 2 * np.einsum("kab,lba->kl", A, A)
+        info += n_o / 2 * core._sigma_information(K, U, V)
     return grad, info
 
 
