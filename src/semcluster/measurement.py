@@ -743,9 +743,9 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     if len(blocks) > 1:
         raise OptionError("the measurement report of a grouped fit is per group: pass "
                           "group=COLUMN (CLI: --group COLUMN), or fit each group alone")
-    construct_reliability(res, items_of)        # the one-group checks, before anything else
+    rel = construct_reliability(res, items_of)
     return _block_report(res, blocks[0], df, items_of, th, ci, scale, parallel_iter, seed,
-                         alpha_available)
+                         alpha_available, rel)
 
 
 def _latent_correlations_block(e, latent) -> pd.DataFrame:
@@ -762,11 +762,13 @@ def _latent_correlations_block(e, latent) -> pd.DataFrame:
 
 
 def _block_report(res, block, df, items_of, th, ci, scale, parallel_iter, seed,
-                  alpha_available) -> MeasurementReport:
+                  alpha_available, rel=None) -> MeasurementReport:
     """The measurement report of one group: ``block`` is that group's (label, H1 matrix,
-    implied matrix, latent covariance, estimates) (:func:`_fit_blocks`), ``df`` its rows."""
+    implied matrix, latent covariance, estimates) (:func:`_fit_blocks`), ``df`` its rows;
+    ``rel`` its ω/CR/AVE table when already computed (one group: construct_reliability)."""
     _, S_h1, _, _, e = block
-    rel = _reliability_block(res, items_of, block)
+    if rel is None:
+        rel = _reliability_block(res, items_of, block)
     allitems = [i for its in items_of.values() for i in its]
     answered = df[allitems].notna().any(axis=1)
     n_incomplete = int(df[allitems].isna().any(axis=1).sum())

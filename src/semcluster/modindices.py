@@ -319,9 +319,9 @@ def group_modification_indices(result, *, sort: bool = True,
 
 def _fiml_patterns(result) -> list:
     """Per group, the missing-data patterns of the rows a FIML fit used (the fit keeps them
-    with the result), items in the model's observed order."""
+    with the result), items in the model's observed order: a list of (observed item
+    positions, rows, mean, covariance with divisor n) per pattern."""
     from .errors import OptionError
-    from .estimators.fiml import MissingPatterns
 
     data = getattr(result, "_data", None)
     if data is None:
@@ -342,7 +342,17 @@ def _fiml_patterns(result) -> list:
         if result.spec.fixed_x:        # FIML leaves out rows with a missing covariate
             fx = [obs.index(v) for v in result.spec.fixed_x]
             keep &= ~np.isnan(X[:, fx]).any(axis=1)
-        out.append(MissingPatterns(X[keep]))
+        X = X[keep]
+        mask = ~np.isnan(X)
+        keys, which = np.unique(mask, axis=0, return_inverse=True)
+        pats = []
+        for k, key in enumerate(keys):
+            o = np.flatnonzero(key)
+            rows = X[np.asarray(which).ravel() == k][:, o]
+            m = rows.mean(axis=0)
+            d = rows - m
+            pats.append((o, rows.shape[0], m, d.T @ d / rows.shape[0]))
+        out.append(pats)
     return out
 
 
@@ -355,21 +365,38 @@ def _fiml_score_information(core, patterns, x) -> tuple:
         ∂logL/∂θ_k = Σ_o n_o [½ tr((K_o T_o K_o − K_o) ∂_kΣ) + d_oᵀ K_o ∂_kμ],
         I_kl       = Σ_o n_o [½ tr(K_o ∂_kΣ K_o ∂_lΣ) + ∂_kμᵀ K_o ∂_lμ],
 
-    the expected information of the answers each pattern gives, at the fitted moments."""
+    the expected information of the answers each pattern gives, at the fitted moments (the
+    trace terms from the rank-two cell derivatives of :class:`semcluster.model.core.GroupCore`).
+    """
     from .errors import EstimationError
 
     _, _, mv, B, C = core.structure(x)
     Sigma, mu = core._obs_block(C), B[core._o] @ mv
-    mo = patterns.moments(Sigma, mu)
-    if mo is None:
-        raise EstimationError("FIML modification indices: a pattern's implied covariance "
-                              "matrix is not positive definite")
+    p = len(mu)
     dm = core.mean_incidence @ core._mean_cells(B, mv).T          # ∂μ/∂θ_k, (q, p)
     U, V = core._uv(B, C)                                        # ∂Σ per cell, rank two
-    grad = -0.5 * core.inner_gradient(x, mo.G) + dm @ mo.g_mu
-    info = dm @ mo.Kbar @ dm.T
-    for n_o, K in zip(patterns.counts, mo.K):
+    G = np.zeros((p, p))                                         # Σ n (K − KTK)
+    g_mu = np.zeros(p)                                           # Σ n K d
+    Kbar = np.zeros((p, p))
+    info = np.zeros((core.q, core.q))
+    for o, n_o, mean, cov in patterns:
+        try:
+            Koo = np.linalg.inv(np.linalg.cholesky(Sigma[np.ix_(o, o)]))
+        except np.linalg.LinAlgError:
+            raise EstimationError("FIML modification indices: a pattern's implied covariance "
+                                  "matrix is not positive definite") from None
+        Koo = Koo.T @ Koo
+        d = mean - mu[o]
+        K = np.zeros((p, p))
+        K[np.ix_(o, o)] = Koo
+        KTK = np.zeros((p, p))
+        KTK[np.ix_(o, o)] = Koo @ (cov + np.outer(d, d)) @ Koo
+        G += n_o * (K - KTK)
+        g_mu[o] += n_o * Koo @ d
+        Kbar += n_o * K
         info += n_o / 2 * core._sigma_information(K, U, V)
+    grad = -0.5 * core.inner_gradient(x, G) + dm @ g_mu
+    info += dm @ Kbar @ dm.T
     return grad, info
 
 
