@@ -82,8 +82,9 @@ SMALL = {"measure": ["--parallel-iter", "10"], "bootstrap": ["--n-boot", "10", "
          "power": ["--n", "100", "--reps", "10", "--jobs", "1"],
          "reproduce": ["--n-boot", "10", "--power-reps", "10", "--jobs", "1"]}
 MODEL = {"invariance": "small.lav", "fit with groups": "small.lav",
-         "measure per group": "small.lav", "fit, ML": "h1_h5", "fit, MLR": "h1_h5", "fit, GLS": "h1_h5", "bootstrap, nonparametric":
-         "h1_h5", "bootstrap, Bollen–Stine": "h1_h5", "modification indices": "h1_h5"}
+         "measure per group": "small.lav", "fit, ML": "h1_h5", "fit, MLR": "h1_h5",
+         "fit, GLS": "h1_h5", "bootstrap, nonparametric": "h1_h5",
+         "bootstrap, Bollen–Stine": "h1_h5", "modification indices": "h1_h5"}
 
 
 def _argv(name):

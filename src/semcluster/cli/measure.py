@@ -85,10 +85,12 @@ def run(args) -> int:
                                seed=args.seed, n_jobs=args.jobs, missing=missing,
                                progress=True)
             boot[title] = b
+            how = ("EM; plain correlations where a draw has no blanks" if missing == "em"
+                   else "pairwise")
             print(f"HTMT inference (Henseler et al. 2015): {args.n_boot} resamples of the "
                   f"respondents with their missing answers, correlations recomputed per draw "
-                  f"({'EM' if missing == 'em' else 'pairwise'}); one-sided 95% percentile "
-                  f"interval [ci_lower, ci_upper]; passes when ci_upper < threshold:")
+                  f"({how}); one-sided 95% percentile interval [ci_lower, ci_upper]; passes "
+                  f"when ci_upper < threshold:")
             print(tables.to_text(b, indent=2), "\n")
     if folder:
         out = Path(args.out)
