@@ -39,12 +39,16 @@ def _ref(kind):
     return pd.DataFrame(np.array(REF["fiml"][kind]), index=f, columns=f)
 
 
-def _by_hand(data, n_boot, seed, level, complete=False):
+def _by_hand(data, n_boot, seed, level, complete=False, skip=()):
+    """The percentile ends of the documented draws (``complete``: plain/pairwise Pearson
+    correlations; ``skip``: draws left out, by position)."""
     X = data[ALL].to_numpy(dtype=float)
     n = len(X)
     rows = {"HTMT": [], "HTMT2": []}
-    for child in np.random.SeedSequence(seed).spawn(n_boot):
+    for k, child in enumerate(np.random.SeedSequence(seed).spawn(n_boot)):
         d = pd.DataFrame(X[np.random.default_rng(child).integers(0, n, n)], columns=ALL)
+        if k in skip:
+            continue
         R = d.corr() if complete else measurement.em_covariance(d, ALL)
         for kind, h2 in (("HTMT", False), ("HTMT2", True)):
             H = measurement.htmt_of_matrix(R, ITEMS, htmt2=h2)
@@ -94,11 +98,39 @@ def test_complete_rows_use_the_plain_correlations(data):
     np.testing.assert_allclose(b[b.kind == "HTMT2"].ci_lower, hand["HTMT2"][0], atol=1e-12)
 
 
-def test_pairwise_rule_uses_pairwise_correlations(data):
+def test_pairwise_rule_uses_pairwise_correlations_in_every_draw(data):
     b = measurement.htmt_bootstrap(data, ITEMS, n_boot=10, seed=2, missing="pairwise")
     want = measurement.htmt_of_matrix(data[ALL].corr(), ITEMS, htmt2=True)
     for r in b[b.kind == "HTMT2"].itertuples():
         assert abs(r.estimate - want.loc[r.construct_a, r.construct_b]) < 1e-12
+    hand = _by_hand(data, 10, 2, 0.95, complete=True)       # pandas corr: pairwise rows
+    for kind in ("HTMT", "HTMT2"):
+        got = b[b.kind == kind]
+        np.testing.assert_allclose(got.ci_lower, hand[kind][0], atol=1e-12)
+        np.testing.assert_allclose(got.ci_upper, hand[kind][1], atol=1e-12)
+
+
+def test_a_failed_draw_is_left_out_and_counted(data, monkeypatch):
+    """A draw whose correlations cannot be computed counts as failed: ``n_boot`` is the
+    number of draws used and the ends are those of the others."""
+    real = measurement._correlations
+    calls = []
+
+    def failing(X, method):
+        calls.append(1)
+        if len(calls) in (3, 6):          # call 1 is the full sample; draws 2 and 5 fail
+            raise np.linalg.LinAlgError("planted failure")
+        return real(X, method)
+
+    monkeypatch.setattr(measurement, "_correlations", failing)
+    b = measurement.htmt_bootstrap(data, ITEMS, n_boot=10, seed=7)
+    monkeypatch.setattr(measurement, "_correlations", real)
+    assert (b.n_boot == 8).all() and len(calls) == 11
+    hand = _by_hand(data, 10, 7, 0.95, skip=(1, 4))
+    for kind in ("HTMT", "HTMT2"):
+        got = b[b.kind == kind]
+        np.testing.assert_allclose(got.ci_lower, hand[kind][0], atol=1e-9)
+        np.testing.assert_allclose(got.ci_upper, hand[kind][1], atol=1e-9)
 
 
 def test_rows_without_any_answer_are_left_out(data):
@@ -129,3 +161,40 @@ def test_refusals(data):
         measurement.htmt_bootstrap(data, ITEMS, n_boot=10, missing="ml")
     with pytest.raises(OptionError, match="two constructs"):
         measurement.htmt_bootstrap(data, {"SA": ITEMS["SA"]}, n_boot=10)
+
+
+def test_no_usable_draw_gives_no_interval_and_no_pass(data, monkeypatch):
+    real = measurement._correlations
+    calls = []
+
+    def only_the_full_sample(X, method):
+        calls.append(1)
+        if len(calls) > 1:
+            raise np.linalg.LinAlgError("planted failure")
+        return real(X, method)
+
+    monkeypatch.setattr(measurement, "_correlations", only_the_full_sample)
+    b = measurement.htmt_bootstrap(data, ITEMS, n_boot=10, seed=7)
+    assert (b.n_boot == 0).all() and b.ci_lower.isna().all() and b.ci_upper.isna().all()
+    assert not b.passes_strict.any() and not b.passes_liberal.any()
+    assert b.estimate.notna().all()
+
+
+@pytest.mark.parametrize("jobs, progress", [(1, False), (3, True)])
+def test_workers_and_progress_bar_are_passed_to_the_replicate_runner(data, monkeypatch, jobs,
+                                                                     progress):
+    """--jobs and the progress bar reach the runner (the draws themselves do not depend on
+    them: each has its own seed), and the bar is named."""
+    import semcluster.parallel as par
+
+    seen = {}
+    real = par.run_replicates
+
+    def recorder(fn, common, seeds, **kw):
+        seen.update(kw, n_seeds=len(seeds))
+        return real(fn, common, seeds, n_jobs=1)
+
+    monkeypatch.setattr(par, "run_replicates", recorder)
+    measurement.htmt_bootstrap(data, ITEMS, n_boot=10, seed=1, n_jobs=jobs, progress=progress)
+    assert seen == {"n_jobs": jobs, "progress": progress, "desc": "HTMT bootstrap",
+                    "n_seeds": 10}
