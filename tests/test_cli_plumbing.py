@@ -195,6 +195,8 @@ FIT = "semcluster.fit:fit"
 DIAG = ["diagram", "h1_h5", "--out", "d.png"]
 SIMULATE = "semcluster.study.synthetic:simulate_items"
 METHOD_BIAS = "semcluster.method_bias:method_factor_check"
+MEASURE_CI = ["measure", "cfa", "--parallel-iter", "10", "--htmt-ci"]
+HTMT_BOOT = "semcluster.measurement:htmt_bootstrap"
 
 
 def C(cmd, dest, argv, function, **expected):
@@ -337,6 +339,20 @@ OPTION_CASES = [
       "semcluster.measurement:measurement_report", alpha_available=True),
     C("measure", "alpha_available", ["measure", "--parallel-iter", "10"],
       "semcluster.measurement:measurement_report", alpha_available=False),
+    C("measure", "group", ["measure", "cfa", "--data", "grouped.csv", "--group", "school",
+                           "--parallel-iter", "10"],
+      "semcluster.measurement:measurement_report", group="school"),
+    C("measure", "group", ["measure", "cfa", "--data", "grouped.csv", "--group", "region",
+                           "--parallel-iter", "10"],
+      "semcluster.measurement:measurement_report", group="region"),
+    C("measure", "group", ["measure", "--parallel-iter", "10"],
+      "semcluster.measurement:measurement_report", group=None),
+    C("measure", "n_boot", MEASURE_CI + ["--n-boot", "10"], HTMT_BOOT, n_boot=10),
+    C("measure", "n_boot", MEASURE_CI + ["--n-boot", "2500"], HTMT_BOOT, n_boot=2500),
+    C("measure", "seed", MEASURE_CI + ["--seed", "7"], HTMT_BOOT, seed=7),
+    C("measure", "seed", MEASURE_CI, HTMT_BOOT, seed=20231124),
+    C("measure", "jobs", MEASURE_CI + ["--jobs", "3"], HTMT_BOOT, n_jobs=3),
+    C("measure", "jobs", MEASURE_CI, HTMT_BOOT, n_jobs=1),
     # modindices
     C("modindices", "model", ["modindices", "h1_h5"], FIT, model="h1_h5"),
     C("modindices", "model", ["modindices", "revised"], FIT, model="revised"),
@@ -480,7 +496,7 @@ OPTION_CASES = [
 OUTPUT_CHECKED = {("fit", "standardized"), ("simulate", "report"), ("bootstrap", "seed"),
                   ("bootstrap", "n_boot"), ("bootstrap", "kind"), ("scores", "se"),
                   ("scores", "method"), ("simulate", "n"), ("simulate", "seed"),
-                  ("scores", "model")}
+                  ("scores", "model"), ("measure", "htmt_ci")}
 
 
 def test_every_option_of_every_command_has_a_plumbing_case():
@@ -732,3 +748,16 @@ def test_read_data_keeps_the_columns_asked_for_and_counts_the_free_parameters(fo
     capsys.readouterr()
     assert any("10000 free parameters" in w for w in few.warnings)
     assert not any("free parameters" in w for w in enough.warnings)
+
+
+@pytest.mark.parametrize("htmt_ci", [True, False])
+def test_measure_htmt_ci_adds_the_bootstrap_table(folder, capsys, htmt_ci):
+    argv = ["measure", "cfa", "--parallel-iter", "10", "--n-boot", "10", "--out", "m"]
+    assert main(argv + (["--htmt-ci"] if htmt_ci else [])) == 0
+    printed = capsys.readouterr().out
+    assert ("HTMT inference" in printed) == htmt_ci
+    written = Path("m", "htmt_bootstrap.csv")
+    assert written.exists() == htmt_ci
+    if htmt_ci:
+        table = pd.read_csv(written)
+        assert len(table) == 2 * 15 and (table.n_boot == 10).all()   # 6 constructs: 15 pairs

@@ -19,7 +19,8 @@ from semcluster.bootstrap import BootstrapResult
 from semcluster.study.regression_vs_sem import Comparison, compare_methods
 from semcluster.model_comparison import ModelComparison, compare_models
 from semcluster.invariance import InvarianceResult, measurement_invariance
-from semcluster.measurement import MeasurementReport, measurement_report
+from semcluster.measurement import (GroupMeasurementReport, MeasurementReport,
+                                    measurement_report)
 from semcluster.power import PowerResult
 from semcluster.study.power import power_analysis
 from semcluster.protocol import ReadOnlyDict, ResultProtocol
@@ -65,6 +66,9 @@ MAKERS = {
     "PowerResult": lambda r, hs: power_analysis("h1_h5", reps=10, n_grid=(160, 250),
                                                 n_truth=20_000),
     "MeasurementReport": lambda r, hs: measurement_report("cfa", parallel_iter=20),
+    "GroupMeasurementReport": lambda r, hs: measurement_report(
+        SMALL, pd.read_csv(data_path("paper_synthetic.csv")).assign(
+            g=lambda d: d.index % 2), group="g", parallel_iter=20),
     "InvarianceResult": lambda r, hs: measurement_invariance(HS_MODEL, hs, group="school"),
     "SEMResult multi-group": lambda r, hs: semcluster.fit(HS_MODEL, hs, group="school",
                                                             group_equal=["loadings"]),
@@ -76,6 +80,7 @@ MAKERS = {
 }
 CLASSES = {"SEMResult": SEMResult, "BootstrapResult": BootstrapResult,
            "PowerResult": PowerResult, "MeasurementReport": MeasurementReport,
+           "GroupMeasurementReport": GroupMeasurementReport,
            "InvarianceResult": InvarianceResult,
            "ModelComparison": ModelComparison,
            "Comparison": Comparison, "RegressionResult": RegressionResult}

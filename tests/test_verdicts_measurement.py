@@ -238,8 +238,8 @@ def test_measure_cli_writes_and_prints_the_flags(planted_report, monkeypatch, tm
 
     calls = []
 
-    def same_report(model, X, *, parallel_iter, scale, alpha_available=False):
-        calls.append((len(X), parallel_iter))
+    def same_report(model, X, *, parallel_iter, scale, alpha_available=False, group=None):
+        calls.append((len(X), parallel_iter, group))
         return planted_report
 
     monkeypatch.setattr(measurement, "measurement_report", same_report)
@@ -247,7 +247,7 @@ def test_measure_cli_writes_and_prints_the_flags(planted_report, monkeypatch, tm
     model.write_text(HS_MODEL)
     rc = main(["measure", str(model), "--data", str(data_path("holzinger_swineford_1939.csv")),
                "--parallel-iter", "10", "--out", str(tmp_path / "out")])
-    assert rc == 0 and calls == [(301, 10)]
+    assert rc == 0 and calls == [(301, 10, None)]
     flags = pd.read_csv(tmp_path / "out" / "flags.csv").set_index("figure")
     assert {(f, bool(flags.loc[f, "passes"])) for f, _ in PLANTED} == PLANTED
     printed = capsys.readouterr().out

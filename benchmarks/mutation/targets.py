@@ -108,6 +108,19 @@ TARGETS = {
         "about": "LRT verdict on both sides of p = .05, ΔCFI/ΔRMSEA verdicts at and either side "
                  "of Chen's limits, and HS39 by school against lavaan's numbers.",
     },
+    "measurement_htmt_inference": {
+        "module": "semcluster.measurement",
+        "path": "src/semcluster/measurement.py",
+        # the HTMT bootstrap: correlations per draw, HTMT/HTMT2 of every pair, the draws, the
+        # percentile ends and the verdict columns (argument checks before the draws left out)
+        "functions": ["_correlations", "_htmt_pairs", "_htmt_draws", "htmt_bootstrap"],
+        "lines": {"htmt_bootstrap": ("    th = {k: v[0] for k, v in THRESHOLDS.items()}",
+                                     "    return pd.DataFrame(rows)")},
+        "tests": ["tests/test_htmt_bootstrap_mutants.py"],
+        "about": "HTMT/HTMT2 estimates against semTools, the percentile ends against draws "
+                 "rebuilt from the documented resampling rule, each verdict at its own "
+                 "threshold.",
+    },
     "measurement_flags": {
         "module": "semcluster.measurement",
         "path": "src/semcluster/measurement.py",

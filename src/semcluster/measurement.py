@@ -349,6 +349,122 @@ def htmt_of_matrix(S: pd.DataFrame, items_of: dict, htmt2: bool = False) -> pd.D
     return H
 
 
+def _correlations(X: np.ndarray, method: str) -> np.ndarray:
+    """Item correlations of a data matrix with NaN for missing answers: ``"em"`` the EM
+    (saturated normal model) estimate from every row with an answer, ``"pairwise"`` Pearson
+    correlations of the pairwise complete rows; the plain correlations when nothing is
+    missing."""
+    X = X[~np.isnan(X).all(axis=1)]
+    if not np.isnan(X).any():
+        return np.corrcoef(X, rowvar=False)
+    if method == "pairwise":
+        return pd.DataFrame(X).corr().to_numpy()
+    from .estimators.fiml import MissingPatterns
+
+    C = MissingPatterns(X).em()[1]
+    sd = np.sqrt(np.diag(C))
+    return C / np.outer(sd, sd)
+
+
+def _htmt_pairs(R: np.ndarray, blocks: list) -> np.ndarray:
+    """HTMT then HTMT2 of every pair (a, b), b before a in the factor order (the lower triangle
+    by rows), from a correlation matrix; ``blocks`` holds each factor's column positions."""
+    A = np.abs(R)
+    out = []
+    for geometric in (False, True):
+        def mean(v):
+            return float(np.exp(np.log(v).mean())) if geometric else float(v.mean())
+
+        mono = []
+        for ix in blocks:
+            B = A[np.ix_(ix, ix)]
+            mono.append(mean(B[~np.eye(len(ix), dtype=bool)]))
+        for i in range(len(blocks)):
+            for j in range(i):
+                het = mean(A[np.ix_(blocks[i], blocks[j])].ravel())
+                out.append(het / np.sqrt(mono[i] * mono[j]))
+    return np.array(out)
+
+
+def _htmt_draws(task) -> list:
+    """Worker: HTMT and HTMT2 of the resamples of one chunk of seeds (rows drawn with
+    replacement, with their missing answers; the correlations recomputed per draw)."""
+    from threadpoolctl import threadpool_limits
+
+    X, blocks, method, seeds = task
+    n = X.shape[0]
+    out = []
+    with threadpool_limits(1):
+        for ss in seeds:
+            idx = np.random.default_rng(ss).integers(0, n, n)
+            try:
+                with np.errstate(all="ignore"):
+                    v = _htmt_pairs(_correlations(X[idx], method), blocks)
+            except Exception:        # noqa: BLE001 - a draw whose EM fails counts as failed
+                v = np.full(2 * len(blocks) * (len(blocks) - 1) // 2, np.nan)
+            out.append(v)
+    return out
+
+
+def htmt_bootstrap(data: pd.DataFrame, items_of: dict, *, n_boot: int = 2000, seed: int = 1,
+                   level: float = 0.95, missing: str = "em", n_jobs: int = 1,
+                   progress: bool = False, thresholds: dict | None = None) -> pd.DataFrame:
+    """Bootstrap inference for HTMT and HTMT2 (Henseler, Ringle & Sarstedt 2015, "HTMT
+    inference"): discriminant validity of a pair holds when the upper end of the one-sided
+    ``level`` percentile interval lies below the threshold (.85 strict, .90 liberal).
+
+    Respondents are resampled with replacement with their missing answers, and the item
+    correlations are recomputed in every draw as the point estimate computes them: the EM
+    estimate (``missing="em"``, semTools ``htmt(missing = "ml")``) or pairwise Pearson
+    correlations (``"pairwise"``); the plain correlations when a draw has no missing answer.
+    Draws are seeded per replicate (``numpy.random.SeedSequence(seed)``), so the result does
+    not depend on ``n_jobs``.
+
+    Returns one row per pair and kind: ``construct_a construct_b kind estimate ci_lower
+    ci_upper n_boot threshold_strict passes_strict threshold_liberal passes_liberal`` with
+    ``ci_lower``/``ci_upper`` the (1 − level) and ``level`` percentiles of the draws (numpy's
+    linear interpolation, R's quantile type 7) and ``passes_*`` = ``ci_upper`` < threshold.
+    """
+    from . import arguments
+    from .errors import OptionError
+    from .parallel import run_replicates
+
+    n_boot = arguments.n_boot("n_boot", n_boot)
+    seed = arguments.seed("seed", seed)
+    level = arguments.probability("level", level)
+    n_jobs = arguments.jobs("n_jobs", n_jobs)
+    if missing not in ("em", "pairwise"):
+        raise OptionError("missing must be 'em' (EM correlations, as FIML) or 'pairwise'")
+    if len(items_of) < 2:
+        raise OptionError("HTMT needs at least two constructs")
+    th = {k: v[0] for k, v in THRESHOLDS.items()}
+    th.update(thresholds or {})
+    names = list(items_of)
+    allitems = [i for f in names for i in items_of[f]]
+    pos = {v: k for k, v in enumerate(allitems)}
+    blocks = [np.array([pos[i] for i in items_of[f]]) for f in names]
+    X = data[allitems].to_numpy(dtype=float)
+    X = X[~np.isnan(X).all(axis=1)]
+    est = _htmt_pairs(_correlations(X, missing), blocks)
+    children = np.random.SeedSequence(seed).spawn(n_boot)
+    draws = np.array(run_replicates(_htmt_draws, (X, blocks, missing), children,
+                                    n_jobs=n_jobs, progress=progress, desc="HTMT bootstrap"))
+    pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i)]
+    rows = []
+    for k, (kind, (a, b)) in enumerate([(kind, pr) for kind in ("HTMT", "HTMT2")
+                                        for pr in pairs]):
+        t = draws[:, k]
+        t = t[np.isfinite(t)]
+        lo, hi = (np.quantile(t, [1 - level, level]) if len(t) else (np.nan, np.nan))
+        rows.append({"construct_a": a, "construct_b": b, "kind": kind, "estimate": est[k],
+                     "ci_lower": float(lo), "ci_upper": float(hi), "n_boot": int(len(t)),
+                     "threshold_strict": th["htmt_strict"],
+                     "passes_strict": bool(hi < th["htmt_strict"]),
+                     "threshold_liberal": th["htmt_liberal"],
+                     "passes_liberal": bool(hi < th["htmt_liberal"])})
+    return pd.DataFrame(rows)
+
+
 def em_covariance(data: pd.DataFrame, items: list) -> pd.DataFrame:
     """The saturated normal model's covariance matrix of ``items`` estimated by EM from every
     row with at least one answer (lavaan's h1 under ``missing = "ml"``, divisor N); with
@@ -561,7 +677,8 @@ class MeasurementReport(ResultProtocol):
 def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None,
                        ci: float = 0.95, result=None, scale=(1, 7),
                        parallel_iter: int = 200, seed: int = 1,
-                       options=None, alpha_available: bool = False) -> MeasurementReport:
+                       options=None, alpha_available: bool = False,
+                       group: str | None = None):
     """All measurement-quality tables for a CFA model and data, with threshold flags.
 
     Missing answers are kept: the model is fitted with the data's missing-data rule (FIML by
@@ -582,6 +699,11 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     alpha_available : bool
         Also give each scale's α on its available cases (the rows that answered every item of
         that scale, SPSS's per-scale listwise), as ``alpha_available`` with Feldt's interval.
+    group : str, optional
+        A grouping column: the model is fitted with ``group=`` (or ``result`` is that grouped
+        fit) and every table is computed per group, from that group's estimates and moments
+        and that group's rows (as semTools' ``compRelSEM``/``AVE`` give a row per group of a
+        multigroup lavaan fit): a :class:`GroupMeasurementReport`.
     """
     from . import arguments
     from .fit import fit
@@ -594,16 +716,59 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     th = {k: v[0] for k, v in THRESHOLDS.items()}
     th.update(thresholds or {})
     spec = result.spec if result is not None else read_model(model)
-    df, _ = read_survey(data, options, variables=spec.observed)
-    items_of = _items_of(spec)
-    res = result if result is not None else fit(spec, df)
-    if len(_fit_blocks(res)) > 1:
-        from .errors import OptionError
+    from .errors import OptionError
 
-        raise OptionError("the measurement report is for one group: for a grouped fit use "
-                          "fitted_reliability and fitted_fornell_larcker (per group), or fit "
-                          "each group alone")
+    if group is not None and not isinstance(group, str):
+        raise OptionError("group must be the name of a data column")
+    df, _ = read_survey(data, options, variables=spec.observed,
+                        keep=(group,) if group is not None else ())
+    items_of = _items_of(spec)
+    if group is not None:
+        if group not in df.columns:
+            raise OptionError(f"group column '{group}' is not in the data")
+        res = result if result is not None else fit(spec, df, group=group)
+        if not getattr(res, "groups", ()):
+            raise OptionError(f"the fit given as result has no groups; fit it with "
+                              f"group='{group}' for measurement quality per group")
+        labels = df[group].astype(str)
+        blocks = _fit_blocks(res)
+        reports = {}
+        for blk in blocks:
+            rows = df[labels == str(blk[0])]
+            reports[str(blk[0])] = _block_report(res, blk, rows, items_of, th, ci, scale,
+                                                 parallel_iter, seed, alpha_available)
+        return GroupMeasurementReport(group=group, reports=reports)
+    res = result if result is not None else fit(spec, df)
+    blocks = _fit_blocks(res)
+    if len(blocks) > 1:
+        raise OptionError("the measurement report of a grouped fit is per group: pass "
+                          "group=COLUMN (CLI: --group COLUMN), or fit each group alone")
     rel = construct_reliability(res, items_of)
+    return _block_report(res, blocks[0], df, items_of, th, ci, scale, parallel_iter, seed,
+                         alpha_available, rel)
+
+
+def _latent_correlations_block(e, latent) -> pd.DataFrame:
+    """Correlations between factors (std.all of ``~~``) of one group's estimates, with
+    delta-method SE and 95 % CI (as :func:`latent_correlations`)."""
+    lat = set(latent)
+    rows = e[(e.op == "~~") & (e.lhs != e.rhs) & e.lhs.isin(lat) & e.rhs.isin(lat)]
+    z = stats.norm.ppf(0.975)
+    out = pd.DataFrame({"lhs": rows.lhs, "rhs": rows.rhs, "r": rows.std_all,
+                        "se": rows.se_std_all})
+    out["ci_lower"] = out.r - z * out.se
+    out["ci_upper"] = out.r + z * out.se
+    return out.reset_index(drop=True)
+
+
+def _block_report(res, block, df, items_of, th, ci, scale, parallel_iter, seed,
+                  alpha_available, rel=None) -> MeasurementReport:
+    """The measurement report of one group: ``block`` is that group's (label, H1 matrix,
+    implied matrix, latent covariance, estimates) (:func:`_fit_blocks`), ``df`` its rows;
+    ``rel`` its ω/CR/AVE table when already computed (one group: construct_reliability)."""
+    _, S_h1, _, _, e = block
+    if rel is None:
+        rel = _reliability_block(res, items_of, block)
     allitems = [i for its in items_of.values() for i in its]
     answered = df[allitems].notna().any(axis=1)
     n_incomplete = int(df[allitems].isna().any(axis=1).sum())
@@ -644,8 +809,8 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
                              f"semTools compRelSEM (omega: observed H1 matrix; CR: "
                              f"model-implied) and AVE; ave_std = mean squared std. loading")
     bases["fornell_larcker"] = "sqrt(ave_std) and the fitted model's latent correlations"
-    if _ordered_items(res.estimates):
-        H_src = res.sample_cov if not res.moments else res.moments[0].sample_cov
+    if _ordered_items(e):
+        H_src = S_h1
         bases["htmt"] = "the fit's polychoric correlations (semTools htmt with ordered=)"
     else:
         H_src = S_em
@@ -653,7 +818,7 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
                          if n_incomplete else "item correlations of the complete rows")
     bases["htmt"] += "; HTMT = arithmetic means (Henseler et al. 2015), HTMT2 = geometric " \
                      "(Roemer et al. 2021, semTools 0.5.6's default)"
-    fl = fitted_fornell_larcker(res, rel)
+    fl = _fornell_larcker_block(block[3], rel)
     if H_src is S_em and not n_incomplete:
         # complete answers: the item correlations of the data (S_em is their covariance)
         h1, h2 = htmt(df, items_of), htmt(df, items_of, htmt2=True)
@@ -670,9 +835,42 @@ def measurement_report(model="cfa", data=None, *, thresholds: dict | None = None
     flags = threshold_flags(rel, fl, h1, sph["kmo"], th)
     return MeasurementReport(
         reliability=rel.rename_axis("construct"), items=item_statistics(df, items_of, scale),
-        fornell_larcker=fl, htmt=h1, htmt2=h2, latent_correlations=latent_correlations(res),
+        fornell_larcker=fl, htmt=h1, htmt2=h2,
+        latent_correlations=_latent_correlations_block(e, res.spec.latent),
         kmo_items=kmo_items, sphericity=sph, parallel=pa, efa=ef, flags=flags,
         thresholds=th, bases=bases)
+
+
+@dataclass(frozen=True, eq=False)
+class GroupMeasurementReport(ResultProtocol):
+    """The measurement report of every group of a grouped fit: ``reports`` maps each group
+    label (lavaan's order) to that group's :class:`MeasurementReport`.  ``tables()`` and
+    ``to_frame()`` stack the groups with a ``group`` column first."""
+
+    group: str
+    reports: dict
+
+    def tables(self) -> dict:
+        out = {}
+        for label, rep in self.reports.items():
+            for name, t in rep.tables().items():
+                out.setdefault(name, []).append(t.assign(group=label))
+        return {name: pd.concat(parts, ignore_index=True)[
+            ["group"] + [c for c in parts[0].columns if c != "group"]]
+            for name, parts in out.items()}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Reliability and validity per group and construct (index group, construct)."""
+        return pd.concat({label: rep.to_frame() for label, rep in self.reports.items()},
+                         names=["group", "construct"])
+
+    def to_dict(self) -> dict:
+        return {"group": self.group,
+                "groups": {label: rep.to_dict() for label, rep in self.reports.items()}}
+
+    def summary(self) -> str:
+        return "\n".join(f"Group {self.group} = {label}\n{rep.summary()}"
+                         for label, rep in self.reports.items())
 
 
 def threshold_flags(reliability: pd.DataFrame, fornell_larcker_table: pd.DataFrame,

@@ -28,9 +28,10 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
     """MI, EPC and standardized EPC for the zero-fixed loadings and covariances of a fit.
 
     Returns a DataFrame ``lhs op rhs mi epc sepc_all`` (largest MI first).  A fit with groups
-    or a mean structure: :func:`group_modification_indices` (a ``group`` column per group).
+    or a mean structure, or a FIML fit: :func:`group_modification_indices` (a ``group`` column
+    per group; a FIML fit's score test uses the incomplete-data information, as lavaan's).
     """
-    if getattr(result, "moments", ()):
+    if getattr(result, "moments", ()) or result.missing == "fiml":
         return group_modification_indices(result, sort=sort, minimum=minimum)
     from .model import ModelCore
 
@@ -179,18 +180,24 @@ def group_modification_indices(result, *, sort: bool = True,
     or (co)variance of the group (a marker loading freed in one group while the equality
     constraints hold); a candidate whose freeing leaves the model unidentified (I_kk −
     I_kf I_ff⁻¹ I_fk ≈ 0, lavaan's NA) is left out.
+
+    A FIML fit (``missing = "fiml"``): d is the gradient of the incomplete-data
+    log-likelihood and I its expected information per missing-data pattern
+    (:func:`_fiml_score_information`), as lavaan's ``modindices()`` on a ``missing = "ml"``
+    fit; checked against lavaan 0.6.14 in tests/test_modindices_fiml.py.
     """
     from .errors import OptionError
     from .model.core import GroupCore
 
-    if result.missing == "fiml":
-        raise OptionError("modification indices of a FIML fit with groups or a mean structure "
-                          "are not computed (lavaan's use the incomplete-data information); "
-                          "refit with missing='listwise' to get them")
     spec = result.spec
-    data = [(m.sample_cov.to_numpy(), m.sample_mean.to_numpy(), int(m.nobs))
-            for m in result.moments]
+    fiml = result.missing == "fiml"
+    patterns = _fiml_patterns(result) if fiml else None
+    data = None if fiml else [(m.sample_cov.to_numpy(), m.sample_mean.to_numpy(), int(m.nobs))
+                              for m in result.moments]
     x = np.asarray(result.info["x"], dtype=float)
+    if fiml and "nu" in result.info and len(x) < int(result.estimates.free.max()):
+        # a one-group FIML fit keeps the intercepts apart (numbered after the other parameters)
+        x = np.concatenate([x, np.asarray(result.info["nu"], dtype=float)])
     npar = len(x)
     obs, latent, fixed_x = list(spec.observed), list(spec.latent), set(spec.fixed_x)
     names = latent + obs                     # the RAM order (semcluster.model.RAM)
@@ -221,7 +228,7 @@ def group_modification_indices(result, *, sort: bool = True,
     # position, parameter number (−1 fixed) and value
     e = result.estimates
     e = e[e.op != ":="]
-    G = len(result.moments)
+    G = len(patterns) if fiml else len(result.moments)
     fills = []
     for g in range(G):
         rows = e[e.group == g + 1] if "group" in e.columns else e
@@ -272,10 +279,16 @@ def group_modification_indices(result, *, sort: bool = True,
         cores.append(GroupCore(len(names), obs_ix, q, kinds, ii, jj, kk, vals))
     d = np.zeros(q)
     info = np.zeros((q, q))
-    for core, (S, xbar, n) in zip(cores, data):
-        _, grad = core.ml_mean_value_gradient(x_ext, S, xbar, np.linalg.slogdet(S)[1])
-        d -= n / 2 * grad
-        info += n / 2 * core.information(x_ext)
+    if fiml:
+        for core, pats in zip(cores, patterns):
+            dg, ig = _fiml_score_information(core, pats, x_ext)
+            d += dg
+            info += ig
+    else:
+        for core, (S, xbar, n) in zip(cores, data):
+            _, grad = core.ml_mean_value_gradient(x_ext, S, xbar, np.linalg.slogdet(S)[1])
+            d -= n / 2 * grad
+            info += n / 2 * core.information(x_ext)
     f = np.arange(npar)
     Iff_inv = np.linalg.pinv(info[np.ix_(f, f)])
     rows = []
@@ -302,6 +315,89 @@ def group_modification_indices(result, *, sort: bool = True,
         if sort:
             out = out.sort_values("mi", ascending=False, kind="stable")
     return out.reset_index(drop=True)
+
+
+def _fiml_patterns(result) -> list:
+    """Per group, the missing-data patterns of the rows a FIML fit used (the fit keeps them
+    with the result), items in the model's observed order: a list of (observed item
+    positions, rows, mean, covariance with divisor n) per pattern."""
+    from .errors import OptionError
+
+    data = getattr(result, "_data", None)
+    if data is None:
+        raise OptionError("modification indices of a FIML fit need the rows it was fitted to; "
+                          "this result does not carry them (a result read back from JSON): "
+                          "refit the model")
+    obs = list(result.spec.observed)
+    df = pd.DataFrame(data)
+    if result.groups:
+        col = df[result.group_column].astype(str)
+        parts = [df[col == str(label)] for label in result.groups]
+    else:
+        parts = [df]
+    out = []
+    for part in parts:
+        X = part[obs].to_numpy(dtype=float)
+        keep = ~np.isnan(X).all(axis=1)
+        if result.spec.fixed_x:        # FIML leaves out rows with a missing covariate
+            fx = [obs.index(v) for v in result.spec.fixed_x]
+            keep &= ~np.isnan(X[:, fx]).any(axis=1)
+        X = X[keep]
+        mask = ~np.isnan(X)
+        keys, which = np.unique(mask, axis=0, return_inverse=True)
+        pats = []
+        for k, key in enumerate(keys):
+            o = np.flatnonzero(key)
+            rows = X[np.asarray(which).ravel() == k][:, o]
+            m = rows.mean(axis=0)
+            d = rows - m
+            pats.append((o, rows.shape[0], m, d.T @ d / rows.shape[0]))
+        out.append(pats)
+    return out
+
+
+def _fiml_score_information(core, patterns, x) -> tuple:
+    """Gradient of the FIML log-likelihood of one group and its expected information, as
+    lavaan's ``modindices()`` on a ``missing = "ml"`` fit (information = "expected",
+    h1.information = "structured"): per missing-data pattern o with K_o = Σ_oo⁻¹ (padded with
+    zeros), d_o = x̄_o − μ_o and T_o = S_o + d_o d_oᵀ,
+
+        ∂logL/∂θ_k = Σ_o n_o [½ tr((K_o T_o K_o − K_o) ∂_kΣ) + d_oᵀ K_o ∂_kμ],
+        I_kl       = Σ_o n_o [½ tr(K_o ∂_kΣ K_o ∂_lΣ) + ∂_kμᵀ K_o ∂_lμ],
+
+    the expected information of the answers each pattern gives, at the fitted moments (the
+    trace terms from the rank-two cell derivatives of :class:`semcluster.model.core.GroupCore`).
+    """
+    from .errors import EstimationError
+
+    _, _, mv, B, C = core.structure(x)
+    Sigma, mu = core._obs_block(C), B[core._o] @ mv
+    p = len(mu)
+    dm = core.mean_incidence @ core._mean_cells(B, mv).T          # ∂μ/∂θ_k, (q, p)
+    U, V = core._uv(B, C)                                        # ∂Σ per cell, rank two
+    G = np.zeros((p, p))                                         # Σ n (K − KTK)
+    g_mu = np.zeros(p)                                           # Σ n K d
+    Kbar = np.zeros((p, p))
+    info = np.zeros((core.q, core.q))
+    for o, n_o, mean, cov in patterns:
+        try:
+            Koo = np.linalg.inv(np.linalg.cholesky(Sigma[np.ix_(o, o)]))
+        except np.linalg.LinAlgError:
+            raise EstimationError("FIML modification indices: a pattern's implied covariance "
+                                  "matrix is not positive definite") from None
+        Koo = Koo.T @ Koo
+        d = mean - mu[o]
+        K = np.zeros((p, p))
+        K[np.ix_(o, o)] = Koo
+        KTK = np.zeros((p, p))
+        KTK[np.ix_(o, o)] = Koo @ (cov + np.outer(d, d)) @ Koo
+        G += n_o * (K - KTK)
+        g_mu[o] += n_o * Koo @ d
+        Kbar += n_o * K
+        info += n_o / 2 * core._sigma_information(K, U, V)
+    grad = -0.5 * core.inner_gradient(x, G) + dm @ g_mu
+    info += dm @ Kbar @ dm.T
+    return grad, info
 
 
 def group_residuals(result, type: str = "raw") -> dict:

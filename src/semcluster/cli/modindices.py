@@ -30,6 +30,9 @@ def run(args) -> int:
     print_data_report(res.data_report)
     mi = modification_indices(res)
     resid = largest_residuals(res, "normalized", k=args.top)
+    if res.missing == "fiml":
+        print("Score tests of the FIML fit: gradient and expected information of the answers "
+              "given, per missing-data pattern (lavaan's modindices() on missing = 'ml').")
     print(tables.to_text(mi.head(args.top)))
     print("\nLargest normalized residual covariances:")
     print(tables.to_text(resid))
