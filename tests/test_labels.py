@@ -172,7 +172,6 @@ def test_a_users_ks_is_not_the_studys_knowledge_sharing(study):
         drawn.append(fig)
         return real(fig, *a, **k)
 
-    import semcluster.output_files  # noqa: F401
     from unittest import mock
 
     with mock.patch.object(matplotlib.figure.Figure, "savefig", keep):

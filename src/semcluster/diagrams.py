@@ -940,6 +940,7 @@ def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | Non
 
     for k in range(len(cols)):
         place_column(k)
+    first_side = dict(side)
 
     edges = [e for e in scene.edges if e.kind != "covariance"
              and e.source in scene.nodes and e.target in scene.nodes]
@@ -990,28 +991,57 @@ def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | Non
              & ~share)
         return int(np.triu(x, 1).sum())
 
-    # middle columns slide so that arrows skipping them pass beside them
-    if last >= 2 and crossings():
-        for _ in range(2):
-            for k in range(1, last):
-                best = None
-                for flip in ((False, True) if any(n in side for n in cols[k]) else (False,)):
-                    for shift in np.arange(0, 12.01, 0.5):
-                        for sgn in ((1, -1) if shift else (1,)):
-                            saved = dict(side)
-                            place_column(k, sgn * shift, flip)
-                            c = crossings()
-                            if best is None or c < best[0]:
-                                best = (c, sgn * shift, flip)
-                            side.clear()
-                            side.update(saved)
-                            if c == 0:
+    def arrange() -> int:
+        """Place every column in its current order, then slide the middle columns so that
+        arrows skipping them pass beside them; the cost of the result (arrows through
+        shapes, then crossings)."""
+        side.clear()
+        side.update(first_side)
+        for k in range(len(cols)):
+            place_column(k)
+        if last >= 2 and crossings():
+            for _ in range(2):
+                for k in range(1, last):
+                    best = None
+                    for flip in ((False, True) if any(n in side for n in cols[k]) else (False,)):
+                        for shift in np.arange(0, 12.01, 0.5):
+                            for sgn in ((1, -1) if shift else (1,)):
+                                saved = dict(side)
+                                place_column(k, sgn * shift, flip)
+                                c = crossings()
+                                if best is None or c < best[0]:
+                                    best = (c, sgn * shift, flip)
+                                side.clear()
+                                side.update(saved)
+                                if c == 0:
+                                    break
+                            if best[0] == 0:
                                 break
                         if best[0] == 0:
                             break
-                    if best[0] == 0:
-                        break
-                place_column(k, best[1], best[2])
+                    place_column(k, best[1], best[2])
+        return crossings()
+
+    cost = arrange()
+    # crossings the ranks did not show (a slid column, a long arrow): swap neighbours within a
+    # column while the drawn layout gets cheaper (structural diagrams of small models: each
+    # try re-slides; a measurement diagram's item rows make a try too slow, it keeps the order
+    # of the sweeps)
+    if cost and not items and len(st.nodes) <= 14:
+        tries = 0
+        improved = True
+        while improved and cost and tries < 60:
+            improved = False
+            for col in cols:
+                for i in range(len(col) - 1):
+                    col[i], col[i + 1] = col[i + 1], col[i]
+                    tries += 1
+                    c = arrange()
+                    if c < cost:
+                        cost, improved = c, True
+                    else:
+                        col[i], col[i + 1] = col[i + 1], col[i]
+        arrange()
     # error variances beside the items, outward
     if error_text:
         for f, s in side.items():
