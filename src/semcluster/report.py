@@ -1236,13 +1236,28 @@ def _diagrams_section(run: _Run) -> Section:
     zh = run.lang == "zh"
     todo = [("conceptual", "概念模型" if zh else "Conceptual model",
              lambda: diagrams.conceptual_diagram(run.spec, lang=run.lang, labels=names))]
+    groups = list(run.res.groups)
+
+    def tested():
+        if not groups:
+            return diagrams.tested_diagram(run.res, lang=run.lang, labels=names)
+        # each group titled by its label (value labels, labels YAML), side by side
+        return diagrams._side_by_side(lambda g, fig: diagrams.tested_diagram(
+            run.res, lang=run.lang, labels=names, group=g, title=run.group_name(g), _fig=fig),
+            groups)
+
+    def measurement():
+        if not groups:
+            return diagrams.measurement_diagram(run.res, lang=run.lang, labels=names)
+        return diagrams._side_by_side(lambda g, fig: diagrams.measurement_diagram(
+            run.res, lang=run.lang, labels=names, group=g, _fig=fig,
+            _title=run.group_name(g)), groups)
+
     if len(run.res.paths()):
         todo.append(("tested", "检验后的模型" if zh else "Tested model (standardized paths)",
-                     lambda: diagrams.tested_diagram(run.res, lang=run.lang, labels=names)))
+                     tested))
     if _items_of_model(run.spec):
-        todo.append(("measurement", "测量模型" if zh else "Measurement model",
-                     lambda: diagrams.measurement_diagram(run.res, lang=run.lang,
-                                                          labels=names)))
+        todo.append(("measurement", "测量模型" if zh else "Measurement model", measurement))
     for key, title, draw in todo:
         try:
             s.add(Figure(key, title, draw()))
