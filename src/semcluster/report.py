@@ -728,7 +728,7 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
                 caught.append(str(w.message).splitlines()[0])
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    doc.warnings = list(dict.fromkeys(caught))
+    doc.warnings = distinct_warnings(caught)
     for msg in doc.warnings:                       # shown once each (the CLI prints one line)
         warnings.warn(msg, SemclusterWarning, stacklevel=2)
     if doc.warnings:
@@ -740,6 +740,17 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
                             "formats": list(formats)},
                "fit": res.to_dict(), **run.results, "warnings": doc.warnings}
     return write_document(folder, doc, results, formats=formats, style=style)
+
+
+def distinct_warnings(messages) -> list[str]:
+    """Each warning once, in order: a repeat, or a message that is the start of a longer one
+    given too (the same warning from two analyses, one with a hint added), is left out."""
+    out: list[str] = []
+    for m in dict.fromkeys(messages):
+        if any(o.startswith(m) for o in messages if o != m):
+            continue
+        out.append(m)
+    return out
 
 
 def _data_section(run: _Run) -> Section:

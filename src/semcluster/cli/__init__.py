@@ -54,10 +54,12 @@ _SHOWN: set = set()
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Show a warning as one line without its Python source line; a SemclusterWarning whose
-    text was shown already in this run is not shown again."""
+    text was shown already in this run (or a longer text starting with it) is not shown
+    again."""
     text = str(message)
     if issubclass(category, SemclusterWarning):
-        if text in _SHOWN:
+        # a repeat, or the same warning without the hint another analysis already gave
+        if any(shown.startswith(text) for shown in _SHOWN):
             return
         _SHOWN.add(text)
     print(_format_warning(message, category, filename, lineno).rstrip("\n"),
