@@ -120,9 +120,9 @@ def _study_report(data=None, out="report", *, lang: str = "en", n_boot: int = 10
 
     h1 = read_model("h1_h5")
     X, rep = read_survey(data, options, variables=h1.observed)
-    done(*_data_section(X, rep, published))
+    done(*_study_data_section(X, rep, published))
     cfa_res = fit("cfa", X)
-    done(*_measurement_section(X, cfa_res, published))
+    done(*_study_measurement_section(X, cfa_res, published))
     done(*_cfa_section(cfa_res))
     res = fit(h1, X)
     done(*_structural_section(res))
@@ -147,7 +147,7 @@ def _output_folder(data, out: Path, extra_inputs) -> OutputFolder:
     return OutputFiles(inputs=[src, *extra_inputs]).folder(out)
 
 
-def _data_section(X: pd.DataFrame, rep, published: bool):
+def _study_data_section(X: pd.DataFrame, rep, published: bool):
     """1. Data and provenance: where the data came from, rows used, the missing-data rule."""
     s = StudySection("data", "1. Data and provenance")
     if published:
@@ -178,7 +178,7 @@ def _data_section(X: pd.DataFrame, rep, published: bool):
                         "missing": rep.missing, "report": rep.to_dict()}}
 
 
-def _measurement_section(X: pd.DataFrame, cfa_res, published: bool):
+def _study_measurement_section(X: pd.DataFrame, cfa_res, published: bool):
     """2. Measurement quality: reliability, Fornell–Larcker, HTMT, threshold checks."""
     from . import study
     from .measurement import flags_table, measurement_report
