@@ -87,30 +87,37 @@ def _study_report(data=None, out="report", *, lang: str = "en", n_boot: int = 10
     overwrite.
 
     Each section is one step: a ``_*_section`` function turns the analyses into a
-    :class:`Section` and the section's entries of ``results.json``; :func:`_write` writes them.
+    :class:`StudySection` and the section's entries of ``results.json``; the report's writers
+    (:func:`write_document`) write them.
     """
+    return build_report("h1_h5", data, out=out, options=options, lang=lang, n_boot=n_boot,
+                        seed=seed, n_jobs=n_jobs, progress=progress, extra_inputs=extra_inputs,
+                        study={"power_reps": power_reps, "power_grid": tuple(power_grid),
+                               "published": data is None})
+
+
+def _study_steps(run: "_Run", settings: dict, t_start: float, progress: bool):
+    """The study's sections on the report's fitted model (``run.res`` is H1–H5 fitted once):
+    provenance and calibration, measurement quality, CFA, H1–H5, regression vs SEM, audit,
+    bootstrap, power, figures, software.  Returns (document, results)."""
     from tqdm.auto import tqdm
 
     from . import __version__
     from .bootstrap import bootstrap
-    from .data import read_survey
     from .fit import fit
-    from .spec import read_model
     from .study.power import power_analysis
     from .study.regression_vs_sem import compare_methods
 
-    out = Path(out)
-    # the output folder is checked now, before the slow work, and again when it is written
-    folder = _output_folder(data, out, extra_inputs)
-    published = data is None
-    t_start = time.perf_counter()
+    X, rep, res, seed, n_boot = run.X, run.data_report, run.res, run.seed, run.n_boot
+    published = settings["published"]
+    power_reps, power_grid = settings["power_reps"], settings["power_grid"]
     bar = tqdm(total=len(STEPS), desc="semcluster reproduce", unit="section",
                disable=not progress)
     sections: list[StudySection] = []
     results: dict = {"semcluster_version": __version__,
                      "seeds": {"bootstrap": seed, "power": seed + 1},
                      "settings": {"n_boot": n_boot, "power_reps": power_reps,
-                                  "power_grid": list(power_grid), "lang": lang}}
+                                  "power_grid": list(power_grid), "lang": run.lang}}
 
     def done(section: StudySection, entries: dict):
         sections.append(section)
@@ -118,26 +125,24 @@ def _study_report(data=None, out="report", *, lang: str = "en", n_boot: int = 10
         bar.set_postfix_str(section.key)
         bar.update(1)
 
-    h1 = read_model("h1_h5")
-    X, rep = read_survey(data, options, variables=h1.observed)
+    h1 = run.spec
     done(*_study_data_section(X, rep, published))
     cfa_res = fit("cfa", X)
     done(*_study_measurement_section(X, cfa_res, published))
     done(*_cfa_section(cfa_res))
-    res = fit(h1, X)
     done(*_structural_section(res))
     comp = compare_methods(X, sem_result=res)
     done(*_compare_section(comp, published))
     done(*_audit_section(published))
-    boot = bootstrap(h1, X, n_boot=n_boot, seed=seed, n_jobs=n_jobs, bca=True, result=res)
+    boot = bootstrap(h1, X, n_boot=n_boot, seed=seed, n_jobs=run.n_jobs, bca=True, result=res)
     done(*_bootstrap_section(boot, n_boot, seed))
-    pw = power_analysis(h1, n_grid=power_grid, reps=power_reps, seed=seed + 1, n_jobs=n_jobs,
-                        n_truth=100_000)
+    pw = power_analysis(h1, n_grid=power_grid, reps=power_reps, seed=seed + 1,
+                        n_jobs=run.n_jobs, n_truth=100_000)
     done(*_power_section(pw, power_reps, power_grid, seed + 1))
-    done(*_figures_section(h1, res, comp, lang))
+    done(*_figures_section(h1, res, comp, run.lang))
     done(*_software_section(seed, t_start))
     bar.close()
-    return _write(folder, sections, results, published)
+    return _study_document(sections, published, run.lang), results
 
 
 def _output_folder(data, out: Path, extra_inputs) -> OutputFolder:
@@ -656,7 +661,7 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
                  labels=None, lang: str = "en", formats=("html", "md"), style: str = "apa",
                  n_boot: int = 1000, seed: int = 20231124, n_jobs: int = -1,
                  progress: bool = False, extra_inputs=(), on_data_report=None,
-                 **study) -> Path:
+                 study: dict | None = None, **legacy) -> Path:
     """Fit ``model`` to ``data`` once and write its report folder ``out``.
 
     The sections are chosen from what the model holds: data (always), common-method bias
@@ -671,15 +676,18 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
     read (the CLI prints it there).  Warnings of the run (:class:`SemclusterWarning`) are issued
     once each after the build and listed in the report's last section.
 
+    ``study`` (``reproduce_report`` only): the study's settings; the same reading, fit,
+    warnings and writers, with the study's sections (:func:`_study_steps`) instead.
+
     Called the old way, ``build_report(data, out, power_reps=..., ...)`` (no ``out=``), it is
-    :func:`reproduce_report` (the study), kept for callers not moved yet.
+    :func:`reproduce_report` (the study), kept for callers not moved yet (the app's worker).
     """
     if out is None:                               # the old call build_report(data, out, ...)
         return reproduce_report(model, data if data is not None else "report", lang=lang,
                                 n_boot=n_boot, n_jobs=n_jobs, seed=seed, progress=progress,
-                                options=options, extra_inputs=extra_inputs, **study)
-    if study:
-        raise OptionError(f"build_report: unknown option(s) {', '.join(sorted(study))}")
+                                options=options, extra_inputs=extra_inputs, **legacy)
+    if legacy:
+        raise OptionError(f"build_report: unknown option(s) {', '.join(sorted(legacy))}")
     import warnings
 
     from . import __version__
@@ -697,7 +705,8 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
     if bad or not formats:
         raise OptionError(f"format must be one or more of {', '.join(FORMATS)}, not "
                           f"{', '.join(bad) or 'nothing'}")
-    folder = _output_folder(data, Path(out), [model if isinstance(model, (str, Path)) else None,
+    folder = _output_folder(data, Path(out), [model if isinstance(model, (str, Path))
+                                              and Path(model).is_file() else None,
                                               hypotheses if isinstance(hypotheses, (str, Path))
                                               else None,
                                               labels if isinstance(labels, (str, Path)) else None,
@@ -717,12 +726,16 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
                    n_boot, seed, n_jobs, options)
         if group and _items_of_model(spec):
             run.pooled = fit(measurement_model(spec), X.drop(columns=[group]))
-        title = run.labels.title(lang, ("报告：" if lang == "zh" else "Report: ") + spec.name)
-        doc = Document(title, lang=lang)
-        for make in SECTIONS:
-            sec = make(run)
-            if sec is not None:
-                doc.sections.append(sec)
+        if study is not None:
+            doc, study_results = _study_steps(run, study, t0, progress)
+        else:
+            title = run.labels.title(lang, ("报告：" if lang == "zh" else "Report: ")
+                                     + spec.name)
+            doc = Document(title, lang=lang)
+            for make in SECTIONS:
+                sec = make(run)
+                if sec is not None:
+                    doc.sections.append(sec)
         for w in rec:
             if issubclass(w.category, SemclusterWarning):
                 caught.append(str(w.message).splitlines()[0])
@@ -734,6 +747,9 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
     if doc.warnings:
         doc.sections.append(Section("warnings", run.t("warnings"),
                                     [Paragraph(w, kind="warning") for w in doc.warnings]))
+    if study is not None:
+        results = {**study_results, "warnings": doc.warnings}
+        return write_document(folder, doc, results, formats=formats, style=style)
     doc.sections.append(_settings_section(run, t0))
     results = {"semcluster_version": __version__, "model": spec.name, "lang": lang,
                "settings": {"n_boot": n_boot, "seed": seed, "group": group, "style": style,
@@ -1529,10 +1545,6 @@ def _study_document(sections, published: bool, lang: str) -> Document:
             sec.add(Figure(name, cap, fig))
         doc.sections.append(sec)
     return doc
-
-
-def _write(folder: OutputFolder, sections, results, published, lang: str = "en") -> Path:
-    return write_document(folder, _study_document(sections, published, lang), results)
 
 
 def _json_default(o):
