@@ -263,7 +263,10 @@ def test_report_has_labels_and_no_nan_or_raw_codes(runs, name, lang):
     values = {str(k) for g in lab.get("groups", {}).values() for k in g}
     group_labels = {e[lang] for g in lab.get("groups", {}).values() for e in g.values()}
     tables = md_tables(md)
+    from test_tables import check_table     # the rules every table a reader sees keeps
+
     for key, (head, rows) in tables.items():
+        check_table(f"{name} {lang} {key}", head, rows)
         for h in head:
             assert h not in codes, (key, h)
         for row in rows:

@@ -404,7 +404,8 @@ _T = {  # the report's words in English and Chinese
     "construct": ("Construct", "构念"), "item": ("Item", "题项"), "group": ("Group", "组别"),
     "outcome": ("Outcome", "结果变量"), "predictor": ("Predictor", "预测变量"),
     "label": ("Label", "标签"), "verdict": ("Verdict", "结论"), "measure": ("Measure", "指标"),
-    "value": ("Value", "数值"), "cutoff": ("Cut-off", "标准"), "source": ("Source", "来源"),
+    "value": ("Value", "数值"), "count": ("Count", "数量"), "observed": ("Observed", "观测值"),
+    "model": ("Model", "模型"), "cutoff": ("Cut-off", "标准"), "source": ("Source", "来源"),
     "hypothesis": ("Hypothesis", "假设"), "path": ("Path", "路径"), "sign": ("Sign", "方向"),
     "text": ("Statement", "内容"), "effect": ("Effect", "效应"), "expression": ("Definition", "定义"),
     "what": ("What", "项目"), "supported": ("supported", "支持"),
@@ -793,7 +794,7 @@ def _data_section(run: _Run) -> Section:
                         f" Answer scale {r.scale[0]:g} to {r.scale[1]:g}."))))
     s.add(Table("data_summary", "数据概况" if zh else "Rows, missing answers and recoded values",
                 frame, [Column("what", run.t("what"), "text"),
-                        Column("value", run.t("value"), "count")],
+                        Column("value", run.t("count"), "count")],
                 note=(r.careless_rule or "")))
     if any(r.n_missing.values()):
         miss = pd.DataFrame({"item": [run.name(v) for v in r.n_missing],
@@ -959,7 +960,7 @@ def _measurement_section(run: _Run) -> Section | None:
     s.add(Table("measurement_checks", "测量指标阈值检验" if run.lang == "zh" else
                 "Threshold checks of the measurement model", frame,
                 [Column("figure", run.t("measure"), "text"),
-                 Column("value", run.t("value"), "number", 3),
+                 Column("value", run.t("observed"), "number", 3),
                  Column("threshold", run.t("cutoff"), "text"),
                  Column("verdict", run.t("verdict"), "text"),
                  Column("source", run.t("source"), "text")]))
@@ -977,7 +978,8 @@ def _fit_section(run: _Run) -> Section:
     sources and a verdict for each."""
     fm = run.res.fit_measures
     keys = [k for k in REPORT_FIT_KEYS if k in fm]
-    frame = pd.DataFrame([{k: float(fm[k]) for k in keys}])
+    frame = pd.DataFrame([{"model": run.labels.title(run.lang, run.spec.name),
+                           **{k: float(fm[k]) for k in keys}}])
     kinds = {"chisq": ("χ²", "number", 2), "df": ("df", "count", 0), "pvalue": ("p", "p", 3),
              "cfi": ("CFI", "bounded", 3), "tli": ("TLI", "number", 3),
              "rmsea": ("RMSEA", "bounded", 3), "rmsea_ci_lower": ("RMSEA 90% CI lower",
@@ -988,7 +990,8 @@ def _fit_section(run: _Run) -> Section:
     s = Section("fit", run.t("fit"))
     s.add(Table("fit", ("模型拟合指标" if run.lang == "zh" else "Fit of the model")
                 + f" ({run.res.estimator_label}, N = {run.res.nobs})", frame,
-                [Column(k, *kinds[k]) for k in keys]))
+                [Column("model", run.t("model"), "text")]
+                + [Column(k, *kinds[k]) for k in keys]))
     rows = []
     for k, (op, limit, source) in FIT_CUTOFFS.items():
         if k not in fm:
@@ -1000,7 +1003,7 @@ def _fit_section(run: _Run) -> Section:
     s.add(Table("fit_cutoffs", "拟合指标与常用标准" if run.lang == "zh" else
                 "Fit measures against conventional cut-offs", pd.DataFrame(rows),
                 [Column("measure", run.t("measure"), "text"),
-                 Column("value", run.t("value"), "number", 3),
+                 Column("value", run.t("observed"), "number", 3),
                  Column("cutoff", run.t("cutoff"), "text"),
                  Column("verdict", run.t("verdict"), "text"),
                  Column("source", run.t("source"), "text")],
@@ -1540,7 +1543,7 @@ def _study_document(sections, published: bool, lang: str) -> Document:
         for ptxt in s.paragraphs:
             sec.add(Paragraph(ptxt))
         for name, cap, df in s.tables:
-            sec.add(Table(name, cap, df))
+            sec.add(Table(name, cap, tables.tidy(df)))   # a labelled index becomes a column
         for name, cap, fig in s.figures:
             sec.add(Figure(name, cap, fig))
         doc.sections.append(sec)
