@@ -1406,7 +1406,13 @@ def _columns_of(t: Table) -> list[Column]:
 
 
 def printed_table(t: Table, style: str = "apa") -> pd.DataFrame:
-    """The table as printed: headers and cells as strings (what html, md and docx show)."""
+    """The table as printed: headers and cells as strings (what html, md and docx show).
+    A table without column kinds (the study's) is printed by the table layer
+    (:func:`semcluster.tables.formatted`), as the study's report always was."""
+    if t.columns is None:
+        out = tables.formatted(t.frame)
+        out.columns = [str(c) for c in out.columns]
+        return out.reset_index(drop=True)
     cols = _columns_of(t)
     out = pd.DataFrame([[format_cell(v, c, style) for v in t.frame[c.name]] for c in cols],
                        index=range(len(cols))).T if len(t.frame) else \
@@ -1466,11 +1472,13 @@ def document_html(doc: Document, style: str = "apa") -> str:
             body.append(f"<p{cls}>{html.escape(b.text).replace('**', '')}</p>")
         elif isinstance(b, Table):
             p = printed_table(b, style)
-            cols = _columns_of(b)
+            text = ([c.kind == "text" for c in b.columns] if b.columns is not None else
+                    [not pd.api.types.is_numeric_dtype(col) for _, col in
+                     tables.tidy(b.frame).items()])
             head = "".join(f"<th>{html.escape(h)}</th>" for h in p.columns)
             rows = "".join("<tr>" + "".join(
-                f'<td{"" if c.kind == "text" else " class=num"}>{html.escape(v)}</td>'
-                for c, v in zip(cols, row)) + "</tr>" for row in p.itertuples(index=False))
+                f'<td{"" if is_text else " class=num"}>{html.escape(v)}</td>'
+                for is_text, v in zip(text, row)) + "</tr>" for row in p.itertuples(index=False))
             body.append(f'<p id="table-{html.escape(b.key)}"><b>'
                         f'{html.escape(_caption(b, doc.lang))}</b></p>'
                         f'<table class="tbl" data-key="{html.escape(b.key)}"><thead><tr>{head}'
