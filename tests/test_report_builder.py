@@ -224,3 +224,14 @@ def test_distinct_warnings_keep_the_longer_of_two_alike():
 
     assert distinct_warnings(["a held equal", "a held equal; write c()", "b", "b"]) == [
         "a held equal; write c()", "b"]
+
+
+@pytest.mark.parametrize("text, zh", [
+    ("metric invariance holds", "弱（度量）不变性成立"),
+    ("scalar invariance not supported", "强（截距）不变性不成立"),
+    ("holds", "成立"), ("rejected", "拒绝"), ("strict", "严格不变")])
+def test_invariance_verdicts_in_chinese(text, zh):
+    from semcluster.report import _invariance_text
+
+    assert _invariance_text(text, "zh") == zh
+    assert _invariance_text(text, "en") == text

@@ -300,6 +300,28 @@ def test_grouped_studies_compare_their_paths_between_groups(runs):
     assert column(t, "Group") == ["State-owned − Private"] * len(z)
 
 
+def test_invariance_table_equals_the_invariance_command(runs, tmp_path):
+    """The report's invariance table (the measurement part by ownership) equals semcluster
+    invariance --json on the same file and model."""
+    s = STUDIES["spss_zh"]
+    cfa = tmp_path / "cfa.lav"
+    cfa.write_text("\n".join(line for line in (HERE / s["model"]).read_text().splitlines()
+                             if "=~" in line) + "\n")
+    assert main(["invariance", str(cfa), "--data", str(HERE / s["data"]), "--group", "own",
+                 "--json", str(tmp_path / "inv.json")]) == 0
+    inv = json.loads((tmp_path / "inv.json").read_text())
+    t = md_tables((runs["spss_zh"]["en"] / "report.md").read_text(encoding="utf-8"))
+    t = t["invariance"]
+    for h, k in (("χ²", "chisq"), ("df", "df"), ("CFI", "cfi"), ("RMSEA", "rmsea")):
+        check_column(t, h, [row[k] for row in inv["fit"]], "invariance")
+    comp = inv["comparisons"]
+    for h, k in (("Δχ²", "chisq_diff"), ("Δdf", "df_diff"), ("p", "pvalue"),
+                 ("ΔCFI", "delta_cfi"), ("ΔRMSEA", "delta_rmsea")):
+        check_column(t, h, [None] + [c[k] for c in comp], "invariance")
+    assert column(t, "ΔCFI/ΔRMSEA")[1:] == [c["fit_index_verdict"] for c in comp]
+    assert column(t, "χ² test")[1:] == [c["lrt_verdict"] for c in comp]
+
+
 def test_a_study_without_paths_has_no_path_sections(runs):
     md = (runs["cfa_only"]["en"] / "report.md").read_text(encoding="utf-8")
     assert "## Structural paths" not in md and "## Hypotheses" not in md

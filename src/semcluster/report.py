@@ -1168,6 +1168,26 @@ def _effects_section(run: _Run) -> Section | None:
     return s
 
 
+_LEVELS_ZH = {"configural": "形态", "metric": "弱（度量）", "scalar": "强（截距）",
+              "strict": "严格"}
+
+
+def _invariance_text(text, lang: str) -> str:
+    """An invariance level or verdict in the report's language."""
+    text = str(text)
+    if lang != "zh":
+        return text
+    words = {"holds": "成立", "rejected": "拒绝", "not tested": "未检验"}
+    if text in words:
+        return words[text]
+    if text in _LEVELS_ZH:
+        return _LEVELS_ZH[text] + "不变"
+    for level, zh in _LEVELS_ZH.items():
+        if text.startswith(level + " invariance"):
+            return zh + ("不变性成立" if text.endswith("holds") else "不变性不成立")
+    return text
+
+
 def path_difference_z(b1, se1, b2, se2) -> tuple[float, float]:
     """z and two-sided p of the difference of one path between two independent groups:
     z = (b1 − b2) / √(SE1² + SE2²) (Clogg, Petkova & Haritou 1995; Paternoster et al. 1998)."""
@@ -1204,8 +1224,11 @@ def _groups_section(run: _Run) -> Section | None:
                                         "") for v in frame.level]
             for c in ("chisq_diff", "df_diff", "pvalue", "delta_cfi", "delta_rmsea"):
                 frame[c] = [float(comp.loc[k, c]) if k else np.nan for k in frame.comparison]
-            frame["verdict"] = [str(comp.loc[k, "fit_index_verdict"]) if k else ""
-                                for k in frame.comparison]
+            frame["lrt"] = [_invariance_text(comp.loc[k, "lrt_verdict"], run.lang) if k
+                            else "" for k in frame.comparison]
+            frame["verdict"] = [_invariance_text(comp.loc[k, "fit_index_verdict"], run.lang)
+                                if k else "" for k in frame.comparison]
+            frame["level"] = [_invariance_text(v, run.lang) for v in frame.level]
             s.add(Table("invariance", "测量不变性检验" if run.lang == "zh" else
                         "Measurement invariance across the groups", frame,
                         [Column("level", "model" if run.lang != "zh" else "模型", "text"),
@@ -1216,9 +1239,12 @@ def _groups_section(run: _Run) -> Section | None:
                          Column("df_diff", "Δdf", "count"), Column("pvalue", "p", "p"),
                          Column("delta_cfi", "ΔCFI", "number", 3),
                          Column("delta_rmsea", "ΔRMSEA", "number", 3),
-                         Column("verdict", run.t("verdict"), "text")],
+                         Column("lrt", "χ² test" if run.lang != "zh" else "χ² 检验", "text"),
+                         Column("verdict", "ΔCFI/ΔRMSEA", "text")],
                         note="Each level against the one before: χ² difference test, and "
-                             "ΔCFI ≥ −.010 with ΔRMSEA ≤ .015 (Chen 2007)."))
+                             "ΔCFI > −.010 with ΔRMSEA < .015 (Chen 2007)." if run.lang != "zh"
+                        else "每一层与前一层比较：χ² 差异检验；ΔCFI > −.010 且 ΔRMSEA < .015 "
+                             "时不变性成立（Chen 2007）。"))
             run.results["invariance"] = inv.to_dict()
         except SemclusterError as exc:
             s.add(Paragraph(f"Invariance not tested: {str(exc).splitlines()[0]}",
@@ -1239,7 +1265,8 @@ def _groups_section(run: _Run) -> Section | None:
                              "groups": f"{run.group_name(groups[i])} − "
                                        f"{run.group_name(groups[j])}",
                              "diff": float(a.est - b.est), "z": z, "pvalue": p,
-                             "note": ("held equal (shared label)" if same else "")})
+                             "note": (("held equal (shared label)" if run.lang != "zh" else
+                                       "各组相等（共用标签）") if same else "")})
     if rows:
         s.add(Table("path_differences", "路径系数的组间差异" if run.lang == "zh" else
                     "Differences of the structural paths between groups (unstandardized)",
@@ -1251,7 +1278,11 @@ def _groups_section(run: _Run) -> Section | None:
                      Column("note", "说明" if run.lang == "zh" else "note", "text")],
                     note="z = (B1 − B2) / √(SE1² + SE2²) for independent groups (Clogg, Petkova "
                          "& Haritou 1995). A path labelled once is held equal across groups "
-                         "(lavaan's rule): give it one label per group, c(a1, a2), to compare."))
+                         "(lavaan's rule): give it one label per group, c(a1, a2), to compare."
+                    if run.lang != "zh" else
+                    "独立组间比较：z = (B1 − B2) / √(SE1² + SE2²)（Clogg, Petkova & Haritou "
+                    "1995）。只写一个标签的路径在各组间相等（lavaan 规则）；要比较请为每组各写一个"
+                    "标签，如 c(a1, a2)。"))
     return s
 
 
@@ -1347,7 +1378,10 @@ table.tbl th{background:#f4f6fa}table.tbl .num{text-align:right}figure{margin:1e
 border:1px solid #eee}figcaption{font-size:.9em;color:#444}.note{background:#fff8e1;
 padding:.6em 1em;border-left:4px solid #f0b400}.warning{background:#fdecea;padding:.6em 1em;
 border-left:4px solid #d9534f}.tnote{font-size:.85em;color:#444;margin-top:-1em}
-nav a{margin-right:.8em}"""
+nav a{margin-right:.8em}
+table.three-line{border-top:2px solid #000;border-bottom:2px solid #000}
+table.three-line th{background:none;border-bottom:1px solid #000}
+table.three-line td{border-bottom:none}"""
 
 
 # -- cells ----------------------------------------------------------------------------------------
@@ -1481,7 +1515,8 @@ def document_html(doc: Document, style: str = "apa") -> str:
                 for is_text, v in zip(text, row)) + "</tr>" for row in p.itertuples(index=False))
             body.append(f'<p id="table-{html.escape(b.key)}"><b>'
                         f'{html.escape(_caption(b, doc.lang))}</b></p>'
-                        f'<table class="tbl" data-key="{html.escape(b.key)}"><thead><tr>{head}'
+                        f'<table class="tbl{" three-line" if style == "three-line" else ""}" '
+                        f'data-key="{html.escape(b.key)}"><thead><tr>{head}'
                         f'</tr></thead><tbody>{rows}</tbody></table>'
                         + (f'<p class="tnote"><i>{_note_word(doc.lang)}</i> '
                            f'{html.escape(b.note)}</p>' if b.note else ""))
