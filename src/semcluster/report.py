@@ -521,112 +521,21 @@ def read_hypotheses(source, spec) -> list[Hypothesis]:
     return out
 
 
-class ReportLabels:
-    """The names the report prints: construct, item and group-value labels and the title.
+def _resolve_labels(labels, X: pd.DataFrame):
+    """The :class:`semcluster.labels.Labels` of a report: ``labels`` (a Labels, a YAML path or
+    a dict in the YAML's shape), then the SPSS/Stata variable and value labels the data carry.
+    The study's dictionary is never used here: a construct of the user's called ``KS`` keeps
+    the user's label (or its name)."""
+    from .labels import Labels, read_labels
 
-    Read from a ``semcluster.labels.Labels`` object (anything with ``construct``/``item``/
-    ``group``/``title`` methods), a labels YAML (``title``, ``constructs``, ``items``,
-    ``groups``, each ``{en: ..., zh: ...}``), and the data file's own SPSS variable labels
-    (items) and value labels (groups).  A name without a label prints as itself.
-    """
-
-    def __init__(self, source=None, data_attrs: dict | None = None):
-        self._obj = None
-        self._yaml: dict = {}
-        if source is not None and all(hasattr(source, m) for m in ("construct", "item")):
-            self._obj = source
-        elif isinstance(source, dict):
-            self._yaml = source
-        elif source is not None:
-            self._yaml = self._read(source)
-        attrs = data_attrs or {}
-        self._columns = dict(attrs.get("column_labels") or {})
-        self._values = dict(attrs.get("value_labels") or {})
-
-    @staticmethod
-    def _read(path) -> dict:
-        import yaml
-
-        try:
-            obj = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise OptionError(f"{path}: cannot read the labels file ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            raise OptionError(f"{path}: not valid YAML{at}") from None
-        if not isinstance(obj, dict):
-            raise OptionError(f"{path}: expected title/constructs/items/groups entries")
-        return obj
-
-    @staticmethod
-    def _pick(entry, lang):
-        if isinstance(entry, dict):
-            return entry.get(lang) or entry.get("en") or entry.get("zh")
-        return entry if isinstance(entry, str) and entry else None
-
-    def construct(self, name: str, lang: str = "en") -> str:
-        if self._obj is not None:
-            return str(self._obj.construct(name, lang))
-        return self._pick((self._yaml.get("constructs") or {}).get(name), lang) or name
-
-    def item(self, name: str, lang: str = "en") -> str:
-        if self._obj is not None:
-            return str(self._obj.item(name, lang))
-        got = self._pick((self._yaml.get("items") or {}).get(name), lang)
-        return got or self._columns.get(name) or name
-
-    def name(self, name: str, lang: str = "en", items=()) -> str:
-        """A variable of the model: an item's label for an observed one, else a construct's."""
-        return self.item(name, lang) if name in items else self.construct(name, lang)
-
-    def group(self, column: str, value, lang: str = "en") -> str:
-        if self._obj is not None and hasattr(self._obj, "group"):
-            return str(self._obj.group(column, value, lang))
-        groups = (self._yaml.get("groups") or {}).get(column) or {}
-        for key in _value_keys(value):
-            if key in groups:
-                return self._pick(groups[key], lang) or str(value)
-        for key, text in (self._values.get(column) or {}).items():
-            if str(key) in {str(k) for k in _value_keys(value)}:
-                return str(text)
-        return str(value)
-
-    def title(self, lang: str, default: str) -> str:
-        if self._obj is not None and hasattr(self._obj, "title"):
-            got = self._obj.title(lang)
-            return str(got) if got else default
-        return self._pick(self._yaml.get("title"), lang) or default
-
-    def for_diagram(self, names, items, lang) -> dict:
-        return {n: self.name(n, lang, items) for n in names}
-
-
-def _value_keys(value) -> list:
-    """A group value as it may be written in a YAML or a value-label table: '1.0', 1.0, 1, '1'."""
-    keys = [value, str(value)]
-    try:
-        f = float(value)
-        keys += [f, str(f)]
-        if f.is_integer():
-            keys += [int(f), str(int(f))]
-    except (TypeError, ValueError):
-        pass
-    return keys
-
-
-def _resolve_labels(labels, X: pd.DataFrame) -> ReportLabels:
-    attrs = X.attrs.get("semcluster", {}) if isinstance(X, pd.DataFrame) else {}
-    if isinstance(labels, (str, Path)):
-        try:
-            from . import labels as labels_module       # the labels helper's reader, if any
-            reader = getattr(labels_module, "read_labels", None) or getattr(
-                getattr(labels_module, "Labels", None), "from_yaml", None)
-            if reader is not None:
-                return ReportLabels(reader(labels), attrs)
-        except ImportError:
-            pass
-    return ReportLabels(labels, attrs)
+    frame_labels = Labels.from_frame(X) if isinstance(X, pd.DataFrame) else None
+    if isinstance(labels, Labels):
+        return labels.merged(frame_labels)
+    if isinstance(labels, dict):
+        lab = Labels(constructs=labels.get("constructs") or {}, items=labels.get("items") or {},
+                     groups=labels.get("groups") or {}, title_text=labels.get("title"))
+        return lab.merged(frame_labels)
+    return read_labels(labels, frame=X if isinstance(X, pd.DataFrame) else None)
 
 
 @dataclass
@@ -636,7 +545,7 @@ class _Run:
     X: pd.DataFrame
     data_report: object
     res: object                       # the user's model fitted (with groups when asked)
-    labels: ReportLabels
+    labels: object                    # semcluster.labels.Labels
     lang: str
     group: str | None
     hypotheses: list
@@ -652,10 +561,16 @@ class _Run:
         return _t(key, self.lang)
 
     def name(self, v):
-        return self.labels.name(v, self.lang, self.spec.observed)
+        """A variable's label: an item's for an observed variable, else a construct's."""
+        if v in self.spec.observed:
+            return self.labels.item(v, self.lang)
+        return self.labels.construct(v, self.lang)
 
     def group_name(self, g):
         return self.labels.group(self.group, g, self.lang) if self.group else str(g)
+
+    def title(self, default: str) -> str:
+        return self.labels.title(self.lang) or default
 
 
 def build_report(model=None, data=None, *, out=None, options=None, group=None, hypotheses=None,
@@ -723,15 +638,20 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
         if on_data_report is not None:
             on_data_report(drep)
         res = fit(spec, X, group=group)
-        run = _Run(spec, X, drep, res, _resolve_labels(labels, X), lang, group, hyps,
-                   n_boot, seed, n_jobs, options)
+        lab = _resolve_labels(labels, X)
+        if isinstance(labels, (str, Path)):        # a typo in the labels file: one warning
+            from .labels import Labels
+
+            values = sorted(set(X[group].dropna())) if group else None
+            Labels.from_yaml(labels).warn_unknown(list(spec.latent) + list(spec.observed),
+                                                  group, values)
+        run = _Run(spec, X, drep, res, lab, lang, group, hyps, n_boot, seed, n_jobs, options)
         if group and _items_of_model(spec):
             run.pooled = fit(measurement_model(spec), X.drop(columns=[group]))
         if study is not None:
             doc, study_results = _study_steps(run, study, t0, progress)
         else:
-            title = run.labels.title(lang, ("报告：" if lang == "zh" else "Report: ")
-                                     + spec.name)
+            title = run.title(("报告：" if lang == "zh" else "Report: ") + spec.name)
             doc = Document(title, lang=lang)
             for make in SECTIONS:
                 sec = make(run)
@@ -756,7 +676,7 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
                "settings": {"n_boot": n_boot, "seed": seed, "group": group, "style": style,
                             "formats": list(formats)},
                "fit": res.to_dict(), **run.results, "warnings": doc.warnings}
-    return write_document(folder, doc, results, formats=formats, style=style)
+    return write_document(folder, doc, results, formats=formats, style=style, rounded=True)
 
 
 def distinct_warnings(messages) -> list[str]:
@@ -812,29 +732,33 @@ def _data_section(run: _Run) -> Section:
 
 
 def _method_bias_section(run: _Run) -> Section | None:
-    """Harman's single factor and the method-factor check (semcluster.method_bias)."""
-    s = Section("method_bias", run.t("method_bias"))
-    try:
-        from . import method_bias
-    except ImportError:
-        s.add(Paragraph("Skipped: the common-method-bias checks (semcluster.method_bias) are not "
-                        "in this installation yet." if run.lang != "zh" else
-                        "跳过：本安装尚无共同方法偏差检验模块（semcluster.method_bias）。",
-                        kind="note"))
-        return s
-    items = [v for v in run.spec.observed if v in _items_of_model(run.spec)]
+    """Harman's single factor, a one-factor CFA and an unmeasured latent method factor against
+    the model's measurement part (:func:`semcluster.method_bias.method_factor_check`), with its
+    findings, tables and caveats; needs factors with items."""
+    from .errors import SemclusterError
+    from .method_bias import method_factor_check
+
+    if not _items_of_model(run.spec):
+        return None
     data = run.X.drop(columns=[run.group]) if run.group else run.X
-    h = method_bias.harman(data, items)
-    for t in h.tables():
-        s.add(t)
     try:
-        m = method_bias.method_factor_check(run.spec, data)
-        for t in m.tables():
-            s.add(t)
-    except Exception as exc:          # a model the method factor cannot be added to
-        s.add(Paragraph(f"Method-factor check not run: {str(exc).splitlines()[0]}",
-                        kind="note"))
-    return s
+        m = method_factor_check(run.spec, data)
+    except SemclusterError as exc:          # e.g. a model the method factor cannot be added to
+        s = Section("method_bias", run.t("method_bias"))
+        s.add(Paragraph(("Not run: " if run.lang != "zh" else "未运行：")
+                        + str(exc).splitlines()[0], kind="warning"))
+        return s
+    run.results["method_bias"] = m.to_dict()
+    sec = m.section(run.lang)
+    names = set(run.spec.latent) | set(run.spec.observed)
+    for t in sec.blocks:                      # the factors and items by their labels
+        if isinstance(t, Table):
+            t.frame = t.frame.copy()
+            for c in t.frame.columns:
+                if not pd.api.types.is_numeric_dtype(t.frame[c]):
+                    t.frame[c] = [run.name(v) if isinstance(v, str) and v in names else v
+                                  for v in t.frame[c]]
+    return sec
 
 
 def measurement_model(spec):
@@ -978,7 +902,7 @@ def _fit_section(run: _Run) -> Section:
     sources and a verdict for each."""
     fm = run.res.fit_measures
     keys = [k for k in REPORT_FIT_KEYS if k in fm]
-    frame = pd.DataFrame([{"model": run.labels.title(run.lang, run.spec.name),
+    frame = pd.DataFrame([{"model": run.title(run.spec.name),
                            **{k: float(fm[k]) for k in keys}}])
     kinds = {"chisq": ("χ²", "number", 2), "df": ("df", "count", 0), "pvalue": ("p", "p", 3),
              "cfi": ("CFI", "bounded", 3), "tli": ("TLI", "number", 3),
@@ -1102,7 +1026,7 @@ def _hypotheses_section(run: _Run) -> Section | None:
             Column("std_all", "β", "number", 3), Column("pvalue", "p", "p"),
             Column("verdict", run.t("verdict"), "text")]
     if run.res.groups:
-        cols.insert(0, Column("group", run.t("group"), "text"))
+        cols.insert(1, Column("group", run.t("group"), "text"))
     s = Section("hypotheses", run.t("hypotheses"))
     s.add(Table("hypotheses", "假设检验结果" if run.lang == "zh" else "Hypotheses and verdicts",
                 frame, cols,
@@ -1292,8 +1216,7 @@ def _diagrams_section(run: _Run) -> Section:
     from .errors import SemclusterError
 
     s = Section("diagrams", run.t("diagrams"))
-    names = run.labels.for_diagram(list(run.spec.latent) + list(run.spec.observed),
-                                   run.spec.observed, run.lang)
+    names = {v: run.name(v) for v in list(run.spec.latent) + list(run.spec.observed)}
     zh = run.lang == "zh"
     todo = [("conceptual", "概念模型" if zh else "Conceptual model",
              lambda: diagrams.conceptual_diagram(run.spec, lang=run.lang, labels=names))]
@@ -1385,40 +1308,12 @@ table.three-line td{border-bottom:none}"""
 
 
 # -- cells ----------------------------------------------------------------------------------------
-#: what an empty cell prints (a fixed parameter has no SE, a complete file no missing share)
-EMPTY = "—"
-
-
 def format_cell(value, column: Column, style: str = "apa") -> str:
-    """One printed cell of a :class:`semcluster.document.Table` column.
+    """One printed cell: the manuscript's rule (:func:`semcluster.manuscript.format_cell`),
+    shared by the html, Markdown and Word writers so that the formats cannot disagree."""
+    from .manuscript import format_cell as rule
 
-    ``apa`` (APA 7): p as ``< .001`` or three decimals without the leading zero, a ``bounded``
-    value (cannot exceed 1 in absolute value) without the leading zero; ``three-line`` (the
-    style of Chinese journals): leading zeros kept, p as ``< 0.001``.  Missing values print as
-    an em dash, never as ``nan``.
-    """
-    if value is None or value is pd.NA or (isinstance(value, (float, np.floating))
-                                           and not np.isfinite(value)):
-        return EMPTY
-    if column.kind == "text" or isinstance(value, str):
-        text = str(value)
-        return text if text.strip() and text.lower() != "nan" else EMPTY
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    v = float(value)
-    if column.kind == "count":
-        return str(int(round(v)))
-    if column.kind == "p":
-        if v < 0.001:
-            return "< .001" if style == "apa" else "< 0.001"
-        s = f"{v:.3f}"
-        return s[1:] if style == "apa" and s.startswith("0") else s
-    s = f"{v:.{column.decimals}f}"
-    if s.lstrip("-") == "0." + "0" * column.decimals:
-        s = s.lstrip("-")                     # no "-0.00"
-    if column.kind == "bounded" and style == "apa" and abs(v) < 1:
-        s = s.replace("0.", ".", 1)
-    return s
+    return rule(value, column, style)
 
 
 def _columns_of(t: Table) -> list[Column]:
@@ -1536,13 +1431,28 @@ FORMATS = ("html", "md", "docx")
 
 
 def write_document(folder: OutputFolder, doc: Document, results: dict, *,
-                   formats=("html", "md"), style: str = "apa") -> Path:
+                   formats=("html", "md"), style: str = "apa", rounded: bool = False) -> Path:
     """Write a report folder from its document: ``report.html``/``report.md``/``report.docx``
-    as asked, every table as raw CSV (``tables/{key}.csv``), every figure as PNG and SVG
-    (``figures/``) and ``results.json``; committed atomically (see :mod:`output_files`)."""
+    as asked, every table as CSV (``tables/{key}.csv``), every figure as PNG and SVG
+    (``figures/``) and ``results.json``; committed atomically (see :mod:`output_files`).
+
+    ``rounded``: the tables as the reader sees them, rounded and labelled
+    (:func:`semcluster.manuscript.write_tables`: a CSV per table and ``tables/tables.xlsx``),
+    their raw numbers in ``results.json`` under ``tables``; otherwise (the study's report) raw
+    CSVs as before."""
     doc.number_items()
-    for t in doc.tables():
-        folder.add_csv(f"tables/{t.key}.csv", tables.tidy(t.frame), index=False)
+    if rounded:
+        from .manuscript import table_files
+
+        for name, data in table_files(doc, ("csv", "xlsx")).items():
+            folder.add_bytes(name, data)
+        results = {**results, "tables": {t.key: {"title": t.title, "number": t.number,
+                                                 "rows": t.frame.astype(object).where(
+                                                     t.frame.notna(), None).to_dict("records")}
+                                         for t in doc.tables()}}
+    else:
+        for t in doc.tables():
+            folder.add_csv(f"tables/{t.key}.csv", tables.tidy(t.frame), index=False)
     for f in doc.figures():
         folder.add_figure(f"figures/{f.key}.png", f.figure, dpi=150)
         folder.add_figure(f"figures/{f.key}.svg", f.figure)
@@ -1558,19 +1468,11 @@ def write_document(folder: OutputFolder, doc: Document, results: dict, *,
 
 
 def _docx_bytes(doc: Document, style: str) -> bytes:
-    """The Word document (semcluster.manuscript), written to a temporary file and read back so
-    that the report folder gets it through its atomic commit like every other file."""
-    import tempfile
+    """The Word document (:func:`semcluster.manuscript.docx_bytes`), added to the report
+    folder through its atomic commit like every other file."""
+    from .manuscript import docx_bytes
 
-    try:
-        from . import manuscript
-    except ImportError:
-        raise OptionError("--format docx needs semcluster.manuscript, which this installation "
-                          "does not have yet; use --format html,md") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "report.docx"
-        manuscript.write_docx(doc, path, style=style)
-        return path.read_bytes()
+    return docx_bytes(doc, style=style)
 
 
 def _study_document(sections, published: bool, lang: str) -> Document:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import _arguments as A
-from ._common import add_data_options, data_options_from_args, print_data_report
+from ._common import (add_data_options, add_labels_option, data_options_from_args,
+                      print_data_report)
 
 
 def _formats(text: str) -> tuple:
@@ -35,8 +36,7 @@ def add_parser(sub):
     p.add_argument("--hypotheses", metavar="FILE",
                    help="YAML: hypotheses: {H1: {path: X -> Y, sign: '+', text: ...}} or "
                         "{label: a, ...}; default: the model's labelled paths")
-    p.add_argument("--labels", metavar="FILE",
-                   help="YAML with construct, item and group labels in en and zh")
+    add_labels_option(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--format", type=_formats, default=("html", "md"), metavar="LIST",
                    help="html, md, docx, comma-separated (html,md)")
