@@ -741,8 +741,11 @@ def _method_bias_section(run: _Run) -> Section | None:
     if not _items_of_model(run.spec):
         return None
     data = run.X.drop(columns=[run.group]) if run.group else run.X
+    # with groups: the measurement part (method_bias fits one group; the labels of a grouped
+    # model's paths, c(a1, a2), belong to the groups)
+    model = measurement_model(run.spec) if run.group else run.spec
     try:
-        m = method_factor_check(run.spec, data)
+        m = method_factor_check(model, data)
     except SemclusterError as exc:          # e.g. a model the method factor cannot be added to
         s = Section("method_bias", run.t("method_bias"))
         s.add(Paragraph(("Not run: " if run.lang != "zh" else "未运行：")
