@@ -695,6 +695,7 @@ def _data_section(run: _Run) -> Section:
     r, lang = run.data_report, run.lang
     s = Section("data", run.t("data"))
     zh = lang == "zh"
+    source = Path(str(r.source)).name or str(r.source)     # the file's name, not its folders
     rows = [("rows read" if not zh else "读入行数", r.n_rows),
             ("rows used" if not zh else "使用行数", r.n_used)]
     rows += [((f"not used: {k}" if not zh else f"未使用：{k}"), v) for k, v in r.dropped.items()]
@@ -706,8 +707,8 @@ def _data_section(run: _Run) -> Section:
                      int(sum(per.values()))))
     rows.append(("flagged as careless" if not zh else "疑似随意作答", len(r.careless)))
     frame = pd.DataFrame(rows, columns=["what", "value"])
-    s.add(Paragraph((f"数据文件：{r.source}；缺失数据处理：{r.missing}。" if zh else
-                     f"Data file: {r.source}; missing-data rule: {r.missing} (the same for every "
+    s.add(Paragraph((f"数据文件：{source}；缺失数据处理：{r.missing}。" if zh else
+                     f"Data file: {source}; missing-data rule: {r.missing} (the same for every "
                      f"analysis).")
                     + ("" if r.scale is None else
                        (f" 量表范围：{r.scale[0]:g}–{r.scale[1]:g}。" if zh else
