@@ -142,6 +142,7 @@ DATA_COMMANDS = {
                   "--jobs", "1"],
     "scores": ["scores", "h1_h5", "--out", "s.csv"],
     "calibrate": ["calibrate"],
+    "report": ["report", "h1_h5", "--out", "rep", "--n-boot", "10", "--jobs", "1"],
 }
 
 #: combinations refused with a clear error instead of reaching the data reader
@@ -189,7 +190,10 @@ BOOT = ["bootstrap", "h1_h5", "--n-boot", "10", "--jobs", "1"]
 BOOTSTRAP = "semcluster.bootstrap:bootstrap"
 POWER = "semcluster.study.power:power_analysis"
 POWER_ARGV = ["power", "--n", "100", "--reps", "10", "--jobs", "1"]
-REPORT = "semcluster.report:build_report"
+# reproduce is the study's report (report.reproduce_report); report is any model's
+REPORT = "semcluster.report:reproduce_report"
+BUILD = "semcluster.report:build_report"
+OWN = ["report", "h1_h5", "--out", "rep", "--n-boot", "10", "--jobs", "1"]
 REPRO = ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10", "--jobs", "1"]
 FIT = "semcluster.fit:fit"
 DIAG = ["diagram", "h1_h5", "--out", "d.png"]
@@ -277,6 +281,27 @@ OPTION_CASES = [
     C("reproduce", "power_reps", REPRO + ["--power-reps", "44"], REPORT, power_reps=44),
     C("reproduce", "jobs", REPRO, REPORT, n_jobs=1),
     C("reproduce", "jobs", REPRO + ["--jobs", "2"], REPORT, n_jobs=2),
+    # report (any model)
+    C("report", "model", OWN, BUILD, model="h1_h5"),
+    C("report", "model", ["report", "cfa", "--out", "rep"], BUILD, model="cfa"),
+    C("report", "group", OWN + ["--group", "school"], BUILD, group="school"),
+    C("report", "group", OWN, BUILD, group=None),
+    C("report", "hypotheses", OWN + ["--hypotheses", "h.yaml"], BUILD, hypotheses="h.yaml"),
+    C("report", "hypotheses", OWN, BUILD, hypotheses=None),
+    C("report", "labels", OWN + ["--labels", "l.yaml"], BUILD, labels="l.yaml"),
+    C("report", "labels", OWN, BUILD, labels=None),
+    C("report", "lang", OWN + ["--lang", "zh"], BUILD, lang="zh"),
+    C("report", "lang", OWN, BUILD, lang="en"),
+    C("report", "format", OWN + ["--format", "md,docx"], BUILD, formats=("md", "docx")),
+    C("report", "format", OWN, BUILD, formats=("html", "md")),
+    C("report", "style", OWN + ["--style", "three-line"], BUILD, style="three-line"),
+    C("report", "style", OWN, BUILD, style="apa"),
+    C("report", "n_boot", OWN, BUILD, n_boot=10),
+    C("report", "n_boot", OWN + ["--n-boot", "250"], BUILD, n_boot=250),
+    C("report", "seed", OWN + ["--seed", "9"], BUILD, seed=9),
+    C("report", "seed", OWN, BUILD, seed=20231124),
+    C("report", "jobs", OWN, BUILD, n_jobs=1),
+    C("report", "jobs", OWN + ["--jobs", "2"], BUILD, n_jobs=2),
     # fit
     C("fit", "model", ["fit", "h1_h5"], FIT, model="h1_h5"),
     C("fit", "model", ["fit", "revised"], FIT, model="revised"),

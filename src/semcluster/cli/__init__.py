@@ -48,6 +48,24 @@ def _format_warning(message, category, filename, lineno, line=None):
     return f"semcluster: warning: {message}\n"
 
 
+#: the warnings this run has shown (each message once)
+_SHOWN: set = set()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Show a warning as one line without its Python source line; a SemclusterWarning whose
+    text was shown already in this run (or a longer text starting with it) is not shown
+    again."""
+    text = str(message)
+    if issubclass(category, SemclusterWarning):
+        # a repeat, or the same warning without the hint another analysis already gave
+        if any(shown.startswith(text) for shown in _SHOWN):
+            return
+        _SHOWN.add(text)
+    print(_format_warning(message, category, filename, lineno).rstrip("\n"),
+          file=file if file is not None else sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -55,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.formatwarning = _format_warning
+    warnings.showwarning = _show_warning
+    _SHOWN.clear()
     warnings.simplefilter("always", SemclusterWarning)
     try:
         from ._common import guard_careless_csv

@@ -28,13 +28,13 @@ def run(args) -> int:
     import time
 
     from ..output_files import OutputFiles
-    from ..report import build_report
+    from ..report import reproduce_report
 
     t = time.perf_counter()
-    # a bad --out is refused before the data are read (build_report checks again)
+    # a bad --out is refused before the data are read (reproduce_report checks again)
     OutputFiles(inputs=[args.data, args.map]).folder(args.out)
     X, _ = read_data(args, observed_of("h1_h5"))
-    out = build_report(X if data_options_given(args) else None, args.out, lang=args.lang,
+    out = reproduce_report(X if data_options_given(args) else None, args.out, lang=args.lang,
                        n_boot=args.n_boot, power_reps=args.power_reps, n_jobs=args.jobs,
                        progress=sys.stderr.isatty(), extra_inputs=(args.data, args.map))
     print(f"wrote {out}/report.html, report.md, results.json, tables/, figures/ "
