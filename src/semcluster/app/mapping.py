@@ -103,3 +103,29 @@ def parse_scale(text: str):
         raise ValueError("the answer scale is two numbers, e.g. 1 7")
     lo, hi = float(parts[0]), float(parts[1])
     return (lo, hi)
+
+
+def parse_long_string(text: str):
+    """``"8"`` → 8; empty → None (the data path's default); anything else → ValueError."""
+    t = (text or "").strip()
+    if not t:
+        return None
+    try:
+        n = int(t)
+    except ValueError:
+        raise ValueError(f"the long-string threshold is a whole number of items, not '{t}'") \
+            from None
+    if n < 2:
+        raise ValueError(f"the long-string threshold is at least 2 (a run of one identical "
+                         f"answer is every answer), not {n}")
+    return n
+
+
+def parse_ordered(text: str):
+    """``"all"`` → ``"all"``; ``"q1, q2"`` → ``["q1", "q2"]``; empty → None."""
+    t = (text or "").strip()
+    if not t:
+        return None
+    if t.lower() == "all":
+        return "all"
+    return [n for n in re.split(r"[,\s;]+", t) if n]

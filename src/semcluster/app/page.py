@@ -28,14 +28,17 @@ from shiny import App, reactive, render, ui
 
 from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind,
                      remove_stale_folders, server_folder)
-from .texts import STEP_TITLES, TEXTS, text
-from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
+from .texts import STEP_TITLES, TEXTS, page_advice, text
+from .worker import (conceptual_png, file_report, parse_upload, prepare_data, read_status,
+                     report_progress)
 
 ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
 MISSING = {"auto": "auto", "listwise": "listwise", "fiml": "fiml (ml)", "pairwise": "pairwise"}
 FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper",
             "srmr")
 CUSTOM = "(custom)"
+NONE = ""                       # no model chosen yet: the upload is reported on its own
+OUT_OF_SCALE = {"error": "error", "missing": "missing"}
 
 
 def estimator_choices() -> list:
@@ -178,18 +181,33 @@ class Worker:
 
 
 def app_ui(request):
-    models = {m: m for m in _bundled()}
+    models = {NONE: "(choose a model · 请选择模型)", **{m: m for m in _bundled()}}
     models[CUSTOM] = "(your own · 自定义)"
     step1 = ui.div(
         ui.h3(L("data_head")), ui.p(ui.output_text("t_data_help", inline=True)),
         ui.input_file("upload", L("upload"), accept=ACCEPT, width="420px"),
         ui.input_action_button("use_bundled", L("use_bundled"), class_="btn-secondary"),
+        ui.input_select("sheet", L("sheet"), {"": "–"}, selected="", width="420px"),
+        ui.h4(L("options_head")),
         ui.layout_columns(
             ui.input_text("missing_codes", L("missing_codes"), ""),
             ui.input_text("scale", L("scale"), ""),
-            ui.input_text("id_col", L("id_col"), ""), col_widths=(4, 4, 4)),
+            ui.input_select("out_of_scale", L("out_of_scale"), OUT_OF_SCALE,
+                            selected="error"), col_widths=(4, 4, 4)),
+        ui.layout_columns(
+            ui.input_text("id_col", L("id_col"), ""),
+            ui.input_text("group_col", L("group_col"), ""),
+            ui.input_text("cluster_col", L("cluster_col"), ""), col_widths=(4, 4, 4)),
+        ui.layout_columns(
+            ui.input_select("missing", L("missing"), MISSING, selected="auto"),
+            ui.input_text("ordered", L("ordered"), ""),
+            ui.input_text("long_string", L("long_string"), ""), col_widths=(4, 4, 4)),
+        ui.div(ui.input_checkbox("drop_careless", L("drop_careless"), False),
+               ui.download_button("dl_careless", L("dl_careless"), class_="btn-sm"),
+               class_="d-flex gap-3 align-items-center"),
         ui.output_ui("data_message"),
-        ui.h4(L("data_report")), ui.output_ui("data_report"))
+        ui.h4(L("file_head")), ui.output_ui("file_report"),
+        ui.h4(L("match_head")), ui.output_ui("data_report"))
     step2 = ui.div(
         ui.h3(L("map_head")), ui.p(L("map_help")),
         ui.output_ui("map_table"),
@@ -199,17 +217,17 @@ def app_ui(request):
         ui.output_ui("map_message"))
     step3 = ui.div(
         ui.h3(L("model_head")), ui.p(L("model_help")),
-        ui.input_select("model_name", L("model_name"), models, selected="h1_h5"),
-        ui.input_text_area("model_text", L("model_text"), _model_text("h1_h5"), rows=18,
-                           width="100%"),
+        ui.layout_columns(
+            ui.input_select("model_name", L("model_name"), models, selected=NONE),
+            ui.input_text("model_title", L("model_title"), ""), col_widths=(6, 6)),
+        ui.input_text_area("model_text", L("model_text"), "", rows=18, width="100%"),
         ui.output_ui("model_message"), ui.output_ui("conceptual"))
     step4 = ui.div(
         ui.h3(L("fit_head")),
         ui.layout_columns(
             ui.input_select("estimator", L("estimator"), estimator_choices(), selected="ML"),
-            ui.input_select("missing", L("missing"), MISSING, selected="auto"),
             ui.input_numeric("n_boot", L("n_boot"), 0, min=0, max=5000, step=100),
-            col_widths=(4, 4, 4)),
+            col_widths=(6, 6)),
         ui.input_action_button("fit", L("fit"), class_="btn-primary"), " ",
         ui.input_action_button("cancel", L("cancel"), class_="btn-outline-danger"),
         ui.output_ui("fit_progress"))
@@ -261,9 +279,13 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         folder = Path(tempfile.mkdtemp(prefix="session-", dir=root))
 
         def clean(message: str) -> str:
-            """A one-line message without this session's temporary folder in it."""
+            """A one-line message without this session's temporary folder in it, its advice
+            naming the page's controls (not the command line's flags)."""
             first = str(message).splitlines()[0] if str(message) else ""
-            return first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
+            first = first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
+            with reactive.isolate():
+                lg = lang()
+            return page_advice(first, lg)
         lang = _value("lang", "en")
         data_path = _value("data_path", None)       # Path, or "" for the bundled data
         data_cache = _value("data_cache", "")        # the parsed frame (pickle) of data_path
@@ -271,6 +293,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         columns = _value("columns", ())
         data_error = _value("data_error", "")
         data_info = _value("data_info", "")
+        sheet_now = _value("sheet_now", None)         # the worksheet read (Excel)
+        model_items = _value("model_items", ())        # the chosen model's observed items
         map_loaded = _value("map_loaded", None)      # DataDescription loaded from YAML
         map_error = _value("map_error", "")
         fit_job = _value("fit_job", None)         # Worker
@@ -283,6 +307,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         def cleanup():
             parse_task.cancel()
             prep_task.cancel()
+            file_task.cancel()
             draw_task.cancel()
             for w in (fit_job._value, report_job._value):
                 if w is not None:
@@ -331,11 +356,17 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         # session must not freeze the others (Shiny runs every session's reactive code under
         # one lock; an extended task runs outside it).
         @reactive.extended_task
-        async def parse_task(path, cache, name):
+        async def parse_task(path, cache, name, sheet=None):
             loop = asyncio.get_running_loop()
             r = await loop.run_in_executor(pool.executor("data"), parse_upload, str(path or ""),
-                                           cache, limit)
+                                           cache, limit, sheet)
             return {**r, "path": path, "cache": cache, "name": name}
+
+        @reactive.extended_task
+        async def file_task(cache, options, exclude):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool.executor("data"), file_report, cache,
+                                              options, exclude)
 
         @reactive.extended_task
         async def prep_task(cache, options, variables, latent):
@@ -361,14 +392,14 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 if d not in current and d not in keep and d not in uploads_in_use():
                     shutil.rmtree(d, ignore_errors=True)
 
-        def set_data(path, name):
+        def set_data(path, name, sheet=None):
             cache = str((Path(path).parent if path else folder) / "data.pkl")
             if not path:
                 (folder / "bundled").mkdir(exist_ok=True)
                 cache = str(folder / "bundled" / "data.pkl")
             reading.set(name)
             parse_task.cancel()
-            parse_task(path, cache, name)
+            parse_task(path, cache, name, sheet)
 
         @reactive.effect
         def _parsed():
@@ -390,6 +421,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 data_path.set(r["path"])
                 data_cache.set(r["cache"])
                 columns.set(tuple(r["columns"]))
+                sheets = r.get("sheets") or []
+                sheet_now.set(r.get("sheet") or (sheets[0] if sheets else None))
+                ui.update_select("sheet", choices={s: s for s in sheets} or {"": "–"},
+                                 selected=sheet_now._value or "")
                 data_info.set(text("loaded", lg, name=r["name"], rows=r["rows"],
                                    cols=r["cols"]))
                 prune_uploads()
@@ -430,28 +465,75 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         def _():
             set_data("", "paper_synthetic.csv")
 
+        @reactive.effect
+        @reactive.event(input.sheet)
+        def _():
+            """Another worksheet of the workbook read: the file is read again."""
+            want = input.sheet()
+            path = data_path()
+            if want and path and want != sheet_now._value:
+                set_data(path, Path(path).name, want)
+
+        @reactive.calc
+        def file_options():
+            """The options the file's own report needs (no model, no mapping)."""
+            from .mapping import parse_codes, parse_long_string, parse_scale
+
+            sc = parse_scale(input.scale())
+            return {"missing_codes": list(parse_codes(input.missing_codes())),
+                    "scale": list(sc) if sc else None, "id": input.id_col().strip() or None,
+                    "long_string": parse_long_string(input.long_string()),
+                    "cluster": input.cluster_col().strip() or None}
+
         @reactive.calc
         def options_dict():
             """The data options as plain values (also what the worker gets)."""
-            from .mapping import parse_codes, parse_scale
+            from .mapping import parse_ordered
 
             cols = columns()
             items = mapping_items()
             revs = [items[c] for i, c in enumerate(cols)
                     if items.get(c) and bool(input[f"map_rev_{i}"]() if f"map_rev_{i}" in
                                              input else False)]
-            sc = parse_scale(input.scale())
+            fo = file_options()
+            ordered = parse_ordered(input.ordered())
             return {"map": {"columns": {c: v for c, v in items.items() if v},
                             **({"reverse": revs} if revs else {})},
-                    "missing": input.missing(), "missing_codes": list(parse_codes(
-                        input.missing_codes())),
-                    "scale": list(sc) if sc else None, "id": input.id_col().strip() or None}
+                    "missing": input.missing(), "missing_codes": fo["missing_codes"],
+                    "scale": fo["scale"], "id": fo["id"],
+                    "out_of_scale": input.out_of_scale() or "error", "ordered": ordered,
+                    "long_string": fo["long_string"],
+                    "drop_careless": bool(input.drop_careless()), "cluster": fo["cluster"],
+                    "group": input.group_col().strip() or None, "sheet": sheet_now()}
 
         options_error = _value("options_error", "")
 
         @reactive.effect
+        def _model_items():
+            """The chosen model's items (a new value only when they change: editing a path
+            of the model must not redraw the items table)."""
+            spec = model_spec()
+            model_items.set(() if isinstance(spec, Exception) else tuple(spec.observed))
+
+        @reactive.effect
+        def _file_report():
+            """The file reported on its own, with or without a model (in the worker pool)."""
+            if data_path() is None:
+                return
+            cache = data_cache()
+            try:
+                fo = file_options()
+            except ValueError:
+                return                          # the options message says what is wrong
+            exclude = [c for c in (fo["id"], fo["cluster"],
+                                   input.group_col().strip() or None) if c]
+            file_task.cancel()
+            file_task(cache, fo, exclude)
+
+        @reactive.effect
         def _prepare():
-            """Prepare the data for the current model and options, in the worker pool."""
+            """Prepare the data for the chosen model and options, in the worker pool; nothing
+            is matched before a model is chosen (step 3)."""
             if data_path() is None:
                 return
             cache = data_cache()
@@ -469,16 +551,24 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
         @reactive.calc
         def prepared():
-            """(None, report, error message) for the current model; (None, None, "") while the
-            worker prepares it."""
+            """(None, report, error message) for the chosen model; (None, None, "") while the
+            worker prepares it or when no model is chosen.  A data error lists every problem
+            the data path finds in the model's items (one a line)."""
             if data_path() is None:
                 return None, None, ""
             if options_error():
                 return None, None, options_error()
+            if isinstance(model_spec(), Exception):
+                return None, None, ""
             if prep_task.status() != "success":
                 return None, None, ""
             r = prep_task.value()
             if "error" in r:
+                problems = list(dict.fromkeys(clean(m) for m in r.get("problems") or []))
+                if len(problems) > 1:
+                    return None, None, "\n".join(
+                        [text("problems", lang(), n=len(problems))]
+                        + [f"{i}. {m}" for i, m in enumerate(problems, 1)])
                 return None, None, clean(r["error"])
             return None, r["report"], ""
 
@@ -497,22 +587,71 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             return ui.TagList(*out)
 
         @render.ui
+        def file_report():
+            if data_path() is None or reading():
+                return None
+            if file_task.status() != "success":
+                return None
+            r = file_task.value()
+            lg = lang()
+            if "error" in r:
+                return _msg("error", clean(r["error"]), "file_error")
+            cols = pd.DataFrame([{
+                "column": c["column"], "label": c["label"], "answers": c["answers"],
+                "blank": c["blank"], "missing codes": c["codes"], "text": (
+                    f"{c['text']} (e.g. {c['text_example']!r})" if c["text"] else "0"),
+                "min": "–" if c["min"] is None else f"{c['min']:g}",
+                "max": "–" if c["max"] is None else f"{c['max']:g}",
+                "suspect values": ", ".join(f"{v:g}" for v in sorted(
+                    set(c["suspect_codes"]) | set(c["far"]))) or "–",
+                "outside the scale": c["outside_scale"]} for c in r["columns"]])
+            if not cols["label"].astype(bool).any():
+                cols = cols.drop(columns="label")
+            summary = pd.DataFrame(r["summary"], columns=["", "value"]).astype({"value": str})
+            parts = [ui.div(_html_table(summary), id="file_summary_table"),
+                     ui.h5(text("file_columns", lg)),
+                     ui.div(_html_table(cols), id="file_columns_table")]
+            if r["careless_rule"]:
+                parts.append(ui.p(ui.tags.b(text("careless_head", lg)), ": ",
+                                  str(len(r["careless"])) if not r["careless_rule"]
+                                  .startswith("not") else "–", " — ", r["careless_rule"]))
+                if r["careless"]:
+                    parts.append(ui.div(_html_table(pd.DataFrame(r["careless"])),
+                                        id="file_careless_table"))
+            if isinstance(model_spec(), Exception):
+                parts.append(_msg("warn", text("no_model", lg), "no_model"))
+            return ui.div(*parts, id="file_report_el")
+
+        @render.ui
         def data_report():
             X, rep, err = prepared()
             if rep is None:
                 return None
             return ui.div(_html_table(report_table(rep)), id="data_report_table")
 
+        @render.download_button(filename="careless_respondents.csv")
+        def dl_careless():
+            """The respondents flagged as careless: the chosen model's items (the data report's
+            list), else the file's numeric columns (its own report)."""
+            X, rep, err = prepared()
+            if rep is not None:
+                yield rep.careless_table().to_csv(index=False)
+                return
+            if file_task.status() == "success" and "careless" in file_task.value():
+                from ..data import CARELESS_COLUMNS
+
+                yield pd.DataFrame(file_task.value()["careless"],
+                                   columns=[c for c in CARELESS_COLUMNS if c != "same_value"]
+                                   ).to_csv(index=False)
+
         # --- step 2: mapping ------------------------------------------------------------
         @reactive.calc
         def suggestions():
-            from .mapping import study_items, suggest_mapping
+            """Model items suggested for the file's columns: only the chosen model's (no
+            model chosen, no suggestion)."""
+            from .mapping import suggest_mapping
 
-            items = study_items()
-            spec = model_spec()
-            if not isinstance(spec, Exception):
-                items = list(spec.observed) + [i for i in items if i not in spec.observed]
-            return suggest_mapping(columns(), items)
+            return suggest_mapping(columns(), list(model_items()))
 
         @reactive.calc
         def mapping_items():
@@ -601,13 +740,22 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 ui.update_text_area("model_text", value=_model_text(name))
 
         @reactive.calc
+        def study_model() -> str:
+            """The bundled model's name when the box holds its text unchanged, else "" (the
+            study's labels apply to the study's models only)."""
+            name = input.model_name()
+            if name in _bundled() and (input.model_text() or "") == _model_text(name):
+                return name
+            return ""
+
+        @reactive.calc
         def model_spec():
             from ..spec import parse_model
 
             # the box holds model text and nothing else: a one-line path is never opened
             t = input.model_text() or ""
-            name = input.model_name()
-            name = name if name in _bundled() else "custom"
+            name = (input.model_title() or "").strip() or (
+                study_model() or "model")
             if not t.strip():
                 from ..errors import ModelSyntaxError
 
@@ -623,6 +771,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             spec = model_spec()
             lg = lang()
             if isinstance(spec, Exception):
+                if not (input.model_text() or "").strip():
+                    return _msg("warn", text("model_none", lg), "model_none")
                 line = getattr(spec, "line", None)
                 if line is not None:
                     m = text("model_error", lg, line=line, col=spec.column or "?",
@@ -636,10 +786,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         # the diagram is drawn in the pool (half a second of matplotlib per edit would hold
         # every other page's reactive code); a newer edit replaces a drawing not yet begun
         @reactive.extended_task
-        async def draw_task(model_text, name, lg):
+        async def draw_task(model_text, name, lg, study):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(pool.executor("draw"), conceptual_png,
-                                              model_text, name, lg)
+                                              model_text, name, lg, study)
 
         @reactive.effect
         def _draw():
@@ -649,8 +799,13 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             lg = lang()
             with reactive.isolate():
                 t = input.model_text() or ""
+                study = bool(study_model())
+            # the caption names the user's model (its title, else "your model"), and a user's
+            # model is drawn with its own names: the study's dictionary is for the study only
+            name = (input.model_title() or "").strip() or (
+                spec.name if study else text("your_model", lg))
             draw_task.cancel()
-            draw_task(t, spec.name, lg)
+            draw_task(t, name, lg, study)
 
         @render.ui
         def conceptual():
