@@ -101,7 +101,11 @@ def parse_scale(text: str):
         return None
     if len(parts) != 2:
         raise ValueError("the answer scale is two numbers, e.g. 1 7")
-    lo, hi = float(parts[0]), float(parts[1])
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"the answer scale is two numbers, e.g. 1 7, not '{text.strip()}'") \
+            from None
     return (lo, hi)
 
 
@@ -129,3 +133,28 @@ def parse_ordered(text: str):
     if t.lower() == "all":
         return "all"
     return [n for n in re.split(r"[,\s;]+", t) if n]
+
+
+def page_options(values: dict, *, columns=None, reverse=(), sheet=None) -> dict:
+    """The data options (plain values, what the worker's ``data_options`` reads) from what the
+    page's controls hold: ``values`` maps the input ids of step 1 (``missing_codes``,
+    ``scale``, ``out_of_scale``, ``id_col``, ``group_col``, ``cluster_col``, ``missing``,
+    ``ordered``, ``long_string``, ``drop_careless``) to their text; ``columns`` is the items
+    table ({file column: model item}), ``reverse`` its ticked items, ``sheet`` the worksheet
+    read.  A malformed entry raises ValueError with a one-line message."""
+    def txt(key):
+        return str(values.get(key) or "").strip()
+
+    sc = parse_scale(txt("scale"))
+    m = {"columns": {c: v for c, v in (columns or {}).items() if v}}
+    if reverse:
+        m["reverse"] = list(reverse)
+    return {"map": m, "missing": txt("missing") or "auto",
+            "missing_codes": list(parse_codes(txt("missing_codes"))),
+            "scale": list(sc) if sc else None, "id": txt("id_col") or None,
+            "out_of_scale": txt("out_of_scale") or "error",
+            "ordered": parse_ordered(txt("ordered")),
+            "long_string": parse_long_string(txt("long_string")),
+            "drop_careless": bool(values.get("drop_careless")),
+            "cluster": txt("cluster_col") or None, "group": txt("group_col") or None,
+            "sheet": sheet or None}

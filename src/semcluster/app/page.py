@@ -29,8 +29,8 @@ from shiny import App, reactive, render, ui
 from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind,
                      remove_stale_folders, server_folder)
 from .texts import STEP_TITLES, TEXTS, page_advice, text
-from .worker import (conceptual_png, file_report, parse_upload, prepare_data, read_status,
-                     report_progress)
+from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
+from .worker import file_report as report_file
 
 ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
 MISSING = {"auto": "auto", "listwise": "listwise", "fiml": "fiml (ml)", "pairwise": "pairwise"}
@@ -39,6 +39,9 @@ FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower", "r
 CUSTOM = "(custom)"
 NONE = ""                       # no model chosen yet: the upload is reported on its own
 OUT_OF_SCALE = {"error": "error", "missing": "missing"}
+#: The inputs of step 1 that hold data options (see mapping.page_options).
+PAGE_OPTIONS = ("missing_codes", "scale", "out_of_scale", "id_col", "group_col", "cluster_col",
+                "missing", "ordered", "long_string", "drop_careless")
 
 
 def estimator_choices() -> list:
@@ -365,7 +368,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         @reactive.extended_task
         async def file_task(cache, options, exclude):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(pool.executor("data"), file_report, cache,
+            return await loop.run_in_executor(pool.executor("data"), report_file, cache,
                                               options, exclude)
 
         @reactive.extended_task
@@ -477,34 +480,28 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         @reactive.calc
         def file_options():
             """The options the file's own report needs (no model, no mapping)."""
-            from .mapping import parse_codes, parse_long_string, parse_scale
+            from .mapping import page_options
 
-            sc = parse_scale(input.scale())
-            return {"missing_codes": list(parse_codes(input.missing_codes())),
-                    "scale": list(sc) if sc else None, "id": input.id_col().strip() or None,
-                    "long_string": parse_long_string(input.long_string()),
-                    "cluster": input.cluster_col().strip() or None}
+            o = page_options(controls())
+            return {k: o[k] for k in ("missing_codes", "scale", "id", "long_string",
+                                      "cluster")}
+
+        @reactive.calc
+        def controls() -> dict:
+            """What the data-option controls of step 1 hold, as typed."""
+            return {key: input[key]() for key in PAGE_OPTIONS}
 
         @reactive.calc
         def options_dict():
             """The data options as plain values (also what the worker gets)."""
-            from .mapping import parse_ordered
+            from .mapping import page_options
 
             cols = columns()
             items = mapping_items()
             revs = [items[c] for i, c in enumerate(cols)
                     if items.get(c) and bool(input[f"map_rev_{i}"]() if f"map_rev_{i}" in
                                              input else False)]
-            fo = file_options()
-            ordered = parse_ordered(input.ordered())
-            return {"map": {"columns": {c: v for c, v in items.items() if v},
-                            **({"reverse": revs} if revs else {})},
-                    "missing": input.missing(), "missing_codes": fo["missing_codes"],
-                    "scale": fo["scale"], "id": fo["id"],
-                    "out_of_scale": input.out_of_scale() or "error", "ordered": ordered,
-                    "long_string": fo["long_string"],
-                    "drop_careless": bool(input.drop_careless()), "cluster": fo["cluster"],
-                    "group": input.group_col().strip() or None, "sheet": sheet_now()}
+            return page_options(controls(), columns=items, reverse=revs, sheet=sheet_now())
 
         options_error = _value("options_error", "")
 
@@ -523,8 +520,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             cache = data_cache()
             try:
                 fo = file_options()
-            except ValueError:
-                return                          # the options message says what is wrong
+            except ValueError as exc:
+                options_error.set(str(exc).splitlines()[0])
+                return
+            options_error.set("")
             exclude = [c for c in (fo["id"], fo["cluster"],
                                    input.group_col().strip() or None) if c]
             file_task.cancel()
@@ -590,6 +589,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         def file_report():
             if data_path() is None or reading():
                 return None
+            if file_task.status() == "error":
+                return _msg("error", clean(file_task.error()), "file_error")
             if file_task.status() != "success":
                 return None
             r = file_task.value()

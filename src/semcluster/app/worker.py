@@ -329,12 +329,27 @@ def data_problems(df, options: dict, variables: list[str], latent=(), keep=(),
     return out
 
 
-def conceptual_png(model_text: str, name: str, lang: str, study: bool = False) -> dict:
-    """The model's conceptual diagram as a PNG data URI, drawn in a worker process.
+def conceptual_figure(model_text: str, name: str, lang: str, study: bool = False):
+    """The model's conceptual diagram (a matplotlib figure).
 
     ``name`` is the caption's model name.  Only a bundled study model (``study``) is drawn with
     the study's construct labels; a user's model keeps its own names (a construct the user
     called ``KS`` is not the paper's "knowledge sharing").
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ..spec import parse_model
+
+    if study:
+        from ..study.diagrams import conceptual_diagram
+    else:
+        from ..diagrams import conceptual_diagram
+    return conceptual_diagram(parse_model(model_text, source="<model>", name=name), lang=lang)
+
+
+def conceptual_png(model_text: str, name: str, lang: str, study: bool = False) -> dict:
+    """:func:`conceptual_figure` as a PNG data URI, drawn in a worker process.
 
     Returns ``{"png": "data:image/png;base64,…"}`` or ``{"error": one line}``.
     """
@@ -347,14 +362,9 @@ def conceptual_png(model_text: str, name: str, lang: str, study: bool = False) -
     import matplotlib.pyplot as plt
 
     from ..errors import SemclusterError
-    from ..spec import parse_model
 
-    if study:
-        from ..study.diagrams import conceptual_diagram
-    else:
-        from ..diagrams import conceptual_diagram
     try:
-        fig = conceptual_diagram(parse_model(model_text, source="<model>", name=name), lang=lang)
+        fig = conceptual_figure(model_text, name, lang, study)
     except SemclusterError as exc:
         return {"error": _first_line(exc)}
     buf = io.BytesIO()
