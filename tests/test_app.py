@@ -35,7 +35,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 FIGURES = os.environ.get("SEMCLUSTER_APP_SCREENSHOTS")  # a folder: save a screenshot per step
 
@@ -186,26 +186,43 @@ def test_app_workflow(server, browser, reference, tmp_path):
          what="the over-limit message")
     assert proc.poll() is None
 
-    # the bundled CSV: the data report
+    # the bundled CSV: the file is reported on its own (no model chosen yet)
     upload(drv, CSV)
     wait(drv, lambda d: "paper_synthetic.csv" in text_of(d, "#data_ok"), what="the upload")
-    wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "#data_report_table td"))
-    report = {r[""]: r["value"] for r in table_rows(drv, "#data_report_table table")}
-    assert report["rows read"] == "160" and report["rows used"] == "160"
+    wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "#file_summary_table td"),
+         what="the file's own report")
+    summary = {r[""]: r["value"] for r in table_rows(drv, "#file_summary_table table")}
+    assert summary["rows"] == "160"
+    assert drv.find_elements(By.ID, "no_model")
+    assert not drv.find_elements(By.ID, "data_error")
     shot(drv, "1_data")
 
-    # items -> constructs, pre-filled from the column names
+    # items -> constructs: nothing suggested before a model is chosen
     tab(drv, "items")
     wait(drv, lambda d: d.find_elements(By.ID, "map_item_0"))
     values = [drv.find_element(By.ID, f"map_item_{i}").get_attribute("value") for i in range(4)]
-    assert values == ["", "", "ca1", "ca2"]          # id, firm_type, ca1, ca2
-    shot(drv, "2_items")
+    assert values == ["", "", "", ""]
 
-    # model: h1_h5, conceptual diagram
+    # model: h1_h5 chosen, conceptual diagram
     tab(drv, "model")
+    wait(drv, lambda d: d.find_elements(By.ID, "model_none"), what="no model yet")
+    Select(drv.find_element(By.ID, "model_name")).select_by_value("h1_h5")
     wait(drv, lambda d: "6 latent variables" in text_of(d, "#model_ok"))
     wait(drv, lambda d: d.find_elements(By.ID, "conceptual_img"), what="the conceptual diagram")
     shot(drv, "3_model")
+
+    # now the items are matched: the model's data report and the suggestions
+    tab(drv, "data")
+    wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "#data_report_table td"),
+         what="the model's data report")
+    report = {r[""]: r["value"] for r in table_rows(drv, "#data_report_table table")}
+    assert report["rows read"] == "160" and report["rows used"] == "160"
+    tab(drv, "items")
+    wait(drv, lambda d: drv.find_element(By.ID, "map_item_2").get_attribute("value") == "ca1",
+         what="the suggestions for the chosen model")
+    values = [drv.find_element(By.ID, f"map_item_{i}").get_attribute("value") for i in range(4)]
+    assert values == ["", "", "ca1", "ca2"]          # id, firm_type, ca1, ca2
+    shot(drv, "2_items")
 
     # fit, cancel, fit again
     tab(drv, "fit")
