@@ -416,3 +416,54 @@ def test_the_model_first_then_a_bad_file_lists_every_problem(server, tmp_path):
         assert col in msg, col
     assert not FLAG.search(msg), msg
     assert "“Missing-value codes” (step 1)" in msg.replace("&quot;", '"')
+
+
+# --- the report job -----------------------------------------------------------------------
+
+def _report_job(tmp_path, **extra):
+    opts = mapping.page_options({"scale": "1 5", "id_col": "rid", "group_col": "ownership",
+                                 "missing_codes": "-99"},
+                                columns={"q_1": "K1", "q_2": "K2"}, reverse=["K2"])
+    return {"kind": "report", "data": str(tmp_path / "own.csv"), "options": opts, "lang": "zh",
+            "n_boot": 50, "model": MODEL, "model_name": "My survey", "study": "",
+            "job": str(tmp_path / "job1"), **extra}
+
+
+def test_the_report_job_builds_the_report_of_the_users_model(tmp_path, monkeypatch):
+    import semcluster.report as report
+
+    def builder(model=None, data=None, *, out=None, options=None, group=None,
+                hypotheses=None, labels=None, lang="en", formats=("html", "md"),
+                style="apa", n_boot=1000, seed=1, n_jobs=-1, progress=False):
+        raise AssertionError("not called here")
+
+    monkeypatch.setattr(report, "build_report", builder)
+    args, kw = worker.report_call(_report_job(tmp_path))
+    model, data = args
+    assert list(model.observed) == [f"K{i}" for i in range(1, 11)] and model.name == "My survey"
+    assert data == str(tmp_path / "own.csv") and kw["out"] == tmp_path / "job1" / "report"
+    o = kw["options"]
+    assert o.map == {"columns": {"q_1": "K1", "q_2": "K2"}, "reverse": ["K2"]}
+    assert o.scale == (1.0, 5.0) and o.id == "rid" and o.missing_codes == (-99,)
+    assert kw["group"] == "ownership" and kw["lang"] == "zh" and kw["n_boot"] == 50
+    assert {"html", "md"} <= set(kw["formats"])
+
+
+def test_the_study_model_unchanged_gets_the_studys_report(tmp_path):
+    args, kw = worker.report_call(_report_job(tmp_path, study="h1_h5"))
+    assert args == (str(tmp_path / "own.csv"), tmp_path / "job1" / "report")
+    assert "power_reps" in kw and "group" not in kw
+
+
+def test_a_builder_for_the_study_only_says_so_in_one_line(tmp_path, monkeypatch):
+    import semcluster.report as report
+    from semcluster.errors import OptionError
+
+    def old(data=None, out="report", *, lang="en", n_boot=1000, power_reps=200,
+            power_grid=(), n_jobs=-1, progress=False, options=None):
+        raise AssertionError("not called here")
+
+    monkeypatch.setattr(report, "build_report", old)
+    with pytest.raises(OptionError) as e:
+        worker.report_call(_report_job(tmp_path))
+    assert "\n" not in str(e.value) and "h1_h5" in str(e.value)

@@ -859,7 +859,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             except (TypeError, ValueError):
                 n_boot = 0
             w = new_job("fit", {"model": input.model_text(), "model_name": spec.name,
-                                "estimator": input.estimator(), "n_boot": n_boot})
+                                "estimator": input.estimator(), "n_boot": n_boot,
+                                "study": study_model()})
             if w is None:
                 fit_job.set(None)
                 fit_state.set({"state": "error", "message": text("busy_jobs", lg,
@@ -924,7 +925,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
             r = {"job": job, "result": SEMResult.from_json(
                 (job / "result.json").read_text(encoding="utf-8")), "warnings":
-                st.get("warnings", [])}
+                st.get("warnings", []), "study": json.loads(
+                    (job / "job.json").read_text(encoding="utf-8")).get("study", "")}
             for name in ("reliability", "fornell_larcker", "bootstrap"):
                 p = job / f"{name}.csv"
                 if p.exists():
@@ -939,10 +941,13 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         # --- step 5: results --------------------------------------------------------------
         @render.ui
         def results():
+            from .. import diagrams as general
             from ..report import fit_table
-            from ..study import diagrams
+            from ..study import diagrams as study
 
             r = fit_results()
+            # the study's labels for the study's model only; a user's model keeps its names
+            diagrams = study if r is not None and r.get("study") else general
             lg = lang()
             if r is None:
                 return _msg("warn", text("no_results", lg))
@@ -1013,6 +1018,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             if data_path() is None:
                 report_state.set({"state": "error", "message": text("need_data", lg)})
                 return
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                report_state.set({"state": "error", "message": text("need_model", lg)})
+                return
             X, rep, err = prepared()
             if err:
                 report_state.set({"state": "error", "message": err})
@@ -1024,7 +1033,11 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 n_boot = int(input.n_boot() or 0) or 200
             except (TypeError, ValueError):
                 n_boot = 200
-            w = new_job("report", {"lang": lg, "n_boot": n_boot, "power_reps": 50})
+            # the report of the model on the page: the study's report for the study's model
+            # unchanged, else the report builder on this model and the items table
+            w = new_job("report", {"lang": lg, "n_boot": n_boot, "power_reps": 50,
+                                   "model": input.model_text(), "model_name": spec.name,
+                                   "study": study_model()})
             if w is None:
                 report_job.set(None)
                 report_state.set({"state": "error", "message": text("busy_jobs", lg,

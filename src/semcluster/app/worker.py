@@ -434,17 +434,55 @@ def run_fit(job: Path, spec: dict) -> None:
             (job / "comparison.json").write_text(c.to_json(), encoding="utf-8")
 
 
+def report_call(spec: dict):
+    """The report builder's call for a job: ``(args, kwargs)``.
+
+    The study's model, unchanged (``spec["study"]`` is ``"h1_h5"``), gets the study's report
+    (what ``semcluster reproduce`` writes); any other model — the user's own, or another
+    bundled one — gets :func:`semcluster.report.build_report` on that model, with the page's
+    data options (the items table as the column mapping), group column and language.  The
+    model text is parsed, never opened as a path.
+    """
+    import inspect
+
+    from ..errors import OptionError
+    from ..report import build_report
+    from ..spec import parse_model
+
+    options = data_options(spec["options"])
+    lang = spec.get("lang", "en")
+    n_boot = int(spec.get("n_boot") or 200)
+    out = Path(spec["job"]) / "report"
+    if spec.get("study") == "h1_h5":
+        return (spec.get("data"), out), dict(
+            lang=lang, n_boot=n_boot, power_reps=int(spec.get("power_reps", 50)),
+            power_grid=(100, 160, 250, 400), n_jobs=1, progress=True, options=options)
+    if "model" not in inspect.signature(build_report).parameters:
+        raise OptionError("this version of semcluster writes the report for the study's model "
+                          "only (h1_h5); choose it in step 3, or use a newer version")
+    model = parse_model(spec["model"], source="<model>",
+                        name=spec.get("model_name") or "model")
+    formats = ["html", "md"]
+    try:
+        import docx  # noqa: F401
+
+        from .. import manuscript  # noqa: F401
+        formats.append("docx")
+    except ImportError:
+        pass
+    return (model, spec.get("data")), dict(
+        out=out, options=options, group=(spec["options"].get("group") or None), lang=lang,
+        formats=tuple(formats), n_boot=n_boot, n_jobs=1, progress=True)
+
+
 def run_report(job: Path, spec: dict) -> None:
     import shutil
 
     from ..report import build_report
 
     write_status(job, state="running", step=0, of=10, message="report")
-    out = job / "report"
-    build_report(spec.get("data"), out, lang=spec.get("lang", "en"),
-                 n_boot=int(spec.get("n_boot") or 200), power_reps=int(spec.get("power_reps", 50)),
-                 power_grid=(100, 160, 250, 400), n_jobs=1, progress=True,
-                 options=data_options(spec["options"]))
+    args, kwargs = report_call({**spec, "job": str(job)})
+    build_report(*args, **kwargs)
     # the archive under a temporary name, renamed when complete: a worker killed while zipping
     # leaves no truncated semcluster_report.zip for the download button to offer
     part = shutil.make_archive(str(job / ".semcluster_report.partial"), "zip", root_dir=job,
