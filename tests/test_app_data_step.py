@@ -412,6 +412,7 @@ def test_the_model_first_then_a_bad_file_lists_every_problem(server, tmp_path):
 
     msg = _run(go())["data_message"]
     assert "4 problem(s)" in msg, msg
+    assert re.search(r"1\. own\.csv: column", msg), msg      # the file's name, no folder
     for col in ("'K4'", "'K7'", "'K8'", "'K9'"):
         assert col in msg, col
     assert not FLAG.search(msg), msg

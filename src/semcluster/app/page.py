@@ -285,6 +285,9 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             """A one-line message without this session's temporary folder in it, its advice
             naming the page's controls (not the command line's flags)."""
             first = str(message).splitlines()[0] if str(message) else ""
+            # an upload lives in <folder>/data/<n>/<name>: the page shows <name> only
+            first = re.sub(re.escape(str(folder / "data") + os.sep) + r"\d+" +
+                           re.escape(os.sep), "", first)
             first = first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
             with reactive.isolate():
                 lg = lang()
