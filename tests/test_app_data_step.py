@@ -348,10 +348,14 @@ def test_an_upload_is_reported_on_its_own_without_the_study_model(server, tmp_pa
                          what="the file's own report")
         await asyncio_sleep(1.0)
         out = dict(s.outputs)
+        await s.update(lang="zh")                       # the report follows the language
+        await s.wait_for(lambda s: "行数" in s.outputs.get("file_report", ""), what="zh")
+        out["zh"] = s.outputs["file_report"]
         await s.close()
         return out
 
     out = _run(go())
+    assert _cell(out["zh"], "行数") == "60" and "尚未选择模型" in out["zh"]
     fr = out["file_report"]
     assert _cell(fr, "rows") == "60" and _cell(fr, "columns") == "12"
     assert "no_model" in fr                                 # "choose a model to match"

@@ -28,7 +28,7 @@ from shiny import App, reactive, render, ui
 
 from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind,
                      remove_stale_folders, server_folder)
-from .texts import STEP_TITLES, TEXTS, page_advice, text
+from .texts import STEP_TITLES, TEXTS, file_word, page_advice, text
 from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
 from .worker import file_report as report_file
 
@@ -611,7 +611,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 "outside the scale": c["outside_scale"]} for c in r["columns"]])
             if not cols["label"].astype(bool).any():
                 cols = cols.drop(columns="label")
-            summary = pd.DataFrame(r["summary"], columns=["", "value"]).astype({"value": str})
+            cols = cols.rename(columns=lambda c: file_word(c, lg))
+            summary = pd.DataFrame([(file_word(k, lg), file_word(str(v), lg))
+                                    for k, v in r["summary"]],
+                                   columns=["", file_word("value", lg)])
             parts = [ui.div(_html_table(summary), id="file_summary_table"),
                      ui.h5(text("file_columns", lg)),
                      ui.div(_html_table(cols), id="file_columns_table")]
@@ -620,8 +623,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                                   str(len(r["careless"])) if not r["careless_rule"]
                                   .startswith("not") else "–", " — ", r["careless_rule"]))
                 if r["careless"]:
-                    parts.append(ui.div(_html_table(pd.DataFrame(r["careless"])),
-                                        id="file_careless_table"))
+                    parts.append(ui.div(_html_table(pd.DataFrame(r["careless"]).rename(
+                        columns=lambda c: file_word(c, lg))), id="file_careless_table"))
             if isinstance(model_spec(), Exception):
                 parts.append(_msg("warn", text("no_model", lg), "no_model"))
             return ui.div(*parts, id="file_report_el")

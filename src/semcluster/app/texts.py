@@ -125,6 +125,25 @@ TEXTS = {
     "your_model": ("your model", "您的模型"),
 }
 
+#: The words of the file's own report (step 1) in Chinese: row names and column headers.
+FILE_WORDS_ZH = {
+    "rows": "行数", "columns": "列数", "numeric answer columns": "数值作答列",
+    "answers missing (blank)": "缺失作答（空白）", "missing-value codes found": "缺失值代码",
+    "answer scale": "量表范围", "answers outside the scale": "超出量表范围的作答",
+    "careless respondents": "不认真作答的被试", "column": "列", "label": "标签",
+    "answers": "作答数", "blank": "空白", "missing codes": "缺失值代码", "text": "文本",
+    "min": "最小值", "max": "最大值", "suspect values": "可疑数值",
+    "outside the scale": "超出量表", "value": "值", "not declared": "未声明",
+    "respondent": "被试", "row": "行", "answered": "作答题数", "long_string": "最长相同串",
+    "straight_lining": "全部相同", "flagged_by": "标记依据",
+}
+
+
+def file_word(word: str, lang: str) -> str:
+    """A word of the file report in the page's language."""
+    return FILE_WORDS_ZH.get(word, word) if lang == "zh" else word
+
+
 #: Every data option of the command line (cli._common.add_data_options, and --group) and the
 #: page's control for it: (input or output id, step, (its short name in en, zh)).  Advice in a
 #: message names the control, never the flag (see :func:`page_advice`).
