@@ -452,6 +452,11 @@ def test_the_report_job_builds_the_report_of_the_users_model(tmp_path, monkeypat
     assert o.scale == (1.0, 5.0) and o.id == "rid" and o.missing_codes == (-99,)
     assert kw["group"] == "ownership" and kw["lang"] == "zh" and kw["n_boot"] == 50
     assert {"html", "md"} <= set(kw["formats"])
+    assert "labels" not in kw and "hypotheses" not in kw
+    # the user's labels and hypotheses files go to the builder as they are
+    args, kw = worker.report_call(_report_job(tmp_path, labels="/x/labels.yaml",
+                                              hypotheses="/x/hyp.yaml"))
+    assert kw["labels"] == "/x/labels.yaml" and kw["hypotheses"] == "/x/hyp.yaml"
 
 
 def test_the_study_model_unchanged_gets_the_studys_report(tmp_path):
@@ -472,3 +477,25 @@ def test_a_builder_for_the_study_only_says_so_in_one_line(tmp_path, monkeypatch)
     with pytest.raises(OptionError) as e:
         worker.report_call(_report_job(tmp_path))
     assert "\n" not in str(e.value) and "h1_h5" in str(e.value)
+
+
+@pytest.mark.parametrize("lang,label,title", [("en", "Knowledge sharing", "My KS study"),
+                                              ("zh", "知识共享", "我的研究")])
+def test_a_users_labels_file_names_the_constructs_and_the_caption(tmp_path, lang, label,
+                                                                   title):
+    pytest.importorskip("semcluster.labels", reason="the labels module is not merged yet")
+    f = tmp_path / "labels.yaml"
+    f.write_text("title: {en: My KS study, zh: 我的研究}\n"
+                 "constructs:\n  KS: {en: Knowledge sharing, zh: 知识共享}\n",
+                 encoding="utf-8")
+    model = "KS =~ K1 + K2 + K3\nPA =~ K4 + K5 + K6\nPA ~ KS\n"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = worker.conceptual_figure(model, "your model", lang, False, str(f))
+    shown = " | ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+    plt.close(fig)
+    assert label in shown and title in shown and "PA" in shown, shown
+    assert "publicity" not in shown and "宣传" not in shown      # PA keeps its own name

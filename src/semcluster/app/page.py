@@ -224,6 +224,11 @@ def app_ui(request):
             ui.input_select("model_name", L("model_name"), models, selected=NONE),
             ui.input_text("model_title", L("model_title"), ""), col_widths=(6, 6)),
         ui.input_text_area("model_text", L("model_text"), "", rows=18, width="100%"),
+        ui.layout_columns(
+            ui.input_file("labels_file", L("labels_file"), accept=[".yaml", ".yml"]),
+            ui.input_file("hypotheses_file", L("hypotheses_file"), accept=[".yaml", ".yml"]),
+            col_widths=(6, 6)),
+        ui.output_ui("inputs_message"),
         ui.output_ui("model_message"), ui.output_ui("conceptual"))
     step4 = ui.div(
         ui.h3(L("fit_head")),
@@ -790,13 +795,68 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             return _msg("ok", text("model_ok", lg, nl=len(spec.latent), no=len(spec.observed),
                                    nf=spec.n_free), "model_ok")
 
+        # the user's labels and hypotheses files: kept in the session folder, read by the
+        # diagram (labels) and the report builder (both); a bad file is a one-line message
+        side_files = _value("side_files", {})
+        side_error = _value("side_error", "")
+
+        def keep_side_file(kind: str, files) -> None:
+            if not files:
+                return
+            f = files[0]
+            src = Path(f["datapath"])
+            if src.stat().st_size > 1_000_000:
+                side_error.set(f"{_safe_name(f['name'])}: a {kind} file is a short YAML text; "
+                               f"this one is over 1 MB")
+                return
+            dest = folder / "inputs" / f"{kind}.yaml"
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(src, dest)
+            if kind == "labels":
+                try:
+                    from ..labels import Labels
+                except ImportError:
+                    Labels = None
+                if Labels is not None:
+                    try:
+                        Labels.from_yaml(dest)
+                    except SemclusterError as exc:
+                        side_error.set(str(exc).replace(str(dest), _safe_name(f["name"]))
+                                       .splitlines()[0])
+                        dest.unlink(missing_ok=True)
+                        return
+            side_error.set("")
+            side_files.set({**side_files(), kind: (str(dest), _safe_name(f["name"]))})
+
+        @reactive.effect
+        @reactive.event(input.labels_file)
+        def _():
+            with reactive.isolate():
+                keep_side_file("labels", input.labels_file())
+
+        @reactive.effect
+        @reactive.event(input.hypotheses_file)
+        def _():
+            with reactive.isolate():
+                keep_side_file("hypotheses", input.hypotheses_file())
+
+        @render.ui
+        def inputs_message():
+            if side_error():
+                return _msg("error", side_error(), "inputs_error")
+            kept = side_files()
+            if not kept:
+                return None
+            return ui.TagList(*[_msg("ok", text("file_kept", lang(), name=name))
+                                for _, name in kept.values()])
+
         # the diagram is drawn in the pool (half a second of matplotlib per edit would hold
         # every other page's reactive code); a newer edit replaces a drawing not yet begun
         @reactive.extended_task
-        async def draw_task(model_text, name, lg, study):
+        async def draw_task(model_text, name, lg, study, labels=None):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(pool.executor("draw"), conceptual_png,
-                                              model_text, name, lg, study)
+                                              model_text, name, lg, study, labels)
 
         @reactive.effect
         def _draw():
@@ -811,8 +871,9 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             # model is drawn with its own names: the study's dictionary is for the study only
             name = (input.model_title() or "").strip() or (
                 spec.name if study else text("your_model", lg))
+            labels = side_files().get("labels", (None,))[0]
             draw_task.cancel()
-            draw_task(t, name, lg, study)
+            draw_task(t, name, lg, study, labels)
 
         @render.ui
         def conceptual():
@@ -1043,7 +1104,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             # unchanged, else the report builder on this model and the items table
             w = new_job("report", {"lang": lg, "n_boot": n_boot, "power_reps": 50,
                                    "model": input.model_text(), "model_name": spec.name,
-                                   "study": study_model()})
+                                   "study": study_model(),
+                                   **{k: v[0] for k, v in side_files().items()}})
             if w is None:
                 report_job.set(None)
                 report_state.set({"state": "error", "message": text("busy_jobs", lg,

@@ -123,6 +123,12 @@ TEXTS = {
     "model_title": ("Model title (the diagram's caption)", "模型名称（图题）"),
     "problems": ("{n} problem(s) in the data for this model:", "数据中有 {n} 个问题（针对本模型）："),
     "your_model": ("your model", "您的模型"),
+    "labels_file": ("Labels (YAML: title, constructs, items, groups; en and zh)",
+                    "标签（YAML：标题、构念、题项、分组；中英文）"),
+    "hypotheses_file": ("Hypotheses (YAML: label or path → expected sign, text)",
+                        "假设（YAML：路径标签 → 预期方向、说明）"),
+    "file_kept": ("{name} will be used for the diagram and the report.",
+                  "{name} 将用于模型图和报告。"),
 }
 
 #: The words of the file's own report (step 1) in Chinese: row names and column headers.

@@ -329,12 +329,26 @@ def data_problems(df, options: dict, variables: list[str], latent=(), keep=(),
     return out
 
 
-def conceptual_figure(model_text: str, name: str, lang: str, study: bool = False):
+def user_labels(path: str | None):
+    """The user's labels YAML read by :class:`semcluster.labels.Labels` (None without a file,
+    or where this version has no labels module)."""
+    if not path:
+        return None
+    try:
+        from ..labels import Labels
+    except ImportError:
+        return None
+    return Labels.from_yaml(path)
+
+
+def conceptual_figure(model_text: str, name: str, lang: str, study: bool = False,
+                      labels: str | None = None):
     """The model's conceptual diagram (a matplotlib figure).
 
     ``name`` is the caption's model name.  Only a bundled study model (``study``) is drawn with
     the study's construct labels; a user's model keeps its own names (a construct the user
-    called ``KS`` is not the paper's "knowledge sharing").
+    called ``KS`` is not the paper's "knowledge sharing"), or takes them, and its title, from
+    the user's labels YAML (``labels``).
     """
     import matplotlib
 
@@ -343,12 +357,20 @@ def conceptual_figure(model_text: str, name: str, lang: str, study: bool = False
 
     if study:
         from ..study.diagrams import conceptual_diagram
-    else:
-        from ..diagrams import conceptual_diagram
+        return conceptual_diagram(parse_model(model_text, source="<model>", name=name),
+                                  lang=lang)
+    from ..diagrams import conceptual_diagram
+
+    lab = user_labels(labels)
+    if lab is not None:
+        name = lab.title(lang) or name
+        return conceptual_diagram(parse_model(model_text, source="<model>", name=name),
+                                  lang=lang, labels=lambda lg: lab.for_diagram(lg)["names"])
     return conceptual_diagram(parse_model(model_text, source="<model>", name=name), lang=lang)
 
 
-def conceptual_png(model_text: str, name: str, lang: str, study: bool = False) -> dict:
+def conceptual_png(model_text: str, name: str, lang: str, study: bool = False,
+                   labels: str | None = None) -> dict:
     """:func:`conceptual_figure` as a PNG data URI, drawn in a worker process.
 
     Returns ``{"png": "data:image/png;base64,…"}`` or ``{"error": one line}``.
@@ -364,7 +386,7 @@ def conceptual_png(model_text: str, name: str, lang: str, study: bool = False) -
     from ..errors import SemclusterError
 
     try:
-        fig = conceptual_figure(model_text, name, lang, study)
+        fig = conceptual_figure(model_text, name, lang, study, labels)
     except SemclusterError as exc:
         return {"error": _first_line(exc)}
     buf = io.BytesIO()
@@ -470,9 +492,10 @@ def report_call(spec: dict):
         formats.append("docx")
     except ImportError:
         pass
+    extra = {k: spec[k] for k in ("labels", "hypotheses") if spec.get(k)}
     return (model, spec.get("data")), dict(
         out=out, options=options, group=(spec["options"].get("group") or None), lang=lang,
-        formats=tuple(formats), n_boot=n_boot, n_jobs=1, progress=True)
+        formats=tuple(formats), n_boot=n_boot, n_jobs=1, progress=True, **extra)
 
 
 def run_report(job: Path, spec: dict) -> None:
