@@ -348,6 +348,11 @@ def test_an_upload_is_reported_on_its_own_without_the_study_model(server, tmp_pa
                          what="the file's own report")
         await asyncio_sleep(1.0)
         out = dict(s.outputs)
+        import urllib.request
+
+        url = f"http://127.0.0.1:{server}/session/{s.session_id}/download/dl_careless?w="
+        req = urllib.request.Request(url, headers={"Origin": f"http://127.0.0.1:{server}"})
+        out["careless_csv"] = urllib.request.urlopen(req, timeout=20).read().decode()
         await s.update(lang="zh")                       # the report follows the language
         await s.wait_for(lambda s: "行数" in s.outputs.get("file_report", ""), what="zh")
         out["zh"] = s.outputs["file_report"]
@@ -356,6 +361,10 @@ def test_an_upload_is_reported_on_its_own_without_the_study_model(server, tmp_pa
 
     out = _run(go())
     assert _cell(out["zh"], "行数") == "60" and "尚未选择模型" in out["zh"]
+    # the two straight-liners put in rows 20 and 21 (file lines 22 and 23; the file's numeric
+    # columns, ownership included, as no group column is named) in the download
+    csv = pd.read_csv(__import__("io").StringIO(out["careless_csv"]))
+    assert list(csv["row"]) == [22, 23], out["careless_csv"]
     fr = out["file_report"]
     assert _cell(fr, "rows") == "60" and _cell(fr, "columns") == "12"
     assert "no_model" in fr                                 # "choose a model to match"
