@@ -1015,6 +1015,16 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             r = fit_results()
             # the study's labels for the study's model only; a user's model keeps its names
             diagrams = study if r is not None and r.get("study") else general
+            kw = {}
+            if diagrams is general and side_files().get("labels"):
+                from .worker import user_labels
+
+                try:
+                    lab = user_labels(side_files()["labels"][0])
+                except SemclusterError:
+                    lab = None
+                if lab is not None:
+                    kw["labels"] = lambda lg_: lab.for_diagram(lg_)["names"]
             lg = lang()
             if r is None:
                 return _msg("warn", text("no_results", lg))
@@ -1042,11 +1052,12 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 parts.append(_msg("warn", text("no_hypotheses", lg)))
             try:
                 parts += [ui.h4(text("tested", lg)),
-                          ui.img(src=_png(diagrams.tested_diagram(res, lang=lg)),
+                          ui.img(src=_png(diagrams.tested_diagram(res, lang=lg, **kw)),
                                  class_="diagram", id="tested_img")]
                 if res.loadings() is not None and len(res.loadings()):
                     parts += [ui.h4(text("measurement", lg)),
-                              ui.img(src=_png(diagrams.measurement_diagram(res, lang=lg)),
+                              ui.img(src=_png(diagrams.measurement_diagram(res, lang=lg,
+                                                                           **kw)),
                                      class_="diagram", id="measurement_img")]
             except SemclusterError as exc:
                 parts.append(_msg("warn", str(exc).splitlines()[0]))
