@@ -508,3 +508,29 @@ def test_a_users_labels_file_names_the_constructs_and_the_caption(tmp_path, lang
     plt.close(fig)
     assert label in shown and title in shown and "PA" in shown, shown
     assert "publicity" not in shown and "宣传" not in shown      # PA keeps its own name
+
+
+def test_the_group_control_reaches_the_fit(server, tmp_path):
+    """With a group column named in step 1 the model is fitted in each group (the paths table
+    shows one row per group), without it once."""
+    own_survey(tmp_path / "own.csv")
+
+    async def go(group):
+        s = await _session(server, **OPTIONS, group_col=group, model_name="(custom)",
+                           model_text=MODEL)
+        await s.upload(tmp_path / "own.csv")
+        await s.wait_for(lambda s: "data_report_table" in s.outputs.get("data_report", ""),
+                         what="the model's data report")
+        await s.update(**{"fit:shiny.action": 1})
+        await s.wait_for(lambda s: "paths_table" in s.outputs.get("results", ""), timeout=90,
+                         what="the fit")
+        out = s.outputs["results"]
+        await s.close()
+        return out
+
+    for group, rows in (("ownership", 2), ("", 1)):
+        html = _run(go(group))
+        table = re.search(r'id="paths_table">(.*?)</table>', html, re.S).group(1)
+        body = table.split("<tbody>")[1]
+        assert body.count("<tr>") == rows, (group, table)
+        assert ("<th class=\"num\">group</th>" in table) == bool(group)

@@ -1033,7 +1033,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                      ui.div(_html_table(fit_table(res.fit_measures, [
                          k for k in FIT_KEYS if k in res.fit_measures.index])), id="fit_table")]
             paths = res.paths()
-            cols = [c for c in ("lhs", "op", "rhs", "label", "est", "se", "pvalue", "std_all")
+            cols = [c for c in ("group", "lhs", "op", "rhs", "label", "est", "se", "pvalue",
+                                "std_all")
                     if c in paths.columns]
             parts += [ui.h4(text("paths", lg)), ui.div(_html_table(paths[cols]), id="paths_table")]
             parts.append(ui.h4(text("hypotheses", lg)))
