@@ -30,6 +30,7 @@ import pytest
 
 from semcluster.cli import build_parser, main
 from semcluster.resources import data_path
+from semcluster.simulate import ClusterDesign, MissingDesign
 from test_cli_plumbing_outputs import _is_output, _is_path   # one rule for what is an output
 
 DATA_DESTS = {"data", "map", "sheet", "id", "cluster", "missing", "missing_codes", "scale",
@@ -134,6 +135,7 @@ DATA_COMMANDS = {
     "diagram --kind measurement": ["diagram", "cfa", "--kind", "measurement", "--out", "d.png"],
     "invariance": ["invariance", "h1_h5", "--group", "school"],
     "measure": ["measure", "cfa", "--parallel-iter", "10"],
+    "method-bias": ["method-bias", "cfa"],
     "modindices": ["modindices", "h1_h5"],
     "power": ["power", "h1_h5", "--n", "100", "--reps", "10", "--jobs", "1"],
     "reproduce": ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10",
@@ -192,6 +194,7 @@ REPRO = ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10", "-
 FIT = "semcluster.fit:fit"
 DIAG = ["diagram", "h1_h5", "--out", "d.png"]
 SIMULATE = "semcluster.study.synthetic:simulate_items"
+METHOD_BIAS = "semcluster.method_bias:method_factor_check"
 
 
 def C(cmd, dest, argv, function, **expected):
@@ -240,6 +243,29 @@ OPTION_CASES = [
     C("power", "scheduler", POWER_ARGV + ["--scheduler", "tcp://h:1"], POWER, backend="dask",
       scheduler="tcp://h:1"),
     C("power", "scheduler", POWER_ARGV, POWER, backend="joblib", scheduler=None),
+    C("power", "clusters", ["power", "--clusters", "10", "--cluster-size", "20", "--icc", "0.1",
+                            "--reps", "10"], POWER, n_grid=None,
+      clusters=ClusterDesign(0.1, clusters=10, size=20)),
+    C("power", "clusters", POWER_ARGV + ["--clusters", "5", "--icc", "0.1"], POWER,
+      n_grid=[100], clusters=ClusterDesign(0.1, clusters=5)),
+    C("power", "cluster_size", POWER_ARGV + ["--cluster-size", "5-60", "--icc", "0.1"], POWER,
+      clusters=ClusterDesign(0.1, size=(5, 60))),
+    C("power", "cluster_size", POWER_ARGV + ["--cluster-size", "25", "--icc", "0.1"], POWER,
+      clusters=ClusterDesign(0.1, size=25)),
+    C("power", "cluster_size", POWER_ARGV, POWER, clusters=None),
+    C("power", "icc", POWER_ARGV + ["--clusters", "5", "--icc", "0"], POWER,
+      clusters=ClusterDesign(0.0, clusters=5)),
+    C("power", "icc", POWER_ARGV + ["--clusters", "5", "--icc", "0.5"], POWER,
+      clusters=ClusterDesign(0.5, clusters=5)),
+    C("power", "missing_rate", POWER_ARGV + ["--missing-rate", "0.06"], POWER,
+      missing=MissingDesign(0.06, "mcar")),
+    C("power", "missing_rate", POWER_ARGV, POWER, missing=None),
+    C("power", "missing_mechanism", POWER_ARGV + ["--missing-rate", "0.1",
+                                                  "--missing-mechanism", "mar"], POWER,
+      missing=MissingDesign(0.1, "mar")),
+    C("power", "missing_mechanism", POWER_ARGV + ["--missing-rate", "0.1",
+                                                  "--missing-mechanism", "mcar"], POWER,
+      missing=MissingDesign(0.1, "mcar")),
     # reproduce
     C("reproduce", "lang", REPRO + ["--lang", "zh"], REPORT, lang="zh"),
     C("reproduce", "lang", REPRO + ["--lang", "en"], REPORT, lang="en"),
@@ -288,6 +314,16 @@ OPTION_CASES = [
     C("invariance", "group_partial", ["invariance", "cfa", "--data", "grouped.csv", "--group",
                                       "school"],
       "semcluster.invariance:measurement_invariance", group_partial=None),
+    # method-bias
+    C("method-bias", "model", ["method-bias", "cfa"], METHOD_BIAS, model="cfa"),
+    C("method-bias", "model", ["method-bias", "h1_h5"], METHOD_BIAS, model="h1_h5"),
+    C("method-bias", "estimator", ["method-bias", "cfa", "--estimator", "mlr"], METHOD_BIAS,
+      estimator="MLR"),
+    C("method-bias", "estimator", ["method-bias", "cfa"], METHOD_BIAS, estimator=None),
+    C("method-bias", "lang", ["method-bias", "cfa", "--lang", "zh"],
+      "semcluster.method_bias:MethodBiasResult.summary", lang="zh"),
+    C("method-bias", "lang", ["method-bias", "cfa"],
+      "semcluster.method_bias:MethodBiasResult.summary", lang="en"),
     # measure
     C("measure", "model", ["measure", "cfa", "--parallel-iter", "10"],
       "semcluster.measurement:measurement_report", model="cfa"),
@@ -349,6 +385,19 @@ OPTION_CASES = [
     C("diagram", "covariances", DIAG + ["--covariances"], "semcluster.diagrams:tested_diagram",
       covariances=True),
     C("diagram", "covariances", DIAG, "semcluster.diagrams:tested_diagram", covariances=False),
+    C("diagram", "labels", DIAG + ["--labels", "lab.yaml"], "semcluster.labels:Labels.from_yaml",
+      path="lab.yaml"),
+    C("diagram", "labels", DIAG + ["--labels", "标签.yaml", "--kind", "conceptual"],
+      "semcluster.labels:Labels.from_yaml", path="标签.yaml"),
+    # fit --labels, measure --labels (the labels file is read before the fit)
+    C("fit", "labels", ["fit", "h1_h5", "--labels", "lab.yaml"],
+      "semcluster.labels:Labels.from_yaml", path="lab.yaml"),
+    C("fit", "labels", ["fit", "cfa", "--labels", "标签.yaml"],
+      "semcluster.labels:Labels.from_yaml", path="标签.yaml"),
+    C("measure", "labels", ["measure", "cfa", "--labels", "lab.yaml"],
+      "semcluster.labels:Labels.from_yaml", path="lab.yaml"),
+    C("measure", "labels", ["measure", "cfa", "--labels", "m/标签.yml"],
+      "semcluster.labels:Labels.from_yaml", path="m/标签.yml"),
     # scores
     C("scores", "estimator", ["scores", "h1_h5", "--out", "s.csv", "--estimator", "mlr"], FIT,
       estimator="MLR"),
@@ -373,6 +422,32 @@ OPTION_CASES = [
     C("simulate", "match_published", ["simulate", "--seed", "8", "--match-published",
                                       "--out", "x.csv"],
       "semcluster.study.synthetic:paper_synthetic", seed=8),
+    C("simulate", "clusters", ["simulate", "--clusters", "4", "--cluster-size", "6", "--icc",
+                               "0.1", "--out", "x.csv"], SIMULATE, n=None,
+      clusters=ClusterDesign(0.1, clusters=4, size=6)),
+    C("simulate", "clusters", ["simulate", "--n", "90", "--clusters", "9", "--icc", "0.2",
+                               "--out", "x.csv"], SIMULATE, n=90,
+      clusters=ClusterDesign(0.2, clusters=9)),
+    C("simulate", "cluster_size", ["simulate", "--n", "100", "--cluster-size", "5-60", "--icc",
+                                   "0.1", "--out", "x.csv"], SIMULATE,
+      clusters=ClusterDesign(0.1, size=(5, 60))),
+    C("simulate", "cluster_size", ["simulate", "--n", "100", "--cluster-size", "20", "--icc",
+                                   "0.1", "--out", "x.csv"], SIMULATE,
+      clusters=ClusterDesign(0.1, size=20)),
+    C("simulate", "icc", ["simulate", "--clusters", "4", "--cluster-size", "6", "--icc", "0",
+                          "--out", "x.csv"], SIMULATE, clusters=ClusterDesign(0.0, 4, 6)),
+    C("simulate", "icc", ["simulate", "--clusters", "4", "--cluster-size", "6", "--icc",
+                          "0.35", "--out", "x.csv"], SIMULATE, clusters=ClusterDesign(0.35, 4, 6)),
+    C("simulate", "missing_rate", ["simulate", "--missing-rate", "0.06", "--out", "x.csv"],
+      SIMULATE, missing=MissingDesign(0.06, "mcar"), clusters=None),
+    C("simulate", "missing_rate", ["simulate", "--missing-rate", "0.2", "--out", "x.csv"],
+      SIMULATE, missing=MissingDesign(0.2, "mcar")),
+    C("simulate", "missing_mechanism", ["simulate", "--missing-rate", "0.1",
+                                        "--missing-mechanism", "mar", "--out", "x.csv"],
+      SIMULATE, missing=MissingDesign(0.1, "mar")),
+    C("simulate", "missing_mechanism", ["simulate", "--missing-rate", "0.1",
+                                        "--missing-mechanism", "mcar", "--out", "x.csv"],
+      SIMULATE, missing=MissingDesign(0.1, "mcar")),
     # audit
     C("audit", "published", ["audit", "--published", "pub.yaml"],
       "semcluster.study.audit:load_published", path="pub.yaml"),

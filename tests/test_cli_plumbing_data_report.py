@@ -113,6 +113,7 @@ COMMANDS = {
                    "semcluster.invariance:measurement_invariance"),
     "measure": (["measure", "cfa", "--parallel-iter", "10"],
                 "semcluster.measurement:measurement_report"),
+    "method-bias": (["method-bias", "cfa"], "semcluster.method_bias:method_factor_check"),
     "modindices": (["modindices", "h1_h5"], "semcluster.modindices:modification_indices"),
     "power": (["power", "h1_h5", "--n", "100", "--reps", "10", "--jobs", "1"],
               "semcluster.study.power:power_analysis"),

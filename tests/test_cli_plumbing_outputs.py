@@ -76,7 +76,7 @@ def guard_matrix():
 CASES = list(guard_matrix())
 
 _NATURAL = {"model": ".lav", "models": ".lav", "source": ".lav", "data": ".csv", "map": ".yaml",
-            "published": ".json"}
+            "published": ".json", "labels": ".yaml"}
 
 
 def _content(dest: str) -> bytes:
@@ -186,8 +186,9 @@ def test_the_matrix_covers_every_command_that_writes_and_reads():
     by_cmd: dict = {}
     for cmd, out, inp, _ in CASES:
         by_cmd.setdefault(cmd, set()).add((out, inp))
-    expected_inputs = {"fit": {"model", "data", "map"}, "bootstrap": {"model", "data", "map"},
-                       "audit": {"published"}, "diagram": {"source", "data", "map"},
+    expected_inputs = {"fit": {"model", "data", "map", "labels"},
+                       "bootstrap": {"model", "data", "map"},
+                       "audit": {"published"}, "diagram": {"source", "data", "map", "labels"},
                        "compare-models": {"models", "data", "map"}, "calibrate": {"data", "map"}}
     for cmd, inputs in expected_inputs.items():
         assert {i for _, i in by_cmd[cmd]} == inputs, cmd

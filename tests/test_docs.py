@@ -17,7 +17,7 @@ def test_every_doc_page_is_in_the_nav():
     assert pages and all(p in nav for p in pages), pages
     # the course: docs/course is a link to notebooks/, every notebook in both languages
     course = {f"course/{p.parent.name}/{p.name}" for p in (ROOT / "notebooks").glob("*/*.ipynb")}
-    assert len(course) == 12 and all(p in nav for p in course), course
+    assert len(course) == 14 and all(p in nav for p in course), course
 
 
 def test_mkdocs_build_strict(tmp_path):

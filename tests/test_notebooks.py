@@ -28,8 +28,8 @@ def committed(name, lang):
     return nbformat.read(make_course.path_of(name, lang), as_version=4)
 
 
-def test_the_course_is_six_notebooks_in_english_and_in_chinese():
-    assert len(make_course.COURSE) == 6
+def test_the_course_is_seven_notebooks_in_english_and_in_chinese():
+    assert len(make_course.COURSE) == 7
     for lang in ("en", "zh"):
         found = sorted(p.stem for p in (NB_DIR / lang).glob("*.ipynb"))
         assert found == sorted(make_course.COURSE), (lang, found)

@@ -78,6 +78,8 @@ CASES = {
     "diagram --out (result)": ["diagram", "r.json", "--out", "OUT"],
     "measure --out": ["measure", "M.lav", "--data", "mydata.csv", "--parallel-iter", "10",
                       "--out", "OUT"],
+    "method-bias --json": ["method-bias", "M.lav", "--data", "mydata.csv", "--map", "map.yaml",
+                           "--json", "OUT"],
     "reproduce --out": ["reproduce", "--data", "mydata.csv", "--n-boot", "10",
                         "--power-reps", "10", "--jobs", "1", "--out", "OUT"],
     "simulate --out": ["simulate", "--n", "20", "--out", "OUT"],
@@ -103,6 +105,7 @@ SLOW_WORK = [("semcluster.fit", "fit"), ("semcluster.bootstrap", "bootstrap"),
              ("semcluster.study.audit", "audit"), ("semcluster.study.audit", "load_published"),
              ("semcluster.data", "load_data"),
              ("semcluster.measurement", "measurement_report"),
+             ("semcluster.method_bias", "method_factor_check"),
              ("semcluster.study.synthetic", "simulate_items"), ("semcluster.diagrams", "as_view"),
              ("semcluster.diagrams", "conceptual_diagram")]
 

@@ -54,6 +54,55 @@ def _labels(labels, lang: str) -> dict:
     return dict(labels(lang) if callable(labels) else labels)
 
 
+def _diagram_labels(labels, lang: str, group_column=None) -> dict:
+    """Everything a diagram prints for the user's names: ``names`` (structural nodes),
+    ``items`` (the items of a measurement diagram), ``title`` and ``groups`` (group value ->
+    label).  ``labels`` is None, a dict or a function of the language (node names only), or a
+    :class:`semcluster.labels.Labels` (constructs, items, groups and title).  With a Labels
+    in ``zh``, names that have only an English label are named in a warning: the diagram would
+    mix two languages."""
+    if labels is None:
+        return {"names": {}, "items": {}, "title": None, "groups": {}}
+    if hasattr(labels, "for_diagram"):
+        return labels.for_diagram(lang, group_column)
+    return {"names": _labels(labels, lang), "items": {}, "title": None, "groups": {}}
+
+
+def _warn_mixed(labels, lang: str, drawn) -> None:
+    """In a zh diagram, name the drawn variables whose label exists in English only: the
+    diagram would mix two languages."""
+    if lang != "zh" or not hasattr(labels, "has_language"):
+        return
+    mixed = [n for n in drawn if (n in labels.constructs or n in labels.items)
+             and not labels.has_language(n, "zh")]
+    if mixed:
+        warnings.warn(f"no zh label for {', '.join(mixed)} ({labels.source}): drawn with the en "
+                      f"label, so the diagram mixes two languages; add zh labels",
+                      SemclusterWarning, stacklevel=3)
+
+
+#: an item label longer than this (display width, a Chinese character counts 2) stays its code
+#: in a diagram: a question text does not fit a box; tables print it in full
+ITEM_LABEL_WIDTH = 24
+
+
+def _item_label(items: dict, it: str) -> str:
+    import unicodedata
+
+    text = items.get(it)
+    if not text:
+        return it
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text if width <= ITEM_LABEL_WIDTH and "\n" not in text else it
+
+
+def _group_title(dl: dict, group) -> str:
+    """A group's name in a diagram: its value label, else the value (``1.0`` as ``1``)."""
+    from .labels import value_key
+
+    return dl["groups"].get(value_key(group)) or value_key(group)
+
+
 def bundled_cjk_font() -> str | None:
     """Register the Chinese font shipped with semcluster (an OFL subset of Noto Sans CJK SC,
     see ``semcluster/fonts/OFL.txt``) with matplotlib's font manager; its family name, or None
@@ -729,6 +778,76 @@ ITEM_COL_GAP = 1.7       # free space between a factor and its column of items
 BLOCK_GAP = 0.55         # vertical space between two nodes (with their items) in a column
 
 
+def _rank_positions(cols) -> dict:
+    """Column and centred rank of every node (columns are centred on one line)."""
+    return {n: (k, (len(col) - 1) / 2 - i) for k, col in enumerate(cols)
+            for i, n in enumerate(col)}
+
+
+def _cross(p1, p2, q1, q2) -> bool:
+    def orient(a, b, c):
+        v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        return (v > 1e-12) - (v < -1e-12)
+    return (orient(p1, p2, q1) * orient(p1, p2, q2) < 0
+            and orient(q1, q2, p1) * orient(q1, q2, p2) < 0)
+
+
+def layer_crossings(cols, edges) -> int:
+    """Pairs of edges that cross when every column is drawn as its order (straight lines
+    between centred ranks; edges sharing a node never count)."""
+    pos = _rank_positions(cols)
+    segs = [(pos[a], pos[b], a, b) for a, b in edges if a in pos and b in pos and a != b]
+    n = 0
+    for (p1, p2, a1, b1), (q1, q2, a2, b2) in itertools.combinations(segs, 2):
+        if a1 in (a2, b2) or b1 in (a2, b2):
+            continue
+        n += _cross(p1, p2, q1, q2)
+    return n
+
+
+def order_layers(cols, edges, sweeps: int = 8) -> list:
+    """An order of the nodes within each column with as few crossings as the search finds:
+    barycentre sweeps (down and up, each node at the mean centred rank of its neighbours in
+    the other columns), then swaps of neighbours in a column while a swap removes a crossing.
+    The order given is kept unless another has strictly fewer crossings."""
+    cols = [list(c) for c in cols]
+    best, best_n = [list(c) for c in cols], layer_crossings(cols, edges)
+    if best_n == 0 or len(cols) < 2:
+        return best
+    nbrs: dict = {}
+    for a, b in edges:
+        nbrs.setdefault(a, []).append(b)
+        nbrs.setdefault(b, []).append(a)
+    cur = [list(c) for c in cols]
+    for sweep in range(sweeps):
+        ks = range(1, len(cur)) if sweep % 2 == 0 else range(len(cur) - 2, -1, -1)
+        for k in ks:
+            pos = _rank_positions(cur)
+
+            def key(n, k=k, pos=pos):
+                ys = [pos[m][1] for m in nbrs.get(n, ()) if m in pos and pos[m][0] != k]
+                return (-np.mean(ys) if ys else -pos[n][1], cur[k].index(n))
+            cur[k] = sorted(cur[k], key=key)
+        n = layer_crossings(cur, edges)
+        if n < best_n:
+            best, best_n = [list(c) for c in cur], n
+        if best_n == 0:
+            return best
+    cur = [list(c) for c in best]
+    improved = True
+    while improved and best_n:
+        improved = False
+        for k, col in enumerate(cur):
+            for i in range(len(col) - 1):
+                col[i], col[i + 1] = col[i + 1], col[i]
+                n = layer_crossings(cur, edges)
+                if n < best_n:
+                    best, best_n, improved = [list(c) for c in cur], n, True
+                else:
+                    col[i], col[i + 1] = col[i + 1], col[i]
+    return best
+
+
 def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | None = None):
     """Place the scene's structural nodes (and, with *items*, every factor's items) so that no
     two shapes overlap: columns from :func:`_layers`, order within a column by the barycentre of
@@ -747,6 +866,7 @@ def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | Non
             return (np.mean(ps) if ps else 0.5, order[n])
         cols[k].sort(key=bary)
         pos_rank.update({n: i / max(len(cols[k]), 1) for i, n in enumerate(cols[k])})
+    cols = order_layers(cols, list(g.edges()))
 
     side = {}                       # factor -> "left" | "right" | "above" | "below"
     if items:
@@ -848,7 +968,27 @@ def _layout(scene: _Scene, st: Structure, *, items: bool, error_text: dict | Non
         dy = (pts[..., 1:2] - cy) / hh
         m = np.where(is_ellipse, np.sqrt(dx ** 2 + dy ** 2), np.maximum(abs(dx), abs(dy)))
         hit = (m <= 1).any(axis=1) & ~own
-        return int(hit.sum())
+        return 100 * int(hit.sum()) + arrow_crossings(a, b)
+
+    ends = np.array([[index[e.source], index[e.target]] for e in edges]).reshape(-1, 2)
+    share = ((ends[:, None, 0] == ends[None, :, 0]) | (ends[:, None, 0] == ends[None, :, 1])
+             | (ends[:, None, 1] == ends[None, :, 0]) | (ends[:, None, 1] == ends[None, :, 1]))
+
+    def arrow_crossings(a, b):
+        # pairs of straight centre-to-centre arrows that cross, a loading arrow included (its
+        # label would sit on the other arrow); a crossing costs less than an arrow through a
+        # shape, which would hide a name
+        if len(edges) < 2:
+            return 0
+
+        def orient(p, q, r):
+            return np.sign((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1])
+                           - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+        A, B = a[:, None, :], b[:, None, :]
+        C, D = a[None, :, :], b[None, :, :]
+        x = ((orient(A, B, C) * orient(A, B, D) < 0) & (orient(C, D, A) * orient(C, D, B) < 0)
+             & ~share)
+        return int(np.triu(x, 1).sum())
 
     # middle columns slide so that arrows skipping them pass beside them
     if last >= 2 and crossings():
@@ -960,18 +1100,22 @@ def _covariance_edges(scene, st, col0):
 # ---------------------------------------------------------------------------------------------
 # Figure 1: conceptual
 # ---------------------------------------------------------------------------------------------
-def conceptual_diagram(model, *, lang: str = "en", labels=None):
+def conceptual_diagram(model, *, lang: str = "en", labels=None, title: str | None = None):
     """The conceptual model (the paper's Figure 1): every construct as an ellipse (observed
     covariates as rectangles), exogenous left, mediators middle, outcomes right, one arrow per
     path labelled with its label (``h1`` → ``H1``); second-order factors joined to their
-    first-order factors.  ``labels``: the variables' names in the drawing (a dict, or a function
-    of the language; default: their own names)."""
+    first-order factors.  ``labels``: the variables' names in the drawing (a
+    :class:`semcluster.labels.Labels`, a dict, or a function of the language; default: their
+    own names).  The caption names ``title``, else the labels' title, else nothing (never the
+    file the model was read from)."""
     from .spec import read_model
 
     spec = read_model(model)
     lang, fam = _resolve_lang(lang)
-    names = _labels(labels, lang)
+    dl = _diagram_labels(labels, lang)
+    names = dl["names"]
     st = structure(spec)
+    _warn_mixed(labels, lang, st.nodes)
     scene = _Scene(fam)
     _structural_nodes(scene, st, names)
     for lhs, rhs, lab in st.regressions:
@@ -980,8 +1124,9 @@ def conceptual_diagram(model, *, lang: str = "en", labels=None):
     for f, v in st.higher:
         scene.edges.append(_Edge(f, v, "loading"))
     _layout(scene, st, items=False)
-    title = "概念模型" if lang == "zh" else "Conceptual model"
-    fig, _ = scene.draw(caption=f"{title}: {spec.name}")
+    head = "概念模型" if lang == "zh" else "Conceptual model"
+    name = title or dl["title"]
+    fig, _ = scene.draw(caption=f"{head}: {name}" if name else head)
     return fig
 
 
@@ -1004,8 +1149,9 @@ def _caption(view: ResultView, lang="en") -> str:
     return fit + "\nStandardized paths; * p < .05, ** p < .01, *** p < .001; dashed grey: p ≥ .05."
 
 
-def _tested_scene(view, fam, lang, alpha, hide_ns, covariances, labels=None):
-    names = _labels(labels, lang)
+def _tested_scene(view, fam, lang, alpha, hide_ns, covariances, dl):
+    """The tested model's scene; ``dl``: the labels from :func:`_diagram_labels`."""
+    names = dl["names"]
     st = structure(view)
     scene = _Scene(fam)
     _structural_nodes(scene, st, names, r2=view.r2)
@@ -1026,19 +1172,31 @@ def tested_diagram(result, *, lang: str = "en", alpha: float = 0.05, hide_ns: bo
     double arrows for the correlations of adjacent exogenous constructs; a caption with N,
     estimator and fit measures.  Any model: mediators sit between their predictors and
     outcomes, second-order factors outside their first-order ones, observed covariates are
-    rectangles.  ``labels``: the variables' names in the drawing (a dict, or a function of the
-    language; default: their own names).  ``group``: the group to draw of a multi-group fit
-    (default: every group, side by side).
+    rectangles.  ``labels``: the variables' names in the drawing (a
+    :class:`semcluster.labels.Labels`, a dict, or a function of the language; default: their
+    own names).  ``group``: the group to draw of a multi-group fit (default: every group, side
+    by side, each titled by its value label when the labels have one).
     """
     groups = _groups_of(result)
     if groups and group is None and ax is None:
-        return _side_by_side(lambda g, fig: tested_diagram(
-            result, lang=lang, alpha=alpha, hide_ns=hide_ns, covariances=covariances,
-            title=f"{title} — {g}" if title else g, caption=caption, labels=labels, group=g,
-            _fig=fig), groups)
+        lang_drawn, _ = _resolve_lang(lang)
+        dl = _diagram_labels(labels, lang_drawn, _group_column_of(result))
+        _warn_mixed(labels, lang_drawn, structure(as_view(result, groups[0])).nodes)
+
+        def one(g, fig):
+            gt = _group_title(dl, g)
+            with warnings.catch_warnings():       # warned once above, not once per group
+                warnings.simplefilter("ignore", SemclusterWarning)
+                return tested_diagram(result, lang=lang, alpha=alpha, hide_ns=hide_ns,
+                                      covariances=covariances,
+                                      title=f"{title} — {gt}" if title else gt,
+                                      caption=caption, labels=labels, group=g, _fig=fig)
+        return _side_by_side(one, groups)
     view = as_view(result, group)
     lang, fam = _resolve_lang(lang)
-    scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances, labels)
+    dl = _diagram_labels(labels, lang)
+    _warn_mixed(labels, lang, structure(view).nodes)
+    scene = _tested_scene(view, fam, lang, alpha, hide_ns, covariances, dl)
     fig, _ = scene.draw(ax=ax, caption=_caption(view, lang) if caption else None, title=title,
                         fig=_fig)
     return fig
@@ -1054,6 +1212,18 @@ def _groups_of(result) -> tuple:
     if isinstance(result, dict):
         return tuple(str(g) for g in (result.get("groups") or ()))
     return tuple(getattr(result, "groups", ()) or ())
+
+
+def _group_column_of(result):
+    """The grouping column of a multi-group fit (a result, its JSON dict or file), else None."""
+    if isinstance(result, (str, Path)):
+        try:
+            result = json.loads(Path(result).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    if isinstance(result, dict):
+        return result.get("group_column")
+    return getattr(result, "group_column", None)
 
 
 def _side_by_side(draw, groups):
@@ -1081,24 +1251,36 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels
     """Items as rectangles beside their factor (in a row above or below a factor that sits
     between others), standardized loadings on the arrows, standardized error variances beside
     the items, structural paths and second-order loadings between factors, and the factor
-    correlations as a table under the diagram.  ``labels``: the factors' names in the drawing
-    (a dict, or a function of the language; default: their own names).  ``group``: the
-    group to draw of a multi-group fit (default: every group, side by side)."""
+    correlations as a table under the diagram.  ``labels``: the names in the drawing, in the
+    shapes and in the correlation table (a :class:`semcluster.labels.Labels`, which also
+    names items and groups, a dict, or a function of the language; default: their own names).
+    ``group``: the group to draw of a multi-group fit (default: every group, side by side,
+    each titled by its value label when the labels have one)."""
     groups = _groups_of(result)
     if groups and group is None:
-        return _side_by_side(lambda g, fig: measurement_diagram(
-            result, lang=lang, alpha=alpha, labels=labels, group=g, _fig=fig, _title=g),
-            groups)
+        lang_drawn, _ = _resolve_lang(lang)
+        dl = _diagram_labels(labels, lang_drawn, _group_column_of(result))
+        st = structure(as_view(result, groups[0]))
+        _warn_mixed(labels, lang_drawn, st.nodes + [i for v in st.items.values() for i in v])
+
+        def one(g, fig):
+            with warnings.catch_warnings():       # warned once above, not once per group
+                warnings.simplefilter("ignore", SemclusterWarning)
+                return measurement_diagram(result, lang=lang, alpha=alpha, labels=labels,
+                                           group=g, _fig=fig, _title=_group_title(dl, g))
+        return _side_by_side(one, groups)
     view = as_view(result, group)
     lang, fam = _resolve_lang(lang)
-    names = _labels(labels, lang)
+    dl = _diagram_labels(labels, lang)
+    names = dl["names"]
     st = structure(view)
+    _warn_mixed(labels, lang, st.nodes + [i for v in st.items.values() for i in v])
     e = st.rows
     scene = _Scene(fam)
     _structural_nodes(scene, st, names, r2=view.r2, wrap=16)
     for f, its in st.items.items():
         for it in its:
-            scene.node(it, "rect", it, 9, FILL_ITEM)
+            scene.node(it, "rect", _item_label(dl["items"], it), 9, FILL_ITEM)
     _value_edges(scene, st, alpha, False, fontsize=8.5)
     for f, its in st.items.items():
         for it in its:
@@ -1120,7 +1302,8 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels
         fs = [f for f in factors if f in set(cov.lhs) | set(cov.rhs)]
         xs = [n.x - n.w / 2 for n in scene.nodes.values()]
         ys = [n.y - n.h / 2 for n in scene.nodes.values()] + [t.y - 0.2 for t in scene.notes]
-        cell_w = max(0.75, max(_text_size(f, 8, fam)[0] for f in fs) + 0.25)
+        shown = {f: names.get(f, f) for f in fs}
+        cell_w = max(0.75, max(_text_size(shown[f], 8, fam)[0] for f in fs) + 0.25)
         cell_h = 0.36
         left = min(xs) + 0.6
         top = min(ys) - 0.7
@@ -1130,10 +1313,10 @@ def measurement_diagram(result, *, lang: str = "en", alpha: float = 0.05, labels
                                  attrs={"semcluster_table": table}))
         top -= 0.45
         for j, b in enumerate(fs[:-1]):
-            scene.notes.append(_Note(left + (j + 1.5) * cell_w, top, b, 8))
+            scene.notes.append(_Note(left + (j + 1.5) * cell_w, top, shown[b], 8))
         for i, a in enumerate(fs[1:], start=1):
             y = top - i * cell_h
-            scene.notes.append(_Note(left + 0.5 * cell_w, y, a, 8))
+            scene.notes.append(_Note(left + 0.5 * cell_w, y, shown[a], 8))
             for j, b in enumerate(fs[:i]):
                 v = table.get((a, b), table.get((b, a)))
                 scene.notes.append(_Note(left + (j + 1.5) * cell_w, y,
@@ -1164,6 +1347,7 @@ def compare_diagram(comparison, *, left: str = "ols_data", right: str = "sem_dat
 
     comp = comparison
     lang, fam = _resolve_lang(lang)
+    dl = _diagram_labels(labels, lang)
     scenes = []
     for method in (left, right):
         t = comp.table
@@ -1181,7 +1365,7 @@ def compare_diagram(comparison, *, left: str = "ols_data", right: str = "sem_dat
         view = ResultView(estimates=pd.DataFrame(est), fit_measures=pd.Series(dtype=float),
                           r2=pd.Series({o: comp.r2[method] for o in set(outcomes)}), nobs=0)
         scenes.append((comp.method_title(method),
-                       _tested_scene(view, fam, lang, alpha, False, False, labels)))
+                       _tested_scene(view, fam, lang, alpha, False, False, dl)))
     shapes = [{s.name: s for s in sc.shape_objs()} for _, sc in scenes]
     exts = [sc.extent([sc.route(e, sh) for e in sc.edges]) for (_, sc), sh in zip(scenes, shapes)]
     w = max(x1 - x0 for x0, x1, _, _ in exts) + 0.7

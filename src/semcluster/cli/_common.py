@@ -177,6 +177,63 @@ def read_data(args, variables, *, keep=(), n_free=None):
     return X, report
 
 
+def add_labels_option(p):
+    """``--labels FILE``: the same option and help on every command that prints or draws
+    names (diagram, fit, measure, report)."""
+    p.add_argument("--labels", metavar="FILE",
+                   help="labels YAML: construct, item and group-value names in en and zh and a "
+                        "title (format: docs/labels.md); the variable and value labels of an "
+                        "SPSS/Stata --data file are used too")
+
+
+#: data files whose variable and value labels become item and group labels
+_LABELLED_SUFFIXES = (".sav", ".zsav", ".por", ".dta")
+
+
+def is_study_model(source) -> bool:
+    """Whether ``source`` names one of the study's bundled models (not a file of the user's
+    that happens to have the same name): only then does the study's dictionary label it."""
+    from pathlib import Path
+
+    from ..resources import bundled_models
+
+    return (isinstance(source, str) and source in bundled_models()
+            and not Path(source).exists())
+
+
+def labels_from_args(args, *, study: bool = False):
+    """The :class:`semcluster.labels.Labels` of a run: ``--labels`` (if given), then the
+    labels of an SPSS/Stata ``--data`` file, then (``study``: the study's own models only) the
+    study's dictionary."""
+    from pathlib import Path
+
+    from ..labels import read_labels
+
+    frame = None
+    data = getattr(args, "data", None)
+    if (data and Path(str(data)).suffix.lower() in _LABELLED_SUFFIXES
+            and Path(str(data)).is_file()):
+        from ..data import load_data
+        from ..errors import SemclusterError
+
+        try:
+            frame = load_data(data, mapping=getattr(args, "map", None),
+                              sheet=getattr(args, "sheet", None))
+        except SemclusterError:
+            frame = None        # the data reader of the command reports what is wrong
+
+    return read_labels(getattr(args, "labels", None), frame=frame, study=study)
+
+
+def warn_unknown_labels(args, names, group_column=None, group_values=None) -> list:
+    """One warning naming the labels of ``--labels`` for names the model does not have."""
+    if not getattr(args, "labels", None):
+        return []
+    from ..labels import Labels
+
+    return Labels.from_yaml(args.labels).warn_unknown(names, group_column, group_values)
+
+
 def observed_of(*models) -> list:
     """Observed variables of the models, in order of first appearance."""
     from ..spec import read_model

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from . import _arguments as A
-from ._common import add_data_options, data_options_from_args, print_data_report, read_data
+from ._common import (add_data_options, add_labels_option, data_options_from_args,
+                      print_data_report, read_data)
 
 KINDS = ("conceptual", "tested", "measurement", "compare")
 
@@ -20,6 +21,7 @@ def add_parser(sub):
     p.add_argument("--out", required=True, metavar="FILE", help=".png, .svg or .pdf")
     add_data_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default="en")
+    add_labels_option(p)
     p.add_argument("--group", metavar="LABEL",
                    help="the group to draw of a multi-group result (--json of fit --group); "
                         "default: every group side by side")
@@ -34,12 +36,13 @@ def run(args) -> int:
     from pathlib import Path
 
     from .. import diagrams as d
-    from ..study import construct_labels
     from ..errors import SemclusterError
     from ..output_files import OutputFiles
+    from ._common import is_study_model, labels_from_args
 
     src = args.source
-    outputs = OutputFiles(inputs=[src, args.data, getattr(args, "map", None)])
+    outputs = OutputFiles(inputs=[src, args.data, getattr(args, "map", None),
+                                  getattr(args, "labels", None)])
     out = outputs.file(args.out, suffixes=(".png", ".svg", ".pdf"))
     is_json = src.endswith(".json") and Path(src).is_file()
     from ._common import data_options_given
@@ -52,10 +55,15 @@ def run(args) -> int:
         raise OptionError(f"--data and the data options are not used by "
                               f"{'a fitted RESULT' if is_json else 'the conceptual diagram'}; "
                               f"leave them out (give a MODEL to fit it to --data)")
+    # the study's dictionary names the study's own models only (a user's construct that
+    # happens to be called KS keeps its name, or takes the label the user gives it)
+    labels = labels_from_args(args, study=args.kind == "compare" or (
+        not is_json and is_study_model(src)))
     if args.kind == "conceptual":
         if is_json:
             raise SemclusterError("the conceptual diagram is drawn from a model, not a result")
-        fig = d.conceptual_diagram(src, lang=args.lang, labels=construct_labels)
+        _check_names(args, src)
+        fig = d.conceptual_diagram(src, lang=args.lang, labels=labels)
     elif args.kind == "compare":
         from ..study.regression_vs_sem import compare_methods
 
@@ -63,7 +71,7 @@ def run(args) -> int:
 
         data = read_data(args, observed_of("h1_h5"))[0] if data_options_given(args) else None
         fig = d.compare_diagram(compare_methods(data, alpha=args.alpha), lang=args.lang,
-                                alpha=args.alpha, labels=construct_labels)
+                                alpha=args.alpha, labels=labels)
     else:
         if is_json:
             result = src                 # read by the drawing (one group, or all side by side)
@@ -72,13 +80,41 @@ def run(args) -> int:
 
             result = fit(src, args.data, options=data_options_from_args(args))
             print_data_report(result.data_report)
+        _check_names(args, result)
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
                                    hide_ns=args.hide_ns, covariances=args.covariances,
-                                   labels=construct_labels, group=args.group)
+                                   labels=labels, group=args.group)
         else:
             fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha,
-                                        labels=construct_labels, group=args.group)
+                                        labels=labels, group=args.group)
     outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0
+
+
+def _check_names(args, source) -> None:
+    """Warn about labels in ``--labels`` for names the model does not have (a typo);
+    ``source`` is a model or a result (object, or JSON file)."""
+    if not getattr(args, "labels", None):
+        return
+    import json
+    from pathlib import Path
+
+    from ._common import warn_unknown_labels
+
+    column = values = None
+    if isinstance(source, str) and source.endswith(".json") and Path(source).is_file():
+        view = json.loads(Path(source).read_text(encoding="utf-8"))
+        rows = view.get("estimates", [])
+        names = {r["lhs"] for r in rows} | {r["rhs"] for r in rows}
+        column, values = view.get("group_column"), view.get("groups")
+    elif hasattr(source, "estimates"):
+        names = set(source.estimates.lhs) | set(source.estimates.rhs)
+        column, values = source.group_column, source.groups
+    else:
+        from ..spec import read_model
+
+        table = read_model(source).partable
+        names = set(table.lhs) | set(table.rhs)
+    warn_unknown_labels(args, names, column, values)

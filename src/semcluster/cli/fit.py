@@ -2,7 +2,8 @@
 [--group-equal CLASSES] [--group-partial PARAMS]] [--meanstructure]``"""
 from __future__ import annotations
 
-from ._common import add_data_options, data_options_from_args, print_data_report
+from ._common import (add_data_options, add_labels_option, data_options_from_args,
+                      print_data_report)
 
 
 def add_parser(sub):
@@ -16,6 +17,7 @@ def add_parser(sub):
     p.add_argument("model", metavar="MODEL", help="model file or bundled model name")
     add_data_options(p)
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    add_labels_option(p)
     p.add_argument("--standardized", action="store_true",
                    help="show the standardized solution (std.lv, std.all) in the summary")
     from ..estimators import ESTIMATORS
@@ -51,8 +53,11 @@ def run(args) -> int:
     from ..fit import fit
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map, args.labels])
     json_out = outputs.file(args.json) if args.json else None
+    from ._common import labels_from_args, warn_unknown_labels
+
+    labels = labels_from_args(args)          # a bad labels file stops before the fit
 
     from ..errors import OptionError
 
@@ -65,7 +70,12 @@ def run(args) -> int:
               parameterization=args.parameterization)
     if getattr(res, "data_report", None) is not None:
         print_data_report(res.data_report)
-    print(res.summary(standardized=args.standardized), end="")
+    text = res.summary(standardized=args.standardized)
+    if labels:
+        warn_unknown_labels(args, set(res.estimates.lhs) | set(res.estimates.rhs),
+                            args.group, res.groups)
+        text = labels.annotate_summary(text, args.group)
+    print(text, end="")
     if json_out:
         outputs.write_text(json_out, res.to_json() + "\n")
         print(f"\nwrote {args.json}")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from . import _arguments as A
-from ._common import (add_data_options, data_options_given, observed_of, read_data)
+from ._common import (add_data_options, add_labels_option, data_options_given, observed_of,
+                      read_data)
 
 
 def add_parser(sub):
@@ -15,6 +16,7 @@ def add_parser(sub):
     p.add_argument("model", nargs="?", default="cfa",
                    help="measurement model (default: the bundled six-factor cfa)")
     add_data_options(p)
+    add_labels_option(p)
     p.add_argument("--out", metavar="DIR", help="write every table as CSV plus measurement.json")
     p.add_argument("--alpha-available", action="store_true",
                    help="also give each scale's alpha on its available cases (the rows that "
@@ -38,8 +40,11 @@ def run(args) -> int:
     from ..measurement import THRESHOLDS, flags_table, measurement_report
     from ..output_files import OutputFiles
 
-    outputs = OutputFiles(inputs=[args.model, args.data, args.map])
+    outputs = OutputFiles(inputs=[args.model, args.data, args.map, args.labels])
     folder = outputs.folder(args.out) if args.out else None
+    from ._common import labels_from_args, warn_unknown_labels
+
+    labels = labels_from_args(args)          # a bad labels file stops before the analysis
 
     X, drep = read_data(args, observed_of(args.model))
     scale = drep.scale if drep.scale is not None else (
@@ -52,9 +57,18 @@ def run(args) -> int:
     print(f"Measurement quality of '{args.model}' on {src}\n")
     t = rep.tables()
 
+    if labels:
+        from ..spec import read_model
+
+        warn_unknown_labels(args, read_model(args.model).observed
+                            + read_model(args.model).latent)
+
     def show(title, name, **kw):
+        # printed tables name constructs and items by their labels; the CSV and JSON
+        # written with --out keep the codes
         print(title)
-        print(tables.to_text(t[name], indent=2, **kw), "\n")
+        table = labels.relabel_table(t[name]) if labels else t[name]
+        print(tables.to_text(table, indent=2, **kw), "\n")
 
     show("Reliability per construct (alpha with Feldt 95% CI; omega = semTools compRelSEM; "
          "CR model-implied; AVE = semTools, ave_std = Fornell-Larcker):", "reliability")

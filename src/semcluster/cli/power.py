@@ -12,8 +12,9 @@ def add_parser(sub):
                     "effects), refit the model, and report power, convergence, bias and CI "
                     "coverage per path and N, and the smallest N reaching the target power.")
     p.add_argument("model", nargs="?", default="h1_h5")
-    p.add_argument("--n", type=A.sample_size, nargs="+", default=[100, 160, 250, 400, 600],
-                   help="sample sizes, each 2-1000000")
+    p.add_argument("--n", type=A.sample_size, nargs="+", default=None,
+                   help="sample sizes, each 2-1000000 (100 160 250 400 600; with --clusters "
+                        "and --cluster-size: their product)")
     p.add_argument("--reps", type=A.reps, default=500, help="replications per N, 10-100000")
     p.add_argument("--alpha", type=A.probability, default=0.05, help="between 0 and 1")
     p.add_argument("--target", type=A.probability, default=0.80, help="between 0 and 1")
@@ -22,6 +23,9 @@ def add_parser(sub):
     p.add_argument("--seed", type=A.seed, default=20140101, help="0 to 2^32-1")
     p.add_argument("--jobs", type=A.jobs, default=-1, help="worker processes (-1: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    from .simulate import add_design_options
+
+    add_design_options(p, "power")
     add_data_options(p)
     p.add_argument("--csv", metavar="OUT")
     p.add_argument("--plot", metavar="FILE", help="power curve (.png/.svg/.pdf)")
@@ -39,14 +43,24 @@ def run(args) -> int:
     csv_out = outputs.file(args.csv) if args.csv else None
     plot_out = outputs.file(args.plot, suffixes=(".png", ".svg", ".pdf")) if args.plot else None
 
+    from .simulate import designs
+
+    clusters, missing = designs(args)
     data = None
     if data_options_given(args):
         data, _ = read_data(args, observed_of(args.model))
     r = power_analysis(args.model, data=data, n_grid=args.n, reps=args.reps, alpha=args.alpha,
                        target=args.target, seed=args.seed, effect_scale=args.effect_scale,
                        n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
-                       scheduler=args.scheduler, progress=sys.stderr.isatty())
+                       scheduler=args.scheduler, progress=sys.stderr.isatty(),
+                       clusters=clusters, missing=missing)
     print(tables.to_text(r.table))
+    for key in ("clusters", "analysis", "missing", "estimator"):
+        if key in r.info:
+            print(f"{key}: {r.info[key]}")
+    if r.naive is not None:
+        print("\nnaive analysis (firms taken as independent, ML standard errors) for contrast:")
+        print(tables.to_text(r.naive[["n", "path", "power", "rejection", "coverage"]]))
     print(f"\nsmallest N with power >= {r.target} (correct sign, p < {r.alpha}):")
     for path, n in r.smallest_n.items():
         print(f"  {path}: {n if n is not None else 'not reached in the grid'}")

@@ -22,13 +22,23 @@ class StudyPopulationDraw:
             self.population = scaled_population(self.effect_scale)
         return simulate_from(self.population, n, rng)
 
+    def clustered(self, sizes, design, rng):
+        """Firms in clusters (:func:`semcluster.simulate.draw_in_clusters`)."""
+        from ..simulate import draw_in_clusters
+        from .synthetic import scaled_population
+
+        if self.population is None:
+            self.population = scaled_population(self.effect_scale)
+        return draw_in_clusters(self.population, sizes, design, rng)
+
 
 def power_analysis(model="h1_h5", *, data=None, options=None,
-                   n_grid=(100, 160, 250, 400, 600), reps: int = 500, alpha: float = 0.05,
+                   n_grid=None, reps: int = 500, alpha: float = 0.05,
                    target: float = 0.80, seed: int = 20140101, population=None,
                    effect_scale: float = 1.0, n_truth: int = 200_000, n_jobs: int = 1,
                    backend: str = "joblib", scheduler=None,
-                   progress: bool = False) -> _power.PowerResult:
+                   progress: bool = False, clusters=None,
+                   missing=None) -> _power.PowerResult:
     """Monte Carlo power of every regression path of ``model`` (default ``h1_h5``); without
     ``population`` and ``data``, drawn from the paper-calibrated Likert population with the
     outcome's correlations times ``effect_scale``.  The arguments are those of
@@ -38,7 +48,8 @@ def power_analysis(model="h1_h5", *, data=None, options=None,
     return _power.power_analysis(model, data=data, options=options, n_grid=n_grid, reps=reps,
                                  alpha=alpha, target=target, seed=seed, population=population,
                                  effect_scale=effect_scale, n_truth=n_truth, n_jobs=n_jobs,
-                                 backend=backend, scheduler=scheduler, progress=progress)
+                                 backend=backend, scheduler=scheduler, progress=progress,
+                                 clusters=clusters, missing=missing)
 
 
 def _document():

@@ -73,21 +73,27 @@ def population_model() -> Population:
                       thresholds=thresholds, notes=tuple(notes))
 
 
-def simulate_items(n: int, seed: int | np.random.SeedSequence | None = None,
-                   population: Population | None = None) -> pd.DataFrame:
+def simulate_items(n: int | None, seed: int | np.random.SeedSequence | None = None,
+                   population: Population | None = None, *, clusters=None,
+                   missing=None) -> pd.DataFrame:
     """Draw ``n`` respondents' answers (integers 1–7) from the population model (default: the
     one calibrated to the paper, :func:`population_model`).
 
     Vectorised: one multivariate-normal draw for the six constructs, one for the item
     residuals, then thresholds (:func:`semcluster.simulate.simulate_from`).  Used for Monte
     Carlo work; it does *not* reproduce the published tables (see :func:`match_published`).
+    ``clusters`` (a :class:`semcluster.simulate.ClusterDesign`) draws the firms in clusters
+    and adds the column ``cluster`` (``n`` None when the design fixes N); ``missing`` (a
+    :class:`semcluster.simulate.MissingDesign`) removes answers by MCAR or a MAR rule.
     """
     from .. import arguments
 
-    n = arguments.integer("n", n, 1, arguments.MAX_N)
+    if n is not None or clusters is None:
+        n = arguments.integer("n", n, 1, arguments.MAX_N)
     if not isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
         seed = arguments.seed("seed", seed)
-    return simulate_from(population or population_model(), n, seed)
+    return simulate_from(population or population_model(), n, seed, clusters=clusters,
+                         missing=missing)
 
 
 def scaled_population(effect_scale: float = 1.0) -> Population:
