@@ -283,7 +283,7 @@ def test_a_users_model_is_drawn_with_its_own_names_and_caption(lang):
     # the study's own model keeps the study's labels
     from semcluster.app.page import _model_text
 
-    study = " | ".join(_texts_of(_model_text("h1_h5"), "h1_h5", lang, True))
+    study = " | ".join(_texts_of(_model_text("h1_h5"), "", lang, True))
     assert ("Knowledge" in study or "knowledge" in study) if lang == "en" else "知识" in study
 
 
@@ -492,7 +492,6 @@ def test_a_builder_for_the_study_only_says_so_in_one_line(tmp_path, monkeypatch)
                                               ("zh", "知识共享", "我的研究")])
 def test_a_users_labels_file_names_the_constructs_and_the_caption(tmp_path, lang, label,
                                                                    title):
-    pytest.importorskip("semcluster.labels", reason="the labels module is not merged yet")
     f = tmp_path / "labels.yaml"
     f.write_text("title: {en: My KS study, zh: 我的研究}\n"
                  "constructs:\n  KS: {en: Knowledge sharing, zh: 知识共享}\n",
@@ -503,7 +502,7 @@ def test_a_users_labels_file_names_the_constructs_and_the_caption(tmp_path, lang
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = worker.conceptual_figure(model, "your model", lang, False, str(f))
+    fig = worker.conceptual_figure(model, "", lang, False, str(f))
     shown = " | ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
     plt.close(fig)
     assert label in shown and title in shown and "PA" in shown, shown

@@ -867,10 +867,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             with reactive.isolate():
                 t = input.model_text() or ""
                 study = bool(study_model())
-            # the caption names the user's model (its title, else "your model"), and a user's
-            # model is drawn with its own names: the study's dictionary is for the study only
-            name = (input.model_title() or "").strip() or (
-                spec.name if study else text("your_model", lg))
+            # the caption names the user's model (its title, else the labels file's), and a
+            # user's model is drawn with its own names: the study's dictionary is for the
+            # study only
+            name = (input.model_title() or "").strip()
             labels = side_files().get("labels", (None,))[0]
             draw_task.cancel()
             draw_task(t, name, lg, study, labels)
@@ -1024,7 +1024,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 except SemclusterError:
                     lab = None
                 if lab is not None:
-                    kw["labels"] = lambda lg_: lab.for_diagram(lg_)["names"]
+                    kw["labels"] = lab
             lg = lang()
             if r is None:
                 return _msg("warn", text("no_results", lg))

@@ -341,35 +341,36 @@ def user_labels(path: str | None):
     return Labels.from_yaml(path)
 
 
-def conceptual_figure(model_text: str, name: str, lang: str, study: bool = False,
+def conceptual_figure(model_text: str, title: str, lang: str, study: bool = False,
                       labels: str | None = None):
     """The model's conceptual diagram (a matplotlib figure).
 
-    ``name`` is the caption's model name.  Only a bundled study model (``study``) is drawn with
-    the study's construct labels; a user's model keeps its own names (a construct the user
-    called ``KS`` is not the paper's "knowledge sharing"), or takes them, and its title, from
-    the user's labels YAML (``labels``).
+    ``title`` (the page's model title; may be empty) names the model in the caption, else the
+    labels' title.  Only a bundled study model (``study``) is drawn with the study's labels; a
+    user's model keeps its own names (a construct the user called ``KS`` is not the paper's
+    "knowledge sharing"), or takes them, and its title, from the user's labels YAML
+    (``labels``).
     """
     import matplotlib
 
     matplotlib.use("Agg")
+    from ..diagrams import conceptual_diagram
     from ..spec import parse_model
 
+    spec = parse_model(model_text, source="<model>", name=title or "model")
     if study:
-        from ..study.diagrams import conceptual_diagram
-        return conceptual_diagram(parse_model(model_text, source="<model>", name=name),
-                                  lang=lang)
-    from ..diagrams import conceptual_diagram
+        try:
+            from ..labels import Labels
 
-    lab = user_labels(labels)
-    if lab is not None:
-        name = lab.title(lang) or name
-        return conceptual_diagram(parse_model(model_text, source="<model>", name=name),
-                                  lang=lang, labels=lambda lg: lab.for_diagram(lg)["names"])
-    return conceptual_diagram(parse_model(model_text, source="<model>", name=name), lang=lang)
+            lab = Labels.study()
+        except ImportError:
+            from ..study import construct_labels as lab
+    else:
+        lab = user_labels(labels)
+    return conceptual_diagram(spec, lang=lang, labels=lab, title=title or None)
 
 
-def conceptual_png(model_text: str, name: str, lang: str, study: bool = False,
+def conceptual_png(model_text: str, title: str, lang: str, study: bool = False,
                    labels: str | None = None) -> dict:
     """:func:`conceptual_figure` as a PNG data URI, drawn in a worker process.
 
@@ -386,7 +387,7 @@ def conceptual_png(model_text: str, name: str, lang: str, study: bool = False,
     from ..errors import SemclusterError
 
     try:
-        fig = conceptual_figure(model_text, name, lang, study, labels)
+        fig = conceptual_figure(model_text, title, lang, study, labels)
     except SemclusterError as exc:
         return {"error": _first_line(exc)}
     buf = io.BytesIO()
