@@ -533,3 +533,40 @@ def test_the_group_control_reaches_the_fit(server, tmp_path):
         body = table.split("<tbody>")[1]
         assert body.count("<tr>") == rows, (group, table)
         assert ("<th class=\"num\">group</th>" in table) == bool(group)
+
+
+def test_another_worksheet_of_a_workbook_is_read_when_chosen(server, tmp_path):
+    """An .xlsx with two worksheets: the first is read, the page offers both, and choosing
+    the second reads that one (the sheet reaches the data options as --sheet does)."""
+    path = tmp_path / "book.xlsx"
+    first = pd.DataFrame({"note": ["read me", "then the data"]})
+    second = own_survey(tmp_path / "own.csv")
+    with pd.ExcelWriter(path) as xl:
+        first.to_excel(xl, sheet_name="about", index=False)
+        second.to_excel(xl, sheet_name="answers", index=False)
+
+    async def go():
+        s = await _session(server)
+        await s.upload(path)
+        await s.wait_for(lambda s: "book.xlsx: 2 rows, 1 columns" in
+                         s.outputs.get("data_message", ""), what="the first worksheet")
+        offered = [m for m in s.received if "inputMessages" in m and any(
+            i.get("id") == "sheet" for i in m["inputMessages"])]
+        await s.update(sheet="answers")
+        await s.wait_for(lambda s: "book.xlsx: 60 rows, 12 columns" in
+                         s.outputs.get("data_message", ""), what="the second worksheet")
+        await s.wait_for(lambda s: _cell(s.outputs.get("file_report", ""), "rows") == "60",
+                         what="its report")
+        await s.close()
+        return offered
+
+    offered = _run(go())
+    assert offered, "the page did not offer the workbook's worksheets"
+    msg = [i for m in offered for i in m["inputMessages"] if i["id"] == "sheet"][-1]
+    assert "about" in json_text(msg) and "answers" in json_text(msg)
+
+
+def json_text(obj) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
