@@ -328,3 +328,16 @@ def test_the_crossing_count_sees_a_swapped_layer():
                                                                    (1, 0))]
     assert arrow_crossings(fake) == 1
     assert arrow_crossings(lay) >= 0
+
+
+def test_layer_order_removes_a_crossing_and_keeps_an_order_without_one():
+    from semcluster.diagrams import layer_crossings, order_layers
+
+    edges = [("F1", "F4"), ("F3", "F4"), ("F2", "F5")]
+    cols = [["F1", "F2", "F3"], ["F4", "F5"]]
+    assert layer_crossings(cols, edges) == 1
+    best = order_layers(cols, edges)
+    assert layer_crossings(best, edges) == 0
+    assert sorted(map(sorted, best)) == sorted(map(sorted, cols))      # the same nodes
+    plain = [["F1", "F3", "F2"], ["F4", "F5"]]
+    assert order_layers(plain, edges) == plain                         # nothing to improve

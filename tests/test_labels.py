@@ -273,3 +273,55 @@ def test_fit_summary_and_measure_tables_print_labels(study, capsys):
     assert list(rel.construct) == ["PI", "KS", "TR"]
     assert json.loads(Path("m/measurement.json").read_text())["reliability"][0]["construct"] \
         == "PI"
+
+
+# ---------------------------------------------------------------------------------------------
+# one language per diagram; item labels that fit a box
+# ---------------------------------------------------------------------------------------------
+def test_a_zh_diagram_names_constructs_with_english_only_labels(study):
+    half = Labels(constructs={"PI": {"en": "Park infrastructure", "zh": "园区基础设施"},
+                              "KS": {"en": "Knowledge sharing"}})
+    with pytest.warns(SemclusterWarning, match=r"no zh label for KS \("):
+        d.conceptual_diagram("sem.lav", lang="zh", labels=half)
+    full = Labels.from_yaml("labels.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SemclusterWarning)
+        d.conceptual_diagram("sem.lav", lang="zh", labels=full)        # every label in zh
+        d.conceptual_diagram("sem.lav", lang="en", labels=half)        # every label in en
+
+
+def test_item_labels_up_to_the_box_width_replace_the_code(study):
+    import semcluster
+    from semcluster.diagrams import ITEM_LABEL_WIDTH
+
+    res = semcluster.fit("\n".join(MODEL.splitlines()[:3]) + "\n", "survey.csv")
+    fits = "x" * ITEM_LABEL_WIDTH                                  # just fits
+    too_long = "x" * (ITEM_LABEL_WIDTH + 1)
+    zh_fits = "题" * (ITEM_LABEL_WIDTH // 2)                        # 2 columns per character
+    zh_long = "题" * (ITEM_LABEL_WIDTH // 2 + 1)
+    lab = Labels(items={"pi1": fits, "pi2": too_long, "ks1": zh_fits, "ks2": zh_long})
+    texts = _texts(d.measurement_diagram(res, lang="zh", labels=lab))
+    assert fits in texts and "pi1" not in texts
+    assert too_long not in texts and "pi2" in texts
+    assert zh_fits in texts and "ks1" not in texts
+    assert zh_long not in texts and "ks2" in texts
+
+
+def test_group_is_chosen_by_its_value_label_too(study):
+    import matplotlib.figure
+    from unittest import mock
+
+    assert main(["fit", "sem.lav", "--data", "survey.csv", "--group", "own", "--json",
+                 "g.json"]) == 0
+    drawn = []
+    real = matplotlib.figure.Figure.savefig
+    with mock.patch.object(matplotlib.figure.Figure, "savefig",
+                           lambda fig, *a, **k: (drawn.append(fig), real(fig, *a, **k))[1]):
+        for group in ("民营", "2.0", "Private"):
+            assert main(["diagram", "g.json", "--group", group, "--labels", "labels.yaml",
+                         "--out", "one.png"]) == 0
+    r2 = {tuple(sorted(t.get_text() for t in f.semcluster_layout.texts if "R²" in t.get_text()))
+          for f in drawn}
+    assert len(drawn) == 3 and len(r2) == 1      # the same group, however it was named
+    assert main(["diagram", "g.json", "--group", "Foreign", "--labels", "labels.yaml",
+                 "--out", "none.png"]) == 2       # a label of no group in this result

@@ -432,3 +432,16 @@ def test_word_tables_of_the_checks_equal_the_json_numbers(sim, tmp_path):
     for i, r in enumerate(d["loadings"], 1):
         cells = [c.text.replace("−", "-") for c in load.rows[i].cells]
         assert cells[0] == r["item"] and float(cells[4]) == round(r["method"], 2)
+
+
+@pytest.mark.parametrize("converged, admissible, computed", [
+    (True, True, True), (False, True, False), (True, False, False)])
+def test_difference_tests_need_converged_admissible_models(sim, converged, admissible,
+                                                           computed):
+    fits = sim.fits.copy()
+    fits.loc["ulmc", "converged"] = converged
+    fits.loc["ulmc", "admissible"] = admissible
+    tests = mb._usable_tests(sim.tests, fits)
+    assert bool(np.isfinite(tests["ulmc"]["chisq_diff"])) is computed
+    assert ("not computed: the ulmc model" in tests["ulmc"]["test"]) is not computed
+    assert np.isfinite(tests["one_factor"]["chisq_diff"])       # the other pair is untouched

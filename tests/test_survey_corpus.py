@@ -36,6 +36,7 @@ SLOW = os.environ.get("SEMCLUSTER_SLOW_TESTS") == "1"
 COMMANDS = {
     "fit": ["fit", "h1_h5"],
     "measure": ["measure", "cfa", "--parallel-iter", "10"],
+    "method-bias": ["method-bias", "cfa"],
     "compare": ["compare"],
     "modindices": ["modindices", "cfa", "--top", "5"],
     "compare-models": ["compare-models", "cfa", "one_factor"],

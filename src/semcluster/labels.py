@@ -20,7 +20,8 @@ and diagram.  Its sources, in order of precedence:
    :func:`semcluster.data.read_survey`): variable labels become item labels, value labels
    become group labels; a label with Chinese characters is taken as the zh label, any other as
    the en label;
-3. the study's own dictionary (:meth:`Labels.study`): only for the study's models and
+3. the study's own dictionary (:func:`semcluster.study.study_labels`; this module never
+   imports the study): only for the study's models and
    ``semcluster reproduce``, never for a user's model whose construct happens to be called
    ``KS``.
 
@@ -192,19 +193,6 @@ class Labels:
                                 for v, t in vals.items() if str(t).strip()}
         return cls(items=items, groups=groups, source=str(info.get("source", "<data>")))
 
-    @classmethod
-    def study(cls) -> "Labels":
-        """The study's dictionary (constructs ``CA`` ... ``IN`` and the paper's title): for
-        the study's own models and ``semcluster reproduce`` only."""
-        from .study import paper
-
-        c = paper.constructs()
-        meta = paper._study()
-        return cls(constructs={code: {"en": str(c.loc[code, "en"]), "zh": str(c.loc[code, "zh"])}
-                               for code in c.index},
-                   title_text={"en": meta.get("title_en", ""), "zh": meta.get("title_zh", "")},
-                   source="the study's dictionary")
-
     def merged(self, other: "Labels | None") -> "Labels":
         """These labels, with ``other``'s filling what these do not give (per name and
         language)."""
@@ -347,12 +335,11 @@ def _no_bool_loader():
     return Loader
 
 
-def read_labels(path: str | Path | None = None, *, frame=None, study: bool = False) -> Labels:
+def read_labels(path: str | Path | None = None, *, frame=None) -> Labels:
     """The labels of a run: the YAML at ``path`` (if given), then what ``frame``'s SPSS file
-    carries, then (``study=True``, the study's own models only) the study's dictionary."""
+    carries.  (The study's dictionary, for the study's own models only, is
+    :func:`semcluster.study.study_labels`; merge it with :meth:`Labels.merged`.)"""
     lab = Labels.from_yaml(path) if path else Labels()
     if frame is not None:
         lab = lab.merged(Labels.from_frame(frame))
-    if study:
-        lab = lab.merged(Labels.study())
     return lab

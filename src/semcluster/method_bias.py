@@ -25,10 +25,11 @@ factor loading on every item and uncorrelated with the traits (Williams, Cote & 
 Podsakoff et al. 2003, Table 4 and Figure 3A); its variance is fixed at 1 and all its loadings
 are free.  It is compared with the trait model: Δχ² (nested: the method loadings set to zero)
 and the changes of CFI, TLI (increase) and RMSEA, SRMR (decrease).  The rule of thumb of the
-applied literature — mainly Chinese management and psychology journals, usually cited to Wen,
-Huang & Tang (温忠麟, 黄彬彬, 汤丹丹 2018, 心理科学 41(1), 204–210) — reads a rise of CFI or TLI
-by more than .10, or a fall of RMSEA or SRMR by more than .05, as a sign of serious method
-bias; it is a convention, not a result of a simulation study.  Caveats, stated in every
+applied literature — mainly Chinese management and psychology journals, where it is often
+attributed to Wen, Huang & Tang (温忠麟, 黄彬彬, 汤丹丹 2018, 心理科学 41(1), 204–210; that
+attribution was not checked against the paper here) — reads a rise of CFI or TLI by more than
+.10, or a fall of RMSEA or SRMR by more than .05, as a sign of serious method bias; it is a
+convention, not a result of a simulation study.  Caveats, stated in every
 report: the method factor is identified only with at least two traits and is often near
 empirical under-identification (loadings that do not converge, negative variances); it takes up
 any variance shared by all items, substantive variance too (a general factor behind the
@@ -51,15 +52,18 @@ from .errors import DataError, OptionError
 __all__ = ["harman", "method_factor_check", "HarmanResult", "MethodBiasResult", "THRESHOLDS",
            "SOURCES", "CAVEATS", "measurement_part", "one_factor_text", "ulmc_text"]
 
+_CONVENTION = ("convention of the applied literature, often attributed to Wen, Huang & Tang "
+               "(2018)")
+
 #: Rules of thumb: (value, source).
 THRESHOLDS = {
     "harman_share": (0.50, "Podsakoff, MacKenzie, Lee & Podsakoff (2003, p. 889): one general "
                            "factor accounting for the majority of the covariance"),
     "eigenvalue": (1.0, "Kaiser (1960): components with eigenvalues above 1"),
-    "delta_cfi": (0.10, "Wen, Huang & Tang (2018), the convention of the applied literature"),
-    "delta_tli": (0.10, "Wen, Huang & Tang (2018), the convention of the applied literature"),
-    "delta_rmsea": (0.05, "Wen, Huang & Tang (2018), the convention of the applied literature"),
-    "delta_srmr": (0.05, "Wen, Huang & Tang (2018), the convention of the applied literature"),
+    "delta_cfi": (0.10, _CONVENTION),
+    "delta_tli": (0.10, _CONVENTION),
+    "delta_rmsea": (0.05, _CONVENTION),
+    "delta_srmr": (0.05, _CONVENTION),
 }
 
 SOURCES = {
@@ -558,7 +562,7 @@ class MethodBiasResult:
                        False: "各项变化均未超过经验临界值：未发现严重的共同方法偏差。"}
             note = (f"CFI、TLI 的提高量与 RMSEA、SRMR 的降低量（正值表示加入方法因子后拟合改善）。"
                     f"经验规则：ΔCFI 或 ΔTLI > .10，或 ΔRMSEA 或 ΔSRMR > .05 表示存在严重的共同方法偏差"
-                    f"（温忠麟, 黄彬彬, 汤丹丹, 2018）。{verdict[self.bias_indicated]}"
+                    f"（应用研究中的惯例，常引自温忠麟, 黄彬彬, 汤丹丹, 2018）。{verdict[self.bias_indicated]}"
                     f"方法因子平均解释题目方差的 {100 * share:.1f}%。" + "".join(CAVEATS["zh"][1:]))
         else:
             title = "Change of fit when the method factor is added"
@@ -569,7 +573,8 @@ class MethodBiasResult:
                               "is indicated."}
             note = (f"Rise of CFI and TLI, fall of RMSEA and SRMR (positive: the method factor "
                     f"improves the fit). Convention: ΔCFI or ΔTLI > .10, or ΔRMSEA or ΔSRMR > .05 "
-                    f"indicates serious common-method bias (Wen, Huang & Tang, 2018). "
+                    f"indicates serious common-method bias (a convention of the applied literature, "
+                    f"often attributed to Wen, Huang & Tang, 2018). "
                     f"{verdict[self.bias_indicated]} The method factor takes on average "
                     f"{100 * share:.1f} % of an item's variance. " + " ".join(CAVEATS["en"][1:]))
         if self.local_optima:
@@ -764,6 +769,7 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
     tests = {"one_factor": _difference(chisq_difference, results["one_factor"],
                                        results["trait"]),
              "ulmc": _difference(chisq_difference, results["trait"], results["ulmc"])}
+    tests = _usable_tests(tests, fits)
     f = fits
     deltas = {"cfi": f.at["ulmc", "cfi"] - f.at["trait", "cfi"],
               "tli": f.at["ulmc", "tli"] - f.at["trait", "tli"],
@@ -777,6 +783,23 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
                             ulmc_starts=ulmc_starts,
                             estimator=est_used,
                             missing=getattr(results["trait"], "missing", "listwise"))
+
+
+def _usable_tests(tests: dict, fits: pd.DataFrame) -> dict:
+    """A difference test involving a model that did not converge to an admissible solution is
+    not a test: its χ² difference and p are left out, with the reason."""
+    pairs = {"one_factor": ("one_factor", "trait"), "ulmc": ("trait", "ulmc")}
+    out = {}
+    for key, t in tests.items():
+        t = dict(t)
+        bad = [m for m in pairs[key] if not (fits.at[m, "converged"] and
+                                              fits.at[m, "admissible"])]
+        if bad:
+            t["test"] += (f" not computed: the {' and '.join(bad)} model did not converge to "
+                          f"an admissible solution")
+            t["chisq_diff"], t["pvalue"] = float("nan"), float("nan")
+        out[key] = t
+    return out
 
 
 def _difference(test, restricted, full) -> dict:

@@ -222,7 +222,12 @@ def labels_from_args(args, *, study: bool = False):
         except SemclusterError:
             frame = None        # the data reader of the command reports what is wrong
 
-    return read_labels(getattr(args, "labels", None), frame=frame, study=study)
+    labels = read_labels(getattr(args, "labels", None), frame=frame)
+    if study:
+        from ..study import study_labels
+
+        labels = labels.merged(study_labels())
+    return labels
 
 
 def warn_unknown_labels(args, names, group_column=None, group_values=None) -> list:

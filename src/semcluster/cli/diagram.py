@@ -23,8 +23,9 @@ def add_parser(sub):
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     add_labels_option(p)
     p.add_argument("--group", metavar="LABEL",
-                   help="the group to draw of a multi-group result (--json of fit --group); "
-                        "default: every group side by side")
+                   help="the group to draw of a multi-group result (--json of fit --group): "
+                        "its value, or the value's label (--labels, SPSS value labels); "
+                        "default: every group side by side, titled by their labels")
     p.add_argument("--alpha", type=A.probability, default=0.05, help="significance level (0.05)")
     p.add_argument("--hide-ns", action="store_true", help="leave out non-significant paths")
     p.add_argument("--covariances", action="store_true",
@@ -81,13 +82,14 @@ def run(args) -> int:
             result = fit(src, args.data, options=data_options_from_args(args))
             print_data_report(result.data_report)
         _check_names(args, result)
+        group = _group_value(labels, result, args.group)
         if args.kind == "tested":
             fig = d.tested_diagram(result, lang=args.lang, alpha=args.alpha,
                                    hide_ns=args.hide_ns, covariances=args.covariances,
-                                   labels=labels, group=args.group)
+                                   labels=labels, group=group)
         else:
             fig = d.measurement_diagram(result, lang=args.lang, alpha=args.alpha,
-                                        labels=labels, group=args.group)
+                                        labels=labels, group=group)
     outputs.save_figure(out, fig)
     print(f"wrote {args.out}")
     return 0
@@ -118,3 +120,20 @@ def _check_names(args, source) -> None:
         table = read_model(source).partable
         names = set(table.lhs) | set(table.rhs)
     warn_unknown_labels(args, names, column, values)
+
+
+def _group_value(labels, result, group):
+    """``--group`` as a value of the grouping column; a value label (en or zh, e.g. "国有"
+    for 1) names its value too."""
+    if group is None or not labels:
+        return group
+    from .. import diagrams as d
+
+    values = d._groups_of(result)
+    if str(group) in values:
+        return group
+    column = d._group_column_of(result)
+    for v in values:
+        if group in (labels.group(column, v, "en"), labels.group(column, v, "zh")):
+            return v
+    return group

@@ -22,4 +22,4 @@ package; this package builds on it.
 from .paper import (CONSTRUCTS, N, NESTED_MODELS, OUTCOME, PREDICTORS, SCALE,  # noqa: F401
                     construct_labels, constructs, correlations, covariances, descriptives,
                     hypotheses, item_names, items, nested_models, published, regression,
-                    regression_summary, reliability)
+                    regression_summary, reliability, study_labels)

@@ -139,6 +139,20 @@ def construct_labels(lang: str = "en") -> dict:
     return {code: str(c.loc[code, col]) for code in c.index}
 
 
+def study_labels():
+    """The study's dictionary as a :class:`semcluster.labels.Labels`: the constructs ``CA``
+    … ``IN`` and the paper's title, en and zh.  For the study's own models and
+    ``semcluster reproduce`` only (a user's construct called ``KS`` is not the study's)."""
+    from ..labels import Labels
+
+    c = constructs()
+    meta = _study()
+    return Labels(constructs={code: {"en": str(c.loc[code, "en"]), "zh": str(c.loc[code, "zh"])}
+                              for code in c.index},
+                  title_text={"en": meta.get("title_en", ""), "zh": meta.get("title_zh", "")},
+                  source="the study's dictionary")
+
+
 # which bundled models of the study are nested in which: (restricted, full)
 NESTED_MODELS = (("revised", "h1_h5"), ("second_order", "h1_h5"), ("one_factor", "cfa"),
                  ("one_factor", "h1_h5"))
