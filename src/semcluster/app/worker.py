@@ -359,12 +359,9 @@ def conceptual_figure(model_text: str, title: str, lang: str, study: bool = Fals
 
     spec = parse_model(model_text, source="<model>", name=title or "model")
     if study:
-        try:
-            from ..labels import Labels
+        from ..study.paper import study_labels
 
-            lab = Labels.study()
-        except ImportError:
-            from ..study import construct_labels as lab
+        lab = study_labels()
     else:
         lab = user_labels(labels)
     return conceptual_diagram(spec, lang=lang, labels=lab, title=title or None)
