@@ -350,4 +350,13 @@ def test_app_report_for_an_own_survey(server, browser, tmp_path):
         assert name in html, name
     for study in ("h1_h5", "knowledge sharing", "cluster awareness"):
         assert study not in html, study
+    import importlib.util
+
+    if importlib.util.find_spec("semcluster.manuscript") and importlib.util.find_spec("docx"):
+        docs = [n for n in z.namelist() if n.endswith(".docx")]
+        assert docs, z.namelist()                  # the Word manuscript beside the html
+        import docx
+
+        text = "\n".join(p.text for p in docx.Document(io.BytesIO(z.read(docs[0]))).paragraphs)
+        assert "A mediation study" in text
     assert proc.poll() is None, log.read_text()
