@@ -570,3 +570,18 @@ def json_text(obj) -> str:
     import json
 
     return json.dumps(obj, ensure_ascii=False)
+
+
+def test_the_saved_mapping_is_the_data_description_the_cli_reads(tmp_path):
+    """Save mapping (step 2) writes every option a data description holds; --map reads it
+    back to the same values."""
+    from semcluster.data import data_description
+
+    doc = mapping.mapping_document({"Q_1": "K1", "Q_2": "K2", "Q_3": ""}, ["K2"], (1.0, 5.0),
+                                   (-99, "n.a"), "rid", ["K1", "K2"], "answers")
+    f = tmp_path / "mapping.yaml"
+    f.write_text(mapping.to_yaml(doc), encoding="utf-8")
+    d = data_description(str(f))
+    assert d.columns == {"Q_1": "K1", "Q_2": "K2"} and tuple(d.reverse) == ("K2",)
+    assert tuple(d.scale) == (1.0, 5.0) and tuple(d.missing_codes) == (-99, "n.a")
+    assert d.id_column == "rid" and tuple(d.ordered) == ("K1", "K2") and d.sheet == "answers"

@@ -9,19 +9,6 @@ from __future__ import annotations
 import re
 
 
-def study_items() -> list:
-    """Every observed item of the bundled models (ca1..in4), in order of first appearance."""
-    from ..resources import bundled_models
-    from ..spec import read_model
-
-    seen: list = []
-    for name in ["h1_h5", *bundled_models()]:
-        for v in read_model(name).observed:
-            if v not in seen:
-                seen.append(v)
-    return seen
-
-
 def suggest_item(column: str, items) -> str:
     """The model item a file column most likely holds, or ``""``.
 
@@ -58,8 +45,8 @@ def suggest_mapping(columns, items) -> dict:
     return out
 
 
-def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id_column=None
-                     ) -> dict:
+def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id_column=None,
+                     ordered=None, sheet=None) -> dict:
     """The data description as a plain dictionary (what the YAML file holds)."""
     doc: dict = {"columns": {str(k): str(v) for k, v in columns.items() if v}}
     if reverse:
@@ -70,6 +57,10 @@ def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id
         doc["missing_codes"] = list(missing_codes)
     if id_column:
         doc["id"] = id_column
+    if ordered:
+        doc["ordered"] = ordered if ordered == "all" else list(ordered)
+    if sheet:
+        doc["sheet"] = sheet
     return doc
 
 

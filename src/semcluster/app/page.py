@@ -712,7 +712,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
             o = options_dict()
             yield to_yaml(mapping_document(o["map"]["columns"], o["map"].get("reverse", ()),
-                                           o["scale"], o["missing_codes"], o["id"]))
+                                           o["scale"], o["missing_codes"], o["id"],
+                                           o["ordered"], o["sheet"]))
 
         @reactive.effect
         @reactive.event(input.load_map)
@@ -735,6 +736,9 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 ui.update_text("missing_codes", value=", ".join(map(str, desc.missing_codes)))
             if desc.id_column:
                 ui.update_text("id_col", value=desc.id_column)
+            if desc.ordered:
+                ui.update_text("ordered", value=desc.ordered if desc.ordered == "all"
+                               else ", ".join(desc.ordered))
             map_loaded.set(desc)
 
         @render.ui

@@ -117,12 +117,10 @@ TEXTS = {
     "no_model": ("No model chosen yet: the file is reported on its own. Choose or write a model "
                  "in step 3 to match its items to these columns.",
                  "尚未选择模型：以上仅报告文件本身。请在第 3 步选择或编写模型，以便将其题项与各列匹配。"),
-    "choose_model": ("(choose a model)", "（请选择模型）"),
     "model_none": ("Choose a bundled model or write your own below.",
                    "请选择内置模型，或在下方编写自己的模型。"),
     "model_title": ("Model title (the diagram's caption)", "模型名称（图题）"),
     "problems": ("{n} problem(s) in the data for this model:", "数据中有 {n} 个问题（针对本模型）："),
-    "your_model": ("your model", "您的模型"),
     "labels_file": ("Labels (YAML: title, constructs, items, groups; en and zh)",
                     "标签（YAML：标题、构念、题项、分组；中英文）"),
     "hypotheses_file": ("Hypotheses (YAML: label or path → expected sign, text)",
