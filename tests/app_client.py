@@ -63,8 +63,8 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 #: Outputs a page shows: Shiny renders an output only while the client reports it visible
 #: (``.clientdata_output_<id>_hidden``), as a browser does for the outputs of the open tab.
-VISIBLE = ("data_message", "data_report", "model_message", "conceptual", "fit_progress",
-           "results", "report_progress", "map_message")
+VISIBLE = ("data_message", "data_report", "file_report", "model_message", "conceptual",
+           "fit_progress", "results", "report_progress", "map_message")
 
 
 def initial_inputs(model_text: str, visible=VISIBLE) -> dict:
@@ -72,6 +72,8 @@ def initial_inputs(model_text: str, visible=VISIBLE) -> dict:
     return {**{f".clientdata_output_{o}_hidden": False for o in visible},
             "lang": "en", "model_name": "h1_h5", "model_text": model_text,
             "missing_codes": "", "scale": "", "id_col": "", "estimator": "ML",
+            "model_title": "", "sheet": "", "out_of_scale": "error", "group_col": "",
+            "cluster_col": "", "ordered": "", "long_string": "", "drop_careless": False,
             "missing": "auto", "n_boot": 0, "steps": "data",
             "use_bundled:shiny.action": 0, "fit:shiny.action": 0,
             "cancel:shiny.action": 0, "build_report:shiny.action": 0,

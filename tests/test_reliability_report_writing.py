@@ -387,10 +387,10 @@ def test_the_apps_report_zip_appears_only_when_complete(tmp_path, monkeypatch):
 
     monkeypatch.setattr(shutil, "make_archive", fail_half_way)
     with pytest.raises(OSError):
-        worker.run_report(job, {"options": {}})
+        worker.run_report(job, {"options": {}, "study": "h1_h5"})
     assert not (job / "semcluster_report.zip").exists()
     monkeypatch.setattr(shutil, "make_archive", real)
-    worker.run_report(job, {"options": {}})
+    worker.run_report(job, {"options": {}, "study": "h1_h5"})
     import zipfile
 
     with zipfile.ZipFile(job / "semcluster_report.zip") as z:

@@ -9,19 +9,6 @@ from __future__ import annotations
 import re
 
 
-def study_items() -> list:
-    """Every observed item of the bundled models (ca1..in4), in order of first appearance."""
-    from ..resources import bundled_models
-    from ..spec import read_model
-
-    seen: list = []
-    for name in ["h1_h5", *bundled_models()]:
-        for v in read_model(name).observed:
-            if v not in seen:
-                seen.append(v)
-    return seen
-
-
 def suggest_item(column: str, items) -> str:
     """The model item a file column most likely holds, or ``""``.
 
@@ -58,8 +45,8 @@ def suggest_mapping(columns, items) -> dict:
     return out
 
 
-def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id_column=None
-                     ) -> dict:
+def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id_column=None,
+                     ordered=None, sheet=None) -> dict:
     """The data description as a plain dictionary (what the YAML file holds)."""
     doc: dict = {"columns": {str(k): str(v) for k, v in columns.items() if v}}
     if reverse:
@@ -70,6 +57,10 @@ def mapping_document(columns: dict, reverse=(), scale=None, missing_codes=(), id
         doc["missing_codes"] = list(missing_codes)
     if id_column:
         doc["id"] = id_column
+    if ordered:
+        doc["ordered"] = ordered if ordered == "all" else list(ordered)
+    if sheet:
+        doc["sheet"] = sheet
     return doc
 
 
@@ -101,5 +92,60 @@ def parse_scale(text: str):
         return None
     if len(parts) != 2:
         raise ValueError("the answer scale is two numbers, e.g. 1 7")
-    lo, hi = float(parts[0]), float(parts[1])
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"the answer scale is two numbers, e.g. 1 7, not '{text.strip()}'") \
+            from None
     return (lo, hi)
+
+
+def parse_long_string(text: str):
+    """``"8"`` → 8; empty → None (the data path's default); anything else → ValueError."""
+    t = (text or "").strip()
+    if not t:
+        return None
+    try:
+        n = int(t)
+    except ValueError:
+        raise ValueError(f"the long-string threshold is a whole number of items, not '{t}'") \
+            from None
+    if n < 2:
+        raise ValueError(f"the long-string threshold is at least 2 (a run of one identical "
+                         f"answer is every answer), not {n}")
+    return n
+
+
+def parse_ordered(text: str):
+    """``"all"`` → ``"all"``; ``"q1, q2"`` → ``["q1", "q2"]``; empty → None."""
+    t = (text or "").strip()
+    if not t:
+        return None
+    if t.lower() == "all":
+        return "all"
+    return [n for n in re.split(r"[,\s;]+", t) if n]
+
+
+def page_options(values: dict, *, columns=None, reverse=(), sheet=None) -> dict:
+    """The data options (plain values, what the worker's ``data_options`` reads) from what the
+    page's controls hold: ``values`` maps the input ids of step 1 (``missing_codes``,
+    ``scale``, ``out_of_scale``, ``id_col``, ``group_col``, ``cluster_col``, ``missing``,
+    ``ordered``, ``long_string``, ``drop_careless``) to their text; ``columns`` is the items
+    table ({file column: model item}), ``reverse`` its ticked items, ``sheet`` the worksheet
+    read.  A malformed entry raises ValueError with a one-line message."""
+    def txt(key):
+        return str(values.get(key) or "").strip()
+
+    sc = parse_scale(txt("scale"))
+    m = {"columns": {c: v for c, v in (columns or {}).items() if v}}
+    if reverse:
+        m["reverse"] = list(reverse)
+    return {"map": m, "missing": txt("missing") or "auto",
+            "missing_codes": list(parse_codes(txt("missing_codes"))),
+            "scale": list(sc) if sc else None, "id": txt("id_col") or None,
+            "out_of_scale": txt("out_of_scale") or "error",
+            "ordered": parse_ordered(txt("ordered")),
+            "long_string": parse_long_string(txt("long_string")),
+            "drop_careless": bool(values.get("drop_careless")),
+            "cluster": txt("cluster_col") or None, "group": txt("group_col") or None,
+            "sheet": sheet or None}

@@ -28,14 +28,20 @@ from shiny import App, reactive, render, ui
 
 from .server import (HostOriginGuard, WorkerPool, allowed_hosts, bind,
                      remove_stale_folders, server_folder)
-from .texts import STEP_TITLES, TEXTS, text
+from .texts import STEP_TITLES, TEXTS, file_word, page_advice, text
 from .worker import conceptual_png, parse_upload, prepare_data, read_status, report_progress
+from .worker import file_report as report_file
 
 ACCEPT = [".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta"]
 MISSING = {"auto": "auto", "listwise": "listwise", "fiml": "fiml (ml)", "pairwise": "pairwise"}
 FIT_KEYS = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper",
             "srmr")
 CUSTOM = "(custom)"
+NONE = ""                       # no model chosen yet: the upload is reported on its own
+OUT_OF_SCALE = {"error": "error", "missing": "missing"}
+#: The inputs of step 1 that hold data options (see mapping.page_options).
+PAGE_OPTIONS = ("missing_codes", "scale", "out_of_scale", "id_col", "group_col", "cluster_col",
+                "missing", "ordered", "long_string", "drop_careless")
 
 
 def estimator_choices() -> list:
@@ -178,18 +184,33 @@ class Worker:
 
 
 def app_ui(request):
-    models = {m: m for m in _bundled()}
+    models = {NONE: "(choose a model · 请选择模型)", **{m: m for m in _bundled()}}
     models[CUSTOM] = "(your own · 自定义)"
     step1 = ui.div(
         ui.h3(L("data_head")), ui.p(ui.output_text("t_data_help", inline=True)),
         ui.input_file("upload", L("upload"), accept=ACCEPT, width="420px"),
         ui.input_action_button("use_bundled", L("use_bundled"), class_="btn-secondary"),
+        ui.input_select("sheet", L("sheet"), {"": "–"}, selected="", width="420px"),
+        ui.h4(L("options_head")),
         ui.layout_columns(
             ui.input_text("missing_codes", L("missing_codes"), ""),
             ui.input_text("scale", L("scale"), ""),
-            ui.input_text("id_col", L("id_col"), ""), col_widths=(4, 4, 4)),
+            ui.input_select("out_of_scale", L("out_of_scale"), OUT_OF_SCALE,
+                            selected="error"), col_widths=(4, 4, 4)),
+        ui.layout_columns(
+            ui.input_text("id_col", L("id_col"), ""),
+            ui.input_text("group_col", L("group_col"), ""),
+            ui.input_text("cluster_col", L("cluster_col"), ""), col_widths=(4, 4, 4)),
+        ui.layout_columns(
+            ui.input_select("missing", L("missing"), MISSING, selected="auto"),
+            ui.input_text("ordered", L("ordered"), ""),
+            ui.input_text("long_string", L("long_string"), ""), col_widths=(4, 4, 4)),
+        ui.div(ui.input_checkbox("drop_careless", L("drop_careless"), False),
+               ui.download_button("dl_careless", L("dl_careless"), class_="btn-sm"),
+               class_="d-flex gap-3 align-items-center"),
         ui.output_ui("data_message"),
-        ui.h4(L("data_report")), ui.output_ui("data_report"))
+        ui.h4(L("file_head")), ui.output_ui("file_report"),
+        ui.h4(L("match_head")), ui.output_ui("data_report"))
     step2 = ui.div(
         ui.h3(L("map_head")), ui.p(L("map_help")),
         ui.output_ui("map_table"),
@@ -199,17 +220,22 @@ def app_ui(request):
         ui.output_ui("map_message"))
     step3 = ui.div(
         ui.h3(L("model_head")), ui.p(L("model_help")),
-        ui.input_select("model_name", L("model_name"), models, selected="h1_h5"),
-        ui.input_text_area("model_text", L("model_text"), _model_text("h1_h5"), rows=18,
-                           width="100%"),
+        ui.layout_columns(
+            ui.input_select("model_name", L("model_name"), models, selected=NONE),
+            ui.input_text("model_title", L("model_title"), ""), col_widths=(6, 6)),
+        ui.input_text_area("model_text", L("model_text"), "", rows=18, width="100%"),
+        ui.layout_columns(
+            ui.input_file("labels_file", L("labels_file"), accept=[".yaml", ".yml"]),
+            ui.input_file("hypotheses_file", L("hypotheses_file"), accept=[".yaml", ".yml"]),
+            col_widths=(6, 6)),
+        ui.output_ui("inputs_message"),
         ui.output_ui("model_message"), ui.output_ui("conceptual"))
     step4 = ui.div(
         ui.h3(L("fit_head")),
         ui.layout_columns(
             ui.input_select("estimator", L("estimator"), estimator_choices(), selected="ML"),
-            ui.input_select("missing", L("missing"), MISSING, selected="auto"),
             ui.input_numeric("n_boot", L("n_boot"), 0, min=0, max=5000, step=100),
-            col_widths=(4, 4, 4)),
+            col_widths=(6, 6)),
         ui.input_action_button("fit", L("fit"), class_="btn-primary"), " ",
         ui.input_action_button("cancel", L("cancel"), class_="btn-outline-danger"),
         ui.output_ui("fit_progress"))
@@ -261,9 +287,16 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         folder = Path(tempfile.mkdtemp(prefix="session-", dir=root))
 
         def clean(message: str) -> str:
-            """A one-line message without this session's temporary folder in it."""
+            """A one-line message without this session's temporary folder in it, its advice
+            naming the page's controls (not the command line's flags)."""
             first = str(message).splitlines()[0] if str(message) else ""
-            return first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
+            # an upload lives in <folder>/data/<n>/<name>: the page shows <name> only
+            first = re.sub(re.escape(str(folder / "data") + os.sep) + r"\d+" +
+                           re.escape(os.sep), "", first)
+            first = first.replace(str(folder / "data") + os.sep, "").replace(str(folder), "")
+            with reactive.isolate():
+                lg = lang()
+            return page_advice(first, lg)
         lang = _value("lang", "en")
         data_path = _value("data_path", None)       # Path, or "" for the bundled data
         data_cache = _value("data_cache", "")        # the parsed frame (pickle) of data_path
@@ -271,6 +304,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         columns = _value("columns", ())
         data_error = _value("data_error", "")
         data_info = _value("data_info", "")
+        sheet_now = _value("sheet_now", None)         # the worksheet read (Excel)
+        model_items = _value("model_items", ())        # the chosen model's observed items
         map_loaded = _value("map_loaded", None)      # DataDescription loaded from YAML
         map_error = _value("map_error", "")
         fit_job = _value("fit_job", None)         # Worker
@@ -283,6 +318,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         def cleanup():
             parse_task.cancel()
             prep_task.cancel()
+            file_task.cancel()
             draw_task.cancel()
             for w in (fit_job._value, report_job._value):
                 if w is not None:
@@ -331,11 +367,17 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         # session must not freeze the others (Shiny runs every session's reactive code under
         # one lock; an extended task runs outside it).
         @reactive.extended_task
-        async def parse_task(path, cache, name):
+        async def parse_task(path, cache, name, sheet=None):
             loop = asyncio.get_running_loop()
             r = await loop.run_in_executor(pool.executor("data"), parse_upload, str(path or ""),
-                                           cache, limit)
+                                           cache, limit, sheet)
             return {**r, "path": path, "cache": cache, "name": name}
+
+        @reactive.extended_task
+        async def file_task(cache, options, exclude):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool.executor("data"), report_file, cache,
+                                              options, exclude)
 
         @reactive.extended_task
         async def prep_task(cache, options, variables, latent):
@@ -361,14 +403,14 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 if d not in current and d not in keep and d not in uploads_in_use():
                     shutil.rmtree(d, ignore_errors=True)
 
-        def set_data(path, name):
+        def set_data(path, name, sheet=None):
             cache = str((Path(path).parent if path else folder) / "data.pkl")
             if not path:
                 (folder / "bundled").mkdir(exist_ok=True)
                 cache = str(folder / "bundled" / "data.pkl")
             reading.set(name)
             parse_task.cancel()
-            parse_task(path, cache, name)
+            parse_task(path, cache, name, sheet)
 
         @reactive.effect
         def _parsed():
@@ -390,6 +432,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 data_path.set(r["path"])
                 data_cache.set(r["cache"])
                 columns.set(tuple(r["columns"]))
+                sheets = r.get("sheets") or []
+                sheet_now.set(r.get("sheet") or (sheets[0] if sheets else None))
+                ui.update_select("sheet", choices={s: s for s in sheets} or {"": "–"},
+                                 selected=sheet_now._value or "")
                 data_info.set(text("loaded", lg, name=r["name"], rows=r["rows"],
                                    cols=r["cols"]))
                 prune_uploads()
@@ -430,28 +476,71 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         def _():
             set_data("", "paper_synthetic.csv")
 
+        @reactive.effect
+        @reactive.event(input.sheet)
+        def _():
+            """Another worksheet of the workbook read: the file is read again."""
+            want = input.sheet()
+            path = data_path()
+            if want and path and want != sheet_now._value:
+                set_data(path, Path(path).name, want)
+
+        @reactive.calc
+        def file_options():
+            """The options the file's own report needs (no model, no mapping)."""
+            from .mapping import page_options
+
+            o = page_options(controls())
+            return {k: o[k] for k in ("missing_codes", "scale", "id", "long_string",
+                                      "cluster")}
+
+        @reactive.calc
+        def controls() -> dict:
+            """What the data-option controls of step 1 hold, as typed."""
+            return {key: input[key]() for key in PAGE_OPTIONS}
+
         @reactive.calc
         def options_dict():
             """The data options as plain values (also what the worker gets)."""
-            from .mapping import parse_codes, parse_scale
+            from .mapping import page_options
 
             cols = columns()
             items = mapping_items()
             revs = [items[c] for i, c in enumerate(cols)
                     if items.get(c) and bool(input[f"map_rev_{i}"]() if f"map_rev_{i}" in
                                              input else False)]
-            sc = parse_scale(input.scale())
-            return {"map": {"columns": {c: v for c, v in items.items() if v},
-                            **({"reverse": revs} if revs else {})},
-                    "missing": input.missing(), "missing_codes": list(parse_codes(
-                        input.missing_codes())),
-                    "scale": list(sc) if sc else None, "id": input.id_col().strip() or None}
+            return page_options(controls(), columns=items, reverse=revs, sheet=sheet_now())
 
         options_error = _value("options_error", "")
 
         @reactive.effect
+        def _model_items():
+            """The chosen model's items (a new value only when they change: editing a path
+            of the model must not redraw the items table)."""
+            spec = model_spec()
+            model_items.set(() if isinstance(spec, Exception) else tuple(spec.observed))
+
+        @reactive.effect
+        def _file_report():
+            """The file reported on its own, with or without a model (in the worker pool)."""
+            if data_path() is None:
+                return
+            cache = data_cache()
+            try:
+                fo = file_options()
+            except ValueError as exc:
+                options_error.set(str(exc).splitlines()[0])
+                return
+            options_error.set("")
+            exclude = [c for c in (fo["id"], fo["cluster"],
+                                   input.group_col().strip() or None) if c]
+            file_task.cancel()
+            file_task(cache, fo, exclude)
+
+        @reactive.effect
         def _prepare():
-            """Prepare the data for the current model and options, in the worker pool."""
+            """Prepare the data for the chosen model and options, in the worker pool; nothing
+            is matched before a model is chosen (step 3)."""
             if data_path() is None:
                 return
             cache = data_cache()
@@ -469,16 +558,24 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
         @reactive.calc
         def prepared():
-            """(None, report, error message) for the current model; (None, None, "") while the
-            worker prepares it."""
+            """(None, report, error message) for the chosen model; (None, None, "") while the
+            worker prepares it or when no model is chosen.  A data error lists every problem
+            the data path finds in the model's items (one a line)."""
             if data_path() is None:
                 return None, None, ""
             if options_error():
                 return None, None, options_error()
+            if isinstance(model_spec(), Exception):
+                return None, None, ""
             if prep_task.status() != "success":
                 return None, None, ""
             r = prep_task.value()
             if "error" in r:
+                problems = list(dict.fromkeys(clean(m) for m in r.get("problems") or []))
+                if len(problems) > 1:
+                    return None, None, "\n".join(
+                        [text("problems", lang(), n=len(problems))]
+                        + [f"{i}. {m}" for i, m in enumerate(problems, 1)])
                 return None, None, clean(r["error"])
             return None, r["report"], ""
 
@@ -497,22 +594,76 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             return ui.TagList(*out)
 
         @render.ui
+        def file_report():
+            if data_path() is None or reading():
+                return None
+            if file_task.status() == "error":
+                return _msg("error", clean(file_task.error()), "file_error")
+            if file_task.status() != "success":
+                return None
+            r = file_task.value()
+            lg = lang()
+            if "error" in r:
+                return _msg("error", clean(r["error"]), "file_error")
+            cols = pd.DataFrame([{
+                "column": c["column"], "label": c["label"], "answers": c["answers"],
+                "blank": c["blank"], "missing codes": c["codes"], "text": (
+                    f"{c['text']} (e.g. {c['text_example']!r})" if c["text"] else "0"),
+                "min": "–" if c["min"] is None else f"{c['min']:g}",
+                "max": "–" if c["max"] is None else f"{c['max']:g}",
+                "suspect values": ", ".join(f"{v:g}" for v in sorted(
+                    set(c["suspect_codes"]) | set(c["far"]))) or "–",
+                "outside the scale": c["outside_scale"]} for c in r["columns"]])
+            if not cols["label"].astype(bool).any():
+                cols = cols.drop(columns="label")
+            cols = cols.rename(columns=lambda c: file_word(c, lg))
+            summary = pd.DataFrame([(file_word(k, lg), file_word(str(v), lg))
+                                    for k, v in r["summary"]],
+                                   columns=["", file_word("value", lg)])
+            parts = [ui.div(_html_table(summary), id="file_summary_table"),
+                     ui.h5(text("file_columns", lg)),
+                     ui.div(_html_table(cols), id="file_columns_table")]
+            if r["careless_rule"]:
+                parts.append(ui.p(ui.tags.b(text("careless_head", lg)), ": ",
+                                  str(len(r["careless"])) if not r["careless_rule"]
+                                  .startswith("not") else "–", " — ", r["careless_rule"]))
+                if r["careless"]:
+                    parts.append(ui.div(_html_table(pd.DataFrame(r["careless"]).rename(
+                        columns=lambda c: file_word(c, lg))), id="file_careless_table"))
+            if isinstance(model_spec(), Exception):
+                parts.append(_msg("warn", text("no_model", lg), "no_model"))
+            return ui.div(*parts, id="file_report_el")
+
+        @render.ui
         def data_report():
             X, rep, err = prepared()
             if rep is None:
                 return None
             return ui.div(_html_table(report_table(rep)), id="data_report_table")
 
+        @render.download_button(filename="careless_respondents.csv")
+        def dl_careless():
+            """The respondents flagged as careless: the chosen model's items (the data report's
+            list), else the file's numeric columns (its own report)."""
+            X, rep, err = prepared()
+            if rep is not None:
+                yield rep.careless_table().to_csv(index=False)
+                return
+            if file_task.status() == "success" and "careless" in file_task.value():
+                from ..data import CARELESS_COLUMNS
+
+                yield pd.DataFrame(file_task.value()["careless"],
+                                   columns=[c for c in CARELESS_COLUMNS if c != "same_value"]
+                                   ).to_csv(index=False)
+
         # --- step 2: mapping ------------------------------------------------------------
         @reactive.calc
         def suggestions():
-            from .mapping import study_items, suggest_mapping
+            """Model items suggested for the file's columns: only the chosen model's (no
+            model chosen, no suggestion)."""
+            from .mapping import suggest_mapping
 
-            items = study_items()
-            spec = model_spec()
-            if not isinstance(spec, Exception):
-                items = list(spec.observed) + [i for i in items if i not in spec.observed]
-            return suggest_mapping(columns(), items)
+            return suggest_mapping(columns(), list(model_items()))
 
         @reactive.calc
         def mapping_items():
@@ -561,7 +712,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
             o = options_dict()
             yield to_yaml(mapping_document(o["map"]["columns"], o["map"].get("reverse", ()),
-                                           o["scale"], o["missing_codes"], o["id"]))
+                                           o["scale"], o["missing_codes"], o["id"],
+                                           o["ordered"], o["sheet"]))
 
         @reactive.effect
         @reactive.event(input.load_map)
@@ -584,6 +736,9 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 ui.update_text("missing_codes", value=", ".join(map(str, desc.missing_codes)))
             if desc.id_column:
                 ui.update_text("id_col", value=desc.id_column)
+            if desc.ordered:
+                ui.update_text("ordered", value=desc.ordered if desc.ordered == "all"
+                               else ", ".join(desc.ordered))
             map_loaded.set(desc)
 
         @render.ui
@@ -601,13 +756,22 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 ui.update_text_area("model_text", value=_model_text(name))
 
         @reactive.calc
+        def study_model() -> str:
+            """The bundled model's name when the box holds its text unchanged, else "" (the
+            study's labels apply to the study's models only)."""
+            name = input.model_name()
+            if name in _bundled() and (input.model_text() or "") == _model_text(name):
+                return name
+            return ""
+
+        @reactive.calc
         def model_spec():
             from ..spec import parse_model
 
             # the box holds model text and nothing else: a one-line path is never opened
             t = input.model_text() or ""
-            name = input.model_name()
-            name = name if name in _bundled() else "custom"
+            name = (input.model_title() or "").strip() or (
+                study_model() or "model")
             if not t.strip():
                 from ..errors import ModelSyntaxError
 
@@ -623,6 +787,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             spec = model_spec()
             lg = lang()
             if isinstance(spec, Exception):
+                if not (input.model_text() or "").strip():
+                    return _msg("warn", text("model_none", lg), "model_none")
                 line = getattr(spec, "line", None)
                 if line is not None:
                     m = text("model_error", lg, line=line, col=spec.column or "?",
@@ -633,13 +799,68 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             return _msg("ok", text("model_ok", lg, nl=len(spec.latent), no=len(spec.observed),
                                    nf=spec.n_free), "model_ok")
 
+        # the user's labels and hypotheses files: kept in the session folder, read by the
+        # diagram (labels) and the report builder (both); a bad file is a one-line message
+        side_files = _value("side_files", {})
+        side_error = _value("side_error", "")
+
+        def keep_side_file(kind: str, files) -> None:
+            if not files:
+                return
+            f = files[0]
+            src = Path(f["datapath"])
+            if src.stat().st_size > 1_000_000:
+                side_error.set(f"{_safe_name(f['name'])}: a {kind} file is a short YAML text; "
+                               f"this one is over 1 MB")
+                return
+            dest = folder / "inputs" / f"{kind}.yaml"
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(src, dest)
+            if kind == "labels":
+                try:
+                    from ..labels import Labels
+                except ImportError:
+                    Labels = None
+                if Labels is not None:
+                    try:
+                        Labels.from_yaml(dest)
+                    except SemclusterError as exc:
+                        side_error.set(str(exc).replace(str(dest), _safe_name(f["name"]))
+                                       .splitlines()[0])
+                        dest.unlink(missing_ok=True)
+                        return
+            side_error.set("")
+            side_files.set({**side_files(), kind: (str(dest), _safe_name(f["name"]))})
+
+        @reactive.effect
+        @reactive.event(input.labels_file)
+        def _():
+            with reactive.isolate():
+                keep_side_file("labels", input.labels_file())
+
+        @reactive.effect
+        @reactive.event(input.hypotheses_file)
+        def _():
+            with reactive.isolate():
+                keep_side_file("hypotheses", input.hypotheses_file())
+
+        @render.ui
+        def inputs_message():
+            if side_error():
+                return _msg("error", side_error(), "inputs_error")
+            kept = side_files()
+            if not kept:
+                return None
+            return ui.TagList(*[_msg("ok", text("file_kept", lang(), name=name))
+                                for _, name in kept.values()])
+
         # the diagram is drawn in the pool (half a second of matplotlib per edit would hold
         # every other page's reactive code); a newer edit replaces a drawing not yet begun
         @reactive.extended_task
-        async def draw_task(model_text, name, lg):
+        async def draw_task(model_text, name, lg, study, labels=None):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(pool.executor("draw"), conceptual_png,
-                                              model_text, name, lg)
+                                              model_text, name, lg, study, labels)
 
         @reactive.effect
         def _draw():
@@ -649,8 +870,14 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             lg = lang()
             with reactive.isolate():
                 t = input.model_text() or ""
+                study = bool(study_model())
+            # the caption names the user's model (its title, else the labels file's), and a
+            # user's model is drawn with its own names: the study's dictionary is for the
+            # study only
+            name = (input.model_title() or "").strip()
+            labels = side_files().get("labels", (None,))[0]
             draw_task.cancel()
-            draw_task(t, spec.name, lg)
+            draw_task(t, name, lg, study, labels)
 
         @render.ui
         def conceptual():
@@ -703,7 +930,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             except (TypeError, ValueError):
                 n_boot = 0
             w = new_job("fit", {"model": input.model_text(), "model_name": spec.name,
-                                "estimator": input.estimator(), "n_boot": n_boot})
+                                "estimator": input.estimator(), "n_boot": n_boot,
+                                "study": study_model()})
             if w is None:
                 fit_job.set(None)
                 fit_state.set({"state": "error", "message": text("busy_jobs", lg,
@@ -768,7 +996,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
             r = {"job": job, "result": SEMResult.from_json(
                 (job / "result.json").read_text(encoding="utf-8")), "warnings":
-                st.get("warnings", [])}
+                st.get("warnings", []), "study": json.loads(
+                    (job / "job.json").read_text(encoding="utf-8")).get("study", "")}
             for name in ("reliability", "fornell_larcker", "bootstrap"):
                 p = job / f"{name}.csv"
                 if p.exists():
@@ -783,10 +1012,23 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         # --- step 5: results --------------------------------------------------------------
         @render.ui
         def results():
+            from .. import diagrams as general
             from ..report import fit_table
-            from ..study import diagrams
+            from ..study import diagrams as study
 
             r = fit_results()
+            # the study's labels for the study's model only; a user's model keeps its names
+            diagrams = study if r is not None and r.get("study") else general
+            kw = {}
+            if diagrams is general and side_files().get("labels"):
+                from .worker import user_labels
+
+                try:
+                    lab = user_labels(side_files()["labels"][0])
+                except SemclusterError:
+                    lab = None
+                if lab is not None:
+                    kw["labels"] = lab
             lg = lang()
             if r is None:
                 return _msg("warn", text("no_results", lg))
@@ -795,7 +1037,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                      ui.div(_html_table(fit_table(res.fit_measures, [
                          k for k in FIT_KEYS if k in res.fit_measures.index])), id="fit_table")]
             paths = res.paths()
-            cols = [c for c in ("lhs", "op", "rhs", "label", "est", "se", "pvalue", "std_all")
+            cols = [c for c in ("group", "lhs", "op", "rhs", "label", "est", "se", "pvalue",
+                                "std_all")
                     if c in paths.columns]
             parts += [ui.h4(text("paths", lg)), ui.div(_html_table(paths[cols]), id="paths_table")]
             parts.append(ui.h4(text("hypotheses", lg)))
@@ -814,11 +1057,12 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 parts.append(_msg("warn", text("no_hypotheses", lg)))
             try:
                 parts += [ui.h4(text("tested", lg)),
-                          ui.img(src=_png(diagrams.tested_diagram(res, lang=lg)),
+                          ui.img(src=_png(diagrams.tested_diagram(res, lang=lg, **kw)),
                                  class_="diagram", id="tested_img")]
                 if res.loadings() is not None and len(res.loadings()):
                     parts += [ui.h4(text("measurement", lg)),
-                              ui.img(src=_png(diagrams.measurement_diagram(res, lang=lg)),
+                              ui.img(src=_png(diagrams.measurement_diagram(res, lang=lg,
+                                                                           **kw)),
                                      class_="diagram", id="measurement_img")]
             except SemclusterError as exc:
                 parts.append(_msg("warn", str(exc).splitlines()[0]))
@@ -857,6 +1101,10 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             if data_path() is None:
                 report_state.set({"state": "error", "message": text("need_data", lg)})
                 return
+            spec = model_spec()
+            if isinstance(spec, Exception):
+                report_state.set({"state": "error", "message": text("need_model", lg)})
+                return
             X, rep, err = prepared()
             if err:
                 report_state.set({"state": "error", "message": err})
@@ -868,7 +1116,12 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 n_boot = int(input.n_boot() or 0) or 200
             except (TypeError, ValueError):
                 n_boot = 200
-            w = new_job("report", {"lang": lg, "n_boot": n_boot, "power_reps": 50})
+            # the report of the model on the page: the study's report for the study's model
+            # unchanged, else the report builder on this model and the items table
+            w = new_job("report", {"lang": lg, "n_boot": n_boot, "power_reps": 50,
+                                   "model": input.model_text(), "model_name": spec.name,
+                                   "study": study_model(),
+                                   **{k: v[0] for k, v in side_files().items()}})
             if w is None:
                 report_job.set(None)
                 report_state.set({"state": "error", "message": text("busy_jobs", lg,

@@ -97,7 +97,121 @@ TEXTS = {
                       "reload this page.",
                       "本应用已在 {n} 个页面中打开（上限）。请关闭其中一个后重新载入本页。"),
     "loaded": ("{name}: {rows} rows, {cols} columns.", "{name}：{rows} 行，{cols} 列。"),
+    "sheet": ("Worksheet (Excel)", "工作表（Excel）"),
+    "out_of_scale": ("Answers outside the scale", "超出量表范围的回答"),
+    "oos_error": ("stop with an error", "报错并停止"),
+    "oos_missing": ("set them missing", "设为缺失"),
+    "group_col": ("Group column (compare groups)", "分组列（多组比较）"),
+    "cluster_col": ("Cluster column (e.g. firms in parks)", "聚类列（如园区中的企业）"),
+    "ordered": ("Ordinal items (all, or items separated by commas)",
+                "有序题项（all，或用逗号分隔的题项）"),
+    "long_string": ("Careless answers: long-string threshold (empty = half the items)",
+                    "不认真作答：长串阈值（空 = 题项数的一半）"),
+    "drop_careless": ("Drop respondents flagged as careless", "剔除被标记为不认真作答的被试"),
+    "dl_careless": ("Careless respondents (CSV)", "不认真作答的被试（CSV）"),
+    "options_head": ("How the file is read", "数据读取方式"),
+    "file_head": ("What the file holds", "文件内容"),
+    "file_columns": ("Columns", "各列"),
+    "careless_head": ("Respondents flagged as careless", "被标记为不认真作答的被试"),
+    "match_head": ("The model's items in this file", "模型题项与本文件"),
+    "no_model": ("No model chosen yet: the file is reported on its own. Choose or write a model "
+                 "in step 3 to match its items to these columns.",
+                 "尚未选择模型：以上仅报告文件本身。请在第 3 步选择或编写模型，以便将其题项与各列匹配。"),
+    "model_none": ("Choose a bundled model or write your own below.",
+                   "请选择内置模型，或在下方编写自己的模型。"),
+    "model_title": ("Model title (the diagram's caption)", "模型名称（图题）"),
+    "problems": ("{n} problem(s) in the data for this model:", "数据中有 {n} 个问题（针对本模型）："),
+    "labels_file": ("Labels (YAML: title, constructs, items, groups; en and zh)",
+                    "标签（YAML：标题、构念、题项、分组；中英文）"),
+    "hypotheses_file": ("Hypotheses (YAML: label or path → expected sign, text)",
+                        "假设（YAML：路径标签 → 预期方向、说明）"),
+    "file_kept": ("{name} will be used for the diagram and the report.",
+                  "{name} 将用于模型图和报告。"),
 }
+
+#: The words of the file's own report (step 1) in Chinese: row names and column headers.
+FILE_WORDS_ZH = {
+    "rows": "行数", "columns": "列数", "numeric answer columns": "数值作答列",
+    "answers missing (blank)": "缺失作答（空白）", "missing-value codes found": "缺失值代码",
+    "answer scale": "量表范围", "answers outside the scale": "超出量表范围的作答",
+    "careless respondents": "不认真作答的被试", "column": "列", "label": "标签",
+    "answers": "作答数", "blank": "空白", "missing codes": "缺失值代码", "text": "文本",
+    "min": "最小值", "max": "最大值", "suspect values": "可疑数值",
+    "outside the scale": "超出量表", "value": "值", "not declared": "未声明",
+    "respondent": "被试", "row": "行", "answered": "作答题数", "long_string": "最长相同串",
+    "straight_lining": "全部相同", "flagged_by": "标记依据",
+}
+
+
+def file_word(word: str, lang: str) -> str:
+    """A word of the file report in the page's language."""
+    return FILE_WORDS_ZH.get(word, word) if lang == "zh" else word
+
+
+#: Every data option of the command line (cli._common.add_data_options, and --group) and the
+#: page's control for it: (input or output id, step, (its short name in en, zh)).  Advice in a
+#: message names the control, never the flag (see :func:`page_advice`).
+CONTROLS = {
+    "--data": ("upload", 1, ("Survey file", "调查数据文件")),
+    "--map": ("map_table", 2, ("items table", "题项表")),
+    "--sheet": ("sheet", 1, ("Worksheet", "工作表")),
+    "--id": ("id_col", 1, ("Respondent-id column", "被试编号列")),
+    "--missing": ("missing", 1, ("Missing-data rule", "缺失数据处理")),
+    "--missing-codes": ("missing_codes", 1, ("Missing-value codes", "缺失值代码")),
+    "--scale": ("scale", 1, ("Answer scale", "量表范围")),
+    "--out-of-scale": ("out_of_scale", 1, ("Answers outside the scale", "超出量表范围的回答")),
+    "--reverse": ("map_table", 2, ("reverse-coded ticks of the items table",
+                                   "题项表中的“反向计分”")),
+    "--ordered": ("ordered", 1, ("Ordinal items", "有序题项")),
+    "--long-string": ("long_string", 1, ("Long-string threshold", "长串阈值")),
+    "--drop-careless": ("drop_careless", 1, ("Drop respondents flagged as careless",
+                                             "剔除被标记为不认真作答的被试")),
+    "--careless-csv": ("dl_careless", 1, ("Careless respondents (CSV)",
+                                          "不认真作答的被试（CSV）")),
+    "--cluster": ("cluster_col", 1, ("Cluster column", "聚类列")),
+    "--group": ("group_col", 1, ("Group column", "分组列")),
+}
+
+#: What may follow a flag in a message (its value, or the placeholder the CLI help uses).
+_VALUE = {
+    "--missing-codes": r"[^\s),;]+", "--scale": r"(?:MIN MAX|-?[\d.]+ -?[\d.]+)",
+    "--out-of-scale": r"(?:missing|error)", "--missing": r"(?:auto|listwise|fiml|pairwise)",
+    "--long-string": r"(?:N|\d+)", "--careless-csv": r"(?:FILE|[^\s),;]+\.csv)",
+    "--map": r"(?:FILE)", "--id": r"(?:COLUMN)", "--cluster": r"(?:COLUMN)",
+    "--group": r"(?:COLUMN)", "--ordered": r"(?:all)", "--sheet": r"(?:NAME|N)",
+}
+
+_VALUE_WORDS = {"missing": ("set them missing", "设为缺失"),
+                "error": ("stop with an error", "报错并停止")}
+
+
+def page_advice(message: str, lang: str = "en") -> str:
+    """A data-path message with every command-line flag replaced by the page's control.
+
+    ``--out-of-scale missing`` becomes ``"Answers outside the scale: set them missing"
+    (step 1)``; ``--missing-codes -99`` becomes ``"Missing-value codes …" (step 1) = -99``.
+    Python keyword hints (``missing='listwise'``) are dropped.
+    """
+    import re
+
+    out = re.sub(r"\s*\((?:[a-z_]+=[^()]*)\)", "", str(message))
+    step = "第 {} 步" if lang == "zh" else "step {}"
+    for flag in sorted(CONTROLS, key=len, reverse=True):
+        _id, n, names = CONTROLS[flag]
+        pattern = re.escape(flag) + r"(?![\w-])" + (
+            rf"(?:[ =]({_VALUE[flag]}))?" if flag in _VALUE else "")
+
+        def repl(m, names=names, n=n, flag=flag):
+            name = names[lang == "zh"]
+            value = m.group(1) if m.groups() else None
+            if value in (None, "MIN MAX", "N", "FILE", "COLUMN", "NAME"):
+                return f"“{name}” ({step.format(n)})"
+            if flag == "--out-of-scale" and value in _VALUE_WORDS:
+                value = _VALUE_WORDS[value][lang == "zh"]
+                return f"“{name}: {value}” ({step.format(n)})"
+            return f"“{name}” ({step.format(n)}) = {value}"
+        out = re.sub(pattern, repl, out)
+    return out
 
 STEP_TITLES = ("1 Data · 数据", "2 Items · 题项", "3 Model · 模型", "4 Fit · 拟合",
                "5 Results · 结果")
