@@ -36,10 +36,7 @@ ITEMS = [f"x{i}" for i in range(1, 10)]
 
 #: Cells semcluster refuses today, with the start of the message the user sees.
 _GROUPS_ONLY = "estimator {} is not available for multi-group or mean-structure models"
-_FIML_X = r"FIML with exogenous observed covariates \(female, agemo\) in multi-group or mean"
 REFUSED: dict[str, str] = {
-    "fiml_groups3_covariates": _FIML_X,
-    "fiml_mlr_groups3_covariates": _FIML_X,
     # lavaan 0.6.14 frees the covariates' moments here (npar 38, not 33 as fixed.x)
     "gls_means_covariates": r"estimator GLS with exogenous observed covariates \(female, agemo\) "
                             "in multi-group or mean-structure models is not supported",
