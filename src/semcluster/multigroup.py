@@ -897,6 +897,12 @@ def _scaled(st, c, c_b, tr, tr1, G, *, n_moments, npar_free, robust=True):
     return out
 
 
+def _listed(items) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                estimator="ML", options=None):
     """Fit a multi-group model (``group`` a column) or a single-group model with a mean
@@ -906,7 +912,7 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     if "groups" not in entry(estimator).supports:
         raise OptionError(f"estimator {estimator} is not available for multi-group or "
                           f"mean-structure models (lavaan can; semcluster fits them by "
-                          f"{' and '.join(names('groups'))} only)")
+                          f"{_listed(names('groups'))} only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
     if estimator == "GLS" and spec.fixed_x:
