@@ -117,3 +117,33 @@ def test_every_cell_equals_lavaan_or_is_refused_clearly(cell):
     assert not missing, f"fit measures lavaan gives and semcluster lacks: {missing}"
     assert got == names, "fit measures in lavaan's order"
     compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})
+
+
+def test_grouped_fiml_with_a_missing_covariate_value_is_refused_in_one_line():
+    """Grouped FIML conditions on complete covariates (as lavaan's fixed.x, which drops rows
+    with a missing covariate): a missing covariate value is refused with a clear message, never
+    fitted silently."""
+    ref = load("fiml_groups3_covariates")
+    data = pd.read_csv(FIX / "hs39_matrix_missing.csv")
+    data.loc[data.index[:5], "agemo"] = float("nan")
+    with pytest.raises(SemclusterError) as info:
+        semcluster.fit(ref["model"], data, estimator="ML", missing="fiml", group="agegrp")
+    msg = str(info.value)
+    assert "\n" not in msg and "missing values in the exogenous observed covariates" in msg
+    # the same data with complete covariates fits (the refusal is about the covariate only)
+    data.loc[data.index[:5], "agemo"] = pd.read_csv(FIX / "hs39_matrix_missing.csv")["agemo"][:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert semcluster.fit(ref["model"], data, estimator="ML", missing="fiml",
+                              group="agegrp").converged
+
+
+def test_gls_with_groups_is_labelled_gls_and_keeps_the_unbiased_moments():
+    """A grouped GLS fit says GLS (not ML) and its χ² is Σ(N_g − 1)·F_g: refitting by ML gives
+    another χ², so the two roads are not confused."""
+    ref = load("gls_groups3_none")
+    res = fit_cell(ref)
+    ml = fit_cell({**ref, "estimator": "ML"})
+    assert res.estimator == "GLS" and ml.estimator == "ML"
+    assert res.fit_measures["chisq"] != pytest.approx(ml.fit_measures["chisq"], rel=1e-3)
+    assert res.fit_measures["chisq"] == pytest.approx(ref["fit_measures_all"]["chisq"], rel=1e-6)
