@@ -225,7 +225,7 @@ def test_group_partial_naming_no_parameter(hs):
 def test_refusals_name_what_is_not_supported(hs):
     with pytest.raises(OptionError) as info:
         semcluster.fit(HS, hs, group="school", estimator="WLSMV")
-    assert "WLSMV" in _one_line(info) and "ML and MLR only" in str(info.value)
+    assert "WLSMV" in _one_line(info) and "ML, MLR and GLS only" in str(info.value)
     gaps = hs.assign(x1=hs.x1.where(hs.index % 7 != 0))
     listwise = semcluster.fit(HS, gaps, group="school", missing="listwise")
     assert listwise.missing == "listwise" and listwise.nobs == 301 - 43

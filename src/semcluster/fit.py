@@ -155,6 +155,18 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         if "ordinal" not in ESTIMATORS[est].supports:
             raise OptionError(f"parameterization applies to WLSMV (ordered items); estimator "
                               f"{est} has none")
+    if (meanstructure and group is None and "ordinal" in ESTIMATORS[est].supports
+            and not (spec.mean_rows or spec.has_group_modifiers or group_equal
+                     or group_partial)):
+        # WLSMV always has lavaan's mean structure (thresholds; intercepts and latent means
+        # fixed at 0 in the delta parameterization): meanstructure=True is the same fit
+        meanstructure = None
+    if (meanstructure and group is None and opts.missing == "fiml" and spec.fixed_x
+            and not (spec.mean_rows or spec.has_group_modifiers or group_equal
+                     or group_partial)):
+        # FIML with exogenous covariates has lavaan's mean structure already (intercepts,
+        # conditional on the covariates): meanstructure=True is the same fit
+        meanstructure = None
     if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
             or group_equal or group_partial):
         return _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,

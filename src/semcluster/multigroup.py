@@ -532,28 +532,35 @@ def robust_fiml_groups(mg, patterns, x, vcov_obs):
     from .estimators._structure import vech_indices
     from .estimators.fiml import baseline_score_trace
 
+    from .estimators.fiml import h1_keep
+
     p = len(mg.obs)
     r, c_ = vech_indices(p)
+    xi = [mg.obs.index(v) for v in mg.fixed_x]
+    nx = len(xi)
+    ys = [j for j in range(p) if j not in set(xi)]
+    kk = np.ix_(h1_keep(p, xi), h1_keep(p, xi))   # fixed-x moments: not in the h1 model
     tr_h1, tr_b = 0.0, 0.0
     scores = []
     for g, pat in enumerate(patterns):
         mu1, S1, _ = pat.h1
         B1s = pat.casewise_scores(S1, mu1)
-        tr_h1 += float(np.trace(np.linalg.solve(pat.saturated_information(S1, mu1),
-                                                B1s.T @ B1s)))
+        tr_h1 += float(np.trace(np.linalg.solve(pat.saturated_information(S1, mu1)[kk],
+                                                (B1s.T @ B1s)[kk])))
         Sigma, mu, dS, dm = mg.derivatives(x, g)
         S0 = pat.casewise_scores(Sigma, mu)
         scores.append(S0[:, :p] @ dm.T + S0[:, p:] @ dS[:, r, c_].T)
-        tr_b += baseline_score_trace(pat.X)
+        tr_b += baseline_score_trace(pat.X[:, ys], pat) if xi else baseline_score_trace(pat.X)
     sc = np.vstack(scores)
     B = sc.T @ sc
     ok = bool(np.all(np.isfinite(vcov_obs)))
     vcov = vcov_obs @ B @ vcov_obs
     G = len(patterns)
-    df = G * (p * (p + 1) // 2 + p) - mg.npar
+    moments = p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx
+    df = G * moments - mg.npar
     tr = tr_h1 - float(np.trace(vcov_obs @ B)) if ok else np.nan
     c = tr / df if df > 0 else np.nan
-    c_b = (tr_h1 - tr_b) / (G * p * (p - 1) // 2)
+    c_b = (tr_h1 - tr_b) / (G * (moments - 2 * len(ys)))
     return vcov, ok, float(c), float(c_b), float(tr), float(tr_h1)
 
 
@@ -581,6 +588,14 @@ def fiml_corrected_groups(mg, patterns, x, *, robust: bool) -> dict:
     G = len(patterns)
     N = float(sum(pat.n for pat in patterns))
     diag_pos = np.array([k for k, (i, j) in enumerate(zip(r, c)) if i == j], dtype=int)
+    from .estimators.fiml import h1_keep
+
+    xi = [mg.obs.index(v) for v in mg.fixed_x]
+    nx = len(xi)
+    ys = np.array([j for j in range(p) if j not in set(xi)], dtype=int)
+    py = len(ys)
+    keep = h1_keep(p, xi)           # fixed-x covariates' moments are not in the h1 model
+    kk = np.ix_(keep, keep)
     X3 = X3_null = 0.0
     Wm, Jm, Wc, Delta, DB = [], [], [], [], []
     for g, pat in enumerate(patterns):
@@ -594,24 +609,27 @@ def fiml_corrected_groups(mg, patterns, x, *, robust: bool) -> dict:
                           - p + d @ np.linalg.solve(Sg, d))
         Sigma, mu, dS, dm = mg.derivatives(x, g)
         X3 += discrepancy(Sigma, mu)
-        X3_null += discrepancy(np.diag(np.nanvar(pat.X, axis=0)), np.nanmean(pat.X, axis=0))
+        Sb = np.diag(np.nanvar(pat.X, axis=0))
+        if xi:
+            Sb[np.ix_(xi, xi)] = S_t[np.ix_(xi, xi)]
+        X3_null += discrepancy(Sb, np.nanmean(pat.X, axis=0))
         A1 = pat.saturated_information(S_t, mu_t)
         B1s = pat.casewise_scores(S_t, mu_t)
-        Wm.append(f_g * A1 / n_g)
-        Jm.append(f_g * (B1s.T @ B1s) / n_g)
+        Wm.append((f_g * A1 / n_g)[kk])
+        Jm.append((f_g * (B1s.T @ B1s) / n_g)[kk])
         W = np.zeros((p + pstar, p + pstar))
         W[:p, :p] = np.linalg.inv(S_t)
         W[p:, p:] = _h1_expected_information(S_t)
-        Wc.append(f_g * W)
-        Delta.append(np.vstack([dm.T, dS[:, r, c].T]))
-        D = np.zeros((p + pstar, 2 * p))
-        D[np.arange(p), np.arange(p)] = 1.0
-        D[p + diag_pos, p + np.arange(p)] = 1.0
-        DB.append(D)
+        Wc.append((f_g * W)[kk])
+        Delta.append(np.vstack([dm.T, dS[:, r, c].T])[keep])
+        D = np.zeros((p + pstar, 2 * py))
+        D[ys, np.arange(py)] = 1.0
+        D[p + diag_pos[ys], py + np.arange(py)] = 1.0
+        DB.append(D[keep])
     Wm, Jm, Wc = block_diag(*Wm), block_diag(*Jm), block_diag(*Wc)
     Delta, DB = np.vstack(Delta), block_diag(*DB)
-    df = G * (pstar + p) - mg.npar
-    df_null = G * (pstar - p)
+    df = G * (pstar + p - nx * (nx + 1) // 2 - nx) - mg.npar
+    df_null = G * (pstar - nx * (nx + 1) // 2 - py)
     Wmi = np.linalg.inv(Wm)
     from .estimators.fiml import fiml_corrected_trace
 
@@ -631,22 +649,36 @@ def fiml_statistics(mg, x, patterns, data_em):
     FIML log-likelihood (then every index by the same formulas as complete data)."""
     ll = fiml_loglik_gradient(mg, patterns, x)[0]
     ll_h1 = sum(p_.h1[2] for p_ in patterns)
-    ll_b = sum(p_.independence_loglik() for p_ in patterns)
+    xi = [mg.obs.index(v) for v in mg.fixed_x]
+    ll_b = sum(p_.independence_loglik(xi) for p_ in patterns)
+    if xi:
+        # lavaan's log-likelihoods with fixed.x are conditional on the (complete) covariates:
+        # their own marginal log-likelihood at the sample moments is left out
+        from .fitmeasures import loglik
+
+        lx = 0.0
+        for pat in patterns:
+            Xx = pat.X[:, xi]
+            d = Xx - Xx.mean(axis=0)
+            Sx = d.T @ d / len(Xx)
+            lx += loglik(Sx, Sx, len(Xx))
+        ll, ll_h1, ll_b = ll - lx, ll_h1 - lx, ll_b - lx
     gfi = []
     for g, pat in enumerate(patterns):
         Sigma, mu, _ = mg.moments(x, g)
-        gfi.append(_fiml_gfi(pat, Sigma, mu) if not mg.fixed_x else np.nan)
+        gfi.append(_fiml_gfi(pat, Sigma, mu, xi))
     return fit_statistics(mg, x, 0.0, data_em, chisq=max(2 * (ll_h1 - ll), 0.0),
                           baseline_chisq=2 * (ll_h1 - ll_b), logl=ll, logl_h1=ll_h1,
                           gfi_groups=gfi)
 
 
-def _fiml_gfi(pat, Sigma, mu) -> float:
+def _fiml_gfi(pat, Sigma, mu, fixed_x_idx=()) -> float:
     """GFI of one group with missing answers, as lavaan's ``lav_fit_gfi`` for missing = "ml"
     (the rule of :func:`semcluster.estimators.fiml.fiml_fit_measures`): lavaan's ``WLS.obs``
     (available-case means, pairwise covariances times (N − 1)/N) against the implied moments,
     weighted per missing-data pattern o by n_o and the h1 expected information at the implied
-    moments restricted to the answered items (K_o = Σ̂_oo⁻¹)."""
+    moments restricted to the answered items (K_o = Σ̂_oo⁻¹); fixed-x covariates' own means
+    and (co)variances weigh nothing, as there."""
     n = pat.X.shape[0]
     K, _ = pat._inverses(Sigma)
     if K is None:
@@ -655,7 +687,11 @@ def _fiml_gfi(pat, Sigma, mu) -> float:
     Sp = pd.DataFrame(pat.X).cov().to_numpy() * (n - 1) / n
     mask = pat.obs_mask
     outer = mask[:, :, None] & mask[:, None, :]
-    d, m = (Mp - mu) * mask, Mp * mask
+    own = np.zeros(len(Mp), dtype=bool)
+    own[list(fixed_x_idx)] = True
+    weighted = ~own[None, :] & mask
+    outer &= ~(own[:, None] & own[None, :])[None, :, :]
+    d, m = (Mp - mu) * weighted, Mp * weighted
     E = np.matmul(np.where(outer, Sp - Sigma, 0.0), K)
     So = np.matmul(np.where(outer, Sp, 0.0), K)
     w = pat.counts
@@ -780,10 +816,11 @@ def prepare_group_data(spec, data, group, options=None, allow_missing=False):
     if fiml:
         from .estimators.fiml import MissingPatterns
 
-        if spec.fixed_x:
-            raise OptionError(f"FIML with exogenous observed covariates ({', '.join(spec.fixed_x)})"
-                              f" in multi-group or mean-structure models is not supported; use "
-                              f"missing='listwise'")
+        if spec.fixed_x and df[list(spec.fixed_x)].isna().to_numpy().any():
+            raise OptionError(f"FIML with missing values in the exogenous observed covariates "
+                              f"({', '.join(spec.fixed_x)}) in multi-group or mean-structure "
+                              f"models is not supported (lavaan's fixed.x drops those rows); "
+                              f"use missing='listwise' or drop the rows")
         values = [None] if group is None else list(pd.unique(df[group]))
         patterns = []
         for gi, g in enumerate(values):
@@ -860,6 +897,12 @@ def _scaled(st, c, c_b, tr, tr1, G, *, n_moments, npar_free, robust=True):
     return out
 
 
+def _listed(items) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                estimator="ML", options=None):
     """Fit a multi-group model (``group`` a column) or a single-group model with a mean
@@ -869,11 +912,20 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     if "groups" not in entry(estimator).supports:
         raise OptionError(f"estimator {estimator} is not available for multi-group or "
                           f"mean-structure models (lavaan can; semcluster fits them by "
-                          f"{' and '.join(names('groups'))} only)")
+                          f"{_listed(names('groups'))} only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
-    df, data_g, labels, report, patterns = prepare_group_data(spec, data, group, options,
-                                                              allow_missing=True)
+    if estimator == "GLS" and spec.fixed_x:
+        # lavaan 0.6.14 fits these with the covariates' moments free (as fixed.x = FALSE:
+        # their means and covariances are estimated), unlike its one-group GLS fit
+        raise OptionError(f"estimator GLS with exogenous observed covariates "
+                          f"({', '.join(spec.fixed_x)}) in multi-group or mean-structure "
+                          f"models is not supported; use ML, or GLS without a mean structure")
+    df, data_g, labels, report, patterns = prepare_group_data(
+        spec, data, group, options, allow_missing=estimator != "GLS")
+    if estimator == "GLS":
+        return _fit_groups_gls(spec, df, data_g, labels, report, group, group_equal,
+                               group_partial)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     per_group = {k for k, _ in spec.group_modifiers}
@@ -944,3 +996,35 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
         missing="fiml" if patterns is not None else "listwise", warnings=warnings_, info=info,
         data=df)      # the rows the fit used: res.predict() scores them, as lavPredict(fit)
     return res
+
+
+def _fit_groups_gls(spec, df, data_g, labels, report, group, group_equal, group_partial):
+    """GLS with a mean structure in G ≥ 1 groups (lavaan's ``estimator = "GLS"``, see
+    :mod:`semcluster.estimators.gls`): the unbiased moments of each group, start values from
+    the ML fit of those moments, Gauss-Newton on Σ_g (N_g − 1)·F_g; standard errors from the
+    expected information (:func:`~semcluster.estimators.gls.gls_group_information`)."""
+    from .estimators import entry
+    from .estimators.gls import (gls_group_information, gls_group_measures,
+                                 gls_group_optimum, unbiased_moments)
+    from .numerics import invert_information
+    from .solution import assemble_group_result
+
+    data_u = unbiased_moments(data_g)
+    mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_u)
+    start = pooled_start(spec, df.dropna(subset=spec.observed))
+    x0, _, _, _ = fit_multigroup(mg, data_u, start)
+    x, chisq, gmax, it, ok = gls_group_optimum(mg, data_u, x0)
+    vcov, vcov_ok = invert_information(gls_group_information(mg, x, data_u), symmetrize=True)
+    warnings_ = [] if vcov_ok else ["the information matrix is singular: the model is not "
+                                    "identified (estimates are not unique; no standard "
+                                    "errors)"]
+    npar_free = mg.npar
+    measures = gls_group_measures(mg, x, data_u, chisq, npar_free)
+    if measures["df"] < 0:
+        warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
+                         f"df = {int(measures['df'])}, not identified")
+    msg = (f"Gauss-Newton (GLS), max |gradient| {gmax:.1e} after {it} iterations")
+    return assemble_group_result(
+        spec, mg, x, data_u, labels, estimator=entry("GLS"), vcov=vcov, measures=measures,
+        converged=ok, message=msg, report=report, group_column=group, missing="listwise",
+        warnings=warnings_, info={"max_gradient": gmax}, data=df)

@@ -139,7 +139,7 @@ ESTIMATORS = {e.name: e for e in (
     # with a message naming missing='listwise'
     Estimator("GLS", "normal-theory generalized least squares",
               {"listwise": _gls}, auto_missing="fiml", label="GLS", se="standard",
-              test="standard", supports=(), nested_test="difference"),
+              test="standard", supports={"groups", "means"}, nested_test="difference"),
 )}
 
 
