@@ -637,7 +637,8 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
                               keep=[group] if group else ())
         if on_data_report is not None:
             on_data_report(drep)
-        res = fit(spec, X, group=group)
+        cluster = getattr(options, "cluster", None)
+        res = fit(spec, X, group=group, cluster=cluster)
         lab = _resolve_labels(labels, X)
         if isinstance(labels, (str, Path)):        # a typo in the labels file: one warning
             from .labels import Labels
@@ -653,7 +654,7 @@ def build_report(model=None, data=None, *, out=None, options=None, group=None, h
         else:
             title = run.title(("报告：" if lang == "zh" else "Report: ") + spec.name)
             doc = Document(title, lang=lang)
-            for make in SECTIONS:
+            for make in (TWOLEVEL_SECTIONS if spec.is_twolevel else SECTIONS):
                 sec = make(run)
                 if sec is not None:
                     doc.sections.append(sec)
@@ -1272,10 +1273,36 @@ def _settings_section(run: _Run, t0: float) -> Section:
     return s
 
 
+def _clusters_section(run: _Run) -> Section | None:
+    """Firms in clusters (a cluster column given): sizes, ICC(1) and design effects, and the
+    paths by naive ML beside cluster-robust MLR, or the two-level results per level."""
+    if run.options is None or getattr(run.options, "cluster", None) is None:
+        return None
+    from .cluster_section import cluster_section
+
+    return cluster_section(run.spec, run.X, options=run.options, lang=run.lang)
+
+
 #: The sections of a report, in order; each returns a Section or None (nothing to report).
-SECTIONS = (_data_section, _method_bias_section, _measurement_section, _fit_section,
+SECTIONS = (_data_section, _clusters_section, _method_bias_section, _measurement_section, _fit_section,
             _paths_section, _hypotheses_section, _effects_section, _groups_section,
             _diagrams_section)
+
+
+def _twolevel_note_section(run: _Run) -> Section:
+    """What the report of a two-level model leaves out, said in the report."""
+    zh = run.lang == "zh"
+    text = ("两水平模型的报告目前只给出数据、集群（各水平的估计）和模型拟合；测量质量表、假设检验表、"
+            "效应和路径图尚未对两水平模型实现。" if zh else
+            "For a two-level model this report gives the data, the clusters (the estimates per "
+            "level) and the model fit; the measurement-quality tables, the hypotheses, the "
+            ":= effects and the diagrams are not built for two-level models yet.")
+    return Section("twolevel_scope", "报告范围" if zh else "Scope of this report",
+                   [Paragraph(text, kind="note")])
+
+
+#: The sections of a two-level model's report (``level:`` blocks).
+TWOLEVEL_SECTIONS = (_data_section, _clusters_section, _fit_section, _twolevel_note_section)
 
 
 def reproduce_report(data=None, out="report", *, lang: str = "en", n_boot: int = 1000,
