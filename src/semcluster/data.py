@@ -934,9 +934,14 @@ class DataOptions:
             raise OptionError(f"drop_careless={self.drop_careless!r}: give True or False")
         object.__setattr__(self, "drop_careless", bool(self.drop_careless))
         if self.cluster is None and self.map is not None:
-            # the description's cluster: key, read like its id:; --cluster / cluster= wins
-            desc = data_description(self.map)
-            if desc.cluster is not None:
+            # the description's cluster: key, read like its id:; --cluster / cluster= wins.
+            # A description that cannot be read is reported by the data reader, with the
+            # file and the data (the one place that reads it for the analysis).
+            try:
+                desc = data_description(self.map)
+            except DataError:
+                desc = None
+            if desc is not None and desc.cluster is not None:
                 object.__setattr__(self, "cluster", desc.cluster)
 
     def to_dict(self) -> dict:

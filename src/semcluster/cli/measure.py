@@ -62,6 +62,9 @@ def run(args) -> int:
     from ._common import labels_from_args, warn_unknown_labels
 
     labels = labels_from_args(args)          # a bad labels file stops before the analysis
+    if labels:
+        m = read_model(args.model)
+        warn_unknown_labels(args, m.observed + m.latent)
 
     group = getattr(args, "group", None)
     X, drep = read_data(args, observed_of(args.model), keep=(group,) if group else ())
@@ -82,7 +85,7 @@ def run(args) -> int:
     for title, r, rows in parts:
         if title:
             print(f"===== {title} ({len(rows)} rows) =====\n")
-        _show(r, tables)
+        _show(r, tables, labels)
         if getattr(args, "htmt_ci", False):
             missing = "pairwise" if r.bases.get("htmt", "").startswith("the fit's polychoric") \
                 else "em"
@@ -127,17 +130,11 @@ def run(args) -> int:
     return 0
 
 
-def _show(rep, tables) -> None:
+def _show(rep, tables, labels=None) -> None:
     """Every table of one (group's) measurement report."""
     from ..measurement import flags_table
 
     t = rep.tables()
-
-    if labels:
-        from ..spec import read_model
-
-        warn_unknown_labels(args, read_model(args.model).observed
-                            + read_model(args.model).latent)
 
     def show(title, name, **kw):
         # printed tables name constructs and items by their labels; the CSV and JSON
