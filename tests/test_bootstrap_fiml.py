@@ -275,9 +275,11 @@ def test_full_fit_route_for_hard_replicates_equals_the_full_fiml_fit():
     x = np.asarray(full.info["x"])
     rep = _FIMLReplicator(spec, X, x, _implied_means(spec, full, x), full.sample_cov)
     idx = np.random.default_rng(12).integers(0, len(X), len(X))
-    theta = rep._full_route(X[idx], MissingPatterns(X[idx]))
+    z = rep._full_route(X[idx], MissingPatterns(X[idx]))       # θ, then the means
+    theta = z[: rep.q]
     ref = semcluster.fit(spec, pd.DataFrame(X[idx], columns=spec.observed), missing="fiml")
     np.testing.assert_allclose(theta, ref.info["x"], atol=1e-4)
+    np.testing.assert_allclose(z[rep.q:], ref.info["nu"], atol=1e-4)
     assert np.abs(theta - x).max() > 1e-3          # a different data set, other estimates
 
 

@@ -315,6 +315,43 @@ def test_counts_and_inadmissible_draws_kept_by_default(fake):
     assert (e.n_failed, e.n_inadmissible, e.n_used) == (2, 3, 100)
 
 
+def test_fiml_jackknife_gets_the_replicator_the_data_and_the_run_options(fake, monkeypatch):
+    """With missing answers the BCa jackknife is refitted by FIML in the workers: it gets the
+    FIML replicator, the data and the caller's run options, and its values make the BCa ends
+    (here the symmetric JACK: a = 0, the same ends as the complete-data path)."""
+    seen = {}
+
+    class FIMLRep:
+        def __init__(self, spec, X, x_hat, mu, S):
+            self.saturated_start = None
+
+        def quantities(self, x):
+            return fake.state["theta"]
+
+    def jackknife_fiml(rep, X, **run):
+        seen.update(rep=rep, X=X, run=run)
+        return JACK
+
+    monkeypatch.setattr(bs, "_FIMLReplicator", FIMLRep)
+    monkeypatch.setattr(bs, "_implied_means", lambda spec, full, x_hat: np.zeros(1))
+    monkeypatch.setattr(bs, "_jackknife_fiml", jackknife_fiml)
+    cov = pd.DataFrame([[1.0]], index=["a"], columns=["a"])
+    full = SimpleNamespace(sample_cov=cov, implied_cov=cov)
+    X = np.zeros((1, 1))
+    spec = SimpleNamespace(observed=["a"], name="fake")
+    b = bs._bootstrap(spec, pd.DataFrame({"a": [0.0]}), X, full, np.zeros(1), np.nan,
+                      n_boot=105, kind="nonparametric", seed=1, ci=0.95, bca=True,
+                      exclude_inadmissible=True, n_jobs=2, backend="dask",
+                      scheduler="tcp://scheduler:8786", progress=True, fiml=True)
+    assert isinstance(seen["rep"], FIMLRep) and seen["X"] is X
+    assert seen["run"] == {"n_jobs": 2, "backend": "dask", "scheduler": "tcp://scheduler:8786",
+                           "progress": True, "desc": "jackknife fake"}
+    ref = fake().table
+    np.testing.assert_allclose(b.table.bca_lower, ref.bca_lower, equal_nan=True)
+    assert b.table.bca_lower.notna().any() and b.info["missing"] == "fiml"
+    assert fake.calls["jackknife"] == 1            # only the reference run's complete-data one
+
+
 def test_no_bca_when_not_asked(fake):
     t = fake(bca=False).table
     assert t.bca_lower.isna().all() and t.bca_upper.isna().all()
