@@ -49,10 +49,8 @@ REFUSED: dict[str, str] = {
 #: named (``kind`` = the start of the comparison's failure line, ``rows`` a part of the row);
 #: any other difference fails, and so does the cell once the gap is closed (then remove it).
 KNOWN_GAPS: dict[str, dict] = {
-    # thresholds' std.all = tau / sd(y*) with the covariates' share in var(y*): the points
-    # agree, their delta-method SEs differ 0.03-0.7 % from lavaan's
-    "wlsmv_one_covariates": {"kind": "se(std.all)", "rows": "|"},
-    "wlsmv_means_covariates": {"kind": "se(std.all)", "rows": "|"},
+    # (none left: the thresholds' std.all SEs with covariates now take the delta method over
+    # every parameter var(y*) depends on, as lavaan's)
 }
 
 
