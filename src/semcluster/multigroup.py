@@ -1,5 +1,6 @@
-"""Multi-group models and mean structures, with lavaan 0.6's semantics (estimators ML and MLR;
-MLR: see :func:`robust_mlr`).
+"""Multi-group models and mean structures, with lavaan 0.6's semantics (estimators ML, MLR
+and GLS; MLR: see :func:`robust_mlr`; GLS: :func:`_fit_groups_gls`; FIML with or without fixed
+covariates).
 
 Used by ``semcluster.fit(model, data, group=..., group_equal=..., group_partial=...,
 meanstructure=...)`` and by :func:`semcluster.invariance.measurement_invariance` (one

@@ -11,6 +11,10 @@ matrix and the sample size in the test statistic and the standard errors is N �
 * CFI, TLI, NFI, RMSEA (with interval and close-fit p) from these statistics and N − 1; SRMR
   from S and Σ̂ as for ML. lavaan reports no log-likelihood, AIC or BIC for GLS, nor do we.
 
+With a mean structure or groups (:func:`gls_group_optimum`, used by
+:mod:`semcluster.multigroup`) the mean residuals enter with the weight S_g⁻¹ and the groups
+are summed as lavaan does; see the section below.
+
 Checked against lavaan 0.6.14 (tests/fixtures/estimators/make_gls_fixture.R).
 """
 from __future__ import annotations

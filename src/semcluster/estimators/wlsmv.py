@@ -442,7 +442,8 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         estimator=estimator or ESTIMATOR, vcov=V, vcov_ok=vcov_ok, measures=fm,
         implied=pd.DataFrame(Sigma, index=items, columns=items), fixed_x_cov=fx_cov,
         reduced=(model.keep, full),
-        extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov),
+        extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov,
+                                   theta=theta, full=full),
         info={"test": "scaled.shifted", "se": "robust.sem",
               "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
               **shift},
@@ -680,11 +681,14 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau
     return values
 
 
-def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov) -> pd.DataFrame:
+def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov, *, theta=None,
+                    full=None) -> pd.DataFrame:
     """Rows of the thresholds (``|``) and of the continuous items' means (``~1``, as lavaan
     lists them), free parameters q + 1 ... after the model's. y* has unit variance given x:
     without covariates the standardized values equal the estimates; with covariates std.all
-    divides by the total SD of y*, as lavaan."""
+    divides by the total SD of y*, as lavaan, and its standard error is the delta method over
+    every free parameter (the SD depends on the loadings, slopes and variances, which covary
+    with the thresholds: lavaan's ``lav_standardize_all`` Jacobian), not se(τ)/SD."""
     n_th = len(tau)
     se_tau = np.sqrt(np.clip(np.diag(V)[q:], 0, None)) if vcov_ok else np.full(n_th, np.nan)
     names = list(pc.thresholds.index)
@@ -693,8 +697,18 @@ def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov) -> pd.DataFram
     C_tot = ram.total_cov(x_full)
     sd_th = np.sqrt(np.array([C_tot[ram.ix[v], ram.ix[v]] for v in th_items]))
     is_mean = np.array([s.endswith("|mean") for s in names])
+    se_std = se_tau / sd_th
+    if fx_cov is not None and vcov_ok and theta is not None:
+        ix = [ram.ix[v] for v in th_items]
+
+        def standardized(z):
+            C = ram.total_cov(full(z[:q]))
+            return z[q:] / np.sqrt(C[ix, ix])
+
+        J = numerical_jacobian(standardized, np.concatenate([theta, tau]), rel_step=1e-7)
+        se_std = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, V, J), 0, None))
     return pd.DataFrame({"lhs": th_items, "op": np.where(is_mean, "~1", "|"),
                          "rhs": ["" if m else s.split("|")[1] for s, m in zip(names, is_mean)],
                          "label": "", "est": tau, "se": se_tau, "std_lv": tau,
-                         "std_all": tau / sd_th, "se_std_all": se_tau / sd_th,
+                         "std_all": tau / sd_th, "se_std_all": se_std,
                          "free": np.arange(q + 1, q + n_th + 1)})
