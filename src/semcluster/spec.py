@@ -20,6 +20,11 @@ operator  meaning                          example
 ``==``    equality of two labels           ``a == b``
 ========  ==============================  ===========================================
 
+Two-level models: ``level: 1`` (or ``within``) and ``level: 2`` (or ``between``) lines open
+lavaan's level blocks; each level is read as a model of its own (defaults per level) and the
+parameter table stacks them with a ``level`` (and ``block``) column (``ModelSpec.levels``;
+fitted by :mod:`semcluster.estimators.twolevel`).
+
 Modifiers before ``*``: a number (fixed value), ``NA`` (free), a label (``a``), ``label("a")``,
 ``equal("a")``, ``start(0.5)`` or ``0.5?`` (start value), ``c(a1, a2)``/``c(1, NA)`` (one label,
 value or NA per group); several may be chained
