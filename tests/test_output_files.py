@@ -83,6 +83,8 @@ CASES = {
     "reproduce --out": ["reproduce", "--data", "mydata.csv", "--n-boot", "10",
                         "--power-reps", "10", "--jobs", "1", "--out", "OUT"],
     "simulate --out": ["simulate", "--n", "20", "--out", "OUT"],
+    "report --out": ["report", "M.lav", "--data", "mydata.csv", "--map", "map.yaml",
+                     "--n-boot", "10", "--jobs", "1", "--out", "OUT"],
     "calibrate --csv": ["calibrate", "--data", "mydata.csv", "--csv", "OUT"],
     "scores --out": ["scores", "M.lav", "--data", "mydata.csv", "--map", "map.yaml", "--out",
                      "OUT"],

@@ -21,6 +21,8 @@ from semcluster.model_comparison import ModelComparison, compare_models
 from semcluster.invariance import InvarianceResult, measurement_invariance
 from semcluster.measurement import (GroupMeasurementReport, MeasurementReport,
                                     measurement_report)
+from semcluster.method_bias import (HarmanResult, MethodBiasResult, harman,
+                                    method_factor_check)
 from semcluster.power import PowerResult
 from semcluster.study.power import power_analysis
 from semcluster.protocol import ReadOnlyDict, ResultProtocol
@@ -77,13 +79,17 @@ MAKERS = {
     "Comparison": lambda r, hs: compare_methods(sem_result=r),
     "RegressionResult OLS": lambda r, hs: _ols(),
     "RegressionResult stepwise": lambda r, hs: _stepwise(),
+    "HarmanResult": lambda r, hs: harman(pd.read_csv(data_path("paper_synthetic.csv")),
+                                         ["ca1", "ca2", "ca3", "ca4", "ks1", "ks2", "ks3"]),
+    "MethodBiasResult": lambda r, hs: method_factor_check(SMALL, None),
 }
 CLASSES = {"SEMResult": SEMResult, "BootstrapResult": BootstrapResult,
            "PowerResult": PowerResult, "MeasurementReport": MeasurementReport,
            "GroupMeasurementReport": GroupMeasurementReport,
            "InvarianceResult": InvarianceResult,
            "ModelComparison": ModelComparison,
-           "Comparison": Comparison, "RegressionResult": RegressionResult}
+           "Comparison": Comparison, "RegressionResult": RegressionResult,
+           "HarmanResult": HarmanResult, "MethodBiasResult": MethodBiasResult}
 
 
 @pytest.fixture(scope="module")

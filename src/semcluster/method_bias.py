@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, OptionError
+from .protocol import ResultProtocol
 
 __all__ = ["harman", "method_factor_check", "HarmanResult", "MethodBiasResult", "THRESHOLDS",
            "SOURCES", "CAVEATS", "measurement_part", "one_factor_text", "ulmc_text"]
@@ -151,7 +152,7 @@ def _lang(lang: str) -> str:
 # Harman's single-factor test
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class HarmanResult:
+class HarmanResult(ResultProtocol):
     """Harman's single-factor test: the unrotated principal components of the items.
 
     ``share`` is the first component's share of the total variance (λ₁ / p of the correlation
@@ -183,6 +184,12 @@ class HarmanResult:
     def single_factor(self) -> bool:
         """Whether only one eigenvalue exceeds 1 (a single factor 'emerges')."""
         return self.n_above_one == 1
+
+    def to_frame(self) -> pd.DataFrame:
+        """The eigenvalues of the unrotated components with their share of the variance."""
+        ev = np.asarray(self.eigenvalues, dtype=float)
+        return pd.DataFrame({"component": np.arange(1, len(ev) + 1), "eigenvalue": ev,
+                             "share": ev / ev.sum()})
 
     def verdict(self, lang: str = "en") -> str:
         w = _WORDS[_lang(lang)]
@@ -410,7 +417,7 @@ def _chisq(fm: pd.Series, estimator: str) -> float:
 
 
 @dataclass(frozen=True, eq=False)
-class MethodBiasResult:
+class MethodBiasResult(ResultProtocol):
     """One-factor CFA and ULMC against the user's measurement model (and Harman's test).
 
     Attributes
@@ -436,6 +443,10 @@ class MethodBiasResult:
         The ULMC model fitted from each start (``start chisq converged admissible``); the
         solution kept is the admissible one with the lowest χ².
     """
+
+    def to_frame(self) -> pd.DataFrame:
+        """The fit of the one-factor, trait and method-factor models (a copy)."""
+        return self.fits.copy()
 
     @property
     def local_optima(self) -> bool:

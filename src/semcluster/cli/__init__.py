@@ -64,6 +64,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         _SHOWN.add(text)
     print(_format_warning(message, category, filename, lineno).rstrip("\n"),
           file=file if file is not None else sys.stderr)
+    _hand_to_recorder(message, category, filename, lineno, file, line)
+
+
+def _hand_to_recorder(message, category, filename, lineno, file, line) -> None:
+    """A caller that collects the warnings of the run (``warnings.catch_warnings(record=True)``,
+    e.g. ``pytest.warns`` around ``main``) gets the warning too: recording replaces the
+    module's message writer with the record's ``append``."""
+    impl = getattr(warnings, "_showwarnmsg_impl", None)
+    if impl is not None and getattr(impl, "__name__", "") != "_showwarnmsg_impl":
+        impl(warnings.WarningMessage(message, category, filename, lineno, file, line))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.formatwarning = _format_warning
-    warnings.showwarning = _show_warning
     _SHOWN.clear()
-    warnings.simplefilter("always", SemclusterWarning)
+    with warnings.catch_warnings():       # the one-line display lasts for this run only
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", SemclusterWarning)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         from ._common import guard_careless_csv
 
