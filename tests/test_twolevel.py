@@ -302,3 +302,14 @@ def test_mlr_with_covariates_is_refused_in_one_line(demo):
             pytest.warns(Warning):
         semcluster.fit(CASES["demo"][0], demo, cluster="cluster", estimator="MLR")
     assert "\n" not in str(e.value)
+
+
+def test_r_square_per_level_agrees_with_lavaan(case):
+    _, res, ref = case
+    for mine, (label, lav) in zip(res.moments, ref["optimum"]["r2"].items()):
+        assert set(mine.r2.index) == set(lav), label
+        for v, value in lav.items():
+            if value is None:                  # lavaan's NA: a negative residual variance
+                assert np.isnan(mine.r2[v]), (label, v)
+            else:
+                assert mine.r2[v] == pytest.approx(value, abs=1e-4), (label, v)

@@ -838,5 +838,7 @@ def _r_squared(core, lspec, x, BC) -> pd.Series:
     out = {}
     for v in lspec.endogenous:
         tot = C[ix[v], ix[v]]
-        out[v] = 1 - P[ix[v], ix[v]] / tot if tot > 0 else np.nan
+        # lavaan gives NA where a negative residual variance makes R² exceed 1
+        r2 = 1 - P[ix[v], ix[v]] / tot if tot > 0 else np.nan
+        out[v] = r2 if r2 <= 1 else np.nan
     return pd.Series(out, dtype=float)
