@@ -591,7 +591,10 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     ci = check.probability("ci", ci)
     n_jobs = check.jobs("n_jobs", n_jobs)
     est = str(estimator).upper()
-    if est == "WLSMV" or (options is not None and options.ordered):
+    prepared = data.attrs.get("semcluster", {}) if isinstance(data, pd.DataFrame) else {}
+    if est == "WLSMV" or (options is not None and options.ordered) or (
+            est == "ML" and prepared.get("prepared") and prepared.get("ordered")):
+        # ordered items (given, or carried by data the CLI prepared): the WLSMV bootstrap
         return _bootstrap_wlsmv(model, data, result, options, kind=kind, n_boot=n_boot,
                                 seed=seed, ci=ci, bca=bca,
                                 exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
