@@ -181,6 +181,7 @@ CHECKS = {
                                                                  r"160"),
     "measure per group": "Group school = west",
     "bootstrap, nonparametric": "refitted by FIML",
+    "bootstrap, WLSMV": "every replicate refitted by WLSMV",
     "bootstrap, Bollen–Stine": "needs complete answers",
     "invariance": _check_invariance,
     "compare (regression vs SEM)": "uses complete answers only",

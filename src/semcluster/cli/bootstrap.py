@@ -40,6 +40,8 @@ def run(args) -> int:
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
     json_out = outputs.file(args.json) if args.json else None
+    if getattr(args, "ordered", None) and args.missing == "auto":
+        args.missing = "pairwise"       # ordinal items are bootstrapped by WLSMV (pairwise)
     X, _ = read_data(args, observed_of(args.model))
     b = bootstrap(args.model, X, n_boot=args.n_boot, kind=args.kind, seed=args.seed,
                   n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
