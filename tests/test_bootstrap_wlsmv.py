@@ -138,6 +138,18 @@ def test_ordered_option_selects_the_wlsmv_bootstrap():
     assert "estimator" not in ml.info and not (ml.table.op == "|").any()
 
 
+def test_a_wlsmv_fit_given_as_result_is_bootstrapped_by_wlsmv():
+    import semcluster
+
+    d = pd.read_csv(CSV)
+    res = semcluster.fit(MODEL, d, ordered="all")
+    b = bootstrap(MODEL, d, n_boot=10, seed=3, n_jobs=1, bca=False, result=res)
+    assert b.info["estimator"] == "WLSMV"
+    t = b.table[(b.table.what == "est") & (b.table.op == "|")]
+    np.testing.assert_allclose(t.est.to_numpy(),
+                               res.estimates.loc[res.estimates.op == "|", "est"].to_numpy())
+
+
 def test_wlsmv_bootstrap_refuses_bollen_stine_in_one_line():
     with pytest.raises(OptionError, match="Bollen-Stine .* not available for WLSMV") as e:
         bootstrap(MODEL, CSV, n_boot=10, kind="bollen-stine", estimator="WLSMV")

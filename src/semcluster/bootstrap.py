@@ -593,7 +593,8 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     est = str(estimator).upper()
     prepared = data.attrs.get("semcluster", {}) if isinstance(data, pd.DataFrame) else {}
     if est == "WLSMV" or (options is not None and options.ordered) or (
-            est == "ML" and prepared.get("prepared") and prepared.get("ordered")):
+            est == "ML" and prepared.get("prepared") and prepared.get("ordered")) or (
+            getattr(result, "estimator", None) == "WLSMV"):
         # ordered items (given, or carried by data the CLI prepared): the WLSMV bootstrap
         return _bootstrap_wlsmv(model, data, result, options, kind=kind, n_boot=n_boot,
                                 seed=seed, ci=ci, bca=bca,
