@@ -601,9 +601,9 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
                                 exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
                                 backend=backend, scheduler=scheduler, progress=progress)
     if est not in ("ML", "MLR"):
-        raise check.OptionError(f"the bootstrap refits by ML (FIML with missing answers); "
-                                f"estimator must be 'ML' or 'MLR' (same estimates), not "
-                                f"{estimator!r}")
+        raise check.OptionError(f"the bootstrap refits by ML (FIML with missing answers) or "
+                                f"by WLSMV (ordinal items); estimator must be 'ML', 'MLR' "
+                                f"(same estimates) or 'WLSMV', not {estimator!r}")
     spec = result.spec if result is not None else read_model(model)
     Xdf, report = read_survey(data, options, variables=spec.observed)
     missing = bool(Xdf[spec.observed].isna().to_numpy().any())
