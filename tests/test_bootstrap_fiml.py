@@ -222,8 +222,8 @@ def test_mlr_with_missing_answers_bootstraps_the_fiml_estimates():
     a = bootstrap(MODEL, CSV, n_boot=10, seed=4, n_jobs=1, bca=False)
     b = bootstrap(MODEL, CSV, n_boot=10, seed=4, n_jobs=1, bca=False, estimator="MLR")
     np.testing.assert_allclose(a.draws.to_numpy(), b.draws.to_numpy(), rtol=1e-9, atol=1e-12)
-    with pytest.raises(OptionError, match="estimator must be 'ML' or 'MLR'"):
-        bootstrap(MODEL, CSV, n_boot=10, estimator="WLSMV")
+    with pytest.raises(OptionError, match="estimator must be 'ML', 'MLR'"):
+        bootstrap(MODEL, CSV, n_boot=10, estimator="GLS")
 
 
 def test_listwise_rule_bootstraps_the_complete_rows_only():

@@ -181,7 +181,7 @@ CHECKS = {
                                                                  r"160"),
     "measure per group": "Group school = west",
     "bootstrap, nonparametric": "refitted by FIML",
-    "bootstrap, Bollen–Stine": "missing-data pattern (Enders 2002)",
+    "bootstrap, WLSMV": "every replicate refitted by WLSMV",
     "invariance": _check_invariance,
     "compare (regression vs SEM)": "uses complete answers only",
     "compare-models": _check_compare_models,

@@ -262,6 +262,111 @@ class _FIMLReplicator(_Replicator):
         return self.outcome_x(self.fit_rows(X, np.r_[0:i, i + 1:self.n]))[0]
 
 
+class _WLSMVReplicator:
+    """The WLSMV refit of a resample of ordinal answers (lavaan's ``se = "bootstrap"`` of a
+    DWLS/WLSMV fit with ``ordered =``).
+
+    Every replicate is refitted by :func:`semcluster.estimators.wlsmv.fit`, the full fit's own
+    estimator: thresholds, polychoric correlations, their asymptotic covariance (the DWLS
+    weights) and the estimates are all recomputed from the resampled rows, as lavaan does.
+    With ``missing = "pairwise"`` rows are drawn with their blanks.  A resample in which some
+    category of an ordered item observed in the full sample does not occur is left out (its
+    thresholds would not be those of the full sample; lavaan's bootstrap skips such draws
+    too): :meth:`empty_category` finds them, and :func:`bootstrap` counts them.
+
+    Recorded per replicate: ``est`` and ``std_all`` of every row of the estimates table
+    (loadings, variances, covariances, thresholds, ``:=`` effects) and R² of every item, in
+    the full fit's row order (:meth:`labels`).  Unlike the ML replicators this one works on
+    fitted results, not on parameter vectors: :meth:`quantities` gives the full-sample values.
+    """
+
+    def __init__(self, spec, X: np.ndarray, full, ordered, missing: str,
+                 parameterization: str = "delta"):
+        self.spec = spec
+        self.n = X.shape[0]
+        self.ordered = list(ordered)
+        self.missing = missing
+        self.parameterization = parameterization
+        self.x_hat = np.asarray(full.info["x"], dtype=float)
+        est = full.estimates
+        self.keys = list(zip(est.lhs, est.op, est.rhs))
+        self.rows = est[["lhs", "op", "rhs", "label", "free"]].copy()
+        self.r2_names = list(full.r2.index)
+        # variances, free or not: in the delta parameterization an item's residual variance
+        # is 1 − (explained part), negative when a standardized loading exceeds 1 (lavaan
+        # counts such draws as nonadmissible and keeps them)
+        self.var_rows = np.array([(op == "~~" and lhs == rhs) for lhs, op, rhs
+                                  in zip(est.lhs, est.op, est.rhs)])
+        obs = list(spec.observed)
+        self.ord_idx = [obs.index(v) for v in self.ordered]
+        # the categories observed in the full sample, per ordered item
+        self.cats = [np.unique(X[:, j][~np.isnan(X[:, j])]) for j in self.ord_idx]
+        self.q_hat = self.from_result(full)
+
+    def labels(self):
+        out = []
+        for what in ("est", "std_all"):
+            for r in self.rows.itertuples():
+                out.append((r.lhs, r.op, r.rhs, r.label, what, r.free))
+        for v in self.r2_names:
+            out.append((v, "r2", v, "", "r2", 0))
+        return out
+
+    def quantities(self, x=None) -> np.ndarray:
+        """The full-sample quantities (the replicates' come from :meth:`from_result`)."""
+        return self.q_hat
+
+    def from_result(self, res) -> np.ndarray:
+        e = res.estimates.set_index(["lhs", "op", "rhs"]).reindex(self.keys)
+        r2 = pd.Series(res.r2).reindex(self.r2_names)
+        return np.concatenate([e["est"].to_numpy(float), e["std_all"].to_numpy(float),
+                               r2.to_numpy(float)])
+
+    def draw(self, seed_seq) -> np.ndarray:
+        rng = np.random.default_rng(seed_seq)
+        return rng.integers(0, self.n, self.n)    # the same draw as the other replicators
+
+    def empty_category(self, X, idx) -> bool:
+        """Whether the rows ``idx`` miss a category of an ordered item (the draw is left out)."""
+        B = X[idx]
+        for j, cats in zip(self.ord_idx, self.cats):
+            col = B[:, j]
+            if len(np.unique(col[~np.isnan(col)])) < len(cats):
+                return True
+        return False
+
+    def fit_rows(self, X, rows):
+        """The quantities of the WLSMV fit of rows ``rows``, or None (no convergence, an empty
+        category, or an estimation error)."""
+        from .errors import SemclusterError
+        from .estimators import wlsmv
+
+        if self.empty_category(X, rows):
+            return None
+        df = pd.DataFrame(X[rows], columns=self.spec.observed)
+        try:
+            res = wlsmv.fit(self.spec, df, ordered=self.ordered, missing=self.missing,
+                            parameterization=self.parameterization)
+        except (SemclusterError, np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return None
+        if not res.converged:
+            return None
+        return self.from_result(res)
+
+    def one(self, X, seed_seq):
+        """(quantities, admissible, nan), or (None, False, nan) for a draw left out."""
+        q = self.fit_rows(X, self.draw(seed_seq))
+        if q is None:
+            return None, False, np.nan
+        k = len(self.keys)
+        admissible = bool(np.all(q[:k][self.var_rows] >= 0))
+        return q, admissible, np.nan
+
+    def leave_out(self, X, i):
+        """Quantities with row ``i`` left out (the jackknife of BCa), or None."""
+        return self.fit_rows(X, np.r_[0:i, i + 1:self.n])
+
+
 def _run_chunk(args):
     """Worker entry point: (replicator, X, [seed sequences]) -> results in order."""
     from threadpoolctl import threadpool_limits
@@ -346,6 +451,8 @@ class BootstrapResult(ResultProtocol):
 
 
 def _labels(rep: _Replicator):
+    if hasattr(rep, "labels"):          # the WLSMV replicator names its own quantities
+        return rep.labels()
     rows = rep.ram.rows
     out = []
     for what in ("est", "std_all"):
@@ -464,8 +571,10 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         the missing-data rule decides: FIML (``auto``, the default, or ``fiml``) resamples
         respondents with their blanks and refits each replicate by FIML, as lavaan's
         ``se = "bootstrap", missing = "ml"``; ``listwise`` bootstraps the complete rows.
-    estimator : {"ML", "MLR"}
+    estimator : {"ML", "MLR", "WLSMV"}
         MLR has the ML (FIML) point estimates, so its bootstrap is the same (as lavaan's).
+        WLSMV (ordinal items, ``options.ordered``; also chosen when items are declared
+        ordered) refits every replicate by WLSMV, see :func:`_bootstrap_wlsmv`.
     """
     from .data import read_survey
     from .errors import DataError, SemclusterError
@@ -482,10 +591,19 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     ci = check.probability("ci", ci)
     n_jobs = check.jobs("n_jobs", n_jobs)
     est = str(estimator).upper()
+    prepared = data.attrs.get("semcluster", {}) if isinstance(data, pd.DataFrame) else {}
+    if est == "WLSMV" or (options is not None and options.ordered) or (
+            est == "ML" and prepared.get("prepared") and prepared.get("ordered")) or (
+            getattr(result, "estimator", None) == "WLSMV"):
+        # ordered items (given, or carried by data the CLI prepared): the WLSMV bootstrap
+        return _bootstrap_wlsmv(model, data, result, options, kind=kind, n_boot=n_boot,
+                                seed=seed, ci=ci, bca=bca,
+                                exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
+                                backend=backend, scheduler=scheduler, progress=progress)
     if est not in ("ML", "MLR"):
-        raise check.OptionError(f"the bootstrap refits by ML (FIML with missing answers); "
-                                f"estimator must be 'ML' or 'MLR' (same estimates), not "
-                                f"{estimator!r}")
+        raise check.OptionError(f"the bootstrap refits by ML (FIML with missing answers) or "
+                                f"by WLSMV (ordinal items); estimator must be 'ML', 'MLR' "
+                                f"(same estimates) or 'WLSMV', not {estimator!r}")
     spec = result.spec if result is not None else read_model(model)
     Xdf, report = read_survey(data, options, variables=spec.observed)
     missing = bool(Xdf[spec.observed].isna().to_numpy().any())
@@ -549,6 +667,63 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
                           n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                           progress=progress)
 
+
+def _bootstrap_wlsmv(model, data, result, options, *, kind, **run) -> BootstrapResult:
+    """The bootstrap of a WLSMV fit of ordinal items (lavaan's ``se = "bootstrap"`` with
+    ``ordered =``, which lavaan 0.6 asks of ``estimator = "DWLS"``: the same estimates).
+
+    Respondents are resampled (with their blanks under ``missing = "pairwise"``) and every
+    replicate is refitted by WLSMV (:class:`_WLSMVReplicator`); the intervals and p-values are
+    the ML bootstrap's (:func:`_bootstrap`).  Draws in which a category of an ordered item is
+    not observed are left out and counted in ``info["n_empty_category"]`` (they are among
+    ``n_failed``).  Bollen–Stine is refused: lavaan has no such test for categorical data.
+    """
+    from dataclasses import replace
+
+    from threadpoolctl import threadpool_limits
+
+    from . import arguments as check
+    from .data import DataOptions, read_survey, resolve_missing
+    from .errors import SemclusterError
+    from .estimators import ESTIMATORS
+    from .fit import fit
+    from .spec import read_model
+
+    if kind != "nonparametric":
+        raise check.OptionError("the Bollen-Stine bootstrap is not available for WLSMV "
+                                "(ordered items): lavaan has no such test for categorical "
+                                "data; use kind='nonparametric'")
+    spec = result.spec if result is not None else read_model(model)
+    opts = options if options is not None else DataOptions()
+    if not opts.ordered:
+        opts = replace(opts, ordered="all")
+    opts = replace(opts, missing=resolve_missing(opts.missing, None,
+                                                 ESTIMATORS["WLSMV"].auto_missing))
+    Xdf, report = read_survey(data, opts, variables=spec.observed)
+    with threadpool_limits(1):
+        full = result if result is not None else fit(spec, data, estimator="WLSMV",
+                                                     options=opts)
+    if full.estimator != "WLSMV":
+        raise check.OptionError(f"the fit given as result= is a {full.estimator} fit, not "
+                                f"WLSMV")
+    if getattr(full, "moments", ()) or full.n_groups > 1:
+        raise check.OptionError("the WLSMV bootstrap resamples one group's rows: fits with "
+                                "groups or intercepts ('~ 1') are not supported")
+    if not full.converged:
+        raise SemclusterError("the model does not converge on the full sample; nothing to "
+                              "bootstrap")
+    ordered = list(full.data_report.ordered) or list(report.ordered)
+    X = Xdf[spec.observed].to_numpy(dtype=float)
+    rep = _WLSMVReplicator(spec, X, full, ordered, full.data_report.missing,
+                           full.info.get("parameterization", "delta"))
+    with threadpool_limits(1):
+        out = _bootstrap(spec, Xdf, X, full, rep.x_hat, np.nan, kind=kind, fiml=True,
+                         rep=rep, **run)
+    children = np.random.SeedSequence(run["seed"]).spawn(run["n_boot"])
+    n_empty = sum(rep.empty_category(X, rep.draw(c)) for c in children)
+    out.info.update({"missing": full.data_report.missing, "estimator": "WLSMV",
+                     "ordered": ordered, "n_empty_category": int(n_empty)})
+    return out
 
 def bollen_stine_complete(X, S, Sigma) -> np.ndarray:
     """Bollen and Stine's (1992) transformation of complete data, Z = (X − x̄) S^{-1/2} Σ̂^{1/2}
@@ -656,13 +831,16 @@ def _implied_means(spec, full, x_hat) -> np.ndarray:
 
 
 def _bootstrap(spec, Xdf, X, full, x_hat, chisq, *, n_boot, kind, seed, ci, bca,
-               exclude_inadmissible, n_jobs, backend, scheduler, progress, fiml=False):
+               exclude_inadmissible, n_jobs, backend, scheduler, progress, fiml=False,
+               rep=None):
     import time
 
     timing = {}
     t0 = time.perf_counter()
     children = np.random.SeedSequence(seed).spawn(n_boot)
-    if fiml:
+    if rep is not None:
+        pass                           # given by the caller (the WLSMV bootstrap)
+    elif fiml:
         S_h1 = full.sample_cov.loc[spec.observed, spec.observed]
         mu_model = _implied_means(spec, full, x_hat)
         rep = _FIMLReplicator(spec, X, x_hat, mu_model, S_h1)

@@ -13,7 +13,8 @@ def add_parser(sub):
                     "parameter; counts of failed and inadmissible replicates. With missing "
                     "answers (FIML, the default rule) respondents are resampled with their "
                     "blanks and every replicate is refitted by FIML, as lavaan's "
-                    "se='bootstrap', missing='ml'.")
+                    "se='bootstrap', missing='ml'. With --ordered items every replicate is refitted "
+                    "by WLSMV (lavaan's DWLS/WLSMV se='bootstrap').")
     p.add_argument("model", metavar="MODEL")
     add_data_options(p)
     p.add_argument("--n-boot", type=A.n_boot, default=1000, help="resamples, 10-100000 (1000)")
@@ -39,6 +40,8 @@ def run(args) -> int:
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None
     json_out = outputs.file(args.json) if args.json else None
+    if getattr(args, "ordered", None) and args.missing == "auto":
+        args.missing = "pairwise"       # ordinal items are bootstrapped by WLSMV (pairwise)
     X, _ = read_data(args, observed_of(args.model))
     b = bootstrap(args.model, X, n_boot=args.n_boot, kind=args.kind, seed=args.seed,
                   n_jobs=args.jobs, backend="dask" if args.scheduler else "joblib",
@@ -52,6 +55,11 @@ def run(args) -> int:
         print(f"missing answers: all {b.info['nobs']} respondents' answers transformed per "
               f"missing-data pattern (Enders 2002) to the model's moments, resampled with "
               f"their blanks, every replicate refitted by FIML (model and saturated model)")
+    elif b.info.get("estimator") == "WLSMV":
+        print(f"ordinal items ({', '.join(b.info['ordered'])}): every replicate refitted by "
+              f"WLSMV (thresholds, polychoric correlations and weights per draw; missing "
+              f"'{b.info['missing']}'); {b.info['n_empty_category']} draw(s) missing a "
+              f"category of an item left out (among the failed)")
     elif b.info.get("missing") == "fiml":
         print(f"missing answers: all {b.info['nobs']} respondents resampled with their blanks, "
               f"every replicate refitted by FIML (lavaan's se='bootstrap', missing='ml')")
