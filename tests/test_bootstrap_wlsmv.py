@@ -169,3 +169,22 @@ def test_wlsmv_bootstrap_is_the_same_in_one_or_two_processes():
     two = bootstrap(MODEL, d, n_boot=10, seed=11, n_jobs=2, bca=False, estimator="WLSMV")
     np.testing.assert_allclose(one.draws.to_numpy(), two.draws.to_numpy(), rtol=1e-8,
                                atol=1e-10)
+
+
+def test_a_bootstrap_with_no_usable_draw_is_an_error_not_empty_intervals():
+    """Twelve items whose top category has one answer each: a draw keeps all twelve with
+    probability (1 - (1 - 1/120)^120)^12 = 0.4 %, so (with this seed) none of the 10 draws is
+    usable, and the bootstrap says why instead of returning intervals of nothing."""
+    from semcluster.errors import EstimationError
+
+    rng = np.random.default_rng(5)
+    n, k = 120, 12
+    f = rng.normal(size=n)
+    d = pd.DataFrame({f"y{i}": np.digitize(f + rng.normal(size=n), [-0.5, 0.5]) + 1
+                      for i in range(1, k + 1)})
+    for i in range(k):
+        d.loc[i, f"y{i + 1}"] = 4           # one answer in category 4 of each item
+    model = "F =~ " + " + ".join(d.columns)
+    with pytest.raises(EstimationError, match="no bootstrap draw could be used"):
+        bootstrap(model, d, n_boot=10, estimator="WLSMV", seed=1,
+                  options=DataOptions(ordered="all"), bca=False)

@@ -182,6 +182,7 @@ CHECKS = {
     "measure per group": "Group school = west",
     "bootstrap, nonparametric": "refitted by FIML",
     "bootstrap, WLSMV": "every replicate refitted by WLSMV",
+    "bootstrap, Bollen–Stine": "missing-data pattern (Enders 2002)",
     "invariance": _check_invariance,
     "compare (regression vs SEM)": "uses complete answers only",
     "compare-models": _check_compare_models,

@@ -721,6 +721,14 @@ def _bootstrap_wlsmv(model, data, result, options, *, kind, **run) -> BootstrapR
                          rep=rep, **run)
     children = np.random.SeedSequence(run["seed"]).spawn(run["n_boot"])
     n_empty = sum(rep.empty_category(X, rep.draw(c)) for c in children)
+    if out.n_used == 0:
+        from .errors import EstimationError
+
+        raise EstimationError(
+            f"no bootstrap draw could be used ({n_empty} of {run['n_boot']} lacked a category "
+            f"of an item that the full sample has): some answer category is too rare to be "
+            f"resampled; merge rare categories (--scale / recode) or bootstrap without "
+            f"--ordered")
     out.info.update({"missing": full.data_report.missing, "estimator": "WLSMV",
                      "ordered": ordered, "n_empty_category": int(n_empty)})
     return out
