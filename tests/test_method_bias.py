@@ -59,13 +59,23 @@ def study():
     return mb.method_factor_check("h1_h5")
 
 
+#: The project's tolerances (tests/lavaan_reference.py) for the one-factor and trait models,
+#: ordinary CFAs; the method-factor (ULMC) model is held to looser ones: its likelihood is
+#: nearly flat along the method factor (a trait/method trade-off), where lavaan's optimizer
+#: stops early, so its estimates and SEs are compared at 1e-3 / 1 % and χ² at 1e-4.
+TOL = {"one_factor": dict(chisq=1e-6, index=1e-5, est=1e-4, se=2e-4),
+       "trait": dict(chisq=1e-6, index=1e-5, est=1e-4, se=2e-4),
+       "ulmc": dict(chisq=1e-4, index=1e-4, est=1e-3, se=1e-2)}
+
+
 def _check_fit(res, ref, key):
     r = ref[key]["fit"]
     got = res.fits.loc[key]
+    tol = TOL[key]
     assert got["df"] == r["df"] and got["npar"] == r["npar"]
-    assert got["chisq"] == pytest.approx(r["chisq"], rel=1e-4)
+    assert got["chisq"] == pytest.approx(r["chisq"], rel=tol["chisq"])
     for k in ("cfi", "tli", "rmsea", "srmr", "pvalue"):
-        assert got[k] == pytest.approx(r[k], abs=1e-4), (key, k)
+        assert got[k] == pytest.approx(r[k], abs=tol["index"]), (key, k)
 
 
 def _ordered(e):
@@ -87,10 +97,11 @@ def _check_estimates(result, ref, key):
     meth = (m.lhs == "CMV") & (m.op == "=~")
     if meth.any() and np.sign(m.loc[meth, "est"].sum()) != np.sign(m.loc[meth, "est_ref"].sum()):
         m.loc[meth, ["est", "std_all"]] *= -1
-    assert np.allclose(m["est"], m["est_ref"], atol=1e-3)
+    tol = TOL[key]
+    assert np.allclose(m["est"], m["est_ref"], rtol=tol["est"], atol=tol["est"])
     free = m["se_ref"] > 0
-    assert np.allclose(m.loc[free, "se"], m.loc[free, "se_ref"], rtol=0.01)
-    assert np.allclose(m["std_all"], m["std_all_ref"], atol=1e-3)
+    assert np.allclose(m.loc[free, "se"], m.loc[free, "se_ref"], rtol=tol["se"])
+    assert np.allclose(m["std_all"], m["std_all_ref"], atol=tol["est"])
 
 
 # ---------------------------------------------------------------------------------------------
