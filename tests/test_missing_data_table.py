@@ -84,7 +84,10 @@ SMALL = {"measure": ["--parallel-iter", "10"], "bootstrap": ["--n-boot", "10", "
 MODEL = {"invariance": "small.lav", "fit with groups": "small.lav",
          "measure per group": "small.lav", "fit, ML": "h1_h5", "fit, MLR": "h1_h5",
          "fit, GLS": "h1_h5", "bootstrap, nonparametric": "h1_h5",
-         "bootstrap, Bollen–Stine": "h1_h5", "modification indices": "h1_h5"}
+         "bootstrap, Bollen–Stine": "h1_h5", "modification indices": "h1_h5",
+         # items whose every answer category has 7 or more answers: the study's ks2/ks3 have a
+         # category with one answer, which nearly every draw loses (then an error says so)
+         "bootstrap, WLSMV": "small.lav"}
 
 
 def _argv(name):
