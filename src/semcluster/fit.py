@@ -217,12 +217,7 @@ def _fit_twolevel(spec, data, cov, est, opts, group, meanstructure):
     if opts.cluster is None:
         raise OptionError("the model has 'level:' blocks (a two-level model): give the cluster "
                           "column with cluster= (--cluster)")
-    if not isinstance(opts.cluster, str):
-        raise InputTypeError(f"cluster must be a column name (a string); got "
-                             f"{type(opts.cluster).__name__}")
-    if group is not None and group == opts.cluster:
-        raise DataError(f"cluster and group column are the same ('{group}'); groups are "
-                        f"compared, clusters are sampled units: give different columns")
+    _check_cluster_name(opts, group)
     est = est or "ML"
     twolevel.check_supported(est, missing=opts.missing, group=group, ordered=opts.ordered,
                              cov=cov)
@@ -235,16 +230,21 @@ def _fit_twolevel(spec, data, cov, est, opts, group, meanstructure):
                         estimator=ESTIMATORS[est])
 
 
-def _check_cluster(opts, est, group, cov) -> None:
-    """Refuse what cluster= is not built for, before the data are read."""
-    from .estimators import cluster_robust
-
+def _check_cluster_name(opts, group) -> None:
+    """The cluster column is a column name, not the grouping column."""
     if not isinstance(opts.cluster, str):
         raise InputTypeError(f"cluster must be a column name (a string); got "
                              f"{type(opts.cluster).__name__}")
     if group is not None and group == opts.cluster:
         raise DataError(f"cluster and group column are the same ('{group}'); groups are "
                         f"compared, clusters are sampled units: give different columns")
+
+
+def _check_cluster(opts, est, group, cov) -> None:
+    """Refuse what cluster= is not built for, before the data are read."""
+    from .estimators import cluster_robust
+
+    _check_cluster_name(opts, group)
     if cov is not None:
         raise OptionError("cluster= needs raw data with the cluster column, not a covariance "
                           "matrix")
