@@ -281,17 +281,7 @@ def _set_fonts(style, latin: str, east_asia: str, size=None, bold=None) -> None:
         style.font.size = Pt(size)
     if bold is not None:
         style.font.bold = bold
-    rpr = style.element.get_or_add_rPr()
-    fonts = rpr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = rpr.makeelement(qn("w:rFonts"), {})
-        rpr.insert(0, fonts)
-    for attr in ("w:ascii", "w:hAnsi", "w:cs"):
-        fonts.set(qn(attr), latin)
-    fonts.set(qn("w:eastAsia"), east_asia)
-    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
-        if fonts.get(qn(theme)) is not None:
-            del fonts.attrib[qn(theme)]
+    _rfonts(style.element.get_or_add_rPr(), latin, east_asia)
 
 
 def _set_lang(doc_docx, lang: str) -> None:
@@ -306,13 +296,22 @@ def _set_lang(doc_docx, lang: str) -> None:
         rpr.append(el)
     el.set(qn("w:val"), "en-US")
     el.set(qn("w:eastAsia"), "zh-CN")
+    _rfonts(rpr, LATIN_FONT, EAST_ASIA_FONT)
+
+
+def _rfonts(rpr, latin: str, east_asia: str) -> None:
+    """A run-properties element's fonts: ``latin`` for Latin and complex script,
+    ``east_asia`` for East Asian text (``w:eastAsia``); theme fonts that would override them
+    are removed."""
+    from docx.oxml.ns import qn
+
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = rpr.makeelement(qn("w:rFonts"), {})
         rpr.insert(0, fonts)
     for attr in ("w:ascii", "w:hAnsi", "w:cs"):
-        fonts.set(qn(attr), LATIN_FONT)
-    fonts.set(qn("w:eastAsia"), EAST_ASIA_FONT)
+        fonts.set(qn(attr), latin)
+    fonts.set(qn("w:eastAsia"), east_asia)
     for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
         if fonts.get(qn(theme)) is not None:
             del fonts.attrib[qn(theme)]
