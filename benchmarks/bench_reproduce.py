@@ -16,7 +16,7 @@ from pathlib import Path
 def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     import semcluster
-    from semcluster.report import build_report
+    from semcluster.study.report import reproduce_report
 
     t = time.perf_counter()
     semcluster.fit("h1_h5")
@@ -25,7 +25,7 @@ def main():
     for i in range(repeats):
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
-            build_report(None, Path(d) / "report", progress=False)
+            reproduce_report(None, Path(d) / "report", progress=False)
             ts.append(time.perf_counter() - t)
     med = statistics.median(ts)
     print(f"semcluster reproduce (defaults, 2 cores): median {med:.1f} s over {repeats} runs "

@@ -1059,7 +1059,7 @@ except semcluster.SemclusterError as e:
     md("""
 ## 2. The report
 
-`build_report` runs the whole study on your data and writes a folder with `report.html`,
+`reproduce_report` runs the whole study on your data and writes a folder with `report.html`,
 `report.md`, tables (CSV) and figures. Small resampling settings here; the defaults (1000
 bootstrap draws, 200 power replications) are for real use. From the command line:
 `semcluster reproduce --data my_survey.sav --map my_map.yaml --lang zh`.
@@ -1068,19 +1068,19 @@ respondents with a missing answer are dropped (`missing="listwise"`); the data r
 """, """
 ## 2. 报告
 
-`build_report` 在你的数据上运行整个研究，生成一个包含 `report.html`、`report.md`、表格（CSV）和图的文件夹。
+`reproduce_report` 在你的数据上运行整个研究，生成一个包含 `report.html`、`report.md`、表格（CSV）和图的文件夹。
 这里使用较小的重抽样设置；默认值（1000 次 bootstrap、200 次功效模拟）用于正式分析。命令行写法：
 `semcluster reproduce --data my_survey.sav --map my_map.yaml --lang zh`。
 报告中的测量表格（α、HTMT、EFA）需要完整的答案，因此生成报告时删除有缺失答案的两名被试
 （`missing="listwise"`），数据报告会注明这一点。
 """),
     code("""
-from semcluster.report import build_report
+from semcluster.study.report import reproduce_report
 from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", category=TqdmWarning)     # no progress bars in a notebook
 report_opts = DataOptions(map=opts.map, missing_codes=(-99,), scale=(1, 7), reverse=("pa4",),
                           missing="listwise")
-out = build_report(sav, work / "report", options=report_opts, lang=LANG, n_boot=50, power_reps=10,
+out = reproduce_report(sav, work / "report", options=report_opts, lang=LANG, n_boot=50, power_reps=10,
                    power_grid=(160,), n_jobs=1, progress=False)
 files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
 display(Markdown(f"{{The report folder holds {len(files)} files, e.g.:||报告文件夹共有 {len(files)} 个文件，例如：}}\\n\\n"

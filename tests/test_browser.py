@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from semcluster.report import build_report
+from semcluster.study.report import reproduce_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -33,7 +33,7 @@ window.addEventListener('load', () => {
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_report_in_headless_chromium(tmp_path):
-    out = build_report(None, tmp_path / "report", n_boot=30, power_reps=10,
+    out = reproduce_report(None, tmp_path / "report", n_boot=30, power_reps=10,
                        power_grid=(160, 400), n_jobs=1, progress=False)
     probe = tmp_path / "probe.html"
     probe.write_text((out / "report.html").read_text().replace("</body>", PROBE + "</body>"))

@@ -190,8 +190,8 @@ BOOT = ["bootstrap", "h1_h5", "--n-boot", "10", "--jobs", "1"]
 BOOTSTRAP = "semcluster.bootstrap:bootstrap"
 POWER = "semcluster.study.power:power_analysis"
 POWER_ARGV = ["power", "--n", "100", "--reps", "10", "--jobs", "1"]
-# reproduce is the study's report (report.reproduce_report); report is any model's
-REPORT = "semcluster.report:reproduce_report"
+# reproduce is the study's report (study.report.reproduce_report); report is any model's
+REPORT = "semcluster.study.report:reproduce_report"
 BUILD = "semcluster.report:build_report"
 OWN = ["report", "h1_h5", "--out", "rep", "--n-boot", "10", "--jobs", "1"]
 REPRO = ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10", "--jobs", "1"]

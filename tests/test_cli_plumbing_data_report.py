@@ -118,7 +118,7 @@ COMMANDS = {
     "power": (["power", "h1_h5", "--n", "100", "--reps", "10", "--jobs", "1"],
               "semcluster.study.power:power_analysis"),
     "reproduce": (["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10",
-                   "--jobs", "1"], "semcluster.report:reproduce_report"),
+                   "--jobs", "1"], "semcluster.study.report:reproduce_report"),
     "report": (["report", "h1_h5", "--out", "rep", "--n-boot", "10", "--jobs", "1"],
                "semcluster.fit:fit"),
     "scores": (["scores", "h1_h5", "--out", "s.csv"], "semcluster.results:SEMResult.predict"),

@@ -162,7 +162,7 @@ WORK = [("semcluster.data", "read_survey"), ("semcluster.data", "load_data"),
         ("semcluster.study.synthetic", "paper_synthetic"),
         ("semcluster.study.synthetic", "calibration_report"),
         ("semcluster.diagrams", "as_view"), ("semcluster.diagrams", "conceptual_diagram"),
-        ("semcluster.report", "build_report"), ("semcluster.report", "reproduce_report")]
+        ("semcluster.report", "build_report"), ("semcluster.study.report", "reproduce_report")]
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from semcluster import study
-from semcluster.report import FIT_KEYS, _structural_section, hypothesis_verdict
+from semcluster.report import FIT_KEYS, hypothesis_verdict
+from semcluster.study.report import _structural_section
 
 
 class _StrictResult:

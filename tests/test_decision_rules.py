@@ -34,7 +34,8 @@ from scipy import stats
 import semcluster
 from semcluster import study
 from semcluster.invariance import fit_index_verdict, lrt_verdict
-from semcluster.report import FIT_KEYS, _structural_section, hypothesis_verdict
+from semcluster.report import FIT_KEYS, hypothesis_verdict
+from semcluster.study.report import _structural_section
 from semcluster.study.regression_vs_sem import _verdict as compare_verdict
 
 FIX = Path(__file__).parent / "fixtures" / "models"

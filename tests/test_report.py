@@ -8,7 +8,7 @@ import pytest
 
 from semcluster import SemclusterError
 from semcluster.cli import main
-from semcluster.report import build_report
+from semcluster.study.report import reproduce_report
 from semcluster.resources import data_path
 
 SMALL = dict(n_boot=40, power_reps=15, power_grid=(160, 400), n_jobs=1, progress=False)
@@ -17,7 +17,7 @@ SMALL = dict(n_boot=40, power_reps=15, power_grid=(160, 400), n_jobs=1, progress
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("r") / "report"
-    build_report(None, out, **SMALL)
+    reproduce_report(None, out, **SMALL)
     return out
 
 
@@ -62,7 +62,7 @@ def test_user_data_leaves_published_sections_out(tmp_path):
     df = pd.read_csv(data_path("paper_synthetic.csv"))
     df.to_csv(src, index=False)
     before = src.read_bytes()
-    out = build_report(str(src), tmp_path / "rep", **SMALL)
+    out = reproduce_report(str(src), tmp_path / "rep", **SMALL)
     md = (out / "report.md").read_text()
     assert "Left out: the audit checks the paper's published tables." in md
     assert "Left out: the audit checks the paper&#x27;s published tables." in \
@@ -76,7 +76,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     d.mkdir()
     (d / "thesis.docx").write_text("precious")
     with pytest.raises(SemclusterError, match="not written by semcluster"):
-        build_report(None, d, **SMALL)
+        reproduce_report(None, d, **SMALL)
     assert (d / "thesis.docx").read_text() == "precious"
 
 

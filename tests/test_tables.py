@@ -15,7 +15,7 @@ import pytest
 
 from semcluster import tables
 from semcluster.cli import main
-from semcluster.report import build_report
+from semcluster.study.report import reproduce_report
 
 NUMBER = re.compile(r"^[-−+]?(\d+(\.\d*)?|\.\d+)$|^[<>] ?\.\d+$|^[–-]$|^$")
 
@@ -65,7 +65,7 @@ def test_layer_rules():
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("tables") / "report"
-    build_report(None, out, progress=False)          # the defaults, as `semcluster reproduce`
+    reproduce_report(None, out, progress=False)          # the defaults, as `semcluster reproduce`
     return out
 
 
@@ -169,7 +169,7 @@ def test_own_data_report_has_no_published_r2(tmp_path):
 
     src = tmp_path / "mine.csv"
     src.write_bytes(data_path("paper_synthetic.csv").read_bytes())
-    out = build_report(str(src), tmp_path / "rep", n_boot=20, power_reps=10,
+    out = reproduce_report(str(src), tmp_path / "rep", n_boot=20, power_reps=10,
                        power_grid=(160,), n_jobs=1, progress=False)
     r2 = pd.read_csv(out / "tables" / "r2_by_method.csv")
     assert list(r2.method) == ["ols_data", "sem_data"]

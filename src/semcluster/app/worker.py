@@ -500,10 +500,12 @@ def run_report(job: Path, spec: dict) -> None:
     import shutil
 
     from ..report import build_report
+    from ..study.report import reproduce_report
 
     write_status(job, state="running", step=0, of=10, message="report")
     args, kwargs = report_call({**spec, "job": str(job)})
-    build_report(*args, **kwargs)
+    # the study's model gets the study's report (report_call gives it (data, out) and its settings)
+    (reproduce_report if "out" not in kwargs else build_report)(*args, **kwargs)
     # the archive under a temporary name, renamed when complete: a worker killed while zipping
     # leaves no truncated semcluster_report.zip for the download button to offer
     part = shutil.make_archive(str(job / ".semcluster_report.partial"), "zip", root_dir=job,

@@ -28,7 +28,7 @@ def run(args) -> int:
     import time
 
     from ..output_files import OutputFiles
-    from ..report import reproduce_report
+    from ..study.report import reproduce_report
 
     t = time.perf_counter()
     # a bad --out is refused before the data are read (reproduce_report checks again)
