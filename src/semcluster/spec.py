@@ -1277,32 +1277,35 @@ def group_table(spec: ModelSpec, groups, group_equal=(), group_partial=(),
     obs = list(spec.observed)
     fixed_x = list(spec.fixed_x)
     fx_set = set(fixed_x)
-    ops = pt.op.to_numpy()
-    rows_struct = pt[np.isin(ops, STRUCTURE_OPS)]
-    rows_mean = pt[ops == "~1"]
-    for r in pd.concat([rows_struct, rows_mean]).itertuples():
-        els = r.group_values
+    cols = ("lhs", "op", "rhs", "free", "fixed", "label", "user", "group_values", "start")
+    records = [dict(zip(cols, r)) for r in zip(*(pt[c].tolist() for c in cols))]
+    rows_struct = [r for r in records if r["op"] in STRUCTURE_OPS]
+    rows_mean = [r for r in records if r["op"] == "~1"]
+    for r in rows_struct + rows_mean:
+        els = r["group_values"]
         if els is not None and len(els) != G:
-            where = f"{r.lhs} {r.op} {r.rhs}".strip() if r.op != "~1" else f"{r.lhs} ~ 1"
+            lhs, op, rhs = r["lhs"], r["op"], r["rhs"]
+            where = f"{lhs} {op} {rhs}".strip() if op != "~1" else f"{lhs} ~ 1"
             raise ModelSpecError(
                 f"c(...) on '{where}' has {len(els)} element(s), but there "
                 f"{'is' if G == 1 else 'are'} {G} group(s)"
                 + (f" ({', '.join(groups)})" if G > 1 else " (c() needs group=)"))
     if fixed_x_moments is not None and len(fixed_x_moments) != G:
         raise ModelSpecError(f"fixed_x_moments has {len(fixed_x_moments)} group(s) for {G}")
-    same = label_classes(zip(pt.loc[ops == "==", "lhs"], pt.loc[ops == "==", "rhs"]))
+    same = label_classes((r["lhs"], r["rhs"]) for r in records if r["op"] == "==")
 
     def start_of(v):
         return float(v) if np.isfinite(v) else float("nan")
     # the rows every group has: (lhs, op, rhs, fixed or None, label, user, c() values, start)
-    base = [(r.lhs, r.op, r.rhs, None if r.free > 0 else float(r.fixed), r.label, int(r.user),
-             r.group_values, start_of(r.start)) for r in rows_struct.itertuples()]
-    user_means = {r.lhs: r for r in rows_mean.itertuples()}
+    base = [(r["lhs"], r["op"], r["rhs"], None if r["free"] > 0 else float(r["fixed"]),
+             r["label"], int(r["user"]), r["group_values"], start_of(r["start"]))
+            for r in rows_struct]
+    user_means = {r["lhs"]: r for r in rows_mean}
     for v in [v for v in obs if v not in fx_set] + list(spec.latent):
         u = user_means.get(v)
         if u is not None:
-            base.append((v, "~1", "", None if u.free > 0 else float(u.fixed), u.label, 1,
-                         u.group_values, start_of(u.start)))
+            base.append((v, "~1", "", None if u["free"] > 0 else float(u["fixed"]),
+                         u["label"], 1, u["group_values"], start_of(u["start"])))
         else:                   # lavaan: intercepts free, latent means fixed at 0
             base.append((v, "~1", "", None if v not in lat else 0.0, "", 0, None,
                          float("nan")))
@@ -1363,28 +1366,21 @@ def group_table(spec: ModelSpec, groups, group_equal=(), group_partial=(),
         elif r["key"] not in numbers:
             numbers[r["key"]] = len(numbers) + 1
     nan = float("nan")
-    table = pd.DataFrame({
-        "lhs": [r["lhs"] for r in rows], "op": [r["op"] for r in rows],
-        "rhs": [r["rhs"] for r in rows], "user": [r["user"] for r in rows],
-        "block": [r["group"] for r in rows], "group": [r["group"] for r in rows],
-        "level": 1,
-        "free": [0 if r["fixed"] is not None else numbers[r["key"]] for r in rows],
-        "ustart": [nan if r["exo"] else (r["fixed"] if r["fixed"] is not None
-                                         else r["start"]) for r in rows],
-        "exo": [r["exo"] for r in rows], "label": [r["label"] for r in rows],
-        "start": [r["fixed"] if r["fixed"] is not None else r["start"] for r in rows]})
-    tail = pt[np.isin(ops, ("==", ":="))]
-    if len(tail):
-        table = pd.concat([table, pd.DataFrame({
-            "lhs": tail.lhs.to_numpy(), "op": tail.op.to_numpy(), "rhs": tail.rhs.to_numpy(),
-            "user": tail.user.to_numpy(), "block": 0, "group": 0, "level": 0, "free": 0,
-            "ustart": nan, "exo": 0, "label": tail.label.to_numpy(), "start": nan})],
-            ignore_index=True)
-    table.insert(0, "id", np.arange(1, len(table) + 1))
-    table["plabel"] = [f".p{i}." if g else "" for i, g in zip(table["id"], table["group"])]
-    table = table[list(GROUP_TABLE_COLUMNS)]
-    for c in ("user", "block", "group", "level", "free", "exo"):
-        table[c] = table[c].astype(int)
-    table["ustart"] = table["ustart"].astype(float)
-    table["start"] = table["start"].astype(float)
-    return table
+    for r in rows:
+        r["free"] = 0 if r["fixed"] is not None else numbers[r["key"]]
+        r["ustart"] = nan if r["exo"] else (r["fixed"] if r["fixed"] is not None
+                                            else r["start"])
+        r["start"] = r["fixed"] if r["fixed"] is not None else r["start"]
+        r["block"], r["level"] = r["group"], 1
+    # then the '==' and ':=' rows, in no group (lavaan's group 0)
+    rows += [dict(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], user=int(r["user"]), block=0,
+                  group=0, level=0, free=0, ustart=nan, exo=0, label=r["label"], start=nan)
+             for r in records if r["op"] in ("==", ":=")]
+    dtype = dict.fromkeys(("user", "block", "group", "level", "free", "exo"), int)
+    dtype |= dict.fromkeys(("ustart", "start"), float)
+    columns = {"id": np.arange(1, len(rows) + 1)}
+    for c in GROUP_TABLE_COLUMNS[1:-2]:
+        columns[c] = np.array([r[c] for r in rows], dtype=dtype.get(c, object))
+    columns["plabel"] = [f".p{i}." if r["group"] else "" for i, r in enumerate(rows, 1)]
+    columns["start"] = np.array([r["start"] for r in rows], dtype=float)
+    return pd.DataFrame(columns)
