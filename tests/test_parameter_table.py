@@ -1,7 +1,7 @@
 """The parameter table of G groups (semcluster.spec.group_table) against lavaan's own.
 
 Reference: lavaan 0.6.14's ``parTable(sem(model, data, group =, group.equal =,
-group.partial =, meanstructure =, do.fit = FALSE))`` for 13 models, written by
+group.partial =, meanstructure =, do.fit = FALSE))`` for 14 models, written by
 tests/fixtures/partable/make_partables.R into tests/fixtures/partable/partables.json, and
 ``fitMeasures()`` of the fitted model with chained ``==`` rows.
 
