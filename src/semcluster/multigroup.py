@@ -56,8 +56,8 @@ from scipy import optimize
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
 from .numerics import invert_information
 from .solution import r_squared, standardize  # noqa: F401  (the group model's std/R²)
-from .spec import (GROUP_EQUAL, group_equal_classes,  # noqa: F401  (imported from here)
-                   STRUCTURE_OPS, group_partial_entries, group_table)
+from .spec import (STRUCTURE_OPS, group_equal_classes, group_partial_entries,
+                   group_table)
 from .standardized import compile_definitions, evaluate_definitions
 
 
