@@ -82,7 +82,11 @@ def _model_fuzz_check(text: str) -> None:
         # a parsed model must be internally consistent
         pt = spec.partable
         assert set(pt.columns) >= {"lhs", "op", "rhs", "free", "fixed", "label"}
-        assert int(pt["free"].max() or 0) == spec.n_free
+        # the covariance-structure rows hold 1..n_free; intercepts ('~1') are numbered on
+        structure = pt[pt.op.isin(["=~", "~", "~~"])]
+        assert int(structure["free"].max() or 0) == spec.n_free
+        numbers = sorted(set(pt.loc[pt["free"] > 0, "free"]))
+        assert numbers == list(range(1, len(numbers) + 1))
 
 
 @settings(max_examples=N, **SETTINGS)

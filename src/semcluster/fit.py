@@ -144,7 +144,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
     est = est or "ML"
     if opts.cluster is not None:
         _check_cluster(opts, est, group, cov)
-        if meanstructure or spec.mean_rows or spec.has_group_modifiers:
+        if meanstructure or spec.has_means or spec.has_group_modifiers:
             raise OptionError("cluster= with a mean structure (meanstructure=True, '~ 1' rows "
                               "or c(...) modifiers) is not built yet; lavaan's saturated means "
                               "are added (and reported in npar) automatically")
@@ -156,18 +156,18 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
             raise OptionError(f"parameterization applies to WLSMV (ordered items); estimator "
                               f"{est} has none")
     if (meanstructure and group is None and "ordinal" in ESTIMATORS[est].supports
-            and not (spec.mean_rows or spec.has_group_modifiers or group_equal
+            and not (spec.has_means or spec.has_group_modifiers or group_equal
                      or group_partial)):
         # WLSMV always has lavaan's mean structure (thresholds; intercepts and latent means
         # fixed at 0 in the delta parameterization): meanstructure=True is the same fit
         meanstructure = None
     if (meanstructure and group is None and opts.missing == "fiml" and spec.fixed_x
-            and not (spec.mean_rows or spec.has_group_modifiers or group_equal
+            and not (spec.has_means or spec.has_group_modifiers or group_equal
                      or group_partial)):
         # FIML with exogenous covariates has lavaan's mean structure already (intercepts,
         # conditional on the covariates): meanstructure=True is the same fit
         meanstructure = None
-    if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
+    if (group is not None or meanstructure or spec.has_means or spec.has_group_modifiers
             or group_equal or group_partial):
         return _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
                            meanstructure)
@@ -258,7 +258,7 @@ def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
     from .errors import ModelSpecError
     from .multigroup import fit_groups
 
-    if meanstructure is False and (group is not None or spec.mean_rows):
+    if meanstructure is False and (group is not None or spec.has_means):
         raise OptionError("meanstructure=False with " + ("group=" if group is not None else
                           "intercepts ('~ 1') in the model") + " is not supported (multi-group "
                           "and intercept models have a mean structure, as lavaan's default)")

@@ -724,7 +724,7 @@ def method_factor_check(model, data=None, *, estimator: str = "ML", missing: str
     from .spec import parse_model, read_model
 
     spec = read_model(model)
-    if spec.has_group_modifiers or spec.mean_rows:
+    if spec.has_group_modifiers or spec.has_means:
         raise OptionError("the method-bias checks take a single-group model without a mean "
                           "structure")
     trait_text, factors = measurement_part(spec)

@@ -10,22 +10,15 @@ The model is built on the RAM form (:class:`semcluster.model.RAM`) with a mean
 structure: per group g, Σ_g = F(I − A_g)⁻¹P_g(I − A_g)⁻ᵀFᵀ and μ_g = F(I − A_g)⁻¹m_g, where m_g
 holds the intercepts of the observed variables and the latent means (intercepts). The
 matrices and every derivative come from the model core, one
-:class:`semcluster.model.GroupCore` per group whose cells map to the global parameter vector
-(this module only decides which cells share a parameter).
+:class:`semcluster.model.GroupCore` per group whose cells map to the global parameter vector.
 
-Parameters and equality constraints follow lavaan's ``lav_partable_labels`` and
-``lavaanify``: every (row, group) gets a name ``lhs op rhs`` (plus ``.gG`` in groups 2..G);
-a ``group.equal`` class gives the rows of that class in groups 2..G the name of group 1 unless
-the row is listed in ``group.partial``; a user label replaces the name (so a label written once
-is ONE parameter in every group; ``c(a1, a2)`` gives one label per group); rows with the same
-name are one parameter, and if any of them is fixed all are fixed at the first fixed value.
-Defaults as lavaan's: intercepts of observed variables free; latent means fixed at 0, freed in
-groups 2..G when ``group.equal`` has ``intercepts`` (or ``thresholds``) but not ``means``.
-
-``group.equal`` classes (lavaan): loadings (=~), intercepts (~1 of observed variables), means
-(~1 of latent variables), thresholds (none for continuous data), residuals (~~ of an observed
-variable with itself), residual.covariances (~~ between observed variables), lv.variances,
-lv.covariances, regressions (~).
+Which rows exist in each group and which are one parameter is decided in the spec layer: the
+model's parameter table for G groups, :func:`semcluster.spec.group_table` (lavaan's
+``parTable()`` with one block per group: lavaan's defaults per group, ``group.equal`` /
+``group.partial``, shared labels, ``c(...)`` modifiers and ``==`` resolved into the ``free``
+numbers; checked against lavaan's own tables in tests/test_parameter_table.py).
+:class:`MultiGroupModel` reads that table (``mg.table``) and places each row in its group's
+matrices.
 
 ML fit function (lavaan's, times 2): F = Σ_g (N_g/N)[log|Σ_g| + tr(S_gΣ_g⁻¹) − log|S_g| − p
 + (x̄_g − μ_g)ᵀΣ_g⁻¹(x̄_g − μ_g)], χ² = N·F; analytic gradient with W = Σ⁻¹ − Σ⁻¹(S + rrᵀ)Σ⁻¹,
@@ -63,66 +56,22 @@ from scipy import optimize
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
 from .numerics import invert_information
 from .solution import r_squared, standardize  # noqa: F401  (the group model's std/R²)
+from .spec import (STRUCTURE_OPS, group_equal_classes, group_partial_entries,
+                   group_table)
 from .standardized import compile_definitions, evaluate_definitions
-
-GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
-               "residual.covariances", "lv.variances", "lv.covariances", "regressions")
-
-
-def group_equal_classes(group_equal) -> tuple:
-    """Check ``group_equal`` (a list of lavaan classes, or a comma-separated string)."""
-    if group_equal is None:
-        return ()
-    if isinstance(group_equal, str):
-        group_equal = [g for g in group_equal.replace(" ", "").split(",") if g]
-    out = []
-    for g in group_equal:
-        if not isinstance(g, str) or g not in GROUP_EQUAL:
-            raise OptionError(f"unknown group.equal class {g!r}; use any of "
-                              f"{', '.join(GROUP_EQUAL)}")
-        out.append(g)
-    return tuple(dict.fromkeys(out))
-
-
-def group_partial_entries(group_partial) -> tuple:
-    """Parse ``group_partial`` entries such as ``"visual=~x2"`` or ``"x3 ~ 1"`` into
-    (lhs, op, rhs) with rhs ``""`` for intercepts."""
-    if group_partial is None:
-        return ()
-    if isinstance(group_partial, str):
-        group_partial = [g for g in group_partial.split(",") if g.strip()]
-    out = []
-    for e in group_partial:
-        if isinstance(e, tuple) and len(e) == 3 and all(isinstance(t, str) for t in e):
-            out.append(e)            # already parsed
-            continue
-        if not isinstance(e, str):
-            raise OptionError(f"group.partial entries are parameters such as 'visual=~x2' or "
-                              f"'x3~1', not {e!r}")
-        t = "".join(e.split())
-        for op in ("=~", "~~", "~"):
-            if op in t:
-                lhs, rhs = t.split(op, 1)
-                break
-        else:
-            raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
-                              f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
-        if op == "~" and rhs == "1":
-            op, rhs = "~1", ""
-        if not lhs or (not rhs and op != "~1"):
-            raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
-                              f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
-        out.append((lhs, op, rhs))
-    return tuple(dict.fromkeys(out))      # a parameter freed twice is freed once
 
 
 @dataclass
 class _Param:
+    """One row of the groups' parameter table (:func:`semcluster.spec.group_table`) with its
+    cell in the RAM matrices: ``kind`` "A", "P" or "m" and (i, j); ``key`` the row's parameter
+    number (``free``) and ``fixed`` None for a free row, else its value."""
+
     kind: str        # "A", "P", "m"
     i: int
     j: int
-    group: int
-    key: tuple       # equality key (same key -> same parameter number)
+    group: int       # 0-based
+    key: int         # the table's 'free' (0 for a fixed row)
     fixed: float | None
     lhs: str
     op: str
@@ -132,8 +81,10 @@ class _Param:
 
 
 class MultiGroupModel:
-    """A model in G groups (G = 1: a single group with a mean structure); see the module
-    docstring for the parameters and constraints."""
+    """A model in G groups (G = 1: a single group with a mean structure) built from its
+    parameter table, :func:`semcluster.spec.group_table` (``table``): one
+    :class:`~semcluster.model.GroupCore` per group whose cells map to the table's parameter
+    numbers."""
 
     def __init__(self, spec, groups, group_equal=(), group_partial=(), moments=None):
         from .model.core import RAM, GroupCore
@@ -146,119 +97,44 @@ class MultiGroupModel:
         G = len(self.groups)
         self.group_equal = group_equal_classes(group_equal)
         self.group_partial = group_partial_entries(group_partial)
+        self.table = group_table(spec, self.groups, self.group_equal, self.group_partial,
+                                 fixed_x_moments=moments)
         self.ram = RAM(spec)
         self.obs = list(spec.observed)
         self.obs_ix = np.array([self.ram.ix[v] for v in self.obs])
         self.m = self.ram.m
-        lat = set(spec.latent)
-        mods = {k: v for k, v in spec.group_modifiers}
-        user_means = {r["lhs"]: r for r in spec.mean_rows}
-        for (lhs, op, rhs), els in list(mods.items()) + [
-                ((r["lhs"], "~1", ""), r["groups"]) for r in spec.mean_rows if r["groups"]]:
-            if len(els) != G:
-                where = f"{lhs} {op} {rhs}".strip() if op != "~1" else f"{lhs} ~ 1"
-                raise ModelSpecError(
-                    f"c(...) on '{where}' has {len(els)} element(s), but there "
-                    f"{'is' if G == 1 else 'are'} {G} group(s)"
-                    + (f" ({', '.join(self.groups)})" if G > 1 else
-                       " (c() needs group=)"))
-        alias = {}
-        for a, b in spec.constraints:
-            alias[b] = alias.get(a, a)
-
-        # base rows: (lhs, op, rhs, kind, i, j, fixed-or-None, label, user, modifiers)
-        base = []
-        for k, r in enumerate(self.ram.rows.itertuples()):
-            kind, (i, j) = self.ram.kind[k], self.ram.pos[k]
-            base.append((r.lhs, r.op, r.rhs, kind, i, j,
-                         None if r.free > 0 else float(r.fixed), r.label, True,
-                         mods.get((r.lhs, r.op, r.rhs)),
-                         float(r.start) if np.isfinite(r.start) else float("nan")))
-        fx_set = set(self.fixed_x)
-        for v in [v for v in self.obs if v not in fx_set] + list(spec.latent):
-            u = user_means.get(v)
-            if u is not None:
-                fx = None if u["fixed"] is None else float(u["fixed"])
-                base.append((v, "~1", "", "m", self.ram.ix[v], 0, fx, u["label"], True,
-                             u["groups"], float("nan")))
-            else:
-                base.append((v, "~1", "", "m", self.ram.ix[v], 0,
-                             None if v not in lat else 0.0, "", False, None, float("nan")))
-        known = {(b[0], b[1], b[2]) for b in base}
-        known |= {(b[2], b[1], b[0]) for b in base if b[1] == "~~"}
-        for e in self.group_partial:
-            if e not in known:
-                name = f"{e[0]}~1" if e[1] == "~1" else "".join(e)
-                raise OptionError(f"group.partial entry '{name}' names no parameter of the "
-                                  f"model")
-        partial = set(self.group_partial) | {(c, b, a) for a, b, c in self.group_partial
-                                             if b == "~~"}
-        eq = set(self.group_equal)
-        free_lv_means = ("intercepts" in eq or "thresholds" in eq) and "means" not in eq
-
+        ix = self.ram.ix
+        t = self.table[self.table.group > 0]
         params: list[_Param] = []
-        for g in range(G):
-            for lhs, op, rhs, kind, i, j, fixed, label, user, els, start in base:
-                if op == "~1" and lhs in lat and not user and g > 0 and free_lv_means:
-                    fixed = None
-                if els is not None:
-                    fx, lab, na = els[g]
-                    if fx is not None:
-                        fixed, label = fx, ""
-                    elif na:
-                        fixed, label = None, ""
-                    elif lab:
-                        label = lab
-                cls = self._class(lhs, op, rhs, lat)
-                name = f"{lhs}{op}{rhs}"
-                if label:
-                    key = ("label", alias.get(label, label))
-                elif cls in eq and (lhs, op, rhs) not in partial:
-                    key = ("row", name, 0)
-                else:
-                    key = ("row", name, g)
-                params.append(_Param(kind, i, j, g, key, fixed, lhs, op, rhs, label, start))
-            # fixed.x (lavaan's default): the covariates' (co)variances and means are held at
-            # the group's sample values; neither parameters nor data points
-            for a_, xa in enumerate(self.fixed_x):
-                ia = self.obs.index(xa)
-                for xb in self.fixed_x[a_:]:
-                    ib = self.obs.index(xb)
-                    params.append(_Param("P", self.ram.ix[xa], self.ram.ix[xb], g,
-                                         ("x", xa, xb, g), float(moments[g][0][ia, ib]),
-                                         xa, "~~", xb, ""))
-                params.append(_Param("m", self.ram.ix[xa], 0, g, ("xm", xa, g),
-                                     float(moments[g][1][ia]), xa, "~1", "", ""))
-        # rows sharing a name are one parameter; if one of them is fixed, all are (lavaan)
-        first_fixed = {}
-        for p_ in params:
-            if p_.fixed is not None:
-                first_fixed.setdefault(p_.key, p_.fixed)
-        for p_ in params:
-            if p_.key in first_fixed:
-                p_.fixed = first_fixed[p_.key]
-        numbers = {}
-        for p_ in params:
-            if p_.fixed is None and p_.key not in numbers:
-                numbers[p_.key] = len(numbers)
+        for lhs, op, rhs, g, free, ustart, start, label in zip(
+                t.lhs, t.op, t.rhs, t.group, t["free"], t.ustart, t.start, t.label):
+            if op == "=~":
+                kind, i, j = "A", ix[rhs], ix[lhs]
+            elif op == "~":
+                kind, i, j = "A", ix[lhs], ix[rhs]
+            elif op == "~~":
+                kind, i, j = "P", ix[lhs], ix[rhs]
+            else:
+                kind, i, j = "m", ix[lhs], 0
+            fixed = None if free > 0 else float(ustart if np.isfinite(ustart) else start)
+            params.append(_Param(kind, i, j, int(g) - 1, int(free), fixed, lhs, op, rhs,
+                                 label, float(ustart) if free > 0 else float("nan")))
+        self.npar = int(t["free"].max()) if len(t) else 0
+        self.numbers = {k: k - 1 for k in range(1, self.npar + 1)}
         self.params = params
-        self.numbers = numbers
-        self.npar = len(numbers)
         self.names = [None] * self.npar
         for p_ in params:
-            if p_.fixed is None:
-                k = numbers[p_.key]
-                if self.names[k] is None:
-                    self.names[k] = self._describe(p_)
+            if p_.fixed is None and self.names[p_.key - 1] is None:
+                self.names[p_.key - 1] = self._describe(p_)
         self._fill = [[p_ for p_ in params if p_.group == g] for g in range(G)]
         # one model core per group: its cells, fixed values and global parameter numbers
         self.cores = [GroupCore(self.m, self.obs_ix, self.npar,
                                 [p_.kind for p_ in fill], [p_.i for p_ in fill],
                                 [p_.j for p_ in fill],
-                                [-1 if p_.fixed is not None else numbers[p_.key] for p_ in fill],
+                                [-1 if p_.fixed is not None else p_.key - 1 for p_ in fill],
                                 [0.0 if p_.fixed is None else p_.fixed for p_ in fill])
                       for fill in self._fill]
-        # labels (after '==' aliases) -> a parameter: for ':=' definitions
+        # labels -> a parameter: for ':=' definitions
         self.label_rows = {}
         for p_ in params:
             if p_.label:
@@ -271,19 +147,6 @@ class MultiGroupModel:
         (the arithmetic was checked by the parser: + − * / ^, exp, log, sqrt, abs)."""
         return evaluate_definitions(
             [n for n, _ in self.defined], self._defined_code, {lab: self.value(p_, x) for lab, p_ in self.label_rows.items()})
-
-    @staticmethod
-    def _class(lhs, op, rhs, lat):
-        """lavaan's group.equal class of a row."""
-        if op == "=~":
-            return "loadings"
-        if op == "~":
-            return "regressions"
-        if op == "~1":
-            return "means" if lhs in lat else "intercepts"
-        if lhs in lat:
-            return "lv.variances" if lhs == rhs else "lv.covariances"
-        return "residuals" if lhs == rhs else "residual.covariances"
 
     def _describe(self, p_):
         v = self.ram.vars
@@ -849,8 +712,8 @@ def pooled_start(spec, df):
     from .engine import MLEngine
 
     pt = spec.partable
-    plain = replace(spec, partable=pt[pt.op != ":="].reset_index(drop=True), mean_rows=(),
-                    group_modifiers=())
+    plain = pt[pt.op.isin(STRUCTURE_OPS)].reset_index(drop=True)
+    plain = replace(spec, partable=plain.assign(group_values=None))
     X = df[spec.observed].dropna()
     try:
         if len(X) <= len(spec.observed):
@@ -929,10 +792,8 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                                group_partial)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
-    per_group = {k for k, _ in spec.group_modifiers}
-    shared = sorted({r.label for r in pt.itertuples() if r.label and r.free > 0
-                     and (r.lhs, r.op, r.rhs) not in per_group}
-                    | {m["label"] for m in spec.mean_rows if m["label"] and not m["groups"]})
+    shared = sorted({r.label for r in pt.itertuples() if r.label and r.group_values is None
+                     and ((r.free > 0 and r.op in STRUCTURE_OPS) or r.op == "~1")})
     if shared and len(labels) > 1 and not mg.group_equal:
         import warnings
 

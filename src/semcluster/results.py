@@ -373,8 +373,9 @@ class SEMResult(ResultProtocol):
         pt["fixed"] = [value.get((a, o, b), f) for a, o, b, f in
                        zip(pt.lhs, pt.op, pt.rhs, pt.fixed)]
         pt["free"] = 0
-        spec = dataclasses.replace(self.spec, partable=pt, constraints=(), mean_rows=(),
-                                   group_modifiers=())
+        if "group_values" in pt:
+            pt["group_values"] = None
+        spec = dataclasses.replace(self.spec, partable=pt)
         m = self.moments[g]
         return dataclasses.replace(
             self, spec=spec, estimates=eg.reset_index(drop=True), sample_cov=m.sample_cov,

@@ -6,9 +6,15 @@ meaning is the one implemented here (e.g. ``NA*x1`` frees a loading); the parame
 rendered to semopy syntax in which every parameter is spelled out, so that semopy's own defaults
 never change the model.
 
-Supported (lavaan 0.6 semantics; intercepts ``y ~ 1`` and per-group ``c(...)`` modifiers are
-kept beside the parameter table, in ``ModelSpec.mean_rows`` and ``ModelSpec.group_modifiers``,
-for the mean-structure and multi-group fits of :mod:`semcluster.multigroup`):
+The parameter table is the one data structure (as lavaan's): ``ModelSpec.partable`` holds the
+covariance-structure rows, the user's intercepts (``y ~ 1``: op ``"~1"``, rhs ``""``), the
+``a == b`` rows and the ``:=`` rows; a ``c(...)`` modifier is the row's ``group_values``.
+:func:`group_table` makes the table of G groups (one block per group, lavaan's defaults per
+group, ``group.equal``/``group.partial``, labels and ``==`` resolved into the ``free``
+numbers) from which the multi-group and mean-structure fits of :mod:`semcluster.multigroup`
+are built.
+
+Supported (lavaan 0.6 semantics):
 
 ========  ==============================  ===========================================
 operator  meaning                          example
@@ -16,8 +22,9 @@ operator  meaning                          example
 ``=~``    is measured by                   ``CA =~ ca1 + ca2 + 0.8*ca3 + NA*ca4``
 ``~``     is regressed on                  ``IN ~ h1*CA + h2*PA``
 ``~~``    (co)variance                     ``ca1 ~~ ca2``, ``CA ~~ 1*CA``
+``~ 1``   intercept or latent mean         ``x1 ~ 1``, ``x1 ~ i1*1``, ``f ~ 0*1``
 ``:=``    defined parameter                ``ind := a*b``
-``==``    equality of two labels           ``a == b``
+``==``    equality of two labels           ``a == b``, ``a == b; c == b`` (all three)
 ========  ==============================  ===========================================
 
 Two-level models: ``level: 1`` (or ``within``) and ``level: 2`` (or ``between``) lines open
@@ -51,11 +58,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputTypeError, ModelSpecError, ModelSyntaxError
+from .errors import InputTypeError, ModelSpecError, ModelSyntaxError, OptionError
 
 # Operators, longest first so that "=~" is not read as "=" or "~".
 OPERATORS = ("=~", "~~", "~*~", "<~", ":=", "==", "~", "<", ">", "|")
 SUPPORTED_OPERATORS = ("=~", "~", "~~", ":=", "==")
+#: The rows of the covariance structure (RAM's A and P matrices).
+STRUCTURE_OPS = ("=~", "~", "~~")
 UNSUPPORTED = {
     "~*~": "scale factors (~*~) are for categorical models, which this model syntax does not take",
     "<~": "formative indicators (<~) are not supported; write the composite as a latent "
@@ -392,9 +401,17 @@ class ModelSpec:
     Attributes
     ----------
     partable : DataFrame
-        One row per parameter (lavaan's columns: ``id lhs op rhs user label free fixed start
-        line column``); ``free`` is a 1-based parameter number (0 for fixed parameters and for
-        defined ones), equal for parameters sharing a label, as in lavaan's ``parTable()``.
+        The model's one parameter table, one row per parameter or constraint (lavaan's
+        columns ``id lhs op rhs user label free``, then ``fixed start line column na_freed
+        group_values``): the covariance-structure rows (``=~ ~ ~~``, user rows then lavaan's
+        defaults), the user's intercepts (op ``"~1"``, rhs ``""``), the ``a == b`` rows (op
+        ``"=="``, lhs and rhs the labels) and the ``:=`` rows.  ``free`` is a 1-based
+        parameter number (0 for fixed rows, ``==`` and ``:=``): rows sharing a label, or
+        whose labels ``==`` ties, share it.  The ``=~ ~ ~~`` rows hold 1..``n_free``; the
+        intercepts are numbered after them.  ``group_values`` is None, or for a ``c(...)``
+        modifier one ``(fixed value, label, NA-freed)`` per group; ``fixed``/``na_freed`` then
+        hold what all groups share.  A two-level model adds lavaan's ``block`` and ``level``
+        columns.  The table of G groups is :func:`group_table`.
     name, source, text
         Model name (file stem), file path or ``"<string>"``, and the model text.
     """
@@ -403,12 +420,6 @@ class ModelSpec:
     name: str
     source: str
     text: str
-    constraints: tuple = ()
-    # mean structure and multi-group modifiers (semcluster.multigroup): intercept rows
-    # ``y ~ 1`` as dicts (lhs, fixed, label, na, groups, line, column), and c(...) modifiers
-    # as ((lhs, op, rhs), per-group elements (fixed, label, na))
-    mean_rows: tuple = ()
-    group_modifiers: tuple = ()
     # a two-level model (lavaan's 'level: 1' / 'level: 2' blocks): one ModelSpec per level,
     # within first; the partable then stacks them with lavaan's ``level`` (and ``block``)
     # column and numbers the parameters on through both levels
@@ -420,7 +431,14 @@ class ModelSpec:
 
     @property
     def has_group_modifiers(self) -> bool:
-        return bool(self.group_modifiers) or any(r["groups"] for r in self.mean_rows)
+        """Whether a row carries a ``c(...)`` modifier (one value per group)."""
+        pt = self.partable
+        return "group_values" in pt and any(v is not None for v in pt["group_values"])
+
+    @property
+    def has_means(self) -> bool:
+        """Whether the model writes intercepts or means (``y ~ 1`` rows)."""
+        return bool((self.partable.op == "~1").any())
 
     @cached_property
     def latent(self) -> list[str]:
@@ -463,7 +481,11 @@ class ModelSpec:
 
     @cached_property
     def n_free(self) -> int:
-        return int(self.partable["free"].max() or 0)
+        """Parameters of the covariance structure (the ``=~ ~ ~~`` rows): what a
+        single-group fit without a mean structure estimates."""
+        pt = self.partable
+        free = pt.loc[pt.op.isin(STRUCTURE_OPS), "free"]
+        return int(free.max()) if len(free) else 0
 
     @cached_property
     def defined(self) -> pd.DataFrame:
@@ -618,7 +640,7 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
                         _err(f"'{lname} ~ 1' is specified twice", rhs, source)
                     means.append(dict(lhs=lname, fixed=t.fixed, label=t.label or "",
                                       na=t.free, groups=t.groups, line=t.line,
-                                      column=t.column))
+                                      column=t.column, start=t.start))
                     continue
                 if op == "=~" and t.var == lname:
                     _err(f"'{lname}' cannot be an indicator of itself", rhs, source)
@@ -632,11 +654,12 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
                     if len(vals) == 1 and None not in vals:
                         fixed = vals.pop()
                     na = na or any(g[2] for g in t.groups)
-                    group_mods.append(((lname, op, t.var), t.groups))
+                    group_mods.append((lname, op, t.var))
                 rows.append(dict(lhs=lname, op=op, rhs=t.var, label=t.label or "",
                                  fixed=fixed if fixed is not None else np.nan,
                                  start=t.start if t.start is not None else np.nan,
-                                 user=1, free_flag=na, line=t.line, column=t.column))
+                                 user=1, free_flag=na, line=t.line, column=t.column,
+                                 groups=t.groups))
     if not n_statements:
         raise ModelSyntaxError("the model is empty: no statements found", source, 1, 1)
     if levels:
@@ -644,8 +667,7 @@ def _parse(text: str, *, source: str = "<string>", name: str = "model") -> Model
     if not rows and means:
         raise ModelSyntaxError("the model has only intercepts ('~ 1'); add the model's "
                                "relations", source, means[0]["line"], means[0]["column"])
-    return _build(rows, equalities, text=text, source=source, name=name, means=means,
-                  group_mods=group_mods)
+    return _build(rows, equalities, text=text, source=source, name=name, means=means)
 
 
 def _open_level(block, st, source, levels, rows, means, n_statements, group_mods,
@@ -702,6 +724,10 @@ def _build_levels(levels, rows, means, *, text: str, source: str, name: str) -> 
     specs, tables, offset, seen_labels = [], [], 0, {}
     for number, lrows, lmeans, ln, cl in levels:
         for r in lrows:
+            if r.get("groups"):
+                raise ModelSyntaxError("c(...) modifiers (one value per group) are not "
+                                       "supported in two-level models", source, r["line"],
+                                       r["column"])
             if r["op"] == ":=":
                 raise ModelSyntaxError("':=' definitions are not built for two-level models "
                                        "yet", source, r["line"], r["column"])
@@ -872,7 +898,7 @@ def expression_names(expr: str) -> list[str]:
 
 
 def _build(rows: list[dict], equalities: list, *, text: str, source: str,
-           name: str, means=(), group_mods=()) -> ModelSpec:
+           name: str, means=()) -> ModelSpec:
     params = [r for r in rows if r["op"] != ":="]
     defined = [r for r in rows if r["op"] == ":="]
     if not params:
@@ -950,9 +976,9 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
                 f"held at their sample values (lavaan's fixed.x = TRUE) and cannot be "
                 f"specified", source, r["line"], r["column"])
 
-    # parameter numbers; shared labels (and 'a == b') share a number
-    label_alias = {}
-    group_labels = {e[1] for _, els in group_mods for e in els if e[1]}
+    # parameter numbers; shared labels (and 'a == b', however chained) share a number
+    group_mods = [r["groups"] for r in out if r.get("groups")]
+    group_labels = {e[1] for els in group_mods for e in els if e[1]}
     group_labels |= {e[1] for m in means for e in (m["groups"] or ()) if e[1]}
     known = {r["label"] for r in out if r["label"]} | group_labels
     known |= {m["label"] for m in means if m["label"]}
@@ -961,21 +987,9 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
             if x not in known:
                 raise ModelSyntaxError(f"'{x}' in '{a} == {b}' is not a label of the model",
                                        source, ln, col)
-        label_alias[b] = label_alias.get(a, a)
-    free_no = {}
-    n = 0
-    for r in out:
-        if math.isfinite(r["fixed"]):
-            r["free"] = 0
-            continue
-        lab = label_alias.get(r["label"], r["label"]) if r["label"] else ""
-        if lab and lab in free_no:
-            r["free"] = free_no[lab]
-            continue
-        n += 1
-        r["free"] = n
-        if lab:
-            free_no[lab] = n
+    same = label_classes((a, b) for a, b, _ in equalities)
+    free_no: dict = {}
+    n = _number_rows(out, same, free_no, 0)
     # a label on a fixed parameter that is also used on a free one is contradictory
     fixed_labels = {r["label"] for r in out if r["free"] == 0 and r["label"]}
     for r in out:
@@ -998,7 +1012,7 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
             if lab and lab in var_set:
                 raise ModelSyntaxError(f"label '{lab}' is also a variable name; use another "
                                        f"label", source, m["line"], m["column"])
-    for _, els in group_mods:
+    for els in group_mods:
         for e in els:
             if e[1] and e[1] in var_set:
                 raise ModelSyntaxError(f"label '{e[1]}' is also a variable name; use another "
@@ -1019,18 +1033,74 @@ def _build(rows: list[dict], equalities: list, *, text: str, source: str,
                                        source, d["line"], d["column"])
         defined_names.add(d["lhs"])
         d["free"] = 0
-        out.append(d)
+
+    # intercept rows ('y ~ 1', lavaan's op "~1" with an empty rhs), numbered after the
+    # covariance-structure rows so that those keep 1..n_free; c(...) kept per row as for the
+    # rows above: the single-group columns hold what every group shares
+    mean_out = []
+    for m in means:
+        fixed, na = m["fixed"], m["na"]
+        if m["groups"]:
+            vals = {e[0] for e in m["groups"]}
+            if len(vals) == 1 and None not in vals:
+                fixed = vals.pop()
+            na = na or any(e[2] for e in m["groups"])
+        mean_out.append(dict(lhs=m["lhs"], op="~1", rhs="", label=m["label"],
+                             fixed=np.nan if fixed is None else float(fixed),
+                             start=np.nan if m.get("start") is None else float(m["start"]),
+                             user=1, free_flag=bool(na), line=m["line"], column=m["column"],
+                             groups=m["groups"]))
+    _number_rows(mean_out, same, free_no, n)
+    # 'a == b' rows (lavaan's: lhs and rhs the labels); their labels already share a number
+    eq_out = [dict(lhs=a, op="==", rhs=b, label="", fixed=np.nan, start=np.nan, user=1,
+                   free_flag=False, line=ln, column=col, free=0)
+              for a, b, (ln, col) in equalities]
+    out = out + mean_out + eq_out + list(defined)
 
     pt = pd.DataFrame(out)
     pt.insert(0, "id", np.arange(1, len(pt) + 1))
+    pt["group_values"] = [r.get("groups") or None for r in out]
     pt = pt[["id", "lhs", "op", "rhs", "user", "label", "free", "fixed", "start", "line",
-             "column", "free_flag"]].rename(columns={"free_flag": "na_freed"})
+             "column", "free_flag", "group_values"]].rename(columns={"free_flag": "na_freed"})
     pt["free"] = pt["free"].astype(int)
-    spec = ModelSpec(partable=pt, name=name, source=source, text=text,
-                     constraints=tuple((a, b) for a, b, _ in equalities),
-                     mean_rows=tuple(means), group_modifiers=tuple(group_mods))
+    pt["na_freed"] = pt["na_freed"].astype(bool)
+    spec = ModelSpec(partable=pt, name=name, source=source, text=text)
     _check_identification(spec)
     return spec
+
+
+def label_classes(pairs) -> dict:
+    """Labels made one parameter by ``a == b`` rows: each label of ``pairs`` mapped to one
+    representative of its class (union-find, so that ``a == b; c == b`` ties all three)."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    return {x: find(x) for x in parent}
+
+
+def _number_rows(rows: list, same: dict, free_no: dict, n: int) -> int:
+    """Give each row its parameter number ``free`` (0 when fixed; rows whose labels are one
+    class of ``same`` share one), continuing from ``n``; returns the last number given."""
+    for r in rows:
+        if math.isfinite(r["fixed"]):
+            r["free"] = 0
+            continue
+        lab = same.get(r["label"], r["label"]) if r["label"] else ""
+        if lab and lab in free_no:
+            r["free"] = free_no[lab]
+            continue
+        n += 1
+        r["free"] = n
+        if lab:
+            free_no[lab] = n
+    return n
 
 
 def _check_identification(spec: ModelSpec) -> None:
@@ -1088,3 +1158,229 @@ def _check_identification(spec: ModelSpec) -> None:
         raise ModelSpecError(
             f"{spec.source}: the model has {spec.n_free} free parameters but only {ndat} "
             f"variances and covariances to fit (df = {ndat - spec.n_free} < 0): not identified")
+
+
+# --------------------------------------------------------------------------------------------
+# the parameter table of G groups (lavaan's parTable() of a multi-group or mean-structure fit)
+# --------------------------------------------------------------------------------------------
+#: lavaan's ``group.equal`` classes.
+GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
+               "residual.covariances", "lv.variances", "lv.covariances", "regressions")
+#: The columns of :func:`group_table`, as lavaan's ``parTable()``.
+GROUP_TABLE_COLUMNS = ("id", "lhs", "op", "rhs", "user", "block", "group", "level", "free",
+                       "ustart", "exo", "label", "plabel", "start")
+
+
+def group_equal_classes(group_equal) -> tuple:
+    """Check ``group_equal`` (a list of lavaan classes, or a comma-separated string)."""
+    if group_equal is None:
+        return ()
+    if isinstance(group_equal, str):
+        group_equal = [g for g in group_equal.replace(" ", "").split(",") if g]
+    out = []
+    for g in group_equal:
+        if not isinstance(g, str) or g not in GROUP_EQUAL:
+            raise OptionError(f"unknown group.equal class {g!r}; use any of "
+                              f"{', '.join(GROUP_EQUAL)}")
+        out.append(g)
+    return tuple(dict.fromkeys(out))
+
+
+def group_partial_entries(group_partial) -> tuple:
+    """Parse ``group_partial`` entries such as ``"visual=~x2"`` or ``"x3 ~ 1"`` into
+    (lhs, op, rhs) with op ``"~1"`` and rhs ``""`` for intercepts."""
+    if group_partial is None:
+        return ()
+    if isinstance(group_partial, str):
+        group_partial = [g for g in group_partial.split(",") if g.strip()]
+    out = []
+    for e in group_partial:
+        if isinstance(e, tuple) and len(e) == 3 and all(isinstance(t, str) for t in e):
+            out.append(e)            # already parsed
+            continue
+        if not isinstance(e, str):
+            raise OptionError(f"group.partial entries are parameters such as 'visual=~x2' or "
+                              f"'x3~1', not {e!r}")
+        t = "".join(e.split())
+        for op in ("=~", "~~", "~"):
+            if op in t:
+                lhs, rhs = t.split(op, 1)
+                break
+        else:
+            raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
+                              f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
+        if op == "~" and rhs == "1":
+            op, rhs = "~1", ""
+        if not lhs or (not rhs and op != "~1"):
+            raise OptionError(f"group.partial entry '{e}' is not a parameter (write it as "
+                              f"'visual=~x2', 'x1~~x2', 'y~x' or 'x3~1')")
+        out.append((lhs, op, rhs))
+    return tuple(dict.fromkeys(out))      # a parameter freed twice is freed once
+
+
+def group_equal_class(lhs: str, op: str, rhs: str, latent) -> str:
+    """lavaan's ``group.equal`` class of a row (``latent``: the latent variables): loadings
+    (=~), regressions (~), intercepts (~1 of an observed variable), means (~1 of a latent
+    one), residuals and residual.covariances (~~ of observed variables: a variance, a
+    covariance), lv.variances and lv.covariances; thresholds has no rows in a continuous
+    model."""
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if op == "~1":
+        return "means" if lhs in latent else "intercepts"
+    if lhs in latent:
+        return "lv.variances" if lhs == rhs else "lv.covariances"
+    return "residuals" if lhs == rhs else "residual.covariances"
+
+
+def group_table(spec: ModelSpec, groups, group_equal=(), group_partial=(),
+                fixed_x_moments=None) -> pd.DataFrame:
+    """The parameter table of ``spec`` fitted in ``groups`` with a mean structure: lavaan's
+    ``parTable(sem(..., group =, group.equal =, group.partial =))`` (one group: with
+    ``meanstructure = TRUE``).
+
+    One block per group, each with the model's rows and lavaan's defaults in that group:
+    intercepts of the observed variables free, latent means fixed at 0 (freed in groups 2..G
+    when ``group_equal`` has ``intercepts`` or ``thresholds`` but not ``means``), and for each
+    exogenous observed covariate (fixed.x) its (co)variances and mean, ``exo = 1``, held at
+    the group's sample moments (``fixed_x_moments``: per group (S_g, x̄_g, ...) in
+    ``spec.observed`` order; without them those values are NaN).  ``c(...)`` modifiers give
+    each group its value, label or NA.  Then the ``==`` rows and the ``:=`` rows (group 0).
+
+    The ``free`` numbers say which rows are one parameter (lavaan's ``lav_partable_labels``):
+    a user label names one parameter in every group (``==`` ties labels, however chained); a
+    row of a ``group_equal`` class is one parameter in all groups unless ``group_partial``
+    lists it; rows that are one parameter share a number, and if one of them is fixed, all
+    are fixed at the first fixed value.  (lavaan 0.6 numbers every free row and adds ``==``
+    rows on the ``plabel`` instead; the partition of rows into parameters is the same, as
+    tests/test_parameter_table.py checks on lavaan's own tables.)
+
+    Columns :data:`GROUP_TABLE_COLUMNS`: ``ustart`` the fixed value of a fixed row or the
+    user's start value of a free one (NaN for the fixed.x rows, as lavaan); ``start`` the
+    fixed value, the fixed.x moment or the user's start value (NaN: computed when fitted);
+    ``label`` the user's label in that group; ``plabel`` ``.pN.`` with N the row's ``id``;
+    ``level`` 1.
+    """
+    if spec.is_twolevel:
+        raise ModelSpecError("a two-level model's table is spec.partable (its levels are the "
+                             "blocks); groups are not built for two-level models")
+    groups = [str(g) for g in groups]
+    G = len(groups)
+    if G < 1:
+        raise OptionError("a parameter table needs at least one group")
+    eq = set(group_equal_classes(group_equal))
+    partial_entries = group_partial_entries(group_partial)
+    pt = spec.partable
+    lat = set(spec.latent)
+    obs = list(spec.observed)
+    fixed_x = list(spec.fixed_x)
+    fx_set = set(fixed_x)
+    cols = ("lhs", "op", "rhs", "free", "fixed", "label", "user", "group_values", "start")
+    records = [dict(zip(cols, r)) for r in zip(*(pt[c].tolist() for c in cols))]
+    rows_struct = [r for r in records if r["op"] in STRUCTURE_OPS]
+    rows_mean = [r for r in records if r["op"] == "~1"]
+    for r in rows_struct + rows_mean:
+        els = r["group_values"]
+        if els is not None and len(els) != G:
+            lhs, op, rhs = r["lhs"], r["op"], r["rhs"]
+            where = f"{lhs} {op} {rhs}".strip() if op != "~1" else f"{lhs} ~ 1"
+            raise ModelSpecError(
+                f"c(...) on '{where}' has {len(els)} element(s), but there "
+                f"{'is' if G == 1 else 'are'} {G} group(s)"
+                + (f" ({', '.join(groups)})" if G > 1 else " (c() needs group=)"))
+    if fixed_x_moments is not None and len(fixed_x_moments) != G:
+        raise ModelSpecError(f"fixed_x_moments has {len(fixed_x_moments)} group(s) for {G}")
+    same = label_classes((r["lhs"], r["rhs"]) for r in records if r["op"] == "==")
+
+    def start_of(v):
+        return float(v) if np.isfinite(v) else float("nan")
+    # the rows every group has: (lhs, op, rhs, fixed or None, label, user, c() values, start)
+    base = [(r["lhs"], r["op"], r["rhs"], None if r["free"] > 0 else float(r["fixed"]),
+             r["label"], int(r["user"]), r["group_values"], start_of(r["start"]))
+            for r in rows_struct]
+    user_means = {r["lhs"]: r for r in rows_mean}
+    for v in [v for v in obs if v not in fx_set] + list(spec.latent):
+        u = user_means.get(v)
+        if u is not None:
+            base.append((v, "~1", "", None if u["free"] > 0 else float(u["fixed"]),
+                         u["label"], 1, u["group_values"], start_of(u["start"])))
+        else:                   # lavaan: intercepts free, latent means fixed at 0
+            base.append((v, "~1", "", None if v not in lat else 0.0, "", 0, None,
+                         float("nan")))
+    known = {(b[0], b[1], b[2]) for b in base}
+    known |= {(b[2], b[1], b[0]) for b in base if b[1] == "~~"}
+    for e in partial_entries:
+        if e not in known:
+            name = f"{e[0]}~1" if e[1] == "~1" else "".join(e)
+            raise OptionError(f"group.partial entry '{name}' names no parameter of the model")
+    partial = set(partial_entries) | {(c, b, a) for a, b, c in partial_entries if b == "~~"}
+    free_lv_means = ("intercepts" in eq or "thresholds" in eq) and "means" not in eq
+
+    rows = []       # dicts: lhs op rhs user group fixed label start key exo
+    for g in range(G):
+        for lhs, op, rhs, fixed, label, user, els, start in base:
+            if op == "~1" and lhs in lat and not user and g > 0 and free_lv_means:
+                fixed = None
+            if els is not None:
+                fx, lab, na = els[g]
+                if fx is not None:
+                    fixed, label = fx, ""
+                elif na:
+                    fixed, label = None, ""
+                elif lab:
+                    label = lab
+            if label:
+                key = ("label", same.get(label, label))
+            elif (group_equal_class(lhs, op, rhs, lat) in eq
+                  and (lhs, op, rhs) not in partial):
+                key = ("row", lhs, op, rhs, 0)
+            else:
+                key = ("row", lhs, op, rhs, g)
+            rows.append(dict(lhs=lhs, op=op, rhs=rhs, user=user, group=g + 1, fixed=fixed,
+                             label=label, start=start, key=key, exo=0))
+        # fixed.x (lavaan's default): the covariates' (co)variances and means are held at
+        # the group's sample values; neither parameters nor data points
+        for a_, xa in enumerate(fixed_x):
+            ia = obs.index(xa)
+            for xb in fixed_x[a_:]:
+                ib = obs.index(xb)
+                val = (float(fixed_x_moments[g][0][ia, ib]) if fixed_x_moments is not None
+                       else float("nan"))
+                rows.append(dict(lhs=xa, op="~~", rhs=xb, user=0, group=g + 1, fixed=val,
+                                 label="", start=val, key=("x", xa, xb, g), exo=1))
+            val = (float(fixed_x_moments[g][1][ia]) if fixed_x_moments is not None
+                   else float("nan"))
+            rows.append(dict(lhs=xa, op="~1", rhs="", user=0, group=g + 1, fixed=val,
+                             label="", start=val, key=("xm", xa, g), exo=1))
+    # rows that are one parameter: if one of them is fixed, all are (lavaan)
+    first_fixed: dict = {}
+    for r in rows:
+        if r["fixed"] is not None:
+            first_fixed.setdefault(r["key"], r["fixed"])
+    numbers: dict = {}
+    for r in rows:
+        if r["key"] in first_fixed:
+            r["fixed"] = first_fixed[r["key"]]
+        elif r["key"] not in numbers:
+            numbers[r["key"]] = len(numbers) + 1
+    nan = float("nan")
+    for r in rows:
+        r["free"] = 0 if r["fixed"] is not None else numbers[r["key"]]
+        r["ustart"] = nan if r["exo"] else (r["fixed"] if r["fixed"] is not None
+                                            else r["start"])
+        r["start"] = r["fixed"] if r["fixed"] is not None else r["start"]
+        r["block"], r["level"] = r["group"], 1
+    # then the '==' and ':=' rows, in no group (lavaan's group 0)
+    rows += [dict(lhs=r["lhs"], op=r["op"], rhs=r["rhs"], user=int(r["user"]), block=0,
+                  group=0, level=0, free=0, ustart=nan, exo=0, label=r["label"], start=nan)
+             for r in records if r["op"] in ("==", ":=")]
+    dtype = dict.fromkeys(("user", "block", "group", "level", "free", "exo"), int)
+    dtype |= dict.fromkeys(("ustart", "start"), float)
+    columns = {"id": np.arange(1, len(rows) + 1)}
+    for c in GROUP_TABLE_COLUMNS[1:-2]:
+        columns[c] = np.array([r[c] for r in rows], dtype=dtype.get(c, object))
+    columns["plabel"] = [f".p{i}." if r["group"] else "" for i, r in enumerate(rows, 1)]
+    columns["start"] = np.array([r["start"] for r in rows], dtype=float)
+    return pd.DataFrame(columns)
