@@ -277,10 +277,13 @@ def gls_group_optimum(mg, data, x0, *, gtol: float = 1e-9, max_iter: int = 200):
         gmin = min(gmin, gmax)
         if gmax > RUNAWAY * gmin:
             k = int(np.argmax(np.abs(x)))
+            row = next(p_ for p_ in mg.params
+                       if p_.fixed is None and mg.numbers[p_.key] == k)
+            where = f" in group {mg.groups[row.group]}" if len(mg.groups) > 1 else ""
             return x, f, gmax, it, False, (
                 f"the GLS criterion keeps falling while estimates run off (largest: "
-                f"{mg.names[k]} = {x[k]:.4g}; max |gradient| grew from {gmin:.2g} to "
-                f"{gmax:.2g}): no minimum at finite values")
+                f"{row.lhs} {row.op} {row.rhs}{where} = {x[k]:.4g}; max |gradient| grew "
+                f"from {gmin:.2g} to {gmax:.2g}): no minimum at finite values")
 
         def value(z):
             try:
