@@ -675,6 +675,41 @@ def test_gls_matches_lavaan(name):
     assert {"logl", "aic", "bic"}.isdisjoint(res.fit_measures.index)   # none for GLS
 
 
+def test_gls_baseline_keeps_the_covariates_covariances_free_at_the_gls_minimum():
+    """lavaan's baseline for GLS with exogenous covariates: every variance free, and the
+    covariances among the covariates free (lavaan's independence model), all estimated by GLS
+    (fixed.x = FALSE).  Checked from the definition: at the returned M the GLS criterion
+    ½ tr{[(S − M)S⁻¹]²} has zero slope along every free cell (central differences; the
+    criterion is quadratic, so they are exact up to rounding), every other off-diagonal cell
+    is 0, and the covariates' block is not simply copied from S.  Without covariates it is
+    diag(d) with (V∘V)d = diag(V) (Browne 1974), the formula used before."""
+    from semcluster.estimators.gls import gls_baseline
+
+    rng = np.random.default_rng(7)
+    L = rng.normal(size=(6, 6))
+    S = L @ L.T + 6 * np.eye(6)
+    V = np.linalg.inv(S)
+
+    def crit(M):
+        E = (S - M) @ V
+        return 0.5 * float(np.sum(E * E.T))
+
+    xs = [3, 5]
+    M = gls_baseline(S, xs)
+    free = [(i, i) for i in range(6)] + [(3, 5)]
+    h = 1e-4
+    for i, j in free:
+        E = np.zeros((6, 6))
+        E[i, j] = E[j, i] = h
+        assert abs(crit(M + E) - crit(M - E)) / (2 * h) < 1e-9 * crit(M)
+    off = ~np.eye(6, dtype=bool)
+    off[3, 5] = off[5, 3] = False
+    assert np.all(M[off] == 0)
+    assert M[3, 5] != pytest.approx(S[3, 5], rel=1e-3)
+    assert np.allclose(np.diag(gls_baseline(S)), np.linalg.solve(V * V, np.diag(V)),
+                       rtol=1e-12)
+
+
 def test_estimator_registry_drives_fit_and_cli():
     """fit(), estimate(), the CLI's --estimator choices and the error message all read the one
     registry (semcluster.estimators.ESTIMATORS)."""

@@ -779,17 +779,20 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
                           f"{_listed(names('groups'))} only)")
     if group is None and (group_equal or group_partial):
         raise OptionError("group_equal and group_partial need group= (a grouping column)")
+    notes = []
     if estimator == "GLS" and spec.fixed_x:
-        # lavaan 0.6.14 fits these with the covariates' moments free (as fixed.x = FALSE:
-        # their means and covariances are estimated), unlike its one-group GLS fit
-        raise OptionError(f"estimator GLS with exogenous observed covariates "
-                          f"({', '.join(spec.fixed_x)}) in multi-group or mean-structure "
-                          f"models is not supported; use ML, or GLS without a mean structure")
+        # lavaan's GLS frees the covariates' means, variances and covariances (fixed.x =
+        # FALSE, see semcluster.estimators.gls)
+        from .estimators.gls import covariates_note
+        from .spec import free_covariates
+
+        notes = covariates_note(spec, means=True)
+        spec = free_covariates(spec)
     df, data_g, labels, report, patterns = prepare_group_data(
         spec, data, group, options, allow_missing=estimator != "GLS")
     if estimator == "GLS":
         return _fit_groups_gls(spec, df, data_g, labels, report, group, group_equal,
-                               group_partial)
+                               group_partial, notes)
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_g)
     pt = spec.partable
     shared = sorted({r.label for r in pt.itertuples() if r.label and r.group_values is None
@@ -860,7 +863,8 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     return res
 
 
-def _fit_groups_gls(spec, df, data_g, labels, report, group, group_equal, group_partial):
+def _fit_groups_gls(spec, df, data_g, labels, report, group, group_equal, group_partial,
+                    notes=()):
     """GLS with a mean structure in G ≥ 1 groups (lavaan's ``estimator = "GLS"``, see
     :mod:`semcluster.estimators.gls`): the unbiased moments of each group, start values from
     the ML fit of those moments, Gauss-Newton on Σ_g (N_g − 1)·F_g; standard errors from the
@@ -875,17 +879,18 @@ def _fit_groups_gls(spec, df, data_g, labels, report, group, group_equal, group_
     mg = MultiGroupModel(spec, labels, group_equal, group_partial, moments=data_u)
     start = pooled_start(spec, df.dropna(subset=spec.observed))
     x0, _, _, _ = fit_multigroup(mg, data_u, start)
-    x, chisq, gmax, it, ok = gls_group_optimum(mg, data_u, x0)
+    x, chisq, gmax, it, ok, why = gls_group_optimum(mg, data_u, x0)
     vcov, vcov_ok = invert_information(gls_group_information(mg, x, data_u), symmetrize=True)
-    warnings_ = [] if vcov_ok else ["the information matrix is singular: the model is not "
-                                    "identified (estimates are not unique; no standard "
-                                    "errors)"]
+    warnings_ = list(notes)
+    if not vcov_ok:
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(estimates are not unique; no standard errors)")
     npar_free = mg.npar
     measures = gls_group_measures(mg, x, data_u, chisq, npar_free)
     if measures["df"] < 0:
         warnings_.append(f"the model has more parameters ({mg.npar}) than sample moments: "
                          f"df = {int(measures['df'])}, not identified")
-    msg = (f"Gauss-Newton (GLS), max |gradient| {gmax:.1e} after {it} iterations")
+    msg = why or f"Gauss-Newton (GLS), max |gradient| {gmax:.1e} after {it} iterations"
     return assemble_group_result(
         spec, mg, x, data_u, labels, estimator=entry("GLS"), vcov=vcov, measures=measures,
         converged=ok, message=msg, report=report, group_column=group, missing="listwise",

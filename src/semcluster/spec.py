@@ -424,6 +424,9 @@ class ModelSpec:
     # within first; the partable then stacks them with lavaan's ``level`` (and ``block``)
     # column and numbers the parameters on through both levels
     levels: tuple = ()
+    # exogenous observed covariates whose variances, covariances (and means) are free
+    # parameters, as lavaan's fixed.x = FALSE (see :func:`free_covariates`)
+    free_x: tuple = ()
 
     @property
     def is_twolevel(self) -> bool:
@@ -475,7 +478,10 @@ class ModelSpec:
 
     @cached_property
     def fixed_x(self) -> list[str]:
-        """Exogenous observed covariates, held at their sample (co)variances (fixed.x)."""
+        """Exogenous observed covariates, held at their sample (co)variances (fixed.x); none
+        when their moments are free (:func:`free_covariates`)."""
+        if self.free_x:
+            return []
         lat = set(self.latent)
         return [v for v in self.exogenous if v not in lat]
 
@@ -514,6 +520,35 @@ class ModelSpec:
                     terms.append(f"{mod}*{r.rhs}")
                 lines.append(f"{lhs} {op} {' + '.join(terms)}")
         return "\n".join(lines) + "\n"
+
+
+def free_covariates(spec: ModelSpec) -> ModelSpec:
+    """The model with its exogenous observed covariates as ordinary observed variables, as
+    lavaan's ``fixed.x = FALSE`` (its default for GLS, WLS and ULS): their variances and
+    covariances become free parameters (rows ``x1 ~~ x1``, ``x1 ~~ x2``, ... after the other
+    model rows, numbered on from the last free parameter; a mean structure then frees their
+    means too).  The covariates are remembered in ``free_x`` (for the baseline model, whose
+    covariances among them stay free, as lavaan's).  A model without covariates is returned
+    as it is."""
+    from dataclasses import replace
+
+    xs = list(spec.fixed_x)
+    if not xs:
+        return spec
+    pt = spec.partable
+    n = spec.n_free
+    rows = []
+    for k, a in enumerate(xs):
+        for b in xs[k:]:
+            n += 1
+            rows.append(dict(lhs=a, op="~~", rhs=b, user=0, label="", free=n, fixed=np.nan,
+                             start=np.nan, line=0, column=0, na_freed=False))
+    model = pt[pt.op != ":="]
+    new = pd.concat([model, pd.DataFrame(rows, columns=pt.columns), pt[pt.op == ":="]],
+                    ignore_index=True)
+    new["id"] = np.arange(1, len(new) + 1)
+    new["free"] = new["free"].astype(int)
+    return replace(spec, partable=new, free_x=tuple(xs))
 
 
 def semopy_name(free: int) -> str:

@@ -136,10 +136,12 @@ ESTIMATORS = {e.name: e for e in (
               label="DWLS", se="robust.sem", test="scaled.shifted",
               supports={"ordinal", "covariates"}, nested_test="satorra.2000"),
     # GLS fits complete rows only: "auto" with missing answers is FIML, which it refuses
-    # with a message naming missing='listwise'
+    # with a message naming missing='listwise'.  Exogenous covariates: their moments are
+    # estimated (lavaan's fixed.x = FALSE for GLS), see estimators/gls.py
     Estimator("GLS", "normal-theory generalized least squares",
               {"listwise": _gls}, auto_missing="fiml", label="GLS", se="standard",
-              test="standard", supports={"groups", "means"}, nested_test="difference"),
+              test="standard", supports={"groups", "means", "covariates"},
+              nested_test="difference"),
 )}
 
 

@@ -65,25 +65,60 @@ def gls_optimum(structure, S: np.ndarray, x0: np.ndarray, *, gtol: float = 1e-10
     return x, f, gmax, it, gmax < gtol
 
 
-def gls_fit_measures(S: np.ndarray, Sigma: np.ndarray, F: float, n: int, npar: int) -> pd.Series:
+def gls_baseline(S: np.ndarray, x_idx=()) -> np.ndarray:
+    """The implied covariance matrix of lavaan's baseline (independence) model fitted by GLS.
+
+    Every variance is free; so are the covariances among the exogenous observed covariates
+    at ``x_idx`` (lavaan's independence model keeps them, lav_partable_indep_or_unrestricted;
+    with their moments free, as lavaan's GLS, they are estimated, not copied from S).  The
+    model is linear, M = Σ_k θ_k E_k, so the minimum of ½ tr{[(S − M)V]²} (V = S⁻¹) solves
+    the normal equations Σ_l tr(V E_k V E_l) θ_l = tr(V E_k V S) = tr(E_k V).  Without
+    covariates this is diag(d) with (V∘V) d = diag(V).
+    """
+    p = S.shape[0]
+    V = np.linalg.inv(S)
+    x_idx = list(x_idx)
+    cells = [(i, i) for i in range(p)]
+    cells += [(a, b) for k, a in enumerate(x_idx) for b in x_idx[k + 1:]]
+    # each basis matrix E_k as its oriented cells e_i e_jᵀ (both orientations off the diagonal)
+    parts = [[(i, j)] if i == j else [(i, j), (j, i)] for i, j in cells]
+    q = len(cells)
+    A = np.empty((q, q))
+    rhs = np.empty(q)
+    for k, pk in enumerate(parts):
+        rhs[k] = sum(V[j, i] for i, j in pk)
+        for m_, pm in enumerate(parts[: k + 1]):
+            # tr(V e_i e_jᵀ V e_c e_dᵀ) = V_jc V_di
+            A[k, m_] = A[m_, k] = sum(V[j, c] * V[d, i] for i, j in pk for c, d in pm)
+    theta = np.linalg.solve(A, rhs)
+    M = np.zeros((p, p))
+    for t, (i, j) in zip(theta, cells):
+        M[i, j] = M[j, i] = t
+    return M
+
+
+def gls_fit_measures(S: np.ndarray, Sigma: np.ndarray, F: float, n: int, npar: int,
+                     x_idx=()) -> pd.Series:
     """lavaan's fitMeasures() for GLS (no likelihood-based measures; lavaan's N is N − 1).
 
     S is the unbiased sample covariance matrix (lavaan's sample statistics for GLS); the
     residual measures use it, and GFI weights the moments with the GLS weight ½D'(S⁻¹⊗S⁻¹)D
-    (lavaan's h1 information for GLS).
+    (lavaan's h1 information for GLS).  ``x_idx``: positions of the exogenous observed
+    covariates, whose moments GLS estimates (fixed.x = FALSE) and whose covariances the
+    baseline model keeps free (:func:`gls_baseline`).
     """
     from ..fitmeasures import (chisq_measures, gfi_measures, gfi_normal, in_lavaan_order,
                                residual_measures)
 
     p = S.shape[0]
+    nx = len(x_idx)
     m = n - 1                        # lavaan's N for least-squares estimators
     df = p * (p + 1) // 2 - npar
     chisq = m * F
     V = np.linalg.inv(S)
-    d = np.linalg.solve(V * V, np.diag(V))
-    E = (S - np.diag(d)) @ V
+    E = (S - gls_baseline(S, x_idx)) @ V
     chisq_b = m * 0.5 * float(np.sum(E * E.T))
-    df_b = p * (p + 1) // 2 - p
+    df_b = p * (p + 1) // 2 - p - nx * (nx - 1) // 2
     values = chisq_measures(chisq, df, chisq_b, df_b, m, npar, ntotal=n)
     values.update(residual_measures(S, Sigma))
     values.update(gfi_measures(gfi_normal(S, Sigma, V), p * (p + 1) // 2, df))
@@ -111,10 +146,13 @@ def fit(spec, X: pd.DataFrame, *, report=None, estimator=None):
     from ..data import sample_covariance
     from ..solution import assemble_result
 
+    from ..spec import free_covariates
     from .identification import check_identification
-    from .mlr import check_supported
 
-    check_supported(spec, ESTIMATOR)
+    # lavaan 0.6's GLS takes exogenous observed covariates as ordinary variables (fixed.x is
+    # TRUE by default for ML only, lav_options.R): their variances and covariances are free
+    notes = covariates_note(spec)
+    spec = free_covariates(spec)
     given = X                           # the rows given, kept for predict()
     X = X[spec.observed]
     if X.isna().to_numpy().any():
@@ -140,8 +178,20 @@ def fit(spec, X: pd.DataFrame, *, report=None, estimator=None):
            f"stopped after {it} iterations with max |gradient| {gmax:.1e}")
     return assemble_result(spec, engine, x, S, n, converged=ok, message=msg, report=report,
                            estimator=estimator or ESTIMATOR, vcov=vcov, vcov_ok=vcov_ok,
-                           measures=gls_fit_measures(S_np, Sigma, F, n, spec.n_free),
-                           identification=ident, data=given)
+                           measures=gls_fit_measures(S_np, Sigma, F, n, spec.n_free,
+                                                     x_idx=[spec.observed.index(v)
+                                                            for v in spec.free_x]),
+                           identification=ident, data=given, warnings=notes)
+
+
+def covariates_note(spec, means: bool = False) -> list[str]:
+    """The note a GLS fit with exogenous observed covariates carries (none without them)."""
+    if not spec.fixed_x:
+        return []
+    what = "variances, covariances and means" if means else "variances and covariances"
+    return [f"the exogenous covariates' {what} ({', '.join(spec.fixed_x)}) are estimated, "
+            f"not held at their sample values: GLS takes them as ordinary observed variables, "
+            f"as lavaan (fixed.x = FALSE unless the estimator is ML)"]
 
 
 # -- groups and mean structures -------------------------------------------------------------
@@ -155,13 +205,16 @@ def unbiased_moments(data_g):
     return [(np.asarray(S) * n / (n - 1), xbar, n) for S, xbar, n in data_g]
 
 
-def _group_terms(mg, x, data, derivatives=True, weights=None):
-    """χ²(θ) = Σ_g (N_g − 1)·F_g, its gradient and Gauss-Newton Hessian; ``weights`` replace
-    the N_g − 1 (for the information: see :func:`gls_group_information`)."""
+def _group_terms(mg, x, data, derivatives=True, weights=None, hessian=True, only=None):
+    """χ²(θ) = Σ_g (N_g − 1)·F_g, its gradient and Gauss-Newton Hessian (``hessian=False``:
+    the gradient only; ``only``: the terms of these groups only); ``weights`` replace the
+    N_g − 1 (for the information: see :func:`gls_group_information`)."""
     chisq = 0.0
     grad = np.zeros(mg.npar)
     H = np.zeros((mg.npar, mg.npar))
     for g, (S, xbar, n) in enumerate(data):
+        if only is not None and g not in only:
+            continue
         V = np.linalg.inv(S)
         if derivatives:
             Sigma, mu, dS, dm = mg.derivatives(x, g)
@@ -177,6 +230,8 @@ def _group_terms(mg, x, data, derivatives=True, weights=None):
         q = dS.shape[0]
         W = V @ E @ V
         grad -= w * (dS.reshape(q, -1) @ W.reshape(-1) + 2 * dm @ (V @ r))
+        if not hessian:
+            continue
         VD = np.matmul(V, dS)
         H += w * (VD.reshape(q, -1) @ VD.transpose(0, 2, 1).reshape(q, -1).T
                   + 2 * dm @ V @ dm.T)
@@ -193,16 +248,42 @@ def gls_group_information(mg, x, data) -> np.ndarray:
     return _group_terms(mg, x, data, weights=w)[2] / 2
 
 
+#: The Newton phase stops when the largest gradient has grown this many times beyond the
+#: smallest one met: the criterion still falls, but along a valley that leads away from every
+#: stationary point (estimates running off to infinity), where more iterations only cost time.
+RUNAWAY = 1e3
+
+
 def gls_group_optimum(mg, data, x0, *, gtol: float = 1e-9, max_iter: int = 200):
     """Gauss-Newton with step halving on Σ_g (N_g − 1)·F_g; returns (x, χ², max|g|,
-    iterations, converged)."""
+    iterations, converged, why) with ``why`` a sentence when it stopped unconverged.
+
+    A minimum that is not reached at finite values (e.g. a factor whose variance goes to 0
+    while its loadings grow without bound: the criterion keeps falling) is given up once the
+    largest gradient has grown :data:`RUNAWAY`-fold beyond its smallest value (lavaan's
+    optimizer does not converge on such a model either)."""
     x = np.asarray(x0, dtype=float).copy()
     f, g, H = _group_terms(mg, x, data)
     it = 0
+    gmin = np.inf
+    in_groups = [set() for _ in range(mg.npar)]
+    for p_ in mg.params:
+        if p_.fixed is None:
+            in_groups[mg.numbers[p_.key]].add(p_.group)
     for it in range(1, max_iter + 1):
         gmax = float(np.max(np.abs(g))) if len(g) else 0.0
         if gmax < gtol:
-            return x, f, gmax, it, True
+            return x, f, gmax, it, True, ""
+        gmin = min(gmin, gmax)
+        if gmax > RUNAWAY * gmin:
+            k = int(np.argmax(np.abs(x)))
+            row = next(p_ for p_ in mg.params
+                       if p_.fixed is None and mg.numbers[p_.key] == k)
+            where = f" in group {mg.groups[row.group]}" if len(mg.groups) > 1 else ""
+            return x, f, gmax, it, False, (
+                f"the GLS criterion keeps falling while estimates run off (largest: "
+                f"{row.lhs} {row.op} {row.rhs}{where} = {x[k]:.4g}; max |gradient| grew "
+                f"from {gmin:.2g} to {gmax:.2g}): no minimum at finite values")
 
         def value(z):
             try:
@@ -213,13 +294,15 @@ def gls_group_optimum(mg, data, x0, *, gtol: float = 1e-9, max_iter: int = 200):
         if it > 20:
             # far from a perfect fit Gauss-Newton crawls (a weak loading in a small group):
             # Newton steps with the Hessian from central differences of the analytic gradient
+            # (a parameter moves the terms of its own groups only)
             h = 1e-6
             cols = []
             for k in range(len(x)):
                 e = np.zeros(len(x))
                 e[k] = h
-                cols.append((_group_terms(mg, x + e, data)[1]
-                             - _group_terms(mg, x - e, data)[1]) / (2 * h))
+                cols.append((_group_terms(mg, x + e, data, hessian=False, only=in_groups[k])[1]
+                             - _group_terms(mg, x - e, data, hessian=False,
+                                            only=in_groups[k])[1]) / (2 * h))
             Hn = np.array(cols)
             Hn = (Hn + Hn.T) / 2
             if np.all(np.linalg.eigvalsh(Hn) > 0):
@@ -227,63 +310,46 @@ def gls_group_optimum(mg, data, x0, *, gtol: float = 1e-9, max_iter: int = 200):
         moved = damped_step(value, x, H, g, lambda fn, f=f: np.isfinite(fn) and fn <= f + 1e-12,
                             t_min=1e-10)
         if moved is None:
-            return x, f, gmax, it, gmax < 1e-6
+            return x, f, gmax, it, gmax < 1e-6, ""
         x = moved[0]
         f, g, H = _group_terms(mg, x, data)
     gmax = float(np.max(np.abs(g))) if len(g) else 0.0
-    return x, f, gmax, it, gmax < gtol
+    return x, f, gmax, it, gmax < gtol, ""
 
 
 def gls_group_measures(mg, x, data, chisq: float, npar: int) -> pd.Series:
     """lavaan's fitMeasures() of a GLS fit with a mean structure in G ≥ 1 groups: χ² and the
-    GLS baseline (per group the independence model with free means, diag(d) solving
-    (V∘V)d = diag(V)) summed over groups; the χ²-based indices with lavaan's N for least
-    squares, N − G; RMR/SRMR/CRMR and GFI (GLS weight: S_g⁻¹ for means and ½D'(S_g⁻¹⊗S_g⁻¹)D
-    for covariances) per group, averaged with weights N_g/N."""
+    GLS baseline (per group the independence model with free means, :func:`gls_baseline`:
+    free variances, and free covariances among the exogenous covariates ``mg.spec.free_x``)
+    summed over groups; the χ²-based indices with lavaan's N for least squares, N − G;
+    RMR/SRMR/CRMR and GFI (GLS weight: S_g⁻¹ for means and ½D'(S_g⁻¹⊗S_g⁻¹)D for covariances)
+    per group, averaged with weights N_g/N.  GLS holds no covariate at its sample moments
+    (lavaan's fixed.x = FALSE), so every mean and covariance is a data point."""
     from ..fitmeasures import (RESIDUAL_NAMES, chisq_measures, gfi_measures, in_lavaan_order,
                                residual_measures)
 
+    if mg.fixed_x:
+        raise EstimationError("GLS frees the exogenous covariates' moments: fit it with "
+                              "spec.free_covariates(spec)")
     G = len(data)
     N = float(sum(d[2] for d in data))
     p = len(mg.obs)
-    xi = [mg.obs.index(v) for v in mg.fixed_x]
-    yi = [i for i in range(p) if i not in xi]
+    xi = [mg.obs.index(v) for v in mg.spec.free_x]
     nx = len(xi)
-    ndat = G * (p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx)
+    ndat = G * (p * (p + 1) // 2 + p)
     df = ndat - npar
     chisq_b = 0.0
     res, gfis = [], []
-    rows, cols = np.tril_indices(p)
-    keep_c = np.array([not (i in xi and j in xi) for i, j in zip(rows, cols)])
-    keep_m = np.array([i not in xi for i in range(p)])
     for g, (S, xbar, n) in enumerate(data):
         V = np.linalg.inv(S)
-        if xi:
-            # independence model with fixed x: the covariates' own block stays saturated
-            Vy = V
-            B = np.zeros((p, p))
-            ix = np.ix_(xi, xi)
-            B[ix] = S[ix]
-            # minimise ½tr{[(S − D − B)V]²} over the diagonal D of the outcomes
-            A = (Vy * Vy)[np.ix_(yi, yi)]
-            rhs = (V @ (S - B) @ V).diagonal()[yi]
-            d = np.linalg.solve(A, rhs)
-            Dm = B.copy()
-            Dm[yi, yi] = d
-        else:
-            Dm = np.diag(np.linalg.solve(V * V, np.diag(V)))
-        E = (S - Dm) @ V
+        E = (S - gls_baseline(S, xi)) @ V
         chisq_b += (n - 1) * 0.5 * float(np.sum(E * E.T))
         Sigma, mu, _ = mg.moments(x, g)
         res.append(residual_measures(S, Sigma, xbar, mu))
 
         def form(m, C, V=V):
-            m = np.where(keep_m, m, 0.0)
-            Ek = np.zeros((p, p))
-            Ek[rows[keep_c], cols[keep_c]] = C[rows[keep_c], cols[keep_c]]
-            Ek = Ek + np.tril(Ek, -1).T
-            EV = Ek @ V
-            return float(m @ V @ m + 0.5 * np.sum(EV * EV.T))
+            CV = C @ V
+            return float(m @ V @ m + 0.5 * np.sum(CV * CV.T))
 
         xb = np.asarray(xbar, dtype=float)
         gfis.append(1 - form(xb - mu, S - Sigma) / form(xb, S))
@@ -292,6 +358,6 @@ def gls_group_measures(mg, x, data, chisq: float, npar: int) -> pd.Series:
     for k in RESIDUAL_NAMES:
         values[k] = float(sum(d[2] * r[k] for d, r in zip(data, res)) / N)
     gfi = float(sum(d[2] * v for d, v in zip(data, gfis)) / N)
-    values.update(gfi_measures(gfi, G * (p * (p + 1) // 2 + p), df))
+    values.update(gfi_measures(gfi, ndat, df))
     values["npar"] = npar
     return in_lavaan_order(values, likelihood=False)

@@ -201,16 +201,6 @@ def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
                     trace_ugamma=float(trace), observed_information=A, trace_h1=tr1)
 
 
-def check_supported(spec, estimator: str) -> None:
-    """Refuse models with exogenous observed covariates, before anything is fitted (used by
-    the estimators that do not handle them: GLS; MLR, FIML and WLSMV do)."""
-    if spec.fixed_x:
-        raise EstimationError(
-            f"{spec.source}: estimator {estimator} is not implemented for models with exogenous "
-            f"observed covariates ({', '.join(spec.fixed_x)}); use estimator='ML' or 'MLR', "
-            f"or make them indicators of latent variables")
-
-
 def fit(spec, X: pd.DataFrame, *, report=None, estimator=None):
     """Fit a model by ML and report robust (MLR) standard errors and scaled statistics.
 
