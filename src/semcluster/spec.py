@@ -542,9 +542,14 @@ def free_covariates(spec: ModelSpec) -> ModelSpec:
         for b in xs[k:]:
             n += 1
             rows.append(dict(lhs=a, op="~~", rhs=b, user=0, label="", free=n, fixed=np.nan,
-                             start=np.nan, line=0, column=0, na_freed=False))
-    model = pt[pt.op != ":="]
-    new = pd.concat([model, pd.DataFrame(rows, columns=pt.columns), pt[pt.op == ":="]],
+                             start=np.nan, line=0, column=0, na_freed=False, group_values=None))
+    # the new rows follow the (co)variance rows; the rows numbered after them (intercepts
+    # ``~1``, numbered after the structural rows) move up by as many numbers
+    structure = pt[pt.op.isin(STRUCTURE_OPS)]
+    rest = pt[~pt.op.isin(STRUCTURE_OPS)].copy()
+    shift = rest["free"] > spec.n_free
+    rest.loc[shift, "free"] = rest.loc[shift, "free"] + len(rows)
+    new = pd.concat([structure, pd.DataFrame(rows, columns=pt.columns), rest],
                     ignore_index=True)
     new["id"] = np.arange(1, len(new) + 1)
     new["free"] = new["free"].astype(int)
