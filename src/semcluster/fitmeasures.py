@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .model.core import normal_weight, vech_indices
 from .numerics import n_moments
 
 
@@ -59,18 +60,8 @@ def baseline_sigma(S: np.ndarray, fixed_x_idx: list[int]) -> np.ndarray:
 def _gfi_vech(S, Sigma, fixed_x_idx):
     """GFI on vech moments without the fixed-x block; returns (gfi, number of moments)."""
     p = S.shape[0]
-    rows, cols = [], []
-    for j in range(p):
-        for i in range(j, p):
-            rows.append(i)
-            cols.append(j)
-    rows, cols = np.array(rows), np.array(cols)
-    D = np.zeros((p * p, len(rows)))
-    for k, (i, j) in enumerate(zip(rows, cols)):
-        D[j * p + i, k] = 1.0
-        D[i * p + j, k] = 1.0
-    Dp = np.linalg.pinv(D)
-    W = np.linalg.inv(2 * Dp @ np.kron(Sigma, Sigma) @ Dp.T)
+    rows, cols = vech_indices(p)
+    W = normal_weight(Sigma)
     fx = set(fixed_x_idx)
     keep = np.array([not (i in fx and j in fx) for i, j in zip(rows, cols)])
     W = W[np.ix_(keep, keep)]

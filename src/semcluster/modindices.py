@@ -150,13 +150,12 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
         d = np.diag(S)
         out = R / np.sqrt((np.outer(d, d) + S ** 2) / n)
     elif type == "standardized":
-        from .model.core import ModelCore, duplication_matrix, vech_indices
+        from .model.core import ModelCore, duplication_matrix, normal_weight, vech_indices
 
         p = len(obs)
-        Dup = duplication_matrix(p)
-        Dplus = np.linalg.pinv(Dup)
+        Dplus = np.linalg.pinv(duplication_matrix(p))
         Gamma = 2 * Dplus @ np.kron(S, S) @ Dplus.T           # h1 ("unstructured")
-        W = np.linalg.inv(2 * Dplus @ np.kron(Sig, Sig) @ Dplus.T)
+        W = normal_weight(Sig)
         cs = ModelCore(result.spec, fixed_x_cov=result.sample_cov)
         _, Delta = cs.jacobian_vech(np.asarray(result.info["x"], dtype=float))
         # a generalized inverse on purpose, as lavaan's (lav_residuals_acov, use.ginv = TRUE):

@@ -48,7 +48,7 @@ import pandas as pd
 from ..clustering import cluster_sums
 from ..errors import EstimationError, OptionError
 from ..numerics import n_moments
-from ._structure import CovarianceStructure, invert_information, vech_indices
+from ._structure import CovarianceStructure, duplication_matrix, invert_information, vech_indices
 from .mlr import (RobustML, _h1_expected_information, _score_rows, baseline_design,
                   observed_information, scaled_fit_measures, x_vech_mask)
 
@@ -84,10 +84,7 @@ def h1_observed_information(Sigma: np.ndarray, S: np.ndarray) -> np.ndarray:
     p = Sigma.shape[0]
     V = np.linalg.inv(Sigma)
     U = V @ S @ V
-    r, c = vech_indices(p)
-    D = np.zeros((p * p, len(r)))
-    D[r * p + c, np.arange(len(r))] = 1.0
-    D[c * p + r, np.arange(len(r))] = 1.0
+    D = duplication_matrix(p)
     K = np.kron(V, U) + np.kron(U, V) - np.kron(V, V)
     return 0.5 * D.T @ K @ D
 

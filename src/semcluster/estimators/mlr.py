@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
+from ..model.core import normal_weight
 from ..numerics import n_moments
 from ._structure import (CovarianceStructure, numerical_jacobian, invert_information,
                          vech_indices)
@@ -74,16 +75,8 @@ def _score_rows(Sinv: np.ndarray, d: np.ndarray) -> np.ndarray:
     return np.where(r == c, 0.5, 1.0)[None, :] * M
 
 
-def _h1_expected_information(Sigma: np.ndarray) -> np.ndarray:
-    """½ D'(Σ⁻¹ ⊗ Σ⁻¹)D per observation, without forming the Kronecker product."""
-    Si = np.linalg.inv(Sigma)
-    p = Sigma.shape[0]
-    r, c = vech_indices(p)
-    # element (ij, kl) of ½ D'(Σ⁻¹⊗Σ⁻¹)D: ½ (w_ik w_jl + w_il w_jk) weighted for duplicates
-    A = 0.5 * (Si[np.ix_(r, r)] * Si[np.ix_(c, c)] + Si[np.ix_(r, c)] * Si[np.ix_(c, r)])
-    mult = np.where(r == c, 1.0, 2.0)
-    A *= np.outer(mult, mult) / 2.0
-    return A
+#: ½ D'(Σ⁻¹ ⊗ Σ⁻¹)D per observation: the saturated model's expected information
+_h1_expected_information = normal_weight
 
 
 def ml_gradient(structure: CovarianceStructure, S: np.ndarray):
