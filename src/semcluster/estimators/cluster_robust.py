@@ -301,7 +301,7 @@ def _intercept_rows(spec, structure, x, X, codes, G, fx_idx, rob: RobustML) -> p
         sc = np.hstack([_score_rows(Sinv, d) @ Delta, _mean_scores(Sinv, d, ys)])
         C = cluster_sums(sc, codes, G)
         Ainv = np.zeros((q + len(ys),) * 2)
-        Ainv[:q, :q] = np.linalg.pinv(rob.observed_information)
+        Ainv[:q, :q] = invert_information(rob.observed_information)[0]
         Ainv[q:, q:] = np.linalg.inv(n * Sinv[np.ix_(ys, ys)])
         V = Ainv @ (C.T @ C) @ Ainv
         se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_nu, V, J_nu), 0, None))

@@ -995,7 +995,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     c_b = (tr_h1 - tr_baseline) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c_model), baseline_scaling_factor=float(c_b),
-                    trace_ugamma=float(trace), observed_information=np.linalg.pinv(sol.vcov)
+                    trace_ugamma=float(trace), observed_information=invert_information(sol.vcov)[0]
                     if ok else np.full(sol.vcov.shape, np.nan), trace_h1=tr_h1)
 
 
