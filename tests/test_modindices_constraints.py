@@ -129,9 +129,15 @@ def test_modification_indices_of_a_badly_scaled_identified_model_are_given():
     smallest eigenvalue below 1e-10 of its largest, yet the model is identified (judged in
     units free of the parameters' scales, as standard errors are).  A modification index
     does not depend on an item's units, nor does a fully standardized EPC, so they equal the
-    unscaled fit's."""
+    unscaled fit's, every candidate kept (modindices.NO_SCORE_TEST is a ratio).  Here
+    semcluster departs from lavaan on purpose: lavaan's absolute NA rule drops the 10
+    candidates of x2 (the fixture lists them) that it gives for x2 in its own units."""
     from semcluster.model import ModelCore
 
+    ref = REF["badly_scaled"]
+    assert ref["model"].strip() == CFA and (ref["item"], ref["factor"]) == ("x2", 600)
+    assert ref["rows_plain"] == 54 and ref["rows"] == 44
+    assert all("x2" in (d["lhs"], d["rhs"]) for d in ref["dropped"])
     plain = modification_indices(semcluster.fit(CFA, HS), sort=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")           # the "rescale x2" advice

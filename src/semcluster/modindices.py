@@ -34,6 +34,15 @@ SINGULAR_INFORMATION = ("modification indices cannot be computed: the informatio
                         "lavaan's modindices() refuses too) - identify the model first")
 
 
+#: The one rule for a candidate without a score test (freeing it leaves the model
+#: unidentified): its information conditional on the free parameters,
+#: I_kk − I_kf I_ff⁻¹ I_fk, is at most this fraction of its own I_kk.  A ratio, so free of
+#: the item's units; lavaan's NA rule compares the conditional information per observation
+#: with .Machine$double.eps^(1/3) and so also drops the candidates of an item recorded in
+#: large units (10 of HS39's 54 with x2 × 600; tests/test_modindices_constraints.py).
+NO_SCORE_TEST = 1e-8
+
+
 def _inverse_of_fitted_information(info: np.ndarray) -> np.ndarray:
     """The inverse of the fitted model's information (its free parameters, equality
     constraints applied), by the one singularity rule of every standard error
@@ -114,7 +123,7 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
         hkk = float(np.sum(hk * hk.T))
         hkf = np.einsum("ij,kji->k", hk, SD)
         denom = hkk - hkf @ Hff_inv @ hkf
-        if denom <= 1e-12:
+        if not denom > NO_SCORE_TEST * hkk:
             continue
         mi = n / 2 * g * g / denom
         epc = -g / denom
@@ -326,7 +335,7 @@ def group_modification_indices(result, *, sort: bool = True,
         k = npar + c
         ikf = info[k, f]
         denom = info[k, k] - ikf @ Iff_inv @ ikf
-        if not denom > 1e-8 * max(info[k, k], 1e-300):
+        if not denom > NO_SCORE_TEST * max(info[k, k], 1e-300):
             continue                   # freeing it leaves the model unidentified: no MI
         mi = d[k] ** 2 / denom
         epc = d[k] / denom
