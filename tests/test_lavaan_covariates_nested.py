@@ -95,13 +95,18 @@ def test_equality_count_counts_shared_labels_and_explicit_constraints():
                                      .replace("x1 + x2 + x3", "x1 + a*x2 + a*x3"))) == 2
 
 
-def test_h1_moments_count_means_and_leave_out_the_covariates():
-    from semcluster.estimators.mlr import h1_moments
+def test_moment_count_counts_means_and_groups_and_leaves_out_the_covariates():
+    """lavaan's data points (lav_partable_ndat), worked out by hand: 11 items have 66
+    (co)variances; two fixed covariates take out their own 3; with means 11 − 2 more; three
+    groups of 5 items with 2 covariates and means: 3 × (15 − 3 + 5 − 2)."""
+    from semcluster.numerics import n_moments
 
-    assert h1_moments(11) == 66
-    assert h1_moments(11, 2) == 63
-    assert h1_moments(11, 2, means=True) == 72
-    assert h1_moments(9, means=True) == 54
+    assert n_moments(11) == 66
+    assert n_moments(11, n_fixed_x=2) == 63
+    assert n_moments(11, n_fixed_x=2, means=True) == 72
+    assert n_moments(9, means=True) == 54
+    assert n_moments(5, n_fixed_x=2, means=True, groups=3) == 45
+    assert n_moments(9, groups=2) == 90
 
 
 # -- 4. factor scores of a FIML fit that left rows out ----------------------------------------

@@ -23,6 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .model.core import normal_weight, vech_indices
+from .numerics import n_moments
+
 
 def ml_discrepancy(S: np.ndarray, Sigma: np.ndarray) -> float:
     """F_ML = log|Σ| + tr(S Σ⁻¹) − log|S| − p (the minimum times N is lavaan's χ²)."""
@@ -57,18 +60,8 @@ def baseline_sigma(S: np.ndarray, fixed_x_idx: list[int]) -> np.ndarray:
 def _gfi_vech(S, Sigma, fixed_x_idx):
     """GFI on vech moments without the fixed-x block; returns (gfi, number of moments)."""
     p = S.shape[0]
-    rows, cols = [], []
-    for j in range(p):
-        for i in range(j, p):
-            rows.append(i)
-            cols.append(j)
-    rows, cols = np.array(rows), np.array(cols)
-    D = np.zeros((p * p, len(rows)))
-    for k, (i, j) in enumerate(zip(rows, cols)):
-        D[j * p + i, k] = 1.0
-        D[i * p + j, k] = 1.0
-    Dp = np.linalg.pinv(D)
-    W = np.linalg.inv(2 * Dp @ np.kron(Sigma, Sigma) @ Dp.T)
+    rows, cols = vech_indices(p)
+    W = normal_weight(Sigma)
     fx = set(fixed_x_idx)
     keep = np.array([not (i in fx and j in fx) for i, j in zip(rows, cols)])
     W = W[np.ix_(keep, keep)]
@@ -420,7 +413,7 @@ def residual_measures(S: np.ndarray, Sigma: np.ndarray, M=None, Mu=None) -> dict
     # means standardized each by its own SD
     R = S / np.sqrt(np.outer(v_obs, v_obs)) - Sigma / np.sqrt(np.outer(v_est, v_est))
     ss = np.sum(R[np.tril_indices(p, -1)] ** 2) + np.sum(((v_obs - v_est) / v_obs) ** 2)
-    e = p * (p + 1) / 2
+    e = n_moments(p)
     out["srmr_mplus_nomean"] = float(np.sqrt(ss / e))
     if M is not None:
         mres = np.asarray(M) / np.sqrt(v_obs) - np.asarray(Mu) / np.sqrt(v_est)
@@ -501,7 +494,7 @@ def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
     fixed_x_idx = list(fixed_x_idx or [])
     p = S.shape[0]
     nx = len(fixed_x_idx)
-    ndat = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    ndat = n_moments(p, n_fixed_x=nx)
     df = ndat - npar
     fmin = ml_discrepancy(S, Sigma)
     chisq = n * fmin
@@ -521,7 +514,7 @@ def fit_measures(S: np.ndarray, Sigma: np.ndarray, n: int, npar: int, *,
         gfi, _ = _gfi_vech(S, Sigma, fixed_x_idx)
     else:
         gfi = gfi_normal(S, Sigma, np.linalg.inv(Sigma))
-    values.update(gfi_measures(gfi, p * (p + 1) // 2, df))
+    values.update(gfi_measures(gfi, n_moments(p), df))
 
     logl = loglik(S, Sigma, n)
     logl_h1 = loglik(S, S, n)
@@ -593,7 +586,7 @@ def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chis
     xi = list(fixed_x_idx or [])
     yi = [i for i in range(p) if i not in xi]
     nx = len(xi)
-    ndat = G * (p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx)
+    ndat = n_moments(p, n_fixed_x=nx, means=True, groups=G)
     df = ndat - npar
     per_group = None
     if chisq is None:
@@ -611,7 +604,7 @@ def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chis
         baseline_chisq = sum(
             n_g * (np.sum(np.log(np.diag(S_g)[yi])) + logdet(S_g[np.ix_(xi, xi)])
                    - logdet(S_g)) for S_g, n_g in zip(S, nobs))
-    df_b = G * (p * (p - 1) // 2 - nx * (nx - 1) // 2)
+    df_b = n_moments(p, n_fixed_x=nx, means=True, groups=G) - 2 * G * (p - nx)  # y means, vars
     values = chisq_measures(chisq, df, baseline_chisq, df_b, N, npar, groups=G)
     if logl is None:
         logl, logl_h1 = 0.0, 0.0
@@ -633,7 +626,7 @@ def group_fit_measures(S, M, Sigma, Mu, nobs, npar: int, *, fixed_x_idx=(), chis
         gfi_groups = [_gfi_means(S_g, M_g, Sig_g, Mu_g, xi)
                       for S_g, M_g, Sig_g, Mu_g in zip(S, M, Sigma, Mu)]
     gfi = float(sum(n_g * v for n_g, v in zip(nobs, gfi_groups)) / N)
-    values.update(gfi_measures(gfi, G * (p * (p + 1) // 2 + p), df))
+    values.update(gfi_measures(gfi, n_moments(p, means=True, groups=G), df))
     if per_group is not None:
         values["chisq_by_group"] = per_group       # lavaan's "test statistic for each group"
     return values

@@ -24,6 +24,43 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .errors import EstimationError
+from .numerics import invert_information
+
+#: lavaan's refusal (``modindices()``: "could not compute modification indices; information
+#: matrix is singular"), with what it means for the model
+SINGULAR_INFORMATION = ("modification indices cannot be computed: the information matrix of "
+                        "the fitted model is singular (the model may not be identified; "
+                        "lavaan's modindices() refuses too) - identify the model first")
+
+
+#: The one rule for a candidate without a score test (freeing it leaves the model
+#: unidentified): its information conditional on the free parameters,
+#: I_kk − I_kf I_ff⁻¹ I_fk, is at most this fraction of its own I_kk.  A ratio, so free of
+#: the item's units; lavaan's NA rule compares the conditional information per observation
+#: with .Machine$double.eps^(1/3) and so also drops the candidates of an item recorded in
+#: large units (10 of HS39's 54 with x2 × 600; tests/test_modindices_constraints.py).
+NO_SCORE_TEST = 1e-8
+
+
+def _inverse_of_fitted_information(info: np.ndarray) -> np.ndarray:
+    """The inverse of the fitted model's information (its free parameters, equality
+    constraints applied), by the one singularity rule of every standard error
+    (:func:`semcluster.numerics.invert_information`); a singular one stops with lavaan's
+    refusal.
+
+    Equality constraints (a label shared across groups, ``a == b``) are applied by giving the
+    tied parameters one number; lavaan 0.6.14 keeps them apart and inverts the information
+    bordered by the constraints' Jacobian (``lav_model_information_augment_invert``).  The
+    block of that generalized inverse for the parameters is K(KᵀIK)⁻¹Kᵀ, K the map from the
+    tied numbers to lavaan's parameters, so the score test is the same with either.
+    """
+    inv, ok = invert_information(info)
+    if not ok:
+        raise EstimationError(SINGULAR_INFORMATION)
+    return inv
+
+
 def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
     """MI, EPC and standardized EPC for the zero-fixed loadings and covariances of a fit.
 
@@ -48,7 +85,7 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
     q = D.shape[0]
     SD = np.matmul(Si, D)
     Hff = SD.reshape(q, -1) @ SD.transpose(0, 2, 1).reshape(q, -1).T
-    Hff_inv = np.linalg.pinv(Hff)
+    Hff_inv = _inverse_of_fitted_information(Hff)
 
     pt = spec.partable
     existing = set()
@@ -86,7 +123,7 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
         hkk = float(np.sum(hk * hk.T))
         hkf = np.einsum("ij,kji->k", hk, SD)
         denom = hkk - hkf @ Hff_inv @ hkf
-        if denom <= 1e-12:
+        if not denom > NO_SCORE_TEST * hkk:
             continue
         mi = n / 2 * g * g / denom
         epc = -g / denom
@@ -122,15 +159,17 @@ def residuals(result, type: str = "standardized") -> pd.DataFrame:
         d = np.diag(S)
         out = R / np.sqrt((np.outer(d, d) + S ** 2) / n)
     elif type == "standardized":
-        from .model.core import ModelCore, duplication_matrix, vech_indices
+        from .model.core import ModelCore, duplication_matrix, normal_weight, vech_indices
 
         p = len(obs)
-        Dup = duplication_matrix(p)
-        Dplus = np.linalg.pinv(Dup)
+        Dplus = np.linalg.pinv(duplication_matrix(p))
         Gamma = 2 * Dplus @ np.kron(S, S) @ Dplus.T           # h1 ("unstructured")
-        W = np.linalg.inv(2 * Dplus @ np.kron(Sig, Sig) @ Dplus.T)
+        W = normal_weight(Sig)
         cs = ModelCore(result.spec, fixed_x_cov=result.sample_cov)
         _, Delta = cs.jacobian_vech(np.asarray(result.info["x"], dtype=float))
+        # a generalized inverse on purpose, as lavaan's (lav_residuals_acov, use.ginv = TRUE):
+        # Q projects off the model's tangent space, the same projection for any generalized
+        # inverse, so a model with a singular information still has standardized residuals
         Q = np.eye(len(Gamma)) - Delta @ np.linalg.pinv(Delta.T @ W @ Delta) @ Delta.T @ W
         V = Q @ Gamma @ Q.T / n
         r, c = vech_indices(p)
@@ -290,13 +329,13 @@ def group_modification_indices(result, *, sort: bool = True,
             d -= n / 2 * grad
             info += n / 2 * core.information(x_ext)
     f = np.arange(npar)
-    Iff_inv = np.linalg.pinv(info[np.ix_(f, f)])
+    Iff_inv = _inverse_of_fitted_information(info[np.ix_(f, f)])
     rows = []
     for c, (g, lhs, op, rhs, kind, i, j, _) in enumerate(cand):
         k = npar + c
         ikf = info[k, f]
         denom = info[k, k] - ikf @ Iff_inv @ ikf
-        if not denom > 1e-8 * max(info[k, k], 1e-300):
+        if not denom > NO_SCORE_TEST * max(info[k, k], 1e-300):
             continue                   # freeing it leaves the model unidentified: no MI
         mi = d[k] ** 2 / denom
         epc = d[k] / denom

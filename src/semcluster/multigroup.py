@@ -54,6 +54,7 @@ import pandas as pd
 from scipy import optimize
 
 from .errors import DataError, ModelSpecError, OptionError, SemclusterError
+from . import numerics
 from .numerics import invert_information
 from .solution import r_squared, standardize  # noqa: F401  (the group model's std/R²)
 from .spec import (STRUCTURE_OPS, group_equal_classes, group_partial_entries,
@@ -265,7 +266,7 @@ def robust_mlr(mg, x, data, raw):
     xi = [mg.obs.index(v) for v in mg.fixed_x]
     yi = [i for i in range(p) if i not in xi]
     px = len(xi)
-    df = G * (p * (p + 1) // 2 + p - px * (px + 1) // 2 - px) - mg.npar
+    df = numerics.n_moments(p, n_fixed_x=px, means=True, groups=G) - mg.npar
     # saturated model per group: the mean block contributes p, the covariance block h1_trace
     tr1 = sum(_h1_trace_fixed_x(X, xi) if px else p + h1_trace(X) for X in raw)
     tr = tr1 - float(np.trace(Ainv @ B)) if ok else np.nan
@@ -275,7 +276,7 @@ def robust_mlr(mg, x, data, raw):
         d = (X - X.mean(axis=0))[:, yi]
         s2 = (d ** 2).mean(axis=0)
         tr_b += len(yi) + np.sum(((d ** 2 / s2 - 1) ** 2).mean(axis=0)) / 2
-    df_b = G * (p * (p - 1) // 2 - px * (px - 1) // 2)
+    df_b = numerics.n_moments(p, n_fixed_x=px, means=True, groups=G) - 2 * G * (p - px)
     c_b = (tr1 - tr_b) / df_b
     return vcov, ok, float(c), float(c_b), float(tr), float(tr1)
 
@@ -420,7 +421,7 @@ def robust_fiml_groups(mg, patterns, x, vcov_obs):
     ok = bool(np.all(np.isfinite(vcov_obs)))
     vcov = vcov_obs @ B @ vcov_obs
     G = len(patterns)
-    moments = p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx
+    moments = numerics.n_moments(p, n_fixed_x=nx, means=True)
     df = G * moments - mg.npar
     tr = tr_h1 - float(np.trace(vcov_obs @ B)) if ok else np.nan
     c = tr / df if df > 0 else np.nan
@@ -492,8 +493,8 @@ def fiml_corrected_groups(mg, patterns, x, *, robust: bool) -> dict:
         DB.append(D[keep])
     Wm, Jm, Wc = block_diag(*Wm), block_diag(*Jm), block_diag(*Wc)
     Delta, DB = np.vstack(Delta), block_diag(*DB)
-    df = G * (pstar + p - nx * (nx + 1) // 2 - nx) - mg.npar
-    df_null = G * (pstar - nx * (nx + 1) // 2 - py)
+    df = numerics.n_moments(p, n_fixed_x=nx, means=True, groups=G) - mg.npar
+    df_null = numerics.n_moments(p, n_fixed_x=nx, groups=G) - G * py
     Wmi = np.linalg.inv(Wm)
     from .estimators.fiml import fiml_corrected_trace
 
@@ -812,7 +813,7 @@ def fit_groups(spec, data=None, *, group=None, group_equal=(), group_partial=(),
     warnings_ = []
     G = len(labels)
     p, px = len(mg.obs), len(mg.fixed_x)
-    n_moments = G * (p * (p + 1) // 2 + p - px * (px + 1) // 2 - px)
+    n_moments = numerics.n_moments(p, n_fixed_x=px, means=True, groups=G)
     npar_free = sum(1 for p_ in mg.params if p_.fixed is None)
     if patterns is not None:
         x, grad, converged = fit_fiml(mg, patterns, x)

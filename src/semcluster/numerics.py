@@ -1,12 +1,13 @@
-"""Numerical helpers every estimator's optimizer shares: the damped (quasi-)Newton step of each
-scoring loop, a central-difference Jacobian, and the inverse of an information matrix that
-reports singularity instead of raising.
+"""Numerical helpers every estimator shares: the damped (quasi-)Newton step of each scoring
+loop, a central-difference Jacobian, the inverse of an information matrix that reports
+singularity instead of raising, and the count of sample moments (the data points of the
+degrees of freedom).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bfgs", "damped_step", "numerical_jacobian", "invert_information"]
+__all__ = ["bfgs", "damped_step", "numerical_jacobian", "invert_information", "n_moments"]
 
 
 def damped_step(objective, x: np.ndarray, H: np.ndarray, g: np.ndarray, accept,
@@ -45,6 +46,27 @@ def numerical_jacobian(func, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarra
         xm[k] -= h
         J[:, k] = (np.atleast_1d(func(xp)) - np.atleast_1d(func(xm))) / (2 * h)
     return J
+
+
+def n_moments(p: int, *, n_fixed_x: int = 0, means: bool = False, groups: int = 1) -> int:
+    """The number of sample moments of a model, the data points its degrees of freedom count,
+    as lavaan counts them (``lav_partable_ndat``).
+
+    Per group: the p(p+1)/2 variances and covariances of the p observed variables, and with a
+    mean structure (``means``) their p means; less the moments of the ``n_fixed_x`` exogenous
+    covariates held at their sample values (fixed.x: their own nx(nx+1)/2 (co)variances, and
+    with means their nx means), which are neither data points nor parameters.  Times
+    ``groups``.  The degrees of freedom are this less the free parameters.
+
+    >>> n_moments(9)                       # HS39's nine items: 45 (co)variances
+    45
+    >>> n_moments(5, n_fixed_x=2, means=True, groups=3)    # 3 × (15 + 5 − 3 − 2)
+    45
+    """
+    per_group = p * (p + 1) // 2 - n_fixed_x * (n_fixed_x + 1) // 2
+    if means:
+        per_group += p - n_fixed_x
+    return groups * per_group
 
 
 #: The one singularity rule of an information matrix: singular when its smallest eigenvalue is

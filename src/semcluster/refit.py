@@ -28,6 +28,7 @@ from .engine import MLEngine
 from .errors import DataError, EstimationError, InputTypeError
 from .fastfit import FastRefitter
 from .numerics import invert_information
+from .numerics import n_moments
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Refitter:
         self.names = list(result.vcov.index)
         p = len(self.observed)
         nx = len(self.spec.fixed_x)
-        self.df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - self.spec.n_free
+        self.df = n_moments(p, n_fixed_x=nx) - self.spec.n_free
 
     def _matrix(self, data) -> np.ndarray:
         if isinstance(data, pd.DataFrame):

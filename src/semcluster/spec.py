@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputTypeError, ModelSpecError, ModelSyntaxError, OptionError
+from .numerics import n_moments
 
 # Operators, longest first so that "=~" is not read as "=" or "~".
 OPERATORS = ("=~", "~~", "~*~", "<~", ":=", "==", "~", "<", ">", "|")
@@ -1193,7 +1194,7 @@ def _check_identification(spec: ModelSpec) -> None:
                     f"loadings to be equal")
     p = len(spec.observed)
     nx = len(spec.fixed_x)
-    ndat = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    ndat = n_moments(p, n_fixed_x=nx)
     if spec.n_free > ndat:
         raise ModelSpecError(
             f"{spec.source}: the model has {spec.n_free} free parameters but only {ndat} "

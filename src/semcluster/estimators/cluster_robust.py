@@ -47,9 +47,10 @@ import pandas as pd
 
 from ..clustering import cluster_sums
 from ..errors import EstimationError, OptionError
-from ._structure import CovarianceStructure, invert_information, vech_indices
+from ..numerics import n_moments
+from ._structure import CovarianceStructure, duplication_matrix, invert_information, vech_indices
 from .mlr import (RobustML, _h1_expected_information, _score_rows, baseline_design,
-                  h1_moments, observed_information, scaled_fit_measures, x_vech_mask)
+                  observed_information, scaled_fit_measures, x_vech_mask)
 
 ESTIMATOR = "MLR"
 
@@ -83,10 +84,7 @@ def h1_observed_information(Sigma: np.ndarray, S: np.ndarray) -> np.ndarray:
     p = Sigma.shape[0]
     V = np.linalg.inv(Sigma)
     U = V @ S @ V
-    r, c = vech_indices(p)
-    D = np.zeros((p * p, len(r)))
-    D[r * p + c, np.arange(len(r))] = 1.0
-    D[c * p + r, np.arange(len(r))] = 1.0
+    D = duplication_matrix(p)
     K = np.kron(V, U) + np.kron(U, V) - np.kron(V, V)
     return 0.5 * D.T @ K @ D
 
@@ -141,7 +139,7 @@ def _cluster_robust_ml(structure, X, x, codes, fixed_x_idx, h1_test) -> RobustML
     A1[m:, m:] = _h1_expected_information(S)[np.ix_(keep, keep)]
     tr1 = float(np.trace(np.linalg.solve(A1, B1)))
 
-    df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - structure.q
+    df = n_moments(p, n_fixed_x=nx) - structure.q
     if ok and df > 0:
         A_test = n * Delta.T @ h1_observed_information(Sigma, S) @ Delta if h1_test else A
         trace = tr1 - _trace(Sigma, d, Delta, A_test, codes, G, ys)
@@ -303,7 +301,7 @@ def _intercept_rows(spec, structure, x, X, codes, G, fx_idx, rob: RobustML) -> p
         sc = np.hstack([_score_rows(Sinv, d) @ Delta, _mean_scores(Sinv, d, ys)])
         C = cluster_sums(sc, codes, G)
         Ainv = np.zeros((q + len(ys),) * 2)
-        Ainv[:q, :q] = np.linalg.pinv(rob.observed_information)
+        Ainv[:q, :q] = invert_information(rob.observed_information)[0]
         Ainv[q:, q:] = np.linalg.inv(n * Sinv[np.ix_(ys, ys)])
         V = Ainv @ (C.T @ C) @ Ainv
         se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J_nu, V, J_nu), 0, None))
@@ -333,7 +331,7 @@ def _with_mean_structure(fm, spec, rob: RobustML, n: int, S, Sigma, means):
             fm[k] = v
     p = len(spec.observed)
     fx = [spec.observed.index(v) for v in spec.fixed_x]
-    for k, v in gfi_measures(_gfi_with_means(S, Sigma, means, fx), p * (p + 1) // 2 + p,
+    for k, v in gfi_measures(_gfi_with_means(S, Sigma, means, fx), n_moments(p, means=True),
                              int(fm["df"])).items():
         if k in fm.index:
             fm[k] = v
@@ -347,7 +345,7 @@ def _with_mean_structure(fm, spec, rob: RobustML, n: int, S, Sigma, means):
         fm["bic2"] = -2 * ll + np.log((n + 2) / 24) * k
     if "ecvi" in fm.index:
         fm["ecvi"] = float(fm["chisq"]) / n + 2 * k / n
-    fm["scaling_factor_h1"] = rob.trace_h1 / h1_moments(p, nx, means=True)
+    fm["scaling_factor_h1"] = rob.trace_h1 / n_moments(p, n_fixed_x=nx, means=True)
     fm["scaling_factor_h0"] = ((rob.trace_h1 - rob.trace_ugamma)
                                / (k + equality_count(spec)))
     return fm

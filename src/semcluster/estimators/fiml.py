@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
+from ..numerics import n_moments
 from ._structure import CovarianceStructure, damped_step, invert_information
 
 LOG2PI = math.log(2 * math.pi)
@@ -777,7 +778,7 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
     nx = len(fx)
     npar = q + p - nx
     # with fixed.x the covariates' means and (co)variances are neither data nor parameters
-    ndat = p * (p + 1) // 2 + p - nx * (nx + 1) // 2 - nx
+    ndat = n_moments(p, n_fixed_x=nx, means=True)
     df = ndat - npar
     chisq = max(2 * (sol.loglik_h1 - sol.loglik), 0.0)
     chisq_b = 2 * (sol.loglik_h1 - sol.loglik_baseline)
@@ -811,7 +812,7 @@ def fiml_fit_measures(sol: FIMLSolution, structure: CovarianceStructure, n: int,
         den = w @ (np.einsum("oi,oij,oj->o", m, K, m) + 0.5 * np.einsum("oij,oji->o", So, So))
         gfi = 1 - num / den
     # AGFI and PGFI count every moment (lavaan's length of WLS.obs), the covariates' too
-    values.update(gfi_measures(gfi, p * (p + 1) // 2 + p, df))
+    values.update(gfi_measures(gfi, n_moments(p, means=True), df))
     logl, logl_h1 = sol.loglik, sol.loglik_h1
     if fx:
         # lavaan reports the likelihood conditional on the covariates (as for ML): their own
@@ -878,7 +879,7 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
     ys = np.array([j for j in range(p) if j not in set(fx)], dtype=int)
     py = len(ys)
     keep = h1_keep(p, fx)
-    df = pstar - nx * (nx + 1) // 2 - q
+    df = n_moments(p, n_fixed_x=nx) - q
     if not sol.vcov_ok or df <= 0:
         return robust_measures(np.nan, df, np.nan, pstar - p, n, c=np.nan, c_null=np.nan,
                                X2_scaled=np.nan, c_ci=np.nan)
@@ -897,7 +898,7 @@ def fiml_corrected(structure: CovarianceStructure, patterns: MissingPatterns,
     if fx:
         Sb[np.ix_(fx, fx)] = S_t[np.ix_(fx, fx)]
     X3_null = discrepancy(Sb, m_b)
-    df_null = pstar - nx * (nx + 1) // 2 - py
+    df_null = n_moments(p, n_fixed_x=nx) - py
     A1, B1 = h1
     Wm, Jm = A1 / n, B1 / n
     Wc = np.zeros_like(Wm)
@@ -971,7 +972,7 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
     fx = list(sol.fixed_x_idx)
     nx = len(fx)
     ys = np.array([j for j in range(p) if j not in set(fx)], dtype=int)
-    df = pstar + p - nx * (nx + 1) // 2 - nx - (q + len(ys))
+    df = n_moments(p, n_fixed_x=nx, means=True) - (q + len(ys))
     A1, B1 = h1_information(patterns, sol) if h1 is None else h1
     keep = h1_keep(p, fx)
     kk = np.ix_(keep, keep)
@@ -990,11 +991,11 @@ def robust_fiml(structure: CovarianceStructure, patterns: MissingPatterns,
         vcov = np.full(sol.vcov.shape, np.nan)
         trace = c_model = np.nan
     tr_baseline = baseline_score_trace(patterns.X[:, ys], patterns)
-    df_b = pstar + p - nx * (nx + 1) // 2 - nx - 2 * len(ys)
+    df_b = n_moments(p, n_fixed_x=nx, means=True) - 2 * len(ys)
     c_b = (tr_h1 - tr_baseline) / df_b if df_b > 0 else np.nan
     return RobustML(vcov=vcov, vcov_ok=bool(ok and np.all(np.isfinite(vcov))),
                     scaling_factor=float(c_model), baseline_scaling_factor=float(c_b),
-                    trace_ugamma=float(trace), observed_information=np.linalg.pinv(sol.vcov)
+                    trace_ugamma=float(trace), observed_information=invert_information(sol.vcov)[0]
                     if ok else np.full(sol.vcov.shape, np.nan), trace_h1=tr_h1)
 
 
@@ -1092,10 +1093,10 @@ def fit(spec, X: pd.DataFrame, *, report=None, max_iter: int = 500, robust: bool
 
     values = fiml_fit_measures(sol, structure, n, pats)
     if rob is not None:
-        from .mlr import equality_count, h1_moments, yuan_bentler_measures
+        from .mlr import equality_count, yuan_bentler_measures
 
         values.update(yuan_bentler_measures(values, rob, n,
-                                            n_moments=h1_moments(p, len(fx_idx), means=True),
+                                            n_moments=n_moments(p, n_fixed_x=len(fx_idx), means=True),
                                             n_equalities=equality_count(spec),
                                             robust=False))
     values.update(corrected)

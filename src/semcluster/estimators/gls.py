@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
+from ..numerics import n_moments
 from ._structure import CovarianceStructure, damped_step, invert_information
 
 ESTIMATOR = "GLS"
@@ -113,15 +114,15 @@ def gls_fit_measures(S: np.ndarray, Sigma: np.ndarray, F: float, n: int, npar: i
     p = S.shape[0]
     nx = len(x_idx)
     m = n - 1                        # lavaan's N for least-squares estimators
-    df = p * (p + 1) // 2 - npar
+    df = n_moments(p) - npar
     chisq = m * F
     V = np.linalg.inv(S)
     E = (S - gls_baseline(S, x_idx)) @ V
     chisq_b = m * 0.5 * float(np.sum(E * E.T))
-    df_b = p * (p + 1) // 2 - p - nx * (nx - 1) // 2
+    df_b = n_moments(p) - p - nx * (nx - 1) // 2
     values = chisq_measures(chisq, df, chisq_b, df_b, m, npar, ntotal=n)
     values.update(residual_measures(S, Sigma))
-    values.update(gfi_measures(gfi_normal(S, Sigma, V), p * (p + 1) // 2, df))
+    values.update(gfi_measures(gfi_normal(S, Sigma, V), n_moments(p), df))
     values["npar"] = npar
     return in_lavaan_order(values, likelihood=False)
 
@@ -336,7 +337,7 @@ def gls_group_measures(mg, x, data, chisq: float, npar: int) -> pd.Series:
     p = len(mg.obs)
     xi = [mg.obs.index(v) for v in mg.spec.free_x]
     nx = len(xi)
-    ndat = G * (p * (p + 1) // 2 + p)
+    ndat = n_moments(p, means=True, groups=G)        # the covariates' moments are data here
     df = ndat - npar
     chisq_b = 0.0
     res, gfis = [], []
@@ -353,7 +354,7 @@ def gls_group_measures(mg, x, data, chisq: float, npar: int) -> pd.Series:
 
         xb = np.asarray(xbar, dtype=float)
         gfis.append(1 - form(xb - mu, S - Sigma) / form(xb, S))
-    df_b = G * (p * (p - 1) // 2 - nx * (nx - 1) // 2)
+    df_b = n_moments(p, n_fixed_x=nx, means=True, groups=G) - 2 * G * (p - nx)  # y means, vars
     values = chisq_measures(chisq, df, chisq_b, df_b, N - G, npar, ntotal=N, groups=G)
     for k in RESIDUAL_NAMES:
         values[k] = float(sum(d[2] * r[k] for d, r in zip(data, res)) / N)

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EstimationError
+from ..model.core import normal_weight
+from ..numerics import n_moments
 from ._structure import (CovarianceStructure, numerical_jacobian, invert_information,
                          vech_indices)
 
@@ -73,16 +75,8 @@ def _score_rows(Sinv: np.ndarray, d: np.ndarray) -> np.ndarray:
     return np.where(r == c, 0.5, 1.0)[None, :] * M
 
 
-def _h1_expected_information(Sigma: np.ndarray) -> np.ndarray:
-    """½ D'(Σ⁻¹ ⊗ Σ⁻¹)D per observation, without forming the Kronecker product."""
-    Si = np.linalg.inv(Sigma)
-    p = Sigma.shape[0]
-    r, c = vech_indices(p)
-    # element (ij, kl) of ½ D'(Σ⁻¹⊗Σ⁻¹)D: ½ (w_ik w_jl + w_il w_jk) weighted for duplicates
-    A = 0.5 * (Si[np.ix_(r, r)] * Si[np.ix_(c, c)] + Si[np.ix_(r, c)] * Si[np.ix_(c, r)])
-    mult = np.where(r == c, 1.0, 2.0)
-    A *= np.outer(mult, mult) / 2.0
-    return A
+#: ½ D'(Σ⁻¹ ⊗ Σ⁻¹)D per observation: the saturated model's expected information
+_h1_expected_information = normal_weight
 
 
 def ml_gradient(structure: CovarianceStructure, S: np.ndarray):
@@ -181,7 +175,7 @@ def _robust_ml(structure, X, x, fixed_x_idx) -> RobustML:
     Ainv, ok = invert_information(A, symmetrize=True)
     vcov = Ainv @ B @ Ainv if ok else np.full(A.shape, np.nan)
 
-    df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - structure.q
+    df = n_moments(p, n_fixed_x=nx) - structure.q
     tr1 = h1_trace(X, fixed_x_idx)
     if ok and df > 0:
         trace = tr1 - _h0_trace(Sigma, X, Delta, A)
@@ -267,7 +261,7 @@ def scaled_fit_measures(fm, spec, rob: RobustML, n: int):
     c = rob.scaling_factor
     values = dict(fm)
     p, nx = len(spec.observed), len(spec.fixed_x)
-    values.update(yuan_bentler_measures(fm, rob, n, n_moments=h1_moments(p, nx),
+    values.update(yuan_bentler_measures(fm, rob, n, n_moments=n_moments(p, n_fixed_x=nx),
                                         n_equalities=equality_count(spec)))
     fm = in_lavaan_order(values, scaled=True, robust=True, yuan_bentler=True)
     notes = []
@@ -295,17 +289,8 @@ def baseline_design(S: np.ndarray, n: int, fixed_x_idx=()):
         ix = np.ix_(list(fixed_x_idx), list(fixed_x_idx))
         Sigma_b[ix] = S[ix]
     A0_b = n * np.diag(1.0 / (2.0 * np.diag(S)[ys] ** 2))
-    df_b = p * (p + 1) // 2 - nx * (nx + 1) // 2 - len(ys)
+    df_b = n_moments(p, n_fixed_x=nx) - len(ys)
     return Sigma_b, Delta_b, A0_b, df_b
-
-
-def h1_moments(p: int, nx: int = 0, *, means: bool = False) -> int:
-    """The saturated model's moments that lavaan's ``scaling.factor.h1`` divides by
-    (``h1.ndat`` in ``lav_test_yuan_bentler_mplus_trace``: the columns of A₁ whose diagonal is
-    not zero): the p(p+1)/2 (co)variances, and the p means with a mean structure, less those
-    of the nx fixed-x covariates, which are not estimated."""
-    n = p * (p + 1) // 2 - nx * (nx + 1) // 2
-    return n + (p - nx if means else 0)
 
 
 def equality_count(spec) -> int:
@@ -321,7 +306,7 @@ def yuan_bentler_measures(fm, rob: RobustML, n: int, *, n_moments: int,
                           n_equalities: int = 0, robust: bool = True) -> dict:
     """The measures of a Yuan-Bentler scaled test: scaled statistics, every ``*_scaled``
     index (and the ``*_robust`` ones unless ``robust=False``), and lavaan's
-    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments, :func:`h1_moments`),
+    ``scaling_factor_h1`` = tr(A₁⁻¹B₁)/(sample moments, :func:`semcluster.numerics.n_moments`),
     ``scaling_factor_h0`` = tr(A₀⁻¹B₀)/(npar + n_equalities), lavaan's ``nx.free``, the
     free parameters before the equality constraints (``lav_test_yuan_bentler_mplus``)."""
     from ._scaled import scaled_measures

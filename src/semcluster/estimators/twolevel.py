@@ -66,6 +66,7 @@ import pandas as pd
 from scipy import optimize
 
 from ..errors import DataError, EstimationError, OptionError
+from ..numerics import n_moments
 
 __all__ = ["fit", "check_supported", "TwoLevelModel", "ClusterData", "LOG2PI"]
 
@@ -668,7 +669,7 @@ def fit(spec, X: pd.DataFrame, *, report=None, cluster: str, estimator=None):
     xh1, fh1, ok1 = _fit_saturated(sat, sat.pack(Sw, Sb, mw, mb), N)
     logl_h1 = -fh1 / 2 - logl_x
     Sw_h1, Sb_h1, mw_h1, mb_h1 = sat.unpack(xh1)
-    n_fx = (len(fx1) * (len(fx1) + 3) // 2) + (len(fx2) * (len(fx2) + 3) // 2)
+    n_fx = n_moments(len(fx1), means=True) + n_moments(len(fx2), means=True)  # covariates' own
     npar_h1 = len(xh1)
     npar = model.q
     df = npar_h1 - npar - n_fx

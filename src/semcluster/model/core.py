@@ -174,6 +174,21 @@ def duplication_matrix(p: int) -> np.ndarray:
     return D
 
 
+def normal_weight(Sigma: np.ndarray) -> np.ndarray:
+    """½ D'(Σ⁻¹ ⊗ Σ⁻¹)D: the normal-theory weight of the vech moments at Σ, the inverse of
+    their asymptotic covariance Γ = 2D⁺(Σ⊗Σ)D⁺ᵀ (per observation); the ML weight of lavaan's
+    GFI and of the residuals' projection, and the saturated model's expected information.
+    Built element by element, without the Kronecker product."""
+    Si = np.linalg.inv(Sigma)
+    p = Sigma.shape[0]
+    r, c = vech_indices(p)
+    # element (ij, kl) of ½ D'(Σ⁻¹⊗Σ⁻¹)D: ½ (w_ik w_jl + w_il w_jk) weighted for duplicates
+    A = 0.5 * (Si[np.ix_(r, r)] * Si[np.ix_(c, c)] + Si[np.ix_(r, c)] * Si[np.ix_(c, r)])
+    mult = np.where(r == c, 1.0, 2.0)
+    A *= np.outer(mult, mult) / 2.0
+    return A
+
+
 class CellCore:
     """The algebra of RAM cells mapped to parameters: Σ(θ), ∂Σ/∂θ, F_ML, its gradient,
     expected information and Hessian (the module docstring's formulas).
