@@ -1,12 +1,13 @@
 """The package's import structure, checked with import-linter (contracts in .importlinter).
 
-Data flow one way: spec/data → model core → estimators → result → analyses → tables/diagrams →
-the study (semcluster.study) → report → app → CLI. The contracts hold that the library never
-imports the CLI, that drawing and table rendering never import estimation (a diagram never
-refits), that estimation never imports rendering, that the general SEM code never imports the
-study (the paper's defaults live only in semcluster.study), and a layers contract that lists the
-package's layers top to bottom (each imports only from layers below it). A second test checks
-that no module-level import cycle exists anywhere, inside sub-packages too.
+Data flow one way, one package per layer (bottom to top): errors/arguments/resources/numerics →
+spec and data → model → measures → result → estimation → fitting → analysis → output → study →
+app → cli.  The layers contract holds that each imports only from the layers below it (so the
+library never imports the CLI, general code never imports the study, estimation never imports
+rendering); two forbidden contracts add that drawing and table rendering never import
+estimation or analyses (a diagram never refits) and that a result never imports the output
+layer.  A second test checks that no module-level import cycle exists anywhere, inside
+sub-packages too.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_every_subpackage_is_installed():
 
 
 def test_one_result_builder():
-    """Every estimator's SEMResult is built by semcluster.solution.assemble_result (WLSMV had
+    """Every estimator's SEMResult is built by semcluster.result.builder.assemble_result (WLSMV had
     its own copy of the admissibility checks, names and standardized SEs until it was
     folded in): no other module constructs one."""
     import re
@@ -63,4 +64,28 @@ def test_one_result_builder():
     src = ROOT / "src" / "semcluster"
     builders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                       if re.search(r"(?<![\w.])SEMResult\(", p.read_text()))
-    assert builders == ["results.py", "solution.py"], builders
+    assert builders == ["result/builder.py", "result/result.py"], builders
+
+
+def test_one_layer_per_package_and_at_most_twelve():
+    """The layers contract lists the package top to bottom, one package (or root module) per
+    layer, at most 12 layers (issue 23), and every module of semcluster is in one of them, so
+    that no module escapes the one-way rule by not being named."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / ".importlinter")
+    layers = [ln.strip() for ln in cfg["importlinter:contract:layers"]["layers"].splitlines()
+              if ln.strip()]
+    assert len(layers) <= 12, layers
+    named = {m.strip() for layer in layers for m in layer.replace("|", ":").split(":")}
+    src = ROOT / "src" / "semcluster"
+    top = {f"semcluster.{p.stem}" for p in src.glob("*.py")
+           if p.stem not in ("__init__", "__main__", "_lazy")}
+    top |= {f"semcluster.{p.parent.name}" for p in src.glob("*/__init__.py")}
+    assert top - named == set(), f"not in any layer: {sorted(top - named)}"
+    # a layer that holds several names holds root modules only (one package per layer)
+    for layer in layers:
+        parts = [m.strip() for m in layer.replace("|", ":").split(":")]
+        packages = [m for m in parts if (src / m.split(".", 1)[1]).is_dir()]
+        assert len(packages) <= 1 or parts == ["semcluster.spec", "semcluster.data"], layer
