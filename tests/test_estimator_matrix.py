@@ -35,14 +35,11 @@ CELLS = sorted(p.stem[len("cell_"):] for p in FIX.glob("cell_*.json"))
 ITEMS = [f"x{i}" for i in range(1, 10)]
 
 #: Cells semcluster refuses today, with the start of the message the user sees.
-_GROUPS_ONLY = "estimator {} is not available for multi-group or mean-structure models"
 REFUSED: dict[str, str] = {
     # lavaan 0.6.14 frees the covariates' moments here (npar 38, not 33 as fixed.x)
     "gls_means_covariates": r"estimator GLS with exogenous observed covariates \(female, agemo\) "
                             "in multi-group or mean-structure models is not supported",
     "gls_one_covariates": "estimator GLS is not implemented for models with exogenous observed",
-    "wlsmv_groups3_none": _GROUPS_ONLY.format("WLSMV"),
-    "wlsmv_groups3_covariates": _GROUPS_ONLY.format("WLSMV"),
 }
 
 #: Cells fitted with a known difference from lavaan: the only differences allowed are the ones

@@ -167,6 +167,9 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         # FIML with exogenous covariates has lavaan's mean structure already (intercepts,
         # conditional on the covariates): meanstructure=True is the same fit
         meanstructure = None
+    if group is not None and "ordinal" in ESTIMATORS[est].supports:
+        return _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal,
+                                   group_partial, meanstructure, parameterization, switched)
     if (group is not None or meanstructure or spec.mean_rows or spec.has_group_modifiers
             or group_equal or group_partial):
         return _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
@@ -268,8 +271,47 @@ def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
     if cov is not None:
         raise OptionError("multi-group and mean-structure fits need raw data (lavaan's "
                           "sample.cov with sample.mean is not supported)")
+    if "ordinal" in ESTIMATORS[est].supports:
+        # group= goes to _fit_groups_ordinal; what is left is a one-group fit with '~ 1'
+        # rows, c(...) or group_equal, which WLSMV does not fit
+        raise OptionError(f"estimator {est} without group= fits lavaan's delta "
+                          f"parameterization (intercepts of y* and latent means 0): '~ 1' rows "
+                          f"and group_equal / group_partial are not implemented for it")
     return fit_groups(spec, data, group=group, group_equal=group_equal,
                       group_partial=group_partial, estimator=est, options=opts)
+
+
+def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_partial,
+                        meanstructure, parameterization, switched):
+    """Multi-group WLSMV (lavaan's ``group=`` with ``ordered=``): the configural model,
+    :func:`semcluster.estimators.wlsmv.fit_groups`; what it does not fit is refused in one
+    line before the data are read."""
+    from dataclasses import replace
+
+    from .estimators import wlsmv
+    from .multigroup import group_equal_classes, group_partial_entries, prepare_group_data
+
+    if cov is not None:
+        raise OptionError("multi-group WLSMV needs raw data (the ordinal answers), not a "
+                          "covariance matrix")
+    if meanstructure is False:
+        raise OptionError("meanstructure=False with group= is not supported (a multi-group "
+                          "WLSMV fit has lavaan's mean structure: thresholds, intercepts 0)")
+    wlsmv.check_groups_supported(
+        spec, group_equal=group_equal_classes(group_equal),
+        group_partial=group_partial_entries(group_partial),
+        missing=None if opts.missing == "auto" else opts.missing,
+        parameterization=parameterization)
+    if not opts.ordered:
+        opts = replace(opts, ordered="all")
+    if opts.missing == "auto":
+        opts = replace(opts, missing="listwise")
+    df, _, labels, report, _ = prepare_group_data(spec, data, group, opts)
+    if switched:
+        report = report.with_note(switched)
+    ordered_items = list(getattr(report, "ordered", ()) or ()) or None
+    return wlsmv.fit_groups(spec, df[list(spec.observed) + [group]], group,
+                            ordered=ordered_items, report=report, estimator=ESTIMATORS[est])
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -47,9 +47,15 @@ metric). The statistics are (thresholds and means, variances of the continuous i
 off-diagonal (co)variances); the continuous items have free residual variances, their means are
 saturated and listed as intercepts (``~1``).
 
-Not implemented (refused with a message naming it): multiple groups; covariates with missing
-answers; a mix of ordinal and continuous items with missing answers or together with
-covariates.
+**Groups** (lavaan's ``group =`` with ``ordered =``): the configural model, every parameter
+free in each group, each group with its own thresholds, polychorics, Γ and weights; standard
+errors, the scaled-and-shifted test and the fit measures on lavaan's multi-group scale
+(:func:`fit_groups`).
+
+Not implemented (refused with a message naming it): groups with equality constraints
+(``group_equal``, labels shared across groups), with missing answers or the theta
+parameterization; covariates with missing answers; a mix of ordinal and continuous items with
+missing answers or together with covariates.
 """
 from __future__ import annotations
 
@@ -60,7 +66,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..errors import EstimationError
+from ..errors import EstimationError, OptionError
 from ..model import RAM
 from ..solution import assemble_result
 from ._structure import (CovarianceStructure, invert_information, numerical_jacobian,
@@ -272,6 +278,15 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
         likelihood-based measures (logl, AIC, BIC); the shift parameters of the scaled test
         are in ``info`` (``chisq_shift_parameter``, ``baseline_chisq_shift_parameter``).
     """
+    return _fit_block(spec, X, ordered=ordered, report=report, missing=missing,
+                      parameterization=parameterization, estimator=estimator)[0]
+
+
+def _fit_block(spec, X: pd.DataFrame, *, ordered=None, report=None,
+               missing: str = "listwise", parameterization: str = "delta",
+               estimator=None):
+    """:func:`fit`, returning also the parts a multi-group fit combines (one block = one
+    group: :func:`fit_groups`): the statistics, traces and per-block measures."""
     from .polychoric import polychoric
 
     if parameterization not in ("delta", "theta"):
@@ -377,12 +392,14 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     df_b = pstar
     G_rr = G[n_th:, n_th:]
     G_cc = G[n_th + nr - pstar:, n_th + nr - pstar:]
-    if vcov_ok and df > 0:
+    tr1 = tr2 = np.nan
+    if vcov_ok:
         Dr = Delta[n_th:, :q]
         Hr = Dr.T @ (w[:, None] * Dr)
         U = np.diag(w) - (w[:, None] * Dr) @ np.linalg.solve(Hr, (w[:, None] * Dr).T)
         UG = U @ G_rr
         tr1, tr2 = float(np.trace(UG)), float(np.sum(UG * UG.T))
+    if vcov_ok and df > 0:
         a = math.sqrt(df / tr2)
         b = df - a * tr1
     else:
@@ -396,8 +413,12 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
                            W_all, r, int(sum(not str(t).endswith("|mean")
                                              for t in pc.thresholds.index)))
     # lavaan gives the catML robust indices for neither covariates nor a mix of items
-    values.update(_catml_robust(R, model, theta, w, G_rr, n, df) if vcov_ok and df > 0 and plain
-                  else _catml_robust(None, model, theta, w, G_rr, n, df))
+    catml = _catml_parts(R if vcov_ok and plain else None, model, theta, w, G_rr, n)
+    values.update(_catml_robust(catml, n - 1, df, len(model.rows)))
+    parts = {"T": T, "df": df, "Tb": Tb, "df_b": df_b, "tr1": tr1, "tr2": tr2,
+             "tr1b": tr1b, "tr2b": tr2b, "n": n, "npar": q + n_th, "nel": n_th + nr,
+             "vcov_ok": vcov_ok, "catml": catml, "values": values, "converged": converged,
+             "message": msg}
     from ..fitmeasures import in_lavaan_order
 
     fm = in_lavaan_order(values, likelihood=False, scaled=True, robust=True, categorical=True)
@@ -437,7 +458,7 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
     # difftest: what a nested-model test needs (chisq_difference), kept with this result
     # object but not saved with it: Γ alone has (statistics)² numbers, 9.5 MB of JSON for the
     # study model
-    return assemble_result(
+    res = assemble_result(
         spec, None, x_full, fitted, n, converged=converged, message=msg, report=report,
         estimator=estimator or ESTIMATOR, vcov=V, vcov_ok=vcov_ok, measures=fm,
         implied=pd.DataFrame(Sigma, index=items, columns=items), fixed_x_cov=fx_cov,
@@ -448,6 +469,187 @@ def fit(spec, X: pd.DataFrame, *, ordered=None, report=None, missing: str = "lis
               "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
               **shift},
         warnings=notes, identification=ident, data=given, difftest=difftest)
+    return res, parts
+
+
+def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=None,
+                           parameterization=None) -> None:
+    """Refuse, in one line each, what a multi-group WLSMV fit does not do yet: it fits
+    lavaan's configural model (every parameter free in every group), so nothing may tie the
+    groups together (labels, ``c(...)`` modifiers, ``group_equal``/``group_partial``, defined
+    parameters, ``~ 1`` rows); complete rows only (``missing='listwise'``)."""
+    what = None
+    if group_equal or group_partial:
+        what = "group_equal / group_partial (equality constraints across groups)"
+    elif spec.has_group_modifiers:
+        what = "c(...) modifiers (per-group values)"
+    elif spec.mean_rows:
+        what = "'~ 1' rows (with ordered items the intercepts of y* are fixed at 0)"
+    elif len(spec.defined):
+        what = "defined parameters (':=')"
+    else:
+        pt = spec.partable
+        labels = sorted({str(r.label) for r in pt.itertuples() if r.label and r.op != ":="})
+        if labels:
+            what = (f"labels ({', '.join(labels)}), which lavaan holds equal across the "
+                    f"groups")
+    if what is not None:
+        raise OptionError(f"WLSMV with groups fits the configural model only (every "
+                              f"parameter free in each group); {what} is not implemented: fit "
+                              f"without it, or by group one at a time")
+    if missing not in (None, "auto", "listwise"):
+        raise OptionError(f"WLSMV with groups and missing='{missing}' is not implemented; "
+                              f"use complete rows (missing='listwise')")
+    if parameterization not in (None, "delta"):
+        raise OptionError(f"WLSMV with groups and parameterization='{parameterization}' "
+                              f"is not implemented; use the default 'delta'")
+
+
+def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
+               estimator=None):
+    """The configural multi-group WLSMV fit: lavaan's ``sem(..., ordered =, group =)``
+    (delta parameterization; thresholds, loadings and every other parameter free in each
+    group, scale factors 1, intercepts of y* and latent means 0 in every group).
+
+    ``X`` holds the complete rows of the model's variables and the ``group`` column; groups
+    in the order of their first row (lavaan's).  Each group has its own thresholds,
+    polychoric correlations, Γ_g (N_g-scaled), DWLS weights W_g = diag(Γ_g)⁻¹ and Δ_g.
+    lavaan's objective Σ_g (N_g − 1)·F_g (``lav_model_objective``: ½(N_g − 1)/N_g·F_g
+    averaged with weights N_g) has no parameter shared between groups, so its optimum is each
+    group's own DWLS optimum (:func:`fit` per group).  Then, as lavaan
+    (``lav_model_nvcov_robust_sem``, ``lav_test_satorra_bentler``, ``lav_fit_*``), with
+    f_g = N_g/N:
+
+    * V = (N − G)⁻¹ E⁻¹ [Σ_g f_g Δ_gᵀW_gΓ_gW_gΔ_g] E⁻¹, E = Σ_g f_g Δ_gᵀW_gΔ_g; with no
+      shared parameter E is block-diagonal and group g's block is its one-group covariance
+      (divisor N_g − 1) times (N_g − 1)·N / (N_g·(N − G));
+    * T = Σ_g (N_g − 1)·F_g; the scaled-and-shifted statistic from one pair of traces of UΓ
+      over all groups (U and Γ block-diagonal with the f_g weights, which cancel per block):
+      a = √(df / Σ tr[(U_gΓ_g)²]), b = df − a·Σ tr(U_gΓ_g); the baseline (thresholds free,
+      correlations 0 in each group) likewise;
+    * fit indices with N − G (lavaan's N for least squares) and RMSEA × √G; RMR/SRMR/CRMR
+      and GFI per group weighted by N_g/N, AGFI/PGFI over every group's statistics; WRMR
+      = √(T / the first group's number of statistics) (``lav_fit_wrmr`` reads group 1);
+    * the robust CFI/TLI/RMSEA from the catML statistics summed over groups
+      (``lav_fit_catml_dwls``), the baseline trace Σ_g tr(Γ_g)/f_g as lavaan's.
+
+    Returns a :class:`SEMResult` with lavaan's ``group`` column (1..G), per-group moments
+    (the polychoric and implied correlation matrices) and every ``fitMeasures()`` name.
+    """
+    from ..fitmeasures import (RESIDUAL_NAMES, chisq_measures, gfi_measures,
+                               in_lavaan_order)
+    from ..results import GroupMoments
+    from ..solution import blocks_result, wald_columns
+    from ._scaled import scaled_measures
+
+    values_g = list(pd.unique(X[group]))
+    labels = [str(v) for v in values_g]
+    fits, parts = [], []
+    for v, lab in zip(values_g, labels):
+        Xg = X[X[group] == v].drop(columns=[group])
+        try:
+            r, pt = _fit_block(spec, Xg, ordered=ordered, report=None, missing="listwise",
+                               estimator=estimator)
+        except EstimationError as err:
+            raise EstimationError(f"group '{lab}': {err}") from None
+        fits.append(r)
+        parts.append(pt)
+    G = len(fits)
+    nobs = np.array([pt["n"] for pt in parts], dtype=float)
+    N = float(nobs.sum())
+    n_ls = N - G
+
+    # ---- estimates: each group's rows, standard errors on lavaan's multi-group scale ------
+    tables, blocks, names, x_all = [], [], [], []
+    offset = 0
+    for g, (r, pt) in enumerate(zip(fits, parts)):
+        k = (pt["n"] - 1) * N / (pt["n"] * n_ls)
+        t = r.estimates[["lhs", "op", "rhs", "label", "est", "se", "std_lv", "std_all",
+                         "se_std_all", "free"]].copy()
+        t["se"] = t["se"] * math.sqrt(k)
+        t["se_std_all"] = t["se_std_all"] * math.sqrt(k)
+        t["free"] = np.where(t["free"] > 0, t["free"] + offset, 0)
+        t.insert(3, "group", g + 1)
+        tables.append(t)
+        V = r.vcov.to_numpy() * k
+        blocks.append(V)
+        names += [nm if g == 0 else f"{nm}.g{g + 1}" for nm in r.vcov.index]
+        x_all.append(np.asarray(r.info["x"], dtype=float))
+        offset += len(V)
+    table = wald_columns(pd.concat(tables, ignore_index=True))
+    vcov = np.zeros((offset, offset))
+    i = 0
+    for V in blocks:
+        vcov[i:i + len(V), i:i + len(V)] = V
+        i += len(V)
+    vcov_ok = all(pt["vcov_ok"] for pt in parts)
+    if not vcov_ok:
+        vcov[:] = np.nan
+
+    # ---- test statistics and fit measures -------------------------------------------------
+    tot = {k: float(sum(pt[k] for pt in parts)) for k in ("T", "Tb", "tr1", "tr2", "tr1b",
+                                                          "tr2b")}
+    df = int(sum(pt["df"] for pt in parts))
+    df_b = int(sum(pt["df_b"] for pt in parts))
+    npar = int(sum(pt["npar"] for pt in parts))
+    T, Tb = tot["T"], tot["Tb"]
+    values = chisq_measures(T, df, Tb, df_b, n_ls, npar, ntotal=N, groups=G)
+    gfi = float(sum(n_g * pt["values"]["gfi"] for n_g, pt in zip(nobs, parts)) / N)
+    values.update(gfi_measures(gfi, int(sum(pt["nel"] for pt in parts)), df))
+    values["wrmr"] = float(np.sqrt(T / parts[0]["nel"]))
+    for name in RESIDUAL_NAMES:
+        values[name] = float(sum(n_g * pt["values"][name] for n_g, pt in zip(nobs, parts))
+                             / N)
+    values["npar"] = npar
+    a = b = np.nan
+    if vcov_ok and df > 0:
+        a = math.sqrt(df / tot["tr2"])
+        b = df - a * tot["tr1"]
+    a_b = math.sqrt(df_b / tot["tr2b"])
+    b_b = df_b - a_b * tot["tr1b"]
+    if np.isfinite(a):
+        values.update(scaled_measures(pd.Series(values), chisq_scaled=a * T + b,
+                                      df_scaled=df, scaling_factor=1 / a,
+                                      baseline_chisq_scaled=a_b * Tb + b_b,
+                                      baseline_df_scaled=df_b, baseline_scaling_factor=1 / a_b,
+                                      n=n_ls, kind="scaled.shifted", shift=b,
+                                      baseline_shift=b_b, robust=False, groups=G))
+    cat = [pt["catml"] for pt in parts]
+    catml = None
+    if all(c is not None for c in cat):
+        catml = {"X3": sum(c["X3"] for c in cat), "k": sum(c["k"] for c in cat),
+                 "X3_null": sum(c["X3_null"] for c in cat),
+                 # lavaan's baseline trace takes Γ_g / f_g without the f_g of the weights
+                 "k_null": sum(c["k_null"] * N / n_g for c, n_g in zip(cat, nobs))}
+    values.update(_catml_robust(catml, n_ls, df, df_b, groups=G))
+    fm = in_lavaan_order(values, likelihood=False, scaled=True, robust=True, categorical=True)
+
+    # ---- the result --------------------------------------------------------------------------
+    moments = []
+    for lab, r in zip(labels, fits):
+        obs = list(r.implied_cov.index)
+        lat = list(r.latent_cov.index)
+        moments.append(GroupMoments(
+            label=lab, nobs=int(r.nobs), sample_cov=r.sample_cov, sample_mean=pd.Series(
+                0.0, index=obs), implied_cov=r.implied_cov,
+            implied_mean=pd.Series(0.0, index=obs), latent_cov=r.latent_cov,
+            latent_mean=pd.Series(0.0, index=lat), r2=r.r2))
+    r2 = (pd.concat({m.label: m.r2 for m in moments}, names=["group", "variable"])
+          if any(len(m.r2) for m in moments) else pd.Series(dtype=float))
+    warnings_ = [f"group '{lab}': {w}" for lab, r in zip(labels, fits) for w in r.warnings]
+    converged = all(r.converged for r in fits)
+    info = {"x": np.concatenate(x_all), "optimizer": "; ".join(
+                f"group '{lab}': {pt['message']}" for lab, pt in zip(labels, parts)),
+            "missing": "listwise", "test": "scaled.shifted", "se": "robust.sem",
+            "parameterization": "delta", "chisq_shift_parameter": b,
+            "baseline_chisq_shift_parameter": b_b,
+            "thresholds": {lab: r.info["thresholds"] for lab, r in zip(labels, fits)},
+            "chisq_by_group": [pt["T"] for pt in parts]}
+    return blocks_result(
+        spec, table=table, measures=fm, r2=r2, nobs=N, converged=converged,
+        admissible=all(r.admissible for r in fits), warnings_=warnings_, vcov=vcov,
+        names=names, report=report, estimator=estimator or ESTIMATOR, info=info,
+        moments=moments, groups=labels, group_column=group, data=X)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -610,38 +812,47 @@ class ThetaParameterization:
         return x
 
 
-def _catml_robust(R, model, theta, w, G, n, df) -> dict:
-    """lavaan's robust CFI/TLI/NNFI/RNI/RMSEA for categorical data (``lav_fit_catml_dwls``).
+def _catml_parts(R, model, theta, w, G, n) -> dict | None:
+    """The ingredients of lavaan's robust CFI/TLI/NNFI/RNI/RMSEA for categorical data
+    (``lav_fit_catml_dwls``), for one group.
 
     The DWLS estimates are plugged into the ML discrepancy of the polychoric matrix ("catML",
-    Savalei 2021): T₃ = N·F_ML(R, Σ̂*), with its own scaling c₃ = tr(UᵀVUΓ)/df, where
-    U = I − Δ(ΔᵀWΔ)⁻¹ΔᵀW (DWLS), V = ½D'(Σ̂*⁻¹⊗Σ̂*⁻¹)D on the correlations, and for the
-    baseline T₃,B = −N log|R| with c₃,B = tr(Γ)/df_B; the measures are then those of
-    :func:`._scaled.robust_measures` with lavaan's N − 1.  Not defined (NaN) when R is not
-    positive definite (or not given), as in lavaan.
+    Savalei 2021): T₃ = N·F_ML(R, Σ̂*), with the trace k = tr(UᵀVUΓ), where
+    U = I − Δ(ΔᵀWΔ)⁻¹ΔᵀW (DWLS), V = ½D'(Σ̂*⁻¹⊗Σ̂*⁻¹)D on the correlations; for the baseline
+    T₃,B = −N log|R| and k_B = tr(Γ).  None when R is not positive definite (or not given),
+    as lavaan's NA.
     """
-    from ._scaled import robust_measures
-
-    rr, cc = model.rows, model.cols
-    df_null = len(rr)
-    n_fit = n - 1                   # lavaan's N for least-squares fit indices
     if R is None or np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
-        return robust_measures(np.nan, df, np.nan, df_null, n_fit, c=np.nan, c_null=np.nan,
-                               X2_scaled=np.nan, c_ci=np.nan)
+        return None
+    rr, cc = model.rows, model.cols
     p = R.shape[0]
     Sig = model.structure.sigma(model.full(theta))
     Si = np.linalg.inv(Sig)
     _, ld_sig = np.linalg.slogdet(Sig)
     _, ld_r = np.linalg.slogdet(R)
     X3 = n * (ld_sig + np.trace(Si @ R) - ld_r - p)
-    X3_null = -n * ld_r
     D = model.jacobian(theta)
     WiU = np.eye(len(rr)) - D @ np.linalg.solve(D.T @ (w[:, None] * D), D.T) * w[None, :]
     V = Si[np.ix_(rr, rr)] * Si[np.ix_(cc, cc)] + Si[np.ix_(rr, cc)] * Si[np.ix_(cc, rr)]
-    c3 = float(np.trace(WiU.T @ V @ WiU @ G)) / df
-    c3_null = float(np.trace(G)) / df_null
-    return robust_measures(X3, df, X3_null, df_null, n_fit, c=c3, c_null=c3_null,
-                           X2_scaled=X3 / c3, c_ci=c3)
+    return {"X3": float(X3), "k": float(np.trace(WiU.T @ V @ WiU @ G)),
+            "X3_null": float(-n * ld_r), "k_null": float(np.trace(G))}
+
+
+def _catml_robust(parts, n_fit, df, df_null, groups: int = 1) -> dict:
+    """lavaan's robust CFI/TLI/NNFI/RNI/RMSEA for categorical data from the catML parts
+    (:func:`_catml_parts`, summed over the groups): c₃ = k/df, c₃,B = k_B/df_B, and the
+    measures of :func:`._scaled.robust_measures` with lavaan's N (``n_fit``: N − G for
+    least squares) and G groups.  NaN without parts."""
+    from ._scaled import robust_measures
+
+    if parts is None or not df > 0:
+        return robust_measures(np.nan, df, np.nan, df_null, n_fit, c=np.nan, c_null=np.nan,
+                               X2_scaled=np.nan, c_ci=np.nan, groups=groups)
+    c3 = parts["k"] / df
+    c3_null = parts["k_null"] / df_null
+    X3 = parts["X3"]
+    return robust_measures(X3, df, parts["X3_null"], df_null, n_fit, c=c3, c_null=c3_null,
+                           X2_scaled=X3 / c3, c_ci=c3, groups=groups)
 
 
 def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau,
