@@ -158,3 +158,48 @@ def test_gls_with_equal_loadings_and_intercepts_across_groups_equals_lavaan():
     assert res.converged
     assert list(res.fit_measures.index) == list(ref["fit_measures_all"])
     compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})
+
+
+def test_wlsmv_with_equal_loadings_and_thresholds_across_groups_equals_lavaan():
+    """Multi-group WLSMV with lavaan's group.equal = c("loadings", "thresholds") (the scale
+    factors ~*~ and latent means ~1 then free in groups 2..3): every parameter, SE, std.all
+    and its SE, every fitMeasures() name in lavaan's order, against
+    tests/fixtures/matrix/wlsmv_groups3_equal.json (make_wlsmv_equal.R, lavaan 0.6.14).
+    lavaan gives no catML robust CFI/TLI/RMSEA for this model (NA): semcluster gives none
+    either."""
+    ref = json.loads((FIX / "wlsmv_groups3_equal.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = semcluster.fit(ref["model"], pd.read_csv(FIX / "hs39_matrix_ordinal.csv"),
+                             estimator="WLSMV", ordered=ITEMS, group="agegrp",
+                             group_equal=["loadings", "thresholds"])
+    assert res.converged
+    assert list(res.fit_measures.index) == list(ref["fit_measures_all"])
+    compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})
+    absent = [k for k, v in ref["fit_measures_all"].items() if v is None]
+    assert "cfi_robust" in absent and "rmsea_robust" in absent
+    assert res.fit_measures[absent].isna().all()
+    # the scale factors and latent means of groups 2 and 3 are estimated (with SEs), the
+    # loadings and thresholds are one parameter in every group
+    est = res.estimates
+    free = est[est.op.isin(["~*~", "~1"])]
+    assert set(free.group) == {2, 3} and (free.se > 0).all()
+    loads = est[(est.op == "=~") & (est.rhs == "x2")]
+    assert loads.est.nunique() == 1 and loads["free"].nunique() == 1
+
+
+def test_wlsmv_group_constraints_it_does_not_fit_are_refused_in_one_line():
+    """WLSMV with groups fits the configural model and loadings + thresholds equal; any other
+    group_equal set, group_partial and shared labels are refused with a one-line message."""
+    ref = load("wlsmv_groups3_none")
+    data = pd.read_csv(FIX / "hs39_matrix_ordinal.csv")
+    cases = [({"group_equal": ["loadings"]}, "only 'loadings, thresholds'"),
+             ({"group_equal": ["loadings", "thresholds"], "group_partial": ["visual=~x2"]},
+              "group_partial"),
+             ({"model": ref["model"].replace("x1 + x2", "x1 + a*x2")}, "labels (a)")]
+    for kw, text in cases:
+        model = kw.pop("model", ref["model"])
+        with pytest.raises(SemclusterError) as info:
+            semcluster.fit(model, data, ordered=ITEMS, group="agegrp", **kw)
+        msg = str(info.value)
+        assert "\n" not in msg and text in msg and msg.startswith("WLSMV with groups")

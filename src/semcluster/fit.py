@@ -311,7 +311,8 @@ def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_pa
         report = report.with_note(switched)
     ordered_items = list(getattr(report, "ordered", ()) or ()) or None
     return wlsmv.fit_groups(spec, df[list(spec.observed) + [group]], group,
-                            ordered=ordered_items, report=report, estimator=ESTIMATORS[est])
+                            ordered=ordered_items, report=report, estimator=ESTIMATORS[est],
+                            group_equal=group_equal_classes(group_equal))
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

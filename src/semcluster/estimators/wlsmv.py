@@ -479,8 +479,13 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
     groups together (labels, ``c(...)`` modifiers, ``group_equal``/``group_partial``, defined
     parameters, ``~ 1`` rows); complete rows only (``missing='listwise'``)."""
     what = None
-    if group_equal or group_partial:
-        what = "group_equal / group_partial (equality constraints across groups)"
+    if group_partial:
+        what = "group_partial (freeing parameters of group_equal)"
+    elif frozenset(group_equal or ()) not in WLSMV_GROUP_EQUAL:
+        what = (f"group_equal = {', '.join(group_equal)} (only 'loadings, thresholds' "
+                f"together is built: lavaan's threshold-and-loading invariance)")
+    elif group_equal and spec.fixed_x:
+        what = (f"group_equal with exogenous covariates ({', '.join(spec.fixed_x)})")
     elif spec.has_group_modifiers:
         what = "c(...) modifiers (per-group values)"
     elif spec.mean_rows:
@@ -506,7 +511,7 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
 
 
 def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
-               estimator=None):
+               estimator=None, group_equal=()):
     """The configural multi-group WLSMV fit: lavaan's ``sem(..., ordered =, group =)``
     (delta parameterization; thresholds, loadings and every other parameter free in each
     group, scale factors 1, intercepts of y* and latent means 0 in every group).
@@ -544,6 +549,9 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
 
     values_g = list(pd.unique(X[group]))
     labels = [str(v) for v in values_g]
+    if frozenset(group_equal) == frozenset({"loadings", "thresholds"}):
+        return _fit_groups_equal(spec, X, group, values_g, labels, ordered=ordered,
+                                 report=report, estimator=estimator, group_equal=group_equal)
     fits, parts = [], []
     for v, lab in zip(values_g, labels):
         Xg = X[X[group] == v].drop(columns=[group])
@@ -650,6 +658,350 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
         admissible=all(r.admissible for r in fits), warnings_=warnings_, vcov=vcov,
         names=names, report=report, estimator=estimator or ESTIMATOR, info=info,
         moments=moments, groups=labels, group_column=group, data=X)
+
+
+#: The ``group_equal`` sets a multi-group WLSMV fit takes: none (configural) and lavaan's
+#: threshold-and-loading invariance (Wu & Estabrook's "loadings and thresholds" step).
+WLSMV_GROUP_EQUAL = (frozenset(), frozenset({"loadings", "thresholds"}))
+
+
+class _EqualGroups:
+    """Multi-group delta-parameterized model with loadings and thresholds equal across groups
+    (lavaan's ``group.equal = c("loadings", "thresholds")`` with ordered items): in groups
+    2..G the scale factors δ (``~*~``) and the latent means α (``~1``) are free; intercepts of
+    y* are 0 everywhere; δ = 1 and α = 0 in group 1.
+
+    Group g's unscaled y* have covariance Σ_g = ΛΨ_gΛᵀ + Θ_g with Θ_g,jj = 1/δ_j² −
+    (ΛΨ_gΛᵀ)_jj (so var y*_j = 1/δ_j²) and means μ_g = Λ(I − B)⁻¹α_g; the fitted statistics
+    are the standardized thresholds δ_j(τ_jk − μ_g,j) and the correlations of D_gΣ_gD_g,
+    D_g = diag(δ_g) (lavaan's delta parameterization)."""
+
+    def __init__(self, spec, ordered, n_groups, threshold_items):
+        self.model = OrdinalModel(spec, ordered)
+        m = self.model
+        self.ram = RAM(spec)
+        self.spec = spec
+        self.G = n_groups
+        self.lat = list(spec.latent)
+        self.lat_ix = [self.ram.ix[v] for v in self.lat]
+        self.item_ix = [self.ram.ix[v] for v in m.items]
+        self.th_item = np.array([m.items.index(v) for v in threshold_items], dtype=int)
+        pt = spec.partable
+        op_of = {int(r.free) - 1: r.op for r in pt.itertuples() if r.free > 0}
+        self.idx_model, self.idx_tau, self.idx_delta, self.idx_alpha = [], [], [], []
+        k = 0
+        n_th = len(threshold_items)
+        for g in range(n_groups):
+            ix = []
+            for j, kk in enumerate(m.keep):
+                if g > 0 and op_of.get(int(kk)) == "=~":
+                    ix.append(self.idx_model[0][j])        # equal loadings
+                else:
+                    ix.append(k)
+                    k += 1
+            self.idx_model.append(np.array(ix, dtype=int))
+            if g == 0:
+                self.idx_tau.append(np.arange(k, k + n_th))
+                k += n_th
+                self.idx_delta.append(None)
+                self.idx_alpha.append(None)
+            else:
+                self.idx_tau.append(self.idx_tau[0])        # equal thresholds
+                self.idx_delta.append(np.arange(k, k + m.p))
+                k += m.p
+                self.idx_alpha.append(np.arange(k, k + len(self.lat)))
+                k += len(self.lat)
+        self.npar = k
+
+    def delta(self, z, g):
+        return np.ones(self.model.p) if g == 0 else z[self.idx_delta[g]]
+
+    def alpha(self, z, g):
+        return np.zeros(len(self.lat)) if g == 0 else z[self.idx_alpha[g]]
+
+    def full(self, z, g):
+        """Group g's spec vector: the items' residual variances make var y*_j = 1/δ_j²."""
+        m = self.model
+        x = np.zeros(m.structure.q)
+        x[m.keep] = z[self.idx_model[g]]
+        S0, _ = m.moments(x)
+        d = self.delta(z, g)
+        for kk, j in zip(m.resvar_free, m.resvar_item):
+            x[kk] = 1.0 / d[j] ** 2 - S0[j, j]
+        return x
+
+    def group_moments(self, z, g):
+        """(standardized thresholds, correlation matrix Σ*_g, unscaled covariance Σ_g, means
+        of y*, spec vector) of group g."""
+        x = self.full(z, g)
+        S, _ = self.model.moments(x)
+        d = self.delta(z, g)
+        A, _, _ = self.ram.matrices(x)
+        mvec = np.zeros(self.ram.m)
+        mvec[self.lat_ix] = self.alpha(z, g)
+        mu = np.linalg.solve(np.eye(self.ram.m) - A, mvec)[self.item_ix]
+        tau = z[self.idx_tau[g]]
+        th = d[self.th_item] * (tau - mu[self.th_item])
+        return th, S * np.outer(d, d), S, mu, x
+
+    def sigma(self, z, g):
+        th, R, _, _, _ = self.group_moments(z, g)
+        return np.concatenate([th, R[self.model.rows, self.model.cols]])
+
+
+def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, estimator,
+                      group_equal):
+    """:func:`fit_groups` with ``group_equal = ("loadings", "thresholds")``: one DWLS fit
+    of Σ_g (N_g − 1)·F_g over every group (:class:`_EqualGroups`); the robust covariance,
+    scaled-and-shifted test and measures with lavaan's multi-group rules (see
+    :func:`fit_groups`), Δ_g by central differences."""
+    from ..fitmeasures import (RESIDUAL_NAMES, chisq_measures, gfi_measures,
+                               in_lavaan_order)
+    from ..results import GroupMoments
+    from ..solution import blocks_result, wald_columns
+    from ..standardized import standardized
+    from ._scaled import scaled_measures
+    from .polychoric import polychoric
+
+    obs = list(spec.observed)
+    pcs, starts = [], []
+    for v, lab in zip(values_g, labels):
+        Xg = X[X[group] == v][obs]
+        pcs.append(polychoric(Xg, gamma=True, missing="listwise"))
+    names_th = [list(pc.thresholds.index) for pc in pcs]
+    if any(nm != names_th[0] for nm in names_th[1:]):
+        raise OptionError("WLSMV with thresholds equal across groups needs the same answer "
+                          "categories of every item in every group (a category is empty in "
+                          "some group): merge sparse categories, or fit without group_equal")
+    items = [t.split("|")[0] for t in names_th[0]]
+    mg = _EqualGroups(spec, ordered, len(labels), items)
+    m = mg.model
+    if m.numeric:
+        raise OptionError(f"WLSMV with group_equal and continuous items "
+                          f"({', '.join(m.numeric)}) is not implemented; declare every item "
+                          f"ordered, or fit without group_equal")
+    G = len(pcs)
+    nobs = np.array([pc.nobs for pc in pcs], dtype=float)
+    N = float(nobs.sum())
+    f = nobs / N
+    stats, W, Gam = [], [], []
+    for pc in pcs:
+        R = pc.correlation.to_numpy()
+        stats.append(np.concatenate([pc.thresholds.to_numpy(), R[m.rows, m.cols]]))
+        Gam.append(pc.gamma)
+        dg = np.diag(pc.gamma)
+        if np.any(dg <= 0) or not np.all(np.isfinite(dg)):
+            raise EstimationError("the asymptotic variances of the polychoric correlations are "
+                                  "not all positive (empty categories or perfectly related "
+                                  "items?)")
+        W.append(1.0 / dg)
+    # start: the configural estimates of each group, group 1's for the equal parameters
+    z0 = np.zeros(mg.npar)
+    for g, pc in reversed(list(enumerate(pcs))):
+        R = pc.correlation.to_numpy()
+        th0 = _start_values(m, R, int(pc.nobs))
+        z0[mg.idx_model[g]] = th0
+    z0[mg.idx_tau[0]] = pcs[0].thresholds.to_numpy()
+    for g in range(1, G):
+        z0[mg.idx_delta[g]] = 1.0
+    # Σ_g (N_g − 1)/N · F_g: lavaan's objective (2·fx), whose gradient the convergence check
+    # reads on the scale of a one-group fit's
+    sw = [np.sqrt((n_g - 1) / N * w) for n_g, w in zip(nobs, W)]
+
+    def resid(z):
+        try:
+            return np.concatenate([sw[g] * (stats[g] - mg.sigma(z, g)) for g in range(G)])
+        except (EstimationError, np.linalg.LinAlgError, FloatingPointError):
+            return np.full(sum(len(s_) for s_ in stats), 1e6)
+
+    def jac(z):
+        return numerical_jacobian(resid, z, rel_step=1e-7)
+
+    with np.errstate(all="ignore"):
+        sol = optimize.least_squares(resid, z0, jac=jac, method="trf", xtol=1e-14,
+                                     ftol=1e-15, gtol=1e-12, max_nfev=500)
+    z = sol.x
+    grad = jac(z).T @ resid(z)
+    converged = bool(sol.success) and float(np.max(np.abs(grad))) < 1e-6
+    msg = f"trust-region least squares ({sol.message})"
+
+    # ---- robust covariance (lavaan's robust.sem with the f_g weights, divisor N − G) ------
+    D = [numerical_jacobian(lambda t, g=g: mg.sigma(t, g), z, rel_step=1e-7) for g in range(G)]
+    E = sum(f[g] * D[g].T @ (W[g][:, None] * D[g]) for g in range(G))
+    Einv, vcov_ok = invert_information(E)
+    if vcov_ok:
+        Bm = sum(f[g] * (W[g][:, None] * D[g]).T @ Gam[g] @ (W[g][:, None] * D[g])
+                 for g in range(G))
+        V = Einv @ Bm @ Einv / (N - G)
+    else:
+        V = np.full(E.shape, np.nan)
+
+    # ---- test statistics -------------------------------------------------------------------
+    res_g = [stats[g] - mg.sigma(z, g) for g in range(G)]
+    T = float(sum((nobs[g] - 1) * np.sum(W[g] * res_g[g] ** 2) for g in range(G)))
+    nel = [len(s_) for s_ in stats]
+    df = int(sum(nel) - mg.npar)
+    n_th = len(items)
+    Tb = tr1b = tr2b = 0.0
+    for g in range(G):
+        wc, rc, Gc = W[g][n_th:], stats[g][n_th:], Gam[g][n_th:, n_th:]
+        Tb += float((nobs[g] - 1) * np.sum(wc * rc ** 2))
+        WG = wc[:, None] * Gc
+        tr1b += float(np.trace(WG))
+        tr2b += float(np.sum(WG * WG.T))
+    df_b = G * len(m.rows)
+    a = b = np.nan
+    if vcov_ok and df > 0:
+        Vall = np.concatenate([f[g] * W[g] for g in range(G)])
+        Dall = np.vstack(D)
+        Gall = np.zeros((sum(nel), sum(nel)))
+        i = 0
+        for g in range(G):
+            Gall[i:i + nel[g], i:i + nel[g]] = Gam[g] / f[g]
+            i += nel[g]
+        VD = Vall[:, None] * Dall
+        U = np.diag(Vall) - VD @ Einv @ VD.T
+        UG = U @ Gall
+        tr1, tr2 = float(np.trace(UG)), float(np.sum(UG * UG.T))
+        a = math.sqrt(df / tr2)
+        b = df - a * tr1
+    a_b = math.sqrt(df_b / tr2b)
+    b_b = df_b - a_b * tr1b
+    n_ls = N - G
+    npar = mg.npar
+    values = chisq_measures(T, df, Tb, df_b, n_ls, npar, ntotal=N, groups=G)
+    gfi = sum(nobs[g] * (1 - np.sum(W[g] * res_g[g] ** 2) / np.sum(W[g] * stats[g] ** 2))
+              for g in range(G)) / N
+    values.update(gfi_measures(float(gfi), int(sum(nel)), df))
+    values["wrmr"] = float(np.sqrt(T / nel[0]))
+    per = [_residual_measures_thresholds(res_g[g][n_th:], res_g[g][:n_th], m.p)
+           for g in range(G)]
+    for name in RESIDUAL_NAMES:
+        values[name] = float(sum(nobs[g] * per[g][name] for g in range(G)) / N)
+    values["npar"] = npar
+    if np.isfinite(a):
+        values.update(scaled_measures(pd.Series(values), chisq_scaled=a * T + b,
+                                      df_scaled=df, scaling_factor=1 / a,
+                                      baseline_chisq_scaled=a_b * Tb + b_b,
+                                      baseline_df_scaled=df_b, baseline_scaling_factor=1 / a_b,
+                                      n=n_ls, kind="scaled.shifted", shift=b,
+                                      baseline_shift=b_b, robust=False, groups=G))
+    # lavaan 0.6.14 gives no catML robust CFI/TLI/RMSEA for this model (NA): neither does this
+    values.update(_catml_robust(None, n_ls, df, df_b, groups=G))
+    fm = in_lavaan_order(values, likelihood=False, scaled=True, robust=True, categorical=True)
+
+    # ---- the estimates table, group by group -------------------------------------------------
+    ram = mg.ram
+    rows = ram.rows
+    free_x = rows["free"].to_numpy().astype(int)
+    dep = set(int(k) for k in m.resvar_free)
+
+    def group_rows(zz, g):
+        """(est, std_lv, std_all) of group g's rows: model rows, thresholds, then (g > 1)
+        scale factors and latent means."""
+        th, R, S, mu, x = mg.group_moments(zz, g)
+        vals = ram.values(x)
+        s_lv, s_all, _ = standardized(ram, x, spec)
+        d = mg.delta(zz, g)
+        tau = zz[mg.idx_tau[g]]
+        est = [vals, tau]
+        lv = [s_lv, tau]
+        al = [s_all, tau * d[mg.th_item]]
+        if g > 0:
+            C = ram.total_cov(x)
+            alpha = mg.alpha(zz, g)
+            sd_lat = np.sqrt(np.diag(C)[mg.lat_ix])
+            est += [d, alpha]
+            lv += [d, alpha / sd_lat]
+            al += [np.ones_like(d), alpha / sd_lat]
+        return np.concatenate(est), np.concatenate(lv), np.concatenate(al)
+
+    def std_all_all(zz):
+        return np.concatenate([group_rows(zz, g)[2] for g in range(G)])
+
+    se_z = np.sqrt(np.clip(np.diag(V), 0, None)) if vcov_ok else np.full(mg.npar, np.nan)
+    se_std_all = np.full(len(std_all_all(z)), np.nan)
+    if vcov_ok:
+        J = numerical_jacobian(std_all_all, z, rel_step=1e-6)
+        se_std_all = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, V, J), 0, None))
+    tables = []
+    pos = 0
+    for g in range(G):
+        est, lv, al = group_rows(z, g)
+        # parameter numbers (from 1) of the rows, 0 where fixed or dependent
+        model_free = np.zeros(len(rows), dtype=int)
+        keep_pos = {int(kk): j for j, kk in enumerate(m.keep)}
+        for r_i, fx in enumerate(free_x):
+            if fx > 0 and (fx - 1) not in dep:
+                model_free[r_i] = mg.idx_model[g][keep_pos[fx - 1]] + 1
+        frees = [model_free, mg.idx_tau[g] + 1]
+        lhs = list(rows.lhs) + items
+        op = list(rows.op) + ["|"] * n_th
+        rhs = list(rows.rhs) + [t.split("|")[1] for t in names_th[0]]
+        if g > 0:
+            frees += [mg.idx_delta[g] + 1, mg.idx_alpha[g] + 1]
+            lhs += list(m.items) + mg.lat
+            op += ["~*~"] * m.p + ["~1"] * len(mg.lat)
+            rhs += list(m.items) + [""] * len(mg.lat)
+        free = np.concatenate(frees)
+        se = np.where(free > 0, se_z[np.maximum(free - 1, 0)], 0.0)
+        k = len(est)
+        tables.append(pd.DataFrame({
+            "lhs": lhs, "op": op, "rhs": rhs, "group": g + 1, "label": "", "est": est,
+            "se": se, "std_lv": lv, "std_all": al, "se_std_all": se_std_all[pos:pos + k],
+            "free": free}))
+        pos += k
+    table = wald_columns(pd.concat(tables, ignore_index=True))
+
+    # ---- moments, admissibility, result -------------------------------------------------------
+    from ..solution import admissibility
+
+    moments, blocks = [], []
+    for g, lab in enumerate(labels):
+        th, R, S, mu, x = mg.group_moments(z, g)
+        C = ram.total_cov(x)
+        lat_cov = pd.DataFrame(C[np.ix_(mg.lat_ix, mg.lat_ix)], index=mg.lat, columns=mg.lat)
+        _, _, r2 = standardized(ram, x, spec)
+        moments.append(GroupMoments(
+            label=lab, nobs=int(nobs[g]), sample_cov=pcs[g].correlation,
+            sample_mean=pd.Series(0.0, index=m.items),
+            implied_cov=pd.DataFrame(R, index=m.items, columns=m.items),
+            implied_mean=pd.Series(0.0, index=m.items), latent_cov=lat_cov,
+            latent_mean=pd.Series(mg.alpha(z, g), index=mg.lat),
+            r2=pd.Series(r2, dtype=float)))
+        blocks.append((lat_cov, R))
+    admissible, notes = admissibility(table, blocks, vcov_ok, True)
+    warnings_ = ([] if converged else [f"the optimizer did not converge ({msg}); estimates are "
+                                       f"not trustworthy"]) + list(notes)
+    if not vcov_ok:
+        warnings_.append("the information matrix is singular: the model is not identified "
+                         "(estimates are not unique; no standard errors)")
+    r2 = (pd.concat({mo.label: mo.r2 for mo in moments}, names=["group", "variable"])
+          if any(len(mo.r2) for mo in moments) else pd.Series(dtype=float))
+    pnames = [f"p{k + 1}" for k in range(mg.npar)]
+    info = {"x": z.copy(), "optimizer": msg, "missing": "listwise", "test": "scaled.shifted",
+            "se": "robust.sem", "parameterization": "delta", "chisq_shift_parameter": b,
+            "baseline_chisq_shift_parameter": b_b, "max_gradient": float(np.max(np.abs(grad)))}
+    return blocks_result(
+        spec, table=table, measures=fm, r2=r2, nobs=N, converged=converged,
+        admissible=admissible, warnings_=warnings_, vcov=V, names=pnames, report=report,
+        estimator=estimator or ESTIMATOR, info=info, moments=moments, groups=labels,
+        group_column=group, data=X)
+
+
+def _residual_measures_thresholds(e_cor, e_th, nvar) -> dict:
+    """lavaan's categorical RMR/SRMR/CRMR (``lav_residuals_summary``) when the thresholds are
+    not saturated: the "total" versions add the thresholds' residuals (and count them); the
+    correlation residuals are the same for the three with unit variances (all items ordinal)."""
+    k, n_th = len(e_cor), len(e_th)
+    ss_c, ss_t = float(np.sum(e_cor ** 2)), float(np.sum(e_th ** 2))
+    out = {}
+    for name, extra in (("rmr", nvar), ("srmr_bentler", nvar), ("crmr", 0)):
+        out[name] = math.sqrt((ss_c + ss_t) / (k + n_th + extra))
+        out[name + "_nomean"] = math.sqrt(ss_c / (k + extra)) if k + extra else 0.0
+    out["srmr"] = out["srmr_bentler_nomean"]
+    out["srmr_mplus"] = out["srmr_mplus_nomean"] = np.nan
+    return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
