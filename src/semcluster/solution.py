@@ -314,7 +314,8 @@ def level_result(spec, *, table, measures, r2, nobs, converged, admissible, warn
 
 
 def blocks_result(spec, *, table, measures, r2, nobs, converged, admissible, warnings_, vcov,
-                  names, report, estimator, info, moments, groups, group_column, data=None):
+                  names, report, estimator, info, moments, groups, group_column, data=None,
+                  difftest=None):
     """The result of a fit whose groups the estimator combined itself (multi-group WLSMV,
     :func:`semcluster.estimators.wlsmv.fit_groups`): lavaan's ``group`` column in
     ``estimates``, each group's moments in ``moments``, no single-group matrices."""
@@ -325,7 +326,7 @@ def blocks_result(spec, *, table, measures, r2, nobs, converged, admissible, war
         warnings=tuple(warnings_), estimator=estimator, sample_cov=None, implied_cov=None,
         latent_cov=None, vcov=pd.DataFrame(vcov, index=names, columns=names),
         data_report=report, info={**info, **described}, groups=tuple(groups),
-        group_column=group_column, moments=tuple(moments), data=data)
+        group_column=group_column, moments=tuple(moments), data=data, difftest=difftest)
 
 
 def group_estimate_table(mg, x, vcov, vcov_ok, several) -> pd.DataFrame:

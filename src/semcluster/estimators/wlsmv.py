@@ -475,9 +475,11 @@ def _fit_block(spec, X: pd.DataFrame, *, ordered=None, report=None,
 def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=None,
                            parameterization=None) -> None:
     """Refuse, in one line each, what a multi-group WLSMV fit does not do yet: it fits
-    lavaan's configural model (every parameter free in every group), so nothing may tie the
-    groups together (labels, ``c(...)`` modifiers, ``group_equal``/``group_partial``, defined
-    parameters, ``~ 1`` rows); complete rows only (``missing='listwise'``)."""
+    lavaan's configural model (every parameter free in every group) and, with
+    ``group_equal = ("loadings", "thresholds")``, lavaan's threshold-and-loading invariance
+    model; nothing else may tie the groups together (labels, ``c(...)`` modifiers, other
+    ``group_equal`` sets, ``group_partial``, defined parameters, ``~ 1`` rows); complete rows
+    only (``missing='listwise'``), delta parameterization."""
     what = None
     if group_partial:
         what = "group_partial (freeing parameters of group_equal)"
@@ -499,9 +501,9 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
             what = (f"labels ({', '.join(labels)}), which lavaan holds equal across the "
                     f"groups")
     if what is not None:
-        raise OptionError(f"WLSMV with groups fits the configural model only (every "
-                              f"parameter free in each group); {what} is not implemented: fit "
-                              f"without it, or by group one at a time")
+        raise OptionError(f"WLSMV with groups fits the configural model and equal loadings "
+                          f"and thresholds only; {what} is not implemented: fit without it, "
+                          f"or by group one at a time")
     if missing not in (None, "auto", "listwise"):
         raise OptionError(f"WLSMV with groups and missing='{missing}' is not implemented; "
                               f"use complete rows (missing='listwise')")
@@ -653,11 +655,25 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
             "baseline_chisq_shift_parameter": b_b,
             "thresholds": {lab: r.info["thresholds"] for lab, r in zip(labels, fits)},
             "chisq_by_group": [pt["T"] for pt in parts]}
+    # the nested-test parts: each group's Δ over its own parameters, block-diagonal
+    dparts = [getattr(r, "_difftest", None) for r in fits]
+    difftest = None
+    if all(d is not None for d in dparts):
+        cols = sum(d.delta.shape[1] for d in dparts)
+        deltas, c = [], 0
+        for d in dparts:
+            Dg = np.zeros((d.delta.shape[0], cols))
+            Dg[:, c:c + d.delta.shape[1]] = d.delta
+            c += d.delta.shape[1]
+            deltas.append(Dg)
+        difftest = _group_difftest(deltas, [d.weights for d in dparts],
+                                   [d.gamma for d in dparts], [d.statistics for d in dparts],
+                                   nobs)
     return blocks_result(
         spec, table=table, measures=fm, r2=r2, nobs=N, converged=converged,
         admissible=all(r.admissible for r in fits), warnings_=warnings_, vcov=vcov,
         names=names, report=report, estimator=estimator or ESTIMATOR, info=info,
-        moments=moments, groups=labels, group_column=group, data=X)
+        moments=moments, groups=labels, group_column=group, data=X, difftest=difftest)
 
 
 #: The ``group_equal`` sets a multi-group WLSMV fit takes: none (configural) and lavaan's
@@ -979,6 +995,7 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     r2 = (pd.concat({mo.label: mo.r2 for mo in moments}, names=["group", "variable"])
           if any(len(mo.r2) for mo in moments) else pd.Series(dtype=float))
     pnames = [f"p{k + 1}" for k in range(mg.npar)]
+    difftest = _group_difftest(D, W, Gam, stats, nobs)
     info = {"x": z.copy(), "optimizer": msg, "missing": "listwise", "test": "scaled.shifted",
             "se": "robust.sem", "parameterization": "delta", "chisq_shift_parameter": b,
             "baseline_chisq_shift_parameter": b_b, "max_gradient": float(np.max(np.abs(grad)))}
@@ -986,7 +1003,27 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
         spec, table=table, measures=fm, r2=r2, nobs=N, converged=converged,
         admissible=admissible, warnings_=warnings_, vcov=V, names=pnames, report=report,
         estimator=estimator or ESTIMATOR, info=info, moments=moments, groups=labels,
-        group_column=group, data=X)
+        group_column=group, data=X, difftest=difftest)
+
+
+def _group_difftest(deltas, weights, gammas, stats, nobs) -> "DifftestParts":
+    """The nested-test parts of a multi-group fit, stacked so that :func:`satorra_2000` gives
+    lavaan's multi-group ``lav_test_diff_Satorra2000``: Δ the groups' Jacobians stacked (rows
+    group by group, columns the parameters), weights f_g·W_g (P = Σ f_g Δ_gᵀW_gΔ_g, lavaan's
+    information) and Γ block-diagonal with blocks Γ_g/f_g (so that UΓ has lavaan's
+    W_gΔ_g M Δ_gᵀW_g · f_gΓ_g), f_g = N_g/N."""
+    N = float(sum(nobs))
+    f = [n_g / N for n_g in nobs]
+    size = sum(len(w) for w in weights)
+    gamma = np.zeros((size, size))
+    i = 0
+    for G_g, f_g in zip(gammas, f):
+        k = len(G_g)
+        gamma[i:i + k, i:i + k] = G_g / f_g
+        i += k
+    return DifftestParts(delta=np.vstack(deltas),
+                         weights=np.concatenate([f_g * w for f_g, w in zip(f, weights)]),
+                         gamma=gamma, statistics=np.concatenate(stats))
 
 
 def _residual_measures_thresholds(e_cor, e_th, nvar) -> dict:

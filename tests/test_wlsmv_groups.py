@@ -1,0 +1,79 @@
+"""Multi-group WLSMV (lavaan's ``group=`` with ``ordered=``) beyond the estimator matrix: the
+nested-model test of the loadings-and-thresholds model against the configural one, and the
+command line.
+
+Reference: lavaan 0.6.14, ``lavTestLRT(configural, equal)`` stored as ``lrt_configural`` in
+tests/fixtures/matrix/wlsmv_groups3_equal.json (tests/fixtures/matrix/make_wlsmv_equal.R;
+lavaan's default for a scaled-shifted test, method = "satorra.2000").  The fits themselves are
+compared parameter by parameter in tests/test_estimator_matrix.py.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import semcluster
+from semcluster.cli import main
+from semcluster.model_comparison import chisq_difference
+
+FIX = Path(__file__).parent / "fixtures" / "matrix"
+DATA = FIX / "hs39_matrix_ordinal.csv"
+REF = json.loads((FIX / "wlsmv_groups3_equal.json").read_text())
+
+
+def _fit(**kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return semcluster.fit(REF["model"], pd.read_csv(DATA), ordered="all", group="agegrp",
+                              **kw)
+
+
+def test_grouped_wlsmv_difference_test_equals_lavaans_satorra_2000():
+    """Equal loadings and thresholds against the configural model: lavaan's satorra.2000
+    scaled-shifted difference (27.84 on 24 df), not the plain difference of the two χ²."""
+    equal = _fit(group_equal=["loadings", "thresholds"])
+    configural = _fit()
+    out = chisq_difference(equal, configural)
+    ref = REF["lrt_configural"]
+    assert out["df_diff"] == ref["df_diff"]
+    assert out["chisq_diff"] == pytest.approx(ref["chisq_diff"], rel=1e-6)
+    assert out["pvalue"] == pytest.approx(ref["pvalue"], abs=1e-5)
+    plain = equal.fit_measures["chisq"] - configural.fit_measures["chisq"]
+    assert abs(plain - ref["chisq_diff"]) > 1.0
+    assert "satorra.2000" in out["test"]
+
+
+def test_fit_command_fits_wlsmv_with_groups(tmp_path, capsys):
+    """`semcluster fit --ordered all --group agegrp` prints the three groups and lavaan's
+    scaled test; --group-equal loadings,thresholds fits the invariance model."""
+    model = tmp_path / "cfa.lav"
+    model.write_text(REF["model"] + "\n")
+    assert main(["fit", str(model), "--data", str(DATA), "--ordered", "all",
+                 "--group", "agegrp"]) in (0, None)
+    out = capsys.readouterr().out
+    for label in ("age13", "age12", "age14plus"):
+        assert f"[{label}]" in out
+    assert "Estimator" in out and "DWLS" in out and "Scaled" in out
+    assert main(["fit", str(model), "--data", str(DATA), "--ordered", "all",
+                 "--group", "agegrp", "--group-equal", "loadings,thresholds"]) in (0, None)
+    out = capsys.readouterr().out
+    # groups 2 and 3 print their estimated scale factors once each (no fixed 1.000 beside)
+    scales = out.split("Scales y*:")
+    assert len(scales) == 4
+    for block in scales[2:]:
+        rows = block.split("R-Square:")[0].strip().splitlines()[1:]
+        assert len(rows) == 9 and all(len(r.split()) == 5 for r in rows)
+
+
+def test_fit_command_refuses_a_wlsmv_group_constraint_it_does_not_fit(tmp_path, capsys):
+    """An equality set other than loadings + thresholds: exit 2, a one-line message."""
+    model = tmp_path / "cfa.lav"
+    model.write_text(REF["model"] + "\n")
+    assert main(["fit", str(model), "--data", str(DATA), "--ordered", "all", "--group",
+                 "agegrp", "--group-equal", "loadings"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "only 'loadings, thresholds'" in err[0]
