@@ -77,3 +77,32 @@ def test_fit_command_refuses_a_wlsmv_group_constraint_it_does_not_fit(tmp_path, 
                  "agegrp", "--group-equal", "loadings"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "only 'loadings, thresholds'" in err[0]
+
+
+def test_a_group_where_an_item_has_one_category_is_named_in_the_error():
+    """Each group has its own thresholds: an item with one answer category in one group
+    cannot be fitted there, and the one-line message says which group."""
+    from semcluster.errors import DataError
+
+    data = pd.read_csv(DATA)
+    data.loc[data.agegrp == "age12", "x1"] = 2
+    with pytest.raises(DataError) as info:
+        semcluster.fit(REF["model"], data, ordered="all", group="agegrp")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("group 'age12': ") and "'x1'" in msg
+
+
+def test_missing_answers_with_groups_drop_the_rows_and_say_so():
+    """WLSMV with groups has no pairwise rule: by default rows with a blank are left out
+    (lavaan's listwise default) and the data report says so; pairwise is refused."""
+    from semcluster.errors import OptionError
+
+    data = pd.read_csv(DATA)
+    data.loc[data.index[::17], "x3"] = float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = semcluster.fit(REF["model"], data, ordered="all", group="agegrp")
+    assert res.nobs == len(data) - len(data.index[::17])
+    assert any("listwise" in n for n in res.data_report.notes)
+    with pytest.raises(OptionError, match="missing='pairwise' is not implemented"):
+        semcluster.fit(REF["model"], data, ordered="all", group="agegrp", missing="pairwise")

@@ -304,11 +304,15 @@ def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_pa
         parameterization=parameterization)
     if not opts.ordered:
         opts = replace(opts, ordered="all")
-    if opts.missing == "auto":
+    auto = opts.missing == "auto"
+    if auto:
         opts = replace(opts, missing="listwise")
     df, _, labels, report, _ = prepare_group_data(spec, data, group, opts)
     if switched:
         report = report.with_note(switched)
+    if auto and report.n_used < report.n_rows:
+        report = report.with_note("missing answers: rows with a blank left out (listwise, "
+                                  "lavaan's default; WLSMV with groups has no pairwise rule)")
     ordered_items = list(getattr(report, "ordered", ()) or ()) or None
     return wlsmv.fit_groups(spec, df[list(spec.observed) + [group]], group,
                             ordered=ordered_items, report=report, estimator=ESTIMATORS[est],

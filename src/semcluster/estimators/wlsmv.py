@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..errors import EstimationError, OptionError
+from ..errors import DataError, EstimationError, OptionError
 from ..model import RAM
 from ..solution import assemble_result
 from ._structure import (CovarianceStructure, invert_information, numerical_jacobian,
@@ -560,8 +560,8 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
         try:
             r, pt = _fit_block(spec, Xg, ordered=ordered, report=None, missing="listwise",
                                estimator=estimator)
-        except EstimationError as err:
-            raise EstimationError(f"group '{lab}': {err}") from None
+        except (EstimationError, DataError) as err:
+            raise type(err)(f"group '{lab}': {err}") from None
         fits.append(r)
         parts.append(pt)
     G = len(fits)
