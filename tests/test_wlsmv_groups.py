@@ -106,3 +106,14 @@ def test_missing_answers_with_groups_drop_the_rows_and_say_so():
     assert any("listwise" in n for n in res.data_report.notes)
     with pytest.raises(OptionError, match="missing='pairwise' is not implemented"):
         semcluster.fit(REF["model"], data, ordered="all", group="agegrp", missing="pairwise")
+
+
+def test_modification_indices_of_a_grouped_wlsmv_fit_are_refused_in_one_line():
+    """No ML score test on the polychorics passed off as lavaan's DWLS one: a clear refusal
+    (it was an IndexError)."""
+    from semcluster.errors import OptionError
+
+    res = _fit()
+    with pytest.raises(OptionError) as info:
+        res.modindices()
+    assert "\n" not in str(info.value) and "multi-group WLSMV" in str(info.value)
