@@ -64,7 +64,9 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         A grouping column: a multi-group fit with lavaan's semantics (mean structure; a label
         written once is one parameter in every group, ``c(a1, a2)`` one per group); the
         :class:`SEMResult` then has lavaan's ``group`` column and per-group moments (see
-        :mod:`semcluster.multigroup`).
+        :mod:`semcluster.multigroup`).  With ordered items (WLSMV): lavaan's configural model,
+        or ``group_equal=("loadings", "thresholds")``
+        (:func:`semcluster.estimators.wlsmv.fit_groups`).
     group_equal, group_partial : list of str, optional
         lavaan's ``group.equal`` classes (``loadings``, ``intercepts``, ``means``,
         ``residuals``, ...) and ``group.partial`` parameters (``"visual=~x2"``, ``"x3~1"``).
