@@ -117,3 +117,17 @@ def test_modification_indices_of_a_grouped_wlsmv_fit_are_refused_in_one_line():
     with pytest.raises(OptionError) as info:
         res.modindices()
     assert "\n" not in str(info.value) and "multi-group WLSMV" in str(info.value)
+
+
+def test_invariance_with_ordered_items_is_refused_not_fitted_as_continuous(tmp_path, capsys):
+    """`semcluster invariance --ordered` used to fit the ML sequence with the ordinal items
+    as continuous, silently: now one line names the WLSMV route; without --ordered the
+    sequence still runs."""
+    model = tmp_path / "cfa.lav"
+    model.write_text(REF["model"] + "\n")
+    assert main(["invariance", str(model), "--data", str(DATA), "--group", "agegrp",
+                 "--ordered", "all"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--group-equal loadings,thresholds" in err[0]
+    assert main(["invariance", str(model), "--data", str(DATA),
+                 "--group", "agegrp"]) in (0, None)
