@@ -160,40 +160,48 @@ def test_gls_with_equal_loadings_and_intercepts_across_groups_equals_lavaan():
     compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})
 
 
-def test_wlsmv_with_equal_loadings_and_thresholds_across_groups_equals_lavaan():
-    """Multi-group WLSMV with lavaan's group.equal = c("loadings", "thresholds") (the scale
-    factors ~*~ and latent means ~1 then free in groups 2..3): every parameter, SE, std.all
-    and its SE, every fitMeasures() name in lavaan's order, against
-    tests/fixtures/matrix/wlsmv_groups3_equal.json (make_wlsmv_equal.R, lavaan 0.6.14).
-    lavaan gives no catML robust CFI/TLI/RMSEA for this model (NA): semcluster gives none
-    either."""
-    ref = json.loads((FIX / "wlsmv_groups3_equal.json").read_text())
+#: Multi-group WLSMV with lavaan's group.equal sets: tests/fixtures/matrix/wlsmv_groups3_<name>.json
+#: from make_wlsmv_equal.R (equal = loadings + thresholds) and make_wlsmv_equal_more.R
+WLSMV_EQUAL = ("equal", "loadings", "thresholds", "means", "lvcov")
+
+
+@pytest.mark.parametrize("name", WLSMV_EQUAL)
+def test_wlsmv_with_parameters_equal_across_groups_equals_lavaan(name):
+    """Multi-group WLSMV with lavaan's group.equal (loadings + thresholds; loadings;
+    thresholds; + means; + latent variances and covariances): every parameter, SE, std.all and
+    its SE, every fitMeasures() name in lavaan's order (lavaan 0.6.14).  lavaan frees the
+    scale factors ~*~ in groups 2..3 when the thresholds are equal, and the latent means ~1
+    when the thresholds are equal and the means are not; its catML robust CFI/TLI/RMSEA are NA
+    when the scale factors are free, and semcluster gives no number there either."""
+    ref = json.loads((FIX / f"wlsmv_groups3_{name}.json").read_text())
+    equal = ref["group_equal"] if isinstance(ref["group_equal"], list) else [ref["group_equal"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = semcluster.fit(ref["model"], pd.read_csv(FIX / "hs39_matrix_ordinal.csv"),
                              estimator="WLSMV", ordered=ITEMS, group="agegrp",
-                             group_equal=["loadings", "thresholds"])
+                             group_equal=equal)
     assert res.converged
     assert list(res.fit_measures.index) == list(ref["fit_measures_all"])
     compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})
     absent = [k for k, v in ref["fit_measures_all"].items() if v is None]
-    assert "cfi_robust" in absent and "rmsea_robust" in absent
     assert res.fit_measures[absent].isna().all()
-    # the scale factors and latent means of groups 2 and 3 are estimated (with SEs), the
-    # loadings and thresholds are one parameter in every group
     est = res.estimates
-    free = est[est.op.isin(["~*~", "~1"])]
-    assert set(free.group) == {2, 3} and (free.se > 0).all()
+    scales = est[est.op == "~*~"]
+    assert (not scales.empty) == ("thresholds" in equal) and ("cfi_robust" in absent) == (
+        "thresholds" in equal)
+    if not scales.empty:
+        assert set(scales.group) == {2, 3} and (scales.se > 0).all()
     loads = est[(est.op == "=~") & (est.rhs == "x2")]
-    assert loads.est.nunique() == 1 and loads["free"].nunique() == 1
+    assert (loads["free"].nunique() == 1) == ("loadings" in equal)
 
 
 def test_wlsmv_group_constraints_it_does_not_fit_are_refused_in_one_line():
-    """WLSMV with groups fits the configural model and loadings + thresholds equal; any other
-    group_equal set, group_partial and shared labels are refused with a one-line message."""
+    """WLSMV with groups fits the configural model and group_equal constraints; the class
+    'residuals' (no parameters of ordinal items in the delta parameterization), group_partial
+    and shared labels are refused with a one-line message."""
     ref = load("wlsmv_groups3_none")
     data = pd.read_csv(FIX / "hs39_matrix_ordinal.csv")
-    cases = [({"group_equal": ["loadings"]}, "only 'loadings, thresholds'"),
+    cases = [({"group_equal": ["loadings", "residuals"]}, "group_equal = residuals"),
              ({"group_equal": ["loadings", "thresholds"], "group_partial": ["visual=~x2"]},
               "group_partial"),
              ({"model": ref["model"].replace("x1 + x2", "x1 + a*x2")}, "labels (a)")]

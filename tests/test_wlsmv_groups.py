@@ -70,13 +70,14 @@ def test_fit_command_fits_wlsmv_with_groups(tmp_path, capsys):
 
 
 def test_fit_command_refuses_a_wlsmv_group_constraint_it_does_not_fit(tmp_path, capsys):
-    """An equality set other than loadings + thresholds: exit 2, a one-line message."""
+    """group.equal = residuals (no parameters of ordinal items in the delta
+    parameterization): exit 2, a one-line message."""
     model = tmp_path / "cfa.lav"
     model.write_text(REF["model"] + "\n")
     assert main(["fit", str(model), "--data", str(DATA), "--ordered", "all", "--group",
-                 "agegrp", "--group-equal", "loadings"]) == 2
+                 "agegrp", "--group-equal", "loadings,residuals"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "only 'loadings, thresholds'" in err[0]
+    assert len(err) == 1 and "group_equal = residuals" in err[0]
 
 
 def test_a_group_where_an_item_has_one_category_is_named_in_the_error():

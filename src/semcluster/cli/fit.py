@@ -32,8 +32,8 @@ def add_parser(sub):
                         "structure, labels written once shared across groups, c(a1, a2) one "
                         "per group; estimators "
                         + ", ".join(k for k, e in ESTIMATORS.items() if "groups" in e.supports)
-                        + " (WLSMV: the configural model, or --group-equal "
-                          "loadings,thresholds)")
+                        + " (WLSMV: the configural model, or with --group-equal; not "
+                          "residuals)")
     p.add_argument("--group-equal", metavar="CLASSES", type=_arguments.group_equal,
                    default=(), help="parameters held equal across groups (lavaan's "
                                     "group.equal), comma-separated: loadings, intercepts, means, "

@@ -48,12 +48,13 @@ off-diagonal (co)variances); the continuous items have free residual variances, 
 saturated and listed as intercepts (``~1``).
 
 **Groups** (lavaan's ``group =`` with ``ordered =``): the configural model, every parameter
-free in each group, each group with its own thresholds, polychorics, Γ and weights; standard
-errors, the scaled-and-shifted test and the fit measures on lavaan's multi-group scale
-(:func:`fit_groups`).
+free in each group, each group with its own thresholds, polychorics, Γ and weights; or with
+``group_equal`` (lavaan's classes, its defaults for the scale factors and latent means of
+groups 2..G); standard errors, the scaled-and-shifted test and the fit measures on lavaan's
+multi-group scale (:func:`fit_groups`).
 
-Not implemented (refused with a message naming it): groups with equality constraints
-(``group_equal``, labels shared across groups), with missing answers or the theta
+Not implemented (refused with a message naming it): groups with ``group_partial``, labels
+shared across groups, ``group_equal = residuals``, missing answers or the theta
 parameterization; covariates with missing answers; a mix of ordinal and continuous items with
 missing answers or together with covariates.
 """
@@ -475,17 +476,18 @@ def _fit_block(spec, X: pd.DataFrame, *, ordered=None, report=None,
 def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=None,
                            parameterization=None) -> None:
     """Refuse, in one line each, what a multi-group WLSMV fit does not do yet: it fits
-    lavaan's configural model (every parameter free in every group) and, with
-    ``group_equal = ("loadings", "thresholds")``, lavaan's threshold-and-loading invariance
-    model; nothing else may tie the groups together (labels, ``c(...)`` modifiers, other
-    ``group_equal`` sets, ``group_partial``, defined parameters, ``~ 1`` rows); complete rows
-    only (``missing='listwise'``), delta parameterization."""
+    lavaan's configural model (every parameter free in every group) and ``group_equal``
+    over the classes of :data:`WLSMV_GROUP_EQUAL`; nothing else may tie the groups together
+    (labels, ``c(...)`` modifiers, ``residuals``, ``group_partial``, defined parameters,
+    ``~ 1`` rows); complete rows only (``missing='listwise'``), delta parameterization."""
     what = None
     if group_partial:
         what = "group_partial (freeing parameters of group_equal)"
-    elif frozenset(group_equal or ()) not in WLSMV_GROUP_EQUAL:
-        what = (f"group_equal = {', '.join(group_equal)} (only 'loadings, thresholds' "
-                f"together is built: lavaan's threshold-and-loading invariance)")
+    elif set(group_equal or ()) - set(WLSMV_GROUP_EQUAL):
+        bad = sorted(set(group_equal) - set(WLSMV_GROUP_EQUAL))
+        what = (f"group_equal = {', '.join(bad)} (the residual variances of ordinal items are "
+                f"not parameters in the delta parameterization; the classes built are "
+                f"{', '.join(WLSMV_GROUP_EQUAL)})")
     elif group_equal and spec.fixed_x:
         what = (f"group_equal with exogenous covariates ({', '.join(spec.fixed_x)})")
     elif spec.has_group_modifiers:
@@ -501,9 +503,9 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
             what = (f"labels ({', '.join(labels)}), which lavaan holds equal across the "
                     f"groups")
     if what is not None:
-        raise OptionError(f"WLSMV with groups fits the configural model and equal loadings "
-                          f"and thresholds only; {what} is not implemented: fit without it, "
-                          f"or by group one at a time")
+        raise OptionError(f"WLSMV with groups fits the configural model and group_equal "
+                          f"constraints only; {what} is not implemented: fit without it, or by "
+                          f"group one at a time")
     if missing not in (None, "auto", "listwise"):
         raise OptionError(f"WLSMV with groups and missing='{missing}' is not implemented; "
                               f"use complete rows (missing='listwise')")
@@ -551,7 +553,7 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
 
     values_g = list(pd.unique(X[group]))
     labels = [str(v) for v in values_g]
-    if frozenset(group_equal) == frozenset({"loadings", "thresholds"}):
+    if group_equal:
         return _fit_groups_equal(spec, X, group, values_g, labels, ordered=ordered,
                                  report=report, estimator=estimator, group_equal=group_equal)
     fits, parts = [], []
@@ -676,64 +678,92 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
         moments=moments, groups=labels, group_column=group, data=X, difftest=difftest)
 
 
-#: The ``group_equal`` sets a multi-group WLSMV fit takes: none (configural) and lavaan's
-#: threshold-and-loading invariance (Wu & Estabrook's "loadings and thresholds" step).
-WLSMV_GROUP_EQUAL = (frozenset(), frozenset({"loadings", "thresholds"}))
+#: The ``group_equal`` classes a multi-group WLSMV fit takes (lavaan's names); any set of them
+#: (the intercepts of y* are 0 in every group, so ``intercepts`` only frees the latent means).
+WLSMV_GROUP_EQUAL = ("loadings", "thresholds", "intercepts", "means", "regressions",
+                     "lv.variances", "lv.covariances", "residual.covariances")
+
+
+def _row_class(lhs, op, rhs, latent) -> str:
+    """lavaan's ``group.equal`` class of a model row."""
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if lhs == rhs:
+        return "lv.variances" if lhs in latent else "residuals"
+    return ("lv.covariances" if lhs in latent and rhs in latent else
+            "residual.covariances")
 
 
 class _EqualGroups:
-    """Multi-group delta-parameterized model with loadings and thresholds equal across groups
-    (lavaan's ``group.equal = c("loadings", "thresholds")`` with ordered items): in groups
-    2..G the scale factors δ (``~*~``) and the latent means α (``~1``) are free; intercepts of
-    y* are 0 everywhere; δ = 1 and α = 0 in group 1.
+    """Multi-group delta-parameterized model with parameters held equal across groups
+    (lavaan's ``group.equal`` with ordered items): the rows of each class in ``group_equal``
+    are one parameter in every group; as lavaan's defaults (``lav_partable_flat``), in groups
+    2..G the scale factors δ (``~*~``) are free when the thresholds are equal, and the latent
+    means α (``~1``) when the thresholds (or intercepts) are equal and the means are not;
+    intercepts of y* are 0 everywhere; δ = 1 and α = 0 in group 1.
 
     Group g's unscaled y* have covariance Σ_g = ΛΨ_gΛᵀ + Θ_g with Θ_g,jj = 1/δ_j² −
     (ΛΨ_gΛᵀ)_jj (so var y*_j = 1/δ_j²) and means μ_g = Λ(I − B)⁻¹α_g; the fitted statistics
     are the standardized thresholds δ_j(τ_jk − μ_g,j) and the correlations of D_gΣ_gD_g,
     D_g = diag(δ_g) (lavaan's delta parameterization)."""
 
-    def __init__(self, spec, ordered, n_groups, threshold_items):
+    def __init__(self, spec, ordered, threshold_items, group_equal):
         self.model = OrdinalModel(spec, ordered)
         m = self.model
         self.ram = RAM(spec)
         self.spec = spec
+        n_groups = len(threshold_items)
         self.G = n_groups
         self.lat = list(spec.latent)
         self.lat_ix = [self.ram.ix[v] for v in self.lat]
         self.item_ix = [self.ram.ix[v] for v in m.items]
-        self.th_item = np.array([m.items.index(v) for v in threshold_items], dtype=int)
+        self.th_item = [np.array([m.items.index(v) for v in items], dtype=int)
+                        for items in threshold_items]
+        equal = set(group_equal)
+        self.free_delta = "thresholds" in equal
+        self.free_alpha = bool({"thresholds", "intercepts"} & equal) and "means" not in equal
         pt = spec.partable
-        op_of = {int(r.free) - 1: r.op for r in pt.itertuples() if r.free > 0}
+        latent = set(spec.latent)
+        cls = {int(r.free) - 1: _row_class(r.lhs, r.op, r.rhs, latent)
+               for r in pt.itertuples() if r.free > 0 and r.op in ("=~", "~", "~~")}
         self.idx_model, self.idx_tau, self.idx_delta, self.idx_alpha = [], [], [], []
         k = 0
-        n_th = len(threshold_items)
         for g in range(n_groups):
             ix = []
             for j, kk in enumerate(m.keep):
-                if g > 0 and op_of.get(int(kk)) == "=~":
-                    ix.append(self.idx_model[0][j])        # equal loadings
+                if g > 0 and cls.get(int(kk)) in equal:
+                    ix.append(self.idx_model[0][j])        # one parameter in every group
                 else:
                     ix.append(k)
                     k += 1
             self.idx_model.append(np.array(ix, dtype=int))
-            if g == 0:
+            n_th = len(threshold_items[g])
+            if g > 0 and "thresholds" in equal:
+                self.idx_tau.append(self.idx_tau[0])
+            else:
                 self.idx_tau.append(np.arange(k, k + n_th))
                 k += n_th
-                self.idx_delta.append(None)
-                self.idx_alpha.append(None)
-            else:
-                self.idx_tau.append(self.idx_tau[0])        # equal thresholds
+            if g > 0 and self.free_delta:
                 self.idx_delta.append(np.arange(k, k + m.p))
                 k += m.p
+            else:
+                self.idx_delta.append(None)
+            if g > 0 and self.free_alpha:
                 self.idx_alpha.append(np.arange(k, k + len(self.lat)))
                 k += len(self.lat)
+            else:
+                self.idx_alpha.append(None)
         self.npar = k
 
     def delta(self, z, g):
-        return np.ones(self.model.p) if g == 0 else z[self.idx_delta[g]]
+        ix = self.idx_delta[g]
+        return np.ones(self.model.p) if ix is None else z[ix]
 
     def alpha(self, z, g):
-        return np.zeros(len(self.lat)) if g == 0 else z[self.idx_alpha[g]]
+        ix = self.idx_alpha[g]
+        return np.zeros(len(self.lat)) if ix is None else z[ix]
 
     def full(self, z, g):
         """Group g's spec vector: the items' residual variances make var y*_j = 1/δ_j²."""
@@ -757,7 +787,8 @@ class _EqualGroups:
         mvec[self.lat_ix] = self.alpha(z, g)
         mu = np.linalg.solve(np.eye(self.ram.m) - A, mvec)[self.item_ix]
         tau = z[self.idx_tau[g]]
-        th = d[self.th_item] * (tau - mu[self.th_item])
+        ti = self.th_item[g]
+        th = d[ti] * (tau - mu[ti])
         return th, S * np.outer(d, d), S, mu, x
 
     def sigma(self, z, g):
@@ -767,30 +798,32 @@ class _EqualGroups:
 
 def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, estimator,
                       group_equal):
-    """:func:`fit_groups` with ``group_equal = ("loadings", "thresholds")``: one DWLS fit
-    of Σ_g (N_g − 1)·F_g over every group (:class:`_EqualGroups`); the robust covariance,
-    scaled-and-shifted test and measures with lavaan's multi-group rules (see
-    :func:`fit_groups`), Δ_g by central differences."""
+    """:func:`fit_groups` with ``group_equal``: one DWLS fit of Σ_g (N_g − 1)·F_g over every
+    group (:class:`_EqualGroups`); the robust covariance, scaled-and-shifted test and measures
+    with lavaan's multi-group rules (see :func:`fit_groups`), Δ_g by central differences."""
     from ..fitmeasures import (RESIDUAL_NAMES, chisq_measures, gfi_measures,
                                in_lavaan_order)
     from ..results import GroupMoments
-    from ..solution import blocks_result, wald_columns
+    from ..solution import admissibility, blocks_result, wald_columns
     from ..standardized import standardized
     from ._scaled import scaled_measures
     from .polychoric import polychoric
 
     obs = list(spec.observed)
-    pcs, starts = [], []
+    pcs = []
     for v, lab in zip(values_g, labels):
-        Xg = X[X[group] == v][obs]
-        pcs.append(polychoric(Xg, gamma=True, missing="listwise"))
+        try:
+            pcs.append(polychoric(X[X[group] == v][obs], gamma=True, missing="listwise"))
+        except (EstimationError, DataError) as err:
+            raise type(err)(f"group '{lab}': {err}") from None
     names_th = [list(pc.thresholds.index) for pc in pcs]
-    if any(nm != names_th[0] for nm in names_th[1:]):
+    if "thresholds" in group_equal and any(nm != names_th[0] for nm in names_th[1:]):
         raise OptionError("WLSMV with thresholds equal across groups needs the same answer "
                           "categories of every item in every group (a category is empty in "
-                          "some group): merge sparse categories, or fit without group_equal")
-    items = [t.split("|")[0] for t in names_th[0]]
-    mg = _EqualGroups(spec, ordered, len(labels), items)
+                          "some group): merge sparse categories, or leave thresholds out of "
+                          "group_equal")
+    th_items = [[t.split("|")[0] for t in nm] for nm in names_th]
+    mg = _EqualGroups(spec, ordered, th_items, group_equal)
     m = mg.model
     if m.numeric:
         raise OptionError(f"WLSMV with group_equal and continuous items "
@@ -811,15 +844,16 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
                                   "not all positive (empty categories or perfectly related "
                                   "items?)")
         W.append(1.0 / dg)
-    # start: the configural estimates of each group, group 1's for the equal parameters
+    # start: the configural estimates of each group (group 1's for the equal parameters), the
+    # sample thresholds, δ = 1, α = 0
     z0 = np.zeros(mg.npar)
-    for g, pc in reversed(list(enumerate(pcs))):
-        R = pc.correlation.to_numpy()
-        th0 = _start_values(m, R, int(pc.nobs))
-        z0[mg.idx_model[g]] = th0
-    z0[mg.idx_tau[0]] = pcs[0].thresholds.to_numpy()
+    for g in reversed(range(G)):
+        z0[mg.idx_model[g]] = _start_values(m, pcs[g].correlation.to_numpy(),
+                                            int(pcs[g].nobs))
+        z0[mg.idx_tau[g]] = pcs[g].thresholds.to_numpy()
     for g in range(1, G):
-        z0[mg.idx_delta[g]] = 1.0
+        if mg.idx_delta[g] is not None:
+            z0[mg.idx_delta[g]] = 1.0
     # Σ_g (N_g − 1)/N · F_g: lavaan's objective (2·fx), whose gradient the convergence check
     # reads on the scale of a one-group fit's
     sw = [np.sqrt((n_g - 1) / N * w) for n_g, w in zip(nobs, W)]
@@ -857,10 +891,11 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     T = float(sum((nobs[g] - 1) * np.sum(W[g] * res_g[g] ** 2) for g in range(G)))
     nel = [len(s_) for s_ in stats]
     df = int(sum(nel) - mg.npar)
-    n_th = len(items)
+    n_th = [len(nm) for nm in names_th]
     Tb = tr1b = tr2b = 0.0
     for g in range(G):
-        wc, rc, Gc = W[g][n_th:], stats[g][n_th:], Gam[g][n_th:, n_th:]
+        k0 = n_th[g]
+        wc, rc, Gc = W[g][k0:], stats[g][k0:], Gam[g][k0:, k0:]
         Tb += float((nobs[g] - 1) * np.sum(wc * rc ** 2))
         WG = wc[:, None] * Gc
         tr1b += float(np.trace(WG))
@@ -890,7 +925,7 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
               for g in range(G)) / N
     values.update(gfi_measures(float(gfi), int(sum(nel)), df))
     values["wrmr"] = float(np.sqrt(T / nel[0]))
-    per = [_residual_measures_thresholds(res_g[g][n_th:], res_g[g][:n_th], m.p)
+    per = [_residual_measures_thresholds(res_g[g][n_th[g]:], res_g[g][:n_th[g]], m.p)
            for g in range(G)]
     for name in RESIDUAL_NAMES:
         values[name] = float(sum(nobs[g] * per[g][name] for g in range(G)) / N)
@@ -902,8 +937,15 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
                                       baseline_df_scaled=df_b, baseline_scaling_factor=1 / a_b,
                                       n=n_ls, kind="scaled.shifted", shift=b,
                                       baseline_shift=b_b, robust=False, groups=G))
-    # lavaan 0.6.14 gives no catML robust CFI/TLI/RMSEA for this model (NA): neither does this
-    values.update(_catml_robust(None, n_ls, df, df_b, groups=G))
+    # the catML robust CFI/TLI/RMSEA: lavaan's refit without thresholds and means fails (NA)
+    # when the scale factors are free; otherwise as lav_fit_catml_dwls over all groups
+    catml = None
+    if vcov_ok and not mg.free_delta:
+        catml = _catml_groups(mg, z, pcs, D, W, Gam, Einv, n_th, nobs)
+    n_mean = sum(len(ix) for ix in mg.idx_alpha if ix is not None)
+    n_tau = len(set(np.concatenate(mg.idx_tau).tolist()))
+    df3 = df_b - (npar - n_tau - n_mean)
+    values.update(_catml_robust(catml, n_ls, df3, df_b, groups=G))
     fm = in_lavaan_order(values, likelihood=False, scaled=True, robust=True, categorical=True)
 
     # ---- the estimates table, group by group -------------------------------------------------
@@ -911,25 +953,28 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     rows = ram.rows
     free_x = rows["free"].to_numpy().astype(int)
     dep = set(int(k) for k in m.resvar_free)
+    keep_pos = {int(kk): j for j, kk in enumerate(m.keep)}
 
     def group_rows(zz, g):
-        """(est, std_lv, std_all) of group g's rows: model rows, thresholds, then (g > 1)
+        """(est, std_lv, std_all) of group g's rows: model rows, thresholds, then the free
         scale factors and latent means."""
         th, R, S, mu, x = mg.group_moments(zz, g)
         vals = ram.values(x)
         s_lv, s_all, _ = standardized(ram, x, spec)
         d = mg.delta(zz, g)
         tau = zz[mg.idx_tau[g]]
-        est = [vals, tau]
-        lv = [s_lv, tau]
-        al = [s_all, tau * d[mg.th_item]]
-        if g > 0:
+        est, lv, al = [vals, tau], [s_lv, tau], [s_all, tau * d[mg.th_item[g]]]
+        if mg.idx_delta[g] is not None:
+            est.append(d)
+            lv.append(d)
+            al.append(np.ones_like(d))
+        if mg.idx_alpha[g] is not None:
             C = ram.total_cov(x)
             alpha = mg.alpha(zz, g)
             sd_lat = np.sqrt(np.diag(C)[mg.lat_ix])
-            est += [d, alpha]
-            lv += [d, alpha / sd_lat]
-            al += [np.ones_like(d), alpha / sd_lat]
+            est.append(alpha)
+            lv.append(alpha / sd_lat)
+            al.append(alpha / sd_lat)
         return np.concatenate(est), np.concatenate(lv), np.concatenate(al)
 
     def std_all_all(zz):
@@ -946,19 +991,23 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
         est, lv, al = group_rows(z, g)
         # parameter numbers (from 1) of the rows, 0 where fixed or dependent
         model_free = np.zeros(len(rows), dtype=int)
-        keep_pos = {int(kk): j for j, kk in enumerate(m.keep)}
         for r_i, fx in enumerate(free_x):
             if fx > 0 and (fx - 1) not in dep:
                 model_free[r_i] = mg.idx_model[g][keep_pos[fx - 1]] + 1
         frees = [model_free, mg.idx_tau[g] + 1]
-        lhs = list(rows.lhs) + items
-        op = list(rows.op) + ["|"] * n_th
-        rhs = list(rows.rhs) + [t.split("|")[1] for t in names_th[0]]
-        if g > 0:
-            frees += [mg.idx_delta[g] + 1, mg.idx_alpha[g] + 1]
-            lhs += list(m.items) + mg.lat
-            op += ["~*~"] * m.p + ["~1"] * len(mg.lat)
-            rhs += list(m.items) + [""] * len(mg.lat)
+        lhs = list(rows.lhs) + th_items[g]
+        op = list(rows.op) + ["|"] * n_th[g]
+        rhs = list(rows.rhs) + [t.split("|")[1] for t in names_th[g]]
+        if mg.idx_delta[g] is not None:
+            frees.append(mg.idx_delta[g] + 1)
+            lhs += list(m.items)
+            op += ["~*~"] * m.p
+            rhs += list(m.items)
+        if mg.idx_alpha[g] is not None:
+            frees.append(mg.idx_alpha[g] + 1)
+            lhs += mg.lat
+            op += ["~1"] * len(mg.lat)
+            rhs += [""] * len(mg.lat)
         free = np.concatenate(frees)
         se = np.where(free > 0, se_z[np.maximum(free - 1, 0)], 0.0)
         k = len(est)
@@ -970,8 +1019,6 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     table = wald_columns(pd.concat(tables, ignore_index=True))
 
     # ---- moments, admissibility, result -------------------------------------------------------
-    from ..solution import admissibility
-
     moments, blocks = [], []
     for g, lab in enumerate(labels):
         th, R, S, mu, x = mg.group_moments(z, g)
@@ -1004,6 +1051,52 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
         admissible=admissible, warnings_=warnings_, vcov=V, names=pnames, report=report,
         estimator=estimator or ESTIMATOR, info=info, moments=moments, groups=labels,
         group_column=group, data=X, difftest=difftest)
+
+
+def _catml_groups(mg, z, pcs, D, W, Gam, Einv, n_th, nobs) -> dict | None:
+    """lavaan's ``lav_fit_catml_dwls`` for a multi-group fit with constraints: T₃ = Σ_g N_g
+    F_ML(R_g, Σ̂*_g) at the DWLS estimates; k = tr(UᵀVUΓ) over all groups at once with
+    U = I − Δ_c E⁻¹Δ_cᵀ·diag(f_g W_g,c) (Δ_c the correlation rows, E⁻¹ the DWLS inverse
+    information), V = ⊕ f_g V_g (the ML weights of the correlations), Γ = ⊕ Γ_g,c / f_g;
+    k_B = Σ_g tr(Γ_g,c)/f_g, T₃,B = −Σ_g N_g log|R_g|.  None when a sample matrix is not
+    positive definite (lavaan's NA)."""
+    m = mg.model
+    N = float(sum(nobs))
+    rr, cc = m.rows, m.cols
+    p = m.p
+    X3 = X3_null = k_null = 0.0
+    Vs, Gs, Ws, Ds = [], [], [], []
+    for g, pc in enumerate(pcs):
+        R = pc.correlation.to_numpy()
+        if np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
+            return None
+        f_g = nobs[g] / N
+        _, Sig, _, _, _ = mg.group_moments(z, g)
+        Si = np.linalg.inv(Sig)
+        ld_s = np.linalg.slogdet(Sig)[1]
+        ld_r = np.linalg.slogdet(R)[1]
+        X3 += nobs[g] * (ld_s + np.trace(Si @ R) - ld_r - p)
+        X3_null += -nobs[g] * ld_r
+        Gc = Gam[g][n_th[g]:, n_th[g]:]
+        k_null += float(np.trace(Gc)) / f_g
+        Vs.append(f_g * (Si[np.ix_(rr, rr)] * Si[np.ix_(cc, cc)]
+                         + Si[np.ix_(rr, cc)] * Si[np.ix_(cc, rr)]))
+        Gs.append(Gc / f_g)
+        Ws.append(f_g * W[g][n_th[g]:])
+        Ds.append(D[g][n_th[g]:])
+    size = sum(len(w) for w in Ws)
+    Vall = np.zeros((size, size))
+    Gall = np.zeros((size, size))
+    i = 0
+    for V_g, G_g in zip(Vs, Gs):
+        k = len(V_g)
+        Vall[i:i + k, i:i + k] = V_g
+        Gall[i:i + k, i:i + k] = G_g
+        i += k
+    Dall = np.vstack(Ds)
+    WiU = np.eye(size) - Dall @ Einv @ Dall.T * np.concatenate(Ws)[None, :]
+    return {"X3": float(X3), "k": float(np.trace(WiU.T @ Vall @ WiU @ Gall)),
+            "X3_null": float(X3_null), "k_null": float(k_null)}
 
 
 def _group_difftest(deltas, weights, gammas, stats, nobs) -> "DifftestParts":
