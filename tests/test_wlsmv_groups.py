@@ -132,3 +132,22 @@ def test_invariance_with_ordered_items_is_refused_not_fitted_as_continuous(tmp_p
     assert len(err) == 1 and "--group-equal loadings,thresholds" in err[0]
     assert main(["invariance", str(model), "--data", str(DATA),
                  "--group", "agegrp"]) in (0, None)
+
+
+def test_fit_command_frees_a_loading_and_a_threshold_with_group_partial(tmp_path, capsys):
+    """`--group-partial "visual=~x2,x3|t1"` with loadings and thresholds equal: the printed
+    statistics are lavaan's for group.partial = c("visual=~x2", "x3|t1")
+    (wlsmv_groups3_partial.json, make_wlsmv_equal_more.R)."""
+    ref = json.loads((FIX / "wlsmv_groups3_partial.json").read_text())["fit_measures_all"]
+    model = tmp_path / "cfa.lav"
+    model.write_text(REF["model"] + "\n")
+    assert main(["fit", str(model), "--data", str(DATA), "--ordered", "all", "--group",
+                 "agegrp", "--group-equal", "loadings,thresholds",
+                 "--group-partial", "visual=~x2, x3|t1"]) in (0, None)
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("Test Statistic"))
+    standard, scaled = (float(v) for v in line.split()[-2:])
+    assert standard == pytest.approx(ref["chisq"], abs=6e-4)
+    assert scaled == pytest.approx(ref["chisq_scaled"], abs=6e-4)
+    npar = next(x for x in out.splitlines() if "Number of model parameters" in x)
+    assert int(npar.split()[-1]) == ref["npar"]

@@ -65,7 +65,7 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         written once is one parameter in every group, ``c(a1, a2)`` one per group); the
         :class:`SEMResult` then has lavaan's ``group`` column and per-group moments (see
         :mod:`semcluster.multigroup`).  With ordered items (WLSMV): lavaan's configural model,
-        or ``group_equal=("loadings", "thresholds")``
+        or with ``group_equal`` / ``group_partial`` (thresholds too: ``"x3|t1"``)
         (:func:`semcluster.estimators.wlsmv.fit_groups`).
     group_equal, group_partial : list of str, optional
         lavaan's ``group.equal`` classes (``loadings``, ``intercepts``, ``means``,
@@ -299,9 +299,17 @@ def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_pa
     if meanstructure is False:
         raise OptionError("meanstructure=False with group= is not supported (a multi-group "
                           "WLSMV fit has lavaan's mean structure: thresholds, intercepts 0)")
+    # thresholds in group_partial ("x3|t1") are WLSMV's own; the rest parse as for ML
+    partial = ([e for e in group_partial.split(",") if e.strip()]
+               if isinstance(group_partial, str) else list(group_partial or ()))
+    th_partial = tuple(tuple(["".join(str(e).split()).split("|")[0], "|",
+                              "".join(str(e).split()).split("|")[1]])
+                       for e in partial if isinstance(e, str) and "|" in e)
+    group_partial = th_partial + group_partial_entries(
+        [e for e in partial if not (isinstance(e, str) and "|" in e)])
     wlsmv.check_groups_supported(
         spec, group_equal=group_equal_classes(group_equal),
-        group_partial=group_partial_entries(group_partial),
+        group_partial=group_partial,
         missing=None if opts.missing == "auto" else opts.missing,
         parameterization=parameterization)
     if not opts.ordered:
@@ -318,7 +326,8 @@ def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_pa
     ordered_items = list(getattr(report, "ordered", ()) or ()) or None
     return wlsmv.fit_groups(spec, df[list(spec.observed) + [group]], group,
                             ordered=ordered_items, report=report, estimator=ESTIMATORS[est],
-                            group_equal=group_equal_classes(group_equal))
+                            group_equal=group_equal_classes(group_equal),
+                            group_partial=group_partial)
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -53,9 +53,9 @@ free in each group, each group with its own thresholds, polychorics, Γ and weig
 groups 2..G); standard errors, the scaled-and-shifted test and the fit measures on lavaan's
 multi-group scale (:func:`fit_groups`).
 
-Not implemented (refused with a message naming it): groups with ``group_partial``, labels
-shared across groups, ``group_equal = residuals``, missing answers or the theta
-parameterization; covariates with missing answers; a mix of ordinal and continuous items with
+Not implemented (refused with a message naming it): groups with ``c(...)`` labels, ``:=``,
+``group_equal = residuals``, missing answers or the theta parameterization, constraints
+together with covariates; covariates with missing answers; a mix of ordinal and continuous items with
 missing answers or together with covariates.
 """
 from __future__ import annotations
@@ -477,31 +477,29 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
                            parameterization=None) -> None:
     """Refuse, in one line each, what a multi-group WLSMV fit does not do yet: it fits
     lavaan's configural model (every parameter free in every group) and ``group_equal``
-    over the classes of :data:`WLSMV_GROUP_EQUAL`; nothing else may tie the groups together
-    (labels, ``c(...)`` modifiers, ``residuals``, ``group_partial``, defined parameters,
-    ``~ 1`` rows); complete rows only (``missing='listwise'``), delta parameterization."""
+    over the classes of :data:`WLSMV_GROUP_EQUAL` (with ``group_partial``, thresholds too:
+    ``"x3|t1"``), labels (one parameter in every group); not ``c(...)`` modifiers,
+    ``residuals``, defined parameters, ``~ 1`` rows, nor constraints with covariates; complete
+    rows only (``missing='listwise'``), delta parameterization."""
     what = None
-    if group_partial:
-        what = "group_partial (freeing parameters of group_equal)"
+    pt = spec.partable
+    labels = sorted({str(r.label) for r in pt.itertuples() if r.label and r.op != ":="})
+    if group_partial and not group_equal:
+        what = "group_partial without group_equal (nothing to free)"
     elif set(group_equal or ()) - set(WLSMV_GROUP_EQUAL):
         bad = sorted(set(group_equal) - set(WLSMV_GROUP_EQUAL))
         what = (f"group_equal = {', '.join(bad)} (the residual variances of ordinal items are "
                 f"not parameters in the delta parameterization; the classes built are "
                 f"{', '.join(WLSMV_GROUP_EQUAL)})")
-    elif group_equal and spec.fixed_x:
-        what = (f"group_equal with exogenous covariates ({', '.join(spec.fixed_x)})")
+    elif (group_equal or labels) and spec.fixed_x:
+        what = (f"group_equal or labels with exogenous covariates "
+                f"({', '.join(spec.fixed_x)})")
     elif spec.has_group_modifiers:
         what = "c(...) modifiers (per-group values)"
     elif spec.mean_rows:
         what = "'~ 1' rows (with ordered items the intercepts of y* are fixed at 0)"
     elif len(spec.defined):
         what = "defined parameters (':=')"
-    else:
-        pt = spec.partable
-        labels = sorted({str(r.label) for r in pt.itertuples() if r.label and r.op != ":="})
-        if labels:
-            what = (f"labels ({', '.join(labels)}), which lavaan holds equal across the "
-                    f"groups")
     if what is not None:
         raise OptionError(f"WLSMV with groups fits the configural model and group_equal "
                           f"constraints only; {what} is not implemented: fit without it, or by "
@@ -515,7 +513,7 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
 
 
 def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
-               estimator=None, group_equal=()):
+               estimator=None, group_equal=(), group_partial=()):
     """The configural multi-group WLSMV fit: lavaan's ``sem(..., ordered =, group =)``
     (delta parameterization; thresholds, loadings and every other parameter free in each
     group, scale factors 1, intercepts of y* and latent means 0 in every group).
@@ -553,9 +551,11 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
 
     values_g = list(pd.unique(X[group]))
     labels = [str(v) for v in values_g]
-    if group_equal:
+    pt = spec.partable
+    if group_equal or any(bool(r.label) for r in pt.itertuples() if r.op != ":="):
         return _fit_groups_equal(spec, X, group, values_g, labels, ordered=ordered,
-                                 report=report, estimator=estimator, group_equal=group_equal)
+                                 report=report, estimator=estimator, group_equal=group_equal,
+                                 group_partial=group_partial)
     fits, parts = [], []
     for v, lab in zip(values_g, labels):
         Xg = X[X[group] == v].drop(columns=[group])
@@ -696,6 +696,13 @@ def _row_class(lhs, op, rhs, latent) -> str:
             "residual.covariances")
 
 
+def _partial_key(lhs, op, rhs) -> tuple:
+    """A parameter's key for group_partial matching (``a ~~ b`` is ``b ~~ a``)."""
+    if op == "~~":
+        return (min(lhs, rhs), op, max(lhs, rhs))
+    return (lhs, op, rhs)
+
+
 class _EqualGroups:
     """Multi-group delta-parameterized model with parameters held equal across groups
     (lavaan's ``group.equal`` with ordered items): the rows of each class in ``group_equal``
@@ -709,7 +716,8 @@ class _EqualGroups:
     are the standardized thresholds δ_j(τ_jk − μ_g,j) and the correlations of D_gΣ_gD_g,
     D_g = diag(δ_g) (lavaan's delta parameterization)."""
 
-    def __init__(self, spec, ordered, threshold_items, group_equal):
+    def __init__(self, spec, ordered, threshold_items, group_equal, group_partial=(),
+                 threshold_names=None):
         self.model = OrdinalModel(spec, ordered)
         m = self.model
         self.ram = RAM(spec)
@@ -726,25 +734,39 @@ class _EqualGroups:
         self.free_alpha = bool({"thresholds", "intercepts"} & equal) and "means" not in equal
         pt = spec.partable
         latent = set(spec.latent)
-        cls = {int(r.free) - 1: _row_class(r.lhs, r.op, r.rhs, latent)
-               for r in pt.itertuples() if r.free > 0 and r.op in ("=~", "~", "~~")}
+        partial = {_partial_key(*e) for e in group_partial}
+        # a parameter is one in every group when it carries a label (lavaan: a label written
+        # once names one parameter in every group) or its class is in group_equal and it is
+        # not freed by group_partial
+        shared = {}
+        for r in pt.itertuples():
+            if r.free > 0 and r.op in ("=~", "~", "~~"):
+                k_ = int(r.free) - 1
+                one = bool(r.label) or (_row_class(r.lhs, r.op, r.rhs, latent) in equal
+                                        and _partial_key(r.lhs, r.op, r.rhs) not in partial)
+                shared[k_] = shared.get(k_, True) and one
+        names = threshold_names or [[f"{v}|t{i}" for i, v in enumerate(items)]
+                                    for items in threshold_items]
         self.idx_model, self.idx_tau, self.idx_delta, self.idx_alpha = [], [], [], []
         k = 0
         for g in range(n_groups):
             ix = []
             for j, kk in enumerate(m.keep):
-                if g > 0 and cls.get(int(kk)) in equal:
+                if g > 0 and shared.get(int(kk), False):
                     ix.append(self.idx_model[0][j])        # one parameter in every group
                 else:
                     ix.append(k)
                     k += 1
             self.idx_model.append(np.array(ix, dtype=int))
-            n_th = len(threshold_items[g])
-            if g > 0 and "thresholds" in equal:
-                self.idx_tau.append(self.idx_tau[0])
-            else:
-                self.idx_tau.append(np.arange(k, k + n_th))
-                k += n_th
+            tau_ix = []
+            for t_i, t in enumerate(names[g]):
+                item, th = t.split("|")
+                if g > 0 and "thresholds" in equal and (item, "|", th) not in partial:
+                    tau_ix.append(self.idx_tau[0][t_i])
+                else:
+                    tau_ix.append(k)
+                    k += 1
+            self.idx_tau.append(np.array(tau_ix, dtype=int))
             if g > 0 and self.free_delta:
                 self.idx_delta.append(np.arange(k, k + m.p))
                 k += m.p
@@ -797,7 +819,7 @@ class _EqualGroups:
 
 
 def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, estimator,
-                      group_equal):
+                      group_equal, group_partial=()):
     """:func:`fit_groups` with ``group_equal``: one DWLS fit of Σ_g (N_g − 1)·F_g over every
     group (:class:`_EqualGroups`); the robust covariance, scaled-and-shifted test and measures
     with lavaan's multi-group rules (see :func:`fit_groups`), Δ_g by central differences."""
@@ -823,7 +845,13 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
                           "some group): merge sparse categories, or leave thresholds out of "
                           "group_equal")
     th_items = [[t.split("|")[0] for t in nm] for nm in names_th]
-    mg = _EqualGroups(spec, ordered, th_items, group_equal)
+    known = ({_partial_key(r.lhs, r.op, r.rhs) for r in spec.partable.itertuples()}
+             | {(t.split("|")[0], "|", t.split("|")[1]) for nm in names_th for t in nm})
+    for e in group_partial:
+        if _partial_key(*e) not in known:
+            raise OptionError(f"group_partial entry '{e[0]}{e[1]}{e[2]}' names no parameter "
+                              f"of the model (nor a threshold such as 'x1|t1')")
+    mg = _EqualGroups(spec, ordered, th_items, group_equal, group_partial, names_th)
     m = mg.model
     if m.numeric:
         raise OptionError(f"WLSMV with group_equal and continuous items "
@@ -1011,8 +1039,10 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
         free = np.concatenate(frees)
         se = np.where(free > 0, se_z[np.maximum(free - 1, 0)], 0.0)
         k = len(est)
+        user = [str(v) if isinstance(v, str) else "" for v in rows.label]
         tables.append(pd.DataFrame({
-            "lhs": lhs, "op": op, "rhs": rhs, "group": g + 1, "label": "", "est": est,
+            "lhs": lhs, "op": op, "rhs": rhs, "group": g + 1,
+            "label": user + [""] * (len(lhs) - len(user)), "est": est,
             "se": se, "std_lv": lv, "std_all": al, "se_std_all": se_std_all[pos:pos + k],
             "free": free}))
         pos += k
