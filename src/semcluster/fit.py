@@ -317,7 +317,7 @@ def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_pa
     auto = opts.missing == "auto"
     if auto:
         opts = replace(opts, missing="listwise")
-    df, _, labels, report, _ = prepare_group_data(spec, data, group, opts)
+    df, _, _, report, _ = prepare_group_data(spec, data, group, opts)
     if switched:
         report = report.with_note(switched)
     if auto and report.n_used < report.n_rows:

@@ -55,8 +55,8 @@ multi-group scale (:func:`fit_groups`).
 
 Not implemented (refused with a message naming it): groups with ``c(...)`` labels, ``:=``,
 ``group_equal = residuals``, missing answers or the theta parameterization, constraints
-together with covariates; covariates with missing answers; a mix of ordinal and continuous items with
-missing answers or together with covariates.
+together with covariates; covariates with missing answers; a mix of ordinal and continuous
+items with missing answers or together with covariates.
 """
 from __future__ import annotations
 
@@ -986,7 +986,7 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     def group_rows(zz, g):
         """(est, std_lv, std_all) of group g's rows: model rows, thresholds, then the free
         scale factors and latent means."""
-        th, R, S, mu, x = mg.group_moments(zz, g)
+        x = mg.group_moments(zz, g)[4]
         vals = ram.values(x)
         s_lv, s_all, _ = standardized(ram, x, spec)
         d = mg.delta(zz, g)
@@ -1051,7 +1051,7 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     # ---- moments, admissibility, result -------------------------------------------------------
     moments, blocks = [], []
     for g, lab in enumerate(labels):
-        th, R, S, mu, x = mg.group_moments(z, g)
+        _, R, _, _, x = mg.group_moments(z, g)
         C = ram.total_cov(x)
         lat_cov = pd.DataFrame(C[np.ix_(mg.lat_ix, mg.lat_ix)], index=mg.lat, columns=mg.lat)
         _, _, r2 = standardized(ram, x, spec)
