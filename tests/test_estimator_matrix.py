@@ -160,9 +160,10 @@ def test_gls_with_equal_loadings_and_intercepts_across_groups_equals_lavaan():
     compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})
 
 
-#: Multi-group WLSMV with lavaan's group.equal sets: tests/fixtures/matrix/wlsmv_groups3_<name>.json
-#: from make_wlsmv_equal.R (equal = loadings + thresholds) and make_wlsmv_equal_more.R
-WLSMV_EQUAL = ("equal", "loadings", "thresholds", "means", "lvcov", "partial", "label")
+#: Multi-group WLSMV with lavaan's group.equal sets: tests/fixtures/matrix/wlsmv_<name>.json from
+#: make_wlsmv_equal.R (groups3_equal = loadings + thresholds) and make_wlsmv_equal_more.R
+WLSMV_EQUAL = ("groups3_equal", "groups3_loadings", "groups3_thresholds", "groups3_means",
+               "groups3_lvcov", "groups3_partial", "groups3_label", "groups2_theta")
 
 
 @pytest.mark.parametrize("name", WLSMV_EQUAL)
@@ -174,14 +175,16 @@ def test_wlsmv_with_parameters_equal_across_groups_equals_lavaan(name):
     (lavaan 0.6.14).  lavaan frees the scale factors ~*~ in groups 2..3 when the thresholds
     are equal, and the latent means ~1 when the thresholds are equal and the means are not;
     its catML robust CFI/TLI/RMSEA are NA when the scale factors are free, and semcluster
-    gives no number there either."""
-    ref = json.loads((FIX / f"wlsmv_groups3_{name}.json").read_text())
+    gives no number there either.  groups2_theta: the configural model in the theta
+    parameterization (two groups by ``female``)."""
+    ref = json.loads((FIX / f"wlsmv_{name}.json").read_text())
     equal, partial = list(ref["group_equal"]), list(ref.get("group_partial") or [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = semcluster.fit(ref["model"], pd.read_csv(FIX / "hs39_matrix_ordinal.csv"),
-                             estimator="WLSMV", ordered=ITEMS, group="agegrp",
-                             group_equal=equal, group_partial=partial or None)
+                             estimator="WLSMV", ordered=ITEMS, group=ref.get("group", "agegrp"),
+                             group_equal=equal, group_partial=partial or None,
+                             parameterization=ref.get("parameterization", "delta"))
     assert res.converged
     assert list(res.fit_measures.index) == list(ref["fit_measures_all"])
     compare(res, {**ref, "fit_measures": ref["fit_measures_all"]})

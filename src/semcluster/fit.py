@@ -327,7 +327,8 @@ def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_pa
     return wlsmv.fit_groups(spec, df[list(spec.observed) + [group]], group,
                             ordered=ordered_items, report=report, estimator=ESTIMATORS[est],
                             group_equal=group_equal_classes(group_equal),
-                            group_partial=group_partial)
+                            group_partial=group_partial,
+                            parameterization=parameterization or "delta")
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -54,8 +54,8 @@ groups 2..G); standard errors, the scaled-and-shifted test and the fit measures 
 multi-group scale (:func:`fit_groups`).
 
 Not implemented (refused with a message naming it): groups with ``c(...)`` labels, ``:=``,
-``group_equal = residuals``, missing answers or the theta parameterization, constraints
-together with covariates; covariates with missing answers; a mix of ordinal and continuous
+``group_equal = residuals`` or missing answers, constraints across groups together with
+covariates or the theta parameterization; covariates with missing answers; a mix of ordinal and continuous
 items with missing answers or together with covariates.
 """
 from __future__ import annotations
@@ -465,7 +465,7 @@ def _fit_block(spec, X: pd.DataFrame, *, ordered=None, report=None,
         implied=pd.DataFrame(Sigma, index=items, columns=items), fixed_x_cov=fx_cov,
         reduced=(model.keep, full),
         extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov,
-                                   theta=theta, full=full),
+                                   theta=theta, full=full, rescaled=to_theta is not None),
         info={"test": "scaled.shifted", "se": "robust.sem",
               "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
               **shift},
@@ -507,13 +507,15 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
     if missing not in (None, "auto", "listwise"):
         raise OptionError(f"WLSMV with groups and missing='{missing}' is not implemented; "
                               f"use complete rows (missing='listwise')")
-    if parameterization not in (None, "delta"):
-        raise OptionError(f"WLSMV with groups and parameterization='{parameterization}' "
-                              f"is not implemented; use the default 'delta'")
+    if parameterization not in (None, "delta") and (group_equal or labels):
+        raise OptionError(f"WLSMV with groups, constraints across them and "
+                          f"parameterization='{parameterization}' is not implemented; use the "
+                          f"default 'delta' (the configural model takes 'theta')")
 
 
 def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
-               estimator=None, group_equal=(), group_partial=()):
+               estimator=None, group_equal=(), group_partial=(),
+               parameterization: str = "delta"):
     """The configural multi-group WLSMV fit: lavaan's ``sem(..., ordered =, group =)``
     (delta parameterization; thresholds, loadings and every other parameter free in each
     group, scale factors 1, intercepts of y* and latent means 0 in every group).
@@ -561,7 +563,7 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
         Xg = X[X[group] == v].drop(columns=[group])
         try:
             r, pt = _fit_block(spec, Xg, ordered=ordered, report=None, missing="listwise",
-                               estimator=estimator)
+                               estimator=estimator, parameterization=parameterization)
         except (EstimationError, DataError) as err:
             raise type(err)(f"group '{lab}': {err}") from None
         fits.append(r)
@@ -653,7 +655,7 @@ def fit_groups(spec, X: pd.DataFrame, group: str, *, ordered=None, report=None,
     info = {"x": np.concatenate(x_all), "optimizer": "; ".join(
                 f"group '{lab}': {pt['message']}" for lab, pt in zip(labels, parts)),
             "missing": "listwise", "test": "scaled.shifted", "se": "robust.sem",
-            "parameterization": "delta", "chisq_shift_parameter": b,
+            "parameterization": parameterization, "chisq_shift_parameter": b,
             "baseline_chisq_shift_parameter": b_b,
             "thresholds": {lab: r.info["thresholds"] for lab, r in zip(labels, fits)},
             "chisq_by_group": [pt["T"] for pt in parts]}
@@ -1405,13 +1407,15 @@ def _fit_measures(T, df, Tb, df_b, n, npar, a, b, a_b, b_b, R, model, theta, tau
 
 
 def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov, *, theta=None,
-                    full=None) -> pd.DataFrame:
+                    full=None, rescaled: bool = False) -> pd.DataFrame:
     """Rows of the thresholds (``|``) and of the continuous items' means (``~1``, as lavaan
     lists them), free parameters q + 1 ... after the model's. y* has unit variance given x:
     without covariates the standardized values equal the estimates; with covariates std.all
     divides by the total SD of y*, as lavaan, and its standard error is the delta method over
     every free parameter (the SD depends on the loadings, slopes and variances, which covary
-    with the thresholds: lavaan's ``lav_standardize_all`` Jacobian), not se(τ)/SD."""
+    with the thresholds: lavaan's ``lav_standardize_all`` Jacobian), not se(τ)/SD; the same
+    in the theta parameterization (``rescaled``), where the SD of y* is a function of the
+    parameters too."""
     n_th = len(tau)
     se_tau = np.sqrt(np.clip(np.diag(V)[q:], 0, None)) if vcov_ok else np.full(n_th, np.nan)
     names = list(pc.thresholds.index)
@@ -1421,7 +1425,7 @@ def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov, *, theta=None,
     sd_th = np.sqrt(np.array([C_tot[ram.ix[v], ram.ix[v]] for v in th_items]))
     is_mean = np.array([s.endswith("|mean") for s in names])
     se_std = se_tau / sd_th
-    if fx_cov is not None and vcov_ok and theta is not None:
+    if (fx_cov is not None or rescaled) and vcov_ok and theta is not None:
         ix = [ram.ix[v] for v in th_items]
 
         def standardized(z):
