@@ -206,14 +206,16 @@ def test_wlsmv_with_parameters_equal_across_groups_equals_lavaan(name):
 def test_wlsmv_group_constraints_it_does_not_fit_are_refused_in_one_line():
     """WLSMV with groups fits the configural model and group_equal constraints; the class
     'residuals' (no parameters of ordinal items in the delta parameterization), group_partial
-    without group_equal and a group_partial entry naming no parameter are refused with a
-    one-line message."""
+    without group_equal, a group_partial entry naming no parameter and constraints in the
+    theta parameterization are refused with a one-line message."""
     ref = load("wlsmv_groups3_none")
     data = pd.read_csv(FIX / "hs39_matrix_ordinal.csv")
     cases = [({"group_equal": ["loadings", "residuals"]}, "group_equal = residuals"),
              ({"group_partial": ["visual=~x2"]}, "group_partial without group_equal"),
              ({"group_equal": ["loadings"], "group_partial": ["visual=~x4"]},
-              "group_partial entry 'visual=~x4' names no parameter")]
+              "group_partial entry 'visual=~x4' names no parameter"),
+             ({"group_equal": ["loadings"], "parameterization": "theta"},
+              "constraints across them and parameterization='theta'")]
     for kw, text in cases:
         with pytest.raises(SemclusterError) as info:
             semcluster.fit(ref["model"], data, ordered=ITEMS, group="agegrp", **kw)
