@@ -285,9 +285,9 @@ def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
 
 def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_partial,
                         meanstructure, parameterization, switched):
-    """Multi-group WLSMV (lavaan's ``group=`` with ``ordered=``): the configural model,
-    :func:`semcluster.estimators.wlsmv.fit_groups`; what it does not fit is refused in one
-    line before the data are read."""
+    """Multi-group WLSMV (lavaan's ``group=`` with ``ordered=``): the configural model, or with
+    ``group_equal`` / ``group_partial`` / labels (:func:`semcluster.estimators.wlsmv.fit_groups`);
+    what it does not fit is refused in one line before the data are read."""
     from dataclasses import replace
 
     from .estimators import wlsmv

@@ -465,7 +465,8 @@ def _fit_block(spec, X: pd.DataFrame, *, ordered=None, report=None,
         implied=pd.DataFrame(Sigma, index=items, columns=items), fixed_x_cov=fx_cov,
         reduced=(model.keep, full),
         extra_rows=_threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov,
-                                   theta=theta, full=full, rescaled=to_theta is not None),
+                                   theta=theta, full=full,
+                                   rescaled=to_theta is not None or mixed),
         info={"test": "scaled.shifted", "se": "robust.sem",
               "thresholds": pc.thresholds.copy(), "parameterization": parameterization,
               **shift},
@@ -834,6 +835,11 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
     from .polychoric import polychoric
 
     obs = list(spec.observed)
+    numeric = [v for v in obs if ordered is not None and v not in set(ordered)]
+    if numeric:
+        raise OptionError(f"WLSMV with constraints across groups and continuous items "
+                          f"({', '.join(numeric)}) is not implemented; declare every item "
+                          f"ordered, or fit the configural model")
     pcs = []
     for v, lab in zip(values_g, labels):
         try:
@@ -855,10 +861,6 @@ def _fit_groups_equal(spec, X, group, values_g, labels, *, ordered, report, esti
                               f"of the model (nor a threshold such as 'x1|t1')")
     mg = _EqualGroups(spec, ordered, th_items, group_equal, group_partial, names_th)
     m = mg.model
-    if m.numeric:
-        raise OptionError(f"WLSMV with group_equal and continuous items "
-                          f"({', '.join(m.numeric)}) is not implemented; declare every item "
-                          f"ordered, or fit without group_equal")
     G = len(pcs)
     nobs = np.array([pc.nobs for pc in pcs], dtype=float)
     N = float(nobs.sum())
@@ -1414,8 +1416,8 @@ def _threshold_rows(spec, pc, tau, V, vcov_ok, q, x_full, fx_cov, *, theta=None,
     divides by the total SD of y*, as lavaan, and its standard error is the delta method over
     every free parameter (the SD depends on the loadings, slopes and variances, which covary
     with the thresholds: lavaan's ``lav_standardize_all`` Jacobian), not se(τ)/SD; the same
-    in the theta parameterization (``rescaled``), where the SD of y* is a function of the
-    parameters too."""
+    in the theta parameterization and for the means of continuous items (``rescaled``), where
+    the SD is a function of the parameters too."""
     n_th = len(tau)
     se_tau = np.sqrt(np.clip(np.diag(V)[q:], 0, None)) if vcov_ok else np.full(n_th, np.nan)
     names = list(pc.thresholds.index)
