@@ -151,3 +151,17 @@ def test_fit_command_frees_a_loading_and_a_threshold_with_group_partial(tmp_path
     assert scaled == pytest.approx(ref["chisq_scaled"], abs=6e-4)
     npar = next(x for x in out.splitlines() if "Number of model parameters" in x)
     assert int(npar.split()[-1]) == ref["npar"]
+
+
+def test_constraints_across_groups_with_continuous_items_are_refused_in_one_line():
+    """Continuous items fit the configural model only: group_equal with them is refused with
+    a message naming them (not a first-stage complaint about whole-number categories)."""
+    from semcluster.errors import OptionError
+
+    data = pd.read_csv(DATA)
+    data[["x7", "x8", "x9"]] = pd.read_csv(FIX / "hs39_matrix.csv")[["x7", "x8", "x9"]]
+    with pytest.raises(OptionError) as info:
+        semcluster.fit(REF["model"], data, ordered=[f"x{i}" for i in range(1, 7)],
+                       group="agegrp", group_equal=["loadings"])
+    msg = str(info.value)
+    assert "\n" not in msg and "continuous items (x7, x8, x9)" in msg
