@@ -18,7 +18,7 @@ import pytest
 
 import semcluster
 from semcluster.cli import main
-from semcluster.model_comparison import chisq_difference
+from semcluster.analysis.model_comparison import chisq_difference
 
 FIX = Path(__file__).parent / "fixtures" / "matrix"
 DATA = FIX / "hs39_matrix_ordinal.csv"
