@@ -223,9 +223,11 @@ def test_group_partial_naming_no_parameter(hs):
 
 
 def test_refusals_name_what_is_not_supported(hs):
+    ordinal = hs.assign(**{f"x{i}": hs[f"x{i}"].rank(pct=True).mul(3).clip(upper=2.99)
+                           .astype(int) + 1 for i in range(1, 10)})
     with pytest.raises(OptionError) as info:
-        semcluster.fit(HS, hs, group="school", estimator="WLSMV")
-    assert "WLSMV" in _one_line(info) and "ML, MLR and GLS only" in str(info.value)
+        semcluster.fit(HS, ordinal, group="school", estimator="WLSMV", missing="pairwise")
+    assert "WLSMV with groups and missing='pairwise'" in _one_line(info)
     gaps = hs.assign(x1=hs.x1.where(hs.index % 7 != 0))
     listwise = semcluster.fit(HS, gaps, group="school", missing="listwise")
     assert listwise.missing == "listwise" and listwise.nobs == 301 - 43

@@ -64,7 +64,9 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         A grouping column: a multi-group fit with lavaan's semantics (mean structure; a label
         written once is one parameter in every group, ``c(a1, a2)`` one per group); the
         :class:`SEMResult` then has lavaan's ``group`` column and per-group moments (see
-        :mod:`semcluster.estimation.groups`).
+        :mod:`semcluster.estimation.groups`).  With ordered items (WLSMV): lavaan's configural model,
+        or with ``group_equal`` / ``group_partial`` (thresholds too: ``"x3|t1"``)
+        (:func:`semcluster.estimation.wlsmv.fit_groups`).
     group_equal, group_partial : list of str, optional
         lavaan's ``group.equal`` classes (``loadings``, ``intercepts``, ``means``,
         ``residuals``, ...) and ``group.partial`` parameters (``"visual=~x2"``, ``"x3~1"``).
@@ -167,6 +169,9 @@ def fit(model, data=None, *, cov: pd.DataFrame | None = None, nobs: int | None =
         # FIML with exogenous covariates has lavaan's mean structure already (intercepts,
         # conditional on the covariates): meanstructure=True is the same fit
         meanstructure = None
+    if group is not None and "ordinal" in ESTIMATORS[est].supports:
+        return _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal,
+                                   group_partial, meanstructure, parameterization, switched)
     if (group is not None or meanstructure or spec.has_means or spec.has_group_modifiers
             or group_equal or group_partial):
         return _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
@@ -268,8 +273,62 @@ def _fit_groups(spec, data, cov, est, opts, group, group_equal, group_partial,
     if cov is not None:
         raise OptionError("multi-group and mean-structure fits need raw data (lavaan's "
                           "sample.cov with sample.mean is not supported)")
+    if "ordinal" in ESTIMATORS[est].supports:
+        # group= goes to _fit_groups_ordinal; what is left is a one-group fit with '~ 1'
+        # rows, c(...) or group_equal, which WLSMV does not fit
+        raise OptionError(f"estimator {est} without group= fits lavaan's delta "
+                          f"parameterization (intercepts of y* and latent means 0): '~ 1' rows "
+                          f"and group_equal / group_partial are not implemented for it")
     return fit_groups(spec, data, group=group, group_equal=group_equal,
                       group_partial=group_partial, estimator=est, options=opts)
+
+
+def _fit_groups_ordinal(spec, data, cov, est, opts, group, group_equal, group_partial,
+                        meanstructure, parameterization, switched):
+    """Multi-group WLSMV (lavaan's ``group=`` with ``ordered=``): the configural model, or with
+    ``group_equal`` / ``group_partial`` / labels (:func:`semcluster.estimation.wlsmv.fit_groups`);
+    what it does not fit is refused in one line before the data are read."""
+    from dataclasses import replace
+
+    from .estimation import wlsmv
+    from .estimation.groups import group_equal_classes, group_partial_entries, prepare_group_data
+
+    if cov is not None:
+        raise OptionError("multi-group WLSMV needs raw data (the ordinal answers), not a "
+                          "covariance matrix")
+    if meanstructure is False:
+        raise OptionError("meanstructure=False with group= is not supported (a multi-group "
+                          "WLSMV fit has lavaan's mean structure: thresholds, intercepts 0)")
+    # thresholds in group_partial ("x3|t1") are WLSMV's own; the rest parse as for ML
+    partial = ([e for e in group_partial.split(",") if e.strip()]
+               if isinstance(group_partial, str) else list(group_partial or ()))
+    th_partial = tuple(tuple(["".join(str(e).split()).split("|")[0], "|",
+                              "".join(str(e).split()).split("|")[1]])
+                       for e in partial if isinstance(e, str) and "|" in e)
+    group_partial = th_partial + group_partial_entries(
+        [e for e in partial if not (isinstance(e, str) and "|" in e)])
+    wlsmv.check_groups_supported(
+        spec, group_equal=group_equal_classes(group_equal),
+        group_partial=group_partial,
+        missing=None if opts.missing == "auto" else opts.missing,
+        parameterization=parameterization)
+    if not opts.ordered:
+        opts = replace(opts, ordered="all")
+    auto = opts.missing == "auto"
+    if auto:
+        opts = replace(opts, missing="listwise")
+    df, _, _, report, _ = prepare_group_data(spec, data, group, opts)
+    if switched:
+        report = report.with_note(switched)
+    if auto and report.n_used < report.n_rows:
+        report = report.with_note("missing answers: rows with a blank left out (listwise, "
+                                  "lavaan's default; WLSMV with groups has no pairwise rule)")
+    ordered_items = list(getattr(report, "ordered", ()) or ()) or None
+    return wlsmv.fit_groups(spec, df[list(spec.observed) + [group]], group,
+                            ordered=ordered_items, report=report, estimator=ESTIMATORS[est],
+                            group_equal=group_equal_classes(group_equal),
+                            group_partial=group_partial,
+                            parameterization=parameterization or "delta")
 
 
 def _prepare_cov(spec: ModelSpec, cov, nobs, rescale):

@@ -115,6 +115,13 @@ def measurement_invariance(model, data=None, *, group: str, levels=LEVELS,
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad:
         raise OptionError(f"level must be one of {', '.join(LEVELS)}, not {bad[0]!r}")
+    prepared = getattr(data, "attrs", {}).get("semcluster", {}) if data is not None else {}
+    if getattr(options, "ordered", None) or prepared.get("ordered"):
+        # the sequence below is ML on continuous items: ordered items would be ignored
+        raise OptionError("the invariance sequence is fitted by ML (items as continuous); with "
+                          "ordered items fit the steps by WLSMV instead: fit(..., ordered=, "
+                          "group=) and group_equal=('loadings', 'thresholds') (semcluster fit "
+                          "--ordered all --group COL --group-equal loadings,thresholds)")
     df, data_g, labels, _, patterns = prepare_group_data(spec, data, group, options,
                                                          allow_missing=True)
     pt = spec.partable

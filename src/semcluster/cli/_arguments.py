@@ -67,10 +67,17 @@ def group_equal(text: str) -> tuple:
 
 
 def group_partial(text: str) -> tuple:
-    """``--group-partial "visual=~x2,x3~1"``: lavaan's group.partial parameters."""
+    """``--group-partial "visual=~x2,x3~1"``: lavaan's group.partial parameters (with ordered
+    items also thresholds, ``x3|t1``)."""
     from ..estimation.groups import group_partial_entries
 
+    parts = ["".join(e.split()) for e in text.split(",") if e.strip()]
+
+    def threshold(e):
+        return e.count("|") == 1 and all(e.split("|"))
+
+    thresholds = tuple((e.split("|")[0], "|", e.split("|")[1]) for e in parts if threshold(e))
     try:
-        return group_partial_entries(text)
+        return thresholds + group_partial_entries([e for e in parts if not threshold(e)])
     except SemclusterError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

@@ -30,7 +30,10 @@ def add_parser(sub):
     p.add_argument("--group", metavar="COLUMN",
                    help="fit the model in every group of COLUMN (lavaan's group=): mean "
                         "structure, labels written once shared across groups, c(a1, a2) one "
-                        "per group")
+                        "per group; estimators "
+                        + ", ".join(k for k, e in ESTIMATORS.items() if "groups" in e.supports)
+                        + " (WLSMV: the configural model, or with --group-equal; not "
+                          "residuals)")
     p.add_argument("--group-equal", metavar="CLASSES", type=_arguments.group_equal,
                    default=(), help="parameters held equal across groups (lavaan's "
                                     "group.equal), comma-separated: loadings, intercepts, means, "

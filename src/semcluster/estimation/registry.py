@@ -134,7 +134,7 @@ ESTIMATORS = {e.name: e for e in (
     Estimator("WLSMV", "DWLS on polychoric correlations, robust SEs, scaled-shifted test",
               {"listwise": _wlsmv, "pairwise": _wlsmv}, auto_missing="pairwise",
               label="DWLS", se="robust.sem", test="scaled.shifted",
-              supports={"ordinal", "covariates"}, nested_test="satorra.2000"),
+              supports={"groups", "ordinal", "covariates"}, nested_test="satorra.2000"),
     # GLS fits complete rows only: "auto" with missing answers is FIML, which it refuses
     # with a message naming missing='listwise'.  Exogenous covariates: their moments are
     # estimated (lavaan's fixed.x = FALSE for GLS), see estimators/gls.py

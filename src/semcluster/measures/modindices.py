@@ -241,6 +241,10 @@ def group_modification_indices(result, *, sort: bool = True,
     from ..errors import OptionError
     from ..model.core import GroupCore
 
+    if result.estimator == "WLSMV":
+        raise OptionError("modification indices of a multi-group WLSMV fit are not computed "
+                          "(lavaan's are DWLS score tests on the thresholds and polychorics); "
+                          "fit each group alone to inspect it")
     spec = result.spec
     fiml = result.missing == "fiml"
     patterns = _fiml_patterns(result) if fiml else None

@@ -33,7 +33,8 @@ def rmsea_ci(X2, df, n, c=1.0) -> tuple[float, float]:
     return rmsea_interval(X2, df, n, c_hat=c)
 
 
-def robust_measures(X2, df, X2_null, df_null, n, *, c, c_null, X2_scaled, c_ci) -> dict:
+def robust_measures(X2, df, X2_null, df_null, n, *, c, c_null, X2_scaled, c_ci,
+                    groups: int = 1) -> dict:
     """lavaan's ``*_robust`` measures (``lav_fit_cfi_lavobject``, ``lav_fit_rmsea_lavobject``):
     CFI, TLI, NNFI, RNI from (X2, c·df) against (X2_null, c_null·df_null); RMSEA from X2 with
     c·df; its interval and close / not-close p-values from ``X2_scaled`` with ``c_ci``.
@@ -41,17 +42,18 @@ def robust_measures(X2, df, X2_null, df_null, n, *, c, c_null, X2_scaled, c_ci) 
     Complete continuous data: X2 the standard statistic, c the scaling factor (a(df − b)/df for
     a scaled-and-shifted test), X2_scaled the scaled statistic and c_ci its scaling factor.
     FIML and categorical data: lavaan's corrected statistic and its scaling (``fiml.py``,
-    ``wlsmv.py``).
+    ``wlsmv.py``).  ``groups``: lavaan's multi-group RMSEA (√G; p-values' non-centrality / G).
     """
     out = baseline_comparisons(X2, df, X2_null, df_null, suffix="_robust", c=c, c_null=c_null)
     out.update(rmsea_measures(X2, df, n, suffix="_robust", c=c, X2_test=X2_scaled,
-                              c_test=c_ci))
+                              c_test=c_ci, groups=groups))
     return out
 
 
 def scaled_measures(fm, *, chisq_scaled, df_scaled, scaling_factor, baseline_chisq_scaled,
                     baseline_df_scaled, baseline_scaling_factor, n, kind, shift=None,
-                    baseline_shift=None, trace_ugamma=None, robust: bool = True) -> dict:
+                    baseline_shift=None, trace_ugamma=None, robust: bool = True,
+                    groups: int = 1) -> dict:
     """Scaled and robust fit measures (lavaan names with ``_`` for ``.``).
 
     Parameters
@@ -65,6 +67,8 @@ def scaled_measures(fm, *, chisq_scaled, df_scaled, scaling_factor, baseline_chi
         Also the ``*_robust`` measures.  With missing data (FIML) or categorical data lavaan
         computes these from a corrected statistic (``lav_fit_fiml_corrected``,
         ``lav_fit_catml_dwls``): pass False and call :func:`robust_measures` with it.
+    groups : int
+        The number of groups (lavaan's multi-group RMSEA rule for the scaled and robust RMSEA).
     """
     X2, df = float(fm["chisq"]), float(fm["df"])
     X2b, dfb = float(fm["baseline_chisq"]), float(fm["baseline_df"])
@@ -93,10 +97,10 @@ def scaled_measures(fm, *, chisq_scaled, df_scaled, scaling_factor, baseline_chi
         c_hat, c_null = scaling_factor, baseline_scaling_factor
         XX2 = X2
         df2 = trace_ugamma if np.isfinite(trace_ugamma) and trace_ugamma != 0 else np.nan
-    out.update(rmsea_measures(XX2, df2, n, suffix="_scaled"))
+    out.update(rmsea_measures(XX2, df2, n, suffix="_scaled", groups=groups))
     if robust:
         # lavaan inverts the scaled statistic and multiplies the non-centrality by the scaling
         # factor (c.hat, which for scaled.shifted is a, not a(df - b)/df)
         out.update(robust_measures(X2, df, X2b, dfb, n, c=c_hat, c_null=c_null,
-                                   X2_scaled=chisq_scaled, c_ci=scaling_factor))
+                                   X2_scaled=chisq_scaled, c_ci=scaling_factor, groups=groups))
     return out

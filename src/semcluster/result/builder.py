@@ -20,8 +20,8 @@ from ..model.standardized import Definitions, evaluate_definitions, standardized
 
 Z975 = stats.norm.ppf(0.975)
 
-__all__ = ["Z975", "assemble_group_result", "assemble_result", "defined_rows", "estimator_info",
-           "invert_information", "wald_columns"]
+__all__ = ["Z975", "assemble_group_result", "assemble_result", "blocks_result", "defined_rows",
+           "estimator_info", "invert_information", "wald_columns"]
 
 
 def assemble_result(spec, engine, x, S, n, *, converged, message, report,
@@ -311,6 +311,22 @@ def level_result(spec, *, table, measures, r2, nobs, converged, admissible, warn
         warnings=tuple(warnings_), estimator=estimator, sample_cov=None, implied_cov=None,
         latent_cov=None, vcov=pd.DataFrame(vcov, index=names, columns=names),
         data_report=report, info={**info, **described}, moments=tuple(moments), data=data)
+
+
+def blocks_result(spec, *, table, measures, r2, nobs, converged, admissible, warnings_, vcov,
+                  names, report, estimator, info, moments, groups, group_column, data=None,
+                  difftest=None):
+    """The result of a fit whose groups the estimator combined itself (multi-group WLSMV,
+    :func:`semcluster.estimation.wlsmv.fit_groups`): lavaan's ``group`` column in
+    ``estimates``, each group's moments in ``moments``, no single-group matrices."""
+    estimator, described = estimator_info(estimator)
+    return SEMResult(
+        spec=spec, estimates=table, fit_measures=pd.Series(measures, dtype=float), r2=r2,
+        nobs=int(nobs), converged=bool(converged), admissible=bool(admissible),
+        warnings=tuple(warnings_), estimator=estimator, sample_cov=None, implied_cov=None,
+        latent_cov=None, vcov=pd.DataFrame(vcov, index=names, columns=names),
+        data_report=report, info={**info, **described}, groups=tuple(groups),
+        group_column=group_column, moments=tuple(moments), data=data, difftest=difftest)
 
 
 def group_estimate_table(mg, x, vcov, vcov_ok, several) -> pd.DataFrame:

@@ -666,7 +666,8 @@ def _block_sections(res: "SEMResult", e: pd.DataFrame, r2: pd.Series,
             extra.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
                           "z": np.nan, "pvalue": np.nan, "std_lv": 0.0, "std_all": 0.0})
     if wlsmv and res.info.get("parameterization", "delta") == "delta":
-        for v in ordinal:            # delta parameterization: scale factors fixed at 1
+        scaled = set(e.loc[e.op == "~*~", "lhs"])     # (free in groups 2.. of invariance fits)
+        for v in [v for v in ordinal if v not in scaled]:   # otherwise fixed at 1 (delta)
             extra.append({"lhs": v, "op": "~*~", "rhs": v, "label": "", "est": 1.0, "se": 0.0,
                           "z": np.nan, "pvalue": np.nan, "std_lv": 1.0, "std_all": 1.0})
     if extra:
