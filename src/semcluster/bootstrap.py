@@ -443,6 +443,8 @@ class BootstrapResult(ResultProtocol):
         show = t[t.op.isin(["~", ":=", "r2"])]
         cols = ["lhs", "op", "rhs", "label", "what", "est", "se", "ci_lower", "ci_upper",
                 "bca_lower", "bca_upper", "pvalue"]
+        if "group" in t.columns:          # a grouped fit: which group each row belongs to
+            cols.insert(3, "group")
         with pd.option_context("display.width", 200, "display.max_rows", 1000,
                                "display.max_columns", 20,
                                "display.float_format", lambda v: f"{v:.3f}"):
