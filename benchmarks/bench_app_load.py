@@ -35,7 +35,7 @@ def big_csv(path: Path, rows: int) -> None:
     import numpy as np
     import pandas as pd
 
-    src = pd.read_csv(ROOT / "src" / "semcluster" / "data" / "paper_synthetic.csv")
+    src = pd.read_csv(ROOT / "src" / "semcluster" / "resources" / "data" / "paper_synthetic.csv")
     rng = np.random.default_rng(1)
     take = rng.integers(0, len(src), rows)
     df = src.iloc[take].reset_index(drop=True)

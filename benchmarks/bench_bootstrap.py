@@ -44,9 +44,9 @@ def main():
     import pandas as pd
     import semopy
 
-    from semcluster.bootstrap import bootstrap
+    from semcluster.analysis.bootstrap import bootstrap
     from semcluster.resources import data_path
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     times = {}
     last = {}

@@ -34,7 +34,7 @@ from _rscript import run_r  # benchmarks/_rscript.py (the script's folder)
 COMPLETE_ML = """
 import sys, time
 from threadpoolctl import threadpool_limits
-from semcluster.bootstrap import bootstrap
+from semcluster.analysis.bootstrap import bootstrap
 n = int(sys.argv[1])
 with threadpool_limits(1):
     bootstrap("h1_h5", n_boot=20, n_jobs=2, bca=False)          # warm-up (workers, imports)
@@ -98,7 +98,7 @@ def main():
     baseline = sys.argv[3] if len(sys.argv) > 3 else None
     import pandas as pd
 
-    from semcluster.bootstrap import bootstrap
+    from semcluster.analysis.bootstrap import bootstrap
     from semcluster.resources import model_path
 
     load0 = os.getloadavg()[0]

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from semcluster.bootstrap import bootstrap
-from semcluster.data import data_path
+from semcluster.analysis.bootstrap import bootstrap
+from semcluster.data.survey import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures"

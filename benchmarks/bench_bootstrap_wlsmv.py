@@ -8,7 +8,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import time  # noqa: E402
 
-from semcluster.bootstrap import bootstrap  # noqa: E402
+from semcluster.analysis.bootstrap import bootstrap  # noqa: E402
 
 MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
 CSV = "tests/fixtures/estimators/hs39_ordinal.csv"

@@ -83,7 +83,7 @@ def main():
 
     import semcluster
     from semcluster.resources import data_path, model_path
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     csv = data_path("paper_synthetic.csv")
     data = pd.read_csv(csv)

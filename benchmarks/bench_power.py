@@ -16,7 +16,7 @@ def main():
     import numpy as np
     import semopy
 
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
     from semcluster.study.power import power_analysis
     from semcluster.study.synthetic import scaled_population, simulate_items
 

@@ -15,7 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    from semcluster.simulate import ClusterDesign, MissingDesign
+    from semcluster.analysis.simulate import ClusterDesign, MissingDesign
     from semcluster.study.power import power_analysis
 
     designs = {

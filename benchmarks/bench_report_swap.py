@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from semcluster.output_files import OutputFiles
+from semcluster.output.files import OutputFiles
 
 
 def report_files(tag: str) -> dict:

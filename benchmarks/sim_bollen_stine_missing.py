@@ -77,7 +77,7 @@ def one_set(cond: int, rep: int, n_boot: int, seed_seq) -> dict:
     from threadpoolctl import threadpool_limits
 
     import semcluster
-    from semcluster.bootstrap import bootstrap
+    from semcluster.analysis.bootstrap import bootstrap
 
     mechanism, model = CONDITIONS[cond]
     data_seq, boot_seq = seed_seq.spawn(2)

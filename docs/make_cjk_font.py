@@ -1,4 +1,4 @@
-"""Build the Chinese font bundled with semcluster (src/semcluster/fonts/).
+"""Build the Chinese font bundled with semcluster (src/semcluster/resources/fonts/).
 
 The diagrams' Chinese labels must render on a machine with no CJK font installed, so the package
 ships a subset of Noto Sans CJK SC Regular (SIL Open Font License 1.1, © 2014-2021 Adobe; no
@@ -19,7 +19,7 @@ from fontTools import subset
 from fontTools.ttLib import TTCollection, TTFont
 
 SOURCE = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-OUT = Path(__file__).resolve().parents[1] / "src" / "semcluster" / "fonts"
+OUT = Path(__file__).resolve().parents[1] / "src" / "semcluster" / "resources" / "fonts"
 FAMILY = "Semcluster Sans CJK SC"
 
 

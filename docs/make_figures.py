@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import semcluster
-from semcluster.diagrams import measurement_diagram as measurement_diagram_general
-from semcluster.diagrams import save_figure
+from semcluster.output.diagrams import measurement_diagram as measurement_diagram_general
+from semcluster.output.diagrams import save_figure
 from semcluster.study.diagrams import (compare_diagram, conceptual_diagram, measurement_diagram,
                                        tested_diagram)
 
@@ -30,7 +30,7 @@ def main() -> None:
     # side by side in Chinese, constructs, items and groups by their labels
     import pandas as pd
 
-    from semcluster.labels import Labels
+    from semcluster.data.labels import Labels
     from semcluster.resources import data_path
 
     hs = pd.read_csv(data_path("holzinger_swineford_1939.csv"))

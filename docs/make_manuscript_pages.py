@@ -20,9 +20,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from semcluster import manuscript  # noqa: E402
-from semcluster.document import Document, Figure, Paragraph, Section  # noqa: E402
-from semcluster.method_bias import CAVEATS, method_factor_check  # noqa: E402
+from semcluster.output import manuscript  # noqa: E402
+from semcluster.result.document import Document, Figure, Paragraph, Section  # noqa: E402
+from semcluster.analysis.method_bias import CAVEATS, method_factor_check  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures"
 

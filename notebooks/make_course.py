@@ -79,7 +79,7 @@ from IPython.display import Image, Markdown, display
 import io
 import semcluster
 from semcluster import study
-from semcluster.diagrams import cjk_font
+from semcluster.output.diagrams import cjk_font
 
 LANG = "{{en||zh}}"
 NAMES = study.construct_labels(LANG)               # CA -> {{cluster awareness||集群意识}}, ...
@@ -163,7 +163,7 @@ predictors entered, OLS from the correlations gives β = R<sub>xx</sub><sup>−1
 β = R<sub>xx</sub><sup>−1</sup> r<sub>xy</sub>。
 """),
     code("""
-from semcluster.regression import ols_from_correlations, stepwise_from_correlations
+from semcluster.analysis.regression import ols_from_correlations, stepwise_from_correlations
 preds = list(study.PREDICTORS)
 pub = study.regression()
 full = ols_from_correlations(R, "IN", preds, study.N)
@@ -243,17 +243,17 @@ a[a.verdict == "inconsistent"][["check", "item", "published", "recomputed"]].hea
             "p_enter=0.01, p_remove=0.02)`。现在选入哪些预测变量？",
             "运行并查看 `.coefficients.index`；更严格的 PIN 只会让选入更早停止，所以结果是默认运行的前几步"
             "（或其子集）。", 1),
-    details("Compute composites from the bundled item data (`semcluster.data.load_data()`, "
-            "`semcluster.regression.composite_scores`) and fit OLS with `ols_from_data`. Are the "
+    details("Compute composites from the bundled item data (`semcluster.data.survey.load_data()`, "
+            "`semcluster.analysis.regression.composite_scores`) and fit OLS with `ols_from_data`. Are the "
             "βs close to the Table 2 ones?",
-            "```python\nfrom semcluster.data import load_data\nfrom semcluster.regression import "
+            "```python\nfrom semcluster.data.survey import load_data\nfrom semcluster.analysis.regression import "
             "composite_scores, ols_from_data\nitems_of = {c: study.item_names(c) for c in "
             "study.CONSTRUCTS}\ncomp = composite_scores(load_data(), items_of)\n"
             "ols_from_data(comp, \"IN\", preds).coefficients\n```\nThe synthetic sample was "
             "made to match Table 2, so they agree to about the second decimal.",
-            "用内置题项数据计算合成分数（`semcluster.data.load_data()`、"
-            "`semcluster.regression.composite_scores`），再用 `ols_from_data` 做 OLS。β 与表 2 的结果接近吗？",
-            "```python\nfrom semcluster.data import load_data\nfrom semcluster.regression import "
+            "用内置题项数据计算合成分数（`semcluster.data.survey.load_data()`、"
+            "`semcluster.analysis.regression.composite_scores`），再用 `ols_from_data` 做 OLS。β 与表 2 的结果接近吗？",
+            "```python\nfrom semcluster.data.survey import load_data\nfrom semcluster.analysis.regression import "
             "composite_scores, ols_from_data\nitems_of = {c: study.item_names(c) for c in "
             "study.CONSTRUCTS}\ncomp = composite_scores(load_data(), items_of)\n"
             "ols_from_data(comp, \"IN\", preds).coefficients\n```\n合成数据按表 2 生成，"
@@ -539,17 +539,17 @@ NB03 = [
 
 Simulations need thousands of selections, so we write the SPSS rule (enter the smallest p below
 PIN = .05, remove any p above POUT = .10) in a few lines of numpy, and check on 20 samples that
-it selects what `semcluster.regression.stepwise_from_correlations` selects.
+it selects what `semcluster.analysis.regression.stepwise_from_correlations` selects.
 """, """
 ## 1. 一个快速的逐步回归，并与 semcluster 的实现核对
 
 模拟需要成千上万次变量选择，所以我们用几行 numpy 写出 SPSS 的规则（选入 p 最小且低于 PIN = .05 的变量，
-移除 p 高于 POUT = .10 的变量），并在 20 个样本上核对它与 `semcluster.regression.stepwise_from_correlations`
+移除 p 高于 POUT = .10 的变量），并在 20 个样本上核对它与 `semcluster.analysis.regression.stepwise_from_correlations`
 选出的变量相同。
 """),
     code("""
 from scipy import stats
-from semcluster.regression import ols_from_correlations, stepwise_from_correlations
+from semcluster.analysis.regression import ols_from_correlations, stepwise_from_correlations
 
 
 def ols_t(R, cols, n):
@@ -752,7 +752,7 @@ NB04 = [
 """),
     SETUP,
     code("""
-from semcluster.measurement import measurement_report
+from semcluster.analysis.measurement import measurement_report
 cfa = semcluster.fit("cfa")
 m = measurement_report("cfa", result=cfa, parallel_iter=20)
 fm = cfa.fit_measures
@@ -822,11 +822,11 @@ show(measurement_diagram(cfa, lang=LANG))
 """),
     details("Compute α of CA by hand from the item data: "
             "k/(k−1)·(1 − Σ item variances / variance of the sum).",
-            "```python\nfrom semcluster.data import load_data\nX = load_data()[study.item_names('CA')]\n"
+            "```python\nfrom semcluster.data.survey import load_data\nX = load_data()[study.item_names('CA')]\n"
             "k = X.shape[1]\nk / (k - 1) * (1 - X.var().sum() / X.sum(axis=1).var())\n```\n"
             "It equals `m.reliability.loc['CA', 'alpha']`.",
             "用题项数据手动计算 CA 的 α：k/(k−1)·(1 − 各题项方差之和 / 总分方差)。",
-            "```python\nfrom semcluster.data import load_data\nX = load_data()[study.item_names('CA')]\n"
+            "```python\nfrom semcluster.data.survey import load_data\nX = load_data()[study.item_names('CA')]\n"
             "k = X.shape[1]\nk / (k - 1) * (1 - X.var().sum() / X.sum(axis=1).var())\n```\n"
             "结果等于 `m.reliability.loc['CA', 'alpha']`。", 1),
     details("Rerun the report with a stricter HTMT limit: `measurement_report(\"cfa\", result=cfa, "
@@ -913,7 +913,7 @@ show(compare_diagram(comp, lang=LANG))
 为了运行快，这里只抽 200 次（论文中应使用 2000 次或更多）。
 """),
     code("""
-from semcluster.bootstrap import bootstrap
+from semcluster.analysis.bootstrap import bootstrap
 b = bootstrap("h1_h5", n_boot=200, n_jobs=1, bca=False, result=res, seed=1)
 bp = b.paths()[["lhs", "rhs", "label", "est", "ci_lower", "ci_upper"]]
 bp.round(3)
@@ -931,7 +931,7 @@ judged by the χ² difference and by ΔCFI > −.01 and ΔRMSEA < .015 (Chen, 20
 每一步都增加等值约束，并用 χ² 差异检验以及 ΔCFI > −.01、ΔRMSEA < .015（Chen, 2007）来判断。
 """),
     code("""
-from semcluster.invariance import measurement_invariance
+from semcluster.analysis.invariance import measurement_invariance
 inv = measurement_invariance("cfa", group="firm_type")
 display(Markdown(f"{{Groups: ||分组：}}" + ", ".join(f"{g} (N = {n})" for g, n in inv.nobs.items())))
 inv.comparisons[["comparison", "chisq_diff", "df_diff", "pvalue", "delta_cfi", "delta_rmsea"]].round(4)
@@ -1018,7 +1018,7 @@ missing-value code (−99), a reverse-coded item.
 import tempfile
 from pathlib import Path
 import pyreadstat
-from semcluster.data import load_data, DataOptions
+from semcluster.data.survey import load_data, DataOptions
 
 work = Path(tempfile.mkdtemp())
 mine = load_data()
@@ -1169,8 +1169,8 @@ is how much clustering inflates the variance of a mean.
 设计效应 1 + (m̄ − 1)·ICC（Kish 1965，m̄ 为平均集群规模）表示聚类使均值的方差放大了多少倍。
 """),
     code("""
-from semcluster.simulate import ClusterDesign
-from semcluster.clustering import cluster_summary
+from semcluster.analysis.simulate import ClusterDesign
+from semcluster.data.clusters import cluster_summary
 from semcluster.study.synthetic import simulate_items
 
 design = ClusterDesign(0.2, clusters=30, size=(5, 60))     # ICC 0.2; 30 clusters of 5-60 firms
@@ -1265,7 +1265,7 @@ how often the test of y ← x rejects at α = .05 — naively and cluster-robust
 分别用朴素分析和聚类稳健分析。
 """),
     code("""
-from semcluster.power import power_analysis
+from semcluster.analysis.power import power_analysis
 
 
 class Chain:
@@ -1390,7 +1390,7 @@ for what, res, lhs, rhs in (("{{single-level ML||单层 ML}}", one, "IN", "CA"),
 pd.DataFrame(rows).round(3)
 """),
     code("""
-from semcluster.clustering import cluster_summary
+from semcluster.data.clusters import cluster_summary
 
 w, b = (m.implied_cov for m in two.moments)        # level 1 (within), level 2 (between)
 s100 = cluster_summary(firms100, "cluster", list(w.index))

@@ -19,6 +19,6 @@ def boot1000():
     """bootstrap("h1_h5", n_boot=1000, seed=20231124) on 2 processes, without BCa: the draws
     of lavaan's fixture size, and the replicates saved in tests/fixtures/references/ (shared by
     test_bootstrap.py and test_references_bootstrap.py, so it runs once)."""
-    from semcluster.bootstrap import bootstrap
+    from semcluster.analysis.bootstrap import bootstrap
 
     return bootstrap("h1_h5", n_boot=1000, n_jobs=2, bca=False)

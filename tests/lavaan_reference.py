@@ -246,10 +246,10 @@ def fit_estimator_case(name: str):
     """Fit one MLR/FIML/WLSMV case the way make_fixtures.R fits it in lavaan."""
     import pandas as pd
 
-    from semcluster.data import load_data, prepare_data
-    from semcluster.estimators import estimate
+    from semcluster.data.survey import load_data, prepare_data
+    from semcluster.estimation.registry import estimate
     from semcluster.resources import data_path
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     F = ESTIMATOR_FIXTURES
     if name in COVARIATE_CASES:
@@ -280,10 +280,10 @@ def fit_estimator_case(name: str):
 def _fit_covariate_case(name: str):
     import pandas as pd
 
-    from semcluster.data import prepare_data
-    from semcluster.estimators import estimate
+    from semcluster.data.survey import prepare_data
+    from semcluster.estimation.registry import estimate
     from semcluster.resources import data_path
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     F = ESTIMATOR_FIXTURES
     items = [f"x{i}" for i in range(1, 10)]

@@ -25,7 +25,7 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ROOT = Path(__file__).resolve().parents[1]
-CSV = ROOT / "src" / "semcluster" / "data" / "paper_synthetic.csv"
+CSV = ROOT / "src" / "semcluster" / "resources" / "data" / "paper_synthetic.csv"
 
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip(f"Chromium or chromedriver absent ({CHROMIUM}, {CHROMEDRIVER})",
@@ -301,7 +301,7 @@ def test_app_report_for_an_own_survey(server, browser, tmp_path):
     builder's report of that model, with the user's construct labels and title."""
     import inspect
 
-    from semcluster.report import build_report
+    from semcluster.output.report import build_report
 
     # until the report builder for any model (and its corpus) is merged, there is nothing to
     # check here; once merged, both exist and this test runs
@@ -352,7 +352,7 @@ def test_app_report_for_an_own_survey(server, browser, tmp_path):
         assert study not in html, study
     import importlib.util
 
-    if importlib.util.find_spec("semcluster.manuscript") and importlib.util.find_spec("docx"):
+    if importlib.util.find_spec("semcluster.output.manuscript") and importlib.util.find_spec("docx"):
         docs = [n for n in z.namelist() if n.endswith(".docx")]
         assert docs, z.namelist()                  # the Word manuscript beside the html
         import docx

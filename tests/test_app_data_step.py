@@ -99,7 +99,7 @@ def test_a_malformed_control_is_a_one_line_message(text, field):
 
 def _data_messages(tmp_path) -> list[str]:
     """Messages the data path gives for bad surveys (each names at least one CLI flag)."""
-    from semcluster.data import DataOptions, read_survey, require_complete
+    from semcluster.data.survey import DataOptions, read_survey, require_complete
     from semcluster.errors import DataError
 
     rng = np.random.default_rng(3)
@@ -235,7 +235,7 @@ def test_a_data_error_lists_every_problem_of_the_models_items(tmp_path):
     df.to_csv(tmp_path / "own.csv", index=False)
     cache = str(tmp_path / "own.pkl")
     worker.parse_upload(str(tmp_path / "own.csv"), cache, 10**7)
-    from semcluster.spec import parse_model
+    from semcluster.spec.parser import parse_model
 
     spec = parse_model(MODEL + "INN ~ K11\n", name="m")
     opts = mapping.page_options({"scale": "1 5", "id_col": "rid"})
@@ -444,7 +444,7 @@ def _report_job(tmp_path, **extra):
 
 
 def test_the_report_job_builds_the_report_of_the_users_model(tmp_path, monkeypatch):
-    import semcluster.report as report
+    import semcluster.output.report as report
 
     def builder(model=None, data=None, *, out=None, options=None, group=None,
                 hypotheses=None, labels=None, lang="en", formats=("html", "md"),
@@ -475,7 +475,7 @@ def test_the_study_model_unchanged_gets_the_studys_report(tmp_path):
 
 
 def test_a_builder_for_the_study_only_says_so_in_one_line(tmp_path, monkeypatch):
-    import semcluster.report as report
+    import semcluster.output.report as report
     from semcluster.errors import OptionError
 
     def old(data=None, out="report", *, lang="en", n_boot=1000, power_reps=200,
@@ -575,7 +575,7 @@ def json_text(obj) -> str:
 def test_the_saved_mapping_is_the_data_description_the_cli_reads(tmp_path):
     """Save mapping (step 2) writes every option a data description holds; --map reads it
     back to the same values."""
-    from semcluster.data import data_description
+    from semcluster.data.survey import data_description
 
     doc = mapping.mapping_document({"Q_1": "K1", "Q_2": "K2", "Q_3": ""}, ["K2"], (1.0, 5.0),
                                    (-99, "n.a"), "rid", ["K1", "K2"], "answers")

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_client import Session, free_port, initial_inputs, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CSV = ROOT / "src" / "semcluster" / "data" / "paper_synthetic.csv"
+CSV = ROOT / "src" / "semcluster" / "resources" / "data" / "paper_synthetic.csv"
 MARKER = "MARKER-7f3a91-not-for-the-page"
 
 
@@ -332,12 +332,12 @@ def _xlsx_bomb(path: Path, inflated_mb: int) -> None:
 
 
 def test_xlsx_that_expands_past_the_ceiling_is_refused_before_reading(tmp_path, monkeypatch):
-    import semcluster.data
+    import semcluster.data.survey
     from semcluster.app import worker
 
     calls = []
-    real = semcluster.data.load_data
-    monkeypatch.setattr(semcluster.data, "load_data", lambda *a, **k: calls.append(a) or
+    real = semcluster.data.survey.load_data
+    monkeypatch.setattr(semcluster.data.survey, "load_data", lambda *a, **k: calls.append(a) or
                         real(*a, **k))
     bomb = tmp_path / "bomb.xlsx"
     _xlsx_bomb(bomb, 60)                        # 60 MB inflated; ceiling max(50 MB, 10 x 1 MB)

@@ -55,7 +55,7 @@ def test_every_subpackage_is_installed():
 
 
 def test_one_result_builder():
-    """Every estimator's SEMResult is built by semcluster.solution.assemble_result (WLSMV had
+    """Every estimator's SEMResult is built by semcluster.result.builder.assemble_result (WLSMV had
     its own copy of the admissibility checks, names and standardized SEs until it was
     folded in): no other module constructs one."""
     import re

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import semcluster
-from semcluster.bootstrap import _Replicator, bootstrap
+from semcluster.analysis.bootstrap import _Replicator, bootstrap
 from semcluster.resources import data_path
 
 FIX = Path(__file__).parent / "fixtures" / "bootstrap"
@@ -70,8 +70,8 @@ def test_dask_local_cluster_gives_the_same_numbers():
 
 def test_fast_refits_equal_full_engine_fits():
     """Every converged fast refit is within the foundation's tolerance of a full fit."""
-    from semcluster.engine import MLEngine
-    from semcluster.spec import read_model
+    from semcluster.estimation.engine import MLEngine
+    from semcluster.spec.parser import read_model
 
     spec = read_model("h1_h5")
     data = pd.read_csv(data_path("paper_synthetic.csv"))

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 import semcluster
-from semcluster.bootstrap import (_FIMLReplicator, _implied_means, _pattern_transform,
+from semcluster.analysis.bootstrap import (_FIMLReplicator, _implied_means, _pattern_transform,
                                   bollen_stine_complete, bollen_stine_missing, bootstrap)
-from semcluster.estimators.fiml import MissingPatterns
-from semcluster.spec import read_model
+from semcluster.estimation.fiml import MissingPatterns
+from semcluster.spec.parser import read_model
 
 FIX = Path(__file__).parent / "fixtures" / "bootstrap"
 MODEL = FIX / "mediation_mar.lav"

@@ -16,10 +16,10 @@ import pytest
 from scipy import stats
 
 import semcluster
-from semcluster.bootstrap import _bca, _FIMLReplicator, _implied_means, bootstrap
-from semcluster.data import DataOptions, read_survey
+from semcluster.analysis.bootstrap import _bca, _FIMLReplicator, _implied_means, bootstrap
+from semcluster.data.survey import DataOptions, read_survey
 from semcluster.errors import OptionError, SemclusterError
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 FIX = Path(__file__).parent / "fixtures" / "bootstrap"
 MODEL = FIX / "mediation_mar.lav"
@@ -97,7 +97,7 @@ def test_fiml_bias_corrected_ends_agree_with_lavaan_bca_simple_within_monte_carl
         boot_fiml, lavaan_ref):
     """lavaan 0.6-14's "bca.simple" is the bias-corrected interval without acceleration
     (a = 0; its "bca" fails on this missing = "ml" fit, see the R script). Ours with a = 0:
-    :func:`semcluster.bootstrap._bca` with a constant jackknife (acceleration 0).
+    :func:`semcluster.analysis.bootstrap._bca` with a constant jackknife (acceleration 0).
 
     Tolerance as for the percentile ends, with the extra spread of the estimated level
     α' = Φ(2z₀ + z_α): z₀ = Φ⁻¹(share below θ̂) has SE sqrt(p(1 − p)/R)/φ(z₀), moving α' by
@@ -173,7 +173,7 @@ def test_row_wise_fiml_loglik_and_gradient_equal_the_pattern_wise_ones():
     """FIMLRefitter's row-by-row log L and gradient equal the estimator's pattern-by-pattern
     FIMLObjective on a resample with repeated rows, and the gradient equals central
     differences of log L."""
-    from semcluster.estimators.fiml import FIMLObjective, MissingPatterns
+    from semcluster.estimation.fiml import FIMLObjective, MissingPatterns
 
     spec = read_model(MODEL)
     X = pd.read_csv(CSV)[spec.observed].to_numpy(float)
@@ -267,7 +267,7 @@ def test_full_fit_route_for_hard_replicates_equals_the_full_fiml_fit():
     """A replicate that BFGS and Newton from the full-sample estimates cannot finish (on
     h1_h5 about 2 % wander off along the collinear factors' ridge) takes the full fit's route
     (EM, ML start, fiml_estimate); on a resample that route gives the full FIML fit."""
-    from semcluster.estimators.fiml import MissingPatterns
+    from semcluster.estimation.fiml import MissingPatterns
 
     spec = read_model(MODEL)
     X = pd.read_csv(CSV)[spec.observed].to_numpy(float)
@@ -301,7 +301,7 @@ def test_fiml_worker_never_imports_semopy(tmp_path):
     path.write_bytes(cloudpickle.dumps((rep, X)))
     code = (f"import pickle, sys, numpy as np\n"
             f"rep, X = pickle.load(open({str(path)!r}, 'rb'))\n"
-            f"from semcluster.estimators.fiml import MissingPatterns\n"
+            f"from semcluster.estimation.fiml import MissingPatterns\n"
             f"q, ok, _ = rep.one(X, np.random.SeedSequence(1))\n"
             f"assert q is not None\n"
             f"assert rep._full_route(X[:250], MissingPatterns(X[:250])) is not None\n"

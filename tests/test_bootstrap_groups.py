@@ -33,9 +33,9 @@ import pytest
 from scipy import stats
 
 import semcluster
-from semcluster.bootstrap import (_bca, _GroupReplicator, _normal_interval, _percentile,
+from semcluster.analysis.bootstrap import (_bca, _GroupReplicator, _normal_interval, _percentile,
                                   bollen_stine_groups, bootstrap)
-from semcluster.data import data_path
+from semcluster.data.survey import data_path
 
 FIX = Path(__file__).parent / "fixtures" / "bootstrap"
 MATRIX = Path(__file__).parent / "fixtures" / "matrix"
@@ -45,7 +45,7 @@ SCHOOL = REF["school"]["model"]
 FIML2 = REF["fiml_groups"]["model"]
 MEANS = REF["means"]["model"]
 R_LAV = 1000
-bootmod = importlib.import_module("semcluster.bootstrap")    # the module, not the function
+bootmod = importlib.import_module("semcluster.analysis.bootstrap")    # the module, not the function
 
 
 def _end_mc_se(d, level, extra_rank_var=0.0):
@@ -161,7 +161,7 @@ def test_resampling_rows_across_groups_fails_the_same_comparison():
     Its percentile ends miss lavaan's (the intercepts of both schools become the pooled
     means, the school difference of the path is pulled to 0) for many parameters, while the
     right draws (test above) miss none."""
-    spec = semcluster.spec.read_model(SCHOOL)
+    spec = semcluster.spec.parser.read_model(SCHOOL)
     cols = spec.observed
     order = np.r_[np.flatnonzero(HS.school == "Pasteur"), np.flatnonzero(HS.school != "Pasteur")]
     slots = HS.school.to_numpy()[order]
@@ -380,7 +380,7 @@ def test_replicate_refits_the_rows_drawn_within_each_group():
     group only (in the full fit's group order, group sizes kept), and its draws equal
     semcluster.fit of exactly those rows."""
     b = bootstrap(SCHOOL, HS, group="school", n_boot=10, seed=41, n_jobs=1, bca=False)
-    spec = semcluster.spec.read_model(SCHOOL)
+    spec = semcluster.spec.parser.read_model(SCHOOL)
     children = np.random.SeedSequence(41).spawn(10)[:3]
     blocks = [np.flatnonzero(HS.school.to_numpy() == g) for g in ("Pasteur", "Grant-White")]
     for i, child in enumerate(children):
@@ -487,8 +487,8 @@ def test_report_effects_section_bootstraps_a_grouped_fit():
     """The report's ``:=`` section routes a grouped fit through the same function: the
     difference of the two schools' paths gets percentile and BCa ends (it used to print
     "Bootstrap not run")."""
-    from semcluster.labels import Labels
-    from semcluster.report import _effects_section, _Run
+    from semcluster.data.labels import Labels
+    from semcluster.output.report import _effects_section, _Run
 
     small = pd.concat([HS[HS.school == "Pasteur"].head(40), HS[HS.school != "Pasteur"].head(40)])
     X = small[["x1", "x2", "x3", "x4", "x5", "x6", "school"]].reset_index(drop=True)

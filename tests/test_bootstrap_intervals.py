@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-bs = importlib.import_module("semcluster.bootstrap")   # the package exports a function of that name
+bs = importlib.import_module("semcluster.analysis.bootstrap")   # the package exports a function of that name
 _bca = bs._bca
 
 K = np.arange(100.0)
@@ -415,7 +415,7 @@ def test_all_quantities_constant(fake):
 def test_quantile_at_a_whole_order_statistic():
     """(R + 1)q a whole number inside the draws: boot takes that order statistic itself
     (R = 79, q = .025: the 2nd smallest draw), no interpolation."""
-    from semcluster.bootstrap import _norm_inter
+    from semcluster.analysis.bootstrap import _norm_inter
 
     t = np.arange(79, dtype=float) ** 1.5          # unequal gaps: interpolation would show
     got = _norm_inter(t, [0.025, 0.975])
@@ -426,7 +426,7 @@ def test_quantile_at_a_whole_order_statistic():
 def test_quantile_between_the_first_two_draws_is_interpolated():
     """(R + 1)q between 1 and 2 (R = 20, q = .05: 1.05): interpolated between the smallest
     and the second smallest draw on the normal scale, not the smallest draw itself."""
-    from semcluster.bootstrap import _norm_inter
+    from semcluster.analysis.bootstrap import _norm_inter
 
     t = np.arange(20, dtype=float) ** 2
     got = _norm_inter(t, [0.05])[0]

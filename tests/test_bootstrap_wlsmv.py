@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.bootstrap import bootstrap
-from semcluster.data import DataOptions
+from semcluster.analysis.bootstrap import bootstrap
+from semcluster.data.survey import DataOptions
 from semcluster.errors import OptionError, SemclusterWarning
 
 FIX = Path(__file__).parent / "fixtures"

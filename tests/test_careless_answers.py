@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from semcluster.cli import main
-from semcluster.data import DataOptions, careless_answers, long_string, read_survey
+from semcluster.data.survey import DataOptions, careless_answers, long_string, read_survey
 from semcluster.errors import OptionError
 
 ITEMS = [f"q{j}" for j in range(1, 13)]
@@ -215,7 +215,7 @@ def test_drop_careless_lowers_rows_used_by_exactly_the_flagged_count():
 
 
 def test_drop_careless_reaches_the_fit():
-    from semcluster.fit import fit
+    from semcluster.fitting import fit
 
     df = planted_survey()
     with warnings.catch_warnings():

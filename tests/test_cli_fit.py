@@ -106,7 +106,7 @@ def test_fit_that_does_not_converge_exits_3(monkeypatch, capsys):
     import functools
 
     from semcluster.cli import EXIT_NOT_CONVERGED
-    from semcluster.engine import MLEngine
+    from semcluster.estimation.engine import MLEngine
 
     original = MLEngine.fit
     monkeypatch.setattr(MLEngine, "fit", functools.partialmethod(

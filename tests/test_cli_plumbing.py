@@ -5,7 +5,7 @@ Two tables drive the tests:
 * ``DATA_CASES``: the data options (``--data --map --sheet --id --missing --missing-codes
   --scale --out-of-scale --reverse --ordered --long-string --drop-careless``; the output
   ``--careless-csv`` is in ``test_cli_plumbing_outputs.py``), each with at least two values, run through
-  every command that has them.  The library's data reader :func:`semcluster.data.read_survey`
+  every command that has them.  The library's data reader :func:`semcluster.data.survey.read_survey`
   (every command reads its survey through it) is replaced by a recorder that stops the run; the
   test asserts what it was given.
 * ``OPTION_CASES``: every other option and positional argument of every command.  Where the
@@ -30,7 +30,7 @@ import pytest
 
 from semcluster.cli import build_parser, main
 from semcluster.resources import data_path
-from semcluster.simulate import ClusterDesign, MissingDesign
+from semcluster.analysis.simulate import ClusterDesign, MissingDesign
 from test_cli_plumbing_outputs import _is_output, _is_path   # one rule for what is an output
 
 DATA_DESTS = {"data", "map", "sheet", "id", "cluster", "missing", "missing_codes", "scale",
@@ -178,7 +178,7 @@ def test_data_option_reaches_the_data_reader(folder, monkeypatch, capsys, cmd, o
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and REFUSED[cmd.split(" ")[0], opt] in err
         return
-    args = called_with(monkeypatch, argv, "semcluster.data:read_survey")
+    args = called_with(monkeypatch, argv, "semcluster.data.survey:read_survey")
     got = args["data"] if field == "data" else getattr(args["options"], field)
     assert got == expected
 
@@ -187,20 +187,20 @@ def test_data_option_reaches_the_data_reader(folder, monkeypatch, capsys, cmd, o
 # 2. every other option, command by command
 # ---------------------------------------------------------------------------------------------
 BOOT = ["bootstrap", "h1_h5", "--n-boot", "10", "--jobs", "1"]
-BOOTSTRAP = "semcluster.bootstrap:bootstrap"
+BOOTSTRAP = "semcluster.analysis.bootstrap:bootstrap"
 POWER = "semcluster.study.power:power_analysis"
 POWER_ARGV = ["power", "--n", "100", "--reps", "10", "--jobs", "1"]
 # reproduce is the study's report (study.report.reproduce_report); report is any model's
 REPORT = "semcluster.study.report:reproduce_report"
-BUILD = "semcluster.report:build_report"
+BUILD = "semcluster.output.report:build_report"
 OWN = ["report", "h1_h5", "--out", "rep", "--n-boot", "10", "--jobs", "1"]
 REPRO = ["reproduce", "--out", "rep", "--n-boot", "10", "--power-reps", "10", "--jobs", "1"]
-FIT = "semcluster.fit:fit"
+FIT = "semcluster.fitting:fit"
 DIAG = ["diagram", "h1_h5", "--out", "d.png"]
 SIMULATE = "semcluster.study.synthetic:simulate_items"
-METHOD_BIAS = "semcluster.method_bias:method_factor_check"
+METHOD_BIAS = "semcluster.analysis.method_bias:method_factor_check"
 MEASURE_CI = ["measure", "cfa", "--parallel-iter", "10", "--htmt-ci"]
-HTMT_BOOT = "semcluster.measurement:htmt_bootstrap"
+HTMT_BOOT = "semcluster.analysis.measurement:htmt_bootstrap"
 
 
 def C(cmd, dest, argv, function, **expected):
@@ -339,20 +339,20 @@ OPTION_CASES = [
     C("fit", "meanstructure", ["fit", "h1_h5"], FIT, meanstructure=None),
     # invariance
     C("invariance", "model", ["invariance", "cfa", "--data", "grouped.csv", "--group", "school"],
-      "semcluster.invariance:measurement_invariance", model="cfa"),
+      "semcluster.analysis.invariance:measurement_invariance", model="cfa"),
     C("invariance", "model", ["invariance", "h1_h5", "--data", "grouped.csv", "--group",
                               "school"],
-      "semcluster.invariance:measurement_invariance", model="h1_h5"),
+      "semcluster.analysis.invariance:measurement_invariance", model="h1_h5"),
     C("invariance", "group", ["invariance", "cfa", "--data", "grouped.csv", "--group", "school"],
-      "semcluster.invariance:measurement_invariance", group="school"),
+      "semcluster.analysis.invariance:measurement_invariance", group="school"),
     C("invariance", "group", ["invariance", "cfa", "--data", "grouped.csv", "--group", "region"],
-      "semcluster.invariance:measurement_invariance", group="region"),
+      "semcluster.analysis.invariance:measurement_invariance", group="region"),
     C("invariance", "group_partial", ["invariance", "cfa", "--data", "grouped.csv", "--group",
                                       "school", "--group-partial", "CA=~ca2"],
-      "semcluster.invariance:measurement_invariance", group_partial=(("CA", "=~", "ca2"),)),
+      "semcluster.analysis.invariance:measurement_invariance", group_partial=(("CA", "=~", "ca2"),)),
     C("invariance", "group_partial", ["invariance", "cfa", "--data", "grouped.csv", "--group",
                                       "school"],
-      "semcluster.invariance:measurement_invariance", group_partial=None),
+      "semcluster.analysis.invariance:measurement_invariance", group_partial=None),
     # method-bias
     C("method-bias", "model", ["method-bias", "cfa"], METHOD_BIAS, model="cfa"),
     C("method-bias", "model", ["method-bias", "h1_h5"], METHOD_BIAS, model="h1_h5"),
@@ -360,30 +360,30 @@ OPTION_CASES = [
       estimator="MLR"),
     C("method-bias", "estimator", ["method-bias", "cfa"], METHOD_BIAS, estimator=None),
     C("method-bias", "lang", ["method-bias", "cfa", "--lang", "zh"],
-      "semcluster.method_bias:MethodBiasResult.summary", lang="zh"),
+      "semcluster.analysis.method_bias:MethodBiasResult.summary", lang="zh"),
     C("method-bias", "lang", ["method-bias", "cfa"],
-      "semcluster.method_bias:MethodBiasResult.summary", lang="en"),
+      "semcluster.analysis.method_bias:MethodBiasResult.summary", lang="en"),
     # measure
     C("measure", "model", ["measure", "cfa", "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", model="cfa"),
+      "semcluster.analysis.measurement:measurement_report", model="cfa"),
     C("measure", "model", ["measure", "revised", "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", model="revised"),
+      "semcluster.analysis.measurement:measurement_report", model="revised"),
     C("measure", "parallel_iter", ["measure", "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", parallel_iter=10),
+      "semcluster.analysis.measurement:measurement_report", parallel_iter=10),
     C("measure", "parallel_iter", ["measure", "--parallel-iter", "321"],
-      "semcluster.measurement:measurement_report", parallel_iter=321),
+      "semcluster.analysis.measurement:measurement_report", parallel_iter=321),
     C("measure", "alpha_available", ["measure", "--alpha-available", "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", alpha_available=True),
+      "semcluster.analysis.measurement:measurement_report", alpha_available=True),
     C("measure", "alpha_available", ["measure", "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", alpha_available=False),
+      "semcluster.analysis.measurement:measurement_report", alpha_available=False),
     C("measure", "group", ["measure", "cfa", "--data", "grouped.csv", "--group", "school",
                            "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", group="school"),
+      "semcluster.analysis.measurement:measurement_report", group="school"),
     C("measure", "group", ["measure", "cfa", "--data", "grouped.csv", "--group", "region",
                            "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", group="region"),
+      "semcluster.analysis.measurement:measurement_report", group="region"),
     C("measure", "group", ["measure", "--parallel-iter", "10"],
-      "semcluster.measurement:measurement_report", group=None),
+      "semcluster.analysis.measurement:measurement_report", group=None),
     C("measure", "n_boot", MEASURE_CI + ["--n-boot", "10"], HTMT_BOOT, n_boot=10),
     C("measure", "n_boot", MEASURE_CI + ["--n-boot", "2500"], HTMT_BOOT, n_boot=2500),
     C("measure", "seed", MEASURE_CI + ["--seed", "7"], HTMT_BOOT, seed=7),
@@ -394,76 +394,76 @@ OPTION_CASES = [
     C("modindices", "model", ["modindices", "h1_h5"], FIT, model="h1_h5"),
     C("modindices", "model", ["modindices", "revised"], FIT, model="revised"),
     C("modindices", "top", ["modindices", "h1_h5", "--top", "1"],
-      "semcluster.modindices:largest_residuals", k=1),
+      "semcluster.measures.modindices:largest_residuals", k=1),
     C("modindices", "top", ["modindices", "h1_h5", "--top", "7"],
-      "semcluster.modindices:largest_residuals", k=7),
+      "semcluster.measures.modindices:largest_residuals", k=7),
     # compare, compare-models
     C("compare", "alpha", ["compare", "--alpha", "0.01"],
       "semcluster.study.regression_vs_sem:compare_methods", alpha=0.01),
     C("compare", "alpha", ["compare", "--alpha", "0.1"],
       "semcluster.study.regression_vs_sem:compare_methods", alpha=0.1),
     C("compare-models", "models", ["compare-models", "h1_h5", "revised"],
-      "semcluster.model_comparison:compare_models", models=["h1_h5", "revised"]),
+      "semcluster.analysis.model_comparison:compare_models", models=["h1_h5", "revised"]),
     C("compare-models", "models", ["compare-models", "one_factor", "second_order", "h1_h5"],
-      "semcluster.model_comparison:compare_models",
+      "semcluster.analysis.model_comparison:compare_models",
       models=["one_factor", "second_order", "h1_h5"]),
     C("compare-models", "estimator", ["compare-models", "h1_h5", "revised", "--estimator", "mlr"],
-      "semcluster.model_comparison:compare_models", estimator="MLR"),
+      "semcluster.analysis.model_comparison:compare_models", estimator="MLR"),
     C("compare-models", "estimator", ["compare-models", "h1_h5", "revised", "--estimator", "ML"],
-      "semcluster.model_comparison:compare_models", estimator="ML"),
+      "semcluster.analysis.model_comparison:compare_models", estimator="ML"),
     # diagram
     C("diagram", "source", DIAG, FIT, model="h1_h5"),
     C("diagram", "source", ["diagram", "revised", "--out", "d.png"], FIT, model="revised"),
-    C("diagram", "kind", DIAG + ["--kind", "conceptual"], "semcluster.diagrams:conceptual_diagram",
+    C("diagram", "kind", DIAG + ["--kind", "conceptual"], "semcluster.output.diagrams:conceptual_diagram",
       model="h1_h5"),
     C("diagram", "kind", DIAG + ["--kind", "measurement"],
-      "semcluster.diagrams:measurement_diagram"),
-    C("diagram", "kind", DIAG + ["--kind", "compare"], "semcluster.diagrams:compare_diagram"),
-    C("diagram", "kind", DIAG + ["--kind", "tested"], "semcluster.diagrams:tested_diagram"),
-    C("diagram", "lang", DIAG + ["--lang", "zh"], "semcluster.diagrams:tested_diagram", lang="zh"),
+      "semcluster.output.diagrams:measurement_diagram"),
+    C("diagram", "kind", DIAG + ["--kind", "compare"], "semcluster.output.diagrams:compare_diagram"),
+    C("diagram", "kind", DIAG + ["--kind", "tested"], "semcluster.output.diagrams:tested_diagram"),
+    C("diagram", "lang", DIAG + ["--lang", "zh"], "semcluster.output.diagrams:tested_diagram", lang="zh"),
     C("diagram", "lang", DIAG + ["--lang", "en", "--kind", "conceptual"],
-      "semcluster.diagrams:conceptual_diagram", lang="en"),
+      "semcluster.output.diagrams:conceptual_diagram", lang="en"),
     C("diagram", "group", ["diagram", "grouped_fit.json", "--group", "west", "--out", "d.png"],
-      "semcluster.diagrams:tested_diagram", group="west"),
+      "semcluster.output.diagrams:tested_diagram", group="west"),
     C("diagram", "group", ["diagram", "grouped_fit.json", "--group", "east", "--kind",
                            "measurement", "--out", "d.png"],
-      "semcluster.diagrams:measurement_diagram", group="east"),
-    C("diagram", "alpha", DIAG + ["--alpha", "0.01"], "semcluster.diagrams:tested_diagram",
+      "semcluster.output.diagrams:measurement_diagram", group="east"),
+    C("diagram", "alpha", DIAG + ["--alpha", "0.01"], "semcluster.output.diagrams:tested_diagram",
       alpha=0.01),
     C("diagram", "alpha", DIAG + ["--alpha", "0.1", "--kind", "measurement"],
-      "semcluster.diagrams:measurement_diagram", alpha=0.1),
-    C("diagram", "hide_ns", DIAG + ["--hide-ns"], "semcluster.diagrams:tested_diagram",
+      "semcluster.output.diagrams:measurement_diagram", alpha=0.1),
+    C("diagram", "hide_ns", DIAG + ["--hide-ns"], "semcluster.output.diagrams:tested_diagram",
       hide_ns=True),
-    C("diagram", "hide_ns", DIAG, "semcluster.diagrams:tested_diagram", hide_ns=False),
-    C("diagram", "covariances", DIAG + ["--covariances"], "semcluster.diagrams:tested_diagram",
+    C("diagram", "hide_ns", DIAG, "semcluster.output.diagrams:tested_diagram", hide_ns=False),
+    C("diagram", "covariances", DIAG + ["--covariances"], "semcluster.output.diagrams:tested_diagram",
       covariances=True),
-    C("diagram", "covariances", DIAG, "semcluster.diagrams:tested_diagram", covariances=False),
-    C("diagram", "labels", DIAG + ["--labels", "lab.yaml"], "semcluster.labels:Labels.from_yaml",
+    C("diagram", "covariances", DIAG, "semcluster.output.diagrams:tested_diagram", covariances=False),
+    C("diagram", "labels", DIAG + ["--labels", "lab.yaml"], "semcluster.data.labels:Labels.from_yaml",
       path="lab.yaml"),
     C("diagram", "labels", DIAG + ["--labels", "标签.yaml", "--kind", "conceptual"],
-      "semcluster.labels:Labels.from_yaml", path="标签.yaml"),
+      "semcluster.data.labels:Labels.from_yaml", path="标签.yaml"),
     # fit --labels, measure --labels (the labels file is read before the fit)
     C("fit", "labels", ["fit", "h1_h5", "--labels", "lab.yaml"],
-      "semcluster.labels:Labels.from_yaml", path="lab.yaml"),
+      "semcluster.data.labels:Labels.from_yaml", path="lab.yaml"),
     C("fit", "labels", ["fit", "cfa", "--labels", "标签.yaml"],
-      "semcluster.labels:Labels.from_yaml", path="标签.yaml"),
+      "semcluster.data.labels:Labels.from_yaml", path="标签.yaml"),
     C("measure", "labels", ["measure", "cfa", "--labels", "lab.yaml"],
-      "semcluster.labels:Labels.from_yaml", path="lab.yaml"),
+      "semcluster.data.labels:Labels.from_yaml", path="lab.yaml"),
     C("measure", "labels", ["measure", "cfa", "--labels", "m/标签.yml"],
-      "semcluster.labels:Labels.from_yaml", path="m/标签.yml"),
+      "semcluster.data.labels:Labels.from_yaml", path="m/标签.yml"),
     # scores
     C("scores", "estimator", ["scores", "h1_h5", "--out", "s.csv", "--estimator", "mlr"], FIT,
       estimator="MLR"),
     C("scores", "estimator", ["scores", "h1_h5", "--out", "s.csv", "--estimator", "GLS"], FIT,
       estimator="GLS"),
     C("scores", "method", ["scores", "h1_h5", "--out", "s.csv", "--method", "Bartlett"],
-      "semcluster.results:SEMResult.predict", method="bartlett"),
+      "semcluster.result.result:SEMResult.predict", method="bartlett"),
     C("scores", "method", ["scores", "h1_h5", "--out", "s.csv"],
-      "semcluster.results:SEMResult.predict", method="regression"),
+      "semcluster.result.result:SEMResult.predict", method="regression"),
     C("scores", "se", ["scores", "h1_h5", "--out", "s.csv", "--se"],
-      "semcluster.results:SEMResult.predict", se=True),
+      "semcluster.result.result:SEMResult.predict", se=True),
     C("scores", "se", ["scores", "h1_h5", "--out", "s.csv"],
-      "semcluster.results:SEMResult.predict", se=False),
+      "semcluster.result.result:SEMResult.predict", se=False),
     # simulate
     C("simulate", "n", ["simulate", "--n", "20", "--out", "x.csv"], SIMULATE, n=20),
     C("simulate", "n", ["simulate", "--n", "3000", "--out", "x.csv"], SIMULATE, n=3000),
@@ -588,7 +588,7 @@ def test_option_reaches_the_library(folder, monkeypatch, cmd, dest, argv, target
     if cmd == "app":
         pytest.importorskip("shiny")
     if "grouped_fit.json" in argv:          # a two-group result to draw
-        from semcluster.fit import fit
+        from semcluster.fitting import fit
 
         Path("grouped_fit.json").write_text(
             fit("one_factor", "grouped.csv", group="school").to_json())
@@ -610,8 +610,8 @@ def test_scores_model_argument_reaches_the_fit(folder, monkeypatch):
 
 
 @pytest.mark.parametrize("source, kind, target", [
-    ("r.json", "tested", "semcluster.diagrams:as_view"),
-    ("h1_h5", "conceptual", "semcluster.diagrams:conceptual_diagram")])
+    ("r.json", "tested", "semcluster.output.diagrams:as_view"),
+    ("h1_h5", "conceptual", "semcluster.output.diagrams:conceptual_diagram")])
 @pytest.mark.parametrize("data_option", [["--data", "survey.csv"], ["--scale", "1", "7"],
                                          ["--missing", "fiml"]])
 def test_diagram_refuses_data_options_it_would_not_use(folder, monkeypatch, capsys, source,
@@ -687,7 +687,7 @@ def test_simulate_report_prints_the_calibration_report(folder, capsys, report):
 
 @pytest.mark.parametrize("method, se", [("regression", True), ("bartlett", False)])
 def test_scores_csv_has_the_method_and_standard_errors_asked_for(folder, capsys, method, se):
-    from semcluster.fit import fit
+    from semcluster.fitting import fit
 
     argv = ["scores", "h1_h5", "--out", "s.csv", "--method", method] + (["--se"] if se else [])
     assert main(argv) == 0
@@ -756,7 +756,7 @@ def test_data_options_of_a_namespace_without_them_are_the_defaults():
     import argparse
 
     from semcluster.cli._common import data_options_from_args, data_options_given
-    from semcluster.data import DataOptions
+    from semcluster.data.survey import DataOptions
 
     bare = argparse.Namespace(data=None)
     assert data_options_from_args(bare) == DataOptions()

@@ -1,5 +1,5 @@
 """The app's mapping YAML (``semcluster.app.mapping``) is read back by the reader ``--map``
-uses (:func:`semcluster.data.data_description`) as the same data description.
+uses (:func:`semcluster.data.survey.data_description`) as the same data description.
 
 The property test draws column names a real survey export may have: Chinese, spaces (inside
 and at either end), quotes, colons, ``#``, and the words YAML would read as something else
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semcluster.app.mapping import mapping_document, to_yaml
-from semcluster.data import data_description
+from semcluster.data.survey import data_description
 
 YAML_WORDS = ["yes", "no", "Yes", "NO", "on", "off", "true", "False", "null", "Null", "~", "",
               "1e3", "1E3", "1_000", "0x1F", "0o17", "017", "+1", "-.5", ".inf", "-.Inf", ".nan",
@@ -72,7 +72,7 @@ def test_the_apps_mapping_yaml_reads_back_as_the_same_description(tmp_path, m):
     assert desc.scale == (None if scale is None else tuple(scale))
     # codes read back as the data path reads any code list (data.split_codes: text split on
     # ',' and ';', a number written as text taken as that number, since answers are numbers)
-    from semcluster.data import split_codes
+    from semcluster.data.survey import split_codes
 
     want = split_codes(missing)
     assert [(type(c), c) for c in desc.missing_codes] == [(type(c), c) for c in want]
@@ -94,7 +94,7 @@ def test_fit_reads_a_survey_through_the_apps_mapping_file(tmp_path, monkeypatch,
     """A survey with Chinese column names, an id and -99 codes, described by a mapping file
     the app's code wrote, fits as the bundled data does (same rows, same estimates)."""
     from semcluster.cli import main
-    from semcluster.fit import fit
+    from semcluster.fitting import fit
     from semcluster.resources import data_path
 
     monkeypatch.chdir(tmp_path)

@@ -149,20 +149,20 @@ class WorkStarted(Exception):
 
 
 #: the library functions the commands start their work with
-WORK = [("semcluster.data", "read_survey"), ("semcluster.data", "load_data"),
-        ("semcluster.spec", "read_model"), ("semcluster.fit", "fit"),
-        ("semcluster.bootstrap", "bootstrap"), ("semcluster.study.power", "power_analysis"),
-        ("semcluster.model_comparison", "compare_models"),
-        ("semcluster.invariance", "measurement_invariance"),
+WORK = [("semcluster.data.survey", "read_survey"), ("semcluster.data.survey", "load_data"),
+        ("semcluster.spec.parser", "read_model"), ("semcluster.fitting", "fit"),
+        ("semcluster.analysis.bootstrap", "bootstrap"), ("semcluster.study.power", "power_analysis"),
+        ("semcluster.analysis.model_comparison", "compare_models"),
+        ("semcluster.analysis.invariance", "measurement_invariance"),
         ("semcluster.study.regression_vs_sem", "compare_methods"),
         ("semcluster.study.audit", "audit"), ("semcluster.study.audit", "load_published"),
-        ("semcluster.measurement", "measurement_report"),
+        ("semcluster.analysis.measurement", "measurement_report"),
         ("semcluster.study.synthetic", "simulate_items"),
         ("semcluster.study.synthetic", "match_published"),
         ("semcluster.study.synthetic", "paper_synthetic"),
         ("semcluster.study.synthetic", "calibration_report"),
-        ("semcluster.diagrams", "as_view"), ("semcluster.diagrams", "conceptual_diagram"),
-        ("semcluster.report", "build_report"), ("semcluster.study.report", "reproduce_report")]
+        ("semcluster.output.diagrams", "as_view"), ("semcluster.output.diagrams", "conceptual_diagram"),
+        ("semcluster.output.report", "build_report"), ("semcluster.study.report", "reproduce_report")]
 
 
 @pytest.fixture

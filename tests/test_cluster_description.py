@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from semcluster.cli import main
-from semcluster.data import DataOptions, data_description, read_survey
+from semcluster.data.survey import DataOptions, data_description, read_survey
 from semcluster.errors import DataError
 
 HERE = Path(__file__).parent / "fixtures" / "cluster"

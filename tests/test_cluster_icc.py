@@ -1,4 +1,4 @@
-"""ICC(1), design effects and the design-effect warning (semcluster.clustering).
+"""ICC(1), design effects and the design-effect warning (semcluster.data.clusters).
 
 References (tests/fixtures/cluster/make_cluster_fixtures.R): R's one-way ANOVA (``aov`` mean
 squares, n0 for unbalanced clusters) on the simulated clustered study survey and on lavaan's
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster.clustering import (DEFF_LIMIT, ClusterSummary, cluster_summary, design_effect,
+from semcluster.data.clusters import (DEFF_LIMIT, ClusterSummary, cluster_summary, design_effect,
                                    icc1)
 
 HERE = Path(__file__).parent / "fixtures" / "cluster"

@@ -64,8 +64,8 @@ def test_cluster_with_ml_matches_lavaans_ml_test_from_h1_information():
 
 
 def test_h1_observed_information_equals_expected_at_the_sample_covariance():
-    from semcluster.estimators.cluster_robust import h1_observed_information
-    from semcluster.estimators.mlr import _h1_expected_information
+    from semcluster.estimation.cluster_robust import h1_observed_information
+    from semcluster.estimation.mlr import _h1_expected_information
 
     rng = np.random.default_rng(4)
     M = rng.normal(size=(4, 4))
@@ -96,7 +96,7 @@ def test_clustering_changes_ses_and_test_as_lavaan_says(study_fit):
 
 
 def test_cluster_sums_apply_lavaans_small_sample_factor():
-    from semcluster.estimators.cluster_robust import cluster_sums
+    from semcluster.estimation.cluster_robust import cluster_sums
 
     s = np.array([[1.0, 2.0], [3.0, -1.0], [2.0, 2.0]])
     out = cluster_sums(s, np.array([0, 0, 1]), 2)

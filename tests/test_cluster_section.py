@@ -1,4 +1,4 @@
-"""The report's section on clustered data (``semcluster.cluster_section``): its tables hold the
+"""The report's section on clustered data (``semcluster.output.cluster_section``): its tables hold the
 numbers of the fits themselves (``fit(...)`` single-level ML, cluster-robust MLR, two-level ML),
 the ICC table those of the data report (ICC(1) checked against R in test_cluster_icc.py), and
 the design-effect flag is set on one side of its limit (2, Muthén & Satorra 1995) only."""
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import semcluster
-from semcluster.cluster_section import TEXT, cluster_section, section_from_results
-from semcluster.clustering import DEFF_LIMIT, ClusterSummary
-from semcluster.document import Document, Paragraph, Section, Table
+from semcluster.output.cluster_section import TEXT, cluster_section, section_from_results
+from semcluster.data.clusters import DEFF_LIMIT, ClusterSummary
+from semcluster.result.document import Document, Paragraph, Section, Table
 from semcluster.errors import OptionError
 
 HERE = Path(__file__).parent / "fixtures"

@@ -14,10 +14,10 @@ from lavaan_reference import ESTIMATOR_FIXTURES as FIX
 from lavaan_reference import compare
 from lavaan_reference import load_estimator_fixture as load_fixture
 
-from semcluster.data import prepare_data
-from semcluster.estimators import estimate
+from semcluster.data.survey import prepare_data
+from semcluster.estimation.registry import estimate
 from semcluster.resources import data_path
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 MIMIC = ("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
          "visual + textual ~ ageyr + female\n")
@@ -76,7 +76,7 @@ def test_mimic_fiml_matches_lavaan(spec, hs_missing, estimator):
 
 def test_mimic_paths_are_identified(spec):
     """The covariates' variances are not parameters; their paths must not look unidentified."""
-    from semcluster.estimators.identification import check_identification
+    from semcluster.estimation.identification import check_identification
 
     assert check_identification(spec).identified
 
@@ -107,7 +107,7 @@ def hs_ordinal_x():
 
 @pytest.fixture(scope="module")
 def mimic_wlsmv(spec, hs_ordinal_x):
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     return wlsmv.fit(spec, hs_ordinal_x[spec.observed].astype(float), ordered=ITEMS)
 
@@ -127,7 +127,7 @@ def test_mimic_wlsmv_matches_lavaan(mimic_wlsmv):
 
 def test_conditional_first_stage_matches_lavaan(hs_ordinal_x):
     """Thresholds of the ordered probit regressions are saturated: equal to lavaan's."""
-    from semcluster.estimators.polychoric import conditional_polychoric
+    from semcluster.estimation.polychoric import conditional_polychoric
 
     pc = conditional_polychoric(hs_ordinal_x[ITEMS], hs_ordinal_x[["ageyr", "female"]])
     ref = load_fixture("hs39_mimic_wlsmv")
@@ -138,7 +138,7 @@ def test_conditional_first_stage_matches_lavaan(hs_ordinal_x):
 
 def test_wlsmv_covariates_refusals(spec, hs_ordinal_x):
     from semcluster.errors import EstimationError
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     X = hs_ordinal_x[spec.observed].astype(float)
     with pytest.raises(EstimationError, match="covariate.*female.*declared ordered"):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster.data import (DataReport, data_description, load_data, missing_patterns,
+from semcluster.data.survey import (DataReport, data_description, load_data, missing_patterns,
                              pairwise_moments, prepare_data)
 from semcluster.errors import DataError, SemclusterWarning
 
@@ -245,9 +245,9 @@ def test_user_survey_end_to_end(tmp_path):
 
     import pyreadstat
 
-    from semcluster.estimators import estimate
+    from semcluster.estimation.registry import estimate
     from semcluster.resources import data_path
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     spec = read_model("h1_h5")
     items = spec.observed

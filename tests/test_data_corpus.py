@@ -30,9 +30,9 @@ def run_case(c: dict):
 
     Returns ("result", SEMResult, warnings) or ("error", exception, warnings).
     """
-    from semcluster.data import load_data, prepare_data
-    from semcluster.fit import fit
-    from semcluster.spec import read_model
+    from semcluster.data.survey import load_data, prepare_data
+    from semcluster.fitting import fit
+    from semcluster.spec.parser import read_model
 
     model = str(CORPUS / c["model"])
     data = CORPUS / c["data"]
@@ -44,7 +44,7 @@ def run_case(c: dict):
             spec = read_model(model)
             df = load_data(data, mapping=mapping)
             if missing == "fiml":
-                from semcluster.estimators import fiml
+                from semcluster.estimation import fiml
 
                 X, report = prepare_data(df, spec.observed, missing="fiml")
                 res = fiml.fit(spec, X, report=report)

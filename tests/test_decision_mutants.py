@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from semcluster import study
-from semcluster.report import FIT_KEYS, hypothesis_verdict
+from semcluster.output.report import FIT_KEYS, hypothesis_verdict
 from semcluster.study.report import _structural_section
 
 
@@ -89,7 +89,7 @@ def test_threshold_flags_table_states_each_threshold_and_its_source():
     """Every flag row carries the threshold it was judged at and the source of that
     threshold (measurement.THRESHOLDS): AVE .50, KMO .60, α .70, in the columns figure, value,
     threshold, passes, source."""
-    from semcluster.measurement import THRESHOLDS, threshold_flags
+    from semcluster.analysis.measurement import THRESHOLDS, threshold_flags
 
     rel = pd.DataFrame({"alpha": [0.8], "omega": [0.8], "cr": [0.8], "ave": [0.45],
                         "ave_std": [0.55]}, index=["A"])

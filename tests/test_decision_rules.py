@@ -33,8 +33,8 @@ from scipy import stats
 
 import semcluster
 from semcluster import study
-from semcluster.invariance import fit_index_verdict, lrt_verdict
-from semcluster.report import FIT_KEYS, hypothesis_verdict
+from semcluster.analysis.invariance import fit_index_verdict, lrt_verdict
+from semcluster.output.report import FIT_KEYS, hypothesis_verdict
 from semcluster.study.report import _structural_section
 from semcluster.study.regression_vs_sem import _verdict as compare_verdict
 
@@ -211,7 +211,7 @@ def test_invariance_cli_prints_and_writes_the_verdicts(hs39_by_school, monkeypat
                                                       capsys):
     """The verdict columns through the CLI's table and JSON (the fit itself is the fixture's,
     made with the same arguments, so the test does not fit the four levels twice)."""
-    import semcluster.invariance as inv
+    import semcluster.analysis.invariance as inv
     from semcluster.cli import main
     from semcluster.resources import data_path
 
@@ -311,14 +311,14 @@ Z05 = 1.959963984540054          # the two-sided .05 critical value of N(0, 1)
     (3.0, np.nan, 0.3, False),          # no standard error
 ])
 def test_power_counts_significant_estimates_of_the_true_sign(est, se, truth, hit):
-    from semcluster.power import detected
+    from semcluster.analysis.power import detected
 
     assert 2 * stats.norm.sf(Z05) == pytest.approx(0.05, abs=1e-12)
     assert bool(detected([est], [se], truth, 0.05)[0]) is hit
 
 
 def test_smallest_n_is_the_first_grid_point_at_or_above_the_target():
-    from semcluster.power import smallest_n_reaching
+    from semcluster.analysis.power import smallest_n_reaching
 
     table = pd.DataFrame({"n": [100, 200, 300] * 3,
                           "path": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
@@ -333,8 +333,8 @@ def test_smallest_n_is_the_first_grid_point_at_or_above_the_target():
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def replicator():
-    from semcluster.bootstrap import _Replicator
-    from semcluster.spec import read_model
+    from semcluster.analysis.bootstrap import _Replicator
+    from semcluster.spec.parser import read_model
 
     rng = np.random.default_rng(12)
     f = rng.normal(size=(150, 1))

@@ -17,7 +17,7 @@ import pytest
 
 import semcluster
 from semcluster import SemclusterWarning
-from semcluster.diagrams import (
+from semcluster.output.diagrams import (
     BUNDLED_CJK_FILE,
     MINUS,
     format_coef,
@@ -199,7 +199,7 @@ def check_numbers(layout, st, alpha=0.05):
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_conceptual(name, lang, model_files):
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     fig = conceptual_diagram(model_files[name], lang=lang)
     lay = fig.semcluster_layout
@@ -317,7 +317,7 @@ def test_no_font_with_glyphs_warns(monkeypatch):
     """No bundled font and no system CJK font: a clear warning, English labels, no boxes."""
     from matplotlib import font_manager as fm
 
-    import semcluster.diagrams as d
+    import semcluster.output.diagrams as d
 
     monkeypatch.setattr(d, "bundled_cjk_font", lambda: None)
     monkeypatch.setattr(fm.fontManager, "ttflist", [f for f in fm.fontManager.ttflist

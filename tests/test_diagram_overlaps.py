@@ -22,7 +22,7 @@ import pytest
 
 import semcluster
 from semcluster import SemclusterWarning
-from semcluster import diagrams as d
+from semcluster.output import diagrams as d
 
 LANGS = ("en", "zh")
 
@@ -324,7 +324,7 @@ def test_the_overlap_check_sees_two_texts_on_each_other():
 
 def test_the_crossing_count_sees_a_swapped_layer():
     lay = d.conceptual_diagram(SHAPES["nine_constructs"][0]).semcluster_layout
-    from semcluster.diagrams import Arrow
+    from semcluster.output.diagrams import Arrow
 
     # two arrows drawn as an X between two columns
     fake = type(lay)()
@@ -335,7 +335,7 @@ def test_the_crossing_count_sees_a_swapped_layer():
 
 
 def test_layer_order_removes_a_crossing_and_keeps_an_order_without_one():
-    from semcluster.diagrams import layer_crossings, order_layers
+    from semcluster.output.diagrams import layer_crossings, order_layers
 
     edges = [("F1", "F4"), ("F3", "F4"), ("F2", "F5")]
     cols = [["F1", "F2", "F3"], ["F4", "F5"]]

@@ -10,7 +10,7 @@ import pytest
 import semcluster
 from semcluster import SemclusterWarning, study
 from semcluster.cli import main
-from semcluster.diagrams import (
+from semcluster.output.diagrams import (
     MINUS,
     format_coef,
     format_number,
@@ -177,7 +177,7 @@ def test_minus_sign():
 
 
 def test_chinese_labels_or_clear_fallback(monkeypatch):
-    import semcluster.diagrams as d
+    import semcluster.output.diagrams as d
 
     assert d.cjk_font() == d.BUNDLED_CJK_FAMILY         # the bundled font comes first
     lay = conceptual_diagram("h1_h5", lang="zh").semcluster_layout

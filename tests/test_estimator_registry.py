@@ -1,4 +1,4 @@
-"""The estimator registry (semcluster.estimators.ESTIMATORS) is what the summary, the CLI, the
+"""The estimator registry (semcluster.estimation.registry.ESTIMATORS) is what the summary, the CLI, the
 app, fit() and compare_models read; results are built once by the result builder (never
 patched); one information inverse with one singularity rule gives every standard error.
 
@@ -19,7 +19,7 @@ from lavaan_reference import ESTIMATOR_FIXTURES as FIX
 from lavaan_reference import HS_MODEL
 
 import semcluster
-from semcluster.estimators import ESTIMATORS, Estimator, registered
+from semcluster.estimation.registry import ESTIMATORS, Estimator, registered
 from semcluster.resources import data_path
 
 SRC = Path(__file__).parent.parent / "src" / "semcluster"
@@ -38,8 +38,8 @@ def _estimator_line(summary: str) -> str:
 # -- a toy estimator: one function here (the "module") and one registry line ---------------
 def _fit_toy(spec, X, *, report=None, estimator=None):
     """Normal-theory ML under another name and label (the plumbing is what is tested)."""
-    from semcluster.data import sample_covariance
-    from semcluster.estimators.ml import fit_moments
+    from semcluster.data.survey import sample_covariance
+    from semcluster.estimation.ml import fit_moments
 
     return fit_moments(spec, sample_covariance(X), len(X), report=report, estimator=estimator,
                        data=X)
@@ -130,7 +130,7 @@ def test_summary_prints_dwls_for_wlsmv_and_sandwich_rows_for_fiml_mlr():
 
 
 def test_nested_test_is_the_estimators_registry_entry(tmp_path):
-    from semcluster.model_comparison import nested_test
+    from semcluster.analysis.model_comparison import nested_test
 
     assert {k: nested_test(k) for k in ESTIMATORS} == {
         "ML": "lrt", "MLR": "sb2001", "WLSMV": "satorra.2000", "GLS": "difference"}

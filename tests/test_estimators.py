@@ -14,9 +14,9 @@ from lavaan_reference import ESTIMATOR_FIXTURES as FIX
 from lavaan_reference import HS_MODEL, compare
 from lavaan_reference import load_estimator_fixture as load_fixture
 
-from semcluster.data import load_data, prepare_data
+from semcluster.data.survey import load_data, prepare_data
 from semcluster.resources import data_path
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def hs_spec():
 # MLR
 # ---------------------------------------------------------------------------------------------
 def test_mlr_hs39_matches_lavaan(hs_spec):
-    from semcluster.estimators import mlr
+    from semcluster.estimation import mlr
 
     df = load_data(data_path("holzinger_swineford_1939.csv"))
     X, rep = prepare_data(df, hs_spec.observed)
@@ -44,7 +44,7 @@ def test_mlr_hs39_matches_lavaan(hs_spec):
 def test_mlr_differs_from_ml_where_lavaan_says_so(hs_spec):
     """The comparison above has teeth: the ML standard error of speed =~ x9 is more than 2 %
     away from lavaan's MLR one, so an estimator that returned ML SEs would fail it."""
-    from semcluster.fit import fit as ml_fit
+    from semcluster.fitting import fit as ml_fit
 
     ref = {(r["lhs"], r["op"], r["rhs"]): r for r in load_fixture("hs39_mlr")["estimates"]}
     ml = ml_fit(hs_spec, load_data(data_path("holzinger_swineford_1939.csv")))
@@ -55,7 +55,7 @@ def test_mlr_differs_from_ml_where_lavaan_says_so(hs_spec):
 
 def test_mlr_refuses_missing_answers(hs_spec):
     from semcluster.errors import EstimationError
-    from semcluster.estimators import mlr
+    from semcluster.estimation import mlr
 
     df = pd.read_csv(FIX / "hs39_missing.csv")
     X, _ = prepare_data(df, hs_spec.observed, missing="fiml")
@@ -66,7 +66,7 @@ def test_mlr_refuses_missing_answers(hs_spec):
 def test_robust_fiml_hs39_matches_lavaan(hs_spec):
     """lavaan cfa(..., missing = "ml", estimator = "MLR"): sandwich SEs from casewise FIML
     scores, Yuan-Bentler scaling with the saturated model's observed information at EM."""
-    from semcluster.estimators import fiml
+    from semcluster.estimation import fiml
 
     X, rep = prepare_data(load_data(FIX / "hs39_missing.csv"), hs_spec.observed,
                           missing="fiml")
@@ -86,8 +86,8 @@ def test_mlr_sandwich_equals_ml_se_for_normal_data():
     """With multivariate-normal data the sandwich and the model-based SEs agree (up to MC
     error), and the Yuan-Bentler scaling factor is near 1: a check that does not depend on
     lavaan."""
-    from semcluster.estimators import mlr
-    from semcluster.fit import fit as ml_fit
+    from semcluster.estimation import mlr
+    from semcluster.fitting import fit as ml_fit
 
     rng = np.random.default_rng(11)
     n = 4000
@@ -109,7 +109,7 @@ def test_mlr_sandwich_equals_ml_se_for_normal_data():
 # FIML
 # ---------------------------------------------------------------------------------------------
 def test_fiml_hs39_matches_lavaan(hs_spec):
-    from semcluster.estimators import fiml
+    from semcluster.estimation import fiml
 
     df = load_data(FIX / "hs39_missing.csv")
     X, rep = prepare_data(df, hs_spec.observed, missing="fiml")
@@ -124,8 +124,8 @@ def test_fiml_hs39_matches_lavaan(hs_spec):
 
 def test_fiml_equals_ml_on_complete_data(hs_spec):
     """On complete data FIML is ML: same estimates and chi-square as the ML fit."""
-    from semcluster.estimators import fiml
-    from semcluster.fit import fit as ml_fit
+    from semcluster.estimation import fiml
+    from semcluster.fitting import fit as ml_fit
 
     df = load_data(data_path("holzinger_swineford_1939.csv"))
     X, rep = prepare_data(df, hs_spec.observed, missing="fiml")
@@ -141,7 +141,7 @@ def test_fiml_equals_ml_on_complete_data(hs_spec):
 
 
 def test_em_saturated_moments_complete_data():
-    from semcluster.estimators.fiml import MissingPatterns
+    from semcluster.estimation.fiml import MissingPatterns
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((50, 3))
@@ -156,8 +156,8 @@ def test_fiml_objective_derivatives_equal_numerical_ones():
     inverses (Σ_oo⁻¹ swept out of Σ⁻¹) equal their numerical / direct counterparts, for a
     model with latent and observed regressions and a residual covariance, away from the
     optimum."""
-    from semcluster.estimators._structure import CovarianceStructure, numerical_jacobian
-    from semcluster.estimators.fiml import FIMLObjective, MissingPatterns
+    from semcluster.estimation._structure import CovarianceStructure, numerical_jacobian
+    from semcluster.estimation.fiml import FIMLObjective, MissingPatterns
 
     rng = np.random.default_rng(5)
     n = 300
@@ -198,8 +198,8 @@ def test_fiml_intercepts_and_their_jacobian_equal_differences():
     Jacobians (raw and divided by the model SD) equal central differences of the same formula
     written with the matrix inverse, in a model where an item and a factor regress on
     exogenous covariates and one item on another (so B_yy ≠ I and B_yx ≠ 0)."""
-    from semcluster.estimators._structure import CovarianceStructure, numerical_jacobian
-    from semcluster.estimators.fiml import FIMLSolution, _intercepts
+    from semcluster.estimation._structure import CovarianceStructure, numerical_jacobian
+    from semcluster.estimation.fiml import FIMLSolution, _intercepts
 
     spec = read_model("F1 =~ a + b + c\nF1 ~ x1\nc ~ x2\nb ~ a")
     core = CovarianceStructure(spec)
@@ -252,7 +252,7 @@ def test_bivariate_normal_cdf_against_known_values():
     independence / perfect correlation limits."""
     from scipy.stats import norm
 
-    from semcluster.estimators.polychoric import bvn_cdf
+    from semcluster.estimation.polychoric import bvn_cdf
 
     for r in (-0.95, -0.6, -0.2, 0.0, 0.3, 0.8, 0.93, 0.99):
         assert bvn_cdf(0.0, 0.0, r) == pytest.approx(0.25 + np.arcsin(r) / (2 * np.pi),
@@ -265,7 +265,7 @@ def test_bivariate_normal_cdf_against_known_values():
 
 
 def test_polychoric_thresholds_and_gamma_match_lavaan(hs_ordinal):
-    from semcluster.estimators.polychoric import polychoric
+    from semcluster.estimation.polychoric import polychoric
 
     ref = load_fixture("hs39_wlsmv")
     pc = polychoric(hs_ordinal[ref["items"]])
@@ -280,7 +280,7 @@ def test_polychoric_thresholds_and_gamma_match_lavaan(hs_ordinal):
 def test_polychoric_is_not_pearson(hs_ordinal):
     """The failure semopy had: polychoric correlations must differ from Pearson's on coarse
     categories (they correct for the attenuation of coarse scoring)."""
-    from semcluster.estimators.polychoric import polychoric
+    from semcluster.estimation.polychoric import polychoric
 
     items = ["x7", "x8", "x9"]              # three categories each
     pc = polychoric(hs_ordinal[items], gamma=False).correlation.to_numpy()
@@ -292,7 +292,7 @@ def test_polychoric_is_not_pearson(hs_ordinal):
 def test_polychoric_recovers_a_known_correlation():
     """Simulated cut-normal data with ρ = 0.6: the estimate is within 3 SE of the truth
     (independent of lavaan)."""
-    from semcluster.estimators.polychoric import polychoric
+    from semcluster.estimation.polychoric import polychoric
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -307,7 +307,7 @@ def test_polychoric_recovers_a_known_correlation():
 
 
 def test_wlsmv_hs39_ordinal_matches_lavaan(hs_spec, hs_ordinal):
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     X, rep = prepare_data(hs_ordinal, hs_spec.observed, ordered=hs_spec.observed, warn=False)
     res = wlsmv.fit(hs_spec, X, report=rep)
@@ -325,7 +325,7 @@ def test_wlsmv_hs39_ordinal_matches_lavaan(hs_spec, hs_ordinal):
 
 def test_wlsmv_refuses_what_it_does_not_do(hs_spec, hs_ordinal):
     from semcluster.errors import EstimationError
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     X = hs_ordinal[hs_spec.observed].astype(float)
     # (a mix of ordinal and continuous items is fitted now: tests/test_wlsmv_variants.py)
@@ -341,7 +341,7 @@ def test_wlsmv_refuses_what_it_does_not_do(hs_spec, hs_ordinal):
 
 
 def test_wlsmv_defined_parameter_matches_lavaan(hs_ordinal):
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     spec = read_model("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + b*x5 + x6\n"
                       "speed =~ x7 + x8 + x9\nd := a - b")
@@ -356,8 +356,8 @@ def test_wlsmv_defined_parameter_matches_lavaan(hs_ordinal):
 def test_wlsmv_pairwise_matches_lavaan(hs_spec):
     """lavaan missing = "pairwise": thresholds from each item's answers, polychorics from
     pairwise-complete rows, zero scores for missing answers in Γ."""
-    from semcluster.estimators import estimate
-    from semcluster.estimators.polychoric import polychoric
+    from semcluster.estimation.registry import estimate
+    from semcluster.estimation.polychoric import polychoric
 
     ref = load_fixture("hs39_wlsmv_pairwise")
     df = pd.read_csv(FIX / "hs39_ordinal_missing.csv")
@@ -391,7 +391,7 @@ HEYWOOD_S = np.array([[1, .8, .6], [.8, 1, .4], [.6, .4, 1]])   # λ_a² = .8·.
 
 
 def test_heywood_case_flagged_by_mlr_and_fiml():
-    from semcluster.estimators import fiml, mlr
+    from semcluster.estimation import fiml, mlr
 
     X = pd.DataFrame(_data_with_covariance(HEYWOOD_S, 200), columns=list("abc"))
     spec = read_model("f =~ a + b + c")
@@ -407,7 +407,7 @@ def test_heywood_case_flagged_by_mlr_and_fiml():
 
 
 def test_heywood_case_flagged_by_wlsmv():
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     Z = _data_with_covariance(HEYWOOD_S, 1000, seed=3)
     X = pd.DataFrame(np.digitize(Z, [-1.2, -0.4, 0.3, 1.0]), columns=list("abc"))
@@ -428,7 +428,7 @@ def _two_factor_data(seed=2, n=300):
 
 @pytest.mark.parametrize("which", ["mlr", "fiml", "wlsmv"])
 def test_unidentified_model_flagged(which):
-    from semcluster.estimators import fiml, mlr, wlsmv
+    from semcluster.estimation import fiml, mlr, wlsmv
 
     df = _two_factor_data()
     spec = read_model(UNIDENTIFIED)
@@ -457,7 +457,7 @@ def test_no_standardized_se_without_vcov(which):
     """One rule in the one result builder: without a vcov the SE of every standardized value
     is unknown (NaN), fixed parameters' (marker loadings, WLSMV's dependent residual
     variances) too, as lavaan's NA."""
-    from semcluster.estimators import mlr, wlsmv
+    from semcluster.estimation import mlr, wlsmv
 
     df = _two_factor_data()
     spec = read_model(UNIDENTIFIED)
@@ -470,7 +470,7 @@ def test_no_standardized_se_without_vcov(which):
 def test_wlsmv_non_finite_defined_parameter_is_flagged(hs_ordinal):
     """WLSMV's defined parameters are the shared builder's: one that divides by zero has no
     estimate (NaN, not inf) and a warning, as with ML."""
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     spec = read_model("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + b*x5 + x6\n"
                       "speed =~ x7 + x8 + x9\nd := a - b\nz := a/(b-b)")
@@ -482,10 +482,10 @@ def test_wlsmv_non_finite_defined_parameter_is_flagged(hs_ordinal):
                for w in res.warnings)
 
 def test_identification_check_before_fitting():
-    from semcluster.estimators.identification import check_identification
+    from semcluster.estimation.identification import check_identification
 
     assert check_identification(read_model(HS_MODEL)).identified
-    from semcluster.estimators.wlsmv import OrdinalModel
+    from semcluster.estimation.wlsmv import OrdinalModel
 
     spec = read_model("h1_h5")
     ordinal = OrdinalModel(spec, list(spec.observed))
@@ -497,7 +497,7 @@ def test_identification_check_before_fitting():
 
 
 def test_fiml_non_convergence_is_flagged(hs_spec):
-    from semcluster.estimators import fiml
+    from semcluster.estimation import fiml
 
     X, _ = prepare_data(load_data(FIX / "hs39_missing.csv"), hs_spec.observed, missing="fiml")
     res = fiml.fit(hs_spec, X, max_iter=1)
@@ -507,7 +507,7 @@ def test_fiml_non_convergence_is_flagged(hs_spec):
 
 def test_estimate_dispatch(hs_spec):
     from semcluster.errors import EstimationError
-    from semcluster.estimators import estimate
+    from semcluster.estimation.registry import estimate
 
     df = load_data(FIX / "hs39_missing.csv")
     X, rep = prepare_data(df, hs_spec.observed, missing="auto")
@@ -529,12 +529,12 @@ def test_estimate_dispatch(hs_spec):
 
 def test_auto_missing_rule_is_the_registry_entry():
     """missing='auto' means the estimator's registry entry (auto_missing) when answers are
-    missing and listwise on complete data; semcluster.data.resolve_missing is the one function
+    missing and listwise on complete data; semcluster.data.survey.resolve_missing is the one function
     that resolves it, for the data step and for fit()."""
     from semcluster import fit
-    from semcluster.data import resolve_missing
+    from semcluster.data.survey import resolve_missing
     from semcluster.errors import EstimationError
-    from semcluster.estimators import ESTIMATORS
+    from semcluster.estimation.registry import ESTIMATORS
 
     assert {k: e.auto_missing for k, e in ESTIMATORS.items()} == {
         "ML": "fiml", "MLR": "fiml", "WLSMV": "pairwise", "GLS": "fiml"}
@@ -568,7 +568,7 @@ def test_estimate_auto_reads_the_registry(hs_spec):
     """estimate(..., missing='auto') fits by the registry's auto_missing when answers are
     missing (WLSMV: pairwise, as fit()) and listwise on complete data."""
     from semcluster.errors import EstimationError
-    from semcluster.estimators import ESTIMATORS, estimate
+    from semcluster.estimation.registry import ESTIMATORS, estimate
 
     X, rep = prepare_data(load_data(FIX / "hs39_ordinal_missing.csv"), hs_spec.observed,
                           missing="pairwise")
@@ -591,8 +591,8 @@ def test_estimate_auto_reads_the_registry(hs_spec):
 def test_saturated_information_equals_numerical_hessian():
     """The analytic observed information of the incomplete-data saturated model equals the
     numerical Hessian of its analytic gradient (at and away from the EM optimum)."""
-    from semcluster.estimators._structure import numerical_jacobian, vech_indices
-    from semcluster.estimators.fiml import MissingPatterns
+    from semcluster.estimation._structure import numerical_jacobian, vech_indices
+    from semcluster.estimation.fiml import MissingPatterns
 
     df = pd.read_csv(FIX / "hs39_missing.csv")[[f"x{i}" for i in range(1, 10)]]
     pats = MissingPatterns(df.to_numpy(float))
@@ -618,7 +618,7 @@ def study():
 
 
 def test_study_mlr_matches_lavaan(study):
-    from semcluster.estimators import mlr
+    from semcluster.estimation import mlr
 
     spec, df = study
     X, rep = prepare_data(df, spec.observed, warn=False)
@@ -629,7 +629,7 @@ def test_study_mlr_matches_lavaan(study):
 
 def test_study_fiml_matches_lavaan(study):
     """5 % of every item's answers removed at random (make_fixtures.R, seed 7)."""
-    from semcluster.estimators import fiml
+    from semcluster.estimation import fiml
 
     spec, _ = study
     X, rep = prepare_data(load_data(FIX / "study_missing.csv"), spec.observed, missing="fiml",
@@ -641,8 +641,8 @@ def test_study_fiml_matches_lavaan(study):
 
 
 def test_study_wlsmv_matches_lavaan(study):
-    from semcluster.estimators import wlsmv
-    from semcluster.estimators.polychoric import polychoric
+    from semcluster.estimation import wlsmv
+    from semcluster.estimation.polychoric import polychoric
 
     spec, df = study
     ref = load_fixture("study_wlsmv")
@@ -683,7 +683,7 @@ def test_gls_baseline_keeps_the_covariates_covariances_free_at_the_gls_minimum()
     criterion is quadratic, so they are exact up to rounding), every other off-diagonal cell
     is 0, and the covariates' block is not simply copied from S.  Without covariates it is
     diag(d) with (V∘V)d = diag(V) (Browne 1974), the formula used before."""
-    from semcluster.estimators.gls import gls_baseline
+    from semcluster.estimation.gls import gls_baseline
 
     rng = np.random.default_rng(7)
     L = rng.normal(size=(6, 6))
@@ -712,11 +712,11 @@ def test_gls_baseline_keeps_the_covariates_covariances_free_at_the_gls_minimum()
 
 def test_estimator_registry_drives_fit_and_cli():
     """fit(), estimate(), the CLI's --estimator choices and the error message all read the one
-    registry (semcluster.estimators.ESTIMATORS)."""
+    registry (semcluster.estimation.registry.ESTIMATORS)."""
     import semcluster
     from semcluster.cli import build_parser
     from semcluster.errors import SemclusterError
-    from semcluster.estimators import ESTIMATORS
+    from semcluster.estimation.registry import ESTIMATORS
 
     assert set(ESTIMATORS) == {"ML", "MLR", "WLSMV", "GLS"}
     sub = next(a for a in build_parser()._actions if a.dest == "command")

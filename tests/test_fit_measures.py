@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from semcluster import fit
-from semcluster.fitmeasures import baseline_comparisons, lavaan_measure_names
+from semcluster.measures.fitmeasures import baseline_comparisons, lavaan_measure_names
 
 ROOT = Path(__file__).parent.parent
 FIX = ROOT / "tests" / "fixtures" / "estimators"
@@ -27,11 +27,11 @@ HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
 
 
 def _hs():
-    return pd.read_csv(ROOT / "src" / "semcluster" / "data" / "holzinger_swineford_1939.csv")
+    return pd.read_csv(ROOT / "src" / "semcluster" / "resources" / "data" / "holzinger_swineford_1939.csv")
 
 
 def _study():
-    return pd.read_csv(ROOT / "src" / "semcluster" / "data" / "paper_synthetic.csv")
+    return pd.read_csv(ROOT / "src" / "semcluster" / "resources" / "data" / "paper_synthetic.csv")
 
 
 CASES = {

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.fitmeasures import (
+from semcluster.measures.fitmeasures import (
     baseline_sigma,
     cfi,
     fit_measures,
@@ -31,7 +31,7 @@ from semcluster.fitmeasures import (
 
 ROOT = Path(__file__).parent.parent
 LAV = ROOT / "tests" / "fixtures" / "lavaan"
-HS = ROOT / "src" / "semcluster" / "data" / "holzinger_swineford_1939.csv"
+HS = ROOT / "src" / "semcluster" / "resources" / "data" / "holzinger_swineford_1939.csv"
 
 # tolerances: the fixtures carry 15 significant digits of lavaan's estimates; the RMSEA
 # interval is a root of lavaan's uniroot (tolerance about 1e-9 on lambda)
@@ -339,7 +339,7 @@ def test_rmsea_interval_edges_equal_lavaan(case):
     just above / below the 5 % point of the central chi-square (df = 10: 4.0 / 3.9) gives a
     small upper end / 0; non-centralities below 1; a scaled c.hat.  To lavaan's uniroot
     tolerance (2e-6)."""
-    from semcluster.fitmeasures import rmsea_interval
+    from semcluster.measures.fitmeasures import rmsea_interval
 
     lo, hi = rmsea_interval(case["X2"], case["df"], case["N"], c_hat=case["c.hat"])
     assert lo == pytest.approx(case["lower"], abs=2e-6)
@@ -350,7 +350,7 @@ def test_rmsea_interval_edges_equal_lavaan(case):
                                   (10.0, np.inf, 100, 1.0), (10.0, 5, 100, np.inf),
                                   (10.0, 5, 100, np.nan), (10.0, 0, 100, 1.0)])
 def test_rmsea_interval_of_a_non_finite_input_or_no_df_is_nan(args):
-    from semcluster.fitmeasures import rmsea_interval
+    from semcluster.measures.fitmeasures import rmsea_interval
 
     X2, df, n, c = args
     lo, hi = rmsea_interval(X2, df, n, c_hat=c)
@@ -363,7 +363,7 @@ def test_noncentral_cdf_equals_scipy_for_small_and_zero_noncentrality(lam):
     central chi-square at lambda = 0."""
     from scipy import stats
 
-    from semcluster.fitmeasures import _ncx2_cdf
+    from semcluster.measures.fitmeasures import _ncx2_cdf
 
     for x, df in ((2.0, 1), (7.5, 4)):
         want = stats.chi2.cdf(x, df) if lam == 0 else stats.ncx2.cdf(x, df, lam)
@@ -376,7 +376,7 @@ def test_incremental_indices_at_the_zero_tolerance_equal_lavaan(e, want):
     """lavaan tests "is zero" with all.equal (1.5e-8): on either side of it CFI is 1 or
     1 - t1/t2, RNI, IFI and NFI NaN or their value (lavaan 0.6.14's lav_fit_cfi / rni / ifi /
     nfi, tests/fixtures/references/incremental_tolerance.R)."""
-    from semcluster.fitmeasures import ifi, nfi, rni
+    from semcluster.measures.fitmeasures import ifi, nfi, rni
 
     got = (cfi(10 + e, 10, 10 + e, 10), rni(10, 10, 10 + e, 10), ifi(5, 10, 10 + e, 10),
            nfi(0, 0, e, 3))
@@ -393,7 +393,7 @@ def test_an_incremental_index_of_a_non_finite_input_is_nan(pos, bad):
     """Any non-finite statistic, df or scaling factor gives NaN for every index (semcluster's
     guard: a failed fit's statistic is not a fit; lavaan itself returns 1 for some, e.g. CFI
     with X2 = -Inf or df = Inf)."""
-    from semcluster.fitmeasures import ifi, nfi, pnfi, rfi, rni
+    from semcluster.measures.fitmeasures import ifi, nfi, pnfi, rfi, rni
 
     good = [30.0, 10.0, 300.0, 15.0, 1.2, 1.1]
     args = good.copy()
@@ -415,7 +415,7 @@ def test_incremental_indices_equal_lavaan(case):
     (tests/fixtures/references/incremental_indices.R): a good fit, X2 below df, a model worse
     than its baseline, robust (c, c_null) versions of CFI, TLI and RNI, and small or zero
     baseline statistics and df (NA there: NaN here)."""
-    from semcluster.fitmeasures import ifi, nfi, pnfi, rfi, rni
+    from semcluster.measures.fitmeasures import ifi, nfi, pnfi, rfi, rni
 
     a = (case["X2"], case["df"], case["X2.null"], case["df.null"])
     c = (case["c"], case["c.null"])
@@ -436,7 +436,7 @@ def test_rmsea_pvalues_equal_lavaan(case):
     """Close-fit (RMSEA <= .05) and not-close-fit (RMSEA >= .08) p-values for one and two
     groups and a scaled c.hat, equal to lavaan 0.6.14's lav_fit_rmsea_closefit /
     notclosefit (tests/fixtures/references/rmsea_pvalues.R)."""
-    from semcluster.fitmeasures import rmsea_closefit, rmsea_notclosefit
+    from semcluster.measures.fitmeasures import rmsea_closefit, rmsea_notclosefit
 
     a = (case["X2"], case["df"], case["N"], case["c"])
     assert rmsea_closefit(*a, groups=case["G"]) == pytest.approx(case["close"], rel=1e-9)
@@ -447,7 +447,7 @@ def test_rmsea_pvalues_equal_lavaan(case):
 def test_rmsea_family_of_a_non_finite_input_is_nan(bad):
     """RMSEA, its interval and both p-values are NaN when X2, df or c is not finite (and the
     p-values and interval also at df = 0)."""
-    from semcluster.fitmeasures import rmsea_closefit, rmsea_notclosefit, rmsea_value
+    from semcluster.measures.fitmeasures import rmsea_closefit, rmsea_notclosefit, rmsea_value
 
     for pos in range(3):
         args = [30.0, 10.0, 1.2]
@@ -463,7 +463,7 @@ def test_rmsea_family_of_a_non_finite_input_is_nan(bad):
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nfi_of_a_saturated_model_with_a_non_finite_baseline_is_nan(bad):
     """df = 0 gives NFI 1, but only for a finite baseline statistic."""
-    from semcluster.fitmeasures import nfi
+    from semcluster.measures.fitmeasures import nfi
 
     assert nfi(0.0, 0, 300.0, 15) == 1.0
     assert np.isnan(nfi(0.0, 0, bad, 15))
@@ -474,7 +474,7 @@ def test_rfi_of_zero_over_zero_is_nan_without_a_warning():
     numpy warning on the console."""
     import warnings
 
-    from semcluster.fitmeasures import rfi
+    from semcluster.measures.fitmeasures import rfi
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -486,7 +486,7 @@ def test_rmsea_family_with_groups_equals_lavaan(case):
     """rmsea_measures with G groups and a scaling c: RMSEA times sqrt(G), its interval, and
     the p-values, all equal to lavaan 0.6.14 (lav_fit_rmsea / _ci / _closefit / _notclosefit,
     tests/fixtures/references/rmsea_pvalues.R; the interval to uniroot's tolerance)."""
-    from semcluster.fitmeasures import rmsea_measures
+    from semcluster.measures.fitmeasures import rmsea_measures
 
     out = rmsea_measures(case["X2"], case["df"], case["N"], c=case["c"], c_test=case["c"],
                          groups=case["G"])
@@ -502,7 +502,7 @@ def test_rmsea_measures_report_the_level_and_the_rmsea_values_tested():
     """lavaan's fitMeasures() reports rmsea.ci.level = 0.90, rmsea.close.h0 = 0.05 and
     rmsea.notclose.h0 = 0.08 beside the standard RMSEA family (not beside the _scaled or
     _robust ones)."""
-    from semcluster.fitmeasures import rmsea_measures
+    from semcluster.measures.fitmeasures import rmsea_measures
 
     out = rmsea_measures(30.0, 10, 200)
     assert (out["rmsea_ci_level"], out["rmsea_close_h0"], out["rmsea_notclose_h0"]) == \
@@ -522,7 +522,7 @@ def test_chisq_measures_equal_lavaan(case):
     (tests/fixtures/references/chisq_family.R; NA there, NaN here); fmin is lavaan's
     optim$fx = X2 / (2 ntotal): 30 / (2 * 200) = 0.075 with ntotal = N, and with ntotal given
     it divides by that instead."""
-    from semcluster.fitmeasures import chisq_measures
+    from semcluster.measures.fitmeasures import chisq_measures
 
     import warnings
 
@@ -548,7 +548,7 @@ def test_chisq_measures_equal_lavaan(case):
 def test_chisq_measures_pass_the_groups_on():
     """With G = 2 the RMSEA of chisq_measures is lavaan's multi-group one (X2 = 30, df = 10,
     N = 200: sqrt(G) x sqrt(30/(200 x 10) - 1/200) = 0.1414, lav_fit_rmsea, rmsea_pvalues.R)."""
-    from semcluster.fitmeasures import chisq_measures
+    from semcluster.measures.fitmeasures import chisq_measures
 
     case = next(c for c in RMSEA_P if c["G"] == 2 and c["c"] == 1)
     out = chisq_measures(case["X2"], case["df"], 300.0, 15, case["N"], 11, groups=2)
@@ -560,7 +560,7 @@ def test_chisq_measures_pass_the_groups_on():
 def test_rmsea_measures_of_a_saturated_model_need_a_finite_statistic(bad):
     """df = 0: the interval is (0, 0) (lavaan) only for a finite statistic and scaling;
     otherwise NaN."""
-    from semcluster.fitmeasures import rmsea_measures
+    from semcluster.measures.fitmeasures import rmsea_measures
 
     ok = rmsea_measures(0.0, 0, 200)
     assert (ok["rmsea_ci_lower"], ok["rmsea_ci_upper"]) == (0.0, 0.0)
@@ -574,7 +574,7 @@ def test_rmsea_measures_of_a_saturated_model_need_a_finite_statistic(bad):
 @pytest.mark.parametrize("pos", range(3))
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_gfi_family_of_a_non_finite_input_is_nan(pos, bad):
-    from semcluster.fitmeasures import gfi_measures
+    from semcluster.measures.fitmeasures import gfi_measures
 
     args = [0.95, 21, 8]
     assert gfi_measures(*args)["agfi"] == pytest.approx(1 - 21 / 8 * 0.05, abs=1e-12)
@@ -587,7 +587,7 @@ def test_gfi_family_of_a_non_finite_input_is_nan(pos, bad):
 def test_pgfi_is_df_over_moments_times_gfi():
     """lavaan's lav_fit_pgfi: PGFI = (df / nel) GFI, NA without moments; AGFI =
     1 - (nel / df)(1 - GFI), 1 at df = 0.  GFI .95, 21 moments, 8 df: PGFI = 8/21 x .95."""
-    from semcluster.fitmeasures import gfi_measures
+    from semcluster.measures.fitmeasures import gfi_measures
 
     out = gfi_measures(0.95, 21, 8)
     assert out == pytest.approx({"gfi": 0.95, "agfi": 1 - 21 / 8 * 0.05,
@@ -600,7 +600,7 @@ def test_hoelter_n_of_a_perfect_one_df_fit_is_infinite():
     """X2 = 0 with df = 1: lavaan's lav_fit_cn is qchisq(1 - alpha, df) / (X2 / N) + 1 = Inf
     (R divides by zero to Inf; the df = 5 case of chisq_family.R shows it); only df = 0 with
     X2 = 0 is NaN."""
-    from semcluster.fitmeasures import chisq_measures
+    from semcluster.measures.fitmeasures import chisq_measures
 
     out = chisq_measures(0.0, 1, 40.0, 3, 120, 5)
     assert out["cn_05"] == np.inf and out["cn_01"] == np.inf

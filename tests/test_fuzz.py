@@ -70,7 +70,7 @@ TOKENS = ["F1", "F2", "q1", "q2", "q3", "q4", "q5", "q6", "a", "b", "NA", "start
 
 
 def _model_fuzz_check(text: str) -> None:
-    from semcluster.spec import parse_model, read_model
+    from semcluster.spec.parser import parse_model, read_model
 
     for reader in (read_model, lambda t: parse_model(t)):
         try:
@@ -125,9 +125,9 @@ def test_parser_mutated_model(data):
 
 def test_mutated_models_that_parse_also_fit():
     """Parsed mutations of the good model go on to a fit: error or result, nothing else."""
-    from semcluster.data import load_data
-    from semcluster.fit import fit
-    from semcluster.spec import read_model
+    from semcluster.data.survey import load_data
+    from semcluster.fitting import fit
+    from semcluster.spec.parser import read_model
 
     df = load_data(CORPUS / "data" / "good.csv")
     variants = [GOOD_MODEL.replace("q3", "q1"),                 # q1 twice in one factor
@@ -187,11 +187,11 @@ ESTIMATOR_CHOICES = [("ML", "listwise"), ("ML", "fiml"), ("MLR", "listwise"), ("
 
 def _run_data(path: Path, mapping, choice) -> None:
     """Load, check and fit: plain ML through semcluster.fit, the others through
-    semcluster.estimators.estimate (WLSMV with every item ordinal)."""
-    from semcluster.data import load_data, prepare_data
-    from semcluster.estimators import estimate
-    from semcluster.fit import fit
-    from semcluster.spec import read_model
+    semcluster.estimation.registry.estimate (WLSMV with every item ordinal)."""
+    from semcluster.data.survey import load_data, prepare_data
+    from semcluster.estimation.registry import estimate
+    from semcluster.fitting import fit
+    from semcluster.spec.parser import read_model
 
     estimator, missing = choice
     spec = read_model(GOOD_MODEL)

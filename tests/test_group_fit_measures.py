@@ -24,7 +24,7 @@ import pytest
 from lavaan_reference import compare
 
 import semcluster
-from semcluster import fitmeasures
+from semcluster.measures import fitmeasures
 from semcluster.resources import data_path
 
 FIX = Path(__file__).parent / "fixtures" / "models"

@@ -21,7 +21,7 @@ import pytest
 import semcluster
 from semcluster.errors import DataError, OptionError
 from semcluster.resources import data_path
-from semcluster.results import SEMResult
+from semcluster.result.result import SEMResult
 
 REF = json.loads((Path(__file__).parent / "fixtures" / "models" / "group_methods.json")
                  .read_text())
@@ -150,7 +150,7 @@ def test_grouped_wald_interval_is_missing_where_the_standard_error_is(hs, monkey
     """The single-group rule: a free parameter without a standard error (singular information)
     has no interval (lavaan's NA), a fixed one the interval [value, value]; the information
     is made singular here by replacing its inverse with the estimator's NaN answer."""
-    import semcluster.multigroup as mgmod
+    import semcluster.estimation.groups as mgmod
 
     def singular(mg, x, data, warnings_):
         warnings_.append("the information matrix is singular")
@@ -176,7 +176,7 @@ def test_two_group_diagrams_render_per_group_from_the_fit_and_its_json(fits, tmp
     the result and from its --json (tested and measurement diagrams); an unknown group is
     refused in one line that names the groups."""
     from semcluster.cli import main
-    from semcluster.diagrams import measurement_diagram, tested_diagram
+    from semcluster.output.diagrams import measurement_diagram, tested_diagram
     from semcluster.errors import SemclusterError
 
     res = fits["school_metric"]
@@ -214,9 +214,9 @@ def test_one_group_tools_refuse_grouped_fits_in_one_line(fits, hs):
     crash, or would treat the first group's numbers as the whole fit's)."""
     from semcluster import modification_indices, residuals
     from semcluster.errors import InputTypeError
-    from semcluster.measurement import construct_reliability, fornell_larcker
-    from semcluster.modindices import largest_residuals
-    from semcluster.refit import Refitter
+    from semcluster.analysis.measurement import construct_reliability, fornell_larcker
+    from semcluster.measures.modindices import largest_residuals
+    from semcluster.estimation.refit import Refitter
 
     res = fits["school_metric"]
     for call, err in ((lambda: Refitter(res), InputTypeError),
@@ -262,8 +262,8 @@ def test_json_of_the_removed_group_result_type_is_refused_in_one_line(fits):
     """A result saved by an older semcluster as multigroup.GroupResult (the type SEMResult
     replaced) cannot be rebuilt: a one-line DataError, not an AttributeError."""
     text = fits["school_metric"].to_json().replace(
-        '"semcluster.results:SEMResult"', '"semcluster.multigroup:GroupResult"')
-    assert "semcluster.multigroup:GroupResult" in text
+        '"semcluster.result.result:SEMResult"', '"semcluster.estimation.groups:GroupResult"')
+    assert "semcluster.estimation.groups:GroupResult" in text
     with pytest.raises(DataError, match="GroupResult") as info:
         SEMResult.from_json(text)
     assert "\n" not in str(info.value)

@@ -28,9 +28,9 @@ from lavaan_reference import compare
 import semcluster
 from semcluster.cli import main
 from semcluster.errors import DataError, ModelSpecError, OptionError
-from semcluster.invariance import measurement_invariance
+from semcluster.analysis.invariance import measurement_invariance
 from semcluster.resources import data_path
-from semcluster.results import SEMResult
+from semcluster.result.result import SEMResult
 
 FIX = Path(__file__).parent / "fixtures" / "models"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"

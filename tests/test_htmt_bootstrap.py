@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import measurement
+from semcluster.analysis import measurement
 from semcluster.errors import OptionError
 
 FIX = Path(__file__).parent / "fixtures"

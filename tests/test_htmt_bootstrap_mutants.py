@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import measurement
+from semcluster.analysis import measurement
 from semcluster.errors import OptionError
 
 FIX = Path(__file__).parent / "fixtures" / "measurement_missing"
@@ -185,7 +185,7 @@ def test_workers_and_progress_bar_are_passed_to_the_replicate_runner(data, monke
                                                                      progress):
     """--jobs and the progress bar reach the runner (the draws themselves do not depend on
     them: each has its own seed), and the bar is named."""
-    import semcluster.parallel as par
+    import semcluster.analysis.parallel as par
 
     seen = {}
     real = par.run_replicates

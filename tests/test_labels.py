@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from semcluster import SemclusterWarning
-from semcluster import diagrams as d
+from semcluster.output import diagrams as d
 from semcluster.cli import main
-from semcluster.labels import Labels, LabelsError, value_key
+from semcluster.data.labels import Labels, LabelsError, value_key
 
 MODEL = ("PI =~ pi1 + pi2 + pi3\nKS =~ ks1 + ks2 + ks3\nTR =~ tr1 + tr2 + tr3\n"
          "KS ~ PI\nTR ~ KS + PI\n")
@@ -136,7 +136,7 @@ def test_spss_variable_and_value_labels_become_item_and_group_labels(study, caps
     pyreadstat.write_sav(X, "survey.sav",
                          column_labels={"pi1": "道路质量", "ks1": "We share reports"},
                          variable_value_labels={"own": {1.0: "国有", 2.0: "民营"}})
-    from semcluster.data import load_data
+    from semcluster.data.survey import load_data
 
     lab = Labels.from_frame(load_data("survey.sav"))
     assert lab.item("pi1", "zh") == "道路质量" and lab.item("ks1", "en") == "We share reports"
@@ -291,7 +291,7 @@ def test_a_zh_diagram_names_constructs_with_english_only_labels(study):
 
 def test_item_labels_up_to_the_box_width_replace_the_code(study):
     import semcluster
-    from semcluster.diagrams import ITEM_LABEL_WIDTH
+    from semcluster.output.diagrams import ITEM_LABEL_WIDTH
 
     res = semcluster.fit("\n".join(MODEL.splitlines()[:3]) + "\n", "survey.csv")
     fits = "x" * ITEM_LABEL_WIDTH                                  # just fits

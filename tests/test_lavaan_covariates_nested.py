@@ -84,8 +84,8 @@ def test_scaling_factor_h0_counts_parameters_before_equality_constraints(entry, 
 
 
 def test_equality_count_counts_shared_labels_and_explicit_constraints():
-    from semcluster.estimators.mlr import equality_count
-    from semcluster.spec import read_model
+    from semcluster.estimation.mlr import equality_count
+    from semcluster.spec.parser import read_model
 
     assert equality_count(read_model(HS)) == 0
     assert equality_count(read_model(HS_EQUAL)) == 1
@@ -270,7 +270,7 @@ def test_nested_pairs_match_lavtestlrt(lrt_ref, entry, restricted, full, data, o
     MLR (complete data and FIML), satorra.2000 (scaled and shifted) for WLSMV -- all ordinal
     items (delta and theta parameterization), with covariates (conditional.x), and with
     continuous items among the ordinal ones."""
-    from semcluster.model_comparison import chisq_difference
+    from semcluster.analysis.model_comparison import chisq_difference
 
     ref = lrt_ref[entry]
     d = _hs_data(data)
@@ -300,7 +300,7 @@ def test_lavaan_default_for_mlr_is_satorra_bentler_2001(lrt_ref):
 def test_compare_models_tests_the_study_pair_as_lavtestlrt(lrt_ref, estimator, entry, label):
     """compare_models(["revised", "h1_h5"], estimator=...) on the study data: the nested test
     is lavaan's (for WLSMV a 2-df difference, where the shift b is not 0)."""
-    from semcluster.model_comparison import compare_models
+    from semcluster.analysis.model_comparison import compare_models
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -311,7 +311,7 @@ def test_compare_models_tests_the_study_pair_as_lavtestlrt(lrt_ref, estimator, e
 
 
 def test_study_fiml_mlr_pair_matches_lavtestlrt(lrt_ref):
-    from semcluster.model_comparison import chisq_difference
+    from semcluster.analysis.model_comparison import chisq_difference
 
     d = pd.read_csv(ESTIMATOR_DATA / "study_missing.csv")
     with warnings.catch_warnings():
@@ -334,8 +334,8 @@ def test_wlsmv_difference_of_results_read_back_from_json_is_refused(wlsmv_pair):
     """The satorra.2000 test needs each fit's Jacobian and Γ, which JSON does not keep: a
     clear error, not the plain difference."""
     from semcluster.errors import OptionError
-    from semcluster.model_comparison import chisq_difference
-    from semcluster.results import SEMResult
+    from semcluster.analysis.model_comparison import chisq_difference
+    from semcluster.result.result import SEMResult
 
     r0, r1, _ = wlsmv_pair
     again = [SEMResult.from_json(r.to_json()) for r in (r0, r1)]
@@ -345,7 +345,7 @@ def test_wlsmv_difference_of_results_read_back_from_json_is_refused(wlsmv_pair):
 
 def test_difference_of_fits_by_different_estimators_is_refused(wlsmv_pair):
     from semcluster.errors import OptionError
-    from semcluster.model_comparison import chisq_difference
+    from semcluster.analysis.model_comparison import chisq_difference
 
     r0, _, d = wlsmv_pair
     with warnings.catch_warnings():
@@ -358,7 +358,7 @@ def test_difference_of_fits_by_different_estimators_is_refused(wlsmv_pair):
 def test_wlsmv_difference_of_fits_to_other_data_is_refused(wlsmv_pair):
     """Same N, other answers: the sample statistics differ, so the fits are not nested."""
     from semcluster.errors import EstimationError
-    from semcluster.model_comparison import chisq_difference
+    from semcluster.analysis.model_comparison import chisq_difference
 
     r0, _, d = wlsmv_pair
     other = d.copy()

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import manuscript as M
-from semcluster.document import Column, Document, Figure, Paragraph, Section, Table
+from semcluster.output import manuscript as M
+from semcluster.result.document import Column, Document, Figure, Paragraph, Section, Table
 from semcluster.errors import OptionError, OutputPathError
 
 docx = pytest.importorskip("docx")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from semcluster.cli import main
-from semcluster.measurement import THRESHOLDS, measurement_report
+from semcluster.analysis.measurement import THRESHOLDS, measurement_report
 from semcluster.resources import data_path
 
 FIX = Path(__file__).parent / "fixtures" / "measurement"
@@ -75,7 +75,7 @@ def test_kmo_bartlett_match_psych(case):
 
 def test_efa_matches_psych_fa_on_hs39():
     """factor_analyzer minres + oblimin vs psych::fa: same loadings up to column order/sign."""
-    from semcluster.measurement import efa
+    from semcluster.analysis.measurement import efa
 
     ref = json.loads((FIX / "hs39.json").read_text())
     df = pd.read_csv(data_path("holzinger_swineford_1939.csv"))
@@ -95,7 +95,7 @@ def test_parallel_analysis_finds_the_simulated_structure():
     X = np.column_stack([F[:, [0]] * .8] * 4 + [F[:, [1]] * .8] * 4)
     X = X.reshape(400, 8) + rng.standard_normal((400, 8)) * .6
     df = pd.DataFrame(X, columns=[f"v{i}" for i in range(8)])
-    from semcluster.measurement import parallel_analysis
+    from semcluster.analysis.measurement import parallel_analysis
     assert parallel_analysis(df, list(df.columns), n_iter=50)["n_factors"] == 2
 
 

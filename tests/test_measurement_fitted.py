@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import measurement
-from semcluster.fit import fit
+from semcluster.analysis import measurement
+from semcluster.fitting import fit
 
 HERE = Path(__file__).parent / "fixtures" / "measurement_missing"
 REF = json.loads((HERE / "semtools.json").read_text())
@@ -151,7 +151,7 @@ def test_fornell_larcker_reads_the_fitted_latent_correlations(fiml_report, wlsmv
 
 
 def rep_spec():
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     return read_model(MODEL)
 

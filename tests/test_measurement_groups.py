@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import measurement
+from semcluster.analysis import measurement
 from semcluster.errors import DataError, OptionError
-from semcluster.fit import fit
+from semcluster.fitting import fit
 
 HERE = Path(__file__).parent / "fixtures" / "measurement_groups"
 REF = json.loads((HERE / "semtools.json").read_text())

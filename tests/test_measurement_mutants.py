@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.measurement import (
+from semcluster.analysis.measurement import (
     _items_of,
     construct_reliability,
     cronbach_alpha,
@@ -26,12 +26,12 @@ from semcluster.measurement import (
     item_statistics,
     latent_correlations,
 )
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 ROOT = Path(__file__).parent.parent
 REF = json.loads((ROOT / "tests" / "fixtures" / "measurement" / "hs39.json").read_text())
 LAV = json.loads((ROOT / "tests" / "fixtures" / "lavaan" / "hs39_cfa.json").read_text())
-HS = pd.read_csv(ROOT / "src" / "semcluster" / "data" / "holzinger_swineford_1939.csv")
+HS = pd.read_csv(ROOT / "src" / "semcluster" / "resources" / "data" / "holzinger_swineford_1939.csv")
 ITEMS = {f: REF["scales"][f]["items"] for f in REF["factors"]}
 TOL = 1e-9
 
@@ -263,7 +263,7 @@ def test_reliability_and_validity_refuse_a_fit_with_groups_or_means(fn):
     or a mean structure) is refused with a one-line OptionError before anything is read."""
     from types import SimpleNamespace
 
-    from semcluster import measurement
+    from semcluster.analysis import measurement
     from semcluster.errors import OptionError
 
     fake = SimpleNamespace(moments=("g1", "g2"))

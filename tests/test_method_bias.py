@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import method_bias as mb
-from semcluster.document import Table
+from semcluster.analysis import method_bias as mb
+from semcluster.result.document import Table
 from semcluster.errors import DataError, OptionError
 
 HERE = Path(__file__).parent / "fixtures" / "method_bias"
@@ -362,7 +362,7 @@ def test_cli_refuses_a_one_factor_model_in_one_line(capsys):
 
 
 def test_a_negative_scaled_difference_is_reported_as_not_computable(monkeypatch):
-    import semcluster.model_comparison as mc
+    import semcluster.analysis.model_comparison as mc
 
     real = mc.chisq_difference
 
@@ -396,7 +396,7 @@ def test_mlr_uses_robust_indices_and_the_scaled_difference():
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_section_holds_the_findings_the_tables_and_the_caveats(sim, lang):
-    from semcluster.document import Paragraph
+    from semcluster.result.document import Paragraph
 
     sec = sim.section(lang)
     tables = [b for b in sec.blocks if isinstance(b, Table)]
@@ -420,8 +420,8 @@ def test_findings_text_follows_the_verdict(sim, indicated, en, zh):
 
 def test_word_tables_of_the_checks_equal_the_json_numbers(sim, tmp_path):
     docx = pytest.importorskip("docx")
-    from semcluster import manuscript
-    from semcluster.document import Document
+    from semcluster.output import manuscript
+    from semcluster.result.document import Document
 
     doc = Document("CMB", sections=[sim.section("en")])
     path = manuscript.write_docx(doc, tmp_path / "cmb.docx", style="apa")

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from semcluster.cli import build_parser, main
-from semcluster.estimators import ESTIMATORS
+from semcluster.estimation.registry import ESTIMATORS
 from semcluster.resources import data_path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "missing_data.md"
@@ -124,7 +124,7 @@ def _run(argv, capsys):
 
 
 def _fit_missing(survey, **kw):
-    from semcluster.fit import fit
+    from semcluster.fitting import fit
 
     res = fit(kw.pop("model", "h1_h5"), survey / "holes.csv", **kw)
     return res
@@ -146,22 +146,22 @@ def _check_fit_groups(survey, out):
 
 
 def _check_invariance(survey, out):
-    from semcluster.invariance import measurement_invariance
+    from semcluster.analysis.invariance import measurement_invariance
 
     inv = measurement_invariance(survey / "small.lav", survey / "holes.csv", group="school")
     assert sum(inv.nobs.values()) == 160
 
 
 def _check_compare_models(survey, out):
-    from semcluster.model_comparison import compare_models
+    from semcluster.analysis.model_comparison import compare_models
 
     cmp = compare_models(["h1_h5", "revised"], survey / "holes.csv")
     assert all(r.missing == "fiml" and r.nobs == 160 for r in cmp.results.values())
 
 
 def _check_power(survey, out):
-    from semcluster.fit import fit
-    from semcluster.power import population_from_data
+    from semcluster.fitting import fit
+    from semcluster.analysis.power import population_from_data
 
     pop = population_from_data("h1_h5", survey / "holes.csv")
     res = fit("h1_h5", survey / "holes.csv")

@@ -18,9 +18,9 @@ import pytest
 import semcluster
 from semcluster import study
 from semcluster.cli import main
-from semcluster.model_comparison import compare_models
-from semcluster.invariance import measurement_invariance
-from semcluster.modindices import largest_residuals, modification_indices, residuals
+from semcluster.analysis.model_comparison import compare_models
+from semcluster.analysis.invariance import measurement_invariance
+from semcluster.measures.modindices import largest_residuals, modification_indices, residuals
 from semcluster.resources import data_path
 
 FIX = Path(__file__).parent / "fixtures" / "models"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semcluster.data import sample_covariance
+from semcluster.data.survey import sample_covariance
 from semcluster.model import ModelCore
 from semcluster.resources import data_path
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 MODELS = {
     "h1_h5": "h1_h5",
@@ -139,7 +139,7 @@ def test_std_all_jacobian_equals_central_differences(model):
     import pandas as pd
 
     import semcluster
-    from semcluster.standardized import std_all_jacobian, std_all_jacobian_numeric
+    from semcluster.model.standardized import std_all_jacobian, std_all_jacobian_numeric
 
     data = None if model in ("h1_h5", "second_order") else pd.read_csv(
         data_path("holzinger_swineford_1939.csv"))
@@ -201,7 +201,7 @@ def test_group_cores_equal_central_differences_of_their_moments():
     central differences of the core's own Σ_g(θ), μ_g(θ); the ML gradient with means equals
     differences of its value; the information is written out from the differenced
     derivatives, and the casewise scores sum to −N/2 times the gradient."""
-    from semcluster.multigroup import MultiGroupModel
+    from semcluster.estimation.groups import MultiGroupModel
 
     spec = read_model("visual =~ x1 + a*x2 + x3\ntextual =~ x4 + x5 + x6\n"
                       "textual ~ visual")

@@ -33,7 +33,7 @@ import pytest
 
 import semcluster
 from semcluster.errors import EstimationError
-from semcluster.modindices import SINGULAR_INFORMATION, modification_indices, residuals
+from semcluster.measures.modindices import SINGULAR_INFORMATION, modification_indices, residuals
 
 FIX = Path(__file__).parent / "fixtures"
 REF = json.loads((FIX / "modindices_constraints" / "lavaan.json").read_text())

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster.fit import fit
-from semcluster.modindices import modification_indices
+from semcluster.fitting import fit
+from semcluster.measures.modindices import modification_indices
 
 FIX = Path(__file__).parent / "fixtures"
 REF = json.loads((FIX / "modindices_fiml" / "lavaan.json").read_text())

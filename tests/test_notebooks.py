@@ -83,7 +83,7 @@ def test_every_chinese_character_in_the_code_has_a_glyph_in_the_bundled_font():
     """Plot labels are strings in code cells: no tofu boxes in the Chinese figures."""
     from matplotlib.ft2font import FT2Font
 
-    from semcluster.diagrams import BUNDLED_CJK_FILE
+    from semcluster.output.diagrams import BUNDLED_CJK_FILE
 
     font = FT2Font(str(BUNDLED_CJK_FILE))
     chars = {ch for name in make_course.COURSE for c in committed(name, "zh").cells

@@ -1,4 +1,4 @@
-"""One output path (:mod:`semcluster.output_files`): every command's outputs, aimed at the
+"""One output path (:mod:`semcluster.output.files`): every command's outputs, aimed at the
 command's own inputs and at the user's folders, never touch them; modes follow the umask;
 folders carry a manifest and a rerun removes only what semcluster wrote; CSV cells cannot run
 as spreadsheet formulas; names cannot break out of Markdown code spans.
@@ -21,7 +21,7 @@ import pytest
 
 from semcluster.cli import build_parser, main
 from semcluster.errors import OutputPathError
-from semcluster.output_files import (MANIFEST, OutputFiles, csv_safe, md_code, md_text,
+from semcluster.output.files import (MANIFEST, OutputFiles, csv_safe, md_code, md_text,
                                      neutralize_cell)
 from semcluster.resources import data_path, model_path
 
@@ -99,17 +99,17 @@ def _cases_aimed_at_inputs():
                 yield pytest.param(name, arg, id=f"{name} -> {arg}")
 
 
-SLOW_WORK = [("semcluster.fit", "fit"), ("semcluster.bootstrap", "bootstrap"),
-             ("semcluster.power", "power_analysis"), ("semcluster.study.power", "power_analysis"),
-             ("semcluster.model_comparison", "compare_models"),
-             ("semcluster.invariance", "measurement_invariance"),
+SLOW_WORK = [("semcluster.fitting", "fit"), ("semcluster.analysis.bootstrap", "bootstrap"),
+             ("semcluster.analysis.power", "power_analysis"), ("semcluster.study.power", "power_analysis"),
+             ("semcluster.analysis.model_comparison", "compare_models"),
+             ("semcluster.analysis.invariance", "measurement_invariance"),
              ("semcluster.study.regression_vs_sem", "compare_methods"),
              ("semcluster.study.audit", "audit"), ("semcluster.study.audit", "load_published"),
-             ("semcluster.data", "load_data"),
-             ("semcluster.measurement", "measurement_report"),
-             ("semcluster.method_bias", "method_factor_check"),
-             ("semcluster.study.synthetic", "simulate_items"), ("semcluster.diagrams", "as_view"),
-             ("semcluster.diagrams", "conceptual_diagram")]
+             ("semcluster.data.survey", "load_data"),
+             ("semcluster.analysis.measurement", "measurement_report"),
+             ("semcluster.analysis.method_bias", "method_factor_check"),
+             ("semcluster.study.synthetic", "simulate_items"), ("semcluster.output.diagrams", "as_view"),
+             ("semcluster.output.diagrams", "conceptual_diagram")]
 
 
 class WorkStarted(Exception):

@@ -1,4 +1,4 @@
-"""The output guard (semcluster.output_files.OutputFiles) where mutation testing found it loose
+"""The output guard (semcluster.output.files.OutputFiles) where mutation testing found it loose
 (docs/mutation.md): which given inputs are guarded, what the refusal says, and a path that
 cannot be inspected."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from semcluster.errors import OutputPathError
-from semcluster.output_files import OutputFiles, _is_same
+from semcluster.output.files import OutputFiles, _is_same
 
 
 def test_inputs_skip_none_and_empty_names():

@@ -1,4 +1,4 @@
-"""The parameter table of G groups (semcluster.spec.group_table) against lavaan's own.
+"""The parameter table of G groups (semcluster.spec.parser.group_table) against lavaan's own.
 
 Reference: lavaan 0.6.14's ``parTable(sem(model, data, group =, group.equal =,
 group.partial =, meanstructure =, do.fit = FALSE))`` for 14 models, written by
@@ -26,9 +26,9 @@ import pytest
 
 import semcluster
 from semcluster.errors import ModelSpecError, OptionError
-from semcluster.multigroup import group_moments
+from semcluster.estimation.groups import group_moments
 from semcluster.resources import data_path
-from semcluster.spec import group_table, parse_model
+from semcluster.spec.parser import group_table, parse_model
 
 HERE = Path(__file__).parent / "fixtures" / "partable"
 REF = json.loads((HERE / "partables.json").read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from semcluster.cli import main
-from semcluster.power import analytic_regression_power, power_analysis
+from semcluster.analysis.power import analytic_regression_power, power_analysis
 
 
 class RegressionPopulation:
@@ -63,7 +63,7 @@ def test_study_power_matches_the_asymptotic_wald_power():
     from scipy import stats
 
     import semcluster
-    from semcluster.power import _PopulationDraw
+    from semcluster.analysis.power import _PopulationDraw
     from semcluster.study.synthetic import scaled_population
 
     from semcluster.study.power import power_analysis as study_power

@@ -14,8 +14,8 @@ import pytest
 
 from semcluster.cli import main
 from semcluster.errors import OptionError
-from semcluster.power import analytic_regression_power, power_analysis
-from semcluster.simulate import ClusterDesign, MissingDesign
+from semcluster.analysis.power import analytic_regression_power, power_analysis
+from semcluster.analysis.simulate import ClusterDesign, MissingDesign
 
 
 class ChainPopulation:
@@ -184,8 +184,8 @@ def test_a_normal_population_drawn_in_clusters_has_the_icc_asked_for():
     """Draw functions without a ``clustered`` method (e.g. the model fitted to a user's data)
     are mixed on their values: each variable's ICC(1) is rho within 4 sampling SDs (Donner
     1986, normal theory: exact here), and its total variance stays 1."""
-    from semcluster.clustering import icc1
-    from semcluster.power import draw_clustered
+    from semcluster.data.clusters import icc1
+    from semcluster.analysis.power import draw_clustered
 
     k, m = 400, 25
     for rho in (0.0, 0.25):

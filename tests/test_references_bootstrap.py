@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semcluster.bootstrap import (
+from semcluster.analysis.bootstrap import (
     _acceleration,
     _bca,
     _interval_row,

@@ -3,7 +3,7 @@
 Fixtures: tests/fixtures/references/measurement.json and efa.json, made by
 tests/fixtures/references/make_references.R (lavaan 0.6-14, semTools 0.5-6, psych 2.2.9).
 
-Which semTools option is each semcluster column (read from semcluster.measurement):
+Which semTools option is each semcluster column (read from semcluster.analysis.measurement):
 
 * ``omega``  = ``compRelSEM(fit, obs.var = TRUE, tau.eq = FALSE)``: (Σλ)²ψ / 1ᵀS1;
 * ``cr``     = ``compRelSEM(fit, obs.var = FALSE, tau.eq = FALSE)``: (Σλ)²ψ / 1ᵀΣ̂1;
@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 import semcluster
-from semcluster.measurement import construct_reliability, efa, measurement_report
+from semcluster.analysis.measurement import construct_reliability, efa, measurement_report
 from semcluster.resources import data_path
 
 REF = Path(__file__).parent / "fixtures" / "references"

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 import semcluster
-from semcluster.model_comparison import chisq_difference, compare_models
+from semcluster.analysis.model_comparison import chisq_difference, compare_models
 from semcluster.resources import data_path
 
 REF = Path(__file__).parent / "fixtures" / "references"

@@ -13,10 +13,10 @@ import pytest
 
 from semcluster.cli import build_parser, main
 from semcluster.cli._common import data_options_from_args
-from semcluster.data import DataOptions, read_survey
+from semcluster.data.survey import DataOptions, read_survey
 from semcluster.errors import DataError
 from semcluster.resources import data_path
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 ITEMS = read_model("cfa").observed
 
@@ -87,7 +87,7 @@ def test_an_item_listed_twice_as_ordered_is_taken_once():
 
 
 def test_group_partial_entries_listed_twice_are_taken_once():
-    from semcluster.multigroup import group_equal_classes, group_partial_entries
+    from semcluster.estimation.groups import group_equal_classes, group_partial_entries
 
     assert group_partial_entries("CA=~ca2, CA=~ca2,ca1~1") == (("CA", "=~", "ca2"),
                                                                 ("ca1", "~1", ""))

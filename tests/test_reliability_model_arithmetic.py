@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from semcluster.errors import ModelSpecError, ModelSyntaxError
-from semcluster.spec import (MAX_EXPRESSION_DEPTH, MAX_LITERAL_EXPONENT, compile_expression,
+from semcluster.spec.parser import (MAX_EXPRESSION_DEPTH, MAX_LITERAL_EXPONENT, compile_expression,
                              parse_model)
-from semcluster.standardized import compile_definitions, evaluate_definitions
+from semcluster.model.standardized import compile_definitions, evaluate_definitions
 
 BASE = "CA =~ ca1 + a*ca2 + b*ca3 + ca4\nPA =~ pa1 + pa2 + pa3 + pa4\n"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from semcluster.errors import OutputPathError
-from semcluster.output_files import MANIFEST, OutputFiles
+from semcluster.output.files import MANIFEST, OutputFiles
 
 OLD = {"report.md": "old report\n", "report.html": "<p>old</p>\n", "results.json": '{"n": 130}\n',
        "tables/cfa_fit.csv": "chisq\n248.15\n", "tables/stale.csv": "only in the old report\n",
@@ -125,7 +125,7 @@ def test_ctrl_c_during_the_write_out_leaves_the_old_report(old_report, monkeypat
 # pausing there; the test kills it with SIGKILL after step k
 CHILD = textwrap.dedent("""
     import os, sys, time, json, pathlib, shutil
-    import semcluster.output_files as of
+    import semcluster.output.files as of
     steps = [0]
     writing = [False]
     def slow(fn):
@@ -204,7 +204,7 @@ def test_kill_9_at_any_step_of_the_write_out_leaves_one_whole_report(old_report,
 
 
 def test_without_an_atomic_exchange_two_renames_are_used(old_report, monkeypatch):
-    import semcluster.output_files as of
+    import semcluster.output.files as of
 
     monkeypatch.setattr(of, "_exchange", lambda a, b: False)
     _write(old_report, NEW)
@@ -214,7 +214,7 @@ def test_without_an_atomic_exchange_two_renames_are_used(old_report, monkeypatch
 def test_a_kill_between_the_two_renames_is_repaired_by_the_next_run(old_report, monkeypatch):
     """Without an atomic exchange the folder is absent for a moment: a run killed then leaves
     the old report aside; the next run puts a whole report back before it starts."""
-    import semcluster.output_files as of
+    import semcluster.output.files as of
 
     monkeypatch.setattr(of, "_exchange", lambda a, b: False)
     real = os.rename
@@ -317,7 +317,7 @@ def test_an_older_report_without_a_manifest_is_replaced_without_leftovers(tmp_pa
 
 def test_ctrl_c_just_after_the_swap_leaves_the_new_report_and_no_leftovers(old_report,
                                                                           monkeypatch):
-    import semcluster.output_files as of
+    import semcluster.output.files as of
 
     real = of._swap
 
@@ -377,7 +377,7 @@ def test_the_apps_report_zip_appears_only_when_complete(tmp_path, monkeypatch):
 
     job = tmp_path / "job"
     job.mkdir()
-    monkeypatch.setattr("semcluster.report.build_report",
+    monkeypatch.setattr("semcluster.output.report.build_report",
                         lambda data, out, **kw: _write(Path(out), NEW))
     real = shutil.make_archive
 

@@ -10,7 +10,7 @@ from semcluster import fit
 from semcluster.cli import main
 from semcluster.errors import DataError, InputTypeError, OptionError
 from semcluster.resources import data_path
-from semcluster.spec import read_model
+from semcluster.spec.parser import read_model
 
 ITEMS = read_model("cfa").observed
 

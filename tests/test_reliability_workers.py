@@ -57,7 +57,7 @@ def test_the_memory_mapping_folder_is_removed_when_the_replicates_are_done():
     (or the temporary folder); it must not outlive the run."""
     import numpy as np
 
-    from semcluster.parallel import run_replicates
+    from semcluster.analysis.parallel import run_replicates
 
     big = np.ones(400_000)                            # 3.2 MB
     out = run_replicates(_sum_plus_seed, (big,), list(range(20)), n_jobs=2, chunk_size=5)

@@ -14,10 +14,10 @@ import pytest
 
 from semcluster import SemclusterError
 from semcluster.cli import main
-from semcluster.document import Column
-from semcluster.report import (FIT_CUTOFFS, build_report, fit_cutoff_verdict, format_cell,
+from semcluster.result.document import Column
+from semcluster.output.report import (FIT_CUTOFFS, build_report, fit_cutoff_verdict, format_cell,
                                path_difference_z, read_hypotheses)
-from semcluster.spec import parse_model
+from semcluster.spec.parser import parse_model
 
 OWN = Path(__file__).parent / "fixtures" / "own_studies"
 
@@ -52,7 +52,7 @@ def test_fit_cutoff_verdict_is_none_without_a_cutoff_or_a_value(measure, value):
 def test_cells_follow_the_manuscript_rule(value, kind, apa, three):
     """The html and Markdown writers print every cell by the Word writer's rule (one rule, so
     the formats cannot disagree; the rule itself is tested in test_manuscript)."""
-    from semcluster import manuscript
+    from semcluster.output import manuscript
 
     col = Column("x", kind=kind, decimals=3)
     for style, want in (("apa", apa), ("three-line", three)):
@@ -217,7 +217,7 @@ def test_the_cli_shows_a_semcluster_warning_once_without_its_source_line(capsys)
 
 
 def test_distinct_warnings_keep_the_longer_of_two_alike():
-    from semcluster.report import distinct_warnings
+    from semcluster.output.report import distinct_warnings
 
     assert distinct_warnings(["a held equal", "a held equal; write c()", "b", "b"]) == [
         "a held equal; write c()", "b"]
@@ -228,7 +228,7 @@ def test_distinct_warnings_keep_the_longer_of_two_alike():
     ("scalar invariance not supported", "强（截距）不变性不成立"),
     ("holds", "成立"), ("rejected", "拒绝"), ("strict", "严格不变")])
 def test_invariance_verdicts_in_chinese(text, zh):
-    from semcluster.report import _invariance_text
+    from semcluster.output.report import _invariance_text
 
     assert _invariance_text(text, "zh") == zh
     assert _invariance_text(text, "en") == text

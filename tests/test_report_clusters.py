@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import semcluster
-from semcluster.data import DataOptions
-from semcluster.report import build_report
+from semcluster.data.survey import DataOptions
+from semcluster.output.report import build_report
 
 FIX = Path(__file__).parent / "fixtures"
 DATA = FIX / "cluster" / "study_clustered.csv"

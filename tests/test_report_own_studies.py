@@ -234,7 +234,7 @@ def test_report_numbers_equal_the_commands_on_the_same_data(runs, name, lang):
             want_p += [e["pvalue"] for e in rows]
         check_column(t["hypotheses"], BETA, want_b, "hypotheses")
         check_column(t["hypotheses"], P, want_p, "hypotheses")
-        from semcluster.report import _t, hypothesis_verdict
+        from semcluster.output.report import _t, hypothesis_verdict
 
         verdicts = [_t(hypothesis_verdict(b, p), lang) for b, p in zip(want_b, want_p)]
         assert column(t["hypotheses"], t["hypotheses"][0][-1]) == verdicts

@@ -15,21 +15,21 @@ import pytest
 
 import semcluster
 from semcluster import study
-from semcluster.bootstrap import BootstrapResult
+from semcluster.analysis.bootstrap import BootstrapResult
 from semcluster.study.regression_vs_sem import Comparison, compare_methods
-from semcluster.model_comparison import ModelComparison, compare_models
-from semcluster.invariance import InvarianceResult, measurement_invariance
-from semcluster.measurement import (GroupMeasurementReport, MeasurementReport,
+from semcluster.analysis.model_comparison import ModelComparison, compare_models
+from semcluster.analysis.invariance import InvarianceResult, measurement_invariance
+from semcluster.analysis.measurement import (GroupMeasurementReport, MeasurementReport,
                                     measurement_report)
-from semcluster.method_bias import (HarmanResult, MethodBiasResult, harman,
+from semcluster.analysis.method_bias import (HarmanResult, MethodBiasResult, harman,
                                     method_factor_check)
-from semcluster.power import PowerResult
+from semcluster.analysis.power import PowerResult
 from semcluster.study.power import power_analysis
-from semcluster.protocol import ReadOnlyDict, ResultProtocol
-from semcluster.regression import (RegressionResult, ols_from_correlations,
+from semcluster.result.protocol import ReadOnlyDict, ResultProtocol
+from semcluster.analysis.regression import (RegressionResult, ols_from_correlations,
                                    stepwise_from_correlations)
 from semcluster.resources import data_path
-from semcluster.results import SEMResult
+from semcluster.result.result import SEMResult
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 SMALL = "CA =~ ca1 + ca2 + ca3 + ca4\nKS =~ ks1 + ks2 + ks3"     # quick on the study data
@@ -360,8 +360,8 @@ def test_dir_shows_only_public_names():
 
 
 def test_submodule_import_keeps_functions():
-    import semcluster.bootstrap  # noqa: F401
-    import semcluster.fit  # noqa: F401
+    import semcluster.analysis.bootstrap  # noqa: F401
+    import semcluster.fitting  # noqa: F401
 
     assert callable(semcluster.fit) and not isinstance(semcluster.fit, types.ModuleType)
     assert not isinstance(semcluster.bootstrap, types.ModuleType)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from semcluster.estimators._scaled import (
+from semcluster.measures.scaled import (
     cfi,
     rmsea,
     rmsea_ci,

@@ -115,7 +115,7 @@ def test_index_is_kept(fits):
 
 
 def test_a_result_read_back_from_json_gives_the_same_scores(fits):
-    from semcluster.results import SEMResult
+    from semcluster.result.result import SEMResult
 
     res, df = fits["hs39_fiml"]
     again = SEMResult.from_json(res.to_json())
@@ -130,7 +130,7 @@ def test_errors(fits):
     # a fit keeps the rows it was fitted to: predict() without data scores them
     pd.testing.assert_frame_equal(res.predict(), res.predict(data=df))
     # a result read back from JSON does not (the data are not saved)
-    from semcluster.results import SEMResult
+    from semcluster.result.result import SEMResult
 
     with pytest.raises(OptionError, match="pass data="):
         SEMResult.from_json(res.to_json()).predict()

@@ -1,4 +1,4 @@
-"""Simulated firms in clusters and with missing answers (semcluster.simulate).
+"""Simulated firms in clusters and with missing answers (semcluster.analysis.simulate).
 
 Independent references, not semcluster's own output:
 
@@ -22,9 +22,9 @@ import pytest
 from scipy import stats
 
 from semcluster.cli import main
-from semcluster.clustering import icc1
+from semcluster.data.clusters import icc1
 from semcluster.errors import OptionError
-from semcluster.simulate import (ClusterDesign, MissingDesign, parse_cluster_size,
+from semcluster.analysis.simulate import (ClusterDesign, MissingDesign, parse_cluster_size,
                                  simulate_from)
 from semcluster.study.synthetic import population_model
 
@@ -151,7 +151,7 @@ def test_under_mar_listwise_means_are_biased_and_fiml_means_are_not():
     """MAR by the rule: complete cases over-represent firms low on the driver, so their means
     of the items correlated with it are too low; the FIML (EM) saturated means are not.  Under
     MCAR the complete cases are unbiased too (both sides of the claim)."""
-    from semcluster.estimators.fiml import MissingPatterns
+    from semcluster.estimation.fiml import MissingPatterns
 
     n = 6000
     items = POP.items[:8]                                # the driver's construct and the next

@@ -177,7 +177,7 @@ def test_overflowing_numbers_are_refused(term):
     """A fixed or start value that overflows to infinity is a syntax error with its place,
     not a free parameter (it used to be fitted as free and reported admissible)."""
     from semcluster.errors import ModelSyntaxError
-    from semcluster.spec import read_model
+    from semcluster.spec.parser import read_model
 
     with pytest.raises(ModelSyntaxError, match=r"<string>:1:16: .*(too large|finite)"):
         read_model(f"visual =~ x1 + {term} + x3")

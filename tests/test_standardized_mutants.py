@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster.spec import read_model
-from semcluster.standardized import RAM, Definitions, standardized
+from semcluster.spec.parser import read_model
+from semcluster.model.standardized import RAM, Definitions, standardized
 
 ROOT = Path(__file__).parent.parent
 LAV = ROOT / "tests" / "fixtures" / "lavaan"
@@ -89,7 +89,7 @@ def test_total_covariance_of_the_observed_equals_lavaans_implied_moments(case):
     """The observed block of (I - A)^-1 P (I - A)^-T at lavaan's estimates reproduces lavaan's
     chi-square: N F_ML(S, Sigma) (S with the N divisor)."""
     spec, ram, x, _lav, ref, _ = case
-    from semcluster.fitmeasures import ml_discrepancy
+    from semcluster.measures.fitmeasures import ml_discrepancy
 
     data = pd.read_csv(ROOT / CASES[ref_name(ref)]["data"], comment="#")[spec.observed]
     S = data.cov(ddof=0).to_numpy()
@@ -245,7 +245,7 @@ def test_std_all_standard_errors_from_the_analytic_jacobian_equal_lavaan(name):
     """Every row's se(std.all) -- loadings (marker ones too), paths, variances, residual
     covariances, a shared label, a fixed-x covariate -- equals lavaan's standardizedSolution()
     SE to 1e-7 (relative 1e-6) when the Jacobian is the analytic one."""
-    from semcluster.standardized import std_all_jacobian
+    from semcluster.model.standardized import std_all_jacobian
 
     ram, x, V, want = _setup_se(name)
     J = std_all_jacobian(ram, x)
@@ -262,7 +262,7 @@ def test_std_all_standard_errors_from_the_analytic_jacobian_equal_lavaan(name):
 def test_std_all_standard_errors_from_central_differences_equal_lavaan(name):
     """The central-difference Jacobian (the check on the analytic one) gives the same SEs to
     1e-6: a wrong step, sign or pairing of the +h / -h evaluations would not."""
-    from semcluster.standardized import std_all_jacobian_numeric
+    from semcluster.model.standardized import std_all_jacobian_numeric
 
     ram, x, V, want = _setup_se(name)
     J = std_all_jacobian_numeric(ram, x)
@@ -278,7 +278,7 @@ def test_std_all_jacobian_of_a_single_loading_by_hand():
     ds/dl = sqrt(phi) t2 / (l^2 phi + t2)^(3/2), ds/dt2 = -l sqrt(phi) / (2 (l^2 phi + t2)^(3/2))
     and ds/dphi = l t2 / (2 sqrt(phi) (l^2 phi + t2)^(3/2)); at l = 2, phi = 0.5, t2 = 1:
     var(x2) = 3.  It does not depend on x1's or x3's parameters."""
-    from semcluster.standardized import std_all_jacobian
+    from semcluster.model.standardized import std_all_jacobian
 
     spec = read_model("f =~ x1 + x2 + x3\n")
     ram = RAM(spec)
@@ -331,7 +331,7 @@ def test_an_inadmissible_solution_is_standardized_without_numpy_warnings():
     with warnings turned into errors both the values and the Jacobian are computed."""
     import warnings
 
-    from semcluster.standardized import standardize_batch, std_all_jacobian
+    from semcluster.model.standardized import standardize_batch, std_all_jacobian
 
     spec = read_model("y ~ x\n")
     ram = RAM(spec, fixed_x_cov=pd.DataFrame([[1.0]], index=["x"], columns=["x"]))
@@ -360,7 +360,7 @@ def test_defined_parameters_divide_by_zero_to_nan_or_inf_quietly():
     follows (inf + 1 = inf, NaN + 1 = NaN)."""
     import warnings
 
-    from semcluster.standardized import evaluate_definitions
+    from semcluster.model.standardized import evaluate_definitions
 
     spec = read_model("f =~ x1 + b*x2 + x3\nr := 2/b\nq := r + 1\n")
     ram = RAM(spec)
@@ -383,7 +383,7 @@ def test_central_difference_step_grows_with_the_parameter():
     derivative.  Hand case f =~ x1 + x2 + x3 with residual variances of 1e8: the central
     differences still equal the analytic Jacobian (to 1e-3 of its largest entry; a vanished
     step gives 0 where the analytic value is 0.7 of it)."""
-    from semcluster.standardized import std_all_jacobian, std_all_jacobian_numeric
+    from semcluster.model.standardized import std_all_jacobian, std_all_jacobian_numeric
 
     spec = read_model("f =~ x1 + x2 + x3\n")
     ram = RAM(spec)

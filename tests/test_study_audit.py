@@ -16,7 +16,7 @@ import pytest
 
 from semcluster.study.audit import audit, load_published, paper_published
 from semcluster.cli import main
-from semcluster.regression import ols_from_correlations
+from semcluster.analysis.regression import ols_from_correlations
 
 N, K_ITEMS = 150, 3
 LEVELS = {"***": 0.01, "**": 0.05, "*": 0.1}
@@ -99,7 +99,7 @@ def test_altered_figure_is_flagged(consistent, name):
     d[path[-1]] = change(d[path[-1]])
     if name == "mean":
         # a mean of N*k = 450 integers moves in steps of 1/450 > 0.002: +0.001 leaves the grid
-        from semcluster.simulate import grim_reachable
+        from semcluster.analysis.simulate import grim_reachable
         assert not grim_reachable(pub["means"]["A"], N, K_ITEMS)[0]
     v = verdicts(audit(pub))
     assert v[flagged] == "inconsistent"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from semcluster import study
-from semcluster.data import load_data
+from semcluster.data.survey import load_data
 from semcluster.resources import data_path
 from semcluster.study.synthetic import (calibration_report, composite_statistics,
                                         grim_reachable, population_model, simulate_items,

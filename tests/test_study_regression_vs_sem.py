@@ -10,7 +10,7 @@ import pytest
 from semcluster import study
 from semcluster.cli import main
 from semcluster.study.regression_vs_sem import METHODS, compare_methods
-from semcluster.regression import ols_from_correlations, stepwise_from_correlations
+from semcluster.analysis.regression import ols_from_correlations, stepwise_from_correlations
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_explanation_is_computed_from_the_data_at_hand():
     simulated N = 250, seed 7 sample: IN's residual variance -0.013, as lavaan finds) is said to
     be one, and no latent VIF is computed from it."""
     from semcluster.study.regression_vs_sem import compare_methods
-    from semcluster.measurement import cronbach_alpha
+    from semcluster.analysis.measurement import cronbach_alpha
     from semcluster.study.synthetic import simulate_items
     from semcluster import study
 

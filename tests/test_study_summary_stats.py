@@ -14,10 +14,10 @@ import pytest
 
 from lavaan_reference import compare
 from semcluster import study
-from semcluster.regression import ols_from_correlations
+from semcluster.analysis.regression import ols_from_correlations
 from semcluster.study.summary_stats import (published_regression_fit,
                                             published_single_indicator_fit)
-from semcluster.summary_stats import covariance_from_correlations, fit_summary
+from semcluster.analysis.summary_stats import covariance_from_correlations, fit_summary
 
 FIX = Path(__file__).parent / "fixtures" / "summary_stats"
 

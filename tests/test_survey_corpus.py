@@ -24,7 +24,7 @@ import yaml
 
 from semcluster.cli import build_parser, main
 from semcluster.cli._common import DATA_OPTIONS, data_options_from_args
-from semcluster.data import DataOptions, read_survey
+from semcluster.data.survey import DataOptions, read_survey
 from semcluster.errors import DataError, SemclusterWarning
 
 HERE = Path(__file__).parent / "survey_corpus"
@@ -185,7 +185,7 @@ def _data_step(argv: list[str], monkeypatch) -> tuple:
     """Run a command up to its first read of the survey; return what that read gave (the
     prepared frame and the data report's text), or the exit code and stderr if the command
     stopped before (an input error)."""
-    import semcluster.data as data_module
+    import semcluster.data.survey as data_module
 
     real = data_module.read_survey
     seen = {}
@@ -245,7 +245,7 @@ _reference_fits: dict = {}
 
 
 def _fit_through_cli_options(case: dict, args_key="args", data_key="data"):
-    from semcluster.fit import fit
+    from semcluster.fitting import fit
 
     ns = build_parser().parse_args(["fit", "h1_h5", *_argv(case, args_key, data_key)])
     with warnings.catch_warnings():

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import tables
+from semcluster.result import tables
 from semcluster.cli import main
 from semcluster.study.report import reproduce_report
 

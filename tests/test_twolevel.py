@@ -22,7 +22,7 @@ from scipy import stats
 
 import semcluster
 from semcluster.errors import DataError, ModelSyntaxError, OptionError
-from semcluster.spec import parse_model
+from semcluster.spec.parser import parse_model
 
 HERE = Path(__file__).parent / "fixtures"
 TWO = HERE / "twolevel"
@@ -246,7 +246,7 @@ def test_cli_refusals_exit_2_with_one_line_and_write_nothing(tmp_path, monkeypat
 def test_cluster_score_rows_add_up_to_the_gradient(demo):
     """The per-cluster derivatives (the rows a cluster-robust sandwich would use) sum to the
     analytic gradient, and that gradient agrees with central differences of −2 log L."""
-    from semcluster.estimators import twolevel as T
+    from semcluster.estimation import twolevel as T
 
     spec = parse_model((TWO / "demo.lav").read_text())
     codes, _ = pd.factorize(demo["cluster"])

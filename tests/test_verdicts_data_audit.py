@@ -1,7 +1,7 @@
 """The data report's flags on careless or unusual answers, and the audit's verdicts, each
 tested on both sides of its threshold.
 
-Data report (``semcluster.data.prepare_data``; warnings are also the report's ``warnings``):
+Data report (``semcluster.data.survey.prepare_data``; warnings are also the report's ``warnings``):
 
 * straight-lining: a respondent giving the same answer to every model item is flagged when the
   model has 10 or more items (a long string of identical answers is the classic sign of
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster.data import prepare_data
+from semcluster.data.survey import prepare_data
 from semcluster.study.audit import _alpha_rows, _grim_rows, _star_rows
 
 

@@ -1,6 +1,6 @@
 """The measurement report's threshold checks, each tested on both sides of its threshold.
 
-Rules and sources (as :data:`semcluster.measurement.THRESHOLDS` cites them):
+Rules and sources (as :data:`semcluster.analysis.measurement.THRESHOLDS` cites them):
 
 * Cronbach's α >= .70 (Nunnally 1978), ω >= .70 (McDonald 1999), CR >= .70 (Hair, Black,
   Babin & Anderson 2010);
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcluster import measurement
-from semcluster.measurement import (THRESHOLDS, flags_table, fornell_larcker,
+from semcluster.analysis import measurement
+from semcluster.analysis.measurement import (THRESHOLDS, flags_table, fornell_larcker,
                                     threshold_flags)
 
 

@@ -13,8 +13,8 @@ from lavaan_reference import ESTIMATOR_FIXTURES as FIX
 from lavaan_reference import HS_MODEL, TOLERANCES, compare
 from lavaan_reference import load_estimator_fixture as load_fixture
 
-from semcluster.estimators import estimate
-from semcluster.spec import read_model
+from semcluster.estimation.registry import estimate
+from semcluster.spec.parser import read_model
 
 MIMIC = HS_MODEL + "visual + textual ~ ageyr + female\n"
 ITEMS = [f"x{i}" for i in range(1, 10)]
@@ -96,7 +96,7 @@ def hs_mixed():
 def test_mixed_first_stage_matches_lavaan(hs_mixed):
     """Thresholds, means, polychoric/polyserial/Pearson (co)variances and Γ (up to lavaan's
     sign convention for the means, which it stores as thresholds)."""
-    from semcluster.estimators.polychoric import mixed_correlations
+    from semcluster.estimation.polychoric import mixed_correlations
 
     mc = mixed_correlations(hs_mixed[ITEMS], ORDERED)
     ref = load_fixture("hs39_mixed_wlsmv")
@@ -128,7 +128,7 @@ def test_mixed_ordinal_continuous_matches_lavaan(hs_mixed, parameterization):
 
 def test_mixed_refusals(hs_mixed):
     from semcluster.errors import EstimationError
-    from semcluster.estimators import wlsmv
+    from semcluster.estimation import wlsmv
 
     X = hs_mixed[ITEMS].astype(float)
     Xm = X.copy()

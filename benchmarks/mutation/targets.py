@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {
     # ---- numeric modules ----------------------------------------------------------------------
     "fitmeasures": {
-        "module": "semcluster.fitmeasures",
-        "path": "src/semcluster/fitmeasures.py",
+        "module": "semcluster.measures.fitmeasures",
+        "path": "src/semcluster/measures/fitmeasures.py",
         # the discrepancy, likelihood, chi-square, incremental, RMSEA and GFI families and the
         # assembly; not the name tables (lavaan_measure_names, in_lavaan_order) nor the
         # SRMR/residual family (residual_measures*, _rescale, _rms): all functions would be
@@ -43,8 +43,8 @@ TARGETS = {
                  "non-centralities, AGFI's moment count.",
     },
     "_scaled": {
-        "module": "semcluster.estimators._scaled",
-        "path": "src/semcluster/estimators/_scaled.py",
+        "module": "semcluster.measures.scaled",
+        "path": "src/semcluster/measures/scaled.py",
         "functions": None,
         "tests": ["tests/test_scaled_mutants.py"],
         "about": "scaled and robust measures from lavaan's inputs equal to lavaan's outputs (MLR, "
@@ -52,8 +52,8 @@ TARGETS = {
                  "lavaan's NA scaled RMSEA for a saturated MLR model.",
     },
     "standardized": {
-        "module": "semcluster.standardized",
-        "path": "src/semcluster/standardized.py",
+        "module": "semcluster.model.standardized",
+        "path": "src/semcluster/model/standardized.py",
         "functions": None,
         "tests": ["tests/test_standardized_mutants.py"],
         "about": "std.lv, std.all, R² and standardized defined parameters at lavaan's estimates "
@@ -61,8 +61,8 @@ TARGETS = {
                  "against lavaan's standardizedSolution() SEs for five models.",
     },
     "bootstrap": {
-        "module": "semcluster.bootstrap",
-        "path": "src/semcluster/bootstrap.py",
+        "module": "semcluster.analysis.bootstrap",
+        "path": "src/semcluster/analysis/bootstrap.py",
         # the interval code: boot's quantile rule, percentile and BCa intervals, acceleration,
         # SE, p-values, Bollen-Stine p (in _bootstrap, only the lines after the refits)
         "functions": ["_norm_inter", "_percentile", "_pvalue", "_acceleration", "_bca",
@@ -74,8 +74,8 @@ TARGETS = {
                  "boot's interval arithmetic.",
     },
     "measurement": {
-        "module": "semcluster.measurement",
-        "path": "src/semcluster/measurement.py",
+        "module": "semcluster.analysis.measurement",
+        "path": "src/semcluster/analysis/measurement.py",
         # reliability and validity; the EFA / KMO / parallel-analysis wrappers are not mutated
         "functions": ["_items_of", "cronbach_alpha", "item_statistics", "construct_reliability",
                       "latent_correlations", "fornell_larcker", "htmt"],
@@ -86,8 +86,8 @@ TARGETS = {
     },
     # ---- decision modules: verdicts, flags, data checks, output guard, CLI option passing ----
     "report_verdicts": {
-        "module": "semcluster.report",
-        "path": "src/semcluster/report.py",
+        "module": "semcluster.output.report",
+        "path": "src/semcluster/output/report.py",
         # the H1-H5 verdict rule and where the report applies it
         "functions": ["hypothesis_verdict", "_structural_section"],
         "lines": {"_structural_section": ("    for h, r in hyp.iterrows():",
@@ -98,8 +98,8 @@ TARGETS = {
                  "verdict column read end to end.",
     },
     "invariance_verdicts": {
-        "module": "semcluster.invariance",
-        "path": "src/semcluster/invariance.py",
+        "module": "semcluster.analysis.invariance",
+        "path": "src/semcluster/analysis/invariance.py",
         # the LRT and ΔCFI/ΔRMSEA verdicts and the comparison rows that feed them
         "functions": ["lrt_verdict", "fit_index_verdict", "measurement_invariance"],
         "lines": {"measurement_invariance": ("    comps = []", "    return InvarianceResult(")},
@@ -109,8 +109,8 @@ TARGETS = {
                  "of Chen's limits, and HS39 by school against lavaan's numbers.",
     },
     "measurement_htmt_inference": {
-        "module": "semcluster.measurement",
-        "path": "src/semcluster/measurement.py",
+        "module": "semcluster.analysis.measurement",
+        "path": "src/semcluster/analysis/measurement.py",
         # the HTMT bootstrap: correlations per draw, HTMT/HTMT2 of every pair, the draws, the
         # percentile ends and the verdict columns (argument checks before the draws left out)
         "functions": ["_correlations", "_htmt_pairs", "_htmt_draws", "htmt_bootstrap"],
@@ -122,8 +122,8 @@ TARGETS = {
                  "threshold.",
     },
     "measurement_flags": {
-        "module": "semcluster.measurement",
-        "path": "src/semcluster/measurement.py",
+        "module": "semcluster.analysis.measurement",
+        "path": "src/semcluster/analysis/measurement.py",
         "functions": ["threshold_flags", "flags_table"],
         "tests": ["tests/test_verdicts_measurement.py", "tests/test_decision_mutants.py"],
         "args": ["-k", "not invariance"],
@@ -131,8 +131,8 @@ TARGETS = {
                  "AVE read from ave_std, strict and liberal HTMT side by side.",
     },
     "data_checks": {
-        "module": "semcluster.data",
-        "path": "src/semcluster/data.py",
+        "module": "semcluster.data.survey",
+        "path": "src/semcluster/data/survey.py",
         # the answer-scale check (out-of-range answers: error or set missing) and the checks on
         # the rows used: rows per item and per parameter, few distinct values, ordinal
         # categories, repeated ids, repeated answer patterns, straight-lining
@@ -149,8 +149,8 @@ TARGETS = {
                  "the scale refused or set missing.",
     },
     "output_guard": {
-        "module": "semcluster.output_files",
-        "path": "src/semcluster/output_files.py",
+        "module": "semcluster.output.files",
+        "path": "src/semcluster/output/files.py",
         "functions": ["_is_same", "OutputFiles.__init__", "OutputFiles._input_named_by",
                       "OutputFiles._check_target", "OutputFiles.file", "OutputFiles._write"],
         # test_cli_plumbing_outputs.py (the full command x option x input matrix, 60 s a run)

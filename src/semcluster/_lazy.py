@@ -12,7 +12,7 @@ import types
 
 class _Package(types.ModuleType):
     """The package module.  ``semcluster.fit`` is the function, although a submodule has the same
-    name: importing the submodule (``from semcluster.fit import ...``) must not replace the
+    name: importing the submodule (``from semcluster.fitting import ...``) must not replace the
     function by the module on the package, which the import system would otherwise do."""
 
     def __setattr__(self, name, value):

@@ -1,7 +1,7 @@
 """Write the own-survey corpus: realistic survey files made from the bundled study data.
 
 Run from anywhere: ``python tests/survey_corpus/make_corpus.py``.  Every file is derived from
-``src/semcluster/data/paper_synthetic.csv`` (160 respondents, items ca1 ... in4) the way a
+``src/semcluster/resources/data/paper_synthetic.csv`` (160 respondents, items ca1 ... in4) the way a
 researcher's own export would differ from it: renamed columns with a mapping YAML, missing-data
 codes, SPSS files with value labels and user-missing values, reverse-coded items, Excel with
 Chinese headers and several sheets, European CSV, UTF-16, a UTF-8 BOM, stray delimiters, ``#``
@@ -22,7 +22,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 FILES = HERE / "files"
-SOURCE = HERE.parents[1] / "src" / "semcluster" / "data" / "paper_synthetic.csv"
+SOURCE = HERE.parents[1] / "src" / "semcluster" / "resources" / "data" / "paper_synthetic.csv"
 
 CASES: list[dict] = []
 #: a file that declares its answer scale is compared with the reference read with that scale

@@ -1,7 +1,7 @@
 """The items → constructs table: suggestions from column names, and the mapping YAML.
 
 The YAML written here is the data description ``semcluster ... --map FILE`` reads
-(:func:`semcluster.data.data_description`): ``columns``, ``reverse``, ``scale``,
+(:func:`semcluster.data.survey.data_description`): ``columns``, ``reverse``, ``scale``,
 ``missing_codes``, ``id``.
 """
 from __future__ import annotations

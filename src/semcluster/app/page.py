@@ -1,10 +1,10 @@
 """The page: Shiny for Python UI and server for ``semcluster app``.
 
-Every number and figure comes from the library: :func:`semcluster.data.load_data` and
-:func:`semcluster.data.read_survey` (the data report), :func:`semcluster.spec.read_model` (errors
-with line and column as you type), :func:`semcluster.fit` (in the worker), :mod:`semcluster.tables`
-(HTML tables), :mod:`semcluster.diagrams` (figures), :func:`semcluster.compare_methods` and
-:func:`semcluster.report.build_report` (in the worker).  What a session uploads or makes lives in
+Every number and figure comes from the library: :func:`semcluster.data.survey.load_data` and
+:func:`semcluster.data.survey.read_survey` (the data report), :func:`semcluster.spec.parser.read_model` (errors
+with line and column as you type), :func:`semcluster.fit` (in the worker), :mod:`semcluster.result.tables`
+(HTML tables), :mod:`semcluster.output.diagrams` (figures), :func:`semcluster.compare_methods` and
+:func:`semcluster.output.report.build_report` (in the worker).  What a session uploads or makes lives in
 its own temporary folder, removed when the session ends.
 """
 from __future__ import annotations
@@ -45,8 +45,8 @@ PAGE_OPTIONS = ("missing_codes", "scale", "out_of_scale", "id_col", "group_col",
 
 
 def estimator_choices() -> list:
-    """The estimators offered: every entry of the registry (semcluster.estimators)."""
-    from ..estimators import ESTIMATORS
+    """The estimators offered: every entry of the registry (semcluster.estimation.registry)."""
+    from ..estimation.registry import ESTIMATORS
 
     return list(ESTIMATORS)
 
@@ -101,7 +101,7 @@ def _msg(kind: str, message: str, id_: str | None = None):
 
 
 def _html_table(df, **kw):
-    from .. import tables
+    from ..result import tables
 
     return ui.HTML(tables.to_html(df, **kw))
 
@@ -650,7 +650,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
                 yield rep.careless_table().to_csv(index=False)
                 return
             if file_task.status() == "success" and "careless" in file_task.value():
-                from ..data import CARELESS_COLUMNS
+                from ..data.survey import CARELESS_COLUMNS
 
                 yield pd.DataFrame(file_task.value()["careless"],
                                    columns=[c for c in CARELESS_COLUMNS if c != "same_value"]
@@ -718,7 +718,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         @reactive.effect
         @reactive.event(input.load_map)
         def _():
-            from ..data import data_description
+            from ..data.survey import data_description
 
             f = input.load_map()[0]
             if Path(f["datapath"]).stat().st_size > 1_000_000:
@@ -766,7 +766,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
         @reactive.calc
         def model_spec():
-            from ..spec import parse_model
+            from ..spec.parser import parse_model
 
             # the box holds model text and nothing else: a one-line path is never opened
             t = input.model_text() or ""
@@ -818,7 +818,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             shutil.copyfile(src, dest)
             if kind == "labels":
                 try:
-                    from ..labels import Labels
+                    from ..data.labels import Labels
                 except ImportError:
                     Labels = None
                 if Labels is not None:
@@ -992,7 +992,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
             return ui.div(*out, id=id_)
 
         def load_results(job: Path, st: dict) -> dict:
-            from ..results import SEMResult
+            from ..result.result import SEMResult
 
             r = {"job": job, "result": SEMResult.from_json(
                 (job / "result.json").read_text(encoding="utf-8")), "warnings":
@@ -1012,8 +1012,8 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
         # --- step 5: results --------------------------------------------------------------
         @render.ui
         def results():
-            from .. import diagrams as general
-            from ..report import fit_table
+            from ..output import diagrams as general
+            from ..output.report import fit_table
             from ..study import diagrams as study
 
             r = fit_results()
@@ -1082,7 +1082,7 @@ def make_server(max_upload_mb: float, pool: WorkerPool | None = None,
 
         @render.download_button(filename="estimates.csv")
         def dl_estimates():
-            from .. import tables
+            from ..result import tables
 
             r = fit_results()
             if r is not None:
@@ -1247,7 +1247,8 @@ def serve(host: str = "127.0.0.1", port: int | None = None, *, open_browser: boo
     tempfile.tempdir = str(root)
     pool = WorkerPool(max_jobs=max_jobs, max_sessions=max_sessions)
     pool.warm()
-    from .. import spec as _spec, tables as _tables  # noqa: F401  (not in the first page's time)
+    from ..spec import parser as _spec
+    from ..result import tables as _tables  # noqa: F401  (not in the first page's time)
     import gc
 
     gc.collect()

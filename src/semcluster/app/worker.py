@@ -36,7 +36,7 @@ def end_with_parent(parent: int, every: float = 1.0) -> None:
 
 def warm_up(kind: str) -> None:
     """Make a pool worker's imports before its first task (see WorkerPool.warm)."""
-    from .. import data  # noqa: F401
+    from ..data import survey as data  # noqa: F401
 
     if kind == "draw":
         import matplotlib
@@ -60,8 +60,8 @@ def read_status(job: Path) -> dict:
 
 
 def data_options(d: dict):
-    """A :class:`semcluster.data.DataOptions` from the job's plain dictionary."""
-    from ..data import DataOptions
+    """A :class:`semcluster.data.survey.DataOptions` from the job's plain dictionary."""
+    from ..data.survey import DataOptions
 
     ordered = d.get("ordered") or None
     if ordered is not None and ordered != "all":
@@ -102,7 +102,7 @@ def parse_upload(path: str, cache: str, max_bytes: int, sheet=None) -> dict:
 
     import pandas as pd
 
-    from ..data import load_data
+    from ..data.survey import load_data
     from ..errors import SemclusterError
 
     name = Path(path).name if path else "paper_synthetic.csv"
@@ -165,7 +165,7 @@ def file_report(cache: str, options: dict, exclude=()) -> dict:
     non-numeric entries, the range of the numeric answers, values that look like undeclared
     missing-data codes (-99, 99 ... beyond the other answers, the data path's rule) and
     answers outside the answer scale.  The scale is the one given, else the one the SPSS value
-    labels state.  Careless answers (:func:`semcluster.data.careless_answers`, the data path's
+    labels state.  Careless answers (:func:`semcluster.data.survey.careless_answers`, the data path's
     rule) are judged on the numeric columns other than ``exclude`` (id, group, cluster).
     Returns ``{"summary": [(what, value)], "columns": [dict], "careless": [dict],
     "careless_rule": str, "item_columns": [str]}`` or ``{"error": one line}``.
@@ -173,7 +173,7 @@ def file_report(cache: str, options: dict, exclude=()) -> dict:
     import numpy as np
     import pandas as pd
 
-    from .. import data as D
+    from ..data import survey as D
     from ..errors import SemclusterError
 
     try:
@@ -274,7 +274,7 @@ def prepare_data(cache: str, options: dict, variables: list[str], latent: list[s
     """
     import pandas as pd
 
-    from ..data import read_survey
+    from ..data.survey import read_survey
     from ..errors import SemclusterError
 
     keep = [options["group"]] if options.get("group") else []
@@ -294,12 +294,12 @@ def data_problems(df, options: dict, variables: list[str], latent=(), keep=(),
                   first=None) -> list[str]:
     """Every problem the data path finds in the model's items, not only the first.
 
-    :func:`semcluster.data.read_survey` stops at the first problem.  Each item present in the
+    :func:`semcluster.data.survey.read_survey` stops at the first problem.  Each item present in the
     data is then read again on its own (reverse coding and ordinal items left out, which
     concern the model as a whole), and every message that names its column is kept; the
     message of the whole read comes first.  Messages are the data path's own, one line each.
     """
-    from ..data import load_data, read_survey
+    from ..data.survey import load_data, read_survey
     from ..errors import SemclusterError
 
     out = [_first_line(first)] if first is not None else []
@@ -330,12 +330,12 @@ def data_problems(df, options: dict, variables: list[str], latent=(), keep=(),
 
 
 def user_labels(path: str | None):
-    """The user's labels YAML read by :class:`semcluster.labels.Labels` (None without a file,
+    """The user's labels YAML read by :class:`semcluster.data.labels.Labels` (None without a file,
     or where this version has no labels module)."""
     if not path:
         return None
     try:
-        from ..labels import Labels
+        from ..data.labels import Labels
     except ImportError:
         return None
     return Labels.from_yaml(path)
@@ -354,8 +354,8 @@ def conceptual_figure(model_text: str, title: str, lang: str, study: bool = Fals
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..diagrams import conceptual_diagram
-    from ..spec import parse_model
+    from ..output.diagrams import conceptual_diagram
+    from ..spec.parser import parse_model
 
     spec = parse_model(model_text, source="<model>", name=title or "model")
     if study:
@@ -400,10 +400,11 @@ def has_hypotheses(spec) -> bool:
 
 
 def run_fit(job: Path, spec: dict) -> None:
-    from .. import measurement, tables
-    from ..data import read_survey
-    from ..fit import fit
-    from ..spec import parse_model
+    from ..analysis import measurement
+    from ..result import tables
+    from ..data.survey import read_survey
+    from ..fitting import fit
+    from ..spec.parser import parse_model
 
     n_boot = int(spec.get("n_boot") or 0)
     compare = spec.get("compare", True)
@@ -431,7 +432,7 @@ def run_fit(job: Path, spec: dict) -> None:
     (job / "result.json").write_text(res.to_json(), encoding="utf-8")
     if n_boot:
         status("bootstrap")
-        from ..bootstrap import bootstrap
+        from ..analysis.bootstrap import bootstrap
 
         b = bootstrap(model, X, n_boot=n_boot, result=res, n_jobs=1)
         (job / "bootstrap.csv").write_text(tables.to_csv(b.table), encoding="utf-8")
@@ -459,15 +460,15 @@ def report_call(spec: dict):
 
     The study's model, unchanged (``spec["study"]`` is ``"h1_h5"``), gets the study's report
     (what ``semcluster reproduce`` writes); any other model — the user's own, or another
-    bundled one — gets :func:`semcluster.report.build_report` on that model, with the page's
+    bundled one — gets :func:`semcluster.output.report.build_report` on that model, with the page's
     data options (the items table as the column mapping), group column and language.  The
     model text is parsed, never opened as a path.
     """
     import inspect
 
     from ..errors import OptionError
-    from ..report import build_report
-    from ..spec import parse_model
+    from ..output.report import build_report
+    from ..spec.parser import parse_model
 
     options = data_options(spec["options"])
     lang = spec.get("lang", "en")
@@ -486,7 +487,7 @@ def report_call(spec: dict):
     try:
         import docx  # noqa: F401
 
-        from .. import manuscript  # noqa: F401
+        from ..output import manuscript  # noqa: F401
         formats.append("docx")
     except ImportError:
         pass
@@ -499,7 +500,7 @@ def report_call(spec: dict):
 def run_report(job: Path, spec: dict) -> None:
     import shutil
 
-    from ..report import build_report
+    from ..output.report import build_report
     from ..study.report import reproduce_report
 
     write_status(job, state="running", step=0, of=10, message="report")
@@ -526,7 +527,8 @@ def report_progress(job: Path) -> tuple[int, int] | None:
 def main() -> int:
     end_with_parent(os.getppid())
     # warm up: the imports are most of a first fit's time
-    from .. import fit as _fit, measurement as _m  # noqa: F401
+    from .. import fitting as _fit
+    from ..analysis import measurement as _m  # noqa: F401
     from ..study import regression_vs_sem as _compare  # noqa: F401
     from ..errors import SemclusterError
 

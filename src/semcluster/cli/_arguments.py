@@ -58,7 +58,7 @@ jobs = _type(checks.jobs, "whole number", "number of jobs")
 
 def group_equal(text: str) -> tuple:
     """``--group-equal loadings,intercepts``: lavaan's group.equal classes."""
-    from ..multigroup import group_equal_classes
+    from ..estimation.groups import group_equal_classes
 
     try:
         return group_equal_classes(text)
@@ -68,7 +68,7 @@ def group_equal(text: str) -> tuple:
 
 def group_partial(text: str) -> tuple:
     """``--group-partial "visual=~x2,x3~1"``: lavaan's group.partial parameters."""
-    from ..multigroup import group_partial_entries
+    from ..estimation.groups import group_partial_entries
 
     try:
         return group_partial_entries(text)

@@ -80,11 +80,11 @@ def add_data_argument(p, required=False):
 
 
 def data_options_from_args(args):
-    """The :class:`semcluster.data.DataOptions` given on the command line."""
-    from ..data import DataOptions
+    """The :class:`semcluster.data.survey.DataOptions` given on the command line."""
+    from ..data.survey import DataOptions
 
     codes = []
-    from ..data import split_codes
+    from ..data.survey import split_codes
 
     # the one reading of a code list (split on , and ;, numbers written as text as numbers)
     codes += list(split_codes([str(t) for t in getattr(args, "missing_codes", None) or []]))
@@ -94,7 +94,7 @@ def data_options_from_args(args):
     elif ordered:
         ordered = "all"
     sheet = getattr(args, "sheet", None)
-    from ..data import missing_rule
+    from ..data.survey import missing_rule
 
     return DataOptions(map=getattr(args, "map", None),
                        missing=missing_rule(getattr(args, "missing", "auto")),
@@ -110,7 +110,7 @@ def data_options_from_args(args):
 def data_options_given(args) -> bool:
     """Whether any data option differs from its default (the bundled data is then not 'as
     published')."""
-    from ..data import DataOptions
+    from ..data.survey import DataOptions
 
     return (args.data is not None or data_options_from_args(args) != DataOptions()
             or bool(getattr(args, "careless_csv", None)))
@@ -128,7 +128,7 @@ def guard_careless_csv(args) -> None:
     from pathlib import Path
 
     from ..errors import OutputPathError
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
 
     _CARELESS_CSV.clear()
     path = getattr(args, "careless_csv", None)
@@ -167,9 +167,9 @@ def read_data(args, variables, *, keep=(), n_free=None):
     """Read ``--data`` with the data options for ``variables``; print the data report.
 
     Returns the prepared frame (which every library function takes as data without recoding
-    it again) and the :class:`semcluster.data.DataReport`.
+    it again) and the :class:`semcluster.data.survey.DataReport`.
     """
-    from ..data import read_survey
+    from ..data.survey import read_survey
 
     X, report = read_survey(args.data, data_options_from_args(args), variables=variables,
                             keep=keep, n_free=n_free)
@@ -202,18 +202,18 @@ def is_study_model(source) -> bool:
 
 
 def labels_from_args(args, *, study: bool = False):
-    """The :class:`semcluster.labels.Labels` of a run: ``--labels`` (if given), then the
+    """The :class:`semcluster.data.labels.Labels` of a run: ``--labels`` (if given), then the
     labels of an SPSS/Stata ``--data`` file, then (``study``: the study's own models only) the
     study's dictionary."""
     from pathlib import Path
 
-    from ..labels import read_labels
+    from ..data.labels import read_labels
 
     frame = None
     data = getattr(args, "data", None)
     if (data and Path(str(data)).suffix.lower() in _LABELLED_SUFFIXES
             and Path(str(data)).is_file()):
-        from ..data import load_data
+        from ..data.survey import load_data
         from ..errors import SemclusterError
 
         try:
@@ -234,14 +234,14 @@ def warn_unknown_labels(args, names, group_column=None, group_values=None) -> li
     """One warning naming the labels of ``--labels`` for names the model does not have."""
     if not getattr(args, "labels", None):
         return []
-    from ..labels import Labels
+    from ..data.labels import Labels
 
     return Labels.from_yaml(args.labels).warn_unknown(names, group_column, group_values)
 
 
 def observed_of(*models) -> list:
     """Observed variables of the models, in order of first appearance."""
-    from ..spec import read_model
+    from ..spec.parser import read_model
 
     seen: list = []
     for m in models:

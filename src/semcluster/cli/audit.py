@@ -18,9 +18,9 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .. import tables
+    from ..result import tables
     from ..study.audit import audit, load_published
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.published])
     json_out = outputs.file(args.json) if args.json else None

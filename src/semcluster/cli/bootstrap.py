@@ -48,9 +48,9 @@ def add_parser(sub):
 def run(args) -> int:
     import sys
 
-    from .. import tables
-    from ..bootstrap import bootstrap
-    from ..output_files import OutputFiles
+    from ..result import tables
+    from ..analysis.bootstrap import bootstrap
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None

@@ -20,10 +20,10 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .. import tables
+    from ..result import tables
     from ..study.regression_vs_sem import METHODS, compare_methods
     from ..errors import SemclusterError
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.data, args.map])
     csv_out = outputs.file(args.csv) if args.csv else None

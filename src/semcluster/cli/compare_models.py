@@ -12,7 +12,7 @@ def add_parser(sub):
     p.add_argument("models", nargs="*", metavar="MODEL",
                    default=["h1_h5", "revised", "second_order", "one_factor"])
     add_data_options(p)
-    from ..estimators import ESTIMATORS
+    from ..estimation.registry import ESTIMATORS
 
     p.add_argument("--estimator", choices=tuple(ESTIMATORS), default="ML", type=str.upper,
                    help="; ".join(f"{e.name}: {e.description}, nested test {e.nested_test}"
@@ -22,9 +22,9 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .. import tables
-    from ..model_comparison import compare_models
-    from ..output_files import OutputFiles
+    from ..result import tables
+    from ..analysis.model_comparison import compare_models
+    from ..output.files import OutputFiles
     from ..study import nested_models
 
     outputs = OutputFiles(inputs=[*args.models, args.data, args.map])

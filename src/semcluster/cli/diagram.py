@@ -36,9 +36,9 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
-    from .. import diagrams as d
+    from ..output import diagrams as d
     from ..errors import SemclusterError
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
     from ._common import is_study_model, labels_from_args
 
     src = args.source
@@ -77,7 +77,7 @@ def run(args) -> int:
         if is_json:
             result = src                 # read by the drawing (one group, or all side by side)
         else:
-            from ..fit import fit
+            from ..fitting import fit
 
             result = fit(src, args.data, options=data_options_from_args(args))
             print_data_report(result.data_report)
@@ -115,7 +115,7 @@ def _check_names(args, source) -> None:
         names = set(source.estimates.lhs) | set(source.estimates.rhs)
         column, values = source.group_column, source.groups
     else:
-        from ..spec import read_model
+        from ..spec.parser import read_model
 
         table = read_model(source).partable
         names = set(table.lhs) | set(table.rhs)
@@ -127,7 +127,7 @@ def _group_value(labels, result, group):
     for 1) names its value too."""
     if group is None or not labels:
         return group
-    from .. import diagrams as d
+    from ..output import diagrams as d
 
     values = d._groups_of(result)
     if str(group) in values:

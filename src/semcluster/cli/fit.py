@@ -20,7 +20,7 @@ def add_parser(sub):
     add_labels_option(p)
     p.add_argument("--standardized", action="store_true",
                    help="show the standardized solution (std.lv, std.all) in the summary")
-    from ..estimators import ESTIMATORS
+    from ..estimation.registry import ESTIMATORS
 
     p.add_argument("--estimator", choices=tuple(ESTIMATORS), default=None, type=str.upper,
                    help="; ".join(f"{e.name}: {e.description}" for e in ESTIMATORS.values())
@@ -50,8 +50,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..fit import fit
-    from ..output_files import OutputFiles
+    from ..fitting import fit
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map, args.labels])
     json_out = outputs.file(args.json) if args.json else None

@@ -23,9 +23,9 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .. import tables
-    from ..invariance import measurement_invariance
-    from ..output_files import OutputFiles
+    from ..result import tables
+    from ..analysis.invariance import measurement_invariance
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None

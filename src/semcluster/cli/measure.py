@@ -40,7 +40,7 @@ def add_parser(sub):
 
 
 def _p_text(p) -> str:
-    from ..tables import format_pvalue
+    from ..result.tables import format_pvalue
 
     f = format_pvalue(p)
     return f if f.startswith(("<", ">")) else f"= {f}"
@@ -51,11 +51,11 @@ def run(args) -> int:
 
     import pandas as pd
 
-    from .. import tables
-    from ..measurement import (THRESHOLDS, GroupMeasurementReport, _items_of, flags_table,
-                               htmt_bootstrap, measurement_report)
-    from ..output_files import OutputFiles
-    from ..spec import read_model
+    from ..result import tables
+    from ..analysis.measurement import (THRESHOLDS, GroupMeasurementReport, _items_of,
+        flags_table, htmt_bootstrap, measurement_report)
+    from ..output.files import OutputFiles
+    from ..spec.parser import read_model
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map, args.labels])
     folder = outputs.folder(args.out) if args.out else None
@@ -132,7 +132,7 @@ def run(args) -> int:
 
 def _show(rep, tables, labels=None) -> None:
     """Every table of one (group's) measurement report."""
-    from ..measurement import flags_table
+    from ..analysis.measurement import flags_table
 
     t = rep.tables()
 

@@ -26,8 +26,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..method_bias import _all_items, measurement_part, method_factor_check
-    from ..output_files import OutputFiles
+    from ..analysis.method_bias import _all_items, measurement_part, method_factor_check
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None

@@ -18,10 +18,10 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .. import tables
-    from ..fit import fit
-    from ..modindices import largest_residuals, modification_indices
-    from ..output_files import OutputFiles
+    from ..result import tables
+    from ..fitting import fit
+    from ..measures.modindices import largest_residuals, modification_indices
+    from ..output.files import OutputFiles
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
     json_out = outputs.file(args.json) if args.json else None

@@ -35,8 +35,8 @@ def add_parser(sub):
 def run(args) -> int:
     import sys
 
-    from .. import tables
-    from ..output_files import OutputFiles
+    from ..result import tables
+    from ..output.files import OutputFiles
     from ..study.power import power_analysis
 
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
@@ -67,7 +67,7 @@ def run(args) -> int:
     if csv_out:
         outputs.write_csv(csv_out, r.table)
     if plot_out:
-        from ..diagrams import power_curve
+        from ..output.diagrams import power_curve
 
         outputs.save_figure(plot_out, power_curve(r))
         print(f"wrote {args.plot}")

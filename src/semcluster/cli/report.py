@@ -10,7 +10,7 @@ from ._common import (add_data_options, add_labels_option, data_options_from_arg
 def _formats(text: str) -> tuple:
     import argparse
 
-    from ..report import FORMATS
+    from ..output.report import FORMATS
 
     got = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     bad = [f for f in got if f not in FORMATS]
@@ -53,8 +53,8 @@ def add_parser(sub):
 def run(args) -> int:
     import time
 
-    from ..output_files import OutputFiles
-    from ..report import build_report
+    from ..output.files import OutputFiles
+    from ..output.report import build_report
 
     t = time.perf_counter()
     inputs = [args.model, args.data, args.map, args.hypotheses, args.labels]

@@ -27,7 +27,7 @@ def run(args) -> int:
     import sys
     import time
 
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
     from ..study.report import reproduce_report
 
     t = time.perf_counter()

@@ -26,7 +26,7 @@ def add_parser(sub):
                    help="regression (default; lavaan's 'regression', Thurstone) or bartlett")
     p.add_argument("--se", action="store_true",
                    help="also write the scores' standard errors (lavaan's se = 'standard')")
-    from ..estimators import ESTIMATORS
+    from ..estimation.registry import ESTIMATORS
 
     p.add_argument("--estimator", choices=tuple(ESTIMATORS),
                    default=None, type=str.upper,
@@ -42,11 +42,11 @@ def run(args) -> int:
 
     import pandas as pd
 
-    from ..data import load_data, read_survey
+    from ..data.survey import load_data, read_survey
     from ..errors import OptionError
-    from ..fit import fit
-    from ..output_files import OutputFiles
-    from ..spec import read_model
+    from ..fitting import fit
+    from ..output.files import OutputFiles
+    from ..spec.parser import read_model
 
     suffix = Path(str(args.out)).suffix.lower()
     outputs = OutputFiles(inputs=[args.model, args.data, args.map])
@@ -57,7 +57,7 @@ def run(args) -> int:
     if not spec.latent:
         raise OptionError(f"model {spec.name} has no latent variables (no '=~' line): there are "
                           f"no factor scores to compute")
-    from ..estimators import ESTIMATORS
+    from ..estimation.registry import ESTIMATORS
 
     if args.ordered or (args.estimator and "ordinal" in ESTIMATORS[args.estimator].supports):
         raise OptionError("factor scores for ordinal items (--ordered, WLSMV) are not "

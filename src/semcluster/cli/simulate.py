@@ -63,7 +63,7 @@ def _clusters(text):
 
 
 def _cluster_size(text):
-    from ..simulate import parse_cluster_size
+    from ..analysis.simulate import parse_cluster_size
 
     return parse_cluster_size(text.strip())
 
@@ -107,7 +107,7 @@ def add_design_options(p, command: str) -> None:
 def designs(args):
     """(ClusterDesign or None, MissingDesign or None) from the options, checked together."""
     from ..errors import OptionError
-    from ..simulate import ClusterDesign, MissingDesign
+    from ..analysis.simulate import ClusterDesign, MissingDesign
 
     clustered = args.clusters is not None or args.cluster_size is not None
     if clustered and args.icc is None:
@@ -126,7 +126,7 @@ def designs(args):
 
 def _print_report(rep) -> None:
 
-    from .. import tables
+    from ..result import tables
 
     print(tables.to_text(rep[["table", "figure", "published", "synthetic_rounded", "match"]]
                          .rename(columns={"synthetic_rounded": "data"})))
@@ -139,7 +139,7 @@ def _print_report(rep) -> None:
 
 def run(args) -> int:
     from ..errors import SemclusterError
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
     from ..study.synthetic import (calibration_report, match_published, paper_synthetic,
                                    simulate_items)
 
@@ -191,7 +191,7 @@ def run(args) -> int:
 
 def run_calibrate(args) -> int:
     from .. import study
-    from ..output_files import OutputFiles
+    from ..output.files import OutputFiles
     from ..study.synthetic import calibration_report
     from ._common import read_data
 

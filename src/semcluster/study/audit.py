@@ -8,7 +8,7 @@ are drawn uniformly within their rounding intervals (seeded, so the audit is det
 A check is ``consistent`` when the two intervals overlap, ``inconsistent`` when they do not,
 and ``not checked`` when an input is missing.  No verdict depends on what this paper says.
 
-Checks (formulas in :mod:`semcluster.regression`):
+Checks (formulas in :mod:`semcluster.analysis.regression`):
 
 * standardized βs (Beta In for predictors left out), R², adjusted R² and F of the printed model
   from the correlation matrix and N;
@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DataError
-from ..regression import stepwise_from_correlations
+from ..analysis.regression import stepwise_from_correlations
 
 N_DRAWS = 1000
 SEED = 20140101
@@ -453,7 +453,7 @@ def _star_rows(reg, pvalues, entered):
 
 
 def _grim_rows(pub, n, dec):
-    from ..simulate import grim_reachable
+    from ..analysis.simulate import grim_reachable
 
     rows = []
     means = pub.get("means") or {}

@@ -1,6 +1,6 @@
 """The study as data: constructs, items, hypotheses and the published Tables 2–4.
 
-Everything here is read from ``semcluster/data/study.json``, which transcribes the paper
+Everything here is read from ``semcluster/resources/data/study.json``, which transcribes the paper
 (``shared/paper/seeds/000_94d29a0c6a01c0d2.txt``; summary in ``shared/paper/study.md``) with the
 precision each figure was printed to.  Nothing here is computed: these are the published
 numbers, the inputs of the audit, the calibration of the synthetic sample and the re-analysis
@@ -140,10 +140,10 @@ def construct_labels(lang: str = "en") -> dict:
 
 
 def study_labels():
-    """The study's dictionary as a :class:`semcluster.labels.Labels`: the constructs ``CA``
+    """The study's dictionary as a :class:`semcluster.data.labels.Labels`: the constructs ``CA``
     … ``IN`` and the paper's title, en and zh.  For the study's own models and
     ``semcluster reproduce`` only (a user's construct called ``KS`` is not the study's)."""
-    from ..labels import Labels
+    from ..data.labels import Labels
 
     c = constructs()
     meta = _study()
@@ -161,7 +161,7 @@ NESTED_MODELS = (("revised", "h1_h5"), ("second_order", "h1_h5"), ("one_factor",
 def nested_models(models) -> list | None:
     """The study's nesting among ``models`` (names/paths/specs): the pairs of
     :data:`NESTED_MODELS` whose two models are both given by name, as ``nested=`` for
-    :func:`semcluster.model_comparison.compare_models`; None when there is none (the general
+    :func:`semcluster.analysis.model_comparison.compare_models`; None when there is none (the general
     rule then pairs the models by df)."""
     from ..resources import bundled_models
 

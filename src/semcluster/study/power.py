@@ -1,8 +1,8 @@
-"""Power for a follow-up of the study: :func:`semcluster.power.power_analysis` with the
+"""Power for a follow-up of the study: :func:`semcluster.analysis.power.power_analysis` with the
 population calibrated to the paper's Tables 2–3 (scaled by ``effect_scale``) as the default."""
 from __future__ import annotations
 
-from .. import power as _power
+from ..analysis import power as _power
 
 
 class StudyPopulationDraw:
@@ -15,7 +15,7 @@ class StudyPopulationDraw:
         self.population = None
 
     def __call__(self, n, rng):
-        from ..simulate import simulate_from
+        from ..analysis.simulate import simulate_from
         from .synthetic import scaled_population
 
         if self.population is None:
@@ -23,8 +23,8 @@ class StudyPopulationDraw:
         return simulate_from(self.population, n, rng)
 
     def clustered(self, sizes, design, rng):
-        """Firms in clusters (:func:`semcluster.simulate.draw_in_clusters`)."""
-        from ..simulate import draw_in_clusters
+        """Firms in clusters (:func:`semcluster.analysis.simulate.draw_in_clusters`)."""
+        from ..analysis.simulate import draw_in_clusters
         from .synthetic import scaled_population
 
         if self.population is None:
@@ -42,7 +42,7 @@ def power_analysis(model="h1_h5", *, data=None, options=None,
     """Monte Carlo power of every regression path of ``model`` (default ``h1_h5``); without
     ``population`` and ``data``, drawn from the paper-calibrated Likert population with the
     outcome's correlations times ``effect_scale``.  The arguments are those of
-    :func:`semcluster.power.power_analysis`."""
+    :func:`semcluster.analysis.power.power_analysis`."""
     if population is None and data is None:
         population = StudyPopulationDraw(effect_scale)
     return _power.power_analysis(model, data=data, options=options, n_grid=n_grid, reps=reps,

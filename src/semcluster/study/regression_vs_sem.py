@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from . import paper as study
-from ..protocol import ResultProtocol
-from ..regression import (composite_scores, ols_from_correlations, ols_from_data,
-                         stepwise_from_correlations, vif)
+from ..result.protocol import ResultProtocol
+from ..analysis.regression import (composite_scores, ols_from_correlations, ols_from_data,
+    stepwise_from_correlations, vif)
 
 METHODS = {
     "published": "Table 4 as printed (stepwise OLS, SPSS)",
@@ -38,7 +38,7 @@ METHODS = {
 class Comparison(ResultProtocol):
     """The side-by-side table, R² per method, and a generated explanation.
 
-    The result protocol (:mod:`semcluster.protocol`) gives ``summary()``, ``to_frame()`` (the
+    The result protocol (:mod:`semcluster.result.protocol`) gives ``summary()``, ``to_frame()`` (the
     long form, :meth:`long`), ``to_dict()``, ``to_json()``/``from_json()``, pickling and
     ``==``.
     """
@@ -121,14 +121,14 @@ def compare_methods(data=None, *, alpha: float = 0.05, sem_result=None,
         Significance level of the verdicts.
     sem_result : SEMResult, optional
         An ``h1_h5`` fit of ``data`` already made (avoids refitting).
-    options : semcluster.data.DataOptions, optional
-        How ``data`` is read (see :func:`semcluster.data.read_survey`); composites need complete
+    options : semcluster.data.survey.DataOptions, optional
+        How ``data`` is read (see :func:`semcluster.data.survey.read_survey`); composites need complete
         answers.
     """
     from .. import arguments
-    from ..data import read_survey, require_complete
-    from ..fit import fit
-    from ..spec import read_model
+    from ..data.survey import read_survey, require_complete
+    from ..fitting import fit
+    from ..spec.parser import read_model
     from .summary_stats import published_single_indicator_fit
 
     alpha = arguments.probability("alpha", alpha)
@@ -230,7 +230,7 @@ def _explain(table, r2, R, sem, si, step, preds, alpha, *, df, comp):
             + ". A dropped predictor is not shown to have no effect: its effect is shared.")
     # 3. measurement error attenuates composite betas; disattenuation inflates collinearity.
     # Every figure here comes from the data at hand (not from the paper's tables).
-    from ..measurement import cronbach_alpha
+    from ..analysis.measurement import cronbach_alpha
 
     alphas = [cronbach_alpha(df[study.item_names(c)].dropna())["alpha"]
               for c in study.CONSTRUCTS]

@@ -1,9 +1,9 @@
 """The study's report (``semcluster reproduce``): the paper's model H1–H5 on the study's data.
 
-The same reading, fit, warnings and writers as any report (:func:`semcluster.report.build_report`),
+The same reading, fit, warnings and writers as any report (:func:`semcluster.output.report.build_report`),
 with the study's sections: provenance and calibration of the synthetic data, measurement quality
 against the published reliabilities, the CFA, H1–H5 as latent paths with the verdict rule
-(:func:`semcluster.report.hypothesis_verdict`), regression vs SEM, the audit of the published
+(:func:`semcluster.output.report.hypothesis_verdict`), regression vs SEM, the audit of the published
 tables, bootstrap intervals, power for a follow-up study, the figures and the software.  Each
 section is one function returning a :class:`StudySection` and its entries of ``results.json``.
 """
@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import tables
-from ..document import Document, Figure, Paragraph, Section, Table
-from ..output_files import md_code
-from ..report import FIT_KEYS, build_report, fit_table, hypothesis_verdict
+from ..result import tables
+from ..result.document import Document, Figure, Paragraph, Section, Table
+from ..output.files import md_code
+from ..output.report import FIT_KEYS, build_report, fit_table, hypothesis_verdict
 
 
 @dataclass
 class StudySection:
     """A section of the study's report as the study's functions build it (paragraphs, then
     tables ``(key, caption, frame)``, then figures ``(key, caption, Figure)``); turned into a
-    :class:`semcluster.document.Section` by :func:`_study_document`."""
+    :class:`semcluster.result.document.Section` by :func:`_study_document`."""
     key: str
     title: str
     paragraphs: list = field(default_factory=list)
@@ -45,8 +45,8 @@ def _study_report(data=None, out="report", *, lang: str = "en", n_boot: int = 10
                  extra_inputs=()) -> Path:
     """Run the whole study and write the report folder (see the module docstring).
 
-    ``data`` is read with ``options`` (:class:`semcluster.data.DataOptions`) by
-    :func:`semcluster.data.read_survey`, the same data path as every command.
+    ``data`` is read with ``options`` (:class:`semcluster.data.survey.DataOptions`) by
+    :func:`semcluster.data.survey.read_survey`, the same data path as every command.
     ``extra_inputs`` are further files of the run (a mapping file) that the report must never
     overwrite.
 
@@ -68,8 +68,8 @@ def _study_steps(run, settings: dict, t_start: float, progress: bool):
     from tqdm.auto import tqdm
 
     from .. import __version__
-    from ..bootstrap import bootstrap
-    from ..fit import fit
+    from ..analysis.bootstrap import bootstrap
+    from ..fitting import fit
     from .power import power_analysis
     from .regression_vs_sem import compare_methods
 
@@ -144,7 +144,7 @@ def _study_data_section(X: pd.DataFrame, rep, published: bool):
 def _study_measurement_section(X: pd.DataFrame, cfa_res, published: bool):
     """2. Measurement quality: reliability, Fornell–Larcker, HTMT, threshold checks."""
     from .. import study
-    from ..measurement import flags_table, measurement_report
+    from ..analysis.measurement import flags_table, measurement_report
 
     mrep = measurement_report("cfa", X, result=cfa_res, parallel_iter=100, scale=(1, 7))
     s = StudySection("measurement", "2. Measurement quality")
@@ -270,7 +270,7 @@ def _bootstrap_section(b, n_boot: int, seed: int):
 
 def _power_section(pw, power_reps: int, power_grid, seed: int):
     """8. Power for a follow-up study: power curves and the smallest N per path."""
-    from ..diagrams import power_curve
+    from ..output.diagrams import power_curve
 
     s = StudySection("power", "8. Power for a follow-up study")
     s.paragraphs.append(

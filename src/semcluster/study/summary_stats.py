@@ -1,6 +1,6 @@
 """The paper's Tables 2–3 re-analysed from its published summary statistics.
 
-Two models of the paper's Table 2 (built with :mod:`semcluster.summary_stats`):
+Two models of the paper's Table 2 (built with :mod:`semcluster.analysis.summary_stats`):
 
 * the observed-variable regression of IN on the five composites (saturated: df = 0; its
   standardized paths equal the OLS βs and its SEs are the ML ones, which use N where OLS
@@ -12,9 +12,9 @@ Two models of the paper's Table 2 (built with :mod:`semcluster.summary_stats`):
 """
 from __future__ import annotations
 
-from ..fit import fit
-from ..results import SEMResult
-from ..summary_stats import SCORE_SUFFIX, regression_model, single_indicator_model
+from ..fitting import fit
+from ..result.result import SEMResult
+from ..analysis.summary_stats import SCORE_SUFFIX, regression_model, single_indicator_model
 from . import paper as study
 
 

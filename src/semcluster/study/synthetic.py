@@ -15,8 +15,8 @@ builds
    target) until every figure, rounded as the paper printed it, equals the published one where
    arithmetic allows it.
 
-The general parts (the :class:`~semcluster.simulate.Population` model, drawing from it, the
-GRIM test) are in :mod:`semcluster.simulate`.
+The general parts (the :class:`~semcluster.analysis.simulate.Population` model, drawing from it, the
+GRIM test) are in :mod:`semcluster.analysis.simulate`.
 
 >>> from semcluster.study.synthetic import simulate_items
 >>> simulate_items(5, seed=1).shape
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from . import paper as study
-from ..simulate import (LIKERT, Population, _discrete_moments, _item_thresholds,  # noqa: F401
-                        grim_reachable, simulate_from)
+from ..analysis.simulate import (LIKERT, Population, _discrete_moments, _item_thresholds,
+    grim_reachable, simulate_from)
 
 
 def population_model() -> Population:
@@ -80,11 +80,11 @@ def simulate_items(n: int | None, seed: int | np.random.SeedSequence | None = No
     one calibrated to the paper, :func:`population_model`).
 
     Vectorised: one multivariate-normal draw for the six constructs, one for the item
-    residuals, then thresholds (:func:`semcluster.simulate.simulate_from`).  Used for Monte
+    residuals, then thresholds (:func:`semcluster.analysis.simulate.simulate_from`).  Used for Monte
     Carlo work; it does *not* reproduce the published tables (see :func:`match_published`).
-    ``clusters`` (a :class:`semcluster.simulate.ClusterDesign`) draws the firms in clusters
+    ``clusters`` (a :class:`semcluster.analysis.simulate.ClusterDesign`) draws the firms in clusters
     and adds the column ``cluster`` (``n`` None when the design fixes N); ``missing`` (a
-    :class:`semcluster.simulate.MissingDesign`) removes answers by MCAR or a MAR rule.
+    :class:`semcluster.analysis.simulate.MissingDesign`) removes answers by MCAR or a MAR rule.
     """
     from .. import arguments
 

@@ -1,0 +1,1 @@
+"""Analyses built on fits: bootstrap, power, invariance, measurement, model comparison and more."""

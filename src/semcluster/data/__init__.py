@@ -1,0 +1,1 @@
+"""Survey data: reading, mapping, checking, clusters and labels, before anything is fitted."""

@@ -1,0 +1,1 @@
+"""Estimation: the estimator registry, the estimators, the optimizer, refits and groups as blocks."""

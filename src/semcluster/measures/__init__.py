@@ -1,0 +1,1 @@
+"""Measures on a fitted model: fit indices, information inverse, modification indices, scores."""

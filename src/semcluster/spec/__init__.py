@@ -1,0 +1,1 @@
+"""The model specification: lavaan syntax read into one parameter table, and semopy in and out."""
