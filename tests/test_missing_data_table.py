@@ -85,6 +85,7 @@ MODEL = {"invariance": "small.lav", "fit with groups": "small.lav",
          "measure per group": "small.lav", "fit, ML": "h1_h5", "fit, MLR": "h1_h5",
          "fit, GLS": "h1_h5", "bootstrap, nonparametric": "h1_h5",
          "bootstrap, Bollen–Stine": "h1_h5", "modification indices": "h1_h5",
+         "bootstrap with groups": "small.lav",
          # items whose every answer category has 7 or more answers: the study's ks2/ks3 have a
          # category with one answer, which nearly every draw loses (then an error says so)
          "bootstrap, WLSMV": "small.lav"}
@@ -186,6 +187,7 @@ CHECKS = {
     "bootstrap, nonparametric": "refitted by FIML",
     "bootstrap, WLSMV": "every replicate refitted by WLSMV",
     "bootstrap, Bollen–Stine": "missing-data pattern (Enders 2002)",
+    "bootstrap with groups": "rows resampled within each group, group sizes kept",
     "invariance": _check_invariance,
     "compare (regression vs SEM)": "uses complete answers only",
     "compare-models": _check_compare_models,

@@ -443,6 +443,8 @@ class BootstrapResult(ResultProtocol):
         show = t[t.op.isin(["~", ":=", "r2"])]
         cols = ["lhs", "op", "rhs", "label", "what", "est", "se", "ci_lower", "ci_upper",
                 "bca_lower", "bca_upper", "pvalue"]
+        if "group" in t.columns:          # a grouped fit: which group each row belongs to
+            cols.insert(3, "group")
         with pd.option_context("display.width", 200, "display.max_rows", 1000,
                                "display.max_columns", 20,
                                "display.float_format", lambda v: f"{v:.3f}"):
@@ -545,7 +547,9 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
               seed: int = 20231124, ci: float = 0.95, bca: bool = True,
               exclude_inadmissible: bool = False, n_jobs: int = 1, backend: str = "joblib",
               scheduler: str | None = None, progress: bool = False,
-              result=None, options=None, estimator: str = "ML") -> BootstrapResult:
+              result=None, options=None, estimator: str = "ML", group: str | None = None,
+              group_equal=(), group_partial=(), meanstructure: bool | None = None
+              ) -> BootstrapResult:
     """Bootstrap a model fitted by ML, or by FIML when answers are missing (see the module
     docstring).
 
@@ -575,6 +579,17 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         MLR has the ML (FIML) point estimates, so its bootstrap is the same (as lavaan's).
         WLSMV (ordinal items, ``options.ordered``; also chosen when items are declared
         ordered) refits every replicate by WLSMV, see :func:`_bootstrap_wlsmv`.
+    group : str, optional
+        A grouping column: the multi-group fit (lavaan's ``group =``) is bootstrapped with
+        rows drawn within each group, group sizes kept (:class:`_GroupReplicator`);
+        ``kind="bollen-stine"`` transforms each group to its own model-implied moments
+        (:func:`bollen_stine_groups`).  Taken from ``result`` when that is a grouped fit.
+    group_equal, group_partial, meanstructure
+        As :func:`semcluster.fit`; a model with intercepts (``~ 1``) or ``meanstructure=True``
+        is bootstrapped the same way, in one group.
+
+    The table has normal intervals too (``norm_lower``, ``norm_upper``:
+    :func:`_normal_interval`, lavaan's ``boot.ci.type = "norm"``).
     """
     from ..data.survey import read_survey
     from ..errors import DataError, SemclusterError
@@ -596,15 +611,26 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
             est == "ML" and prepared.get("prepared") and prepared.get("ordered")) or (
             getattr(result, "estimator", None) == "WLSMV"):
         # ordered items (given, or carried by data the CLI prepared): the WLSMV bootstrap
-        return _bootstrap_wlsmv(model, data, result, options, kind=kind, n_boot=n_boot,
-                                seed=seed, ci=ci, bca=bca,
-                                exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
-                                backend=backend, scheduler=scheduler, progress=progress)
+        return _with_normal_intervals(_bootstrap_wlsmv(
+            model, data, result, options, kind=kind, n_boot=n_boot, seed=seed, ci=ci, bca=bca,
+            exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs, backend=backend,
+            scheduler=scheduler, progress=progress), exclude_inadmissible)
     if est not in ("ML", "MLR"):
         raise check.OptionError(f"the bootstrap refits by ML (FIML with missing answers) or "
                                 f"by WLSMV (ordinal items); estimator must be 'ML', 'MLR' "
                                 f"(same estimates) or 'WLSMV', not {estimator!r}")
     spec = result.spec if result is not None else read_model(model)
+    if (group is not None or meanstructure or group_equal or group_partial or spec.mean_rows
+            or spec.has_group_modifiers or getattr(result, "moments", ())):
+        if (group_equal or group_partial) and group is None and result is None:
+            raise check.OptionError("group_equal and group_partial need group= (a grouping "
+                                    "column)")
+        return _with_normal_intervals(_bootstrap_groups(
+            spec, data, result, options, group=group, estimator=est,
+            group_equal=tuple(group_equal or ()), group_partial=tuple(group_partial or ()),
+            meanstructure=meanstructure, kind=kind, n_boot=n_boot, seed=seed, ci=ci, bca=bca,
+            exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs, backend=backend,
+            scheduler=scheduler, progress=progress), exclude_inadmissible)
     Xdf, report = read_survey(data, options, variables=spec.observed)
     missing = bool(Xdf[spec.observed].isna().to_numpy().any())
     if missing and report.missing != "fiml":
@@ -649,11 +675,11 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
                     X, full.info["mean_h1"].to_numpy(dtype=float),
                     full.sample_cov.loc[obs, obs].to_numpy(),
                     _implied_means(spec, full, x_hat), full.implied_cov.loc[obs, obs].to_numpy())
-            return _bootstrap(spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind,
-                              seed=seed, ci=ci, bca=bca,
-                              exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
-                              backend=backend, scheduler=scheduler, progress=progress,
-                              fiml=True)
+            return _with_normal_intervals(_bootstrap(
+                spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind, seed=seed, ci=ci,
+                bca=bca, exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs,
+                backend=backend, scheduler=scheduler, progress=progress, fiml=True),
+                exclude_inadmissible)
     chisq = float(full.fit_measures["chisq"])
     if kind == "bollen-stine":
         # Z = (X - mean) S^-1/2 Sigma^1/2: the resampled population has covariance Sigma-hat
@@ -662,10 +688,10 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
         X = bollen_stine_complete(X, S, Sig)
 
     with threadpool_limits(1):
-        return _bootstrap(spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind, seed=seed,
-                          ci=ci, bca=bca, exclude_inadmissible=exclude_inadmissible,
-                          n_jobs=n_jobs, backend=backend, scheduler=scheduler,
-                          progress=progress)
+        return _with_normal_intervals(_bootstrap(
+            spec, Xdf, X, full, x_hat, chisq, n_boot=n_boot, kind=kind, seed=seed, ci=ci,
+            bca=bca, exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs, backend=backend,
+            scheduler=scheduler, progress=progress), exclude_inadmissible)
 
 
 def _bootstrap_wlsmv(model, data, result, options, *, kind, **run) -> BootstrapResult:
@@ -732,6 +758,255 @@ def _bootstrap_wlsmv(model, data, result, options, *, kind, **run) -> BootstrapR
     out.info.update({"missing": full.data_report.missing, "estimator": "WLSMV",
                      "ordered": ordered, "n_empty_category": int(n_empty)})
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# grouped fits and fits with a mean structure
+# ---------------------------------------------------------------------------------------------
+class _GroupReplicator:
+    """The refit of a resample of a multi-group fit, or of a one-group fit with a mean
+    structure (intercepts ``~ 1``), as lavaan's ``se = "bootstrap"`` / ``bootstrapLavaan``.
+
+    Rows are drawn *within each group*, every group keeping its size (lavaan's
+    ``lav_bootstrap_internal`` draws the indices of each group separately "to ensure the group
+    sizes do not change"); the groups are stacked in the full fit's order, so that the
+    resample's first group is the full fit's (the reference group whose latent means are 0).
+    Each resample is refitted by :func:`semcluster.fit` with the full fit's grouping column,
+    estimator, missing-data rule and equality constraints (FIML with missing answers: rows
+    drawn with their blanks).  Like :class:`_WLSMVReplicator` it works on fitted results:
+    recorded per replicate are ``est`` and ``std_all`` of every row of the estimates table
+    (every group's parameters, intercepts, ``:=`` rows) and R² of every endogenous variable
+    in every group, in the full fit's order (:meth:`labels`, :attr:`groups`), and the
+    replicate's χ² (``fit_measures["chisq"]``; with FIML the likelihood-ratio χ²), which the
+    Bollen–Stine p-value needs.
+    """
+
+    def __init__(self, spec, X: np.ndarray, codes, full, fit_args: dict):
+        self.spec = spec
+        self.n = X.shape[0]
+        self.codes = np.asarray(codes, dtype=object)     # group value per row (None: one group)
+        self.group = fit_args.get("group")
+        self.fit_args = dict(fit_args)
+        labels = [m.label for m in full.moments] or ["1"]
+        if self.group is None:
+            self.blocks = [np.arange(self.n)]
+        else:
+            text = np.array([str(v) for v in self.codes])
+            self.blocks = [np.flatnonzero(text == lab) for lab in labels]
+        self.x_hat = np.asarray(full.info["x"], dtype=float)
+        est = full.estimates
+        gcol = est["group"].to_numpy() if "group" in est.columns else np.ones(len(est), int)
+        self.keys = list(zip(est.lhs, est.op, est.rhs, gcol))
+        self.rows = est[["lhs", "op", "rhs", "label", "free"]].copy()
+        self.rows["group"] = [int(g) for g in gcol]
+        self.r2_keys = list(full.r2.index)
+        number = {lab: i + 1 for i, lab in enumerate(labels)}
+        self.r2_rows = [(k[-1], number.get(str(k[0]), 1)) if isinstance(k, tuple) else (k, 1)
+                        for k in self.r2_keys]
+        self.var_rows = np.array([(op == "~~" and lhs == rhs) for lhs, op, rhs, _ in self.keys])
+        self.q_hat = self.from_result(full)
+
+    def labels(self):
+        out = []
+        for what in ("est", "std_all"):
+            for r in self.rows.itertuples():
+                out.append((r.lhs, r.op, r.rhs, r.label, what, r.free))
+        for v, _ in self.r2_rows:
+            out.append((v, "r2", v, "", "r2", 0))
+        return out
+
+    @property
+    def groups(self) -> list:
+        """The group number (lavaan's ``group`` column: 1, 2, ...; 0 for ``:=`` rows) of every
+        quantity, in the order of :meth:`labels`."""
+        g = list(self.rows["group"])
+        return g + g + [k for _, k in self.r2_rows]
+
+    def quantities(self, x=None) -> np.ndarray:
+        """The full-sample quantities (the replicates' come from :meth:`from_result`)."""
+        return self.q_hat
+
+    def from_result(self, res) -> np.ndarray:
+        est = res.estimates
+        if "group" not in est.columns:
+            est = est.assign(group=1)
+        e = est.set_index(["lhs", "op", "rhs", "group"]).reindex(self.keys)
+        r2 = pd.Series(res.r2).reindex(self.r2_keys)
+        return np.concatenate([e["est"].to_numpy(float), e["std_all"].to_numpy(float),
+                               r2.to_numpy(float)])
+
+    def draw(self, seed_seq) -> np.ndarray:
+        """Row numbers of one resample: each group's rows drawn from that group's rows only."""
+        rng = np.random.default_rng(seed_seq)
+        return np.concatenate([b[rng.integers(0, len(b), len(b))] for b in self.blocks])
+
+    def refit(self, X, rows):
+        """The fit of rows ``rows`` (a :class:`SEMResult`), or None (an error, no convergence)."""
+        import warnings
+
+        from ..errors import SemclusterError
+        from ..fitting import fit
+
+        df = pd.DataFrame(X[rows], columns=self.spec.observed)
+        if self.group is not None:
+            df[self.group] = self.codes[rows]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")   # the full fit gave its warnings already
+                res = fit(self.spec, df, **self.fit_args)
+        except (SemclusterError, np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return None
+        return res if res.converged else None
+
+    def one(self, X, seed_seq):
+        """(quantities, admissible, χ²), or (None, False, nan) when the refit fails."""
+        res = self.refit(X, self.draw(seed_seq))
+        if res is None:
+            return None, False, np.nan
+        q = self.from_result(res)
+        admissible = bool(np.all(q[: len(self.keys)][self.var_rows] >= 0))
+        return q, admissible, float(res.fit_measures.get("chisq", np.nan))
+
+    def leave_out(self, X, i):
+        """Quantities with row ``i`` left out (the jackknife of BCa), or None."""
+        res = self.refit(X, np.concatenate([b[b != i] for b in self.blocks]))
+        return None if res is None else self.from_result(res)
+
+
+def bollen_stine_groups(X, blocks, moments, observed, *, missing: bool = False) -> np.ndarray:
+    """Bollen and Stine's (1992) transformation made in every group, as lavaan's
+    ``bootstrapLavaan(type = "bollen.stine")``: the rows of group g become
+    Z_g = (X_g − x̄_g) S_g^{-1/2} Σ̂_g^{1/2} + μ̂_g, with S_g its sample covariance matrix
+    (divisor N_g), Σ̂_g and μ̂_g its model-implied moments, so that every group's sample moments
+    are the model's and the null hypothesis holds exactly in the resampled population.  With
+    missing answers (``missing=True``) each group is transformed per missing-data pattern
+    (:func:`bollen_stine_missing`, from the group's EM moments); lavaan refuses that case.
+
+    ``blocks``: the row numbers of every group; ``moments``: the fit's ``GroupMoments`` in the
+    same order."""
+    Z = np.array(X, dtype=float, copy=True)
+    for rows, m in zip(blocks, moments):
+        S = m.sample_cov.loc[observed, observed].to_numpy(dtype=float)
+        Sig = m.implied_cov.loc[observed, observed].to_numpy(dtype=float)
+        mu = m.implied_mean.reindex(observed).to_numpy(dtype=float)
+        if missing:
+            xbar = m.sample_mean.reindex(observed).to_numpy(dtype=float)
+            Z[rows] = bollen_stine_missing(Z[rows], xbar, S, mu, Sig)
+        else:
+            Z[rows] = bollen_stine_complete(Z[rows], S, Sig) + mu
+    return Z
+
+
+def _normal_interval(theta_hat, draws, ci):
+    """boot's and lavaan's normal interval (``boot.ci.type = "norm"``): θ̂ − bias ± z·se with
+    bias = mean(draws) − θ̂ and se the draws' standard deviation (divisor R − 1)."""
+    d = np.asarray(draws, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) < 2 or not np.isfinite(theta_hat) or np.ptp(d) <= 1e-12:
+        return np.nan, np.nan
+    centre = 2 * theta_hat - d.mean()
+    z = stats.norm.ppf((1 + ci) / 2)
+    sd = d.std(ddof=1)
+    return centre - z * sd, centre + z * sd
+
+
+def _bootstrap_groups(spec, data, result, options, *, group, estimator, group_equal,
+                      group_partial, meanstructure, kind, **run) -> BootstrapResult:
+    """The bootstrap of a multi-group fit, or of a one-group fit with a mean structure (see
+    :class:`_GroupReplicator`): ML or MLR (the same estimates), FIML with missing answers.
+    ``kind="bollen-stine"`` transforms every group to its model-implied moments first
+    (:func:`bollen_stine_groups`).  The table has lavaan's ``group`` column (0 for ``:=``
+    rows); the draws' columns are named ``lhs op rhs[.gG]:what`` (lavaan's ``.g2`` suffix for
+    the parameters of group 2 and later)."""
+    from threadpoolctl import threadpool_limits
+
+    from .. import arguments as check
+    from ..data.survey import read_survey
+    from ..errors import DataError, SemclusterError
+    from ..fitting import fit
+
+    if result is not None:
+        group = group if group is not None else getattr(result, "group_column", None)
+        if group is not None and getattr(result, "group_column", None) not in (None, group):
+            raise check.OptionError(f"the fit given as result= is grouped by "
+                                    f"'{result.group_column}', not '{group}'")
+        group_equal = group_equal or tuple(getattr(result, "group_equal", ()) or ())
+        group_partial = group_partial or tuple(getattr(result, "group_partial", ()) or ())
+    keep = [group] if group is not None else []
+    Xdf, report = read_survey(data, options, variables=spec.observed, keep=keep)
+    if group is not None:
+        if group not in Xdf.columns:
+            raise DataError(f"grouping column '{group}' is not in the data")
+        lab = Xdf[group]
+        empty = lab.isna() | lab.map(lambda v: isinstance(v, str) and not v.strip())
+        Xdf = Xdf[~empty.to_numpy()]          # in no group: left out, as the fit leaves them
+    missing = bool(Xdf[spec.observed].isna().to_numpy().any())
+    if missing and report.missing != "fiml":
+        raise DataError(f"the bootstrap refits by FIML or on complete rows; the missing-data "
+                        f"rule '{report.missing}' is neither: pass --missing fiml "
+                        f"(missing='fiml') or --missing listwise")
+    if missing and kind == "bollen-stine" and spec.fixed_x:
+        raise check.OptionError(
+            "the Bollen-Stine bootstrap with missing answers does not handle exogenous "
+            "observed covariates (fixed.x) yet; use kind='nonparametric', or --missing "
+            "listwise")
+    fit_args = {"group": group, "estimator": estimator,
+                "missing": "fiml" if missing else "listwise",
+                "group_equal": list(group_equal) or None,
+                "group_partial": list(group_partial) or None,
+                "meanstructure": True if (meanstructure or group is None) else None}
+    with threadpool_limits(1):
+        full = result if result is not None else fit(spec, Xdf, **fit_args)
+    if not full.converged:
+        raise SemclusterError("the model does not converge on the full sample; nothing to "
+                              "bootstrap")
+    if not getattr(full, "moments", ()):
+        raise check.OptionError("the fit given as result= has no groups and no mean "
+                                "structure; bootstrap it without group= / meanstructure=")
+    X = Xdf[spec.observed].to_numpy(dtype=float)
+    codes = Xdf[group].to_numpy(dtype=object) if group is not None else np.full(len(X), None)
+    if len(X) != int(full.nobs):
+        raise SemclusterError(f"the fit given as result= used {int(full.nobs)} rows; the data "
+                              f"given have {len(X)}: pass the data the fit was made from")
+    rep = _GroupReplicator(spec, X, codes, full, fit_args)
+    chisq = float(full.fit_measures.get("chisq", np.nan))
+    if kind == "bollen-stine":
+        with threadpool_limits(1):
+            X = bollen_stine_groups(X, rep.blocks, full.moments, spec.observed,
+                                    missing=missing)
+    with threadpool_limits(1):
+        out = _bootstrap(spec, Xdf, X, full, rep.x_hat, chisq, kind=kind, fiml=True, rep=rep,
+                         **run)
+    if out.n_used == 0:
+        raise SemclusterError(f"no bootstrap draw could be used (all {out.n_boot} refits "
+                              f"failed to converge)")
+    groups = rep.groups
+    out.table.insert(3, "group", groups)
+    labels = _labels(rep)
+    out.draws.columns = [f"{a}{b}{c}{'' if g < 2 else f'.g{g}'}:{w}"
+                         for (a, b, c, _, w, _), g in zip(labels, groups)]
+    out.info.update({"missing": "fiml" if missing else "listwise", "estimator": estimator,
+                     "group": group, "group_labels": [m.label for m in full.moments],
+                     "group_nobs": [int(len(b)) for b in rep.blocks]})
+    return out
+
+
+def _with_normal_intervals(out: BootstrapResult, exclude_inadmissible: bool) -> BootstrapResult:
+    """``out`` with the normal interval of every quantity (:func:`_normal_interval`) in the
+    columns ``norm_lower`` and ``norm_upper``, from the draws the other intervals use: the
+    converged ones, less the inadmissible ones (a negative variance among the ``est``
+    draws, the replicators' rule) when ``exclude_inadmissible``."""
+    t, D = out.table, out.draws.to_numpy(dtype=float)
+    ok = ~np.all(np.isnan(D), axis=1)
+    if exclude_inadmissible:
+        var = ((t.op == "~~") & (t.lhs == t.rhs) & (t.what == "est")).to_numpy()
+        ok &= ~np.any(D[:, var] < 0, axis=1)
+    ends = [_normal_interval(est, D[ok, j], out.ci) for j, est in enumerate(t.est)]
+    at = list(t.columns).index("bca_upper") + 1
+    t.insert(at, "norm_lower", [e[0] for e in ends])
+    t.insert(at + 1, "norm_upper", [e[1] for e in ends])
+    return out
+
 
 def bollen_stine_complete(X, S, Sigma) -> np.ndarray:
     """Bollen and Stine's (1992) transformation of complete data, Z = (X − x̄) S^{-1/2} Σ̂^{1/2}
