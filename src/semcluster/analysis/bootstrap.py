@@ -620,7 +620,7 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
                                 f"by WLSMV (ordinal items); estimator must be 'ML', 'MLR' "
                                 f"(same estimates) or 'WLSMV', not {estimator!r}")
     spec = result.spec if result is not None else read_model(model)
-    if (group is not None or meanstructure or group_equal or group_partial or spec.mean_rows
+    if (group is not None or meanstructure or group_equal or group_partial or spec.has_means
             or spec.has_group_modifiers or getattr(result, "moments", ())):
         if (group_equal or group_partial) and group is None and result is None:
             raise check.OptionError("group_equal and group_partial need group= (a grouping "

@@ -497,7 +497,7 @@ def check_groups_supported(spec, *, group_equal=(), group_partial=(), missing=No
                 f"({', '.join(spec.fixed_x)})")
     elif spec.has_group_modifiers:
         what = "c(...) modifiers (per-group values)"
-    elif spec.mean_rows:
+    elif spec.has_means:
         what = "'~ 1' rows (with ordered items the intercepts of y* are fixed at 0)"
     elif len(spec.defined):
         what = "defined parameters (':=')"
