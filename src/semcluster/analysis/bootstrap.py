@@ -4,10 +4,10 @@ Each replicate draws its rows from its own random stream, child ``i`` of
 ``numpy.random.SeedSequence(seed)``, so the numbers do not depend on how replicates are split
 among processes or machines: 1 process, n processes and a Dask cluster give the same result.
 
-Per replicate the model is refitted by :class:`semcluster.estimation.fastfit.FastRefitter` (no parsing, no
+Per replicate the model is refitted by :class:`semcluster.estimation.refit.FastRefitter` (no parsing, no
 model building, warm start from the full-sample estimates).  With missing answers (the FIML
 rule) respondents are resampled with their blanks and every replicate is refitted by FIML
-(:class:`semcluster.estimation.fastfit.FIMLRefitter`, see :class:`_FIMLReplicator`), as lavaan's
+(:class:`semcluster.estimation.refit.FIMLRefitter`, see :class:`_FIMLReplicator`), as lavaan's
 ``se = "bootstrap", missing = "ml"``.  Recorded per replicate: every
 parameter (free and defined), its std.all value, and R² of every endogenous variable.
 
@@ -59,7 +59,7 @@ class _Replicator:
 
     def __init__(self, spec, X: np.ndarray, x_hat: np.ndarray, gtol: float = 1e-5):
         from ..estimation.engine import MLEngine
-        from ..estimation.fastfit import FastRefitter
+        from ..estimation.refit import FastRefitter
         from ..data.survey import sample_covariance
         from ..model.standardized import RAM, Definitions
 
@@ -123,7 +123,7 @@ class _FIMLReplicator(_Replicator):
     model-implied means μ̂ as every refit's start, and the full sample's missing-data patterns
     (found once: a resample keeps each drawn respondent's answers and blanks together, so its
     rows' patterns are looked up, not found again).  Per replicate
-    :class:`semcluster.estimation.fastfit.FIMLRefitter` runs BFGS on the FIML log-likelihood, summed row
+    :class:`semcluster.estimation.refit.FIMLRefitter` runs BFGS on the FIML log-likelihood, summed row
     by row, from (θ̂, μ̂) with the full-sample observed information as first Hessian; no EM of
     the saturated model (the bootstrap needs no χ²).  Where BFGS stalls (a flat ridge),
     Newton / scoring steps on the analytic observed information start again from (θ̂, μ̂)
@@ -138,7 +138,7 @@ class _FIMLReplicator(_Replicator):
                  sample_cov: pd.DataFrame, gtol: float = 5e-6):
         from ..estimation._structure import CovarianceStructure
         from ..estimation.fiml import FIMLObjective, MissingPatterns
-        from ..estimation.fastfit import FIMLRefitter
+        from ..estimation.refit import FIMLRefitter
         from ..model.standardized import RAM, Definitions
 
         self.spec = spec

@@ -1,7 +1,7 @@
 """Monte Carlo power for the structural paths of a model.
 
 For each sample size N of a grid, ``reps`` data sets are drawn from a population model, the
-model is refitted to each (:class:`semcluster.estimation.fastfit.FastRefitter`, warm start, no model
+model is refitted to each (:class:`semcluster.estimation.refit.FastRefitter`, warm start, no model
 building), and for every regression path we record
 
 * power: the share of converged replicates with p < α (two-sided Wald test, expected-
@@ -386,7 +386,7 @@ def power_analysis(model, *, data=None, options=None, n_grid=None, reps: int = 5
     from ..estimation.engine import MLEngine
     from ..errors import ModelSpecError, SemclusterError
     from ..estimation._structure import CovarianceStructure
-    from ..estimation.fastfit import FastRefitter
+    from ..estimation.refit import FastRefitter
     from ..data.survey import sample_covariance
     from ..spec.parser import read_model
 
