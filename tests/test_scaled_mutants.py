@@ -29,6 +29,7 @@ from semcluster.measures.scaled import (
 )
 
 FIX = Path(__file__).parent / "fixtures" / "estimators"
+MATRIX = Path(__file__).parent / "fixtures" / "matrix"
 
 OUT = ("chisq_scaled", "df_scaled", "pvalue_scaled", "chisq_scaling_factor",
        "baseline_chisq_scaled", "baseline_df_scaled", "baseline_pvalue_scaled",
@@ -39,7 +40,16 @@ CI = ("rmsea_ci_lower_scaled", "rmsea_ci_upper_scaled", "rmsea_ci_lower_robust",
 
 
 def _ours(name):
-    lav = json.loads((FIX / f"{name}.json").read_text())
+    groups = 1
+    if name.startswith("matrix:"):
+        # a multi-group fit of the estimator matrix (make_matrix.R): lavaan's multi-group RMSEA
+        # family (sqrt(G) in the RMSEA, the non-centrality divided by G in its p-values)
+        lav = json.loads((MATRIX / f"cell_{name[7:]}.json").read_text())
+        lav = {**lav, "fit_measures": lav["fit_measures_all"]}
+        groups = len(lav["nobs"])
+        lav["nobs"] = sum(lav["nobs"])
+    else:
+        lav = json.loads((FIX / f"{name}.json").read_text())
     f = lav["fit_measures"]
     fm = pd.Series({k: f[k] for k in ("chisq", "df", "baseline_chisq", "baseline_df")})
     c, cb = f["chisq_scaling_factor"], f["baseline_chisq_scaling_factor"]
@@ -60,11 +70,13 @@ def _ours(name):
         # with missing data lavaan's robust measures come from lav_fit_fiml_corrected (fiml.py),
         # not from this function: robust=False there, as fiml.py calls it
         out = scaled_measures(fm, **common, kind="yuan.bentler.mplus",
-                              trace_ugamma=c * f["df"], robust="fiml" not in name)
+                              trace_ugamma=c * f["df"], robust="fiml" not in name,
+                              groups=groups)
     return out, f
 
 
-CASES = ["hs39_mlr", "hs39_fiml_mlr", "study_mlr", "hs39_wlsmv", "study_wlsmv"]
+CASES = ["hs39_mlr", "hs39_fiml_mlr", "study_mlr", "hs39_wlsmv", "study_wlsmv",
+         "matrix:mlr_groups3_none"]
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -294,3 +306,16 @@ def test_scaled_rmsea_is_undefined_for_a_saturated_model():
                           baseline_scaling_factor=1.0, n=301, kind="yuan.bentler.mplus",
                           trace_ugamma=1.0)
     assert one["rmsea_scaled"] == pytest.approx(np.sqrt(4.0 / 301 - 1 / 301), abs=1e-12)
+
+
+def test_robust_rmsea_of_one_group_by_default_hand_case():
+    """robust_measures without ``groups`` is the one-group RMSEA (FIML-corrected callers pass
+    none): sqrt(max(X2/(n df) - c/n, 0)) = sqrt(30/2000 - 1/200) = 0.1 for X2 = 30, df = 10,
+    n = 200, c = 1 (Steiger's RMSEA, lavaan's lav_fit_rmsea); two groups would give 0.1·√2."""
+    from semcluster.measures.scaled import robust_measures
+
+    out = robust_measures(30.0, 10, 300.0, 15, 200, c=1.0, c_null=1.0, X2_scaled=30.0, c_ci=1.0)
+    assert out["rmsea_robust"] == pytest.approx(0.1, rel=1e-12)
+    two = robust_measures(30.0, 10, 300.0, 15, 200, c=1.0, c_null=1.0, X2_scaled=30.0, c_ci=1.0,
+                          groups=2)
+    assert two["rmsea_robust"] == pytest.approx(0.1 * np.sqrt(2), rel=1e-12)
