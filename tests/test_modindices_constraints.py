@@ -37,7 +37,7 @@ from semcluster.measures.modindices import SINGULAR_INFORMATION, modification_in
 
 FIX = Path(__file__).parent / "fixtures"
 REF = json.loads((FIX / "modindices_constraints" / "lavaan.json").read_text())
-HS_CSV = Path(semcluster.__file__).parent / "data" / "holzinger_swineford_1939.csv"
+HS_CSV = Path(semcluster.__file__).parent / "resources" / "data" / "holzinger_swineford_1939.csv"
 HS = pd.read_csv(HS_CSV)
 CFA = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 
