@@ -543,6 +543,25 @@ def _interval_row(theta_hat, draws, jack, ci, *, pvalue=True):
             "bca_upper": b_hi, "pvalue": _pvalue(d) if pvalue else np.nan}
 
 
+def _missing_answers(Xdf, spec, report, kind) -> bool:
+    """Whether the rows to resample have blanks, and the refusals that go with them: blanks are
+    refitted by FIML only, and Bollen-Stine with blanks does not handle fixed covariates."""
+    from .. import arguments as check
+    from ..errors import DataError
+
+    missing = bool(Xdf[spec.observed].isna().to_numpy().any())
+    if missing and report.missing != "fiml":
+        raise DataError(f"the bootstrap refits by FIML or on complete rows; the missing-data "
+                        f"rule '{report.missing}' is neither: pass --missing fiml "
+                        f"(missing='fiml') or --missing listwise")
+    if missing and kind == "bollen-stine" and spec.fixed_x:
+        raise check.OptionError(
+            "the Bollen-Stine bootstrap with missing answers does not handle exogenous "
+            "observed covariates (fixed.x) yet; use kind='nonparametric', or --missing "
+            "listwise")
+    return missing
+
+
 def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametric",
               seed: int = 20231124, ci: float = 0.95, bca: bool = True,
               exclude_inadmissible: bool = False, n_jobs: int = 1, backend: str = "joblib",
@@ -592,7 +611,7 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
     :func:`_normal_interval`, lavaan's ``boot.ci.type = "norm"``).
     """
     from ..data.survey import read_survey
-    from ..errors import DataError, SemclusterError
+    from ..errors import SemclusterError
     from ..fitting import fit
     from ..spec.parser import read_model
 
@@ -632,16 +651,7 @@ def bootstrap(model, data=None, *, n_boot: int = 1000, kind: str = "nonparametri
             exclude_inadmissible=exclude_inadmissible, n_jobs=n_jobs, backend=backend,
             scheduler=scheduler, progress=progress), exclude_inadmissible)
     Xdf, report = read_survey(data, options, variables=spec.observed)
-    missing = bool(Xdf[spec.observed].isna().to_numpy().any())
-    if missing and report.missing != "fiml":
-        raise DataError(f"the bootstrap refits by FIML or on complete rows; the missing-data "
-                        f"rule '{report.missing}' is neither: pass --missing fiml "
-                        f"(missing='fiml') or --missing listwise")
-    if missing and kind == "bollen-stine" and spec.fixed_x:
-        raise check.OptionError(
-            "the Bollen-Stine bootstrap with missing answers does not handle exogenous "
-            "observed covariates (fixed.x) yet; use kind='nonparametric', or --missing "
-            "listwise")
+    missing = _missing_answers(Xdf, spec, report, kind)
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread for the full-sample fit too: its estimates are every replicate's start,
@@ -940,16 +950,7 @@ def _bootstrap_groups(spec, data, result, options, *, group, estimator, group_eq
         lab = Xdf[group]
         empty = lab.isna() | lab.map(lambda v: isinstance(v, str) and not v.strip())
         Xdf = Xdf[~empty.to_numpy()]          # in no group: left out, as the fit leaves them
-    missing = bool(Xdf[spec.observed].isna().to_numpy().any())
-    if missing and report.missing != "fiml":
-        raise DataError(f"the bootstrap refits by FIML or on complete rows; the missing-data "
-                        f"rule '{report.missing}' is neither: pass --missing fiml "
-                        f"(missing='fiml') or --missing listwise")
-    if missing and kind == "bollen-stine" and spec.fixed_x:
-        raise check.OptionError(
-            "the Bollen-Stine bootstrap with missing answers does not handle exogenous "
-            "observed covariates (fixed.x) yet; use kind='nonparametric', or --missing "
-            "listwise")
+    missing = _missing_answers(Xdf, spec, report, kind)
     fit_args = {"group": group, "estimator": estimator,
                 "missing": "fiml" if missing else "listwise",
                 "group_equal": list(group_equal) or None,

@@ -331,6 +331,29 @@ def fiml_loglik_gradient(mg, patterns, x):
     return float(total), grad
 
 
+def descend(fg, x, f, g, step_at, iterations: int = 20):
+    """Newton-type steps x ← x − t·step_at(x) after BFGS, t halved (down to 1e-4) until F does
+    not increase; stops when a step cannot be taken or max|∂F/∂θ| < 1e-12.  ``fg`` gives
+    (F, ∂F/∂θ); ``step_at(x, g)`` the full step at a point (scoring or Newton)."""
+    for _ in range(iterations):
+        if np.max(np.abs(g)) < 1e-12:
+            break
+        try:
+            step = step_at(x, g)
+        except np.linalg.LinAlgError:
+            break
+        t = 1.0
+        while t > 1e-4:
+            fn, gn = fg(x - t * step)
+            if np.isfinite(fn) and fn <= f:
+                break
+            t /= 2
+        else:
+            break
+        x, f, g = x - t * step, fn, gn
+    return x, f, g
+
+
 def fit_fiml(mg, patterns, x0, alt_start=None):
     """Maximise the FIML log-likelihood from x0 (the ML fit to the EM moments): BFGS on
     F = −2 log L / N, then Newton steps with the numerical observed information, each halved
@@ -349,23 +372,9 @@ def fit_fiml(mg, patterns, x0, alt_start=None):
                                 options={"gtol": 1e-10, "maxiter": 10000})
         x, f = res.x, res.fun
         g = fg(x)[1]
-        for _ in range(20):
-            if not np.isfinite(f) or np.max(np.abs(g)) < 1e-12:
-                break
-            H = fiml_observed_information(mg, patterns, x) * 2 / N
-            try:
-                step = np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                break
-            t = 1.0
-            while t > 1e-4:
-                fn, gn = fg(x - t * step)
-                if np.isfinite(fn) and fn <= f:
-                    break
-                t /= 2
-            else:
-                break
-            x, f, g = x - t * step, fn, gn
+        if np.isfinite(f):
+            x, f, g = descend(fg, x, f, g, lambda z, gz: np.linalg.solve(
+                fiml_observed_information(mg, patterns, z) * 2 / N, gz))
         ok = bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-6)
         return x, f, g, ok
 
@@ -615,22 +624,8 @@ def fit_multigroup(mg, data, single_x=None, what="model"):
     x, f = res.x, res.fun
     N = sum(d[2] for d in data)
     g = mg.objective_gradient(x, data)[1]
-    for _ in range(20):
-        try:
-            step = np.linalg.solve(mg.information(x, data), g) * N / 2
-        except np.linalg.LinAlgError:
-            break
-        t = 1.0
-        while t > 1e-4:
-            fn, gn = mg.objective_gradient(x - t * step, data)
-            if np.isfinite(fn) and fn <= f:
-                break
-            t /= 2
-        else:
-            break
-        x, f, g = x - t * step, fn, gn
-        if np.max(np.abs(g)) < 1e-12:
-            break
+    x, f, g = descend(lambda z: mg.objective_gradient(z, data), x, f, g,
+                      lambda z, gz: np.linalg.solve(mg.information(z, data), gz) * N / 2)
     converged = bool(res.success or np.max(np.abs(g)) < 1e-6)
     return x, float(f), g, converged
 
